@@ -1,0 +1,180 @@
+// The agent's side of Agent.Session: connect, say hello, heartbeat at the interval the coordinator asks for, apply
+// every desired state that arrives, and reconnect with backoff whenever the stream breaks.
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import {
+  SLOTCTL_VERSION,
+  describeError,
+  loadContract,
+  withContext,
+  type AgentClient,
+  type AgentMessage,
+  type CoordinatorMessage__Output,
+  type DesiredState__Output,
+  type Logger,
+  type SlotReport,
+} from '@slotctl/shared';
+import { planApply } from '../state/apply-plan.js';
+import type { AppliedStore } from '../state/applied-store.js';
+import { reconnectDelay } from './backoff.js';
+
+export type SessionState =
+  | { phase: 'idle' }
+  | { phase: 'connecting'; attempt: number }
+  | { phase: 'connected'; since: number; heartbeatIntervalMs: number; leaseMs: number }
+  | { phase: 'backoff'; attempt: number; retryInMs: number; lastError: string }
+  | { phase: 'stopped' };
+
+type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
+
+export interface SessionOptions {
+  machine: string;
+  coordinator: string;
+  applied: AppliedStore;
+  log: Logger;
+}
+
+export class AgentSession {
+  state: SessionState = { phase: 'idle' };
+  readonly instanceId = randomUUID();
+  private readonly client: AgentClient;
+  private stream: Stream | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private attempt = 0;
+  private applying: Promise<void> = Promise.resolve();
+  /** monotonic ms of the last heartbeat acknowledgement: what a lease is counted from. */
+  lastAckAt = 0;
+
+  constructor(private readonly options: SessionOptions) {
+    const { Agent } = loadContract().slotctl.v1;
+    this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2_000,
+    });
+  }
+
+  private get log(): Logger {
+    return this.options.log;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Ends the stream politely; the coordinator records the disconnection. */
+  async stop(): Promise<void> {
+    this.state = { phase: 'stopped' };
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeatTimer);
+    const stream = this.stream;
+    this.stream = undefined;
+    if (stream) {
+      stream.end();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        stream.on('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        stream.on('error', () => undefined);
+      });
+    }
+    await this.applying;
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.state.phase === 'stopped') return;
+    this.state = { phase: 'connecting', attempt: this.attempt };
+    const stream = this.client.Session();
+    this.stream = stream;
+    stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));
+    stream.on('error', (err: grpc.ServiceError) => this.onBroken(stream, err.details || err.message));
+    stream.on('end', () => this.onBroken(stream, 'coordinator ended the session'));
+    stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots: this.reports() } });
+  }
+
+  private onMessage(stream: Stream, message: CoordinatorMessage__Output): void {
+    if (stream !== this.stream) return;
+    switch (message.body) {
+      case 'welcome': {
+        const w = message.welcome!;
+        this.attempt = 0;
+        this.lastAckAt = performance.now();
+        this.state = { phase: 'connected', since: Date.now(), heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs };
+        clearInterval(this.heartbeatTimer);
+        this.heartbeatTimer = setInterval(() => this.heartbeat(stream), w.heartbeatIntervalMs);
+        this.log.info({ coordinatorId: w.coordinatorId, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs }, 'connected to coordinator');
+        return;
+      }
+      case 'ack':
+        this.lastAckAt = performance.now();
+        return;
+      case 'desired': {
+        const desired = message.desired!;
+        this.applying = this.applying.then(() => this.apply(stream, desired));
+        return;
+      }
+      default:
+        this.log.warn({ body: message.body }, 'unknown message from coordinator ignored');
+    }
+  }
+
+  private heartbeat(stream: Stream): void {
+    if (stream !== this.stream) return;
+    stream.write({ heartbeat: { seq: ++this.seq } });
+  }
+
+  private async apply(stream: Stream, desired: DesiredState__Output): Promise<void> {
+    const store = this.options.applied;
+    const plan = planApply(store.current(), desired.slots);
+    const changed = plan.results.filter((r) => r.result === 'CHANGED');
+    const refused = plan.results.filter((r) => r.result === 'REFUSED');
+    try {
+      if (changed.length || plan.removed.length) await store.save(plan.next);
+    } catch (err) {
+      this.log.error({ err: describeError(err), version: desired.version }, 'could not persist applied state; not applied');
+      return;
+    }
+    for (const r of [...changed, ...refused]) {
+      const slot = plan.next[r.slot!];
+      const log = withContext(this.log, { slot: r.slot!, store: slot?.store, epoch: slot?.epoch });
+      if (r.result === 'REFUSED') log.warn({ detail: r.detail }, 'desired slot refused');
+      else log.info({ detail: r.detail }, 'desired slot applied');
+    }
+    for (const slot of plan.removed) withContext(this.log, { slot }).info('slot no longer desired on this machine');
+    this.log.info(
+      { version: desired.version, changed: changed.length, unchanged: plan.results.length - changed.length - refused.length, refused: refused.length, removed: plan.removed.length },
+      'desired state applied',
+    );
+    if (stream !== this.stream) return;
+    stream.write({ applied: { version: desired.version, slots: plan.results } });
+    stream.write({ reports: { slots: this.reports() } });
+  }
+
+  /** What this agent observes of its slots. Cyrus is not driven yet, so every slot is honestly ABSENT. */
+  private reports(): SlotReport[] {
+    return Object.entries(this.options.applied.current()).map(([slot, a]) => ({
+      slot,
+      state: 'ABSENT',
+      role: a.role,
+      epochApplied: a.epoch,
+      lastError: '',
+    }));
+  }
+
+  private onBroken(stream: Stream, why: string): void {
+    if (stream !== this.stream || this.state.phase === 'stopped') return;
+    this.stream = undefined;
+    clearInterval(this.heartbeatTimer);
+    stream.cancel();
+    const retryInMs = reconnectDelay(this.attempt++);
+    this.state = { phase: 'backoff', attempt: this.attempt, retryInMs, lastError: why };
+    this.log.warn({ why, retryInMs, attempt: this.attempt }, 'session to coordinator lost; reconnecting');
+    this.retryTimer = setTimeout(() => this.connect(), retryInMs);
+  }
+}

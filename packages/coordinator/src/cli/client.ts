@@ -1,0 +1,47 @@
+// The Admin client used by slotctl: promise-returning calls with a deadline, failures turned into named errors.
+import * as grpc from '@grpc/grpc-js';
+import {
+  fromGrpcError,
+  loadContract,
+  type AdminClient,
+  type ApplyClusterReply__Output,
+  type ApplyClusterRequest,
+  type ListEventsReply__Output,
+  type ListEventsRequest,
+  type ListMachinesReply__Output,
+  type ListStoresReply__Output,
+  type StatusReply__Output,
+} from '@slotctl/shared';
+
+export const DEFAULT_COORDINATOR = '127.0.0.1:7400';
+
+type AnyUnary = (request: unknown, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, value?: unknown) => void) => unknown;
+
+export class Admin {
+  private readonly client: AdminClient;
+
+  constructor(readonly target: string, private readonly timeoutMs: number) {
+    const { Admin: AdminCtor } = loadContract().slotctl.v1;
+    this.client = new AdminCtor(target, grpc.credentials.createInsecure());
+  }
+
+  status = () => this.unary<StatusReply__Output>('Status', {});
+  listMachines = () => this.unary<ListMachinesReply__Output>('ListMachines', {});
+  listStores = () => this.unary<ListStoresReply__Output>('ListStores', {});
+  listEvents = (request: ListEventsRequest) => this.unary<ListEventsReply__Output>('ListEvents', request);
+  applyCluster = (request: ApplyClusterRequest) => this.unary<ApplyClusterReply__Output>('ApplyCluster', request);
+
+  private unary<Res>(method: 'Status' | 'ListMachines' | 'ListStores' | 'ListEvents' | 'ApplyCluster', request: unknown): Promise<Res> {
+    const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);
+    return new Promise((resolve, reject) => {
+      fn(request, { deadline: Date.now() + this.timeoutMs }, (err, value) => {
+        if (err) reject(fromGrpcError(err, this.target));
+        else resolve(value as Res);
+      });
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

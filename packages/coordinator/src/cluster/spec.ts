@@ -1,0 +1,154 @@
+// The cluster description file (YAML or JSON): its schema, and parsing that keeps line numbers so that every
+// problem can name the line of the offending entry.
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { z } from 'zod';
+import { ipSchema, nameSchema, pathSchema } from '@slotctl/shared';
+
+const diskSchema = z.strictObject({
+  name: nameSchema,
+  path: pathSchema,
+  class: z.enum(['ssd', 'hdd', 'nvme']).default('hdd'),
+});
+
+const machineSchema = z.strictObject({
+  name: nameSchema,
+  address: ipSchema,
+  disks: z.array(diskSchema).default([]),
+});
+
+const slotSchema = z.strictObject({
+  /** Defaults to STORE-MACHINE. */
+  name: nameSchema.optional(),
+  machine: nameSchema,
+  ip: ipSchema,
+  data_path: pathSchema,
+  meta_path: pathSchema,
+});
+
+const storeSchema = z.strictObject({
+  name: nameSchema,
+  service_ip: ipSchema,
+  /** The machine whose slot is master. */
+  master: nameSchema,
+  slots: z.array(slotSchema).length(2, 'a store has exactly two slots (one master, one replica)'),
+});
+
+export const clusterSchema = z.strictObject({
+  machines: z.array(machineSchema).default([]),
+  stores: z.array(storeSchema).default([]),
+});
+
+export type ClusterSpec = z.infer<typeof clusterSchema>;
+export type MachineSpec = ClusterSpec['machines'][number];
+export type StoreSpec = ClusterSpec['stores'][number];
+export type SlotSpec = StoreSpec['slots'][number];
+
+export type ProblemCode =
+  | 'SyntaxError'
+  | 'SchemaError'
+  | 'InvalidName'
+  | 'InvalidAddress'
+  | 'InvalidPath'
+  | 'DuplicateName'
+  | 'DuplicateAddress'
+  | 'SharedPartition'
+  | 'SameMachine'
+  | 'UnknownMachine'
+  | 'UnknownMaster'
+  | 'SlotMoved'
+  | 'StoreBusy'
+  | 'MachineInUse';
+
+export interface Problem {
+  code: ProblemCode;
+  /** e.g. stores[2].slots[0].machine */
+  path: string;
+  /** 1-based; 0 when the problem is not tied to a place in the file. */
+  line: number;
+  /** The name of the offending entry, when it has one. */
+  entry: string;
+  message: string;
+}
+
+export type PathKey = string | number;
+
+export function formatPath(path: readonly PathKey[]): string {
+  return path.map((key, i) => (typeof key === 'number' ? `[${key}]` : i === 0 ? key : `.${key}`)).join('');
+}
+
+export function slotName(store: StoreSpec, slot: SlotSpec): string {
+  return slot.name ?? `${store.name}-${slot.machine}`;
+}
+
+/** Finds the line of the deepest node on `path` that the document has. */
+function lineOf(doc: Document, counter: LineCounter, path: readonly PathKey[]): number {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true);
+    if (isNode(node) && node.range) return counter.linePos(node.range[0]).line;
+  }
+  return 0;
+}
+
+/** The `name` of the entry that `path` points into, e.g. the store for stores[2].slots[0].machine. */
+function entryOf(raw: unknown, path: readonly PathKey[]): string {
+  let node: unknown = raw;
+  let name = '';
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') break;
+    node = (node as Record<PathKey, unknown>)[key];
+    const candidate = node && typeof node === 'object' ? (node as { name?: unknown }).name : undefined;
+    if (typeof candidate === 'string') name = name ? `${name}/${candidate}` : candidate;
+  }
+  return name;
+}
+
+function codeForField(path: readonly PathKey[]): ProblemCode {
+  const field = String(path[path.length - 1] ?? '');
+  if (field === 'name' || field === 'machine' || field === 'master') return 'InvalidName';
+  if (field === 'address' || field.endsWith('ip')) return 'InvalidAddress';
+  if (field.endsWith('path')) return 'InvalidPath';
+  return 'SchemaError';
+}
+
+export interface ParsedCluster {
+  spec?: ClusterSpec;
+  problems: Problem[];
+  /** Resolves a path in the file to its line, for the semantic checks that come after the schema. */
+  locate(path: readonly PathKey[]): { line: number; entry: string };
+}
+
+export function parseCluster(text: string): ParsedCluster {
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const raw: unknown = doc.errors.length ? undefined : doc.toJS();
+  const locate = (path: readonly PathKey[]) => ({ line: lineOf(doc, counter, path), entry: entryOf(raw, path) });
+  if (doc.errors.length) {
+    return {
+      locate,
+      problems: doc.errors.map((error) => ({
+        code: 'SyntaxError',
+        path: '',
+        line: error.linePos?.[0]?.line ?? 0,
+        entry: '',
+        message: error.message.split('\n')[0] ?? error.message,
+      })),
+    };
+  }
+  if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
+    return {
+      locate,
+      problems: [{ code: 'SchemaError', path: '', line: 1, entry: '', message: 'the file must hold a mapping with "machines" and "stores"' }],
+    };
+  }
+  const result = clusterSchema.safeParse(raw);
+  if (!result.success) {
+    return {
+      locate,
+      problems: result.error.issues.map((issue) => {
+        const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
+        return { code: codeForField(path), path: formatPath(path), ...locate(path), message: issue.message };
+      }),
+    };
+  }
+  return { spec: result.data, problems: [], locate };
+}

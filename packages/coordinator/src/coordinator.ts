@@ -1,0 +1,104 @@
+// The coordinator process: database, liveness, agent sessions and the gRPC server, with an explicit lifecycle.
+import { randomUUID } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { loadContract, type Logger } from '@slotctl/shared';
+import type Database from 'better-sqlite3';
+import { openDatabase } from './db/open.js';
+import { Repository } from './db/repository.js';
+import { AgentSessions } from './grpc/agent-sessions.js';
+import { adminHandlers } from './grpc/admin-service.js';
+import { LivenessTracker } from './liveness/tracker.js';
+
+export interface CoordinatorConfig {
+  /** host:port to listen on. Port 0 picks a free port (tests). */
+  listen: string;
+  databasePath: string;
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+}
+
+export type CoordinatorState =
+  | { phase: 'created' }
+  | { phase: 'running'; port: number; since: string }
+  | { phase: 'stopping' }
+  | { phase: 'stopped' };
+
+export class Coordinator {
+  state: CoordinatorState = { phase: 'created' };
+  readonly id = randomUUID();
+  private db: Database.Database | undefined;
+  private server: grpc.Server | undefined;
+  private liveness: LivenessTracker | undefined;
+  private sessions: AgentSessions | undefined;
+
+  constructor(private readonly config: CoordinatorConfig, private readonly log: Logger) {}
+
+  async start(): Promise<number> {
+    const db = openDatabase(this.config.databasePath, this.log);
+    this.db = db;
+    const repo = new Repository(db);
+    const liveness = new LivenessTracker(repo, this.config, this.log);
+    const sessions = new AgentSessions(repo, liveness, { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000 }, this.log);
+    this.liveness = liveness;
+    this.sessions = sessions;
+    const startedAt = new Date().toISOString();
+    const contract = loadContract().slotctl.v1;
+    const server = new grpc.Server({
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+    });
+    server.addService(contract.Agent.service, sessions.handlers());
+    server.addService(
+      contract.Admin.service,
+      adminHandlers({
+        repo,
+        connected: () => new Set(repo.listMachines().filter((m) => sessions.isConnected(m.name)).map((m) => m.name)),
+        onClusterChanged: (machines) => {
+          liveness.reload();
+          sessions.push(machines);
+        },
+        coordinatorId: this.id,
+        startedAt,
+        log: this.log,
+      }),
+    );
+    this.server = server;
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(this.config.listen, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    ).catch((err: Error) => {
+      db.close();
+      throw new Error(`cannot listen on ${this.config.listen}: ${err.message}`);
+    });
+    liveness.start();
+    repo.insertEvent({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
+    this.state = { phase: 'running', port, since: startedAt };
+    this.log.info({ port, database: this.config.databasePath, coordinatorId: this.id }, 'coordinator running');
+    return port;
+  }
+
+  /** Graceful: stop accepting calls, end agent sessions, flush, close the database. Forced after `graceMs`. */
+  async stop(graceMs = 3000): Promise<void> {
+    if (this.state.phase !== 'running') return;
+    this.state = { phase: 'stopping' };
+    this.liveness?.stop();
+    this.sessions?.closeAll();
+    const server = this.server;
+    if (server) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.db?.close();
+    this.state = { phase: 'stopped' };
+    this.log.info('coordinator stopped');
+  }
+}

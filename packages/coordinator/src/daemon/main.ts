@@ -1,0 +1,68 @@
+// slot-coordinator: the coordinator daemon. Exit codes: 0 clean stop, 1 refused to start (message says why).
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { SLOTCTL_VERSION, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { Coordinator } from '../coordinator.js';
+
+function duration(what: string) {
+  return (value: string) => {
+    try {
+      return parseDuration(value, what);
+    } catch (err) {
+      throw new InvalidArgumentError(describeError(err));
+    }
+  };
+}
+
+const program = new Command('slot-coordinator')
+  .description('The slotctl coordinator: keeps the cluster database, watches agent liveness and serves slotctl.')
+  .version(SLOTCTL_VERSION)
+  .option('--listen <host:port>', 'gRPC address for agents and slotctl', process.env.SLOTCTL_LISTEN ?? '127.0.0.1:7400')
+  .option('--data-dir <dir>', 'directory for the database', process.env.SLOTCTL_DATA_DIR ?? '/var/lib/slotctl')
+  .option('--db <file>', 'SQLite database file (default: DATA_DIR/coordinator.db)')
+  .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
+  .option('--lease <duration>', 'lease length: a machine silent this long is down', duration('--lease'), 5000)
+  .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
+  .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
+
+program.parse();
+const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; logLevel: string }>();
+const log = createLogger('slot-coordinator', { level: opts.logLevel });
+
+if (opts.lease < 2 * opts.heartbeatInterval) {
+  console.error(`slot-coordinator: --lease (${opts.lease} ms) must be at least twice --heartbeat-interval (${opts.heartbeatInterval} ms)`);
+  process.exit(2);
+}
+
+const coordinator = new Coordinator(
+  { listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease },
+  log,
+);
+
+let signals = 0;
+const shutdown = (signal: string) => {
+  signals++;
+  if (signals > 1) {
+    log.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  log.info({ signal }, 'stopping');
+  coordinator.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      log.error({ err }, 'error while stopping');
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+try {
+  await coordinator.start();
+} catch (err) {
+  const message = describeError(err);
+  log.fatal({ err: isUserError(err) ? undefined : err }, `cannot start: ${message}`);
+  console.error(`slot-coordinator: cannot start: ${message}`);
+  process.exit(1);
+}

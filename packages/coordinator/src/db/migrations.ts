@@ -1,0 +1,90 @@
+// Numbered schema migrations. Each runs once, in its own transaction, and sets PRAGMA user_version to its number.
+// Never edit a released migration: add a new one.
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'machines, stores, slots, operations, events',
+    sql: `
+      CREATE TABLE machines (
+        name            TEXT PRIMARY KEY,
+        address         TEXT NOT NULL UNIQUE,
+        disks           TEXT NOT NULL DEFAULT '[]',
+        drained         INTEGER NOT NULL DEFAULT 0,
+        state           TEXT NOT NULL DEFAULT 'unknown' CHECK (state IN ('unknown', 'up', 'suspect', 'down')),
+        state_since     TEXT NOT NULL,
+        last_heartbeat  TEXT,
+        agent_version   TEXT NOT NULL DEFAULT '',
+        created_at      TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE stores (
+        name            TEXT PRIMARY KEY,
+        service_ip      TEXT NOT NULL UNIQUE,
+        master_slot     TEXT NOT NULL REFERENCES slots(name) DEFERRABLE INITIALLY DEFERRED,
+        replica_slot    TEXT NOT NULL REFERENCES slots(name) DEFERRABLE INITIALLY DEFERRED,
+        epoch           INTEGER NOT NULL DEFAULT 1 CHECK (epoch >= 1),
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        CHECK (master_slot <> replica_slot)
+      ) STRICT;
+
+      CREATE TABLE slots (
+        name            TEXT PRIMARY KEY,
+        store           TEXT NOT NULL REFERENCES stores(name) DEFERRABLE INITIALLY DEFERRED,
+        machine         TEXT NOT NULL REFERENCES machines(name) DEFERRABLE INITIALLY DEFERRED,
+        ip              TEXT NOT NULL UNIQUE,
+        data_path       TEXT NOT NULL,
+        meta_path       TEXT NOT NULL,
+        observed_state  TEXT NOT NULL DEFAULT 'unknown',
+        observed_role   TEXT NOT NULL DEFAULT '',
+        epoch_applied   INTEGER NOT NULL DEFAULT 0,
+        backlog         TEXT NOT NULL DEFAULT '{}',
+        last_error      TEXT NOT NULL DEFAULT '',
+        reported_at     TEXT,
+        UNIQUE (machine, data_path),
+        UNIQUE (machine, meta_path)
+      ) STRICT;
+      CREATE INDEX slots_by_machine ON slots(machine);
+      CREATE INDEX slots_by_store ON slots(store);
+
+      CREATE TABLE operations (
+        id              TEXT PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        store           TEXT,
+        machine         TEXT,
+        state           TEXT NOT NULL,
+        step            TEXT NOT NULL DEFAULT '',
+        params          TEXT NOT NULL DEFAULT '{}',
+        error           TEXT NOT NULL DEFAULT '',
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX operations_by_store ON operations(store, state);
+
+      CREATE TABLE events (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        at              TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        machine         TEXT,
+        store           TEXT,
+        slot            TEXT,
+        epoch           INTEGER,
+        op              TEXT,
+        reason          TEXT NOT NULL,
+        data            TEXT
+      ) STRICT;
+      CREATE INDEX events_by_at ON events(at);
+      CREATE INDEX events_by_store ON events(store, id);
+      CREATE INDEX events_by_machine ON events(machine, id);
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,372 @@
+// All SQL lives here. Statements are prepared once; every multi-row change is one transaction, and every change of
+// state writes an event row in the same transaction.
+import type Database from 'better-sqlite3';
+
+export type MachineState = 'unknown' | 'up' | 'suspect' | 'down';
+
+export interface DiskRow {
+  name: string;
+  path: string;
+  class: string;
+}
+
+export interface MachineRow {
+  name: string;
+  address: string;
+  disks: DiskRow[];
+  drained: boolean;
+  state: MachineState;
+  stateSince: string;
+  lastHeartbeat: string | null;
+  agentVersion: string;
+}
+
+export interface StoreRow {
+  name: string;
+  serviceIp: string;
+  masterSlot: string;
+  replicaSlot: string;
+  epoch: number;
+}
+
+export interface BacklogRow {
+  files: number;
+  bytes: number;
+  mailboxes: number;
+  oldestChangeAgeMs: number;
+  stalled: boolean;
+  stallReason: string;
+}
+
+export interface SlotRow {
+  name: string;
+  store: string;
+  machine: string;
+  ip: string;
+  dataPath: string;
+  metaPath: string;
+  observedState: string;
+  observedRole: string;
+  epochApplied: number;
+  backlog: BacklogRow;
+  lastError: string;
+  reportedAt: string | null;
+}
+
+/** A slot with what the desired state needs of its store and peer. */
+export interface PlacedSlotRow {
+  name: string;
+  store: string;
+  machine: string;
+  ip: string;
+  dataPath: string;
+  metaPath: string;
+  serviceIp: string;
+  masterSlot: string;
+  epoch: number;
+  peerSlot: string | null;
+  peerIp: string | null;
+}
+
+export interface EventInput {
+  kind: string;
+  reason: string;
+  machine?: string | undefined;
+  store?: string | undefined;
+  slot?: string | undefined;
+  epoch?: number | undefined;
+  op?: string | undefined;
+  data?: unknown;
+}
+
+export interface EventRow {
+  id: number;
+  at: string;
+  kind: string;
+  machine: string | null;
+  store: string | null;
+  slot: string | null;
+  epoch: number | null;
+  op: string | null;
+  reason: string;
+  data: string | null;
+}
+
+export interface EventFilter {
+  since?: string | undefined;
+  afterId?: number | undefined;
+  store?: string | undefined;
+  machine?: string | undefined;
+  limit: number;
+}
+
+export interface SlotReportInput {
+  slot: string;
+  state: string;
+  role: string;
+  epochApplied: number;
+  backlog: BacklogRow;
+  lastError: string;
+}
+
+export const EMPTY_BACKLOG: BacklogRow = {
+  files: 0,
+  bytes: 0,
+  mailboxes: 0,
+  oldestChangeAgeMs: 0,
+  stalled: false,
+  stallReason: '',
+};
+
+interface RawMachine {
+  name: string;
+  address: string;
+  disks: string;
+  drained: number;
+  state: MachineState;
+  state_since: string;
+  last_heartbeat: string | null;
+  agent_version: string;
+}
+
+interface RawSlot {
+  name: string;
+  store: string;
+  machine: string;
+  ip: string;
+  data_path: string;
+  meta_path: string;
+  observed_state: string;
+  observed_role: string;
+  epoch_applied: number;
+  backlog: string;
+  last_error: string;
+  reported_at: string | null;
+}
+
+interface RawStore {
+  name: string;
+  service_ip: string;
+  master_slot: string;
+  replica_slot: string;
+  epoch: number;
+}
+
+function toMachine(raw: RawMachine): MachineRow {
+  return {
+    name: raw.name,
+    address: raw.address,
+    disks: JSON.parse(raw.disks) as DiskRow[],
+    drained: raw.drained !== 0,
+    state: raw.state,
+    stateSince: raw.state_since,
+    lastHeartbeat: raw.last_heartbeat,
+    agentVersion: raw.agent_version,
+  };
+}
+
+function toSlot(raw: RawSlot): SlotRow {
+  return {
+    name: raw.name,
+    store: raw.store,
+    machine: raw.machine,
+    ip: raw.ip,
+    dataPath: raw.data_path,
+    metaPath: raw.meta_path,
+    observedState: raw.observed_state,
+    observedRole: raw.observed_role,
+    epochApplied: raw.epoch_applied,
+    backlog: { ...EMPTY_BACKLOG, ...(JSON.parse(raw.backlog) as Partial<BacklogRow>) },
+    lastError: raw.last_error,
+    reportedAt: raw.reported_at,
+  };
+}
+
+function toStore(raw: RawStore): StoreRow {
+  return {
+    name: raw.name,
+    serviceIp: raw.service_ip,
+    masterSlot: raw.master_slot,
+    replicaSlot: raw.replica_slot,
+    epoch: raw.epoch,
+  };
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+export class Repository {
+  private readonly stmt;
+
+  constructor(readonly db: Database.Database) {
+    this.stmt = {
+      machines: db.prepare('SELECT * FROM machines ORDER BY name'),
+      machine: db.prepare('SELECT * FROM machines WHERE name = ?'),
+      stores: db.prepare('SELECT * FROM stores ORDER BY name'),
+      store: db.prepare('SELECT * FROM stores WHERE name = ?'),
+      slots: db.prepare('SELECT * FROM slots ORDER BY name'),
+      slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
+      placedSlots: db.prepare(
+        `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp
+         FROM slots s JOIN stores st ON st.name = s.store
+         LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
+         WHERE s.machine = ? ORDER BY s.name`,
+      ),
+      setMachineState: db.prepare('UPDATE machines SET state = ?, state_since = ? WHERE name = ?'),
+      heartbeat: db.prepare('UPDATE machines SET last_heartbeat = ? WHERE name = ?'),
+      agentVersion: db.prepare('UPDATE machines SET agent_version = ? WHERE name = ?'),
+      slotReport: db.prepare(
+        `UPDATE slots SET observed_state = @state, observed_role = @role, epoch_applied = @epochApplied,
+           backlog = @backlog, last_error = @lastError, reported_at = @at
+         WHERE name = @slot AND machine = @machine`,
+      ),
+      insertEvent: db.prepare(
+        `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data)
+         VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data)`,
+      ),
+      busyStores: db.prepare("SELECT DISTINCT store FROM operations WHERE store IS NOT NULL AND state IN ('pending', 'running')"),
+      bumpMaster: db.prepare(
+        'UPDATE stores SET master_slot = ?, replica_slot = ?, epoch = epoch + 1, updated_at = ? WHERE name = ? AND epoch = ?',
+      ),
+    };
+  }
+
+  listMachines(): MachineRow[] {
+    return (this.stmt.machines.all() as RawMachine[]).map(toMachine);
+  }
+
+  getMachine(name: string): MachineRow | undefined {
+    const raw = this.stmt.machine.get(name) as RawMachine | undefined;
+    return raw && toMachine(raw);
+  }
+
+  listStores(): StoreRow[] {
+    return (this.stmt.stores.all() as RawStore[]).map(toStore);
+  }
+
+  getStore(name: string): StoreRow | undefined {
+    const raw = this.stmt.store.get(name) as RawStore | undefined;
+    return raw && toStore(raw);
+  }
+
+  listSlots(): SlotRow[] {
+    return (this.stmt.slots.all() as RawSlot[]).map(toSlot);
+  }
+
+  slotsOfMachine(machine: string): SlotRow[] {
+    return (this.stmt.slotsOfMachine.all(machine) as RawSlot[]).map(toSlot);
+  }
+
+  placedSlotsOfMachine(machine: string): PlacedSlotRow[] {
+    return this.stmt.placedSlots.all(machine) as PlacedSlotRow[];
+  }
+
+  /** Stores with a pending or running operation: no other change of master may touch them. */
+  busyStores(): Set<string> {
+    return new Set((this.stmt.busyStores.all() as { store: string }[]).map((r) => r.store));
+  }
+
+  insertEvent(event: EventInput, at = nowIso()): number {
+    const result = this.stmt.insertEvent.run({
+      at,
+      kind: event.kind,
+      machine: event.machine ?? null,
+      store: event.store ?? null,
+      slot: event.slot ?? null,
+      epoch: event.epoch ?? null,
+      op: event.op ?? null,
+      reason: event.reason,
+      data: event.data === undefined ? null : JSON.stringify(event.data),
+    });
+    return Number(result.lastInsertRowid);
+  }
+
+  setMachineState(name: string, state: MachineState, reason: string, data?: unknown): void {
+    const at = nowIso();
+    this.db.transaction(() => {
+      const before = this.getMachine(name);
+      if (!before || before.state === state) return;
+      this.stmt.setMachineState.run(state, at, name);
+      this.insertEvent({ kind: `machine.${state}`, machine: name, reason, data: { from: before.state, ...(data ?? {}) } }, at);
+    })();
+  }
+
+  /** Persists a batch of heartbeats in one transaction (the session layer batches them). */
+  recordHeartbeats(batch: readonly { machine: string; at: string }[]): void {
+    this.db.transaction(() => {
+      for (const beat of batch) this.stmt.heartbeat.run(beat.at, beat.machine);
+    })();
+  }
+
+  setAgentVersion(machine: string, version: string): void {
+    this.stmt.agentVersion.run(version, machine);
+  }
+
+  /** Stores what an agent observes of its slots; reports for slots that are not on that machine are ignored. */
+  saveSlotReports(machine: string, reports: readonly SlotReportInput[]): string[] {
+    const at = nowIso();
+    const ignored: string[] = [];
+    this.db.transaction(() => {
+      for (const report of reports) {
+        const result = this.stmt.slotReport.run({
+          slot: report.slot,
+          machine,
+          state: report.state,
+          role: report.role,
+          epochApplied: report.epochApplied,
+          backlog: JSON.stringify(report.backlog),
+          lastError: report.lastError,
+          at,
+        });
+        if (result.changes === 0) ignored.push(report.slot);
+      }
+    })();
+    return ignored;
+  }
+
+  /**
+   * Makes `newMaster` the master of `store`: one transaction that bumps the epoch and writes the event. `expectEpoch`
+   * guards against a decision taken on a stale view (the update matches nothing if the epoch moved meanwhile).
+   */
+  setMaster(store: string, newMaster: string, expectEpoch: number, reason: string, op?: string): number {
+    return this.db.transaction(() => {
+      const row = this.getStore(store);
+      if (!row) throw new Error(`store ${store} vanished`);
+      if (row.masterSlot === newMaster) return row.epoch;
+      const replica = row.masterSlot;
+      const at = nowIso();
+      const changed = this.stmt.bumpMaster.run(newMaster, replica, at, store, expectEpoch).changes;
+      if (changed !== 1) throw new Error(`store ${store} changed meanwhile (epoch is ${row.epoch}, expected ${expectEpoch})`);
+      const epoch = row.epoch + 1;
+      this.insertEvent({ kind: 'store.master-changed', store, slot: newMaster, epoch, op, reason, data: { from: replica, to: newMaster } }, at);
+      return epoch;
+    })();
+  }
+
+  listEvents(filter: EventFilter): EventRow[] {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit };
+    if (filter.since) {
+      where.push('at >= @since');
+      params.since = filter.since;
+    }
+    if (filter.afterId) {
+      where.push('id > @afterId');
+      params.afterId = filter.afterId;
+    }
+    if (filter.store) {
+      where.push('store = @store');
+      params.store = filter.store;
+    }
+    if (filter.machine) {
+      where.push('machine = @machine');
+      params.machine = filter.machine;
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    // The newest `limit` events, returned oldest first.
+    const sql = `SELECT * FROM (SELECT * FROM events ${clause} ORDER BY id DESC LIMIT @limit) ORDER BY id`;
+    return this.db.prepare(sql).all(params) as EventRow[];
+  }
+}

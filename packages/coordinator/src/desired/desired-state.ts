@@ -1,0 +1,25 @@
+// Pure: the whole desired state of one machine, computed from database rows. Its version is a digest of the
+// content, so equal states have equal versions and re-sending one changes nothing on the agent.
+import { createHash } from 'node:crypto';
+import type { DesiredSlot, DesiredState } from '@slotctl/shared';
+import type { PlacedSlotRow } from '../db/repository.js';
+
+export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[]): DesiredState {
+  const slots: DesiredSlot[] = rows
+    .filter((row) => row.machine === machine)
+    .map((row) => ({
+      slot: row.name,
+      store: row.store,
+      role: row.masterSlot === row.name ? ('MASTER' as const) : ('REPLICA' as const),
+      epoch: row.epoch,
+      slotIp: row.ip,
+      serviceIp: row.serviceIp,
+      peerSlot: row.peerSlot ?? '',
+      peerIp: row.peerIp ?? '',
+      dataPath: row.dataPath,
+      metaPath: row.metaPath,
+    }))
+    .sort((a, b) => (a.slot < b.slot ? -1 : 1));
+  const version = createHash('sha256').update(JSON.stringify(slots)).digest('hex').slice(0, 16);
+  return { version, machine, slots };
+}

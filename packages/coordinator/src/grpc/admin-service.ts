@@ -1,0 +1,77 @@
+// The Admin service that slotctl calls. Handlers are thin: parse the request, call the repository or a pure view,
+// answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
+import type * as grpc from '@grpc/grpc-js';
+import { ValidationError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
+import { applyCluster } from '../cluster/apply.js';
+import type { Repository } from '../db/repository.js';
+import { buildClusterView } from '../status/view.js';
+
+export interface AdminDeps {
+  repo: Repository;
+  connected: () => ReadonlySet<string>;
+  /** Called after a cluster apply changed the database, with the machines whose desired state may have changed. */
+  onClusterChanged: (machines: string[]) => void;
+  coordinatorId: string;
+  startedAt: string;
+  log: Logger;
+}
+
+function unary<Req, Res>(log: Logger, name: string, fn: (request: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    try {
+      callback(null, fn(call.request));
+    } catch (err) {
+      const status = toGrpcError(err);
+      if (err instanceof ValidationError === false) log.error({ err, rpc: name }, 'admin call failed');
+      callback(status as grpc.ServiceError, null);
+    }
+  };
+}
+
+const MAX_EVENTS = 10_000;
+
+export function adminHandlers(deps: AdminDeps): AdminHandlers {
+  const view = () =>
+    buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected() });
+  return {
+    Status: unary(deps.log, 'Status', () => ({ ...view(), coordinatorId: deps.coordinatorId, startedAt: deps.startedAt })),
+    ListMachines: unary(deps.log, 'ListMachines', () => ({ machines: view().machines })),
+    ListStores: unary(deps.log, 'ListStores', () => ({ stores: view().stores })),
+    ListEvents: unary(deps.log, 'ListEvents', (request) => {
+      if (request.since && Number.isNaN(Date.parse(request.since))) throw new ValidationError(`since "${request.since}" is not a time`);
+      const events = deps.repo.listEvents({
+        since: request.since ? new Date(request.since).toISOString() : undefined,
+        afterId: request.afterId || undefined,
+        store: request.store || undefined,
+        machine: request.machine || undefined,
+        limit: Math.min(request.limit || 100, MAX_EVENTS),
+      });
+      return {
+        events: events.map((e) => ({
+          id: e.id,
+          at: e.at,
+          kind: e.kind,
+          machine: e.machine ?? '',
+          store: e.store ?? '',
+          slot: e.slot ?? '',
+          epoch: e.epoch ?? 0,
+          op: e.op ?? '',
+          reason: e.reason,
+          dataJson: e.data ?? '',
+        })),
+      };
+    }),
+    ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {
+      const outcome = applyCluster(deps.repo, request.text, {
+        dryRun: request.dryRun,
+        prune: request.prune,
+        source: request.fileName || 'stdin',
+      });
+      if (outcome.applied) {
+        deps.log.info({ changes: outcome.changes.length, file: request.fileName }, 'cluster applied');
+        deps.onClusterChanged(outcome.touchedMachines);
+      }
+      return outcome;
+    }),
+  };
+}

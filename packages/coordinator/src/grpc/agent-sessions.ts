@@ -1,0 +1,205 @@
+// The Agent.Session stream: one per agent. Thin over the repository and the liveness tracker: it checks the hello,
+// sends the whole desired state (again whenever it changes), persists heartbeats and reports, and logs what the
+// agent says it applied.
+import * as grpc from '@grpc/grpc-js';
+import {
+  NotFoundError,
+  ValidationError,
+  assertName,
+  toGrpcError,
+  withContext,
+  type AgentHandlers,
+  type AgentMessage__Output,
+  type CoordinatorMessage,
+  type DesiredState,
+  type Logger,
+  type SlotReport__Output,
+} from '@slotctl/shared';
+import { EMPTY_BACKLOG, type Repository, type SlotReportInput } from '../db/repository.js';
+import { desiredStateFor } from '../desired/desired-state.js';
+import type { LivenessTracker } from '../liveness/tracker.js';
+import { HeartbeatWriter } from './heartbeat-writer.js';
+
+type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
+
+export interface SessionConfig {
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+  coordinatorId: string;
+  helloTimeoutMs: number;
+}
+
+interface Session {
+  machine: string;
+  instanceId: string;
+  call: SessionCall;
+  lastSentVersion: string;
+  log: Logger;
+}
+
+export function toReportInput(report: SlotReport__Output): SlotReportInput {
+  return {
+    slot: report.slot,
+    state: report.state,
+    role: report.role === 'ROLE_UNSPECIFIED' ? '' : report.role,
+    epochApplied: report.epochApplied,
+    backlog: report.backlog ? { ...report.backlog } : EMPTY_BACKLOG,
+    lastError: report.lastError,
+  };
+}
+
+export class AgentSessions {
+  private readonly sessions = new Map<string, Session>();
+  private readonly heartbeats: HeartbeatWriter;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly liveness: LivenessTracker,
+    private readonly config: SessionConfig,
+    private readonly log: Logger,
+  ) {
+    this.heartbeats = new HeartbeatWriter(repo, (err) => this.log.error({ err }, 'could not persist heartbeats'));
+  }
+
+  isConnected(machine: string): boolean {
+    return this.sessions.has(machine);
+  }
+
+  connectedCount(): number {
+    return this.sessions.size;
+  }
+
+  handlers(): AgentHandlers {
+    return { Session: (call: SessionCall) => this.open(call) };
+  }
+
+  /** Re-sends the desired state to every connected machine in `machines` whose state changed. */
+  push(machines: Iterable<string>): void {
+    for (const machine of machines) {
+      const session = this.sessions.get(machine);
+      if (session) this.sendDesired(session);
+    }
+  }
+
+  /** Ends every session (coordinator shutdown); agents reconnect to the next coordinator. */
+  closeAll(): void {
+    this.heartbeats.flush();
+    for (const session of this.sessions.values()) session.call.end();
+    this.sessions.clear();
+  }
+
+  private open(call: SessionCall): void {
+    const peer = call.getPeer();
+    let session: Session | undefined;
+    const helloTimer = setTimeout(() => {
+      call.destroy(Object.assign(new Error('no hello'), toGrpcError(new ValidationError(`no hello within ${this.config.helloTimeoutMs} ms`))));
+    }, this.config.helloTimeoutMs);
+
+    call.on('data', (message: AgentMessage__Output) => {
+      try {
+        if (!session) {
+          clearTimeout(helloTimer);
+          session = this.hello(call, message);
+          return;
+        }
+        this.handle(session, message);
+      } catch (err) {
+        this.log.warn({ peer, machine: session?.machine, err: (err as Error).message }, 'agent session refused');
+        call.destroy(Object.assign(new Error((err as Error).message), toGrpcError(err)));
+      }
+    });
+    const closed = (why: string) => {
+      clearTimeout(helloTimer);
+      if (session && this.sessions.get(session.machine) === session) {
+        this.sessions.delete(session.machine);
+        session.log.info({ why }, 'agent session ended');
+        this.repo.insertEvent({ kind: 'agent.disconnected', machine: session.machine, reason: `session ended: ${why}` });
+      }
+    };
+    call.on('end', () => {
+      closed('agent closed the stream');
+      call.end();
+    });
+    call.on('error', (err) => closed(err.message));
+    call.on('cancelled', () => closed('cancelled'));
+  }
+
+  private hello(call: SessionCall, message: AgentMessage__Output): Session {
+    if (message.body !== 'hello' || !message.hello) throw new ValidationError('the first message of a session must be hello');
+    const hello = message.hello;
+    const machine = assertName(hello.machine, 'hello.machine');
+    if (!this.repo.getMachine(machine)) {
+      throw new NotFoundError(`machine "${machine}" is not in the cluster`, {
+        hint: 'add it to the cluster file and run `slotctl cluster apply FILE`, or fix the agent\'s --machine',
+      });
+    }
+    const previous = this.sessions.get(machine);
+    const session: Session = { machine, instanceId: hello.instanceId, call, lastSentVersion: '', log: withContext(this.log, { machine }) };
+    this.sessions.set(machine, session);
+    if (previous) {
+      previous.log.warn('a newer session for this machine replaces this one');
+      previous.call.destroy(Object.assign(new Error('replaced'), { code: grpc.status.ABORTED, details: 'replaced by a newer session of the same machine' }));
+    }
+    this.repo.setAgentVersion(machine, hello.agentVersion);
+    this.saveReports(session, hello.slots);
+    this.repo.insertEvent({
+      kind: 'agent.connected',
+      machine,
+      reason: `agent ${hello.agentVersion} connected from ${call.getPeer()}`,
+      data: { instanceId: hello.instanceId, slots: hello.slots.length },
+    });
+    session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
+    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId } });
+    this.liveness.heard(machine);
+    this.sendDesired(session);
+    return session;
+  }
+
+  private handle(session: Session, message: AgentMessage__Output): void {
+    switch (message.body) {
+      case 'heartbeat': {
+        this.liveness.heard(session.machine);
+        const seq = message.heartbeat?.seq ?? 0;
+        this.heartbeats.enqueue(session.machine, () => {
+          if (this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs: this.config.leaseMs } });
+        });
+        return;
+      }
+      case 'reports':
+        this.saveReports(session, message.reports?.slots ?? []);
+        return;
+      case 'applied': {
+        const applied = message.applied!;
+        const refused = applied.slots.filter((s) => s.result === 'REFUSED');
+        const changed = applied.slots.filter((s) => s.result === 'CHANGED');
+        session.log.info({ version: applied.version, changed: changed.length, refused: refused.length }, 'agent applied desired state');
+        for (const slot of refused) {
+          this.repo.insertEvent({ kind: 'slot.apply-refused', machine: session.machine, slot: slot.slot, reason: slot.detail });
+        }
+        return;
+      }
+      case 'hello':
+        throw new ValidationError('hello sent twice on one session');
+      default:
+        throw new ValidationError(`unknown message "${String(message.body)}"`);
+    }
+  }
+
+  private saveReports(session: Session, reports: readonly SlotReport__Output[]): void {
+    if (reports.length === 0) return;
+    const ignored = this.repo.saveSlotReports(session.machine, reports.map(toReportInput));
+    if (ignored.length) session.log.warn({ slots: ignored }, 'agent reports slots that the database does not place on this machine');
+  }
+
+  private sendDesired(session: Session): void {
+    const desired = this.desiredFor(session.machine);
+    if (desired.version === session.lastSentVersion) return;
+    session.lastSentVersion = desired.version!;
+    session.call.write({ desired });
+    session.log.info({ version: desired.version, slots: desired.slots?.length }, 'desired state sent');
+  }
+
+  desiredFor(machine: string): DesiredState {
+    return desiredStateFor(machine, this.repo.placedSlotsOfMachine(machine));
+  }
+}

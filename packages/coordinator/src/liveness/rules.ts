@@ -1,0 +1,72 @@
+// Pure: machine liveness as a transition table. One decision function over an immutable snapshot returns the rule
+// that fires (or none) with a sentence explaining it. States cause no actions; transitions write events.
+import type { MachineState } from '../db/repository.js';
+
+export interface LivenessConfig {
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+}
+
+export interface LivenessSnapshot {
+  state: MachineState;
+  /** ms since the last heartbeat, or since the coordinator started watching if none has come yet. */
+  silenceMs: number;
+  /** A heartbeat has arrived since the coordinator started. */
+  heard: boolean;
+}
+
+export interface LivenessRule {
+  name: string;
+  from: readonly MachineState[];
+  to: MachineState;
+  when: (s: LivenessSnapshot, c: LivenessConfig) => boolean;
+  reason: (s: LivenessSnapshot, c: LivenessConfig) => string;
+}
+
+const suspectAfter = (c: LivenessConfig) => 2 * c.heartbeatIntervalMs;
+
+export const LIVENESS_RULES: readonly LivenessRule[] = [
+  {
+    name: 'lease-expired',
+    from: ['up', 'suspect'],
+    to: 'down',
+    when: (s, c) => s.silenceMs >= c.leaseMs,
+    reason: (s, c) => `lease of ${c.leaseMs} ms expired: no heartbeat for ${s.silenceMs} ms`,
+  },
+  {
+    name: 'never-heard',
+    from: ['unknown'],
+    to: 'down',
+    when: (s, c) => !s.heard && s.silenceMs >= c.leaseMs,
+    reason: (s) => `no agent has connected for ${s.silenceMs} ms since the coordinator started or the machine was added`,
+  },
+  {
+    name: 'heartbeats-missed',
+    from: ['up'],
+    to: 'suspect',
+    when: (s, c) => s.silenceMs >= suspectAfter(c),
+    reason: (s, c) => `no heartbeat for ${s.silenceMs} ms (${suspectAfter(c)} ms = 2 intervals)`,
+  },
+  {
+    name: 'heartbeat',
+    from: ['unknown', 'suspect', 'down'],
+    to: 'up',
+    when: (s, c) => s.heard && s.silenceMs < suspectAfter(c),
+    reason: (s) => (s.state === 'down' ? 'heartbeats again after the machine was down' : 'heartbeat received'),
+  },
+];
+
+export interface LivenessDecision {
+  rule: string;
+  to: MachineState;
+  reason: string;
+}
+
+export function decideLiveness(snapshot: LivenessSnapshot, config: LivenessConfig): LivenessDecision | undefined {
+  for (const rule of LIVENESS_RULES) {
+    if (rule.from.includes(snapshot.state) && rule.when(snapshot, config)) {
+      return { rule: rule.name, to: rule.to, reason: rule.reason(snapshot, config) };
+    }
+  }
+  return undefined;
+}

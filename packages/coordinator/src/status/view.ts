@@ -1,0 +1,116 @@
+// Pure: what `slotctl status` shows, computed from database rows and the set of connected agents. Problems are
+// sorted worst first so that the first line of the screen is the one that matters.
+import type { MachineInfo, SlotInfo, StoreInfo } from '@slotctl/shared';
+import type { MachineRow, SlotRow, StoreRow } from '../db/repository.js';
+
+export interface ClusterRows {
+  machines: readonly MachineRow[];
+  stores: readonly StoreRow[];
+  slots: readonly SlotRow[];
+  connected: ReadonlySet<string>;
+}
+
+export interface Problem {
+  severity: 0 | 1 | 2; // 0 critical, 1 warning, 2 notice
+  text: string;
+}
+
+export interface ClusterView {
+  healthy: boolean;
+  problems: string[];
+  machines: MachineInfo[];
+  stores: StoreInfo[];
+}
+
+function slotInfo(slot: SlotRow | undefined): SlotInfo | undefined {
+  if (!slot) return undefined;
+  return {
+    name: slot.name,
+    machine: slot.machine,
+    ip: slot.ip,
+    dataPath: slot.dataPath,
+    metaPath: slot.metaPath,
+    state: slot.observedState,
+    role: slot.observedRole,
+    epochApplied: slot.epochApplied,
+    backlog: slot.backlog,
+    lastError: slot.lastError,
+    reportedAt: slot.reportedAt ?? '',
+  };
+}
+
+function machineProblems(m: MachineRow, connected: boolean): Problem[] {
+  if (m.state === 'down') return [{ severity: 0, text: `machine ${m.name} is down since ${m.stateSince}` }];
+  if (m.state === 'suspect') return [{ severity: 1, text: `machine ${m.name} is suspect (missed heartbeats) since ${m.stateSince}` }];
+  if (m.state === 'unknown') return [{ severity: 1, text: `machine ${m.name}: no agent has reported yet` }];
+  if (!connected) return [{ severity: 1, text: `machine ${m.name}: agent not connected` }];
+  return [];
+}
+
+function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master' | 'replica', machine: MachineRow | undefined): Problem[] {
+  if (!slot) return [{ severity: 0, text: `store ${store.name}: ${role} slot is missing from the database` }];
+  const where = `store ${store.name}: ${role} slot ${slot.name} on ${slot.machine}`;
+  const critical = role === 'master' ? 0 : 1;
+  if (machine && machine.state !== 'up') return [{ severity: critical, text: `${where}: machine is ${machine.state}` }];
+  const out: Problem[] = [];
+  if (slot.observedState === 'unknown') out.push({ severity: critical, text: `${where}: not reported yet` });
+  else if (slot.observedState !== 'SERVING') {
+    out.push({ severity: critical, text: `${where} is ${slot.observedState.toLowerCase()}${slot.lastError ? `: ${slot.lastError}` : ''}` });
+  } else if (slot.epochApplied < store.epoch) {
+    out.push({ severity: critical, text: `${where} has applied epoch ${slot.epochApplied}, not ${store.epoch} yet` });
+  }
+  if (role === 'master' && slot.backlog.stalled) {
+    out.push({ severity: 1, text: `${where}: replication stalled (${slot.backlog.files} log file(s)): ${slot.backlog.stallReason}` });
+  }
+  return out;
+}
+
+export function buildClusterView(rows: ClusterRows): ClusterView {
+  const slots = new Map(rows.slots.map((s) => [s.name, s]));
+  const machines = new Map(rows.machines.map((m) => [m.name, m]));
+  const problems: Problem[] = [];
+
+  const masterCount = new Map<string, number>();
+  const slotCount = new Map<string, number>();
+  for (const slot of rows.slots) slotCount.set(slot.machine, (slotCount.get(slot.machine) ?? 0) + 1);
+
+  const stores: StoreInfo[] = rows.stores.map((store) => {
+    const master = slots.get(store.masterSlot);
+    const replica = slots.get(store.replicaSlot);
+    if (master) masterCount.set(master.machine, (masterCount.get(master.machine) ?? 0) + 1);
+    const masterProblems = slotProblems(store, master, 'master', master && machines.get(master.machine));
+    const replicaProblems = slotProblems(store, replica, 'replica', replica && machines.get(replica.machine));
+    const own = [...masterProblems, ...replicaProblems];
+    problems.push(...own);
+    const health = masterProblems.some((p) => p.severity === 0) ? 'down' : own.length ? 'degraded' : 'ok';
+    return {
+      name: store.name,
+      epoch: store.epoch,
+      serviceIp: store.serviceIp,
+      master: slotInfo(master),
+      replica: slotInfo(replica),
+      health,
+      problems: own.map((p) => p.text),
+    };
+  });
+
+  const machineInfos: MachineInfo[] = rows.machines.map((m) => {
+    problems.push(...machineProblems(m, rows.connected.has(m.name)));
+    return {
+      name: m.name,
+      address: m.address,
+      state: m.state,
+      stateSince: m.stateSince,
+      lastHeartbeat: m.lastHeartbeat ?? '',
+      agentVersion: m.agentVersion,
+      connected: rows.connected.has(m.name),
+      drained: m.drained,
+      disks: m.disks,
+      slots: slotCount.get(m.name) ?? 0,
+      masters: masterCount.get(m.name) ?? 0,
+    };
+  });
+
+  problems.sort((a, b) => a.severity - b.severity);
+  return { healthy: problems.length === 0, problems: problems.map((p) => p.text), machines: machineInfos, stores };
+}

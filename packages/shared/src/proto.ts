@@ -1,0 +1,58 @@
+// Loads the gRPC contract at run time. The generated types (src/generated, made by `pnpm gen` from proto/) only
+// describe what this loader returns; hand-written code imports them from here.
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './generated/slotctl.js';
+
+export const PROTO_PATH = fileURLToPath(new URL('../../../proto/slotctl.proto', import.meta.url));
+
+/** Options that must match the ones the types were generated with (see package.json "gen"). */
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+let cached: ProtoGrpcType | undefined;
+
+export function loadContract(): ProtoGrpcType {
+  if (!cached) {
+    const definition = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+    cached = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+  }
+  return cached;
+}
+
+export type { AgentMessage, AgentMessage__Output } from './generated/slotctl/v1/AgentMessage.js';
+export type { CoordinatorMessage, CoordinatorMessage__Output } from './generated/slotctl/v1/CoordinatorMessage.js';
+export type { DesiredSlot, DesiredSlot__Output } from './generated/slotctl/v1/DesiredSlot.js';
+export type { DesiredState, DesiredState__Output } from './generated/slotctl/v1/DesiredState.js';
+export type { SlotReport, SlotReport__Output } from './generated/slotctl/v1/SlotReport.js';
+export type { Backlog, Backlog__Output } from './generated/slotctl/v1/Backlog.js';
+export type { Hello__Output } from './generated/slotctl/v1/Hello.js';
+export type { Applied, Applied__Output } from './generated/slotctl/v1/Applied.js';
+export type { SlotApply } from './generated/slotctl/v1/SlotApply.js';
+export type { Role__Output as Role } from './generated/slotctl/v1/Role.js';
+export type { SlotState__Output as SlotState } from './generated/slotctl/v1/SlotState.js';
+export type { ApplyResult__Output as ApplyResult } from './generated/slotctl/v1/ApplyResult.js';
+export type { AgentClient } from './generated/slotctl/v1/Agent.js';
+export type { AgentHandlers } from './generated/slotctl/v1/Agent.js';
+export type { AdminClient, AdminHandlers } from './generated/slotctl/v1/Admin.js';
+export type { MachineInfo, MachineInfo__Output } from './generated/slotctl/v1/MachineInfo.js';
+export type { StoreInfo, StoreInfo__Output } from './generated/slotctl/v1/StoreInfo.js';
+export type { SlotInfo, SlotInfo__Output } from './generated/slotctl/v1/SlotInfo.js';
+export type { EventInfo, EventInfo__Output } from './generated/slotctl/v1/EventInfo.js';
+export type { ListEventsRequest } from './generated/slotctl/v1/ListEventsRequest.js';
+export type { ApplyClusterRequest } from './generated/slotctl/v1/ApplyClusterRequest.js';
+export type { StatusReply, StatusReply__Output } from './generated/slotctl/v1/StatusReply.js';
+export type { ListMachinesReply__Output } from './generated/slotctl/v1/ListMachinesReply.js';
+export type { ListStoresReply__Output } from './generated/slotctl/v1/ListStoresReply.js';
+export type { ListEventsReply__Output } from './generated/slotctl/v1/ListEventsReply.js';
+export type { ListEventsRequest__Output } from './generated/slotctl/v1/ListEventsRequest.js';
+export type { ApplyClusterRequest__Output } from './generated/slotctl/v1/ApplyClusterRequest.js';
+export type { ApplyClusterReply, ApplyClusterReply__Output } from './generated/slotctl/v1/ApplyClusterReply.js';
+export type { ClusterProblem } from './generated/slotctl/v1/ClusterProblem.js';
+export type { ClusterChange } from './generated/slotctl/v1/ClusterChange.js';

@@ -1,0 +1,1 @@
+export const SLOTCTL_VERSION = '0.1.0';
