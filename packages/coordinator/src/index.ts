@@ -1,3 +1,4 @@
 export { Coordinator, type CoordinatorConfig } from './coordinator.js';
 export { openDatabase } from './db/open.js';
 export { Repository } from './db/repository.js';
+export { Admin, DEFAULT_COORDINATOR } from './cli/client.js';

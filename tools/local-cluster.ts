@@ -1,0 +1,197 @@
+// A cluster on this one host: a coordinator and agents as real processes on loopback addresses. Used by the demo,
+// the integration tests and the benchmarks. Processes are started without a shell and stopped only by their PID.
+import { createServer } from 'node:net';
+import { mkdirSync, createWriteStream, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import { Admin } from '@slotctl/coordinator';
+
+export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const BIN = {
+  coordinator: join(ROOT, 'packages/coordinator/bin/slot-coordinator.js'),
+  slotctl: join(ROOT, 'packages/coordinator/bin/slotctl.js'),
+  agent: join(ROOT, 'packages/agent/bin/slot-agent.js'),
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A child process whose output goes to a log file; stopped by PID. */
+export class Daemon {
+  readonly process: ResultPromise;
+  private readonly out: WriteStream;
+  exited = false;
+  exitCode: number | undefined;
+
+  constructor(readonly name: string, args: string[], readonly logFile: string, env: Record<string, string> = {}) {
+    this.out = createWriteStream(logFile, { flags: 'a' });
+    this.process = execa('node', args, { env: { ...env }, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true });
+    this.process.stdout?.pipe(this.out, { end: false });
+    this.process.stderr?.pipe(this.out, { end: false });
+    void this.process.then((result) => {
+      this.exited = true;
+      this.exitCode = result.exitCode;
+    });
+  }
+
+  get pid(): number {
+    return this.process.pid!;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves with the exit code (undefined if killed by a signal). */
+  async stop(graceMs = 5000): Promise<number | undefined> {
+    if (!this.exited) {
+      this.process.kill('SIGTERM');
+      const timer = setTimeout(() => this.process.kill('SIGKILL'), graceMs);
+      await this.process;
+      clearTimeout(timer);
+    }
+    this.out.end();
+    return this.exitCode;
+  }
+
+  /** kill -9: a crash, as far as anyone else can tell. */
+  async crash(): Promise<void> {
+    this.process.kill('SIGKILL');
+    await this.process;
+    this.out.end();
+  }
+}
+
+export interface LocalClusterOptions {
+  dir: string;
+  heartbeatInterval?: string;
+  lease?: string;
+  logLevel?: string;
+}
+
+export class LocalCluster {
+  port = 0;
+  coordinator: Daemon | undefined;
+  readonly agents = new Map<string, Daemon>();
+  private admin: Admin | undefined;
+
+  constructor(readonly options: LocalClusterOptions) {
+    mkdirSync(join(options.dir, 'logs'), { recursive: true });
+  }
+
+  get target(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get databasePath(): string {
+    return join(this.options.dir, 'coordinator', 'coordinator.db');
+  }
+
+  client(): Admin {
+    this.admin ??= new Admin(this.target, 5000);
+    return this.admin;
+  }
+
+  async startCoordinator(): Promise<Daemon> {
+    if (!this.port) this.port = await freePort();
+    const args = [
+      BIN.coordinator,
+      '--listen', this.target,
+      '--data-dir', join(this.options.dir, 'coordinator'),
+      '--heartbeat-interval', this.options.heartbeatInterval ?? '1s',
+      '--lease', this.options.lease ?? '5s',
+      '--log-level', this.options.logLevel ?? 'info',
+    ];
+    const daemon = new Daemon('coordinator', args, join(this.options.dir, 'logs', 'coordinator.log'));
+    this.coordinator = daemon;
+    await waitFor('the coordinator to answer', async () => {
+      if (daemon.exited) throw new Error(`coordinator exited with code ${daemon.exitCode}; see ${daemon.logFile}`);
+      return (await this.client().status()) ? true : undefined;
+    });
+    return daemon;
+  }
+
+  startAgent(machine: string): Daemon {
+    const args = [
+      BIN.agent,
+      '--machine', machine,
+      '--coordinator', this.target,
+      '--state-dir', join(this.options.dir, 'agents', machine),
+      '--log-level', this.options.logLevel ?? 'info',
+    ];
+    const daemon = new Daemon(`agent-${machine}`, args, join(this.options.dir, 'logs', `agent-${machine}.log`));
+    this.agents.set(machine, daemon);
+    return daemon;
+  }
+
+  /** Runs slotctl against this cluster's coordinator, as an operator would. */
+  async slotctl(args: string[], input?: string) {
+    return execa('node', [BIN.slotctl, '--coordinator', this.target, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+  }
+
+  async machineStates(): Promise<Record<string, string>> {
+    const reply = await this.client().listMachines();
+    return Object.fromEntries(reply.machines.map((m) => [m.name, m.state]));
+  }
+
+  async waitForMachines(state: string, machines: string[], timeoutMs = 15_000): Promise<void> {
+    await waitFor(`machines ${machines.join(', ')} to be ${state}`, async () => {
+      const states = await this.machineStates();
+      return machines.every((m) => states[m] === state) ? true : undefined;
+    }, timeoutMs);
+  }
+
+  /** Stops every agent, then the coordinator; gracefully first. */
+  async stopAll(): Promise<void> {
+    this.admin?.close();
+    this.admin = undefined;
+    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    this.agents.clear();
+    await this.coordinator?.stop();
+  }
+}
+
+/** A cluster file for `machines` × `storesPerPair`: each store's slots on two machines, masters spread evenly. */
+export function demoClusterYaml(dataRoot: string, machineCount: number, storeCount: number): string {
+  const machines = Array.from({ length: machineCount }, (_, i) => `m${i + 1}`);
+  const lines = ['machines:'];
+  machines.forEach((m, i) => {
+    lines.push(`  - name: ${m}`, `    address: 127.0.10.${i + 1}`, '    disks:', `      - { name: disk0, path: ${dataRoot}/${m}, class: ssd }`);
+  });
+  lines.push('stores:');
+  for (let s = 0; s < storeCount; s++) {
+    const name = `s${String(s + 1).padStart(2, '0')}`;
+    const masterIndex = s % machineCount;
+    const replicaIndex = (masterIndex + 1 + Math.floor(s / machineCount)) % machineCount;
+    const pair = [masterIndex, replicaIndex === masterIndex ? (masterIndex + 1) % machineCount : replicaIndex];
+    lines.push(`  - name: ${name}`, `    service_ip: 127.0.20.${s + 1}`, `    master: ${machines[pair[0]!]}`, '    slots:');
+    for (const index of pair) {
+      const m = machines[index]!;
+      const dir = `${dataRoot}/${m}/${name}`;
+      lines.push(`      - { machine: ${m}, ip: 127.0.${21 + index}.${s + 1}, data_path: ${dir}/data, meta_path: ${dir}/meta }`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
