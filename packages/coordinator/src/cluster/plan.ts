@@ -68,14 +68,15 @@ type Report = (code: ProblemCode, path: PathKey[], message: string) => void;
 function checkUnique(spec: ClusterSpec, problem: Report): void {
   const names = new Map<string, string>();
   const addresses = new Map<string, string>();
-  const claim = (map: Map<string, string>, key: string, owner: string, path: PathKey[], code: ProblemCode, what: string) => {
-    const first = map.get(key);
-    if (first !== undefined) problem(code, path, `${what} "${key}" of ${owner} is already used by ${first}`);
-    else map.set(key, owner);
+  // Names are unique per kind (a machine and a store may share one); addresses across everything.
+  const claim = (map: Map<string, string>, kind: string, value: string, owner: string, path: PathKey[], code: ProblemCode, what: string) => {
+    const first = map.get(`${kind}:${value}`);
+    if (first !== undefined) problem(code, path, `${what} "${value}" of ${owner} is already used by ${first}`);
+    else map.set(`${kind}:${value}`, owner);
   };
   spec.machines.forEach((m, i) => {
-    claim(names, `machine:${m.name}`, `machine ${m.name}`, ['machines', i, 'name'], 'DuplicateName', 'machine name');
-    claim(addresses, m.address, `machine ${m.name}`, ['machines', i, 'address'], 'DuplicateAddress', 'address');
+    claim(names, 'machine', m.name, `machine ${m.name}`, ['machines', i, 'name'], 'DuplicateName', 'machine name');
+    claim(addresses, 'ip', m.address, `machine ${m.name}`, ['machines', i, 'address'], 'DuplicateAddress', 'address');
     const disks = new Set<string>();
     m.disks.forEach((d, di) => {
       if (disks.has(d.name)) problem('DuplicateName', ['machines', i, 'disks', di, 'name'], `machine ${m.name}: disk name "${d.name}" appears twice`);
@@ -83,12 +84,12 @@ function checkUnique(spec: ClusterSpec, problem: Report): void {
     });
   });
   spec.stores.forEach((s, i) => {
-    claim(names, `store:${s.name}`, `store ${s.name}`, ['stores', i, 'name'], 'DuplicateName', 'store name');
-    claim(addresses, s.service_ip, `store ${s.name}`, ['stores', i, 'service_ip'], 'DuplicateAddress', 'address');
+    claim(names, 'store', s.name, `store ${s.name}`, ['stores', i, 'name'], 'DuplicateName', 'store name');
+    claim(addresses, 'ip', s.service_ip, `store ${s.name}`, ['stores', i, 'service_ip'], 'DuplicateAddress', 'address');
     s.slots.forEach((slot, k) => {
       const name = slotName(s, slot);
-      claim(names, `slot:${name}`, `a slot of store ${s.name}`, ['stores', i, 'slots', k], 'DuplicateName', 'slot name');
-      claim(addresses, slot.ip, `slot ${name}`, ['stores', i, 'slots', k, 'ip'], 'DuplicateAddress', 'address');
+      claim(names, 'slot', name, `a slot of store ${s.name}`, ['stores', i, 'slots', k], 'DuplicateName', 'slot name');
+      claim(addresses, 'ip', slot.ip, `slot ${name}`, ['stores', i, 'slots', k, 'ip'], 'DuplicateAddress', 'address');
     });
   });
 }

@@ -119,7 +119,7 @@ export interface ParsedCluster {
 
 export function parseCluster(text: string): ParsedCluster {
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
   const raw: unknown = doc.errors.length ? undefined : doc.toJS();
   const locate = (path: readonly PathKey[]) => ({ line: lineOf(doc, counter, path), entry: entryOf(raw, path) });
   if (doc.errors.length) {
@@ -146,7 +146,9 @@ export function parseCluster(text: string): ParsedCluster {
       locate,
       problems: result.error.issues.map((issue) => {
         const path = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
-        return { code: codeForField(path), path: formatPath(path), ...locate(path), message: issue.message };
+        // An unknown key is located at the key itself, not at the entry that holds it.
+        const at = issue.code === 'unrecognized_keys' && issue.keys[0] ? [...path, issue.keys[0]] : path;
+        return { code: codeForField(path), path: formatPath(at), ...locate(at), message: issue.message };
       }),
     };
   }

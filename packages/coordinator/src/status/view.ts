@@ -56,6 +56,8 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
   if (slot.observedState === 'unknown') out.push({ severity: critical, text: `${where}: not reported yet` });
   else if (slot.observedState !== 'SERVING') {
     out.push({ severity: critical, text: `${where} is ${slot.observedState.toLowerCase()}${slot.lastError ? `: ${slot.lastError}` : ''}` });
+  } else if (slot.epochApplied > store.epoch) {
+    out.push({ severity: 0, text: `${where} has applied epoch ${slot.epochApplied}, newer than the database's ${store.epoch}: was the database restored from an old copy?` });
   } else if (slot.epochApplied < store.epoch) {
     out.push({ severity: critical, text: `${where} has applied epoch ${slot.epochApplied}, not ${store.epoch} yet` });
   }

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { LIVENESS_RULES, decideLiveness, type LivenessSnapshot } from './rules.js';
+
+const config = { heartbeatIntervalMs: 1000, leaseMs: 5000 };
+const decide = (s: LivenessSnapshot) => decideLiveness(s, config);
+
+describe('liveness rules', () => {
+  it('keeps an up machine up while heartbeats arrive', () => {
+    expect(decide({ state: 'up', silenceMs: 1999, heard: true })).toBeUndefined();
+  });
+
+  it('marks a machine suspect after two missed intervals, down when the lease expires', () => {
+    expect(decide({ state: 'up', silenceMs: 2000, heard: true })).toMatchObject({ to: 'suspect', rule: 'heartbeats-missed' });
+    expect(decide({ state: 'suspect', silenceMs: 4999, heard: true })).toBeUndefined();
+    expect(decide({ state: 'suspect', silenceMs: 5000, heard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
+  });
+
+  it('goes straight to down when a whole lease passed between two looks', () => {
+    expect(decide({ state: 'up', silenceMs: 7000, heard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
+  });
+
+  it('brings a suspect or down machine back up on a heartbeat, and says which', () => {
+    expect(decide({ state: 'suspect', silenceMs: 10, heard: true })).toMatchObject({ to: 'up', reason: 'heartbeat received' });
+    expect(decide({ state: 'down', silenceMs: 10, heard: true })?.reason).toMatch(/after the machine was down/);
+  });
+
+  it('declares a never-heard machine down only after a whole lease (the restart grace period)', () => {
+    expect(decide({ state: 'unknown', silenceMs: 4000, heard: false })).toBeUndefined();
+    expect(decide({ state: 'unknown', silenceMs: 5000, heard: false })).toMatchObject({ to: 'down', rule: 'never-heard' });
+    // a machine that was up before a coordinator restart gets the same grace
+    expect(decide({ state: 'up', silenceMs: 4000, heard: false })).toMatchObject({ to: 'suspect' });
+    expect(decide({ state: 'up', silenceMs: 5000, heard: false })).toMatchObject({ to: 'down' });
+  });
+
+  it('has a reason on every rule and no rule that leaves a state for itself', () => {
+    for (const rule of LIVENESS_RULES) {
+      expect(rule.from).not.toContain(rule.to);
+      expect(rule.reason({ state: rule.from[0]!, silenceMs: 1, heard: true }, config)).not.toBe('');
+    }
+  });
+});

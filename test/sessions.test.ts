@@ -1,0 +1,130 @@
+// Agent sessions and liveness with real processes, real gRPC and the real SQLite file: connect → up; kill -9 →
+// suspect then down within lease + 1 s; a coordinator restart keeps every row and the agents come back by
+// themselves; the desired state re-sent on reconnect changes nothing; a stale epoch is refused.
+import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCluster, waitFor } from '../tools/local-cluster.js';
+import { TWO_MACHINES, dumpDatabase, readLogLines, removeDir, tempDir } from './support/fixtures.js';
+
+const dir = tempDir('sessions');
+const cluster = new LocalCluster({ dir, heartbeatInterval: '1s', lease: '5s' });
+const appliedFile = (m: string) => join(dir, 'agents', m, 'applied.json');
+const applyLines = (m: string) =>
+  readLogLines(cluster.agents.get(m)!.logFile).filter((l) => l.msg === 'desired state applied') as { changed: number; unchanged: number; refused: number; version: string }[];
+
+beforeAll(async () => {
+  await cluster.startCoordinator();
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], TWO_MACHINES)).exitCode).toBe(0);
+});
+
+afterAll(async () => {
+  await cluster.stopAll();
+  removeDir(dir);
+});
+
+describe('agent sessions and liveness', () => {
+  it('shows an agent that connects as up and connected, with events', async () => {
+    cluster.startAgent('m1');
+    cluster.startAgent('m2');
+    await cluster.waitForMachines('up', ['m1', 'm2']);
+    const machines = (await cluster.client().listMachines()).machines;
+    expect(machines.map((m) => [m.name, m.state, m.connected, m.agentVersion])).toEqual([
+      ['m1', 'up', true, '0.1.0'],
+      ['m2', 'up', true, '0.1.0'],
+    ]);
+    const kinds = (await cluster.client().listEvents({ machine: 'm1', limit: 50 })).events.map((e) => e.kind);
+    expect(kinds).toEqual(expect.arrayContaining(['agent.connected', 'machine.up']));
+    // heartbeats are persisted
+    await waitFor('persisted heartbeats', async () => ((await cluster.client().listMachines()).machines.every((m) => m.lastHeartbeat) ? true : undefined));
+  });
+
+  it('applies the desired state it is sent and reports every slot', async () => {
+    await waitFor('m1 to apply its desired state', () => (applyLines('m1').length > 0 ? true : undefined));
+    expect(applyLines('m1')[0]).toMatchObject({ changed: 2, refused: 0 });
+    const applied = JSON.parse(readFileSync(appliedFile('m1'), 'utf8')) as { slots: Record<string, { role: string; epoch: number }> };
+    expect(applied.slots).toMatchObject({ 's01-m1': { role: 'MASTER', epoch: 1 }, 's02-m1': { role: 'REPLICA', epoch: 1 } });
+    await waitFor('slot reports to reach the coordinator', async () => {
+      const stores = (await cluster.client().listStores()).stores;
+      return stores.every((s) => s.master?.state === 'ABSENT' && s.replica?.state === 'ABSENT' && s.master.epochApplied === 1) ? true : undefined;
+    });
+  });
+
+  it('turns a killed agent suspect, then down within lease + 1 s, with events', async () => {
+    const killedAt = Date.now();
+    await cluster.agents.get('m2')!.crash();
+    await cluster.waitForMachines('suspect', ['m2'], 4000);
+    await cluster.waitForMachines('down', ['m2'], 7000);
+    const downAfter = Date.now() - killedAt;
+    expect(downAfter).toBeLessThanOrEqual(6000 + 300 /* polling slack */);
+    const events = (await cluster.client().listEvents({ machine: 'm2', limit: 50 })).events.filter((e) => Date.parse(e.at) >= killedAt - 1);
+    const kinds = events.map((e) => e.kind);
+    expect(kinds.indexOf('machine.suspect')).toBeGreaterThanOrEqual(0);
+    expect(kinds.indexOf('machine.down')).toBeGreaterThan(kinds.indexOf('machine.suspect'));
+    const down = events.find((e) => e.kind === 'machine.down')!;
+    expect(down.reason).toMatch(/lease of 5000 ms expired/);
+    // measured on the coordinator's own clock: the last heartbeat was at most one interval before the kill
+    const lastBeat = Date.parse((await cluster.client().listMachines()).machines.find((m) => m.name === 'm2')!.lastHeartbeat);
+    expect(Date.parse(down.at) - lastBeat).toBeLessThanOrEqual(6000);
+    expect((await cluster.slotctl(['status'])).exitCode).toBe(3);
+  });
+
+  it('brings a restarted agent back up, and it changes nothing it had already applied', async () => {
+    const before = statSync(appliedFile('m2')).mtimeMs;
+    const earlier = applyLines('m2').length; // the log file is appended to across restarts
+    cluster.startAgent('m2');
+    await cluster.waitForMachines('up', ['m2']);
+    await waitFor('m2 to apply its desired state', () => (applyLines('m2').length > earlier ? true : undefined));
+    expect(applyLines('m2').at(-1)).toMatchObject({ changed: 0, unchanged: 2, refused: 0 });
+    expect(statSync(appliedFile('m2')).mtimeMs).toBe(before);
+  });
+
+  it('keeps every row across a coordinator restart; agents reconnect by themselves and re-apply idempotently', async () => {
+    const appliedBefore = applyLines('m1').length;
+    const fileBefore = readFileSync(appliedFile('m1'), 'utf8');
+    const mtimeBefore = statSync(appliedFile('m1')).mtimeMs;
+    await cluster.coordinator!.stop();
+    const rowsBefore = dumpDatabase(cluster.databasePath);
+
+    await cluster.startCoordinator();
+    const rowsAfter = dumpDatabase(cluster.databasePath);
+    expect(rowsAfter.stores).toEqual(rowsBefore.stores);
+    // Agents may already have re-reported: only the time of the report may differ.
+    const withoutReportTime = (rows: unknown[]) => rows.map((r) => ({ ...(r as object), reported_at: undefined }));
+    expect(withoutReportTime(rowsAfter.slots!)).toEqual(withoutReportTime(rowsBefore.slots!));
+    expect(rowsAfter.machines!.map((m) => (m as { name: string }).name).sort()).toEqual(['m1', 'm2']);
+    expect(rowsAfter.events!.slice(0, rowsBefore.events!.length)).toEqual(rowsBefore.events);
+
+    await waitFor('both agents to reconnect', async () => {
+      const machines = (await cluster.client().listMachines()).machines;
+      return machines.every((m) => m.connected && m.state === 'up') ? true : undefined;
+    }, 10_000);
+    await waitFor('m1 to answer the re-sent desired state', () => (applyLines('m1').length > appliedBefore ? true : undefined));
+    expect(applyLines('m1').at(-1)).toMatchObject({ changed: 0, unchanged: 2, refused: 0 });
+    expect(readFileSync(appliedFile('m1'), 'utf8')).toBe(fileBefore);
+    expect(statSync(appliedFile('m1')).mtimeMs).toBe(mtimeBefore);
+    // The restart did not make anything look down: agents were back within the grace period.
+    const events = (await cluster.client().listEvents({ afterId: (rowsBefore.events!.at(-1) as { id: number }).id, limit: 100 })).events;
+    expect(events.map((e) => e.kind)).not.toContain('machine.down');
+  });
+
+  it('refuses a desired state with an epoch older than the agent has applied', async () => {
+    // An agent whose state says it applied epoch 7 as master of s01 meets a coordinator at epoch 1.
+    const stateDir = join(dir, 'agents', 'm1');
+    await cluster.agents.get('m1')!.stop();
+    const state = JSON.parse(readFileSync(appliedFile('m1'), 'utf8')) as { slots: Record<string, { epoch: number }> };
+    state.slots['s01-m1']!.epoch = 7;
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(appliedFile('m1'), JSON.stringify(state));
+    cluster.startAgent('m1');
+    await waitFor('the refusal event', async () => {
+      const events = (await cluster.client().listEvents({ machine: 'm1', limit: 20 })).events;
+      return events.find((e) => e.kind === 'slot.apply-refused' && e.slot === 's01-m1');
+    });
+    expect(applyLines('m1').at(-1)).toMatchObject({ changed: 0, unchanged: 1, refused: 1 });
+    const after = JSON.parse(readFileSync(appliedFile('m1'), 'utf8')) as { slots: Record<string, { epoch: number }> };
+    expect(after.slots['s01-m1']!.epoch).toBe(7);
+    const refused = (await cluster.client().listEvents({ machine: 'm1', limit: 20 })).events.find((e) => e.kind === 'slot.apply-refused')!;
+    expect(refused.reason).toMatch(/stale epoch 1: epoch 7 is already applied/);
+  });
+});

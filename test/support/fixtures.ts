@@ -1,0 +1,58 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+/** A fresh directory under the system temp dir; remove it with `rmSync(dir, { recursive: true })` in afterAll. */
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `slotctl-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Every row of every table, read through a second connection (the coordinator keeps its own open). */
+export function dumpDatabase(path: string): Record<string, unknown[]> {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
+    return Object.fromEntries(tables.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all()]));
+  } finally {
+    db.close();
+  }
+}
+
+export const TWO_MACHINES = `machines:
+  - name: m1
+    address: 127.0.10.1
+  - name: m2
+    address: 127.0.10.2
+stores:
+  - name: s01
+    service_ip: 127.0.20.1
+    master: m1
+    slots:
+      - { machine: m1, ip: 127.0.21.1, data_path: /srv/m1/s01/data, meta_path: /srv/m1/s01/meta }
+      - { machine: m2, ip: 127.0.22.1, data_path: /srv/m2/s01/data, meta_path: /srv/m2/s01/meta }
+  - name: s02
+    service_ip: 127.0.20.2
+    master: m2
+    slots:
+      - { machine: m1, ip: 127.0.21.2, data_path: /srv/m1/s02/data, meta_path: /srv/m1/s02/meta }
+      - { machine: m2, ip: 127.0.22.2, data_path: /srv/m2/s02/data, meta_path: /srv/m2/s02/meta }
+`;
+
+/** The JSON lines of a pino log file (lines that are not JSON are skipped). */
+export function readLogLines(path: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a line cut short by a kill -9
+    }
+  }
+  return out;
+}
