@@ -89,6 +89,8 @@ export interface LocalClusterOptions {
   heartbeatInterval?: string;
   lease?: string;
   logLevel?: string;
+  /** Deadline of the Admin calls this harness makes (default 5 s). */
+  callTimeoutMs?: number;
 }
 
 export class LocalCluster {
@@ -110,7 +112,7 @@ export class LocalCluster {
   }
 
   client(): Admin {
-    this.admin ??= new Admin(this.target, 5000);
+    this.admin ??= new Admin(this.target, this.options.callTimeoutMs ?? 5000);
     return this.admin;
   }
 

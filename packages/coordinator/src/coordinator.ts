@@ -8,6 +8,7 @@ import { Repository } from './db/repository.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
 import { adminHandlers } from './grpc/admin-service.js';
 import { LivenessTracker } from './liveness/tracker.js';
+import { MAX_MESSAGE_BYTES } from './cli/client.js';
 
 export interface CoordinatorConfig {
   /** host:port to listen on. Port 0 picks a free port (tests). */
@@ -48,6 +49,9 @@ export class Coordinator {
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      // cluster files and status replies of large clusters exceed the 4 MB default
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     server.addService(contract.Agent.service, sessions.handlers());
     server.addService(

@@ -14,6 +14,7 @@ import {
 } from '@slotctl/shared';
 
 export const DEFAULT_COORDINATOR = '127.0.0.1:7400';
+export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 type AnyUnary = (request: unknown, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, value?: unknown) => void) => unknown;
 
@@ -22,7 +23,8 @@ export class Admin {
 
   constructor(readonly target: string, private readonly timeoutMs: number) {
     const { Admin: AdminCtor } = loadContract().slotctl.v1;
-    this.client = new AdminCtor(target, grpc.credentials.createInsecure());
+    // A status of a large cluster (1,000 machines, 9,000 stores) is over gRPC's default 4 MB.
+    this.client = new AdminCtor(target, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
   }
 
   status = () => this.unary<StatusReply__Output>('Status', {});

@@ -117,14 +117,31 @@ export interface ParsedCluster {
   locate(path: readonly PathKey[]): { line: number; entry: string };
 }
 
+/** Reads JSON directly (fast for generated files of thousands of stores); anything else as YAML. */
+function readFast(text: string): { raw: unknown } | undefined {
+  if (!text.trimStart().startsWith('{')) return undefined;
+  try {
+    return { raw: JSON.parse(text) as unknown };
+  } catch {
+    return undefined; // let the YAML parser report where it breaks
+  }
+}
+
 export function parseCluster(text: string): ParsedCluster {
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
-  const raw: unknown = doc.errors.length ? undefined : doc.toJS();
-  const locate = (path: readonly PathKey[]) => ({ line: lineOf(doc, counter, path), entry: entryOf(raw, path) });
-  if (doc.errors.length) {
+  // The document with positions is built only when needed: for YAML always, for JSON only to locate a problem.
+  let located: { doc: Document; counter: LineCounter } | undefined;
+  const document = () => {
+    if (!located) {
+      const counter = new LineCounter();
+      located = { doc: parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true }), counter };
+    }
+    return located;
+  };
+  const fast = readFast(text);
+  const doc = fast ? undefined : document().doc;
+  if (doc?.errors.length) {
     return {
-      locate,
+      locate: () => ({ line: 0, entry: '' }),
       problems: doc.errors.map((error) => ({
         code: 'SyntaxError',
         path: '',
@@ -134,6 +151,11 @@ export function parseCluster(text: string): ParsedCluster {
       })),
     };
   }
+  const raw: unknown = fast ? fast.raw : doc!.toJS();
+  const locate = (path: readonly PathKey[]) => {
+    const { doc: d, counter } = document();
+    return { line: lineOf(d, counter, path), entry: entryOf(raw, path) };
+  };
   if (raw === null || raw === undefined || typeof raw !== 'object' || Array.isArray(raw)) {
     return {
       locate,
