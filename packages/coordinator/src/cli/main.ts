@@ -9,6 +9,12 @@ import { eventsText, machinesTable, storesTable } from './format.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, unhealthy: 3 } as const;
 
+// `slotctl … | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.ok);
+  throw err;
+});
+
 interface GlobalOptions {
   coordinator: string;
   timeout: string;

@@ -20,8 +20,8 @@ describe('liveness rules', () => {
   });
 
   it('brings a suspect or down machine back up on a heartbeat, and says which', () => {
-    expect(decide({ state: 'suspect', silenceMs: 10, heard: true })).toMatchObject({ to: 'up', reason: 'heartbeat received' });
-    expect(decide({ state: 'down', silenceMs: 10, heard: true })?.reason).toMatch(/after the machine was down/);
+    expect(decide({ state: 'suspect', silenceMs: 10, heard: true })).toMatchObject({ to: 'up', reason: 'the agent is heard (hello or heartbeat)' });
+    expect(decide({ state: 'down', silenceMs: 10, heard: true })?.reason).toMatch(/heard again after the machine was down/);
   });
 
   it('declares a never-heard machine down only after a whole lease (the restart grace period)', () => {

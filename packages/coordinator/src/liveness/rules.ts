@@ -52,7 +52,7 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
     from: ['unknown', 'suspect', 'down'],
     to: 'up',
     when: (s, c) => s.heard && s.silenceMs < suspectAfter(c),
-    reason: (s) => (s.state === 'down' ? 'heartbeats again after the machine was down' : 'heartbeat received'),
+    reason: (s) => (s.state === 'down' ? 'the agent is heard again after the machine was down' : 'the agent is heard (hello or heartbeat)'),
   },
 ];
 
