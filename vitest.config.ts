@@ -9,5 +9,6 @@ export default defineConfig({
     // Integration tests start real processes; two cores, so keep parallelism modest.
     maxWorkers: 2,
     reporters: ['default'],
+    globalSetup: ['test/support/global-setup.ts'],
   },
 });

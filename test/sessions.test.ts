@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
-import { TWO_MACHINES, dumpDatabase, readLogLines, removeDir, tempDir } from './support/fixtures.js';
+import { dumpDatabase, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 
 const dir = tempDir('sessions');
 const cluster = new LocalCluster({ dir, heartbeatInterval: '1s', lease: '5s' });
@@ -15,7 +15,7 @@ const applyLines = (m: string) =>
 
 beforeAll(async () => {
   await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], TWO_MACHINES)).exitCode).toBe(0);
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, 41, 'se'))).exitCode).toBe(0);
 });
 
 afterAll(async () => {
@@ -43,11 +43,11 @@ describe('agent sessions and liveness', () => {
     await waitFor('m1 to apply its desired state', () => (applyLines('m1').length > 0 ? true : undefined));
     expect(applyLines('m1')[0]).toMatchObject({ changed: 2, refused: 0 });
     const applied = JSON.parse(readFileSync(appliedFile('m1'), 'utf8')) as { slots: Record<string, { role: string; epoch: number }> };
-    expect(applied.slots).toMatchObject({ 's01-m1': { role: 'MASTER', epoch: 1 }, 's02-m1': { role: 'REPLICA', epoch: 1 } });
-    await waitFor('slot reports to reach the coordinator', async () => {
+    expect(applied.slots).toMatchObject({ 'se01-m1': { role: 'MASTER', epoch: 1 }, 'se02-m1': { role: 'REPLICA', epoch: 1 } });
+    await waitFor('every slot to serve, as reported to the coordinator', async () => {
       const stores = (await cluster.client().listStores()).stores;
-      return stores.every((s) => s.master?.state === 'ABSENT' && s.replica?.state === 'ABSENT' && s.master.epochApplied === 1) ? true : undefined;
-    });
+      return stores.every((s) => s.master?.state === 'SERVING' && s.replica?.state === 'SERVING' && s.master.epochApplied === 1) ? true : undefined;
+    }, 30_000);
   });
 
   it('turns a killed agent suspect, then down within lease + 1 s, with events', async () => {
@@ -89,9 +89,13 @@ describe('agent sessions and liveness', () => {
     await cluster.startCoordinator();
     const rowsAfter = dumpDatabase(cluster.databasePath);
     expect(rowsAfter.stores).toEqual(rowsBefore.stores);
-    // Agents may already have re-reported: only the time of the report may differ.
-    const withoutReportTime = (rows: unknown[]) => rows.map((r) => ({ ...(r as object), reported_at: undefined }));
-    expect(withoutReportTime(rowsAfter.slots!)).toEqual(withoutReportTime(rowsBefore.slots!));
+    // Agents may already have re-reported what they observe; what was declared must be exactly as before.
+    const declared = (rows: unknown[]) =>
+      rows.map((r) => {
+        const { name, store, machine, ip, data_path, meta_path, admin_stopped } = r as Record<string, unknown>;
+        return { name, store, machine, ip, data_path, meta_path, admin_stopped };
+      });
+    expect(declared(rowsAfter.slots!)).toEqual(declared(rowsBefore.slots!));
     expect(rowsAfter.machines!.map((m) => (m as { name: string }).name).sort()).toEqual(['m1', 'm2']);
     expect(rowsAfter.events!.slice(0, rowsBefore.events!.length)).toEqual(rowsBefore.events);
 
@@ -113,18 +117,22 @@ describe('agent sessions and liveness', () => {
     const stateDir = join(dir, 'agents', 'm1');
     await cluster.agents.get('m1')!.stop();
     const state = JSON.parse(readFileSync(appliedFile('m1'), 'utf8')) as { slots: Record<string, { epoch: number }> };
-    state.slots['s01-m1']!.epoch = 7;
+    state.slots['se01-m1']!.epoch = 7;
     mkdirSync(stateDir, { recursive: true });
     writeFileSync(appliedFile('m1'), JSON.stringify(state));
     cluster.startAgent('m1');
     await waitFor('the refusal event', async () => {
       const events = (await cluster.client().listEvents({ machine: 'm1', limit: 20 })).events;
-      return events.find((e) => e.kind === 'slot.apply-refused' && e.slot === 's01-m1');
+      return events.find((e) => e.kind === 'slot.apply-refused' && e.slot === 'se01-m1');
     });
     expect(applyLines('m1').at(-1)).toMatchObject({ changed: 0, unchanged: 1, refused: 1 });
     const after = JSON.parse(readFileSync(appliedFile('m1'), 'utf8')) as { slots: Record<string, { epoch: number }> };
-    expect(after.slots['s01-m1']!.epoch).toBe(7);
+    expect(after.slots['se01-m1']!.epoch).toBe(7);
     const refused = (await cluster.client().listEvents({ machine: 'm1', limit: 20 })).events.find((e) => e.kind === 'slot.apply-refused')!;
     expect(refused.reason).toMatch(/stale epoch 1: epoch 7 is already applied/);
+    // and it does not serve: the slot was not started
+    const slot = (await cluster.client().listSlots({ machine: 'm1' })).slots.find((s) => s.name === 'se01-m1')!;
+    expect(slot.state).not.toBe('SERVING');
+    expect(slot.pid).toBe(0);
   });
 });

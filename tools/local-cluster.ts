@@ -1,7 +1,7 @@
 // A cluster on this one host: a coordinator and agents as real processes on loopback addresses. Used by the demo,
 // the integration tests and the benchmarks. Processes are started without a shell and stopped only by their PID.
 import { createServer } from 'node:net';
-import { mkdirSync, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdirSync, createWriteStream, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
@@ -135,13 +135,16 @@ export class LocalCluster {
     return daemon;
   }
 
-  startAgent(machine: string): Daemon {
+  /** Starts an agent in test mode (any password). By default it stops its slots when it stops. */
+  startAgent(machine: string, options: { keepSlotsOnExit?: boolean } = {}): Daemon {
     const args = [
       BIN.agent,
       '--machine', machine,
       '--coordinator', this.target,
       '--state-dir', join(this.options.dir, 'agents', machine),
+      '--auth', 'test',
       '--log-level', this.options.logLevel ?? 'info',
+      ...(options.keepSlotsOnExit ? [] : ['--stop-slots-on-exit']),
     ];
     const daemon = new Daemon(`agent-${machine}`, args, join(this.options.dir, 'logs', `agent-${machine}.log`));
     this.agents.set(machine, daemon);
@@ -165,14 +168,47 @@ export class LocalCluster {
     }, timeoutMs);
   }
 
-  /** Stops every agent, then the coordinator; gracefully first. */
+  /** Stops every agent, then the coordinator; gracefully first. Then kills, by PID, any cyrmaster left under dir. */
   async stopAll(): Promise<void> {
     this.admin?.close();
     this.admin = undefined;
-    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    await Promise.all([...this.agents.values()].map((a) => a.stop(20_000)));
     this.agents.clear();
     await this.coordinator?.stop();
+    killSlotsUnder(this.options.dir);
   }
+}
+
+/** Kills the process group of every cyrmaster whose PID file lies under `dir` (slots of a crashed agent). */
+export function killSlotsUnder(dir: string): number[] {
+  const killed: number[] = [];
+  const visit = (d: string, depth: number) => {
+    if (depth > 8) return;
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = join(d, e.name);
+      if (e.isDirectory()) visit(path, depth + 1);
+      else if (e.name === 'master.pid') {
+        const pid = Number(readFileSync(path, 'utf8').trim());
+        if (!Number.isInteger(pid) || pid <= 1) continue;
+        try {
+          const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          if (!cmd.includes(dir)) continue; // a reused PID: not ours
+          process.kill(-pid, 'SIGKILL');
+          killed.push(pid);
+        } catch {
+          // not running
+        }
+      }
+    }
+  };
+  visit(dir, 0);
+  return killed;
 }
 
 /** A cluster file for `machines` × `storesPerPair`: each store's slots on two machines, masters spread evenly. */

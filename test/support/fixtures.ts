@@ -1,11 +1,13 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 /** A fresh directory under the system temp dir; remove it with `rmSync(dir, { recursive: true })` in afterAll. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `slotctl-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `slotctl-${prefix}-`));
+  chmodSync(dir, 0o755); // Cyrus runs as user cyrus and must reach the slots below
+  return dir;
 }
 
 export function removeDir(dir: string): void {
@@ -55,4 +57,32 @@ export function readLogLines(path: string): Record<string, unknown>[] {
     }
   }
   return out;
+}
+
+/**
+ * Two machines and two stores (PREFIX01 mastered on m1, PREFIX02 on m2) whose slots live under ROOT and listen on
+ * 127.NET.x.y, so that test files running side by side never share an address, a path or a slot name.
+ */
+export function twoMachineCluster(root: string, net: number, prefix: string): string {
+  const slot = (store: string, m: string, host: number) =>
+    `      - { machine: ${m}, ip: 127.${net}.${m === 'm1' ? 1 : 2}.${host}, data_path: ${root}/srv/${m}/${store}/data, meta_path: ${root}/srv/${m}/${store}/meta }`;
+  return [
+    'machines:',
+    '  - { name: m1, address: 127.' + net + '.0.1 }',
+    '  - { name: m2, address: 127.' + net + '.0.2 }',
+    'stores:',
+    `  - name: ${prefix}01`,
+    `    service_ip: 127.${net}.3.1`,
+    '    master: m1',
+    '    slots:',
+    slot(`${prefix}01`, 'm1', 1),
+    slot(`${prefix}01`, 'm2', 1),
+    `  - name: ${prefix}02`,
+    `    service_ip: 127.${net}.3.2`,
+    '    master: m2',
+    '    slots:',
+    slot(`${prefix}02`, 'm1', 2),
+    slot(`${prefix}02`, 'm2', 2),
+    '',
+  ].join('\n');
 }

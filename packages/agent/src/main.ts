@@ -1,30 +1,96 @@
 // slot-agent: one per mail host. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
-import { mkdirSync } from 'node:fs';
-import { Command, Option } from 'commander';
-import { SLOTCTL_VERSION, assertName, createLogger, describeError, isUserError } from '@slotctl/shared';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SLOTCTL_VERSION, ConfigError, assertName, createLogger, describeError, isUserError } from '@slotctl/shared';
+import { SlotLogs, ensureSyslog } from './logs/slot-logs.js';
+import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
 import { AppliedStore } from './state/applied-store.js';
+import { LoopbackVipDriver } from './vip/loopback.js';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a TCP port`);
+  return n;
+}
 
 const program = new Command('slot-agent')
-  .description('The slotctl agent: converges this machine to the coordinator\'s desired state and reports what it observes.')
+  .description("The slotctl agent: runs this machine's Cyrus slots in the roles the coordinator's desired state gives them, and reports what it observes.")
   .version(SLOTCTL_VERSION)
-  .addOption(new Option('--machine <name>', 'this machine\'s name in the cluster').env('SLOTCTL_MACHINE').makeOptionMandatory())
+  .addOption(new Option('--machine <name>', "this machine's name in the cluster").env('SLOTCTL_MACHINE').makeOptionMandatory())
   .addOption(new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default('127.0.0.1:7400'))
-  .addOption(new Option('--state-dir <dir>', 'where the agent keeps what it applied').env('SLOTCTL_STATE_DIR').default('/var/lib/slotctl-agent'))
+  .addOption(new Option('--state-dir <dir>', 'where the agent keeps the epochs it applied').env('SLOTCTL_STATE_DIR').default('/var/lib/slotctl-agent'))
+  .addOption(new Option('--auth <mode>', 'password check of the slots: sasldb (production) or test (any password; demo and tests only)').choices(['sasldb', 'test']).default('sasldb'))
+  .addOption(new Option('--sync-user <name>', 'Cyrus admin used by replication').default('admin'))
+  .addOption(new Option('--sync-password-file <file>', 'file holding the replication password (required with --auth sasldb)').env('SLOTCTL_SYNC_PASSWORD_FILE'))
+  .addOption(new Option('--imap-port <port>', 'IMAP port on slot and service IPs (same on every agent)').argParser(port).default(1143))
+  .addOption(new Option('--lmtp-port <port>', 'LMTP port on service IPs (same on every agent)').argParser(port).default(2003))
+  .addOption(new Option('--sync-port <port>', 'replication port on replica slot IPs (same on every agent)').argParser(port).default(2005))
+  .addOption(new Option('--syslog-dir <dir>', 'where slot-syslogd files Cyrus lines by slot when no syslog daemon owns /dev/log').default('/run/slotctl/syslog'))
+  .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
+  .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
 program.parse();
-const opts = program.opts<{ machine: string; coordinator: string; stateDir: string; logLevel: string }>();
+const opts = program.opts<{
+  machine: string;
+  coordinator: string;
+  stateDir: string;
+  auth: 'sasldb' | 'test';
+  syncUser: string;
+  syncPasswordFile?: string;
+  imapPort: number;
+  lmtpPort: number;
+  syncPort: number;
+  syslogDir: string;
+  syslogSocket: string;
+  stopSlotsOnExit?: boolean;
+  logLevel: string;
+}>();
 const log = createLogger('slot-agent', { level: opts.logLevel }).child({ machine: opts.machine });
+
+function syncPassword(): string {
+  if (!opts.syncPasswordFile) {
+    if (opts.auth === 'test') return 'test-only';
+    throw new ConfigError('--auth sasldb needs --sync-password-file', { hint: 'write the replication password to a file readable by root only and name it' });
+  }
+  try {
+    return readFileSync(opts.syncPasswordFile, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(`cannot read --sync-password-file ${opts.syncPasswordFile}: ${(err as Error).message}`);
+  }
+}
 
 async function main(): Promise<void> {
   assertName(opts.machine, '--machine');
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const applied = new AppliedStore(opts.stateDir, opts.machine);
-  const slots = await applied.load();
-  log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(slots).length, version: SLOTCTL_VERSION }, 'agent starting');
-  const session = new AgentSession({ machine: opts.machine, coordinator: opts.coordinator, applied, log });
+  const persisted = await applied.load();
+  const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
+  const syslog = await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
+  let session: AgentSession | undefined;
+  const slots = new MachineSlots({
+    runtime: {
+      ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort },
+      auth: { mode: opts.auth, syncUser: opts.syncUser, syncPassword: syncPassword() },
+      vip: new LoopbackVipDriver(),
+      crashLimit: 5,
+      crashWindowMs: 60_000,
+      stopTimeoutMs: 10_000,
+      readyTimeoutMs: 15_000,
+    },
+    logs: syslog === 'ours' ? new SlotLogs(opts.syslogDir) : undefined,
+    log,
+    onChange: () => session?.reportSoon(),
+    onEvent: (slot, kind, message) => session?.sendEvent(slot, kind, message),
+    recentLogLines: 20,
+  });
+  const adopted = await slots.adopt(persisted);
+  log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
+  session = new AgentSession({ machine: opts.machine, coordinator: opts.coordinator, applied, slots, log });
+  const active = session;
 
   let signals = 0;
   const shutdown = (signal: string) => {
@@ -32,16 +98,21 @@ async function main(): Promise<void> {
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    log.info({ signal }, 'stopping');
+    log.info({ signal, stopSlots: !!opts.stopSlotsOnExit }, 'stopping');
     const force = setTimeout(() => {
       log.error('graceful stop took too long; exiting');
       process.exit(1);
-    }, 10_000);
+    }, 30_000);
     force.unref();
-    session.stop().then(() => {
-      log.info('agent stopped');
-      process.exit(0);
-    });
+    // The session goes first, so that no desired state arriving meanwhile starts a slot again.
+    active
+      .stop()
+      .then(() => (opts.stopSlotsOnExit ? slots.stopAll('agent stopping with --stop-slots-on-exit') : undefined))
+      .then(() => slots.detachAll())
+      .then(() => {
+        log.info('agent stopped');
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

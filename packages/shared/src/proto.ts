@@ -56,3 +56,7 @@ export type { ApplyClusterRequest__Output } from './generated/slotctl/v1/ApplyCl
 export type { ApplyClusterReply, ApplyClusterReply__Output } from './generated/slotctl/v1/ApplyClusterReply.js';
 export type { ClusterProblem } from './generated/slotctl/v1/ClusterProblem.js';
 export type { ClusterChange } from './generated/slotctl/v1/ClusterChange.js';
+export type { ListSlotsRequest } from './generated/slotctl/v1/ListSlotsRequest.js';
+export type { ListSlotsReply__Output } from './generated/slotctl/v1/ListSlotsReply.js';
+export type { SetSlotRunRequest } from './generated/slotctl/v1/SetSlotRunRequest.js';
+export type { SetSlotRunReply__Output } from './generated/slotctl/v1/SetSlotRunReply.js';

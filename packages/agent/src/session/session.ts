@@ -12,10 +12,10 @@ import {
   type CoordinatorMessage__Output,
   type DesiredState__Output,
   type Logger,
-  type SlotReport,
 } from '@slotctl/shared';
 import { planApply } from '../state/apply-plan.js';
 import type { AppliedStore } from '../state/applied-store.js';
+import type { MachineSlots } from '../machine/slots.js';
 import { reconnectDelay } from './backoff.js';
 
 export type SessionState =
@@ -31,6 +31,7 @@ export interface SessionOptions {
   machine: string;
   coordinator: string;
   applied: AppliedStore;
+  slots: MachineSlots;
   log: Logger;
 }
 
@@ -69,6 +70,7 @@ export class AgentSession {
   async stop(): Promise<void> {
     this.state = { phase: 'stopped' };
     clearTimeout(this.retryTimer);
+    clearTimeout(this.reportTimer);
     clearInterval(this.heartbeatTimer);
     const stream = this.stream;
     this.stream = undefined;
@@ -95,7 +97,28 @@ export class AgentSession {
     stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));
     stream.on('error', (err: grpc.ServiceError) => this.onBroken(stream, err.details || err.message));
     stream.on('end', () => this.onBroken(stream, 'coordinator ended the session'));
-    stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots: this.reports() } });
+    void this.options.slots.reports().then((slots) => {
+      if (stream === this.stream) stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
+    });
+  }
+
+  private reportTimer: NodeJS.Timeout | undefined;
+
+  /** Slot state changed: report within a few ms, coalescing bursts (the backlog must be up within 200 ms). */
+  reportSoon(): void {
+    if (this.reportTimer) return;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = undefined;
+      const stream = this.stream;
+      if (!stream || this.state.phase !== 'connected') return;
+      void this.options.slots.reports().then((slots) => {
+        if (stream === this.stream) stream.write({ reports: { slots } });
+      });
+    }, 15);
+  }
+
+  sendEvent(slot: string, kind: string, message: string): void {
+    if (this.stream && this.state.phase === 'connected') this.stream.write({ event: { slot, kind, message } });
   }
 
   private onMessage(stream: Stream, message: CoordinatorMessage__Output): void {
@@ -148,24 +171,14 @@ export class AgentSession {
       else log.info({ detail: r.detail }, 'desired slot applied');
     }
     for (const slot of plan.removed) withContext(this.log, { slot }).info('slot no longer desired on this machine');
+    await this.options.slots.apply(plan, desired.slots);
     this.log.info(
       { version: desired.version, changed: changed.length, unchanged: plan.results.length - changed.length - refused.length, refused: refused.length, removed: plan.removed.length },
       'desired state applied',
     );
     if (stream !== this.stream) return;
     stream.write({ applied: { version: desired.version, slots: plan.results } });
-    stream.write({ reports: { slots: this.reports() } });
-  }
-
-  /** What this agent observes of its slots. Cyrus is not driven yet, so every slot is honestly ABSENT. */
-  private reports(): SlotReport[] {
-    return Object.entries(this.options.applied.current()).map(([slot, a]) => ({
-      slot,
-      state: 'ABSENT',
-      role: a.role,
-      epochApplied: a.epoch,
-      lastError: '',
-    }));
+    stream.write({ reports: { slots: await this.options.slots.reports() } });
   }
 
   private onBroken(stream: Stream, why: string): void {

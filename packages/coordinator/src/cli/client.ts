@@ -10,6 +10,10 @@ import {
   type ListEventsRequest,
   type ListMachinesReply__Output,
   type ListStoresReply__Output,
+  type ListSlotsRequest,
+  type ListSlotsReply__Output,
+  type SetSlotRunRequest,
+  type SetSlotRunReply__Output,
   type StatusReply__Output,
 } from '@slotctl/shared';
 
@@ -31,9 +35,11 @@ export class Admin {
   listMachines = () => this.unary<ListMachinesReply__Output>('ListMachines', {});
   listStores = () => this.unary<ListStoresReply__Output>('ListStores', {});
   listEvents = (request: ListEventsRequest) => this.unary<ListEventsReply__Output>('ListEvents', request);
+  listSlots = (request: ListSlotsRequest) => this.unary<ListSlotsReply__Output>('ListSlots', request);
+  setSlotRun = (request: SetSlotRunRequest) => this.unary<SetSlotRunReply__Output>('SetSlotRun', request);
   applyCluster = (request: ApplyClusterRequest) => this.unary<ApplyClusterReply__Output>('ApplyCluster', request);
 
-  private unary<Res>(method: 'Status' | 'ListMachines' | 'ListStores' | 'ListEvents' | 'ApplyCluster', request: unknown): Promise<Res> {
+  private unary<Res>(method: 'Status' | 'ListMachines' | 'ListStores' | 'ListEvents' | 'ApplyCluster' | 'ListSlots' | 'SetSlotRun', request: unknown): Promise<Res> {
     const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);
     return new Promise((resolve, reject) => {
       fn(request, { deadline: Date.now() + this.timeoutMs }, (err, value) => {

@@ -85,6 +85,17 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_by_machine ON events(machine, id);
     `,
   },
+  {
+    version: 2,
+    description: 'slots: operator stop flag, pid, state reason, recent Cyrus log lines',
+    sql: `
+      ALTER TABLE slots ADD COLUMN admin_stopped INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE slots ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE slots ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE slots ADD COLUMN recent_log TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -51,6 +51,11 @@ export interface SlotRow {
   backlog: BacklogRow;
   lastError: string;
   reportedAt: string | null;
+  adminStopped: boolean;
+  pid: number;
+  stateReason: string;
+  crashes: number;
+  recentLog: string[];
 }
 
 /** A slot with what the desired state needs of its store and peer. */
@@ -66,6 +71,7 @@ export interface PlacedSlotRow {
   epoch: number;
   peerSlot: string | null;
   peerIp: string | null;
+  adminStopped: number;
 }
 
 export interface EventInput {
@@ -107,6 +113,10 @@ export interface SlotReportInput {
   epochApplied: number;
   backlog: BacklogRow;
   lastError: string;
+  pid: number;
+  stateReason: string;
+  crashes: number;
+  recentLog: string[];
 }
 
 export const EMPTY_BACKLOG: BacklogRow = {
@@ -142,6 +152,11 @@ interface RawSlot {
   backlog: string;
   last_error: string;
   reported_at: string | null;
+  admin_stopped: number;
+  pid: number;
+  state_reason: string;
+  crashes: number;
+  recent_log: string;
 }
 
 interface RawStore {
@@ -179,6 +194,11 @@ function toSlot(raw: RawSlot): SlotRow {
     backlog: { ...EMPTY_BACKLOG, ...(JSON.parse(raw.backlog) as Partial<BacklogRow>) },
     lastError: raw.last_error,
     reportedAt: raw.reported_at,
+    adminStopped: raw.admin_stopped !== 0,
+    pid: raw.pid,
+    stateReason: raw.state_reason,
+    crashes: raw.crashes,
+    recentLog: JSON.parse(raw.recent_log) as string[],
   };
 }
 
@@ -209,7 +229,7 @@ export class Repository {
       slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
-                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          WHERE s.machine = ? ORDER BY s.name`,
@@ -219,9 +239,12 @@ export class Repository {
       agentVersion: db.prepare('UPDATE machines SET agent_version = ? WHERE name = ?'),
       slotReport: db.prepare(
         `UPDATE slots SET observed_state = @state, observed_role = @role, epoch_applied = @epochApplied,
-           backlog = @backlog, last_error = @lastError, reported_at = @at
+           backlog = @backlog, last_error = @lastError, reported_at = @at, pid = @pid, state_reason = @stateReason,
+           crashes = @crashes, recent_log = @recentLog
          WHERE name = @slot AND machine = @machine`,
       ),
+      slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
+      setStopped: db.prepare('UPDATE slots SET admin_stopped = ? WHERE name = ?'),
       insertEvent: db.prepare(
         `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data)
          VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data)`,
@@ -253,6 +276,22 @@ export class Repository {
 
   listSlots(): SlotRow[] {
     return (this.stmt.slots.all() as RawSlot[]).map(toSlot);
+  }
+
+  getSlot(name: string): SlotRow | undefined {
+    const raw = this.stmt.slot.get(name) as RawSlot | undefined;
+    return raw && toSlot(raw);
+  }
+
+  /** An operator's stop (or start) of one slot: part of its desired state from now on. */
+  setSlotStopped(name: string, stopped: boolean, reason: string): void {
+    this.db.transaction(() => {
+      const slot = this.getSlot(name);
+      if (!slot || slot.adminStopped === stopped) return;
+      this.stmt.setStopped.run(stopped ? 1 : 0, name);
+      const store = this.getStore(slot.store);
+      this.insertEvent({ kind: stopped ? 'slot.stop-requested' : 'slot.start-requested', machine: slot.machine, store: slot.store, slot: name, epoch: store?.epoch, reason });
+    })();
   }
 
   slotsOfMachine(machine: string): SlotRow[] {
@@ -318,6 +357,10 @@ export class Repository {
           epochApplied: report.epochApplied,
           backlog: JSON.stringify(report.backlog),
           lastError: report.lastError,
+          pid: report.pid,
+          stateReason: report.stateReason,
+          crashes: report.crashes,
+          recentLog: JSON.stringify(report.recentLog),
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);

@@ -14,6 +14,7 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   epoch: 1,
   peerSlot: 's01-m2',
   peerIp: '127.0.22.1',
+  adminStopped: 0,
   ...over,
 });
 

@@ -18,6 +18,7 @@ export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[])
       peerIp: row.peerIp ?? '',
       dataPath: row.dataPath,
       metaPath: row.metaPath,
+      stopped: row.adminStopped !== 0,
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   const version = createHash('sha256').update(JSON.stringify(slots)).digest('hex').slice(0, 16);

@@ -1,10 +1,10 @@
 // The Admin service that slotctl calls. Handlers are thin: parse the request, call the repository or a pure view,
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
-import { ValidationError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
+import { NotFoundError, ValidationError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
 import type { Repository } from '../db/repository.js';
-import { buildClusterView } from '../status/view.js';
+import { buildClusterView, slotInfo } from '../status/view.js';
 
 export interface AdminDeps {
   repo: Repository;
@@ -60,6 +60,19 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
           dataJson: e.data ?? '',
         })),
       };
+    }),
+    ListSlots: unary(deps.log, 'ListSlots', (request) => {
+      const stores = new Map(deps.repo.listStores().map((s) => [s.name, s]));
+      const slots = deps.repo.listSlots().filter((s) => !request.machine || s.machine === request.machine);
+      return { slots: slots.map((s) => slotInfo(s, stores.get(s.store))!) };
+    }),
+    SetSlotRun: unary(deps.log, 'SetSlotRun', (request) => {
+      const slot = deps.repo.getSlot(request.slot);
+      if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
+      deps.repo.setSlotStopped(slot.name, !request.run, request.reason || (request.run ? 'operator started the slot' : 'operator stopped the slot'));
+      deps.onClusterChanged([slot.machine]);
+      const after = deps.repo.getSlot(slot.name)!;
+      return { slot: slotInfo(after, deps.repo.getStore(after.store)) };
     }),
     ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {
       const outcome = applyCluster(deps.repo, request.text, {

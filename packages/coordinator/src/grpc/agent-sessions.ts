@@ -45,6 +45,10 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
     epochApplied: report.epochApplied,
     backlog: report.backlog ? { ...report.backlog } : EMPTY_BACKLOG,
     lastError: report.lastError,
+    pid: report.pid,
+    stateReason: report.stateReason,
+    crashes: report.crashesInWindow,
+    recentLog: report.recentLog,
   };
 }
 
@@ -176,6 +180,17 @@ export class AgentSessions {
         for (const slot of refused) {
           this.repo.insertEvent({ kind: 'slot.apply-refused', machine: session.machine, slot: slot.slot, reason: slot.detail });
         }
+        return;
+      }
+      case 'event': {
+        const event = message.event!;
+        const slot = this.repo.getSlot(event.slot);
+        if (!slot || slot.machine !== session.machine) {
+          session.log.warn({ slot: event.slot }, 'event for a slot that is not on this machine ignored');
+          return;
+        }
+        const kind = /^[a-z][a-z0-9.-]{0,40}$/.test(event.kind) ? event.kind : 'other';
+        this.repo.insertEvent({ kind: `slot.${kind}`, machine: session.machine, store: slot.store, slot: slot.name, epoch: this.repo.getStore(slot.store)?.epoch, reason: event.message.slice(0, 2000) });
         return;
       }
       case 'hello':

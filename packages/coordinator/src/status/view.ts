@@ -22,9 +22,17 @@ export interface ClusterView {
   stores: StoreInfo[];
 }
 
-function slotInfo(slot: SlotRow | undefined): SlotInfo | undefined {
+export function slotInfo(slot: SlotRow | undefined, store?: StoreRow): SlotInfo | undefined {
   if (!slot) return undefined;
   return {
+    store: slot.store,
+    desiredRole: store ? (store.masterSlot === slot.name ? 'MASTER' : 'REPLICA') : '',
+    storeEpoch: store?.epoch ?? 0,
+    stopped: slot.adminStopped,
+    recentLog: slot.recentLog,
+    stateReason: slot.stateReason,
+    pid: slot.pid,
+    crashesInWindow: slot.crashes,
     name: slot.name,
     machine: slot.machine,
     ip: slot.ip,
@@ -53,7 +61,8 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
   const critical = role === 'master' ? 0 : 1;
   if (machine && machine.state !== 'up') return [{ severity: critical, text: `${where}: machine is ${machine.state}` }];
   const out: Problem[] = [];
-  if (slot.observedState === 'unknown') out.push({ severity: critical, text: `${where}: not reported yet` });
+  if (slot.adminStopped) out.push({ severity: critical, text: `${where} is stopped by an operator (slotctl slot start ${slot.name})` });
+  else if (slot.observedState === 'unknown') out.push({ severity: critical, text: `${where}: not reported yet` });
   else if (slot.observedState !== 'SERVING') {
     out.push({ severity: critical, text: `${where} is ${slot.observedState.toLowerCase()}${slot.lastError ? `: ${slot.lastError}` : ''}` });
   } else if (slot.epochApplied > store.epoch) {
@@ -89,8 +98,8 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
       name: store.name,
       epoch: store.epoch,
       serviceIp: store.serviceIp,
-      master: slotInfo(master),
-      replica: slotInfo(replica),
+      master: slotInfo(master, store),
+      replica: slotInfo(replica, store),
       health,
       problems: own.map((p) => p.text),
     };

@@ -1,0 +1,28 @@
+// Where Debian's Cyrus 3.6 lives, and how a slot's processes run as the cyrus user.
+export const CYRUS_BIN = process.env.SLOTCTL_CYRUS_BIN ?? '/usr/lib/cyrus/bin';
+export const CYRUS_USER = 'cyrus';
+export const CYRUS_GROUP = 'mail';
+
+export function cyrusBinary(name: 'master' | 'sync_client' | 'cyr_expire' | 'ctl_cyrusdb'): string {
+  return `${CYRUS_BIN}/${name}`;
+}
+
+/**
+ * Runs a Cyrus program as cyrus:mail with its supplementary groups (setpriv, as the measured recipe does), allowed
+ * to bind privileged ports (143, 24) without being root.
+ */
+export function asCyrus(binary: string, args: readonly string[]): { file: string; args: string[] } {
+  if (process.getuid?.() !== 0) return { file: binary, args: [...args] };
+  return {
+    file: 'setpriv',
+    args: [
+      `--reuid=${CYRUS_USER}`,
+      `--regid=${CYRUS_GROUP}`,
+      '--init-groups',
+      '--inh-caps=+net_bind_service',
+      '--ambient-caps=+net_bind_service',
+      binary,
+      ...args,
+    ],
+  };
+}

@@ -1,0 +1,115 @@
+// Each slot's Cyrus log lines, as filed by slot-syslogd under DIR/SLOT.log: the last N for reports and
+// `slotctl slot logs`, and notable new lines (SYNCERROR, IOERROR, fatal errors) as they arrive.
+import { existsSync, readFileSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Logger } from '@slotctl/shared';
+import { isNotable } from './syslog-format.js';
+import { SYSLOGD_PID_FILE, socketIsLive } from './syslogd.js';
+
+export class SlotLogs {
+  private offsets = new Map<string, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly dir: string) {}
+
+  fileOf(slot: string): string {
+    return join(this.dir, `${slot}.log`);
+  }
+
+  /** The last `n` lines of the slot's log (reads at most the last 64 KiB). */
+  async tail(slot: string, n: number): Promise<string[]> {
+    const path = this.fileOf(slot);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch {
+      return [];
+    }
+    const length = Math.min(size, 64 * 1024);
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(length);
+      await handle.read(buffer, 0, length, size - length);
+      const lines = buffer.toString('utf8').split('\n').filter(Boolean);
+      if (length < size) lines.shift(); // probably cut in the middle
+      return lines.slice(-n);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Polls the slots' files for new notable lines. */
+  follow(slots: () => Iterable<string>, onNotable: (slot: string, line: string) => void, everyMs = 500): void {
+    const check = async () => {
+      for (const slot of slots()) {
+        const path = this.fileOf(slot);
+        let size: number;
+        try {
+          size = (await stat(path)).size;
+        } catch {
+          continue;
+        }
+        const from = this.offsets.get(slot);
+        this.offsets.set(slot, size);
+        if (from === undefined || size <= from) continue; // first look: only what comes next counts
+        const handle = await open(path, 'r');
+        try {
+          const length = Math.min(size - from, 256 * 1024);
+          const buffer = Buffer.alloc(length);
+          await handle.read(buffer, 0, length, size - length);
+          for (const line of buffer.toString('utf8').split('\n')) if (line && isNotable(line)) onNotable(slot, line);
+        } finally {
+          await handle.close();
+        }
+      }
+    };
+    let running = false;
+    this.timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      check().finally(() => (running = false));
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure Cyrus's syslog lines reach DIR: if nothing serves /dev/log, start slot-syslogd (shared by every agent
+ * on this host, left running when the agent stops). If a foreign daemon (journald, rsyslog) owns /dev/log, the
+ * per-slot files are not written and the agent says so.
+ */
+export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: string, log: Logger): Promise<'ours' | 'foreign'> {
+  const pidFile = join(dir, SYSLOGD_PID_FILE);
+  const ours = () => existsSync(pidFile) && pidAlive(Number(readFileSync(pidFile, 'utf8').trim()));
+  if (await socketIsLive(socketPath)) {
+    if (ours()) return 'ours';
+    log.warn({ socket: socketPath }, 'another syslog daemon owns the socket: per-slot Cyrus logs are not collected by slot-agent (read them with journalctl -t slot-SLOT)');
+    return 'foreign';
+  }
+  const child = execa('node', [syslogdBin, '--socket', socketPath, '--dir', dir], { detached: true, stdio: 'ignore', cleanup: false, reject: false });
+  child.unref();
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    if ((await socketIsLive(socketPath)) && ours()) {
+      log.info({ socket: socketPath, dir, pid: child.pid }, 'started slot-syslogd for Cyrus logs');
+      return 'ours';
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`slot-syslogd did not start on ${socketPath}`);
+}

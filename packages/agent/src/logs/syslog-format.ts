@@ -1,0 +1,40 @@
+// Pure: parsing the syslog lines Cyrus sends to /dev/log. With `syslog_prefix: slot-NAME` a line looks like
+//   <22>Nov 29 19:18:15 slot-s01-m1/lmtp[13634]: Delivered: <…> to mailbox: user.alice
+
+export interface SyslogLine {
+  severity: number;
+  slot: string | undefined;
+  program: string;
+  pid: number | undefined;
+  message: string;
+}
+
+const LINE_RE = /^<(\d{1,3})>(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d )?([^:[\s]+)(?:\[(\d+)\])?: ?(.*)$/s;
+
+export function parseSyslog(raw: string): SyslogLine | undefined {
+  const match = LINE_RE.exec(raw);
+  if (!match) return undefined;
+  const tag = match[2]!;
+  const slash = tag.indexOf('/');
+  const prefix = slash >= 0 ? tag.slice(0, slash) : tag;
+  const slot = prefix.startsWith('slot-') ? prefix.slice(5) : undefined;
+  return {
+    severity: Number(match[1]) & 7,
+    slot,
+    program: slash >= 0 ? tag.slice(slash + 1) : tag,
+    pid: match[3] ? Number(match[3]) : undefined,
+    message: match[4]!.trimEnd(),
+  };
+}
+
+const SEVERITY = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
+
+/** One line of a slot's log file: ISO time, severity, program[pid], message. */
+export function formatLogLine(line: SyslogLine, at: Date): string {
+  return `${at.toISOString()} ${SEVERITY[line.severity]} ${line.program}${line.pid ? `[${line.pid}]` : ''}: ${line.message}`;
+}
+
+/** Lines that become slot events: replication and I/O errors, fatal errors. */
+export function isNotable(message: string): boolean {
+  return /SYNCERROR|IOERROR|Fatal error|DBERROR|bailing out|IMAP_MAILBOX_MOVED/.test(message);
+}

@@ -1,0 +1,157 @@
+// All slots of this machine: one supervisor and one sync-dir watcher per slot, converged to the desired state,
+// and the reports the session sends up. Startup safety: at start the agent only re-adopts what is running; it
+// starts nothing until the coordinator's desired state has arrived and been checked against the persisted epochs.
+import { withContext, type DesiredSlot__Output, type Logger, type SlotReport, type SlotState } from '@slotctl/shared';
+import type { SlotLogs } from '../logs/slot-logs.js';
+import { SlotSupervisor, type SlotRuntime } from '../slot/supervisor.js';
+import type { ApplyPlan, AppliedSlots } from '../state/apply-plan.js';
+import { SyncWatcher } from '../sync/watch.js';
+import { replaySyncLogs, type ReplayResult } from '../sync/replay.js';
+import type { SlotLifecycle } from '../slot/lifecycle.js';
+
+const STATE: Record<SlotLifecycle, SlotState> = {
+  absent: 'ABSENT',
+  configured: 'CONFIGURED',
+  starting: 'STARTING',
+  serving: 'SERVING',
+  stopping: 'STOPPING',
+  stopped: 'STOPPED',
+  failed: 'FAILED',
+};
+
+export interface SlotsOptions {
+  runtime: Omit<SlotRuntime, 'onChange' | 'log'>;
+  logs: SlotLogs | undefined;
+  log: Logger;
+  /** Something changed that the coordinator should hear about (debounced by the caller). */
+  onChange: () => void;
+  onEvent: (slot: string, kind: string, message: string) => void;
+  recentLogLines: number;
+}
+
+export class MachineSlots {
+  private readonly supervisors = new Map<string, SlotSupervisor>();
+  private readonly watchers = new Map<string, SyncWatcher>();
+
+  constructor(private readonly options: SlotsOptions) {
+    options.logs?.follow(
+      () => this.supervisors.keys(),
+      (slot, line) => options.onEvent(slot, /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error', line),
+    );
+  }
+
+  private supervisor(name: string): SlotSupervisor {
+    let s = this.supervisors.get(name);
+    if (!s) {
+      const log = withContext(this.options.log, { slot: name });
+      s = new SlotSupervisor(name, { ...this.options.runtime, log, onChange: this.options.onChange });
+      this.supervisors.set(name, s);
+    }
+    return s;
+  }
+
+  private watch(s: SlotSupervisor): void {
+    if (this.watchers.has(s.name) || !s.layout) return;
+    const watcher = new SyncWatcher({
+      syncDir: s.layout.syncDir,
+      peer: () => (s.desired?.role === 'MASTER' && s.desired.peerIp ? { ip: s.desired.peerIp, port: this.options.runtime.ports.sync } : undefined),
+      masterPid: () => s.pid,
+      lastError: async () => (await this.options.logs?.tail(s.name, 200))?.reverse().find((l) => /SYNCERROR|IOERROR|bailing out|Fatal/.test(l)),
+      onChange: () => this.options.onChange(),
+      log: withContext(this.options.log, { slot: s.name, store: s.desired?.store }),
+    });
+    this.watchers.set(s.name, watcher);
+    watcher.start();
+  }
+
+  /** At agent start: take over slots whose cyrmaster is still running. Starts nothing. */
+  async adopt(applied: AppliedSlots): Promise<string[]> {
+    const adopted: string[] = [];
+    for (const [name, slot] of Object.entries(applied)) {
+      const s = this.supervisor(name);
+      if (await s.adopt(slot)) adopted.push(name);
+      this.watch(s);
+    }
+    return adopted;
+  }
+
+  /** Converges every slot the plan accepted; refused slots are left exactly as they are. */
+  async apply(plan: ApplyPlan, desired: readonly DesiredSlot__Output[]): Promise<void> {
+    const byName = new Map(desired.map((d) => [d.slot, d]));
+    const work: Promise<void>[] = [];
+    for (const result of plan.results) {
+      if (result.result === 'REFUSED') continue;
+      const slot = plan.next[result.slot!];
+      const d = byName.get(result.slot!);
+      if (!slot || !d) continue;
+      const s = this.supervisor(result.slot!);
+      work.push(
+        s.converge(slot, !d.stopped).then(() => this.watch(s)),
+      );
+    }
+    for (const name of plan.removed) {
+      const s = this.supervisors.get(name);
+      if (!s) continue;
+      work.push(
+        s.remove().then(async () => {
+          await this.watchers.get(name)?.stop();
+          this.watchers.delete(name);
+          this.supervisors.delete(name);
+        }),
+      );
+    }
+    const results = await Promise.allSettled(work);
+    for (const r of results) if (r.status === 'rejected') this.options.log.error({ err: (r.reason as Error).message }, 'converging a slot failed');
+  }
+
+  async reports(): Promise<SlotReport[]> {
+    const out: SlotReport[] = [];
+    for (const s of this.supervisors.values()) {
+      const d = s.desired;
+      out.push({
+        slot: s.name,
+        state: STATE[s.lifecycle],
+        role: d?.role ?? 'ROLE_UNSPECIFIED',
+        epochApplied: d?.epoch ?? 0,
+        backlog: this.watchers.get(s.name)?.backlog,
+        lastError: s.lastError,
+        recentLog: (await this.options.logs?.tail(s.name, this.options.recentLogLines)) ?? [],
+        pid: s.pid ?? 0,
+        stateReason: s.reason,
+        crashesInWindow: s.crashesInWindow,
+      });
+    }
+    return out;
+  }
+
+  get(name: string): SlotSupervisor | undefined {
+    return this.supervisors.get(name);
+  }
+
+  watcher(name: string): SyncWatcher | undefined {
+    return this.watchers.get(name);
+  }
+
+  /** Replays a stopped slot's leftover sync logs to its replica (see sync/replay.ts). */
+  async replay(name: string): Promise<ReplayResult> {
+    const s = this.supervisors.get(name);
+    if (!s?.layout) throw new Error(`slot ${name} is not known on this machine`);
+    if (s.lifecycle === 'starting' || s.lifecycle === 'serving' || s.lifecycle === 'stopping') {
+      throw new Error(`slot ${name} is ${s.lifecycle}: replay needs its cyrmaster stopped`);
+    }
+    const result = await replaySyncLogs(s.layout.imapdConf, s.layout.syncDir, withContext(this.options.log, { slot: name, store: s.desired?.store, epoch: s.desired?.epoch }));
+    await this.watchers.get(name)?.refresh();
+    return result;
+  }
+
+  async stopAll(why: string): Promise<void> {
+    await Promise.all([...this.supervisors.values()].map((s) => s.stop(why)));
+  }
+
+  /** Agent exit without stopping Cyrus: stop watching, leave every cyrmaster running. */
+  async detachAll(): Promise<void> {
+    this.options.logs?.stop();
+    for (const s of this.supervisors.values()) s.detach();
+    await Promise.all([...this.watchers.values()].map((w) => w.stop()));
+  }
+}

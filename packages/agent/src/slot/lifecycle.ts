@@ -1,0 +1,49 @@
+// Pure: a slot's lifecycle on the agent as a transition table. States cause no actions; transitions do. Every
+// transition carries a reason that ends up in the logs and the slot's report.
+
+export type SlotLifecycle = 'absent' | 'configured' | 'starting' | 'serving' | 'stopping' | 'stopped' | 'failed';
+
+export type SlotEvent =
+  | 'configured' // desired state names the slot; its config is written
+  | 'start' // it should run and does not
+  | 'ready' // IMAP answered * OK
+  | 'crashed' // cyrmaster exited without being asked to
+  | 'crash-loop' // too many crashes in the window
+  | 'stop' // it should not run (stop requested, role change, removal, agent exit)
+  | 'exited' // cyrmaster exited after we asked it to stop
+  | 'removed'; // desired state no longer names the slot
+
+export type SlotAction = 'none' | 'write-config' | 'spawn' | 'signal-stop' | 'schedule-restart' | 'give-up' | 'forget';
+
+export interface SlotTransition {
+  from: readonly SlotLifecycle[];
+  event: SlotEvent;
+  to: SlotLifecycle;
+  action: SlotAction;
+  reason: string;
+}
+
+export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
+  { from: ['absent', 'configured', 'stopped', 'failed'], event: 'configured', to: 'configured', action: 'write-config', reason: 'desired state rendered to imapd.conf and cyrus.conf' },
+  { from: ['configured', 'stopped', 'failed', 'starting'], event: 'start', to: 'starting', action: 'spawn', reason: 'desired to run: starting cyrmaster' },
+  { from: ['starting'], event: 'ready', to: 'serving', action: 'none', reason: 'IMAP answered * OK' },
+  { from: ['starting', 'serving'], event: 'crashed', to: 'starting', action: 'schedule-restart', reason: 'cyrmaster exited unexpectedly: restarting after backoff' },
+  { from: ['starting', 'serving'], event: 'crash-loop', to: 'failed', action: 'give-up', reason: 'too many crashes in the window: not restarting until the desired state changes or an operator starts it' },
+  { from: ['starting', 'serving'], event: 'stop', to: 'stopping', action: 'signal-stop', reason: 'desired to stop: SIGTERM to cyrmaster, SIGKILL of its group after the timeout' },
+  { from: ['stopping'], event: 'exited', to: 'stopped', action: 'none', reason: 'cyrmaster and its children are gone' },
+  { from: ['configured', 'stopped', 'failed', 'absent'], event: 'removed', to: 'absent', action: 'forget', reason: 'no longer in the desired state (files are kept)' },
+];
+
+export function transition(from: SlotLifecycle, event: SlotEvent): SlotTransition | undefined {
+  return SLOT_TRANSITIONS.find((t) => t.event === event && t.from.includes(from));
+}
+
+/** Crash-loop rule: `limit` crashes within `windowMs` → failed. Returns the crashes still inside the window. */
+export function recentCrashes(crashTimes: readonly number[], now: number, windowMs: number): number[] {
+  return crashTimes.filter((t) => now - t < windowMs);
+}
+
+/** Restart delay after the n-th crash in the window: 0.5 s, 1 s, 2 s, 4 s … capped at 10 s. */
+export function restartDelayMs(crashesInWindow: number): number {
+  return Math.min(10_000, 500 * 2 ** Math.max(0, crashesInWindow - 1));
+}

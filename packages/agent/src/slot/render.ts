@@ -1,0 +1,98 @@
+// Pure: a slot's imapd.conf and cyrus.conf for its role. Traps measured in shared/cyrus/RECIPE.md are encoded here:
+// every cmd= carries -C (children do not inherit it), sync_try_imap: 0, only a master autocreates, a replica has no
+// sync_log, per-slot sockets and syslog_prefix.
+import type { AppliedSlot } from '../state/apply-plan.js';
+import { slotLayout } from './layout.js';
+
+export interface Ports {
+  imap: number;
+  lmtp: number;
+  sync: number;
+}
+
+export interface AuthConfig {
+  /** 'test' accepts any password (demo and tests only); 'sasldb' checks passwords against the slot's sasldb. */
+  mode: 'test' | 'sasldb';
+  syncUser: string;
+  syncPassword: string;
+}
+
+export interface RenderInput {
+  slot: string;
+  desired: AppliedSlot;
+  ports: Ports;
+  auth: AuthConfig;
+}
+
+export interface RenderedConfig {
+  imapdConf: string;
+  cyrusConf: string;
+}
+
+const HEADER = '# Written by slot-agent; changes are overwritten. Role and epoch:';
+
+export function renderSlotConfig({ slot, desired, ports, auth }: RenderInput): RenderedConfig {
+  const layout = slotLayout(desired.dataPath, desired.metaPath);
+  const master = desired.role === 'MASTER';
+  const conf = layout.imapdConf;
+  const imapd = [
+    `${HEADER} ${desired.role.toLowerCase()} ${desired.epoch}`,
+    `configdirectory: ${layout.confDir}`,
+    `partition-default: ${layout.dataPartition}`,
+    `metapartition-default: ${layout.metaPartition}`,
+    'metapartition_files: header index cache expunge squat annotations lock dav archivecache',
+    'defaultpartition: default',
+    `admins: ${auth.syncUser}`,
+    ...(auth.mode === 'test'
+      ? ['sasl_pwcheck_method: alwaystrue', 'allowplaintext: yes']
+      : ['sasl_pwcheck_method: auxprop', 'sasl_auxprop_plugin: sasldb', `sasl_sasldb_path: ${layout.confDir}/sasldb2`, 'allowplaintext: yes']),
+    'sasl_mech_list: PLAIN LOGIN',
+    `idlesocket: ${layout.confDir}/socket/idle`,
+    `lmtpsocket: ${layout.confDir}/socket/lmtp`,
+    `notifysocket: ${layout.confDir}/socket/notify`,
+    `master_pid_file: ${layout.pidFile}`,
+    `syslog_prefix: slot-${slot}`,
+    'delete_mode: delayed',
+    'expunge_mode: delayed',
+    'unixhierarchysep: yes',
+    'lmtp_downcase_rcpt: 1',
+  ];
+  if (master) {
+    imapd.push(
+      // Only a master autocreates (on delivery and login): a login on a replica must not create mailboxes.
+      'autocreate_post: 1',
+      'autocreate_quota: 0',
+      'sync_log: 1',
+      `sync_host: ${desired.peerIp}`,
+      `sync_port: ${ports.sync}`,
+      'sync_try_imap: 0',
+      `sync_authname: ${auth.syncUser}`,
+      `sync_password: ${auth.syncPassword}`,
+      'sync_repeat_interval: 1',
+    );
+  }
+  const listen = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+  const services = [`  imap cmd="imapd -C ${conf}" listen="${listen(desired.slotIp, ports.imap)}" prefork=0`];
+  if (master) {
+    services.push(
+      `  imapsvc cmd="imapd -C ${conf}" listen="${listen(desired.serviceIp, ports.imap)}" prefork=0`,
+      `  lmtp cmd="lmtpd -C ${conf} -a" listen="${listen(desired.serviceIp, ports.lmtp)}" prefork=0`,
+    );
+  } else {
+    services.push(`  syncserver cmd="sync_server -C ${conf}" listen="${listen(desired.slotIp, ports.sync)}" prefork=0`);
+  }
+  const cyrus = [
+    `${HEADER} ${desired.role.toLowerCase()} ${desired.epoch}`,
+    'START {',
+    `  recover cmd="ctl_cyrusdb -C ${conf} -r"`,
+    '}',
+    'SERVICES {',
+    ...services,
+    '}',
+    'EVENTS {',
+    `  checkpoint cmd="ctl_cyrusdb -C ${conf} -c" period=30`,
+    '}',
+  ];
+  if (master) cyrus.push('DAEMON {', `  syncclient cmd="sync_client -C ${conf} -r"`, '}');
+  return { imapdConf: `${imapd.join('\n')}\n`, cyrusConf: `${cyrus.join('\n')}\n` };
+}

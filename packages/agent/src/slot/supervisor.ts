@@ -1,0 +1,324 @@
+// One slot's cyrmaster: written config, start (own process group, as cyrus, -D in the foreground), readiness
+// (IMAP * OK on the slot IP), stop (SIGTERM, then SIGKILL of the group), crash restarts with backoff and the
+// crash-loop rule, and re-adoption of a cyrmaster that outlived an agent restart. Every change of lifecycle goes
+// through the transition table in lifecycle.ts and is logged with its reason.
+import { chown, mkdir, readFile } from 'node:fs/promises';
+import { execa, type ResultPromise } from 'execa';
+import { writeFileAtomic, withContext, type Logger } from '@slotctl/shared';
+import { asCyrus, cyrusBinary, CYRUS_USER, CYRUS_GROUP } from '../cyrus/install.js';
+import type { AppliedSlot } from '../state/apply-plan.js';
+import type { VipDriver } from '../vip/driver.js';
+import { CONF_SUBDIRS, slotLayout, type SlotLayout } from './layout.js';
+import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
+import { imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup } from './process.js';
+import { renderSlotConfig, type AuthConfig, type Ports } from './render.js';
+
+export interface SlotRuntime {
+  ports: Ports;
+  auth: AuthConfig;
+  vip: VipDriver;
+  log: Logger;
+  /** Called after every change worth reporting. */
+  onChange: () => void;
+  crashLimit: number;
+  crashWindowMs: number;
+  stopTimeoutMs: number;
+  readyTimeoutMs: number;
+}
+
+let cyrusIds: { uid: number; gid: number } | undefined;
+async function cyrusOwner(): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  if (!cyrusIds) {
+    const passwd = await readFile('/etc/passwd', 'utf8');
+    const group = await readFile('/etc/group', 'utf8');
+    const uid = Number(passwd.split('\n').find((l) => l.startsWith(`${CYRUS_USER}:`))?.split(':')[2]);
+    const gid = Number(group.split('\n').find((l) => l.startsWith(`${CYRUS_GROUP}:`))?.split(':')[2]);
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('user cyrus or group mail is missing: is cyrus-imapd installed?');
+    cyrusIds = { uid, gid };
+  }
+  return cyrusIds;
+}
+
+export class SlotSupervisor {
+  lifecycle: SlotLifecycle = 'absent';
+  reason = 'not in any desired state yet';
+  lastError = '';
+  pid: number | undefined;
+  desired: AppliedSlot | undefined;
+  private wantRunning = false;
+  private child: ResultPromise | undefined;
+  private crashes: number[] = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private log: Logger;
+
+  constructor(readonly name: string, private readonly rt: SlotRuntime) {
+    this.log = withContext(rt.log, { slot: name });
+  }
+
+  get layout(): SlotLayout | undefined {
+    return this.desired && slotLayout(this.desired.dataPath, this.desired.metaPath);
+  }
+
+  get crashesInWindow(): number {
+    return recentCrashes(this.crashes, Date.now(), this.rt.crashWindowMs).length;
+  }
+
+  /** Serializes everything that changes this slot: one step at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn);
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private fire(event: SlotEvent, detail?: string): void {
+    const t = transition(this.lifecycle, event);
+    if (!t) {
+      this.log.debug({ event, state: this.lifecycle }, 'event does not apply in this state');
+      return;
+    }
+    const from = this.lifecycle;
+    this.lifecycle = t.to;
+    this.reason = detail ? `${t.reason} (${detail})` : t.reason;
+    const log = withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch });
+    log.info({ from, to: t.to, event, action: t.action }, this.reason);
+    this.rt.onChange();
+  }
+
+  /** Adopts a cyrmaster left running by an earlier agent, if its PID file points at this slot's master. */
+  adopt(applied: AppliedSlot): Promise<boolean> {
+    return this.serial(async () => {
+      this.desired = applied;
+      const layout = this.layout!;
+      const pid = await readPidFile(layout.pidFile);
+      if (!pid || !pidAlive(pid) || !isSlotMaster(pid, layout.imapdConf)) return false;
+      this.pid = pid;
+      this.lifecycle = 'serving';
+      this.wantRunning = true;
+      this.reason = `re-adopted running cyrmaster ${pid} (agent restart does not restart Cyrus)`;
+      this.log.info({ pid }, this.reason);
+      this.watchAdopted(pid);
+      this.rt.onChange();
+      return true;
+    });
+  }
+
+  /**
+   * Converges to `desired` (run or stopped). A changed config of a running slot means stop, rewrite, start:
+   * the role of a running cyrmaster never changes under it.
+   */
+  converge(desired: AppliedSlot, run: boolean): Promise<void> {
+    return this.serial(async () => {
+      const before = this.desired;
+      this.desired = desired;
+      this.wantRunning = run;
+      const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth });
+      const layout = this.layout!;
+      const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
+      const configChanged = onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf;
+      const running = this.lifecycle === 'starting' || this.lifecycle === 'serving';
+      if (running && (configChanged || !run)) await this.stopNow(configChanged ? 'config changed' : 'desired stopped');
+      if (configChanged || this.lifecycle === 'absent') {
+        await this.writeConfig(layout, rendered);
+        this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
+      }
+      const epochMoved = before !== undefined && before.epoch !== desired.epoch;
+      if (this.lifecycle === 'failed' && !epochMoved) {
+        await this.syncVip();
+        return; // stays failed until the desired state changes or an operator starts it again
+      }
+      if (run && !(this.lifecycle === 'starting' || this.lifecycle === 'serving')) {
+        this.crashes = [];
+        await this.startNow();
+      }
+      await this.syncVip();
+    });
+  }
+
+  /** Stops cyrmaster (and releases the service IP) and forgets the slot; files stay. */
+  remove(): Promise<void> {
+    return this.serial(async () => {
+      this.wantRunning = false;
+      if (this.lifecycle === 'starting' || this.lifecycle === 'serving') await this.stopNow('removed from the desired state');
+      if (this.desired) await this.rt.vip.unbind(this.desired.serviceIp).catch(() => undefined);
+      this.fire('removed');
+    });
+  }
+
+  /** Stops cyrmaster and keeps it stopped (agent exit with --stop-slots-on-exit, replay, tests). */
+  stop(why: string): Promise<void> {
+    return this.serial(async () => {
+      this.wantRunning = false;
+      if (this.lifecycle === 'starting' || this.lifecycle === 'serving') await this.stopNow(why);
+      await this.syncVip();
+    });
+  }
+
+  /** Clears a crash loop: an operator asked for the slot to run again. */
+  restart(): Promise<void> {
+    return this.serial(async () => {
+      if (!this.desired || this.lifecycle === 'starting' || this.lifecycle === 'serving') return;
+      this.crashes = [];
+      this.wantRunning = true;
+      await this.startNow();
+      await this.syncVip();
+    });
+  }
+
+  /** Stops watching; leaves cyrmaster running (agent restart must not restart Cyrus). */
+  detach(): void {
+    clearTimeout(this.restartTimer);
+    clearInterval(this.pollTimer);
+    this.child?.unref();
+  }
+
+  private async syncVip(): Promise<void> {
+    const d = this.desired;
+    if (!d) return;
+    const serveMaster = d.role === 'MASTER' && this.lifecycle === 'serving';
+    try {
+      if (serveMaster && !(await this.rt.vip.isBound(d.serviceIp))) await this.rt.vip.bind(d.serviceIp);
+      if (!serveMaster && d.role !== 'MASTER') await this.rt.vip.unbind(d.serviceIp);
+    } catch (err) {
+      this.lastError = `service IP ${d.serviceIp}: ${(err as Error).message}`;
+      this.log.error({ ip: d.serviceIp, err: (err as Error).message }, 'service IP driver failed');
+    }
+  }
+
+  private async writeConfig(layout: SlotLayout, rendered: { imapdConf: string; cyrusConf: string }): Promise<void> {
+    const owner = await cyrusOwner();
+    const d = this.desired!;
+    // Parents must be traversable by cyrus; the slot's own directories belong to it.
+    await mkdir(d.metaPath, { recursive: true, mode: 0o755 });
+    await mkdir(d.dataPath, { recursive: true, mode: 0o755 });
+    const dirs = [d.metaPath, d.dataPath, layout.etcDir, layout.runDir, layout.metaPartition, layout.dataPartition, layout.confDir, ...CONF_SUBDIRS.map((d) => `${layout.confDir}/${d}`)];
+    for (const dir of dirs) {
+      await mkdir(dir, { recursive: true, mode: 0o750 });
+      if (owner) await chown(dir, owner.uid, owner.gid);
+    }
+    // imapd.conf holds the sync password: readable by cyrus only.
+    await writeFileAtomic(layout.imapdConf, rendered.imapdConf, 0o640);
+    await writeFileAtomic(layout.cyrusConf, rendered.cyrusConf, 0o640);
+    if (owner) {
+      await chown(layout.imapdConf, owner.uid, owner.gid);
+      await chown(layout.cyrusConf, owner.uid, owner.gid);
+    }
+  }
+
+  private async startNow(): Promise<void> {
+    const layout = this.layout!;
+    const d = this.desired!;
+    // A cyrmaster that is already running for this slot (e.g. adopted late) is not started twice.
+    const existing = await readPidFile(layout.pidFile);
+    this.fire('start');
+    if (existing && pidAlive(existing) && isSlotMaster(existing, layout.imapdConf)) {
+      this.pid = existing;
+      this.watchAdopted(existing);
+    } else {
+      const { file, args } = asCyrus(cyrusBinary('master'), ['-C', layout.imapdConf, '-M', layout.cyrusConf, '-p', layout.pidFile, '-D']);
+      const child = execa(file, args, { detached: true, stdio: 'ignore', cleanup: false, reject: false });
+      this.child = child;
+      this.pid = child.pid;
+      void child.then((result) => this.onExit(child, result.exitCode, result.signal));
+    }
+    const spawned = this.pid;
+    const deadline = Date.now() + this.rt.readyTimeoutMs;
+    while (Date.now() < deadline && this.lifecycle === 'starting' && this.pid === spawned) {
+      if (await imapGreets(d.slotIp, this.rt.ports.imap, 500)) {
+        this.fire('ready', `pid ${this.pid}`);
+        this.lastError = '';
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    if (this.lifecycle === 'starting' && this.pid === spawned) {
+      this.lastError = `IMAP on ${d.slotIp}:${this.rt.ports.imap} did not answer within ${this.rt.readyTimeoutMs} ms`;
+      this.log.warn(this.lastError);
+      this.rt.onChange();
+    }
+  }
+
+  private async stopNow(why: string): Promise<void> {
+    const pid = this.pid;
+    clearTimeout(this.restartTimer);
+    this.fire('stop', why);
+    if (pid && pidAlive(pid)) {
+      const exited = this.waitExit(pid);
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      const timer = setTimeout(() => {
+        this.log.warn({ pid, timeoutMs: this.rt.stopTimeoutMs }, 'cyrmaster did not stop in time: SIGKILL to its process group');
+        signalGroup(pid, 'SIGKILL');
+      }, this.rt.stopTimeoutMs);
+      await exited;
+      clearTimeout(timer);
+      signalGroup(pid, 'SIGKILL'); // children that outlived their master must not hold the slot's ports
+    }
+    clearInterval(this.pollTimer);
+    this.child = undefined;
+    this.pid = undefined;
+    this.fire('exited');
+  }
+
+  private waitExit(pid: number): Promise<void> {
+    const child = this.child;
+    if (child && child.pid === pid) return child.then(() => undefined);
+    return new Promise((resolve) => {
+      const timer = setInterval(() => {
+        if (!pidAlive(pid)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 50);
+    });
+  }
+
+  /** An adopted cyrmaster is not our child: its exit is noticed by polling. */
+  private watchAdopted(pid: number): void {
+    clearInterval(this.pollTimer);
+    this.pollTimer = setInterval(() => {
+      if (!pidAlive(pid)) {
+        clearInterval(this.pollTimer);
+        if (this.pid === pid && (this.lifecycle === 'serving' || this.lifecycle === 'starting')) this.crashed('adopted cyrmaster exited');
+      }
+    }, 500);
+  }
+
+  private onExit(child: ResultPromise, code: number | undefined, signal: string | undefined): void {
+    if (this.child !== child) return;
+    if (this.lifecycle === 'stopping') return; // stopNow handles it
+    this.crashed(`cyrmaster exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
+  }
+
+  private crashed(why: string): void {
+    const pid = this.pid;
+    if (pid) signalGroup(pid, 'SIGKILL');
+    this.child = undefined;
+    this.pid = undefined;
+    this.crashes.push(Date.now());
+    this.crashes = recentCrashes(this.crashes, Date.now(), this.rt.crashWindowMs);
+    this.lastError = why;
+    if (this.crashes.length >= this.rt.crashLimit) {
+      this.fire('crash-loop', `${this.crashes.length} crashes in ${this.rt.crashWindowMs / 1000} s; last: ${why}`);
+      void this.serial(() => this.syncVip());
+      return;
+    }
+    const delay = restartDelayMs(this.crashes.length);
+    this.fire('crashed', `${why}; restart ${this.crashes.length} in ${delay} ms`);
+    this.restartTimer = setTimeout(() => {
+      void this.serial(async () => {
+        if (this.lifecycle !== 'starting' || !this.wantRunning) return;
+        await this.startNow();
+        await this.syncVip();
+      });
+    }, delay);
+  }
+}

@@ -1,0 +1,46 @@
+// The replay primitive (the drain before a cut-over): with the slot's cyrmaster stopped, push every leftover sync
+// log to the replica, oldest batch first; delete a file only after sync_client exited 0 for it; stop at the first
+// failure and say which file and why. Nothing else ever deletes a sync log.
+import { readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Logger } from '@slotctl/shared';
+import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { replayOrder } from './backlog.js';
+
+export interface ReplayResult {
+  ok: boolean;
+  replayed: string[];
+  failedFile?: string;
+  error?: string;
+  remaining: string[];
+  ms: number;
+}
+
+export async function replaySyncLogs(imapdConf: string, syncDir: string, log: Logger, timeoutMs = 120_000): Promise<ReplayResult> {
+  const started = performance.now();
+  let names: string[];
+  try {
+    names = replayOrder(await readdir(syncDir));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
+    else throw err;
+  }
+  const replayed: string[] = [];
+  for (const [i, name] of names.entries()) {
+    const file = join(syncDir, name);
+    // -o: a refused connection fails at once instead of retrying for ever.
+    const { file: cmd, args } = asCyrus(cyrusBinary('sync_client'), ['-C', imapdConf, '-o', '-r', '-f', file]);
+    const result = await execa(cmd, args, { reject: false, timeout: timeoutMs, all: true });
+    if (result.exitCode !== 0) {
+      const why = result.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${result.exitCode ?? result.signal}`;
+      const output = (result.all ?? '').trim().split('\n').slice(-3).join(' | ');
+      log.warn({ file, why, output }, 'replay failed: keeping this file and the rest');
+      return { ok: false, replayed, failedFile: name, error: `${why}${output ? `: ${output}` : ''}`, remaining: names.slice(i), ms: performance.now() - started };
+    }
+    await unlink(file);
+    replayed.push(name);
+    log.info({ file }, 'replayed sync log to the replica and removed it');
+  }
+  return { ok: true, replayed, remaining: [], ms: performance.now() - started };
+}

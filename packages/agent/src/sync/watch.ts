@@ -1,0 +1,119 @@
+// Watches one slot's sync directory (chokidar) and keeps its backlog current: files, bytes, mailboxes named, age
+// of the oldest unreplicated change. Also the two cures for a rolling sync_client that is not making progress:
+// when the replica comes (back) up, TERM the client sleeping in its reconnect backoff so cyrmaster restarts it at
+// once; and when the backlog does not move although the replica accepts connections, flag it stalled.
+import chokidar, { type FSWatcher } from 'chokidar';
+import type { Backlog, Logger } from '@slotctl/shared';
+import { BacklogReader } from './backlog-reader.js';
+import { childrenNamed, tcpAccepts } from '../slot/process.js';
+
+export interface SyncWatchOptions {
+  syncDir: string;
+  /** The replica's address and sync port, or undefined when this slot is not a master. */
+  peer: () => { ip: string; port: number } | undefined;
+  /** The slot's cyrmaster PID when it runs. */
+  masterPid: () => number | undefined;
+  /** Recent log lines, to explain a stall. */
+  lastError: () => Promise<string | undefined>;
+  onChange: (backlog: Backlog) => void;
+  log: Logger;
+  stallAfterMs?: number;
+}
+
+export class SyncWatcher {
+  backlog: Backlog = { files: 0, bytes: 0, mailboxes: 0, oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
+  readonly reader: BacklogReader;
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private pending: NodeJS.Timeout | undefined;
+  private lastProgressAt = Date.now();
+  private lastInodes = new Set<number>();
+  private peerWasUp: boolean | undefined;
+  private lastKickAt = 0;
+  private busy = false;
+
+  constructor(private readonly options: SyncWatchOptions) {
+    this.reader = new BacklogReader(options.syncDir);
+  }
+
+  start(): void {
+    this.watcher = chokidar.watch(this.options.syncDir, { depth: 0, ignoreInitial: false, awaitWriteFinish: false });
+    const soon = () => {
+      if (!this.pending) this.pending = setTimeout(() => void this.refresh(), 10);
+    };
+    this.watcher.on('all', soon);
+    this.watcher.on('error', (err) => this.options.log.warn({ err: (err as Error).message }, 'sync dir watch error'));
+    // Ages grow and peers come back without any file event: look every 250 ms as well.
+    this.timer = setInterval(() => void this.refresh(), 250);
+    void this.refresh();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    clearTimeout(this.pending);
+    await this.watcher?.close();
+  }
+
+  /** Re-reads the directory now (after a replay, for instance). */
+  async refresh(): Promise<Backlog> {
+    this.pending = undefined;
+    if (this.busy) return this.backlog;
+    this.busy = true;
+    try {
+      const summary = await this.reader.read();
+      const now = Date.now();
+      const inodes = this.reader.inodes();
+      const finishedBatch = [...this.lastInodes].some((ino) => !inodes.has(ino));
+      if (summary.files === 0 || finishedBatch) this.lastProgressAt = now;
+      this.lastInodes = inodes;
+      let stalled = false;
+      let stallReason = '';
+      const peer = this.options.peer();
+      if (peer && summary.files > 0) {
+        const peerUp = await tcpAccepts(peer.ip, peer.port, 200);
+        const cameBack = peerUp && this.peerWasUp === false;
+        this.peerWasUp = peerUp;
+        const idleMs = now - this.lastProgressAt;
+        if (peerUp && (cameBack || idleMs > 2000) && now - this.lastKickAt > 10_000) this.kickSyncClient(cameBack ? 'replica is back' : `no progress for ${idleMs} ms`);
+        const stallAfter = this.options.stallAfterMs ?? 30_000;
+        if (idleMs > stallAfter) {
+          stalled = true;
+          const logLine = (await this.options.lastError()) ?? '';
+          stallReason = peerUp
+            ? `no progress for ${Math.round(idleMs / 1000)} s although ${peer.ip}:${peer.port} accepts connections (rolling sync_client stuck?)${logLine ? `: ${logLine}` : ''}`
+            : `replica ${peer.ip}:${peer.port} refuses connections; backlog waiting for ${Math.round(idleMs / 1000)} s`;
+        }
+      } else {
+        this.peerWasUp = peer ? undefined : this.peerWasUp;
+      }
+      const next: Backlog = { ...summary, stalled, stallReason };
+      const changed =
+        next.files !== this.backlog.files ||
+        next.bytes !== this.backlog.bytes ||
+        next.mailboxes !== this.backlog.mailboxes ||
+        next.stalled !== this.backlog.stalled ||
+        // ages are reported at most once a second
+        Math.floor(Number(next.oldestChangeAgeMs) / 1000) !== Math.floor(Number(this.backlog.oldestChangeAgeMs) / 1000);
+      this.backlog = next;
+      if (changed) this.options.onChange(next);
+      return next;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** TERM the rolling sync_client: cyrmaster restarts it, skipping its reconnect backoff. */
+  private kickSyncClient(why: string): void {
+    const master = this.options.masterPid();
+    if (!master) return;
+    this.lastKickAt = Date.now();
+    for (const pid of childrenNamed(master, 'sync_client')) {
+      try {
+        process.kill(pid, 'SIGTERM');
+        this.options.log.info({ pid, why }, 'restarted the rolling sync_client');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+}
