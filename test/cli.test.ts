@@ -2,15 +2,15 @@
 // what the help says (0 ok, 1 error, 2 usage, 3 not healthy), and a clear message when the coordinator is away.
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, LocalCluster, freePort } from '../tools/local-cluster.js';
-import { TWO_MACHINES, removeDir, tempDir } from './support/fixtures.js';
+import { BIN, LocalCluster, freePort, waitFor } from '../tools/local-cluster.js';
+import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 
 const dir = tempDir('cli');
 const cluster = new LocalCluster({ dir });
 
 beforeAll(async () => {
   await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], TWO_MACHINES)).exitCode).toBe(0);
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, 42, 'cl'))).exitCode).toBe(0);
   cluster.startAgent('m1');
   cluster.startAgent('m2');
   await cluster.waitForMachines('up', ['m1', 'm2']);
@@ -31,6 +31,10 @@ describe('slotctl', () => {
     [['store', 'list', '--help'], /Usage: slotctl store list[\s\S]*--json/],
     [['events', '--help'], /Usage: slotctl events[\s\S]*--since <when>[\s\S]*--store <store>[\s\S]*--json/],
     [['cluster', 'apply', '--help'], /Usage: slotctl cluster apply[\s\S]*--dry-run[\s\S]*--prune/],
+    [['slot', 'list', '--help'], /Usage: slotctl slot list[\s\S]*--machine[\s\S]*--json/],
+    [['slot', 'show', '--help'], /Usage: slotctl slot show[\s\S]*recent Cyrus log[\s\S]*--json/],
+    [['slot', 'logs', '--help'], /Usage: slotctl slot logs[\s\S]*--lines/],
+    [['slot', 'stop', '--help'], /Usage: slotctl slot stop[\s\S]*--reason/],
   ])('explains itself: slotctl %j', async (args, pattern) => {
     const result = await slotctl(args);
     expect(result.exitCode).toBe(0);
@@ -44,20 +48,49 @@ describe('slotctl', () => {
     const machines = JSON.parse((await cluster.slotctl(['machine', 'list', '--json'])).stdout) as { name: string; connected: boolean }[];
     expect(machines.map((m) => m.connected)).toEqual([true, true]);
     const stores = JSON.parse((await cluster.slotctl(['store', 'list', '--json'])).stdout) as { name: string; epoch: number; master: { name: string } }[];
-    expect(stores.map((s) => [s.name, s.epoch, s.master.name])).toEqual([['s01', 1, 's01-m1'], ['s02', 1, 's02-m2']]);
-    const events = JSON.parse((await cluster.slotctl(['events', '--json', '--since', '1h', '--store', 's01'])).stdout) as { kind: string; store: string }[];
+    expect(stores.map((s) => [s.name, s.epoch, s.master.name])).toEqual([['cl01', 1, 'cl01-m1'], ['cl02', 1, 'cl02-m2']]);
+    const events = JSON.parse((await cluster.slotctl(['events', '--json', '--since', '1h', '--store', 'cl01'])).stdout) as { kind: string; store: string }[];
     expect(events.length).toBeGreaterThan(0);
-    expect(events.every((e) => e.store === 's01')).toBe(true);
+    expect(events.every((e) => e.store === 'cl01')).toBe(true);
+    const slots = JSON.parse((await cluster.slotctl(['slot', 'list', '--json'])).stdout) as { name: string; state: string }[];
+    expect(slots.map((s) => s.name)).toEqual(['cl01-m1', 'cl01-m2', 'cl02-m1', 'cl02-m2']);
+    const one = JSON.parse((await cluster.slotctl(['slot', 'show', 'cl01-m1', '--json'])).stdout) as { desiredRole: string; recentLog: string[] };
+    expect(one.desiredRole).toBe('MASTER');
   });
 
-  it('shows machines and stores as tables, problems first, and exits 3 while slots are not serving', async () => {
-    const result = await cluster.slotctl(['status']);
-    expect(result.exitCode).toBe(3);
-    const lines = result.stdout.split('\n');
-    expect(lines[0]).toMatch(/^cluster NOT HEALTHY — machines 2\/2 up, stores 0\/2 ok/);
-    expect(lines[2]).toMatch(/^problems \(\d+, worst first\):/);
-    expect(result.stdout).toMatch(/│ m1\s+│ 127\.0\.10\.1 │ up/);
-    expect(result.stdout).toMatch(/│ s01\s+│ down\s+│ 1\s+│ 127\.0\.20\.1 │ s01-m1@m1 absent/);
+  it('shows machines and stores as tables; exits 0 when healthy and 3 with the problem first when not', async () => {
+    await waitFor('a healthy cluster', async () => ((await cluster.slotctl(['status'])).exitCode === 0 ? true : undefined), 30_000, 200);
+    const healthy = await cluster.slotctl(['status']);
+    expect(healthy.stdout.split('\n')[0]).toMatch(/^cluster HEALTHY — machines 2\/2 up, stores 2\/2 ok/);
+    expect(healthy.stdout).toMatch(/│ m1\s+│ 127\.42\.0\.1 │ up/);
+    expect(healthy.stdout).toMatch(/│ cl01\s+│ ok\s+│ 1\s+│ 127\.42\.3\.1 │ cl01-m1@m1 serving │ cl01-m2@m2 serving/);
+
+    const stop = await cluster.slotctl(['slot', 'stop', 'cl02-m1', '--reason', 'cli test']);
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    await waitFor('the stopped replica to show', async () => ((await cluster.slotctl(['status'])).exitCode === 3 ? true : undefined), 30_000, 200);
+    const unhealthy = await cluster.slotctl(['status']);
+    const lines = unhealthy.stdout.split('\n');
+    expect(lines[0]).toMatch(/^cluster NOT HEALTHY — machines 2\/2 up, stores 1\/2 ok/);
+    expect(lines[2]).toMatch(/^problems \(1, worst first\):/);
+    expect(lines[3]).toMatch(/store cl02: replica slot cl02-m1 on m1 is stopped by an operator \(slotctl slot start cl02-m1\)/);
+    await waitFor('the replica to stop', async () => ((await cluster.client().listSlots({ machine: 'm1' })).slots.find((s) => s.name === 'cl02-m1')?.state === 'STOPPED' ? true : undefined), 30_000);
+
+    expect((await cluster.slotctl(['slot', 'start', 'cl02-m1'])).exitCode).toBe(0);
+    await waitFor('a healthy cluster again', async () => ((await cluster.slotctl(['status'])).exitCode === 0 ? true : undefined), 30_000, 200);
+    const events = (await cluster.client().listEvents({ store: 'cl02', limit: 20 })).events.map((e) => e.kind);
+    expect(events).toEqual(expect.arrayContaining(['slot.stop-requested', 'slot.start-requested']));
+  });
+
+  it('shows one slot with its recent Cyrus log', async () => {
+    const show = await cluster.slotctl(['slot', 'show', 'cl01-m1']);
+    expect(show.exitCode).toBe(0);
+    expect(show.stdout).toMatch(/slot cl01-m1 on m1, store cl01/);
+    expect(show.stdout).toMatch(/role\s+master \(epoch 1\)/);
+    expect(show.stdout).toMatch(/state\s+serving, cyrmaster pid \d+/);
+    await waitFor('log lines to be reported', async () => ((await cluster.slotctl(['slot', 'logs', 'cl01-m1'])).stdout.includes('master[') ? true : undefined), 15_000, 200);
+    const missing = await cluster.slotctl(['slot', 'show', 'nope']);
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr).toMatch(/no slot "nope"/);
   });
 
   it('exits 2 on a usage error and says what is wrong', async () => {

@@ -41,7 +41,7 @@ export class SlotLogs {
   }
 
   /** Polls the slots' files for new notable lines. */
-  follow(slots: () => Iterable<string>, onNotable: (slot: string, line: string) => void, everyMs = 500): void {
+  follow(slots: () => Iterable<string>, onNotable: (slot: string, line: string) => void, onGrow: () => void, everyMs = 500): void {
     const check = async () => {
       for (const slot of slots()) {
         const path = this.fileOf(slot);
@@ -54,6 +54,7 @@ export class SlotLogs {
         const from = this.offsets.get(slot);
         this.offsets.set(slot, size);
         if (from === undefined || size <= from) continue; // first look: only what comes next counts
+        onGrow();
         const handle = await open(path, 'r');
         try {
           const length = Math.min(size - from, 256 * 1024);

@@ -32,11 +32,19 @@ export interface SlotsOptions {
 export class MachineSlots {
   private readonly supervisors = new Map<string, SlotSupervisor>();
   private readonly watchers = new Map<string, SyncWatcher>();
+  private lastLogReport = 0;
 
   constructor(private readonly options: SlotsOptions) {
     options.logs?.follow(
       () => this.supervisors.keys(),
       (slot, line) => options.onEvent(slot, /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error', line),
+      () => {
+        // New log lines travel with the next report; at most one report for them every 2 s.
+        const now = Date.now();
+        if (now - this.lastLogReport < 2000) return;
+        this.lastLogReport = now;
+        options.onChange();
+      },
     );
   }
 

@@ -60,3 +60,37 @@ export function eventsText(events: readonly EventInfo[]): string {
     })
     .join('\n');
 }
+
+export function slotsTable(slots: readonly SlotInfo[]): string {
+  return table(
+    ['slot', 'machine', 'store', 'role', 'state', 'epoch', 'ip', 'backlog'],
+    slots.map((s) => [
+      s.name,
+      s.machine,
+      s.store,
+      s.desiredRole.toLowerCase() + (s.role && s.role !== s.desiredRole ? ` (runs ${s.role.toLowerCase()})` : ''),
+      (s.stopped ? 'stopped by operator, ' : '') + (s.state ? s.state.toLowerCase() : 'unknown'),
+      s.epochApplied === s.storeEpoch ? s.epochApplied : `${s.epochApplied} (store ${s.storeEpoch})`,
+      s.ip,
+      backlogCell(s),
+    ]),
+  );
+}
+
+export function slotDetail(s: SlotInfo): string {
+  const b = s.backlog;
+  const lines = [
+    `slot ${s.name} on ${s.machine}, store ${s.store}`,
+    `  role        ${s.desiredRole.toLowerCase()} (epoch ${s.storeEpoch}); agent applied epoch ${s.epochApplied}${s.role ? ` as ${s.role.toLowerCase()}` : ''}`,
+    `  state       ${s.state ? s.state.toLowerCase() : 'unknown'}${s.stopped ? ' (stopped by operator)' : ''}${s.pid ? `, cyrmaster pid ${s.pid}` : ''}`,
+    `  why         ${s.stateReason || '-'}`,
+    `  crashes     ${s.crashesInWindow} in the last minute`,
+    `  address     ${s.ip}; data ${s.dataPath}; meta ${s.metaPath}`,
+    `  backlog     ${b && b.files ? `${b.files} file(s), ${b.bytes} bytes, ${b.mailboxes} mailbox(es), oldest change ${formatDuration(Number(b.oldestChangeAgeMs))} ago` : 'empty'}${b?.stalled ? `\n  STALLED     ${b.stallReason}` : ''}`,
+    `  last error  ${s.lastError || '-'}`,
+    `  reported    ${ago(s.reportedAt)}`,
+    '  recent log:',
+    ...(s.recentLog.length ? s.recentLog.slice(-10).map((l) => `    ${l}`) : ['    (none reported)']),
+  ];
+  return lines.join('\n');
+}

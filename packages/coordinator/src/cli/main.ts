@@ -2,10 +2,10 @@
 // 2 usage, 3 cluster not healthy.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { SLOTCTL_VERSION, ValidationError, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { NotFoundError, SLOTCTL_VERSION, ValidationError, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Admin, DEFAULT_COORDINATOR } from './client.js';
 import { applyReport, statusScreen } from './screens.js';
-import { eventsText, machinesTable, storesTable } from './format.js';
+import { eventsText, machinesTable, slotDetail, slotsTable, storesTable } from './format.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, unhealthy: 3 } as const;
 
@@ -109,6 +109,66 @@ store
     if (opts.json) printJson(reply.stores);
     else process.stdout.write(`${storesTable(reply.stores)}\n`);
   });
+
+const slot = program.command('slot').description('Slots (one Cyrus instance each).');
+slot
+  .command('list')
+  .description('Slots with their machine, store, desired and observed role, state, epoch and backlog.')
+  .option('--machine <machine>', 'only the slots of this machine')
+  .option('--json', 'print as JSON')
+  .action(async (opts: { machine?: string; json?: boolean }) => {
+    const reply = await withAdmin((a) => a.listSlots({ machine: opts.machine ?? '' }));
+    if (opts.json) printJson(reply.slots);
+    else process.stdout.write(reply.slots.length ? `${slotsTable(reply.slots)}\n` : 'no slots\n');
+  });
+
+async function findSlot(a: Admin, name: string) {
+  const found = (await a.listSlots({ machine: '' })).slots.find((s) => s.name === name);
+  if (!found) throw new NotFoundError(`no slot "${name}"`, { hint: 'slotctl slot list shows the slots' });
+  return found;
+}
+
+slot
+  .command('show')
+  .description('One slot: role, epoch, state and why, backlog, last error, recent Cyrus log lines.')
+  .argument('<slot>', 'slot name')
+  .option('--json', 'print as JSON')
+  .action(async (name: string, opts: { json?: boolean }) => {
+    const found = await withAdmin((a) => findSlot(a, name));
+    if (opts.json) printJson(found);
+    else process.stdout.write(`${slotDetail(found)}\n`);
+  });
+
+slot
+  .command('logs')
+  .description("The last lines of the slot's Cyrus log, as its agent last reported them.")
+  .argument('<slot>', 'slot name')
+  .option('-n, --lines <n>', 'how many lines', '20')
+  .option('--json', 'print as JSON')
+  .action(async (name: string, opts: { lines: string; json?: boolean }) => {
+    const found = await withAdmin((a) => findSlot(a, name));
+    const lines = found.recentLog.slice(-Number(opts.lines));
+    if (opts.json) printJson(lines);
+    else process.stdout.write(lines.length ? `${lines.join('\n')}\n` : `no log lines reported for ${name} yet\n`);
+  });
+
+for (const [verb, run] of [['stop', false], ['start', true]] as const) {
+  slot
+    .command(verb)
+    .description(
+      run
+        ? 'Let a stopped slot run again (also clears a crash loop).'
+        : 'Stop a slot and keep it stopped (maintenance). A stopped master means its store serves no mail.',
+    )
+    .argument('<slot>', 'slot name')
+    .option('--reason <text>', 'recorded in the event')
+    .option('--json', 'print the slot as JSON')
+    .action(async (name: string, opts: { reason?: string; json?: boolean }) => {
+      const reply = await withAdmin((a) => a.setSlotRun({ slot: name, run, reason: opts.reason ?? '' }));
+      if (opts.json) printJson(reply.slot);
+      else process.stdout.write(`slot ${name}: ${run ? 'start' : 'stop'} requested; the agent converges to it (slotctl slot show ${name})\n`);
+    });
+}
 
 program
   .command('events')
