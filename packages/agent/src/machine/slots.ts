@@ -94,7 +94,7 @@ export class MachineSlots {
       if (!slot || !d) continue;
       const s = this.supervisor(result.slot!);
       work.push(
-        s.converge(slot, !d.stopped).then(() => this.watch(s)),
+        s.converge(slot, !d.stopped, d.startGeneration).then(() => this.watch(s)),
       );
     }
     for (const name of plan.removed) {
@@ -147,7 +147,9 @@ export class MachineSlots {
     if (s.lifecycle === 'starting' || s.lifecycle === 'serving' || s.lifecycle === 'stopping') {
       throw new Error(`slot ${name} is ${s.lifecycle}: replay needs its cyrmaster stopped`);
     }
-    const result = await replaySyncLogs(s.layout.imapdConf, s.layout.syncDir, withContext(this.options.log, { slot: name, store: s.desired?.store, epoch: s.desired?.epoch }));
+    if (!s.desired?.peerIp) throw new Error(`slot ${name} has no replica to replay to`);
+    const target = { ip: s.desired.peerIp, port: this.options.runtime.ports.sync };
+    const result = await replaySyncLogs(s.layout.imapdConf, s.layout.syncDir, target, withContext(this.options.log, { slot: name, store: s.desired?.store, epoch: s.desired?.epoch }));
     await this.watchers.get(name)?.refresh();
     return result;
   }

@@ -30,6 +30,7 @@ export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
   { from: ['starting', 'serving'], event: 'crashed', to: 'starting', action: 'schedule-restart', reason: 'cyrmaster exited unexpectedly: restarting after backoff' },
   { from: ['starting', 'serving'], event: 'crash-loop', to: 'failed', action: 'give-up', reason: 'too many crashes in the window: not restarting until the desired state changes or an operator starts it' },
   { from: ['starting', 'serving'], event: 'stop', to: 'stopping', action: 'signal-stop', reason: 'desired to stop: SIGTERM to cyrmaster, SIGKILL of its group after the timeout' },
+  { from: ['failed'], event: 'stop', to: 'stopped', action: 'none', reason: 'desired to stop: the crash loop is cleared' },
   { from: ['stopping'], event: 'exited', to: 'stopped', action: 'none', reason: 'cyrmaster and its children are gone' },
   { from: ['configured', 'stopped', 'failed', 'absent'], event: 'removed', to: 'absent', action: 'forget', reason: 'no longer in the desired state (files are kept)' },
 ];

@@ -47,6 +47,7 @@ export class SlotSupervisor {
   pid: number | undefined;
   desired: AppliedSlot | undefined;
   private wantRunning = false;
+  private startGeneration: number | undefined;
   private child: ResultPromise | undefined;
   private crashes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
@@ -112,9 +113,11 @@ export class SlotSupervisor {
    * Converges to `desired` (run or stopped). A changed config of a running slot means stop, rewrite, start:
    * the role of a running cyrmaster never changes under it.
    */
-  converge(desired: AppliedSlot, run: boolean): Promise<void> {
+  converge(desired: AppliedSlot, run: boolean, startGeneration = 0): Promise<void> {
     return this.serial(async () => {
       const before = this.desired;
+      const retry = this.startGeneration !== undefined && startGeneration !== this.startGeneration;
+      this.startGeneration = startGeneration;
       this.desired = desired;
       this.wantRunning = run;
       const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth });
@@ -128,7 +131,8 @@ export class SlotSupervisor {
         this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
       }
       const epochMoved = before !== undefined && before.epoch !== desired.epoch;
-      if (this.lifecycle === 'failed' && !epochMoved) {
+      if (this.lifecycle === 'failed' && !run) this.fire('stop', 'operator stop');
+      if (this.lifecycle === 'failed' && !epochMoved && !retry) {
         await this.syncVip();
         return; // stays failed until the desired state changes or an operator starts it again
       }
@@ -231,7 +235,6 @@ export class SlotSupervisor {
     while (Date.now() < deadline && this.lifecycle === 'starting' && this.pid === spawned) {
       if (await imapGreets(d.slotIp, this.rt.ports.imap, 500)) {
         this.fire('ready', `pid ${this.pid}`);
-        this.lastError = '';
         return;
       }
       await new Promise((r) => setTimeout(r, 20));

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import type { Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import { replayOrder } from './backlog.js';
+import { tcpAccepts } from '../slot/process.js';
 
 export interface ReplayResult {
   ok: boolean;
@@ -17,7 +18,13 @@ export interface ReplayResult {
   ms: number;
 }
 
-export async function replaySyncLogs(imapdConf: string, syncDir: string, log: Logger, timeoutMs = 120_000): Promise<ReplayResult> {
+export interface ReplayTarget {
+  /** The replica's slot IP and sync port: checked before each file so a down replica fails at once. */
+  ip: string;
+  port: number;
+}
+
+export async function replaySyncLogs(imapdConf: string, syncDir: string, target: ReplayTarget, log: Logger, timeoutMs = 120_000): Promise<ReplayResult> {
   const started = performance.now();
   let names: string[];
   try {
@@ -29,6 +36,11 @@ export async function replaySyncLogs(imapdConf: string, syncDir: string, log: Lo
   const replayed: string[] = [];
   for (const [i, name] of names.entries()) {
     const file = join(syncDir, name);
+    if (!(await tcpAccepts(target.ip, target.port, 1000))) {
+      const error = `replica ${target.ip}:${target.port} refuses connections`;
+      log.warn({ file, why: error }, 'replay failed: keeping this file and the rest');
+      return { ok: false, replayed, failedFile: name, error, remaining: names.slice(i), ms: performance.now() - started };
+    }
     // -o: a refused connection fails at once instead of retrying for ever.
     const { file: cmd, args } = asCyrus(cyrusBinary('sync_client'), ['-C', imapdConf, '-o', '-r', '-f', file]);
     const result = await execa(cmd, args, { reject: false, timeout: timeoutMs, all: true });

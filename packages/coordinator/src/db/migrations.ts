@@ -94,6 +94,7 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE slots ADD COLUMN state_reason TEXT NOT NULL DEFAULT '';
       ALTER TABLE slots ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE slots ADD COLUMN recent_log TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE slots ADD COLUMN start_generation INTEGER NOT NULL DEFAULT 0;
     `,
   },
 ];

@@ -72,6 +72,7 @@ export interface PlacedSlotRow {
   peerSlot: string | null;
   peerIp: string | null;
   adminStopped: number;
+  startGeneration: number;
 }
 
 export interface EventInput {
@@ -229,7 +230,7 @@ export class Repository {
       slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
-                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          WHERE s.machine = ? ORDER BY s.name`,
@@ -244,7 +245,7 @@ export class Repository {
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
-      setStopped: db.prepare('UPDATE slots SET admin_stopped = ? WHERE name = ?'),
+      setStopped: db.prepare('UPDATE slots SET admin_stopped = ?, start_generation = start_generation + ? WHERE name = ?'),
       insertEvent: db.prepare(
         `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data)
          VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data)`,
@@ -283,12 +284,15 @@ export class Repository {
     return raw && toSlot(raw);
   }
 
-  /** An operator's stop (or start) of one slot: part of its desired state from now on. */
+  /**
+   * An operator's stop (or start) of one slot: part of its desired state from now on. A start also bumps the
+   * slot's start generation, which makes a slot that gave up after a crash loop try again.
+   */
   setSlotStopped(name: string, stopped: boolean, reason: string): void {
     this.db.transaction(() => {
       const slot = this.getSlot(name);
-      if (!slot || slot.adminStopped === stopped) return;
-      this.stmt.setStopped.run(stopped ? 1 : 0, name);
+      if (!slot) return;
+      this.stmt.setStopped.run(stopped ? 1 : 0, stopped ? 0 : 1, name);
       const store = this.getStore(slot.store);
       this.insertEvent({ kind: stopped ? 'slot.stop-requested' : 'slot.start-requested', machine: slot.machine, store: slot.store, slot: name, epoch: store?.epoch, reason });
     })();

@@ -15,6 +15,7 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   peerSlot: 's01-m2',
   peerIp: '127.0.22.1',
   adminStopped: 0,
+  startGeneration: 0,
   ...over,
 });
 

@@ -19,6 +19,7 @@ export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[])
       dataPath: row.dataPath,
       metaPath: row.metaPath,
       stopped: row.adminStopped !== 0,
+      startGeneration: row.startGeneration,
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   const version = createHash('sha256').update(JSON.stringify(slots)).digest('hex').slice(0, 16);

@@ -1,0 +1,169 @@
+// Real Cyrus, real mail: a store of two slots on two loopback agents. Mail delivered by LMTP to the master's
+// service IP is read back by IMAP from the replica; a stopped replica makes the backlog grow and a restarted one
+// drains it; replay after stopping a master leaves the replica complete; a failed replay keeps every file; crashes
+// restart with backoff and a crash loop ends in failed.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '@slotctl/shared';
+import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
+import { LocalCluster, waitFor } from '../tools/local-cluster.js';
+import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { deliver, inboxCounts, inboxSubjects, type Delivered } from './support/mail.js';
+
+const NET = 43;
+const MASTER_SERVICE = `127.${NET}.3.1`;
+const MASTER_SLOT_IP = `127.${NET}.1.1`;
+const REPLICA_SLOT_IP = `127.${NET}.2.1`;
+const IMAP = 1143;
+const LMTP = 2003;
+const REPLICA_SYNC = { ip: REPLICA_SLOT_IP, port: 2005 };
+
+const dir = tempDir('replication');
+const cluster = new LocalCluster({ dir });
+const log = createLogger('test', { level: 'warn' });
+const masterMeta = join(dir, 'srv', 'm1', 're01', 'meta');
+const syncDir = join(masterMeta, 'conf', 'sync');
+const users = ['alice', 'bob', 'carol', 'dave'];
+const sent: Record<string, string[]> = {};
+
+function messages(prefix: string, perUser: Record<string, number>): Delivered[] {
+  const out: Delivered[] = [];
+  for (const [user, n] of Object.entries(perUser)) {
+    for (let i = 0; i < n; i++) {
+      const subject = `${prefix} ${user} ${i}`;
+      out.push({ user, subject });
+      (sent[user] ??= []).push(subject);
+    }
+  }
+  return out;
+}
+
+async function slot(name: string) {
+  return (await cluster.client().listSlots({ machine: '' })).slots.find((s) => s.name === name)!;
+}
+
+async function waitState(name: string, state: string, timeoutMs = 30_000) {
+  await waitFor(`${name} to be ${state}`, async () => ((await slot(name)).state === state ? true : undefined), timeoutMs, 50);
+}
+
+const syncFiles = () => readdirSync(syncDir).filter((f) => f.startsWith('log')).sort();
+
+beforeAll(async () => {
+  await cluster.startCoordinator();
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, 're'))).exitCode).toBe(0);
+  cluster.startAgent('m1');
+  cluster.startAgent('m2');
+  await waitState('re01-m1', 'SERVING');
+  await waitState('re01-m2', 'SERVING');
+});
+
+afterAll(async () => {
+  await cluster.stopAll();
+  removeDir(dir);
+});
+
+describe('replication with real Cyrus and real mail', () => {
+  it('delivers 100 messages to several mailboxes on the master and reads them all back from the replica', async () => {
+    await deliver(MASTER_SERVICE, LMTP, messages('first', { alice: 25, bob: 25, carol: 25, dave: 25 }));
+    await waitFor('the replica to have every message', async () => {
+      const counts = await inboxCounts(REPLICA_SLOT_IP, IMAP, users);
+      return users.every((u) => counts[u] === 25) ? true : undefined;
+    }, 30_000, 200);
+    for (const user of users) expect(await inboxSubjects(REPLICA_SLOT_IP, IMAP, user)).toEqual([...sent[user]!].sort());
+    await waitFor('an empty backlog', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 10_000);
+  });
+
+  it('grows the backlog while the replica is stopped and drains it when the replica is back', async () => {
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'STOPPED');
+    await deliver(MASTER_SERVICE, LMTP, messages('second', { alice: 10, erin: 10 }));
+    const grown = await waitFor('the backlog to name both mailboxes', async () => {
+      const b = (await slot('re01-m1')).backlog!;
+      return b.files > 0 && b.mailboxes >= 2 ? b : undefined;
+    }, 10_000);
+    expect(Number(grown.bytes)).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 1200));
+    const older = (await slot('re01-m1')).backlog!;
+    expect(Number(older.oldestChangeAgeMs)).toBeGreaterThan(1000);
+    expect(Number(older.oldestChangeAgeMs)).toBeGreaterThan(Number(grown.oldestChangeAgeMs));
+
+    const restartedAt = Date.now();
+    expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
+    await waitFor('the backlog to drain', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 30_000, 50);
+    const drainedAfter = Date.now() - restartedAt;
+    // The rolling sync_client was asleep in its reconnect backoff (15-60 s); the agent woke it.
+    expect(drainedAfter).toBeLessThan(10_000);
+    const counts = await inboxCounts(REPLICA_SLOT_IP, IMAP, [...users, 'erin']);
+    expect(counts).toEqual({ alice: 35, bob: 25, carol: 25, dave: 25, erin: 10 });
+  });
+
+  it('keeps every sync log when a replay fails (replica down)', async () => {
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'STOPPED');
+    await deliver(MASTER_SERVICE, LMTP, messages('third', { bob: 5, frank: 5 }));
+    await waitFor('a backlog', async () => ((await slot('re01-m1')).backlog!.files > 0 ? true : undefined), 10_000);
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m1'])).exitCode).toBe(0);
+    await waitState('re01-m1', 'STOPPED');
+    const before = syncFiles().map((f) => [f, statSync(join(syncDir, f)).size]);
+    expect(before.length).toBeGreaterThan(0);
+    const result = await replaySyncLogs(join(masterMeta, 'etc', 'imapd.conf'), syncDir, REPLICA_SYNC, log, 30_000);
+    expect(result.ok).toBe(false);
+    expect(result.failedFile).toBe(before[0]![0]);
+    expect(result.error).toBe(`replica ${REPLICA_SLOT_IP}:2005 refuses connections`);
+    expect(syncFiles().map((f) => [f, statSync(join(syncDir, f)).size])).toEqual(before);
+  });
+
+  it('replays the leftover logs of a stopped master so the replica is complete and the files are gone', async () => {
+    expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'SERVING');
+    const result = await replaySyncLogs(join(masterMeta, 'etc', 'imapd.conf'), syncDir, REPLICA_SYNC, log, 30_000);
+    expect(result).toMatchObject({ ok: true, remaining: [] });
+    expect(result.replayed.length).toBeGreaterThan(0);
+    expect(syncFiles()).toEqual([]);
+    const counts = await inboxCounts(REPLICA_SLOT_IP, IMAP, ['bob', 'frank']);
+    expect(counts).toEqual({ bob: 30, frank: 5 });
+    expect(await inboxSubjects(REPLICA_SLOT_IP, IMAP, 'frank')).toEqual([...sent.frank!].sort());
+    // the agent's watcher sees the directory empty
+    await waitFor('the reported backlog to be empty', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 5000);
+    expect((await cluster.slotctl(['slot', 'start', 're01-m1'])).exitCode).toBe(0);
+    await waitState('re01-m1', 'SERVING');
+  });
+
+  it('restarts a cyrmaster killed with -9, with backoff, and reports the crash', async () => {
+    const before = await slot('re01-m2');
+    process.kill(before.pid, 'SIGKILL');
+    await waitFor('a new cyrmaster', async () => {
+      const s = await slot('re01-m2');
+      return s.state === 'SERVING' && s.pid !== before.pid && s.pid !== 0 ? s : undefined;
+    }, 15_000, 50);
+    const after = await slot('re01-m2');
+    expect(after.crashesInWindow).toBe(1);
+    expect(after.lastError).toMatch(/cyrmaster exited with signal SIGKILL/);
+  });
+
+  it('gives up after 5 crashes in a minute (failed, with the reason) and runs again on slotctl slot start', async () => {
+    let lastPid = (await slot('re01-m2')).pid;
+    for (let i = 0; i < 4; i++) {
+      process.kill(lastPid, 'SIGKILL');
+      if (i === 3) break;
+      const next = await waitFor(`restart ${i + 2}`, async () => {
+        const s = await slot('re01-m2');
+        return s.state === 'SERVING' && s.pid && s.pid !== lastPid ? s.pid : undefined;
+      }, 30_000, 50);
+      lastPid = next;
+    }
+    await waitState('re01-m2', 'FAILED');
+    const failed = await slot('re01-m2');
+    expect(failed.stateReason).toMatch(/too many crashes.*5 crashes in 60 s/);
+    expect(failed.pid).toBe(0);
+    const status = await cluster.slotctl(['status']);
+    expect(status.exitCode).toBe(3);
+    expect(status.stdout).toMatch(/replica slot re01-m2 on m2 is failed: cyrmaster exited with signal SIGKILL/);
+
+    // slot start alone (no stop first) makes it try again
+    expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'SERVING');
+    expect((await slot('re01-m2')).crashesInWindow).toBe(0);
+  });
+});

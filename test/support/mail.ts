@@ -1,0 +1,57 @@
+// Real mail in and out: LMTP delivery with nodemailer (as an MTA hands mail to Cyrus) and IMAP reads with imapflow.
+import nodemailer from 'nodemailer';
+import { ImapFlow } from 'imapflow';
+
+export interface Delivered {
+  user: string;
+  subject: string;
+}
+
+/** Delivers `count` messages over one LMTP connection; every one must get 250. */
+export async function deliver(host: string, port: number, messages: readonly Delivered[]): Promise<void> {
+  const transport = nodemailer.createTransport({ host, port, lmtp: true, secure: false, ignoreTLS: true, pool: false } as never);
+  try {
+    for (const m of messages) {
+      const info = await transport.sendMail({
+        from: 'sender@example.org',
+        to: `${m.user}@example.org`,
+        subject: m.subject,
+        text: `body of ${m.subject}\n`,
+      });
+      if (info.rejected.length) throw new Error(`LMTP rejected ${m.user}: ${String(info.response)}`);
+    }
+  } finally {
+    transport.close();
+  }
+}
+
+/** Subjects of every message in the user's INBOX, read over IMAP (any password: test auth). */
+export async function inboxSubjects(host: string, port: number, user: string): Promise<string[]> {
+  const client = new ImapFlow({ host, port, secure: false, auth: { user, pass: 'x' }, logger: false, disableAutoIdle: true, tls: { rejectUnauthorized: false }, doSTARTTLS: false } as never);
+  await client.connect();
+  try {
+    const box = await client.mailboxOpen('INBOX', { readOnly: true });
+    if (box.exists === 0) return [];
+    const subjects: string[] = [];
+    for await (const msg of client.fetch('1:*', { envelope: true })) subjects.push(msg.envelope?.subject ?? '');
+    return subjects.sort();
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+}
+
+/** Message counts per user, or -1 where the mailbox does not exist (yet). */
+export async function inboxCounts(host: string, port: number, users: readonly string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const user of users) {
+    const client = new ImapFlow({ host, port, secure: false, auth: { user, pass: 'x' }, logger: false, disableAutoIdle: true, doSTARTTLS: false } as never);
+    await client.connect();
+    try {
+      const status = await client.status('INBOX', { messages: true }).catch(() => undefined);
+      out[user] = status?.messages ?? -1;
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+  }
+  return out;
+}
