@@ -1,9 +1,12 @@
-// `npm run demo`: a coordinator (embedded SQLite) and 3 agents on this host's loopback addresses, an example
-// cluster of 6 stores, and a live `slotctl status`. `--once` prints one status and shuts everything down.
+// `npm run demo`: a coordinator (embedded SQLite) and 3 agents on this host's loopback addresses running real
+// Cyrus slots: 6 stores, each a master and a replica on two machines. Delivers a test message, reads it back from
+// the replica, shows a live `slotctl status`. `--once` prints one status and shuts everything down.
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BIN, LocalCluster, ROOT, demoClusterYaml } from '../tools/local-cluster.js';
+import { BIN, LocalCluster, ROOT, demoClusterYaml, waitFor } from '../tools/local-cluster.js';
+import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
+import { deliver, inboxSubjects } from '../test/support/mail.js';
 
 const once = process.argv.includes('--once');
 const dir = join(ROOT, '.demo');
@@ -11,13 +14,15 @@ const machines = ['m1', 'm2', 'm3'];
 
 rmSync(dir, { recursive: true, force: true });
 const cluster = new LocalCluster({ dir });
+const stopSyslogd = stopSyslogdStartedAfterNow();
 let stopping = false;
 
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    console.log('\ndemo: stopping agents and coordinator…');
+    console.log('\ndemo: stopping agents (and their Cyrus slots) and the coordinator…');
     await cluster.stopAll();
+    stopSyslogd();
     console.log('demo: everything stopped.');
   }
   process.exit(code);
@@ -35,23 +40,40 @@ try {
   process.stdout.write(`${applied.stdout}\n`);
   if (applied.exitCode !== 0) throw new Error(`cluster apply failed: ${applied.stderr || applied.stdout}`);
 
-  console.log(`demo: starting agents ${machines.join(', ')}`);
+  console.log(`demo: starting agents ${machines.join(', ')}; each runs its Cyrus slots (one cyrmaster per slot)`);
+  const t0 = Date.now();
   for (const m of machines) cluster.startAgent(m);
   await cluster.waitForMachines('up', machines);
+  await waitFor('every store to serve with its replica in step', async () => {
+    const status = await cluster.client().status();
+    return status.healthy ? true : undefined;
+  }, 60_000, 200);
+  console.log(`demo: 6 stores serving after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  const stores = (await cluster.client().listStores()).stores;
+  const s01 = stores.find((s) => s.name === 's01')!;
+  await deliver(s01.serviceIp, 2003, [{ user: 'alice', subject: 'hello from the slotctl demo' }]);
+  const replicaIp = s01.replica!.ip;
+  const seen = await waitFor('the test message on the replica', async () => {
+    const subjects = await inboxSubjects(replicaIp, 1143, 'alice');
+    return subjects.includes('hello from the slotctl demo') ? subjects : undefined;
+  }, 15_000, 100);
+  console.log(`demo: delivered a message to alice on store s01 (${s01.serviceIp}) and read it back from its replica ${s01.replica!.name} (${replicaIp}): ${seen.length} message(s)`);
 
   const status = await cluster.slotctl(['status']);
   process.stdout.write(`${status.stdout}\n`);
   console.log(`
-demo: logs are in ${join(dir, 'logs')}. Try, in another terminal:
+demo: logs are in ${join(dir, 'logs')}; Cyrus logs per slot in /run/slotctl/syslog. Try, in another terminal:
   pnpm exec slotctl --coordinator ${cluster.target} status
-  pnpm exec slotctl --coordinator ${cluster.target} events
-(Slots show "absent": the agents do not run Cyrus yet.)`);
+  pnpm exec slotctl --coordinator ${cluster.target} slot show s01-m1
+  # deliver a message by LMTP to store s01's service IP, then read it over IMAP (any password) from its replica:
+  python3 -c "import smtplib; smtplib.LMTP('${s01.serviceIp}', 2003).sendmail('me@example.org', ['bob@example.org'], 'Subject: hi\\n\\nhello\\n')"
+  curl -s 'imap://${replicaIp}:1143/INBOX;UID=1' -u bob:any`);
   if (once) await shutdown(0);
 
   console.log('demo: live status follows; Ctrl-C stops the demo.');
-  await new Promise((r) => setTimeout(r, 3000));
-  const watch = execa('node', [BIN.slotctl, '--coordinator', cluster.target, 'status', '--watch', '1s'], { stdio: 'inherit', reject: false });
-  await watch;
+  await new Promise((r) => setTimeout(r, 5000));
+  await execa('node', [BIN.slotctl, '--coordinator', cluster.target, 'status', '--watch', '1s'], { stdio: 'inherit', reject: false });
   await shutdown(0);
 } catch (err) {
   console.error(`demo: ${(err as Error).message}`);

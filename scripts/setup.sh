@@ -12,4 +12,25 @@ fi
 # --frozen-lockfile: install exactly what pnpm-lock.yaml says; fails instead of silently changing it.
 pnpm install --frozen-lockfile --config.confirmModulesPurge=false --reporter=append-only
 
+# Cyrus IMAP 3.6 from Debian, and arping for service IPs. Debian would start its own cyrus service on install:
+# a policy-rc.d that says "no" keeps it from doing so (removed again if we put it there).
+if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "setup: Cyrus is missing and installing it needs root (or sudo)" >&2; exit 1; }
+    sudo=sudo
+  fi
+  echo "setup: installing Cyrus IMAP and tools (apt-get)"
+  placed_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    placed_policy=1
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping >/dev/null
+  if [ "$placed_policy" = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
+fi
+
 bash scripts/build.sh
