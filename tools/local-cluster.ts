@@ -51,7 +51,9 @@ export class Daemon {
 
   constructor(readonly name: string, args: string[], readonly logFile: string, env: Record<string, string> = {}) {
     this.out = createWriteStream(logFile, { flags: 'a' });
-    this.process = execa('node', args, { env: { ...env }, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true });
+    // The first argument is an executable bin file: its shebang carries the daemon's own node flags.
+    const [file, ...rest] = args;
+    this.process = execa(file!, rest, { env: { ...env }, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true });
     this.process.stdout?.pipe(this.out, { end: false });
     this.process.stderr?.pipe(this.out, { end: false });
     void this.process.then((result) => {

@@ -1,8 +1,8 @@
 // Rules for every name, address and path that reaches a file system or a command line. The coordinator checks
-// them when a cluster file is applied; the agent checks them again when they arrive over gRPC.
+// them when a cluster file is applied; the agent checks them again when they arrive over gRPC. Plain functions
+// (no schema library), so that the agent does not pay for one in memory.
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
-import { z } from 'zod';
 import { ValidationError } from './errors.js';
 
 const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -30,17 +30,6 @@ export function pathProblem(value: string): string | undefined {
   if (value === '/') return 'path "/" cannot be a partition';
   return undefined;
 }
-
-function refineWith(check: (value: string) => string | undefined) {
-  return (value: string, ctx: z.RefinementCtx) => {
-    const problem = check(value);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  };
-}
-
-export const nameSchema = z.string().superRefine(refineWith(nameProblem));
-export const ipSchema = z.string().superRefine(refineWith(ipProblem));
-export const pathSchema = z.string().superRefine(refineWith(pathProblem));
 
 /** Throws a ValidationError naming `what` unless `value` is a valid name. */
 export function assertName(value: string, what: string): string {

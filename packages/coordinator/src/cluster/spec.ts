@@ -2,7 +2,18 @@
 // problem can name the line of the offending entry.
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { ipSchema, nameSchema, pathSchema } from '@slotctl/shared';
+import { ipProblem, nameProblem, pathProblem } from '@slotctl/shared';
+
+function refineWith(check: (value: string) => string | undefined) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    const problem = check(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  };
+}
+
+const nameSchema = z.string().superRefine(refineWith(nameProblem));
+const ipSchema = z.string().superRefine(refineWith(ipProblem));
+const pathSchema = z.string().superRefine(refineWith(pathProblem));
 
 const diskSchema = z.strictObject({
   name: nameSchema,
