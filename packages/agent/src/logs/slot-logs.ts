@@ -102,7 +102,7 @@ export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: 
     log.warn({ socket: socketPath }, 'another syslog daemon owns the socket: per-slot Cyrus logs are not collected by slot-agent (read them with journalctl -t slot-SLOT)');
     return 'foreign';
   }
-  const child = execa('node', [syslogdBin, '--socket', socketPath, '--dir', dir], { detached: true, stdio: 'ignore', cleanup: false, reject: false });
+  const child = execa(syslogdBin, ['--socket', socketPath, '--dir', dir], { detached: true, stdio: 'ignore', cleanup: false, reject: false });
   child.unref();
   const deadline = Date.now() + 3000;
   while (Date.now() < deadline) {
