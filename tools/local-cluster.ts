@@ -137,14 +137,17 @@ export class LocalCluster {
     return daemon;
   }
 
-  /** Starts an agent in test mode (any password). By default it stops its slots when it stops. */
-  startAgent(machine: string, options: { keepSlotsOnExit?: boolean } = {}): Daemon {
+  /**
+   * Starts an agent, in test mode (any password) unless a replication password file is given (production auth).
+   * By default it stops its slots when it stops.
+   */
+  startAgent(machine: string, options: { keepSlotsOnExit?: boolean; syncPasswordFile?: string } = {}): Daemon {
     const args = [
       BIN.agent,
       '--machine', machine,
       '--coordinator', this.target,
       '--state-dir', join(this.options.dir, 'agents', machine),
-      '--auth', 'test',
+      ...(options.syncPasswordFile ? ['--auth', 'sasldb', '--sync-password-file', options.syncPasswordFile] : ['--auth', 'test']),
       '--log-level', this.options.logLevel ?? 'info',
       ...(options.keepSlotsOnExit ? [] : ['--stop-slots-on-exit']),
     ];

@@ -31,6 +31,9 @@ export interface RenderedConfig {
 
 const HEADER = '# Written by slot-agent; changes are overwritten. Role and epoch:';
 
+export const sasldbPath = (confDir: string) => `${confDir}/sasldb2`;
+export const saslRealm = (slot: string) => `slot-${slot}`;
+
 export function renderSlotConfig({ slot, desired, ports, auth }: RenderInput): RenderedConfig {
   const layout = slotLayout(desired.dataPath, desired.metaPath);
   const master = desired.role === 'MASTER';
@@ -45,7 +48,14 @@ export function renderSlotConfig({ slot, desired, ports, auth }: RenderInput): R
     `admins: ${auth.syncUser}`,
     ...(auth.mode === 'test'
       ? ['sasl_pwcheck_method: alwaystrue', 'allowplaintext: yes']
-      : ['sasl_pwcheck_method: auxprop', 'sasl_auxprop_plugin: sasldb', `sasl_sasldb_path: ${layout.confDir}/sasldb2`, 'allowplaintext: yes']),
+      : [
+          'sasl_pwcheck_method: auxprop',
+          'sasl_auxprop_plugin: sasldb',
+          `sasl_sasldb_path: ${sasldbPath(layout.confDir)}`,
+          // the SASL realm: the slot's sasldb holds its users as USER@slot-NAME
+          `servername: ${saslRealm(slot)}`,
+          'allowplaintext: yes',
+        ]),
     'sasl_mech_list: PLAIN LOGIN',
     `idlesocket: ${layout.confDir}/socket/idle`,
     `lmtpsocket: ${layout.confDir}/socket/lmtp`,

@@ -11,7 +11,7 @@ import type { VipDriver } from '../vip/driver.js';
 import { CONF_SUBDIRS, slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
 import { imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup } from './process.js';
-import { renderSlotConfig, type AuthConfig, type Ports } from './render.js';
+import { renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
 
 export interface SlotRuntime {
   ports: Ports;
@@ -212,6 +212,19 @@ export class SlotSupervisor {
       await chown(layout.imapdConf, owner.uid, owner.gid);
       await chown(layout.cyrusConf, owner.uid, owner.gid);
     }
+    if (this.rt.auth.mode === 'sasldb') await this.setSyncPassword(layout, owner);
+  }
+
+  /** Production auth: the replication user's password in the slot's own sasldb (idempotent). */
+  private async setSyncPassword(layout: SlotLayout, owner: { uid: number; gid: number } | undefined): Promise<void> {
+    const db = sasldbPath(layout.confDir);
+    const result = await execa('saslpasswd2', ['-p', '-c', '-f', db, '-u', saslRealm(this.name), this.rt.auth.syncUser], {
+      input: this.rt.auth.syncPassword,
+      reject: false,
+      all: true,
+    });
+    if (result.exitCode !== 0) throw new Error(`saslpasswd2 for ${db} failed: ${result.all ?? result.exitCode}`);
+    if (owner) await chown(db, owner.uid, owner.gid);
   }
 
   private async startNow(): Promise<void> {

@@ -1,0 +1,65 @@
+// Production auth (--auth sasldb): each slot checks passwords against its own sasldb, where the agent puts the
+// replication user. Replication works with it, and a wrong password is refused.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCluster, waitFor } from '../tools/local-cluster.js';
+import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { deliver } from './support/mail.js';
+
+const NET = 44;
+const dir = tempDir('auth');
+const cluster = new LocalCluster({ dir });
+const passwordFile = join(dir, 'sync-password');
+
+async function login(host: string, user: string, pass: string): Promise<boolean> {
+  const client = new ImapFlow({ host, port: 1143, secure: false, auth: { user, pass }, logger: false, doSTARTTLS: false } as never);
+  try {
+    await client.connect();
+    await client.logout();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+beforeAll(async () => {
+  writeFileSync(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
+  await cluster.startCoordinator();
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, 'au'))).exitCode).toBe(0);
+  cluster.startAgent('m1', { syncPasswordFile: passwordFile });
+  cluster.startAgent('m2', { syncPasswordFile: passwordFile });
+  await waitFor('every slot serving', async () => {
+    const slots = (await cluster.client().listSlots({ machine: '' })).slots;
+    return slots.length === 4 && slots.every((s) => s.state === 'SERVING') ? true : undefined;
+  }, 30_000);
+});
+
+afterAll(async () => {
+  await cluster.stopAll();
+  removeDir(dir);
+});
+
+describe('production auth (sasldb)', () => {
+  it('accepts the replication password and refuses a wrong one', async () => {
+    expect(await login(`127.${NET}.2.1`, 'admin', 'correct horse battery staple')).toBe(true);
+    expect(await login(`127.${NET}.2.1`, 'admin', 'wrong')).toBe(false);
+    expect(await login(`127.${NET}.2.1`, 'nobody', 'anything')).toBe(false);
+  });
+
+  it('replicates with it: mail delivered to the master reaches the replica', async () => {
+    await deliver(`127.${NET}.3.1`, 2003, [{ user: 'alice', subject: 'over sasldb' }]);
+    // the replica has the mailbox: its admin (the replication user) sees it
+    const replicaBoxes = async () => {
+      const client = new ImapFlow({ host: `127.${NET}.2.1`, port: 1143, secure: false, auth: { user: 'admin', pass: 'correct horse battery staple' }, logger: false, doSTARTTLS: false } as never);
+      await client.connect();
+      try {
+        return (await client.list()).map((b) => b.path);
+      } finally {
+        await client.logout();
+      }
+    };
+    await waitFor('user/alice on the replica', async () => ((await replicaBoxes()).includes('user/alice') ? true : undefined), 15_000, 200);
+  });
+});
