@@ -4,6 +4,7 @@
 // restart with backoff and a crash loop ends in failed.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@slotctl/shared';
 import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
@@ -128,6 +129,18 @@ describe('replication with real Cyrus and real mail', () => {
     await waitFor('the reported backlog to be empty', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 5000);
     expect((await cluster.slotctl(['slot', 'start', 're01-m1'])).exitCode).toBe(0);
     await waitState('re01-m1', 'SERVING');
+  });
+
+  it('turns an IOERROR in a slot\'s Cyrus log into a slot event', async () => {
+    // A line logged through the real /dev/log with the slot's syslog tag, as Cyrus's sync_client does.
+    const marker = `IOERROR: test marker ${Date.now()}`;
+    await execa('logger', ['-u', '/dev/log', '-t', 'slot-re01-m1/sync_client', '-p', 'mail.err', marker]);
+    const event = await waitFor('the io-error event', async () => {
+      const events = (await cluster.client().listEvents({ store: 're01', limit: 50 })).events;
+      return events.find((e) => e.kind === 'slot.io-error' && e.reason.includes(marker));
+    }, 10_000, 100);
+    expect(event).toMatchObject({ slot: 're01-m1', machine: 'm1', epoch: 1 });
+    await waitFor('the line in slotctl slot logs', async () => ((await cluster.slotctl(['slot', 'logs', 're01-m1'])).stdout.includes(marker) ? true : undefined), 10_000, 200);
   });
 
   it('restarts a cyrmaster killed with -9, with backoff, and reports the crash', async () => {
