@@ -1,6 +1,6 @@
 // Each slot's Cyrus log lines, as filed by slot-syslogd under DIR/SLOT.log: the last N for reports and
 // `slotctl slot logs`, and notable new lines (SYNCERROR, IOERROR, fatal errors) as they arrive.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -40,10 +40,26 @@ export class SlotLogs {
     }
   }
 
-  /** Polls the slots' files for new notable lines. */
-  follow(slots: () => Iterable<string>, onNotable: (slot: string, line: string) => void, onGrow: () => void, everyMs = 500): void {
+  /** From now on, lines added to the slot's log count as new (all of them, if the file does not exist yet). */
+  track(slot: string): void {
+    if (this.offsets.has(slot)) return;
+    let size = 0;
+    try {
+      size = statSync(this.fileOf(slot)).size;
+    } catch {
+      // no file yet: everything in it will be new
+    }
+    this.offsets.set(slot, size);
+  }
+
+  untrack(slot: string): void {
+    this.offsets.delete(slot);
+  }
+
+  /** Polls the tracked slots' files for new notable lines. */
+  follow(onNotable: (slot: string, line: string) => void, onGrow: () => void, everyMs = 500): void {
     const check = async () => {
-      for (const slot of slots()) {
+      for (const slot of [...this.offsets.keys()]) {
         const path = this.fileOf(slot);
         let size: number;
         try {
@@ -51,9 +67,11 @@ export class SlotLogs {
         } catch {
           continue;
         }
-        const from = this.offsets.get(slot);
+        const seen = this.offsets.get(slot);
+        if (seen === undefined) continue; // untracked meanwhile
         this.offsets.set(slot, size);
-        if (from === undefined || size <= from) continue; // first look: only what comes next counts
+        if (size === seen) continue;
+        const from = size < seen ? 0 : seen; // smaller: slot-syslogd rotated the file; read the new one whole
         onGrow();
         const handle = await open(path, 'r');
         try {

@@ -31,8 +31,6 @@ export async function socketIsLive(path: string): Promise<boolean> {
 
 export async function runSyslogd({ socketPath, dir }: SyslogdOptions): Promise<net.Server | undefined> {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  if (await socketIsLive(socketPath)) return undefined; // someone else serves it
-  rmSync(socketPath, { force: true }); // a stale socket file from a dead daemon
   const files = new Map<string, { stream: WriteStream; bytes: number }>();
   const fileFor = (name: string) => {
     let f = files.get(name);
@@ -67,10 +65,21 @@ export async function runSyslogd({ socketPath, dir }: SyslogdOptions): Promise<n
     });
     sock.on('error', () => undefined);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => resolve());
-  });
+  // Bind first and look second: of two daemons started at once, exactly one binds; the other finds it live and
+  // leaves. Only a socket file that nobody answers on is removed and bound again.
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => resolve());
+    });
+  try {
+    await listen();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    if (await socketIsLive(socketPath)) return undefined; // someone else serves it
+    rmSync(socketPath, { force: true }); // a stale socket file from a dead daemon
+    await listen();
+  }
   chmodSync(socketPath, 0o666);
   writeFileSync(join(dir, SYSLOGD_PID_FILE), `${process.pid}\n`);
   const close = () => {

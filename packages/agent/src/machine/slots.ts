@@ -36,8 +36,12 @@ export class MachineSlots {
 
   constructor(private readonly options: SlotsOptions) {
     options.logs?.follow(
-      () => this.supervisors.keys(),
-      (slot, line) => options.onEvent(slot, /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error', line),
+      (slot, line) => {
+        const kind = /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error';
+        const s = this.supervisors.get(slot);
+        withContext(options.log, { slot, store: s?.desired?.store, epoch: s?.desired?.epoch }).warn({ kind, line }, 'notable Cyrus log line');
+        options.onEvent(slot, kind, line);
+      },
       () => {
         // New log lines travel with the next report; at most one report for them every 2 s.
         const now = Date.now();
@@ -51,8 +55,8 @@ export class MachineSlots {
   private supervisor(name: string): SlotSupervisor {
     let s = this.supervisors.get(name);
     if (!s) {
-      const log = withContext(this.options.log, { slot: name });
-      s = new SlotSupervisor(name, { ...this.options.runtime, log, onChange: this.options.onChange });
+      s = new SlotSupervisor(name, { ...this.options.runtime, log: this.options.log, onChange: this.options.onChange });
+      this.options.logs?.track(name);
       this.supervisors.set(name, s);
     }
     return s;
@@ -105,6 +109,7 @@ export class MachineSlots {
           await this.watchers.get(name)?.stop();
           this.watchers.delete(name);
           this.supervisors.delete(name);
+          this.options.logs?.untrack(name);
         }),
       );
     }
