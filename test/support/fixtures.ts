@@ -10,7 +10,12 @@ export function tempDir(prefix: string): string {
   return dir;
 }
 
+/** Removes a test's directory; KEEP_TEST_DIRS=1 keeps it (logs, databases, slot files) for a post-mortem. */
 export function removeDir(dir: string): void {
+  if (process.env.KEEP_TEST_DIRS === '1') {
+    console.log(`kept ${dir}`);
+    return;
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 
