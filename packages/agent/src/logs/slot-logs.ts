@@ -116,6 +116,8 @@ export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: 
   const pidFile = join(dir, SYSLOGD_PID_FILE);
   const ours = () => existsSync(pidFile) && pidAlive(Number(readFileSync(pidFile, 'utf8').trim()));
   if (await socketIsLive(socketPath)) {
+    // A slot-syslogd that another agent has just started writes its PID file right after it binds: give it a moment.
+    for (let i = 0; i < 40 && !ours(); i++) await new Promise((r) => setTimeout(r, 50));
     if (ours()) return 'ours';
     log.warn({ socket: socketPath }, 'another syslog daemon owns the socket: per-slot Cyrus logs are not collected by slot-agent (read them with journalctl -t slot-SLOT)');
     return 'foreign';
