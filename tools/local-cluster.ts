@@ -141,7 +141,7 @@ export class LocalCluster {
    * Starts an agent, in test mode (any password) unless a replication password file is given (production auth).
    * By default it stops its slots when it stops.
    */
-  startAgent(machine: string, options: { keepSlotsOnExit?: boolean; syncPasswordFile?: string } = {}): Daemon {
+  startAgent(machine: string, options: { keepSlotsOnExit?: boolean; syncPasswordFile?: string; stallAfter?: string } = {}): Daemon {
     const args = [
       BIN.agent,
       '--machine', machine,
@@ -150,6 +150,7 @@ export class LocalCluster {
       ...(options.syncPasswordFile ? ['--auth', 'sasldb', '--sync-password-file', options.syncPasswordFile] : ['--auth', 'test']),
       '--log-level', this.options.logLevel ?? 'info',
       ...(options.keepSlotsOnExit ? [] : ['--stop-slots-on-exit']),
+      ...(options.stallAfter ? ['--stall-after', options.stallAfter] : []),
     ];
     const daemon = new Daemon(`agent-${machine}`, args, join(this.options.dir, 'logs', `agent-${machine}.log`));
     this.agents.set(machine, daemon);

@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, ConfigError, assertName, createLogger, describeError, isUserError } from '@slotctl/shared';
+import { SLOTCTL_VERSION, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { SlotLogs, ensureSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
@@ -29,6 +29,7 @@ const program = new Command('slot-agent')
   .addOption(new Option('--sync-port <port>', 'replication port on replica slot IPs (same on every agent)').argParser(port).default(2005))
   .addOption(new Option('--syslog-dir <dir>', 'where slot-syslogd files Cyrus lines by slot when no syslog daemon owns /dev/log').default('/run/slotctl/syslog'))
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
+  .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
   .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
@@ -47,6 +48,7 @@ const opts = program.opts<{
   syslogDir: string;
   syslogSocket: string;
   stopSlotsOnExit?: boolean;
+  stallAfter: number;
   logLevel: string;
 }>();
 const log = createLogger('slot-agent', { level: opts.logLevel }).child({ machine: opts.machine });
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
     onChange: () => session?.reportSoon(),
     onEvent: (slot, kind, message) => session?.sendEvent(slot, kind, message),
     recentLogLines: 20,
+    stallAfterMs: opts.stallAfter,
   });
   const adopted = await slots.adopt(persisted);
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');

@@ -27,6 +27,7 @@ export interface SlotsOptions {
   onChange: () => void;
   onEvent: (slot: string, kind: string, message: string) => void;
   recentLogLines: number;
+  stallAfterMs: number;
 }
 
 export class MachineSlots {
@@ -70,6 +71,7 @@ export class MachineSlots {
       masterPid: () => s.pid,
       lastError: async () => (await this.options.logs?.tail(s.name, 200))?.reverse().find((l) => /SYNCERROR|IOERROR|bailing out|Fatal/.test(l)),
       onChange: () => this.options.onChange(),
+      stallAfterMs: this.options.stallAfterMs,
       log: withContext(this.options.log, { slot: s.name, store: s.desired?.store }),
     });
     this.watchers.set(s.name, watcher);

@@ -1,0 +1,72 @@
+// A backlog that does not move is flagged stalled, with the reason: a replica that refuses connections, or a
+// rolling sync_client that is stuck although the replica accepts them (reproduced here as in the measured recipe:
+// the replica holds a mailbox under another uniqueid, and the master's sync loops on IMAP_MAILBOX_MOVED).
+import { ImapFlow } from 'imapflow';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalCluster, waitFor } from '../tools/local-cluster.js';
+import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { deliver } from './support/mail.js';
+
+const NET = 46;
+const dir = tempDir('stall');
+const cluster = new LocalCluster({ dir });
+
+const slot = async (name: string) => (await cluster.client().listSlots({ machine: '' })).slots.find((s) => s.name === name)!;
+const waitState = (name: string, state: string) =>
+  waitFor(`${name} to be ${state}`, async () => ((await slot(name)).state === state ? true : undefined), 30_000, 50);
+
+beforeAll(async () => {
+  await cluster.startCoordinator();
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, 'st'))).exitCode).toBe(0);
+  cluster.startAgent('m1', { stallAfter: '3s' });
+  cluster.startAgent('m2', { stallAfter: '3s' });
+  await waitState('st01-m1', 'SERVING');
+  await waitState('st01-m2', 'SERVING');
+});
+
+afterAll(async () => {
+  await cluster.stopAll();
+  removeDir(dir);
+});
+
+describe('stalled replication', () => {
+  it('flags a backlog waiting for a replica that refuses connections, and clears the flag when it drains', async () => {
+    expect((await cluster.slotctl(['slot', 'stop', 'st01-m2'])).exitCode).toBe(0);
+    await waitState('st01-m2', 'STOPPED');
+    await deliver(`127.${NET}.3.1`, 2003, [{ user: 'amy', subject: 'waiting' }]);
+    const stalled = await waitFor('the stalled flag', async () => {
+      const b = (await slot('st01-m1')).backlog!;
+      return b.stalled ? b : undefined;
+    }, 15_000, 100);
+    expect(stalled.stallReason).toMatch(new RegExp(`replica 127\\.${NET}\\.2\\.1:2005 refuses connections; backlog waiting for \\d+ s`));
+    const status = await cluster.slotctl(['status']);
+    expect(status.stdout).toMatch(/replication stalled \(1 log file\(s\)\): replica .* refuses connections/);
+
+    expect((await cluster.slotctl(['slot', 'start', 'st01-m2'])).exitCode).toBe(0);
+    await waitFor('the backlog to drain and the flag to clear', async () => {
+      const b = (await slot('st01-m1')).backlog!;
+      return b.files === 0 && !b.stalled ? true : undefined;
+    }, 15_000, 100);
+  });
+
+  it('flags a rolling sync_client that is stuck although the replica accepts connections, with the log line', async () => {
+    // On the replica, an admin creates user/zed: a mailbox the master does not have, with its own uniqueid.
+    const admin = new ImapFlow({ host: `127.${NET}.2.1`, port: 1143, secure: false, auth: { user: 'admin', pass: 'x' }, logger: false, doSTARTTLS: false } as never);
+    await admin.connect();
+    await admin.mailboxCreate('user/zed');
+    await admin.logout();
+    // with a message in it, so that the replica will not simply replace it
+    const zed = new ImapFlow({ host: `127.${NET}.2.1`, port: 1143, secure: false, auth: { user: 'zed', pass: 'x' }, logger: false, doSTARTTLS: false } as never);
+    await zed.connect();
+    await zed.append('INBOX', 'Subject: only on the replica\r\n\r\nhello\r\n');
+    await zed.logout();
+    // The master autocreates user.zed on delivery (another uniqueid) and its rolling sync cannot push it.
+    await deliver(`127.${NET}.3.1`, 2003, [{ user: 'zed', subject: 'clash' }]);
+    const stalled = await waitFor('the stalled flag', async () => {
+      const b = (await slot('st01-m1')).backlog!;
+      return b.stalled ? b : undefined;
+    }, 30_000, 200);
+    expect(stalled.stallReason).toMatch(new RegExp(`no progress for \\d+ s although 127\\.${NET}\\.2\\.1:2005 accepts connections \\(rolling sync_client stuck\\?\\)`));
+    expect(stalled.stallReason).toMatch(/IMAP_MAILBOX_MOVED|bailing out|SYNCERROR|IOERROR/);
+  });
+});
