@@ -8,16 +8,12 @@ import { fork } from 'node:child_process';
 import { readFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
+import { benchArg } from './args.js';
 import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
-};
-const agentCounts = arg('agents', '100,1000').split(',').map(Number);
-const seconds = Number(arg('seconds', '30'));
-const warmup = Number(arg('warmup', '5'));
+const agentCounts = benchArg('agents', '100,1000').split(',').map(Number);
+const seconds = Number(benchArg('seconds', '30'));
+const warmup = Number(benchArg('warmup', '5'));
 const SLOTS = 18;
 const PROCESSES = 2;
 const CLK_TCK = 100; // Linux USER_HZ

@@ -12,17 +12,13 @@ import { createLogger } from '@slotctl/shared';
 import { SlotSupervisor } from '../packages/agent/src/slot/supervisor.js';
 import { LoopbackVipDriver } from '../packages/agent/src/vip/loopback.js';
 import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
+import { benchArg } from './args.js';
 import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { deliver } from '../test/support/mail.js';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : fallback;
-};
-const replaySizes = arg('replay', '100,1000,10000').split(',').map(Number);
-const starts = Number(arg('starts', '5'));
+const replaySizes = benchArg('replay', '100,1000,10000').split(',').map(Number);
+const starts = Number(benchArg('starts', '5'));
 const root = join(ROOT, '.bench', 'slots');
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true, mode: 0o755 });

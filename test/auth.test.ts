@@ -26,14 +26,7 @@ async function login(host: string, user: string, pass: string): Promise<boolean>
 
 beforeAll(async () => {
   writeFileSync(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
-  await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, 'au'))).exitCode).toBe(0);
-  cluster.startAgent('m1', { syncPasswordFile: passwordFile });
-  cluster.startAgent('m2', { syncPasswordFile: passwordFile });
-  await waitFor('every slot serving', async () => {
-    const slots = (await cluster.client().listSlots({ machine: '' })).slots;
-    return slots.length === 4 && slots.every((s) => s.state === 'SERVING') ? true : undefined;
-  }, 30_000);
+  await cluster.bringUp(twoMachineCluster(dir, NET, 'au'), ['m1', 'm2'], ['au01-m1', 'au01-m2', 'au02-m1', 'au02-m2'], { syncPasswordFile: passwordFile });
 });
 
 afterAll(async () => {

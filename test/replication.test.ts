@@ -40,24 +40,12 @@ function messages(prefix: string, perUser: Record<string, number>): Delivered[] 
   return out;
 }
 
-async function slot(name: string) {
-  return (await cluster.client().listSlots({ machine: '' })).slots.find((s) => s.name === name)!;
-}
-
-async function waitState(name: string, state: string, timeoutMs = 30_000) {
-  await waitFor(`${name} to be ${state}`, async () => ((await slot(name)).state === state ? true : undefined), timeoutMs, 50);
-}
+const slot = (name: string) => cluster.slot(name);
+const waitState = (name: string, state: string) => cluster.waitSlotState(name, state);
 
 const syncFiles = () => readdirSync(syncDir).filter((f) => f.startsWith('log')).sort();
 
-beforeAll(async () => {
-  await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, 're'))).exitCode).toBe(0);
-  cluster.startAgent('m1');
-  cluster.startAgent('m2');
-  await waitState('re01-m1', 'SERVING');
-  await waitState('re01-m2', 'SERVING');
-});
+beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, 're'), ['m1', 'm2'], ['re01-m1', 're01-m2']));
 
 afterAll(async () => {
   await cluster.stopAll();

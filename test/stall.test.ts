@@ -11,18 +11,10 @@ const NET = 46;
 const dir = tempDir('stall');
 const cluster = new LocalCluster({ dir });
 
-const slot = async (name: string) => (await cluster.client().listSlots({ machine: '' })).slots.find((s) => s.name === name)!;
-const waitState = (name: string, state: string) =>
-  waitFor(`${name} to be ${state}`, async () => ((await slot(name)).state === state ? true : undefined), 30_000, 50);
+const slot = (name: string) => cluster.slot(name);
+const waitState = (name: string, state: string) => cluster.waitSlotState(name, state);
 
-beforeAll(async () => {
-  await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, 'st'))).exitCode).toBe(0);
-  cluster.startAgent('m1', { stallAfter: '3s' });
-  cluster.startAgent('m2', { stallAfter: '3s' });
-  await waitState('st01-m1', 'SERVING');
-  await waitState('st01-m2', 'SERVING');
-});
+beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, 'st'), ['m1', 'm2'], ['st01-m1', 'st01-m2'], { stallAfter: '3s' }));
 
 afterAll(async () => {
   await cluster.stopAll();

@@ -162,6 +162,26 @@ export class LocalCluster {
     return execa('node', [BIN.slotctl, '--coordinator', this.target, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
   }
 
+  /** One slot as the coordinator sees it. */
+  async slot(name: string) {
+    const found = (await this.client().listSlots({ machine: '' })).slots.find((s) => s.name === name);
+    if (!found) throw new Error(`no slot ${name}`);
+    return found;
+  }
+
+  async waitSlotState(name: string, state: string, timeoutMs = 30_000): Promise<void> {
+    await waitFor(`${name} to be ${state}`, async () => ((await this.slot(name)).state === state ? true : undefined), timeoutMs, 50);
+  }
+
+  /** Applies a cluster file, starts an agent per machine and waits until the given slots serve. */
+  async bringUp(clusterText: string, machines: string[], serving: string[], agentOptions: Parameters<LocalCluster['startAgent']>[1] = {}): Promise<void> {
+    await this.startCoordinator();
+    const applied = await this.slotctl(['cluster', 'apply', '-'], clusterText);
+    if (applied.exitCode !== 0) throw new Error(`cluster apply failed: ${applied.stdout}${applied.stderr}`);
+    for (const m of machines) this.startAgent(m, agentOptions);
+    for (const s of serving) await this.waitSlotState(s, 'SERVING');
+  }
+
   async machineStates(): Promise<Record<string, string>> {
     const reply = await this.client().listMachines();
     return Object.fromEntries(reply.machines.map((m) => [m.name, m.state]));

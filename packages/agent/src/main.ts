@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const applied = new AppliedStore(opts.stateDir, opts.machine);
   const persisted = await applied.load();
   const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
-  const syslog = await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
+  await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
   let session: AgentSession | undefined;
   const slots = new MachineSlots({
     runtime: {
@@ -83,7 +83,8 @@ async function main(): Promise<void> {
       stopTimeoutMs: 10_000,
       readyTimeoutMs: 15_000,
     },
-    logs: syslog === 'ours' ? new SlotLogs(opts.syslogDir) : undefined,
+    // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
+    logs: new SlotLogs(opts.syslogDir),
     log,
     onChange: () => session?.reportSoon(),
     onEvent: (slot, kind, message) => session?.sendEvent(slot, kind, message),

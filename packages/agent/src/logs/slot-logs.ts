@@ -109,8 +109,8 @@ function pidAlive(pid: number): boolean {
 
 /**
  * Makes sure Cyrus's syslog lines reach DIR: if nothing serves /dev/log, start slot-syslogd (shared by every agent
- * on this host, left running when the agent stops). If a foreign daemon (journald, rsyslog) owns /dev/log, the
- * per-slot files are not written and the agent says so.
+ * on this host, left running when the agent stops). If another daemon (rsyslog, journald forwarding to it) owns
+ * /dev/log, it must write the per-slot files itself: deploy/rsyslog/30-slotctl.conf.template does exactly that.
  */
 export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: string, log: Logger): Promise<'ours' | 'foreign'> {
   const pidFile = join(dir, SYSLOGD_PID_FILE);
@@ -119,7 +119,10 @@ export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: 
     // A slot-syslogd that another agent has just started writes its PID file right after it binds: give it a moment.
     for (let i = 0; i < 40 && !ours(); i++) await new Promise((r) => setTimeout(r, 50));
     if (ours()) return 'ours';
-    log.warn({ socket: socketPath }, 'another syslog daemon owns the socket: per-slot Cyrus logs are not collected by slot-agent (read them with journalctl -t slot-SLOT)');
+    log.warn(
+      { socket: socketPath, dir },
+      `another syslog daemon owns ${socketPath}: slot logs are read from ${dir} as that daemon writes them (install deploy/rsyslog/30-slotctl.conf.template)`,
+    );
     return 'foreign';
   }
   const child = execa(syslogdBin, ['--socket', socketPath, '--dir', dir], { detached: true, stdio: 'ignore', cleanup: false, reject: false });
