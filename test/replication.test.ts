@@ -82,7 +82,8 @@ describe('replication with real Cyrus and real mail', () => {
     await waitFor('the backlog to drain', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 30_000, 50);
     const drainedAfter = Date.now() - restartedAt;
     // The rolling sync_client was asleep in its reconnect backoff (15-60 s); the agent woke it.
-    expect(drainedAfter).toBeLessThan(10_000);
+    console.log(`backlog drained ${drainedAfter} ms after slotctl slot start of the replica`);
+    expect(drainedAfter).toBeLessThan(5_000);
     const counts = await inboxCounts(REPLICA_SLOT_IP, IMAP, [...users, 'erin']);
     expect(counts).toEqual({ alice: 35, bob: 25, carol: 25, dave: 25, erin: 10 });
   });

@@ -50,7 +50,11 @@ describe('agent sessions and liveness', () => {
     }, 30_000);
   });
 
+  let m2Pids: Record<string, number> = {};
+
   it('turns a killed agent suspect, then down within lease + 1 s, with events', async () => {
+    m2Pids = Object.fromEntries((await cluster.client().listSlots({ machine: 'm2' })).slots.map((s) => [s.name, s.pid]));
+    expect(Object.values(m2Pids).every((pid) => pid > 0)).toBe(true);
     const killedAt = Date.now();
     await cluster.agents.get('m2')!.crash();
     await cluster.waitForMachines('suspect', ['m2'], 4000);
@@ -77,6 +81,10 @@ describe('agent sessions and liveness', () => {
     await waitFor('m2 to apply its desired state', () => (applyLines('m2').length > earlier ? true : undefined));
     expect(applyLines('m2').at(-1)).toMatchObject({ changed: 0, unchanged: 2, refused: 0 });
     expect(statSync(appliedFile('m2')).mtimeMs).toBe(before);
+    // Cyrus kept serving through the agent's death: the restarted agent re-adopted the same cyrmasters.
+    const slots = (await cluster.client().listSlots({ machine: 'm2' })).slots;
+    expect(Object.fromEntries(slots.map((s) => [s.name, s.pid]))).toEqual(m2Pids);
+    expect(slots.every((s) => s.state === 'SERVING' && /re-adopted running cyrmaster/.test(s.stateReason))).toBe(true);
   });
 
   it('keeps every row across a coordinator restart; agents reconnect by themselves and re-apply idempotently', async () => {
