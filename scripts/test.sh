@@ -4,6 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
+# Tests, tools and benchmarks are type-checked too (the packages' own build covers only their sources).
+pnpm exec tsc -p tsconfig.check.json || exit 1
 
 results=$(mktemp -t slotctl-vitest-XXXXXX.json)
 trap 'rm -f "$results"' EXIT

@@ -1,10 +1,11 @@
 // A cluster on this one host: a coordinator and agents as real processes on loopback addresses. Used by the demo,
 // the integration tests and the benchmarks. Processes are started without a shell and stopped only by their PID.
 import { createServer } from 'node:net';
-import { mkdirSync, createWriteStream, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { Admin } from '@slotctl/coordinator';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -42,23 +43,42 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   }
 }
 
-/** A child process whose output goes to a log file; stopped by PID. */
+const live = new Set<ChildProcess>();
+// Like execa's cleanup: daemons do not outlive the harness that started them.
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGTERM');
+});
+
+/**
+ * A daemon whose stdout and stderr are its log file itself, not pipes: it can never block on logging when the
+ * harness stops reading (an agent once hung for ever in its logger after its test process went away). That needs
+ * real file descriptors, which execa's types do not accept, hence node's spawn, with an argument array and no
+ * shell. Stopped by PID.
+ */
 export class Daemon {
-  readonly process: ResultPromise;
-  private readonly out: WriteStream;
+  readonly process: ChildProcess;
+  private readonly done: Promise<void>;
   exited = false;
   exitCode: number | undefined;
 
   constructor(readonly name: string, args: string[], readonly logFile: string, env: Record<string, string> = {}) {
-    this.out = createWriteStream(logFile, { flags: 'a' });
+    const fd = openSync(logFile, 'a');
     // The first argument is an executable bin file: its shebang carries the daemon's own node flags.
     const [file, ...rest] = args;
-    this.process = execa(file!, rest, { env: { ...env }, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', cleanup: true });
-    this.process.stdout?.pipe(this.out, { end: false });
-    this.process.stderr?.pipe(this.out, { end: false });
-    void this.process.then((result) => {
-      this.exited = true;
-      this.exitCode = result.exitCode;
+    try {
+      this.process = spawn(file!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd); // the child has its own copy
+    }
+    live.add(this.process);
+    this.done = new Promise((resolve) => {
+      this.process.once('exit', (code) => {
+        this.exited = true;
+        this.exitCode = code ?? undefined;
+        live.delete(this.process);
+        resolve();
+      });
+      this.process.once('error', () => resolve());
     });
   }
 
@@ -71,18 +91,16 @@ export class Daemon {
     if (!this.exited) {
       this.process.kill('SIGTERM');
       const timer = setTimeout(() => this.process.kill('SIGKILL'), graceMs);
-      await this.process;
+      await this.done;
       clearTimeout(timer);
     }
-    this.out.end();
     return this.exitCode;
   }
 
   /** kill -9: a crash, as far as anyone else can tell. */
   async crash(): Promise<void> {
     this.process.kill('SIGKILL');
-    await this.process;
-    this.out.end();
+    await this.done;
   }
 }
 

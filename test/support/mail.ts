@@ -48,7 +48,7 @@ export async function inboxCounts(host: string, port: number, users: readonly st
     await client.connect();
     try {
       const status = await client.status('INBOX', { messages: true }).catch(() => undefined);
-      out[user] = status?.messages ?? -1;
+      out[user] = status ? (status.messages ?? -1) : -1;
     } finally {
       await client.logout().catch(() => undefined);
     }

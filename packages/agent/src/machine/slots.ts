@@ -34,6 +34,7 @@ export class MachineSlots {
   private readonly supervisors = new Map<string, SlotSupervisor>();
   private readonly watchers = new Map<string, SyncWatcher>();
   private lastLogReport = 0;
+  private logReportTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SlotsOptions) {
     options.logs?.follow(
@@ -44,11 +45,15 @@ export class MachineSlots {
         options.onEvent(slot, kind, line);
       },
       () => {
-        // New log lines travel with the next report; at most one report for them every 2 s.
-        const now = Date.now();
-        if (now - this.lastLogReport < 2000) return;
-        this.lastLogReport = now;
-        options.onChange();
+        // New log lines travel with the next report: at most one report for them every 2 s, the last one never lost.
+        if (this.logReportTimer) return;
+        const wait = Math.max(0, this.lastLogReport + 2000 - Date.now());
+        this.logReportTimer = setTimeout(() => {
+          this.logReportTimer = undefined;
+          this.lastLogReport = Date.now();
+          options.onChange();
+        }, wait);
+        this.logReportTimer.unref();
       },
     );
   }
@@ -168,6 +173,7 @@ export class MachineSlots {
   /** Agent exit without stopping Cyrus: stop watching, leave every cyrmaster running. */
   async detachAll(): Promise<void> {
     this.options.logs?.stop();
+    clearTimeout(this.logReportTimer);
     for (const s of this.supervisors.values()) s.detach();
     await Promise.all([...this.watchers.values()].map((w) => w.stop()));
   }

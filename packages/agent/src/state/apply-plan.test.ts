@@ -13,6 +13,8 @@ const slot = (over: Partial<DesiredSlot__Output> = {}): DesiredSlot__Output => (
   peerIp: '127.0.22.1',
   dataPath: '/srv/m1/s01/data',
   metaPath: '/srv/m1/s01/meta',
+  stopped: false,
+  startGeneration: 0,
   ...over,
 });
 
