@@ -34,6 +34,7 @@ async function startStop(): Promise<{ coldStartMs: number[]; stopMs: number[] }>
     vip: new LoopbackVipDriver(),
     log,
     onChange: () => undefined,
+    onEvent: () => undefined,
     crashLimit: 5,
     crashWindowMs: 60_000,
     stopTimeoutMs: 10_000,

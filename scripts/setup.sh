@@ -12,10 +12,11 @@ fi
 # --frozen-lockfile: install exactly what pnpm-lock.yaml says; fails instead of silently changing it.
 pnpm install --frozen-lockfile --config.confirmModulesPurge=false --reporter=append-only
 
-# Cyrus IMAP 3.6 from Debian, arping for service IPs, rsyslog (the tests check the production log rule with it).
+# Cyrus IMAP 3.6 from Debian, arping for service IPs, rsyslog (the tests check the production log rule with it),
+# nftables (the namespace cluster cuts links between two machines with it).
 # Debian would start its own cyrus and rsyslog services on install: a policy-rc.d that says "no" keeps it from doing
 # so (removed again if we put it there).
-if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || ! command -v rsyslogd >/dev/null 2>&1; then
+if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || ! command -v rsyslogd >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 || { echo "setup: Cyrus is missing and installing it needs root (or sudo)" >&2; exit 1; }
@@ -30,7 +31,7 @@ if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || 
   fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog >/dev/null
+    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog nftables iproute2 >/dev/null
   if [ "$placed_policy" = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 

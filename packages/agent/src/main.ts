@@ -7,6 +7,7 @@ import { SlotLogs, ensureSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
 import { AppliedStore } from './state/applied-store.js';
+import { IpVipDriver } from './vip/ip.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
 
 function port(value: string): number {
@@ -27,6 +28,9 @@ const program = new Command('slot-agent')
   .addOption(new Option('--imap-port <port>', 'IMAP port on slot and service IPs (same on every agent)').argParser(port).default(1143))
   .addOption(new Option('--lmtp-port <port>', 'LMTP port on service IPs (same on every agent)').argParser(port).default(2003))
   .addOption(new Option('--sync-port <port>', 'replication port on replica slot IPs (same on every agent)').argParser(port).default(2005))
+  .addOption(new Option('--vip-driver <driver>', 'how slot and service IPs are taken: loopback (127.0.0.0/8, no ip calls) or ip (ip addr + arping)').choices(['loopback', 'ip']).default('loopback'))
+  .addOption(new Option('--vip-interface <iface>', 'interface for --vip-driver ip').default('eth0'))
+  .addOption(new Option('--arp-probe <duration>', 'how long arping -D listens for another owner before an address is taken').argParser((v) => parseDuration(v, '--arp-probe')).default(200, '200ms'))
   .addOption(new Option('--syslog-dir <dir>', 'where slot-syslogd files Cyrus lines by slot when no syslog daemon owns /dev/log').default('/run/slotctl/syslog'))
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
   .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
@@ -49,6 +53,9 @@ const opts = program.opts<{
   syslogSocket: string;
   stopSlotsOnExit?: boolean;
   stallAfter: number;
+  vipDriver: 'loopback' | 'ip';
+  vipInterface: string;
+  arpProbe: number;
   logLevel: string;
 }>();
 const log = createLogger('slot-agent', { level: opts.logLevel }).child({ machine: opts.machine });
@@ -77,7 +84,10 @@ async function main(): Promise<void> {
     runtime: {
       ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort },
       auth: { mode: opts.auth, syncUser: opts.syncUser, syncPassword: syncPassword() },
-      vip: new LoopbackVipDriver(),
+      vip:
+        opts.vipDriver === 'ip'
+          ? new IpVipDriver({ iface: opts.vipInterface, probeMs: opts.arpProbe, log })
+          : new LoopbackVipDriver(),
       crashLimit: 5,
       crashWindowMs: 60_000,
       stopTimeoutMs: 10_000,

@@ -62,3 +62,8 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** Someone else already answers for an address this machine was told to take: a split-brain guard refused it. */
+export class AddressConflictError extends SlotctlError {
+  readonly code = 'AddressConflict';
+}

@@ -20,7 +20,7 @@ const STATE: Record<SlotLifecycle, SlotState> = {
 };
 
 export interface SlotsOptions {
-  runtime: Omit<SlotRuntime, 'onChange' | 'log'>;
+  runtime: Omit<SlotRuntime, 'onChange' | 'onEvent' | 'log'>;
   logs: SlotLogs | undefined;
   log: Logger;
   /** Something changed that the coordinator should hear about (debounced by the caller). */
@@ -61,7 +61,12 @@ export class MachineSlots {
   private supervisor(name: string): SlotSupervisor {
     let s = this.supervisors.get(name);
     if (!s) {
-      s = new SlotSupervisor(name, { ...this.options.runtime, log: this.options.log, onChange: this.options.onChange });
+      s = new SlotSupervisor(name, {
+        ...this.options.runtime,
+        log: this.options.log,
+        onChange: this.options.onChange,
+        onEvent: (kind, message) => this.options.onEvent(name, kind, message),
+      });
       this.options.logs?.track(name);
       this.supervisors.set(name, s);
     }

@@ -20,6 +20,8 @@ export interface SlotRuntime {
   log: Logger;
   /** Called after every change worth reporting. */
   onChange: () => void;
+  /** Something an operator must hear about at once (an address conflict). */
+  onEvent: (kind: string, message: string) => void;
   crashLimit: number;
   crashWindowMs: number;
   stopTimeoutMs: number;
@@ -48,6 +50,8 @@ export class SlotSupervisor {
   desired: AppliedSlot | undefined;
   private wantRunning = false;
   private startGeneration: number | undefined;
+  /** The service IP this slot holds while it runs as master. */
+  private heldServiceIp: string | undefined;
   private child: ResultPromise | undefined;
   private crashes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
@@ -101,6 +105,7 @@ export class SlotSupervisor {
       this.pid = pid;
       this.lifecycle = 'serving';
       this.wantRunning = true;
+      if (applied.role === 'MASTER') this.heldServiceIp = applied.serviceIp;
       this.reason = `re-adopted running cyrmaster ${pid} (agent restart does not restart Cyrus)`;
       this.log.info({ pid }, this.reason);
       this.watchAdopted(pid);
@@ -132,15 +137,11 @@ export class SlotSupervisor {
       }
       const epochMoved = before !== undefined && before.epoch !== desired.epoch;
       if (this.lifecycle === 'failed' && !run) this.fire('stop', 'operator stop');
-      if (this.lifecycle === 'failed' && !epochMoved && !retry) {
-        await this.syncVip();
-        return; // stays failed until the desired state changes or an operator starts it again
-      }
+      if (this.lifecycle === 'failed' && !epochMoved && !retry) return; // until the desired state changes or an operator starts it
       if (run && !(this.lifecycle === 'starting' || this.lifecycle === 'serving')) {
         this.crashes = [];
         await this.startNow();
       }
-      await this.syncVip();
     });
   }
 
@@ -149,7 +150,8 @@ export class SlotSupervisor {
     return this.serial(async () => {
       this.wantRunning = false;
       if (this.lifecycle === 'starting' || this.lifecycle === 'serving') await this.stopNow('removed from the desired state');
-      if (this.desired) await this.rt.vip.unbind(this.desired.serviceIp).catch(() => undefined);
+      await this.releaseServiceIp();
+      if (this.desired) await this.rt.vip.unbind(this.desired.slotIp).catch((err: Error) => this.log.warn({ err: err.message }, 'could not release the slot IP'));
       this.fire('removed');
     });
   }
@@ -159,7 +161,6 @@ export class SlotSupervisor {
     return this.serial(async () => {
       this.wantRunning = false;
       if (this.lifecycle === 'starting' || this.lifecycle === 'serving') await this.stopNow(why);
-      await this.syncVip();
     });
   }
 
@@ -170,7 +171,6 @@ export class SlotSupervisor {
       this.crashes = [];
       this.wantRunning = true;
       await this.startNow();
-      await this.syncVip();
     });
   }
 
@@ -181,16 +181,36 @@ export class SlotSupervisor {
     this.child?.unref();
   }
 
-  private async syncVip(): Promise<void> {
-    const d = this.desired;
-    if (!d) return;
-    const serveMaster = d.role === 'MASTER' && this.lifecycle === 'serving';
+  /**
+   * Takes the slot's own IP, and the store's service IP for a master, before cyrmaster starts (Cyrus listens on
+   * them). An address someone else answers for is refused: the slot does not start, and the operator hears of it.
+   */
+  private async takeAddresses(d: AppliedSlot): Promise<boolean> {
+    const wanted = d.role === 'MASTER' ? [d.slotIp, d.serviceIp] : [d.slotIp];
+    for (const ip of wanted) {
+      try {
+        await this.rt.vip.bind(ip);
+      } catch (err) {
+        this.lastError = `cannot take ${ip}: ${(err as Error).message}`;
+        this.log.error({ ip, err: (err as Error).message }, 'not starting: address not taken');
+        this.rt.onEvent((err as { code?: string }).code === 'AddressConflict' ? 'address-conflict' : 'address-error', this.lastError);
+        this.rt.onChange();
+        return false;
+      }
+      if (ip === d.serviceIp) this.heldServiceIp = ip;
+    }
+    return true;
+  }
+
+  private async releaseServiceIp(): Promise<void> {
+    const ip = this.heldServiceIp;
+    if (!ip) return;
     try {
-      if (serveMaster && !(await this.rt.vip.isBound(d.serviceIp))) await this.rt.vip.bind(d.serviceIp);
-      if (!serveMaster && d.role !== 'MASTER') await this.rt.vip.unbind(d.serviceIp);
+      await this.rt.vip.unbind(ip);
+      this.heldServiceIp = undefined;
     } catch (err) {
-      this.lastError = `service IP ${d.serviceIp}: ${(err as Error).message}`;
-      this.log.error({ ip: d.serviceIp, err: (err as Error).message }, 'service IP driver failed');
+      this.lastError = `cannot release ${ip}: ${(err as Error).message}`;
+      this.log.error({ ip, err: (err as Error).message }, 'service IP not released');
     }
   }
 
@@ -232,6 +252,7 @@ export class SlotSupervisor {
     const d = this.desired!;
     // A cyrmaster that is already running for this slot (e.g. adopted late) is not started twice.
     const existing = await readPidFile(layout.pidFile);
+    if (!(await this.takeAddresses(d))) return;
     this.fire('start');
     if (existing && pidAlive(existing) && isSlotMaster(existing, layout.imapdConf)) {
       this.pid = existing;
@@ -281,6 +302,7 @@ export class SlotSupervisor {
     clearInterval(this.pollTimer);
     this.child = undefined;
     this.pid = undefined;
+    await this.releaseServiceIp(); // a master's address goes only after its cyrmaster has stopped taking mail
     this.fire('exited');
   }
 
@@ -324,7 +346,7 @@ export class SlotSupervisor {
     this.lastError = why;
     if (this.crashes.length >= this.rt.crashLimit) {
       this.fire('crash-loop', `${this.crashes.length} crashes in ${this.rt.crashWindowMs / 1000} s; last: ${why}`);
-      void this.serial(() => this.syncVip());
+      void this.serial(() => this.releaseServiceIp());
       return;
     }
     const delay = restartDelayMs(this.crashes.length);
@@ -333,7 +355,6 @@ export class SlotSupervisor {
       void this.serial(async () => {
         if (this.lifecycle !== 'starting' || !this.wantRunning) return;
         await this.startNow();
-        await this.syncVip();
       });
     }, delay);
   }

@@ -1,0 +1,55 @@
+// Service IPs on a real interface: `ip addr add/del` plus gratuitous ARP (`arping -U`), as heartbeat's IPaddr2 did.
+// Before taking an address it probes that nobody answers for it (`arping -D`): if someone does, the bind is refused
+// and reported loudly; two machines must never serve one address (a split-brain guard).
+import { execa } from 'execa';
+import { AddressConflictError, assertIp, type Logger } from '@slotctl/shared';
+import type { VipDriver } from './driver.js';
+
+export interface IpDriverOptions {
+  iface: string;
+  /** How long arping -D listens for another owner; an owner on the same LAN answers within a millisecond or two. */
+  probeMs: number;
+  log: Logger;
+}
+
+export class IpVipDriver implements VipDriver {
+  readonly name = 'ip';
+
+  constructor(private readonly options: IpDriverOptions) {
+    // The interface name reaches a command line: same rule as names from the network.
+    if (!/^[A-Za-z0-9._-]{1,15}$/.test(options.iface)) throw new Error(`interface name "${options.iface}" is not valid`);
+  }
+
+  async isBound(ip: string): Promise<boolean> {
+    assertIp(ip, 'service IP');
+    const { stdout } = await execa('ip', ['-o', 'addr', 'show', 'dev', this.options.iface]);
+    return stdout.split('\n').some((line) => line.includes(` ${ip}/`));
+  }
+
+  async bind(ip: string): Promise<void> {
+    if (await this.isBound(ip)) return;
+    // arping -D waits whole seconds for an answer when none comes: it is cut short after probeMs, and silence
+    // until then means the address is free. -f ends it at the first answer.
+    const probe = await execa('arping', ['-D', '-f', '-c', '1', '-w', '1', '-I', this.options.iface, ip], { reject: false, timeout: this.options.probeMs });
+    if (!probe.timedOut && probe.exitCode === 1 && /Received [1-9]/.test(probe.stdout)) {
+      this.options.log.error({ ip, iface: this.options.iface }, `ADDRESS CONFLICT: another host answers for ${ip}; refusing to bind it`);
+      throw new AddressConflictError(`${ip} is already answered for by another host on ${this.options.iface}; not binding it`, {
+        hint: 'find who holds it (arping -I IFACE IP shows the MAC) before anything serves this store here',
+      });
+    }
+    if (!probe.timedOut && probe.exitCode !== 0) throw new Error(`arping -D ${ip} on ${this.options.iface} failed: ${probe.stderr || probe.stdout || probe.exitCode}`);
+    await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', this.options.iface]);
+    // Tell the neighbours at once; the second announcement follows a second later without holding anyone up.
+    const announce = execa('arping', ['-U', '-q', '-c', '2', '-I', this.options.iface, ip], { reject: false });
+    void announce.then((r) => {
+      if (r.exitCode !== 0 && r.exitCode !== 1) this.options.log.warn({ ip, stderr: r.stderr }, 'gratuitous ARP failed');
+    });
+    this.options.log.info({ ip, iface: this.options.iface }, 'service IP bound and announced');
+  }
+
+  async unbind(ip: string): Promise<void> {
+    if (!(await this.isBound(ip))) return;
+    await execa('ip', ['addr', 'del', `${ip}/32`, 'dev', this.options.iface]);
+    this.options.log.info({ ip, iface: this.options.iface }, 'service IP released');
+  }
+}

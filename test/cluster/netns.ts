@@ -1,0 +1,298 @@
+// A multi-machine cluster on one host: every machine is a Linux network namespace joined to a bridge in a
+// "switch" namespace; the coordinator and the mail clients have namespaces of their own. Addresses come from
+// 10.231.0.0/16, which exists only inside these namespaces. Agents run inside their machine's namespace with the
+// real `ip` + `arping` service-IP driver; their Cyrus slots inherit it.
+//
+// Everything this harness creates carries its prefix (namespaces `PREFIX-…`) and every process it starts has a PID
+// file under DIR/pids, so `destroy()` (and `pnpm test:cleanup` after a killed run) remove exactly what it made.
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa, execaSync } from 'execa';
+import { BIN, Daemon, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
+
+export const NETNS_PREFIX = 'sltt';
+const SUBNET = '10.231';
+const COORDINATOR_PORT = 7400;
+
+export interface NetnsClusterOptions {
+  dir: string;
+  /** Distinguishes clusters of parallel test files: namespaces are `sltt<id>-…`. */
+  id: string;
+  machines?: number;
+  slotsPerMachine?: number;
+  log?: (line: string) => void;
+}
+
+async function sh(args: string[]): Promise<string> {
+  const result = await execa(args[0]!, args.slice(1), { reject: false });
+  if (result.exitCode !== 0) throw new Error(`${args.join(' ')} failed: ${result.stderr || result.stdout}`);
+  return result.stdout;
+}
+
+export class NetnsCluster {
+  readonly machines: string[];
+  readonly slotsPerMachine: number;
+  private readonly prefix: string;
+  private coordinator: Daemon | undefined;
+  private readonly agents = new Map<string, Daemon>();
+  private readonly log: (line: string) => void;
+  private cuts = 0;
+
+  constructor(private readonly options: NetnsClusterOptions) {
+    this.machines = Array.from({ length: options.machines ?? 5 }, (_, i) => `m${i + 1}`);
+    this.slotsPerMachine = options.slotsPerMachine ?? 4;
+    this.prefix = `${NETNS_PREFIX}${options.id}`;
+    this.log = options.log ?? (() => undefined);
+    mkdirSync(join(options.dir, 'pids'), { recursive: true });
+    mkdirSync(join(options.dir, 'logs'), { recursive: true });
+  }
+
+  ns(host: string): string {
+    return `${this.prefix}-${host}`;
+  }
+
+  get switchNs(): string {
+    return this.ns('sw');
+  }
+
+  address(host: string): string {
+    if (host === 'co') return `${SUBNET}.0.1`;
+    if (host === 'cl') return `${SUBNET}.0.2`;
+    return `${SUBNET}.1.${Number(host.slice(1))}`;
+  }
+
+  get coordinatorTarget(): string {
+    return `${this.address('co')}:${COORDINATOR_PORT}`;
+  }
+
+  /** Runs a command inside a host's namespace. */
+  exec(host: string, args: string[], input?: string) {
+    return execa('ip', ['netns', 'exec', this.ns(host), ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+  }
+
+  /** slotctl, run in the coordinator's namespace. */
+  async slotctl(args: string[], input?: string) {
+    return this.exec('co', ['node', BIN.slotctl, '--coordinator', this.coordinatorTarget, ...args], input);
+  }
+
+  async slotctlJson<T>(args: string[]): Promise<T> {
+    const result = await this.slotctl([...args, '--json']);
+    if (result.exitCode !== 0 && result.exitCode !== 3) throw new Error(`slotctl ${args.join(' ')}: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
+  }
+
+  /** Builds the network: switch with a bridge, one namespace per host, a veth from each into the bridge. */
+  async createNetwork(): Promise<void> {
+    const t = performance.now();
+    await sh(['ip', 'netns', 'add', this.switchNs]);
+    await sh(['ip', '-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
+    await sh(['ip', '-n', this.switchNs, 'link', 'set', 'br0', 'up']);
+    for (const host of ['co', 'cl', ...this.machines]) {
+      const ns = this.ns(host);
+      const port = `p-${host}`;
+      await sh(['ip', 'netns', 'add', ns]);
+      await sh(['ip', '-n', this.switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      await sh(['ip', '-n', this.switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
+      await sh(['ip', '-n', ns, 'addr', 'add', `${this.address(host)}/16`, 'dev', 'eth0']);
+      await sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+      await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+    this.log(`network of ${this.machines.length} machines built in ${Math.round(performance.now() - t)} ms`);
+  }
+
+  private daemon(name: string, host: string, args: string[]): Daemon {
+    const daemon = new Daemon(name, ['/usr/sbin/ip', 'netns', 'exec', this.ns(host), ...args], join(this.options.dir, 'logs', `${name}.log`));
+    writeFileSync(join(this.options.dir, 'pids', `${name}.pid`), `${daemon.pid}\n`);
+    return daemon;
+  }
+
+  async startCoordinator(): Promise<void> {
+    this.coordinator = this.daemon('coordinator', 'co', [
+      BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'),
+    ]);
+    await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
+    this.log('coordinator started');
+  }
+
+  async stopCoordinator(): Promise<void> {
+    await this.coordinator?.stop();
+    this.log('coordinator stopped');
+  }
+
+  startAgent(machine: string): Daemon {
+    const agent = this.daemon(`agent-${machine}`, machine, [
+      BIN.agent, '--machine', machine, '--coordinator', this.coordinatorTarget,
+      '--state-dir', join(this.options.dir, 'agents', machine), '--auth', 'test',
+      '--vip-driver', 'ip', '--vip-interface', 'eth0', '--stop-slots-on-exit',
+    ]);
+    this.agents.set(machine, agent);
+    return agent;
+  }
+
+  agentPid(machine: string): number {
+    return this.agents.get(machine)!.pid;
+  }
+
+  /** The cluster file: each machine's masters have their replicas on the following machines, round robin. */
+  clusterYaml(): string {
+    const lines = ['machines:'];
+    for (const m of this.machines) lines.push(`  - { name: ${m}, address: ${this.address(m)} }`);
+    lines.push('stores:');
+    const n = this.machines.length;
+    const perMachine = Math.floor(this.slotsPerMachine / 2);
+    let s = 0;
+    this.machines.forEach((m, i) => {
+      for (let k = 0; k < perMachine; k++) {
+        s++;
+        const name = `n${String(s).padStart(2, '0')}`;
+        const replica = this.machines[(i + 1 + k) % n]!;
+        lines.push(`  - name: ${name}`, `    service_ip: ${SUBNET}.3.${s}`, `    master: ${m}`, '    slots:');
+        for (const [host, octet] of [[m, 2], [replica, 4]] as const) {
+          const root = join(this.options.dir, 'srv', host, name);
+          lines.push(`      - { machine: ${host}, ip: ${SUBNET}.${octet}.${s}, data_path: ${root}/data, meta_path: ${root}/meta }`);
+        }
+      }
+    });
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** Network, coordinator, cluster file, agents; resolves when every slot serves. */
+  async start(): Promise<number> {
+    const t = performance.now();
+    await this.createNetwork();
+    await this.startCoordinator();
+    const applied = await this.slotctl(['cluster', 'apply', '-'], this.clusterYaml());
+    if (applied.exitCode !== 0) throw new Error(`cluster apply failed: ${applied.stdout}${applied.stderr}`);
+    for (const m of this.machines) this.startAgent(m);
+    await this.waitServing();
+    const ms = performance.now() - t;
+    this.log(`cluster of ${this.machines.length} × ${this.slotsPerMachine} up in ${Math.round(ms)} ms`);
+    return ms;
+  }
+
+  async slots(): Promise<{ name: string; machine: string; state: string; ip: string; store: string; desiredRole: string; lastError: string }[]> {
+    return this.slotctlJson(['slot', 'list']);
+  }
+
+  async waitServing(timeoutMs = 60_000): Promise<void> {
+    await waitFor('every slot to serve', async () => {
+      const slots = await this.slots();
+      return slots.length > 0 && slots.every((s) => s.state === 'SERVING') ? true : undefined;
+    }, timeoutMs, 250);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+  // Faults. Each returns when it has taken effect and says what it did.
+
+  /** A power cut: kill -9 of the agent and of every Cyrus process of the machine. */
+  async crash(machine: string): Promise<void> {
+    await this.agents.get(machine)?.crash();
+    const killed = killSlotsUnder(join(this.options.dir, 'srv', machine));
+    this.log(`crash(${machine}): agent and ${killed.length} cyrmaster group(s) killed`);
+  }
+
+  /** Link down: the machine is cut from everyone. */
+  async isolate(machine: string): Promise<void> {
+    await sh(['ip', '-n', this.switchNs, 'link', 'set', `p-${machine}`, 'down']);
+    this.log(`isolate(${machine}): switch port down`);
+  }
+
+  /** A partition between two machines only; both still reach everyone else. */
+  async cut(a: string, b: string): Promise<void> {
+    if (this.cuts === 0) {
+      await sh(['ip', 'netns', 'exec', this.switchNs, 'nft', 'add', 'table', 'bridge', 'sltcut']);
+      await sh(['ip', 'netns', 'exec', this.switchNs, 'nft', 'add', 'chain', 'bridge', 'sltcut', 'forward', '{ type filter hook forward priority 0; policy accept; }']);
+    }
+    for (const [from, to] of [[a, b], [b, a]]) {
+      await sh(['ip', 'netns', 'exec', this.switchNs, 'nft', 'add', 'rule', 'bridge', 'sltcut', 'forward', 'iifname', `p-${from}`, 'oifname', `p-${to}`, 'drop']);
+    }
+    this.cuts++;
+    this.log(`cut(${a}, ${b}): frames between them dropped at the switch`);
+  }
+
+  /** Undoes every cut and isolation. */
+  async heal(): Promise<void> {
+    if (this.cuts > 0) await sh(['ip', 'netns', 'exec', this.switchNs, 'nft', 'delete', 'table', 'bridge', 'sltcut']);
+    this.cuts = 0;
+    for (const host of ['co', 'cl', ...this.machines]) await sh(['ip', '-n', this.switchNs, 'link', 'set', `p-${host}`, 'up']);
+    this.log('heal(): all links up, no cuts');
+  }
+
+  /** A hung agent (SIGSTOP); `resumeAgent` continues it. */
+  pauseAgent(machine: string): void {
+    process.kill(this.agentPid(machine), 'SIGSTOP');
+    this.log(`pauseAgent(${machine})`);
+  }
+
+  resumeAgent(machine: string): void {
+    process.kill(this.agentPid(machine), 'SIGCONT');
+    this.log(`resumeAgent(${machine})`);
+  }
+
+  /** True when `from` can open a TCP connection to host:port (run inside `from`'s namespace). */
+  async canConnect(from: string, host: string, port: number): Promise<boolean> {
+    const script = `const s=require('net').connect({host:${JSON.stringify(host)},port:${port}});s.setTimeout(1000);s.on('connect',()=>process.exit(0));s.on('error',()=>process.exit(1));s.on('timeout',()=>process.exit(2));`;
+    return (await this.exec(from, ['node', '-e', script])).exitCode === 0;
+  }
+
+  /** Stops everything this cluster started and removes its namespaces (and with them the bridge and veths). */
+  async destroy(): Promise<void> {
+    const t = performance.now();
+    for (const agent of this.agents.values()) {
+      try {
+        process.kill(agent.pid, 'SIGCONT');
+      } catch {
+        // not running
+      }
+    }
+    await Promise.all([...this.agents.values()].map((a) => a.stop(15_000)));
+    await this.coordinator?.stop();
+    cleanupNetns(this.options.dir, this.prefix);
+    this.log(`destroyed in ${Math.round(performance.now() - t)} ms`);
+  }
+}
+
+function pidAliveWithArg(pid: number, needle: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes what a harness left: processes named in DIR/pids (checked against their command line, so a reused PID is
+ * never killed), cyrmasters under DIR, and every namespace starting with `prefix`.
+ */
+export function cleanupNetns(dir: string | undefined, prefix: string): { processes: number; namespaces: string[] } {
+  let processes = 0;
+  if (dir) {
+    const pidDir = join(dir, 'pids');
+    let files: string[] = [];
+    try {
+      files = readdirSync(pidDir);
+    } catch {
+      // nothing started
+    }
+    for (const file of files) {
+      const pid = Number(readFileSync(join(pidDir, file), 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 1 && pidAliveWithArg(pid, dir)) {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, 'SIGKILL');
+        processes++;
+      }
+      rmSync(join(pidDir, file), { force: true });
+    }
+    processes += killSlotsUnder(dir).length;
+  }
+  const namespaces = ipSync(['netns', 'list'])
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter((ns) => ns.startsWith(prefix));
+  for (const ns of namespaces) ipSync(['netns', 'del', ns]);
+  return { processes, namespaces };
+}
+
+function ipSync(args: string[]): string {
+  return execaSync('ip', args, { reject: false }).stdout;
+}
