@@ -8,7 +8,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, execaSync } from 'execa';
-import { BIN, Daemon, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
+import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
 
 export const NETNS_PREFIX = 'sltt';
 const SUBNET = '10.231';
@@ -227,6 +227,13 @@ export class NetnsCluster {
   resumeAgent(machine: string): void {
     process.kill(this.agentPid(machine), 'SIGCONT');
     this.log(`resumeAgent(${machine})`);
+  }
+
+  /** Runs tools/mail-cli.ts in the client namespace: mail in and out as a user on the network sees it. */
+  async mail<T>(command: 'deliver' | 'subjects', requests: { host: string; user: string; subject?: string }[]): Promise<T> {
+    const result = await this.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'mail-cli.ts'), command, JSON.stringify(requests)]);
+    if (result.exitCode !== 0) throw new Error(`mail ${command} failed: ${result.stderr}`);
+    return JSON.parse(result.stdout) as T;
   }
 
   /** True when `from` can open a TCP connection to host:port (run inside `from`'s namespace). */

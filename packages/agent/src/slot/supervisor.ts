@@ -252,7 +252,16 @@ export class SlotSupervisor {
     const d = this.desired!;
     // A cyrmaster that is already running for this slot (e.g. adopted late) is not started twice.
     const existing = await readPidFile(layout.pidFile);
-    if (!(await this.takeAddresses(d))) return;
+    if (!(await this.takeAddresses(d))) {
+      // Level-triggered: try again while the slot should run (the other holder may be releasing it right now).
+      clearTimeout(this.restartTimer);
+      this.restartTimer = setTimeout(() => {
+        void this.serial(async () => {
+          if (this.wantRunning && (this.lifecycle === 'configured' || this.lifecycle === 'stopped')) await this.startNow();
+        });
+      }, 2000);
+      return;
+    }
     this.fire('start');
     if (existing && pidAlive(existing) && isSlotMaster(existing, layout.imapdConf)) {
       this.pid = existing;

@@ -1,0 +1,19 @@
+// A mail client to run inside a namespace (`ip netns exec NS node --import tsx tools/mail-cli.ts …`), so a test sees
+// what a user sees. One JSON request on argv, one JSON answer on stdout.
+//   deliver '[{"host":"10.231.3.1","user":"amy","subject":"hi"}]'      → {"ok":true}
+//   subjects '[{"host":"10.231.3.1","user":"amy"}]'                    → [["hi"]]
+import { deliver, inboxSubjects } from '../test/support/mail.js';
+
+const [command, json] = process.argv.slice(2);
+const requests = JSON.parse(json ?? '[]') as { host: string; user: string; subject?: string }[];
+if (command === 'deliver') {
+  for (const r of requests) await deliver(r.host, 2003, [{ user: r.user, subject: r.subject ?? 'test' }]);
+  console.log(JSON.stringify({ ok: true }));
+} else if (command === 'subjects') {
+  const out: string[][] = [];
+  for (const r of requests) out.push(await inboxSubjects(r.host, 1143, r.user));
+  console.log(JSON.stringify(out));
+} else {
+  console.error('usage: mail-cli.ts deliver|subjects JSON');
+  process.exit(2);
+}
