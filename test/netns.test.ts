@@ -3,7 +3,7 @@
 // primitives the failover tests will use, and the ARP-conflict guard.
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../tools/local-cluster.js';
+import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
 import { removeDir, tempDir } from './support/fixtures.js';
 
@@ -145,6 +145,19 @@ describe('namespace cluster', () => {
       const machines = await cluster.slotctlJson<{ state: string; connected: boolean }[]>(['machine', 'list']);
       return machines.every((m) => m.state === 'up' && m.connected) ? true : undefined;
     }, 30_000, 250);
+  });
+
+  it('pnpm test:cleanup removes what a killed run left behind', async () => {
+    // A second, small harness that is never destroyed: as if its test process had been killed.
+    const leftDir = tempDir('netns-left');
+    const left = new NetnsCluster({ dir: leftDir, id: 'z', machines: 2 });
+    await left.createNetwork();
+    await left.startCoordinator();
+    const result = await execa('node', ['--import', 'tsx', 'test/cluster/cleanup.ts', '--id', 'z', '--dir', leftDir], { cwd: ROOT, reject: false });
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/test:cleanup: 1 process\(es\) stopped, 5 namespace\(s\) removed: (slttz-(sw|co|cl|m1|m2)(, |$)){5}/);
+    expect((await execa('ip', ['netns', 'list'])).stdout).not.toContain(`${NETNS_PREFIX}z-`);
+    removeDir(leftDir);
   });
 
   it('crashes a machine: agent and every Cyrus process of it gone at once', async () => {

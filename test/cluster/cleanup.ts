@@ -1,12 +1,17 @@
-// `pnpm test:cleanup`: removes what a killed namespace-cluster run left behind — processes named in the PID files
-// of its directories (checked against their command lines) and every namespace with the harness prefix.
+// `pnpm test:cleanup [--id ID] [--dir DIR]`: removes what a killed namespace-cluster run left behind — processes
+// named in the PID files of its directories (checked against their command lines) and its namespaces. Without
+// arguments: every harness directory under the temp dir and every namespace with the harness prefix.
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchArg } from '../../bench/args.js';
 import { NETNS_PREFIX, cleanupNetns } from './netns.js';
 
-const dirs = readdirSync(tmpdir()).filter((d) => d.startsWith('slotctl-netns')).map((d) => join(tmpdir(), d));
+const id = benchArg('id', '');
+const onlyDir = benchArg('dir', '');
+const dirs = onlyDir ? [onlyDir] : readdirSync(tmpdir()).filter((d) => d.startsWith('slotctl-netns')).map((d) => join(tmpdir(), d));
+const prefix = id ? `${NETNS_PREFIX}${id}-` : NETNS_PREFIX;
 let processes = 0;
-for (const dir of dirs) processes += cleanupNetns(dir, `${NETNS_PREFIX}-none`).processes;
-const { namespaces } = cleanupNetns(undefined, NETNS_PREFIX);
+for (const dir of dirs) processes += cleanupNetns(dir, `${prefix}\0`).processes; // processes only
+const { namespaces } = cleanupNetns(undefined, prefix);
 console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}`);
