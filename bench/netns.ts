@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
+import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { benchArg } from './args.js';
 
 const machines = Number(benchArg('machines', '5'));
@@ -17,6 +18,7 @@ const moves = Number(benchArg('moves', '3'));
 const dir = tempDir('netns-bench');
 const cluster = new NetnsCluster({ dir, id: 'b', machines, slotsPerMachine: slots, log: (l) => console.log(`  ${l}`) });
 const round = (x: number) => Math.round(x);
+const stopSyslogd = stopSyslogdStartedAfterNow();
 
 interface StoreJson {
   name: string;
@@ -81,6 +83,7 @@ try {
   await cluster.destroy();
   out.teardownMs = round(performance.now() - t);
   removeDir(dir);
+  stopSyslogd();
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench', 'results', 'netns.json'), `${JSON.stringify(out, null, 2)}\n`);

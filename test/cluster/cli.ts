@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { benchArg } from '../../bench/args.js';
 import { BIN } from '../../tools/local-cluster.js';
+import { stopSyslogdStartedAfterNow } from '../../tools/syslogd.js';
 import { tempDir } from '../support/fixtures.js';
 import { NetnsCluster } from './netns.js';
 
@@ -14,11 +15,13 @@ const cluster = new NetnsCluster({
   slotsPerMachine: Number(benchArg('slots', '4')),
   log: (line) => console.log(`netns: ${line}`),
 });
+const stopSyslogd = stopSyslogdStartedAfterNow();
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
   await cluster.destroy();
+  stopSyslogd();
   process.exit(0);
 };
 process.on('SIGINT', () => void stop());
