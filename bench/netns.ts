@@ -45,10 +45,12 @@ try {
     const probe = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), store.serviceIp, '5', '20000']);
     await new Promise((r) => setTimeout(r, 1500)); // the probe is up and sees the old master answering
     const released = Date.now();
-    await cluster.slotctl(['slot', 'stop', store.master.name]);
-    await waitFor('the old master to stop', async () => ((await cluster.slots()).find((s) => s.name === store.master.name)?.state === 'STOPPED' ? true : undefined), 30_000, 20);
     file = file.replace(new RegExp(`(name: ${store.name}\\n {4}service_ip: \\S+\\n {4}master: )m\\d`), `$1${store.replica.machine}`);
-    await cluster.slotctl(['cluster', 'apply', '-'], file);
+    const fileName = join(dir, `cluster-move-${i}.yaml`);
+    writeFileSync(fileName, file);
+    // one long-lived client in the coordinator's namespace: stop, wait for STOPPED, apply
+    const move = await cluster.exec('co', ['node', '--import', 'tsx', join(ROOT, 'tools', 'admin-move.ts'), cluster.coordinatorTarget, store.master.name, fileName]);
+    if (move.exitCode !== 0) throw new Error(`admin-move failed: ${move.stderr}`);
     await waitFor('the new master to serve', async () => ((await cluster.slots()).find((s) => s.name === store.replica.name)?.state === 'SERVING' ? true : undefined), 30_000, 20);
     const lines = (await probe).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { at: number; ok: boolean });
     // the moment the old machine's agent released the address, from its log
