@@ -60,7 +60,7 @@ describe('replication with real Cyrus and real mail', () => {
       return users.every((u) => counts[u] === 25) ? true : undefined;
     }, 30_000, 200);
     for (const user of users) expect(await inboxSubjects(REPLICA_SLOT_IP, IMAP, user)).toEqual([...sent[user]!].sort());
-    await waitFor('an empty backlog', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 10_000);
+    await waitFor('an empty backlog', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 30_000);
   });
 
   it('grows the backlog while the replica is stopped and drains it when the replica is back', async () => {

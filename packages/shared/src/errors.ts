@@ -48,11 +48,6 @@ export class NewerSchemaError extends UserError {
   readonly code = 'NewerSchema';
 }
 
-/** An epoch older than one already applied: a late message must not undo a newer decision. */
-export class StaleEpochError extends UserError {
-  readonly code = 'StaleEpoch';
-}
-
 export function isUserError(err: unknown): err is UserError {
   return err instanceof UserError;
 }

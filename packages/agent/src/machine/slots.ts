@@ -6,7 +6,6 @@ import type { SlotLogs } from '../logs/slot-logs.js';
 import { SlotSupervisor, type SlotRuntime } from '../slot/supervisor.js';
 import type { ApplyPlan, AppliedSlots } from '../state/apply-plan.js';
 import { SyncWatcher } from '../sync/watch.js';
-import { replaySyncLogs, type ReplayResult } from '../sync/replay.js';
 import type { SlotLifecycle } from '../slot/lifecycle.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
@@ -147,28 +146,6 @@ export class MachineSlots {
       });
     }
     return out;
-  }
-
-  get(name: string): SlotSupervisor | undefined {
-    return this.supervisors.get(name);
-  }
-
-  watcher(name: string): SyncWatcher | undefined {
-    return this.watchers.get(name);
-  }
-
-  /** Replays a stopped slot's leftover sync logs to its replica (see sync/replay.ts). */
-  async replay(name: string): Promise<ReplayResult> {
-    const s = this.supervisors.get(name);
-    if (!s?.layout) throw new Error(`slot ${name} is not known on this machine`);
-    if (s.lifecycle === 'starting' || s.lifecycle === 'serving' || s.lifecycle === 'stopping') {
-      throw new Error(`slot ${name} is ${s.lifecycle}: replay needs its cyrmaster stopped`);
-    }
-    if (!s.desired?.peerIp) throw new Error(`slot ${name} has no replica to replay to`);
-    const target = { ip: s.desired.peerIp, port: this.options.runtime.ports.sync };
-    const result = await replaySyncLogs(s.layout.imapdConf, s.layout.syncDir, target, withContext(this.options.log, { slot: name, store: s.desired?.store, epoch: s.desired?.epoch }));
-    await this.watchers.get(name)?.refresh();
-    return result;
   }
 
   async stopAll(why: string): Promise<void> {

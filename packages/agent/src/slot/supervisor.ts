@@ -164,16 +164,6 @@ export class SlotSupervisor {
     });
   }
 
-  /** Clears a crash loop: an operator asked for the slot to run again. */
-  restart(): Promise<void> {
-    return this.serial(async () => {
-      if (!this.desired || this.lifecycle === 'starting' || this.lifecycle === 'serving') return;
-      this.crashes = [];
-      this.wantRunning = true;
-      await this.startNow();
-    });
-  }
-
   /** Stops watching; leaves cyrmaster running (agent restart must not restart Cyrus). */
   detach(): void {
     clearTimeout(this.restartTimer);
@@ -290,7 +280,12 @@ export class SlotSupervisor {
   }
 
   private async stopNow(why: string): Promise<void> {
-    const pid = this.pid;
+    // "stopped" must mean stopped: a cyrmaster of this slot that we lost track of is found by its PID file.
+    let pid = this.pid;
+    if (!pid && this.layout) {
+      const fromFile = await readPidFile(this.layout.pidFile);
+      if (fromFile && pidAlive(fromFile) && isSlotMaster(fromFile, this.layout.imapdConf)) pid = fromFile;
+    }
     clearTimeout(this.restartTimer);
     this.fire('stop', why);
     if (pid && pidAlive(pid)) {

@@ -22,10 +22,6 @@ export class BacklogReader {
     return new Set([...this.files.values()].map((f) => f.ino));
   }
 
-  fileNames(): string[] {
-    return [...this.files.keys()];
-  }
-
   async read(now = Date.now()): Promise<BacklogSummary> {
     let names: string[];
     try {
@@ -61,13 +57,6 @@ export class BacklogReader {
       oldest = Math.min(oldest, f.firstChangeMs);
     }
     return { files: next.size, bytes, mailboxes: mailboxes.size, oldestChangeAgeMs: next.size ? Math.max(0, Math.round(now - oldest)) : 0 };
-  }
-
-  /** Every mailbox the present files name (for verification after a replay, and for the at-risk record). */
-  mailboxes(): string[] {
-    const all = new Set<string>();
-    for (const f of this.files.values()) for (const m of f.mailboxes) all.add(m);
-    return [...all].sort();
   }
 
   private async readMore(path: string, state: FileState, size: number): Promise<void> {

@@ -69,10 +69,6 @@ export class AgentSessions {
     return this.sessions.has(machine);
   }
 
-  connectedCount(): number {
-    return this.sessions.size;
-  }
-
   handlers(): AgentHandlers {
     return { Session: (call: SessionCall) => this.open(call) };
   }

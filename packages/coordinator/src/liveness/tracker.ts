@@ -51,10 +51,6 @@ export class LivenessTracker {
     if (entry.state !== 'up') this.evaluate(machine, entry);
   }
 
-  state(machine: string): MachineState | undefined {
-    return this.machines.get(machine)?.state;
-  }
-
   tick(): void {
     for (const [machine, entry] of this.machines) this.evaluate(machine, entry);
   }
