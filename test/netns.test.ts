@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
-import { removeDir, tempDir } from './support/fixtures.js';
+import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('netns');
 const cluster = new NetnsCluster({ dir, id: 'a', machines: 5, slotsPerMachine: 4 });
@@ -41,8 +41,7 @@ afterAll(async () => {
   // nothing of ours is left: no namespace with the prefix, no process under the test directory
   const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}a-`));
   expect(left).toEqual([]);
-  const procs = (await execa('ps', ['-eo', 'args'])).stdout.split('\n').filter((l) => l.includes(dir));
-  expect(procs).toEqual([]);
+  expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
 }, 60_000);
 
 describe('namespace cluster', () => {
@@ -166,7 +165,6 @@ describe('namespace cluster', () => {
     await cluster.crash('m3');
     expect(() => process.kill(agentPid, 0)).toThrow();
     expect(await cluster.canConnect('cl', slotIp, 1143)).toBe(false);
-    const ps = (await execa('ps', ['-eo', 'args'])).stdout;
-    expect(ps.split('\n').filter((l) => l.includes(`${dir}/srv/m3/`))).toEqual([]);
+    expect(processCommandLines().filter((l) => l.includes(`${dir}/srv/m3/`))).toEqual([]);
   });
 });

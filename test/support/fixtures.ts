@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -90,4 +90,18 @@ export function twoMachineCluster(root: string, net: number, prefix: string): st
     slot(`${prefix}02`, 'm2', 2),
     '',
   ].join('\n');
+}
+
+/** Command lines of every running process (from /proc; no `ps` needed). */
+export function processCommandLines(): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      out.push(readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ').trim());
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.filter(Boolean);
 }
