@@ -37,6 +37,9 @@ interface Session {
   log: Logger;
 }
 
+const MAX_LOG_LINES = 50;
+const MAX_LINE = 2000;
+
 export function toReportInput(report: SlotReport__Output): SlotReportInput {
   return {
     slot: report.slot,
@@ -44,11 +47,12 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
     role: report.role === 'ROLE_UNSPECIFIED' ? '' : report.role,
     epochApplied: report.epochApplied,
     backlog: report.backlog ? { ...report.backlog } : EMPTY_BACKLOG,
-    lastError: report.lastError,
+    lastError: report.lastError.slice(0, MAX_LINE),
     pid: report.pid,
-    stateReason: report.stateReason,
+    stateReason: report.stateReason.slice(0, MAX_LINE),
     crashes: report.crashesInWindow,
-    recentLog: report.recentLog,
+    // what an agent sends is bounded before it is stored
+    recentLog: report.recentLog.slice(-MAX_LOG_LINES).map((line) => line.slice(0, MAX_LINE)),
   };
 }
 
