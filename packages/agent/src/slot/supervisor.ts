@@ -288,6 +288,10 @@ export class SlotSupervisor {
     }
     clearTimeout(this.restartTimer);
     this.fire('stop', why);
+    // A master first gives up its service IP, so that no new connection reaches it: measured, a cyrmaster whose
+    // listen socket kept receiving connections (a client retrying every 5 ms) span during its graceful shutdown
+    // until the SIGKILL at the stop timeout. MTAs retry LMTP that got no 250; IMAP sessions end with the stop anyway.
+    await this.releaseServiceIp();
     if (pid && pidAlive(pid)) {
       const exited = this.waitExit(pid);
       try {
@@ -306,7 +310,6 @@ export class SlotSupervisor {
     clearInterval(this.pollTimer);
     this.child = undefined;
     this.pid = undefined;
-    await this.releaseServiceIp(); // a master's address goes only after its cyrmaster has stopped taking mail
     this.fire('exited');
   }
 
