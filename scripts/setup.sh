@@ -23,16 +23,14 @@ if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || 
     sudo=sudo
   fi
   echo "setup: installing Cyrus IMAP and tools (apt-get)"
-  placed_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d
-    placed_policy=1
+    trap '$sudo rm -f /usr/sbin/policy-rc.d' EXIT # also when the install fails
   fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog nftables iproute2 >/dev/null
-  if [ "$placed_policy" = 1 ]; then $sudo rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 bash scripts/build.sh
