@@ -35,6 +35,7 @@ describe('slotctl', () => {
     [['slot', 'show', '--help'], /Usage: slotctl slot show[\s\S]*recent Cyrus log[\s\S]*--json/],
     [['slot', 'logs', '--help'], /Usage: slotctl slot logs[\s\S]*--lines/],
     [['slot', 'stop', '--help'], /Usage: slotctl slot stop[\s\S]*--reason/],
+    [['slot', 'replay', '--help'], /Usage: slotctl slot replay[\s\S]*must be stopped[\s\S]*--wait[\s\S]*--timeout/],
   ])('explains itself: slotctl %j', async (args, pattern) => {
     const result = await slotctl(args);
     expect(result.exitCode).toBe(0);

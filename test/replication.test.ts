@@ -125,6 +125,40 @@ describe('replication with real Cyrus and real mail', () => {
     await waitState('re01-m1', 'SERVING');
   });
 
+  it('replays through slotctl slot replay: refused while running, failed and kept while the replica is down, then complete', async () => {
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'STOPPED');
+    await deliver(MASTER_SERVICE, LMTP, messages('fourth', { gus: 3 }));
+    await waitFor('a backlog', async () => ((await slot('re01-m1')).backlog!.files > 0 ? true : undefined), 10_000);
+
+    const running = await cluster.slotctl(['slot', 'replay', 're01-m1', '--wait']);
+    expect(running.exitCode).toBe(1);
+    expect(running.stderr).toMatch(/slot re01-m1 is not stopped: replay runs only while its cyrmaster is stopped\n\s+hint: slotctl slot stop re01-m1 first/);
+
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m1'])).exitCode).toBe(0);
+    await waitState('re01-m1', 'STOPPED');
+    const kept = syncFiles();
+    const failed = await cluster.slotctl(['slot', 'replay', 're01-m1', '--wait']);
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stdout).toMatch(new RegExp(`replay FAILED at ${replayOrder(kept)[0]}: replica ${REPLICA_SLOT_IP.replaceAll('.', '\\.')}:2005 refuses connections; that file and the rest are kept`));
+    expect(syncFiles()).toEqual(kept);
+
+    expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'SERVING');
+    const done = await cluster.slotctl(['slot', 'replay', 're01-m1', '--wait', '--json']);
+    expect(done.exitCode, done.stdout + done.stderr).toBe(0);
+    const result = JSON.parse(done.stdout) as { ok: boolean; replayed: string[] };
+    expect(result).toMatchObject({ ok: true, replayed: replayOrder(kept) });
+    expect(syncFiles()).toEqual([]);
+    expect(await inboxSubjects(REPLICA_SLOT_IP, IMAP, 'gus')).toEqual([...sent.gus!].sort());
+    const events = (await cluster.client().listEvents({ store: 're01', limit: 20 })).events.filter((e) => e.kind === 'slot.replay-requested');
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    expect((await cluster.slotctl(['slot', 'show', 're01-m1'])).stdout).toMatch(/last replay ok, \d+ file\(s\)/);
+
+    expect((await cluster.slotctl(['slot', 'start', 're01-m1'])).exitCode).toBe(0);
+    await waitState('re01-m1', 'SERVING');
+  });
+
   it('turns an IOERROR in a slot\'s Cyrus log into a slot event', async () => {
     // A line logged through the real /dev/log with the slot's syslog tag, as Cyrus's sync_client does.
     const marker = `IOERROR: test marker ${Date.now()}`;

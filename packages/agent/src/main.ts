@@ -7,6 +7,7 @@ import { SlotLogs, ensureSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
 import { AppliedStore } from './state/applied-store.js';
+import { ReplayStore } from './state/replay-store.js';
 import { IpVipDriver } from './vip/ip.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
 
@@ -77,6 +78,8 @@ async function main(): Promise<void> {
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const applied = new AppliedStore(opts.stateDir, opts.machine);
   const persisted = await applied.load();
+  const replays = new ReplayStore(opts.stateDir);
+  await replays.load();
   const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
   await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
   let session: AgentSession | undefined;
@@ -100,6 +103,7 @@ async function main(): Promise<void> {
     onEvent: (slot, kind, message) => session?.sendEvent(slot, kind, message),
     recentLogLines: 20,
     stallAfterMs: opts.stallAfter,
+    replays,
   });
   const adopted = await slots.adopt(persisted);
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');

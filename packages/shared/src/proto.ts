@@ -60,3 +60,5 @@ export type { ListSlotsRequest } from './generated/slotctl/v1/ListSlotsRequest.j
 export type { ListSlotsReply__Output } from './generated/slotctl/v1/ListSlotsReply.js';
 export type { SetSlotRunRequest } from './generated/slotctl/v1/SetSlotRunRequest.js';
 export type { SetSlotRunReply__Output } from './generated/slotctl/v1/SetSlotRunReply.js';
+export type { ReplayReport, ReplayReport__Output } from './generated/slotctl/v1/ReplayReport.js';
+export type { ReplaySlotReply__Output } from './generated/slotctl/v1/ReplaySlotReply.js';

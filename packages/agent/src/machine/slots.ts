@@ -7,6 +7,8 @@ import { SlotSupervisor, type SlotRuntime } from '../slot/supervisor.js';
 import type { ApplyPlan, AppliedSlots } from '../state/apply-plan.js';
 import { SyncWatcher } from '../sync/watch.js';
 import type { SlotLifecycle } from '../slot/lifecycle.js';
+import type { ReplayStore } from '../state/replay-store.js';
+import { replaySyncLogs } from '../sync/replay.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -27,12 +29,14 @@ export interface SlotsOptions {
   onEvent: (slot: string, kind: string, message: string) => void;
   recentLogLines: number;
   stallAfterMs: number;
+  replays: ReplayStore;
 }
 
 export class MachineSlots {
   private readonly supervisors = new Map<string, SlotSupervisor>();
   private readonly watchers = new Map<string, SyncWatcher>();
   private lastLogReport = 0;
+  private readonly replaying = new Set<string>();
   private logReportTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SlotsOptions) {
@@ -109,7 +113,10 @@ export class MachineSlots {
       if (!slot || !d) continue;
       const s = this.supervisor(result.slot!);
       work.push(
-        s.converge(slot, !d.stopped, d.startGeneration).then(() => this.watch(s)),
+        s
+          .converge(slot, !d.stopped, d.startGeneration)
+          .then(() => this.watch(s))
+          .then(() => (d.replayOp && d.stopped ? this.replayOnce(s, d.replayOp) : undefined)),
       );
     }
     for (const name of plan.removed) {
@@ -128,6 +135,38 @@ export class MachineSlots {
     for (const r of results) if (r.status === 'rejected') this.options.log.error({ err: (r.reason as Error).message }, 'converging a slot failed');
   }
 
+  /**
+   * Replays a stopped slot's leftover sync logs to its replica, once per operation id: the answer is persisted
+   * before it is reported, so a resent desired state gets the same answer, not a second run.
+   */
+  private async replayOnce(s: SlotSupervisor, op: string): Promise<void> {
+    if (this.options.replays.get(s.name)?.op === op || this.replaying.has(s.name)) return;
+    const d = s.desired;
+    // only while no cyrmaster of the slot runs
+    if (!d || !s.layout || !['stopped', 'configured', 'failed'].includes(s.lifecycle)) return;
+    this.replaying.add(s.name);
+    try {
+      const log = withContext(this.options.log, { slot: s.name, store: d.store, epoch: d.epoch, op });
+      const result = d.peerIp
+        ? await replaySyncLogs(s.layout.imapdConf, s.layout.syncDir, { ip: d.peerIp, port: this.options.runtime.ports.sync }, log)
+        : { ok: false, replayed: [], failedFile: '', error: 'the slot has no replica to replay to', ms: 0 };
+      await this.options.replays.save(s.name, {
+        op,
+        ok: result.ok,
+        replayed: result.replayed,
+        failedFile: result.failedFile ?? '',
+        error: result.error ?? '',
+        finishedAt: new Date().toISOString(),
+        ms: Math.round(result.ms),
+      });
+      log.info({ ok: result.ok, replayed: result.replayed, failedFile: result.failedFile, error: result.error }, 'replay finished');
+      await this.watchers.get(s.name)?.refresh();
+      this.options.onChange();
+    } finally {
+      this.replaying.delete(s.name);
+    }
+  }
+
   async reports(): Promise<SlotReport[]> {
     const out: SlotReport[] = [];
     for (const s of this.supervisors.values()) {
@@ -143,6 +182,7 @@ export class MachineSlots {
         pid: s.pid ?? 0,
         stateReason: s.reason,
         crashesInWindow: s.crashesInWindow,
+        replay: this.options.replays.get(s.name),
       });
     }
     return out;

@@ -15,6 +15,7 @@ const slot = (over: Partial<DesiredSlot__Output> = {}): DesiredSlot__Output => (
   metaPath: '/srv/m1/s01/meta',
   stopped: false,
   startGeneration: 0,
+  replayOp: '',
   ...over,
 });
 

@@ -14,6 +14,7 @@ import {
   type ListSlotsReply__Output,
   type SetSlotRunRequest,
   type SetSlotRunReply__Output,
+  type ReplaySlotReply__Output,
   type StatusReply__Output,
 } from '@slotctl/shared';
 
@@ -37,9 +38,10 @@ export class Admin {
   listEvents = (request: ListEventsRequest) => this.unary<ListEventsReply__Output>('ListEvents', request);
   listSlots = (request: ListSlotsRequest) => this.unary<ListSlotsReply__Output>('ListSlots', request);
   setSlotRun = (request: SetSlotRunRequest) => this.unary<SetSlotRunReply__Output>('SetSlotRun', request);
+  replaySlot = (slot: string) => this.unary<ReplaySlotReply__Output>('ReplaySlot', { slot });
   applyCluster = (request: ApplyClusterRequest) => this.unary<ApplyClusterReply__Output>('ApplyCluster', request);
 
-  private unary<Res>(method: 'Status' | 'ListMachines' | 'ListStores' | 'ListEvents' | 'ApplyCluster' | 'ListSlots' | 'SetSlotRun', request: unknown): Promise<Res> {
+  private unary<Res>(method: 'Status' | 'ListMachines' | 'ListStores' | 'ListEvents' | 'ApplyCluster' | 'ListSlots' | 'SetSlotRun' | 'ReplaySlot', request: unknown): Promise<Res> {
     const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);
     return new Promise((resolve, reject) => {
       fn(request, { deadline: Date.now() + this.timeoutMs }, (err, value) => {

@@ -88,6 +88,7 @@ export function slotDetail(s: SlotInfo): string {
     `  address     ${s.ip}; data ${s.dataPath}; meta ${s.metaPath}`,
     `  backlog     ${b && b.files ? `${b.files} file(s), ${b.bytes} bytes, ${b.mailboxes} mailbox(es), oldest change ${formatDuration(Number(b.oldestChangeAgeMs))} ago` : 'empty'}${b?.stalled ? `\n  STALLED     ${b.stallReason}` : ''}`,
     `  last error  ${s.lastError || '-'}`,
+    `  last replay ${s.replay?.op ? (s.replay.ok ? `ok, ${s.replay.replayed.length} file(s) in ${s.replay.ms} ms` : `FAILED at ${s.replay.failedFile || '-'}: ${s.replay.error}`) + ` (${s.replay.op}, ${s.replay.finishedAt})` : '-'}`,
     `  reported    ${ago(s.reportedAt)}`,
     '  recent log:',
     ...(s.recentLog.length ? s.recentLog.slice(-10).map((l) => `    ${l}`) : ['    (none reported)']),

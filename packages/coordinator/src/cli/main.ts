@@ -2,7 +2,7 @@
 // 2 usage, 3 cluster not healthy.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { NotFoundError, SLOTCTL_VERSION, ValidationError, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { NotFoundError, SLOTCTL_VERSION, UnavailableError, ValidationError, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Admin, DEFAULT_COORDINATOR } from './client.js';
 import { applyReport, statusScreen } from './screens.js';
 import { eventsText, machinesTable, slotDetail, slotsTable, storesTable } from './format.js';
@@ -169,6 +169,40 @@ for (const [verb, run] of [['stop', false], ['start', true]] as const) {
       else process.stdout.write(`slot ${name}: ${run ? 'start' : 'stop'} requested; the agent converges to it (slotctl slot show ${name})\n`);
     });
 }
+
+slot
+  .command('replay')
+  .description(
+    "Replay a stopped slot's leftover sync logs to its replica (sync_client -r -f per file, each deleted only after it succeeded). " +
+      'The slot must be stopped (slotctl slot stop). Exits 1 if a file could not be replayed: that file and the rest are kept.',
+  )
+  .argument('<slot>', 'slot name')
+  .option('--wait', 'wait for the result (default: just ask)')
+  .option('--timeout <duration>', 'with --wait: give up after this long', '120s')
+  .option('--json', 'print the result as JSON')
+  .action(async (name: string, opts: { wait?: boolean; timeout: string; json?: boolean }) => {
+    await withAdmin(async (a) => {
+      const { op } = await a.replaySlot(name);
+      if (!opts.wait) {
+        if (opts.json) printJson({ op });
+        else process.stdout.write(`slot ${name}: replay requested (${op}); see slotctl slot show ${name}\n`);
+        return;
+      }
+      const deadline = Date.now() + parseDuration(opts.timeout, '--timeout');
+      for (;;) {
+        const found = await findSlot(a, name);
+        if (found.replay?.op === op) {
+          if (opts.json) printJson(found.replay);
+          else if (found.replay.ok) process.stdout.write(`slot ${name}: replayed ${found.replay.replayed.length} file(s) (${found.replay.replayed.join(', ') || 'none left'}) in ${found.replay.ms} ms\n`);
+          else process.stdout.write(`slot ${name}: replay FAILED at ${found.replay.failedFile || '-'}: ${found.replay.error}; that file and the rest are kept\n`);
+          if (!found.replay.ok) process.exitCode = EXIT.error;
+          return;
+        }
+        if (Date.now() > deadline) throw new UnavailableError(`no replay result for ${name} within ${opts.timeout}`, { hint: `is its agent connected? slotctl slot show ${name}` });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+  });
 
 program
   .command('events')

@@ -87,7 +87,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
-    description: 'slots: operator stop flag, pid, state reason, recent Cyrus log lines',
+    description: 'slots: operator stop flag, start generation, pid, state reason, recent Cyrus log lines, replay request and result',
     sql: `
       ALTER TABLE slots ADD COLUMN admin_stopped INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE slots ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
@@ -95,6 +95,8 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE slots ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;
       ALTER TABLE slots ADD COLUMN recent_log TEXT NOT NULL DEFAULT '[]';
       ALTER TABLE slots ADD COLUMN start_generation INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE slots ADD COLUMN replay_op TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN replay_result TEXT NOT NULL DEFAULT '{}';
     `,
   },
 ];

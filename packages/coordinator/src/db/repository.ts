@@ -56,6 +56,18 @@ export interface SlotRow {
   stateReason: string;
   crashes: number;
   recentLog: string[];
+  replayOp: string;
+  replayResult: ReplayResultRow | undefined;
+}
+
+export interface ReplayResultRow {
+  op: string;
+  ok: boolean;
+  replayed: string[];
+  failedFile: string;
+  error: string;
+  finishedAt: string;
+  ms: number;
 }
 
 /** A slot with what the desired state needs of its store and peer. */
@@ -73,6 +85,7 @@ export interface PlacedSlotRow {
   peerIp: string | null;
   adminStopped: number;
   startGeneration: number;
+  replayOp: string;
 }
 
 export interface EventInput {
@@ -118,6 +131,7 @@ export interface SlotReportInput {
   stateReason: string;
   crashes: number;
   recentLog: string[];
+  replay: ReplayResultRow | undefined;
 }
 
 export const EMPTY_BACKLOG: BacklogRow = {
@@ -158,6 +172,8 @@ interface RawSlot {
   state_reason: string;
   crashes: number;
   recent_log: string;
+  replay_op: string;
+  replay_result: string;
 }
 
 interface RawStore {
@@ -200,6 +216,8 @@ function toSlot(raw: RawSlot): SlotRow {
     stateReason: raw.state_reason,
     crashes: raw.crashes,
     recentLog: JSON.parse(raw.recent_log) as string[],
+    replayOp: raw.replay_op,
+    replayResult: raw.replay_result === '{}' ? undefined : (JSON.parse(raw.replay_result) as ReplayResultRow),
   };
 }
 
@@ -230,7 +248,7 @@ export class Repository {
       slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
-                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          WHERE s.machine = ? ORDER BY s.name`,
@@ -241,10 +259,12 @@ export class Repository {
       slotReport: db.prepare(
         `UPDATE slots SET observed_state = @state, observed_role = @role, epoch_applied = @epochApplied,
            backlog = @backlog, last_error = @lastError, reported_at = @at, pid = @pid, state_reason = @stateReason,
-           crashes = @crashes, recent_log = @recentLog
+           crashes = @crashes, recent_log = @recentLog,
+           replay_result = CASE WHEN @replay IS NULL THEN replay_result ELSE @replay END
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
+      setReplayOp: db.prepare('UPDATE slots SET replay_op = ? WHERE name = ?'),
       setStopped: db.prepare('UPDATE slots SET admin_stopped = ?, start_generation = start_generation + ? WHERE name = ?'),
       insertEvent: db.prepare(
         `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data)
@@ -295,6 +315,17 @@ export class Repository {
       this.stmt.setStopped.run(stopped ? 1 : 0, stopped ? 0 : 1, name);
       const store = this.getStore(slot.store);
       this.insertEvent({ kind: stopped ? 'slot.stop-requested' : 'slot.start-requested', machine: slot.machine, store: slot.store, slot: name, epoch: store?.epoch, reason });
+    })();
+  }
+
+  /** Asks the agent to replay a stopped slot's leftover sync logs, once, under a new operation id. */
+  requestReplay(name: string, op: string, reason: string): void {
+    this.db.transaction(() => {
+      const slot = this.getSlot(name);
+      if (!slot) return;
+      this.stmt.setReplayOp.run(op, name);
+      const store = this.getStore(slot.store);
+      this.insertEvent({ kind: 'slot.replay-requested', machine: slot.machine, store: slot.store, slot: name, epoch: store?.epoch, op, reason });
     })();
   }
 
@@ -365,6 +396,7 @@ export class Repository {
           stateReason: report.stateReason,
           crashes: report.crashes,
           recentLog: JSON.stringify(report.recentLog),
+          replay: report.replay ? JSON.stringify(report.replay) : null,
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);

@@ -16,6 +16,7 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   peerIp: '127.0.22.1',
   adminStopped: 0,
   startGeneration: 0,
+  replayOp: '',
   ...over,
 });
 

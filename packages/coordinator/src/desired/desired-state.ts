@@ -20,6 +20,7 @@ export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[])
       metaPath: row.metaPath,
       stopped: row.adminStopped !== 0,
       startGeneration: row.startGeneration,
+      replayOp: row.replayOp,
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   const version = createHash('sha256').update(JSON.stringify(slots)).digest('hex').slice(0, 16);

@@ -1,7 +1,8 @@
 // The Admin service that slotctl calls. Handlers are thin: parse the request, call the repository or a pure view,
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
-import { NotFoundError, ValidationError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
+import { randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError, ValidationError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
 import type { Repository } from '../db/repository.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
@@ -73,6 +74,19 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       deps.onClusterChanged([slot.machine]);
       const after = deps.repo.getSlot(slot.name)!;
       return { slot: slotInfo(after, deps.repo.getStore(after.store)) };
+    }),
+    ReplaySlot: unary(deps.log, 'ReplaySlot', (request) => {
+      const slot = deps.repo.getSlot(request.slot);
+      if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
+      if (!slot.adminStopped) {
+        throw new ConflictError(`slot ${slot.name} is not stopped: replay runs only while its cyrmaster is stopped`, {
+          hint: `slotctl slot stop ${slot.name} first (its store serves no mail meanwhile if it is the master)`,
+        });
+      }
+      const op = `replay-${randomUUID()}`;
+      deps.repo.requestReplay(slot.name, op, 'operator asked for the leftover sync logs to be replayed');
+      deps.onClusterChanged([slot.machine]);
+      return { op };
     }),
     ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {
       const outcome = applyCluster(deps.repo, request.text, {

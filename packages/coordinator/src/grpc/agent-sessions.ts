@@ -53,6 +53,17 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
     crashes: report.crashesInWindow,
     // what an agent sends is bounded before it is stored
     recentLog: report.recentLog.slice(-MAX_LOG_LINES).map((line) => line.slice(0, MAX_LINE)),
+    replay: report.replay?.op
+      ? {
+          op: report.replay.op.slice(0, 100),
+          ok: report.replay.ok,
+          replayed: report.replay.replayed.slice(0, 1000),
+          failedFile: report.replay.failedFile.slice(0, 200),
+          error: report.replay.error.slice(0, MAX_LINE),
+          finishedAt: report.replay.finishedAt.slice(0, 40),
+          ms: report.replay.ms,
+        }
+      : undefined,
   };
 }
 

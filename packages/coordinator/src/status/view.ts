@@ -33,6 +33,7 @@ export function slotInfo(slot: SlotRow | undefined, store?: StoreRow): SlotInfo 
     stateReason: slot.stateReason,
     pid: slot.pid,
     crashesInWindow: slot.crashes,
+    replay: slot.replayResult,
     name: slot.name,
     machine: slot.machine,
     ip: slot.ip,
