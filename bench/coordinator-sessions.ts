@@ -8,7 +8,7 @@ import { fork } from 'node:child_process';
 import { readFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { benchArg } from './args.js';
+import { benchArg, rssMb } from './common.js';
 import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
 
 const agentCounts = benchArg('agents', '100,1000').split(',').map(Number);
@@ -22,11 +22,6 @@ function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 function percentile(sorted: number[], p: number): number {

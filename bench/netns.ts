@@ -10,7 +10,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg } from './args.js';
+import { benchArg } from './common.js';
 
 const machines = Number(benchArg('machines', '5'));
 const slots = Number(benchArg('slots', '4'));

@@ -12,7 +12,7 @@ import { createLogger } from '@slotctl/shared';
 import { SlotSupervisor } from '../packages/agent/src/slot/supervisor.js';
 import { LoopbackVipDriver } from '../packages/agent/src/vip/loopback.js';
 import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
-import { benchArg } from './args.js';
+import { benchArg, rssMb } from './common.js';
 import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { deliver } from '../test/support/mail.js';
@@ -71,11 +71,6 @@ function clusterYaml(): string {
     }
   }
   return `${lines.join('\n')}\n`;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 const out: Record<string, unknown> = {

@@ -2,11 +2,10 @@
 // replication user. Replication works with it, and a wrong password is refused.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
-import { deliver } from './support/mail.js';
+import { deliver, imapClient } from './support/mail.js';
 
 const NET = 44;
 const dir = tempDir('auth');
@@ -14,7 +13,7 @@ const cluster = new LocalCluster({ dir });
 const passwordFile = join(dir, 'sync-password');
 
 async function login(host: string, user: string, pass: string): Promise<boolean> {
-  const client = new ImapFlow({ host, port: 1143, secure: false, auth: { user, pass }, logger: false, doSTARTTLS: false } as never);
+  const client = imapClient(host, user, pass);
   try {
     await client.connect();
     await client.logout();
@@ -45,7 +44,7 @@ describe('production auth (sasldb)', () => {
     await deliver(`127.${NET}.3.1`, 2003, [{ user: 'alice', subject: 'over sasldb' }]);
     // the replica has the mailbox: its admin (the replication user) sees it
     const replicaBoxes = async () => {
-      const client = new ImapFlow({ host: `127.${NET}.2.1`, port: 1143, secure: false, auth: { user: 'admin', pass: 'correct horse battery staple' }, logger: false, doSTARTTLS: false } as never);
+      const client = imapClient(`127.${NET}.2.1`, 'admin', 'correct horse battery staple');
       await client.connect();
       try {
         return (await client.list()).map((b) => b.path);

@@ -1,11 +1,10 @@
 // A backlog that does not move is flagged stalled, with the reason: a replica that refuses connections, or a
 // rolling sync_client that is stuck although the replica accepts them (reproduced here as in the measured recipe:
 // the replica holds a mailbox under another uniqueid, and the master's sync loops on IMAP_MAILBOX_MOVED).
-import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
-import { deliver } from './support/mail.js';
+import { deliver, imapClient } from './support/mail.js';
 
 const NET = 46;
 const dir = tempDir('stall');
@@ -43,12 +42,12 @@ describe('stalled replication', () => {
 
   it('flags a rolling sync_client that is stuck although the replica accepts connections, with the log line', async () => {
     // On the replica, an admin creates user/zed: a mailbox the master does not have, with its own uniqueid.
-    const admin = new ImapFlow({ host: `127.${NET}.2.1`, port: 1143, secure: false, auth: { user: 'admin', pass: 'x' }, logger: false, doSTARTTLS: false } as never);
+    const admin = imapClient(`127.${NET}.2.1`, 'admin');
     await admin.connect();
     await admin.mailboxCreate('user/zed');
     await admin.logout();
     // with a message in it, so that the replica will not simply replace it
-    const zed = new ImapFlow({ host: `127.${NET}.2.1`, port: 1143, secure: false, auth: { user: 'zed', pass: 'x' }, logger: false, doSTARTTLS: false } as never);
+    const zed = imapClient(`127.${NET}.2.1`, 'zed');
     await zed.connect();
     await zed.append('INBOX', 'Subject: only on the replica\r\n\r\nhello\r\n');
     await zed.logout();

@@ -4,7 +4,7 @@
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArg } from '../../bench/args.js';
+import { benchArg } from '../../bench/common.js';
 import { NETNS_PREFIX, cleanupNetns } from './netns.js';
 
 const id = benchArg('id', '');

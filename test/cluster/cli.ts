@@ -1,7 +1,7 @@
 // Manual runs of the namespace cluster: `pnpm cluster:netns [--machines 5] [--slots 4]` brings it up, prints how to
 // reach it, and tears everything down on Ctrl-C.
 import { join } from 'node:path';
-import { benchArg } from '../../bench/args.js';
+import { benchArg } from '../../bench/common.js';
 import { BIN } from '../../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../../tools/syslogd.js';
 import { tempDir } from '../support/fixtures.js';

@@ -25,9 +25,14 @@ export async function deliver(host: string, port: number, messages: readonly Del
   }
 }
 
+/** An IMAP client for USER at host:port, plain text (tests run without TLS). Test auth accepts any password. */
+export function imapClient(host: string, user: string, pass = 'x', port = 1143): ImapFlow {
+  return new ImapFlow({ host, port, secure: false, auth: { user, pass }, logger: false, disableAutoIdle: true, doSTARTTLS: false } as never);
+}
+
 /** Subjects of every message in the user's INBOX, read over IMAP (any password: test auth). */
 export async function inboxSubjects(host: string, port: number, user: string): Promise<string[]> {
-  const client = new ImapFlow({ host, port, secure: false, auth: { user, pass: 'x' }, logger: false, disableAutoIdle: true, tls: { rejectUnauthorized: false }, doSTARTTLS: false } as never);
+  const client = imapClient(host, user, 'x', port);
   await client.connect();
   try {
     const box = await client.mailboxOpen('INBOX', { readOnly: true });
@@ -44,7 +49,7 @@ export async function inboxSubjects(host: string, port: number, user: string): P
 export async function inboxCounts(host: string, port: number, users: readonly string[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const user of users) {
-    const client = new ImapFlow({ host, port, secure: false, auth: { user, pass: 'x' }, logger: false, disableAutoIdle: true, doSTARTTLS: false } as never);
+    const client = imapClient(host, user, 'x', port);
     await client.connect();
     try {
       const status = await client.status('INBOX', { messages: true }).catch(() => undefined);

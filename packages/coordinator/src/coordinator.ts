@@ -58,7 +58,7 @@ export class Coordinator {
       contract.Admin.service,
       adminHandlers({
         repo,
-        connected: () => new Set(repo.listMachines().filter((m) => sessions.isConnected(m.name)).map((m) => m.name)),
+        connected: () => sessions.connectedMachines(),
         onClusterChanged: (machines) => {
           liveness.reload();
           sessions.push(machines);

@@ -7,9 +7,12 @@ import { execa } from 'execa';
 import type { Logger } from '@slotctl/shared';
 import { isNotable } from './syslog-format.js';
 import { SYSLOGD_PID_FILE, socketIsLive } from './syslogd.js';
+import { pidAlive } from '../slot/process.js';
 
 export class SlotLogs {
   private offsets = new Map<string, number>();
+  /** Reports ask for the tail of every slot each time; the file is read again only when it has grown. */
+  private tails = new Map<string, { size: number; lines: string[] }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly dir: string) {}
@@ -27,6 +30,8 @@ export class SlotLogs {
     } catch {
       return [];
     }
+    const cached = this.tails.get(slot);
+    if (cached?.size === size && cached.lines.length >= n) return cached.lines.slice(-n);
     const length = Math.min(size, 64 * 1024);
     const handle = await open(path, 'r');
     try {
@@ -34,6 +39,7 @@ export class SlotLogs {
       await handle.read(buffer, 0, length, size - length);
       const lines = buffer.toString('utf8').split('\n').filter(Boolean);
       if (length < size) lines.shift(); // probably cut in the middle
+      this.tails.set(slot, { size, lines: lines.slice(-Math.max(n, 200)) });
       return lines.slice(-n);
     } finally {
       await handle.close();
@@ -54,6 +60,7 @@ export class SlotLogs {
 
   untrack(slot: string): void {
     this.offsets.delete(slot);
+    this.tails.delete(slot);
   }
 
   /** Polls the tracked slots' files for new notable lines. */
@@ -95,15 +102,6 @@ export class SlotLogs {
 
   stop(): void {
     clearInterval(this.timer);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -2,7 +2,7 @@
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, ValidationError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
+import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
 import type { Repository } from '../db/repository.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
@@ -23,7 +23,7 @@ function unary<Req, Res>(log: Logger, name: string, fn: (request: Req) => Res): 
       callback(null, fn(call.request));
     } catch (err) {
       const status = toGrpcError(err);
-      if (err instanceof ValidationError === false) log.error({ err, rpc: name }, 'admin call failed');
+      if (!isUserError(err)) log.error({ err, rpc: name }, 'admin call failed (a bug)');
       callback(status as grpc.ServiceError, null);
     }
   };

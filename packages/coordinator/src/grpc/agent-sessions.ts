@@ -80,8 +80,8 @@ export class AgentSessions {
     this.heartbeats = new HeartbeatWriter(repo, (err) => this.log.error({ err }, 'could not persist heartbeats'));
   }
 
-  isConnected(machine: string): boolean {
-    return this.sessions.has(machine);
+  connectedMachines(): ReadonlySet<string> {
+    return new Set(this.sessions.keys());
   }
 
   handlers(): AgentHandlers {
