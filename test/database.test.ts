@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, LocalCluster, freePort } from '../tools/local-cluster.js';
 import { TWO_MACHINES, dumpDatabase, removeDir, tempDir } from './support/fixtures.js';
+import { LATEST_SCHEMA_VERSION } from '../packages/coordinator/src/db/migrations.js';
 
 const root = tempDir('db');
 afterAll(() => removeDir(root));
@@ -31,7 +32,7 @@ describe('coordinator database', () => {
       expect({ ...after, events: after.events!.slice(0, before.events!.length) }).toEqual(before);
       expect(after.events!.slice(before.events!.length)).toEqual([expect.objectContaining({ kind: 'coordinator.started' })]);
       const db = new Database(cluster.databasePath, { readonly: true });
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA_VERSION);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       db.close();
     } finally {
@@ -80,7 +81,7 @@ describe('coordinator database', () => {
     const bytes = readFileSync(path);
     const result = await startOn(path);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain(`database ${path} has schema version 99, newer than this slot-coordinator understands (2)`);
+    expect(result.stderr).toContain(`database ${path} has schema version 99, newer than this slot-coordinator understands (${LATEST_SCHEMA_VERSION})`);
     expect(result.stderr).toMatch(/hint: run the slot-coordinator release that wrote it/);
     expect(readFileSync(path)).toEqual(bytes);
   });

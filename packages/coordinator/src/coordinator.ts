@@ -8,6 +8,7 @@ import { Repository } from './db/repository.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
 import { adminHandlers } from './grpc/admin-service.js';
 import { LivenessTracker } from './liveness/tracker.js';
+import { Orchestrator } from './operations/orchestrator.js';
 import { MAX_MESSAGE_BYTES } from './cli/client.js';
 
 export interface CoordinatorConfig {
@@ -31,6 +32,7 @@ export class Coordinator {
   private server: grpc.Server | undefined;
   private liveness: LivenessTracker | undefined;
   private sessions: AgentSessions | undefined;
+  private orchestrator: Orchestrator | undefined;
 
   constructor(private readonly config: CoordinatorConfig, private readonly log: Logger) {}
 
@@ -39,7 +41,16 @@ export class Coordinator {
     this.db = db;
     const repo = new Repository(db);
     const liveness = new LivenessTracker(repo, this.config, this.log);
-    const sessions = new AgentSessions(repo, liveness, { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000 }, this.log);
+    // the orchestrator re-evaluates its operations whenever an agent reports or a session starts or ends
+    let orchestrator: Orchestrator | undefined;
+    const sessions = new AgentSessions(
+      repo,
+      liveness,
+      { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000, onReports: () => orchestrator?.wake(), onSessionChange: () => orchestrator?.wake() },
+      this.log,
+    );
+    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT });
+    this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;
     const startedAt = new Date().toISOString();
@@ -66,6 +77,7 @@ export class Coordinator {
         coordinatorId: this.id,
         startedAt,
         log: this.log,
+        orchestrator,
       }),
     );
     this.server = server;
@@ -76,6 +88,7 @@ export class Coordinator {
       throw new Error(`cannot listen on ${this.config.listen}: ${err.message}`);
     });
     liveness.start();
+    orchestrator.start();
     repo.insertEvent({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
     this.state = { phase: 'running', port, since: startedAt };
     this.log.info({ port, database: this.config.databasePath, coordinatorId: this.id }, 'coordinator running');
@@ -87,6 +100,7 @@ export class Coordinator {
     if (this.state.phase !== 'running') return;
     this.state = { phase: 'stopping' };
     this.liveness?.stop();
+    this.orchestrator?.stop();
     this.sessions?.closeAll();
     const server = this.server;
     if (server) {

@@ -32,6 +32,17 @@ export type { DesiredSlot, DesiredSlot__Output } from './generated/slotctl/v1/De
 export type { DesiredState, DesiredState__Output } from './generated/slotctl/v1/DesiredState.js';
 export type { SlotReport, SlotReport__Output } from './generated/slotctl/v1/SlotReport.js';
 export type { Backlog, Backlog__Output } from './generated/slotctl/v1/Backlog.js';
+export type { MailboxSummary, MailboxSummary__Output } from './generated/slotctl/v1/MailboxSummary.js';
+export type { OperationInfo, OperationInfo__Output } from './generated/slotctl/v1/OperationInfo.js';
+export type { SwitchoverRequest } from './generated/slotctl/v1/SwitchoverRequest.js';
+export type { SwitchoverReply__Output } from './generated/slotctl/v1/SwitchoverReply.js';
+export type { DrainRequest } from './generated/slotctl/v1/DrainRequest.js';
+export type { DrainReply__Output } from './generated/slotctl/v1/DrainReply.js';
+export type { UndrainReply__Output } from './generated/slotctl/v1/UndrainReply.js';
+export type { ListOperationsRequest } from './generated/slotctl/v1/ListOperationsRequest.js';
+export type { ListOperationsReply__Output } from './generated/slotctl/v1/ListOperationsReply.js';
+export type { OperationReply__Output } from './generated/slotctl/v1/OperationReply.js';
+export type { StepRecord__Output } from './generated/slotctl/v1/StepRecord.js';
 export type { Hello__Output } from './generated/slotctl/v1/Hello.js';
 export type { Applied, Applied__Output } from './generated/slotctl/v1/Applied.js';
 export type { SlotApply } from './generated/slotctl/v1/SlotApply.js';

@@ -9,6 +9,10 @@ import { SyncWatcher } from '../sync/watch.js';
 import type { SlotLifecycle } from '../slot/lifecycle.js';
 import type { ReplayStore } from '../state/replay-store.js';
 import { replaySyncLogs } from '../sync/replay.js';
+import { summarizeMailboxes, writeSyncMarker, type MailboxSummary } from '../cyrus/mailboxes.js';
+import { readdir } from 'node:fs/promises';
+import { currentLogIdentity, logIdentityPresent } from '../sync/backlog-reader.js';
+import { isSyncLogName } from '../sync/backlog.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -37,6 +41,11 @@ export class MachineSlots {
   private readonly watchers = new Map<string, SyncWatcher>();
   private lastLogReport = 0;
   private readonly replaying = new Set<string>();
+  /** The last mailbox check per slot (a read: kept in memory, re-run after an agent restart if still asked for). */
+  private readonly checks = new Map<string, { op: string; mailboxes: MailboxSummary[]; error: string }>();
+  /** Per master slot: the epoch at which a marker change was seen to reach the replica. */
+  private readonly confirmed = new Map<string, number>();
+  private readonly confirming = new Set<string>();
   private logReportTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SlotsOptions) {
@@ -116,7 +125,9 @@ export class MachineSlots {
         s
           .converge(slot, !d.stopped, d.startGeneration)
           .then(() => this.watch(s))
-          .then(() => (d.replayOp && d.stopped ? this.replayOnce(s, d.replayOp) : undefined)),
+          .then(() => (d.replayOp && d.stopped ? this.replayOnce(s, d.replayOp) : undefined))
+          .then(() => (d.checkOp ? this.checkOnce(s, d.checkOp, d.checkMailboxes) : undefined))
+          .then(() => void this.confirmReplication(s)),
       );
     }
     for (const name of plan.removed) {
@@ -149,21 +160,81 @@ export class MachineSlots {
       const log = withContext(this.options.log, { slot: s.name, store: d.store, epoch: d.epoch, op });
       const result = d.peerIp
         ? await replaySyncLogs(s.layout.imapdConf, s.layout.syncDir, { ip: d.peerIp, port: this.options.runtime.ports.sync }, log)
-        : { ok: false, replayed: [], failedFile: '', error: 'the slot has no replica to replay to', ms: 0 };
+        : { ok: false, replayed: [], failedFile: '', error: 'the slot has no replica to replay to', mailboxes: [], ms: 0 };
+      // What this slot now holds of every mailbox the replayed logs named: the coordinator compares it with the replica.
+      let mailboxes: MailboxSummary[] = [];
+      let error = result.error ?? '';
+      if (result.ok && result.mailboxes.length) {
+        try {
+          mailboxes = await summarizeMailboxes(s.layout.imapdConf, result.mailboxes);
+        } catch (err) {
+          error = `replayed, but the mailboxes could not be summarized: ${(err as Error).message}`;
+        }
+      }
       await this.options.replays.save(s.name, {
         op,
-        ok: result.ok,
+        ok: result.ok && !error,
         replayed: result.replayed,
         failedFile: result.failedFile ?? '',
-        error: result.error ?? '',
+        error,
         finishedAt: new Date().toISOString(),
         ms: Math.round(result.ms),
+        mailboxes,
       });
       log.info({ ok: result.ok, replayed: result.replayed, failedFile: result.failedFile, error: result.error }, 'replay finished');
       await this.watchers.get(s.name)?.refresh();
       this.options.onChange();
     } finally {
       this.replaying.delete(s.name);
+    }
+  }
+
+  /** Summarizes the mailboxes the coordinator asks about, once per operation id (a read: safe while running). */
+  private async checkOnce(s: SlotSupervisor, op: string, names: readonly string[]): Promise<void> {
+    if (this.checks.get(s.name)?.op === op || !s.layout) return;
+    const log = withContext(this.options.log, { slot: s.name, store: s.desired?.store, epoch: s.desired?.epoch, op });
+    try {
+      const mailboxes = await summarizeMailboxes(s.layout.imapdConf, names.slice(0, 100_000));
+      this.checks.set(s.name, { op, mailboxes, error: '' });
+      log.info({ mailboxes: mailboxes.length }, 'mailbox check done');
+    } catch (err) {
+      this.checks.set(s.name, { op, mailboxes: [], error: (err as Error).message });
+      log.warn({ err: (err as Error).message }, 'mailbox check failed');
+    }
+    this.options.onChange();
+  }
+
+  /**
+   * A master that serves at an epoch not yet confirmed writes a marker line into its sync log and waits until the
+   * rolling sync_client has consumed that file: proof that replication flows to the replica it has now.
+   */
+  private async confirmReplication(s: SlotSupervisor): Promise<void> {
+    const d = s.desired;
+    if (!d || d.role !== 'MASTER' || s.lifecycle !== 'serving' || !s.layout || this.confirming.has(s.name)) return;
+    if ((this.confirmed.get(s.name) ?? 0) >= d.epoch) return;
+    const epoch = d.epoch;
+    const layout = s.layout;
+    const log = withContext(this.options.log, { slot: s.name, store: d.store, epoch });
+    this.confirming.add(s.name);
+    try {
+      await writeSyncMarker(layout.imapdConf);
+      // If sync_client renamed `log` already, wait for the directory to empty instead.
+      const marker = await currentLogIdentity(layout.syncDir);
+      const consumed = async () => (marker ? !(await logIdentityPresent(layout.syncDir, marker)) : (await readdir(layout.syncDir)).every((f) => !isSyncLogName(f)));
+      const deadline = Date.now() + 300_000;
+      while (Date.now() < deadline && s.desired?.epoch === epoch && s.lifecycle === 'serving') {
+        if (await consumed()) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      if (s.desired?.epoch === epoch && s.lifecycle === 'serving' && Date.now() < deadline) {
+        this.confirmed.set(s.name, epoch);
+        log.info('replication confirmed: a marker change reached the replica');
+        this.options.onChange();
+      } else log.warn('replication not confirmed: the marker was not consumed');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not write a replication marker');
+    } finally {
+      this.confirming.delete(s.name);
     }
   }
 
@@ -183,6 +254,8 @@ export class MachineSlots {
         stateReason: s.reason,
         crashesInWindow: s.crashesInWindow,
         replay: this.options.replays.get(s.name),
+        check: this.checks.get(s.name),
+        syncConfirmedEpoch: this.confirmed.get(s.name) ?? 0,
       });
     }
     return out;

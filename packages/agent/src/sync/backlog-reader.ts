@@ -78,3 +78,32 @@ export class BacklogReader {
     }
   }
 }
+
+/** Names one sync log file across renames (`log` → `log-run`): inode plus birth time, so a reused inode differs. */
+export async function currentLogIdentity(syncDir: string): Promise<string | undefined> {
+  try {
+    const st = await stat(join(syncDir, 'log'), { bigint: true });
+    return `${st.ino}:${st.birthtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while a sync log file with that identity is still there (not yet consumed by sync_client). */
+export async function logIdentityPresent(syncDir: string, identity: string): Promise<boolean> {
+  let names: string[];
+  try {
+    names = (await readdir(syncDir)).filter(isSyncLogName);
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    try {
+      const st = await stat(join(syncDir, name), { bigint: true });
+      if (`${st.ino}:${st.birthtimeNs}` === identity) return true;
+    } catch {
+      // renamed or removed meanwhile
+    }
+  }
+  return false;
+}

@@ -1,12 +1,12 @@
 // The replay primitive (the drain before a cut-over): with the slot's cyrmaster stopped, push every leftover sync
 // log to the replica, oldest batch first; delete a file only after sync_client exited 0 for it; stop at the first
 // failure and say which file and why. Nothing else ever deletes a sync log.
-import { readdir, unlink } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
-import { replayOrder } from './backlog.js';
+import { mailboxOfLine, replayOrder } from './backlog.js';
 import { tcpAccepts } from '../slot/process.js';
 
 export interface ReplayResult {
@@ -15,6 +15,8 @@ export interface ReplayResult {
   failedFile?: string;
   error?: string;
   remaining: string[];
+  /** Every mailbox the replayed files named (internal names; `user:NAME` for a whole user). */
+  mailboxes: string[];
   ms: number;
 }
 
@@ -34,12 +36,17 @@ export async function replaySyncLogs(imapdConf: string, syncDir: string, target:
     else throw err;
   }
   const replayed: string[] = [];
+  const mailboxes = new Set<string>();
   for (const [i, name] of names.entries()) {
     const file = join(syncDir, name);
+    for (const line of (await readFile(file, 'utf8')).split('\n')) {
+      const mailbox = mailboxOfLine(line);
+      if (mailbox) mailboxes.add(mailbox);
+    }
     if (!(await tcpAccepts(target.ip, target.port, 1000))) {
       const error = `replica ${target.ip}:${target.port} refuses connections`;
       log.warn({ file, why: error }, 'replay failed: keeping this file and the rest');
-      return { ok: false, replayed, failedFile: name, error, remaining: names.slice(i), ms: performance.now() - started };
+      return { ok: false, replayed, failedFile: name, error, remaining: names.slice(i), mailboxes: [...mailboxes], ms: performance.now() - started };
     }
     // -o: a refused connection fails at once instead of retrying for ever.
     const { file: cmd, args } = asCyrus(cyrusBinary('sync_client'), ['-C', imapdConf, '-o', '-r', '-f', file]);
@@ -48,11 +55,11 @@ export async function replaySyncLogs(imapdConf: string, syncDir: string, target:
       const why = result.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${result.exitCode ?? result.signal}`;
       const output = (result.all ?? '').trim().split('\n').slice(-3).join(' | ');
       log.warn({ file, why, output }, 'replay failed: keeping this file and the rest');
-      return { ok: false, replayed, failedFile: name, error: `${why}${output ? `: ${output}` : ''}`, remaining: names.slice(i), ms: performance.now() - started };
+      return { ok: false, replayed, failedFile: name, error: `${why}${output ? `: ${output}` : ''}`, remaining: names.slice(i), mailboxes: [...mailboxes], ms: performance.now() - started };
     }
     await unlink(file);
     replayed.push(name);
     log.info({ file }, 'replayed sync log to the replica and removed it');
   }
-  return { ok: true, replayed, remaining: [], ms: performance.now() - started };
+  return { ok: true, replayed, remaining: [], mailboxes: [...mailboxes], ms: performance.now() - started };
 }

@@ -16,6 +16,14 @@ import {
   type SetSlotRunReply__Output,
   type ReplaySlotReply__Output,
   type StatusReply__Output,
+  type SwitchoverRequest,
+  type SwitchoverReply__Output,
+  type DrainRequest,
+  type DrainReply__Output,
+  type UndrainReply__Output,
+  type ListOperationsRequest,
+  type ListOperationsReply__Output,
+  type OperationReply__Output,
 } from '@slotctl/shared';
 
 export const DEFAULT_COORDINATOR = '127.0.0.1:7400';
@@ -40,8 +48,14 @@ export class Admin {
   setSlotRun = (request: SetSlotRunRequest) => this.unary<SetSlotRunReply__Output>('SetSlotRun', request);
   replaySlot = (slot: string) => this.unary<ReplaySlotReply__Output>('ReplaySlot', { slot });
   applyCluster = (request: ApplyClusterRequest) => this.unary<ApplyClusterReply__Output>('ApplyCluster', request);
+  switchover = (request: SwitchoverRequest) => this.unary<SwitchoverReply__Output>('Switchover', request);
+  drainMachine = (request: DrainRequest) => this.unary<DrainReply__Output>('DrainMachine', request);
+  undrainMachine = (machine: string) => this.unary<UndrainReply__Output>('UndrainMachine', { machine });
+  listOperations = (request: ListOperationsRequest) => this.unary<ListOperationsReply__Output>('ListOperations', request);
+  getOperation = (id: string) => this.unary<OperationReply__Output>('GetOperation', { id });
+  cancelOperation = (id: string) => this.unary<OperationReply__Output>('CancelOperation', { id });
 
-  private unary<Res>(method: 'Status' | 'ListMachines' | 'ListStores' | 'ListEvents' | 'ApplyCluster' | 'ListSlots' | 'SetSlotRun' | 'ReplaySlot', request: unknown): Promise<Res> {
+  private unary<Res>(method: keyof AdminClient & string, request: unknown): Promise<Res> {
     const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);
     return new Promise((resolve, reject) => {
       fn(request, { deadline: Date.now() + this.timeoutMs }, (err, value) => {

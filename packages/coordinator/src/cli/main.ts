@@ -5,6 +5,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { NotFoundError, SLOTCTL_VERSION, UnavailableError, ValidationError, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Admin, DEFAULT_COORDINATOR } from './client.js';
 import { applyReport, statusScreen } from './screens.js';
+import { registerOperationCommands } from './operations.js';
 import { eventsText, machinesTable, slotDetail, slotsTable, storesTable } from './format.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, unhealthy: 3 } as const;
@@ -21,7 +22,7 @@ interface GlobalOptions {
 }
 
 const program = new Command('slotctl')
-  .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, events, cluster description.')
+  .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, slots, planned moves (switchover, drain), operations, events, cluster description.')
   .version(SLOTCTL_VERSION)
   .addOption(
     new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default(DEFAULT_COORDINATOR),
@@ -37,7 +38,9 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 cluster not healthy (status).
 Examples:
   slotctl status
   slotctl cluster apply cluster.yaml --dry-run
-  slotctl events --since 10m --store s01 --json`,
+  slotctl events --since 10m --store s01 --json
+  slotctl store switchover s01 --wait
+  slotctl machine drain m3`,
   );
 
 function admin(): Admin {
@@ -250,6 +253,8 @@ cluster
     else process.stdout.write(`${applyReport(reply, file, !!opts.dryRun)}\n`);
     if (!reply.ok) process.exitCode = EXIT.error;
   });
+
+registerOperationCommands(program, { store, machine }, withAdmin, printJson);
 
 try {
   await program.parseAsync(process.argv);

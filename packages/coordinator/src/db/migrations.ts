@@ -99,6 +99,26 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE slots ADD COLUMN replay_result TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 3,
+    description: 'operations: parent, cancel flag, result; slots held by an operation, mailbox checks; one running operation per store',
+    sql: `
+      ALTER TABLE operations ADD COLUMN parent TEXT;
+      ALTER TABLE operations ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE operations ADD COLUMN result TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE operations ADD COLUMN step_since TEXT NOT NULL DEFAULT '';
+      CREATE UNIQUE INDEX operations_one_per_store ON operations(store) WHERE store IS NOT NULL AND state IN ('pending', 'running');
+      CREATE UNIQUE INDEX operations_one_drain_per_machine ON operations(machine) WHERE kind = 'drain' AND state IN ('pending', 'running');
+      CREATE INDEX operations_by_state ON operations(state, created_at);
+      CREATE INDEX operations_by_parent ON operations(parent);
+      CREATE INDEX events_by_op ON events(op, id);
+      ALTER TABLE slots ADD COLUMN op_hold TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN check_op TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN check_mailboxes TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE slots ADD COLUMN check_result TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE slots ADD COLUMN sync_confirmed_epoch INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

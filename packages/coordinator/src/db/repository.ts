@@ -58,6 +58,55 @@ export interface SlotRow {
   recentLog: string[];
   replayOp: string;
   replayResult: ReplayResultRow | undefined;
+  /** The operation that keeps this slot stopped (a switchover's old master), or ''. */
+  opHold: string;
+  checkOp: string;
+  checkResult: MailboxCheckRow | undefined;
+  syncConfirmedEpoch: number;
+}
+
+export interface MailboxSummaryRow {
+  name: string;
+  exists: boolean;
+  uniqueid: string;
+  messages: number;
+  uidvalidity: number;
+  lastUid: number;
+  highestModseq: number;
+}
+
+export interface MailboxCheckRow {
+  op: string;
+  mailboxes: MailboxSummaryRow[];
+  error: string;
+}
+
+export type OperationKind = 'switchover' | 'drain';
+export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
+export const FINISHED_STATES: readonly OperationState[] = ['succeeded', 'failed', 'refused', 'cancelled'];
+
+export interface OperationRow {
+  id: string;
+  kind: OperationKind;
+  store: string | null;
+  machine: string | null;
+  state: OperationState;
+  step: string;
+  stepSince: string;
+  params: Record<string, unknown>;
+  result: Record<string, unknown>;
+  error: string;
+  parent: string | null;
+  cancelRequested: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OperationFilter {
+  all: boolean;
+  limit: number;
+  store?: string | undefined;
+  machine?: string | undefined;
 }
 
 export interface ReplayResultRow {
@@ -68,6 +117,7 @@ export interface ReplayResultRow {
   error: string;
   finishedAt: string;
   ms: number;
+  mailboxes?: MailboxSummaryRow[];
 }
 
 /** A slot with what the desired state needs of its store and peer. */
@@ -86,6 +136,9 @@ export interface PlacedSlotRow {
   adminStopped: number;
   startGeneration: number;
   replayOp: string;
+  opHold: string;
+  checkOp: string;
+  checkMailboxes: string;
 }
 
 export interface EventInput {
@@ -132,6 +185,8 @@ export interface SlotReportInput {
   crashes: number;
   recentLog: string[];
   replay: ReplayResultRow | undefined;
+  check: MailboxCheckRow | undefined;
+  syncConfirmedEpoch: number;
 }
 
 export const EMPTY_BACKLOG: BacklogRow = {
@@ -174,6 +229,46 @@ interface RawSlot {
   recent_log: string;
   replay_op: string;
   replay_result: string;
+  op_hold: string;
+  check_op: string;
+  check_result: string;
+  sync_confirmed_epoch: number;
+}
+
+interface RawOperation {
+  id: string;
+  kind: OperationKind;
+  store: string | null;
+  machine: string | null;
+  state: OperationState;
+  step: string;
+  step_since: string;
+  params: string;
+  result: string;
+  error: string;
+  parent: string | null;
+  cancel_requested: number;
+  created_at: string;
+  updated_at: string;
+}
+
+function toOperation(raw: RawOperation): OperationRow {
+  return {
+    id: raw.id,
+    kind: raw.kind,
+    store: raw.store,
+    machine: raw.machine,
+    state: raw.state,
+    step: raw.step,
+    stepSince: raw.step_since,
+    params: JSON.parse(raw.params) as Record<string, unknown>,
+    result: JSON.parse(raw.result) as Record<string, unknown>,
+    error: raw.error,
+    parent: raw.parent,
+    cancelRequested: raw.cancel_requested !== 0,
+    createdAt: raw.created_at,
+    updatedAt: raw.updated_at,
+  };
 }
 
 interface RawStore {
@@ -218,6 +313,10 @@ function toSlot(raw: RawSlot): SlotRow {
     recentLog: JSON.parse(raw.recent_log) as string[],
     replayOp: raw.replay_op,
     replayResult: raw.replay_result === '{}' ? undefined : (JSON.parse(raw.replay_result) as ReplayResultRow),
+    opHold: raw.op_hold,
+    checkOp: raw.check_op,
+    checkResult: raw.check_result === '{}' ? undefined : (JSON.parse(raw.check_result) as MailboxCheckRow),
+    syncConfirmedEpoch: raw.sync_confirmed_epoch,
   };
 }
 
@@ -229,6 +328,14 @@ function toStore(raw: RawStore): StoreRow {
     replicaSlot: raw.replica_slot,
     epoch: raw.epoch,
   };
+}
+
+/** A second operation on a store (or a second drain of a machine) while one runs. */
+export class OperationConflict extends Error {
+  constructor(readonly running: OperationRow) {
+    super(`operation ${running.id} (${running.kind}${running.store ? ` of store ${running.store}` : ''}${running.machine ? ` of machine ${running.machine}` : ''}) is running, at step ${running.step}`);
+    this.name = 'OperationConflict';
+  }
 }
 
 export function nowIso(): string {
@@ -248,7 +355,8 @@ export class Repository {
       slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
-                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
+                s.op_hold AS opHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          WHERE s.machine = ? ORDER BY s.name`,
@@ -260,7 +368,9 @@ export class Repository {
         `UPDATE slots SET observed_state = @state, observed_role = @role, epoch_applied = @epochApplied,
            backlog = @backlog, last_error = @lastError, reported_at = @at, pid = @pid, state_reason = @stateReason,
            crashes = @crashes, recent_log = @recentLog,
-           replay_result = CASE WHEN @replay IS NULL THEN replay_result ELSE @replay END
+           replay_result = CASE WHEN @replay IS NULL THEN replay_result ELSE @replay END,
+           check_result = CASE WHEN @check IS NULL THEN check_result ELSE @check END,
+           sync_confirmed_epoch = MAX(sync_confirmed_epoch, @syncConfirmedEpoch)
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
@@ -271,6 +381,24 @@ export class Repository {
          VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data)`,
       ),
       busyStores: db.prepare("SELECT DISTINCT store FROM operations WHERE store IS NOT NULL AND state IN ('pending', 'running')"),
+      setOpHold: db.prepare('UPDATE slots SET op_hold = ? WHERE name = ?'),
+      setCheck: db.prepare('UPDATE slots SET check_op = ?, check_mailboxes = ? WHERE name = ?'),
+      setDrained: db.prepare('UPDATE machines SET drained = ? WHERE name = ?'),
+      insertOperation: db.prepare(
+        `INSERT INTO operations (id, kind, store, machine, state, step, step_since, params, parent, created_at, updated_at)
+         VALUES (@id, @kind, @store, @machine, 'running', @step, @at, @params, @parent, @at, @at)`,
+      ),
+      operation: db.prepare('SELECT * FROM operations WHERE id = ?'),
+      runningOperations: db.prepare("SELECT * FROM operations WHERE state IN ('pending', 'running') ORDER BY created_at, id"),
+      runningOnStore: db.prepare("SELECT * FROM operations WHERE store = ? AND state IN ('pending', 'running')"),
+      runningDrain: db.prepare("SELECT * FROM operations WHERE machine = ? AND kind = 'drain' AND state IN ('pending', 'running')"),
+      childOperations: db.prepare('SELECT * FROM operations WHERE parent = ? ORDER BY created_at, id'),
+      advanceOperation: db.prepare(
+        `UPDATE operations SET step = @to, state = @state, step_since = @at, updated_at = @at, error = @error,
+           result = @result WHERE id = @id AND step = @from AND state = 'running'`,
+      ),
+      setOperationResult: db.prepare('UPDATE operations SET result = ?, updated_at = ? WHERE id = ?'),
+      requestCancel: db.prepare("UPDATE operations SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state = 'running'"),
       bumpMaster: db.prepare(
         'UPDATE stores SET master_slot = ?, replica_slot = ?, epoch = epoch + 1, updated_at = ? WHERE name = ? AND epoch = ?',
       ),
@@ -397,6 +525,8 @@ export class Repository {
           crashes: report.crashes,
           recentLog: JSON.stringify(report.recentLog),
           replay: report.replay ? JSON.stringify(report.replay) : null,
+          check: report.check ? JSON.stringify(report.check) : null,
+          syncConfirmedEpoch: report.syncConfirmedEpoch,
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);
@@ -422,6 +552,109 @@ export class Repository {
       this.insertEvent({ kind: 'store.master-changed', store, slot: newMaster, epoch, op, reason, data: { from: replica, to: newMaster } }, at);
       return epoch;
     })();
+  }
+
+  /** Keeps a slot stopped for an operation (op = '') or lets it run again. Part of its desired state. */
+  setOpHold(slot: string, op: string): void {
+    this.stmt.setOpHold.run(op, slot);
+  }
+
+  /** Asks the slot's agent to summarize these mailboxes once for `op` ('' clears the request). */
+  setCheck(slot: string, op: string, mailboxes: readonly string[]): void {
+    this.stmt.setCheck.run(op, JSON.stringify(mailboxes), slot);
+  }
+
+  setDrained(machine: string, drained: boolean, reason: string, op?: string): void {
+    this.db.transaction(() => {
+      const before = this.getMachine(machine);
+      if (!before || before.drained === drained) return;
+      this.stmt.setDrained.run(drained ? 1 : 0, machine);
+      this.insertEvent({ kind: drained ? 'machine.drained' : 'machine.undrained', machine, op, reason });
+    })();
+  }
+
+  /**
+   * Records a new running operation. The database allows one running operation per store and one drain per
+   * machine: a second one is refused with the id of the one that runs.
+   */
+  createOperation(input: { id: string; kind: OperationKind; store?: string; machine?: string; parent?: string; step: string; params: Record<string, unknown>; reason: string; epoch?: number }): OperationRow {
+    return this.db.transaction(() => {
+      const busy = input.store ? (this.stmt.runningOnStore.get(input.store) as RawOperation | undefined) : input.kind === 'drain' ? (this.stmt.runningDrain.get(input.machine) as RawOperation | undefined) : undefined;
+      if (busy) throw new OperationConflict(toOperation(busy));
+      const at = nowIso();
+      this.stmt.insertOperation.run({ id: input.id, kind: input.kind, store: input.store ?? null, machine: input.machine ?? null, step: input.step, params: JSON.stringify(input.params), parent: input.parent ?? null, at });
+      this.insertEvent({ kind: `operation.started`, store: input.store, machine: input.machine, epoch: input.epoch, op: input.id, reason: input.reason, data: { kind: input.kind, step: input.step, params: input.params } }, at);
+      return this.getOperation(input.id)!;
+    })();
+  }
+
+  getOperation(id: string): OperationRow | undefined {
+    const raw = this.stmt.operation.get(id) as RawOperation | undefined;
+    return raw && toOperation(raw);
+  }
+
+  runningOperations(): OperationRow[] {
+    return (this.stmt.runningOperations.all() as RawOperation[]).map(toOperation);
+  }
+
+  childOperations(parent: string): OperationRow[] {
+    return (this.stmt.childOperations.all(parent) as RawOperation[]).map(toOperation);
+  }
+
+  listOperations(filter: OperationFilter): OperationRow[] {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit };
+    if (!filter.all) where.push("(state IN ('pending', 'running') OR parent IS NULL)");
+    if (filter.store) {
+      where.push('store = @store');
+      params.store = filter.store;
+    }
+    if (filter.machine) {
+      where.push('machine = @machine');
+      params.machine = filter.machine;
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const sql = `SELECT * FROM (SELECT * FROM operations ${clause} ORDER BY created_at DESC, id DESC LIMIT @limit) ORDER BY created_at, id`;
+    return (this.db.prepare(sql).all(params) as RawOperation[]).map(toOperation);
+  }
+
+  /**
+   * Moves an operation from one step to the next and records why, in one transaction — before the step's side
+   * effect runs. Compare-and-set on the step: false when the operation was not at `from` any more.
+   */
+  advanceOperation(op: OperationRow, change: { to: string; state: OperationState; rule: string; reason: string; error?: string; result?: Record<string, unknown>; epoch?: number; slot?: string }): boolean {
+    return this.db.transaction(() => {
+      const at = nowIso();
+      const result = { ...op.result, ...(change.result ?? {}) };
+      const changed = this.stmt.advanceOperation.run({ id: op.id, from: op.step, to: change.to, state: change.state, at, error: change.error ?? op.error, result: JSON.stringify(result) }).changes;
+      if (changed !== 1) return false;
+      this.insertEvent(
+        { kind: change.state === 'running' ? 'operation.step' : `operation.${change.state}`, store: op.store ?? undefined, machine: op.machine ?? undefined, slot: change.slot, epoch: change.epoch, op: op.id, reason: change.reason, data: { rule: change.rule, from: op.step, to: change.to, ...(change.error ? { error: change.error } : {}) } },
+        at,
+      );
+      return true;
+    })();
+  }
+
+  mergeOperationResult(id: string, patch: Record<string, unknown>): void {
+    this.db.transaction(() => {
+      const op = this.getOperation(id);
+      if (op) this.stmt.setOperationResult.run(JSON.stringify({ ...op.result, ...patch }), nowIso(), id);
+    })();
+  }
+
+  requestCancel(id: string, reason: string): boolean {
+    return this.db.transaction(() => {
+      const op = this.getOperation(id);
+      if (!op || this.stmt.requestCancel.run(nowIso(), id).changes !== 1) return false;
+      this.insertEvent({ kind: 'operation.cancel-requested', store: op.store ?? undefined, machine: op.machine ?? undefined, op: id, reason });
+      return true;
+    })();
+  }
+
+  /** The steps an operation took, from its events. */
+  operationEvents(op: string): EventRow[] {
+    return this.db.prepare("SELECT * FROM events WHERE op = ? AND kind LIKE 'operation.%' ORDER BY id").all(op) as EventRow[];
   }
 
   listEvents(filter: EventFilter): EventRow[] {

@@ -17,6 +17,9 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   adminStopped: 0,
   startGeneration: 0,
   replayOp: '',
+  opHold: '',
+  checkOp: '',
+  checkMailboxes: '[]',
   ...over,
 });
 

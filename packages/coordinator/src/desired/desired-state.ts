@@ -18,9 +18,12 @@ export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[])
       peerIp: row.peerIp ?? '',
       dataPath: row.dataPath,
       metaPath: row.metaPath,
-      stopped: row.adminStopped !== 0,
+      // stopped by an operator, or held by an operation (a switchover's old master)
+      stopped: row.adminStopped !== 0 || row.opHold !== '',
       startGeneration: row.startGeneration,
       replayOp: row.replayOp,
+      checkOp: row.checkOp,
+      checkMailboxes: row.checkOp ? (JSON.parse(row.checkMailboxes) as string[]) : [],
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   const version = createHash('sha256').update(JSON.stringify(slots)).digest('hex').slice(0, 16);

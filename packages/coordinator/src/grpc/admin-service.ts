@@ -2,9 +2,10 @@
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type Logger } from '@slotctl/shared';
+import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type Logger, type OperationInfo } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
-import type { Repository } from '../db/repository.js';
+import type { OperationRow, Repository } from '../db/repository.js';
+import type { Orchestrator } from '../operations/orchestrator.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
 
 export interface AdminDeps {
@@ -15,6 +16,29 @@ export interface AdminDeps {
   coordinatorId: string;
   startedAt: string;
   log: Logger;
+  orchestrator: Orchestrator;
+}
+
+const MAX_OPERATIONS = 1000;
+
+function operationInfo(repo: Repository, op: OperationRow, withChildren = true): OperationInfo {
+  return {
+    id: op.id,
+    kind: op.kind,
+    store: op.store ?? '',
+    machine: op.machine ?? '',
+    state: op.state,
+    step: op.step,
+    error: op.error,
+    createdAt: op.createdAt,
+    updatedAt: op.updatedAt,
+    paramsJson: JSON.stringify(op.params),
+    resultJson: JSON.stringify(op.result),
+    parent: op.parent ?? '',
+    cancelRequested: op.cancelRequested,
+    steps: repo.operationEvents(op.id).map((e) => ({ step: (JSON.parse(e.data ?? '{}') as { to?: string }).to ?? e.kind.replace('operation.', ''), at: e.at, rule: (JSON.parse(e.data ?? '{}') as { rule?: string }).rule ?? '', reason: e.reason })),
+    children: withChildren ? repo.childOperations(op.id).map((c) => operationInfo(repo, c, false)) : [],
+  };
 }
 
 function unary<Req, Res>(log: Logger, name: string, fn: (request: Req) => Res): grpc.handleUnaryCall<Req, Res> {
@@ -70,6 +94,8 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
     SetSlotRun: unary(deps.log, 'SetSlotRun', (request) => {
       const slot = deps.repo.getSlot(request.slot);
       if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
+      const busy = deps.repo.runningOperations().find((o) => o.store === slot.store);
+      if (busy) throw new ConflictError(`store ${slot.store} is busy with operation ${busy.id} (${busy.kind}, at step ${busy.step})`, { hint: `wait for it (slotctl operations show ${busy.id} --wait) or cancel it` });
       deps.repo.setSlotStopped(slot.name, !request.run, request.reason || (request.run ? 'operator started the slot' : 'operator stopped the slot'));
       deps.onClusterChanged([slot.machine]);
       const after = deps.repo.getSlot(slot.name)!;
@@ -88,6 +114,34 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       deps.onClusterChanged([slot.machine]);
       return { op };
     }),
+    Switchover: unary(deps.log, 'Switchover', (request) => {
+      const options = { timeoutMs: request.timeoutMs || undefined, maxBacklogMailboxes: request.maxBacklogMailboxes || undefined };
+      const preview = deps.orchestrator.previewSwitchover(request.store, options);
+      if (request.dryRun) return { dryRun: true, problems: preview.problems, plan: preview.plan };
+      const op = deps.orchestrator.startSwitchover(request.store, options);
+      return { dryRun: false, operation: operationInfo(deps.repo, op), problems: op.state === 'refused' ? op.error.split('; ') : [], plan: preview.plan };
+    }),
+    DrainMachine: unary(deps.log, 'DrainMachine', (request) => {
+      const preview = deps.orchestrator.previewDrain(request.machine);
+      if (request.dryRun) return { dryRun: true, plan: preview.plan, problems: [] };
+      const op = deps.orchestrator.startDrain(request.machine, { parallel: request.parallel || undefined, timeoutMs: request.timeoutMs || undefined });
+      return { dryRun: false, operation: operationInfo(deps.repo, op), plan: preview.plan, problems: [] };
+    }),
+    UndrainMachine: unary(deps.log, 'UndrainMachine', (request) => {
+      deps.orchestrator.undrain(request.machine);
+      return { machine: view().machines.find((m) => m.name === request.machine) };
+    }),
+    ListOperations: unary(deps.log, 'ListOperations', (request) => ({
+      operations: deps.repo
+        .listOperations({ all: request.all, limit: Math.min(request.limit || 50, MAX_OPERATIONS), store: request.store || undefined, machine: request.machine || undefined })
+        .map((op) => operationInfo(deps.repo, op, false)),
+    })),
+    GetOperation: unary(deps.log, 'GetOperation', (request) => {
+      const op = deps.repo.getOperation(request.id);
+      if (!op) throw new NotFoundError(`operation "${request.id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
+      return { operation: operationInfo(deps.repo, op) };
+    }),
+    CancelOperation: unary(deps.log, 'CancelOperation', (request) => ({ operation: operationInfo(deps.repo, deps.orchestrator.cancel(request.id)) })),
     ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {
       const outcome = applyCluster(deps.repo, request.text, {
         dryRun: request.dryRun,

@@ -13,9 +13,10 @@ import {
   type CoordinatorMessage,
   type DesiredState,
   type Logger,
+  type MailboxSummary__Output,
   type SlotReport__Output,
 } from '@slotctl/shared';
-import { EMPTY_BACKLOG, type Repository, type SlotReportInput } from '../db/repository.js';
+import { EMPTY_BACKLOG, type MailboxSummaryRow, type Repository, type SlotReportInput } from '../db/repository.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
 import { HeartbeatWriter } from './heartbeat-writer.js';
@@ -27,6 +28,10 @@ export interface SessionConfig {
   leaseMs: number;
   coordinatorId: string;
   helloTimeoutMs: number;
+  /** Called after an agent's reports are stored (the orchestrator waits on them). */
+  onReports?: (machine: string) => void;
+  /** Called when a machine's session starts or ends. */
+  onSessionChange?: (machine: string) => void;
 }
 
 interface Session {
@@ -62,8 +67,27 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
           error: report.replay.error.slice(0, MAX_LINE),
           finishedAt: report.replay.finishedAt.slice(0, 40),
           ms: report.replay.ms,
+          mailboxes: report.replay.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary),
         }
       : undefined,
+    check: report.check?.op
+      ? { op: report.check.op.slice(0, 100), mailboxes: report.check.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary), error: report.check.error.slice(0, MAX_LINE) }
+      : undefined,
+    syncConfirmedEpoch: report.syncConfirmedEpoch,
+  };
+}
+
+const MAX_MAILBOXES = 100_000;
+
+function toSummary(m: MailboxSummary__Output): MailboxSummaryRow {
+  return {
+    name: m.name.slice(0, 1000),
+    exists: m.exists,
+    uniqueid: m.uniqueid.slice(0, 100),
+    messages: m.messages,
+    uidvalidity: m.uidvalidity,
+    lastUid: m.lastUid,
+    highestModseq: m.highestModseq,
   };
 }
 
@@ -129,6 +153,7 @@ export class AgentSessions {
         this.sessions.delete(session.machine);
         session.log.info({ why }, 'agent session ended');
         this.repo.insertEvent({ kind: 'agent.disconnected', machine: session.machine, reason: `session ended: ${why}` });
+        this.config.onSessionChange?.(session.machine);
       }
     };
     call.on('end', () => {
@@ -215,6 +240,7 @@ export class AgentSessions {
     if (reports.length === 0) return;
     const ignored = this.repo.saveSlotReports(session.machine, reports.map(toReportInput));
     if (ignored.length) session.log.warn({ slots: ignored }, 'agent reports slots that the database does not place on this machine');
+    this.config.onReports?.(session.machine);
   }
 
   private sendDesired(session: Session): void {

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { externalName, isPlausibleMailbox, parseMbexamine } from './mailboxes.js';
+
+const SAMPLE = `Examining user/alice... Mailbox Header Info:
+  Path to mailbox: /srv/s/data/spool/uuid/1/j/1jfrmf19
+  Unique ID: 1jfrmf19wqqvj9s1n57i0bg0
+ Index Header Info:
+  Number of Messages: 2  Mailbox Size: 1100 bytes  Annotations Size: 0 bytes
+  UIDValidity: 1795986898  Last UID: 2
+  Highest Mod Sequence: 3
+
+ Message Info:
+Desired message not found
+Examining user/bob.smith/My Folder... Mailbox Header Info:
+  Unique ID: 16z5r6nsyj88aoc8z78tifqp
+  Number of Messages: 1  Mailbox Size: 554 bytes  Annotations Size: 0 bytes
+  UIDValidity: 1795986899  Last UID: 7
+  Highest Mod Sequence: 12
+`;
+
+describe('mailbox summaries', () => {
+  it('maps internal names to the external names mbexamine takes', () => {
+    expect(externalName('user.alice')).toBe('user/alice');
+    expect(externalName('user.bob^smith.Sent')).toBe('user/bob.smith/Sent');
+    expect(externalName('user:carol')).toBe('user/carol');
+  });
+
+  it('parses one block per existing mailbox', () => {
+    const parsed = parseMbexamine(SAMPLE);
+    expect(parsed.get('user/alice')).toEqual({ uniqueid: '1jfrmf19wqqvj9s1n57i0bg0', messages: 2, uidvalidity: 1795986898, lastUid: 2, highestModseq: 3 });
+    expect(parsed.get('user/bob.smith/My Folder')?.highestModseq).toBe(12);
+    expect(parsed.size).toBe(2);
+  });
+
+  it('refuses names that could be taken for options or carry control characters', () => {
+    expect(isPlausibleMailbox('-C/etc/passwd')).toBe(false);
+    expect(isPlausibleMailbox('user.a\nb')).toBe(false);
+    expect(isPlausibleMailbox('')).toBe(false);
+    expect(isPlausibleMailbox('user.alice')).toBe(true);
+  });
+});

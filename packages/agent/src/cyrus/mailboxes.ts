@@ -1,0 +1,82 @@
+// What a slot holds of named mailboxes, from their index headers (`mbexamine`, which works on a stopped slot and,
+// under the mailbox lock, on a running one). Equal summaries on master and replica (uniqueid, message count,
+// UIDVALIDITY, last UID, highest modseq) mean the replica has every change of that mailbox: every change bumps the
+// modseq, and replication copies it. Measured: one mbexamine for a few mailboxes takes ~15 ms.
+import { execa } from 'execa';
+import { asCyrus, cyrusBinary } from './install.js';
+
+export interface MailboxSummary {
+  /** Internal name, as sync logs write it (`user.bob^smith`). */
+  name: string;
+  exists: boolean;
+  uniqueid: string;
+  messages: number;
+  uidvalidity: number;
+  lastUid: number;
+  highestModseq: number;
+}
+
+/** A UID no mailbox reaches: mbexamine then prints the header and no message records. */
+const NO_SUCH_UID = '4294967295';
+const BATCH = 200;
+
+/**
+ * Internal (`user.bob^smith`, or `user:bob` for a whole user, meaning their INBOX) to the external name mbexamine
+ * takes with unixhierarchysep (`user/bob.smith`).
+ */
+export function externalName(internal: string): string {
+  const name = internal.startsWith('user:') ? `user.${internal.slice(5)}` : internal;
+  return name.replaceAll('.', '/').replaceAll('^', '.');
+}
+
+/** Names come from sync logs or from the coordinator: they reach a command line only if they look like mailboxes. */
+export function isPlausibleMailbox(name: string): boolean {
+  return name.length > 0 && name.length <= 1000 && !name.startsWith('-') && !/[\u0000-\u001f\u007f]/.test(name);
+}
+
+/** Parses mbexamine's output: one block per mailbox that exists, starting `Examining NAME... `. */
+export function parseMbexamine(output: string): Map<string, Omit<MailboxSummary, 'name' | 'exists'>> {
+  const out = new Map<string, Omit<MailboxSummary, 'name' | 'exists'>>();
+  const blocks = output.split(/^Examining /m).slice(1);
+  for (const block of blocks) {
+    const name = block.slice(0, block.indexOf('... '));
+    const num = (re: RegExp) => Number(block.match(re)?.[1] ?? NaN);
+    out.set(name, {
+      uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '',
+      messages: num(/Number of Messages: (\d+)/),
+      uidvalidity: num(/UIDValidity: (\d+)/),
+      lastUid: num(/Last UID: (\d+)/),
+      highestModseq: num(/Highest Mod Sequence: (\d+)/),
+    });
+  }
+  return out;
+}
+
+export async function summarizeMailboxes(imapdConf: string, names: readonly string[], timeoutMs = 60_000): Promise<MailboxSummary[]> {
+  const unique = [...new Set(names)].filter(isPlausibleMailbox).sort();
+  const out: MailboxSummary[] = [];
+  for (let i = 0; i < unique.length; i += BATCH) {
+    const batch = unique.slice(i, i + BATCH);
+    const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID, ...batch.map(externalName)]);
+    const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true });
+    if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+    const found = parseMbexamine(result.stdout);
+    for (const name of batch) {
+      const s = found.get(externalName(name));
+      out.push(s ? { name, exists: true, ...s } : { name, exists: false, uniqueid: '', messages: 0, uidvalidity: 0, lastUid: 0, highestModseq: 0 });
+    }
+  }
+  return out;
+}
+
+/**
+ * Appends a MAILBOX line naming a mailbox that does not exist to the slot's sync log (`cyr_synclog`): the rolling
+ * sync_client consumes it like any change (measured: no error, nothing created) without touching anyone's mail.
+ */
+export const MARKER_MAILBOX = 'user.slotctl-replication-marker';
+
+export async function writeSyncMarker(imapdConf: string): Promise<void> {
+  const { file, args } = asCyrus(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', MARKER_MAILBOX]);
+  const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
+  if (result.exitCode !== 0) throw new Error(`cyr_synclog exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+}

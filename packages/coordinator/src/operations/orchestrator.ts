@@ -1,0 +1,341 @@
+// Runs persisted operations (switchover, drain) to their end: one synchronous evaluation over a fresh snapshot of
+// the database each time something may have changed (an agent report, a session, an admin call, a 200 ms tick for
+// timeouts). A rule that fires is recorded (operation row + event, one transaction) before its action runs, and
+// every action only writes desired state, so a coordinator restarted at any point resumes from the recorded step.
+import { randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
+import { OperationConflict, type OperationRow, type Repository } from '../db/repository.js';
+import { firstDrainRule, storesToLaunch, type DrainParams, type DrainView } from './drain-rules.js';
+import { firstRule, rolledBackState, switchoverPlan, switchoverProblems, type SwitchoverParams, type SwitchoverView } from './switchover-rules.js';
+
+export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
+export const DRAIN_DEFAULTS = { parallel: 2 };
+
+export interface OrchestratorDeps {
+  repo: Repository;
+  /** Re-sends desired state to these machines. */
+  push: (machines: Iterable<string>) => void;
+  connected: () => ReadonlySet<string>;
+  log: Logger;
+  /**
+   * Test hook (SLOTCTL_TEST_CRASH_AT=STEP[:before|:after]): the coordinator kills itself with SIGKILL right after
+   * recording STEP (before its action) or after the action, to prove that every step resumes.
+   */
+  crashAt?: string | undefined;
+}
+
+export interface SwitchoverOptions {
+  timeoutMs?: number | undefined;
+  maxBacklogMailboxes?: number | undefined;
+  parent?: string | undefined;
+  reason?: string | undefined;
+}
+
+export class Orchestrator {
+  private timer: NodeJS.Timeout | undefined;
+  private evaluating = false;
+  private again = false;
+
+  constructor(private readonly deps: OrchestratorDeps) {}
+
+  /** Resumes every running operation from its recorded step and re-evaluates every 200 ms (timeouts). */
+  start(): void {
+    const running = this.deps.repo.runningOperations();
+    for (const op of running) this.deps.log.info({ op: op.id, kind: op.kind, store: op.store, step: op.step }, 'resuming operation from its recorded step');
+    this.timer = setInterval(() => this.wake(), 200);
+    this.timer.unref();
+    this.wake();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Something changed: evaluate every running operation (re-entrant calls are folded into one more pass). */
+  wake(): void {
+    if (this.evaluating) {
+      this.again = true;
+      return;
+    }
+    this.evaluating = true;
+    try {
+      do {
+        this.again = false;
+        for (const op of this.deps.repo.runningOperations()) this.evaluate(op);
+      } while (this.again);
+    } catch (err) {
+      this.deps.log.error({ err: (err as Error).stack }, 'operation evaluation failed (a bug)');
+    } finally {
+      this.evaluating = false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Requests
+
+  /** The switchover a request would start: its parameters, preflight problems and plan, without touching anything. */
+  previewSwitchover(storeName: string, options: SwitchoverOptions = {}): { params: SwitchoverParams; problems: string[]; plan: string[] } {
+    const { repo } = this.deps;
+    const store = repo.getStore(storeName);
+    if (!store) throw new NotFoundError(`store "${storeName}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
+    const from = repo.getSlot(store.masterSlot)!;
+    const to = repo.getSlot(store.replicaSlot)!;
+    const params: SwitchoverParams = {
+      from: from.name,
+      to: to.name,
+      fromMachine: from.machine,
+      toMachine: to.machine,
+      epoch: store.epoch,
+      timeoutMs: options.timeoutMs || SWITCHOVER_DEFAULTS.timeoutMs,
+      settleTimeoutMs: SWITCHOVER_DEFAULTS.settleTimeoutMs,
+      maxBacklogMailboxes: options.maxBacklogMailboxes || SWITCHOVER_DEFAULTS.maxBacklogMailboxes,
+    };
+    const view = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected() };
+    return { params, problems: switchoverProblems(view), plan: switchoverPlan(params, store.name, store.serviceIp) };
+  }
+
+  /** Records a switchover and runs its preflight at once; the returned row says whether it was refused. */
+  startSwitchover(storeName: string, options: SwitchoverOptions = {}): OperationRow {
+    const { params } = this.previewSwitchover(storeName, options);
+    const id = `sw-${randomUUID().slice(0, 8)}`;
+    try {
+      this.deps.repo.createOperation({
+        id,
+        kind: 'switchover',
+        store: storeName,
+        parent: options.parent,
+        step: 'preflight',
+        params: { ...params },
+        epoch: params.epoch,
+        reason: options.reason ?? `switchover of ${storeName}: ${params.from} (${params.fromMachine}) -> ${params.to} (${params.toMachine}) requested`,
+      });
+    } catch (err) {
+      if (err instanceof OperationConflict) {
+        throw new ConflictError(`store ${storeName} is busy: ${err.message}`, { hint: `wait for it (slotctl operations show ${err.running.id} --wait) or cancel it (slotctl operations cancel ${err.running.id})` });
+      }
+      throw err;
+    }
+    this.wake();
+    return this.deps.repo.getOperation(id)!;
+  }
+
+  /** The stores a drain of `machine` would move, as `store: from -> to` lines. */
+  previewDrain(machine: string): { stores: string[]; plan: string[] } {
+    const { repo } = this.deps;
+    if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
+    const stores = repo.listStores().filter((s) => slots.get(s.masterSlot)?.machine === machine);
+    return {
+      stores: stores.map((s) => s.name),
+      plan: stores.map((s) => `${s.name}: ${s.masterSlot} (${machine}) -> ${s.replicaSlot} (${slots.get(s.replicaSlot)?.machine ?? '?'})`),
+    };
+  }
+
+  startDrain(machine: string, options: { parallel?: number | undefined; timeoutMs?: number | undefined }): OperationRow {
+    const { stores } = this.previewDrain(machine);
+    const parallel = options.parallel || DRAIN_DEFAULTS.parallel;
+    if (parallel < 1 || parallel > 64) throw new ValidationError(`--parallel ${parallel} is out of range`, { hint: 'use 1 to 64' });
+    const params: DrainParams = { machine, parallel, timeoutMs: options.timeoutMs || SWITCHOVER_DEFAULTS.timeoutMs, stores };
+    const id = `dr-${randomUUID().slice(0, 8)}`;
+    try {
+      this.deps.repo.createOperation({ id, kind: 'drain', machine, step: 'preflight', params: { ...params }, reason: `drain of ${machine} requested: ${stores.length} store(s) to move, ${parallel} at a time` });
+    } catch (err) {
+      if (err instanceof OperationConflict) {
+        throw new ConflictError(`machine ${machine} is already being drained: ${err.message}`, { hint: `follow it with slotctl operations show ${err.running.id} --wait` });
+      }
+      throw err;
+    }
+    this.wake();
+    return this.deps.repo.getOperation(id)!;
+  }
+
+  undrain(machine: string): void {
+    const { repo } = this.deps;
+    if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    const drain = repo.runningOperations().find((o) => o.kind === 'drain' && o.machine === machine);
+    if (drain) throw new ConflictError(`machine ${machine} is being drained by operation ${drain.id}`, { hint: `cancel it first: slotctl operations cancel ${drain.id}` });
+    repo.setDrained(machine, false, 'operator undrained the machine: masters may be placed on it again');
+  }
+
+  cancel(id: string): OperationRow {
+    const { repo } = this.deps;
+    const op = repo.getOperation(id);
+    if (!op) throw new NotFoundError(`operation "${id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
+    if (op.state !== 'running') throw new ConflictError(`operation ${id} already ended (${op.state})`);
+    if (op.kind === 'switchover' && !['preflight', 'stop-master', 'replay', 'verify'].includes(op.step)) {
+      throw new ConflictError(`operation ${id} is past the flip (at step ${op.step}): it completes, it cannot be rolled back`, {
+        hint: `to move the master back, wait for it to end and run slotctl store switchover ${op.store}`,
+      });
+    }
+    repo.requestCancel(id, 'operator asked to cancel: stop at the next safe point and roll back');
+    this.wake();
+    return repo.getOperation(id)!;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Evaluation
+
+  private evaluate(op: OperationRow): void {
+    for (let i = 0; i < 20 && op.state === 'running'; i++) {
+      const fired = op.kind === 'switchover' ? this.stepSwitchover(op) : this.stepDrain(op);
+      if (!fired) return;
+      op = this.deps.repo.getOperation(op.id)!;
+    }
+  }
+
+  private crashHook(step: string, when: 'before' | 'after'): void {
+    const at = this.deps.crashAt;
+    if (!at) return;
+    const [s, w = 'after'] = at.split(':');
+    if (s === step && w === when) {
+      this.deps.log.warn({ step, when }, 'test hook: coordinator kills itself (SLOTCTL_TEST_CRASH_AT)');
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+
+  private switchoverView(op: OperationRow): SwitchoverView | undefined {
+    const { repo } = this.deps;
+    const params = op.params as unknown as SwitchoverParams;
+    const store = repo.getStore(op.store!);
+    const from = repo.getSlot(params.from);
+    const to = repo.getSlot(params.to);
+    const fromMachine = repo.getMachine(params.fromMachine);
+    const toMachine = repo.getMachine(params.toMachine);
+    if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
+    return { now: Date.now(), op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected() };
+  }
+
+  private stepSwitchover(op: OperationRow): boolean {
+    const { repo } = this.deps;
+    const v = this.switchoverView(op);
+    if (!v) {
+      repo.advanceOperation(op, { to: 'done', state: 'failed', rule: `${op.step} -> done`, reason: 'store or slot removed from the cluster meanwhile', error: 'the store or one of its slots was removed from the cluster' });
+      return true;
+    }
+    const fired = firstRule(v);
+    if (!fired) return false;
+    const { rule, detail } = fired;
+    const state = rule.to === 'rolled-back' ? rolledBackState(op) : (rule.state ?? 'running');
+    const epoch = rule.action === 'flip' ? v.params.epoch : v.store.epoch;
+    const advanced = repo.advanceOperation(op, {
+      to: rule.to,
+      state,
+      rule: `${rule.from} -> ${rule.to}`,
+      reason: `${rule.reason}: ${detail}`,
+      epoch,
+      ...(rule.failure ? { error: detail } : {}),
+    });
+    if (!advanced) return false;
+    const log = withContext(this.deps.log, { op: op.id, store: op.store ?? undefined, epoch });
+    log.info({ rule: `${rule.from} -> ${rule.to}`, action: rule.action, state }, `${rule.reason}: ${detail}`);
+    this.crashHook(rule.to, 'before');
+    this.switchoverAction(rule.action, v);
+    this.crashHook(rule.to, 'after');
+    return true;
+  }
+
+  private switchoverAction(action: string, v: SwitchoverView): void {
+    const { repo } = this.deps;
+    const p = v.params;
+    const both = [p.fromMachine, p.toMachine];
+    switch (action) {
+      case 'hold-old-master':
+        repo.setOpHold(p.from, v.op.id);
+        this.deps.push([p.fromMachine]);
+        return;
+      case 'request-replay':
+        repo.requestReplay(p.from, v.op.id, `switchover ${v.op.id}: replay leftover sync logs to ${p.to}`);
+        this.deps.push([p.fromMachine]);
+        return;
+      case 'request-check': {
+        const named = repo.getSlot(p.from)?.replayResult?.mailboxes?.map((m) => m.name) ?? [];
+        if (named.length === 0) return;
+        repo.setCheck(p.to, v.op.id, named);
+        this.deps.push([p.toMachine]);
+        return;
+      }
+      case 'flip':
+        try {
+          repo.db.transaction(() => {
+            repo.setMaster(v.store.name, p.to, p.epoch, `switchover ${v.op.id}: ${p.from} -> ${p.to}`, v.op.id);
+            repo.setOpHold(p.from, '');
+            repo.setCheck(p.to, '', []);
+          })();
+        } catch (err) {
+          this.deps.log.warn({ op: v.op.id, store: v.store.name, err: (err as Error).message }, 'flip not done');
+        }
+        this.deps.push(both);
+        return;
+      case 'release-hold':
+        repo.setOpHold(p.from, '');
+        repo.setCheck(p.to, '', []);
+        this.deps.push(both);
+        return;
+      case 'finish':
+        if (repo.getSlot(p.from)?.opHold === v.op.id) repo.setOpHold(p.from, '');
+        repo.setCheck(p.to, '', []);
+        this.deps.push(both);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private drainView(op: OperationRow): DrainView {
+    const { repo } = this.deps;
+    const params = op.params as unknown as DrainParams;
+    return {
+      now: Date.now(),
+      op,
+      params,
+      machineExists: repo.getMachine(params.machine) !== undefined,
+      stores: new Map(repo.listStores().map((s) => [s.name, s])),
+      slots: new Map(repo.listSlots().map((s) => [s.name, s])),
+      children: repo.childOperations(op.id),
+    };
+  }
+
+  private stepDrain(op: OperationRow): boolean {
+    const { repo } = this.deps;
+    const v = this.drainView(op);
+    const fired = firstDrainRule(v);
+    if (!fired) return false;
+    const { rule, detail } = fired;
+    if (!repo.advanceOperation(op, { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.state && rule.state !== 'succeeded' ? { error: detail } : {}) })) return false;
+    withContext(this.deps.log, { op: op.id, machine: v.params.machine }).info({ rule: `${rule.from} -> ${rule.to}`, action: rule.action }, `${rule.reason}: ${detail}`);
+    this.crashHook(`drain-${rule.to}`, 'before');
+    switch (rule.action) {
+      case 'mark-drained':
+        repo.setDrained(v.params.machine, true, `drain ${op.id}: no master may be placed on ${v.params.machine} until slotctl machine undrain`, op.id);
+        break;
+      case 'launch':
+        for (const store of storesToLaunch(v)) this.launchChild(op, v, store);
+        break;
+      case 'cancel-children':
+        for (const child of v.children) if (child.state === 'running') this.cancelQuietly(child);
+        break;
+      default:
+        break;
+    }
+    this.crashHook(`drain-${rule.to}`, 'after');
+    return true;
+  }
+
+  private launchChild(op: OperationRow, v: DrainView, store: string): void {
+    try {
+      this.startSwitchover(store, { timeoutMs: v.params.timeoutMs, parent: op.id, reason: `drain ${op.id} of ${v.params.machine}: switchover of ${store}` });
+    } catch (err) {
+      // the store is busy with another operation (or vanished): the drain reports it and goes on with the others
+      const current = this.deps.repo.getOperation(op.id)!;
+      this.deps.repo.mergeOperationResult(op.id, { conflicts: { ...((current.result.conflicts ?? {}) as Record<string, string>), [store]: (err as Error).message } });
+    }
+  }
+
+  private cancelQuietly(child: OperationRow): void {
+    try {
+      this.cancel(child.id);
+    } catch {
+      // past the flip: it completes
+    }
+  }
+}
