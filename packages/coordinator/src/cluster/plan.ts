@@ -171,6 +171,9 @@ function diffStores(spec: ClusterSpec, current: CurrentCluster, prune: boolean, 
     if (master !== before.masterSlot) {
       if (current.busy.has(store.name)) {
         problem('StoreBusy', ['stores', si, 'master'], `store ${store.name} has an operation under way; its master cannot change now (wait for it, or cancel it)`);
+      } else if (current.machines.find((m) => m.name === slots.get(master)?.machine)?.drained) {
+        const m = slots.get(master)!.machine;
+        problem('MachineDrained', ['stores', si, 'master'], `machine ${m} is drained: no master may be placed on it (slotctl machine undrain ${m} first)`);
       } else {
         changes.push({
           action: 'move-master',

@@ -68,6 +68,7 @@ export type ProblemCode =
   | 'UnknownMaster'
   | 'SlotMoved'
   | 'StoreBusy'
+  | 'MachineDrained'
   | 'MachineInUse';
 
 export interface Problem {

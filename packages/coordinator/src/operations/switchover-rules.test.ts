@@ -1,0 +1,163 @@
+// The switchover and drain rule tables over hand-made snapshots (pure logic: no database, no agents).
+import { describe, expect, it } from 'vitest';
+import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../db/repository.js';
+import { drainProgress, firstDrainRule, storesToLaunch, type DrainView } from './drain-rules.js';
+import { SWITCHOVER_RULES, firstRule, mailboxDifferences, type SwitchoverView } from './switchover-rules.js';
+
+const T0 = Date.parse('2026-11-29T10:00:00.000Z');
+const iso = (ms: number) => new Date(T0 + ms).toISOString();
+
+const machine = (name: string, over: Partial<MachineRow> = {}): MachineRow => ({
+  name, address: '10.0.0.1', disks: [], drained: false, state: 'up', stateSince: iso(0), lastHeartbeat: iso(0), agentVersion: '1', ...over,
+});
+
+const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): SlotRow => ({
+  name, store: 's01', machine: machineName, ip: '10.0.1.1', dataPath: '/d', metaPath: '/m', observedState: 'SERVING', observedRole: 'MASTER', epochApplied: 4,
+  backlog: EMPTY_BACKLOG, lastError: '', reportedAt: iso(0), adminStopped: false, pid: 1, stateReason: '', crashes: 0, recentLog: [], replayOp: '', replayResult: undefined,
+  opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, ...over,
+});
+
+function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[] } = {}): SwitchoverView {
+  const op: OperationRow = {
+    id: 'sw-1', kind: 'switchover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), ...over.op,
+  };
+  return {
+    now: T0 + (over.now ?? 200),
+    op,
+    params: { from: 's01-m1', to: 's01-m2', fromMachine: 'm1', toMachine: 'm2', epoch: 4, timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 },
+    store: { name: 's01', serviceIp: '10.0.3.1', masterSlot: 's01-m1', replicaSlot: 's01-m2', epoch: 4, ...over.store },
+    from: slot('s01-m1', 'm1', over.from),
+    to: slot('s01-m2', 'm2', { observedRole: 'REPLICA', ...over.to }),
+    fromMachine: machine('m1'),
+    toMachine: machine('m2', over.toMachine),
+    connected: new Set(over.connected ?? ['m1', 'm2']),
+  };
+}
+
+const fire = (v: SwitchoverView) => {
+  const f = firstRule(v);
+  return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
+};
+
+describe('switchover rules', () => {
+  it('has a row for every step that can wait, and every row names an action', () => {
+    const froms = new Set(SWITCHOVER_RULES.map((r) => r.from));
+    for (const step of ['preflight', 'stop-master', 'replay', 'verify', 'flip', 'start', 'confirm', 'rollback']) expect(froms.has(step as never)).toBe(true);
+    for (const r of SWITCHOVER_RULES) expect(r.action).toBeTruthy();
+  });
+
+  it('passes preflight and holds the old master when both slots serve in step', () => {
+    expect(fire(view('preflight'))).toMatchObject({ to: 'stop-master', action: 'hold-old-master' });
+  });
+
+  it('refuses with every reason at once', () => {
+    const f = fire(view('preflight', { to: { observedState: 'STOPPED' }, from: { backlog: { ...EMPTY_BACKLOG, stalled: true, stallReason: 'replica refuses connections' } }, toMachine: { drained: true }, connected: ['m1'] }));
+    expect(f).toMatchObject({ to: 'refused', state: 'refused' });
+    expect(f!.detail).toContain('agent of machine m2');
+    expect(f!.detail).toContain('m2 is drained');
+    expect(f!.detail).toContain('s01-m2 (replica) is STOPPED');
+    expect(f!.detail).toContain('stalled: replica refuses connections');
+  });
+
+  it('refuses a backlog over the limit and a replica at another epoch', () => {
+    expect(fire(view('preflight', { from: { backlog: { ...EMPTY_BACKLOG, files: 3, mailboxes: 5000 } } }))!.detail).toContain('names 5000 mailboxes (limit 1000)');
+    expect(fire(view('preflight', { to: { epochApplied: 3 } }))!.detail).toContain('at epoch 3, not serving as replica at epoch 4');
+  });
+
+  it('waits for a fresh STOPPED report before replaying', () => {
+    expect(fire(view('stop-master', { from: { observedState: 'SERVING' } }))).toBeUndefined();
+    expect(fire(view('stop-master', { from: { observedState: 'STOPPED', reportedAt: iso(50) } }))).toBeUndefined(); // older than the step
+    expect(fire(view('stop-master', { from: { observedState: 'STOPPED', reportedAt: iso(150) } }))).toMatchObject({ to: 'replay', action: 'request-replay' });
+  });
+
+  it('rolls back when the replay fails, naming the file', () => {
+    const replayResult = { op: 'sw-1', ok: false, replayed: [], failedFile: 'log-run', error: 'replica 10.0.1.2:2005 refuses connections', finishedAt: iso(150), ms: 3 };
+    const f = fire(view('replay', { from: { observedState: 'STOPPED', replayResult } }));
+    expect(f).toMatchObject({ to: 'rollback', action: 'release-hold' });
+    expect(f!.detail).toContain('replay of log-run to s01-m2 failed: replica 10.0.1.2:2005 refuses connections');
+  });
+
+  it('ignores the result of an earlier replay', () => {
+    const replayResult = { op: 'replay-old', ok: true, replayed: [], failedFile: '', error: '', finishedAt: iso(0), ms: 1 };
+    expect(fire(view('replay', { from: { observedState: 'STOPPED', replayResult } }))).toBeUndefined();
+  });
+
+  const box = { name: 'user.alice', exists: true, uniqueid: 'u1', messages: 10, uidvalidity: 7, lastUid: 10, highestModseq: 21 };
+  const replayed = { op: 'sw-1', ok: true, replayed: ['log'], failedFile: '', error: '', finishedAt: iso(150), ms: 30, mailboxes: [box] };
+
+  it('flips only when the replica holds the replayed mailboxes exactly', () => {
+    const waiting = view('verify', { from: { observedState: 'STOPPED', replayResult: replayed } });
+    expect(fire(waiting)).toBeUndefined();
+    const same = view('verify', { from: { observedState: 'STOPPED', replayResult: replayed }, to: { observedRole: 'REPLICA', checkResult: { op: 'sw-1', mailboxes: [box], error: '' } } });
+    expect(fire(same)).toMatchObject({ to: 'flip', action: 'flip' });
+    const short = view('verify', { from: { observedState: 'STOPPED', replayResult: replayed }, to: { observedRole: 'REPLICA', checkResult: { op: 'sw-1', mailboxes: [{ ...box, messages: 9, lastUid: 9 }], error: '' } } });
+    const f = fire(short);
+    expect(f).toMatchObject({ to: 'rollback' });
+    expect(f!.detail).toContain('user.alice: messages 10 on the master, 9 on the replica');
+  });
+
+  it('does not flip while a sync log is left', () => {
+    expect(fire(view('verify', { from: { observedState: 'STOPPED', replayResult: { ...replayed, mailboxes: [] }, backlog: { ...EMPTY_BACKLOG, files: 1 } } }))).toBeUndefined();
+    expect(fire(view('verify', { from: { observedState: 'STOPPED', replayResult: { ...replayed, mailboxes: [] } } }))).toMatchObject({ to: 'flip' });
+  });
+
+  it('rolls back on cancel and on timeout before the flip, never after it', () => {
+    expect(fire(view('replay', { op: { cancelRequested: true } }))).toMatchObject({ to: 'rollback', detail: 'an operator cancelled the switchover' });
+    expect(fire(view('verify', { now: 130_000 }))).toMatchObject({ to: 'rollback' });
+    expect(fire(view('start', { now: 130_000, op: { cancelRequested: true, stepSince: iso(100_000) } }))).toBeUndefined();
+  });
+
+  it('after the flip: waits for both new roles, then for a marker to reach the new replica', () => {
+    const flipped = { masterSlot: 's01-m2', replicaSlot: 's01-m1', epoch: 5 };
+    expect(fire(view('flip', { store: flipped }))).toMatchObject({ to: 'start' });
+    const started = { from: { observedRole: 'REPLICA', epochApplied: 5 }, to: { observedRole: 'MASTER', epochApplied: 5 }, store: flipped };
+    expect(fire(view('start', started))).toMatchObject({ to: 'confirm' });
+    expect(fire(view('confirm', started))).toBeUndefined();
+    expect(fire(view('confirm', { ...started, to: { ...started.to, syncConfirmedEpoch: 5 } }))).toMatchObject({ to: 'done', state: 'succeeded' });
+    expect(fire(view('confirm', { ...started, now: 100_000 }))).toMatchObject({ to: 'done', state: 'failed' });
+  });
+
+  it('compares mailbox summaries field by field', () => {
+    expect(mailboxDifferences([box], [box])).toEqual([]);
+    expect(mailboxDifferences([box], [{ ...box, exists: false }])).toEqual(['user.alice: missing on the replica']);
+    expect(mailboxDifferences([{ ...box, exists: false }], [{ ...box, exists: false, messages: 3 }])).toEqual([]);
+    expect(mailboxDifferences([box], [])).toEqual(['user.alice: not checked on the replica']);
+  });
+});
+
+describe('drain rules', () => {
+  const stores = new Map(['a', 'b', 'c'].map((n) => [n, { name: n, serviceIp: '', masterSlot: `${n}-m1`, replicaSlot: `${n}-m2`, epoch: 1 }]));
+  const slots = new Map(['a', 'b', 'c'].flatMap((n) => [[`${n}-m1`, slot(`${n}-m1`, 'm1')], [`${n}-m2`, slot(`${n}-m2`, 'm2')]] as const));
+  const child = (store: string, state: OperationRow['state'], error = ''): OperationRow => ({
+    id: `sw-${store}`, kind: 'switchover', store, machine: null, state, step: state === 'running' ? 'replay' : 'done', stepSince: iso(0), params: {}, result: {}, error, parent: 'dr-1', cancelRequested: false, createdAt: iso(0), updatedAt: iso(0),
+  });
+  const dview = (step: string, children: OperationRow[], over: Partial<DrainView> = {}): DrainView => ({
+    now: T0, op: { ...child('x', 'running'), id: 'dr-1', kind: 'drain', store: null, machine: 'm1', step, parent: null }, params: { machine: 'm1', parallel: 2, timeoutMs: 1000, stores: ['a', 'b', 'c'] },
+    machineExists: true, stores, slots, children, ...over,
+  });
+
+  it('starts at most `parallel` switchovers at a time', () => {
+    expect(storesToLaunch(dview('moving', []))).toEqual(['a', 'b']);
+    expect(storesToLaunch(dview('moving', [child('a', 'running')]))).toEqual(['b']);
+    expect(firstDrainRule(dview('moving', [child('a', 'running'), child('b', 'running')]))).toBeUndefined();
+  });
+
+  it('ends with the stores that did not move and why', () => {
+    const moved = new Map(slots);
+    moved.set('a-m1', slot('a-m1', 'm1'));
+    const movedStores = new Map(stores);
+    movedStores.set('a', { ...stores.get('a')!, masterSlot: 'a-m2' });
+    movedStores.set('c', { ...stores.get('c')!, masterSlot: 'c-m2' });
+    const v = dview('moving', [child('a', 'succeeded'), child('b', 'failed', 'replay failed'), child('c', 'succeeded')], { stores: movedStores, slots: moved });
+    expect(drainProgress(v)).toMatchObject({ moved: ['a', 'c'], failed: [{ store: 'b', error: 'replay failed' }] });
+    expect(firstDrainRule(v)).toMatchObject({ rule: { to: 'done', state: 'failed' } });
+  });
+
+  it('refuses an unknown machine and cancels running children on cancel', () => {
+    expect(firstDrainRule(dview('preflight', [], { machineExists: false }))).toMatchObject({ rule: { state: 'refused' } });
+    const v = dview('moving', [child('a', 'running')]);
+    v.op.cancelRequested = true;
+    expect(firstDrainRule(v)).toMatchObject({ rule: { to: 'cancelling', action: 'cancel-children' } });
+  });
+});
