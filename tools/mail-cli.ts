@@ -2,10 +2,11 @@
 // what a user sees. One JSON request on argv, one JSON answer on stdout.
 //   deliver '[{"host":"10.231.3.1","user":"amy","subject":"hi"}]'      → {"ok":true}
 //   subjects '[{"host":"10.231.3.1","user":"amy"}]'                    → [["hi"]]
-import { deliver, inboxSubjects } from '../test/support/mail.js';
+//   mailboxes '[{"host":"10.231.3.1","users":["amy","bo"]}]'           → [{"amy":["hi"],"bo":[]}]
+import { deliver, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
 
 const [command, json] = process.argv.slice(2);
-const requests = JSON.parse(json ?? '[]') as { host: string; user: string; subject?: string }[];
+const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string }[];
 if (command === 'deliver') {
   for (const r of requests) await deliver(r.host, 2003, [{ user: r.user, subject: r.subject ?? 'test' }]);
   console.log(JSON.stringify({ ok: true }));
@@ -13,7 +14,11 @@ if (command === 'deliver') {
   const out: string[][] = [];
   for (const r of requests) out.push(await inboxSubjects(r.host, 1143, r.user));
   console.log(JSON.stringify(out));
+} else if (command === 'mailboxes') {
+  const out: Record<string, string[]>[] = [];
+  for (const r of requests) out.push(await mailboxSubjects(r.host, 1143, r.users ?? []));
+  console.log(JSON.stringify(out));
 } else {
-  console.error('usage: mail-cli.ts deliver|subjects JSON');
+  console.error('usage: mail-cli.ts deliver|subjects|mailboxes JSON');
   process.exit(2);
 }

@@ -29,6 +29,15 @@ async function sh(args: string[]): Promise<string> {
   return result.stdout;
 }
 
+export interface LoadSummary {
+  sent: number;
+  acked: number;
+  retries: number;
+  rejected: number;
+  longestMs: number;
+  inFlight: number;
+}
+
 export class NetnsCluster {
   readonly machines: string[];
   readonly slotsPerMachine: number;
@@ -100,18 +109,24 @@ export class NetnsCluster {
     this.log(`network of ${this.machines.length} machines built in ${Math.round(performance.now() - t)} ms`);
   }
 
-  private daemon(name: string, host: string, args: string[]): Daemon {
-    const daemon = new Daemon(name, ['/usr/sbin/ip', 'netns', 'exec', this.ns(host), ...args], join(this.options.dir, 'logs', `${name}.log`));
+  private daemon(name: string, host: string, args: string[], env: Record<string, string> = {}): Daemon {
+    const daemon = new Daemon(name, ['/usr/sbin/ip', 'netns', 'exec', this.ns(host), ...args], join(this.options.dir, 'logs', `${name}.log`), env);
     writeFileSync(join(this.options.dir, 'pids', `${name}.pid`), `${daemon.pid}\n`);
     return daemon;
   }
 
-  async startCoordinator(): Promise<void> {
+  /** `env` reaches the coordinator process (e.g. the SLOTCTL_TEST_CRASH_AT hook). */
+  async startCoordinator(env: Record<string, string> = {}): Promise<void> {
     this.coordinator = this.daemon('coordinator', 'co', [
       BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'),
-    ]);
+    ], env);
     await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
     this.log('coordinator started');
+  }
+
+  /** The running coordinator process (tests wait for a hook to kill it). */
+  get coordinatorProcess(): Daemon | undefined {
+    return this.coordinator;
   }
 
   async stopCoordinator(): Promise<void> {
@@ -191,6 +206,40 @@ export class NetnsCluster {
     this.log(`crash(${machine}): agent and ${killed.length} cyrmaster group(s) killed`);
   }
 
+  /** kill -9 of the agent alone: its Cyrus slots keep running, as after an agent bug. */
+  async killAgent(machine: string): Promise<void> {
+    await this.agents.get(machine)?.crash();
+    this.log(`killAgent(${machine})`);
+  }
+
+  /** The machine's sync port (2005) answers every connection with a reset: its replicas receive nothing. */
+  async blockSync(machine: string): Promise<void> {
+    const nft = ['ip', 'netns', 'exec', this.ns(machine), 'nft'];
+    await sh([...nft, 'add', 'table', 'inet', 'sltblock']);
+    await sh([...nft, 'add', 'chain', 'inet', 'sltblock', 'input', '{ type filter hook input priority 0; policy accept; }']);
+    await sh([...nft, 'add', 'rule', 'inet', 'sltblock', 'input', 'tcp', 'dport', '2005', 'reject', 'with', 'tcp', 'reset']);
+    this.log(`blockSync(${machine})`);
+  }
+
+  async unblockSync(machine: string): Promise<void> {
+    await sh(['ip', 'netns', 'exec', this.ns(machine), 'nft', 'delete', 'table', 'inet', 'sltblock']);
+    this.log(`unblockSync(${machine})`);
+  }
+
+  /** Starts tools/load-generator.ts in the client namespace; `stop()` ends it and returns its summary. */
+  startLoad(name: string, targets: { store: string; host: string; users: string[] }[], rate: number): { out: string; stop: () => Promise<LoadSummary> } {
+    const out = join(this.options.dir, `${name}.ndjson`);
+    const daemon = this.daemon(name, 'cl', ['/usr/bin/env', 'node', '--import', 'tsx', join(ROOT, 'tools', 'load-generator.ts'), '--targets', JSON.stringify(targets), '--rate', String(rate), '--out', out, '--prefix', name]);
+    return {
+      out,
+      stop: async () => {
+        await daemon.stop(90_000);
+        const lines = readFileSync(daemon.logFile, 'utf8').trim().split('\n');
+        return JSON.parse(lines[lines.length - 1]!) as LoadSummary;
+      },
+    };
+  }
+
   /** Link down: the machine is cut from everyone. */
   async isolate(machine: string): Promise<void> {
     await sh(['ip', '-n', this.switchNs, 'link', 'set', `p-${machine}`, 'down']);
@@ -230,7 +279,7 @@ export class NetnsCluster {
   }
 
   /** Runs tools/mail-cli.ts in the client namespace: mail in and out as a user on the network sees it. */
-  async mail<T>(command: 'deliver' | 'subjects', requests: { host: string; user: string; subject?: string }[]): Promise<T> {
+  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes', requests: { host: string; user?: string; users?: string[]; subject?: string }[]): Promise<T> {
     const result = await this.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'mail-cli.ts'), command, JSON.stringify(requests)]);
     if (result.exitCode !== 0) throw new Error(`mail ${command} failed: ${result.stderr}`);
     return JSON.parse(result.stdout) as T;

@@ -60,3 +60,15 @@ export async function inboxCounts(host: string, port: number, users: readonly st
   }
   return out;
 }
+
+/** Subjects of every message in each user's INBOX on one host, in one IMAP session per user; [] where it is missing. */
+export async function mailboxSubjects(host: string, port: number, users: readonly string[]): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const user of users) {
+    out[user] = await inboxSubjects(host, port, user).catch((err: Error & { responseText?: string }) => {
+      if (/does not exist|Mailbox does not exist/i.test(err.responseText ?? err.message)) return [];
+      throw err;
+    });
+  }
+  return out;
+}

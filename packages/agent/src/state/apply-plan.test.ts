@@ -16,6 +16,8 @@ const slot = (over: Partial<DesiredSlot__Output> = {}): DesiredSlot__Output => (
   stopped: false,
   startGeneration: 0,
   replayOp: '',
+  checkOp: '',
+  checkMailboxes: [],
   ...over,
 });
 

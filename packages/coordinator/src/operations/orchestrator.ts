@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
 import { OperationConflict, type OperationRow, type Repository } from '../db/repository.js';
-import { firstDrainRule, storesToLaunch, type DrainParams, type DrainView } from './drain-rules.js';
-import { firstRule, rolledBackState, switchoverPlan, switchoverProblems, type SwitchoverParams, type SwitchoverView } from './switchover-rules.js';
+import { DRAIN_RULES, firstDrainRule, storesToLaunch, type DrainAction, type DrainParams, type DrainView } from './drain-rules.js';
+import { SWITCHOVER_RULES, firstRule, rolledBackState, switchoverPlan, switchoverProblems, type SwitchoverAction, type SwitchoverParams, type SwitchoverView } from './switchover-rules.js';
 
 export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
 export const DRAIN_DEFAULTS = { parallel: 2 };
@@ -40,8 +40,19 @@ export class Orchestrator {
 
   /** Resumes every running operation from its recorded step and re-evaluates every 200 ms (timeouts). */
   start(): void {
-    const running = this.deps.repo.runningOperations();
-    for (const op of running) this.deps.log.info({ op: op.id, kind: op.kind, store: op.store, step: op.step }, 'resuming operation from its recorded step');
+    // A step is recorded before its action runs: the coordinator may have died in between, so each running
+    // operation's current step has its action run again (every action is idempotent).
+    for (const op of this.deps.repo.runningOperations()) {
+      this.deps.log.info({ op: op.id, kind: op.kind, store: op.store, machine: op.machine, step: op.step }, 'resuming operation: running the action of its recorded step again');
+      if (op.kind === 'switchover') {
+        const v = this.switchoverView(op);
+        const action = SWITCHOVER_RULES.find((r) => r.to === op.step)?.action;
+        if (v && action) this.switchoverAction(action, v);
+      } else {
+        const action = DRAIN_RULES.find((r) => r.to === op.step && r.from !== r.to)?.action;
+        if (action) this.drainAction(action, op, this.drainView(op));
+      }
+    }
     this.timer = setInterval(() => this.wake(), 200);
     this.timer.unref();
     this.wake();
@@ -234,7 +245,7 @@ export class Orchestrator {
     return true;
   }
 
-  private switchoverAction(action: string, v: SwitchoverView): void {
+  private switchoverAction(action: SwitchoverAction, v: SwitchoverView): void {
     const { repo } = this.deps;
     const p = v.params;
     const both = [p.fromMachine, p.toMachine];
@@ -304,21 +315,25 @@ export class Orchestrator {
     if (!repo.advanceOperation(op, { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.state && rule.state !== 'succeeded' ? { error: detail } : {}) })) return false;
     withContext(this.deps.log, { op: op.id, machine: v.params.machine }).info({ rule: `${rule.from} -> ${rule.to}`, action: rule.action }, `${rule.reason}: ${detail}`);
     this.crashHook(`drain-${rule.to}`, 'before');
-    switch (rule.action) {
-      case 'mark-drained':
-        repo.setDrained(v.params.machine, true, `drain ${op.id}: no master may be placed on ${v.params.machine} until slotctl machine undrain`, op.id);
-        break;
-      case 'launch':
-        for (const store of storesToLaunch(v)) this.launchChild(op, v, store);
-        break;
-      case 'cancel-children':
-        for (const child of v.children) if (child.state === 'running') this.cancelQuietly(child);
-        break;
-      default:
-        break;
-    }
+    this.drainAction(rule.action, op, v);
     this.crashHook(`drain-${rule.to}`, 'after');
     return true;
+  }
+
+  private drainAction(action: DrainAction, op: OperationRow, v: DrainView): void {
+    switch (action) {
+      case 'mark-drained':
+        this.deps.repo.setDrained(v.params.machine, true, `drain ${op.id}: no master may be placed on ${v.params.machine} until slotctl machine undrain`, op.id);
+        return;
+      case 'launch':
+        for (const store of storesToLaunch(v)) this.launchChild(op, v, store);
+        return;
+      case 'cancel-children':
+        for (const child of v.children) if (child.state === 'running') this.cancelQuietly(child);
+        return;
+      default:
+        return;
+    }
   }
 
   private launchChild(op: OperationRow, v: DrainView, store: string): void {

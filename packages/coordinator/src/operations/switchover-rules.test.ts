@@ -47,6 +47,12 @@ describe('switchover rules', () => {
     for (const r of SWITCHOVER_RULES) expect(r.action).toBeTruthy();
   });
 
+  it('enters each step with one action only, so a resumed operation knows which action to run again', () => {
+    for (const step of new Set(SWITCHOVER_RULES.map((r) => r.to))) {
+      expect(new Set(SWITCHOVER_RULES.filter((r) => r.to === step).map((r) => r.action)).size, step).toBe(1);
+    }
+  });
+
   it('passes preflight and holds the old master when both slots serve in step', () => {
     expect(fire(view('preflight'))).toMatchObject({ to: 'stop-master', action: 'hold-old-master' });
   });
