@@ -105,11 +105,11 @@ describe('slotctl', () => {
 
   it('exits 1 with a hint when the coordinator cannot be reached, from the flag or the environment', async () => {
     const port = await freePort();
-    const flag = await slotctl(['--coordinator', `127.0.0.1:${port}`, '--timeout', '2s', 'status']);
+    const flag = await slotctl(['--coordinator', `127.0.0.1:${port}`, '--rpc-timeout', '2s', 'status']);
     expect(flag.exitCode).toBe(1);
     expect(flag.stderr).toContain(`cannot reach the coordinator at 127.0.0.1:${port}`);
     expect(flag.stderr).toMatch(/hint: is slot-coordinator running there\?/);
-    const env = await slotctl(['--timeout', '2s', 'machine', 'list'], { SLOTCTL_COORDINATOR: `127.0.0.1:${port}` });
+    const env = await slotctl(['--rpc-timeout', '2s', 'machine', 'list'], { SLOTCTL_COORDINATOR: `127.0.0.1:${port}` });
     expect(env.exitCode).toBe(1);
     expect(env.stderr).toContain(`127.0.0.1:${port}`);
   });

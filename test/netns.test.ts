@@ -138,7 +138,7 @@ describe('namespace cluster', () => {
 
   it('stops and starts the coordinator', async () => {
     await cluster.stopCoordinator();
-    expect((await cluster.slotctl(['--timeout', '1s', 'status'])).exitCode).toBe(1);
+    expect((await cluster.slotctl(['--rpc-timeout', '1s', 'status'])).exitCode).toBe(1);
     await cluster.startCoordinator();
     await waitFor('all machines up again', async () => {
       const machines = await cluster.slotctlJson<{ state: string; connected: boolean }[]>(['machine', 'list']);

@@ -18,7 +18,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 
 interface GlobalOptions {
   coordinator: string;
-  timeout: string;
+  rpcTimeout: string;
 }
 
 const program = new Command('slotctl')
@@ -27,7 +27,8 @@ const program = new Command('slotctl')
   .addOption(
     new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default(DEFAULT_COORDINATOR),
   )
-  .option('--timeout <duration>', 'give up on the coordinator after this long', '5s')
+  // not --timeout: verbs that wait (switchover, drain, replay) have their own --timeout
+  .option('--rpc-timeout <duration>', 'give up on a call to the coordinator after this long', '5s')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
@@ -45,7 +46,7 @@ Examples:
 
 function admin(): Admin {
   const opts = program.opts<GlobalOptions>();
-  return new Admin(opts.coordinator, parseDuration(opts.timeout, '--timeout'));
+  return new Admin(opts.coordinator, parseDuration(opts.rpcTimeout, '--rpc-timeout'));
 }
 
 async function withAdmin<T>(fn: (a: Admin) => Promise<T>): Promise<T> {

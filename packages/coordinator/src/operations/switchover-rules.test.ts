@@ -124,6 +124,11 @@ describe('switchover rules', () => {
     expect(fire(view('confirm', { ...started, now: 100_000 }))).toMatchObject({ to: 'done', state: 'failed' });
   });
 
+  it('ends a rollback only on a report from after it began', () => {
+    expect(fire(view('rollback', { from: { reportedAt: iso(50) } }))).toBeUndefined();
+    expect(fire(view('rollback', { from: { reportedAt: iso(150) } }))).toMatchObject({ to: 'rolled-back', action: 'finish' });
+  });
+
   it('compares mailbox summaries field by field', () => {
     expect(mailboxDifferences([box], [box])).toEqual([]);
     expect(mailboxDifferences([box], [{ ...box, exists: false }])).toEqual(['user.alice: missing on the replica']);

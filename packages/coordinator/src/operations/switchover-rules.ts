@@ -206,7 +206,11 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
   },
   {
     from: 'rollback', to: 'rolled-back', reason: 'old master serves again', action: 'finish',
-    when: (v) => (serving(v.from, 'MASTER', v.store.epoch) && v.store.masterSlot === v.params.from ? `${v.from.name} serves as master at epoch ${v.store.epoch}` : undefined),
+    // a report from after the rollback began: an agent that hung before acting on the hold still shows SERVING
+    when: (v) =>
+      serving(v.from, 'MASTER', v.store.epoch) && v.store.masterSlot === v.params.from && reportedSinceStep(v.from, v)
+        ? `${v.from.name} serves as master at epoch ${v.store.epoch}`
+        : undefined,
   },
   {
     from: 'rollback', to: 'rolled-back', reason: 'old master not confirmed serving', action: 'finish',
