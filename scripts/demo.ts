@@ -60,15 +60,25 @@ try {
   }, 15_000, 100);
   console.log(`demo: delivered a message to alice on store s01 (${s01.serviceIp}) and read it back from its replica ${s01.replica!.name} (${replicaIp}): ${seen.length} message(s)`);
 
+  console.log(`demo: planned switchover of s01 (slotctl store switchover s01 --wait): stop the master, replay, verify, flip, start both`);
+  const moved = await cluster.slotctl(['store', 'switchover', 's01', '--wait']);
+  process.stdout.write(moved.stdout);
+  if (moved.exitCode !== 0) throw new Error(`switchover failed: ${moved.stderr || moved.stdout}`);
+  const after = await inboxSubjects(s01.serviceIp, 1143, 'alice');
+  console.log(`demo: alice's message read back through s01's service IP from its new master: ${after.length} message(s)`);
+
   const status = await cluster.slotctl(['status']);
   process.stdout.write(`${status.stdout}\n`);
   console.log(`
 demo: logs are in ${join(dir, 'logs')}; Cyrus logs per slot in /run/slotctl/syslog. Try, in another terminal:
   pnpm exec slotctl --coordinator ${cluster.target} status
   pnpm exec slotctl --coordinator ${cluster.target} slot show s01-m1
-  # deliver a message by LMTP to store s01's service IP, then read it over IMAP (any password) from its replica:
+  pnpm exec slotctl --coordinator ${cluster.target} store switchover s02 --wait
+  pnpm exec slotctl --coordinator ${cluster.target} machine drain m1      (then: machine undrain m1)
+  pnpm exec slotctl --coordinator ${cluster.target} operations list
+  # deliver a message by LMTP to store s01's service IP, then read it over IMAP (any password) the same way:
   python3 -c "import smtplib; smtplib.LMTP('${s01.serviceIp}', 2003).sendmail('me@example.org', ['bob@example.org'], 'Subject: hi\\n\\nhello\\n')"
-  curl -s 'imap://${replicaIp}:1143/INBOX;UID=1' -u bob:any`);
+  curl -s 'imap://${s01.serviceIp}:1143/INBOX;UID=1' -u bob:any`);
   if (once) await shutdown(0);
 
   console.log('demo: live status follows; Ctrl-C stops the demo.');

@@ -3,10 +3,11 @@
 //   deliver '[{"host":"10.231.3.1","user":"amy","subject":"hi"}]'      → {"ok":true}
 //   subjects '[{"host":"10.231.3.1","user":"amy"}]'                    → [["hi"]]
 //   mailboxes '[{"host":"10.231.3.1","users":["amy","bo"]}]'           → [{"amy":["hi"],"bo":[]}]
-import { deliver, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
+//   bulk '[{"host":"10.231.3.1","users":["amy","bo"],"count":1000,"subject":"b1"}]' → {"ok":true} (pooled)
+import { deliver, deliverMany, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
 
 const [command, json] = process.argv.slice(2);
-const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string }[];
+const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string; count?: number }[];
 if (command === 'deliver') {
   for (const r of requests) await deliver(r.host, 2003, [{ user: r.user, subject: r.subject ?? 'test' }]);
   console.log(JSON.stringify({ ok: true }));
@@ -14,11 +15,17 @@ if (command === 'deliver') {
   const out: string[][] = [];
   for (const r of requests) out.push(await inboxSubjects(r.host, 1143, r.user));
   console.log(JSON.stringify(out));
+} else if (command === 'bulk') {
+  for (const r of requests) {
+    const users = r.users ?? [r.user];
+    await deliverMany(r.host, 2003, Array.from({ length: r.count ?? 1 }, (_, i) => ({ user: users[i % users.length]!, subject: `${r.subject ?? 'bulk'} ${i}` })));
+  }
+  console.log(JSON.stringify({ ok: true }));
 } else if (command === 'mailboxes') {
   const out: Record<string, string[]>[] = [];
   for (const r of requests) out.push(await mailboxSubjects(r.host, 1143, r.users ?? []));
   console.log(JSON.stringify(out));
 } else {
-  console.error('usage: mail-cli.ts deliver|subjects|mailboxes JSON');
+  console.error('usage: mail-cli.ts deliver|subjects|mailboxes|bulk JSON');
   process.exit(2);
 }

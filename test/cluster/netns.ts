@@ -20,6 +20,8 @@ export interface NetnsClusterOptions {
   id: string;
   machines?: number;
   slotsPerMachine?: number;
+  /** Explicit stores instead of the round-robin layout (benchmarks: many masters on one machine). */
+  stores?: { name: string; master: string; replica: string }[];
   log?: (line: string) => void;
 }
 
@@ -153,22 +155,26 @@ export class NetnsCluster {
     const lines = ['machines:'];
     for (const m of this.machines) lines.push(`  - { name: ${m}, address: ${this.address(m)} }`);
     lines.push('stores:');
-    const n = this.machines.length;
-    const perMachine = Math.floor(this.slotsPerMachine / 2);
-    let s = 0;
-    this.machines.forEach((m, i) => {
-      for (let k = 0; k < perMachine; k++) {
-        s++;
-        const name = `n${String(s).padStart(2, '0')}`;
-        const replica = this.machines[(i + 1 + k) % n]!;
-        lines.push(`  - name: ${name}`, `    service_ip: ${SUBNET}.3.${s}`, `    master: ${m}`, '    slots:');
-        for (const [host, octet] of [[m, 2], [replica, 4]] as const) {
-          const root = join(this.options.dir, 'srv', host, name);
-          lines.push(`      - { machine: ${host}, ip: ${SUBNET}.${octet}.${s}, data_path: ${root}/data, meta_path: ${root}/meta }`);
-        }
+    this.layout().forEach(({ name, master, replica }, i) => {
+      const s = i + 1;
+      lines.push(`  - name: ${name}`, `    service_ip: ${SUBNET}.3.${s}`, `    master: ${master}`, '    slots:');
+      for (const [host, octet] of [[master, 2], [replica, 4]] as const) {
+        const root = join(this.options.dir, 'srv', host, name);
+        lines.push(`      - { machine: ${host}, ip: ${SUBNET}.${octet}.${s}, data_path: ${root}/data, meta_path: ${root}/meta }`);
       }
     });
     return `${lines.join('\n')}\n`;
+  }
+
+  private layout(): { name: string; master: string; replica: string }[] {
+    if (this.options.stores) return this.options.stores;
+    const out: { name: string; master: string; replica: string }[] = [];
+    const n = this.machines.length;
+    const perMachine = Math.floor(this.slotsPerMachine / 2);
+    this.machines.forEach((m, i) => {
+      for (let k = 0; k < perMachine; k++) out.push({ name: `n${String(out.length + 1).padStart(2, '0')}`, master: m, replica: this.machines[(i + 1 + k) % n]! });
+    });
+    return out;
   }
 
   /** Network, coordinator, cluster file, agents; resolves when every slot serves. */
@@ -279,7 +285,7 @@ export class NetnsCluster {
   }
 
   /** Runs tools/mail-cli.ts in the client namespace: mail in and out as a user on the network sees it. */
-  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes', requests: { host: string; user?: string; users?: string[]; subject?: string }[]): Promise<T> {
+  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes' | 'bulk', requests: { host: string; user?: string; users?: string[]; subject?: string; count?: number }[]): Promise<T> {
     const result = await this.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'mail-cli.ts'), command, JSON.stringify(requests)]);
     if (result.exitCode !== 0) throw new Error(`mail ${command} failed: ${result.stderr}`);
     return JSON.parse(result.stdout) as T;

@@ -45,7 +45,8 @@ export class BacklogReader {
       if (!state || st.size < state.offset) {
         state = { ino: st.ino, offset: 0, partial: '', mailboxes: new Set(), firstChangeMs: st.birthtimeMs > 0 ? st.birthtimeMs : st.mtimeMs };
       }
-      if (st.size > state.offset) await this.readMore(path, state, st.size);
+      // sync_client renames and removes files while we look: a file gone meanwhile is simply not backlog any more
+      if (st.size > state.offset && !(await this.readMore(path, state, st.size))) continue;
       next.set(name, state);
       bytes += st.size;
     }
@@ -59,8 +60,15 @@ export class BacklogReader {
     return { files: next.size, bytes, mailboxes: mailboxes.size, oldestChangeAgeMs: next.size ? Math.max(0, Math.round(now - oldest)) : 0 };
   }
 
-  private async readMore(path: string, state: FileState, size: number): Promise<void> {
-    const handle = await open(path, 'r');
+  /** Reads what was appended since the last look; false if the file is gone. */
+  private async readMore(path: string, state: FileState, size: number): Promise<boolean> {
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
     try {
       const length = size - state.offset;
       const buffer = Buffer.alloc(length);
@@ -73,6 +81,7 @@ export class BacklogReader {
         const mailbox = mailboxOfLine(line);
         if (mailbox) state.mailboxes.add(mailbox);
       }
+      return true;
     } finally {
       await handle.close();
     }

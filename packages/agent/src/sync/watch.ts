@@ -97,6 +97,10 @@ export class SyncWatcher {
       this.backlog = next;
       if (changed) this.options.onChange(next);
       return next;
+    } catch (err) {
+      // a look that failed (a permission, a disk error) must never take the agent down: report on the next one
+      this.options.log.warn({ err: (err as Error).message, syncDir: this.options.syncDir }, 'could not read the sync directory');
+      return this.backlog;
     } finally {
       this.busy = false;
     }

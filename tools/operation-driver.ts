@@ -1,0 +1,38 @@
+// Runs next to the coordinator (inside its namespace in benchmarks): one long-lived Admin client, commands as JSON
+// lines on stdin, answers as JSON lines on stdout, so that timing a switchover does not include starting slotctl.
+//   {"switchover":"a01"}                 → {"operation":{…}} when it has ended (polled every 10 ms)
+//   {"drain":"m2","parallel":2}           → {"operation":{…}}
+//   {"undrain":"m2"}                      → {"ok":true}
+import { createInterface } from 'node:readline';
+import type { OperationInfo__Output } from '@slotctl/shared';
+import { Admin } from '../packages/coordinator/src/cli/client.js';
+
+const admin = new Admin(process.argv[2] ?? '127.0.0.1:7400', 30_000);
+
+async function until(id: string): Promise<OperationInfo__Output> {
+  for (;;) {
+    const op = (await admin.getOperation(id)).operation!;
+    if (op.state !== 'running') return op;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+for await (const line of createInterface({ input: process.stdin })) {
+  if (!line.trim()) continue;
+  const cmd = JSON.parse(line) as { switchover?: string; drain?: string; parallel?: number; undrain?: string };
+  try {
+    if (cmd.switchover) {
+      const reply = await admin.switchover({ store: cmd.switchover, dryRun: false, timeoutMs: 0, maxBacklogMailboxes: 0 });
+      console.log(JSON.stringify({ operation: await until(reply.operation!.id) }));
+    } else if (cmd.drain) {
+      const reply = await admin.drainMachine({ machine: cmd.drain, parallel: cmd.parallel ?? 0, timeoutMs: 0, dryRun: false });
+      console.log(JSON.stringify({ operation: await until(reply.operation!.id) }));
+    } else if (cmd.undrain) {
+      await admin.undrainMachine(cmd.undrain);
+      console.log(JSON.stringify({ ok: true }));
+    }
+  } catch (err) {
+    console.log(JSON.stringify({ error: (err as Error).message }));
+  }
+}
+admin.close();
