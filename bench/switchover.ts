@@ -4,9 +4,9 @@
 // broken down by recorded step; and the time to drain a machine of 4 and of 18 masters. Goal: p50 < 2 s (empty).
 // Writes bench/results/switchover.json.
 //
-//   npm run bench:switchover -- [--runs 20] [--backlog 1000]
+//   npm run bench:switchover -- [--runs 20] [--backlog 1000] [--phases empty,backlog,drain]
 import { createInterface } from 'node:readline';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -18,6 +18,7 @@ import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { benchArg } from './common.js';
 
 const runs = Number(benchArg('runs', '20'));
+const phases = new Set(benchArg('phases', 'empty,backlog,drain').split(','));
 const backlog = Number(benchArg('backlog', '1000'));
 const machines = ['m1', 'm2', 'm3', 'm4', 'm5'];
 // 18 masters on m1 (replicas fanned out over m2…m5), 4 masters on m2
@@ -93,7 +94,7 @@ const out: Record<string, unknown> = {
   benchmark: 'switchover',
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  command: `npm run bench:switchover -- --runs ${runs} --backlog ${backlog}`,
+  command: `npm run bench:switchover -- --runs ${runs} --backlog ${backlog}${phases.size < 3 ? ` --phases ${[...phases].join(',')}` : ''}`,
   goal: { emptyBacklogP50Ms: 2000, stretchMs: 1000 },
 };
 let drv: ReturnType<typeof driver> | undefined;
@@ -103,23 +104,29 @@ try {
   drv = driver();
 
   const empty: Run[] = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; phases.has('empty') && i < runs; i++) {
     empty.push(await switchoverWindow(drv, 'a01'));
     console.log(`  empty backlog, run ${i + 1}: window ${empty.at(-1)!.windowMs} ms ${JSON.stringify(empty.at(-1)!.steps)}`);
   }
 
   const full: (Run & { backlogLines: number })[] = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; phases.has('backlog') && i < runs; i++) {
     const s = (await cluster.slotctlJson<StoreJson[]>(['store', 'list'])).find((x) => x.name === 'a02')!;
     await cluster.blockSync(s.replica.machine);
     let lines = 0;
     try {
       await cluster.mail('bulk', [{ host: s.serviceIp, users: Array.from({ length: 10 }, (_, k) => `user${k}`), count: backlog, subject: `run ${i}` }]);
-      const log = join(dir, 'srv', s.master.machine, 'a02', 'meta', 'conf', 'sync', 'log');
-      lines = await waitFor('the backlog in the sync log', () => {
-        const n = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('APPEND')).length : 0;
+      const syncDir = join(dir, 'srv', s.master.machine, 'a02', 'meta', 'conf', 'sync');
+      const appends = () =>
+        (existsSync(syncDir) ? readdirSync(syncDir) : [])
+          .filter((f) => f.startsWith('log'))
+          .reduce((n, f) => n + readFileSync(join(syncDir, f), 'utf8').split('\n').filter((l) => l.startsWith('APPEND')).length, 0);
+      lines = await waitFor(`${backlog} APPEND lines in the sync logs (${appends()} so far)`, () => {
+        const n = appends();
         return n >= backlog ? n : undefined;
-      }, 30_000, 100);
+      }, 30_000, 100).catch((err: Error) => {
+        throw new Error(`${err.message}; files: ${readdirSync(syncDir).join(', ')}; ${appends()} APPEND lines`);
+      });
     } catch (err) {
       await cluster.unblockSync(s.replica.machine);
       throw err;
@@ -132,7 +139,7 @@ try {
   }
 
   const drains: Record<string, unknown> = {};
-  for (const [m, n] of [['m2', 4], ['m1', 18]] as const) {
+  for (const [m, n] of phases.has('drain') ? ([['m2', 4], ['m1', 18]] as const) : []) {
     const t = performance.now();
     const op = await drv.run({ drain: m, parallel: 2 });
     const ms = Math.round(performance.now() - t);

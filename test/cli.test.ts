@@ -36,6 +36,13 @@ describe('slotctl', () => {
     [['slot', 'logs', '--help'], /Usage: slotctl slot logs[\s\S]*--lines/],
     [['slot', 'stop', '--help'], /Usage: slotctl slot stop[\s\S]*--reason/],
     [['slot', 'replay', '--help'], /Usage: slotctl slot replay[\s\S]*must be stopped[\s\S]*--wait[\s\S]*--timeout/],
+    [['store', 'switchover', '--help'], /Usage: slotctl store switchover[\s\S]*replay its leftover[\s\S]*rolls\s+back[\s\S]*--wait[\s\S]*--timeout[\s\S]*--dry-run[\s\S]*--json/],
+    [['machine', 'drain', '--help'], /Usage: slotctl machine drain[\s\S]*marked drained[\s\S]*--parallel[\s\S]*--no-wait[\s\S]*--dry-run/],
+    [['machine', 'undrain', '--help'], /Usage: slotctl machine undrain[\s\S]*Moves nothing back/],
+    [['operations', '--help'], /Usage: slotctl operations[\s\S]*resumes them[\s\S]*list[\s\S]*show[\s\S]*cancel/],
+    [['operations', 'list', '--help'], /Usage: slotctl operations list[\s\S]*--all[\s\S]*--json/],
+    [['operations', 'show', '--help'], /Usage: slotctl operations show[\s\S]*every step[\s\S]*--wait/],
+    [['operations', 'cancel', '--help'], /Usage: slotctl operations cancel[\s\S]*safe point and roll back/],
   ])('explains itself: slotctl %j', async (args, pattern) => {
     const result = await slotctl(args);
     expect(result.exitCode).toBe(0);
@@ -112,6 +119,34 @@ describe('slotctl', () => {
     const env = await slotctl(['--rpc-timeout', '2s', 'machine', 'list'], { SLOTCTL_COORDINATOR: `127.0.0.1:${port}` });
     expect(env.exitCode).toBe(1);
     expect(env.stderr).toContain(`127.0.0.1:${port}`);
+  });
+
+  it('switches a store over and back, shows the operation, and refuses what cannot be done with a hint', async () => {
+    const dry = await cluster.slotctl(['store', 'switchover', 'cl01', '--dry-run']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/preflight passes[\s\S]*5\. flip: cl01 master cl01-m1 -> cl01-m2 in one transaction, epoch 1 -> 2/);
+    expect(JSON.parse((await cluster.slotctl(['store', 'list', '--json'])).stdout)[0].epoch).toBe(1); // a dry run changes nothing
+    const run = await cluster.slotctl(['store', 'switchover', 'cl01', '--wait', '--json']);
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: string; operation?: { id: string; state: string } });
+    expect(lines.filter((l) => l.type === 'step').map((l) => l.step)).toEqual(['started', 'stop-master', 'replay', 'verify', 'flip', 'start', 'confirm', 'done']);
+    const op = lines.at(-1)!.operation!;
+    expect(op.state).toBe('succeeded');
+    const shown = await cluster.slotctl(['operations', 'show', op.id]);
+    expect(shown.stdout).toMatch(new RegExp(`operation ${op.id}: switchover of store cl01[\\s\\S]*state succeeded, step done[\\s\\S]*flip +replica holds everything`));
+    expect((await cluster.slotctl(['operations', 'list'])).stdout).toMatch(new RegExp(`${op.id} .*switchover .*cl01 .*succeeded`));
+    const back = await cluster.slotctl(['store', 'switchover', 'cl01', '--wait']);
+    expect(back.stdout).toMatch(/switchover of cl01: succeeded in [\d.]+ s: cl01-m1 is master \(epoch 3\), cl01-m2 its replica/);
+    const unknown = await cluster.slotctl(['store', 'switchover', 'nope']);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toMatch(/store "nope" is not in the cluster\n  hint: list stores with `slotctl store list`/);
+    const ended = await cluster.slotctl(['operations', 'cancel', op.id]);
+    expect(ended.exitCode).toBe(1);
+    expect(ended.stderr).toContain(`operation ${op.id} already ended (succeeded)`);
+    expect((await cluster.slotctl(['operations', 'show', 'sw-nothing'])).stderr).toMatch(/operation "sw-nothing" does not exist/);
+    expect((await cluster.slotctl(['machine', 'drain', 'm9'])).stderr).toMatch(/machine "m9" is not in the cluster/);
+    const plan = await cluster.slotctl(['machine', 'drain', 'm1', '--dry-run']);
+    expect(plan.stdout).toMatch(/drain of m1 \(dry run\): 1 store\(s\) would move\n  cl01: cl01-m1 \(m1\) -> cl01-m2 \(m2\)/);
   });
 
   it('exits 1 on a bad value and names it', async () => {

@@ -286,4 +286,26 @@ describe('planned switchover on a namespace cluster', () => {
     expect(back.exitCode, back.stdout).toBe(0);
     expect((await store(onM2[0]!)).master.machine).toBe('m2');
   }, 300_000);
+
+  it('resumes a drain after the coordinator is killed right after it started its first switchovers', async () => {
+    await waitAgentsConnected();
+    const onM3 = (await stores()).filter((s) => s.master.machine === 'm3').map((s) => s.name);
+    expect(onM3.length).toBeGreaterThan(0);
+    await cluster.stopCoordinator();
+    await cluster.startCoordinator({ SLOTCTL_TEST_CRASH_AT: 'drain-moving:after' });
+    await waitAgentsConnected();
+    await cluster.slotctl(['machine', 'drain', 'm3', '--no-wait']); // the coordinator dies while answering
+    await waitFor('the coordinator to kill itself', () => (cluster.coordinatorProcess?.exited ? true : undefined), 30_000, 50);
+    await cluster.startCoordinator();
+    await waitAgentsConnected();
+    const drain = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--machine', 'm3'])).pop()!;
+    const done = await waitFor('the drain to end', async () => {
+      const o = await operation(drain.id);
+      return o.state === 'running' ? undefined : o;
+    }, 120_000, 250);
+    expect(done.state, done.error).toBe('succeeded');
+    expect(done.children.map((c) => c.store).sort()).toEqual([...onM3].sort());
+    for (const name of onM3) expect((await expectOneMaster(name)).master.machine).not.toBe('m3');
+    expect((await cluster.slotctl(['machine', 'undrain', 'm3'])).exitCode).toBe(0);
+  }, 180_000);
 });
