@@ -1,5 +1,7 @@
 // Runs inside a namespace: connects to host:1143 every few milliseconds and prints, as JSON lines, each change
-// between "answers * OK" and "does not" with the wall-clock time. Used to time a service IP move.
+// between "answers * OK" and "does not" with the wall-clock time at which that attempt *started*: an attempt to an
+// address nobody holds any more fails only at its 200 ms timeout, and stamping it then would hide that much of an
+// outage. Used to time a service IP move.
 import net from 'node:net';
 
 const [host, everyArg, forArg] = process.argv.slice(2);
@@ -22,9 +24,10 @@ function probe(): Promise<boolean> {
 }
 
 while (Date.now() < until) {
+  const at = Date.now();
   const ok = await probe();
   if (ok !== last) {
-    console.log(JSON.stringify({ at: Date.now(), ok }));
+    console.log(JSON.stringify({ at, ok }));
     last = ok;
   }
   await new Promise((r) => setTimeout(r, every));
