@@ -83,9 +83,12 @@ describe('slotctl cluster apply refuses bad input and writes nothing', () => {
   }
 
   it('refuses to move the master of a store that has an operation under way', async () => {
-    // Operations are written by the orchestrator; here one is recorded directly as a running switchover.
+    // Operations are written by the orchestrator; here one is recorded directly as a switchover waiting for its
+    // old master to stop (no agent runs here, so it waits until its 10-minute timeout).
     const db = new Database(cluster.databasePath);
-    db.prepare("INSERT INTO operations (id, kind, store, state, created_at, updated_at) VALUES ('op-test', 'switchover', 's01', 'running', ?, ?)").run(new Date().toISOString(), new Date().toISOString());
+    const params = { from: 's01-m1', to: 's01-m2', fromMachine: 'm1', toMachine: 'm2', epoch: 1, timeoutMs: 600_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
+    const now = new Date().toISOString();
+    db.prepare("INSERT INTO operations (id, kind, store, state, step, step_since, params, created_at, updated_at) VALUES ('op-test', 'switchover', 's01', 'running', 'stop-master', ?, ?, ?, ?)").run(now, JSON.stringify(params), now, now);
     db.close();
     try {
       const before = dumpDatabase(cluster.databasePath);

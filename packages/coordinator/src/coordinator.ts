@@ -49,7 +49,7 @@ export class Coordinator {
       { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000, onReports: () => orchestrator?.wake(), onSessionChange: () => orchestrator?.wake() },
       this.log,
     );
-    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT });
+    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;

@@ -22,6 +22,8 @@ export interface OrchestratorDeps {
    * recording STEP (before its action) or after the action, to prove that every step resumes.
    */
   crashAt?: string | undefined;
+  /** After a (re)start, how long preflights wait for agents to reconnect before refusing (the lease). */
+  graceMs: number;
 }
 
 export interface SwitchoverOptions {
@@ -33,6 +35,8 @@ export interface SwitchoverOptions {
 
 export class Orchestrator {
   private timer: NodeJS.Timeout | undefined;
+  /** Until then, agents may still be reconnecting to this (re)started coordinator: preflights wait, not refuse. */
+  private graceUntil = 0;
   private evaluating = false;
   private again = false;
 
@@ -40,6 +44,7 @@ export class Orchestrator {
 
   /** Resumes every running operation from its recorded step and re-evaluates every 200 ms (timeouts). */
   start(): void {
+    this.graceUntil = Date.now() + this.deps.graceMs;
     // A step is recorded before its action runs: the coordinator may have died in between, so each running
     // operation's current step has its action run again (every action is idempotent).
     for (const op of this.deps.repo.runningOperations()) {
@@ -101,7 +106,7 @@ export class Orchestrator {
       settleTimeoutMs: SWITCHOVER_DEFAULTS.settleTimeoutMs,
       maxBacklogMailboxes: options.maxBacklogMailboxes || SWITCHOVER_DEFAULTS.maxBacklogMailboxes,
     };
-    const view = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected() };
+    const view = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected(), inGrace: false };
     return { params, problems: switchoverProblems(view), plan: switchoverPlan(params, store.name, store.serviceIp) };
   }
 
@@ -207,13 +212,15 @@ export class Orchestrator {
   private switchoverView(op: OperationRow): SwitchoverView | undefined {
     const { repo } = this.deps;
     const params = op.params as unknown as SwitchoverParams;
-    const store = repo.getStore(op.store!);
+    if (!op.store || ![params.from, params.to, params.fromMachine, params.toMachine].every((x) => typeof x === 'string')) return undefined;
+    const store = repo.getStore(op.store);
     const from = repo.getSlot(params.from);
     const to = repo.getSlot(params.to);
     const fromMachine = repo.getMachine(params.fromMachine);
     const toMachine = repo.getMachine(params.toMachine);
     if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
-    return { now: Date.now(), op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected() };
+    const now = Date.now();
+    return { now, op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected(), inGrace: now < this.graceUntil };
   }
 
   private stepSwitchover(op: OperationRow): boolean {

@@ -17,7 +17,7 @@ const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): S
   opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, ...over,
 });
 
-function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[] } = {}): SwitchoverView {
+function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean } = {}): SwitchoverView {
   const op: OperationRow = {
     id: 'sw-1', kind: 'switchover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
     cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), ...over.op,
@@ -32,6 +32,7 @@ function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRo
     fromMachine: machine('m1'),
     toMachine: machine('m2', over.toMachine),
     connected: new Set(over.connected ?? ['m1', 'm2']),
+    inGrace: over.inGrace ?? false,
   };
 }
 
@@ -64,6 +65,12 @@ describe('switchover rules', () => {
     expect(f!.detail).toContain('m2 is drained');
     expect(f!.detail).toContain('s01-m2 (replica) is STOPPED');
     expect(f!.detail).toContain('stalled: replica refuses connections');
+  });
+
+  it('waits instead of refusing while a restarted coordinator gives agents time to reconnect', () => {
+    expect(fire(view('preflight', { connected: [], inGrace: true }))).toBeUndefined();
+    expect(fire(view('preflight', { inGrace: true }))).toMatchObject({ to: 'stop-master' });
+    expect(fire(view('preflight', { connected: [] }))).toMatchObject({ to: 'refused' });
   });
 
   it('refuses a backlog over the limit and a replica at another epoch', () => {

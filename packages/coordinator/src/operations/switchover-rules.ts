@@ -37,6 +37,8 @@ export interface SwitchoverView {
   fromMachine: MachineRow;
   toMachine: MachineRow;
   connected: ReadonlySet<string>;
+  /** The coordinator has just (re)started: agents may still be reconnecting, so a preflight waits instead of refusing. */
+  inGrace: boolean;
 }
 
 export interface SwitchoverRule {
@@ -128,11 +130,11 @@ const abortRows: SwitchoverRule[] = PRE_FLIP.flatMap((from) => [
 export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
   {
     from: 'preflight', to: 'refused', state: 'refused', reason: 'preflight failed', action: 'none', failure: true,
-    when: (v) => switchoverProblems(v).join('; ') || undefined,
+    when: (v) => (v.inGrace ? undefined : switchoverProblems(v).join('; ') || undefined),
   },
   {
     from: 'preflight', to: 'stop-master', reason: 'preflight passed', action: 'hold-old-master',
-    when: (v) => `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`,
+    when: (v) => (switchoverProblems(v).length ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
   },
   ...abortRows,
   {
