@@ -60,6 +60,9 @@ const opts = program.opts<{
   logLevel: string;
 }>();
 const log = createLogger('slot-agent', { level: opts.logLevel }).child({ machine: opts.machine });
+// A failed side task (a report, a look at a directory) is a bug to fix, not a reason to stop supervising every slot
+// of the machine: log it with its stack and keep running. (Seen: a sync log removed between stat and open.)
+process.on('unhandledRejection', (err) => log.error({ err: err instanceof Error ? err.stack : String(err) }, 'unhandled promise rejection (a bug); the agent keeps running'));
 
 function syncPassword(): string {
   if (!opts.syncPasswordFile) {

@@ -111,9 +111,12 @@ export class AgentSession {
       this.reportTimer = undefined;
       const stream = this.stream;
       if (!stream || this.state.phase !== 'connected') return;
-      void this.options.slots.reports().then((slots) => {
-        if (stream === this.stream) stream.write({ reports: { slots } });
-      });
+      void this.options.slots
+        .reports()
+        .then((slots) => {
+          if (stream === this.stream) stream.write({ reports: { slots } });
+        })
+        .catch((err: Error) => this.log.error({ err: err.stack }, 'could not build the slot reports'));
     }, 15);
   }
 

@@ -22,6 +22,8 @@ export interface RenderInput {
   desired: AppliedSlot;
   ports: Ports;
   auth: AuthConfig;
+  /** A master about to stop: no listener on the service IP, so deliveries in flight finish and new ones go elsewhere. */
+  quiescing?: boolean;
 }
 
 export interface RenderedConfig {
@@ -34,7 +36,7 @@ const HEADER = '# Written by slot-agent; changes are overwritten. Role and epoch
 export const sasldbPath = (confDir: string) => `${confDir}/sasldb2`;
 export const saslRealm = (slot: string) => `slot-${slot}`;
 
-export function renderSlotConfig({ slot, desired, ports, auth }: RenderInput): RenderedConfig {
+export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false }: RenderInput): RenderedConfig {
   const layout = slotLayout(desired.dataPath, desired.metaPath);
   const master = desired.role === 'MASTER';
   const conf = layout.imapdConf;
@@ -83,12 +85,12 @@ export function renderSlotConfig({ slot, desired, ports, auth }: RenderInput): R
   }
   const listen = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
   const services = [`  imap cmd="imapd -C ${conf}" listen="${listen(desired.slotIp, ports.imap)}" prefork=0`];
-  if (master) {
+  if (master && !quiescing) {
     services.push(
       `  imapsvc cmd="imapd -C ${conf}" listen="${listen(desired.serviceIp, ports.imap)}" prefork=0`,
       `  lmtp cmd="lmtpd -C ${conf} -a" listen="${listen(desired.serviceIp, ports.lmtp)}" prefork=0`,
     );
-  } else {
+  } else if (!master) {
     services.push(`  syncserver cmd="sync_server -C ${conf}" listen="${listen(desired.slotIp, ports.sync)}" prefork=0`);
   }
   const cyrus = [
