@@ -83,7 +83,6 @@ export interface MailboxCheckRow {
 
 export type OperationKind = 'switchover' | 'drain';
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
-export const FINISHED_STATES: readonly OperationState[] = ['succeeded', 'failed', 'refused', 'cancelled'];
 
 export interface OperationRow {
   id: string;

@@ -36,7 +36,10 @@ function operationInfo(repo: Repository, op: OperationRow, withChildren = true):
     resultJson: JSON.stringify(op.result),
     parent: op.parent ?? '',
     cancelRequested: op.cancelRequested,
-    steps: repo.operationEvents(op.id).map((e) => ({ step: (JSON.parse(e.data ?? '{}') as { to?: string }).to ?? e.kind.replace('operation.', ''), at: e.at, rule: (JSON.parse(e.data ?? '{}') as { rule?: string }).rule ?? '', reason: e.reason })),
+    steps: repo.operationEvents(op.id).map((e) => {
+      const data = JSON.parse(e.data ?? '{}') as { to?: string; rule?: string };
+      return { step: data.to ?? e.kind.replace('operation.', ''), at: e.at, rule: data.rule ?? '', reason: e.reason };
+    }),
     children: withChildren ? repo.childOperations(op.id).map((c) => operationInfo(repo, c, false)) : [],
   };
 }

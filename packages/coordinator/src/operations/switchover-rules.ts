@@ -119,7 +119,8 @@ export function mailboxDifferences(master: readonly MailboxSummaryRow[], replica
 
 const deadlinePassed = (v: SwitchoverView) =>
   v.now > ms(v.op.createdAt) + v.params.timeoutMs ? `no flip within ${v.params.timeoutMs / 1000} s (at step ${v.op.step})` : undefined;
-const cancelled = (v: SwitchoverView) => (v.op.cancelRequested ? 'an operator cancelled the switchover' : undefined);
+const CANCELLED = 'an operator cancelled the switchover';
+const cancelled = (v: SwitchoverView) => (v.op.cancelRequested ? CANCELLED : undefined);
 
 /** Rows shared by every step before the flip: cancel and timeout roll back. */
 const abortRows: SwitchoverRule[] = PRE_FLIP.flatMap((from) => [
@@ -232,7 +233,7 @@ export function firstRule(v: SwitchoverView): { rule: SwitchoverRule; detail: st
   return undefined;
 }
 
-/** The terminal state of a rollback: cancelled when an operator asked for it, failed otherwise. */
+/** The terminal state of a rollback: cancelled when the cancel caused it, failed when something went wrong first. */
 export function rolledBackState(op: OperationRow): OperationState {
-  return op.cancelRequested && op.error === 'an operator cancelled the switchover' ? 'cancelled' : 'failed';
+  return op.error === CANCELLED ? 'cancelled' : 'failed';
 }
