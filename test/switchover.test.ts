@@ -208,6 +208,8 @@ describe('planned switchover on a namespace cluster', () => {
       const second = await switchover('n17');
       expect(second.exitCode).toBe(1);
       expect(second.stderr).toContain(`store n17 is busy: operation ${first.id}`);
+      const status = await cluster.slotctl(['status']);
+      expect(status.stdout).toMatch(new RegExp(`operations running \\(1\\):\\n  ${first.id}  switchover of store n17, at step stop-master`));
       const cancel = await cluster.slotctl(['operations', 'cancel', first.id]);
       expect(cancel.exitCode).toBe(0);
       await waitFor('the rollback', async () => ((await operation(first.id)).step === 'rollback' ? true : undefined), 10_000, 100);

@@ -15,6 +15,12 @@ export function statusScreen(status: StatusReply__Output, target: string): strin
     for (const p of shown) lines.push(`  ! ${p}`);
     if (status.problems.length > shown.length) lines.push(`  … and ${status.problems.length - shown.length} more (slotctl status --json)`);
   }
+  if (status.operations.length) {
+    lines.push('', `operations running (${status.operations.length}):`);
+    for (const op of status.operations) {
+      lines.push(`  ${op.id}  ${op.kind} of ${op.kind === 'drain' ? `machine ${op.machine}` : `store ${op.store}`}, at step ${op.step} since ${op.updatedAt.slice(11, 19)}${op.cancelRequested ? ', cancel requested' : ''}`);
+    }
+  }
   lines.push('', 'machines', machinesTable(status.machines));
   lines.push('', 'stores', status.stores.length ? storesTable(status.stores) : '  none yet: slotctl cluster apply FILE');
   return lines.join('\n');

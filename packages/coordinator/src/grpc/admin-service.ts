@@ -62,7 +62,12 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
     buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected() });
   return {
-    Status: unary(deps.log, 'Status', () => ({ ...view(), coordinatorId: deps.coordinatorId, startedAt: deps.startedAt })),
+    Status: unary(deps.log, 'Status', () => ({
+      ...view(),
+      coordinatorId: deps.coordinatorId,
+      startedAt: deps.startedAt,
+      operations: deps.repo.runningOperations().map((op) => operationInfo(deps.repo, op, false)),
+    })),
     ListMachines: unary(deps.log, 'ListMachines', () => ({ machines: view().machines })),
     ListStores: unary(deps.log, 'ListStores', () => ({ stores: view().stores })),
     ListEvents: unary(deps.log, 'ListEvents', (request) => {
