@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
+import { MasterWatch, type MasterWatchResult } from './cluster/master-watch.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('switchover');
@@ -88,6 +89,20 @@ async function expectNoLoss(ackedFile: string, names: readonly string[]): Promis
   return acked.length;
 }
 
+/** Watches every machine for two LMTP listeners on one service IP (two slots taking mail for one store). */
+function watchMasters(list: StoreJson[]): MasterWatch {
+  const watch = new MasterWatch(new Map(cluster.machines.map((m) => [m, cluster.ns(m)])), new Set(list.map((s) => s.serviceIp)));
+  watch.start();
+  return watch;
+}
+
+function expectNeverTwoMasters(result: MasterWatchResult, list: StoreJson[]): void {
+  expect(result.dual, 'moments with two LMTP listeners for one service IP').toEqual([]);
+  expect(result.samples).toBeGreaterThan(100);
+  // the watch really sees listeners: every store was seen with its master in most samples
+  for (const s of list) expect(result.seen[s.serviceIp] ?? 0, s.name).toBeGreaterThan(result.samples / 2);
+}
+
 const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: USERS }));
 
 beforeAll(async () => {
@@ -103,8 +118,21 @@ afterAll(async () => {
 }, 120_000);
 
 describe('planned switchover on a namespace cluster', () => {
+  it('has a split-brain checker that can fail: one machine watched under two names is two masters', async () => {
+    const all = await stores();
+    const ns = cluster.ns('m1');
+    const watch = new MasterWatch(new Map([['m1', ns], ['m1-again', ns]]), new Set(all.map((s) => s.serviceIp)));
+    watch.start(5);
+    await new Promise((r) => setTimeout(r, 100));
+    const result = watch.stop();
+    const onM1 = all.filter((s) => s.master.machine === 'm1').map((s) => s.serviceIp).sort();
+    expect([...new Set(result.dual.map((d) => d.ip))].sort()).toEqual(onM1);
+    expect(result.dual[0]!.machines).toEqual(['m1', 'm1-again']);
+  });
+
   it('loses no acknowledged message and duplicates none through 20 switchovers under a 25 msg/s LMTP load', async () => {
     const all = await stores();
+    const watch = watchMasters(all);
     const load = cluster.startLoad('load1', loadTargets(all), 25);
     await new Promise((r) => setTimeout(r, 2000));
     const started = Date.now();
@@ -123,6 +151,7 @@ describe('planned switchover on a namespace cluster', () => {
     );
     await new Promise((r) => setTimeout(r, 2000));
     const summary = await load.stop();
+    expectNeverTwoMasters(watch.stop(), all);
     const seconds = (Date.now() - started + 4000) / 1000;
     expect(results.flat().every((l) => l.includes('succeeded'))).toBe(true);
     expect(summary.rejected).toBe(0);
@@ -260,11 +289,14 @@ describe('planned switchover on a namespace cluster', () => {
     const all = await stores();
     const onM2 = all.filter((s) => s.master.machine === 'm2').map((s) => s.name);
     expect(onM2).toHaveLength(4);
+    const watch = watchMasters(all);
     const load = cluster.startLoad('load2', loadTargets(all), 25);
     await new Promise((r) => setTimeout(r, 2000));
     try {
       await drainUnderLoad(all, onM2, load);
+      expectNeverTwoMasters(watch.stop(), all);
     } finally {
+      watch.stop();
       await cluster.slotctl(['machine', 'undrain', 'm2']); // the next tests need masters on m2 possible again
     }
   }, 300_000);
