@@ -38,6 +38,13 @@ describe('stalled replication', () => {
       const b = (await slot('st01-m1')).backlog!;
       return b.files === 0 && !b.stalled ? true : undefined;
     }, 15_000, 100);
+    // both changes are events, the start with its reason
+    const kinds = await waitFor('the stall events', async () => {
+      const events = (await cluster.client().listEvents({ store: 'st01', limit: 100 })).events.filter((e) => e.slot === 'st01-m1' && e.kind.startsWith('slot.replication-'));
+      return events.some((e) => e.kind === 'slot.replication-resumed') ? events : undefined;
+    }, 10_000, 100);
+    expect(kinds.map((e) => e.kind)).toEqual(['slot.replication-stalled', 'slot.replication-resumed']);
+    expect(kinds[0]!.reason).toMatch(/refuses connections/);
   });
 
   it('flags a rolling sync_client that is stuck although the replica accepts connections, with the log line', async () => {
@@ -59,5 +66,15 @@ describe('stalled replication', () => {
     }, 30_000, 200);
     expect(stalled.stallReason).toMatch(new RegExp(`no progress for \\d+ s although 127\\.${NET}\\.2\\.1:2005 accepts connections \\(rolling sync_client stuck\\?\\)`));
     expect(stalled.stallReason).toMatch(/IMAP_MAILBOX_MOVED|bailing out|SYNCERROR|IOERROR/);
+    // a critical event: this loop replicates nothing else of the slot
+    const stuck = await waitFor('the stuck event', async () =>
+      (await cluster.client().listEvents({ store: 'st01', limit: 100 })).events.find((e) => e.kind === 'slot.replication-stuck'), 10_000, 100);
+    // the loop's SYNCERROR lines (~100 a second) do not flood the events: a few per 10 s, then a count
+    const events = (await cluster.client().listEvents({ store: 'st01', limit: 10_000 })).events;
+    const loopLines = events.filter((e) => e.kind === 'slot.sync-error' && Date.parse(e.at) >= Date.parse(stuck.at) - 30_000);
+    expect(loopLines.length).toBeLessThanOrEqual(40);
+    expect(stuck.slot).toBe('st01-m1');
+    expect(JSON.parse(stuck.dataJson)).toMatchObject({ severity: 'critical' });
+    expect(stuck.reason).toMatch(/accepts connections \(rolling sync_client stuck\?\)/);
   });
 });

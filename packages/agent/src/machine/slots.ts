@@ -24,6 +24,37 @@ const STATE: Record<SlotLifecycle, SlotState> = {
   failed: 'FAILED',
 };
 
+const LOG_EVENTS_PER_WINDOW = 10;
+const LOG_EVENT_WINDOW_MS = 10_000;
+
+/** At most `limit` events per slot per window; what is dropped is counted and reported with the next line after the window. */
+export class EventBudget {
+  private readonly windows = new Map<string, { start: number; used: number; dropped: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly onSuppressed: (slot: string, count: number) => void,
+    private readonly now = () => Date.now(),
+  ) {}
+
+  take(slot: string): boolean {
+    const t = this.now();
+    let w = this.windows.get(slot);
+    if (!w || t - w.start >= this.windowMs) {
+      if (w?.dropped) this.onSuppressed(slot, w.dropped);
+      w = { start: t, used: 0, dropped: 0 };
+      this.windows.set(slot, w);
+    }
+    if (w.used < this.limit) {
+      w.used++;
+      return true;
+    }
+    w.dropped++;
+    return false;
+  }
+}
+
 export interface SlotsOptions {
   runtime: Omit<SlotRuntime, 'onChange' | 'onEvent' | 'log'>;
   logs: SlotLogs | undefined;
@@ -47,11 +78,16 @@ export class MachineSlots {
   private readonly confirmed = new Map<string, number>();
   private readonly confirming = new Set<string>();
   private logReportTimer: NodeJS.Timeout | undefined;
+  private readonly eventBudget = new EventBudget(LOG_EVENTS_PER_WINDOW, LOG_EVENT_WINDOW_MS, (slot, suppressed) =>
+    this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
+  );
 
   constructor(private readonly options: SlotsOptions) {
     options.logs?.follow(
       (slot, line) => {
         const kind = /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error';
+        // A sync loop writes ~100 such lines a second: the first few of each window become events, the rest a count.
+        if (!this.eventBudget.take(slot)) return;
         const s = this.supervisors.get(slot);
         withContext(options.log, { slot, store: s?.desired?.store, epoch: s?.desired?.epoch }).warn({ kind, line }, 'notable Cyrus log line');
         options.onEvent(slot, kind, line);

@@ -373,6 +373,7 @@ export class Repository {
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
+      slotBacklog: db.prepare('SELECT backlog, store FROM slots WHERE name = ? AND machine = ?'),
       setReplayOp: db.prepare('UPDATE slots SET replay_op = ? WHERE name = ?'),
       setStopped: db.prepare('UPDATE slots SET admin_stopped = ?, start_generation = start_generation + ? WHERE name = ?'),
       insertEvent: db.prepare(
@@ -511,6 +512,7 @@ export class Repository {
     const ignored: string[] = [];
     this.db.transaction(() => {
       for (const report of reports) {
+        const before = this.stmt.slotBacklog.get(report.slot, machine) as { backlog: string; store: string } | undefined;
         const result = this.stmt.slotReport.run({
           slot: report.slot,
           machine,
@@ -529,9 +531,26 @@ export class Repository {
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);
+        else if (before) this.stallEvent(machine, before.store, report.slot, (JSON.parse(before.backlog) as Partial<BacklogRow>).stalled === true, report.backlog, at);
       }
     })();
     return ignored;
+  }
+
+  /**
+   * Replication that stops moving is an event when it starts and when it ends. A rolling sync_client that keeps
+   * failing although the replica accepts connections is critical: measured, it loops on one mailbox for ever and
+   * replicates nothing else of the slot; the reason carries the last SYNCERROR/IOERROR line, which names it.
+   */
+  private stallEvent(machine: string, store: string, slot: string, wasStalled: boolean, now: BacklogRow, at: string): void {
+    if (wasStalled === now.stalled) return;
+    const stuck = /accepts connections/.test(now.stallReason);
+    const epoch = this.getStore(store)?.epoch;
+    if (now.stalled) {
+      this.insertEvent({ kind: stuck ? 'slot.replication-stuck' : 'slot.replication-stalled', machine, store, slot, epoch, reason: now.stallReason, data: { severity: stuck ? 'critical' : 'warning', files: now.files, mailboxes: now.mailboxes } }, at);
+    } else {
+      this.insertEvent({ kind: 'slot.replication-resumed', machine, store, slot, epoch, reason: `replication moves again (${now.files} log file(s) left)` }, at);
+    }
   }
 
   /**

@@ -60,7 +60,7 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
   if (!slot) return [{ severity: 0, text: `store ${store.name}: ${role} slot is missing from the database` }];
   const where = `store ${store.name}: ${role} slot ${slot.name} on ${slot.machine}`;
   const critical = role === 'master' ? 0 : 1;
-  if (machine && machine.state !== 'up') return [{ severity: critical, text: `${where}: machine is ${machine.state}` }];
+  if (machine && machine.state !== 'up') return [{ severity: critical, text: `${where}: machine is ${machine.state} since ${machine.stateSince}` }];
   const out: Problem[] = [];
   if (slot.adminStopped) out.push({ severity: critical, text: `${where} is stopped by an operator (slotctl slot start ${slot.name})` });
   else if (slot.observedState === 'unknown') out.push({ severity: critical, text: `${where}: not reported yet` });
