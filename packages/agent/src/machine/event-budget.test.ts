@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventBudget } from './slots.js';
+import { EventBudget } from './event-budget.js';
 
 describe('EventBudget', () => {
   it('lets the first events of each window through and reports how many it dropped', () => {

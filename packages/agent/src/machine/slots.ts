@@ -1,6 +1,7 @@
 // All slots of this machine: one supervisor and one sync-dir watcher per slot, converged to the desired state,
 // and the reports the session sends up. Startup safety: at start the agent only re-adopts what is running; it
 // starts nothing until the coordinator's desired state has arrived and been checked against the persisted epochs.
+import { readdir } from 'node:fs/promises';
 import { withContext, type DesiredSlot__Output, type Logger, type SlotReport, type SlotState } from '@slotctl/shared';
 import type { SlotLogs } from '../logs/slot-logs.js';
 import { SlotSupervisor, type SlotRuntime } from '../slot/supervisor.js';
@@ -10,7 +11,7 @@ import type { SlotLifecycle } from '../slot/lifecycle.js';
 import type { ReplayStore } from '../state/replay-store.js';
 import { replaySyncLogs } from '../sync/replay.js';
 import { summarizeMailboxes, writeSyncMarker, type MailboxSummary } from '../cyrus/mailboxes.js';
-import { readdir } from 'node:fs/promises';
+import { EventBudget } from './event-budget.js';
 import { currentLogIdentity, logIdentityPresent } from '../sync/backlog-reader.js';
 import { isSyncLogName } from '../sync/backlog.js';
 
@@ -26,34 +27,6 @@ const STATE: Record<SlotLifecycle, SlotState> = {
 
 const LOG_EVENTS_PER_WINDOW = 10;
 const LOG_EVENT_WINDOW_MS = 10_000;
-
-/** At most `limit` events per slot per window; what is dropped is counted and reported with the next line after the window. */
-export class EventBudget {
-  private readonly windows = new Map<string, { start: number; used: number; dropped: number }>();
-
-  constructor(
-    private readonly limit: number,
-    private readonly windowMs: number,
-    private readonly onSuppressed: (slot: string, count: number) => void,
-    private readonly now = () => Date.now(),
-  ) {}
-
-  take(slot: string): boolean {
-    const t = this.now();
-    let w = this.windows.get(slot);
-    if (!w || t - w.start >= this.windowMs) {
-      if (w?.dropped) this.onSuppressed(slot, w.dropped);
-      w = { start: t, used: 0, dropped: 0 };
-      this.windows.set(slot, w);
-    }
-    if (w.used < this.limit) {
-      w.used++;
-      return true;
-    }
-    w.dropped++;
-    return false;
-  }
-}
 
 export interface SlotsOptions {
   runtime: Omit<SlotRuntime, 'onChange' | 'onEvent' | 'log'>;
