@@ -17,6 +17,8 @@ export interface CoordinatorConfig {
   databasePath: string;
   heartbeatIntervalMs: number;
   leaseMs: number;
+  /** Switchovers past their preflight at once (default 4). */
+  maxSwitchovers?: number;
 }
 
 export type CoordinatorState =
@@ -49,7 +51,7 @@ export class Coordinator {
       { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000, onReports: () => orchestrator?.wake(), onSessionChange: () => orchestrator?.wake() },
       this.log,
     );
-    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs });
+    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs, maxSwitchovers: this.config.maxSwitchovers ?? 4 });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;

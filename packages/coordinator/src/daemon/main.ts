@@ -22,11 +22,16 @@ const program = new Command('slot-coordinator')
   .option('--db <file>', 'SQLite database file (default: DATA_DIR/coordinator.db)')
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
   .option('--lease <duration>', 'lease length: a machine silent this long is down', duration('--lease'), 5000)
+  .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
+    return n;
+  }, 4)
   .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
 program.parse();
-const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; logLevel: string }>();
+const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; logLevel: string }>();
 const log = createLogger('slot-coordinator', { level: opts.logLevel });
 
 if (opts.lease < 2 * opts.heartbeatInterval) {
@@ -35,7 +40,7 @@ if (opts.lease < 2 * opts.heartbeatInterval) {
 }
 
 const coordinator = new Coordinator(
-  { listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease },
+  { listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers },
   log,
 );
 

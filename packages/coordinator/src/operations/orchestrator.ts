@@ -24,6 +24,8 @@ export interface OrchestratorDeps {
   crashAt?: string | undefined;
   /** After a (re)start, how long preflights wait for agents to reconnect before refusing (the lease). */
   graceMs: number;
+  /** Switchovers past their preflight at once, cluster-wide (a drain's `--parallel` bounds its own). */
+  maxSwitchovers: number;
 }
 
 export interface SwitchoverOptions {
@@ -106,7 +108,7 @@ export class Orchestrator {
       settleTimeoutMs: SWITCHOVER_DEFAULTS.settleTimeoutMs,
       maxBacklogMailboxes: options.maxBacklogMailboxes || SWITCHOVER_DEFAULTS.maxBacklogMailboxes,
     };
-    const view = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected(), inGrace: false };
+    const view = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected(), inGrace: false, slotsFree: 1 };
     return { params, problems: switchoverProblems(view), plan: switchoverPlan(params, store.name, store.serviceIp) };
   }
 
@@ -220,7 +222,8 @@ export class Orchestrator {
     const toMachine = repo.getMachine(params.toMachine);
     if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
     const now = Date.now();
-    return { now, op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected(), inGrace: now < this.graceUntil };
+    const active = repo.runningOperations().filter((o) => o.kind === 'switchover' && o.step !== 'preflight').length;
+    return { now, op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected(), inGrace: now < this.graceUntil, slotsFree: this.deps.maxSwitchovers - active };
   }
 
   private stepSwitchover(op: OperationRow): boolean {

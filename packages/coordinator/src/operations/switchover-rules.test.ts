@@ -17,7 +17,7 @@ const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): S
   opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, ...over,
 });
 
-function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean } = {}): SwitchoverView {
+function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean; slotsFree?: number } = {}): SwitchoverView {
   const op: OperationRow = {
     id: 'sw-1', kind: 'switchover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
     cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), ...over.op,
@@ -33,6 +33,7 @@ function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRo
     toMachine: machine('m2', over.toMachine),
     connected: new Set(over.connected ?? ['m1', 'm2']),
     inGrace: over.inGrace ?? false,
+    slotsFree: over.slotsFree ?? 1,
   };
 }
 
@@ -71,6 +72,11 @@ describe('switchover rules', () => {
     expect(fire(view('preflight', { connected: [], inGrace: true }))).toBeUndefined();
     expect(fire(view('preflight', { inGrace: true }))).toMatchObject({ to: 'stop-master' });
     expect(fire(view('preflight', { connected: [] }))).toMatchObject({ to: 'refused' });
+  });
+
+  it('waits in preflight while as many switchovers as allowed are under way', () => {
+    expect(fire(view('preflight', { slotsFree: 0 }))).toBeUndefined();
+    expect(fire(view('preflight', { slotsFree: 0, connected: [] }))).toMatchObject({ to: 'refused' }); // problems still refuse
   });
 
   it('refuses a backlog over the limit and a replica at another epoch', () => {

@@ -39,6 +39,8 @@ export interface SwitchoverView {
   connected: ReadonlySet<string>;
   /** The coordinator has just (re)started: agents may still be reconnecting, so a preflight waits instead of refusing. */
   inGrace: boolean;
+  /** How many more switchovers may be past their preflight right now (the coordinator's --max-switchovers). */
+  slotsFree: number;
 }
 
 export interface SwitchoverRule {
@@ -135,7 +137,8 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
   },
   {
     from: 'preflight', to: 'stop-master', reason: 'preflight passed', action: 'hold-old-master',
-    when: (v) => (switchoverProblems(v).length ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
+    // with as many switchovers under way as allowed, it waits in preflight (oldest first)
+    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
   },
   ...abortRows,
   {
