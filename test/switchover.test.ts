@@ -202,14 +202,21 @@ describe('planned switchover on a namespace cluster', () => {
     await cluster.startCoordinator({ SLOTCTL_TEST_CRASH_AT: point });
     await waitAgentsConnected();
     const subject = `before a crash at ${point}`;
-    await cluster.mail('deliver', [{ host: before.serviceIp, user: 'ben', subject }]);
     const rollback = point.startsWith('rollback');
+    // for the rollback: the replica cut off first, so the message stays in a sync log that the replay cannot push
     if (rollback) await cluster.blockSync(before.replica.machine);
+    let armed = true;
     try {
+      await cluster.mail('deliver', [{ host: before.serviceIp, user: 'ben', subject }]);
+      if (rollback) {
+        const syncDir = join(dir, 'srv', before.master.machine, name, 'meta', 'conf', 'sync');
+        await waitFor('a sync log on the master', () => (existsSync(syncDir) && readdirSync(syncDir).some((f) => f.startsWith('log')) ? true : undefined), 10_000);
+      }
       // the coordinator may die before it answers: the operation is found in the database afterwards
       await switchover(name, ['--json']);
       await waitFor('the coordinator to kill itself', () => (cluster.coordinatorProcess?.exited ? true : undefined), 30_000, 50);
       await cluster.startCoordinator();
+      armed = false;
       await waitAgentsConnected();
       const started = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all', '--store', name])).pop()!;
       expect(started.steps[0]!.reason).toContain(`switchover of ${name}`);
@@ -221,6 +228,11 @@ describe('planned switchover on a namespace cluster', () => {
       expect(op.steps.map((s) => s.step)).toContain(point.split(':')[0]);
     } finally {
       if (rollback) await cluster.unblockSync(before.replica.machine);
+      // a failed run must not leave the next tests a coordinator armed to kill itself
+      if (armed) {
+        await cluster.stopCoordinator();
+        await cluster.startCoordinator();
+      }
     }
     const after = await expectOneMaster(name);
     expect(after.master.name).toBe(rollback ? before.master.name : before.replica.name);
