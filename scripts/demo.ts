@@ -62,7 +62,7 @@ try {
 
   console.log(`demo: planned switchover of s01 (slotctl store switchover s01 --wait): stop the master, replay, verify, flip, start both`);
   const moved = await cluster.slotctl(['store', 'switchover', 's01', '--wait']);
-  process.stdout.write(moved.stdout);
+  process.stdout.write(`${moved.stdout}\n`);
   if (moved.exitCode !== 0) throw new Error(`switchover failed: ${moved.stderr || moved.stdout}`);
   const after = await inboxSubjects(s01.serviceIp, 1143, 'alice');
   console.log(`demo: alice's message read back through s01's service IP from its new master: ${after.length} message(s)`);
