@@ -11,3 +11,11 @@ export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+
+/** A store as `slotctl store list --json` prints it (the fields the benchmarks use). */
+export interface StoreJson {
+  name: string;
+  serviceIp: string;
+  master: { name: string; machine: string };
+  replica: { name: string; machine: string };
+}

@@ -10,7 +10,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg } from './common.js';
+import { benchArg, type StoreJson } from './common.js';
 
 const machines = Number(benchArg('machines', '5'));
 const slots = Number(benchArg('slots', '4'));
@@ -19,13 +19,6 @@ const dir = tempDir('netns-bench');
 const cluster = new NetnsCluster({ dir, id: 'b', machines, slotsPerMachine: slots, log: (l) => console.log(`  ${l}`) });
 const round = (x: number) => Math.round(x);
 const stopSyslogd = stopSyslogdStartedAfterNow();
-
-interface StoreJson {
-  name: string;
-  serviceIp: string;
-  master: { name: string; machine: string };
-  replica: { name: string; machine: string };
-}
 
 const out: Record<string, unknown> = {
   benchmark: 'netns',

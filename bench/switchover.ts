@@ -15,7 +15,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg } from './common.js';
+import { benchArg, type StoreJson } from './common.js';
 
 const runs = Number(benchArg('runs', '20'));
 const phases = new Set(benchArg('phases', 'empty,backlog,drain').split(','));
@@ -29,13 +29,6 @@ const stores = [
 const dir = tempDir('switchover-bench');
 const cluster = new NetnsCluster({ dir, id: 'w', machines: machines.length, stores, log: (l) => console.log(`  ${l}`) });
 const stopSyslogd = stopSyslogdStartedAfterNow();
-
-interface StoreJson {
-  name: string;
-  serviceIp: string;
-  master: { name: string; machine: string };
-  replica: { name: string; machine: string };
-}
 
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);

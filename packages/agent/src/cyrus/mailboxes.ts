@@ -3,18 +3,11 @@
 // UIDVALIDITY, last UID, highest modseq) mean the replica has every change of that mailbox: every change bumps the
 // modseq, and replication copies it. Measured: one mbexamine for a few mailboxes takes ~15 ms.
 import { execa } from 'execa';
+import type { MailboxSummary__Output } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from './install.js';
 
-export interface MailboxSummary {
-  /** Internal name, as sync logs write it (`user.bob^smith`). */
-  name: string;
-  exists: boolean;
-  uniqueid: string;
-  messages: number;
-  uidvalidity: number;
-  lastUid: number;
-  highestModseq: number;
-}
+/** As the contract carries it: `name` is the internal name, as sync logs write it (`user.bob^smith`). */
+export type MailboxSummary = MailboxSummary__Output;
 
 /** A UID no mailbox reaches: mbexamine then prints the header and no message records. */
 const NO_SUCH_UID = '4294967295';
