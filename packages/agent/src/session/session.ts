@@ -17,6 +17,7 @@ import { planApply } from '../state/apply-plan.js';
 import type { AppliedStore } from '../state/applied-store.js';
 import type { MachineSlots } from '../machine/slots.js';
 import { reconnectDelay } from './backoff.js';
+import { Lease, leaseMargin, monotonicMs } from '../lease/lease.js';
 
 export type SessionState =
   | { phase: 'idle' }
@@ -47,6 +48,11 @@ export class AgentSession {
   private applying: Promise<void> = Promise.resolve();
   /** monotonic ms of the last heartbeat acknowledgement: what a lease is counted from. */
   lastAckAt = 0;
+  /** The lease as this agent counts it (from the send time of acknowledged heartbeats, minus a margin). */
+  readonly lease = new Lease();
+  private leaseMargin = 0;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private leaseWasHeld = false;
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
@@ -134,13 +140,18 @@ export class AgentSession {
         this.state = { phase: 'connected', since: Date.now(), heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs };
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.heartbeat(stream), w.heartbeatIntervalMs);
+        this.leaseMargin = leaseMargin(w.leaseMs);
         this.heartbeat(stream); // the lease starts now, not one interval later
         this.log.info({ coordinatorId: w.coordinatorId, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs }, 'connected to coordinator');
         return;
       }
-      case 'ack':
+      case 'ack': {
         this.lastAckAt = performance.now();
+        const ack = message.ack!;
+        this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
+        this.watchLease();
         return;
+      }
       case 'desired': {
         const desired = message.desired!;
         this.applying = this.applying.then(() => this.apply(stream, desired));
@@ -153,7 +164,8 @@ export class AgentSession {
 
   private heartbeat(stream: Stream): void {
     if (stream !== this.stream) return;
-    stream.write({ heartbeat: { seq: ++this.seq } });
+    this.lease.sentAt(++this.seq, monotonicMs());
+    stream.write({ heartbeat: { seq: this.seq } });
   }
 
   private async apply(stream: Stream, desired: DesiredState__Output): Promise<void> {
@@ -182,6 +194,20 @@ export class AgentSession {
     if (stream !== this.stream) return;
     stream.write({ applied: { version: desired.version, slots: plan.results } });
     stream.write({ reports: { slots: await this.options.slots.reports() } });
+  }
+
+  /** Says when the lease ends and when it is held again (the fence will act on the same moments). */
+  private watchLease(): void {
+    if (!this.leaseWasHeld) this.log.info({ deadlineInMs: (this.lease.deadline ?? 0) - monotonicMs() }, 'lease held');
+    this.leaseWasHeld = true;
+    clearTimeout(this.leaseTimer);
+    const left = (this.lease.deadline ?? 0) - monotonicMs();
+    this.leaseTimer = setTimeout(() => {
+      if (this.lease.held(monotonicMs())) return this.watchLease();
+      this.leaseWasHeld = false;
+      this.log.warn('lease expired: no acknowledged heartbeat within the lease (minus the safety margin)');
+    }, Math.max(0, left));
+    this.leaseTimer.unref();
   }
 
   private onBroken(stream: Stream, why: string): void {

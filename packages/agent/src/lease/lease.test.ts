@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { Lease, leaseMargin, monotonicMs } from './lease.js';
+
+describe('the agent lease', () => {
+  it('runs from the send time of the acknowledged heartbeat, minus the margin', () => {
+    const lease = new Lease();
+    lease.sentAt(1, 10_000);
+    expect(lease.held(10_000)).toBe(false); // nothing acknowledged yet
+    expect(lease.acked(1, 5000, 1000)).toBe(14_000); // acked at 12,500: not 12,500 + 5,000
+    expect(lease.held(13_999)).toBe(true);
+    expect(lease.held(14_000)).toBe(false);
+  });
+
+  it('is never moved back by a late acknowledgement of an older heartbeat', () => {
+    const lease = new Lease();
+    lease.sentAt(1, 0);
+    lease.sentAt(2, 1000);
+    expect(lease.acked(2, 5000, 1000)).toBe(5000);
+    expect(lease.acked(1, 5000, 1000)).toBe(5000); // 1 was dropped with the ack of 2
+  });
+
+  it('ignores an acknowledgement of a heartbeat it never sent and forgets everything on reset', () => {
+    const lease = new Lease();
+    expect(lease.acked(7, 5000, 500)).toBeUndefined();
+    lease.sentAt(1, 0);
+    lease.acked(1, 5000, 500);
+    lease.reset();
+    expect(lease.held(1)).toBe(false);
+  });
+
+  it('gives up at least 500 ms and a fifth of the lease early, on a clock that only moves forward', () => {
+    expect(leaseMargin(5000)).toBe(1000);
+    expect(leaseMargin(2000)).toBe(500);
+    const a = monotonicMs();
+    const b = monotonicMs();
+    expect(b).toBeGreaterThanOrEqual(a);
+  });
+});

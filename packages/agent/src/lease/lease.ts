@@ -1,0 +1,47 @@
+// Pure: the agent's view of its lease. The coordinator acknowledges a heartbeat only after committing it and counts
+// a machine's silence from the last heartbeat it *received*; the agent counts its lease from the moment it *sent*
+// the acknowledged heartbeat, minus a margin, so it always believes its lease ended before the coordinator may act
+// on it. Times are milliseconds of CLOCK_MONOTONIC (`monotonicMs`), shared by every process of the host, so a fence
+// process can hold the same deadline.
+
+export const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+
+export class Lease {
+  private readonly sent = new Map<number, number>();
+  private until: number | undefined;
+
+  /** A heartbeat left with this sequence number. */
+  sentAt(seq: number, now: number): void {
+    this.sent.set(seq, now);
+    if (this.sent.size > 256) this.sent.delete(this.sent.keys().next().value!);
+  }
+
+  /** Its acknowledgement arrived: the lease runs from the send time, less the margin. Returns the deadline (never moved back). */
+  acked(seq: number, leaseMs: number, marginMs: number): number | undefined {
+    const sent = this.sent.get(seq);
+    if (sent === undefined) return this.until; // an ack for a heartbeat we did not send, or already forgotten
+    for (const k of [...this.sent.keys()]) if (k <= seq) this.sent.delete(k);
+    const deadline = sent + leaseMs - marginMs;
+    if (this.until === undefined || deadline > this.until) this.until = deadline;
+    return this.until;
+  }
+
+  get deadline(): number | undefined {
+    return this.until;
+  }
+
+  held(now: number): boolean {
+    return this.until !== undefined && now < this.until;
+  }
+
+  /** A new session: nothing acknowledged before it counts. */
+  reset(): void {
+    this.sent.clear();
+    this.until = undefined;
+  }
+}
+
+/** The margin by which the agent gives up before the coordinator: a fifth of the lease, at least 500 ms. */
+export function leaseMargin(leaseMs: number): number {
+  return Math.max(500, Math.round(leaseMs / 5));
+}
