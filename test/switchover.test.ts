@@ -43,6 +43,12 @@ interface OperationJson {
 const stores = () => cluster.slotctlJson<StoreJson[]>(['store', 'list']);
 const store = async (name: string) => (await stores()).find((s) => s.name === name)!;
 const operation = (id: string) => cluster.slotctlJson<OperationJson>(['operations', 'show', id]);
+/** The operation once it has ended (any state but running). */
+const ended = (id: string, what: string, timeoutMs: number) =>
+  waitFor(what, async () => {
+    const o = await operation(id);
+    return o.state === 'running' ? undefined : o;
+  }, timeoutMs, 200);
 
 /** Exactly one slot of the store serves as master, the one the database names, and the other as its replica. */
 async function expectOneMaster(name: string): Promise<StoreJson> {
@@ -220,10 +226,7 @@ describe('planned switchover on a namespace cluster', () => {
       await waitAgentsConnected();
       const started = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all', '--store', name])).pop()!;
       expect(started.steps[0]!.reason).toContain(`switchover of ${name}`);
-      const op = await waitFor(`${started.id} to end`, async () => {
-        const o = await operation(started.id);
-        return o.state === 'running' ? undefined : o;
-      }, 90_000, 200);
+      const op = await ended(started.id, `${started.id} to end`, 90_000);
       expect(op.state).toBe(rollback ? 'failed' : 'succeeded');
       expect(op.steps.map((s) => s.step)).toContain(point.split(':')[0]);
     } finally {
@@ -258,10 +261,7 @@ describe('planned switchover on a namespace cluster', () => {
       await cluster.killAgent(before.master.machine);
       expect((await store('n17')).master.name).toBe(before.master.name);
       cluster.startAgent(before.master.machine);
-      const op = await waitFor('the cancelled switchover to end', async () => {
-        const o = await operation(first.id);
-        return o.state === 'running' ? undefined : o;
-      }, 60_000, 200);
+      const op = await ended(first.id, 'the cancelled switchover to end', 60_000);
       expect(op.state).toBe('cancelled');
     } finally {
       try {
@@ -287,10 +287,7 @@ describe('planned switchover on a namespace cluster', () => {
     expect(rolling.error).toContain('no flip within 5 s (at step stop-master)');
     expect((await store('n18')).master.name).toBe(before.master.name);
     cluster.startAgent(before.master.machine);
-    const op = await waitFor('the switchover to end', async () => {
-      const o = await operation(first.id);
-      return o.state === 'running' ? undefined : o;
-    }, 60_000, 200);
+    const op = await ended(first.id, 'the switchover to end', 60_000);
     expect(op.state).toBe('failed');
     expect(op.step).toBe('rolled-back');
     expect((await expectOneMaster('n18')).master.name).toBe(before.master.name);
@@ -353,10 +350,7 @@ describe('planned switchover on a namespace cluster', () => {
     await cluster.startCoordinator();
     await waitAgentsConnected();
     const drain = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--machine', 'm3'])).pop()!;
-    const done = await waitFor('the drain to end', async () => {
-      const o = await operation(drain.id);
-      return o.state === 'running' ? undefined : o;
-    }, 120_000, 250);
+    const done = await ended(drain.id, 'the drain to end', 120_000);
     expect(done.state, done.error).toBe('succeeded');
     expect(done.children.map((c) => c.store).sort()).toEqual([...onM3].sort());
     for (const name of onM3) expect((await expectOneMaster(name)).master.machine).not.toBe('m3');

@@ -222,7 +222,8 @@ export class Orchestrator {
     const toMachine = repo.getMachine(params.toMachine);
     if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
     const now = Date.now();
-    const active = repo.runningOperations().filter((o) => o.kind === 'switchover' && o.step !== 'preflight').length;
+    // only a preflight needs the count (the --max-switchovers bound): no query for the other steps
+    const active = op.step === 'preflight' ? repo.runningOperations().filter((o) => o.kind === 'switchover' && o.step !== 'preflight').length : 0;
     return { now, op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected(), inGrace: now < this.graceUntil, slotsFree: this.deps.maxSwitchovers - active };
   }
 
