@@ -39,6 +39,7 @@ async function startStop(): Promise<{ coldStartMs: number[]; stopMs: number[] }>
     crashWindowMs: 60_000,
     stopTimeoutMs: 10_000,
     readyTimeoutMs: 15_000,
+    mayServeMaster: () => true, // replicas only: no lease involved
   };
   const coldStartMs: number[] = [];
   const stopMs: number[] = [];

@@ -5,6 +5,7 @@ import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
+import { pidAlive } from '../packages/agent/src/slot/process.js';
 import { dumpDatabase, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 
 const dir = tempDir('sessions');
@@ -71,6 +72,11 @@ describe('agent sessions and liveness', () => {
     const lastBeat = Date.parse((await cluster.client().listMachines()).machines.find((m) => m.name === 'm2')!.lastHeartbeat);
     expect(Date.parse(down.at) - lastBeat).toBeLessThanOrEqual(6000);
     expect((await cluster.slotctl(['status'])).exitCode).toBe(3);
+    // Its fence outlived it: the master slot it left running was killed when the lease ran out; the replica serves on.
+    const fenced = JSON.parse(readFileSync(join(dir, 'agents', 'm2', 'fenced.json'), 'utf8')) as { slots: { slot: string; killed: number }[] };
+    expect(fenced.slots).toEqual([expect.objectContaining({ slot: 'se02-m2', killed: m2Pids['se02-m2'] })]);
+    expect(pidAlive(m2Pids['se02-m2']!)).toBe(false);
+    expect(pidAlive(m2Pids['se01-m2']!)).toBe(true);
   });
 
   it('brings a restarted agent back up, and it changes nothing it had already applied', async () => {
@@ -81,10 +87,16 @@ describe('agent sessions and liveness', () => {
     await waitFor('m2 to apply its desired state', () => (applyLines('m2').length > earlier ? true : undefined));
     expect(applyLines('m2').at(-1)).toMatchObject({ changed: 0, unchanged: 2, refused: 0 });
     expect(statSync(appliedFile('m2')).mtimeMs).toBe(before);
-    // Cyrus kept serving through the agent's death: the restarted agent re-adopted the same cyrmasters.
-    const slots = (await cluster.client().listSlots({ machine: 'm2' })).slots;
-    expect(Object.fromEntries(slots.map((s) => [s.name, s.pid]))).toEqual(m2Pids);
-    expect(slots.every((s) => s.state === 'SERVING' && /re-adopted running cyrmaster/.test(s.stateReason))).toBe(true);
+    // The replica kept serving through the agent's death and was re-adopted; the fenced master starts again
+    // (nobody was promoted meanwhile) once the new agent holds a lease.
+    const slots = await waitFor('both slots of m2 to serve', async () => {
+      const all = (await cluster.client().listSlots({ machine: 'm2' })).slots;
+      return all.every((s) => s.state === 'SERVING') ? all : undefined;
+    }, 20_000);
+    const replica = slots.find((s) => s.name === 'se01-m2')!;
+    expect(replica.pid).toBe(m2Pids['se01-m2']);
+    expect(replica.stateReason).toMatch(/re-adopted running cyrmaster/);
+    expect(slots.find((s) => s.name === 'se02-m2')!.pid).not.toBe(m2Pids['se02-m2']);
   });
 
   it('keeps every row across a coordinator restart; agents reconnect by themselves and re-apply idempotently', async () => {

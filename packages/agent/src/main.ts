@@ -10,6 +10,8 @@ import { AppliedStore } from './state/applied-store.js';
 import { ReplayStore } from './state/replay-store.js';
 import { IpVipDriver } from './vip/ip.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
+import { FenceGuard } from './fence/guard.js';
+import { ServingAuthority } from './fence/authority.js';
 
 function port(value: string): number {
   const n = Number(value);
@@ -86,7 +88,25 @@ async function main(): Promise<void> {
   const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
   await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
   let session: AgentSession | undefined;
-  const slots = new MachineSlots({
+  // The fence process guards the masters from here on, independent of this process (SIGSTOP, a stuck loop).
+  const guard = new FenceGuard({
+    stateDir: opts.stateDir,
+    bin: fileURLToPath(new URL('../bin/slot-fence.js', import.meta.url)),
+    vip: { driver: opts.vipDriver, iface: opts.vipInterface },
+    log,
+  });
+  await guard.start();
+  let slots: MachineSlots | undefined;
+  const authority = new ServingAuthority(
+    {
+      publish: (deadline, holder) => guard.update({ deadline, holder }),
+      lost: () => void slots?.fence(),
+      regained: () => void slots?.resume(),
+      log,
+    },
+    guard.inheritedDeadline,
+  );
+  slots = new MachineSlots({
     runtime: {
       ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort },
       auth: { mode: opts.auth, syncUser: opts.syncUser, syncPassword: syncPassword() },
@@ -94,6 +114,7 @@ async function main(): Promise<void> {
         opts.vipDriver === 'ip'
           ? new IpVipDriver({ iface: opts.vipInterface, probeMs: opts.arpProbe, log })
           : new LoopbackVipDriver(),
+      mayServeMaster: () => authority.holds(),
       crashLimit: 5,
       crashWindowMs: 60_000,
       stopTimeoutMs: 10_000,
@@ -107,11 +128,13 @@ async function main(): Promise<void> {
     recentLogLines: 20,
     stallAfterMs: opts.stallAfter,
     replays,
+    publishMasters: (masters) => guard.update({ masters }),
   });
   const adopted = await slots.adopt(persisted);
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
-  session = new AgentSession({ machine: opts.machine, coordinator: opts.coordinator, applied, slots, log });
+  session = new AgentSession({ machine: opts.machine, coordinator: opts.coordinator, applied, slots, log, onLease: (deadline) => authority.renewLease(deadline) });
   const active = session;
+  const machineSlots = slots;
 
   let signals = 0;
   const shutdown = (signal: string) => {
@@ -128,8 +151,14 @@ async function main(): Promise<void> {
     // The session goes first, so that no desired state arriving meanwhile starts a slot again.
     active
       .stop()
-      .then(() => (opts.stopSlotsOnExit ? slots.stopAll('agent stopping with --stop-slots-on-exit') : undefined))
-      .then(() => slots.detachAll())
+      .then(async () => {
+        if (!opts.stopSlotsOnExit) return;
+        await machineSlots.stopAll('agent stopping with --stop-slots-on-exit');
+        // nothing left to guard
+        await guard.update({ masters: [] });
+        guard.stopProcess();
+      })
+      .then(() => machineSlots.detachAll())
       .then(() => {
         log.info('agent stopped');
         process.exit(0);

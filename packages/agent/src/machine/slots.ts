@@ -14,6 +14,9 @@ import { summarizeMailboxes, writeSyncMarker, type MailboxSummary } from '../cyr
 import { EventBudget } from './event-budget.js';
 import { currentLogIdentity, logIdentityPresent } from '../sync/backlog-reader.js';
 import { isSyncLogName } from '../sync/backlog.js';
+import type { FencedMaster } from '../fence/fence-file.js';
+import { slotLayout } from '../slot/layout.js';
+import type { AppliedSlot } from '../state/apply-plan.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -38,6 +41,8 @@ export interface SlotsOptions {
   recentLogLines: number;
   stallAfterMs: number;
   replays: ReplayStore;
+  /** The fence must know every slot that may run as master before it starts (awaited). */
+  publishMasters: (masters: FencedMaster[]) => Promise<void>;
 }
 
 export class MachineSlots {
@@ -120,9 +125,34 @@ export class MachineSlots {
     return adopted;
   }
 
+  /** Every slot that is, or is about to be, master: what the fence guards. */
+  private fencedMasters(extra: Readonly<Record<string, AppliedSlot>> = {}): FencedMaster[] {
+    const out = new Map<string, FencedMaster>();
+    const add = (slot: string, d: AppliedSlot | undefined) => {
+      if (d?.role !== 'MASTER') return;
+      const layout = slotLayout(d.dataPath, d.metaPath);
+      out.set(slot, { slot, store: d.store, epoch: d.epoch, pidFile: layout.pidFile, imapdConf: layout.imapdConf, serviceIp: d.serviceIp });
+    };
+    for (const s of this.supervisors.values()) add(s.name, s.desired);
+    for (const [slot, d] of Object.entries(extra)) add(slot, d);
+    return [...out.values()];
+  }
+
+  /** The lease ran out: every master stops at once (the fence process does the same on its own). */
+  async fence(): Promise<void> {
+    await Promise.all([...this.supervisors.values()].map((s) => s.fence()));
+  }
+
+  /** The lease is held again: masters that were fenced or held back start. */
+  async resume(): Promise<void> {
+    await Promise.all([...this.supervisors.values()].map((s) => s.resume()));
+  }
+
   /** Converges every slot the plan accepted; refused slots are left exactly as they are. */
   async apply(plan: ApplyPlan, desired: readonly DesiredSlot__Output[]): Promise<void> {
     const byName = new Map(desired.map((d) => [d.slot, d]));
+    // the fence learns of new masters before they start, and forgets old ones only once they are replicas
+    await this.options.publishMasters(this.fencedMasters(plan.next));
     const work: Promise<void>[] = [];
     for (const result of plan.results) {
       if (result.result === 'REFUSED') continue;
@@ -153,6 +183,7 @@ export class MachineSlots {
     }
     const results = await Promise.allSettled(work);
     for (const r of results) if (r.status === 'rejected') this.options.log.error({ err: (r.reason as Error).message }, 'converging a slot failed');
+    await this.options.publishMasters(this.fencedMasters());
   }
 
   /**

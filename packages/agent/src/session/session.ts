@@ -34,6 +34,8 @@ export interface SessionOptions {
   applied: AppliedStore;
   slots: MachineSlots;
   log: Logger;
+  /** An acknowledged heartbeat renewed the lease until this CLOCK_MONOTONIC deadline. */
+  onLease: (deadline: number) => void;
 }
 
 export class AgentSession {
@@ -51,8 +53,6 @@ export class AgentSession {
   /** The lease as this agent counts it (from the send time of acknowledged heartbeats, minus a margin). */
   readonly lease = new Lease();
   private leaseMargin = 0;
-  private leaseTimer: NodeJS.Timeout | undefined;
-  private leaseWasHeld = false;
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
@@ -148,8 +148,8 @@ export class AgentSession {
       case 'ack': {
         this.lastAckAt = performance.now();
         const ack = message.ack!;
-        this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
-        this.watchLease();
+        const deadline = this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
+        if (deadline !== undefined) this.options.onLease(deadline);
         return;
       }
       case 'desired': {
@@ -194,20 +194,6 @@ export class AgentSession {
     if (stream !== this.stream) return;
     stream.write({ applied: { version: desired.version, slots: plan.results } });
     stream.write({ reports: { slots: await this.options.slots.reports() } });
-  }
-
-  /** Says when the lease ends and when it is held again (the fence will act on the same moments). */
-  private watchLease(): void {
-    if (!this.leaseWasHeld) this.log.info({ deadlineInMs: (this.lease.deadline ?? 0) - monotonicMs() }, 'lease held');
-    this.leaseWasHeld = true;
-    clearTimeout(this.leaseTimer);
-    const left = (this.lease.deadline ?? 0) - monotonicMs();
-    this.leaseTimer = setTimeout(() => {
-      if (this.lease.held(monotonicMs())) return this.watchLease();
-      this.leaseWasHeld = false;
-      this.log.warn('lease expired: no acknowledged heartbeat within the lease (minus the safety margin)');
-    }, Math.max(0, left));
-    this.leaseTimer.unref();
   }
 
   private onBroken(stream: Stream, why: string): void {

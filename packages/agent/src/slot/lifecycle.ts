@@ -11,7 +11,8 @@ export type SlotEvent =
   | 'crash-loop' // too many crashes in the window
   | 'stop' // it should not run (stop requested, role change, removal, agent exit)
   | 'exited' // cyrmaster exited after we asked it to stop
-  | 'removed'; // desired state no longer names the slot
+  | 'removed' // desired state no longer names the slot
+  | 'fenced'; // the machine's lease ran out: a master is killed and stays down until the lease is held again
 
 export type SlotAction = 'none' | 'write-config' | 'spawn' | 'signal-stop' | 'schedule-restart' | 'give-up' | 'forget';
 
@@ -32,6 +33,7 @@ export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
   { from: ['starting', 'serving'], event: 'stop', to: 'stopping', action: 'signal-stop', reason: 'desired to stop: SIGTERM to cyrmaster, SIGKILL of its group after the timeout' },
   { from: ['failed'], event: 'stop', to: 'stopped', action: 'none', reason: 'desired to stop: the crash loop is cleared' },
   { from: ['stopping'], event: 'exited', to: 'stopped', action: 'none', reason: 'cyrmaster and its children are gone' },
+  { from: ['starting', 'serving', 'stopping'], event: 'fenced', to: 'stopped', action: 'none', reason: 'lease ran out: cyrmaster killed and the service IP released (fence); starts again once the lease is held' },
   { from: ['configured', 'stopped', 'failed', 'absent'], event: 'removed', to: 'absent', action: 'forget', reason: 'no longer in the desired state (files are kept)' },
 ];
 

@@ -22,6 +22,8 @@ export interface SlotRuntime {
   onChange: () => void;
   /** Something an operator must hear about at once (an address conflict). */
   onEvent: (kind: string, message: string) => void;
+  /** False while the machine holds no lease: a master must not start (or restart after a crash). */
+  mayServeMaster: () => boolean;
   crashLimit: number;
   crashWindowMs: number;
   stopTimeoutMs: number;
@@ -167,6 +169,31 @@ export class SlotSupervisor {
     });
   }
 
+  /**
+   * The lease ran out: a master stops at once, without the LMTP drain (the fence process kills it at the same
+   * moment; this keeps the agent's own view right and its service IP released). It restarts with `resume`.
+   */
+  fence(): Promise<void> {
+    return this.serial(async () => {
+      if (this.desired?.role !== 'MASTER' || !(this.lifecycle === 'starting' || this.lifecycle === 'serving')) return;
+      clearTimeout(this.restartTimer);
+      const pid = this.pid;
+      this.pid = undefined;
+      this.child = undefined;
+      if (pid) signalGroup(pid, 'SIGKILL');
+      await this.releaseServiceIp();
+      clearInterval(this.pollTimer);
+      this.fire('fenced', pid ? `pid ${pid}` : undefined);
+    });
+  }
+
+  /** The lease is held again: a slot that should run and does not (fenced, or held back at start) starts. */
+  resume(): Promise<void> {
+    return this.serial(async () => {
+      if (this.wantRunning && this.desired && (this.lifecycle === 'configured' || this.lifecycle === 'stopped')) await this.startNow();
+    });
+  }
+
   /** Stops watching; leaves cyrmaster running (agent restart must not restart Cyrus). */
   detach(): void {
     clearTimeout(this.restartTimer);
@@ -245,6 +272,13 @@ export class SlotSupervisor {
     const d = this.desired!;
     // A cyrmaster that is already running for this slot (e.g. adopted late) is not started twice.
     const existing = await readPidFile(layout.pidFile);
+    if (d.role === 'MASTER' && !this.rt.mayServeMaster()) {
+      if (this.lifecycle === 'starting') this.fire('fenced', 'restart after a crash without a lease');
+      this.reason = 'waiting for the lease before serving as master';
+      this.log.info({ store: d.store, epoch: d.epoch }, this.reason);
+      this.rt.onChange();
+      return;
+    }
     if (!(await this.takeAddresses(d))) {
       // Level-triggered: try again while the slot should run (the other holder may be releasing it right now).
       clearTimeout(this.restartTimer);
@@ -377,7 +411,7 @@ export class SlotSupervisor {
 
   private onExit(child: ResultPromise, code: number | undefined, signal: string | undefined): void {
     if (this.child !== child) return;
-    if (this.lifecycle === 'stopping') return; // stopNow handles it
+    if (!(this.lifecycle === 'starting' || this.lifecycle === 'serving')) return; // stopNow or fence handles it
     this.crashed(`cyrmaster exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
   }
 
@@ -386,6 +420,13 @@ export class SlotSupervisor {
     if (pid) signalGroup(pid, 'SIGKILL');
     this.child = undefined;
     this.pid = undefined;
+    if (this.desired?.role === 'MASTER' && !this.rt.mayServeMaster()) {
+      // the fence process got there first: not a crash, and no restart without a lease
+      clearInterval(this.pollTimer);
+      void this.serial(() => this.releaseServiceIp());
+      this.fire('fenced', why);
+      return;
+    }
     this.crashes.push(Date.now());
     this.crashes = recentCrashes(this.crashes, Date.now(), this.rt.crashWindowMs);
     this.lastError = why;

@@ -1,0 +1,86 @@
+// The fence process: independent of the agent's event loop (a hung or stopped agent cannot keep a master alive).
+// Every 100 ms it reads fence.json; when the listed masters' deadline has passed it kills each master's process
+// group (SIGKILL: no further write is acknowledged) and releases its service IP, then records what it did in
+// fenced.json. It acts again for a new deadline, or when a listed master runs again past its deadline.
+import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import { writeFileAtomic, type Logger } from '@slotctl/shared';
+import { monotonicMs } from '../lease/lease.js';
+import { isSlotMaster, pidAlive, signalGroup } from '../slot/process.js';
+import { IpVipDriver } from '../vip/ip.js';
+import { bootId, fenceDue, fencePaths, readFenceFile, type FenceFile, type FencedRecord } from './fence-file.js';
+
+const TICK_MS = 100;
+
+function masterPid(pidFile: string, imapdConf: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 && pidAlive(pid) && isSlotMaster(pid, imapdConf) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function fence(file: FenceFile, now: number, log: Logger): Promise<FencedRecord> {
+  const driver = file.vip.driver === 'ip' ? new IpVipDriver({ iface: file.vip.iface, probeMs: 0, log }) : undefined;
+  const slots: FencedRecord['slots'] = [];
+  for (const m of file.masters) {
+    const pid = masterPid(m.pidFile, m.imapdConf);
+    if (pid) signalGroup(pid, 'SIGKILL');
+    let released = driver === undefined;
+    let error: string | undefined;
+    if (driver) {
+      try {
+        await driver.unbind(m.serviceIp);
+        released = true;
+      } catch (err) {
+        error = (err as Error).message;
+      }
+    }
+    slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: pid, released, ...(error ? { error } : {}) });
+  }
+  return { bootId: file.bootId, at: now, deadline: file.deadline, wallTime: new Date().toISOString(), slots };
+}
+
+export async function runFence(stateDir: string, log: Logger): Promise<void> {
+  const paths = fencePaths(stateDir);
+  const boot = bootId();
+  let fencedDeadline: number | undefined | null = null; // the deadline last enforced (null: none yet)
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const file = readFenceFile(paths.file, boot);
+      const now = monotonicMs();
+      if (!fenceDue(file, now)) return;
+      // again only for a new deadline, or when a listed master is found running past it
+      const again = fencedDeadline !== file!.deadline || file!.masters.some((m) => masterPid(m.pidFile, m.imapdConf) !== undefined);
+      if (!again) return;
+      const record = await fence(file!, now, log);
+      fencedDeadline = file!.deadline;
+      await writeFileAtomic(paths.fenced, `${JSON.stringify(record)}\n`, 0o600);
+      const late = file!.deadline === undefined ? undefined : now - file!.deadline;
+      log.warn({ holder: file!.holder, lateMs: late, slots: record.slots }, `FENCED: lease deadline passed; ${record.slots.length} master slot(s) killed and their service IPs released`);
+    } catch (err) {
+      log.error({ err: (err as Error).stack }, 'fence tick failed (a bug); trying again');
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), TICK_MS);
+  const stop = () => {
+    clearInterval(timer);
+    try {
+      if (existsSync(paths.pid) && readFileSync(paths.pid, 'utf8').trim() === String(process.pid)) unlinkSync(paths.pid);
+    } catch {
+      // already gone
+    }
+    log.info('fence stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await writeFileAtomic(paths.pid, `${process.pid}\n`, 0o644);
+  log.info({ stateDir, tickMs: TICK_MS }, 'fence running');
+  await tick();
+}
