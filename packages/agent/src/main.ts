@@ -12,6 +12,10 @@ import { IpVipDriver } from './vip/ip.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
 import { FenceGuard } from './fence/guard.js';
 import { ServingAuthority } from './fence/authority.js';
+import { PeerLink } from './peer/link.js';
+import { withholdPromotions } from './peer/failsafe.js';
+import { leaseMargin, monotonicMs } from './lease/lease.js';
+import type { DesiredState__Output } from '@slotctl/shared';
 
 function port(value: string): number {
   const n = Number(value);
@@ -31,6 +35,7 @@ const program = new Command('slot-agent')
   .addOption(new Option('--imap-port <port>', 'IMAP port on slot and service IPs (same on every agent)').argParser(port).default(1143))
   .addOption(new Option('--lmtp-port <port>', 'LMTP port on service IPs (same on every agent)').argParser(port).default(2003))
   .addOption(new Option('--sync-port <port>', 'replication port on replica slot IPs (same on every agent)').argParser(port).default(2005))
+  .addOption(new Option('--peer-port <port>', "agent-to-agent port on each machine's address: failsafe confirmations (same on every agent)").argParser(port).default(7401))
   .addOption(new Option('--vip-driver <driver>', 'how slot and service IPs are taken: loopback (127.0.0.0/8, no ip calls) or ip (ip addr + arping)').choices(['loopback', 'ip']).default('loopback'))
   .addOption(new Option('--vip-interface <iface>', 'interface for --vip-driver ip').default('eth0'))
   .addOption(new Option('--arp-probe <duration>', 'how long arping -D listens for another owner before an address is taken').argParser((v) => parseDuration(v, '--arp-probe')).default(200, '200ms'))
@@ -52,6 +57,7 @@ const opts = program.opts<{
   imapPort: number;
   lmtpPort: number;
   syncPort: number;
+  peerPort: number;
   syslogDir: string;
   syslogSocket: string;
   stopSlotsOnExit?: boolean;
@@ -132,7 +138,37 @@ async function main(): Promise<void> {
   });
   const adopted = await slots.adopt(persisted);
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
-  session = new AgentSession({ machine: opts.machine, coordinator: opts.coordinator, applied, slots, log, onLease: (deadline) => authority.renewLease(deadline) });
+  // Partners: who holds the replicas of this machine's masters (their promises keep the masters up when the
+  // coordinator is unreachable for everyone), and each slot's peer machine (a promise blocks promotions against it).
+  let desired: DesiredState__Output | undefined;
+  const peerMachine = (slot: string) => desired?.slots.find((d) => d.slot === slot)?.peerMachine || undefined;
+  const peers = new PeerLink({
+    machine: opts.machine,
+    port: opts.peerPort,
+    intervalMs: 1000,
+    promiseMs: () => (session?.state.phase === 'connected' ? session.state.leaseMs : 5000),
+    marginMs: leaseMargin(5000),
+    coordinatorReachable: () => session?.coordinatorReachable() ?? false,
+    replicaPartners: () => [...new Set((desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
+    onFailsafe: (deadline) => authority.setFailsafe(deadline),
+    log,
+  });
+  peers.start();
+  session = new AgentSession({
+    machine: opts.machine,
+    coordinator: opts.coordinator,
+    applied,
+    slots,
+    log,
+    onLease: (deadline) => authority.renewLease(deadline),
+    onDesired: (d) => {
+      desired = d;
+      peers.setPartners(d.peers);
+      if (d.address) peers.listen(d.address).catch((err: Error) => log.error({ err: err.message, address: d.address, port: opts.peerPort }, 'cannot serve Peer: partners cannot confirm for this machine'));
+    },
+    withhold: (plan, previous) => withholdPromotions(plan, previous, peerMachine, peers.promises, monotonicMs()),
+    peerViews: () => peers.views(),
+  });
   const active = session;
   const machineSlots = slots;
 
@@ -149,6 +185,7 @@ async function main(): Promise<void> {
     }, 30_000);
     force.unref();
     // The session goes first, so that no desired state arriving meanwhile starts a slot again.
+    peers.stop();
     active
       .stop()
       .then(async () => {

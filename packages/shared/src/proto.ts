@@ -73,3 +73,8 @@ export type { SetSlotRunRequest } from './generated/slotctl/v1/SetSlotRunRequest
 export type { SetSlotRunReply__Output } from './generated/slotctl/v1/SetSlotRunReply.js';
 export type { ReplayReport, ReplayReport__Output } from './generated/slotctl/v1/ReplayReport.js';
 export type { ReplaySlotReply__Output } from './generated/slotctl/v1/ReplaySlotReply.js';
+export type { PeerClient, PeerHandlers } from './generated/slotctl/v1/Peer.js';
+export type { ConfirmRequest, ConfirmRequest__Output } from './generated/slotctl/v1/ConfirmRequest.js';
+export type { ConfirmReply, ConfirmReply__Output } from './generated/slotctl/v1/ConfirmReply.js';
+export type { PeerAgent, PeerAgent__Output } from './generated/slotctl/v1/PeerAgent.js';
+export type { PeerView, PeerView__Output } from './generated/slotctl/v1/PeerView.js';

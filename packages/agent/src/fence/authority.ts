@@ -21,6 +21,7 @@ export class ServingAuthority {
   private held = false;
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
+  private published: number | undefined;
 
   constructor(private readonly hooks: AuthorityHooks, inherited?: number) {
     // an agent restarted within its predecessor's lease keeps its adopted masters until that lease ends
@@ -71,6 +72,8 @@ export class ServingAuthority {
   private changed(): void {
     const deadline = this.deadline;
     const holder = this.holder;
+    if (deadline === this.published) return; // e.g. a failsafe promise shorter than the lease: nothing to tell
+    this.published = deadline;
     this.chain = this.chain.then(async () => {
       await this.hooks.publish(deadline, holder);
       if (!this.held && this.holds()) {

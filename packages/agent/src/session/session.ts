@@ -12,8 +12,10 @@ import {
   type CoordinatorMessage__Output,
   type DesiredState__Output,
   type Logger,
+  type PeerView,
 } from '@slotctl/shared';
-import { planApply } from '../state/apply-plan.js';
+import { planApply, type ApplyPlan, type AppliedSlots } from '../state/apply-plan.js';
+import type { Withheld } from '../peer/failsafe.js';
 import type { AppliedStore } from '../state/applied-store.js';
 import type { MachineSlots } from '../machine/slots.js';
 import { reconnectDelay } from './backoff.js';
@@ -36,6 +38,12 @@ export interface SessionOptions {
   log: Logger;
   /** An acknowledged heartbeat renewed the lease until this CLOCK_MONOTONIC deadline. */
   onLease: (deadline: number) => void;
+  /** Every desired state, before it is applied (the partners and this machine's address come with it). */
+  onDesired: (desired: DesiredState__Output) => void;
+  /** Promotions this agent must not accept yet (failsafe promises); they are applied again when the promise ends. */
+  withhold: (plan: ApplyPlan, previous: AppliedSlots, desired: DesiredState__Output) => Withheld[];
+  /** Sent with every heartbeat. */
+  peerViews: () => PeerView[];
 }
 
 export class AgentSession {
@@ -53,6 +61,8 @@ export class AgentSession {
   /** The lease as this agent counts it (from the send time of acknowledged heartbeats, minus a margin). */
   readonly lease = new Lease();
   private leaseMargin = 0;
+  private lastDesired: DesiredState__Output | undefined;
+  private reapplyTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
@@ -77,6 +87,7 @@ export class AgentSession {
     this.state = { phase: 'stopped' };
     clearTimeout(this.retryTimer);
     clearTimeout(this.reportTimer);
+    clearTimeout(this.reapplyTimer);
     clearInterval(this.heartbeatTimer);
     const stream = this.stream;
     this.stream = undefined;
@@ -154,6 +165,8 @@ export class AgentSession {
       }
       case 'desired': {
         const desired = message.desired!;
+        this.lastDesired = desired;
+        this.options.onDesired(desired);
         this.applying = this.applying.then(() => this.apply(stream, desired));
         return;
       }
@@ -165,12 +178,29 @@ export class AgentSession {
   private heartbeat(stream: Stream): void {
     if (stream !== this.stream) return;
     this.lease.sentAt(++this.seq, monotonicMs());
-    stream.write({ heartbeat: { seq: this.seq } });
+    stream.write({ heartbeat: { seq: this.seq, peers: this.options.peerViews() } });
+  }
+
+  /** This agent hears the coordinator now: connected, and an acknowledgement within two heartbeat intervals. */
+  coordinatorReachable(): boolean {
+    return this.state.phase === 'connected' && performance.now() - this.lastAckAt < 2 * this.state.heartbeatIntervalMs;
   }
 
   private async apply(stream: Stream, desired: DesiredState__Output): Promise<void> {
     const store = this.options.applied;
-    const plan = planApply(store.current(), desired.slots);
+    const previous = store.current();
+    const plan = planApply(previous, desired.slots);
+    const withheld = this.options.withhold(plan, previous, desired);
+    if (withheld.length) {
+      // applied again (the last desired state, whatever it is by then) once the earliest promise has ended
+      const wait = Math.max(0, Math.min(...withheld.map((w) => w.until)) - monotonicMs()) + 50;
+      clearTimeout(this.reapplyTimer);
+      this.reapplyTimer = setTimeout(() => {
+        const last = this.lastDesired;
+        if (last && stream === this.stream) this.applying = this.applying.then(() => this.apply(stream, last));
+      }, wait);
+      this.log.warn({ withheld }, 'promotion withheld: a failsafe promise to the old master machine still holds');
+    }
     const changed = plan.results.filter((r) => r.result === 'CHANGED');
     const refused = plan.results.filter((r) => r.result === 'REFUSED');
     try {

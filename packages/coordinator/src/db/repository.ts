@@ -132,6 +132,8 @@ export interface PlacedSlotRow {
   epoch: number;
   peerSlot: string | null;
   peerIp: string | null;
+  peerMachine: string | null;
+  peerAddress: string | null;
   adminStopped: number;
   startGeneration: number;
   replayOp: string;
@@ -354,10 +356,11 @@ export class Repository {
       slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
-                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
                 s.op_hold AS opHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
+         LEFT JOIN machines pm ON pm.name = p.machine
          WHERE s.machine = ? ORDER BY s.name`,
       ),
       setMachineState: db.prepare('UPDATE machines SET state = ?, state_since = ? WHERE name = ?'),

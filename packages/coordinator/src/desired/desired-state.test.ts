@@ -14,6 +14,8 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   epoch: 1,
   peerSlot: 's01-m2',
   peerIp: '127.0.22.1',
+  peerMachine: 'm2',
+  peerAddress: '127.0.10.2',
   adminStopped: 0,
   startGeneration: 0,
   replayOp: '',
@@ -25,17 +27,20 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
 
 describe('desired state of a machine', () => {
   it('gives each slot its role from the store row, sorted, with the peer to replicate with', () => {
-    const state = desiredStateFor('m1', [row({ name: 's02-m1', store: 's02', masterSlot: 's02-m2', peerSlot: 's02-m2' }), row({})]);
+    const state = desiredStateFor('m1', '127.0.10.1', [row({ name: 's02-m1', store: 's02', masterSlot: 's02-m2', peerSlot: 's02-m2' }), row({})]);
     expect(state.slots?.map((s) => [s.slot, s.role, s.peerSlot])).toEqual([
       ['s01-m1', 'MASTER', 's01-m2'],
       ['s02-m1', 'REPLICA', 's02-m2'],
     ]);
+    // the partners, for the failsafe: every machine sharing a store, once
+    expect(state.peers).toEqual([{ machine: 'm2', address: '127.0.10.2' }]);
+    expect(state.address).toBe('127.0.10.1');
   });
 
   it('has a version that depends only on the content', () => {
-    const a = desiredStateFor('m1', [row({}), row({ name: 's02-m1', store: 's02' })]);
-    const b = desiredStateFor('m1', [row({ name: 's02-m1', store: 's02' }), row({})]);
+    const a = desiredStateFor('m1', '127.0.10.1', [row({}), row({ name: 's02-m1', store: 's02' })]);
+    const b = desiredStateFor('m1', '127.0.10.1', [row({ name: 's02-m1', store: 's02' }), row({})]);
     expect(a.version).toBe(b.version);
-    expect(desiredStateFor('m1', [row({ epoch: 2 })]).version).not.toBe(desiredStateFor('m1', [row({})]).version);
+    expect(desiredStateFor('m1', '127.0.10.1', [row({ epoch: 2 })]).version).not.toBe(desiredStateFor('m1', '127.0.10.1', [row({})]).version);
   });
 });

@@ -1,10 +1,10 @@
 // Pure: the whole desired state of one machine, computed from database rows. Its version is a digest of the
 // content, so equal states have equal versions and re-sending one changes nothing on the agent.
 import { createHash } from 'node:crypto';
-import type { DesiredSlot, DesiredState } from '@slotctl/shared';
+import type { DesiredSlot, DesiredState, PeerAgent } from '@slotctl/shared';
 import type { PlacedSlotRow } from '../db/repository.js';
 
-export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[]): DesiredState {
+export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[]): DesiredState {
   const slots: DesiredSlot[] = rows
     .filter((row) => row.machine === machine)
     .map((row) => ({
@@ -24,8 +24,13 @@ export function desiredStateFor(machine: string, rows: readonly PlacedSlotRow[])
       replayOp: row.replayOp,
       checkOp: row.checkOp,
       checkMailboxes: row.checkOp ? (JSON.parse(row.checkMailboxes) as string[]) : [],
+      peerMachine: row.peerMachine ?? '',
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
-  const version = createHash('sha256').update(JSON.stringify(slots)).digest('hex').slice(0, 16);
-  return { version, machine, slots };
+  // partners: every machine sharing a store with this one
+  const partners = new Map<string, string>();
+  for (const row of rows) if (row.machine === machine && row.peerMachine && row.peerAddress) partners.set(row.peerMachine, row.peerAddress);
+  const peers: PeerAgent[] = [...partners].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, a]) => ({ machine: m, address: a }));
+  const version = createHash('sha256').update(JSON.stringify({ slots, address, peers })).digest('hex').slice(0, 16);
+  return { version, machine, slots, address, peers };
 }

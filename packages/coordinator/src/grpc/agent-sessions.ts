@@ -252,6 +252,6 @@ export class AgentSessions {
   }
 
   desiredFor(machine: string): DesiredState {
-    return desiredStateFor(machine, this.repo.placedSlotsOfMachine(machine));
+    return desiredStateFor(machine, this.repo.getMachine(machine)?.address ?? '', this.repo.placedSlotsOfMachine(machine));
   }
 }

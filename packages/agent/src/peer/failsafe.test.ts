@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import type { ApplyPlan, AppliedSlot } from '../state/apply-plan.js';
+import { FailsafeLedger, PromiseBook, withholdPromotions } from './failsafe.js';
+
+describe('FailsafeLedger', () => {
+  it('holds only while every partner has a live promise, until the earliest ends less the margin', () => {
+    const f = new FailsafeLedger(1000);
+    expect(f.deadline([], 0)).toBeUndefined();
+    f.record('b', { sentAt: 100, reachable: false, promisedMs: 5000 });
+    expect(f.deadline(['b', 'c'], 200)).toBeUndefined(); // c never answered
+    f.record('c', { sentAt: 300, reachable: false, promisedMs: 5000 });
+    expect(f.deadline(['b', 'c'], 400)).toBe(4100);
+    expect(f.deadline(['b', 'c'], 4100)).toBeUndefined(); // b's ran out
+    f.record('c', { sentAt: 500, reachable: true, promisedMs: 0 }); // c reaches the coordinator: no failsafe
+    expect(f.deadline(['b', 'c'], 600)).toBeUndefined();
+    f.record('c', { sentAt: 400, reachable: false, promisedMs: 5000 }); // an older answer arriving late changes nothing
+    expect(f.deadline(['b', 'c'], 600)).toBeUndefined();
+  });
+});
+
+describe('withholdPromotions', () => {
+  const slot = (role: 'MASTER' | 'REPLICA', epoch: number): AppliedSlot => ({ store: 'n1', role, epoch, slotIp: '10.0.0.1', serviceIp: '10.0.0.9', peerSlot: 'p', peerIp: '10.0.0.2', dataPath: '/d', metaPath: '/m' });
+  const plan = (): ApplyPlan => ({ results: [{ slot: 'x', result: 'CHANGED', detail: '' }], next: { x: slot('MASTER', 2) }, removed: [] });
+
+  it('refuses a promotion against a machine it promised to, keeping what was applied, and lets it through after', () => {
+    const book = new PromiseBook();
+    book.give('a', 0, 5000);
+    const p = plan();
+    expect(withholdPromotions(p, { x: slot('REPLICA', 1) }, () => 'a', book, 1000)).toEqual([{ slot: 'x', machine: 'a', until: 5000 }]);
+    expect(p.results[0]).toMatchObject({ result: 'REFUSED' });
+    expect(p.next.x).toMatchObject({ role: 'REPLICA', epoch: 1 });
+    const later = plan();
+    expect(withholdPromotions(later, { x: slot('REPLICA', 1) }, () => 'a', book, 5000)).toEqual([]);
+    expect(later.next.x).toMatchObject({ role: 'MASTER', epoch: 2 });
+  });
+
+  it('leaves promotions against other machines alone', () => {
+    const book = new PromiseBook();
+    book.give('a', 0, 5000);
+    const p = plan();
+    expect(withholdPromotions(p, { x: slot('REPLICA', 1) }, () => 'b', book, 1000)).toEqual([]);
+    expect(p.results[0]!.result).toBe('CHANGED');
+  });
+});

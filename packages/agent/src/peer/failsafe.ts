@@ -1,0 +1,83 @@
+// Pure: the failsafe's two sides. A partner keeps a book of the promises it gave (no promotion against machine M
+// until T); an asker keeps the last answer of each partner and derives how long its masters may serve on promises
+// alone: until the earliest promise ends (less a margin), and only while *every* partner has one.
+import type { ApplyPlan, AppliedSlots } from '../state/apply-plan.js';
+
+export class PromiseBook {
+  private readonly until = new Map<string, number>();
+
+  give(machine: string, now: number, ms: number): void {
+    this.until.set(machine, Math.max(this.until.get(machine) ?? 0, now + ms));
+  }
+
+  /** When the promise to `machine` ends, if one holds at `now`. */
+  activeUntil(machine: string, now: number): number | undefined {
+    const t = this.until.get(machine);
+    return t !== undefined && t > now ? t : undefined;
+  }
+}
+
+export interface PartnerAnswer {
+  /** When the question left (CLOCK_MONOTONIC ms): the promise is counted from there, never from the answer. */
+  sentAt: number;
+  reachable: boolean;
+  promisedMs: number;
+}
+
+export class FailsafeLedger {
+  private readonly answers = new Map<string, PartnerAnswer>();
+
+  constructor(private readonly marginMs: number) {}
+
+  record(machine: string, answer: PartnerAnswer): void {
+    const prev = this.answers.get(machine);
+    if (!prev || answer.sentAt >= prev.sentAt) this.answers.set(machine, answer);
+  }
+
+  /** Until when the masters may serve on promises: undefined unless every partner's latest answer is a live promise. */
+  deadline(partners: readonly string[], now: number): number | undefined {
+    if (partners.length === 0) return undefined;
+    let earliest = Infinity;
+    for (const p of partners) {
+      const a = this.answers.get(p);
+      if (!a || a.reachable || a.promisedMs <= 0) return undefined;
+      const end = a.sentAt + a.promisedMs - this.marginMs;
+      if (end <= now) return undefined;
+      earliest = Math.min(earliest, end);
+    }
+    return earliest;
+  }
+}
+
+export interface Withheld {
+  slot: string;
+  machine: string;
+  until: number;
+}
+
+/**
+ * A promotion (this slot becomes master) against a machine this agent promised to is refused while the promise
+ * holds: the slot keeps what it had applied, and the desired state is applied again when the promise ends.
+ */
+export function withholdPromotions(
+  plan: ApplyPlan,
+  previous: AppliedSlots,
+  peerMachineOf: (slot: string) => string | undefined,
+  book: PromiseBook,
+  now: number,
+): Withheld[] {
+  const withheld: Withheld[] = [];
+  for (const r of plan.results) {
+    const slot = r.slot!;
+    if (r.result !== 'CHANGED' || plan.next[slot]?.role !== 'MASTER' || previous[slot]?.role === 'MASTER') continue;
+    const machine = peerMachineOf(slot);
+    const until = machine ? book.activeUntil(machine, now) : undefined;
+    if (!machine || until === undefined) continue;
+    r.result = 'REFUSED';
+    r.detail = `promised ${machine} (failsafe) not to accept a promotion against it for ${until - now} ms more; applied when the promise ends`;
+    if (previous[slot]) plan.next[slot] = previous[slot];
+    else delete plan.next[slot];
+    withheld.push({ slot, machine, until });
+  }
+  return withheld;
+}

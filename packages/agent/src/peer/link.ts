@@ -1,0 +1,145 @@
+// Agent <-> agent: serves Peer.Confirm on this machine's address and asks every partner each interval. The answers
+// feed the failsafe (masters keep serving while every replica partner confirms the coordinator is unreachable for it
+// too) and the peer views the coordinator reads when a machine falls silent.
+import * as grpc from '@grpc/grpc-js';
+import {
+  assertIp,
+  assertName,
+  loadContract,
+  type ConfirmReply,
+  type ConfirmReply__Output,
+  type ConfirmRequest__Output,
+  type Logger,
+  type PeerAgent__Output,
+  type PeerClient,
+  type PeerView,
+} from '@slotctl/shared';
+import { monotonicMs } from '../lease/lease.js';
+import { FailsafeLedger, PromiseBook } from './failsafe.js';
+
+export interface PeerLinkOptions {
+  machine: string;
+  port: number;
+  /** How often partners are asked. */
+  intervalMs: number;
+  /** How long a promise lasts (the lease the coordinator grants), and the asker's safety margin on it. */
+  promiseMs: () => number;
+  marginMs: number;
+  /** This agent's own view: does it hear the coordinator right now? */
+  coordinatorReachable: () => boolean;
+  /** The machines holding the replicas of this machine's masters (whose promises the failsafe needs). */
+  replicaPartners: () => string[];
+  /** A new failsafe deadline (undefined: none). */
+  onFailsafe: (deadline: number | undefined) => void;
+  log: Logger;
+}
+
+export class PeerLink {
+  readonly promises = new PromiseBook();
+  private readonly ledger: FailsafeLedger;
+  private readonly heard = new Map<string, number>();
+  private readonly clients = new Map<string, { address: string; client: PeerClient }>();
+  private server: grpc.Server | undefined;
+  private listening = '';
+  private timer: NodeJS.Timeout | undefined;
+  private failsafeHeld = false;
+
+  constructor(private readonly options: PeerLinkOptions) {
+    this.ledger = new FailsafeLedger(options.marginMs);
+  }
+
+  /** (Re)binds the Peer service on this machine's address from the desired state. */
+  async listen(address: string): Promise<void> {
+    assertIp(address, 'machine address');
+    const target = `${address}:${this.options.port}`;
+    if (target === this.listening) return;
+    this.server?.forceShutdown();
+    const server = new grpc.Server();
+    server.addService(loadContract().slotctl.v1.Peer.service, { Confirm: (call: grpc.ServerUnaryCall<ConfirmRequest__Output, ConfirmReply>, cb: grpc.sendUnaryData<ConfirmReply>) => cb(null, this.answer(call.request)) });
+    await new Promise<void>((resolve, reject) => server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+    this.server = server;
+    this.listening = target;
+    this.options.log.info({ listen: target }, 'serving Peer (failsafe confirmations) to partner agents');
+  }
+
+  /** Someone asks: a promise only when this agent cannot reach the coordinator either. */
+  private answer(req: ConfirmRequest__Output): ConfirmReply {
+    try {
+      assertName(req.machine, 'asking machine');
+    } catch {
+      return { machine: this.options.machine, coordinatorReachable: true, promisedMs: 0 };
+    }
+    const now = monotonicMs();
+    this.heard.set(req.machine, now);
+    if (this.options.coordinatorReachable()) return { machine: this.options.machine, coordinatorReachable: true, promisedMs: 0 };
+    const ms = Math.min(req.promiseMs, this.options.promiseMs());
+    this.promises.give(req.machine, now, ms);
+    return { machine: this.options.machine, coordinatorReachable: false, promisedMs: ms };
+  }
+
+  /** The partners to ask, from the desired state. */
+  setPartners(peers: readonly PeerAgent__Output[]): void {
+    const wanted = new Map<string, string>();
+    for (const p of peers) {
+      try {
+        assertName(p.machine, 'partner machine');
+        assertIp(p.address, `address of partner ${p.machine}`);
+        wanted.set(p.machine, `${p.address}:${this.options.port}`);
+      } catch (err) {
+        this.options.log.warn({ err: (err as Error).message }, 'partner ignored');
+      }
+    }
+    for (const [m, c] of this.clients) {
+      if (wanted.get(m) !== c.address) {
+        c.client.close();
+        this.clients.delete(m);
+      }
+    }
+    const { Peer } = loadContract().slotctl.v1;
+    for (const [m, address] of wanted) {
+      if (!this.clients.has(m)) this.clients.set(m, { address, client: new Peer(address, grpc.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 }) });
+    }
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.round(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  private round(): void {
+    for (const [machine, { client }] of this.clients) {
+      const sentAt = monotonicMs();
+      client.Confirm({ machine: this.options.machine, promiseMs: this.options.promiseMs() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
+        if (err || !reply) return; // no answer: no promise; the last one runs out on its own
+        this.heard.set(machine, monotonicMs());
+        this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs });
+        this.updateFailsafe();
+      });
+    }
+    this.updateFailsafe();
+  }
+
+  private updateFailsafe(): void {
+    const deadline = this.ledger.deadline(this.options.replicaPartners(), monotonicMs());
+    if ((deadline !== undefined) !== this.failsafeHeld) {
+      this.failsafeHeld = deadline !== undefined;
+      this.options.log.warn({ partners: this.options.replicaPartners() }, this.failsafeHeld ? 'failsafe: every replica partner confirms the coordinator is unreachable and promised; masters keep serving' : 'failsafe ended');
+    }
+    this.options.onFailsafe(deadline);
+  }
+
+  /** How recently each partner was heard (either direction), for heartbeats. */
+  views(): PeerView[] {
+    const now = monotonicMs();
+    return [...this.clients.keys()].map((machine) => {
+      const t = this.heard.get(machine);
+      return t === undefined ? { machine, heard: false, lastHeardMsAgo: 0 } : { machine, heard: true, lastHeardMsAgo: Math.min(0xffffffff, now - t) };
+    });
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const c of this.clients.values()) c.client.close();
+    this.server?.forceShutdown();
+  }
+}
