@@ -78,3 +78,8 @@ export type { ConfirmRequest, ConfirmRequest__Output } from './generated/slotctl
 export type { ConfirmReply, ConfirmReply__Output } from './generated/slotctl/v1/ConfirmReply.js';
 export type { PeerAgent, PeerAgent__Output } from './generated/slotctl/v1/PeerAgent.js';
 export type { PeerView, PeerView__Output } from './generated/slotctl/v1/PeerView.js';
+export type { GuidsRequest, GuidsRequest__Output } from './generated/slotctl/v1/GuidsRequest.js';
+export type { GuidsReply, GuidsReply__Output } from './generated/slotctl/v1/GuidsReply.js';
+export type { Quarantine, Quarantine__Output } from './generated/slotctl/v1/Quarantine.js';
+export type { RecoverReport, RecoverReport__Output } from './generated/slotctl/v1/RecoverReport.js';
+export type { MailboxRecovery } from './generated/slotctl/v1/MailboxRecovery.js';

@@ -19,6 +19,12 @@ const slot = (over: Partial<DesiredSlot__Output> = {}): DesiredSlot__Output => (
   replayOp: '',
   checkOp: '',
   checkMailboxes: [],
+  recoverListen: '',
+  recoverOp: '',
+  recoverTarget: '',
+  recoverTargetSlot: '',
+  recoverTargetMachine: '',
+  recoverMailboxes: [],
   ...over,
 });
 

@@ -2,7 +2,7 @@
 // from where the last look stopped. Cheap enough to run on every change of a busy slot.
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isSyncLogName, mailboxOfLine, type BacklogSummary } from './backlog.js';
+import { MAILBOX_NAMES_REPORTED, isSyncLogName, mailboxOfLine, type BacklogSummary } from './backlog.js';
 
 interface FileState {
   ino: number;
@@ -57,7 +57,7 @@ export class BacklogReader {
       for (const m of f.mailboxes) mailboxes.add(m);
       oldest = Math.min(oldest, f.firstChangeMs);
     }
-    return { files: next.size, bytes, mailboxes: mailboxes.size, oldestChangeAgeMs: next.size ? Math.max(0, Math.round(now - oldest)) : 0 };
+    return { files: next.size, bytes, mailboxes: mailboxes.size, mailboxNames: [...mailboxes].sort().slice(0, MAILBOX_NAMES_REPORTED), oldestChangeAgeMs: next.size ? Math.max(0, Math.round(now - oldest)) : 0 };
   }
 
   /** Reads what was appended since the last look; false if the file is gone. */

@@ -5,8 +5,12 @@ export interface BacklogSummary {
   files: number;
   bytes: number;
   mailboxes: number;
+  /** Sorted, at most MAILBOX_NAMES_REPORTED. */
+  mailboxNames: string[];
   oldestChangeAgeMs: number;
 }
+
+export const MAILBOX_NAMES_REPORTED = 200;
 
 /** Splits a sync log line into words, honouring "quoted words" with \" and \\ escapes. */
 export function splitLogLine(line: string): string[] {

@@ -21,7 +21,7 @@ export interface SyncWatchOptions {
 }
 
 export class SyncWatcher {
-  backlog: Backlog = { files: 0, bytes: 0, mailboxes: 0, oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
+  backlog: Backlog = { files: 0, bytes: 0, mailboxes: 0, mailboxNames: [], oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
   readonly reader: BacklogReader;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;

@@ -119,6 +119,36 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE slots ADD COLUMN sync_confirmed_epoch INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 4,
+    description: 'machine loss: slots held stopped until their unreplicated changes are recovered, recovery requests and results; at-risk records',
+    sql: `
+      ALTER TABLE slots ADD COLUMN recovery_hold TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN quarantine TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE slots ADD COLUMN recover_listen TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN recover_op TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN recover_target_slot TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN recover_mailboxes TEXT NOT NULL DEFAULT '[]';
+      ALTER TABLE slots ADD COLUMN recover_result TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE slots ADD COLUMN recover_listening TEXT NOT NULL DEFAULT '';
+      CREATE TABLE at_risk (
+        id              INTEGER PRIMARY KEY,
+        store           TEXT NOT NULL REFERENCES stores(name) ON DELETE CASCADE,
+        slot            TEXT NOT NULL,
+        machine         TEXT NOT NULL,
+        op              TEXT NOT NULL,
+        epoch           INTEGER NOT NULL,
+        created_at      TEXT NOT NULL,
+        backlog         TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN ('open', 'recovering', 'recovered', 'nothing-lost', 'partial')),
+        mailboxes       TEXT NOT NULL DEFAULT '[]',
+        result          TEXT NOT NULL DEFAULT '{}',
+        closed_at       TEXT
+      ) STRICT;
+      CREATE INDEX at_risk_by_store ON at_risk(store, id);
+      CREATE UNIQUE INDEX at_risk_one_open_per_slot ON at_risk(slot) WHERE state IN ('open', 'recovering');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

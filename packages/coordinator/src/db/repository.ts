@@ -33,6 +33,8 @@ export interface BacklogRow {
   files: number;
   bytes: number;
   mailboxes: number;
+  /** The mailboxes named (internal names, at most 200). */
+  mailboxNames: string[];
   oldestChangeAgeMs: number;
   stalled: boolean;
   stallReason: string;
@@ -63,6 +65,59 @@ export interface SlotRow {
   checkOp: string;
   checkResult: MailboxCheckRow | undefined;
   syncConfirmedEpoch: number;
+  /** The failover that keeps this returning old master stopped until its unreplicated changes are recovered, or ''. */
+  recoveryHold: string;
+  /** What the agent moved aside when the slot came back as replica (reported). */
+  quarantine: QuarantineRow | undefined;
+  /** Recovery requests in its desired state, and what the agent reported of them. */
+  recoverListen: string;
+  recoverOp: string;
+  recoverTargetSlot: string;
+  recoverMailboxes: string[];
+  recoverResult: RecoverResultRow | undefined;
+  recoverListening: string;
+}
+
+export interface MailboxRecoveryRow {
+  name: string;
+  result: string;
+  detail: string;
+  messages: number;
+  missing: number;
+}
+
+export interface RecoverResultRow {
+  op: string;
+  done: boolean;
+  mailboxes: MailboxRecoveryRow[];
+  error: string;
+}
+
+export interface QuarantineRow {
+  dir: string;
+  files: string[];
+  /** Internal names the quarantined logs name. */
+  mailboxes: string[];
+}
+
+export type AtRiskState = 'open' | 'recovering' | 'recovered' | 'nothing-lost' | 'partial';
+
+/** What a failover may have left behind on the old master, and what became of it. */
+export interface AtRiskRow {
+  id: number;
+  store: string;
+  slot: string;
+  machine: string;
+  op: string;
+  epoch: number;
+  createdAt: string;
+  /** The old master's last reported backlog (files, mailboxes named, age of the oldest change) and when. */
+  backlog: BacklogRow & { reportedAt: string | null };
+  state: AtRiskState;
+  /** Mailboxes found in the quarantined sync logs once the machine returned. */
+  mailboxes: string[];
+  result: Record<string, unknown>;
+  closedAt: string | null;
 }
 
 export interface MailboxSummaryRow {
@@ -81,7 +136,7 @@ export interface MailboxCheckRow {
   error: string;
 }
 
-export type OperationKind = 'switchover' | 'drain';
+export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover';
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
 
 export interface OperationRow {
@@ -138,8 +193,15 @@ export interface PlacedSlotRow {
   startGeneration: number;
   replayOp: string;
   opHold: string;
+  recoveryHold: string;
   checkOp: string;
   checkMailboxes: string;
+  recoverListen: string;
+  recoverOp: string;
+  recoverTargetIp: string | null;
+  recoverTargetSlot: string;
+  recoverTargetMachine: string | null;
+  recoverMailboxes: string;
 }
 
 export interface EventInput {
@@ -188,12 +250,16 @@ export interface SlotReportInput {
   replay: ReplayResultRow | undefined;
   check: MailboxCheckRow | undefined;
   syncConfirmedEpoch: number;
+  quarantine: QuarantineRow | undefined;
+  recover: RecoverResultRow | undefined;
+  recoverListening: string;
 }
 
 export const EMPTY_BACKLOG: BacklogRow = {
   files: 0,
   bytes: 0,
   mailboxes: 0,
+  mailboxNames: [],
   oldestChangeAgeMs: 0,
   stalled: false,
   stallReason: '',
@@ -234,6 +300,14 @@ interface RawSlot {
   check_op: string;
   check_result: string;
   sync_confirmed_epoch: number;
+  recovery_hold: string;
+  quarantine: string;
+  recover_listen: string;
+  recover_op: string;
+  recover_target_slot: string;
+  recover_mailboxes: string;
+  recover_result: string;
+  recover_listening: string;
 }
 
 interface RawOperation {
@@ -318,6 +392,46 @@ function toSlot(raw: RawSlot): SlotRow {
     checkOp: raw.check_op,
     checkResult: raw.check_result === '{}' ? undefined : (JSON.parse(raw.check_result) as MailboxCheckRow),
     syncConfirmedEpoch: raw.sync_confirmed_epoch,
+    recoveryHold: raw.recovery_hold,
+    quarantine: raw.quarantine === '{}' ? undefined : (JSON.parse(raw.quarantine) as QuarantineRow),
+    recoverListen: raw.recover_listen,
+    recoverOp: raw.recover_op,
+    recoverTargetSlot: raw.recover_target_slot,
+    recoverMailboxes: JSON.parse(raw.recover_mailboxes) as string[],
+    recoverResult: raw.recover_result === '{}' ? undefined : (JSON.parse(raw.recover_result) as RecoverResultRow),
+    recoverListening: raw.recover_listening,
+  };
+}
+
+interface RawAtRisk {
+  id: number;
+  store: string;
+  slot: string;
+  machine: string;
+  op: string;
+  epoch: number;
+  created_at: string;
+  backlog: string;
+  state: AtRiskState;
+  mailboxes: string;
+  result: string;
+  closed_at: string | null;
+}
+
+function toAtRisk(raw: RawAtRisk): AtRiskRow {
+  return {
+    id: raw.id,
+    store: raw.store,
+    slot: raw.slot,
+    machine: raw.machine,
+    op: raw.op,
+    epoch: raw.epoch,
+    createdAt: raw.created_at,
+    backlog: JSON.parse(raw.backlog) as AtRiskRow['backlog'],
+    state: raw.state,
+    mailboxes: JSON.parse(raw.mailboxes) as string[],
+    result: JSON.parse(raw.result) as Record<string, unknown>,
+    closedAt: raw.closed_at,
   };
 }
 
@@ -357,10 +471,13 @@ export class Repository {
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
                 st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
-                s.op_hold AS opHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes
+                s.op_hold AS opHold, s.recovery_hold AS recoveryHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes,
+                s.recover_listen AS recoverListen, s.recover_op AS recoverOp, s.recover_target_slot AS recoverTargetSlot,
+                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, s.recover_mailboxes AS recoverMailboxes
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          LEFT JOIN machines pm ON pm.name = p.machine
+         LEFT JOIN slots t ON t.name = s.recover_target_slot
          WHERE s.machine = ? ORDER BY s.name`,
       ),
       setMachineState: db.prepare('UPDATE machines SET state = ?, state_since = ? WHERE name = ?'),
@@ -372,7 +489,10 @@ export class Repository {
            crashes = @crashes, recent_log = @recentLog,
            replay_result = CASE WHEN @replay IS NULL THEN replay_result ELSE @replay END,
            check_result = CASE WHEN @check IS NULL THEN check_result ELSE @check END,
-           sync_confirmed_epoch = MAX(sync_confirmed_epoch, @syncConfirmedEpoch)
+           sync_confirmed_epoch = MAX(sync_confirmed_epoch, @syncConfirmedEpoch),
+           quarantine = CASE WHEN @quarantine IS NULL THEN quarantine ELSE @quarantine END,
+           recover_result = CASE WHEN @recover IS NULL THEN recover_result ELSE @recover END,
+           recover_listening = @recoverListening
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
@@ -385,6 +505,20 @@ export class Repository {
       ),
       busyStores: db.prepare("SELECT DISTINCT store FROM operations WHERE store IS NOT NULL AND state IN ('pending', 'running')"),
       setOpHold: db.prepare('UPDATE slots SET op_hold = ? WHERE name = ?'),
+      setRecoveryHold: db.prepare('UPDATE slots SET recovery_hold = ? WHERE name = ?'),
+      setRecoverListen: db.prepare('UPDATE slots SET recover_listen = ? WHERE name = ?'),
+      setRecoverPush: db.prepare('UPDATE slots SET recover_op = ?, recover_target_slot = ?, recover_mailboxes = ? WHERE name = ?'),
+      insertAtRisk: db.prepare(
+        `INSERT INTO at_risk (store, slot, machine, op, epoch, created_at, backlog, state, mailboxes)
+         VALUES (@store, @slot, @machine, @op, @epoch, @at, @backlog, 'open', @mailboxes)`,
+      ),
+      atRiskAll: db.prepare('SELECT * FROM at_risk ORDER BY id'),
+      atRiskOfStore: db.prepare('SELECT * FROM at_risk WHERE store = ? ORDER BY id'),
+      atRiskOpenOfSlot: db.prepare(`SELECT * FROM at_risk WHERE slot = ? AND state IN ('open', 'recovering')`),
+      updateAtRisk: db.prepare('UPDATE at_risk SET state = @state, mailboxes = @mailboxes, result = @result, closed_at = @closedAt WHERE id = @id'),
+      partnersOf: db.prepare(
+        `SELECT DISTINCT p.machine FROM slots s JOIN slots p ON p.store = s.store AND p.machine <> s.machine WHERE s.machine = ? ORDER BY p.machine`,
+      ),
       setCheck: db.prepare('UPDATE slots SET check_op = ?, check_mailboxes = ? WHERE name = ?'),
       setDrained: db.prepare('UPDATE machines SET drained = ? WHERE name = ?'),
       insertOperation: db.prepare(
@@ -531,6 +665,9 @@ export class Repository {
           replay: report.replay ? JSON.stringify(report.replay) : null,
           check: report.check ? JSON.stringify(report.check) : null,
           syncConfirmedEpoch: report.syncConfirmedEpoch,
+          quarantine: report.quarantine ? JSON.stringify(report.quarantine) : null,
+          recover: report.recover ? JSON.stringify(report.recover) : null,
+          recoverListening: report.recoverListening,
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);
@@ -573,6 +710,56 @@ export class Repository {
       this.insertEvent({ kind: 'store.master-changed', store, slot: newMaster, epoch, op, reason, data: { from: replica, to: newMaster } }, at);
       return epoch;
     })();
+  }
+
+  /** Keeps a returning old master stopped until recovery ('' lets it run as replica). Part of its desired state. */
+  setRecoveryHold(slot: string, hold: string): void {
+    this.stmt.setRecoveryHold.run(hold, slot);
+  }
+
+  /** Opens ('' closes) a new master's temporary sync_server for a recovery. */
+  setRecoverListen(slot: string, op: string): void {
+    this.stmt.setRecoverListen.run(op, slot);
+  }
+
+  /** Asks a returning slot to push these mailboxes to `target` for `op` ('' clears the request). */
+  setRecoverPush(slot: string, op: string, target: string, mailboxes: readonly string[]): void {
+    this.stmt.setRecoverPush.run(op, target, JSON.stringify(mailboxes), slot);
+  }
+
+  /** At a failover: what the old master may not have replicated (its last reported backlog). */
+  openAtRisk(input: { store: string; slot: string; machine: string; op: string; epoch: number; backlog: AtRiskRow['backlog'] }): number {
+    const result = this.stmt.insertAtRisk.run({ ...input, backlog: JSON.stringify(input.backlog), mailboxes: JSON.stringify(input.backlog.mailboxNames ?? []), at: nowIso() });
+    return Number(result.lastInsertRowid);
+  }
+
+  listAtRisk(store?: string): AtRiskRow[] {
+    const rows = (store ? this.stmt.atRiskOfStore.all(store) : this.stmt.atRiskAll.all()) as RawAtRisk[];
+    return rows.map(toAtRisk);
+  }
+
+  openAtRiskOfSlot(slot: string): AtRiskRow | undefined {
+    const raw = this.stmt.atRiskOpenOfSlot.get(slot) as RawAtRisk | undefined;
+    return raw && toAtRisk(raw);
+  }
+
+  updateAtRisk(row: AtRiskRow, change: { state: AtRiskState; mailboxes?: string[]; result?: Record<string, unknown>; reason: string; op?: string }): void {
+    const closed = ['recovered', 'nothing-lost', 'partial'].includes(change.state);
+    this.db.transaction(() => {
+      this.stmt.updateAtRisk.run({
+        id: row.id,
+        state: change.state,
+        mailboxes: JSON.stringify(change.mailboxes ?? row.mailboxes),
+        result: JSON.stringify(change.result ?? row.result),
+        closedAt: closed ? nowIso() : null,
+      });
+      this.insertEvent({ kind: `at-risk.${change.state}`, store: row.store, slot: row.slot, machine: row.machine, op: change.op ?? row.op, reason: change.reason, data: { atRisk: row.id } });
+    })();
+  }
+
+  /** Machines sharing at least one store with `machine`. */
+  partnersOf(machine: string): string[] {
+    return (this.stmt.partnersOf.all(machine) as { machine: string }[]).map((r) => r.machine);
   }
 
   /** Keeps a slot stopped for an operation (op = '') or lets it run again. Part of its desired state. */

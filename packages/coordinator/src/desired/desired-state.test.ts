@@ -22,6 +22,13 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   opHold: '',
   checkOp: '',
   checkMailboxes: '[]',
+  recoveryHold: '',
+  recoverListen: '',
+  recoverOp: '',
+  recoverTargetIp: null,
+  recoverTargetSlot: '',
+  recoverTargetMachine: null,
+  recoverMailboxes: '[]',
   ...over,
 });
 

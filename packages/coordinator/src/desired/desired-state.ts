@@ -18,13 +18,20 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
       peerIp: row.peerIp ?? '',
       dataPath: row.dataPath,
       metaPath: row.metaPath,
-      // stopped by an operator, or held by an operation (a switchover's old master)
-      stopped: row.adminStopped !== 0 || row.opHold !== '',
+      // stopped by an operator, held by an operation (a switchover's old master), or a returning old master
+      // waiting for the recovery of what it had not replicated
+      stopped: row.adminStopped !== 0 || row.opHold !== '' || row.recoveryHold !== '',
       startGeneration: row.startGeneration,
       replayOp: row.replayOp,
       checkOp: row.checkOp,
       checkMailboxes: row.checkOp ? (JSON.parse(row.checkMailboxes) as string[]) : [],
       peerMachine: row.peerMachine ?? '',
+      recoverListen: row.recoverListen,
+      recoverOp: row.recoverOp,
+      recoverTarget: row.recoverOp ? (row.recoverTargetIp ?? '') : '',
+      recoverTargetSlot: row.recoverOp ? row.recoverTargetSlot : '',
+      recoverTargetMachine: row.recoverOp ? (row.recoverTargetMachine ?? '') : '',
+      recoverMailboxes: row.recoverOp ? (JSON.parse(row.recoverMailboxes) as string[]) : [],
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   // partners: every machine sharing a store with this one

@@ -74,6 +74,18 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
       ? { op: report.check.op.slice(0, 100), mailboxes: report.check.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary), error: report.check.error.slice(0, MAX_LINE) }
       : undefined,
     syncConfirmedEpoch: report.syncConfirmedEpoch,
+    quarantine: report.quarantine
+      ? { dir: report.quarantine.dir.slice(0, 500), files: report.quarantine.files.slice(0, 1000), mailboxes: report.quarantine.mailboxes.slice(0, MAX_MAILBOXES) }
+      : undefined,
+    recover: report.recover?.op
+      ? {
+          op: report.recover.op.slice(0, 100),
+          done: report.recover.done,
+          error: report.recover.error.slice(0, MAX_LINE),
+          mailboxes: report.recover.mailboxes.slice(0, MAX_MAILBOXES).map((m) => ({ name: m.name, result: m.result.slice(0, 20), detail: m.detail.slice(0, MAX_LINE), messages: m.messages, missing: m.missing })),
+        }
+      : undefined,
+    recoverListening: report.recoverListening.slice(0, 100),
   };
 }
 
@@ -198,7 +210,7 @@ export class AgentSessions {
   private handle(session: Session, message: AgentMessage__Output): void {
     switch (message.body) {
       case 'heartbeat': {
-        this.liveness.heard(session.machine);
+        this.liveness.heard(session.machine, message.heartbeat?.peers);
         const seq = message.heartbeat?.seq ?? 0;
         this.heartbeats.enqueue(session.machine, () => {
           if (this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs: this.config.leaseMs } });

@@ -9,10 +9,10 @@ describe('liveness rules', () => {
     expect(decide({ state: 'up', silenceMs: 1999, heard: true })).toBeUndefined();
   });
 
-  it('marks a machine suspect after two missed intervals, down when the lease expires', () => {
+  it('marks a machine suspect after two missed intervals, down when the lease and its margin (a fifth) expired', () => {
     expect(decide({ state: 'up', silenceMs: 2000, heard: true })).toMatchObject({ to: 'suspect', rule: 'heartbeats-missed' });
-    expect(decide({ state: 'suspect', silenceMs: 4999, heard: true })).toBeUndefined();
-    expect(decide({ state: 'suspect', silenceMs: 5000, heard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
+    expect(decide({ state: 'suspect', silenceMs: 5999, heard: true })).toBeUndefined();
+    expect(decide({ state: 'suspect', silenceMs: 6000, heard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
   });
 
   it('goes straight to down when a whole lease passed between two looks', () => {
@@ -24,12 +24,12 @@ describe('liveness rules', () => {
     expect(decide({ state: 'down', silenceMs: 10, heard: true })?.reason).toMatch(/heard again after the machine was down/);
   });
 
-  it('declares a never-heard machine down only after a whole lease (the restart grace period)', () => {
-    expect(decide({ state: 'unknown', silenceMs: 4000, heard: false })).toBeUndefined();
-    expect(decide({ state: 'unknown', silenceMs: 5000, heard: false })).toMatchObject({ to: 'down', rule: 'never-heard' });
+  it('declares a never-heard machine down only after a whole lease and margin (the restart grace period)', () => {
+    expect(decide({ state: 'unknown', silenceMs: 5999, heard: false })).toBeUndefined();
+    expect(decide({ state: 'unknown', silenceMs: 6000, heard: false })).toMatchObject({ to: 'down', rule: 'never-heard' });
     // a machine that was up before a coordinator restart gets the same grace
     expect(decide({ state: 'up', silenceMs: 4000, heard: false })).toMatchObject({ to: 'suspect' });
-    expect(decide({ state: 'up', silenceMs: 5000, heard: false })).toMatchObject({ to: 'down' });
+    expect(decide({ state: 'up', silenceMs: 6000, heard: false })).toMatchObject({ to: 'down' });
   });
 
   it('has a reason on every rule and no rule that leaves a state for itself', () => {

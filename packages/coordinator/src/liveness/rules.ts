@@ -7,6 +7,14 @@ export interface LivenessConfig {
   leaseMs: number;
 }
 
+/**
+ * A machine is declared down after its lease *plus* this margin: its agent gave up its lease a fifth of a lease
+ * before the lease ended (agent side, lease/lease.ts), so by then its fence has certainly stopped its masters.
+ */
+export function deadMarginMs(c: LivenessConfig): number {
+  return Math.max(500, Math.round(c.leaseMs / 5));
+}
+
 export interface LivenessSnapshot {
   state: MachineState;
   /** ms since the last heartbeat, or since the coordinator started watching if none has come yet. */
@@ -30,14 +38,14 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
     name: 'lease-expired',
     from: ['up', 'suspect'],
     to: 'down',
-    when: (s, c) => s.silenceMs >= c.leaseMs,
-    reason: (s, c) => `lease of ${c.leaseMs} ms expired: no heartbeat for ${s.silenceMs} ms`,
+    when: (s, c) => s.silenceMs >= c.leaseMs + deadMarginMs(c),
+    reason: (s, c) => `lease of ${c.leaseMs} ms (+ ${deadMarginMs(c)} ms margin) expired: no heartbeat for ${s.silenceMs} ms`,
   },
   {
     name: 'never-heard',
     from: ['unknown'],
     to: 'down',
-    when: (s, c) => !s.heard && s.silenceMs >= c.leaseMs,
+    when: (s, c) => !s.heard && s.silenceMs >= c.leaseMs + deadMarginMs(c),
     reason: (s) => `no agent has connected for ${s.silenceMs} ms since the coordinator started or the machine was added`,
   },
   {

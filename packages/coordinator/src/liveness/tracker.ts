@@ -5,6 +5,12 @@ import type { Logger } from '@slotctl/shared';
 import type { MachineState, Repository } from '../db/repository.js';
 import { decideLiveness, type LivenessConfig } from './rules.js';
 
+/** What one agent last said about how recently it heard each partner. */
+interface PartnerViews {
+  at: number;
+  views: { machine: string; heard: boolean; lastHeardMsAgo: number }[];
+}
+
 interface Entry {
   state: MachineState;
   lastHeardMs: number;
@@ -13,6 +19,7 @@ interface Entry {
 
 export class LivenessTracker {
   private readonly machines = new Map<string, Entry>();
+  private readonly partnerViews = new Map<string, PartnerViews>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -43,9 +50,10 @@ export class LivenessTracker {
     for (const name of this.machines.keys()) if (!seen.has(name)) this.machines.delete(name);
   }
 
-  heard(machine: string): void {
+  heard(machine: string, views?: PartnerViews['views']): void {
     const entry = this.machines.get(machine);
     if (!entry) return;
+    if (views) this.partnerViews.set(machine, { at: this.now(), views });
     entry.lastHeardMs = this.now();
     entry.heard = true;
     if (entry.state !== 'up') this.evaluate(machine, entry);
@@ -61,8 +69,34 @@ export class LivenessTracker {
     if (!decision) return;
     const from = entry.state;
     entry.state = decision.to;
-    this.repo.setMachineState(machine, decision.to, decision.reason, { rule: decision.rule, silenceMs });
+    let reason = decision.reason;
+    let partners: Record<string, number | null> | undefined;
+    if (decision.to === 'down') {
+      // gone, or only cut from the coordinator? Its partners' last words say which.
+      partners = this.partnersHearing(machine);
+      const hearing = Object.entries(partners).filter(([, ago]) => ago !== null && ago < this.config.leaseMs).map(([m]) => m);
+      const names = Object.keys(partners);
+      reason +=
+        names.length === 0
+          ? '; it has no partner to ask'
+          : hearing.length
+            ? `; cut from coordinator: partner(s) ${hearing.join(', ')} still hear it`
+            : `; machine gone: none of its partners (${names.join(', ')}) hears it`;
+    }
+    this.repo.setMachineState(machine, decision.to, reason, { rule: decision.rule, silenceMs, ...(partners ? { partners } : {}) });
     const level = decision.to === 'up' ? 'info' : 'warn';
-    this.log[level]({ machine, from, to: decision.to, rule: decision.rule }, `machine ${machine} is ${decision.to}: ${decision.reason}`);
+    this.log[level]({ machine, from, to: decision.to, rule: decision.rule }, `machine ${machine} is ${decision.to}: ${reason}`);
+  }
+
+  /** Per partner of `machine`: ms since it last heard `machine` (as of now), or null if it did not or says nothing fresh. */
+  private partnersHearing(machine: string): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    for (const partner of this.repo.partnersOf(machine)) {
+      const pv = this.partnerViews.get(partner);
+      const view = pv?.views.find((v) => v.machine === machine);
+      const fresh = pv && this.machines.get(partner)?.state === 'up' && this.now() - pv.at < this.config.leaseMs;
+      out[partner] = fresh && view?.heard ? Math.round(view.lastHeardMsAgo + (this.now() - pv.at)) : null;
+    }
+    return out;
   }
 }

@@ -14,7 +14,8 @@ const machine = (name: string, over: Partial<MachineRow> = {}): MachineRow => ({
 const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): SlotRow => ({
   name, store: 's01', machine: machineName, ip: '10.0.1.1', dataPath: '/d', metaPath: '/m', observedState: 'SERVING', observedRole: 'MASTER', epochApplied: 4,
   backlog: EMPTY_BACKLOG, lastError: '', reportedAt: iso(0), adminStopped: false, pid: 1, stateReason: '', crashes: 0, recentLog: [], replayOp: '', replayResult: undefined,
-  opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, ...over,
+  opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, recoveryHold: '', quarantine: undefined,
+  recoverListen: '', recoverOp: '', recoverTargetSlot: '', recoverMailboxes: [], recoverResult: undefined, recoverListening: '', ...over,
 });
 
 function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean; slotsFree?: number } = {}): SwitchoverView {
