@@ -19,6 +19,8 @@ export interface CoordinatorConfig {
   leaseMs: number;
   /** Switchovers past their preflight at once (default 4). */
   maxSwitchovers?: number;
+  /** Machines with masters down at once that still fail over automatically (default 1). */
+  maxAutoFailover?: number;
 }
 
 export type CoordinatorState =
@@ -51,7 +53,7 @@ export class Coordinator {
       { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000, onReports: () => orchestrator?.wake(), onSessionChange: () => orchestrator?.wake() },
       this.log,
     );
-    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs, maxSwitchovers: this.config.maxSwitchovers ?? 4 });
+    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;

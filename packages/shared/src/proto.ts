@@ -83,3 +83,7 @@ export type { GuidsReply, GuidsReply__Output } from './generated/slotctl/v1/Guid
 export type { Quarantine, Quarantine__Output } from './generated/slotctl/v1/Quarantine.js';
 export type { RecoverReport, RecoverReport__Output } from './generated/slotctl/v1/RecoverReport.js';
 export type { MailboxRecovery } from './generated/slotctl/v1/MailboxRecovery.js';
+export type { FailoverMachineReply__Output } from './generated/slotctl/v1/FailoverMachineReply.js';
+export type { AtRiskInfo, AtRiskInfo__Output } from './generated/slotctl/v1/AtRiskInfo.js';
+export type { ListAtRiskReply__Output } from './generated/slotctl/v1/ListAtRiskReply.js';
+export type { RecoverReply__Output } from './generated/slotctl/v1/RecoverReply.js';

@@ -21,17 +21,22 @@ const program = new Command('slot-coordinator')
   .option('--data-dir <dir>', 'directory for the database', process.env.SLOTCTL_DATA_DIR ?? '/var/lib/slotctl')
   .option('--db <file>', 'SQLite database file (default: DATA_DIR/coordinator.db)')
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
-  .option('--lease <duration>', 'lease length: a machine silent this long is down', duration('--lease'), 5000)
+  .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over", duration('--lease'), 5000)
   .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
     return n;
   }, 4)
+  .option('--max-auto-failover <n>', 'machines with masters down at once that still fail over automatically; more looks like a network problem and waits for slotctl machine failover --force', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number (0 turns automatic failover off)');
+    return n;
+  }, 1)
   .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
 program.parse();
-const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; logLevel: string }>();
+const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string }>();
 const log = createLogger('slot-coordinator', { level: opts.logLevel });
 
 if (opts.lease < 2 * opts.heartbeatInterval) {
@@ -40,7 +45,7 @@ if (opts.lease < 2 * opts.heartbeatInterval) {
 }
 
 const coordinator = new Coordinator(
-  { listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers },
+  { listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover },
   log,
 );
 

@@ -140,7 +140,7 @@ export const MIGRATIONS: readonly Migration[] = [
         epoch           INTEGER NOT NULL,
         created_at      TEXT NOT NULL,
         backlog         TEXT NOT NULL,
-        state           TEXT NOT NULL CHECK (state IN ('open', 'recovering', 'recovered', 'nothing-lost', 'partial')),
+        state           TEXT NOT NULL CHECK (state IN ('open', 'recovering', 'recovered', 'nothing-lost')),
         mailboxes       TEXT NOT NULL DEFAULT '[]',
         result          TEXT NOT NULL DEFAULT '{}',
         closed_at       TEXT

@@ -100,7 +100,7 @@ export interface QuarantineRow {
   mailboxes: string[];
 }
 
-export type AtRiskState = 'open' | 'recovering' | 'recovered' | 'nothing-lost' | 'partial';
+export type AtRiskState = 'open' | 'recovering' | 'recovered' | 'nothing-lost';
 
 /** What a failover may have left behind on the old master, and what became of it. */
 export interface AtRiskRow {
@@ -744,7 +744,7 @@ export class Repository {
   }
 
   updateAtRisk(row: AtRiskRow, change: { state: AtRiskState; mailboxes?: string[]; result?: Record<string, unknown>; reason: string; op?: string }): void {
-    const closed = ['recovered', 'nothing-lost', 'partial'].includes(change.state);
+    const closed = change.state === 'recovered' || change.state === 'nothing-lost';
     this.db.transaction(() => {
       this.stmt.updateAtRisk.run({
         id: row.id,

@@ -2,9 +2,9 @@
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type Logger, type OperationInfo } from '@slotctl/shared';
+import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
-import type { OperationRow, Repository } from '../db/repository.js';
+import type { AtRiskRow, OperationRow, Repository } from '../db/repository.js';
 import type { Orchestrator } from '../operations/orchestrator.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
 
@@ -57,6 +57,27 @@ function unary<Req, Res>(log: Logger, name: string, fn: (request: Req) => Res): 
 }
 
 const MAX_EVENTS = 10_000;
+
+function atRiskInfo(r: AtRiskRow): AtRiskInfo {
+  return {
+    id: r.id,
+    store: r.store,
+    slot: r.slot,
+    machine: r.machine,
+    op: r.op,
+    epoch: r.epoch,
+    createdAt: r.createdAt,
+    files: r.backlog.files,
+    bytes: r.backlog.bytes,
+    mailboxCount: r.backlog.mailboxes,
+    oldestChangeAgeMs: r.backlog.oldestChangeAgeMs,
+    reportedAt: r.backlog.reportedAt ?? '',
+    state: r.state,
+    mailboxes: r.mailboxes,
+    resultJson: JSON.stringify(r.result),
+    closedAt: r.closedAt ?? '',
+  };
+}
 
 export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
@@ -150,6 +171,19 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       return { operation: operationInfo(deps.repo, op) };
     }),
     CancelOperation: unary(deps.log, 'CancelOperation', (request) => ({ operation: operationInfo(deps.repo, deps.orchestrator.cancel(request.id)) })),
+    FailoverMachine: unary(deps.log, 'FailoverMachine', (request) => {
+      const out = deps.orchestrator.failoverMachine(request.machine, { force: request.force, dryRun: request.dryRun });
+      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
+    }),
+    ListAtRisk: unary(deps.log, 'ListAtRisk', (request) => {
+      if (request.store && !deps.repo.getStore(request.store)) throw new NotFoundError(`store "${request.store}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
+      const rows = deps.repo.listAtRisk(request.store || undefined);
+      return { records: rows.filter((r) => request.all || r.closedAt === null).map(atRiskInfo) };
+    }),
+    Recover: unary(deps.log, 'Recover', (request) => {
+      const out = deps.orchestrator.recover({ store: request.store || undefined, machine: request.machine || undefined, dryRun: request.dryRun });
+      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
+    }),
     ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {
       const outcome = applyCluster(deps.repo, request.text, {
         dryRun: request.dryRun,

@@ -7,6 +7,8 @@ import { ConflictError, NotFoundError, ValidationError, withContext, type Logger
 import { OperationConflict, type OperationRow, type Repository } from '../db/repository.js';
 import { DRAIN_RULES, firstDrainRule, storesToLaunch, type DrainAction, type DrainParams, type DrainView } from './drain-rules.js';
 import { SWITCHOVER_RULES, firstRule, rolledBackState, switchoverPlan, switchoverProblems, type SwitchoverAction, type SwitchoverParams, type SwitchoverView } from './switchover-rules.js';
+import { FAILOVER_DEFAULTS, FailoverRunner } from './failover-runner.js';
+import { RecoveryRunner } from './recovery-runner.js';
 
 export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
 export const DRAIN_DEFAULTS = { parallel: 2 };
@@ -26,6 +28,8 @@ export interface OrchestratorDeps {
   graceMs: number;
   /** Switchovers past their preflight at once, cluster-wide (a drain's `--parallel` bounds its own). */
   maxSwitchovers: number;
+  /** More machines with masters down at once than this: no automatic failover (default 1). */
+  maxAutomaticFailover?: number | undefined;
 }
 
 export interface SwitchoverOptions {
@@ -42,7 +46,21 @@ export class Orchestrator {
   private evaluating = false;
   private again = false;
 
-  constructor(private readonly deps: OrchestratorDeps) {}
+  readonly failover: FailoverRunner;
+  private readonly recovery: RecoveryRunner;
+
+  constructor(private readonly deps: OrchestratorDeps) {
+    this.failover = new FailoverRunner({
+      repo: deps.repo,
+      push: deps.push,
+      connected: deps.connected,
+      log: deps.log,
+      maxAutomaticMachines: deps.maxAutomaticFailover ?? FAILOVER_DEFAULTS.maxAutomaticMachines,
+      record: (op, fired, crashName, act) => this.record(op, fired, crashName, act),
+      cancelQuietly: (op) => this.cancelQuietly(op),
+    });
+    this.recovery = new RecoveryRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
+  }
 
   /** Resumes every running operation from its recorded step and re-evaluates every 200 ms (timeouts). */
   start(): void {
@@ -55,6 +73,10 @@ export class Orchestrator {
         const v = this.switchoverView(op);
         const action = SWITCHOVER_RULES.find((r) => r.to === op.step)?.action;
         if (v && action) this.switchoverAction(action, v);
+      } else if (op.kind === 'failover') {
+        this.failover.resume(op);
+      } else if (op.kind === 'recover') {
+        this.recovery.resume(op);
       } else {
         const action = DRAIN_RULES.find((r) => r.to === op.step && r.from !== r.to)?.action;
         if (action) this.drainAction(action, op, this.drainView(op));
@@ -79,6 +101,9 @@ export class Orchestrator {
     try {
       do {
         this.again = false;
+        // after a (re)start, agents get the lease to reconnect before anything is failed over
+        if (Date.now() >= this.graceUntil) this.failover.check(this.deps.repo.runningOperations());
+        this.recovery.check(this.deps.repo.runningOperations());
         for (const op of this.deps.repo.runningOperations()) this.evaluate(op);
       } while (this.again);
     } catch (err) {
@@ -175,11 +200,49 @@ export class Orchestrator {
     repo.setDrained(machine, false, 'operator undrained the machine: masters may be placed on it again');
   }
 
+  /** `slotctl machine failover M [--force] [--dry-run]`: fail over a down machine's stores now. */
+  failoverMachine(machine: string, options: { force: boolean; dryRun: boolean }): { plan: string[]; problems: string[]; operations: OperationRow[] } {
+    const { repo } = this.deps;
+    const stores = this.failover.storesOf(machine);
+    const row = repo.getMachine(machine)!;
+    const problems: string[] = [];
+    if (row.state !== 'down') problems.push(`machine ${machine} is ${row.state}, not down: its masters serve (to move them: slotctl machine drain ${machine})`);
+    const slots = new Map(repo.listSlots().map((s) => [s.name, s.machine]));
+    const downWithMasters = [...new Set(repo.listStores().map((s) => slots.get(s.masterSlot)!).filter((m) => repo.getMachine(m)?.state === 'down'))];
+    const limit = this.deps.maxAutomaticFailover ?? FAILOVER_DEFAULTS.maxAutomaticMachines;
+    if (!options.force && downWithMasters.length > limit) {
+      problems.push(`${downWithMasters.length} machines with masters are down at once (${downWithMasters.join(', ')}), more than automatic failover allows (${limit}): if you are sure ${machine} is gone and not cut off, add --force`);
+    }
+    const plan = stores.flatMap((s) => this.failover.paramsFor(s, options.force).plan.slice(1, 2).map((line) => `${s}: ${line}`));
+    if (stores.length === 0) problems.push(`machine ${machine} holds no master: nothing to fail over`);
+    if (options.dryRun || problems.length) return { plan, problems, operations: [] };
+    const operations: OperationRow[] = [];
+    for (const store of stores) {
+      try {
+        operations.push(this.failover.start(store, options.force));
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+        problems.push(err.message);
+      }
+    }
+    this.wake();
+    return { plan, problems, operations: operations.map((op) => repo.getOperation(op.id)!) };
+  }
+
+  /** `slotctl store recover` / `machine recover`. */
+  recover(input: { store?: string | undefined; machine?: string | undefined; dryRun: boolean }): { plan: string[]; problems: string[]; operations: OperationRow[] } {
+    const out = this.recovery.request(input);
+    this.wake();
+    return { ...out, operations: out.operations.map((op) => this.deps.repo.getOperation(op.id)!) };
+  }
+
   cancel(id: string): OperationRow {
     const { repo } = this.deps;
     const op = repo.getOperation(id);
     if (!op) throw new NotFoundError(`operation "${id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
     if (op.state !== 'running') throw new ConflictError(`operation ${id} already ended (${op.state})`);
+    if (op.kind === 'failover') throw new ConflictError(`operation ${id} is a failover: the old master's machine is down, there is nothing to roll back to`, { hint: `wait for it to end (slotctl operations show ${id} --wait)` });
+    if (op.kind === 'recover') throw new ConflictError(`operation ${id} is a recovery: it only adds mail to the new master and ends at its timeout`, { hint: `wait for it to end (slotctl operations show ${id} --wait)` });
     if (op.kind === 'switchover' && !['preflight', 'stop-master', 'replay', 'verify'].includes(op.step)) {
       throw new ConflictError(`operation ${id} is past the flip (at step ${op.step}): it completes, it cannot be rolled back`, {
         hint: `to move the master back, wait for it to end and run slotctl store switchover ${op.store}`,
@@ -195,7 +258,8 @@ export class Orchestrator {
 
   private evaluate(op: OperationRow): void {
     for (let i = 0; i < 20 && op.state === 'running'; i++) {
-      const fired = op.kind === 'switchover' ? this.stepSwitchover(op) : this.stepDrain(op);
+      const fired =
+        op.kind === 'switchover' ? this.stepSwitchover(op) : op.kind === 'failover' ? this.failover.step(op) : op.kind === 'recover' ? this.recovery.step(op) : this.stepDrain(op);
       if (!fired) return;
       op = this.deps.repo.getOperation(op.id)!;
     }
@@ -209,6 +273,16 @@ export class Orchestrator {
       this.deps.log.warn({ step, when }, 'test hook: coordinator kills itself (SLOTCTL_TEST_CRASH_AT)');
       process.kill(process.pid, 'SIGKILL');
     }
+  }
+
+  /** Records a fired rule (operation row + event, one transaction), then runs its action between the crash hooks. */
+  private record(op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void): boolean {
+    if (!this.deps.repo.advanceOperation(op, fired)) return false;
+    withContext(this.deps.log, { op: op.id, store: op.store ?? undefined, machine: op.machine ?? undefined, epoch: fired.epoch }).info({ rule: fired.rule, state: fired.state }, fired.reason);
+    this.crashHook(crashName, 'before');
+    act();
+    this.crashHook(crashName, 'after');
+    return true;
   }
 
   private switchoverView(op: OperationRow): SwitchoverView | undefined {

@@ -1,22 +1,9 @@
 // The switchover and drain rule tables over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
 import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../db/repository.js';
+import { T0, iso, machine, slot } from './rows.fixture.js';
 import { drainProgress, firstDrainRule, storesToLaunch, type DrainView } from './drain-rules.js';
 import { SWITCHOVER_RULES, firstRule, mailboxDifferences, type SwitchoverView } from './switchover-rules.js';
-
-const T0 = Date.parse('2026-11-29T10:00:00.000Z');
-const iso = (ms: number) => new Date(T0 + ms).toISOString();
-
-const machine = (name: string, over: Partial<MachineRow> = {}): MachineRow => ({
-  name, address: '10.0.0.1', disks: [], drained: false, state: 'up', stateSince: iso(0), lastHeartbeat: iso(0), agentVersion: '1', ...over,
-});
-
-const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): SlotRow => ({
-  name, store: 's01', machine: machineName, ip: '10.0.1.1', dataPath: '/d', metaPath: '/m', observedState: 'SERVING', observedRole: 'MASTER', epochApplied: 4,
-  backlog: EMPTY_BACKLOG, lastError: '', reportedAt: iso(0), adminStopped: false, pid: 1, stateReason: '', crashes: 0, recentLog: [], replayOp: '', replayResult: undefined,
-  opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, recoveryHold: '', quarantine: undefined,
-  recoverListen: '', recoverOp: '', recoverTargetSlot: '', recoverMailboxes: [], recoverResult: undefined, recoverListening: '', ...over,
-});
 
 function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean; slotsFree?: number } = {}): SwitchoverView {
   const op: OperationRow = {

@@ -124,8 +124,12 @@ const deadlinePassed = (v: SwitchoverView) =>
 const CANCELLED = 'an operator cancelled the switchover';
 const cancelled = (v: SwitchoverView) => (v.op.cancelRequested ? CANCELLED : undefined);
 
-/** Rows shared by every step before the flip: cancel and timeout roll back. */
+const machineDown = (v: SwitchoverView) =>
+  v.fromMachine.state === 'down' ? `machine ${v.fromMachine.name} (old master) is down` : v.toMachine.state === 'down' ? `machine ${v.toMachine.name} (new master) is down` : undefined;
+
+/** Rows shared by every step before the flip: cancel, timeout and a machine declared down roll back. */
 const abortRows: SwitchoverRule[] = PRE_FLIP.flatMap((from) => [
+  { from, to: 'rollback' as const, reason: 'a machine is down', when: machineDown, action: 'release-hold' as const, failure: true },
   { from, to: 'rollback' as const, reason: 'cancelled', when: cancelled, action: 'release-hold' as const, failure: true },
   { from, to: 'rollback' as const, reason: 'timed out', when: deadlinePassed, action: 'release-hold' as const, failure: true },
 ]);
@@ -193,6 +197,14 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
     when: (v) => (serving(v.to, 'MASTER', v.params.epoch + 1) && serving(v.from, 'REPLICA', v.params.epoch + 1) ? `${v.to.name} master, ${v.from.name} replica` : undefined),
   },
   {
+    from: 'start', to: 'done', state: 'failed', reason: 'new master machine is down', action: 'finish', failure: true,
+    when: (v) => (v.toMachine.state === 'down' ? `${v.toMachine.name} went down after the flip: its stores fail over` : undefined),
+  },
+  {
+    from: 'confirm', to: 'done', state: 'failed', reason: 'new master machine is down', action: 'finish', failure: true,
+    when: (v) => (v.toMachine.state === 'down' ? `${v.toMachine.name} went down after the flip: its stores fail over` : undefined),
+  },
+  {
     from: 'start', to: 'done', state: 'failed', reason: 'new roles not confirmed', action: 'finish', failure: true,
     when: (v) =>
       stepAge(v) > v.params.settleTimeoutMs
@@ -217,6 +229,10 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
       serving(v.from, 'MASTER', v.store.epoch) && v.store.masterSlot === v.params.from && reportedSinceStep(v.from, v)
         ? `${v.from.name} serves as master at epoch ${v.store.epoch}`
         : undefined,
+  },
+  {
+    from: 'rollback', to: 'rolled-back', reason: 'old master machine is down', action: 'finish',
+    when: (v) => (v.fromMachine.state === 'down' ? `${v.fromMachine.name} is down: the database still names ${v.params.from} master; a failover takes over` : undefined),
   },
   {
     from: 'rollback', to: 'rolled-back', reason: 'old master not confirmed serving', action: 'finish',

@@ -1,0 +1,61 @@
+// The failover rule table over hand-made snapshots (pure logic: no database, no agents).
+import { describe, expect, it } from 'vitest';
+import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../db/repository.js';
+import { T0, iso, machine, slot } from './rows.fixture.js';
+import { FAILOVER_RULES, automaticFailover, firstFailoverRule, type FailoverView } from './failover-rules.js';
+
+function view(step: string, over: { to?: Partial<SlotRow>; store?: Partial<StoreRow>; fromMachine?: Partial<MachineRow>; toMachine?: Partial<MachineRow>; connected?: string[]; now?: number } = {}): FailoverView {
+  const op: OperationRow = {
+    id: 'fo-1', kind: 'failover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100),
+  };
+  return {
+    now: T0 + (over.now ?? 200),
+    op,
+    params: { from: 's01-m1', to: 's01-m2', fromMachine: 'm1', toMachine: 'm2', epoch: 4, settleTimeoutMs: 60_000, forced: false },
+    store: { name: 's01', serviceIp: '10.0.3.1', masterSlot: 's01-m1', replicaSlot: 's01-m2', epoch: 4, ...over.store },
+    from: slot('s01-m1', 'm1', { observedState: 'unknown' }),
+    to: slot('s01-m2', 'm2', { observedRole: 'REPLICA', ...over.to }),
+    fromMachine: machine('m1', { state: 'down', ...over.fromMachine }),
+    toMachine: machine('m2', over.toMachine),
+    connected: new Set(over.connected ?? ['m2']),
+  };
+}
+
+const fire = (v: FailoverView) => {
+  const f = firstFailoverRule(v);
+  return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
+};
+
+describe('failover rules', () => {
+  it('promotes the replica of a store whose master machine is down', () => {
+    expect(fire(view('preflight'))).toMatchObject({ to: 'promote', action: 'promote' });
+  });
+
+  it('refuses when the machine is back, the replica cannot serve, or the store moved meanwhile — with every reason', () => {
+    expect(fire(view('preflight', { fromMachine: { state: 'up' } }))).toMatchObject({ to: 'refused', detail: expect.stringMatching(/m1 is up again/) });
+    const lost = fire(view('preflight', { toMachine: { state: 'down' }, connected: [] }));
+    expect(lost).toMatchObject({ to: 'refused', state: 'refused', detail: expect.stringMatching(/both machines lost/) });
+    expect(fire(view('preflight', { to: { epochApplied: 3 } }))?.detail).toMatch(/not the replica at epoch 4/);
+    expect(fire(view('preflight', { store: { epoch: 5 } }))?.detail).toMatch(/changed meanwhile/);
+  });
+
+  it('waits for the flip, then for the new master to serve at the new epoch, and fails after the settle time', () => {
+    expect(fire(view('promote'))).toBeUndefined();
+    expect(fire(view('promote', { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1', epoch: 5 } }))).toMatchObject({ to: 'start' });
+    const flipped = { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1', epoch: 5 } };
+    expect(fire(view('start', { ...flipped, to: { observedRole: 'REPLICA', epochApplied: 4 } }))).toBeUndefined();
+    expect(fire(view('start', { ...flipped, to: { observedRole: 'MASTER', epochApplied: 5 } }))).toMatchObject({ to: 'done', state: 'succeeded' });
+    expect(fire(view('start', { ...flipped, to: { observedRole: 'REPLICA', epochApplied: 4 }, now: 60_200 }))).toMatchObject({ to: 'done', state: 'failed' });
+  });
+
+  it('enters each step with one action only', () => {
+    for (const step of new Set(FAILOVER_RULES.map((r) => r.to))) expect(new Set(FAILOVER_RULES.filter((r) => r.to === step).map((r) => r.action)).size, step).toBe(1);
+  });
+
+  it('fails over one lost machine automatically, and none when more are lost at once than allowed', () => {
+    expect(automaticFailover(['m1'], 1)).toEqual({ machines: ['m1'], withheld: [] });
+    expect(automaticFailover(['m1', 'm2'], 1)).toEqual({ machines: [], withheld: ['m1', 'm2'] });
+    expect(automaticFailover(['m1', 'm2'], 2)).toEqual({ machines: ['m1', 'm2'], withheld: [] });
+  });
+});

@@ -1,0 +1,173 @@
+// Machine loss, on the coordinator: a level-triggered check (every evaluation) finds stores whose master is on a
+// machine declared down and starts one failover operation per store, unless more machines with masters are down at
+// once than automatic failover allows (a network problem is likelier then: a critical event, and an operator
+// decides with `slotctl machine failover M --force`). Each failover runs its rule table (failover-rules.ts).
+import { randomUUID } from 'node:crypto';
+import { ConflictError, NotFoundError, withContext, type Logger } from '@slotctl/shared';
+import { OperationConflict, type OperationRow, type Repository, type SlotRow, type StoreRow } from '../db/repository.js';
+import { FAILOVER_RULES, automaticFailover, failoverPlan, failoverProblems, firstFailoverRule, type FailoverAction, type FailoverParams, type FailoverView } from './failover-rules.js';
+
+export const FAILOVER_DEFAULTS = { settleTimeoutMs: 60_000, maxAutomaticMachines: 1 };
+
+export interface FailoverDeps {
+  repo: Repository;
+  push: (machines: Iterable<string>) => void;
+  connected: () => ReadonlySet<string>;
+  log: Logger;
+  /** More machines with masters down at once than this: no automatic failover. */
+  maxAutomaticMachines: number;
+  /** Records the fired rule (operation row + event) and runs its action; false when another evaluation was first. */
+  record: (op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void) => boolean;
+  /** Asks a running switchover of a store whose master machine died to roll back (it cannot finish). */
+  cancelQuietly: (op: OperationRow) => void;
+}
+
+export class FailoverRunner {
+  /** The machines last alarmed about, so that the critical event is written once per situation. */
+  private withheldAlarm = '';
+
+  constructor(private readonly deps: FailoverDeps) {}
+
+  private storesOnDownMachines(): { store: StoreRow; master: SlotRow; machine: string }[] {
+    const { repo } = this.deps;
+    const down = new Set(repo.listMachines().filter((m) => m.state === 'down').map((m) => m.name));
+    if (down.size === 0) return [];
+    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
+    const out: { store: StoreRow; master: SlotRow; machine: string }[] = [];
+    for (const store of repo.listStores()) {
+      const master = slots.get(store.masterSlot);
+      if (master && down.has(master.machine)) out.push({ store, master, machine: master.machine });
+    }
+    return out;
+  }
+
+  /** Level-triggered: start the failovers that are due; alarm when too many machines are down at once. */
+  check(running: readonly OperationRow[]): void {
+    const orphaned = this.storesOnDownMachines();
+    const machines = [...new Set(orphaned.map((o) => o.machine))].sort();
+    const { machines: automatic, withheld } = automaticFailover(machines, this.deps.maxAutomaticMachines);
+    const alarm = withheld.join(',');
+    if (alarm !== this.withheldAlarm) {
+      this.withheldAlarm = alarm;
+      if (alarm) {
+        const reason = `${withheld.length} machines with masters are down at once (${withheld.join(', ')}): no automatic failover (limit ${this.deps.maxAutomaticMachines}) — a network problem is likelier than that many machines dying. Check the network; to fail over a machine anyway: slotctl machine failover MACHINE --force`;
+        this.deps.repo.insertEvent({ kind: 'cluster.failover-withheld', reason, data: { severity: 'critical', machines: withheld } });
+        this.deps.log.error({ machines: withheld }, reason);
+      }
+    }
+    const busy = new Map(running.filter((o) => o.store).map((o) => [o.store!, o]));
+    for (const { store, machine } of orphaned) {
+      if (!automatic.includes(machine)) continue;
+      const op = busy.get(store.name);
+      if (op) {
+        if (op.kind === 'switchover' && !op.cancelRequested) this.deps.cancelQuietly(op);
+        continue;
+      }
+      this.tryStart(store.name, false);
+    }
+  }
+
+  private tryStart(store: string, forced: boolean): OperationRow | undefined {
+    try {
+      return this.start(store, forced);
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      return undefined;
+    }
+  }
+
+  paramsFor(storeName: string, forced: boolean): { params: FailoverParams; problems: string[]; plan: string[] } {
+    const { repo } = this.deps;
+    const store = repo.getStore(storeName);
+    if (!store) throw new NotFoundError(`store "${storeName}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
+    const from = repo.getSlot(store.masterSlot)!;
+    const to = repo.getSlot(store.replicaSlot)!;
+    const params: FailoverParams = { from: from.name, to: to.name, fromMachine: from.machine, toMachine: to.machine, epoch: store.epoch, settleTimeoutMs: FAILOVER_DEFAULTS.settleTimeoutMs, forced };
+    const v = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected() };
+    return { params, problems: failoverProblems(v), plan: failoverPlan(params, store.name, store.serviceIp) };
+  }
+
+  start(storeName: string, forced: boolean): OperationRow {
+    const { params } = this.paramsFor(storeName, forced);
+    const id = `fo-${randomUUID().slice(0, 8)}`;
+    try {
+      this.deps.repo.createOperation({
+        id,
+        kind: 'failover',
+        store: storeName,
+        step: 'preflight',
+        params: { ...params },
+        epoch: params.epoch,
+        reason: `failover of ${storeName}: master machine ${params.fromMachine} is down; ${params.to} (${params.toMachine}) takes over${forced ? ' (forced by an operator)' : ''}`,
+      });
+    } catch (err) {
+      if (err instanceof OperationConflict) throw new ConflictError(`store ${storeName} is busy: ${err.message}`, { hint: `wait for it: slotctl operations show ${err.running.id} --wait` });
+      throw err;
+    }
+    return this.deps.repo.getOperation(id)!;
+  }
+
+  /** The stores whose master is on `machine` (the operator's `machine failover`): their preview or their start. */
+  storesOf(machine: string): string[] {
+    const { repo } = this.deps;
+    if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
+    return repo.listStores().filter((s) => slots.get(s.masterSlot)?.machine === machine).map((s) => s.name);
+  }
+
+  view(op: OperationRow): FailoverView | undefined {
+    const { repo } = this.deps;
+    const params = op.params as unknown as FailoverParams;
+    const store = op.store ? repo.getStore(op.store) : undefined;
+    const from = repo.getSlot(params.from);
+    const to = repo.getSlot(params.to);
+    const fromMachine = repo.getMachine(params.fromMachine);
+    const toMachine = repo.getMachine(params.toMachine);
+    if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
+    return { now: Date.now(), op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected() };
+  }
+
+  step(op: OperationRow): boolean {
+    const v = this.view(op);
+    if (!v) return this.deps.record(op, { to: 'done', state: 'failed', rule: `${op.step} -> done`, reason: 'store or slot removed from the cluster meanwhile', error: 'the store or one of its slots was removed', epoch: 0 }, 'failover-done', () => undefined);
+    const fired = firstFailoverRule(v);
+    if (!fired) return false;
+    const { rule, detail } = fired;
+    const epoch = rule.action === 'promote' ? v.params.epoch : v.store.epoch;
+    return this.deps.record(
+      op,
+      { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.failure ? { error: detail } : {}), epoch },
+      `failover-${rule.to}`,
+      () => this.act(rule.action, v),
+    );
+  }
+
+  /** Runs the action of an operation's recorded step again (coordinator restart). */
+  resume(op: OperationRow): void {
+    const v = this.view(op);
+    const action = FAILOVER_RULES.find((r) => r.to === op.step)?.action;
+    if (v && action) this.act(action, v);
+  }
+
+  private act(action: FailoverAction, v: FailoverView): void {
+    const { repo } = this.deps;
+    const p = v.params;
+    if (action !== 'promote') return;
+    const log = withContext(this.deps.log, { op: v.op.id, store: v.store.name, epoch: p.epoch + 1 });
+    try {
+      repo.db.transaction(() => {
+        repo.setMaster(v.store.name, p.to, p.epoch, `failover ${v.op.id}: ${p.fromMachine} is down; ${p.from} -> ${p.to}`, v.op.id);
+        // the old master comes back stopped, and stays so until what it did not replicate is recovered
+        repo.setRecoveryHold(p.from, v.op.id);
+        repo.setOpHold(p.from, '');
+        if (!repo.openAtRiskOfSlot(p.from)) {
+          repo.openAtRisk({ store: v.store.name, slot: p.from, machine: p.fromMachine, op: v.op.id, epoch: p.epoch + 1, backlog: { ...v.from.backlog, reportedAt: v.from.reportedAt } });
+        }
+      })();
+      log.warn({ from: p.from, to: p.to, backlog: v.from.backlog }, `failover: ${p.to} promoted; ${p.from}'s last backlog (${v.from.backlog.files} file(s), ${v.from.backlog.mailboxes} mailbox(es)) recorded as at risk`);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'promotion not done');
+    }
+    this.deps.push([p.toMachine, p.fromMachine]);
+  }
+}
