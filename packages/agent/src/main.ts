@@ -13,6 +13,7 @@ import { LoopbackVipDriver } from './vip/loopback.js';
 import { FenceGuard } from './fence/guard.js';
 import { ServingAuthority } from './fence/authority.js';
 import { PeerLink } from './peer/link.js';
+import { cyrusOwner } from './slot/supervisor.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
 import type { DesiredState__Output } from '@slotctl/shared';
@@ -135,6 +136,9 @@ async function main(): Promise<void> {
     stallAfterMs: opts.stallAfter,
     replays,
     publishMasters: (masters) => guard.update({ masters }),
+    // peers exists long before any recovery asks
+    targetGuids: (machine, slot, names) => peers.askGuids(machine, slot, names),
+    owner: cyrusOwner,
   });
   const adopted = await slots.adopt(persisted);
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
@@ -142,7 +146,8 @@ async function main(): Promise<void> {
   // coordinator is unreachable for everyone), and each slot's peer machine (a promise blocks promotions against it).
   let desired: DesiredState__Output | undefined;
   const peerMachine = (slot: string) => desired?.slots.find((d) => d.slot === slot)?.peerMachine || undefined;
-  const peers = new PeerLink({
+  const machineSlots: MachineSlots = slots;
+  const peers: PeerLink = new PeerLink({
     machine: opts.machine,
     port: opts.peerPort,
     intervalMs: 1000,
@@ -151,6 +156,7 @@ async function main(): Promise<void> {
     coordinatorReachable: () => session?.coordinatorReachable() ?? false,
     replicaPartners: () => [...new Set((desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
     onFailsafe: (deadline) => authority.setFailsafe(deadline),
+    guids: (slot, names) => machineSlots.guidsOf(slot, names),
     log,
   });
   peers.start();
@@ -170,7 +176,6 @@ async function main(): Promise<void> {
     peerViews: () => peers.views(),
   });
   const active = session;
-  const machineSlots = slots;
 
   let signals = 0;
   const shutdown = (signal: string) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { externalName, isPlausibleMailbox, parseMbexamine } from './mailboxes.js';
+import { externalName, isPlausibleMailbox, parseGuids, parseMbexamine } from './mailboxes.js';
 
 const SAMPLE = `Examining user/alice... Mailbox Header Info:
   Path to mailbox: /srv/s/data/spool/uuid/1/j/1jfrmf19
@@ -37,5 +37,21 @@ describe('mailbox summaries', () => {
     expect(isPlausibleMailbox('user.a\nb')).toBe(false);
     expect(isPlausibleMailbox('')).toBe(false);
     expect(isPlausibleMailbox('user.alice')).toBe(true);
+  });
+});
+
+describe('parseGuids', () => {
+  it('lists the GUID of every message record and skips expunged ones', () => {
+    const block = [
+      'user/alice... Mailbox Header Info:',
+      ' Message Info:',
+      '000001> UID:00000001   INT_DATE:1795996199 SIZE:556   ',
+      '      > HDRSIZE:539    LASTUPD :1795996199 SYSFLAGS:00000000      > CACHEVER:11 GUID:c91fd638012277b73458b1779f16e66d0892b785 MODSEQ:2  THRID: 0',
+      '      > INTERNALFLAGS:      > SYSTEMFLAGS:',
+      '000001> UID:00000002   INT_DATE:1795996199 SIZE:555   ',
+      '      > HDRSIZE:538    LASTUPD :1795996199 SYSFLAGS:00000000      > CACHEVER:11 GUID:b05bce4e454ecf89b4c12d86e9c732db19c1679b MODSEQ:3  THRID: 0',
+      '      > INTERNALFLAGS: EXPUNGED      > SYSTEMFLAGS:',
+    ].join('\n');
+    expect(parseGuids(block)).toEqual(['c91fd638012277b73458b1779f16e66d0892b785']);
   });
 });

@@ -73,3 +73,30 @@ export async function writeSyncMarker(imapdConf: string): Promise<void> {
   const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
   if (result.exitCode !== 0) throw new Error(`cyr_synclog exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
 }
+
+/** Per message record of mbexamine's full output: its GUID, unless the record is expunged. */
+export function parseGuids(block: string): string[] {
+  const out: string[] = [];
+  for (const record of block.split(/^\d{6}> /m).slice(1)) {
+    if (/INTERNALFLAGS:[^\n>]*EXPUNGED/.test(record)) continue;
+    const guid = record.match(/GUID:([0-9a-f]{40})/)?.[1];
+    if (guid) out.push(guid);
+  }
+  return out;
+}
+
+/**
+ * The message GUIDs (EMAILID's source: the same content has the same GUID on every slot) of each named mailbox, one
+ * mbexamine per mailbox. Recovery checks that every message of the old slot is on the new master with them.
+ */
+export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000): Promise<{ name: string; exists: boolean; guids: string[] }[]> {
+  const out: { name: string; exists: boolean; guids: string[] }[] = [];
+  for (const name of [...new Set(names)].filter(isPlausibleMailbox)) {
+    const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)]);
+    const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
+    if (result.exitCode !== 0) throw new Error(`mbexamine ${externalName(name)} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+    const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
+    out.push(block ? { name, exists: true, guids: parseGuids(block) } : { name, exists: false, guids: [] });
+  }
+  return out;
+}

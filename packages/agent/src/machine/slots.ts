@@ -17,6 +17,10 @@ import { isSyncLogName } from '../sync/backlog.js';
 import type { FencedMaster } from '../fence/fence-file.js';
 import { slotLayout } from '../slot/layout.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
+import { markRecovered, quarantineLeftovers, readQuarantine, type QuarantineReport } from '../sync/quarantine.js';
+import { pushMailboxes } from '../recover/push.js';
+import { mailboxGuids } from '../cyrus/mailboxes.js';
+import type { RecoverReport } from '@slotctl/shared';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -43,6 +47,10 @@ export interface SlotsOptions {
   replays: ReplayStore;
   /** The fence must know every slot that may run as master before it starts (awaited). */
   publishMasters: (masters: FencedMaster[]) => Promise<void>;
+  /** Recovery's verification: a new master's message GUIDs, asked of the agent of `machine`. */
+  targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<{ name: string; exists: boolean; guids: string[] }[]>;
+  /** cyrus:mail, for files the agent writes for Cyrus (undefined when not root). */
+  owner: () => Promise<{ uid: number; gid: number } | undefined>;
 }
 
 export class MachineSlots {
@@ -55,6 +63,11 @@ export class MachineSlots {
   /** Per master slot: the epoch at which a marker change was seen to reach the replica. */
   private readonly confirmed = new Map<string, number>();
   private readonly confirming = new Set<string>();
+  /** Per slot: what its quarantine holds (read once, and again after every change). */
+  private readonly quarantines = new Map<string, QuarantineReport>();
+  /** Per returning slot: the last recovery push it ran (kept in memory: a push is safe to run again). */
+  private readonly recovers = new Map<string, RecoverReport>();
+  private readonly recovering = new Set<string>();
   private logReportTimer: NodeJS.Timeout | undefined;
   private readonly eventBudget = new EventBudget(LOG_EVENTS_PER_WINDOW, LOG_EVENT_WINDOW_MS, (slot, suppressed) =>
     this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
@@ -161,11 +174,12 @@ export class MachineSlots {
       if (!slot || !d) continue;
       const s = this.supervisor(result.slot!);
       work.push(
-        s
-          .converge(slot, !d.stopped, d.startGeneration)
+        this.quarantineIfReplica(s, slot)
+          .then(() => s.converge(slot, !d.stopped, d.startGeneration, d.recoverListen))
           .then(() => this.watch(s))
           .then(() => (d.replayOp && d.stopped ? this.replayOnce(s, d.replayOp) : undefined))
           .then(() => (d.checkOp ? this.checkOnce(s, d.checkOp, d.checkMailboxes) : undefined))
+          .then(() => (d.recoverOp && d.stopped && d.recoverTarget ? this.recoverOnce(s, d) : undefined))
           .then(() => void this.confirmReplication(s)),
       );
     }
@@ -227,6 +241,64 @@ export class MachineSlots {
     } finally {
       this.replaying.delete(s.name);
     }
+  }
+
+  /**
+   * A slot that is to be a replica keeps no sync log: what an old master left (its changes the replica may lack) is
+   * moved into quarantine before the slot can start in any sync role. A master still running is stopped first.
+   */
+  private async quarantineIfReplica(s: SlotSupervisor, next: AppliedSlot): Promise<void> {
+    if (next.role !== 'REPLICA') return;
+    if (s.desired?.role === 'MASTER' && (s.lifecycle === 'serving' || s.lifecycle === 'starting')) await s.stop(`demoted to replica at epoch ${next.epoch}`);
+    const layout = slotLayout(next.dataPath, next.metaPath);
+    const folder = await quarantineLeftovers(layout.syncDir, layout.quarantineDir, next.epoch);
+    if (folder) withContext(this.options.log, { slot: s.name, store: next.store, epoch: next.epoch }).warn({ folder }, 'leftover sync logs of a former master moved into quarantine: they name changes the new master may lack (slotctl store recover)');
+    if (folder || !this.quarantines.has(s.name)) this.quarantines.set(s.name, await readQuarantine(layout.quarantineDir));
+  }
+
+  /** Pushes a returning slot's quarantined mailboxes to the new master and verifies them, once per operation id. */
+  private async recoverOnce(s: SlotSupervisor, d: DesiredSlot__Output): Promise<void> {
+    if (this.recovers.get(s.name)?.op === d.recoverOp || this.recovering.has(s.name) || !s.layout) return;
+    if (!['stopped', 'configured', 'failed'].includes(s.lifecycle)) return;
+    this.recovering.add(s.name);
+    const layout = s.layout;
+    const log = withContext(this.options.log, { slot: s.name, store: d.store, epoch: d.epoch, op: d.recoverOp });
+    try {
+      log.info({ target: d.recoverTarget, mailboxes: d.recoverMailboxes.length }, 'recovery: pushing quarantined mailboxes to the new master');
+      let report: RecoverReport;
+      try {
+        report = await pushMailboxes({
+          op: d.recoverOp,
+          layout,
+          targetIp: d.recoverTarget,
+          mailboxes: d.recoverMailboxes,
+          ports: this.options.runtime.ports,
+          auth: this.options.runtime.auth,
+          owner: await this.options.owner(),
+          targetGuids: (names) => this.options.targetGuids(d.recoverTargetMachine, d.recoverTargetSlot, names),
+          log,
+        });
+      } catch (err) {
+        report = { op: d.recoverOp, done: true, mailboxes: [], error: (err as Error).message };
+      }
+      const complete = !report.error && (report.mailboxes ?? []).every((m) => (m.result === 'pushed' || m.result === 'nothing') && m.missing === 0);
+      if (complete) {
+        await markRecovered(layout.quarantineDir, d.recoverOp);
+        this.quarantines.set(s.name, await readQuarantine(layout.quarantineDir));
+      }
+      this.recovers.set(s.name, report);
+      log.info({ complete, mailboxes: report.mailboxes?.length, error: report.error }, 'recovery push finished');
+      this.options.onChange();
+    } finally {
+      this.recovering.delete(s.name);
+    }
+  }
+
+  /** A partner's recovery asks: the GUIDs of some mailboxes of one of this machine's slots. */
+  async guidsOf(slot: string, names: readonly string[]): Promise<{ name: string; exists: boolean; guids: string[] }[]> {
+    const s = this.supervisors.get(slot);
+    if (!s?.layout) throw new Error(`slot ${slot} is not on this machine`);
+    return mailboxGuids(s.layout.imapdConf, names.slice(0, 10_000));
   }
 
   /** Summarizes the mailboxes the coordinator asks about, once per operation id (a read: safe while running). */
@@ -296,6 +368,10 @@ export class MachineSlots {
         replay: this.options.replays.get(s.name),
         check: this.checks.get(s.name),
         syncConfirmedEpoch: this.confirmed.get(s.name) ?? 0,
+        // a replica always says what its quarantine holds (empty too): the coordinator learns a returned old master is clean
+        quarantine: d?.role === 'REPLICA' ? this.quarantines.get(s.name) : undefined,
+        recover: this.recovers.get(s.name),
+        recoverListening: s.recoverListening,
       });
     }
     return out;

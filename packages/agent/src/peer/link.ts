@@ -9,6 +9,9 @@ import {
   type ConfirmReply,
   type ConfirmReply__Output,
   type ConfirmRequest__Output,
+  type GuidsReply,
+  type GuidsReply__Output,
+  type GuidsRequest__Output,
   type Logger,
   type PeerAgent__Output,
   type PeerClient,
@@ -29,6 +32,8 @@ export interface PeerLinkOptions {
   coordinatorReachable: () => boolean;
   /** The machines holding the replicas of this machine's masters (whose promises the failsafe needs). */
   replicaPartners: () => string[];
+  /** Answers a partner's recovery: the GUIDs of some mailboxes of one of this machine's slots. */
+  guids: (slot: string, mailboxes: string[]) => Promise<{ name: string; exists: boolean; guids: string[] }[]>;
   /** A new failsafe deadline (undefined: none). */
   onFailsafe: (deadline: number | undefined) => void;
   log: Logger;
@@ -55,7 +60,22 @@ export class PeerLink {
     if (target === this.listening) return;
     this.server?.forceShutdown();
     const server = new grpc.Server();
-    server.addService(loadContract().slotctl.v1.Peer.service, { Confirm: (call: grpc.ServerUnaryCall<ConfirmRequest__Output, ConfirmReply>, cb: grpc.sendUnaryData<ConfirmReply>) => cb(null, this.answer(call.request)) });
+    server.addService(loadContract().slotctl.v1.Peer.service, {
+      Confirm: (call: grpc.ServerUnaryCall<ConfirmRequest__Output, ConfirmReply>, cb: grpc.sendUnaryData<ConfirmReply>) => cb(null, this.answer(call.request)),
+      MailboxGuids: (call: grpc.ServerUnaryCall<GuidsRequest__Output, GuidsReply>, cb: grpc.sendUnaryData<GuidsReply>) => {
+        const { slot, mailboxes } = call.request;
+        try {
+          assertName(slot, 'slot');
+        } catch (err) {
+          cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message }, null);
+          return;
+        }
+        this.options.guids(slot, mailboxes).then(
+          (found) => cb(null, { mailboxes: found }),
+          (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: err.message }, null),
+        );
+      },
+    });
     await new Promise<void>((resolve, reject) => server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
     this.server = server;
     this.listening = target;
@@ -126,6 +146,17 @@ export class PeerLink {
       this.options.log.warn({ partners: this.options.replicaPartners() }, this.failsafeHeld ? 'failsafe: every replica partner confirms the coordinator is unreachable and promised; masters keep serving' : 'failsafe ended');
     }
     this.options.onFailsafe(deadline);
+  }
+
+  /** Recovery's verification: asks partner `machine` for the GUIDs of `mailboxes` of its slot `slot`. */
+  askGuids(machine: string, slot: string, mailboxes: string[]): Promise<{ name: string; exists: boolean; guids: string[] }[]> {
+    const c = this.clients.get(machine);
+    if (!c) return Promise.reject(new Error(`machine ${machine} is not a partner of this one`));
+    return new Promise((resolve, reject) =>
+      c.client.MailboxGuids({ slot, mailboxes }, { deadline: Date.now() + 300_000 }, (err: grpc.ServiceError | null, reply?: GuidsReply__Output) =>
+        err || !reply ? reject(new Error(`${machine}: ${err?.details ?? 'no answer'}`)) : resolve(reply.mailboxes),
+      ),
+    );
   }
 
   /** How recently each partner was heard (either direction), for heartbeats. */

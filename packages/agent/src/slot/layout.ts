@@ -4,6 +4,7 @@
 //   META/conf/                                 Cyrus configdirectory: mailboxes.db, sync/ (the sync logs), socket/…
 //   META/meta/                                 metapartition-default: index, cache, header files
 //   META/run/master.pid                        the slot's cyrmaster
+//   META/quarantine/                           sync logs a returning old master had left (never deleted)
 //   DATA/spool/                                partition-default: the messages (big, slow disk)
 import { join } from 'node:path';
 
@@ -17,6 +18,8 @@ export interface SlotLayout {
   dataPartition: string;
   runDir: string;
   pidFile: string;
+  /** Sync logs a returning old master had left (sync/quarantine.ts). */
+  quarantineDir: string;
 }
 
 export const CONF_SUBDIRS = ['db', 'proc', 'log', 'msg', 'user', 'quota', 'sieve', 'socket', 'sync', 'lock', 'ptclient'] as const;
@@ -33,5 +36,6 @@ export function slotLayout(dataPath: string, metaPath: string): SlotLayout {
     dataPartition: join(dataPath, 'spool'),
     runDir: join(metaPath, 'run'),
     pidFile: join(metaPath, 'run', 'master.pid'),
+    quarantineDir: join(metaPath, 'quarantine'),
   };
 }

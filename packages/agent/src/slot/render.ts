@@ -24,6 +24,8 @@ export interface RenderInput {
   auth: AuthConfig;
   /** A master about to stop: no listener on the service IP, so deliveries in flight finish and new ones go elsewhere. */
   quiescing?: boolean;
+  /** A new master receiving a returned old master's unreplicated mailboxes: a temporary sync_server on its slot IP. */
+  recoverListen?: boolean;
 }
 
 export interface RenderedConfig {
@@ -36,7 +38,10 @@ const HEADER = '# Written by slot-agent; changes are overwritten. Role and epoch
 export const sasldbPath = (confDir: string) => `${confDir}/sasldb2`;
 export const saslRealm = (slot: string) => `slot-${slot}`;
 
-export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false }: RenderInput): RenderedConfig {
+/** The cyrus.conf line of the recovery listener: added and removed on a running master with SIGHUP alone. */
+export const RECOVER_SERVICE = 'syncrecover';
+
+export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false, recoverListen = false }: RenderInput): RenderedConfig {
   const layout = slotLayout(desired.dataPath, desired.metaPath);
   const master = desired.role === 'MASTER';
   const conf = layout.imapdConf;
@@ -93,6 +98,7 @@ export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false
   } else if (!master) {
     services.push(`  syncserver cmd="sync_server -C ${conf}" listen="${listen(desired.slotIp, ports.sync)}" prefork=0`);
   }
+  if (master && recoverListen) services.push(`  ${RECOVER_SERVICE} cmd="sync_server -C ${conf}" listen="${listen(desired.slotIp, ports.sync)}" prefork=0`);
   const cyrus = [
     `${HEADER} ${desired.role.toLowerCase()} ${desired.epoch}`,
     'START {',
@@ -107,4 +113,20 @@ export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false
   ];
   if (master) cyrus.push('DAEMON {', `  syncclient cmd="sync_client -C ${conf} -r"`, '}');
   return { imapdConf: `${imapd.join('\n')}\n`, cyrusConf: `${cyrus.join('\n')}\n` };
+}
+
+/**
+ * The config a returning old master pushes its mailboxes with: its own (replica) imapd.conf plus what sync_client
+ * needs to reach the new master. Measured: without sync_port it looks up a "csync" service that does not exist;
+ * without sync_try_imap: 0 it speaks IMAP first and retries for ever.
+ */
+export function renderRecoverConfig(imapdConf: string, targetIp: string, ports: Ports, auth: AuthConfig): string {
+  const own = imapdConf.split('\n').filter((l) => l && !/^sync_/.test(l));
+  return `${[...own, `sync_host: ${targetIp}`, `sync_port: ${ports.sync}`, 'sync_try_imap: 0', `sync_authname: ${auth.syncUser}`, `sync_password: ${auth.syncPassword}`].join('\n')}\n`;
+}
+
+/** True when two cyrus.conf texts differ only in the recovery listener line. */
+export function differsOnlyInRecoverListener(a: string, b: string): boolean {
+  const strip = (t: string) => t.split('\n').filter((l) => !l.trimStart().startsWith(`${RECOVER_SERVICE} `)).join('\n');
+  return a !== b && strip(a) === strip(b);
 }

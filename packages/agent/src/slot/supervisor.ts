@@ -10,8 +10,8 @@ import type { AppliedSlot } from '../state/apply-plan.js';
 import type { VipDriver } from '../vip/driver.js';
 import { CONF_SUBDIRS, slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
-import { establishedTo, imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup } from './process.js';
-import { renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
+import { establishedTo, imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts } from './process.js';
+import { differsOnlyInRecoverListener, renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
 
 export interface SlotRuntime {
   ports: Ports;
@@ -34,7 +34,7 @@ export interface SlotRuntime {
 const LMTP_DRAIN_MS = 3000;
 
 let cyrusIds: { uid: number; gid: number } | undefined;
-async function cyrusOwner(): Promise<{ uid: number; gid: number } | undefined> {
+export async function cyrusOwner(): Promise<{ uid: number; gid: number } | undefined> {
   if (process.getuid?.() !== 0) return undefined;
   if (!cyrusIds) {
     const passwd = await readFile('/etc/passwd', 'utf8');
@@ -54,6 +54,9 @@ export class SlotSupervisor {
   pid: number | undefined;
   desired: AppliedSlot | undefined;
   private wantRunning = false;
+  /** The recovery whose temporary sync_server this master has open ('' = none). */
+  recoverListening = '';
+  private recoverWanted = '';
   private startGeneration: number | undefined;
   /** The service IP this slot holds while it runs as master. */
   private heldServiceIp: string | undefined;
@@ -123,18 +126,25 @@ export class SlotSupervisor {
    * Converges to `desired` (run or stopped). A changed config of a running slot means stop, rewrite, start:
    * the role of a running cyrmaster never changes under it.
    */
-  converge(desired: AppliedSlot, run: boolean, startGeneration = 0): Promise<void> {
+  converge(desired: AppliedSlot, run: boolean, startGeneration = 0, recoverListen = ''): Promise<void> {
     return this.serial(async () => {
       const before = this.desired;
       const retry = this.startGeneration !== undefined && startGeneration !== this.startGeneration;
       this.startGeneration = startGeneration;
       this.desired = desired;
       this.wantRunning = run;
-      const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth });
+      const listen = desired.role === 'MASTER' && recoverListen !== '';
+      const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth, recoverListen: listen });
       const layout = this.layout!;
       const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
-      const configChanged = onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf;
       const running = this.lifecycle === 'starting' || this.lifecycle === 'serving';
+      if (running && run && this.pid && onDisk[0] === rendered.imapdConf && differsOnlyInRecoverListener(onDisk[1], rendered.cyrusConf)) {
+        await this.toggleRecoverListener(layout, rendered.cyrusConf, listen ? recoverListen : '');
+        return;
+      }
+      this.recoverWanted = listen ? recoverListen : '';
+      if (!listen) this.recoverListening = '';
+      const configChanged = onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf;
       if (running && (configChanged || !run)) await this.stopNow(configChanged ? 'config changed' : 'desired stopped');
       if (configChanged || this.lifecycle === 'absent') {
         await this.writeConfig(layout, rendered);
@@ -148,6 +158,29 @@ export class SlotSupervisor {
         await this.startNow();
       }
     });
+  }
+
+  /**
+   * Opens or closes the recovery listener of a running master without a restart: cyrus.conf rewritten, SIGHUP
+   * (measured: listening after 0.13 s). Open means the port accepts.
+   */
+  private async toggleRecoverListener(layout: SlotLayout, cyrusConf: string, op: string): Promise<void> {
+    await writeFileAtomic(layout.cyrusConf, cyrusConf, 0o640);
+    const owner = await cyrusOwner();
+    if (owner) await chown(layout.cyrusConf, owner.uid, owner.gid);
+    process.kill(this.pid!, 'SIGHUP');
+    const d = this.desired!;
+    const log = withContext(this.log, { store: d.store, epoch: d.epoch, op: op || this.recoverListening });
+    if (!op) {
+      this.recoverListening = '';
+      log.info('recovery listener closed (SIGHUP)');
+      this.rt.onChange();
+      return;
+    }
+    for (let i = 0; i < 100 && !(await tcpAccepts(d.slotIp, this.rt.ports.sync, 200)); i++) await new Promise((r) => setTimeout(r, 50));
+    this.recoverListening = op;
+    log.info({ ip: d.slotIp, port: this.rt.ports.sync }, 'recovery listener open (SIGHUP): a returned old master may push its mailboxes');
+    this.rt.onChange();
   }
 
   /** Stops cyrmaster (and releases the service IP) and forgets the slot; files stay. */
@@ -304,6 +337,8 @@ export class SlotSupervisor {
     const deadline = Date.now() + this.rt.readyTimeoutMs;
     while (Date.now() < deadline && this.lifecycle === 'starting' && this.pid === spawned) {
       if (await imapGreets(d.slotIp, this.rt.ports.imap, 500)) {
+        // started with the recovery listener in its cyrus.conf (a restart during a recovery)
+        this.recoverListening = this.recoverWanted;
         this.fire('ready', `pid ${this.pid}`);
         return;
       }
