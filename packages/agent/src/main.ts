@@ -174,6 +174,7 @@ async function main(): Promise<void> {
     },
     withhold: (plan, previous) => withholdPromotions(plan, previous, peerMachine, peers.promises, monotonicMs()),
     peerViews: () => peers.views(),
+    fenced: () => !authority.holds(),
   });
   const active = session;
 

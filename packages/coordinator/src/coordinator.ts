@@ -74,6 +74,7 @@ export class Coordinator {
       adminHandlers({
         repo,
         connected: () => sessions.connectedMachines(),
+        fenced: () => sessions.fencedMachines(),
         onClusterChanged: (machines) => {
           liveness.reload();
           sessions.push(machines);

@@ -44,6 +44,7 @@ export interface SessionOptions {
   withhold: (plan: ApplyPlan, previous: AppliedSlots, desired: DesiredState__Output) => Withheld[];
   /** Sent with every heartbeat. */
   peerViews: () => PeerView[];
+  fenced: () => boolean;
 }
 
 export class AgentSession {
@@ -178,7 +179,7 @@ export class AgentSession {
   private heartbeat(stream: Stream): void {
     if (stream !== this.stream) return;
     this.lease.sentAt(++this.seq, monotonicMs());
-    stream.write({ heartbeat: { seq: this.seq, peers: this.options.peerViews() } });
+    stream.write({ heartbeat: { seq: this.seq, peers: this.options.peerViews(), fenced: this.options.fenced() } });
   }
 
   /** This agent hears the coordinator now: connected, and an acknowledgement within two heartbeat intervals. */

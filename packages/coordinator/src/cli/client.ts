@@ -1,6 +1,9 @@
 // The Admin client used by slotctl: promise-returning calls with a deadline, failures turned into named errors.
 import * as grpc from '@grpc/grpc-js';
 import {
+  type FailoverMachineReply__Output,
+  type ListAtRiskReply__Output,
+  type RecoverReply__Output,
   fromGrpcError,
   loadContract,
   type AdminClient,
@@ -54,6 +57,9 @@ export class Admin {
   listOperations = (request: ListOperationsRequest) => this.unary<ListOperationsReply__Output>('ListOperations', request);
   getOperation = (id: string) => this.unary<OperationReply__Output>('GetOperation', { id });
   cancelOperation = (id: string) => this.unary<OperationReply__Output>('CancelOperation', { id });
+  failoverMachine = (request: { machine: string; force: boolean; dryRun: boolean }) => this.unary<FailoverMachineReply__Output>('FailoverMachine', request);
+  listAtRisk = (request: { store: string; all: boolean }) => this.unary<ListAtRiskReply__Output>('ListAtRisk', request);
+  recover = (request: { store: string; machine: string; dryRun: boolean }) => this.unary<RecoverReply__Output>('Recover', request);
 
   private unary<Res>(method: keyof AdminClient & string, request: unknown): Promise<Res> {
     const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);

@@ -6,6 +6,7 @@ import { NotFoundError, SLOTCTL_VERSION, UnavailableError, ValidationError, desc
 import { Admin, DEFAULT_COORDINATOR } from './client.js';
 import { applyReport, statusScreen } from './screens.js';
 import { registerOperationCommands } from './operations.js';
+import { registerMachineLossCommands } from './machine-loss.js';
 import { eventsText, machinesTable, slotDetail, slotsTable, storesTable } from './format.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, unhealthy: 3 } as const;
@@ -256,6 +257,7 @@ cluster
   });
 
 registerOperationCommands(program, { store, machine }, withAdmin, printJson);
+registerMachineLossCommands({ store, machine }, withAdmin, printJson);
 
 try {
   await program.parseAsync(process.argv);

@@ -39,6 +39,7 @@ function verdict(op: OperationInfo__Output): string {
     return lines.join('\n');
   }
   const p = JSON.parse(op.paramsJson || '{}') as { from?: string; to?: string; epoch?: number };
+  if (op.kind !== 'switchover') return `${op.kind} of ${op.store}: ${op.state === 'succeeded' ? 'succeeded' : op.state.toUpperCase()} after ${took}${op.error ? `: ${op.error}` : ''}`;
   if (op.state === 'succeeded') return `switchover of ${op.store}: succeeded in ${took}: ${p.to} is master (epoch ${(p.epoch ?? 0) + 1}), ${p.from} its replica`;
   if (op.state === 'running') return `switchover of ${op.store}: running, at step ${op.step} (${op.id})`;
   return `switchover of ${op.store}: ${op.state.toUpperCase()} after ${took}: ${op.error}${op.step === 'rolled-back' ? `\n  rolled back: ${p.from} is still the master, the database is unchanged` : ''}`;

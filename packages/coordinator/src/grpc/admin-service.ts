@@ -11,6 +11,7 @@ import { buildClusterView, slotInfo } from '../status/view.js';
 export interface AdminDeps {
   repo: Repository;
   connected: () => ReadonlySet<string>;
+  fenced: () => ReadonlySet<string>;
   /** Called after a cluster apply changed the database, with the machines whose desired state may have changed. */
   onClusterChanged: (machines: string[]) => void;
   coordinatorId: string;
@@ -81,7 +82,7 @@ function atRiskInfo(r: AtRiskRow): AtRiskInfo {
 
 export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
-    buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected() });
+    buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected(), fenced: deps.fenced() });
   return {
     Status: unary(deps.log, 'Status', () => ({
       ...view(),

@@ -40,6 +40,7 @@ interface Session {
   call: SessionCall;
   lastSentVersion: string;
   log: Logger;
+  fenced?: boolean;
 }
 
 const MAX_LOG_LINES = 50;
@@ -118,6 +119,11 @@ export class AgentSessions {
 
   connectedMachines(): ReadonlySet<string> {
     return new Set(this.sessions.keys());
+  }
+
+  /** Connected machines whose last heartbeat said their masters are fenced (no lease). */
+  fencedMachines(): ReadonlySet<string> {
+    return new Set([...this.sessions.values()].filter((s) => s.fenced).map((s) => s.machine));
   }
 
   handlers(): AgentHandlers {
@@ -211,6 +217,7 @@ export class AgentSessions {
     switch (message.body) {
       case 'heartbeat': {
         this.liveness.heard(session.machine, message.heartbeat?.peers);
+        session.fenced = message.heartbeat?.fenced ?? false;
         const seq = message.heartbeat?.seq ?? 0;
         this.heartbeats.enqueue(session.machine, () => {
           if (this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs: this.config.leaseMs } });

@@ -8,6 +8,8 @@ export interface ClusterRows {
   stores: readonly StoreRow[];
   slots: readonly SlotRow[];
   connected: ReadonlySet<string>;
+  /** Connected machines whose agent says it holds no lease: their masters are stopped. */
+  fenced: ReadonlySet<string>;
 }
 
 export interface Problem {
@@ -48,8 +50,20 @@ export function slotInfo(slot: SlotRow | undefined, store?: StoreRow): SlotInfo 
   };
 }
 
-function machineProblems(m: MachineRow, connected: boolean): Problem[] {
+/**
+ * What an operator sees of a machine: the liveness state, or, for a machine that is up, `fenced` (its agent holds
+ * no lease: its masters are stopped) and `returning` (an old master of it waits for its unreplicated changes to be
+ * recovered).
+ */
+export function machineState(m: MachineRow, fenced: boolean, returning: boolean): string {
+  if (m.state !== 'up') return m.state;
+  return fenced ? 'fenced' : returning ? 'returning' : 'up';
+}
+
+function machineProblems(m: MachineRow, connected: boolean, state: string): Problem[] {
   if (m.state === 'down') return [{ severity: 0, text: `machine ${m.name} is down since ${m.stateSince}` }];
+  if (state === 'fenced') return [{ severity: 0, text: `machine ${m.name} is fenced: its agent holds no lease, its masters are stopped until one is acknowledged` }];
+  if (state === 'returning') return [{ severity: 1, text: `machine ${m.name} is returning: an old master of it waits for recovery (slotctl store at-risk)` }];
   if (m.state === 'suspect') return [{ severity: 1, text: `machine ${m.name} is suspect (missed heartbeats) since ${m.stateSince}` }];
   if (m.state === 'unknown') return [{ severity: 1, text: `machine ${m.name}: no agent has reported yet` }];
   if (!connected) return [{ severity: 1, text: `machine ${m.name}: agent not connected` }];
@@ -62,7 +76,8 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
   const critical = role === 'master' ? 0 : 1;
   if (machine && machine.state !== 'up') return [{ severity: critical, text: `${where}: machine is ${machine.state} since ${machine.stateSince}` }];
   const out: Problem[] = [];
-  if (slot.adminStopped) out.push({ severity: critical, text: `${where} is stopped by an operator (slotctl slot start ${slot.name})` });
+  if (slot.recoveryHold) out.push({ severity: critical, text: `${where} is held stopped since failover ${slot.recoveryHold}: its unreplicated changes wait for slotctl store recover ${store.name}` });
+  else if (slot.adminStopped) out.push({ severity: critical, text: `${where} is stopped by an operator (slotctl slot start ${slot.name})` });
   else if (slot.observedState === 'unknown') out.push({ severity: critical, text: `${where}: not reported yet` });
   else if (slot.observedState !== 'SERVING') {
     out.push({ severity: critical, text: `${where} is ${slot.observedState.toLowerCase()}${slot.lastError ? `: ${slot.lastError}` : ''}` });
@@ -106,12 +121,14 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
     };
   });
 
+  const returning = new Set(rows.slots.filter((s) => s.recoveryHold).map((s) => s.machine));
   const machineInfos: MachineInfo[] = rows.machines.map((m) => {
-    problems.push(...machineProblems(m, rows.connected.has(m.name)));
+    const state = machineState(m, rows.fenced.has(m.name), returning.has(m.name));
+    problems.push(...machineProblems(m, rows.connected.has(m.name), state));
     return {
       name: m.name,
       address: m.address,
-      state: m.state,
+      state,
       stateSince: m.stateSince,
       lastHeartbeat: m.lastHeartbeat ?? '',
       agentVersion: m.agentVersion,
