@@ -2,114 +2,26 @@
 // stores, 4 masters per machine), service IPs moved with `ip` + gratuitous ARP, an MTA-like load in the client
 // namespace. Zero loss and zero duplicates under 20 switchovers; a failing replay rolls back; a coordinator killed
 // at every step resumes; a hung or killed agent never yields two masters; a drain moves all 4 masters under load.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
-import { MasterWatch, type MasterWatchResult } from './cluster/master-watch.js';
+import { MasterWatch } from './cluster/master-watch.js';
+import { clusterChecks, type OperationJson, type StoreJson } from './cluster/checks.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('switchover');
 const cluster = new NetnsCluster({ dir, id: 's', machines: 5, slotsPerMachine: 8 });
 const USERS = ['ann', 'ben'];
 
-interface SlotJson {
-  name: string;
-  machine: string;
-  ip: string;
-  state: string;
-  role: string;
-  epochApplied: number;
-}
-interface StoreJson {
-  name: string;
-  serviceIp: string;
-  epoch: number;
-  master: SlotJson;
-  replica: SlotJson;
-}
-interface OperationJson {
-  id: string;
-  state: string;
-  step: string;
-  error: string;
-  store: string;
-  children: OperationJson[];
-  steps: { step: string; at: string; reason: string }[];
-}
-
-const stores = () => cluster.slotctlJson<StoreJson[]>(['store', 'list']);
-const store = async (name: string) => (await stores()).find((s) => s.name === name)!;
-const operation = (id: string) => cluster.slotctlJson<OperationJson>(['operations', 'show', id]);
-/** The operation once it has ended (any state but running). */
-const ended = (id: string, what: string, timeoutMs: number) =>
-  waitFor(what, async () => {
-    const o = await operation(id);
-    return o.state === 'running' ? undefined : o;
-  }, timeoutMs, 200);
-
-/** Exactly one slot of the store serves as master, the one the database names, and the other as its replica. */
-async function expectOneMaster(name: string): Promise<StoreJson> {
-  return waitFor(`${name} to have one master and one replica serving`, async () => {
-    const s = await store(name);
-    const ok = s.master.state === 'SERVING' && s.master.role === 'MASTER' && s.replica.state === 'SERVING' && s.replica.role === 'REPLICA';
-    return ok && s.master.epochApplied === s.epoch && s.replica.epochApplied === s.epoch ? s : undefined;
-  }, 60_000, 250);
-}
+const { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
 
 async function switchover(name: string, extra: string[] = []): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await cluster.slotctl(['store', 'switchover', name, ...extra]);
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
-
-async function waitAgentsConnected(): Promise<void> {
-  await waitFor('every agent to be connected', async () => {
-    const machines = await cluster.slotctlJson<{ name: string; connected: boolean; state: string }[]>(['machine', 'list']);
-    return machines.every((m) => m.connected && m.state === 'up') ? true : undefined;
-  }, 30_000, 200);
-}
-
-/**
- * Every message the load generator got 250 for is in its user's INBOX on the store's current master exactly once,
- * and the replica holds exactly the same messages.
- */
-async function expectNoLoss(ackedFile: string, names: readonly string[]): Promise<number> {
-  const acked = readFileSync(ackedFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; store: string; user: string });
-  const list = (await stores()).filter((s) => names.includes(s.name));
-  const masters = await cluster.mail<Record<string, string[]>[]>('mailboxes', list.map((s) => ({ host: s.serviceIp, users: USERS })));
-  list.forEach((s, i) => {
-    for (const user of USERS) {
-      const got = masters[i]![user] ?? [];
-      const want = acked.filter((a) => a.store === s.name && a.user === user).map((a) => a.id);
-      const missing = want.filter((id) => !got.includes(id));
-      expect(missing, `acknowledged but missing on ${s.name} (${s.master.name}) for ${user}`).toEqual([]);
-      expect(got.length - new Set(got).size, `duplicates on ${s.name} for ${user}`).toBe(0);
-    }
-  });
-  await waitFor('every replica to hold what its master holds', async () => {
-    const replicas = await cluster.mail<Record<string, string[]>[]>('mailboxes', list.map((s) => ({ host: s.replica.ip, users: USERS })));
-    return list.every((_, i) => USERS.every((u) => JSON.stringify([...(replicas[i]![u] ?? [])].sort()) === JSON.stringify([...(masters[i]![u] ?? [])].sort()))) ? true : undefined;
-  }, 60_000, 1000);
-  return acked.length;
-}
-
-/** Watches every machine for two LMTP listeners on one service IP (two slots taking mail for one store). */
-function watchMasters(list: StoreJson[]): MasterWatch {
-  const watch = new MasterWatch(new Map(cluster.machines.map((m) => [m, cluster.ns(m)])), new Set(list.map((s) => s.serviceIp)));
-  watch.start();
-  return watch;
-}
-
-function expectNeverTwoMasters(result: MasterWatchResult, list: StoreJson[]): void {
-  expect(result.dual, 'moments with two LMTP listeners for one service IP').toEqual([]);
-  expect(result.samples).toBeGreaterThan(100);
-  // the watch really sees listeners: every store was seen with its master in most samples
-  for (const s of list) expect(result.seen[s.serviceIp] ?? 0, s.name).toBeGreaterThan(result.samples / 2);
-}
-
-const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: USERS }));
 
 beforeAll(async () => {
   await cluster.start();

@@ -4,10 +4,13 @@
 //   subjects '[{"host":"10.231.3.1","user":"amy"}]'                    → [["hi"]]
 //   mailboxes '[{"host":"10.231.3.1","users":["amy","bo"]}]'           → [{"amy":["hi"],"bo":[]}]
 //   bulk '[{"host":"10.231.3.1","users":["amy","bo"],"count":1000,"subject":"b1"}]' → {"ok":true} (pooled)
-import { deliver, deliverMany, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
+//   file '[{"host":"10.231.3.1","user":"amy","folder":"Projects","subject":"plan"}]'  → {"ok":true} (IMAP APPEND)
+//   folder '[{"host":"10.231.3.1","user":"amy","folder":"Projects"}]'                 → [["plan"]]
+//   expunge '[{"host":"10.231.3.1","user":"amy","subject":"old"}]'                     → [1]
+import { appendToFolder, deliver, deliverMany, expungeSubject, folderSubjects, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
 
 const [command, json] = process.argv.slice(2);
-const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string; count?: number }[];
+const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string; count?: number; folder?: string }[];
 if (command === 'deliver') {
   for (const r of requests) await deliver(r.host, 2003, [{ user: r.user, subject: r.subject ?? 'test' }]);
   console.log(JSON.stringify({ ok: true }));
@@ -25,7 +28,18 @@ if (command === 'deliver') {
   const out: Record<string, string[]>[] = [];
   for (const r of requests) out.push(await mailboxSubjects(r.host, 1143, r.users ?? []));
   console.log(JSON.stringify(out));
+} else if (command === 'file') {
+  for (const r of requests) await appendToFolder(r.host, 1143, r.user, r.folder ?? 'Filed', r.subject ?? 'test');
+  console.log(JSON.stringify({ ok: true }));
+} else if (command === 'folder') {
+  const out: string[][] = [];
+  for (const r of requests) out.push(await folderSubjects(r.host, 1143, r.user, r.folder ?? 'Filed'));
+  console.log(JSON.stringify(out));
+} else if (command === 'expunge') {
+  const out: number[] = [];
+  for (const r of requests) out.push(await expungeSubject(r.host, 1143, r.user, r.subject ?? ''));
+  console.log(JSON.stringify(out));
 } else {
-  console.error('usage: mail-cli.ts deliver|subjects|mailboxes|bulk JSON');
+  console.error('usage: mail-cli.ts deliver|subjects|mailboxes|bulk|file|folder|expunge JSON');
   process.exit(2);
 }

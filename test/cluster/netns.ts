@@ -20,6 +20,8 @@ export interface NetnsClusterOptions {
   id: string;
   machines?: number;
   slotsPerMachine?: number;
+  /** Extra slot-agent arguments (e.g. a short --stall-after). */
+  agentArgs?: string[];
   /** Explicit stores instead of the round-robin layout (benchmarks: many masters on one machine). */
   stores?: { name: string; master: string; replica: string }[];
   log?: (line: string) => void;
@@ -140,7 +142,7 @@ export class NetnsCluster {
     const agent = this.daemon(`agent-${machine}`, machine, [
       BIN.agent, '--machine', machine, '--coordinator', this.coordinatorTarget,
       '--state-dir', join(this.options.dir, 'agents', machine), '--auth', 'test',
-      '--vip-driver', 'ip', '--vip-interface', 'eth0', '--stop-slots-on-exit',
+      '--vip-driver', 'ip', '--vip-interface', 'eth0', '--stop-slots-on-exit', ...(this.options.agentArgs ?? []),
     ]);
     this.agents.set(machine, agent);
     return agent;
@@ -208,6 +210,7 @@ export class NetnsCluster {
   /** A power cut: kill -9 of the agent and of every Cyrus process of the machine. */
   async crash(machine: string): Promise<void> {
     await this.agents.get(machine)?.crash();
+    killSlotsUnder(join(this.options.dir, 'agents', machine)); // its fence process
     const killed = killSlotsUnder(join(this.options.dir, 'srv', machine));
     this.log(`crash(${machine}): agent and ${killed.length} cyrmaster group(s) killed`);
   }
@@ -285,7 +288,7 @@ export class NetnsCluster {
   }
 
   /** Runs tools/mail-cli.ts in the client namespace: mail in and out as a user on the network sees it. */
-  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes' | 'bulk', requests: { host: string; user?: string; users?: string[]; subject?: string; count?: number }[]): Promise<T> {
+  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes' | 'bulk' | 'file' | 'folder' | 'expunge', requests: { host: string; user?: string; users?: string[]; subject?: string; count?: number; folder?: string }[]): Promise<T> {
     const result = await this.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'mail-cli.ts'), command, JSON.stringify(requests)]);
     if (result.exitCode !== 0) throw new Error(`mail ${command} failed: ${result.stderr}`);
     return JSON.parse(result.stdout) as T;

@@ -87,3 +87,47 @@ export async function deliverMany(host: string, port: number, messages: readonly
     transport.close();
   }
 }
+
+/** Creates USER's FOLDER if missing and appends one message to it over IMAP (a user filing mail). */
+export async function appendToFolder(host: string, port: number, user: string, folder: string, subject: string): Promise<void> {
+  const client = imapClient(host, user, 'x', port);
+  await client.connect();
+  try {
+    await client.mailboxCreate(folder).catch((err: Error & { responseText?: string }) => {
+      if (!/exists/i.test(err.responseText ?? err.message)) throw err;
+    });
+    const raw = `From: sender@example.org\r\nTo: ${user}@example.org\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '-')}@example.org>\r\n\r\nfiled\r\n`;
+    await client.append(folder, raw, ['\\Seen']);
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+}
+
+/** Subjects in USER's FOLDER, [] when it does not exist. */
+export async function folderSubjects(host: string, port: number, user: string, folder: string): Promise<string[]> {
+  const client = imapClient(host, user, 'x', port);
+  await client.connect();
+  try {
+    const box = await client.mailboxOpen(folder, { readOnly: true }).catch(() => undefined);
+    if (!box || box.exists === 0) return [];
+    const subjects: string[] = [];
+    for await (const msg of client.fetch('1:*', { envelope: true })) subjects.push(msg.envelope?.subject ?? '');
+    return subjects.sort();
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+}
+
+/** Deletes and expunges the messages with this subject from USER's INBOX; returns how many. */
+export async function expungeSubject(host: string, port: number, user: string, subject: string): Promise<number> {
+  const client = imapClient(host, user, 'x', port);
+  await client.connect();
+  try {
+    await client.mailboxOpen('INBOX');
+    const uids = (await client.search({ subject }, { uid: true })) || [];
+    if (uids.length) await client.messageDelete(uids, { uid: true });
+    return uids.length;
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+}
