@@ -207,12 +207,28 @@ export class NetnsCluster {
   // ---------------------------------------------------------------------------------------------------------------
   // Faults. Each returns when it has taken effect and says what it did.
 
-  /** A power cut: kill -9 of the agent and of every Cyrus process of the machine. */
+  /**
+   * A power cut: kill -9 of the agent, its fence and every Cyrus process of the machine, and the machine is off the
+   * network (its switch port down) with the addresses it had taken gone, as after a reboot. `powerOn` brings it back.
+   */
   async crash(machine: string): Promise<void> {
     await this.agents.get(machine)?.crash();
     killSlotsUnder(join(this.options.dir, 'agents', machine)); // its fence process
     const killed = killSlotsUnder(join(this.options.dir, 'srv', machine));
-    this.log(`crash(${machine}): agent and ${killed.length} cyrmaster group(s) killed`);
+    await sh(['ip', '-n', this.switchNs, 'link', 'set', `p-${machine}`, 'down']);
+    const own = `${this.address(machine)}/16`;
+    for (const line of (await sh(['ip', '-n', this.ns(machine), '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).split('\n')) {
+      const cidr = line.match(/inet (\S+)/)?.[1];
+      if (cidr && cidr !== own) await sh(['ip', '-n', this.ns(machine), 'addr', 'del', cidr, 'dev', 'eth0']);
+    }
+    this.log(`crash(${machine}): agent, fence and ${killed.length} cyrmaster group(s) killed, off the network`);
+  }
+
+  /** The crashed machine boots: back on the network, its agent starts (its slots come back as the agent decides). */
+  async powerOn(machine: string): Promise<void> {
+    await sh(['ip', '-n', this.switchNs, 'link', 'set', `p-${machine}`, 'up']);
+    this.startAgent(machine);
+    this.log(`powerOn(${machine})`);
   }
 
   /** kill -9 of the agent alone: its Cyrus slots keep running, as after an agent bug. */

@@ -156,6 +156,7 @@ async function main(): Promise<void> {
     coordinatorReachable: () => session?.coordinatorReachable() ?? false,
     replicaPartners: () => [...new Set((desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
     onFailsafe: (deadline) => authority.setFailsafe(deadline),
+    partnerReachesCoordinator: () => session?.reconnectNow(),
     guids: (slot, names) => machineSlots.guidsOf(slot, names),
     log,
   });

@@ -7,14 +7,20 @@ describe('FailsafeLedger', () => {
     const f = new FailsafeLedger(1000);
     expect(f.deadline([], 0)).toBeUndefined();
     f.record('b', { sentAt: 100, reachable: false, promisedMs: 5000 });
-    expect(f.deadline(['b', 'c'], 200)).toBeUndefined(); // c never answered
+    expect(f.deadline(['b', 'c'], 200)).toBeUndefined(); // c never promised
     f.record('c', { sentAt: 300, reachable: false, promisedMs: 5000 });
     expect(f.deadline(['b', 'c'], 400)).toBe(4100);
     expect(f.deadline(['b', 'c'], 4100)).toBeUndefined(); // b's ran out
-    f.record('c', { sentAt: 500, reachable: true, promisedMs: 0 }); // c reaches the coordinator: no failsafe
-    expect(f.deadline(['b', 'c'], 600)).toBeUndefined();
-    f.record('c', { sentAt: 400, reachable: false, promisedMs: 5000 }); // an older answer arriving late changes nothing
-    expect(f.deadline(['b', 'c'], 600)).toBeUndefined();
+  });
+
+  it('keeps a promise until it ends when the partner later reaches the coordinator (no new promise, no early end)', () => {
+    const f = new FailsafeLedger(1000);
+    f.record('b', { sentAt: 1000, reachable: false, promisedMs: 5000 });
+    f.record('b', { sentAt: 2000, reachable: true, promisedMs: 0 });
+    expect(f.deadline(['b'], 2100)).toBe(5000);
+    f.record('b', { sentAt: 500, reachable: false, promisedMs: 5000 }); // an older promise answered late: the later end stands
+    expect(f.deadline(['b'], 2100)).toBe(5000);
+    expect(f.deadline(['b'], 5000)).toBeUndefined();
   });
 });
 

@@ -24,24 +24,28 @@ export interface PartnerAnswer {
   promisedMs: number;
 }
 
+/**
+ * The asker's side. A promise binds its partner until it ends, whatever the partner answers later: an answer "I
+ * reach the coordinator" brings no new promise, so the failsafe runs out within one promise — time enough for this
+ * agent to reconnect to a coordinator that came back — but never ends earlier than the promises allow.
+ */
 export class FailsafeLedger {
-  private readonly answers = new Map<string, PartnerAnswer>();
+  private readonly promisedUntil = new Map<string, number>();
 
   constructor(private readonly marginMs: number) {}
 
   record(machine: string, answer: PartnerAnswer): void {
-    const prev = this.answers.get(machine);
-    if (!prev || answer.sentAt >= prev.sentAt) this.answers.set(machine, answer);
+    if (answer.reachable || answer.promisedMs <= 0) return;
+    const end = answer.sentAt + answer.promisedMs;
+    this.promisedUntil.set(machine, Math.max(this.promisedUntil.get(machine) ?? 0, end));
   }
 
-  /** Until when the masters may serve on promises: undefined unless every partner's latest answer is a live promise. */
+  /** Until when the masters may serve on promises: undefined unless every partner holds a live promise. */
   deadline(partners: readonly string[], now: number): number | undefined {
     if (partners.length === 0) return undefined;
     let earliest = Infinity;
     for (const p of partners) {
-      const a = this.answers.get(p);
-      if (!a || a.reachable || a.promisedMs <= 0) return undefined;
-      const end = a.sentAt + a.promisedMs - this.marginMs;
+      const end = (this.promisedUntil.get(p) ?? 0) - this.marginMs;
       if (end <= now) return undefined;
       earliest = Math.min(earliest, end);
     }

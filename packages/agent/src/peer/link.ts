@@ -34,6 +34,8 @@ export interface PeerLinkOptions {
   replicaPartners: () => string[];
   /** Answers a partner's recovery: the GUIDs of some mailboxes of one of this machine's slots. */
   guids: (slot: string, mailboxes: string[]) => Promise<{ name: string; exists: boolean; guids: string[] }[]>;
+  /** A partner reaches the coordinator: if this agent does not, its reconnect backoff is cut short. */
+  partnerReachesCoordinator: () => void;
   /** A new failsafe deadline (undefined: none). */
   onFailsafe: (deadline: number | undefined) => void;
   log: Logger;
@@ -133,6 +135,7 @@ export class PeerLink {
         if (err || !reply) return; // no answer: no promise; the last one runs out on its own
         this.heard.set(machine, monotonicMs());
         this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs });
+        if (reply.coordinatorReachable && !this.options.coordinatorReachable()) this.options.partnerReachesCoordinator();
         this.updateFailsafe();
       });
     }

@@ -227,6 +227,14 @@ export class AgentSession {
     stream.write({ reports: { slots: await this.options.slots.reports() } });
   }
 
+  /** The coordinator is back (a partner reaches it): waiting out the reconnect backoff could cost the lease. */
+  reconnectNow(): void {
+    if (this.state.phase !== 'backoff') return;
+    clearTimeout(this.retryTimer);
+    this.log.info('a partner reaches the coordinator: reconnecting now');
+    this.connect();
+  }
+
   private onBroken(stream: Stream, why: string): void {
     if (stream !== this.stream || this.state.phase === 'stopped') return;
     this.stream = undefined;

@@ -147,6 +147,8 @@ export class SlotSupervisor {
       const configChanged = onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf;
       if (running && (configChanged || !run)) await this.stopNow(configChanged ? 'config changed' : 'desired stopped');
       if (configChanged || this.lifecycle === 'absent') {
+        // a replica never holds its store's address (an old master back after a crash may still have it bound)
+        if (desired.role === 'REPLICA') await this.rt.vip.unbind(desired.serviceIp).catch((err: Error) => this.log.warn({ ip: desired.serviceIp, err: err.message }, 'could not release the service IP of a replica'));
         await this.writeConfig(layout, rendered);
         this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
       }
