@@ -138,6 +138,7 @@ async function main(): Promise<void> {
     publishMasters: (masters) => guard.update({ masters }),
     // peers exists long before any recovery asks
     targetGuids: (machine, slot, names) => peers.askGuids(machine, slot, names),
+    targetUserSync: (machine, slot, users) => peers.askUserSync(machine, slot, users),
     owner: cyrusOwner,
   });
   const adopted = await slots.adopt(persisted);
@@ -158,6 +159,7 @@ async function main(): Promise<void> {
     onFailsafe: (deadline) => authority.setFailsafe(deadline),
     partnerReachesCoordinator: () => session?.reconnectNow(),
     guids: (slot, names) => machineSlots.guidsOf(slot, names),
+    syncUsers: (slot, users) => machineSlots.userSyncOn(slot, users),
     log,
   });
   peers.start();

@@ -89,14 +89,31 @@ export function parseGuids(block: string): string[] {
  * The message GUIDs (EMAILID's source: the same content has the same GUID on every slot) of each named mailbox, one
  * mbexamine per mailbox. Recovery checks that every message of the old slot is on the new master with them.
  */
-export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000): Promise<{ name: string; exists: boolean; guids: string[] }[]> {
-  const out: { name: string; exists: boolean; guids: string[] }[] = [];
+export interface MailboxGuidList {
+  name: string;
+  exists: boolean;
+  uniqueid: string;
+  guids: string[];
+}
+
+export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000): Promise<MailboxGuidList[]> {
+  const out: MailboxGuidList[] = [];
   for (const name of [...new Set(names)].filter(isPlausibleMailbox)) {
     const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)]);
     const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
     if (result.exitCode !== 0) throw new Error(`mbexamine ${externalName(name)} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
     const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
-    out.push(block ? { name, exists: true, guids: parseGuids(block) } : { name, exists: false, guids: [] });
+    out.push(block ? { name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: parseGuids(block) } : { name, exists: false, uniqueid: '', guids: [] });
   }
   return out;
+}
+
+/** Logs a user-level change for each user (`cyr_synclog -u`): the rolling sync_client then syncs the whole user. */
+export async function logUserSync(imapdConf: string, users: readonly string[]): Promise<void> {
+  for (const user of users) {
+    if (!isPlausibleMailbox(user) || user.includes('/')) throw new Error(`"${user}" is not a user name`);
+    const { file, args } = asCyrus(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-u', user]);
+    const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
+    if (result.exitCode !== 0) throw new Error(`cyr_synclog -u ${user} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+  }
 }

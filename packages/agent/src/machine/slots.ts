@@ -19,7 +19,7 @@ import { slotLayout } from '../slot/layout.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
 import { markRecovered, quarantineLeftovers, readQuarantine, type QuarantineReport } from '../sync/quarantine.js';
 import { pushMailboxes } from '../recover/push.js';
-import { mailboxGuids } from '../cyrus/mailboxes.js';
+import { logUserSync, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import type { RecoverReport } from '@slotctl/shared';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
@@ -48,7 +48,9 @@ export interface SlotsOptions {
   /** The fence must know every slot that may run as master before it starts (awaited). */
   publishMasters: (masters: FencedMaster[]) => Promise<void>;
   /** Recovery's verification: a new master's message GUIDs, asked of the agent of `machine`. */
-  targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<{ name: string; exists: boolean; guids: string[] }[]>;
+  targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
+  /** Recovery's last step after a clash: the new master's agent logs a user sync of these users. */
+  targetUserSync: (machine: string, slot: string, users: string[]) => Promise<void>;
   /** cyrus:mail, for files the agent writes for Cyrus (undefined when not root). */
   owner: () => Promise<{ uid: number; gid: number } | undefined>;
 }
@@ -275,13 +277,16 @@ export class MachineSlots {
           ports: this.options.runtime.ports,
           auth: this.options.runtime.auth,
           owner: await this.options.owner(),
+          slotIp: d.slotIp,
+          vip: this.options.runtime.vip,
           targetGuids: (names) => this.options.targetGuids(d.recoverTargetMachine, d.recoverTargetSlot, names),
+          targetUserSync: (users) => this.options.targetUserSync(d.recoverTargetMachine, d.recoverTargetSlot, users),
           log,
         });
       } catch (err) {
         report = { op: d.recoverOp, done: true, mailboxes: [], error: (err as Error).message };
       }
-      const complete = !report.error && (report.mailboxes ?? []).every((m) => (m.result === 'pushed' || m.result === 'nothing') && m.missing === 0);
+      const complete = !report.error && (report.mailboxes ?? []).every((m) => (m.result === 'pushed' || m.result === 'copied' || m.result === 'nothing') && m.missing === 0);
       if (complete) {
         await markRecovered(layout.quarantineDir, d.recoverOp);
         this.quarantines.set(s.name, await readQuarantine(layout.quarantineDir));
@@ -295,10 +300,17 @@ export class MachineSlots {
   }
 
   /** A partner's recovery asks: the GUIDs of some mailboxes of one of this machine's slots. */
-  async guidsOf(slot: string, names: readonly string[]): Promise<{ name: string; exists: boolean; guids: string[] }[]> {
+  async guidsOf(slot: string, names: readonly string[]): Promise<MailboxGuidList[]> {
     const s = this.supervisors.get(slot);
     if (!s?.layout) throw new Error(`slot ${slot} is not on this machine`);
     return mailboxGuids(s.layout.imapdConf, names.slice(0, 10_000));
+  }
+
+  /** A partner's recovery asks this (new master) slot to log a user-level sync of some users. */
+  async userSyncOn(slot: string, users: readonly string[]): Promise<void> {
+    const s = this.supervisors.get(slot);
+    if (!s?.layout || s.desired?.role !== 'MASTER') throw new Error(`slot ${slot} is not a master on this machine`);
+    await logUserSync(s.layout.imapdConf, users.slice(0, 10_000));
   }
 
   /** Summarizes the mailboxes the coordinator asks about, once per operation id (a read: safe while running). */

@@ -12,6 +12,8 @@ import {
   type GuidsReply,
   type GuidsReply__Output,
   type GuidsRequest__Output,
+  type SyncUsersReply,
+  type SyncUsersRequest__Output,
   type Logger,
   type PeerAgent__Output,
   type PeerClient,
@@ -19,6 +21,7 @@ import {
 } from '@slotctl/shared';
 import { monotonicMs } from '../lease/lease.js';
 import { FailsafeLedger, PromiseBook } from './failsafe.js';
+import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 
 export interface PeerLinkOptions {
   machine: string;
@@ -33,7 +36,9 @@ export interface PeerLinkOptions {
   /** The machines holding the replicas of this machine's masters (whose promises the failsafe needs). */
   replicaPartners: () => string[];
   /** Answers a partner's recovery: the GUIDs of some mailboxes of one of this machine's slots. */
-  guids: (slot: string, mailboxes: string[]) => Promise<{ name: string; exists: boolean; guids: string[] }[]>;
+  guids: (slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
+  /** A partner's recovery deleted clashing mailboxes on its slot: log a user sync of these users on our slot. */
+  syncUsers: (slot: string, users: string[]) => Promise<void>;
   /** A partner reaches the coordinator: if this agent does not, its reconnect backoff is cut short. */
   partnerReachesCoordinator: () => void;
   /** A new failsafe deadline (undefined: none). */
@@ -74,6 +79,19 @@ export class PeerLink {
         }
         this.options.guids(slot, mailboxes).then(
           (found) => cb(null, { mailboxes: found }),
+          (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: err.message }, null),
+        );
+      },
+      SyncUsers: (call: grpc.ServerUnaryCall<SyncUsersRequest__Output, SyncUsersReply>, cb: grpc.sendUnaryData<SyncUsersReply>) => {
+        const { slot, users } = call.request;
+        try {
+          assertName(slot, 'slot');
+        } catch (err) {
+          cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message }, null);
+          return;
+        }
+        this.options.syncUsers(slot, users).then(
+          () => cb(null, {}),
           (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: err.message }, null),
         );
       },
@@ -152,13 +170,22 @@ export class PeerLink {
   }
 
   /** Recovery's verification: asks partner `machine` for the GUIDs of `mailboxes` of its slot `slot`. */
-  askGuids(machine: string, slot: string, mailboxes: string[]): Promise<{ name: string; exists: boolean; guids: string[] }[]> {
+  askGuids(machine: string, slot: string, mailboxes: string[]): Promise<MailboxGuidList[]> {
     const c = this.clients.get(machine);
     if (!c) return Promise.reject(new Error(`machine ${machine} is not a partner of this one`));
     return new Promise((resolve, reject) =>
       c.client.MailboxGuids({ slot, mailboxes }, { deadline: Date.now() + 300_000 }, (err: grpc.ServiceError | null, reply?: GuidsReply__Output) =>
         err || !reply ? reject(new Error(`${machine}: ${err?.details ?? 'no answer'}`)) : resolve(reply.mailboxes),
       ),
+    );
+  }
+
+  /** Asks partner `machine` to log a user-level sync of `users` on its slot `slot`. */
+  askUserSync(machine: string, slot: string, users: string[]): Promise<void> {
+    const c = this.clients.get(machine);
+    if (!c) return Promise.reject(new Error(`machine ${machine} is not a partner of this one`));
+    return new Promise((resolve, reject) =>
+      c.client.SyncUsers({ slot, users }, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null) => (err ? reject(new Error(`${machine}: ${err.details}`)) : resolve())),
     );
   }
 

@@ -8,25 +8,29 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { writeFileAtomic, type Logger, type MailboxRecovery, type RecoverReport } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
-import { externalName, isPlausibleMailbox, mailboxGuids } from '../cyrus/mailboxes.js';
+import { externalName, isPlausibleMailbox, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import { renderRecoverConfig, type AuthConfig, type Ports } from '../slot/render.js';
 import type { SlotLayout } from '../slot/layout.js';
+import type { VipDriver } from '../vip/driver.js';
+import { copyMissing, deleteOnOldSlot, ownerAndFolder, startTemporaryImap } from './imap-copy.js';
 
 export interface PushInput {
   op: string;
   layout: SlotLayout;
+  /** The returning slot's own IP (its temporary IMAP for the clash fallback listens there). */
+  slotIp: string;
+  vip: VipDriver;
   targetIp: string;
   mailboxes: readonly string[];
   ports: Ports;
   auth: AuthConfig;
   owner: { uid: number; gid: number } | undefined;
   /** The new master's GUIDs of these mailboxes (its agent answers over Peer.MailboxGuids). */
-  targetGuids: (names: string[]) => Promise<{ name: string; exists: boolean; guids: string[] }[]>;
+  targetGuids: (names: string[]) => Promise<MailboxGuidList[]>;
+  /** After clashing mailboxes were deleted here: the new master logs a user sync of their owners (Peer.SyncUsers). */
+  targetUserSync: (users: string[]) => Promise<void>;
   log: Logger;
 }
-
-/** sync_client's words for a mailbox the new master holds under another uniqueid (it then changes nothing). */
-const CLASH = /IMAP_MAILBOX_MOVED|MAILBOX_MOVED|uniqueid|UNIQUEID/;
 
 export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   const { layout, log } = input;
@@ -37,35 +41,82 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
 
   const names = [...new Set(input.mailboxes)].filter(isPlausibleMailbox).sort();
   const local = await mailboxGuids(layout.imapdConf, names);
+  // the new master's view first: a mailbox it holds under another uniqueid cannot be merged by sync_client -m
+  // (measured: it exits 1 and changes nothing); those go the IMAP way
+  const before = new Map((await input.targetGuids(local.filter((m) => m.exists).map((m) => m.name))).map((r) => [r.name, r]));
   const results: Required<MailboxRecovery>[] = [];
   for (const m of local) {
     if (!m.exists) {
       results.push({ name: m.name, result: 'nothing', detail: 'not on the old slot (deleted or never created there)', messages: 0, missing: 0 });
       continue;
     }
+    const there = before.get(m.name);
+    if (there?.exists && there.uniqueid !== m.uniqueid) {
+      results.push({ name: m.name, result: 'clash', detail: `uniqueid ${m.uniqueid} here, ${there.uniqueid} on the new master`, messages: m.guids.length, missing: 0 });
+      continue;
+    }
     const { file, args } = asCyrus(cyrusBinary('sync_client'), ['-C', recoverConf, '-S', input.targetIp, '-o', '-v', '-l', '-m', externalName(m.name)]);
     const run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
     const output = (run.all ?? '').trim().split('\n').slice(-3).join(' | ');
-    if (run.exitCode === 0) results.push({ name: m.name, result: 'pushed', detail: '', messages: m.guids.length, missing: 0 });
-    else if (CLASH.test(run.all ?? '')) results.push({ name: m.name, result: 'clash', detail: `the new master holds ${externalName(m.name)} under another uniqueid; nothing changed there: ${output}`, messages: m.guids.length, missing: 0 });
-    else results.push({ name: m.name, result: 'failed', detail: `sync_client exit ${run.exitCode ?? run.signal}: ${output}`, messages: m.guids.length, missing: 0 });
+    results.push(
+      run.exitCode === 0
+        ? { name: m.name, result: 'pushed', detail: '', messages: m.guids.length, missing: 0 }
+        : { name: m.name, result: 'failed', detail: `sync_client exit ${run.exitCode ?? run.signal}: ${output}`, messages: m.guids.length, missing: 0 },
+    );
     log.info({ mailbox: m.name, result: results.at(-1)!.result, ms: run.durationMs }, 'mailbox pushed to the new master');
   }
-  // verification: every message of the old slot, by GUID, on the new master
-  const toCheck = results.filter((r) => r.result !== 'nothing').map((r) => r.name);
+  const clashes = results.filter((r) => r.result === 'clash');
   let error = '';
-  if (toCheck.length) {
-    try {
-      const remote = new Map((await input.targetGuids(toCheck)).map((r) => [r.name, new Set(r.guids)]));
-      const mine = new Map(local.map((m) => [m.name, m.guids]));
-      for (const r of results) {
-        if (r.result === 'nothing') continue;
-        const there = remote.get(r.name) ?? new Set<string>();
-        r.missing = (mine.get(r.name) ?? []).filter((g) => !there.has(g)).length;
+  const imap = clashes.length ? await startTemporaryImap(layout, input.slotIp, input.ports.imap, input.vip, input.owner, log) : undefined;
+  try {
+    const source = { host: input.slotIp, port: input.ports.imap };
+    for (const r of clashes) {
+      try {
+        const { copied, present } = await copyMissing({ mailbox: r.name, source, target: { host: input.targetIp, port: input.ports.imap }, auth: input.auth });
+        r.result = 'copied';
+        r.detail = `${r.detail}: ${copied} message(s) copied over IMAP, ${present} already there`;
+      } catch (err) {
+        r.result = 'failed';
+        r.detail = `uniqueid clash, and the IMAP copy failed: ${(err as Error).message}`;
       }
-    } catch (err) {
-      error = `could not verify on the new master: ${(err as Error).message}`;
+      log.info({ mailbox: r.name, result: r.result, detail: r.detail }, 'clashing mailbox copied over IMAP');
     }
+    error = await verify(results, local, input);
+    // a clashing mailbox left on the returning slot would make the new master's rolling sync loop for ever once
+    // this slot is its replica: delete it here (delayed delete keeps its files) once every message is verified
+    const verifiedClashes = results.filter((r) => r.result === 'copied' && r.missing === 0);
+    if (!error && imap && verifiedClashes.length) {
+      for (const r of verifiedClashes) await deleteOnOldSlot(r.name, source, input.auth);
+      await input.targetUserSync([...new Set(verifiedClashes.map((r) => ownerAndFolder(r.name).owner))]);
+    }
+  } catch (err) {
+    error ||= (err as Error).message;
+  } finally {
+    await imap?.stop();
   }
   return { op: input.op, done: true, mailboxes: results, error };
+}
+
+/**
+ * Every message of the old slot, by GUID, on the new master. After a `-m` push (exit 0: Cyrus's own sync reconciled
+ * the mailbox) a message absent there can only be one the new master expunged after the failover — the sync keeps
+ * the newer expunge — so it is reported, not counted missing. After an IMAP copy nothing may be absent.
+ */
+async function verify(results: Required<MailboxRecovery>[], local: MailboxGuidList[], input: PushInput): Promise<string> {
+  const toCheck = results.filter((r) => r.result === 'pushed' || r.result === 'copied').map((r) => r.name);
+  if (toCheck.length === 0) return '';
+  try {
+    const remote = new Map((await input.targetGuids(toCheck)).map((r) => [r.name, new Set(r.guids)]));
+    const mine = new Map(local.map((m) => [m.name, m.guids]));
+    for (const r of results) {
+      if (r.result !== 'pushed' && r.result !== 'copied') continue;
+      const there = remote.get(r.name) ?? new Set<string>();
+      const absent = (mine.get(r.name) ?? []).filter((g) => !there.has(g)).length;
+      if (r.result === 'copied') r.missing = absent;
+      else if (absent) r.detail = `${absent} message(s) expunged on the new master after the failover stay expunged`;
+    }
+    return '';
+  } catch (err) {
+    return `could not verify on the new master: ${(err as Error).message}`;
+  }
 }

@@ -1,0 +1,11 @@
+import { describe, expect, it } from 'vitest';
+import { ownerAndFolder } from './imap-copy.js';
+
+describe('ownerAndFolder', () => {
+  it('maps an internal mailbox name to its owner and the folder as that owner sees it', () => {
+    expect(ownerAndFolder('user.ben')).toEqual({ owner: 'ben', folder: 'INBOX' });
+    expect(ownerAndFolder('user.ann.Projects')).toEqual({ owner: 'ann', folder: 'Projects' });
+    expect(ownerAndFolder('user.bob^smith.Work.2026')).toEqual({ owner: 'bob.smith', folder: 'Work/2026' });
+    expect(() => ownerAndFolder('shared.news')).toThrow(/not a user/);
+  });
+});

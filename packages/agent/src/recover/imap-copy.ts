@@ -1,0 +1,112 @@
+// The clash fallback of recovery (RECIPE.md): when the new master holds a mailbox under another uniqueid (e.g. a
+// delivery autocreated it after the failover), `sync_client -m` changes nothing, so the old slot's messages are
+// copied over IMAP: FETCH FLAGS INTERNALDATE EMAILID BODY.PEEK[] on the old slot, skip what the new master already
+// has (same EMAILID: same content), APPEND the rest with their flags (minus \Recent) and date. Content, EMAILID,
+// flags and date stay; UIDs and modseqs do not. Running it twice copies nothing. The old slot serves IMAP for this
+// from a temporary cyrmaster on its slot IP only (no LMTP, no sync service, no sync log): nothing can reach it but us.
+import { chown } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { ImapFlow } from 'imapflow';
+import { writeFileAtomic, type Logger } from '@slotctl/shared';
+import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { imapGreets, pidAlive, readPidFile, signalGroup } from '../slot/process.js';
+import type { SlotLayout } from '../slot/layout.js';
+import type { AuthConfig } from '../slot/render.js';
+import type { VipDriver } from '../vip/driver.js';
+
+/** `user.bob^smith.Projects` → owner `bob.smith`, folder `Projects` (INBOX for the user's own mailbox). */
+export function ownerAndFolder(internal: string): { owner: string; folder: string } {
+  const parts = internal.split('.');
+  if (parts[0] !== 'user' || !parts[1]) throw new Error(`${internal} is not a user's mailbox`);
+  const unescape = (s: string) => s.replaceAll('^', '.');
+  return { owner: unescape(parts[1]), folder: parts.length === 2 ? 'INBOX' : parts.slice(2).map(unescape).join('/') };
+}
+
+function client(host: string, port: number, auth: AuthConfig, authzid?: string): ImapFlow {
+  return new ImapFlow({ host, port, secure: false, doSTARTTLS: false, logger: false, disableAutoIdle: true, auth: { user: auth.syncUser, pass: auth.syncPassword, ...(authzid ? { authzid } : {}) } } as never);
+}
+
+export interface TemporaryImap {
+  stop: () => Promise<void>;
+}
+
+/** Starts the returning slot's cyrmaster with IMAP on its slot IP only; resolves when it greets. */
+export async function startTemporaryImap(layout: SlotLayout, slotIp: string, imapPort: number, vip: VipDriver, owner: { uid: number; gid: number } | undefined, log: Logger): Promise<TemporaryImap> {
+  const conf = join(layout.etcDir, 'cyrus-recover.conf');
+  const pidFile = join(layout.runDir, 'recover.pid');
+  const text = ['# Written by slot-agent for a recovery: IMAP on the slot IP only', 'START {', `  recover cmd="ctl_cyrusdb -C ${layout.imapdConf} -r"`, '}', 'SERVICES {', `  imap cmd="imapd -C ${layout.imapdConf}" listen="${slotIp}:${imapPort}" prefork=0`, '}', ''].join('\n');
+  await writeFileAtomic(conf, text, 0o640);
+  if (owner) await chown(conf, owner.uid, owner.gid);
+  await vip.bind(slotIp);
+  const { file, args } = asCyrus(cyrusBinary('master'), ['-C', layout.imapdConf, '-M', conf, '-p', pidFile, '-D']);
+  const child = execa(file, args, { detached: true, stdio: 'ignore', cleanup: false, reject: false });
+  const pid = child.pid!;
+  const deadline = Date.now() + 15_000;
+  while (!(await imapGreets(slotIp, imapPort, 500))) {
+    if (Date.now() > deadline || !pidAlive(pid)) {
+      signalGroup(pid, 'SIGKILL');
+      throw new Error(`the returning slot's temporary IMAP on ${slotIp}:${imapPort} did not start`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  log.info({ pid, ip: slotIp }, 'temporary IMAP of the returning slot started (no LMTP, no sync)');
+  return {
+    stop: async () => {
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+      signalGroup(pid, 'SIGKILL');
+      const left = await readPidFile(pidFile);
+      if (left && left !== pid && pidAlive(left)) signalGroup(left, 'SIGKILL');
+      log.info({ pid }, 'temporary IMAP of the returning slot stopped');
+    },
+  };
+}
+
+export interface CopyInput {
+  mailbox: string;
+  source: { host: string; port: number };
+  target: { host: string; port: number };
+  auth: AuthConfig;
+}
+
+/** Copies what the target lacks (by EMAILID); returns how many were copied and how many it already had. */
+export async function copyMissing(input: CopyInput): Promise<{ copied: number; present: number }> {
+  const { owner, folder } = ownerAndFolder(input.mailbox);
+  const src = client(input.source.host, input.source.port, input.auth, owner);
+  const dst = client(input.target.host, input.target.port, input.auth, owner);
+  await src.connect();
+  await dst.connect();
+  try {
+    const have = new Set<string>();
+    const box = await dst.mailboxOpen(folder);
+    if (box.exists > 0) for await (const m of dst.fetch('1:*', { emailId: true })) if (m.emailId) have.add(m.emailId);
+    await src.mailboxOpen(folder, { readOnly: true });
+    let copied = 0;
+    let present = 0;
+    for await (const m of src.fetch('1:*', { emailId: true, flags: true, internalDate: true, source: true })) {
+      if (m.emailId && have.has(m.emailId)) {
+        present++;
+        continue;
+      }
+      const flags = [...(m.flags ?? [])].filter((f) => f !== '\\Recent');
+      await dst.append(folder, m.source!, flags, m.internalDate);
+      copied++;
+    }
+    return { copied, present };
+  } finally {
+    await src.logout().catch(() => undefined);
+    await dst.logout().catch(() => undefined);
+  }
+}
+
+/** Deletes a mailbox on the (temporary) old slot as admin; delayed delete keeps its files under DELETED. */
+export async function deleteOnOldSlot(mailbox: string, source: { host: string; port: number }, auth: AuthConfig): Promise<void> {
+  const admin = client(source.host, source.port, auth);
+  await admin.connect();
+  try {
+    await admin.mailboxDelete(mailbox.split('.').map((p) => p.replaceAll('^', '.')).join('/'));
+  } finally {
+    await admin.logout().catch(() => undefined);
+  }
+}
