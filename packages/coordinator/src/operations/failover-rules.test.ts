@@ -53,9 +53,10 @@ describe('failover rules', () => {
     for (const step of new Set(FAILOVER_RULES.map((r) => r.to))) expect(new Set(FAILOVER_RULES.filter((r) => r.to === step).map((r) => r.action)).size, step).toBe(1);
   });
 
-  it('fails over one lost machine automatically, and none when more are lost at once than allowed', () => {
-    expect(automaticFailover(['m1'], 1)).toEqual({ machines: ['m1'], withheld: [] });
-    expect(automaticFailover(['m1', 'm2'], 1)).toEqual({ machines: [], withheld: ['m1', 'm2'] });
-    expect(automaticFailover(['m1', 'm2'], 2)).toEqual({ machines: ['m1', 'm2'], withheld: [] });
+  it('fails over one lost machine automatically, none when more are lost at once, and waits while another is suspect', () => {
+    expect(automaticFailover(['m1'], [], 1)).toEqual({ machines: ['m1'], withheld: [], waitingFor: [] });
+    expect(automaticFailover(['m1', 'm2'], [], 1)).toEqual({ machines: [], withheld: ['m1', 'm2'], waitingFor: [] });
+    expect(automaticFailover(['m1', 'm2'], [], 2)).toEqual({ machines: ['m1', 'm2'], withheld: [], waitingFor: [] });
+    expect(automaticFailover(['m1'], ['m2'], 1)).toEqual({ machines: [], withheld: [], waitingFor: ['m2'] });
   });
 });

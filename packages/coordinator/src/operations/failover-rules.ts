@@ -104,7 +104,13 @@ export function firstFailoverRule(v: FailoverView): { rule: FailoverRule; detail
   return undefined;
 }
 
-/** Pure: which machines' stores fail over automatically. More machines with masters down at once than allowed: none. */
-export function automaticFailover(downWithMasters: readonly string[], maxMachines: number): { machines: string[]; withheld: string[] } {
-  return downWithMasters.length <= maxMachines ? { machines: [...downWithMasters], withheld: [] } : { machines: [], withheld: [...downWithMasters] };
+/**
+ * Pure: which machines' stores fail over automatically. More machines with masters down at once than allowed: none
+ * (withheld: a network problem is likelier). While another machine with masters is only suspect, wait: if it goes
+ * down too, that is two at once.
+ */
+export function automaticFailover(down: readonly string[], suspect: readonly string[], maxMachines: number): { machines: string[]; withheld: string[]; waitingFor: string[] } {
+  if (down.length > maxMachines) return { machines: [], withheld: [...down], waitingFor: [] };
+  if (down.length + suspect.length > maxMachines) return { machines: [], withheld: [], waitingFor: [...suspect] };
+  return { machines: [...down], withheld: [], waitingFor: [] };
 }

@@ -28,24 +28,27 @@ export class FailoverRunner {
 
   constructor(private readonly deps: FailoverDeps) {}
 
-  private storesOnDownMachines(): { store: StoreRow; master: SlotRow; machine: string }[] {
+  /** Stores whose master is on a machine in `states`, with that machine. */
+  private storesOnMachines(states: ReadonlySet<string>): { store: StoreRow; master: SlotRow; machine: string }[] {
     const { repo } = this.deps;
-    const down = new Set(repo.listMachines().filter((m) => m.state === 'down').map((m) => m.name));
-    if (down.size === 0) return [];
+    const machines = new Set(repo.listMachines().filter((m) => states.has(m.state)).map((m) => m.name));
+    if (machines.size === 0) return [];
     const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
     const out: { store: StoreRow; master: SlotRow; machine: string }[] = [];
     for (const store of repo.listStores()) {
       const master = slots.get(store.masterSlot);
-      if (master && down.has(master.machine)) out.push({ store, master, machine: master.machine });
+      if (master && machines.has(master.machine)) out.push({ store, master, machine: master.machine });
     }
     return out;
   }
 
   /** Level-triggered: start the failovers that are due; alarm when too many machines are down at once. */
   check(running: readonly OperationRow[]): void {
-    const orphaned = this.storesOnDownMachines();
+    const affected = this.storesOnMachines(new Set(['down', 'suspect']));
+    const orphaned = affected.filter((o) => this.deps.repo.getMachine(o.machine)?.state === 'down');
     const machines = [...new Set(orphaned.map((o) => o.machine))].sort();
-    const { machines: automatic, withheld } = automaticFailover(machines, this.deps.maxAutomaticMachines);
+    const suspect = [...new Set(affected.map((o) => o.machine))].filter((m) => !machines.includes(m)).sort();
+    const { machines: automatic, withheld } = automaticFailover(machines, suspect, this.deps.maxAutomaticMachines);
     const alarm = withheld.join(',');
     if (alarm !== this.withheldAlarm) {
       this.withheldAlarm = alarm;
