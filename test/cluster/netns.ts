@@ -22,6 +22,8 @@ export interface NetnsClusterOptions {
   slotsPerMachine?: number;
   /** Extra slot-agent arguments (e.g. a short --stall-after). */
   agentArgs?: string[];
+  /** Extra slot-coordinator arguments (e.g. a shorter --lease). */
+  coordinatorArgs?: string[];
   /** Explicit stores instead of the round-robin layout (benchmarks: many masters on one machine). */
   stores?: { name: string; master: string; replica: string }[];
   log?: (line: string) => void;
@@ -122,7 +124,7 @@ export class NetnsCluster {
   /** `env` reaches the coordinator process (e.g. the SLOTCTL_TEST_CRASH_AT hook). */
   async startCoordinator(env: Record<string, string> = {}): Promise<void> {
     this.coordinator = this.daemon('coordinator', 'co', [
-      BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'),
+      BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...(this.options.coordinatorArgs ?? []),
     ], env);
     await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
     this.log('coordinator started');
