@@ -25,6 +25,7 @@ const dir = tempDir('failover-bench');
 const cluster = new NetnsCluster({
   dir,
   id: 'v',
+  storePrefix: 'v',
   machines: 5,
   slotsPerMachine: 8,
   coordinatorArgs: ['--lease', lease, '--heartbeat-interval', interval],

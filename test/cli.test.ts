@@ -43,6 +43,10 @@ describe('slotctl', () => {
     [['operations', 'list', '--help'], /Usage: slotctl operations list[\s\S]*--all[\s\S]*--json/],
     [['operations', 'show', '--help'], /Usage: slotctl operations show[\s\S]*every step[\s\S]*--wait/],
     [['operations', 'cancel', '--help'], /Usage: slotctl operations cancel[\s\S]*safe point and roll back/],
+    [['machine', 'failover', '--help'], /Usage: slotctl machine failover[\s\S]*at\s+risk[\s\S]*--force[\s\S]*--dry-run[\s\S]*--json/],
+    [['store', 'at-risk', '--help'], /Usage: slotctl store at-risk[\s\S]*oldest\s+change[\s\S]*--all[\s\S]*--json/],
+    [['store', 'recover', '--help'], /Usage: slotctl store recover[\s\S]*sync_client\s+-m[\s\S]*GUID[\s\S]*--dry-run[\s\S]*--json/],
+    [['machine', 'recover', '--help'], /Usage: slotctl machine recover[\s\S]*open\s+at-risk\s+record[\s\S]*--dry-run/],
   ])('explains itself: slotctl %j', async (args, pattern) => {
     const result = await slotctl(args);
     expect(result.exitCode).toBe(0);

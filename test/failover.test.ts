@@ -13,7 +13,7 @@ import { clusterChecks, type OperationJson, type StoreJson } from './cluster/che
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('failover');
-const cluster = new NetnsCluster({ dir, id: 'f', machines: 5, slotsPerMachine: 8, agentArgs: ['--stall-after', '3s'] });
+const cluster = new NetnsCluster({ dir, id: 'f', storePrefix: 'f', machines: 5, slotsPerMachine: 8, agentArgs: ['--stall-after', '3s'] });
 const USERS = ['ann', 'ben'];
 const { stores, store, expectOneMaster, waitAgentsConnected, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
 

@@ -1,5 +1,5 @@
 // Agent sessions and liveness with real processes, real gRPC and the real SQLite file: connect → up; kill -9 →
-// suspect then down within lease + 1 s; a coordinator restart keeps every row and the agents come back by
+// suspect then down within a lease and a fifth; a coordinator restart keeps every row and the agents come back by
 // themselves; the desired state re-sent on reconnect changes nothing; a stale epoch is refused.
 import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ describe('agent sessions and liveness', () => {
 
   let m2Pids: Record<string, number> = {};
 
-  it('turns a killed agent suspect, then down within lease + 1 s, with events', async () => {
+  it('turns a killed agent suspect, then down within lease + a fifth + 1 s, with events', async () => {
     m2Pids = Object.fromEntries((await cluster.client().listSlots({ machine: 'm2' })).slots.map((s) => [s.name, s.pid]));
     expect(Object.values(m2Pids).every((pid) => pid > 0)).toBe(true);
     const killedAt = Date.now();
@@ -61,16 +61,16 @@ describe('agent sessions and liveness', () => {
     await cluster.waitForMachines('suspect', ['m2'], 4000);
     await cluster.waitForMachines('down', ['m2'], 7000);
     const downAfter = Date.now() - killedAt;
-    expect(downAfter).toBeLessThanOrEqual(6000 + 300 /* polling slack */);
+    expect(downAfter).toBeLessThanOrEqual(7000 + 300 /* polling slack */);
     const events = (await cluster.client().listEvents({ machine: 'm2', limit: 50 })).events.filter((e) => Date.parse(e.at) >= killedAt - 1);
     const kinds = events.map((e) => e.kind);
     expect(kinds.indexOf('machine.suspect')).toBeGreaterThanOrEqual(0);
     expect(kinds.indexOf('machine.down')).toBeGreaterThan(kinds.indexOf('machine.suspect'));
     const down = events.find((e) => e.kind === 'machine.down')!;
-    expect(down.reason).toMatch(/lease of 5000 ms expired/);
+    expect(down.reason).toMatch(/lease of 5000 ms \(\+ 1000 ms margin\) expired/);
     // measured on the coordinator's own clock: the last heartbeat was at most one interval before the kill
     const lastBeat = Date.parse((await cluster.client().listMachines()).machines.find((m) => m.name === 'm2')!.lastHeartbeat);
-    expect(Date.parse(down.at) - lastBeat).toBeLessThanOrEqual(6000);
+    expect(Date.parse(down.at) - lastBeat).toBeLessThanOrEqual(6000 + 300 /* the liveness tick */);
     expect((await cluster.slotctl(['status'])).exitCode).toBe(3);
     // Its fence outlived it: the master slot it left running was killed when the lease ran out; the replica serves on.
     const fenced = JSON.parse(readFileSync(join(dir, 'agents', 'm2', 'fenced.json'), 'utf8')) as { slots: { slot: string; killed: number }[] };
@@ -79,16 +79,17 @@ describe('agent sessions and liveness', () => {
     expect(pidAlive(m2Pids['se01-m2']!)).toBe(true);
   });
 
-  it('brings a restarted agent back up, and it changes nothing it had already applied', async () => {
-    const before = statSync(appliedFile('m2')).mtimeMs;
+  it('brings a restarted agent back: its store failed over meanwhile, its old master returns as replica, its replica was re-adopted', async () => {
     const earlier = applyLines('m2').length; // the log file is appended to across restarts
+    // m2 was down for longer than its lease: se02 (mastered on m2) failed over to se02-m1
+    await waitFor('the failover of se02', async () => ((await cluster.client().listStores()).stores.find((s) => s.name === 'se02')?.master?.name === 'se02-m1' ? true : undefined), 20_000);
     cluster.startAgent('m2');
     await cluster.waitForMachines('up', ['m2']);
     await waitFor('m2 to apply its desired state', () => (applyLines('m2').length > earlier ? true : undefined));
-    expect(applyLines('m2').at(-1)).toMatchObject({ changed: 0, unchanged: 2, refused: 0 });
-    expect(statSync(appliedFile('m2')).mtimeMs).toBe(before);
-    // The replica kept serving through the agent's death and was re-adopted; the fenced master starts again
-    // (nobody was promoted meanwhile) once the new agent holds a lease.
+    expect(applyLines('m2')[earlier]).toMatchObject({ changed: 1, unchanged: 1, refused: 0 });
+    const applied = JSON.parse(readFileSync(appliedFile('m2'), 'utf8')) as { slots: Record<string, { role: string; epoch: number }> };
+    expect(applied.slots).toMatchObject({ 'se01-m2': { role: 'REPLICA', epoch: 1 }, 'se02-m2': { role: 'REPLICA', epoch: 2 } });
+    // nothing was at risk (no mail), so the old master starts as replica by itself; the replica kept serving
     const slots = await waitFor('both slots of m2 to serve', async () => {
       const all = (await cluster.client().listSlots({ machine: 'm2' })).slots;
       return all.every((s) => s.state === 'SERVING') ? all : undefined;
@@ -96,7 +97,9 @@ describe('agent sessions and liveness', () => {
     const replica = slots.find((s) => s.name === 'se01-m2')!;
     expect(replica.pid).toBe(m2Pids['se01-m2']);
     expect(replica.stateReason).toMatch(/re-adopted running cyrmaster/);
-    expect(slots.find((s) => s.name === 'se02-m2')!.pid).not.toBe(m2Pids['se02-m2']);
+    expect(slots.find((s) => s.name === 'se02-m2')).toMatchObject({ role: 'REPLICA', epochApplied: 2 });
+    const records = (await cluster.client().listAtRisk({ store: 'se02', all: true })).records;
+    expect(records.map((r) => r.state)).toEqual(['nothing-lost']);
   });
 
   it('keeps every row across a coordinator restart; agents reconnect by themselves and re-apply idempotently', async () => {

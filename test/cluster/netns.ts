@@ -20,6 +20,8 @@ export interface NetnsClusterOptions {
   id: string;
   machines?: number;
   slotsPerMachine?: number;
+  /** Store names are PREFIX01, PREFIX02…: clusters running side by side share /dev/log, whose files go by slot name. */
+  storePrefix?: string;
   /** Extra slot-agent arguments (e.g. a short --stall-after). */
   agentArgs?: string[];
   /** Extra slot-coordinator arguments (e.g. a shorter --lease). */
@@ -176,7 +178,7 @@ export class NetnsCluster {
     const n = this.machines.length;
     const perMachine = Math.floor(this.slotsPerMachine / 2);
     this.machines.forEach((m, i) => {
-      for (let k = 0; k < perMachine; k++) out.push({ name: `n${String(out.length + 1).padStart(2, '0')}`, master: m, replica: this.machines[(i + 1 + k) % n]! });
+      for (let k = 0; k < perMachine; k++) out.push({ name: `${this.options.storePrefix ?? 'n'}${String(out.length + 1).padStart(2, '0')}`, master: m, replica: this.machines[(i + 1 + k) % n]! });
     });
     return out;
   }

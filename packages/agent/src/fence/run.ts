@@ -26,17 +26,18 @@ async function fence(file: FenceFile, now: number, log: Logger): Promise<FencedR
   for (const m of file.masters) {
     const pid = masterPid(m.pidFile, m.imapdConf);
     if (pid) signalGroup(pid, 'SIGKILL');
-    let released = driver === undefined;
+    let released = false;
     let error: string | undefined;
-    if (driver) {
-      try {
+    try {
+      if (driver && (await driver.isBound(m.serviceIp))) {
         await driver.unbind(m.serviceIp);
         released = true;
-      } catch (err) {
-        error = (err as Error).message;
       }
+    } catch (err) {
+      error = (err as Error).message;
     }
-    slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: pid, released, ...(error ? { error } : {}) });
+    // only what was running or held: a master listed before it ever started needs nothing
+    if (pid || released || error) slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: pid, released, ...(error ? { error } : {}) });
   }
   return { bootId: file.bootId, at: now, deadline: file.deadline, wallTime: new Date().toISOString(), slots };
 }
@@ -58,6 +59,7 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
       if (!again) return;
       const record = await fence(file!, now, log);
       fencedDeadline = file!.deadline;
+      if (record.slots.length === 0) return;
       await writeFileAtomic(paths.fenced, `${JSON.stringify(record)}\n`, 0o600);
       const late = file!.deadline === undefined ? undefined : now - file!.deadline;
       log.warn({ holder: file!.holder, lateMs: late, slots: record.slots }, `FENCED: lease deadline passed; ${record.slots.length} master slot(s) killed and their service IPs released`);

@@ -100,13 +100,29 @@ export async function copyMissing(input: CopyInput): Promise<{ copied: number; p
   }
 }
 
-/** Deletes a mailbox on the (temporary) old slot as admin; delayed delete keeps its files under DELETED. */
+/** What an IMAP server said, not just imapflow's "Command failed". */
+export function imapError(err: unknown): string {
+  const e = err as Error & { responseText?: string; responseStatus?: string };
+  return e.responseText ? `${e.responseStatus ?? 'NO'} ${e.responseText}` : e.message;
+}
+
+/**
+ * Deletes a mailbox on the (temporary) old slot as admin; delayed delete keeps its files under DELETED. Tried three
+ * times half a second apart: a mailbox still locked by a session that just ended is refused for a moment.
+ */
 export async function deleteOnOldSlot(mailbox: string, source: { host: string; port: number }, auth: AuthConfig): Promise<void> {
-  const admin = client(source.host, source.port, auth);
-  await admin.connect();
-  try {
-    await admin.mailboxDelete(mailbox.split('.').map((p) => p.replaceAll('^', '.')).join('/'));
-  } finally {
-    await admin.logout().catch(() => undefined);
+  const name = mailbox.split('.').map((p) => p.replaceAll('^', '.')).join('/');
+  for (let attempt = 1; ; attempt++) {
+    const admin = client(source.host, source.port, auth);
+    try {
+      await admin.connect();
+      await admin.mailboxDelete(name);
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw new Error(`deleting ${name} on the returning slot failed: ${imapError(err)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await admin.logout().catch(() => undefined);
+    }
   }
 }

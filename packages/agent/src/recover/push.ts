@@ -12,7 +12,7 @@ import { externalName, isPlausibleMailbox, mailboxGuids, type MailboxGuidList } 
 import { renderRecoverConfig, type AuthConfig, type Ports } from '../slot/render.js';
 import type { SlotLayout } from '../slot/layout.js';
 import type { VipDriver } from '../vip/driver.js';
-import { copyMissing, deleteOnOldSlot, ownerAndFolder, startTemporaryImap } from './imap-copy.js';
+import { copyMissing, deleteOnOldSlot, imapError, ownerAndFolder, startTemporaryImap } from './imap-copy.js';
 
 export interface PushInput {
   op: string;
@@ -77,7 +77,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
         r.detail = `${r.detail}: ${copied} message(s) copied over IMAP, ${present} already there`;
       } catch (err) {
         r.result = 'failed';
-        r.detail = `uniqueid clash, and the IMAP copy failed: ${(err as Error).message}`;
+        r.detail = `uniqueid clash, and the IMAP copy failed: ${imapError(err)}`;
       }
       log.info({ mailbox: r.name, result: r.result, detail: r.detail }, 'clashing mailbox copied over IMAP');
     }
@@ -90,7 +90,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
       await input.targetUserSync([...new Set(verifiedClashes.map((r) => ownerAndFolder(r.name).owner))]);
     }
   } catch (err) {
-    error ||= (err as Error).message;
+    error ||= imapError(err);
   } finally {
     await imap?.stop();
   }
