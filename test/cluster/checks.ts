@@ -60,7 +60,8 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
   const waitAgentsConnected = (): Promise<unknown> =>
     waitFor('every agent to be connected', async () => {
       const machines = await cluster.slotctlJson<{ name: string; connected: boolean; state: string }[]>(['machine', 'list']);
-      return machines.every((m) => m.connected && m.state === 'up') ? true : undefined;
+      // up, or up and `returning` (an old master waiting for its recovery): not down, suspect or fenced
+      return machines.every((m) => m.connected && (m.state === 'up' || m.state === 'returning')) ? true : undefined;
     }, 30_000, 200);
 
   /**

@@ -36,8 +36,7 @@ async function fence(file: FenceFile, now: number, log: Logger): Promise<FencedR
     } catch (err) {
       error = (err as Error).message;
     }
-    // only what was running or held: a master listed before it ever started needs nothing
-    if (pid || released || error) slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: pid, released, ...(error ? { error } : {}) });
+    slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: pid, released, ...(error ? { error } : {}) });
   }
   return { bootId: file.bootId, at: now, deadline: file.deadline, wallTime: new Date().toISOString(), slots };
 }
@@ -59,7 +58,8 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
       if (!again) return;
       const record = await fence(file!, now, log);
       fencedDeadline = file!.deadline;
-      if (record.slots.length === 0) return;
+      // a master listed before it ever started (or already stopped by its agent) needs nothing: no record then
+      if (!record.slots.some((x) => x.killed || x.released || x.error)) return;
       await writeFileAtomic(paths.fenced, `${JSON.stringify(record)}\n`, 0o600);
       const late = file!.deadline === undefined ? undefined : now - file!.deadline;
       log.warn({ holder: file!.holder, lateMs: late, slots: record.slots }, `FENCED: lease deadline passed; ${record.slots.length} master slot(s) killed and their service IPs released`);

@@ -106,9 +106,13 @@ export function imapError(err: unknown): string {
   return e.responseText ? `${e.responseStatus ?? 'NO'} ${e.responseText}` : e.message;
 }
 
+/** imapflow has no ACL verbs; its command queue takes any command (SETACL, RFC 4314). */
+type RawImap = { exec(command: string, attributes: { type: string; value: string }[]): Promise<unknown> };
+
 /**
- * Deletes a mailbox on the (temporary) old slot as admin; delayed delete keeps its files under DELETED. Tried three
- * times half a second apart: a mailbox still locked by a session that just ended is refused for a moment.
+ * Deletes a mailbox on the (temporary) old slot as admin; delayed delete keeps its files under DELETED. Cyrus lets
+ * nobody delete a mailbox without the x right on it, admins included: the admin first grants itself all rights
+ * (it may: admins hold the a right everywhere). Tried three times half a second apart.
  */
 export async function deleteOnOldSlot(mailbox: string, source: { host: string; port: number }, auth: AuthConfig): Promise<void> {
   const name = mailbox.split('.').map((p) => p.replaceAll('^', '.')).join('/');
@@ -116,6 +120,11 @@ export async function deleteOnOldSlot(mailbox: string, source: { host: string; p
     const admin = client(source.host, source.port, auth);
     try {
       await admin.connect();
+      await (admin as unknown as RawImap).exec('SETACL', [
+        { type: 'STRING', value: name },
+        { type: 'STRING', value: auth.syncUser },
+        { type: 'ATOM', value: 'lrswipkxtecda' },
+      ]);
       await admin.mailboxDelete(name);
       return;
     } catch (err) {
