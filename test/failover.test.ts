@@ -144,12 +144,14 @@ describe('machine loss on a namespace cluster', () => {
     let crashedAt = 0;
     for (const p of peers) await cluster.blockSync(p);
     try {
-      // changes only the old master will ever have: a new user, a new folder
+      // changes only the old master will ever have: a new user, a new folder, and a user that the new master will
+      // autocreate anew after the failover (the same mailbox under two uniqueids: the clash)
       await cluster.mail('deliver', [{ host: first.serviceIp, user: 'newcomer', subject: 'only on the old master' }]);
+      await cluster.mail('deliver', [{ host: first.serviceIp, user: 'clashy', subject: 'clashy before the crash' }]);
       await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Projects', subject: 'filed on the old master' }]);
       await waitFor('the old master to report a backlog naming them', async () => {
         const names = (await store(first.name)).master.backlog?.mailboxNames ?? [];
-        return names.includes('user.newcomer') && names.includes('user.ann.Projects') ? true : undefined;
+        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') ? true : undefined;
       }, 20_000, 200);
       crashedAt = Date.now();
       await cluster.crash(victim);
@@ -172,6 +174,7 @@ describe('machine loss on a namespace cluster', () => {
 
     // after the failover: mail goes to the new masters (the load goes on), one message is expunged there
     expect(await cluster.mail<number[]>('expunge', [{ host: first.serviceIp, user: 'ann', subject: 'expunge me later' }])).toEqual([1]);
+    await cluster.mail('deliver', [{ host: first.serviceIp, user: 'clashy', subject: 'clashy after the failover' }]);
     await sleep(2000);
     const summary = await load.stop();
 
@@ -201,6 +204,16 @@ describe('machine loss on a namespace cluster', () => {
     expect(projects).toEqual(['filed on the old master']);
     const [inbox] = await cluster.mail<string[][]>('subjects', [{ host: first.serviceIp, user: 'ann' }]);
     expect(inbox).not.toContain('expunge me later');
+    // the clash: copied over IMAP into the new master's own mailbox, both messages there once
+    const [clashy] = await cluster.mail<string[][]>('subjects', [{ host: first.serviceIp, user: 'clashy' }]);
+    expect(clashy).toEqual(['clashy after the failover', 'clashy before the crash']);
+    const detail = (await cluster.slotctl(['store', 'at-risk', first.name])).stdout;
+    expect(detail).toMatch(/user\.clashy\s+copied\s+verified\s+uniqueid \S+ here, \S+ on the new master: 1 message\(s\) copied over IMAP/);
+    // and the returned replica catches up with the clashing user from the new master (user-level resync)
+    await waitFor('the replica to hold the clashing user as the master does', async () => {
+      const [onReplica] = await cluster.mail<string[][]>('subjects', [{ host: first.master.ip, user: 'clashy' }]);
+      return JSON.stringify(onReplica) === JSON.stringify(clashy) ? true : undefined;
+    }, 30_000, 500);
     const closed = (await atRisk(true)).filter((x) => lost.some((s) => s.name === x.store));
     expect(closed.every((x) => x.state === 'recovered' || x.state === 'nothing-lost'), JSON.stringify(closed)).toBe(true);
     expect(await atRisk()).toEqual([]);

@@ -224,8 +224,9 @@ export class LocalCluster {
 }
 
 /**
- * Kills the process group of every cyrmaster whose PID file lies under `dir` (slots of a crashed agent), and every
- * slot-fence guarding a state directory under it (fences outlive their agents on purpose).
+ * Kills the process group of every cyrmaster whose PID file lies under `dir` (slots of a crashed agent, and the
+ * temporary IMAP instance of a recovery), and every slot-fence guarding a state directory under it (fences outlive
+ * their agents on purpose).
  */
 export function killSlotsUnder(dir: string): number[] {
   const killed: number[] = [];
@@ -240,13 +241,13 @@ export function killSlotsUnder(dir: string): number[] {
     for (const e of entries) {
       const path = join(d, e.name);
       if (e.isDirectory()) visit(path, depth + 1);
-      else if (e.name === 'master.pid' || e.name === 'slot-fence.pid') {
+      else if (e.name === 'master.pid' || e.name === 'recover.pid' || e.name === 'slot-fence.pid') {
         const pid = Number(readFileSync(path, 'utf8').trim());
         if (!Number.isInteger(pid) || pid <= 1) continue;
         try {
           const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
           if (!cmd.includes(dir)) continue; // a reused PID: not ours
-          process.kill(e.name === 'master.pid' ? -pid : pid, 'SIGKILL');
+          process.kill(e.name === 'slot-fence.pid' ? pid : -pid, 'SIGKILL');
           killed.push(pid);
         } catch {
           // not running

@@ -23,6 +23,12 @@ export function ownerAndFolder(internal: string): { owner: string; folder: strin
   return { owner: unescape(parts[1]), folder: parts.length === 2 ? 'INBOX' : parts.slice(2).map(unescape).join('/') };
 }
 
+/** LOGOUT, but never waiting more than 2 s for it (a hung goodbye must not hang a recovery): then the socket closes. */
+async function leave(c: ImapFlow): Promise<void> {
+  await Promise.race([c.logout().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  c.close();
+}
+
 function client(host: string, port: number, auth: AuthConfig, authzid?: string): ImapFlow {
   return new ImapFlow({ host, port, secure: false, doSTARTTLS: false, logger: false, disableAutoIdle: true, auth: { user: auth.syncUser, pass: auth.syncPassword, ...(authzid ? { authzid } : {}) } } as never);
 }
@@ -95,8 +101,8 @@ export async function copyMissing(input: CopyInput): Promise<{ copied: number; p
     }
     return { copied, present };
   } finally {
-    await src.logout().catch(() => undefined);
-    await dst.logout().catch(() => undefined);
+    await leave(src);
+    await leave(dst);
   }
 }
 
@@ -114,7 +120,7 @@ type RawImap = { exec(command: string, attributes: { type: string; value: string
  * nobody delete a mailbox without the x right on it, admins included: the admin first grants itself all rights
  * (it may: admins hold the a right everywhere). Tried three times half a second apart.
  */
-export async function deleteOnOldSlot(mailbox: string, source: { host: string; port: number }, auth: AuthConfig): Promise<void> {
+export async function deleteOnOldSlot(mailbox: string, source: { host: string; port: number }, auth: AuthConfig, gone: () => Promise<boolean>): Promise<void> {
   const name = mailbox.split('.').map((p) => p.replaceAll('^', '.')).join('/');
   for (let attempt = 1; ; attempt++) {
     const admin = client(source.host, source.port, auth);
@@ -125,13 +131,16 @@ export async function deleteOnOldSlot(mailbox: string, source: { host: string; p
         { type: 'STRING', value: auth.syncUser },
         { type: 'ATOM', value: 'lrswipkxtecda' },
       ]);
-      await admin.mailboxDelete(name);
-      return;
+      // Measured: deleting a user's INBOX renamed it under DELETED at once, and then the answer never came (Cyrus 3.6
+      // went on to its calendar-alarm database). The rename is what counts: after 10 s, look instead of waiting.
+      const answered = await Promise.race([admin.mailboxDelete(name).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 10_000))]);
+      if (answered || (await gone())) return;
+      throw new Error(`no answer to DELETE ${name} within 10 s, and it still exists`);
     } catch (err) {
       if (attempt >= 3) throw new Error(`deleting ${name} on the returning slot failed: ${imapError(err)}`);
       await new Promise((r) => setTimeout(r, 500));
     } finally {
-      await admin.logout().catch(() => undefined);
+      await leave(admin);
     }
   }
 }

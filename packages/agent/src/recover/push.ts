@@ -86,7 +86,9 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     // this slot is its replica: delete it here (delayed delete keeps its files) once every message is verified
     const verifiedClashes = results.filter((r) => r.result === 'copied' && r.missing === 0);
     if (!error && imap && verifiedClashes.length) {
-      for (const r of verifiedClashes) await deleteOnOldSlot(r.name, source, input.auth);
+      for (const r of verifiedClashes) {
+        await deleteOnOldSlot(r.name, source, input.auth, async () => !(await mailboxGuids(layout.imapdConf, [r.name]))[0]!.exists);
+      }
       await input.targetUserSync([...new Set(verifiedClashes.map((r) => ownerAndFolder(r.name).owner))]);
     }
   } catch (err) {
