@@ -111,7 +111,17 @@ export class SyncWatcher {
     const master = this.options.masterPid();
     if (!master) return;
     this.lastKickAt = Date.now();
-    for (const pid of childrenNamed(master, 'sync_client')) {
+    const clients = childrenNamed(master, 'sync_client');
+    if (clients.length === 0) {
+      // no rolling client to wake: cyrmaster re-reads cyrus.conf on SIGHUP and starts the DAEMON entries it lacks
+      this.options.log.warn({ master, why }, 'no rolling sync_client under cyrmaster: SIGHUP to have it started again');
+      try {
+        process.kill(master, 'SIGHUP');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    for (const pid of clients) {
       try {
         process.kill(pid, 'SIGTERM');
         this.options.log.info({ pid, why }, 'restarted the rolling sync_client');

@@ -513,6 +513,7 @@ export class Repository {
          VALUES (@store, @slot, @machine, @op, @epoch, @at, @backlog, 'open', @mailboxes)`,
       ),
       atRiskAll: db.prepare('SELECT * FROM at_risk ORDER BY id'),
+      atRiskOpen: db.prepare('SELECT * FROM at_risk WHERE closed_at IS NULL ORDER BY id'),
       atRiskOfStore: db.prepare('SELECT * FROM at_risk WHERE store = ? ORDER BY id'),
       atRiskOpenOfSlot: db.prepare(`SELECT * FROM at_risk WHERE slot = ? AND state IN ('open', 'recovering')`),
       updateAtRisk: db.prepare('UPDATE at_risk SET state = @state, mailboxes = @mailboxes, result = @result, closed_at = @closedAt WHERE id = @id'),
@@ -736,6 +737,11 @@ export class Repository {
   listAtRisk(store?: string): AtRiskRow[] {
     const rows = (store ? this.stmt.atRiskOfStore.all(store) : this.stmt.atRiskAll.all()) as RawAtRisk[];
     return rows.map(toAtRisk);
+  }
+
+  /** Records not closed yet (what the orchestrator looks at on every evaluation). */
+  listOpenAtRisk(): AtRiskRow[] {
+    return (this.stmt.atRiskOpen.all() as RawAtRisk[]).map(toAtRisk);
   }
 
   openAtRiskOfSlot(slot: string): AtRiskRow | undefined {

@@ -24,8 +24,8 @@ export class RecoveryRunner {
   check(running: readonly OperationRow[]): void {
     const { repo } = this.deps;
     const busy = new Set(running.map((o) => o.store));
-    for (const record of repo.listAtRisk()) {
-      if (record.closedAt !== null || record.state !== 'open' || busy.has(record.store)) continue;
+    for (const record of repo.listOpenAtRisk()) {
+      if (record.state !== 'open' || busy.has(record.store)) continue;
       const slot = repo.getSlot(record.slot);
       const store = repo.getStore(record.store);
       if (!slot || !store || !slot.quarantine || slot.reportedAt === null || slot.reportedAt < record.createdAt) continue;
@@ -79,7 +79,7 @@ export class RecoveryRunner {
     if (input.store) stores = [input.store];
     else {
       if (!repo.getMachine(input.machine!)) throw new NotFoundError(`machine "${input.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-      stores = [...new Set(repo.listAtRisk().filter((r) => r.closedAt === null && r.machine === input.machine).map((r) => r.store))];
+      stores = [...new Set(repo.listOpenAtRisk().filter((r) => r.machine === input.machine).map((r) => r.store))];
       if (stores.length === 0) return { plan: [], problems: [`machine ${input.machine} has no open at-risk record: nothing to recover`], operations: [] };
     }
     const plan: string[] = [];
