@@ -83,14 +83,18 @@ describe('machine loss on a namespace cluster', () => {
     const watch = watchMasters(all);
     const since = Date.now();
     await cluster.stopCoordinator();
-    // mail keeps flowing to every store while the coordinator is away (the partners' promises hold the masters)
-    for (const at of [8_000, 22_000]) {
-      await sleep(at - (Date.now() - since));
-      await cluster.mail('deliver', all.map((s) => ({ host: s.serviceIp, user: 'ann', subject: `coordinator away ${at}` })));
+    let result;
+    try {
+      // mail keeps flowing to every store while the coordinator is away (the partners' promises hold the masters)
+      for (const at of [8_000, 22_000]) {
+        await sleep(at - (Date.now() - since));
+        await cluster.mail('deliver', all.map((s) => ({ host: s.serviceIp, user: 'ann', subject: `coordinator away ${at}` })));
+      }
+      await sleep(30_000 - (Date.now() - since));
+    } finally {
+      result = watch.stop();
+      await cluster.startCoordinator(); // the next tests need it whatever happened here
     }
-    await sleep(30_000 - (Date.now() - since));
-    const result = watch.stop();
-    await cluster.startCoordinator();
     await waitAgentsConnected();
     expectNeverTwoMasters(result, all, 0.99); // every master listened in every sample: none was fenced
     const after = await stores();

@@ -89,3 +89,5 @@ export type { ListAtRiskReply__Output } from './generated/slotctl/v1/ListAtRiskR
 export type { RecoverReply__Output } from './generated/slotctl/v1/RecoverReply.js';
 export type { SyncUsersRequest__Output } from './generated/slotctl/v1/SyncUsersRequest.js';
 export type { SyncUsersReply } from './generated/slotctl/v1/SyncUsersReply.js';
+export type { RenewRequest__Output } from './generated/slotctl/v1/RenewRequest.js';
+export type { HeartbeatAck, HeartbeatAck__Output } from './generated/slotctl/v1/HeartbeatAck.js';

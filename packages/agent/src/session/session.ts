@@ -11,6 +11,7 @@ import {
   type AgentMessage,
   type CoordinatorMessage__Output,
   type DesiredState__Output,
+  type HeartbeatAck__Output,
   type Logger,
   type PeerView,
 } from '@slotctl/shared';
@@ -180,6 +181,28 @@ export class AgentSession {
     if (stream !== this.stream) return;
     this.lease.sentAt(++this.seq, monotonicMs());
     stream.write({ heartbeat: { seq: this.seq, peers: this.options.peerViews(), fenced: this.options.fenced() } });
+    if (this.state.phase === 'connected' && performance.now() - this.lastAckAt > 1.5 * this.state.heartbeatIntervalMs) this.renewOverFreshConnection();
+  }
+
+  /**
+   * Acknowledgements are overdue: after a network blip the stream's TCP connection waits out its retransmission
+   * backoff (1.6 s and more after a 2 s outage), long enough to cost the lease. A fresh connection gets through the
+   * moment the network is back: renew over one (each heartbeat while overdue; each is closed after its answer).
+   */
+  private renewOverFreshConnection(): void {
+    const seq = ++this.seq;
+    this.lease.sentAt(seq, monotonicMs());
+    const { Agent } = loadContract().slotctl.v1;
+    // a local subchannel pool: a new TCP connection, not the session's stuck one
+    const client = new Agent(this.options.coordinator, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    client.Renew({ machine: this.options.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+      client.close();
+      if (err || !ack) return;
+      this.lastAckAt = performance.now();
+      const deadline = this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
+      if (deadline !== undefined) this.options.onLease(deadline);
+      this.log.info({ seq }, 'lease renewed over a fresh connection (the session\'s acknowledgements were overdue)');
+    });
   }
 
   /** This agent hears the coordinator now: connected, and an acknowledgement within two heartbeat intervals. */

@@ -15,6 +15,8 @@ import {
   type Logger,
   type MailboxSummary__Output,
   type SlotReport__Output,
+  type HeartbeatAck,
+  type RenewRequest__Output,
 } from '@slotctl/shared';
 import { EMPTY_BACKLOG, type MailboxSummaryRow, type Repository, type SlotReportInput } from '../db/repository.js';
 import { desiredStateFor } from '../desired/desired-state.js';
@@ -127,7 +129,24 @@ export class AgentSessions {
   }
 
   handlers(): AgentHandlers {
-    return { Session: (call: SessionCall) => this.open(call) };
+    return {
+      Session: (call: SessionCall) => this.open(call),
+      Renew: (call: grpc.ServerUnaryCall<RenewRequest__Output, HeartbeatAck>, callback: grpc.sendUnaryData<HeartbeatAck>) => this.renew(call.request, callback),
+    };
+  }
+
+  /**
+   * A heartbeat over a fresh connection (the agent's fast path after a blip): accepted for the live session of that
+   * agent instance only, acknowledged after it is committed, like one on the stream.
+   */
+  private renew(request: RenewRequest__Output, callback: grpc.sendUnaryData<HeartbeatAck>): void {
+    const session = this.sessions.get(request.machine);
+    if (!session || session.instanceId !== request.instanceId) {
+      callback({ code: grpc.status.FAILED_PRECONDITION, details: `no session of agent instance ${request.instanceId} of machine ${request.machine}` }, null);
+      return;
+    }
+    this.liveness.heard(session.machine);
+    this.heartbeats.enqueue(session.machine, () => callback(null, { seq: request.seq, leaseMs: this.config.leaseMs }));
   }
 
   /** Re-sends the desired state to every connected machine in `machines` whose state changed. */
