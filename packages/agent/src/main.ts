@@ -103,6 +103,8 @@ async function main(): Promise<void> {
     log,
   });
   await guard.start();
+  const fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
+  fenceWatch.unref();
   let slots: MachineSlots | undefined;
   const authority = new ServingAuthority(
     {
@@ -201,6 +203,7 @@ async function main(): Promise<void> {
         if (!opts.stopSlotsOnExit) return;
         await machineSlots.stopAll('agent stopping with --stop-slots-on-exit');
         // nothing left to guard
+        clearInterval(fenceWatch);
         await guard.update({ masters: [] });
         guard.stopProcess();
       })

@@ -55,6 +55,17 @@ export class FenceGuard {
       this.log.info({ pid: running }, 'fence process already running');
       return running;
     }
+    return this.spawn();
+  }
+
+  /** Called every few seconds: a fence process that died (killed by hand, OOM) is started again. */
+  async keepRunning(): Promise<void> {
+    if (this.fencePid()) return;
+    this.log.error('the fence process is gone: starting it again');
+    await this.spawn();
+  }
+
+  private async spawn(): Promise<number> {
     const child = execa(this.options.bin, ['--state-dir', this.options.stateDir], { detached: true, stdio: 'ignore', cleanup: false, reject: false });
     child.unref();
     for (let i = 0; i < 100; i++) {
