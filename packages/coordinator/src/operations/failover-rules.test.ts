@@ -4,7 +4,7 @@ import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../db/reposito
 import { T0, iso, machine, slot } from './rows.fixture.js';
 import { FAILOVER_RULES, automaticFailover, firstFailoverRule, type FailoverView } from './failover-rules.js';
 
-function view(step: string, over: { to?: Partial<SlotRow>; store?: Partial<StoreRow>; fromMachine?: Partial<MachineRow>; toMachine?: Partial<MachineRow>; connected?: string[]; now?: number } = {}): FailoverView {
+function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; fromMachine?: Partial<MachineRow>; toMachine?: Partial<MachineRow>; connected?: string[]; now?: number } = {}): FailoverView {
   const op: OperationRow = {
     id: 'fo-1', kind: 'failover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
     cancelRequested: false, createdAt: iso(0), updatedAt: iso(100),
@@ -14,7 +14,7 @@ function view(step: string, over: { to?: Partial<SlotRow>; store?: Partial<Store
     op,
     params: { from: 's01-m1', to: 's01-m2', fromMachine: 'm1', toMachine: 'm2', epoch: 4, settleTimeoutMs: 60_000, forced: false },
     store: { name: 's01', serviceIp: '10.0.3.1', masterSlot: 's01-m1', replicaSlot: 's01-m2', epoch: 4, ...over.store },
-    from: slot('s01-m1', 'm1', { observedState: 'unknown' }),
+    from: slot('s01-m1', 'm1', { observedState: 'unknown', ...over.from }),
     to: slot('s01-m2', 'm2', { observedRole: 'REPLICA', ...over.to }),
     fromMachine: machine('m1', { state: 'down', ...over.fromMachine }),
     toMachine: machine('m2', over.toMachine),
@@ -38,6 +38,7 @@ describe('failover rules', () => {
     expect(lost).toMatchObject({ to: 'refused', state: 'refused', detail: expect.stringMatching(/both machines lost/) });
     expect(fire(view('preflight', { to: { epochApplied: 3 } }))?.detail).toMatch(/not the replica at epoch 4/);
     expect(fire(view('preflight', { store: { epoch: 5 } }))?.detail).toMatch(/changed meanwhile/);
+    expect(fire(view('preflight', { from: { reportedAt: null } }))?.detail).toMatch(/never reported/);
   });
 
   it('waits for the flip, then for the new master to serve at the new epoch, and fails after the settle time', () => {

@@ -51,6 +51,8 @@ export function failoverProblems(v: Omit<FailoverView, 'op' | 'now'>): string[] 
   const problems: string[] = [];
   if (v.store.masterSlot !== v.params.from || v.store.epoch !== v.params.epoch) problems.push(`store ${v.store.name} changed meanwhile: master ${v.store.masterSlot} at epoch ${v.store.epoch}`);
   if (v.fromMachine.state !== 'down') problems.push(`machine ${v.fromMachine.name} is ${v.fromMachine.state} again: its masters serve (or start) by themselves`);
+  // a master that never reported never served: its machine has not come up yet (a new cluster, a slow boot)
+  if (v.from.reportedAt === null) problems.push(`slot ${v.from.name} (master) has never reported: it never served, there is nothing to take over`);
   if (v.toMachine.state !== 'up') problems.push(`the replica's machine ${v.toMachine.name} is ${v.toMachine.state}: store ${v.store.name} has no slot that can serve (both machines lost)`);
   else if (!v.connected.has(v.toMachine.name)) problems.push(`the agent of ${v.toMachine.name} (replica) is not connected`);
   if (v.to.epochApplied !== v.store.epoch || v.to.observedRole !== 'REPLICA') problems.push(`slot ${v.to.name} is ${v.to.observedRole || 'nothing'} at epoch ${v.to.epochApplied}, not the replica at epoch ${v.store.epoch}`);

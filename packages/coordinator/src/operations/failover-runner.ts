@@ -25,6 +25,8 @@ export interface FailoverDeps {
 export class FailoverRunner {
   /** The machines last alarmed about, so that the critical event is written once per situation. */
   private withheldAlarm = '';
+  /** Per store: why an automatic failover cannot start now (an event when it changes, not an operation per tick). */
+  private readonly blocked = new Map<string, string>();
 
   constructor(private readonly deps: FailoverDeps) {}
 
@@ -66,6 +68,16 @@ export class FailoverRunner {
         if (op.kind === 'switchover' && !op.cancelRequested) this.deps.cancelQuietly(op);
         continue;
       }
+      const why = this.paramsFor(store.name, false).problems.join('; ');
+      if (why) {
+        if (this.blocked.get(store.name) !== why) {
+          this.blocked.set(store.name, why);
+          this.deps.repo.insertEvent({ kind: 'store.failover-blocked', store: store.name, machine, reason: `no automatic failover of ${store.name} for now: ${why}`, data: { severity: 'critical' } });
+          this.deps.log.error({ store: store.name, machine }, `no automatic failover of ${store.name} for now: ${why}`);
+        }
+        continue;
+      }
+      this.blocked.delete(store.name);
       this.tryStart(store.name, false);
     }
   }
