@@ -16,7 +16,7 @@ const { stores, waitAgentsConnected } = clusterChecks(cluster, ['ann']);
 
 beforeAll(async () => {
   await cluster.start();
-}, 180_000);
+}, 900_000); // may wait for another file's namespace cluster to end
 
 afterAll(async () => {
   await cluster.destroy();

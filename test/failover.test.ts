@@ -66,7 +66,7 @@ async function expectAllSettled(): Promise<void> {
 
 beforeAll(async () => {
   await cluster.start();
-}, 180_000);
+}, 900_000); // may wait for another file's namespace cluster to end
 
 afterAll(async () => {
   await cluster.destroy();

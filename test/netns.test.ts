@@ -33,7 +33,7 @@ const macOf = async (host: string) => (await cluster.exec(host, ['cat', '/sys/cl
 beforeAll(async () => {
   await cluster.start();
   clusterFile = cluster.clusterYaml();
-}, 120_000);
+}, 900_000); // may wait for another file's namespace cluster to end
 
 afterAll(async () => {
   await cluster.destroy();

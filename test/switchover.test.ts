@@ -28,7 +28,7 @@ async function switchover(name: string, extra: string[] = []): Promise<{ exitCod
 
 beforeAll(async () => {
   await cluster.start();
-}, 180_000);
+}, 900_000); // may wait for another file's namespace cluster to end
 
 afterAll(async () => {
   await cluster.destroy();

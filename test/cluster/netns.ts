@@ -6,6 +6,7 @@
 // Everything this harness creates carries its prefix (namespaces `PREFIX-…`) and every process it starts has a PID
 // file under DIR/pids, so `destroy()` (and `pnpm test:cleanup` after a killed run) remove exactly what it made.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, execaSync } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
@@ -13,6 +14,7 @@ import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cl
 export const NETNS_PREFIX = 'sltt';
 const SUBNET = '10.231';
 const COORDINATOR_PORT = 7400;
+const CLUSTER_LOCK = join(tmpdir(), 'slotctl-netns-cluster.lock');
 
 export interface NetnsClusterOptions {
   dir: string;
@@ -54,6 +56,7 @@ export class NetnsCluster {
   private readonly agents = new Map<string, Daemon>();
   private readonly log: (line: string) => void;
   private cuts = 0;
+  private locked = false;
 
   constructor(private readonly options: NetnsClusterOptions) {
     this.machines = Array.from({ length: options.machines ?? 5 }, (_, i) => `m${i + 1}`);
@@ -183,8 +186,36 @@ export class NetnsCluster {
     return out;
   }
 
+  /**
+   * Clusters of different test files run one at a time: on a 2-core host two clusters of 40 Cyrus instances each
+   * starved a coordinator for seconds (leases lapsed and masters were fenced at start-up). Light tests still run
+   * beside them. The lock is a directory naming its holder's PID; a dead holder's lock is taken over.
+   */
+  async lock(): Promise<void> {
+    const started = Date.now();
+    for (;;) {
+      try {
+        mkdirSync(CLUSTER_LOCK);
+        writeFileSync(join(CLUSTER_LOCK, 'holder'), `${process.pid} ${this.options.dir}\n`);
+        this.locked = true;
+        if (Date.now() - started > 1000) this.log(`waited ${Math.round((Date.now() - started) / 1000)} s for another namespace cluster to end`);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        removeStaleLock();
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private unlock(): void {
+    if (this.locked) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+    this.locked = false;
+  }
+
   /** Network, coordinator, cluster file, agents; resolves when every slot serves. */
   async start(): Promise<number> {
+    await this.lock();
     const t = performance.now();
     await this.createNetwork();
     await this.startCoordinator();
@@ -333,8 +364,20 @@ export class NetnsCluster {
     await Promise.all([...this.agents.values()].map((a) => a.stop(15_000)));
     await this.coordinator?.stop();
     cleanupNetns(this.options.dir, this.prefix);
+    this.unlock();
     this.log(`destroyed in ${Math.round(performance.now() - t)} ms`);
   }
+}
+
+/** Removes the cluster lock when the process that holds it is gone. */
+function removeStaleLock(): void {
+  let holder = 0; // a holder that has just made the directory may not have written its name yet
+  try {
+    holder = Number(readFileSync(join(CLUSTER_LOCK, 'holder'), 'utf8').split(' ')[0]) || 0;
+  } catch {
+    return;
+  }
+  if (holder && !pidAliveWithArg(holder, '')) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
 }
 
 function pidAliveWithArg(pid: number, needle: string): boolean {
@@ -351,6 +394,7 @@ function pidAliveWithArg(pid: number, needle: string): boolean {
  */
 export function cleanupNetns(dir: string | undefined, prefix: string): { processes: number; namespaces: string[] } {
   let processes = 0;
+  if (!dir) removeStaleLock(); // a run killed while holding it
   if (dir) {
     const pidDir = join(dir, 'pids');
     let files: string[] = [];
