@@ -4,7 +4,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BIN, LocalCluster, ROOT, demoClusterYaml, waitFor } from '../tools/local-cluster.js';
+import { BIN, LocalCluster, ROOT, demoClusterYaml, killSlotsUnder, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { deliver, inboxSubjects } from '../test/support/mail.js';
 
@@ -12,6 +12,7 @@ const once = process.argv.includes('--once');
 const dir = join(ROOT, '.demo');
 const machines = ['m1', 'm2', 'm3'];
 
+killSlotsUnder(dir); // a demo stopped hard before: its Cyrus slots and fence processes
 rmSync(dir, { recursive: true, force: true });
 const cluster = new LocalCluster({ dir });
 const stopSyslogd = stopSyslogdStartedAfterNow();

@@ -50,11 +50,16 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
     if (busy) return;
     busy = true;
     try {
+      // a state directory removed under it (a demo run again from scratch) leaves nothing to guard
+      if (!existsSync(stateDir)) return stop();
       const file = readFenceFile(paths.file, boot);
       const now = monotonicMs();
+      // its agent is gone and nothing it guards runs: the job is done (an agent that starts again starts its own fence)
+      const running = () => file!.masters.some((m) => masterPid(m.pidFile, m.imapdConf) !== undefined);
+      if (file && !pidAlive(file.agentPid) && !running()) return stop();
       if (!fenceDue(file, now)) return;
       // again only for a new deadline, or when a listed master is found running past it
-      const again = fencedDeadline !== file!.deadline || file!.masters.some((m) => masterPid(m.pidFile, m.imapdConf) !== undefined);
+      const again = fencedDeadline !== file!.deadline || running();
       if (!again) return;
       const record = await fence(file!, now, log);
       fencedDeadline = file!.deadline;
