@@ -2,6 +2,7 @@
 // that store's replica, as child switchovers, at most `parallel` at a time. The machine is marked drained first, so
 // nothing puts a master back on it until `slotctl machine undrain`.
 import type { OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import { firstMatching } from './rule-table.js';
 
 export type DrainStep = 'preflight' | 'moving' | 'cancelling' | 'done';
 export type DrainAction = 'none' | 'mark-drained' | 'launch' | 'cancel-children';
@@ -97,10 +98,5 @@ export const DRAIN_RULES: readonly DrainRule[] = [
 ];
 
 export function firstDrainRule(v: DrainView): { rule: DrainRule; detail: string } | undefined {
-  for (const rule of DRAIN_RULES) {
-    if (rule.from !== v.op.step) continue;
-    const detail = rule.when(v);
-    if (detail !== undefined) return { rule, detail };
-  }
-  return undefined;
+  return firstMatching(DRAIN_RULES, v);
 }

@@ -7,6 +7,7 @@
 //       ▼
 //    refused (the machine is back, the store changed, or the replica cannot take over)
 import type { MachineRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import { firstMatching } from './rule-table.js';
 
 export type FailoverStep = 'preflight' | 'promote' | 'start' | 'done' | 'refused';
 export type FailoverAction = 'none' | 'promote';
@@ -98,12 +99,7 @@ export const FAILOVER_RULES: readonly FailoverRule[] = [
 ];
 
 export function firstFailoverRule(v: FailoverView): { rule: FailoverRule; detail: string } | undefined {
-  for (const rule of FAILOVER_RULES) {
-    if (rule.from !== v.op.step) continue;
-    const detail = rule.when(v);
-    if (detail !== undefined) return { rule, detail };
-  }
-  return undefined;
+  return firstMatching(FAILOVER_RULES, v);
 }
 
 /**

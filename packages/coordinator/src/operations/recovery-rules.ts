@@ -8,6 +8,7 @@
 //       ▼                    └─(timeout)─► close
 //    refused
 import type { AtRiskRow, MachineRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import { firstMatching } from './rule-table.js';
 
 export type RecoveryStep = 'preflight' | 'listen' | 'push' | 'close' | 'done' | 'refused';
 export type RecoveryAction = 'none' | 'open-listener' | 'request-push' | 'close';
@@ -122,10 +123,5 @@ export const RECOVERY_RULES: readonly RecoveryRule[] = [
 ];
 
 export function firstRecoveryRule(v: RecoveryView): { rule: RecoveryRule; detail: string } | undefined {
-  for (const rule of RECOVERY_RULES) {
-    if (rule.from !== v.op.step) continue;
-    const detail = rule.when(v);
-    if (detail !== undefined) return { rule, detail };
-  }
-  return undefined;
+  return firstMatching(RECOVERY_RULES, v);
 }

@@ -8,6 +8,7 @@
 //       ▼             └────────────┴─────────┴────────┴──► rollback ─► rolled-back
 //    refused
 import type { MachineRow, MailboxSummaryRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import { firstMatching } from './rule-table.js';
 
 export type SwitchoverStep = 'preflight' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';
 
@@ -244,12 +245,7 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
 ];
 
 export function firstRule(v: SwitchoverView): { rule: SwitchoverRule; detail: string } | undefined {
-  for (const rule of SWITCHOVER_RULES) {
-    if (rule.from !== v.op.step) continue;
-    const detail = rule.when(v);
-    if (detail !== undefined) return { rule, detail };
-  }
-  return undefined;
+  return firstMatching(SWITCHOVER_RULES, v);
 }
 
 /** The terminal state of a rollback: cancelled when the cancel caused it, failed when something went wrong first. */
