@@ -3,28 +3,17 @@
 // was declared down, nothing failed over, no fence fired, every master is the same process it was.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
-import { clusterChecks, type OperationJson } from './cluster/checks.js';
-import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
+import { describe, expect, it } from 'vitest';
+import { NetnsCluster } from './cluster/netns.js';
+import { clusterChecks, type OperationJson, useCluster } from './cluster/checks.js';
+import { tempDir } from './support/fixtures.js';
 
 const seconds = Number(process.env.SLOTCTL_SOAK_SECONDS ?? '60');
 const dir = tempDir('blips');
 const cluster = new NetnsCluster({ dir, id: 'k', storePrefix: 'k', machines: 4, slotsPerMachine: 4 });
 const { stores, waitAgentsConnected } = clusterChecks(cluster, ['ann']);
 
-beforeAll(async () => {
-  await cluster.start();
-}, 900_000); // may wait for another file's namespace cluster to end
-
-afterAll(async () => {
-  await cluster.destroy();
-  removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}k-`));
-  expect(left).toEqual([]);
-  expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
-}, 120_000);
+useCluster(cluster, dir, 'k');
 
 describe('network blips', () => {
   it(`fences nothing and fails over nothing through ${seconds} s of 1–2 s blips to random machines`, async () => {

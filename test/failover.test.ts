@@ -5,12 +5,11 @@
 // before anything is promoted; two machines lost at once wait for an operator. A split-brain watch runs throughout.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
-import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
-import { clusterChecks, type OperationJson, type StoreJson } from './cluster/checks.js';
-import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
+import { NetnsCluster } from './cluster/netns.js';
+import { clusterChecks, type OperationJson, type StoreJson, useCluster } from './cluster/checks.js';
+import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('failover');
 const cluster = new NetnsCluster({ dir, id: 'f', storePrefix: 'f', machines: 5, slotsPerMachine: 8, agentArgs: ['--stall-after', '3s'] });
@@ -64,17 +63,7 @@ async function expectAllSettled(): Promise<void> {
   for (const s of await stores()) await expectOneMaster(s.name, 90_000);
 }
 
-beforeAll(async () => {
-  await cluster.start();
-}, 900_000); // may wait for another file's namespace cluster to end
-
-afterAll(async () => {
-  await cluster.destroy();
-  removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}f-`));
-  expect(left).toEqual([]);
-  expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
-}, 120_000);
+useCluster(cluster, dir, 'f');
 
 describe('machine loss on a namespace cluster', () => {
   it('keeps every store serving, fences nothing and fails over nothing while the coordinator is stopped for 30 s', async () => {

@@ -5,13 +5,12 @@
 // machine is declared down, and the failover takes over); a drain moves all 4 masters under load.
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
-import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
+import { NetnsCluster } from './cluster/netns.js';
 import { MasterWatch } from './cluster/master-watch.js';
-import { clusterChecks, type OperationJson, type StoreJson } from './cluster/checks.js';
-import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
+import { clusterChecks, type OperationJson, type StoreJson, useCluster } from './cluster/checks.js';
+import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('switchover');
 // A 10 s lease: a test that holds an agent paused across several slotctl calls must not see its machine declared down
@@ -26,17 +25,7 @@ async function switchover(name: string, extra: string[] = []): Promise<{ exitCod
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-beforeAll(async () => {
-  await cluster.start();
-}, 900_000); // may wait for another file's namespace cluster to end
-
-afterAll(async () => {
-  await cluster.destroy();
-  removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}s-`));
-  expect(left).toEqual([]);
-  expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
-}, 120_000);
+useCluster(cluster, dir, 's');
 
 describe('planned switchover on a namespace cluster', () => {
   it('has a split-brain checker that can fail: one machine watched under two names is two masters', async () => {

@@ -2,10 +2,12 @@
 // duplicated acknowledged message (the load generator's record against IMAP on master and replica), and the
 // split-brain watch over every machine.
 import { readFileSync } from 'node:fs';
-import { expect } from 'vitest';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { processCommandLines, removeDir } from '../support/fixtures.js';
 import { waitFor } from '../../tools/local-cluster.js';
 import { MasterWatch, type MasterWatchResult } from './master-watch.js';
-import type { NetnsCluster } from './netns.js';
+import { NETNS_PREFIX, type NetnsCluster } from './netns.js';
 
 export interface SlotJson {
   name: string;
@@ -108,4 +110,21 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
   const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: [...users] }));
 
   return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets };
+}
+
+/**
+ * The life of a test file's namespace cluster: started before its tests (waiting, if need be, for another file's
+ * cluster to end), destroyed after them, and checked to have left no namespace and no process behind.
+ */
+export function useCluster(cluster: NetnsCluster, dir: string, id: string): void {
+  beforeAll(async () => {
+    await cluster.start();
+  }, 900_000);
+  afterAll(async () => {
+    await cluster.destroy();
+    removeDir(dir);
+    const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}${id}-`));
+    expect(left).toEqual([]);
+    expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
+  }, 120_000);
 }
