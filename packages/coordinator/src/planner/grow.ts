@@ -1,0 +1,154 @@
+// Pure: machines coming and going. `planAddMachine`: what a new machine should hold so that balance and fan-out
+// improve (new stores where peers have free slots, else replicas moved to it from the fullest machines, then the
+// switchovers that give it its share of masters). `planReReplication`: for each store a retired machine leaves
+// without a replica, the peer that gets the new replica slot.
+import { ValidationError } from '@slotctl/shared';
+import { nextStoreNames, planLayout, type PlannedStore } from './layout.js';
+import { DEFAULT_FAN_OUT, DEFAULT_SLOT_SIZE, byName, cloneCluster, countByMachine, freeSlots, targetFanOut, summarize, type MachineSummary, type PlanCluster, type PlanMachine, type SlotSize } from './model.js';
+import { planRebalance, type Move } from './rebalance.js';
+
+export interface ReplicaMove {
+  store: string;
+  /** The machine whose replica slot is replaced (kept until the operator removes its files). */
+  from: string;
+  to: string;
+  reason: string;
+}
+
+export interface AddMachinePlan {
+  machine: string;
+  newStores: PlannedStore[];
+  replicaMoves: ReplicaMove[];
+  switchovers: Move[];
+  machines: MachineSummary[];
+  notes: string[];
+  sentence: string;
+}
+
+/** The peer for a new replica of a store mastered on `master`: keeps the master's fan-out near target, racks apart, replicas even. */
+export function chooseReplicaMachine(
+  cluster: PlanCluster,
+  master: string,
+  options: { exclude?: ReadonlySet<string>; size?: SlotSize; fanOut?: number } = {},
+): { machine: string; reason: string } | undefined {
+  const size = options.size ?? DEFAULT_SLOT_SIZE;
+  const counts = countByMachine(cluster);
+  const live = cluster.machines.filter((m) => !m.down);
+  const fanOut = targetFanOut(live.length, options.fanOut ?? DEFAULT_FAN_OUT);
+  const masterRow = cluster.machines.find((m) => m.name === master);
+  const peers = counts.get(master)?.peers ?? new Set<string>();
+  const candidates = live.filter((m) => {
+    if (m.name === master || options.exclude?.has(m.name)) return false;
+    const c = counts.get(m.name)!;
+    return freeSlots(m, c.masters + c.replicas, size) > 0;
+  });
+  if (candidates.length === 0) return undefined;
+  const otherRack = !!masterRow?.rack && candidates.some((m) => m.rack !== masterRow.rack);
+  const growing = peers.size < fanOut;
+  const key = (m: PlanMachine) => {
+    const c = counts.get(m.name)!;
+    return (otherRack && m.rack === masterRow!.rack ? 1e9 : 0) + (growing === peers.has(m.name) ? 1e6 : 0) + ((c.masters + c.replicas) / Math.max(1, m.slots)) * 1000 + c.replicas / 1000;
+  };
+  const best = [...candidates].sort((a, b) => key(a) - key(b) || byName(a.name, b.name))[0]!;
+  const c = counts.get(best.name)!;
+  const why = peers.has(best.name) ? `already one of ${master}'s ${peers.size} peers` : `a new peer for ${master}'s masters (${peers.size} → ${peers.size + 1})`;
+  return { machine: best.name, reason: `${why}; ${c.masters + c.replicas} of ${best.slots} slots used${best.rack ? `, rack ${best.rack}` : ''}` };
+}
+
+/** For each store whose replica (or, after a failover, old master) is on `retired`, a new replica machine. */
+export function planReReplication(cluster: PlanCluster, retired: string, options: { size?: SlotSize; fanOut?: number } = {}): { moves: ReplicaMove[]; unplaced: { store: string; reason: string }[] } {
+  if (!cluster.machines.some((m) => m.name === retired)) throw new ValidationError(`machine "${retired}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+  const work = cloneCluster(cluster);
+  const gone = work.machines.find((m) => m.name === retired)!;
+  gone.down = true;
+  const moves: ReplicaMove[] = [];
+  const unplaced: { store: string; reason: string }[] = [];
+  for (const store of work.stores.filter((s) => s.replica === retired).sort((a, b) => byName(a.name, b.name))) {
+    const choice = chooseReplicaMachine(work, store.master, options);
+    if (!choice) {
+      unplaced.push({ store: store.name, reason: `no up machine other than ${store.master} has a free slot` });
+      continue;
+    }
+    store.replica = choice.machine;
+    moves.push({ store: store.name, from: retired, to: choice.machine, reason: choice.reason });
+  }
+  for (const store of work.stores.filter((s) => s.master === retired)) {
+    unplaced.push({ store: store.name, reason: `its master is still on ${retired}: fail it over first (slotctl machine failover ${retired})` });
+  }
+  return { moves, unplaced };
+}
+
+export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, options: { size?: SlotSize; fanOut?: number; prefix?: string } = {}): AddMachinePlan {
+  if (cluster.machines.some((m) => m.name === machine.name)) {
+    throw new ValidationError(`machine "${machine.name}" is already in the cluster`, { hint: 'pick a new name, or plan its stores with `slotctl plan layout`' });
+  }
+  const size = options.size ?? DEFAULT_SLOT_SIZE;
+  const work = cloneCluster(cluster);
+  work.machines.push({ ...machine, disks: machine.disks.map((d) => ({ ...d })) });
+  const notes: string[] = [];
+  const live = work.machines.filter((m) => !m.down);
+  const usedTotal = work.stores.length * 2;
+  const capacity = live.reduce((a, m) => a + m.slots, 0);
+  // its fair share of the cluster's slots once it has joined
+  const target = Math.min(freeSlots(machine, 0, size), Math.round((usedTotal * machine.slots) / Math.max(1, capacity)));
+
+  // 1. replicas from the fullest machines, each from a store whose master is not yet a partner of the new machine
+  const replicaMoves: ReplicaMove[] = [];
+  const counts = countByMachine(work);
+  const withFree = () => live.filter((m) => m.name !== machine.name && freeSlots(m, counts.get(m.name)!.masters + counts.get(m.name)!.replicas, size) > 0);
+  const partners = new Set<string>();
+  // a slot freed by a move is not free: the old slot's files stay until the operator removes them
+  const full = withFree().length === 0;
+  while (full && replicaMoves.length < target) {
+    const fullest = live
+      .filter((m) => m.name !== machine.name && counts.get(m.name)!.replicas > 0)
+      .sort((a, b) => counts.get(b.name)!.replicas + counts.get(b.name)!.masters - (counts.get(a.name)!.replicas + counts.get(a.name)!.masters) || counts.get(b.name)!.replicas - counts.get(a.name)!.replicas || byName(a.name, b.name))[0];
+    if (!fullest) break;
+    // a store whose master keeps another replica on the fullest machine: its master gains a peer and loses none
+    const keepsPeer = (master: string) => work.stores.filter((x) => x.master === master && x.replica === fullest.name).length >= 2;
+    const choices = work.stores
+      .filter((s) => s.replica === fullest.name && !replicaMoves.some((r) => r.store === s.name))
+      .sort((a, b) => Number(partners.has(a.master)) - Number(partners.has(b.master)) || Number(keepsPeer(b.master)) - Number(keepsPeer(a.master)) || byName(a.name, b.name));
+    const store = choices[0];
+    if (!store) break;
+    replicaMoves.push({ store: store.name, from: fullest.name, to: machine.name, reason: `${fullest.name} is the fullest (${counts.get(fullest.name)!.masters + counts.get(fullest.name)!.replicas} slots); ${store.master} ${partners.has(store.master) ? 'is already' : 'becomes'} a partner of ${machine.name}` });
+    counts.get(fullest.name)!.replicas--;
+    counts.get(machine.name)!.replicas++;
+    partners.add(store.master);
+    store.replica = machine.name;
+  }
+  if (replicaMoves.length) notes.push(`the cluster is full: ${replicaMoves.length} replica(s) move to ${machine.name} (a new replica slot seeded from the master each; the old slot's files stay until removed)`);
+
+  // 2. new stores where the other machines still have free slots, paired with the new machine first
+  const free = freeSlots(machine, counts.get(machine.name)!.masters + counts.get(machine.name)!.replicas, size);
+  const others = full ? [] : withFree();
+  let newStores: PlannedStore[] = [];
+  if (free > 0 && others.length > 0) {
+    const pairable = Math.min(free, others.reduce((a, m) => a + freeSlots(m, counts.get(m.name)!.masters + counts.get(m.name)!.replicas, size), 0));
+    // layout over the new machine and the machines with room only, so every new store has a slot on the new machine
+    const sub = cloneCluster(work);
+    const keep = new Set([machine.name, ...others.map((m) => m.name)]);
+    sub.machines = sub.machines.filter((m) => keep.has(m.name));
+    sub.stores = sub.stores.filter((s) => keep.has(s.master) && keep.has(s.replica));
+    const layout = planLayout(sub, { count: pairable, size, ...(options.fanOut ? { fanOut: options.fanOut } : {}), prefix: options.prefix ?? 's' });
+    const names = new Set(work.stores.map((s) => s.name));
+    newStores = layout.stores.filter((s) => s.master.machine === machine.name || s.replica.machine === machine.name);
+    const fresh = nextStoreNames([...names], options.prefix ?? 's', newStores.length);
+    newStores = newStores.map((s, i) => ({ ...s, store: fresh[i]! }));
+    for (const s of newStores) work.stores.push({ name: s.store, master: s.master.machine, replica: s.replica.machine });
+    notes.push(...layout.notes);
+  }
+
+  // 3. the switchovers that give it (and everyone) a fair share of masters
+  const rebalance = planRebalance(work);
+  for (const m of rebalance.moves) {
+    const s = work.stores.find((x) => x.name === m.store)!;
+    s.master = m.to;
+    s.replica = m.from;
+  }
+  notes.push(...rebalance.notes);
+  const machines = summarize(work);
+  const mine = machines.find((m) => m.machine === machine.name)!;
+  const sentence = `${machine.name} would hold ${mine.masters} master(s) and ${mine.replicas} replica(s) (fan-out ${mine.fanOut} of ${targetFanOut(live.length, options.fanOut ?? DEFAULT_FAN_OUT)}): ${newStores.length} new store(s), ${replicaMoves.length} replica move(s), ${rebalance.moves.length} switchover(s)`;
+  return { machine: machine.name, newStores, replicaMoves, switchovers: rebalance.moves, machines, notes, sentence };
+}

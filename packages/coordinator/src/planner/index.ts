@@ -1,0 +1,5 @@
+export * from './model.js';
+export * from './layout.js';
+export * from './whatif.js';
+export * from './rebalance.js';
+export * from './grow.js';
