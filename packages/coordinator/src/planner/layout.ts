@@ -102,27 +102,29 @@ export function planLayout(input: PlanCluster, options: LayoutOptions = {}): Lay
     notes.push(`only ${count} of the ${options.count} stores asked for fit (free slots: ${totalFree}, on machines that may hold masters: ${eligibleFree})`);
   }
 
-  // 1. new slots per machine: the least used (by share of its slot count) first; at most one per new store
-  const newSlots = new Array<number>(n).fill(0);
-  const byUsage = new IndexHeap((a, b) => (used[a]! + newSlots[a]!) * slots[b]! < (used[b]! + newSlots[b]!) * slots[a]! || ((used[a]! + newSlots[a]!) * slots[b]! === (used[b]! + newSlots[b]!) * slots[a]! && a < b));
-  for (let i = 0; i < n; i++) if (free[i]! > 0) byUsage.push(i);
-  for (let k = 0; k < 2 * count; k++) {
-    const i = byUsage.pop();
-    if (i === undefined) break;
-    newSlots[i]!++;
-    if (newSlots[i]! < Math.min(free[i]!, count)) byUsage.push(i);
-  }
-
-  // 2. new masters: the machine with the fewest masters per slot first, never a drained one
+  // 1. new masters: the machine with the fewest masters per slot first, never a drained one
   const newMasters = new Array<number>(n).fill(0);
   const share = (i: number) => (masters[i]! + newMasters[i]!) / slots[i]!;
   const byMasters = new IndexHeap((a, b) => share(a) < share(b) || (share(a) === share(b) && a < b));
-  for (let i = 0; i < n; i++) if (!drained[i] && newSlots[i]! > 0) byMasters.push(i);
+  for (let i = 0; i < n; i++) if (!drained[i] && free[i]! > 0) byMasters.push(i);
   for (let k = 0; k < count; k++) {
     const i = byMasters.pop();
     if (i === undefined) break;
     newMasters[i]!++;
-    if (newMasters[i]! < newSlots[i]!) byMasters.push(i);
+    // room for its share of replicas too, unless masters need it (drained machines, full disks)
+    if (newMasters[i]! < free[i]!) byMasters.push(i);
+  }
+
+  // 2. new replicas: the least used machine (by share of its slots) first; never more than the stores mastered elsewhere
+  const newSlots = [...newMasters];
+  const byUsage = new IndexHeap((a, b) => (used[a]! + newSlots[a]!) * slots[b]! < (used[b]! + newSlots[b]!) * slots[a]! || ((used[a]! + newSlots[a]!) * slots[b]! === (used[b]! + newSlots[b]!) * slots[a]! && a < b));
+  const replicaRoom = (i: number) => Math.min(free[i]!, count) > newSlots[i]!;
+  for (let i = 0; i < n; i++) if (replicaRoom(i)) byUsage.push(i);
+  for (let k = 0; k < count; k++) {
+    const i = byUsage.pop();
+    if (i === undefined) break;
+    newSlots[i]!++;
+    if (replicaRoom(i)) byUsage.push(i);
   }
   const replicasLeft = newSlots.map((s, i) => s - newMasters[i]!);
   const mastersLeft = [...newMasters];
@@ -279,7 +281,8 @@ function improveFanOut(pairs: Pair[], cluster: PlanCluster, fanOutOf: (machine: 
             !use.get(i)!.has(p.replica) &&
             rackOk(i, p.replica) &&
             rackOk(p.master, b) &&
-            (use.get(p.master)!.has(b) || (use.get(p.master)!.get(p.replica) ?? 0) >= 2 || fanOf(p.master) > wants(p.master)),
+            // c swaps its peer d for b: its fan-out may not fall below where it stands or its target
+            fanOf(p.master) - (use.get(p.master)!.get(p.replica) === 1 ? 1 : 0) + (use.get(p.master)!.has(b) ? 0 : 1) >= Math.min(fanOf(p.master), wants(p.master)),
         );
         if (y < 0) break;
         const c = pairs[y]!.master;
