@@ -87,6 +87,9 @@ export type { FailoverMachineReply__Output } from './generated/slotctl/v1/Failov
 export type { AtRiskInfo, AtRiskInfo__Output } from './generated/slotctl/v1/AtRiskInfo.js';
 export type { ListAtRiskReply__Output } from './generated/slotctl/v1/ListAtRiskReply.js';
 export type { RecoverReply__Output } from './generated/slotctl/v1/RecoverReply.js';
+export type { PlanReply__Output } from './generated/slotctl/v1/PlanReply.js';
+export type { RetireMachineReply__Output } from './generated/slotctl/v1/RetireMachineReply.js';
+export type { SeedReport, SeedReport__Output } from './generated/slotctl/v1/SeedReport.js';
 export type { SyncUsersRequest__Output } from './generated/slotctl/v1/SyncUsersRequest.js';
 export type { SyncUsersReply } from './generated/slotctl/v1/SyncUsersReply.js';
 export type { RenewRequest__Output } from './generated/slotctl/v1/RenewRequest.js';

@@ -45,7 +45,24 @@ export function parseMbexamine(output: string): Map<string, Omit<MailboxSummary,
   return out;
 }
 
+/** The reverse of externalName: `user/bob.smith/Sent` → `user.bob^smith.Sent`. */
+export function internalName(external: string): string {
+  return external.replaceAll('.', '^').replaceAll('/', '.');
+}
+
+/** Asks for every mailbox of the slot in a mailbox check (a new replica's verification). */
+export const ALL_MAILBOXES = '*';
+
+/** Every mailbox the slot holds (mbexamine without names examines them all), internal names, sorted. */
+export async function summarizeAllMailboxes(imapdConf: string, timeoutMs = 300_000): Promise<MailboxSummary[]> {
+  const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID]);
+  const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 1e9 });
+  if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+  return [...parseMbexamine(result.stdout)].map(([name, s]) => ({ name: internalName(name), exists: true, ...s })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
 export async function summarizeMailboxes(imapdConf: string, names: readonly string[], timeoutMs = 60_000): Promise<MailboxSummary[]> {
+  if (names.length === 1 && names[0] === ALL_MAILBOXES) return summarizeAllMailboxes(imapdConf);
   const unique = [...new Set(names)].filter(isPlausibleMailbox).sort();
   const out: MailboxSummary[] = [];
   for (let i = 0; i < unique.length; i += BATCH) {

@@ -21,6 +21,7 @@ import { markRecovered, quarantineLeftovers, readQuarantine, type QuarantineRepo
 import { pushMailboxes } from '../recover/push.js';
 import { logUserSync, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import type { RecoverReport } from '@slotctl/shared';
+import { seedReplica, type SeedResult } from '../sync/seed.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -70,6 +71,9 @@ export class MachineSlots {
   /** Per returning slot: the last recovery push it ran (kept in memory: a push is safe to run again). */
   private readonly recovers = new Map<string, RecoverReport>();
   private readonly recovering = new Set<string>();
+  /** Per master slot: the last full initial sync it ran to a new replica (a seed is safe to run again). */
+  private readonly seeds = new Map<string, SeedResult>();
+  private readonly seeding = new Set<string>();
   private logReportTimer: NodeJS.Timeout | undefined;
   private readonly eventBudget = new EventBudget(LOG_EVENTS_PER_WINDOW, LOG_EVENT_WINDOW_MS, (slot, suppressed) =>
     this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
@@ -182,6 +186,7 @@ export class MachineSlots {
           .then(() => (d.replayOp && d.stopped ? this.replayOnce(s, d.replayOp) : undefined))
           .then(() => (d.checkOp ? this.checkOnce(s, d.checkOp, d.checkMailboxes) : undefined))
           .then(() => (d.recoverOp && d.stopped && d.recoverTarget ? this.recoverOnce(s, d) : undefined))
+          .then(() => (d.seedOp && d.role === 'MASTER' ? void this.seedOnce(s, d.seedOp) : undefined))
           .then(() => void this.confirmReplication(s)),
       );
     }
@@ -259,6 +264,23 @@ export class MachineSlots {
   }
 
   /** Pushes a returning slot's quarantined mailboxes to the new master and verifies them, once per operation id. */
+  /** A full initial sync to this master's new replica, once per operation id, in the background (it takes a while). */
+  private async seedOnce(s: SlotSupervisor, op: string): Promise<void> {
+    const d = s.desired;
+    if (this.seeds.get(s.name)?.op === op || this.seeding.has(s.name) || !s.layout || !d?.peerIp || s.lifecycle !== 'serving') return;
+    this.seeding.add(s.name);
+    const log = withContext(this.options.log, { slot: s.name, store: d.store, epoch: d.epoch, op });
+    try {
+      this.seeds.set(s.name, await seedReplica(op, s.layout.imapdConf, { ip: d.peerIp, port: this.options.runtime.ports.sync }, log));
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'full initial sync failed');
+      this.seeds.set(s.name, { op, ok: false, users: 0, mailboxes: 0, messages: 0, ms: 0, error: (err as Error).message, failed: [], finishedAt: new Date().toISOString() });
+    } finally {
+      this.seeding.delete(s.name);
+    }
+    this.options.onChange();
+  }
+
   private async recoverOnce(s: SlotSupervisor, d: DesiredSlot__Output): Promise<void> {
     if (this.recovers.get(s.name)?.op === d.recoverOp || this.recovering.has(s.name) || !s.layout) return;
     if (!['stopped', 'configured', 'failed'].includes(s.lifecycle)) return;
@@ -384,6 +406,7 @@ export class MachineSlots {
         quarantine: d?.role === 'REPLICA' ? this.quarantines.get(s.name) : undefined,
         recover: this.recovers.get(s.name),
         recoverListening: s.recoverListening,
+        seed: this.seeds.get(s.name),
       });
     }
     return out;

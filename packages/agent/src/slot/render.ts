@@ -126,6 +126,12 @@ export function renderRecoverConfig(imapdConf: string, targetIp: string, ports: 
 }
 
 /** True when two cyrus.conf texts differ only in the recovery listener line. */
+/** Only the header line (role and epoch) differs: an epoch moved without a change of role or of anything Cyrus reads. */
+export function differsOnlyInHeader(a: string, b: string): boolean {
+  const strip = (t: string) => t.split('\n').filter((l) => !l.startsWith(HEADER)).join('\n');
+  return a !== b && strip(a) === strip(b);
+}
+
 export function differsOnlyInRecoverListener(a: string, b: string): boolean {
   const strip = (t: string) => t.split('\n').filter((l) => !l.trimStart().startsWith(`${RECOVER_SERVICE} `)).join('\n');
   return a !== b && strip(a) === strip(b);

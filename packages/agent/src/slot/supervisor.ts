@@ -11,7 +11,7 @@ import type { VipDriver } from '../vip/driver.js';
 import { CONF_SUBDIRS, slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
 import { establishedTo, imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts } from './process.js';
-import { differsOnlyInRecoverListener, renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
+import { differsOnlyInHeader, differsOnlyInRecoverListener, renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
 
 export interface SlotRuntime {
   ports: Ports;
@@ -140,6 +140,14 @@ export class SlotSupervisor {
       const running = this.lifecycle === 'starting' || this.lifecycle === 'serving';
       if (running && run && this.pid && onDisk[0] === rendered.imapdConf && differsOnlyInRecoverListener(onDisk[1], rendered.cyrusConf)) {
         await this.toggleRecoverListener(layout, rendered.cyrusConf, listen ? recoverListen : '');
+        return;
+      }
+      // a new epoch with the same role and the same settings (a replaced replica keeps its IP): no restart, the
+      // running cyrmaster already does what the new config says; only the header is rewritten
+      const sameElse = (a: string, b: string) => a === b || differsOnlyInHeader(a, b);
+      if (running && run && this.pid && before?.role === desired.role && (onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf) && sameElse(onDisk[0], rendered.imapdConf) && sameElse(onDisk[1], rendered.cyrusConf)) {
+        await this.writeConfig(layout, rendered);
+        this.log.info({ epoch: desired.epoch, role: desired.role }, 'new epoch, same role and settings: config header rewritten, cyrmaster keeps running');
         return;
       }
       this.recoverWanted = listen ? recoverListen : '';

@@ -4,6 +4,8 @@ import {
   type FailoverMachineReply__Output,
   type ListAtRiskReply__Output,
   type RecoverReply__Output,
+  PlanReply__Output,
+  RetireMachineReply__Output,
   fromGrpcError,
   loadContract,
   type AdminClient,
@@ -60,6 +62,8 @@ export class Admin {
   failoverMachine = (request: { machine: string; force: boolean; dryRun: boolean }) => this.unary<FailoverMachineReply__Output>('FailoverMachine', request);
   listAtRisk = (request: { store: string; all: boolean }) => this.unary<ListAtRiskReply__Output>('ListAtRisk', request);
   recover = (request: { store: string; machine: string; dryRun: boolean }) => this.unary<RecoverReply__Output>('Recover', request);
+  plan = (request: { kind: string; lose?: string[]; count?: number; prefix?: string; machineJson?: string; apply?: boolean; parallel?: number }) => this.unary<PlanReply__Output>('Plan', request);
+  retireMachine = (request: { machine: string; dryRun: boolean }) => this.unary<RetireMachineReply__Output>('RetireMachine', request);
 
   private unary<Res>(method: keyof AdminClient & string, request: unknown): Promise<Res> {
     const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);

@@ -7,6 +7,7 @@ import { Admin, DEFAULT_COORDINATOR } from './client.js';
 import { applyReport, statusScreen } from './screens.js';
 import { registerOperationCommands } from './operations.js';
 import { registerMachineLossCommands } from './machine-loss.js';
+import { registerPlacementCommands } from './placement.js';
 import { eventsText, machinesTable, slotDetail, slotsTable, storesTable } from './format.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, unhealthy: 3 } as const;
@@ -23,7 +24,7 @@ interface GlobalOptions {
 }
 
 const program = new Command('slotctl')
-  .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, slots, planned moves (switchover, drain), operations, events, cluster description.')
+  .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, slots, planned moves (switchover, drain), machine loss (failover, recover, retire), placement (plan layout|whatif|rebalance), operations, events, cluster description.')
   .version(SLOTCTL_VERSION)
   .addOption(
     new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default(DEFAULT_COORDINATOR),
@@ -258,6 +259,7 @@ cluster
 
 registerOperationCommands(program, { store, machine }, withAdmin, printJson);
 registerMachineLossCommands({ store, machine }, withAdmin, printJson);
+registerPlacementCommands(program, { machine }, withAdmin, printJson);
 
 try {
   await program.parseAsync(process.argv);

@@ -41,9 +41,9 @@ function write(repo: Repository, spec: ClusterSpec, changes: Change[], source: s
   const machines = new Map(spec.machines.map((m) => [m.name, m]));
   const stores = new Map(spec.stores.map((s) => [s.name, s]));
   const insertMachine = db.prepare(
-    "INSERT INTO machines (name, address, disks, state, state_since, created_at) VALUES (?, ?, ?, 'unknown', ?, ?)",
+    "INSERT INTO machines (name, address, disks, slot_capacity, rack, state, state_since, created_at) VALUES (?, ?, ?, ?, ?, 'unknown', ?, ?)",
   );
-  const updateMachine = db.prepare('UPDATE machines SET address = ?, disks = ? WHERE name = ?');
+  const updateMachine = db.prepare('UPDATE machines SET address = ?, disks = ?, slot_capacity = ?, rack = ? WHERE name = ?');
   const insertStore = db.prepare(
     'INSERT INTO stores (name, service_ip, master_slot, replica_slot, epoch, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)',
   );
@@ -58,8 +58,8 @@ function write(repo: Repository, spec: ClusterSpec, changes: Change[], source: s
     const event = { kind: `cluster.${change.kind}-${change.action}`, reason: `cluster apply (${source}): ${change.detail}` };
     if (change.kind === 'machine') {
       const m = machines.get(change.name);
-      if (change.action === 'add' && m) insertMachine.run(m.name, m.address, JSON.stringify(m.disks), at, at);
-      if (change.action === 'update' && m) updateMachine.run(m.address, JSON.stringify(m.disks), m.name);
+      if (change.action === 'add' && m) insertMachine.run(m.name, m.address, JSON.stringify(m.disks), m.slots, m.rack ?? '', at, at);
+      if (change.action === 'update' && m) updateMachine.run(m.address, JSON.stringify(m.disks), m.slots, m.rack ?? '', m.name);
       if (change.action === 'remove') db.prepare('DELETE FROM machines WHERE name = ?').run(change.name);
       repo.insertEvent({ ...event, machine: change.name }, at);
       continue;

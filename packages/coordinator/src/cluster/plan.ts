@@ -121,6 +121,8 @@ function diffMachines(spec: ClusterSpec, current: CurrentCluster, prune: boolean
     const what: string[] = [];
     if (before.address !== m.address) what.push(`address ${before.address} -> ${m.address}`);
     if (JSON.stringify(before.disks) !== JSON.stringify(m.disks)) what.push('disks');
+    if (before.slotCapacity !== m.slots) what.push(`slots ${before.slotCapacity} -> ${m.slots}`);
+    if (before.rack !== (m.rack ?? '')) what.push(`rack ${before.rack || '-'} -> ${m.rack || '-'}`);
     if (what.length) changes.push({ action: 'update', kind: 'machine', name: m.name, detail: what.join(', ') });
   }
   const named = new Set(spec.machines.map((m) => m.name));

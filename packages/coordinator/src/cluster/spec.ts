@@ -2,7 +2,7 @@
 // problem can name the line of the offending entry.
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { ipProblem, nameProblem, pathProblem } from '@slotctl/shared';
+import { ipProblem, nameProblem, parseSize, pathProblem } from '@slotctl/shared';
 
 function refineWith(check: (value: string) => string | undefined) {
   return (value: string, ctx: z.RefinementCtx) => {
@@ -15,15 +15,33 @@ const nameSchema = z.string().superRefine(refineWith(nameProblem));
 const ipSchema = z.string().superRefine(refineWith(ipProblem));
 const pathSchema = z.string().superRefine(refineWith(pathProblem));
 
+function sizeProblem(value: string | number): string | undefined {
+  try {
+    parseSize(value);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 const diskSchema = z.strictObject({
   name: nameSchema,
   path: pathSchema,
   class: z.enum(['ssd', 'hdd', 'nvme']).default('hdd'),
+  /** e.g. 4TB: the planner fits slots' partitions on it (300 GB data, 30 GB meta each by default). */
+  size: z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+    const problem = sizeProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).transform((v) => parseSize(v)).optional(),
 });
 
 const machineSchema = z.strictObject({
   name: nameSchema,
   address: ipSchema,
+  /** How many slots the machine may run (the planner's capacity). */
+  slots: z.number().int().min(1).max(64).default(18),
+  /** Racks (or zones) keep a store's two slots apart. */
+  rack: z.string().superRefine(refineWith(nameProblem)).optional(),
   disks: z.array(diskSchema).default([]),
 });
 

@@ -149,6 +149,32 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX at_risk_one_open_per_slot ON at_risk(slot) WHERE state IN ('open', 'recovering');
     `,
   },
+  {
+    version: 5,
+    description: 'placement: machine slot capacity, rack and retirement; full initial sync of new replicas; the slots a retired machine held',
+    sql: `
+      ALTER TABLE machines ADD COLUMN slot_capacity INTEGER NOT NULL DEFAULT 18 CHECK (slot_capacity >= 1);
+      ALTER TABLE machines ADD COLUMN rack TEXT NOT NULL DEFAULT '';
+      ALTER TABLE machines ADD COLUMN retired_at TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN seed_op TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN seed_result TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE slots ADD COLUMN seeding TEXT NOT NULL DEFAULT '';
+      CREATE TABLE retired_slots (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL,
+        store           TEXT NOT NULL,
+        machine         TEXT NOT NULL,
+        ip              TEXT NOT NULL,
+        data_path       TEXT NOT NULL,
+        meta_path       TEXT NOT NULL,
+        replaced_by     TEXT NOT NULL,
+        op              TEXT NOT NULL,
+        retired_at      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX retired_slots_by_machine ON retired_slots(machine);
+      CREATE UNIQUE INDEX operations_one_rebalance ON operations(kind) WHERE kind = 'rebalance' AND state IN ('pending', 'running');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

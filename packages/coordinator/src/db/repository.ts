@@ -8,6 +8,8 @@ export interface DiskRow {
   name: string;
   path: string;
   class: string;
+  /** Bytes; absent when the description gives no size. */
+  size?: number | undefined;
 }
 
 export interface MachineRow {
@@ -19,6 +21,11 @@ export interface MachineRow {
   stateSince: string;
   lastHeartbeat: string | null;
   agentVersion: string;
+  /** How many slots it may run (the planner's capacity). */
+  slotCapacity: number;
+  rack: string;
+  /** When `slotctl machine retire` declared it gone for good; '' otherwise. */
+  retiredAt: string;
 }
 
 export interface StoreRow {
@@ -76,6 +83,35 @@ export interface SlotRow {
   recoverMailboxes: string[];
   recoverResult: RecoverResultRow | undefined;
   recoverListening: string;
+  /** On a master: the re-replication whose full initial sync it is asked to run, and what it reported. */
+  seedOp: string;
+  seedResult: SeedResultRow | undefined;
+  /** On a new replica: the re-replication that has not yet verified it holds everything (it must not be promoted). */
+  seeding: string;
+}
+
+export interface SeedResultRow {
+  op: string;
+  ok: boolean;
+  users: number;
+  mailboxes: number;
+  messages: number;
+  ms: number;
+  error: string;
+  failed: string[];
+  finishedAt: string;
+}
+
+export interface RetiredSlotRow {
+  name: string;
+  store: string;
+  machine: string;
+  ip: string;
+  dataPath: string;
+  metaPath: string;
+  replacedBy: string;
+  op: string;
+  retiredAt: string;
 }
 
 export interface MailboxRecoveryRow {
@@ -136,7 +172,7 @@ export interface MailboxCheckRow {
   error: string;
 }
 
-export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover';
+export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover' | 'rebalance' | 'rereplicate';
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
 
 export interface OperationRow {
@@ -202,6 +238,7 @@ export interface PlacedSlotRow {
   recoverTargetSlot: string;
   recoverTargetMachine: string | null;
   recoverMailboxes: string;
+  seedOp: string;
 }
 
 export interface EventInput {
@@ -253,6 +290,7 @@ export interface SlotReportInput {
   quarantine: QuarantineRow | undefined;
   recover: RecoverResultRow | undefined;
   recoverListening: string;
+  seed: SeedResultRow | undefined;
 }
 
 export const EMPTY_BACKLOG: BacklogRow = {
@@ -274,6 +312,9 @@ interface RawMachine {
   state_since: string;
   last_heartbeat: string | null;
   agent_version: string;
+  slot_capacity: number;
+  rack: string;
+  retired_at: string;
 }
 
 interface RawSlot {
@@ -308,6 +349,9 @@ interface RawSlot {
   recover_mailboxes: string;
   recover_result: string;
   recover_listening: string;
+  seed_op: string;
+  seed_result: string;
+  seeding: string;
 }
 
 interface RawOperation {
@@ -364,6 +408,9 @@ function toMachine(raw: RawMachine): MachineRow {
     stateSince: raw.state_since,
     lastHeartbeat: raw.last_heartbeat,
     agentVersion: raw.agent_version,
+    slotCapacity: raw.slot_capacity,
+    rack: raw.rack,
+    retiredAt: raw.retired_at,
   };
 }
 
@@ -400,6 +447,9 @@ function toSlot(raw: RawSlot): SlotRow {
     recoverMailboxes: JSON.parse(raw.recover_mailboxes) as string[],
     recoverResult: raw.recover_result === '{}' ? undefined : (JSON.parse(raw.recover_result) as RecoverResultRow),
     recoverListening: raw.recover_listening,
+    seedOp: raw.seed_op,
+    seedResult: raw.seed_result === '{}' ? undefined : (JSON.parse(raw.seed_result) as SeedResultRow),
+    seeding: raw.seeding,
   };
 }
 
@@ -473,7 +523,7 @@ export class Repository {
                 st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
                 s.op_hold AS opHold, s.recovery_hold AS recoveryHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes,
                 s.recover_listen AS recoverListen, s.recover_op AS recoverOp, s.recover_target_slot AS recoverTargetSlot,
-                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, s.recover_mailboxes AS recoverMailboxes
+                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, s.recover_mailboxes AS recoverMailboxes, s.seed_op AS seedOp
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          LEFT JOIN machines pm ON pm.name = p.machine
@@ -492,7 +542,8 @@ export class Repository {
            sync_confirmed_epoch = MAX(sync_confirmed_epoch, @syncConfirmedEpoch),
            quarantine = CASE WHEN @quarantine IS NULL THEN quarantine ELSE @quarantine END,
            recover_result = CASE WHEN @recover IS NULL THEN recover_result ELSE @recover END,
-           recover_listening = @recoverListening
+           recover_listening = @recoverListening,
+           seed_result = CASE WHEN @seed IS NULL THEN seed_result ELSE @seed END
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
@@ -669,6 +720,7 @@ export class Repository {
           quarantine: report.quarantine ? JSON.stringify(report.quarantine) : null,
           recover: report.recover ? JSON.stringify(report.recover) : null,
           recoverListening: report.recoverListening,
+          seed: report.seed ? JSON.stringify(report.seed) : null,
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);
@@ -776,6 +828,57 @@ export class Repository {
   /** Asks the slot's agent to summarize these mailboxes once for `op` ('' clears the request). */
   setCheck(slot: string, op: string, mailboxes: readonly string[]): void {
     this.stmt.setCheck.run(op, JSON.stringify(mailboxes), slot);
+  }
+
+  /** A machine gone for good: drained (no master), excluded from placement; its slot rows stay until replaced. */
+  retireMachine(machine: string, reason: string): void {
+    this.db.transaction(() => {
+      const before = this.getMachine(machine);
+      if (!before || before.retiredAt) return;
+      const at = nowIso();
+      this.db.prepare('UPDATE machines SET retired_at = ?, drained = 1 WHERE name = ?').run(at, machine);
+      this.insertEvent({ kind: 'machine.retired', machine, reason }, at);
+    })();
+  }
+
+  /**
+   * Replaces a store's replica slot by a new slot on `machine`, in one transaction: the old slot's row moves to
+   * retired_slots (its files stay where they are), the new slot takes over its IP and paths (the master's config
+   * keeps its sync_host, so it needs no restart), is marked as seeding by `op` (not promotable until verified),
+   * and the store's epoch goes up by one.
+   */
+  replaceReplica(input: { store: string; machine: string; slot: string; expectEpoch: number; op: string; reason: string }): number {
+    return this.db.transaction(() => {
+      const store = this.getStore(input.store);
+      if (!store) throw new Error(`store ${input.store} vanished`);
+      if (store.epoch !== input.expectEpoch) throw new Error(`store ${input.store} changed meanwhile (epoch is ${store.epoch}, expected ${input.expectEpoch})`);
+      const old = this.getSlot(store.replicaSlot)!;
+      const at = nowIso();
+      this.db
+        .prepare('INSERT INTO retired_slots (name, store, machine, ip, data_path, meta_path, replaced_by, op, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(old.name, old.store, old.machine, old.ip, old.dataPath, old.metaPath, input.slot, input.op, at);
+      this.db.prepare('DELETE FROM slots WHERE name = ?').run(old.name);
+      this.db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path, seeding) VALUES (?, ?, ?, ?, ?, ?, ?)').run(input.slot, input.store, input.machine, old.ip, old.dataPath, old.metaPath, input.op);
+      this.db.prepare('UPDATE stores SET replica_slot = ?, epoch = epoch + 1, updated_at = ? WHERE name = ?').run(input.slot, at, input.store);
+      const epoch = store.epoch + 1;
+      this.insertEvent({ kind: 'store.replica-replaced', store: input.store, slot: input.slot, epoch, op: input.op, reason: input.reason, data: { from: old.name, fromMachine: old.machine, to: input.slot, toMachine: input.machine } }, at);
+      return epoch;
+    })();
+  }
+
+  setSeedOp(slot: string, op: string): void {
+    this.db.prepare('UPDATE slots SET seed_op = ? WHERE name = ?').run(op, slot);
+  }
+
+  setSeeding(slot: string, op: string): void {
+    this.db.prepare('UPDATE slots SET seeding = ? WHERE name = ?').run(op, slot);
+  }
+
+  listRetiredSlots(machine?: string): RetiredSlotRow[] {
+    const rows = (machine ? this.db.prepare('SELECT * FROM retired_slots WHERE machine = ? ORDER BY id').all(machine) : this.db.prepare('SELECT * FROM retired_slots ORDER BY id').all()) as {
+      name: string; store: string; machine: string; ip: string; data_path: string; meta_path: string; replaced_by: string; op: string; retired_at: string;
+    }[];
+    return rows.map((r) => ({ name: r.name, store: r.store, machine: r.machine, ip: r.ip, dataPath: r.data_path, metaPath: r.meta_path, replacedBy: r.replaced_by, op: r.op, retiredAt: r.retired_at }));
   }
 
   setDrained(machine: string, drained: boolean, reason: string, op?: string): void {

@@ -32,6 +32,8 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
       recoverTargetSlot: row.recoverOp ? row.recoverTargetSlot : '',
       recoverTargetMachine: row.recoverOp ? (row.recoverTargetMachine ?? '') : '',
       recoverMailboxes: row.recoverOp ? (JSON.parse(row.recoverMailboxes) as string[]) : [],
+      // only a master copies to a new replica
+      seedOp: row.masterSlot === row.name ? row.seedOp : '',
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   // partners: every machine sharing a store with this one

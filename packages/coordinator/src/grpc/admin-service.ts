@@ -7,6 +7,7 @@ import { applyCluster } from '../cluster/apply.js';
 import type { AtRiskRow, OperationRow, Repository } from '../db/repository.js';
 import type { Orchestrator } from '../operations/orchestrator.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
+import { clusterFromRows, parseNewMachine, planAddMachine, planLayout, whatIf } from '../planner/index.js';
 
 export interface AdminDeps {
   repo: Repository;
@@ -183,6 +184,29 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
     }),
     Recover: unary(deps.log, 'Recover', (request) => {
       const out = deps.orchestrator.recover({ store: request.store || undefined, machine: request.machine || undefined, dryRun: request.dryRun });
+      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
+    }),
+    Plan: unary(deps.log, 'Plan', (request) => {
+      const { repo } = deps;
+      const cluster = () => clusterFromRows({ machines: repo.listMachines(), stores: repo.listStores(), slots: repo.listSlots() });
+      switch (request.kind) {
+        case 'layout':
+          return { planJson: JSON.stringify(planLayout(cluster(), { count: request.count || undefined, prefix: request.prefix || undefined })) };
+        case 'whatif':
+          return { planJson: JSON.stringify(whatIf(cluster(), request.lose)) };
+        case 'add-machine':
+          return { planJson: JSON.stringify(planAddMachine(cluster(), parseNewMachine(request.machineJson), { prefix: request.prefix || undefined })) };
+        case 'rebalance': {
+          if (!request.apply) return { planJson: JSON.stringify(deps.orchestrator.previewRebalance()) };
+          const out = deps.orchestrator.startRebalance({ parallel: request.parallel || undefined });
+          return { planJson: JSON.stringify(out.plan), ...(out.operation ? { operation: operationInfo(repo, out.operation) } : {}) };
+        }
+        default:
+          throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, add-machine' });
+      }
+    }),
+    RetireMachine: unary(deps.log, 'RetireMachine', (request) => {
+      const out = deps.orchestrator.retire(request.machine, request.dryRun);
       return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
     }),
     ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {

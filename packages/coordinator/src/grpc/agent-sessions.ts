@@ -61,6 +61,19 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
     crashes: report.crashesInWindow,
     // what an agent sends is bounded before it is stored
     recentLog: report.recentLog.slice(-MAX_LOG_LINES).map((line) => line.slice(0, MAX_LINE)),
+    seed: report.seed?.op
+      ? {
+          op: report.seed.op.slice(0, 100),
+          ok: report.seed.ok,
+          users: report.seed.users,
+          mailboxes: report.seed.mailboxes,
+          messages: Number(report.seed.messages),
+          ms: Number(report.seed.ms),
+          error: report.seed.error.slice(0, MAX_LINE),
+          failed: report.seed.failed.slice(0, 200).map((f) => f.slice(0, 200)),
+          finishedAt: report.seed.finishedAt.slice(0, 40),
+        }
+      : undefined,
     replay: report.replay?.op
       ? {
           op: report.replay.op.slice(0, 100),

@@ -1,6 +1,7 @@
 // Pure: the drain state machine as a table. A drain moves the master role of every store mastered on a machine to
 // that store's replica, as child switchovers, at most `parallel` at a time. The machine is marked drained first, so
-// nothing puts a master back on it until `slotctl machine undrain`.
+// nothing puts a master back on it until `slotctl machine undrain`. A rebalance (`slotctl plan rebalance --apply`)
+// is the same table over the planner's list of switchovers, each store moving off its own machine.
 import type { OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
 import { firstMatching } from './rule-table.js';
 
@@ -11,8 +12,10 @@ export interface DrainParams {
   machine: string;
   parallel: number;
   timeoutMs: number;
-  /** The stores mastered on the machine when the drain started. */
+  /** The stores mastered on the machine when the drain started (a rebalance: the planner's switchovers). */
   stores: string[];
+  /** A rebalance: the machine each store moves off (a drain: all off `machine`). */
+  from?: Record<string, string> | undefined;
 }
 
 export interface DrainView {
@@ -49,7 +52,7 @@ export function drainProgress(v: DrainView): DrainProgress {
     const store = v.stores.get(name);
     const child = [...v.children].reverse().find((c) => c.store === name);
     if (!store) out.failed.push({ store: name, op: '', error: 'the store no longer exists' });
-    else if (v.slots.get(store.masterSlot)?.machine !== v.params.machine && (!child || child.state !== 'running')) out.moved.push(name);
+    else if (v.slots.get(store.masterSlot)?.machine !== (v.params.from?.[name] ?? v.params.machine) && (!child || child.state !== 'running')) out.moved.push(name);
     else if (child?.state === 'running') out.running.push(name);
     else if (child) out.failed.push({ store: name, op: child.id, error: child.error || child.state });
     else if (conflicts[name]) out.failed.push({ store: name, op: '', error: conflicts[name] });
@@ -67,9 +70,10 @@ export function storesToLaunch(v: DrainView): string[] {
 const summary = (p: DrainProgress) => `${p.moved.length} moved, ${p.failed.length} not moved`;
 
 export const DRAIN_RULES: readonly DrainRule[] = [
+  { from: 'preflight', to: 'moving', reason: 'rebalance planned', action: 'none', when: (v) => (v.op.kind === 'rebalance' ? `${v.params.stores.length} switchover(s) restore the balance of masters` : undefined) },
   { from: 'preflight', to: 'done', state: 'refused', reason: 'machine unknown', action: 'none', when: (v) => (v.machineExists ? undefined : `machine ${v.params.machine} is not in the cluster`) },
   { from: 'preflight', to: 'moving', reason: 'machine marked drained', action: 'mark-drained', when: (v) => `${v.params.stores.length} store(s) mastered on ${v.params.machine}` },
-  { from: 'moving', to: 'cancelling', reason: 'cancelled', action: 'cancel-children', when: (v) => (v.op.cancelRequested ? 'an operator cancelled the drain' : undefined) },
+  { from: 'moving', to: 'cancelling', reason: 'cancelled', action: 'cancel-children', when: (v) => (v.op.cancelRequested ? `an operator cancelled the ${v.op.kind}` : undefined) },
   {
     from: 'moving', to: 'moving', reason: 'switchovers started', action: 'launch',
     when: (v) => {

@@ -56,6 +56,7 @@ export function failoverProblems(v: Omit<FailoverView, 'op' | 'now'>): string[] 
   if (v.from.reportedAt === null) problems.push(`slot ${v.from.name} (master) has never reported: it never served, there is nothing to take over`);
   if (v.toMachine.state !== 'up') problems.push(`the replica's machine ${v.toMachine.name} is ${v.toMachine.state}: store ${v.store.name} has no slot that can serve (both machines lost)`);
   else if (!v.connected.has(v.toMachine.name)) problems.push(`the agent of ${v.toMachine.name} (replica) is not connected`);
+  if (v.to.seeding) problems.push(`slot ${v.to.name} is a new replica still being seeded (${v.to.seeding}): it may not hold all of the mail yet; promoting it could lose mail (wait for ${v.fromMachine.name} to return, or for the seed to finish)`);
   if (v.to.epochApplied !== v.store.epoch || v.to.observedRole !== 'REPLICA') problems.push(`slot ${v.to.name} is ${v.to.observedRole || 'nothing'} at epoch ${v.to.epochApplied}, not the replica at epoch ${v.store.epoch}`);
   return problems;
 }

@@ -9,6 +9,8 @@ import { DRAIN_RULES, firstDrainRule, storesToLaunch, type DrainAction, type Dra
 import { SWITCHOVER_RULES, firstRule, rolledBackState, switchoverPlan, switchoverProblems, type SwitchoverAction, type SwitchoverParams, type SwitchoverView } from './switchover-rules.js';
 import { FAILOVER_DEFAULTS, FailoverRunner } from './failover-runner.js';
 import { RecoveryRunner } from './recovery-runner.js';
+import { ReReplicationRunner } from './rereplicate-runner.js';
+import { clusterFromRows, planRebalance, type RebalancePlan } from '../planner/index.js';
 
 export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
 export const DRAIN_DEFAULTS = { parallel: 2 };
@@ -48,6 +50,7 @@ export class Orchestrator {
 
   readonly failover: FailoverRunner;
   private readonly recovery: RecoveryRunner;
+  private readonly rereplication: ReReplicationRunner;
 
   constructor(private readonly deps: OrchestratorDeps) {
     this.failover = new FailoverRunner({
@@ -60,6 +63,7 @@ export class Orchestrator {
       cancelQuietly: (op) => this.cancelQuietly(op),
     });
     this.recovery = new RecoveryRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
+    this.rereplication = new ReReplicationRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
   }
 
   /** Resumes every running operation from its recorded step and re-evaluates every 200 ms (timeouts). */
@@ -77,6 +81,8 @@ export class Orchestrator {
         this.failover.resume(op);
       } else if (op.kind === 'recover') {
         this.recovery.resume(op);
+      } else if (op.kind === 'rereplicate') {
+        this.rereplication.resume(op);
       } else {
         const action = DRAIN_RULES.find((r) => r.to === op.step && r.from !== r.to)?.action;
         if (action) this.drainAction(action, op, this.drainView(op));
@@ -229,6 +235,42 @@ export class Orchestrator {
     return { plan, problems, operations: operations.map((op) => repo.getOperation(op.id)!) };
   }
 
+  /** `slotctl machine retire M`: a down machine gone for good; its stores get new replicas on peers. */
+  retire(machine: string, dryRun: boolean): { plan: string[]; problems: string[]; operations: OperationRow[] } {
+    const out = this.rereplication.retire(machine, dryRun);
+    this.wake();
+    return { ...out, operations: out.operations.map((op) => this.deps.repo.getOperation(op.id)!) };
+  }
+
+  /** The planner's rebalance over the database as it is now (busy stores and seeding replicas left alone). */
+  previewRebalance(): RebalancePlan {
+    const { repo } = this.deps;
+    const slots = repo.listSlots();
+    const busy = new Set([...repo.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
+    return planRebalance(clusterFromRows({ machines: repo.listMachines(), stores: repo.listStores(), slots }), busy);
+  }
+
+  /** `slotctl plan rebalance --apply`: the planner's switchovers as one resumable operation (a drain's table). */
+  startRebalance(options: { parallel?: number | undefined; timeoutMs?: number | undefined }): { plan: RebalancePlan; operation: OperationRow | undefined } {
+    const plan = this.previewRebalance();
+    if (plan.moves.length === 0) return { plan, operation: undefined };
+    const parallel = options.parallel || DRAIN_DEFAULTS.parallel;
+    if (parallel < 1 || parallel > 64) throw new ValidationError(`--parallel ${parallel} is out of range`, { hint: 'use 1 to 64' });
+    const running = this.deps.repo.runningOperations().find((o) => o.kind === 'rebalance');
+    if (running) throw new ConflictError(`a rebalance is already running: ${running.id}`, { hint: `follow it with slotctl operations show ${running.id} --wait` });
+    const params: DrainParams = {
+      machine: '',
+      parallel,
+      timeoutMs: options.timeoutMs || SWITCHOVER_DEFAULTS.timeoutMs,
+      stores: plan.moves.map((m) => m.store),
+      from: Object.fromEntries(plan.moves.map((m) => [m.store, m.from])),
+    };
+    const id = `rb-${randomUUID().slice(0, 8)}`;
+    this.deps.repo.createOperation({ id, kind: 'rebalance', step: 'preflight', params: { ...params, moves: plan.moves }, reason: `rebalance requested: ${plan.sentence}` });
+    this.wake();
+    return { plan, operation: this.deps.repo.getOperation(id)! };
+  }
+
   /** `slotctl store recover` / `machine recover`. */
   recover(input: { store?: string | undefined; machine?: string | undefined; dryRun: boolean }): { plan: string[]; problems: string[]; operations: OperationRow[] } {
     const out = this.recovery.request(input);
@@ -243,6 +285,7 @@ export class Orchestrator {
     if (op.state !== 'running') throw new ConflictError(`operation ${id} already ended (${op.state})`);
     if (op.kind === 'failover') throw new ConflictError(`operation ${id} is a failover: the old master's machine is down, there is nothing to roll back to`, { hint: `wait for it to end (slotctl operations show ${id} --wait)` });
     if (op.kind === 'recover') throw new ConflictError(`operation ${id} is a recovery: it only adds mail to the new master and ends at its timeout`, { hint: `wait for it to end (slotctl operations show ${id} --wait)` });
+    if (op.kind === 'rereplicate') throw new ConflictError(`operation ${id} is a re-replication: it only adds a replica and ends by itself or at its timeout`, { hint: `wait for it to end (slotctl operations show ${id} --wait); run slotctl machine retire again to resume a failed one` });
     if (op.kind === 'switchover' && !['preflight', 'stop-master', 'replay', 'verify'].includes(op.step)) {
       throw new ConflictError(`operation ${id} is past the flip (at step ${op.step}): it completes, it cannot be rolled back`, {
         hint: `to move the master back, wait for it to end and run slotctl store switchover ${op.store}`,
@@ -259,7 +302,15 @@ export class Orchestrator {
   private evaluate(op: OperationRow): void {
     for (let i = 0; i < 20 && op.state === 'running'; i++) {
       const fired =
-        op.kind === 'switchover' ? this.stepSwitchover(op) : op.kind === 'failover' ? this.failover.step(op) : op.kind === 'recover' ? this.recovery.step(op) : this.stepDrain(op);
+        op.kind === 'switchover'
+          ? this.stepSwitchover(op)
+          : op.kind === 'failover'
+            ? this.failover.step(op)
+            : op.kind === 'recover'
+              ? this.recovery.step(op)
+              : op.kind === 'rereplicate'
+                ? this.rereplication.step(op)
+                : this.stepDrain(op);
       if (!fired) return;
       op = this.deps.repo.getOperation(op.id)!;
     }
@@ -398,7 +449,7 @@ export class Orchestrator {
     if (!fired) return false;
     const { rule, detail } = fired;
     if (!repo.advanceOperation(op, { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.state && rule.state !== 'succeeded' ? { error: detail } : {}) })) return false;
-    withContext(this.deps.log, { op: op.id, machine: v.params.machine }).info({ rule: `${rule.from} -> ${rule.to}`, action: rule.action }, `${rule.reason}: ${detail}`);
+    withContext(this.deps.log, { op: op.id, machine: v.params.machine || undefined }).info({ rule: `${rule.from} -> ${rule.to}`, action: rule.action }, `${rule.reason}: ${detail}`);
     this.crashHook(`drain-${rule.to}`, 'before');
     this.drainAction(rule.action, op, v);
     this.crashHook(`drain-${rule.to}`, 'after');
@@ -423,7 +474,8 @@ export class Orchestrator {
 
   private launchChild(op: OperationRow, v: DrainView, store: string): void {
     try {
-      this.startSwitchover(store, { timeoutMs: v.params.timeoutMs, parent: op.id, reason: `drain ${op.id} of ${v.params.machine}: switchover of ${store}` });
+      const why = op.kind === 'rebalance' ? `rebalance ${op.id}: switchover of ${store} off ${v.params.from?.[store] ?? '?'}` : `drain ${op.id} of ${v.params.machine}: switchover of ${store}`;
+      this.startSwitchover(store, { timeoutMs: v.params.timeoutMs, parent: op.id, reason: why });
     } catch (err) {
       // the store is busy with another operation (or vanished): the drain reports it and goes on with the others
       const current = this.deps.repo.getOperation(op.id)!;

@@ -5,13 +5,13 @@ export const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 export const iso = (ms: number) => new Date(T0 + ms).toISOString();
 
 export const machine = (name: string, over: Partial<MachineRow> = {}): MachineRow => ({
-  name, address: '10.0.0.1', disks: [], drained: false, state: 'up', stateSince: iso(0), lastHeartbeat: iso(0), agentVersion: '1', ...over,
+  name, address: '10.0.0.1', disks: [], drained: false, state: 'up', stateSince: iso(0), lastHeartbeat: iso(0), agentVersion: '1', slotCapacity: 18, rack: '', retiredAt: '', ...over,
 });
 
 export const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): SlotRow => ({
   name, store: 's01', machine: machineName, ip: '10.0.1.1', dataPath: '/d', metaPath: '/m', observedState: 'SERVING', observedRole: 'MASTER', epochApplied: 4,
   backlog: EMPTY_BACKLOG, lastError: '', reportedAt: iso(0), adminStopped: false, pid: 1, stateReason: '', crashes: 0, recentLog: [], replayOp: '', replayResult: undefined,
   opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, recoveryHold: '', quarantine: undefined,
-  recoverListen: '', recoverOp: '', recoverTargetSlot: '', recoverMailboxes: [], recoverResult: undefined, recoverListening: '', ...over,
+  recoverListen: '', recoverOp: '', recoverTargetSlot: '', recoverMailboxes: [], recoverResult: undefined, recoverListening: '', seedOp: '', seedResult: undefined, seeding: '', ...over,
 });
 

@@ -82,6 +82,7 @@ export function switchoverProblems(v: Omit<SwitchoverView, 'op' | 'now'>): strin
   if (!serving(v.to, 'REPLICA', v.store.epoch)) {
     problems.push(`slot ${v.to.name} (replica) is ${v.to.observedState} as ${v.to.observedRole || 'nothing'} at epoch ${v.to.epochApplied}, not serving as replica at epoch ${v.store.epoch}`);
   }
+  if (v.to.seeding) problems.push(`slot ${v.to.name} is a new replica still being seeded (operation ${v.to.seeding}): wait until it is verified (slotctl operations show ${v.to.seeding})`);
   if (v.from.adminStopped || v.to.adminStopped) problems.push(`an operator stopped slot ${v.from.adminStopped ? v.from.name : v.to.name} (slotctl slot start)`);
   if (v.from.backlog.stalled) problems.push(`replication from ${v.from.name} to ${v.to.name} is stalled: ${v.from.backlog.stallReason || 'no progress'}`);
   if (v.from.backlog.mailboxes > p.maxBacklogMailboxes) {

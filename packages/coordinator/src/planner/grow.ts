@@ -57,10 +57,12 @@ export function chooseReplicaMachine(
 
 /** For each store whose replica (or, after a failover, old master) is on `retired`, a new replica machine. */
 export function planReReplication(cluster: PlanCluster, retired: string, options: { size?: SlotSize; fanOut?: number } = {}): { moves: ReplicaMove[]; unplaced: { store: string; reason: string }[] } {
-  if (!cluster.machines.some((m) => m.name === retired)) throw new ValidationError(`machine "${retired}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+  if (!cluster.machines.some((m) => m.name === retired) && !cluster.stores.some((s) => s.master === retired || s.replica === retired)) {
+    throw new ValidationError(`machine "${retired}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+  }
   const work = cloneCluster(cluster);
-  const gone = work.machines.find((m) => m.name === retired)!;
-  gone.down = true;
+  // a retired machine may already be left out of the machines; it holds nothing new either way
+  work.machines = work.machines.map((m) => (m.name === retired ? { ...m, down: true } : m));
   const moves: ReplicaMove[] = [];
   const unplaced: { store: string; reason: string }[] = [];
   for (const store of work.stores.filter((s) => s.replica === retired).sort((a, b) => byName(a.name, b.name))) {

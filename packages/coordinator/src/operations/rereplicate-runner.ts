@@ -1,0 +1,170 @@
+// Re-replication on the coordinator: `slotctl machine retire M` marks a down machine gone for good and starts one
+// operation per store it leaves without a replica (rereplicate-rules.ts), each on the peer the planner chooses.
+import { randomUUID } from 'node:crypto';
+import { NotFoundError, type Logger } from '@slotctl/shared';
+import { OperationConflict, type OperationRow, type Repository } from '../db/repository.js';
+import { clusterFromRows, planReReplication } from '../planner/index.js';
+import { ALL_MAILBOXES_CHECK } from './checks.js';
+import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, reReplicationPlan, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
+
+export interface ReReplicationDeps {
+  repo: Repository;
+  push: (machines: Iterable<string>) => void;
+  connected: () => ReadonlySet<string>;
+  log: Logger;
+  record: (op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void) => boolean;
+}
+
+export class ReReplicationRunner {
+  constructor(private readonly deps: ReReplicationDeps) {}
+
+  /** `slotctl machine retire M [--dry-run]`. Run again, it re-plans what is still missing (a failed seed resumes). */
+  retire(machine: string, dryRun: boolean): { plan: string[]; problems: string[]; operations: OperationRow[] } {
+    const { repo } = this.deps;
+    const row = repo.getMachine(machine);
+    if (!row) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    const problems: string[] = [];
+    if (row.state !== 'down') problems.push(`machine ${machine} is ${row.state}, not down: retire is for a machine that will not return (to empty a live machine, drain it first: slotctl machine drain ${machine})`);
+    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
+    const stores = repo.listStores();
+    const mastered = stores.filter((s) => slots.get(s.masterSlot)?.machine === machine).map((s) => s.name);
+    if (mastered.length) problems.push(`machine ${machine} is still master of ${mastered.join(', ')}: fail them over first (slotctl machine failover ${machine})`);
+    const running = new Set(repo.runningOperations().map((o) => o.store));
+    // stores whose new replica was created but never verified (an earlier attempt failed) resume with that slot
+    const unfinished = stores.filter((s) => slots.get(s.replicaSlot)?.seeding && !running.has(s.name));
+    const cluster = clusterFromRows({ machines: repo.listMachines().filter((m) => m.name !== machine), stores, slots: [...slots.values()] });
+    const planned = planReReplication(cluster, machine);
+    problems.push(...planned.unplaced.filter((u) => !mastered.includes(u.store)).map((u) => `${u.store}: ${u.reason}`));
+    const work: ReReplicationParams[] = [];
+    for (const move of planned.moves) {
+      if (running.has(move.store)) {
+        problems.push(`${move.store}: busy with another operation`);
+        continue;
+      }
+      const store = stores.find((s) => s.name === move.store)!;
+      const old = slots.get(store.replicaSlot)!;
+      const target = `${store.name}-${move.to}`;
+      if (slots.has(target)) {
+        problems.push(`${move.store}: a slot named ${target} exists already`);
+        continue;
+      }
+      const clash = [...slots.values()].find((s) => s.machine === move.to && (s.dataPath === old.dataPath || s.metaPath === old.metaPath));
+      if (clash) {
+        problems.push(`${move.store}: ${move.to} already uses ${old.dataPath} or ${old.metaPath} (slot ${clash.name})`);
+        continue;
+      }
+      work.push(this.params(store.masterSlot, slots.get(store.masterSlot)!.machine, old.name, machine, target, move.to));
+    }
+    for (const store of unfinished) {
+      const replica = slots.get(store.replicaSlot)!;
+      work.push(this.params(store.masterSlot, slots.get(store.masterSlot)!.machine, replica.name, replica.machine, replica.name, replica.machine));
+    }
+    const plan = work.flatMap((p) => {
+      const store = slots.get(p.master)!.store;
+      return [`${store}: new replica ${p.target} on ${p.targetMachine}${p.target === p.oldReplica ? ' (resuming its unfinished seed)' : ` replaces ${p.oldReplica}`}; ${planned.moves.find((m) => m.store === store)?.reason ?? ''}`];
+    });
+    if (dryRun || problems.some((p) => p.startsWith(`machine ${machine}`))) return { plan, problems, operations: [] };
+    repo.retireMachine(machine, `operator retired ${machine}: it will not return; ${work.length} store(s) get a new replica on a peer, its slots' files stay on its disks`);
+    const operations: OperationRow[] = [];
+    for (const params of work) {
+      const store = slots.get(params.master)!.store;
+      const id = `rr-${randomUUID().slice(0, 8)}`;
+      try {
+        repo.createOperation({ id, kind: 'rereplicate', store, machine: params.targetMachine, step: 'preflight', params: { ...params }, epoch: repo.getStore(store)!.epoch, reason: `re-replication of ${store}: ${params.target} on ${params.targetMachine} replaces ${params.oldReplica} (${params.oldMachine})` });
+        operations.push(repo.getOperation(id)!);
+      } catch (err) {
+        if (!(err instanceof OperationConflict)) throw err;
+        problems.push(`${store}: busy: ${err.message}`);
+      }
+    }
+    return { plan, problems, operations };
+  }
+
+  private params(master: string, masterMachine: string, oldReplica: string, oldMachine: string, target: string, targetMachine: string): ReReplicationParams {
+    return { master, masterMachine, oldReplica, oldMachine, target, targetMachine, timeoutMs: RE_REPLICATION_DEFAULTS.timeoutMs, verifyTimeoutMs: RE_REPLICATION_DEFAULTS.verifyTimeoutMs };
+  }
+
+  planText(params: ReReplicationParams, store: string): string[] {
+    return reReplicationPlan(params, store);
+  }
+
+  view(op: OperationRow): ReReplicationView | undefined {
+    const { repo } = this.deps;
+    const params = op.params as unknown as ReReplicationParams;
+    const store = op.store ? repo.getStore(op.store) : undefined;
+    if (!store) return undefined;
+    return {
+      now: Date.now(),
+      op,
+      params,
+      store,
+      master: repo.getSlot(params.master),
+      target: repo.getSlot(params.target),
+      masterMachine: repo.getMachine(params.masterMachine),
+      targetMachine: repo.getMachine(params.targetMachine),
+      connected: this.deps.connected(),
+      checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
+    };
+  }
+
+  step(op: OperationRow): boolean {
+    const v = this.view(op);
+    if (!v) return this.deps.record(op, { to: 'done', state: 'failed', rule: `${op.step} -> done`, reason: 'store removed from the cluster meanwhile', error: 'the store was removed', epoch: 0 }, 'rereplicate-done', () => undefined);
+    const fired = firstReReplicationRule(v);
+    if (!fired) return false;
+    const { rule, detail } = fired;
+    return this.deps.record(
+      op,
+      { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from === '*' ? op.step : rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.failure ? { error: detail } : {}), epoch: v.store.epoch },
+      `rereplicate-${rule.to}`,
+      () => this.act(rule.action, v),
+    );
+  }
+
+  resume(op: OperationRow): void {
+    const v = this.view(op);
+    const action = RE_REPLICATION_RULES.find((r) => r.to === op.step && r.from !== r.to && !r.failure)?.action;
+    if (v && action) this.act(action, v);
+  }
+
+  private act(action: ReReplicationAction, v: ReReplicationView): void {
+    const { repo } = this.deps;
+    const p = v.params;
+    const both = [p.masterMachine, p.targetMachine];
+    switch (action) {
+      case 'create-slot':
+        if (v.store.replicaSlot === p.target) repo.setSeeding(p.target, v.op.id);
+        else repo.replaceReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, expectEpoch: v.store.epoch, op: v.op.id, reason: `re-replication ${v.op.id}: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}, retired); not promotable until verified` });
+        this.deps.push([...both, p.oldMachine]);
+        return;
+      case 'request-seed':
+        repo.setSeedOp(p.master, v.op.id);
+        this.deps.push([p.masterMachine]);
+        return;
+      case 'request-check': {
+        const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
+        const checkId = `${v.op.id}.${attempt}`;
+        repo.db.transaction(() => {
+          repo.setCheck(p.master, checkId, [ALL_MAILBOXES_CHECK]);
+          repo.setCheck(p.target, checkId, [ALL_MAILBOXES_CHECK]);
+          repo.mergeOperationResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
+        })();
+        this.deps.push(both);
+        return;
+      }
+      case 'finish':
+      case 'end-failed':
+        repo.db.transaction(() => {
+          // a failed attempt keeps the seeding mark: the replica is not known to be complete
+          if (action === 'finish' && repo.getSlot(p.target)?.seeding === v.op.id) repo.setSeeding(p.target, '');
+          repo.setSeedOp(p.master, '');
+          repo.setCheck(p.master, '', []);
+          if (repo.getSlot(p.target)) repo.setCheck(p.target, '', []);
+        })();
+        this.deps.push(both);
+        return;
+      default:
+        return;
+    }
+  }
+}
