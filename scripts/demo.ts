@@ -68,6 +68,14 @@ try {
   const after = await inboxSubjects(s01.serviceIp, 1143, 'alice');
   console.log(`demo: alice's message read back through s01's service IP from its new master: ${after.length} message(s)`);
 
+  console.log('demo: what losing m1 would do now (slotctl plan whatif --lose m1): which peers take its masters');
+  const whatif = await cluster.slotctl(['plan', 'whatif', '--lose', 'm1']);
+  process.stdout.write(`${whatif.stdout}\n`);
+  console.log('demo: the switchover left the masters unbalanced; slotctl plan rebalance --apply restores the balance with the fewest switchovers');
+  const rebalance = await cluster.slotctl(['plan', 'rebalance', '--apply']);
+  process.stdout.write(`${rebalance.stdout}\n`);
+  if (rebalance.exitCode !== 0) throw new Error(`rebalance failed: ${rebalance.stderr || rebalance.stdout}`);
+
   const status = await cluster.slotctl(['status']);
   process.stdout.write(`${status.stdout}\n`);
   console.log(`
@@ -77,6 +85,7 @@ demo: logs are in ${join(dir, 'logs')}; Cyrus logs per slot in /run/slotctl/sysl
   pnpm exec slotctl --coordinator ${cluster.target} store switchover s02 --wait
   pnpm exec slotctl --coordinator ${cluster.target} machine drain m1      (then: machine undrain m1)
   pnpm exec slotctl --coordinator ${cluster.target} operations list
+  pnpm exec slotctl --coordinator ${cluster.target} plan whatif --lose m2   (plan rebalance, plan layout --count 2)
   # deliver a message by LMTP to store s01's service IP, then read it over IMAP (any password) the same way:
   python3 -c "import smtplib; smtplib.LMTP('${s01.serviceIp}', 2003).sendmail('me@example.org', ['bob@example.org'], 'Subject: hi\\n\\nhello\\n')"
   curl -s 'imap://${s01.serviceIp}:1143/INBOX;UID=1' -u bob:any`);

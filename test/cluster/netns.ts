@@ -162,7 +162,8 @@ export class NetnsCluster {
   /** The cluster file: each machine's masters have their replicas on the following machines, round robin. */
   clusterYaml(): string {
     const lines = ['machines:'];
-    for (const m of this.machines) lines.push(`  - { name: ${m}, address: ${this.address(m)} }`);
+    // one disk per machine, so that a slot moved to another machine (re-replication) gets its own directories
+    for (const m of this.machines) lines.push(`  - { name: ${m}, address: ${this.address(m)}, disks: [{ name: d0, path: ${join(this.options.dir, 'srv', m)}, class: hdd }] }`);
     lines.push('stores:');
     this.layout().forEach(({ name, master, replica }, i) => {
       const s = i + 1;

@@ -10,6 +10,7 @@ const slot = (over: Partial<DesiredSlot__Output> = {}): DesiredSlot__Output => (
   slotIp: '127.0.21.1',
   serviceIp: '127.0.20.1',
   peerSlot: 's01-m2',
+  seedOp: '',
   peerMachine: 'm2',
   peerIp: '127.0.22.1',
   dataPath: '/srv/m1/s01/data',

@@ -16,7 +16,7 @@ export function ago(iso: string, now = Date.now()): string {
 
 export function machinesTable(machines: readonly MachineInfo[]): string {
   return table(
-    ['machine', 'address', 'state', 'since', 'agent', 'last heartbeat', 'slots', 'masters'],
+    ['machine', 'address', 'state', 'since', 'agent', 'last heartbeat', 'slots', 'masters', 'fan-out'],
     machines.map((m) => [
       m.name!,
       m.address!,
@@ -24,8 +24,10 @@ export function machinesTable(machines: readonly MachineInfo[]): string {
       ago(m.stateSince!),
       m.connected ? `connected ${m.agentVersion}` : 'not connected',
       ago(m.lastHeartbeat!),
-      m.slots!,
+      `${m.slots!}/${m.slotCapacity!}`,
       m.masters!,
+      // how many peers would take over its masters if it were lost
+      m.masters ? `${m.fanOut} (${m.peers.join(' ')})` : '-',
     ]),
   );
 }

@@ -19,7 +19,7 @@ function clock(iso: string): string {
 }
 
 function target(op: OperationInfo__Output): string {
-  return op.kind === 'drain' ? `machine ${op.machine}` : `store ${op.store}`;
+  return op.kind === 'drain' ? `machine ${op.machine}` : op.kind === 'rebalance' ? 'the cluster' : `store ${op.store}`;
 }
 
 function line(value: unknown): void {
@@ -28,11 +28,11 @@ function line(value: unknown): void {
 
 function verdict(op: OperationInfo__Output): string {
   const took = seconds(op.createdAt, op.updatedAt);
-  if (op.kind === 'drain') {
+  if (op.kind === 'drain' || op.kind === 'rebalance') {
     const moved = op.children.filter((c) => c.state === 'succeeded');
     const notMoved = op.children.filter((c) => c.state !== 'succeeded' && c.state !== 'running');
     const conflicts = Object.entries((JSON.parse(op.resultJson || '{}') as { conflicts?: Record<string, string> }).conflicts ?? {});
-    const lines = [`drain of ${op.machine}: ${op.state} in ${took}: ${moved.length} store(s) moved, ${notMoved.length + conflicts.length} not moved`];
+    const lines = [`${op.kind === 'drain' ? `drain of ${op.machine}` : 'rebalance'}: ${op.state} in ${took}: ${moved.length} store(s) moved, ${notMoved.length + conflicts.length} not moved`];
     for (const c of notMoved) lines.push(`  ${c.store}: ${c.state}: ${c.error}`);
     for (const [store, why] of conflicts) lines.push(`  ${store}: not started: ${why}`);
     if (op.state !== 'succeeded' && op.error && notMoved.length + conflicts.length === 0) lines.push(`  ${op.error}`);
@@ -82,7 +82,7 @@ export async function follow(a: Admin, id: string, json: boolean, timeoutMs: num
 function operationsTable(ops: readonly OperationInfo__Output[]): string {
   return table(
     ['ID', 'KIND', 'TARGET', 'STATE', 'STEP', 'STARTED', 'TOOK', 'ERROR'],
-    ops.map((o) => [o.id, o.kind, o.kind === 'drain' ? o.machine : o.store, o.state, o.step, o.createdAt.slice(0, 19).replace('T', ' '), o.state === 'running' ? '-' : seconds(o.createdAt, o.updatedAt), o.error.slice(0, 60)]),
+    ops.map((o) => [o.id, o.kind, o.kind === 'drain' ? o.machine : o.kind === 'rebalance' ? '(cluster)' : o.store, o.state, o.step, o.createdAt.slice(0, 19).replace('T', ' '), o.state === 'running' ? '-' : seconds(o.createdAt, o.updatedAt), o.error.slice(0, 60)]),
   );
 }
 

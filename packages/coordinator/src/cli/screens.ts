@@ -18,7 +18,7 @@ export function statusScreen(status: StatusReply__Output, target: string): strin
   if (status.operations.length) {
     lines.push('', `operations running (${status.operations.length}):`);
     for (const op of status.operations) {
-      lines.push(`  ${op.id}  ${op.kind} of ${op.kind === 'drain' ? `machine ${op.machine}` : `store ${op.store}`}, at step ${op.step} since ${op.updatedAt.slice(11, 19)}${op.cancelRequested ? ', cancel requested' : ''}`);
+      lines.push(`  ${op.id}  ${op.kind} of ${op.kind === 'drain' ? `machine ${op.machine}` : op.kind === 'rebalance' ? 'the cluster' : `store ${op.store}`}, at step ${op.step} since ${op.updatedAt.slice(11, 19)}${op.cancelRequested ? ', cancel requested' : ''}`);
     }
   }
   lines.push('', 'machines', machinesTable(status.machines));

@@ -843,11 +843,11 @@ export class Repository {
 
   /**
    * Replaces a store's replica slot by a new slot on `machine`, in one transaction: the old slot's row moves to
-   * retired_slots (its files stay where they are), the new slot takes over its IP and paths (the master's config
+   * retired_slots (its files stay where they are), the new slot takes over its IP (the master's config
    * keeps its sync_host, so it needs no restart), is marked as seeding by `op` (not promotable until verified),
    * and the store's epoch goes up by one.
    */
-  replaceReplica(input: { store: string; machine: string; slot: string; expectEpoch: number; op: string; reason: string }): number {
+  replaceReplica(input: { store: string; machine: string; slot: string; dataPath: string; metaPath: string; expectEpoch: number; op: string; reason: string }): number {
     return this.db.transaction(() => {
       const store = this.getStore(input.store);
       if (!store) throw new Error(`store ${input.store} vanished`);
@@ -858,7 +858,7 @@ export class Repository {
         .prepare('INSERT INTO retired_slots (name, store, machine, ip, data_path, meta_path, replaced_by, op, retired_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(old.name, old.store, old.machine, old.ip, old.dataPath, old.metaPath, input.slot, input.op, at);
       this.db.prepare('DELETE FROM slots WHERE name = ?').run(old.name);
-      this.db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path, seeding) VALUES (?, ?, ?, ?, ?, ?, ?)').run(input.slot, input.store, input.machine, old.ip, old.dataPath, old.metaPath, input.op);
+      this.db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path, seeding) VALUES (?, ?, ?, ?, ?, ?, ?)').run(input.slot, input.store, input.machine, old.ip, input.dataPath, input.metaPath, input.op);
       this.db.prepare('UPDATE stores SET replica_slot = ?, epoch = epoch + 1, updated_at = ? WHERE name = ?').run(input.slot, at, input.store);
       const epoch = store.epoch + 1;
       this.insertEvent({ kind: 'store.replica-replaced', store: input.store, slot: input.slot, epoch, op: input.op, reason: input.reason, data: { from: old.name, fromMachine: old.machine, to: input.slot, toMachine: input.machine } }, at);

@@ -38,6 +38,8 @@ describe('failover rules', () => {
     expect(lost).toMatchObject({ to: 'refused', state: 'refused', detail: expect.stringMatching(/both machines lost/) });
     expect(fire(view('preflight', { to: { epochApplied: 3 } }))?.detail).toMatch(/not the replica at epoch 4/);
     expect(fire(view('preflight', { store: { epoch: 5 } }))?.detail).toMatch(/changed meanwhile/);
+    // a new replica not yet verified to hold everything is never promoted
+    expect(fire(view('preflight', { to: { seeding: 'rr-1' } }))).toMatchObject({ to: 'refused', detail: expect.stringMatching(/still being seeded \(rr-1\)/) });
     expect(fire(view('preflight', { from: { reportedAt: null } }))?.detail).toMatch(/never reported/);
   });
 

@@ -23,6 +23,9 @@ export interface ReReplicationParams {
   /** The new replica slot and its machine. */
   target: string;
   targetMachine: string;
+  /** Its partitions on the new machine (the old ones' places under the disks of the same name). */
+  dataPath: string;
+  metaPath: string;
   timeoutMs: number;
   verifyTimeoutMs: number;
 }
@@ -181,7 +184,7 @@ export function firstReReplicationRule(v: ReReplicationView): { rule: ReReplicat
 export function reReplicationPlan(p: ReReplicationParams, store: string): string[] {
   return [
     `preflight: ${p.masterMachine} (master ${p.master}) and ${p.targetMachine} up and connected`,
-    `create: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}) as ${store}'s replica, same IP and paths, epoch + 1; ${p.oldReplica}'s files stay on ${p.oldMachine}`,
+    `create: ${p.target} on ${p.targetMachine} (data ${p.dataPath}, meta ${p.metaPath}) replaces ${p.oldReplica} (${p.oldMachine}) as ${store}'s replica with its IP, epoch + 1; ${p.oldReplica}'s files stay on ${p.oldMachine}`,
     `seed: ${p.master} copies every user to ${p.target} (sync_client -u, in batches)`,
     `verify: every mailbox of ${p.master} is on ${p.target} with the same uniqueid and message count (mbexamine)`,
     `done: ${p.target} may be promoted again; ${store} has a replica`,

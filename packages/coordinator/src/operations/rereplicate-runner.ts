@@ -2,10 +2,22 @@
 // operation per store it leaves without a replica (rereplicate-rules.ts), each on the peer the planner chooses.
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, type Logger } from '@slotctl/shared';
-import { OperationConflict, type OperationRow, type Repository } from '../db/repository.js';
+import { OperationConflict, type DiskRow, type OperationRow, type Repository } from '../db/repository.js';
 import { clusterFromRows, planReReplication } from '../planner/index.js';
 import { ALL_MAILBOXES_CHECK } from './checks.js';
 import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, reReplicationPlan, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
+
+/**
+ * Where a partition of the old slot goes on the new machine: the same place under the disk of the same name (disk
+ * paths may differ per machine), else under a disk of the same class, else the same path.
+ */
+export function pathOnMachine(path: string, fromDisks: readonly DiskRow[], toDisks: readonly DiskRow[], preferClass: string): string {
+  const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir.replace(/\/$/, '')}/`);
+  const disk = [...fromDisks].filter((d) => under(path, d.path)).sort((a, b) => b.path.length - a.path.length)[0];
+  if (!disk) return path;
+  const to = toDisks.find((d) => d.name === disk.name) ?? toDisks.find((d) => d.class === disk.class) ?? toDisks.find((d) => d.class === preferClass);
+  return to ? `${to.path.replace(/\/$/, '')}${path.slice(disk.path.replace(/\/$/, '').length)}` : path;
+}
 
 export interface ReReplicationDeps {
   repo: Repository;
@@ -48,16 +60,19 @@ export class ReReplicationRunner {
         problems.push(`${move.store}: a slot named ${target} exists already`);
         continue;
       }
-      const clash = [...slots.values()].find((s) => s.machine === move.to && (s.dataPath === old.dataPath || s.metaPath === old.metaPath));
+      const targetRow = repo.getMachine(move.to)!;
+      const dataPath = pathOnMachine(old.dataPath, row.disks, targetRow.disks, 'hdd');
+      const metaPath = pathOnMachine(old.metaPath, row.disks, targetRow.disks, 'ssd');
+      const clash = [...slots.values()].find((s) => s.machine === move.to && (s.dataPath === dataPath || s.metaPath === metaPath));
       if (clash) {
-        problems.push(`${move.store}: ${move.to} already uses ${old.dataPath} or ${old.metaPath} (slot ${clash.name})`);
+        problems.push(`${move.store}: ${move.to} already uses ${dataPath} or ${metaPath} (slot ${clash.name})`);
         continue;
       }
-      work.push(this.params(store.masterSlot, slots.get(store.masterSlot)!.machine, old.name, machine, target, move.to));
+      work.push(this.params(store.masterSlot, slots.get(store.masterSlot)!.machine, old.name, machine, target, move.to, dataPath, metaPath));
     }
     for (const store of unfinished) {
       const replica = slots.get(store.replicaSlot)!;
-      work.push(this.params(store.masterSlot, slots.get(store.masterSlot)!.machine, replica.name, replica.machine, replica.name, replica.machine));
+      work.push(this.params(store.masterSlot, slots.get(store.masterSlot)!.machine, replica.name, replica.machine, replica.name, replica.machine, replica.dataPath, replica.metaPath));
     }
     const plan = work.flatMap((p) => {
       const store = slots.get(p.master)!.store;
@@ -80,8 +95,8 @@ export class ReReplicationRunner {
     return { plan, problems, operations };
   }
 
-  private params(master: string, masterMachine: string, oldReplica: string, oldMachine: string, target: string, targetMachine: string): ReReplicationParams {
-    return { master, masterMachine, oldReplica, oldMachine, target, targetMachine, timeoutMs: RE_REPLICATION_DEFAULTS.timeoutMs, verifyTimeoutMs: RE_REPLICATION_DEFAULTS.verifyTimeoutMs };
+  private params(master: string, masterMachine: string, oldReplica: string, oldMachine: string, target: string, targetMachine: string, dataPath: string, metaPath: string): ReReplicationParams {
+    return { master, masterMachine, oldReplica, oldMachine, target, targetMachine, dataPath, metaPath, timeoutMs: RE_REPLICATION_DEFAULTS.timeoutMs, verifyTimeoutMs: RE_REPLICATION_DEFAULTS.verifyTimeoutMs };
   }
 
   planText(params: ReReplicationParams, store: string): string[] {
@@ -134,7 +149,7 @@ export class ReReplicationRunner {
     switch (action) {
       case 'create-slot':
         if (v.store.replicaSlot === p.target) repo.setSeeding(p.target, v.op.id);
-        else repo.replaceReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, expectEpoch: v.store.epoch, op: v.op.id, reason: `re-replication ${v.op.id}: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}, retired); not promotable until verified` });
+        else repo.replaceReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `re-replication ${v.op.id}: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}, retired); not promotable until verified` });
         this.deps.push([...both, p.oldMachine]);
         return;
       case 'request-seed':

@@ -56,11 +56,14 @@ export function slotInfo(slot: SlotRow | undefined, store?: StoreRow): SlotInfo 
  * recovered).
  */
 export function machineState(m: MachineRow, fenced: boolean, returning: boolean): string {
+  if (m.retiredAt) return 'retired';
   if (m.state !== 'up') return m.state;
   return fenced ? 'fenced' : returning ? 'returning' : 'up';
 }
 
 function machineProblems(m: MachineRow, connected: boolean, state: string): Problem[] {
+  // a retired machine is gone by decision; what it left behind shows on its stores
+  if (state === 'retired') return [];
   if (m.state === 'down') return [{ severity: 0, text: `machine ${m.name} is down since ${m.stateSince}` }];
   if (state === 'fenced') return [{ severity: 0, text: `machine ${m.name} is fenced: its agent holds no lease, its masters are stopped until one is acknowledged` }];
   if (state === 'returning') return [{ severity: 1, text: `machine ${m.name} is returning: an old master of it waits for recovery (slotctl store at-risk)` }];
@@ -86,6 +89,7 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
   } else if (slot.epochApplied < store.epoch) {
     out.push({ severity: critical, text: `${where} has applied epoch ${slot.epochApplied}, not ${store.epoch} yet` });
   }
+  if (slot.seeding) out.push({ severity: 1, text: `${where} is a new replica being filled and checked by ${slot.seeding}: not promotable until verified` });
   if (role === 'master' && slot.backlog.stalled) {
     out.push({ severity: 1, text: `${where}: replication stalled (${slot.backlog.files} log file(s)): ${slot.backlog.stallReason}` });
   }
@@ -98,6 +102,7 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
   const problems: Problem[] = [];
 
   const masterCount = new Map<string, number>();
+  const peers = new Map<string, Set<string>>();
   const slotCount = new Map<string, number>();
   for (const slot of rows.slots) slotCount.set(slot.machine, (slotCount.get(slot.machine) ?? 0) + 1);
 
@@ -105,6 +110,7 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
     const master = slots.get(store.masterSlot);
     const replica = slots.get(store.replicaSlot);
     if (master) masterCount.set(master.machine, (masterCount.get(master.machine) ?? 0) + 1);
+    if (master && replica) peers.set(master.machine, (peers.get(master.machine) ?? new Set()).add(replica.machine));
     const masterProblems = slotProblems(store, master, 'master', master && machines.get(master.machine));
     const replicaProblems = slotProblems(store, replica, 'replica', replica && machines.get(replica.machine));
     const own = [...masterProblems, ...replicaProblems];
@@ -137,6 +143,11 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
       disks: m.disks,
       slots: slotCount.get(m.name) ?? 0,
       masters: masterCount.get(m.name) ?? 0,
+      fanOut: peers.get(m.name)?.size ?? 0,
+      peers: [...(peers.get(m.name) ?? [])].sort(),
+      slotCapacity: m.slotCapacity,
+      rack: m.rack,
+      retired: m.retiredAt !== '',
     };
   });
 
