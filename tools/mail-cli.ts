@@ -3,14 +3,14 @@
 //   deliver '[{"host":"10.231.3.1","user":"amy","subject":"hi"}]'      → {"ok":true}
 //   subjects '[{"host":"10.231.3.1","user":"amy"}]'                    → [["hi"]]
 //   mailboxes '[{"host":"10.231.3.1","users":["amy","bo"]}]'           → [{"amy":["hi"],"bo":[]}]
-//   bulk '[{"host":"10.231.3.1","users":["amy","bo"],"count":1000,"subject":"b1"}]' → {"ok":true} (pooled)
+//   bulk '[{"host":"10.231.3.1","users":["amy","bo"],"count":1000,"subject":"b1","bytes":4000}]' → {"ok":true} (pooled)
 //   file '[{"host":"10.231.3.1","user":"amy","folder":"Projects","subject":"plan"}]'  → {"ok":true} (IMAP APPEND)
 //   folder '[{"host":"10.231.3.1","user":"amy","folder":"Projects"}]'                 → [["plan"]]
 //   expunge '[{"host":"10.231.3.1","user":"amy","subject":"old"}]'                     → [1]
 import { appendToFolder, deliver, deliverMany, expungeSubject, folderSubjects, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
 
 const [command, json] = process.argv.slice(2);
-const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string; count?: number; folder?: string }[];
+const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string; count?: number; folder?: string; bytes?: number }[];
 if (command === 'deliver') {
   for (const r of requests) await deliver(r.host, 2003, [{ user: r.user, subject: r.subject ?? 'test' }]);
   console.log(JSON.stringify({ ok: true }));
@@ -21,7 +21,7 @@ if (command === 'deliver') {
 } else if (command === 'bulk') {
   for (const r of requests) {
     const users = r.users ?? [r.user];
-    await deliverMany(r.host, 2003, Array.from({ length: r.count ?? 1 }, (_, i) => ({ user: users[i % users.length]!, subject: `${r.subject ?? 'bulk'} ${i}` })));
+    await deliverMany(r.host, 2003, Array.from({ length: r.count ?? 1 }, (_, i) => ({ user: users[i % users.length]!, subject: `${r.subject ?? 'bulk'} ${i}` })), 4, r.bytes ?? 0);
   }
   console.log(JSON.stringify({ ok: true }));
 } else if (command === 'mailboxes') {

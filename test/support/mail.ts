@@ -74,12 +74,18 @@ export async function mailboxSubjects(host: string, port: number, users: readonl
 }
 
 /** Delivers many messages over a few pooled LMTP connections (benchmarks: a backlog of 1,000 messages in seconds). */
-export async function deliverMany(host: string, port: number, messages: readonly Delivered[], connections = 4): Promise<void> {
+/** A body of about `bytes` bytes in 76-character lines (mail of a realistic size for throughput figures). */
+export function filler(bytes: number): string {
+  const line = `${'x'.repeat(75)}\n`;
+  return line.repeat(Math.max(0, Math.ceil(bytes / line.length)));
+}
+
+export async function deliverMany(host: string, port: number, messages: readonly Delivered[], connections = 4, bodyBytes = 0): Promise<void> {
   const transport = nodemailer.createTransport({ host, port, lmtp: true, secure: false, ignoreTLS: true, pool: true, maxConnections: connections, maxMessages: Infinity } as never);
   try {
     await Promise.all(
       messages.map(async (m) => {
-        const info = await transport.sendMail({ from: 'sender@example.org', to: `${m.user}@example.org`, subject: m.subject, text: `body of ${m.subject}\n` });
+        const info = await transport.sendMail({ from: 'sender@example.org', to: `${m.user}@example.org`, subject: m.subject, text: `body of ${m.subject}\n${bodyBytes ? filler(bodyBytes) : ''}` });
         if (info.rejected.length) throw new Error(`LMTP rejected ${m.user}: ${String(info.response)}`);
       }),
     );

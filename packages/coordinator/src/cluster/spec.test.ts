@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { parseCluster } from './spec.js';
+
+describe('cluster file: placement fields', () => {
+  it('reads slots, rack and disk sizes', () => {
+    const parsed = parseCluster('machines:\n  - { name: m1, address: 10.0.0.1, slots: 12, rack: r1, disks: [{ name: hdd0, path: /srv/hdd0, size: 16TB }] }\n');
+    expect(parsed.problems).toEqual([]);
+    expect(parsed.spec!.machines[0]).toMatchObject({ slots: 12, rack: 'r1', disks: [{ name: 'hdd0', class: 'hdd', size: 16e12 }] });
+    expect(parseCluster('machines:\n  - { name: m1, address: 10.0.0.1 }\n').spec!.machines[0]!.slots).toBe(18);
+  });
+
+  it('names the line and the entry of a bad size or slot count', () => {
+    const parsed = parseCluster('machines:\n  - name: m1\n    address: 10.0.0.1\n    slots: 0\n    disks: [{ name: hdd0, path: /srv/hdd0, size: 16 parsecs }]\n');
+    expect(parsed.problems.map((p) => [p.line, p.entry, p.path])).toEqual([
+      [4, 'm1', 'machines[0].slots'],
+      [5, 'm1/hdd0', 'machines[0].disks[0].size'],
+    ]);
+    expect(parsed.problems[1]!.message).toMatch(/is not a size/);
+  });
+});
