@@ -86,6 +86,13 @@ export class RecoveryRunner {
     const problems: string[] = [];
     const operations: OperationRow[] = [];
     for (const name of stores) {
+      const open = repo.listAtRisk(name).find((r) => r.closedAt === null);
+      if (open && !repo.getSlot(open.slot)) {
+        // its machine was retired: the unreplicated changes are on that machine's disks, out of the cluster's reach
+        const retired = repo.listRetiredSlots(open.machine).find((r) => r.name === open.slot);
+        problems.push(`${name}: the old master ${open.slot} was retired with machine ${open.machine}${retired ? ` (replaced by ${retired.replacedBy})` : ''}: what it had not replicated (slotctl store at-risk ${name}) is only on ${open.machine}'s disks under ${retired?.metaPath ?? 'its meta partition'}/quarantine or its sync directory`);
+        continue;
+      }
       const v = this.view0(name);
       const params = this.paramsOf(v);
       plan.push(...recoveryPlan(params, name).map((line) => `${name}: ${line}`));
