@@ -47,6 +47,12 @@ describe('slotctl', () => {
     [['store', 'at-risk', '--help'], /Usage: slotctl store at-risk[\s\S]*oldest\s+change[\s\S]*--all[\s\S]*--json/],
     [['store', 'recover', '--help'], /Usage: slotctl store recover[\s\S]*sync_client\s+-m[\s\S]*GUID[\s\S]*--dry-run[\s\S]*--json/],
     [['machine', 'recover', '--help'], /Usage: slotctl machine recover[\s\S]*open\s+at-risk\s+record[\s\S]*--dry-run/],
+    [['plan', '--help'], /Usage: slotctl plan[\s\S]*layout[\s\S]*whatif[\s\S]*rebalance/],
+    [['plan', 'layout', '--help'], /Usage: slotctl plan layout[\s\S]*different racks[\s\S]*--machines <file>[\s\S]*--count[\s\S]*--json/],
+    [['plan', 'whatif', '--help'], /Usage: slotctl plan whatif[\s\S]*stores lost entirely[\s\S]*--lose <machines>[\s\S]*--json/],
+    [['plan', 'rebalance', '--help'], /Usage: slotctl plan rebalance[\s\S]*fewest switchovers[\s\S]*--apply[\s\S]*--parallel[\s\S]*--json/],
+    [['machine', 'add', '--help'], /Usage: slotctl machine add[\s\S]*fan-out[\s\S]*--slots[\s\S]*--rack[\s\S]*--disk[\s\S]*--json/],
+    [['machine', 'retire', '--help'], /Usage: slotctl machine retire[\s\S]*sync_client\s+-u[\s\S]*--dry-run[\s\S]*--json/],
   ])('explains itself: slotctl %j', async (args, pattern) => {
     const result = await slotctl(args);
     expect(result.exitCode).toBe(0);
@@ -151,6 +157,37 @@ describe('slotctl', () => {
     expect((await cluster.slotctl(['machine', 'drain', 'm9'])).stderr).toMatch(/machine "m9" is not in the cluster/);
     const plan = await cluster.slotctl(['machine', 'drain', 'm1', '--dry-run']);
     expect(plan.stdout).toMatch(/drain of m1 \(dry run\): 1 store\(s\) would move\n  cl01: cl01-m1 \(m1\) -> cl01-m2 \(m2\)/);
+  });
+
+  it('plans placement on the live cluster: whatif, layout, machine add, and rebalance --apply after a switchover', async () => {
+    const whatif = JSON.parse((await cluster.slotctl(['plan', 'whatif', '--lose', 'm1', '--json'])).stdout) as { promoted: number; lostStores: string[]; withoutReplica: string[]; worstIncrease: { machine: string; increase: number } };
+    expect(whatif).toMatchObject({ promoted: 1, lostStores: [], withoutReplica: ['cl01', 'cl02'], worstIncrease: { machine: 'm2', increase: 1 } });
+    const both = await cluster.slotctl(['plan', 'whatif', '--lose', 'm1,m2']);
+    expect(both.exitCode).toBe(1); // stores would be lost
+    expect(both.stdout).toMatch(/2 store\(s\) LOST until a machine returns/);
+    expect((await cluster.slotctl(['plan', 'whatif', '--lose', 'm7'])).stderr).toMatch(/unknown machine\(s\): m7/);
+    const layout = JSON.parse((await cluster.slotctl(['plan', 'layout', '--count', '2', '--prefix', 'cl', '--json'])).stdout) as { stores: { store: string; master: { machine: string }; replica: { machine: string } }[] };
+    expect(layout.stores.map((s) => [s.store, s.master.machine, s.replica.machine]).sort()).toEqual([['cl03', 'm1', 'm2'], ['cl04', 'm2', 'm1']]);
+    const add = await cluster.slotctl(['machine', 'add', 'm3', '--slots', '4', '--json']);
+    expect(add.exitCode, add.stderr).toBe(0);
+    expect((JSON.parse(add.stdout) as { machine: string; newStores: unknown[] }).newStores.length).toBeGreaterThan(0);
+
+    expect(JSON.parse((await cluster.slotctl(['plan', 'rebalance', '--json'])).stdout)).toMatchObject({ moves: [], balanced: true });
+    expect((await cluster.slotctl(['store', 'switchover', 'cl02', '--wait'])).exitCode).toBe(0);
+    const preview = JSON.parse((await cluster.slotctl(['plan', 'rebalance', '--json'])).stdout) as { moves: { store: string; from: string; to: string }[] };
+    expect(preview.moves).toEqual([expect.objectContaining({ from: 'm1', to: 'm2' })]);
+    const applied = await cluster.slotctl(['plan', 'rebalance', '--apply']);
+    expect(applied.exitCode, applied.stdout + applied.stderr).toBe(0);
+    expect(applied.stdout).toMatch(/rebalance started: rb-[\s\S]*rebalance: succeeded in [\d.]+ s: 1 store\(s\) moved, 0 not moved/);
+    const after = JSON.parse((await cluster.slotctl(['store', 'list', '--json'])).stdout) as { master: { machine: string } }[];
+    expect(after.map((s) => s.master.machine).sort()).toEqual(['m1', 'm2']);
+    expect((await cluster.slotctl(['plan', 'rebalance'])).stdout).toMatch(/already balanced/);
+    // the status shows each machine's fan-out
+    expect((await cluster.slotctl(['status'])).stdout).toMatch(/fan-out[\s\S]*1 \(m2\)[\s\S]*1 \(m1\)/);
+    // retire refuses a machine that is up, saying what to do instead
+    const retire = await cluster.slotctl(['machine', 'retire', 'm1', '--dry-run']);
+    expect(retire.exitCode).toBe(1);
+    expect(retire.stdout).toMatch(/machine m1 is up, not down: retire is for a machine that will not return/);
   });
 
   it('exits 1 on a bad value and names it', async () => {

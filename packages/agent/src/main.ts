@@ -179,7 +179,8 @@ async function main(): Promise<void> {
     },
     withhold: (plan, previous) => withholdPromotions(plan, previous, peerMachine, peers.promises, monotonicMs()),
     peerViews: () => peers.views(),
-    fenced: () => !authority.holds(),
+    // fenced means a lease was held and ran out (masters stopped); an agent that has not had its first one yet is not
+    fenced: () => authority.remaining() !== undefined && !authority.holds(),
   });
   const active = session;
 

@@ -231,6 +231,10 @@ export class AgentSessions {
       previous.call.destroy(Object.assign(new Error('replaced'), { code: grpc.status.ABORTED, details: 'replaced by a newer session of the same machine' }));
     }
     this.repo.setAgentVersion(machine, hello.agentVersion);
+    // heard first: a machine coming back must be up before anything reacts to its reports. Saving them wakes the
+    // orchestrator, and a machine still marked down then had its masters failed over while its agent, sent the
+    // desired state of a moment earlier, started them as masters: two masters for a second or two (seen in a test).
+    this.liveness.heard(machine);
     this.saveReports(session, hello.slots);
     this.repo.insertEvent({
       kind: 'agent.connected',
@@ -240,7 +244,6 @@ export class AgentSessions {
     });
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
     call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId } });
-    this.liveness.heard(machine);
     this.sendDesired(session);
     return session;
   }
