@@ -137,3 +137,14 @@ export async function expungeSubject(host: string, port: number, user: string, s
     await client.logout().catch(() => undefined);
   }
 }
+
+/** Deletes USER's FOLDER (with delayed delete, Cyrus keeps it under DELETED until cleanup). */
+export async function deleteFolder(host: string, port: number, user: string, folder: string): Promise<void> {
+  const client = imapClient(host, user, 'x', port);
+  await client.connect();
+  try {
+    await client.mailboxDelete(folder);
+  } finally {
+    await client.logout().catch(() => undefined);
+  }
+}

@@ -43,6 +43,7 @@ const program = new Command('slot-agent')
   .addOption(new Option('--syslog-dir <dir>', 'where Cyrus lines are filed per slot (by slot-syslogd when nothing owns /dev/log, else by rsyslog with deploy/rsyslog/30-slotctl.conf.template)').default('/run/slotctl/syslog'))
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
   .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
+  .addOption(new Option('--disk-report-interval <duration>', "how often each slot's partitions are measured (free space, bytes waiting for cleanup)").argParser((v) => parseDuration(v, '--disk-report-interval')).default(300_000, '5m'))
   .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
@@ -63,6 +64,7 @@ const opts = program.opts<{
   syslogSocket: string;
   stopSlotsOnExit?: boolean;
   stallAfter: number;
+  diskReportInterval: number;
   vipDriver: 'loopback' | 'ip';
   vipInterface: string;
   arpProbe: number;
@@ -136,6 +138,7 @@ async function main(): Promise<void> {
     onEvent: (slot, kind, message) => session?.sendEvent(slot, kind, message),
     recentLogLines: 20,
     stallAfterMs: opts.stallAfter,
+    diskReportIntervalMs: opts.diskReportInterval,
     replays,
     publishMasters: (masters) => guard.update({ masters }),
     // peers exists long before any recovery asks
@@ -144,6 +147,7 @@ async function main(): Promise<void> {
     owner: cyrusOwner,
   });
   const adopted = await slots.adopt(persisted);
+  slots.startDiskReports();
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
   // Partners: who holds the replicas of this machine's masters (their promises keep the masters up when the
   // coordinator is unreachable for everyone), and each slot's peer machine (a promise blocks promotions against it).

@@ -53,12 +53,32 @@ export function internalName(external: string): string {
 /** Asks for every mailbox of the slot in a mailbox check (a new replica's verification). */
 export const ALL_MAILBOXES = '*';
 
-/** Every mailbox the slot holds (mbexamine without names examines them all), internal names, sorted. */
-export async function summarizeAllMailboxes(imapdConf: string, timeoutMs = 300_000): Promise<MailboxSummary[]> {
+async function examineAll(imapdConf: string, timeoutMs: number): Promise<string> {
   const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID]);
   const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 1e9 });
   if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
-  return [...parseMbexamine(result.stdout)].map(([name, s]) => ({ name: internalName(name), exists: true, ...s })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  return result.stdout;
+}
+
+/** Every mailbox the slot holds (mbexamine without names examines them all), internal names, sorted. */
+export async function summarizeAllMailboxes(imapdConf: string, timeoutMs = 300_000): Promise<MailboxSummary[]> {
+  const out = await examineAll(imapdConf, timeoutMs);
+  return [...parseMbexamine(out)].map(([name, s]) => ({ name: internalName(name), exists: true, ...s })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/**
+ * What the index headers count, in bytes: live mailboxes, and delayed-deleted ones (`DELETED.…`: Cyrus 3.6 keeps
+ * their files in place under spool/uuid, only their name changes). Expunged messages are counted by neither.
+ */
+export async function indexedBytes(imapdConf: string, timeoutMs = 300_000): Promise<{ live: number; deleted: number }> {
+  const out = await examineAll(imapdConf, timeoutMs);
+  const total = { live: 0, deleted: 0 };
+  for (const block of out.split(/^Examining /m).slice(1)) {
+    const size = Number(/Mailbox Size: (\d+) bytes/.exec(block)?.[1] ?? 0);
+    if (block.startsWith('DELETED/')) total.deleted += size;
+    else total.live += size;
+  }
+  return total;
 }
 
 export async function summarizeMailboxes(imapdConf: string, names: readonly string[], timeoutMs = 60_000): Promise<MailboxSummary[]> {

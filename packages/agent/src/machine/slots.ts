@@ -22,6 +22,9 @@ import { pushMailboxes } from '../recover/push.js';
 import { logUserSync, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import type { RecoverReport } from '@slotctl/shared';
 import { seedReplica, type SeedResult } from '../sync/seed.js';
+import { runCyrExpire } from '../cleanup/expire.js';
+import { partitionReport } from '../cleanup/space.js';
+import type { CleanupReport, PartitionReport } from '@slotctl/shared';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -54,6 +57,8 @@ export interface SlotsOptions {
   targetUserSync: (machine: string, slot: string, users: string[]) => Promise<void>;
   /** cyrus:mail, for files the agent writes for Cyrus (undefined when not root). */
   owner: () => Promise<{ uid: number; gid: number } | undefined>;
+  /** How often each slot's partitions are measured (free space, bytes waiting for cleanup). */
+  diskReportIntervalMs: number;
 }
 
 export class MachineSlots {
@@ -74,6 +79,11 @@ export class MachineSlots {
   /** Per master slot: the last full initial sync it ran to a new replica (a seed is safe to run again). */
   private readonly seeds = new Map<string, SeedResult>();
   private readonly seeding = new Set<string>();
+  /** Per slot: its last cleanup (kept in memory: the coordinator records it when reported) and its partitions. */
+  private readonly cleanups = new Map<string, CleanupReport>();
+  private readonly cleaning = new Set<string>();
+  private readonly partitions = new Map<string, PartitionReport[]>();
+  private diskTimer: NodeJS.Timeout | undefined;
   private logReportTimer: NodeJS.Timeout | undefined;
   private readonly eventBudget = new EventBudget(LOG_EVENTS_PER_WINDOW, LOG_EVENT_WINDOW_MS, (slot, suppressed) =>
     this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
@@ -187,6 +197,7 @@ export class MachineSlots {
           .then(() => (d.checkOp ? this.checkOnce(s, d.checkOp, d.checkMailboxes) : undefined))
           .then(() => (d.recoverOp && d.stopped && d.recoverTarget ? this.recoverOnce(s, d) : undefined))
           .then(() => (d.seedOp && d.role === 'MASTER' ? void this.seedOnce(s, d.seedOp) : undefined))
+          .then(() => (d.cleanupOp ? void this.cleanupOnce(s, d) : undefined))
           .then(() => void this.confirmReplication(s)),
       );
     }
@@ -264,6 +275,65 @@ export class MachineSlots {
   }
 
   /** Pushes a returning slot's quarantined mailboxes to the new master and verifies them, once per operation id. */
+  /** Measures every slot's partitions now and then (a walk of the partitions and one mbexamine per slot). */
+  startDiskReports(): void {
+    const tick = async () => {
+      for (const s of [...this.supervisors.values()]) await this.measure(s);
+      this.options.onChange();
+      this.diskTimer = setTimeout(() => void tick(), this.options.diskReportIntervalMs);
+      this.diskTimer.unref();
+    };
+    this.diskTimer = setTimeout(() => void tick(), 1000);
+    this.diskTimer.unref();
+  }
+
+  stopDiskReports(): void {
+    clearTimeout(this.diskTimer);
+  }
+
+  private async measure(s: SlotSupervisor): Promise<PartitionReport[]> {
+    const d = s.desired;
+    if (!d || !s.layout) return [];
+    // index headers are read only from a slot that runs (mbexamine takes the mailbox locks Cyrus uses)
+    const conf = s.lifecycle === 'serving' ? s.layout.imapdConf : undefined;
+    const reports = [await partitionReport('data', d.dataPath, conf), await partitionReport('meta', d.metaPath, undefined)];
+    this.partitions.set(s.name, reports);
+    return reports;
+  }
+
+  /** cyr_expire on this slot once per operation id, in the background; a slot that does not run is reported, not cleaned. */
+  private async cleanupOnce(s: SlotSupervisor, d: DesiredSlot__Output): Promise<void> {
+    const op = d.cleanupOp;
+    if (this.cleanups.get(s.name)?.op === op || this.cleaning.has(s.name) || !s.layout) return;
+    const log = withContext(this.options.log, { slot: s.name, store: d.store, epoch: d.epoch, op });
+    const now = new Date().toISOString();
+    if (s.lifecycle !== 'serving') {
+      this.cleanups.set(s.name, { op, ok: false, exitCode: -1, startedAt: now, finishedAt: now, ms: 0, freedBytes: 0, error: `slot ${s.name} is ${s.lifecycle}, not running: not cleaned`, tail: [] });
+      this.options.onChange();
+      return;
+    }
+    this.cleaning.add(s.name);
+    try {
+      const layout = s.layout;
+      // test hook: a broken config path for this one slot (SLOTCTL_TEST_CYR_EXPIRE_BREAK=SLOT)
+      const conf = process.env.SLOTCTL_TEST_CYR_EXPIRE_BREAK === s.name ? `${layout.imapdConf}.missing` : layout.imapdConf;
+      const report = await runCyrExpire({
+        op,
+        imapdConf: conf,
+        retention: { expunged: d.cleanupExpunged, deleted: d.cleanupDeleted, duplicates: d.cleanupDuplicates },
+        timeoutMs: Math.max(1, d.cleanupTimeoutS) * 1000,
+        waiting: async () => (await this.measure(s)).reduce((a, p) => a + Number(p.deletedBytes) + Number(p.expungedBytes), 0),
+        log,
+      });
+      this.cleanups.set(s.name, report);
+    } catch (err) {
+      this.cleanups.set(s.name, { op, ok: false, exitCode: -1, startedAt: now, finishedAt: new Date().toISOString(), ms: 0, freedBytes: 0, error: (err as Error).message, tail: [] });
+    } finally {
+      this.cleaning.delete(s.name);
+    }
+    this.options.onChange();
+  }
+
   /** A full initial sync to this master's new replica, once per operation id, in the background (it takes a while). */
   private async seedOnce(s: SlotSupervisor, op: string): Promise<void> {
     const d = s.desired;
@@ -407,6 +477,8 @@ export class MachineSlots {
         recover: this.recovers.get(s.name),
         recoverListening: s.recoverListening,
         seed: this.seeds.get(s.name),
+        cleanup: this.cleanups.get(s.name),
+        partitions: this.partitions.get(s.name) ?? [],
       });
     }
     return out;

@@ -64,6 +64,9 @@ export class Admin {
   recover = (request: { store: string; machine: string; dryRun: boolean }) => this.unary<RecoverReply__Output>('Recover', request);
   plan = (request: { kind: string; lose?: string[]; count?: number; prefix?: string; machineJson?: string; apply?: boolean; parallel?: number }) => this.unary<PlanReply__Output>('Plan', request);
   retireMachine = (request: { machine: string; dryRun: boolean }) => this.unary<RetireMachineReply__Output>('RetireMachine', request);
+  cleanupStatus = (request: { machine: string }) => this.unary<{ json: string }>('CleanupStatus', request);
+  runCleanup = (request: { slot: string; machine: string }) => this.unary<{ slots: string[]; problems: string[] }>('RunCleanup', request);
+  diskStatus = (request: { machine: string }) => this.unary<{ json: string }>('DiskStatus', request);
 
   private unary<Res>(method: keyof AdminClient & string, request: unknown): Promise<Res> {
     const fn = (this.client[method] as unknown as AnyUnary).bind(this.client);

@@ -8,6 +8,7 @@ import { applyReport, statusScreen } from './screens.js';
 import { registerOperationCommands } from './operations.js';
 import { registerMachineLossCommands } from './machine-loss.js';
 import { registerPlacementCommands } from './placement.js';
+import { registerCleanupCommands } from './cleanup.js';
 import { eventsText, machinesTable, slotDetail, slotsTable, storesTable } from './format.js';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, unhealthy: 3 } as const;
@@ -24,7 +25,7 @@ interface GlobalOptions {
 }
 
 const program = new Command('slotctl')
-  .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, slots, planned moves (switchover, drain), machine loss (failover, recover, retire), placement (plan layout|whatif|rebalance), operations, events, cluster description.')
+  .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, slots, planned moves (switchover, drain), machine loss (failover, recover, retire), placement (plan layout|whatif|rebalance), cleanup and disks, operations, events, cluster description.')
   .version(SLOTCTL_VERSION)
   .addOption(
     new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default(DEFAULT_COORDINATOR),
@@ -260,6 +261,7 @@ cluster
 registerOperationCommands(program, { store, machine }, withAdmin, printJson);
 registerMachineLossCommands({ store, machine }, withAdmin, printJson);
 registerPlacementCommands(program, { machine }, withAdmin, printJson);
+registerCleanupCommands(program, withAdmin, printJson);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 // `slotctl cluster apply`: parse, check, plan and write, all inside one IMMEDIATE transaction so the checks see the
 // same database the writes change. Any problem → nothing written.
 import { nowIso, type Repository } from '../db/repository.js';
+import { CLEANUP_SETTING } from '../cleanup/config.js';
 import { masterSlotName, planCluster, replicaSlotName, type Change } from './plan.js';
 import { parseCluster, slotName, type ClusterSpec, type Problem } from './spec.js';
 
@@ -21,12 +22,21 @@ export function applyCluster(repo: Repository, text: string, options: { dryRun: 
   const run = repo.db.transaction((): ApplyOutcome => {
     const current = { machines: repo.listMachines(), stores: repo.listStores(), slots: repo.listSlots(), busy: repo.busyStores() };
     const plan = planCluster(spec, current, parsed.locate, options.prune);
+    // the cleanup policy: the file's section, or the defaults when it has none
+    const policy = spec.cleanup ? JSON.stringify(spec.cleanup) : undefined;
+    if ((repo.getSetting(CLEANUP_SETTING) ?? undefined) !== policy) {
+      plan.changes.push({ action: 'update', kind: 'settings', name: 'cleanup', detail: policy ? `cleanup policy ${policy}` : 'cleanup policy back to the defaults' });
+    }
     if (plan.problems.length) return { ok: false, applied: false, problems: plan.problems, changes: plan.changes, touchedMachines: [] };
     const effective = plan.changes.filter((c) => c.action !== 'keep');
     if (options.dryRun || effective.length === 0) {
       return { ok: true, applied: false, problems: [], changes: plan.changes, touchedMachines: [] };
     }
     write(repo, spec, effective, options.source);
+    if (effective.some((c) => c.kind === 'settings')) {
+      repo.setSetting(CLEANUP_SETTING, policy);
+      repo.insertEvent({ kind: 'cluster.settings-update', reason: `cluster apply (${options.source}): ${effective.find((c) => c.kind === 'settings')!.detail}` });
+    }
     const touched = new Set<string>();
     for (const slot of current.slots) touched.add(slot.machine);
     for (const store of spec.stores) for (const slot of store.slots) touched.add(slot.machine);

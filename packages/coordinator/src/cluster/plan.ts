@@ -13,7 +13,7 @@ export interface CurrentCluster {
 
 export interface Change {
   action: 'add' | 'update' | 'remove' | 'move-master' | 'keep';
-  kind: 'machine' | 'store';
+  kind: 'machine' | 'store' | 'settings';
   name: string;
   detail: string;
 }

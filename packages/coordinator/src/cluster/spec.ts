@@ -3,6 +3,7 @@
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { ipProblem, nameProblem, parseSize, pathProblem } from '@slotctl/shared';
+import { cleanupSchema } from '../cleanup/config.js';
 
 function refineWith(check: (value: string) => string | undefined) {
   return (value: string, ctx: z.RefinementCtx) => {
@@ -65,6 +66,8 @@ const storeSchema = z.strictObject({
 export const clusterSchema = z.strictObject({
   machines: z.array(machineSchema).default([]),
   stores: z.array(storeSchema).default([]),
+  /** Per-slot cleanup policy (cyr_expire retentions, window, parallelism, timeout, disk thresholds). */
+  cleanup: cleanupSchema.optional(),
 });
 
 export type ClusterSpec = z.infer<typeof clusterSchema>;

@@ -175,6 +175,40 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX operations_one_rebalance ON operations(kind) WHERE kind = 'rebalance' AND state IN ('pending', 'running');
     `,
   },
+  {
+    version: 6,
+    description: 'per-slot cleanup (cyr_expire): requests, results, schedule, history; partitions as agents measure them; cluster settings',
+    sql: `
+      ALTER TABLE slots ADD COLUMN cleanup_op TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN cleanup_started_at TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN cleanup_requested TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN cleanup_next_at TEXT NOT NULL DEFAULT '';
+      ALTER TABLE slots ADD COLUMN cleanup_result TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE slots ADD COLUMN partitions TEXT NOT NULL DEFAULT '[]';
+      CREATE TABLE cleanup_runs (
+        id              INTEGER PRIMARY KEY,
+        slot            TEXT NOT NULL,
+        store           TEXT NOT NULL,
+        machine         TEXT NOT NULL,
+        op              TEXT NOT NULL UNIQUE,
+        requested_by    TEXT NOT NULL,
+        started_at      TEXT NOT NULL,
+        finished_at     TEXT NOT NULL,
+        ok              INTEGER NOT NULL,
+        exit_code       INTEGER NOT NULL,
+        ms              INTEGER NOT NULL,
+        freed_bytes     INTEGER NOT NULL,
+        error           TEXT NOT NULL,
+        tail            TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX cleanup_runs_by_slot ON cleanup_runs(slot, id);
+      CREATE INDEX cleanup_runs_by_machine ON cleanup_runs(machine, id);
+      CREATE TABLE settings (
+        key             TEXT PRIMARY KEY,
+        value           TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -88,6 +88,45 @@ export interface SlotRow {
   seedResult: SeedResultRow | undefined;
   /** On a new replica: the re-replication that has not yet verified it holds everything (it must not be promoted). */
   seeding: string;
+  /** The cleanup (cyr_expire) running on it ('' none), since when, who asked ('' the schedule), when it is due next. */
+  cleanupOp: string;
+  cleanupStartedAt: string;
+  cleanupRequested: string;
+  cleanupNextAt: string;
+  /** Its partitions, as the agent last measured them. */
+  partitions: PartitionRow[];
+}
+
+export interface PartitionRow {
+  role: string;
+  path: string;
+  totalBytes: number;
+  freeBytes: number;
+  totalInodes: number;
+  freeInodes: number;
+  deletedBytes: number;
+  expungedBytes: number;
+  measuredAt: string;
+  error: string;
+}
+
+export interface CleanupResultRow {
+  op: string;
+  ok: boolean;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  ms: number;
+  freedBytes: number;
+  error: string;
+  tail: string[];
+}
+
+export interface CleanupRunRow extends CleanupResultRow {
+  slot: string;
+  store: string;
+  machine: string;
+  requestedBy: string;
 }
 
 export interface SeedResultRow {
@@ -239,6 +278,7 @@ export interface PlacedSlotRow {
   recoverTargetMachine: string | null;
   recoverMailboxes: string;
   seedOp: string;
+  cleanupOp: string;
 }
 
 export interface EventInput {
@@ -291,6 +331,8 @@ export interface SlotReportInput {
   recover: RecoverResultRow | undefined;
   recoverListening: string;
   seed: SeedResultRow | undefined;
+  cleanup: CleanupResultRow | undefined;
+  partitions: PartitionRow[] | undefined;
 }
 
 export const EMPTY_BACKLOG: BacklogRow = {
@@ -352,6 +394,11 @@ interface RawSlot {
   seed_op: string;
   seed_result: string;
   seeding: string;
+  cleanup_op: string;
+  cleanup_started_at: string;
+  cleanup_requested: string;
+  cleanup_next_at: string;
+  partitions: string;
 }
 
 interface RawOperation {
@@ -450,6 +497,11 @@ function toSlot(raw: RawSlot): SlotRow {
     seedOp: raw.seed_op,
     seedResult: raw.seed_result === '{}' ? undefined : (JSON.parse(raw.seed_result) as SeedResultRow),
     seeding: raw.seeding,
+    cleanupOp: raw.cleanup_op,
+    cleanupStartedAt: raw.cleanup_started_at,
+    cleanupRequested: raw.cleanup_requested,
+    cleanupNextAt: raw.cleanup_next_at,
+    partitions: JSON.parse(raw.partitions) as PartitionRow[],
   };
 }
 
@@ -523,7 +575,7 @@ export class Repository {
                 st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
                 s.op_hold AS opHold, s.recovery_hold AS recoveryHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes,
                 s.recover_listen AS recoverListen, s.recover_op AS recoverOp, s.recover_target_slot AS recoverTargetSlot,
-                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, s.recover_mailboxes AS recoverMailboxes, s.seed_op AS seedOp
+                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, s.recover_mailboxes AS recoverMailboxes, s.seed_op AS seedOp, s.cleanup_op AS cleanupOp
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          LEFT JOIN machines pm ON pm.name = p.machine
@@ -543,7 +595,9 @@ export class Repository {
            quarantine = CASE WHEN @quarantine IS NULL THEN quarantine ELSE @quarantine END,
            recover_result = CASE WHEN @recover IS NULL THEN recover_result ELSE @recover END,
            recover_listening = @recoverListening,
-           seed_result = CASE WHEN @seed IS NULL THEN seed_result ELSE @seed END
+           seed_result = CASE WHEN @seed IS NULL THEN seed_result ELSE @seed END,
+           cleanup_result = CASE WHEN @cleanup IS NULL THEN cleanup_result ELSE @cleanup END,
+           partitions = CASE WHEN @partitions IS NULL THEN partitions ELSE @partitions END
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
@@ -721,6 +775,8 @@ export class Repository {
           recover: report.recover ? JSON.stringify(report.recover) : null,
           recoverListening: report.recoverListening,
           seed: report.seed ? JSON.stringify(report.seed) : null,
+          cleanup: report.cleanup ? JSON.stringify(report.cleanup) : null,
+          partitions: report.partitions?.length ? JSON.stringify(report.partitions) : null,
           at,
         });
         if (result.changes === 0) ignored.push(report.slot);
@@ -864,6 +920,65 @@ export class Repository {
       this.insertEvent({ kind: 'store.replica-replaced', store: input.store, slot: input.slot, epoch, op: input.op, reason: input.reason, data: { from: old.name, fromMachine: old.machine, to: input.slot, toMachine: input.machine } }, at);
       return epoch;
     })();
+  }
+
+  /** The last cleanup result the slot's agent reported (a result row is written once, when recorded). */
+  cleanupResult(slot: string): CleanupResultRow | undefined {
+    const raw = this.db.prepare('SELECT cleanup_result FROM slots WHERE name = ?').get(slot) as { cleanup_result: string } | undefined;
+    return raw && raw.cleanup_result !== '{}' ? (JSON.parse(raw.cleanup_result) as CleanupResultRow) : undefined;
+  }
+
+  startCleanup(slot: string, op: string, reason: string): void {
+    this.db.transaction(() => {
+      const row = this.getSlot(slot)!;
+      const at = nowIso();
+      this.db.prepare('UPDATE slots SET cleanup_op = ?, cleanup_started_at = ? WHERE name = ?').run(op, at, slot);
+      this.insertEvent({ kind: 'cleanup.started', machine: row.machine, store: row.store, slot, op, reason }, at);
+    })();
+  }
+
+  /** Ends a cleanup: its run is written to the history, the slot is free for the next one at `nextAt`. */
+  finishCleanup(slot: string, result: CleanupResultRow, nextAt: string, reason: string): void {
+    this.db.transaction(() => {
+      const row = this.getSlot(slot)!;
+      const at = nowIso();
+      this.db
+        .prepare(
+          `INSERT OR IGNORE INTO cleanup_runs (slot, store, machine, op, requested_by, started_at, finished_at, ok, exit_code, ms, freed_bytes, error, tail)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(slot, row.store, row.machine, result.op, row.cleanupRequested || 'schedule', result.startedAt || row.cleanupStartedAt, result.finishedAt || at, result.ok ? 1 : 0, result.exitCode, result.ms, result.freedBytes, result.error, JSON.stringify(result.tail));
+      this.db.prepare("UPDATE slots SET cleanup_op = '', cleanup_started_at = '', cleanup_requested = '', cleanup_next_at = ? WHERE name = ?").run(nextAt, slot);
+      this.insertEvent(
+        { kind: result.ok ? 'cleanup.done' : 'cleanup.failed', machine: row.machine, store: row.store, slot, op: result.op, reason, data: { ms: result.ms, freedBytes: result.freedBytes, exitCode: result.exitCode, tail: result.ok ? [] : result.tail.slice(-10), severity: result.ok ? 'info' : 'warning' } },
+        at,
+      );
+    })();
+  }
+
+  requestCleanup(slot: string, by: string): void {
+    this.db.prepare('UPDATE slots SET cleanup_requested = ? WHERE name = ?').run(by, slot);
+  }
+
+  setCleanupNextAt(slot: string, at: string): void {
+    this.db.prepare('UPDATE slots SET cleanup_next_at = ? WHERE name = ?').run(at, slot);
+  }
+
+  listCleanupRuns(filter: { slot?: string; machine?: string; limit: number }): CleanupRunRow[] {
+    const where = filter.slot ? 'WHERE slot = @slot' : filter.machine ? 'WHERE machine = @machine' : '';
+    const rows = this.db.prepare(`SELECT * FROM cleanup_runs ${where} ORDER BY id DESC LIMIT @limit`).all({ slot: filter.slot, machine: filter.machine, limit: filter.limit }) as {
+      slot: string; store: string; machine: string; op: string; requested_by: string; started_at: string; finished_at: string; ok: number; exit_code: number; ms: number; freed_bytes: number; error: string; tail: string;
+    }[];
+    return rows.map((r) => ({ slot: r.slot, store: r.store, machine: r.machine, op: r.op, requestedBy: r.requested_by, startedAt: r.started_at, finishedAt: r.finished_at, ok: r.ok !== 0, exitCode: r.exit_code, ms: r.ms, freedBytes: r.freed_bytes, error: r.error, tail: JSON.parse(r.tail) as string[] }));
+  }
+
+  getSetting(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setSetting(key: string, value: string | undefined): void {
+    if (value === undefined) this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
+    else this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   setSeedOp(slot: string, op: string): void {

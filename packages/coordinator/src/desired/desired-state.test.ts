@@ -11,6 +11,7 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   metaPath: '/srv/m1/s01/meta',
   serviceIp: '127.0.20.1',
   seedOp: '',
+  cleanupOp: '',
   masterSlot: 's01-m1',
   epoch: 1,
   peerSlot: 's01-m2',

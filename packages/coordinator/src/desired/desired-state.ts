@@ -4,7 +4,16 @@ import { createHash } from 'node:crypto';
 import type { DesiredSlot, DesiredState, PeerAgent } from '@slotctl/shared';
 import type { PlacedSlotRow } from '../db/repository.js';
 
-export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[]): DesiredState {
+export interface CleanupPolicy {
+  expunged: string;
+  deleted: string;
+  duplicates: string;
+  timeoutMs: number;
+}
+
+const NO_CLEANUP: CleanupPolicy = { expunged: '', deleted: '', duplicates: '', timeoutMs: 0 };
+
+export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[], cleanup: CleanupPolicy = NO_CLEANUP): DesiredState {
   const slots: DesiredSlot[] = rows
     .filter((row) => row.machine === machine)
     .map((row) => ({
@@ -34,6 +43,12 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
       recoverMailboxes: row.recoverOp ? (JSON.parse(row.recoverMailboxes) as string[]) : [],
       // only a master copies to a new replica
       seedOp: row.masterSlot === row.name ? row.seedOp : '',
+      // a cleanup request carries the retentions it runs with
+      cleanupOp: row.cleanupOp,
+      cleanupExpunged: row.cleanupOp ? cleanup.expunged : '',
+      cleanupDeleted: row.cleanupOp ? cleanup.deleted : '',
+      cleanupDuplicates: row.cleanupOp ? cleanup.duplicates : '',
+      cleanupTimeoutS: row.cleanupOp ? Math.ceil(cleanup.timeoutMs / 1000) : 0,
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   // partners: every machine sharing a store with this one

@@ -8,6 +8,7 @@ import type { AtRiskRow, OperationRow, Repository } from '../db/repository.js';
 import type { Orchestrator } from '../operations/orchestrator.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
 import { clusterFromRows, parseNewMachine, planAddMachine, planLayout, whatIf } from '../planner/index.js';
+import { cleanupStatus, diskStatus } from '../cleanup/view.js';
 
 export interface AdminDeps {
   repo: Repository;
@@ -83,7 +84,7 @@ function atRiskInfo(r: AtRiskRow): AtRiskInfo {
 
 export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
-    buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected(), fenced: deps.fenced() });
+    buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
   return {
     Status: unary(deps.log, 'Status', () => ({
       ...view(),
@@ -204,6 +205,37 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
         default:
           throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, add-machine' });
       }
+    }),
+    CleanupStatus: unary(deps.log, 'CleanupStatus', (request) => {
+      const { repo } = deps;
+      if (request.machine && !repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      const rows = cleanupStatus({ slots: repo.listSlots(), stores: repo.listStores(), machines: repo.listMachines(), runs: repo.listCleanupRuns({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
+      return { json: JSON.stringify(rows) };
+    }),
+    RunCleanup: unary(deps.log, 'RunCleanup', (request) => {
+      const { repo } = deps;
+      if (!request.slot === !request.machine) throw new ValidationError('name a slot (--slot) or a machine (--machine)', { hint: 'e.g. slotctl cleanup run --slot s01-m1' });
+      let slots: string[];
+      if (request.slot) {
+        if (!repo.getSlot(request.slot)) throw new NotFoundError(`slot "${request.slot}" is not in the cluster`, { hint: 'list slots with `slotctl slot list`' });
+        slots = [request.slot];
+      } else {
+        if (!repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+        slots = repo.slotsOfMachine(request.machine).map((s) => s.name);
+      }
+      const problems: string[] = [];
+      for (const name of slots) {
+        const slot = repo.getSlot(name)!;
+        if (slot.cleanupOp) problems.push(`${name}: a cleanup runs already (${slot.cleanupOp}, since ${slot.cleanupStartedAt}); not asked again`);
+        else repo.requestCleanup(name, 'operator');
+      }
+      deps.orchestrator.wake();
+      return { slots: slots.filter((n) => !problems.some((p) => p.startsWith(`${n}:`))), problems };
+    }),
+    DiskStatus: unary(deps.log, 'DiskStatus', (request) => {
+      const { repo } = deps;
+      if (request.machine && !repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      return { json: JSON.stringify(diskStatus(repo.listSlots(), deps.orchestrator.cleanup.config(), request.machine || undefined)) };
     }),
     RetireMachine: unary(deps.log, 'RetireMachine', (request) => {
       const out = deps.orchestrator.retire(request.machine, request.dryRun);

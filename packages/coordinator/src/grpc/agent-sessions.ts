@@ -19,6 +19,7 @@ import {
   type RenewRequest__Output,
 } from '@slotctl/shared';
 import { EMPTY_BACKLOG, type MailboxSummaryRow, type Repository, type SlotReportInput } from '../db/repository.js';
+import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
 import { HeartbeatWriter } from './heartbeat-writer.js';
@@ -61,6 +62,33 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
     crashes: report.crashesInWindow,
     // what an agent sends is bounded before it is stored
     recentLog: report.recentLog.slice(-MAX_LOG_LINES).map((line) => line.slice(0, MAX_LINE)),
+    cleanup: report.cleanup?.op
+      ? {
+          op: report.cleanup.op.slice(0, 100),
+          ok: report.cleanup.ok,
+          exitCode: report.cleanup.exitCode,
+          startedAt: report.cleanup.startedAt.slice(0, 40),
+          finishedAt: report.cleanup.finishedAt.slice(0, 40),
+          ms: Number(report.cleanup.ms),
+          freedBytes: Number(report.cleanup.freedBytes),
+          error: report.cleanup.error.slice(0, MAX_LINE),
+          tail: report.cleanup.tail.slice(-20).map((l) => l.slice(0, MAX_LINE)),
+        }
+      : undefined,
+    partitions: report.partitions.length
+      ? report.partitions.slice(0, 4).map((p) => ({
+          role: p.role.slice(0, 10),
+          path: p.path.slice(0, 1000),
+          totalBytes: Number(p.totalBytes),
+          freeBytes: Number(p.freeBytes),
+          totalInodes: Number(p.totalInodes),
+          freeInodes: Number(p.freeInodes),
+          deletedBytes: Number(p.deletedBytes),
+          expungedBytes: Number(p.expungedBytes),
+          measuredAt: p.measuredAt.slice(0, 40),
+          error: p.error.slice(0, MAX_LINE),
+        }))
+      : undefined,
     seed: report.seed?.op
       ? {
           op: report.seed.op.slice(0, 100),
@@ -306,6 +334,7 @@ export class AgentSessions {
   }
 
   desiredFor(machine: string): DesiredState {
-    return desiredStateFor(machine, this.repo.getMachine(machine)?.address ?? '', this.repo.placedSlotsOfMachine(machine));
+    const policy = readCleanupConfig(this.repo.getSetting(CLEANUP_SETTING));
+    return desiredStateFor(machine, this.repo.getMachine(machine)?.address ?? '', this.repo.placedSlotsOfMachine(machine), policy);
   }
 }

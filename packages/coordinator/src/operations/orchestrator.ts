@@ -10,6 +10,7 @@ import { SWITCHOVER_RULES, firstRule, rolledBackState, switchoverPlan, switchove
 import { FAILOVER_DEFAULTS, FailoverRunner } from './failover-runner.js';
 import { RecoveryRunner } from './recovery-runner.js';
 import { ReReplicationRunner } from './rereplicate-runner.js';
+import { CleanupScheduler } from '../cleanup/runner.js';
 import { clusterFromRows, planRebalance, type RebalancePlan } from '../planner/index.js';
 
 export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
@@ -51,6 +52,7 @@ export class Orchestrator {
   readonly failover: FailoverRunner;
   private readonly recovery: RecoveryRunner;
   private readonly rereplication: ReReplicationRunner;
+  readonly cleanup: CleanupScheduler;
 
   constructor(private readonly deps: OrchestratorDeps) {
     this.failover = new FailoverRunner({
@@ -63,6 +65,7 @@ export class Orchestrator {
       cancelQuietly: (op) => this.cancelQuietly(op),
     });
     this.recovery = new RecoveryRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
+    this.cleanup = new CleanupScheduler({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log });
     this.rereplication = new ReReplicationRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
   }
 
@@ -111,6 +114,7 @@ export class Orchestrator {
         if (Date.now() >= this.graceUntil) this.failover.check(this.deps.repo.runningOperations());
         this.recovery.check(this.deps.repo.runningOperations());
         for (const op of this.deps.repo.runningOperations()) this.evaluate(op);
+        this.cleanup.check();
       } while (this.again);
     } catch (err) {
       this.deps.log.error({ err: (err as Error).stack }, 'operation evaluation failed (a bug)');

@@ -144,7 +144,8 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
   {
     from: 'preflight', to: 'stop-master', reason: 'preflight passed', action: 'hold-old-master',
     // with as many switchovers under way as allowed, it waits in preflight (oldest first)
-    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
+    // ... and while a cleanup (cyr_expire) runs on either slot: no operation runs during one
+    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 || v.from.cleanupOp || v.to.cleanupOp ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
   },
   ...abortRows,
   {

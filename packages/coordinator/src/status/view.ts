@@ -2,6 +2,8 @@
 // sorted worst first so that the first line of the screen is the one that matters.
 import type { MachineInfo, SlotInfo, StoreInfo } from '@slotctl/shared';
 import type { MachineRow, SlotRow, StoreRow } from '../db/repository.js';
+import type { CleanupConfig } from '../cleanup/config.js';
+import { diskLevel, usedPercent } from '../cleanup/schedule.js';
 
 export interface ClusterRows {
   machines: readonly MachineRow[];
@@ -10,6 +12,8 @@ export interface ClusterRows {
   connected: ReadonlySet<string>;
   /** Connected machines whose agent says it holds no lease: their masters are stopped. */
   fenced: ReadonlySet<string>;
+  /** Disk thresholds: a partition over them is a problem. */
+  disks?: CleanupConfig | undefined;
 }
 
 export interface Problem {
@@ -151,6 +155,16 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
     };
   });
 
+  if (rows.disks) {
+    for (const slot of rows.slots) {
+      for (const p of slot.partitions) {
+        const level = diskLevel(p, rows.disks);
+        if (level === 'ok') continue;
+        const u = usedPercent(p);
+        problems.push({ severity: level === 'critical' ? 0 : 1, text: `${p.role} partition ${p.path} of ${slot.name} on ${slot.machine} is ${Math.max(u.bytes, u.inodes)} % full (${level}); ${p.deletedBytes + p.expungedBytes} bytes wait for cleanup (slotctl cleanup run --slot ${slot.name})` });
+      }
+    }
+  }
   problems.sort((a, b) => a.severity - b.severity);
   return { healthy: problems.length === 0, problems: problems.map((p) => p.text), machines: machineInfos, stores };
 }

@@ -1,0 +1,106 @@
+// Cleanup on the coordinator, level-triggered like the operations (called on every orchestrator evaluation): records
+// what agents reported, ends cleanups that outlived their timeout, starts what the schedule picks, and raises an
+// event when a partition crosses a threshold. A cleanup is a request in the slot's desired state (cleanup_op).
+import { randomUUID } from 'node:crypto';
+import { withContext, type Logger } from '@slotctl/shared';
+import { nowIso, type CleanupResultRow, type Repository, type SlotRow } from '../db/repository.js';
+import { CLEANUP_SETTING, readCleanupConfig, type CleanupConfig } from './config.js';
+import { diskLevel, nextTurn, pickCleanups, usedPercent, type DiskLevel } from './schedule.js';
+
+export interface CleanupDeps {
+  repo: Repository;
+  push: (machines: Iterable<string>) => void;
+  connected: () => ReadonlySet<string>;
+  log: Logger;
+}
+
+/** Grace beyond the timeout for the agent's own report of a killed run. */
+const REPORT_GRACE_MS = 60_000;
+
+export class CleanupScheduler {
+  private readonly levels = new Map<string, DiskLevel>();
+  private lastCheck = 0;
+
+  constructor(private readonly deps: CleanupDeps) {}
+
+  config(): CleanupConfig {
+    return readCleanupConfig(this.deps.repo.getSetting(CLEANUP_SETTING));
+  }
+
+  /** At most every 500 ms: the schedule is in minutes, results in seconds. */
+  check(now = Date.now()): void {
+    if (now - this.lastCheck < 500) return;
+    this.lastCheck = now;
+    const { repo } = this.deps;
+    const config = this.config();
+    const slots = repo.listSlots();
+    const touched = new Set<string>();
+    for (const s of slots) {
+      if (s.cleanupOp) this.settle(s, config, now, touched);
+      else if (!s.cleanupNextAt) repo.setCleanupNextAt(s.name, new Date(nextTurn(now, config, s.name)).toISOString());
+      this.watchDisks(s, config);
+    }
+    const fresh = touched.size ? repo.listSlots() : slots;
+    const lastEnded = new Map<string, number>();
+    for (const run of repo.listCleanupRuns({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
+    const picks = pickCleanups({ now, config, machines: repo.listMachines(), connected: this.deps.connected(), slots: fresh, busyStores: repo.busyStores(), lastEnded });
+    for (const pick of picks) {
+      const slot = fresh.find((s) => s.name === pick.slot)!;
+      const op = `cl-${randomUUID().slice(0, 8)}`;
+      repo.startCleanup(slot.name, op, `cleanup of ${slot.name}: ${pick.reason}`);
+      withContext(this.deps.log, { slot: slot.name, store: slot.store, op, machine: slot.machine }).info({ reason: pick.reason }, 'cleanup started');
+      touched.add(slot.machine);
+    }
+    if (touched.size) this.deps.push(touched);
+  }
+
+  /** A running cleanup: its agent's result, or a timeout, or its machine gone. */
+  private settle(s: SlotRow, config: CleanupConfig, now: number, touched: Set<string>): void {
+    const { repo } = this.deps;
+    const result = repo.cleanupResult(s.name);
+    const next = new Date(nextTurn(now, config, s.name)).toISOString();
+    let ended: CleanupResultRow | undefined;
+    let why = '';
+    if (result?.op === s.cleanupOp) {
+      ended = result;
+      why = result.ok
+        ? `cyr_expire on ${s.name} done in ${result.ms} ms, ${result.freedBytes} bytes freed`
+        : `cyr_expire on ${s.name} failed: ${result.error}${result.tail.length ? ` — last lines: ${result.tail.slice(-3).join(' | ')}` : ''}`;
+    } else {
+      const started = Date.parse(s.cleanupStartedAt);
+      const machine = repo.getMachine(s.machine);
+      const gone = machine?.state === 'down' ? `machine ${s.machine} is down` : '';
+      if (gone || now - started > config.timeoutMs + REPORT_GRACE_MS) {
+        const error = gone ? `${gone}: no result` : `no result from the agent ${Math.round((now - started) / 1000)} s after the start (timeout ${Math.round(config.timeoutMs / 1000)} s)`;
+        ended = { op: s.cleanupOp, ok: false, exitCode: -1, startedAt: s.cleanupStartedAt, finishedAt: nowIso(), ms: now - started, freedBytes: 0, error, tail: [] };
+        why = `cleanup of ${s.name} ended: ${error}`;
+      }
+    }
+    if (!ended) return;
+    repo.finishCleanup(s.name, ended, next, why);
+    const log = withContext(this.deps.log, { slot: s.name, store: s.store, op: s.cleanupOp, machine: s.machine });
+    if (ended.ok) log.info({ ms: ended.ms, freedBytes: ended.freedBytes }, why);
+    else log.warn({ tail: ended.tail.slice(-5) }, why);
+    touched.add(s.machine);
+  }
+
+  /** One event each time a partition of a slot changes level (ok, warning, critical). */
+  private watchDisks(s: SlotRow, config: CleanupConfig): void {
+    for (const p of s.partitions) {
+      const key = `${s.name}:${p.role}`;
+      const level = diskLevel(p, config);
+      const before = this.levels.get(key) ?? 'ok';
+      this.levels.set(key, level);
+      if (level === before) continue;
+      const u = usedPercent(p);
+      this.deps.repo.insertEvent({
+        kind: `disk.${level}`,
+        machine: s.machine,
+        store: s.store,
+        slot: s.name,
+        reason: `${p.role} partition ${p.path} of ${s.name} on ${s.machine}: ${u.bytes} % of bytes and ${u.inodes} % of inodes used (warn ${config.warnPct} %, critical ${config.criticalPct} %)${level === 'critical' ? '; its cleanup goes to the front of the queue' : ''}`,
+        data: { severity: level === 'ok' ? 'info' : level, usedPercent: u, freeBytes: p.freeBytes, deletedBytes: p.deletedBytes, expungedBytes: p.expungedBytes },
+      });
+    }
+  }
+}

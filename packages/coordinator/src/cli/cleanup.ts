@@ -1,0 +1,117 @@
+// slotctl verbs for per-slot cleanup and disk health: cleanup status | run, disk status.
+import type { Command } from 'commander';
+import { formatSize, parseDuration, ValidationError } from '@slotctl/shared';
+import type { CleanupStatusRow, DiskStatusRow } from '../cleanup/view.js';
+import type { Admin } from './client.js';
+import { ago, table } from './format.js';
+
+type WithAdmin = <T>(fn: (a: Admin) => Promise<T>) => Promise<T>;
+
+const EXIT_ERROR = 1;
+
+function lastCell(r: CleanupStatusRow): string {
+  if (!r.last) return 'never';
+  return `${r.last.ok ? 'ok' : `FAILED (exit ${r.last.exitCode})`} ${ago(r.last.finishedAt)}`;
+}
+
+export function cleanupTable(rows: readonly CleanupStatusRow[]): string {
+  return table(
+    ['slot', 'machine', 'role', 'disks', 'last run', 'took', 'freed', 'waiting', 'next'],
+    rows.map((r) => [
+      r.slot,
+      r.machine,
+      r.role,
+      r.disks.join(' '),
+      r.running ? `RUNNING since ${ago(r.running.since)} (${r.running.requestedBy})` : lastCell(r),
+      r.last ? `${(r.last.ms / 1000).toFixed(1)} s` : '-',
+      r.last ? formatSize(r.last.freedBytes) : '-',
+      formatSize(r.waitingBytes),
+      r.running ? '-' : r.requested ? `asked (${r.requested})` : r.nextAt ? r.nextAt.slice(0, 16).replace('T', ' ') : '-',
+    ]),
+  );
+}
+
+export function diskTable(rows: readonly DiskStatusRow[]): string {
+  return table(
+    ['machine', 'slot', 'partition', 'path', 'used', 'inodes', 'free', 'deleted folders', 'expunged', 'level'],
+    rows.map((r) => [r.machine, r.slot, r.role, r.path, `${r.usedPercent} %`, `${r.inodesUsedPercent} %`, formatSize(r.freeBytes), formatSize(r.deletedBytes), formatSize(r.expungedBytes), r.error ? `unknown: ${r.error}` : r.level]),
+  );
+}
+
+export function registerCleanupCommands(program: Command, withAdmin: WithAdmin, printJson: (v: unknown) => void): void {
+  const cleanup = program
+    .command('cleanup')
+    .description(
+      'Per-slot cleanup: cyr_expire on masters and replicas alike (a master\'s cleanup does not reach its replica), ' +
+        'with the retentions of the cluster file\'s `cleanup:` section, nightly in its window, one disk at a time.',
+    );
+
+  cleanup
+    .command('status')
+    .description('Per slot: the last run (when, how long, exit code, space freed), the space waiting for cleanup, the next run.')
+    .option('--machine <machine>', 'one machine only')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { machine?: string; json?: boolean }) => {
+      const rows = JSON.parse((await withAdmin((a) => a.cleanupStatus({ machine: opts.machine ?? '' }))).json) as CleanupStatusRow[];
+      if (opts.json) printJson(rows);
+      else process.stdout.write(`${cleanupTable(rows)}\n`);
+    });
+
+  cleanup
+    .command('run')
+    .description(
+      'Clean a slot, or every slot of a machine, now: each starts as soon as its disk and machine allow (slots sharing ' +
+        'a disk never run together; at most the policy\'s `parallel` per machine) and no operation touches its store.',
+    )
+    .option('--slot <slot>', 'one slot')
+    .option('--machine <machine>', 'every slot of a machine')
+    .option('--wait', 'wait until they have run, then print their results (exit 1 if one failed)')
+    .option('--timeout <duration>', 'with --wait: stop waiting after this long', '30m')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  slotctl cleanup run --slot s01-m1 --wait\n  slotctl cleanup run --machine m3')
+    .action(async (opts: { slot?: string; machine?: string; wait?: boolean; timeout: string; json?: boolean }) => {
+      if (!opts.slot === !opts.machine) throw new ValidationError('name a slot (--slot) or a machine (--machine)', { hint: 'e.g. slotctl cleanup run --slot s01-m1' });
+      const timeoutMs = parseDuration(opts.timeout, '--timeout');
+      await withAdmin(async (a) => {
+        const asked = new Date().toISOString();
+        const reply = await a.runCleanup({ slot: opts.slot ?? '', machine: opts.machine ?? '' });
+        for (const p of reply.problems) process.stderr.write(`slotctl: ${p}\n`);
+        if (!opts.wait) {
+          if (opts.json) printJson(reply);
+          else process.stdout.write(`cleanup asked for ${reply.slots.join(', ') || 'nothing'}\n`);
+          return;
+        }
+        const deadline = Date.now() + timeoutMs;
+        let rows: CleanupStatusRow[] = [];
+        for (;;) {
+          rows = (JSON.parse((await a.cleanupStatus({ machine: '' })).json) as CleanupStatusRow[]).filter((r) => reply.slots.includes(r.slot));
+          if (rows.every((r) => !r.running && !r.requested && r.last && r.last.finishedAt >= asked)) break;
+          if (Date.now() > deadline) throw new ValidationError(`cleanups still waiting or running after ${opts.timeout}`, { hint: 'follow them with slotctl cleanup status' });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        if (opts.json) printJson(rows);
+        else process.stdout.write(`${cleanupTable(rows)}\n`);
+        if (rows.some((r) => !r.last?.ok)) {
+          process.exitCode = EXIT_ERROR;
+          if (!opts.json) for (const r of rows.filter((x) => !x.last?.ok)) process.stdout.write(`${r.slot}: ${r.last?.error}\n${(r.last?.tail ?? []).map((l) => `  ${l}`).join('\n')}\n`);
+        }
+      });
+    });
+
+  program
+    .command('disk')
+    .description('Disk health of the slots\' partitions.')
+    .command('status')
+    .description(
+      'Per partition: bytes and inodes used, free, and what cleanup would free (delayed-deleted folders, expunged ' +
+        'messages), with the level against the policy\'s thresholds (warn 80 %, critical 90 % by default).',
+    )
+    .option('--machine <machine>', 'one machine only')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { machine?: string; json?: boolean }) => {
+      const rows = JSON.parse((await withAdmin((a) => a.diskStatus({ machine: opts.machine ?? '' }))).json) as DiskStatusRow[];
+      if (opts.json) printJson(rows);
+      else process.stdout.write(rows.length ? `${diskTable(rows)}\n` : 'no partition measured yet (agents measure every few minutes)\n');
+      if (rows.some((r) => r.level === 'critical')) process.exitCode = EXIT_ERROR;
+    });
+}
