@@ -52,6 +52,10 @@ describe('slotctl', () => {
     [['plan', 'whatif', '--help'], /Usage: slotctl plan whatif[\s\S]*stores lost entirely[\s\S]*--lose <machines>[\s\S]*--json/],
     [['plan', 'rebalance', '--help'], /Usage: slotctl plan rebalance[\s\S]*fewest switchovers[\s\S]*--apply[\s\S]*--parallel[\s\S]*--json/],
     [['machine', 'add', '--help'], /Usage: slotctl machine add[\s\S]*fan-out[\s\S]*--slots[\s\S]*--rack[\s\S]*--disk[\s\S]*--json/],
+    [['cleanup', '--help'], /Usage: slotctl cleanup[\s\S]*cyr_expire on masters and replicas alike[\s\S]*status[\s\S]*run/],
+    [['cleanup', 'status', '--help'], /Usage: slotctl cleanup status[\s\S]*last run[\s\S]*--machine[\s\S]*--json/],
+    [['cleanup', 'run', '--help'], /Usage: slotctl cleanup run[\s\S]*sharing\s+a disk never run together[\s\S]*--slot[\s\S]*--machine[\s\S]*--wait/],
+    [['disk', 'status', '--help'], /Usage: slotctl disk status[\s\S]*inodes[\s\S]*expunged[\s\S]*--json/],
     [['machine', 'retire', '--help'], /Usage: slotctl machine retire[\s\S]*sync_client\s+-u[\s\S]*--dry-run[\s\S]*--json/],
   ])('explains itself: slotctl %j', async (args, pattern) => {
     const result = await slotctl(args);
