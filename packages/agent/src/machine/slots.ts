@@ -283,7 +283,8 @@ export class MachineSlots {
       this.diskTimer = setTimeout(() => void tick(), this.options.diskReportIntervalMs);
       this.diskTimer.unref();
     };
-    this.diskTimer = setTimeout(() => void tick(), 1000);
+    // not in the agent's first seconds (it is starting and adopting slots): after one interval, at most 30 s
+    this.diskTimer = setTimeout(() => void tick(), Math.min(this.options.diskReportIntervalMs, 30_000));
     this.diskTimer.unref();
   }
 

@@ -20,6 +20,8 @@ const REPORT_GRACE_MS = 60_000;
 export class CleanupScheduler {
   private readonly levels = new Map<string, DiskLevel>();
   private lastCheck = 0;
+  /** A slot never cleaned has its first turn counted from when this coordinator first saw it (nothing is written). */
+  private readonly firstSeen = new Map<string, number>();
 
   constructor(private readonly deps: CleanupDeps) {}
 
@@ -37,10 +39,9 @@ export class CleanupScheduler {
     const touched = new Set<string>();
     for (const s of slots) {
       if (s.cleanupOp) this.settle(s, config, now, touched);
-      else if (!s.cleanupNextAt) repo.setCleanupNextAt(s.name, new Date(nextTurn(now, config, s.name)).toISOString());
       this.watchDisks(s, config);
     }
-    const fresh = touched.size ? repo.listSlots() : slots;
+    const fresh = (touched.size ? repo.listSlots() : slots).map((s) => ({ ...s, cleanupNextAt: this.nextAt(s, config, now) }));
     const lastEnded = new Map<string, number>();
     for (const run of repo.listCleanupRuns({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
     const picks = pickCleanups({ now, config, machines: repo.listMachines(), connected: this.deps.connected(), slots: fresh, busyStores: repo.busyStores(), lastEnded });
@@ -52,6 +53,13 @@ export class CleanupScheduler {
       touched.add(slot.machine);
     }
     if (touched.size) this.deps.push(touched);
+  }
+
+  /** When the slot's next nightly turn is: stored after each run, else counted from when it was first seen. */
+  nextAt(s: SlotRow, config = this.config(), now = Date.now()): string {
+    if (s.cleanupNextAt) return s.cleanupNextAt;
+    if (!this.firstSeen.has(s.name)) this.firstSeen.set(s.name, now);
+    return new Date(nextTurn(this.firstSeen.get(s.name)!, config, s.name)).toISOString();
   }
 
   /** A running cleanup: its agent's result, or a timeout, or its machine gone. */

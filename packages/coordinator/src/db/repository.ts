@@ -960,10 +960,6 @@ export class Repository {
     this.db.prepare('UPDATE slots SET cleanup_requested = ? WHERE name = ?').run(by, slot);
   }
 
-  setCleanupNextAt(slot: string, at: string): void {
-    this.db.prepare('UPDATE slots SET cleanup_next_at = ? WHERE name = ?').run(at, slot);
-  }
-
   listCleanupRuns(filter: { slot?: string; machine?: string; limit: number }): CleanupRunRow[] {
     const where = filter.slot ? 'WHERE slot = @slot' : filter.machine ? 'WHERE machine = @machine' : '';
     const rows = this.db.prepare(`SELECT * FROM cleanup_runs ${where} ORDER BY id DESC LIMIT @limit`).all({ slot: filter.slot, machine: filter.machine, limit: filter.limit }) as {

@@ -209,7 +209,8 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
     CleanupStatus: unary(deps.log, 'CleanupStatus', (request) => {
       const { repo } = deps;
       if (request.machine && !repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-      const rows = cleanupStatus({ slots: repo.listSlots(), stores: repo.listStores(), machines: repo.listMachines(), runs: repo.listCleanupRuns({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
+      const slots = repo.listSlots().map((s) => ({ ...s, cleanupNextAt: deps.orchestrator.cleanup.nextAt(s) }));
+      const rows = cleanupStatus({ slots, stores: repo.listStores(), machines: repo.listMachines(), runs: repo.listCleanupRuns({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
       return { json: JSON.stringify(rows) };
     }),
     RunCleanup: unary(deps.log, 'RunCleanup', (request) => {
