@@ -85,6 +85,8 @@ export class CleanupScheduler {
       }
     }
     if (!ended) return;
+    // a failure keeps the slot's own last log lines beside cyr_expire's (what Cyrus said around it)
+    if (!ended.ok) ended = { ...ended, tail: [...ended.tail, ...s.recentLog.slice(-5).map((l) => `slot log: ${l}`)] };
     repo.finishCleanup(s.name, ended, next, why);
     const log = withContext(this.deps.log, { slot: s.name, store: s.store, op: s.cleanupOp, machine: s.machine });
     if (ended.ok) log.info({ ms: ended.ms, freedBytes: ended.freedBytes }, why);
