@@ -16,6 +16,9 @@ import { PeerLink } from './peer/link.js';
 import { cyrusOwner } from './slot/supervisor.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
+
+/** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
+const FENCE_BACKUP_DELAY_MS = 250;
 import type { DesiredState__Output } from '@slotctl/shared';
 
 function port(value: string): number {
@@ -111,7 +114,9 @@ async function main(): Promise<void> {
   const authority = new ServingAuthority(
     {
       publish: (deadline, holder) => guard.update({ deadline, holder }),
-      lost: () => void slots?.fence(),
+      // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
+      // the same a moment later in case that process is gone (well inside the margin before any promotion)
+      lost: () => void setTimeout(() => (authority.holds() ? undefined : void slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
       regained: () => void slots?.resume(),
       log,
     },

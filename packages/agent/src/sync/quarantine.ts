@@ -4,6 +4,7 @@
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mailboxOfLine, replayOrder } from './backlog.js';
+import { MARKER_MAILBOX } from '../cyrus/mailboxes.js';
 
 export const RECOVERED_MARK = 'RECOVERED';
 
@@ -47,13 +48,24 @@ export async function readQuarantine(quarantineDir: string): Promise<QuarantineR
   for (const folder of folders) {
     const files = await readdir(join(quarantineDir, folder)).catch(() => [] as string[]);
     if (files.includes(RECOVERED_MARK)) continue;
+    const named = new Set<string>();
+    let other = false;
     for (const file of files.sort()) {
-      report.files.push(`${folder}/${file}`);
       for (const line of (await readFile(join(quarantineDir, folder, file), 'utf8')).split('\n')) {
+        if (!line.trim()) continue;
         const m = mailboxOfLine(line);
-        if (m) mailboxes.add(m.startsWith('user:') ? `user.${m.slice(5)}` : m);
+        if (m === MARKER_MAILBOX) continue;
+        if (m) named.add(m.startsWith('user:') ? `user.${m.slice(5)}` : m);
+        else other = true;
       }
     }
+    // logs that name nothing but slotctl's own replication marker hold no mail: nothing to recover (kept, marked)
+    if (named.size === 0 && !other) {
+      await writeFile(join(quarantineDir, folder, RECOVERED_MARK), `nothing to recover: only the replication marker ${new Date().toISOString()}\n`);
+      continue;
+    }
+    for (const file of files.sort()) report.files.push(`${folder}/${file}`);
+    for (const m of named) mailboxes.add(m);
   }
   report.mailboxes = [...mailboxes].sort();
   return report;
