@@ -180,13 +180,3 @@ export function firstReReplicationRule(v: ReReplicationView): { rule: ReReplicat
     v,
   );
 }
-
-export function reReplicationPlan(p: ReReplicationParams, store: string): string[] {
-  return [
-    `preflight: ${p.masterMachine} (master ${p.master}) and ${p.targetMachine} up and connected`,
-    `create: ${p.target} on ${p.targetMachine} (data ${p.dataPath}, meta ${p.metaPath}) replaces ${p.oldReplica} (${p.oldMachine}) as ${store}'s replica with its IP, epoch + 1; ${p.oldReplica}'s files stay on ${p.oldMachine}`,
-    `seed: ${p.master} copies every user to ${p.target} (sync_client -u, in batches)`,
-    `verify: every mailbox of ${p.master} is on ${p.target} with the same uniqueid and message count (mbexamine)`,
-    `done: ${p.target} may be promoted again; ${store} has a replica`,
-  ];
-}

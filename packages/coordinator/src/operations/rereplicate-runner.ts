@@ -5,7 +5,7 @@ import { NotFoundError, type Logger } from '@slotctl/shared';
 import { OperationConflict, type DiskRow, type OperationRow, type Repository } from '../db/repository.js';
 import { clusterFromRows, planReReplication } from '../planner/index.js';
 import { ALL_MAILBOXES_CHECK } from './checks.js';
-import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, reReplicationPlan, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
+import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
 
 /**
  * Where a partition of the old slot goes on the new machine: the same place under the disk of the same name (disk
@@ -97,10 +97,6 @@ export class ReReplicationRunner {
 
   private params(master: string, masterMachine: string, oldReplica: string, oldMachine: string, target: string, targetMachine: string, dataPath: string, metaPath: string): ReReplicationParams {
     return { master, masterMachine, oldReplica, oldMachine, target, targetMachine, dataPath, metaPath, timeoutMs: RE_REPLICATION_DEFAULTS.timeoutMs, verifyTimeoutMs: RE_REPLICATION_DEFAULTS.verifyTimeoutMs };
-  }
-
-  planText(params: ReReplicationParams, store: string): string[] {
-    return reReplicationPlan(params, store);
   }
 
   view(op: OperationRow): ReReplicationView | undefined {

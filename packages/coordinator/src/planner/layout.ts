@@ -6,7 +6,6 @@ import { IndexHeap } from './heap.js';
 import {
   DEFAULT_FAN_OUT,
   DEFAULT_SLOT_SIZE,
-  byName,
   cloneCluster,
   countByMachine,
   freeSlots,
@@ -88,7 +87,7 @@ export function planLayout(input: PlanCluster, options: LayoutOptions = {}): Lay
   const used = machines.map((m) => counts.get(m.name)!.masters + counts.get(m.name)!.replicas);
   const free = machines.map((m, i) => freeSlots(m, used[i]!, size));
   // shares are of the slots a machine can really hold (a full disk lowers them)
-  const slots = machines.map((m, i) => Math.max(1, used[i]! + free[i]!));
+  const slots = machines.map((_, i) => Math.max(1, used[i]! + free[i]!));
   free.forEach((f, i) => {
     if (f < machines[i]!.slots - used[i]!) notes.push(`${name[i]}: its disks hold only ${f} more slot(s) of ${Math.round(size.dataBytes / 1e9)} GB data + ${Math.round(size.metaBytes / 1e9)} GB meta, not ${machines[i]!.slots - used[i]!}`);
   });
