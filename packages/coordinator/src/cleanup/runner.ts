@@ -2,7 +2,7 @@
 // what agents reported, ends cleanups that outlived their timeout, starts what the schedule picks, and raises an
 // event when a partition crosses a threshold. A cleanup is a request in the slot's desired state (cleanup_op).
 import { randomUUID } from 'node:crypto';
-import { withContext, type Logger } from '@slotctl/shared';
+import { NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
 import { nowIso, type CleanupResultRow, type Repository, type SlotRow } from '../db/repository.js';
 import { CLEANUP_SETTING, readCleanupConfig, type CleanupConfig } from './config.js';
 import { diskLevel, nextTurn, pickCleanups, usedPercent, type DiskLevel } from './schedule.js';
@@ -53,6 +53,31 @@ export class CleanupScheduler {
       touched.add(slot.machine);
     }
     if (touched.size) this.deps.push(touched);
+  }
+
+  /** `slotctl cleanup run`: asks for a cleanup of a slot or of every slot of a machine (a running one is not asked again). */
+  request(input: { slot?: string | undefined; machine?: string | undefined }): { slots: string[]; problems: string[] } {
+    const { repo } = this.deps;
+    if (!input.slot === !input.machine) throw new ValidationError('name a slot (--slot) or a machine (--machine)', { hint: 'e.g. slotctl cleanup run --slot s01-m1' });
+    let slots: SlotRow[];
+    if (input.slot) {
+      const slot = repo.getSlot(input.slot);
+      if (!slot) throw new NotFoundError(`slot "${input.slot}" is not in the cluster`, { hint: 'list slots with `slotctl slot list`' });
+      slots = [slot];
+    } else {
+      if (!repo.getMachine(input.machine!)) throw new NotFoundError(`machine "${input.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      slots = repo.slotsOfMachine(input.machine!);
+    }
+    const asked: string[] = [];
+    const problems: string[] = [];
+    for (const slot of slots) {
+      if (slot.cleanupOp) problems.push(`${slot.name}: a cleanup runs already (${slot.cleanupOp}, since ${slot.cleanupStartedAt}); not asked again`);
+      else {
+        repo.requestCleanup(slot.name, 'operator');
+        asked.push(slot.name);
+      }
+    }
+    return { slots: asked, problems };
   }
 
   /** When the slot's next nightly turn is: stored after each run, else counted from when it was first seen. */

@@ -82,6 +82,11 @@ function atRiskInfo(r: AtRiskRow): AtRiskInfo {
   };
 }
 
+/** An optional machine filter must name a machine of the cluster. */
+function requireMachine(repo: Repository, machine: string): void {
+  if (machine && !repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+}
+
 export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
     buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
@@ -208,34 +213,19 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
     }),
     CleanupStatus: unary(deps.log, 'CleanupStatus', (request) => {
       const { repo } = deps;
-      if (request.machine && !repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      requireMachine(repo, request.machine);
       const slots = repo.listSlots().map((s) => ({ ...s, cleanupNextAt: deps.orchestrator.cleanup.nextAt(s) }));
       const rows = cleanupStatus({ slots, stores: repo.listStores(), machines: repo.listMachines(), runs: repo.listCleanupRuns({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
       return { json: JSON.stringify(rows) };
     }),
     RunCleanup: unary(deps.log, 'RunCleanup', (request) => {
-      const { repo } = deps;
-      if (!request.slot === !request.machine) throw new ValidationError('name a slot (--slot) or a machine (--machine)', { hint: 'e.g. slotctl cleanup run --slot s01-m1' });
-      let slots: string[];
-      if (request.slot) {
-        if (!repo.getSlot(request.slot)) throw new NotFoundError(`slot "${request.slot}" is not in the cluster`, { hint: 'list slots with `slotctl slot list`' });
-        slots = [request.slot];
-      } else {
-        if (!repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-        slots = repo.slotsOfMachine(request.machine).map((s) => s.name);
-      }
-      const problems: string[] = [];
-      for (const name of slots) {
-        const slot = repo.getSlot(name)!;
-        if (slot.cleanupOp) problems.push(`${name}: a cleanup runs already (${slot.cleanupOp}, since ${slot.cleanupStartedAt}); not asked again`);
-        else repo.requestCleanup(name, 'operator');
-      }
+      const out = deps.orchestrator.cleanup.request({ slot: request.slot || undefined, machine: request.machine || undefined });
       deps.orchestrator.wake();
-      return { slots: slots.filter((n) => !problems.some((p) => p.startsWith(`${n}:`))), problems };
+      return out;
     }),
     DiskStatus: unary(deps.log, 'DiskStatus', (request) => {
       const { repo } = deps;
-      if (request.machine && !repo.getMachine(request.machine)) throw new NotFoundError(`machine "${request.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      requireMachine(repo, request.machine);
       return { json: JSON.stringify(diskStatus(repo.listSlots(), deps.orchestrator.cleanup.config(), request.machine || undefined)) };
     }),
     RetireMachine: unary(deps.log, 'RetireMachine', (request) => {
