@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { summarizeAllMailboxes } from '../packages/agent/src/cyrus/mailboxes.js';
+import { runCyrExpire } from '../packages/agent/src/cleanup/expire.js';
 import { appendToFolder, deleteFolder, deliver, expungeSubject, folderSubjects, inboxSubjects } from './support/mail.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 
@@ -161,6 +162,15 @@ describe('per-slot cleanup with real Cyrus', () => {
     await deliver(serviceIp(OTHER), 2003, [{ user: 'bob', subject: 'still fine' }]);
     expect(await inboxSubjects(serviceIp(OTHER), 1143, 'bob')).toContain('still fine');
   }, 120_000);
+
+  it('kills a cyr_expire that outlives its timeout and reports it', async () => {
+    const log = { info: () => undefined, warn: () => undefined } as unknown as Parameters<typeof runCyrExpire>[0]['log'];
+    const conf = join(dataPath(`${STORE}-m1`), '..', 'meta', 'etc', 'imapd.conf');
+    const report = await runCyrExpire({ op: 'cl-test', imapdConf: conf, retention: { expunged: '7d', deleted: '7d', duplicates: '3d' }, timeoutMs: 1, waiting: async () => 0, log });
+    expect(report).toMatchObject({ ok: false, exitCode: -1, error: expect.stringMatching(/did not finish within 0 s: killed/) });
+    // the slot serves on
+    expect(await inboxSubjects(serviceIp(STORE), 1143, 'ann')).toContain('after cleanup');
+  });
 
   it('shows disk health per partition', async () => {
     const disks = JSON.parse((await cluster.slotctl(['disk', 'status', '--json'])).stdout) as { slot: string; role: string; usedPercent: number; level: string; freeBytes: number }[];
