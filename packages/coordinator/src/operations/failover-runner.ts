@@ -3,21 +3,16 @@
 // once than automatic failover allows (a network problem is likelier then: a critical event, and an operator
 // decides with `slotctl machine failover M --force`). Each failover runs its rule table (failover-rules.ts).
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, withContext, type Logger } from '@slotctl/shared';
-import { OperationConflict, type OperationRow, type Repository, type SlotRow, type StoreRow } from '../db/repository.js';
+import { ConflictError, NotFoundError, withContext } from '@slotctl/shared';
+import { OperationConflict, type OperationRow, type SlotRow, type StoreRow } from '../db/repository.js';
+import type { RunnerDeps } from './rule-table.js';
 import { FAILOVER_RULES, automaticFailover, failoverPlan, failoverProblems, firstFailoverRule, type FailoverAction, type FailoverParams, type FailoverView } from './failover-rules.js';
 
 export const FAILOVER_DEFAULTS = { settleTimeoutMs: 60_000, maxAutomaticMachines: 1 };
 
-export interface FailoverDeps {
-  repo: Repository;
-  push: (machines: Iterable<string>) => void;
-  connected: () => ReadonlySet<string>;
-  log: Logger;
+export interface FailoverDeps extends RunnerDeps {
   /** More machines with masters down at once than this: no automatic failover. */
   maxAutomaticMachines: number;
-  /** Records the fired rule (operation row + event) and runs its action; false when another evaluation was first. */
-  record: (op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void) => boolean;
   /** Asks a running switchover of a store whose master machine died to roll back (it cannot finish). */
   cancelQuietly: (op: OperationRow) => void;
 }

@@ -3,22 +3,16 @@
 // sync logs gets the mailboxes they name written into its record and waits for `slotctl store recover`. A recovery
 // is an operation per store with its own rule table (recovery-rules.ts).
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
-import { OperationConflict, type AtRiskRow, type OperationRow, type Repository } from '../db/repository.js';
+import { ConflictError, NotFoundError, ValidationError, withContext } from '@slotctl/shared';
+import { OperationConflict, type AtRiskRow, type OperationRow } from '../db/repository.js';
+import type { RunnerDeps } from './rule-table.js';
 import { RECOVERY_RULES, firstRecoveryRule, recoveryComplete, recoveryPlan, recoveryProblems, type RecoveryAction, type RecoveryParams, type RecoveryView } from './recovery-rules.js';
 
 export const RECOVERY_DEFAULTS = { timeoutMs: 600_000 };
 
-export interface RecoveryDeps {
-  repo: Repository;
-  push: (machines: Iterable<string>) => void;
-  connected: () => ReadonlySet<string>;
-  log: Logger;
-  record: (op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void) => boolean;
-}
 
 export class RecoveryRunner {
-  constructor(private readonly deps: RecoveryDeps) {}
+  constructor(private readonly deps: RunnerDeps) {}
 
   /** Old masters that came back: close what needs no recovery, name what does. */
   check(running: readonly OperationRow[]): void {

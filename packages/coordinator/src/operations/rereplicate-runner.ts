@@ -1,10 +1,11 @@
 // Re-replication on the coordinator: `slotctl machine retire M` marks a down machine gone for good and starts one
 // operation per store it leaves without a replica (rereplicate-rules.ts), each on the peer the planner chooses.
 import { randomUUID } from 'node:crypto';
-import { NotFoundError, type Logger } from '@slotctl/shared';
-import { OperationConflict, type DiskRow, type OperationRow, type Repository } from '../db/repository.js';
+import { NotFoundError } from '@slotctl/shared';
+import { OperationConflict, type DiskRow, type OperationRow } from '../db/repository.js';
 import { clusterFromRows, planReReplication } from '../planner/index.js';
 import { ALL_MAILBOXES_CHECK } from './checks.js';
+import type { RunnerDeps } from './rule-table.js';
 import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
 
 /**
@@ -19,16 +20,9 @@ export function pathOnMachine(path: string, fromDisks: readonly DiskRow[], toDis
   return to ? `${to.path.replace(/\/$/, '')}${path.slice(disk.path.replace(/\/$/, '').length)}` : path;
 }
 
-export interface ReReplicationDeps {
-  repo: Repository;
-  push: (machines: Iterable<string>) => void;
-  connected: () => ReadonlySet<string>;
-  log: Logger;
-  record: (op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void) => boolean;
-}
 
 export class ReReplicationRunner {
-  constructor(private readonly deps: ReReplicationDeps) {}
+  constructor(private readonly deps: RunnerDeps) {}
 
   /** `slotctl machine retire M [--dry-run]`. Run again, it re-plans what is still missing (a failed seed resumes). */
   retire(machine: string, dryRun: boolean): { plan: string[]; problems: string[]; operations: OperationRow[] } {
