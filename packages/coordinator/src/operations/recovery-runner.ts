@@ -10,7 +10,6 @@ import { RECOVERY_RULES, firstRecoveryRule, recoveryComplete, recoveryPlan, reco
 
 export const RECOVERY_DEFAULTS = { timeoutMs: 600_000 };
 
-
 export class RecoveryRunner {
   constructor(private readonly deps: RunnerDeps) {}
 

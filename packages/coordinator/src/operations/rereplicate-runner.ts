@@ -20,7 +20,6 @@ export function pathOnMachine(path: string, fromDisks: readonly DiskRow[], toDis
   return to ? `${to.path.replace(/\/$/, '')}${path.slice(disk.path.replace(/\/$/, '').length)}` : path;
 }
 
-
 export class ReReplicationRunner {
   constructor(private readonly deps: RunnerDeps) {}
 
