@@ -96,3 +96,6 @@ export type { SyncUsersRequest__Output } from './generated/slotctl/v1/SyncUsersR
 export type { SyncUsersReply } from './generated/slotctl/v1/SyncUsersReply.js';
 export type { RenewRequest__Output } from './generated/slotctl/v1/RenewRequest.js';
 export type { HeartbeatAck, HeartbeatAck__Output } from './generated/slotctl/v1/HeartbeatAck.js';
+
+/** As the only name in DesiredSlot.check_mailboxes: summarize every mailbox the slot holds (a new replica's check). */
+export const ALL_MAILBOXES = '*';

@@ -3,7 +3,7 @@
 // UIDVALIDITY, last UID, highest modseq) mean the replica has every change of that mailbox: every change bumps the
 // modseq, and replication copies it. Measured: one mbexamine for a few mailboxes takes ~15 ms.
 import { execa } from 'execa';
-import type { MailboxSummary__Output } from '@slotctl/shared';
+import { ALL_MAILBOXES, type MailboxSummary__Output } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from './install.js';
 
 /** As the contract carries it: `name` is the internal name, as sync logs write it (`user.bob^smith`). */
@@ -49,9 +49,6 @@ export function parseMbexamine(output: string): Map<string, Omit<MailboxSummary,
 export function internalName(external: string): string {
   return external.replaceAll('.', '^').replaceAll('/', '.');
 }
-
-/** Asks for every mailbox of the slot in a mailbox check (a new replica's verification). */
-export const ALL_MAILBOXES = '*';
 
 async function examineAll(imapdConf: string, timeoutMs: number): Promise<string> {
   const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID]);

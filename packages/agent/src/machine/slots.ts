@@ -21,10 +21,10 @@ import { markRecovered, quarantineLeftovers, readQuarantine, type QuarantineRepo
 import { pushMailboxes } from '../recover/push.js';
 import { logUserSync, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import type { RecoverReport } from '@slotctl/shared';
-import { seedReplica, type SeedResult } from '../sync/seed.js';
+import { seedReplica } from '../sync/seed.js';
 import { runCyrExpire } from '../cleanup/expire.js';
 import { partitionReport } from '../cleanup/space.js';
-import type { CleanupReport, PartitionReport } from '@slotctl/shared';
+import type { CleanupReport, PartitionReport, SeedReport } from '@slotctl/shared';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -77,7 +77,7 @@ export class MachineSlots {
   private readonly recovers = new Map<string, RecoverReport>();
   private readonly recovering = new Set<string>();
   /** Per master slot: the last full initial sync it ran to a new replica (a seed is safe to run again). */
-  private readonly seeds = new Map<string, SeedResult>();
+  private readonly seeds = new Map<string, SeedReport>();
   private readonly seeding = new Set<string>();
   /** Per slot: its last cleanup (kept in memory: the coordinator records it when reported) and its partitions. */
   private readonly cleanups = new Map<string, CleanupReport>();

@@ -5,21 +5,10 @@
 // and its rolling sync_client keeps running meanwhile (Cyrus locks per user).
 import { connect } from 'node:net';
 import { execa } from 'execa';
-import type { Logger } from '@slotctl/shared';
+import type { Logger, SeedReport } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import { isPlausibleMailbox, summarizeAllMailboxes } from '../cyrus/mailboxes.js';
 
-export interface SeedResult {
-  op: string;
-  ok: boolean;
-  users: number;
-  mailboxes: number;
-  messages: number;
-  ms: number;
-  error: string;
-  failed: string[];
-  finishedAt: string;
-}
 
 export interface SeedTarget {
   ip: string;
@@ -69,9 +58,9 @@ async function syncClient(imapdConf: string, target: SeedTarget, mode: '-u' | '-
   return `sync_client ${mode} ${why}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`;
 }
 
-export async function seedReplica(op: string, imapdConf: string, target: SeedTarget, log: Logger, timeoutMs = 600_000): Promise<SeedResult> {
+export async function seedReplica(op: string, imapdConf: string, target: SeedTarget, log: Logger, timeoutMs = 600_000): Promise<SeedReport> {
   const started = Date.now();
-  const result = (fields: Partial<SeedResult>): SeedResult => ({ op, ok: false, users: 0, mailboxes: 0, messages: 0, error: '', failed: [], ...fields, ms: Date.now() - started, finishedAt: new Date().toISOString() });
+  const result = (fields: Partial<SeedReport>): SeedReport => ({ op, ok: false, users: 0, mailboxes: 0, messages: 0, error: '', failed: [], ...fields, ms: Date.now() - started, finishedAt: new Date().toISOString() });
   const unreachable = await reachable(target);
   if (unreachable) return result({ error: unreachable });
   let all;

@@ -42,8 +42,12 @@ export class CleanupScheduler {
       this.watchDisks(s, config);
     }
     const fresh = (touched.size ? repo.listSlots() : slots).map((s) => ({ ...s, cleanupNextAt: this.nextAt(s, config, now) }));
+    // the run history matters only to a slot with a critical partition (at most one cleanup an hour for it): it is
+    // read then, not on every evaluation
     const lastEnded = new Map<string, number>();
-    for (const run of repo.listCleanupRuns({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
+    if (fresh.some((s) => s.partitions.some((p) => diskLevel(p, config) === 'critical'))) {
+      for (const run of repo.listCleanupRuns({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
+    }
     const picks = pickCleanups({ now, config, machines: repo.listMachines(), connected: this.deps.connected(), slots: fresh, busyStores: repo.busyStores(), lastEnded });
     for (const pick of picks) {
       const slot = fresh.find((s) => s.name === pick.slot)!;

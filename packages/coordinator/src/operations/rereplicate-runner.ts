@@ -1,10 +1,9 @@
 // Re-replication on the coordinator: `slotctl machine retire M` marks a down machine gone for good and starts one
 // operation per store it leaves without a replica (rereplicate-rules.ts), each on the peer the planner chooses.
 import { randomUUID } from 'node:crypto';
-import { NotFoundError } from '@slotctl/shared';
+import { ALL_MAILBOXES, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type DiskRow, type OperationRow } from '../db/repository.js';
 import { clusterFromRows, planReReplication } from '../planner/index.js';
-import { ALL_MAILBOXES_CHECK } from './checks.js';
 import type { RunnerDeps } from './rule-table.js';
 import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
 
@@ -149,8 +148,8 @@ export class ReReplicationRunner {
         const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
         const checkId = `${v.op.id}.${attempt}`;
         repo.db.transaction(() => {
-          repo.setCheck(p.master, checkId, [ALL_MAILBOXES_CHECK]);
-          repo.setCheck(p.target, checkId, [ALL_MAILBOXES_CHECK]);
+          repo.setCheck(p.master, checkId, [ALL_MAILBOXES]);
+          repo.setCheck(p.target, checkId, [ALL_MAILBOXES]);
           repo.mergeOperationResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
         })();
         this.deps.push(both);
