@@ -1,12 +1,14 @@
 // Golden scenarios, like Pacemaker's scheduler tests: golden/NAME.yaml holds a cluster, optional preparation
 // (a layout, a failover, a drain, a return) and one planner action; golden/NAME.txt holds the expected answer exactly
-// as slotctl prints it. UPDATE_GOLDEN=1 rewrites the .txt files (read the diff before committing it).
-import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+// as slotctl prints it. UPDATE_GOLDEN=1 rewrites the .txt files (read the diff before committing it); in CI it is
+// ignored and a missing .txt fails.
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { parseSize } from '@slotctl/shared';
+import { expectGolden } from '../../../../test/support/golden.js';
 import { addMachineText, layoutText, rebalanceText, replicaMovesTable, whatIfText } from '../cli/plan-format.js';
 import { planAddMachine, planLayout, planRebalance, planReReplication, whatIf, type PlanCluster, type PlanMachine } from './index.js';
 
@@ -70,13 +72,7 @@ describe('planner golden scenarios', () => {
   for (const file of files) {
     it(file.replace(/\.yaml$/, ''), () => {
       const actual = runScenario(readFileSync(join(dir, file), 'utf8')) + '\n';
-      const expectedPath = join(dir, file.replace(/\.yaml$/, '.txt'));
-      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(expectedPath)) {
-        // a missing expectation is written once and fails the run, so that nobody mistakes it for a pass
-        writeFileSync(expectedPath, actual);
-        if (process.env.UPDATE_GOLDEN !== '1') throw new Error(`${expectedPath} did not exist: written now, check it and run again`);
-      }
-      expect(actual).toBe(readFileSync(expectedPath, 'utf8'));
+      expectGolden(join(dir, file.replace(/\.yaml$/, '.txt')), actual);
     });
   }
 });
