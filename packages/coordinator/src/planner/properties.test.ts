@@ -47,6 +47,7 @@ describe('layout properties', () => {
       fc.property(machinesArb(2, 24, { drained: true }), (machines) => {
         const cluster = laidOut(machines);
         const counts = countByMachine(cluster);
+        expect(cluster.stores.length).toBeGreaterThan(0); // two machines of at least two slots hold a store
         for (const s of cluster.stores) expect(s.master).not.toBe(s.replica);
         for (const m of machines) {
           const c = counts.get(m.name)!;
@@ -86,6 +87,7 @@ describe('layout properties', () => {
         for (let r = 0; r < racks; r++) for (let k = 0; k < perRack; k++) machines.push({ name: `m${r}${k}`, slots, rack: `r${r}`, drained: false, down: false, disks: [] });
         const cluster = laidOut(machines);
         const rack = new Map(machines.map((m) => [m.name, m.rack]));
+        expect(cluster.stores.length).toBeGreaterThan(0);
         for (const s of cluster.stores) expect(rack.get(s.master)).not.toBe(rack.get(s.replica));
       }),
       { numRuns: 200 },
@@ -200,22 +202,33 @@ describe('re-replication properties', () => {
         // leave room: a layout of about two thirds of the slots
         const total = machines.reduce((a, m) => a + m.slots, 0);
         const plan = planLayout({ machines, stores: [] }, { count: Math.floor(total / 3) });
-        const gone = machines[pick % machines.length]!.name;
+        // the machine that goes holds replicas (otherwise there is nothing to re-replicate and nothing is tested)
+        const holders = machines.filter((m) => plan.stores.some((s) => s.replica.machine === m.name));
+        expect(holders.length).toBeGreaterThan(0);
+        const gone = holders[pick % holders.length]!.name;
         const stores = plan.stores
           .map((s) => ({ name: s.store, master: s.master.machine, replica: s.replica.machine }))
           .map((s) => (s.master === gone ? { ...s, master: s.replica, replica: s.master } : s));
         const cluster: PlanCluster = { machines: machines.map((m) => (m.name === gone ? { ...m, down: true } : m)), stores };
         const result = planReReplication(cluster, gone);
         const degraded = stores.filter((s) => s.replica === gone).map((s) => s.name).sort();
+        expect(degraded.length).toBeGreaterThan(0);
         expect([...result.moves.map((m) => m.store), ...result.unplaced.map((u) => u.store)].sort()).toEqual(degraded);
+        // a third of the slots is free: something is always placed
+        expect(result.moves.length, JSON.stringify(result.unplaced)).toBeGreaterThan(0);
         const after = stores.map((s) => ({ ...s, replica: result.moves.find((m) => m.store === s.name)?.to ?? s.replica }));
         const counts = countByMachine({ machines, stores: after });
+        const used = (m: string) => counts.get(m)!.masters + counts.get(m)!.replicas;
         for (const m of result.moves) {
           expect(m.to).not.toBe(gone);
           expect(m.to).not.toBe(after.find((s) => s.name === m.store)!.master);
         }
-        for (const m of machines) if (m.name !== gone) expect(counts.get(m.name)!.masters + counts.get(m.name)!.replicas).toBeLessThanOrEqual(m.slots);
-        if (result.unplaced.length === 0) expect(result.moves.length).toBe(degraded.length);
+        for (const m of machines) if (m.name !== gone) expect(used(m.name)).toBeLessThanOrEqual(m.slots);
+        // a store left unplaced had nowhere to go: every live machine but its master is full
+        for (const u of result.unplaced) {
+          const master = after.find((s) => s.name === u.store)!.master;
+          for (const m of machines.filter((x) => x.name !== gone && x.name !== master)) expect(used(m.name), `${u.store} unplaced: ${u.reason}`).toBeGreaterThanOrEqual(m.slots);
+        }
       }),
       { numRuns: 200 },
     );
