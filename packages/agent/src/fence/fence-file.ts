@@ -1,9 +1,8 @@
 // The contract between the agent and its fence process (slot-fence): STATE_DIR/fence.json, written atomically by
 // the agent whenever its lease deadline or its set of master slots changes, read by the fence every 100 ms. Times
 // are CLOCK_MONOTONIC milliseconds, valid only within one boot (hence the boot id).
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@slotctl/shared';
 
 export interface FencedMaster {
   slot: string;
@@ -52,8 +51,16 @@ export function bootId(): string {
   }
 }
 
-export async function writeFenceFile(path: string, file: FenceFile): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(file)}\n`, 0o600);
+/** Atomic (temporary file, rename) and synchronous; not fsynced (see FenceGuard.update). */
+export function writeFenceFile(path: string, file: FenceFile): void {
+  const temp = `${path}.tmp-${process.pid}`;
+  try {
+    writeFileSync(temp, `${JSON.stringify(file)}\n`, { mode: 0o600 });
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
 }
 
 /** The file as last written, or undefined (missing, half-understood or from another boot: nothing to trust). */

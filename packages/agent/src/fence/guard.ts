@@ -19,7 +19,6 @@ export class FenceGuard {
   private readonly paths;
   private readonly boot = bootId();
   private file: FenceFile;
-  private writing: Promise<void> = Promise.resolve();
   private readonly log: Logger;
 
   constructor(private readonly options: FenceGuardOptions) {
@@ -49,7 +48,7 @@ export class FenceGuard {
 
   /** Starts slot-fence unless one already guards this state directory (it outlives agent restarts). */
   async start(): Promise<number> {
-    await this.write();
+    if (!this.write()) throw new Error(`cannot write ${this.paths.file}: the fence could not guard this machine's masters`);
     const running = this.fencePid();
     if (running) {
       this.log.info({ pid: running }, 'fence process already running');
@@ -85,18 +84,33 @@ export class FenceGuard {
     if (pid) process.kill(pid, 'SIGTERM');
   }
 
-  /** New deadline and/or masters; resolves when the fence can read them. */
-  update(change: { deadline?: number | undefined; holder?: string; masters?: FencedMaster[] }): Promise<void> {
+  /**
+   * New deadline and/or masters. Written at once, synchronously: true when the fence can read them, false when the
+   * file could not be written (the fence then acts on what it last read, and the caller must not rely on the change).
+   *
+   * Why synchronous and without fsync: the deadline is renewed every heartbeat and must reach the fence before
+   * anything relies on it. Queued as asynchronous writes with an fsync each, renewals waited behind one another
+   * and behind slot start-up work in libuv's four-thread pool: on a busy host the fence enforced deadlines seconds
+   * old and killed masters whose lease was held. A write of a few hundred bytes into the page cache and a rename
+   * take microseconds and need no thread; the rename keeps a crashed agent from leaving half a file, and fsync
+   * would protect only against a power loss, after which the boot id changes and no deadline is trusted anyway.
+   */
+  update(change: { deadline?: number | undefined; holder?: string; masters?: FencedMaster[] }): boolean {
     this.file = { ...this.file, ...change, agentPid: process.pid };
     return this.write();
   }
 
-  private write(): Promise<void> {
-    const snapshot = this.file;
-    this.writing = this.writing
-      .then(() => writeFenceFile(this.paths.file, snapshot))
-      .catch((err: Error) => this.log.error({ err: err.message }, 'could not write fence.json: the fence acts on the previous deadline'));
-    return this.writing;
+  private write(): boolean {
+    const started = performance.now();
+    try {
+      writeFenceFile(this.paths.file, this.file);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, path: this.paths.file }, 'could not write fence.json: the fence acts on the deadline it last read; masters stop serving at that deadline');
+      return false;
+    }
+    const ms = performance.now() - started;
+    if (ms > 50) this.log.warn({ ms: Math.round(ms) }, 'writing fence.json took long (the state directory\'s disk is slow)');
+    return true;
   }
 
   /** What the fence last did (this boot), for reports. */

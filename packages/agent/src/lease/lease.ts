@@ -16,6 +16,11 @@ export class Lease {
     if (this.sent.size > 256) this.sent.delete(this.sent.keys().next().value!);
   }
 
+  /** When heartbeat `seq` left (undefined once forgotten). */
+  sentTime(seq: number): number | undefined {
+    return this.sent.get(seq);
+  }
+
   /** Its acknowledgement arrived: the lease runs from the send time, less the margin. Returns the deadline (never moved back). */
   acked(seq: number, leaseMs: number, marginMs: number): number | undefined {
     const sent = this.sent.get(seq);

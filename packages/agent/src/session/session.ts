@@ -161,6 +161,9 @@ export class AgentSession {
       case 'ack': {
         this.lastAckAt = performance.now();
         const ack = message.ack!;
+        const sent = this.lease.sentTime(Number(ack.seq));
+        const rttMs = sent === undefined ? undefined : monotonicMs() - sent;
+        if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
         const deadline = this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
         if (deadline !== undefined) this.options.onLease(deadline);
         return;
