@@ -5,9 +5,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { loopbackBlock } from './support/loopback-blocks.js';
+import { expectSameMail } from './support/same-mail.js';
 import { deliver, imapClient } from './support/mail.js';
 
-const NET = 44;
+const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('auth');
 const cluster = new LocalCluster({ dir });
 const passwordFile = join(dir, 'sync-password');
@@ -25,7 +27,7 @@ async function login(host: string, user: string, pass: string): Promise<boolean>
 
 beforeAll(async () => {
   writeFileSync(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
-  await cluster.bringUp(twoMachineCluster(dir, NET, 'au'), ['m1', 'm2'], ['au01-m1', 'au01-m2', 'au02-m1', 'au02-m2'], { syncPasswordFile: passwordFile });
+  await cluster.bringUp(twoMachineCluster(dir, NET, PREFIX), ['m1', 'm2'], ['au01-m1', 'au01-m2', 'au02-m1', 'au02-m2'], { syncPasswordFile: passwordFile });
 });
 
 afterAll(async () => {
@@ -53,5 +55,7 @@ describe('production auth (sasldb)', () => {
       }
     };
     await waitFor('user/alice on the replica', async () => ((await replicaBoxes()).includes('user/alice') ? true : undefined), 15_000, 200);
+    // the same mail on both sides, read as alice through the replication user (SASL PLAIN with an authorization id)
+    await expectSameMail([{ name: `${PREFIX}01`, master: `127.${NET}.3.1`, replica: `127.${NET}.2.1` }], { users: ['alice'], admin: { user: 'admin', pass: 'correct horse battery staple' } });
   });
 });

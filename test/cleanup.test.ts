@@ -11,12 +11,14 @@ import { summarizeAllMailboxes } from '../packages/agent/src/cyrus/mailboxes.js'
 import { runCyrExpire } from '../packages/agent/src/cleanup/expire.js';
 import { appendToFolder, deleteFolder, deliver, expungeSubject, folderSubjects, inboxSubjects } from './support/mail.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { loopbackBlock } from './support/loopback-blocks.js';
+import { expectSameMail } from './support/same-mail.js';
 
 const dir = tempDir('cleanup');
 const cluster = new LocalCluster({ dir });
-const NET = 44;
-const STORE = 'cu01'; // master on m1, replica on m2
-const OTHER = 'cu02'; // master on m2, replica on m1
+const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
+const STORE = `${PREFIX}01`; // master on m1, replica on m2
+const OTHER = `${PREFIX}02`; // master on m2, replica on m1
 const BROKEN = `${OTHER}-m2`; // its agent runs cyr_expire with a config path that does not exist
 
 interface CleanupRow {
@@ -29,7 +31,7 @@ interface CleanupRow {
 
 function clusterFile(retention: string): string {
   // m1 declares one disk holding both its slots; m2 declares none (the whole machine counts as one disk)
-  const base = twoMachineCluster(dir, NET, 'cu').replace(`  - { name: m1, address: 127.${NET}.0.1 }`, `  - { name: m1, address: 127.${NET}.0.1, disks: [{ name: d0, path: ${dir}/srv/m1, class: hdd }] }`);
+  const base = twoMachineCluster(dir, NET, PREFIX).replace(`  - { name: m1, address: 127.${NET}.0.1 }`, `  - { name: m1, address: 127.${NET}.0.1, disks: [{ name: d0, path: ${dir}/srv/m1, class: hdd }] }`);
   return `${base}cleanup: { expunged: '${retention}', deleted: '${retention}', duplicates: '0', parallel: 2, timeout: 2m }\n`;
 }
 
@@ -91,7 +93,10 @@ describe('per-slot cleanup with real Cyrus', () => {
       expect(messageFiles(dataPath(s)), `${s} keeps the deleted and expunged messages`).toBe(12);
     }
     // the agents report what waits for cleanup
-    await waitFor('bytes waiting reported', async () => ((await status()).filter((r) => r.slot === master || r.slot === replica).every((r) => r.waitingBytes > 0) ? true : undefined), 20_000, 500);
+    await waitFor('bytes waiting reported', async () => {
+      const rows = (await status()).filter((r) => r.slot === master || r.slot === replica);
+      return rows.length === 2 && rows.every((r) => r.waitingBytes > 0) ? true : undefined;
+    }, 20_000, 500);
 
     // a 7-day retention keeps everything
     for (const m of ['m1', 'm2']) {
@@ -120,6 +125,8 @@ describe('per-slot cleanup with real Cyrus', () => {
     // replication goes on: a new message reaches the replica
     await deliver(ip, 2003, [{ user: 'ann', subject: 'after cleanup' }]);
     await waitFor('new mail on the replica', async () => ((await inboxSubjects(slotIp(replica), 1143, 'ann')).includes('after cleanup') ? true : undefined), 20_000, 250);
+    // and master and replica hold the same mail, every folder, flags and bytes alike
+    await expectSameMail([{ name: STORE, master: ip, replica: slotIp(replica) }], { users: ['ann'] });
   }, 180_000);
 
   it('never cleans two slots of one disk at the same time', async () => {
@@ -175,6 +182,7 @@ describe('per-slot cleanup with real Cyrus', () => {
   it('shows disk health per partition', async () => {
     const disks = JSON.parse((await cluster.slotctl(['disk', 'status', '--json'])).stdout) as { slot: string; role: string; usedPercent: number; level: string; freeBytes: number }[];
     expect(disks.filter((d) => d.slot === `${STORE}-m1`).map((d) => d.role).sort()).toEqual(['data', 'meta']);
+    expect(new Set(disks.map((d) => d.slot)), 'every slot measured').toEqual(new Set([`${STORE}-m1`, `${STORE}-m2`, `${OTHER}-m1`, `${OTHER}-m2`]));
     for (const d of disks) expect(d.freeBytes).toBeGreaterThan(0);
     const text = await cluster.slotctl(['disk', 'status']);
     expect(text.stdout).toMatch(/partition[\s\S]*deleted folders[\s\S]*cu01-m1/);

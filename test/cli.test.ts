@@ -4,13 +4,15 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, LocalCluster, freePort, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { loopbackBlock } from './support/loopback-blocks.js';
 
+const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('cli');
 const cluster = new LocalCluster({ dir });
 
 beforeAll(async () => {
   await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, 42, 'cl'))).exitCode).toBe(0);
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, PREFIX))).exitCode).toBe(0);
   cluster.startAgent('m1');
   cluster.startAgent('m2');
   await cluster.waitForMachines('up', ['m1', 'm2']);
@@ -84,8 +86,8 @@ describe('slotctl', () => {
     await waitFor('a healthy cluster', async () => ((await cluster.slotctl(['status'])).exitCode === 0 ? true : undefined), 30_000, 200);
     const healthy = await cluster.slotctl(['status']);
     expect(healthy.stdout.split('\n')[0]).toMatch(/^cluster HEALTHY — machines 2\/2 up, stores 2\/2 ok/);
-    expect(healthy.stdout).toMatch(/│ m1\s+│ 127\.42\.0\.1 │ up/);
-    expect(healthy.stdout).toMatch(/│ cl01\s+│ ok\s+│ 1\s+│ 127\.42\.3\.1 │ cl01-m1@m1 serving │ cl01-m2@m2 serving/);
+    expect(healthy.stdout).toMatch(new RegExp(`│ m1\\s+│ 127\\.${NET}\\.0\\.1 │ up`));
+    expect(healthy.stdout).toMatch(new RegExp(`│ cl01\\s+│ ok\\s+│ 1\\s+│ 127\\.${NET}\\.3\\.1 │ cl01-m1@m1 serving │ cl01-m2@m2 serving`));
 
     const stop = await cluster.slotctl(['slot', 'stop', 'cl02-m1', '--reason', 'cli test']);
     expect(stop.exitCode, stop.stderr).toBe(0);

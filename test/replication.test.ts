@@ -11,9 +11,11 @@ import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
 import { replayOrder } from '../packages/agent/src/sync/backlog.js';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
-import { deliver, inboxCounts, inboxSubjects, type Delivered } from './support/mail.js';
+import { loopbackBlock } from './support/loopback-blocks.js';
+import { expectSameMail } from './support/same-mail.js';
+import { deliver, imapClient, inboxCounts, inboxSubjects, type Delivered } from './support/mail.js';
 
-const NET = 43;
+const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const MASTER_SERVICE = `127.${NET}.3.1`;
 const MASTER_SLOT_IP = `127.${NET}.1.1`;
 const REPLICA_SLOT_IP = `127.${NET}.2.1`;
@@ -45,8 +47,10 @@ const slot = (name: string) => cluster.slot(name);
 const waitState = (name: string, state: string) => cluster.waitSlotState(name, state);
 
 const syncFiles = () => readdirSync(syncDir).filter((f) => f.startsWith('log')).sort();
+/** Master and replica hold the same mail: every user's every folder, by Message-ID, flags and bytes. */
+const expectReplicaMatches = () => expectSameMail([{ name: `${PREFIX}01`, master: MASTER_SERVICE, replica: REPLICA_SLOT_IP }], { users: Object.keys(sent) });
 
-beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, 're'), ['m1', 'm2'], ['re01-m1', 're01-m2']));
+beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, PREFIX), ['m1', 'm2'], ['re01-m1', 're01-m2']));
 
 afterAll(async () => {
   await cluster.stopAll();
@@ -62,12 +66,22 @@ describe('replication with real Cyrus and real mail', () => {
     }, 30_000, 200);
     for (const user of users) expect(await inboxSubjects(REPLICA_SLOT_IP, IMAP, user)).toEqual([...sent[user]!].sort());
     await waitFor('an empty backlog', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 30_000);
+    await expectReplicaMatches();
   });
 
   it('grows the backlog while the replica is stopped and drains it when the replica is back', async () => {
     expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
     await waitState('re01-m2', 'STOPPED');
     await deliver(MASTER_SERVICE, LMTP, messages('second', { alice: 10, erin: 10 }));
+    // a flag changed on the master while the replica is away must reach it too
+    const client = imapClient(MASTER_SERVICE, 'alice');
+    await client.connect();
+    try {
+      await client.mailboxOpen('INBOX');
+      expect(await client.messageFlagsAdd('1', ['\\Flagged'])).toBe(true);
+    } finally {
+      await client.logout();
+    }
     const grown = await waitFor('the backlog to name both mailboxes', async () => {
       const b = (await slot('re01-m1')).backlog!;
       return b.files > 0 && b.mailboxes >= 2 ? b : undefined;
@@ -91,6 +105,8 @@ describe('replication with real Cyrus and real mail', () => {
     expect(drainedAfter).toBeLessThan(12_000);
     const counts = await inboxCounts(REPLICA_SLOT_IP, IMAP, [...users, 'erin']);
     expect(counts).toEqual({ alice: 35, bob: 25, carol: 25, dave: 25, erin: 10 });
+    const [same] = await expectReplicaMatches();
+    expect(same!.master.alice!.INBOX!.filter((m) => m.flags.includes('\\Flagged'))).toHaveLength(1);
   });
 
   it('keeps every sync log when a replay fails (replica down)', async () => {
@@ -124,6 +140,7 @@ describe('replication with real Cyrus and real mail', () => {
     await waitFor('the reported backlog to be empty', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 5000);
     expect((await cluster.slotctl(['slot', 'start', 're01-m1'])).exitCode).toBe(0);
     await waitState('re01-m1', 'SERVING');
+    await expectReplicaMatches();
   });
 
   it('replays through slotctl slot replay: refused while running, failed and kept while the replica is down, then complete', async () => {
@@ -158,6 +175,7 @@ describe('replication with real Cyrus and real mail', () => {
 
     expect((await cluster.slotctl(['slot', 'start', 're01-m1'])).exitCode).toBe(0);
     await waitState('re01-m1', 'SERVING');
+    await expectReplicaMatches();
   });
 
   it('turns an IOERROR in a slot\'s Cyrus log into a slot event', async () => {

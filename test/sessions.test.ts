@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { pidAlive } from '../packages/agent/src/slot/process.js';
 import { dumpDatabase, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { loopbackBlock } from './support/loopback-blocks.js';
 
+const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('sessions');
 const cluster = new LocalCluster({ dir, heartbeatInterval: '1s', lease: '5s' });
 const appliedFile = (m: string) => join(dir, 'agents', m, 'applied.json');
@@ -16,7 +18,7 @@ const applyLines = (m: string) =>
 
 beforeAll(async () => {
   await cluster.startCoordinator();
-  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, 41, 'se'))).exitCode).toBe(0);
+  expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, PREFIX))).exitCode).toBe(0);
 });
 
 afterAll(async () => {
@@ -37,7 +39,10 @@ describe('agent sessions and liveness', () => {
     const kinds = (await cluster.client().listEvents({ machine: 'm1', limit: 50 })).events.map((e) => e.kind);
     expect(kinds).toEqual(expect.arrayContaining(['agent.connected', 'machine.up']));
     // heartbeats are persisted
-    await waitFor('persisted heartbeats', async () => ((await cluster.client().listMachines()).machines.every((m) => m.lastHeartbeat) ? true : undefined));
+    await waitFor('persisted heartbeats', async () => {
+      const machines = (await cluster.client().listMachines()).machines;
+      return machines.length === 2 && machines.every((m) => m.lastHeartbeat) ? true : undefined;
+    });
   });
 
   it('applies the desired state it is sent and reports every slot', async () => {
@@ -47,7 +52,7 @@ describe('agent sessions and liveness', () => {
     expect(applied.slots).toMatchObject({ 'se01-m1': { role: 'MASTER', epoch: 1 }, 'se02-m1': { role: 'REPLICA', epoch: 1 } });
     await waitFor('every slot to serve, as reported to the coordinator', async () => {
       const stores = (await cluster.client().listStores()).stores;
-      return stores.every((s) => s.master?.state === 'SERVING' && s.replica?.state === 'SERVING' && s.master.epochApplied === 1) ? true : undefined;
+      return stores.length === 2 && stores.every((s) => s.master?.state === 'SERVING' && s.replica?.state === 'SERVING' && s.master.epochApplied === 1) ? true : undefined;
     }, 30_000);
   });
 
@@ -55,6 +60,7 @@ describe('agent sessions and liveness', () => {
 
   it('turns a killed agent suspect, then down within lease + a fifth + 1 s, with events', async () => {
     m2Pids = Object.fromEntries((await cluster.client().listSlots({ machine: 'm2' })).slots.map((s) => [s.name, s.pid]));
+    expect(Object.keys(m2Pids).sort()).toEqual([`${PREFIX}01-m2`, `${PREFIX}02-m2`]);
     expect(Object.values(m2Pids).every((pid) => pid > 0)).toBe(true);
     const killedAt = Date.now();
     await cluster.agents.get('m2')!.crash();
@@ -92,7 +98,7 @@ describe('agent sessions and liveness', () => {
     // nothing was at risk (no mail), so the old master starts as replica by itself; the replica kept serving
     const slots = await waitFor('both slots of m2 to serve', async () => {
       const all = (await cluster.client().listSlots({ machine: 'm2' })).slots;
-      return all.every((s) => s.state === 'SERVING') ? all : undefined;
+      return all.length === 2 && all.every((s) => s.state === 'SERVING') ? all : undefined;
     }, 20_000);
     const replica = slots.find((s) => s.name === 'se01-m2')!;
     expect(replica.pid).toBe(m2Pids['se01-m2']);
@@ -124,7 +130,7 @@ describe('agent sessions and liveness', () => {
 
     await waitFor('both agents to reconnect', async () => {
       const machines = (await cluster.client().listMachines()).machines;
-      return machines.every((m) => m.connected && m.state === 'up') ? true : undefined;
+      return machines.length === 2 && machines.every((m) => m.connected && m.state === 'up') ? true : undefined;
     }, 10_000);
     await waitFor('m1 to answer the re-sent desired state', () => (applyLines('m1').length > appliedBefore ? true : undefined));
     expect(applyLines('m1').at(-1)).toMatchObject({ changed: 0, unchanged: 2, refused: 0 });

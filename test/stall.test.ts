@@ -4,16 +4,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { loopbackBlock } from './support/loopback-blocks.js';
 import { deliver, imapClient } from './support/mail.js';
 
-const NET = 46;
+const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('stall');
 const cluster = new LocalCluster({ dir });
 
 const slot = (name: string) => cluster.slot(name);
 const waitState = (name: string, state: string) => cluster.waitSlotState(name, state);
 
-beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, 'st'), ['m1', 'm2'], ['st01-m1', 'st01-m2'], { stallAfter: '3s' }));
+beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, PREFIX), ['m1', 'm2'], ['st01-m1', 'st01-m2'], { stallAfter: '3s' }));
 
 afterAll(async () => {
   await cluster.stopAll();
