@@ -49,8 +49,8 @@ export interface SlotsOptions {
   recentLogLines: number;
   stallAfterMs: number;
   replays: ReplayStore;
-  /** The fence must know every slot that may run as master before it starts (awaited). */
-  publishMasters: (masters: FencedMaster[]) => Promise<void>;
+  /** The fence must know every slot that may run as master before it starts; false when it could not be told. */
+  publishMasters: (masters: FencedMaster[]) => boolean;
   /** Recovery's verification: a new master's message GUIDs, asked of the agent of `machine`. */
   targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
   /** Recovery's last step after a clash: the new master's agent logs a user sync of these users. */
@@ -84,6 +84,7 @@ export class MachineSlots {
   private readonly cleaning = new Set<string>();
   private readonly partitions = new Map<string, PartitionReport[]>();
   private diskTimer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
   private logReportTimer: NodeJS.Timeout | undefined;
   private readonly eventBudget = new EventBudget(LOG_EVENTS_PER_WINDOW, LOG_EVENT_WINDOW_MS, (slot, suppressed) =>
     this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
@@ -181,7 +182,8 @@ export class MachineSlots {
   async apply(plan: ApplyPlan, desired: readonly DesiredSlot__Output[]): Promise<void> {
     const byName = new Map(desired.map((d) => [d.slot, d]));
     // the fence learns of new masters before they start, and forgets old ones only once they are replicas
-    await this.options.publishMasters(this.fencedMasters(plan.next));
+    // (a failed write is logged by the guard; the agent's own backup fence still covers every master it runs)
+    this.options.publishMasters(this.fencedMasters(plan.next));
     const work: Promise<void>[] = [];
     for (const result of plan.results) {
       if (result.result === 'REFUSED') continue;
@@ -215,7 +217,8 @@ export class MachineSlots {
     }
     const results = await Promise.allSettled(work);
     for (const r of results) if (r.status === 'rejected') this.options.log.error({ err: (r.reason as Error).message }, 'converging a slot failed');
-    await this.options.publishMasters(this.fencedMasters());
+    this.options.publishMasters(this.fencedMasters());
+    void this.reconcileNow().catch((err: Error) => this.options.log.error({ err: err.message }, 'address reconciliation failed'));
   }
 
   /**
@@ -274,7 +277,36 @@ export class MachineSlots {
     if (folder || !this.quarantines.has(s.name)) this.quarantines.set(s.name, await readQuarantine(layout.quarantineDir));
   }
 
-  /** Pushes a returning slot's quarantined mailboxes to the new master and verifies them, once per operation id. */
+  /**
+   * Level-triggered addresses and processes: every `everyMs` (and after each desired state) the interface's
+   * addresses are listed once and each slot repairs its own drift (see SlotSupervisor.reconcile).
+   */
+  startReconciling(everyMs: number): void {
+    const tick = async () => {
+      await this.reconcileNow().catch((err: Error) => this.options.log.error({ err: err.message }, 'address reconciliation failed; trying again'));
+      this.reconcileTimer = setTimeout(() => void tick(), everyMs);
+      this.reconcileTimer.unref();
+    };
+    this.reconcileTimer = setTimeout(() => void tick(), everyMs);
+    this.reconcileTimer.unref();
+  }
+
+  private reconciling: Promise<void> | undefined;
+
+  /** One pass; a pass asked for while one runs waits for it and runs once more. */
+  async reconcileNow(): Promise<void> {
+    while (this.reconciling) await this.reconciling;
+    this.reconciling = (async () => {
+      const bound = await this.options.runtime.vip.list();
+      await Promise.all([...this.supervisors.values()].map((s) => s.reconcile(bound)));
+    })();
+    try {
+      await this.reconciling;
+    } finally {
+      this.reconciling = undefined;
+    }
+  }
+
   /** Measures every slot's partitions now and then (a walk of the partitions and one mbexamine per slot). */
   startDiskReports(): void {
     const tick = async () => {
@@ -459,16 +491,17 @@ export class MachineSlots {
     const out: SlotReport[] = [];
     for (const s of this.supervisors.values()) {
       const d = s.desired;
+      const shown = s.reported;
       out.push({
         slot: s.name,
-        state: STATE[s.lifecycle],
+        state: STATE[shown.lifecycle],
         role: d?.role ?? 'ROLE_UNSPECIFIED',
         epochApplied: d?.epoch ?? 0,
         backlog: this.watchers.get(s.name)?.backlog,
         lastError: s.lastError,
         recentLog: (await this.options.logs?.tail(s.name, this.options.recentLogLines)) ?? [],
         pid: s.pid ?? 0,
-        stateReason: s.reason,
+        stateReason: shown.reason,
         crashesInWindow: s.crashesInWindow,
         replay: this.options.replays.get(s.name),
         check: this.checks.get(s.name),
@@ -493,6 +526,7 @@ export class MachineSlots {
   async detachAll(): Promise<void> {
     this.options.logs?.stop();
     clearTimeout(this.logReportTimer);
+    clearTimeout(this.reconcileTimer);
     for (const s of this.supervisors.values()) s.detach();
     await Promise.all([...this.watchers.values()].map((w) => w.stop()));
   }

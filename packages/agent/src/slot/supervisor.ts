@@ -8,6 +8,7 @@ import { writeFileAtomic, withContext, type Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary, CYRUS_USER, CYRUS_GROUP } from '../cyrus/install.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
 import type { VipDriver } from '../vip/driver.js';
+import { SlotAddresses } from '../vip/slot-addresses.js';
 import { CONF_SUBDIRS, slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
 import { establishedTo, imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts } from './process.js';
@@ -58,8 +59,9 @@ export class SlotSupervisor {
   recoverListening = '';
   private recoverWanted = '';
   private startGeneration: number | undefined;
-  /** The service IP this slot holds while it runs as master. */
-  private heldServiceIp: string | undefined;
+  /** The slot IP and, while it runs as master, the service IP it holds; reconciled with the interface. */
+  readonly addresses: SlotAddresses;
+  private lastDrift = '';
   private child: ResultPromise | undefined;
   private crashes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
@@ -69,10 +71,18 @@ export class SlotSupervisor {
 
   constructor(readonly name: string, private readonly rt: SlotRuntime) {
     this.log = withContext(rt.log, { slot: name });
+    this.addresses = new SlotAddresses(rt.vip);
   }
 
   get layout(): SlotLayout | undefined {
     return this.desired && slotLayout(this.desired.dataPath, this.desired.metaPath);
+  }
+
+  /** What the coordinator is told: a master whose service IP is not on the interface does not serve. */
+  get reported(): { lifecycle: SlotLifecycle; reason: string } {
+    const problem = this.addresses.serviceProblem;
+    if (problem && this.lifecycle === 'serving') return { lifecycle: 'starting', reason: problem };
+    return { lifecycle: this.lifecycle, reason: this.reason };
   }
 
   get crashesInWindow(): number {
@@ -113,7 +123,7 @@ export class SlotSupervisor {
       this.pid = pid;
       this.lifecycle = 'serving';
       this.wantRunning = true;
-      if (applied.role === 'MASTER') this.heldServiceIp = applied.serviceIp;
+      this.addresses.adopted(applied.slotIp, applied.role === 'MASTER' ? applied.serviceIp : undefined);
       this.reason = `re-adopted running cyrmaster ${pid} (agent restart does not restart Cyrus)`;
       this.log.info({ pid }, this.reason);
       this.watchAdopted(pid);
@@ -156,7 +166,7 @@ export class SlotSupervisor {
       if (running && (configChanged || !run)) await this.stopNow(configChanged ? 'config changed' : 'desired stopped');
       if (configChanged || this.lifecycle === 'absent') {
         // a replica never holds its store's address (an old master back after a crash may still have it bound)
-        if (desired.role === 'REPLICA') await this.rt.vip.unbind(desired.serviceIp).catch((err: Error) => this.log.warn({ ip: desired.serviceIp, err: err.message }, 'could not release the service IP of a replica'));
+        if (desired.role === 'REPLICA') await this.addresses.releaseUnheld(desired.serviceIp).catch((err: Error) => this.log.warn({ ip: desired.serviceIp, err: err.message }, 'could not release the service IP of a replica'));
         await this.writeConfig(layout, rendered);
         this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
       }
@@ -198,8 +208,7 @@ export class SlotSupervisor {
     return this.serial(async () => {
       this.wantRunning = false;
       if (this.lifecycle === 'starting' || this.lifecycle === 'serving') await this.stopNow('removed from the desired state');
-      await this.releaseServiceIp();
-      if (this.desired) await this.rt.vip.unbind(this.desired.slotIp).catch((err: Error) => this.log.warn({ err: err.message }, 'could not release the slot IP'));
+      await this.addresses.releaseAll(this.desired?.slotIp).catch((err: Error) => this.log.warn({ err: err.message }, 'could not release the slot\'s addresses'));
       this.fire('removed');
     });
   }
@@ -249,32 +258,53 @@ export class SlotSupervisor {
    * them). An address someone else answers for is refused: the slot does not start, and the operator hears of it.
    */
   private async takeAddresses(d: AppliedSlot): Promise<boolean> {
-    const wanted = d.role === 'MASTER' ? [d.slotIp, d.serviceIp] : [d.slotIp];
-    for (const ip of wanted) {
-      try {
-        await this.rt.vip.bind(ip);
-      } catch (err) {
-        this.lastError = `cannot take ${ip}: ${(err as Error).message}`;
-        this.log.error({ ip, err: (err as Error).message }, 'not starting: address not taken');
-        this.rt.onEvent((err as { code?: string }).code === 'AddressConflict' ? 'address-conflict' : 'address-error', this.lastError);
-        this.rt.onChange();
-        return false;
-      }
-      if (ip === d.serviceIp) this.heldServiceIp = ip;
+    try {
+      await this.addresses.take(d.slotIp, d.role === 'MASTER' ? d.serviceIp : undefined);
+      return true;
+    } catch (err) {
+      this.lastError = `cannot take its addresses: ${(err as Error).message}`;
+      this.log.error({ slotIp: d.slotIp, serviceIp: d.role === 'MASTER' ? d.serviceIp : undefined, err: (err as Error).message }, 'not starting: address not taken');
+      this.rt.onEvent((err as { code?: string }).code === 'AddressConflict' ? 'address-conflict' : 'address-error', this.lastError);
+      this.rt.onChange();
+      return false;
     }
-    return true;
   }
 
   private async releaseServiceIp(): Promise<void> {
-    const ip = this.heldServiceIp;
-    if (!ip) return;
+    const ip = this.addresses.heldServiceIp;
     try {
-      await this.rt.vip.unbind(ip);
-      this.heldServiceIp = undefined;
+      await this.addresses.releaseService();
     } catch (err) {
       this.lastError = `cannot release ${ip}: ${(err as Error).message}`;
       this.log.error({ ip, err: (err as Error).message }, 'service IP not released');
     }
+  }
+
+  /**
+   * Level-triggered, every second and after every desired state: the addresses this slot holds are on the
+   * interface (`bound`), and its store's service IP is nowhere else on it; each drift repaired is logged and raised
+   * as an event. Also: a slot counted as running whose cyrmaster is gone is a crash, whatever missed its exit.
+   */
+  async reconcile(bound: ReadonlySet<string> | undefined): Promise<void> {
+    const d = this.desired;
+    if (!d) return;
+    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid)) this.crashed('cyrmaster is gone (found by the periodic check)');
+    if (!bound) return;
+    const mayServe = d.role === 'MASTER' && (this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.rt.mayServeMaster();
+    const hadProblem = this.addresses.serviceProblem;
+    const drifts = await this.addresses.reconcile(bound, { serviceIp: d.serviceIp }, mayServe);
+    if (drifts.length === 0) this.lastDrift = '';
+    for (const drift of drifts) {
+      const what =
+        drift.drift === 'missing'
+          ? `${drift.kind} ${drift.ip} was missing from the interface: ${drift.repaired ? 'bound again' : `could not bind it again (${drift.error})`}`
+          : `${drift.kind} ${drift.ip} was on the interface although this slot does not serve it as master: ${drift.repaired ? 'released' : `could not release it (${drift.error})`}`;
+      withContext(this.log, { store: d.store, epoch: d.epoch }).warn({ ip: drift.ip, drift: drift.drift, repaired: drift.repaired }, what);
+      // a repair is an event each time; a failure that repeats every second is one event until it changes
+      if (drift.repaired || what !== this.lastDrift) this.rt.onEvent(drift.repaired ? 'address-repaired' : 'address-error', what);
+      this.lastDrift = drift.repaired ? '' : what;
+    }
+    if (hadProblem !== this.addresses.serviceProblem) this.rt.onChange();
   }
 
   private async writeConfig(layout: SlotLayout, rendered: { imapdConf: string; cyrusConf: string }): Promise<void> {
@@ -347,6 +377,9 @@ export class SlotSupervisor {
     const deadline = Date.now() + this.rt.readyTimeoutMs;
     while (Date.now() < deadline && this.lifecycle === 'starting' && this.pid === spawned) {
       if (await imapGreets(d.slotIp, this.rt.ports.imap, 500)) {
+        // the greeting may have been in flight while the process was killed (the fence): ready only if the process
+        // spawned is still the slot's and alive; otherwise its exit is handled as a crash or a fence
+        if (this.lifecycle !== 'starting' || this.pid !== spawned || !spawned || !pidAlive(spawned)) return;
         // started with the recovery listener in its cyrus.conf (a restart during a recovery)
         this.recoverListening = this.recoverWanted;
         this.fire('ready', `pid ${this.pid}`);
@@ -403,7 +436,7 @@ export class SlotSupervisor {
    * load: one in ~1,500 messages over 20 switchovers).
    */
   private async quiesce(pid: number): Promise<void> {
-    const ip = this.heldServiceIp;
+    const ip = this.addresses.heldServiceIp;
     const layout = this.layout;
     if (!ip || !layout) return;
     const started = performance.now();

@@ -12,6 +12,16 @@ export interface IpDriverOptions {
   log: Logger;
 }
 
+/** The IPv4 addresses in `ip -o -4 addr show` output ("2: eth0    inet 10.0.0.5/32 scope global eth0 ..."). */
+export function parseAddresses(output: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of output.split('\n')) {
+    const m = /\sinet\s+(\d+\.\d+\.\d+\.\d+)\//.exec(line);
+    if (m) out.add(m[1]!);
+  }
+  return out;
+}
+
 export class IpVipDriver implements VipDriver {
   readonly name = 'ip';
 
@@ -22,8 +32,12 @@ export class IpVipDriver implements VipDriver {
 
   async isBound(ip: string): Promise<boolean> {
     assertIp(ip, 'service IP');
-    const { stdout } = await execa('ip', ['-o', 'addr', 'show', 'dev', this.options.iface]);
-    return stdout.split('\n').some((line) => line.includes(` ${ip}/`));
+    return (await this.list()).has(ip);
+  }
+
+  async list(): Promise<ReadonlySet<string>> {
+    const { stdout } = await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', this.options.iface]);
+    return parseAddresses(stdout);
   }
 
   async bind(ip: string): Promise<void> {

@@ -22,6 +22,11 @@ export class LoopbackVipDriver implements VipDriver {
     this.check(ip);
   }
 
+  /** 127.0.0.0/8 is always there: nothing to reconcile. */
+  async list(): Promise<undefined> {
+    return undefined;
+  }
+
   async isBound(ip: string): Promise<boolean> {
     return isIPv4(ip) && ip.startsWith('127.');
   }
