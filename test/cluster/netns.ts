@@ -56,6 +56,7 @@ export class NetnsCluster {
   private readonly agents = new Map<string, Daemon>();
   private readonly log: (line: string) => void;
   private cuts = 0;
+  private busy: Daemon[] = [];
   private locked = false;
 
   constructor(private readonly options: NetnsClusterOptions) {
@@ -193,6 +194,7 @@ export class NetnsCluster {
    * beside them. The lock is a directory naming its holder's PID; a dead holder's lock is taken over.
    */
   async lock(): Promise<void> {
+    if (this.locked) return; // taken already (a test that sets up its load before start)
     const started = Date.now();
     for (;;) {
       try {
@@ -215,7 +217,7 @@ export class NetnsCluster {
   }
 
   /** Network, coordinator, cluster file, agents; resolves when every slot serves. */
-  async start(): Promise<number> {
+  async start(options: { servingTimeoutMs?: number } = {}): Promise<number> {
     await this.lock();
     const t = performance.now();
     await this.createNetwork();
@@ -223,7 +225,7 @@ export class NetnsCluster {
     const applied = await this.slotctl(['cluster', 'apply', '-'], this.clusterYaml());
     if (applied.exitCode !== 0) throw new Error(`cluster apply failed: ${applied.stdout}${applied.stderr}`);
     for (const m of this.machines) this.startAgent(m);
-    await this.waitServing();
+    await this.waitServing(options.servingTimeoutMs);
     const ms = performance.now() - t;
     this.log(`cluster of ${this.machines.length} × ${this.slotsPerMachine} up in ${Math.round(ms)} ms`);
     return ms;
@@ -301,6 +303,24 @@ export class NetnsCluster {
     };
   }
 
+  /**
+   * A loaded host: `n` processes that spin (`sh -c 'while :; do :; done'`), at the normal priority like any
+   * workload. Their PID files let destroy() (and `pnpm test:cleanup`) end them; `stopBusy` ends them now.
+   */
+  startBusy(n: number): void {
+    for (let i = 0; i < n; i++) {
+      // the test directory as $0 puts it on the command line, which is how cleanup recognises its processes
+      this.busy.push(this.daemon(`busy-${i}`, 'cl', ['sh', '-c', 'while :; do :; done', `busy-${this.options.dir}`]));
+    }
+    this.log(`startBusy(${n})`);
+  }
+
+  async stopBusy(): Promise<void> {
+    await Promise.all(this.busy.map((b) => b.stop(1000)));
+    this.busy = [];
+    this.log('stopBusy()');
+  }
+
   /** Link down: the machine is cut from everyone. */
   async isolate(machine: string): Promise<void> {
     await sh(['ip', '-n', this.switchNs, 'link', 'set', `p-${machine}`, 'down']);
@@ -362,6 +382,7 @@ export class NetnsCluster {
         // not running
       }
     }
+    await this.stopBusy();
     await Promise.all([...this.agents.values()].map((a) => a.stop(15_000)));
     await this.coordinator?.stop();
     cleanupNetns(this.options.dir, this.prefix);

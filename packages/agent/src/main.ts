@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { SlotLogs, ensureSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
@@ -16,10 +16,19 @@ import { PeerLink } from './peer/link.js';
 import { cyrusOwner } from './slot/supervisor.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
+import { watchLoopLag } from './diagnostics/loop-lag.js';
 
 /** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
 const FENCE_BACKUP_DELAY_MS = 250;
 import type { DesiredState__Output } from '@slotctl/shared';
+
+function niceOption(value: string): number {
+  try {
+    return parseNice(value);
+  } catch (err) {
+    throw new InvalidArgumentError(describeError(err));
+  }
+}
 
 function port(value: string): number {
   const n = Number(value);
@@ -47,7 +56,9 @@ const program = new Command('slot-agent')
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
   .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
   .addOption(new Option('--disk-report-interval <duration>', "how often each slot's partitions are measured (free space, bytes waiting for cleanup)").argParser((v) => parseDuration(v, '--disk-report-interval')).default(300_000, '5m'))
+  .addOption(new Option('--reconcile-interval <duration>', "how often the slots' addresses on the interface are compared with what they must be (drift is repaired and raised as an event)").argParser((v) => parseDuration(v, '--reconcile-interval')).default(500, '500ms'))
   .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
+  .addOption(new Option('--nice <n>', 'scheduling priority of the agent and its fence (Cyrus runs at 0): leases must not wait behind the mail workload').argParser(niceOption).default(DAEMON_NICE))
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
@@ -68,10 +79,12 @@ const opts = program.opts<{
   stopSlotsOnExit?: boolean;
   stallAfter: number;
   diskReportInterval: number;
+  reconcileInterval: number;
   vipDriver: 'loopback' | 'ip';
   vipInterface: string;
   arpProbe: number;
   logLevel: string;
+  nice: number;
 }>();
 const log = createLogger('slot-agent', { level: opts.logLevel }).child({ machine: opts.machine });
 // A failed side task (a report, a look at a directory) is a bug to fix, not a reason to stop supervising every slot
@@ -92,6 +105,8 @@ function syncPassword(): string {
 
 async function main(): Promise<void> {
   assertName(opts.machine, '--machine');
+  setOwnNice(opts.nice, log);
+  watchLoopLag({ log });
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const applied = new AppliedStore(opts.stateDir, opts.machine);
   const persisted = await applied.load();
@@ -153,6 +168,7 @@ async function main(): Promise<void> {
   });
   const adopted = await slots.adopt(persisted);
   slots.startDiskReports();
+  slots.startReconciling(opts.reconcileInterval);
   log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
   // Partners: who holds the replicas of this machine's masters (their promises keep the masters up when the
   // coordinator is unreachable for everyone), and each slot's peer machine (a promise blocks promotions against it).
@@ -214,7 +230,7 @@ async function main(): Promise<void> {
         await machineSlots.stopAll('agent stopping with --stop-slots-on-exit');
         // nothing left to guard
         clearInterval(fenceWatch);
-        await guard.update({ masters: [] });
+        guard.update({ masters: [] });
         guard.stopProcess();
       })
       .then(() => machineSlots.detachAll())

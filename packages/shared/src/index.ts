@@ -7,3 +7,4 @@ export * from './validate.js';
 export * from './atomic-file.js';
 export * from './version.js';
 export * from './grpc-errors.js';
+export * from './priority.js';

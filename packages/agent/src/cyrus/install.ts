@@ -1,3 +1,4 @@
+import { niceAdjustment } from '@slotctl/shared';
 // Where Debian's Cyrus 3.6 lives, and how a slot's processes run as the cyrus user.
 export const CYRUS_BIN = process.env.SLOTCTL_CYRUS_BIN ?? '/usr/lib/cyrus/bin';
 export const CYRUS_USER = 'cyrus';
@@ -12,7 +13,13 @@ export function cyrusBinary(name: 'master' | 'sync_client' | 'cyr_expire' | 'ctl
  * to bind privileged ports (143, 24) without being root.
  */
 export function asCyrus(binary: string, args: readonly string[]): { file: string; args: string[] } {
-  if (process.getuid?.() !== 0) return { file: binary, args: [...args] };
+  const run = process.getuid?.() !== 0 ? { file: binary, args: [...args] } : setpriv(binary, args);
+  // the agent runs ahead of the mail workload (see @slotctl/shared priority); Cyrus runs at the normal priority
+  const adjust = niceAdjustment();
+  return adjust === 0 ? run : { file: 'nice', args: ['-n', String(adjust), run.file, ...run.args] };
+}
+
+function setpriv(binary: string, args: readonly string[]): { file: string; args: string[] } {
   return {
     file: 'setpriv',
     args: [

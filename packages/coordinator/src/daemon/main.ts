@@ -1,7 +1,7 @@
 // slot-coordinator: the coordinator daemon. Exit codes: 0 clean stop, 1 refused to start (message says why).
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { SLOTCTL_VERSION, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
 
 function duration(what: string) {
@@ -32,12 +32,20 @@ const program = new Command('slot-coordinator')
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number (0 turns automatic failover off)');
     return n;
   }, 1)
+  .option('--nice <n>', 'scheduling priority: heartbeats are acknowledged ahead of any other work on this host', (v) => {
+    try {
+      return parseNice(v);
+    } catch (err) {
+      throw new InvalidArgumentError(describeError(err));
+    }
+  }, DAEMON_NICE)
   .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
 program.parse();
-const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string }>();
+const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number }>();
 const log = createLogger('slot-coordinator', { level: opts.logLevel });
+setOwnNice(opts.nice, log);
 
 if (opts.lease < 2 * opts.heartbeatInterval) {
   console.error(`slot-coordinator: --lease (${opts.lease} ms) must be at least twice --heartbeat-interval (${opts.heartbeatInterval} ms)`);
