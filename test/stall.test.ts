@@ -32,7 +32,8 @@ describe('stalled replication', () => {
     }, 15_000, 100);
     expect(stalled.stallReason).toMatch(new RegExp(`replica 127\\.${NET}\\.2\\.1:2005 refuses connections; backlog waiting for \\d+ s`));
     const status = await cluster.slotctl(['status']);
-    expect(status.stdout).toMatch(/replication stalled \(1 log file\(s\)\): replica .* refuses connections/);
+    // one or more files: the rolling client may have renamed `log` to `log-PID` while new changes opened a new `log`
+    expect(status.stdout).toMatch(/replication stalled \([1-9]\d* log file\(s\)\): replica .* refuses connections/);
 
     expect((await cluster.slotctl(['slot', 'start', 'st01-m2'])).exitCode).toBe(0);
     await waitFor('the backlog to drain and the flag to clear', async () => {
