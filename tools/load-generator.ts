@@ -1,10 +1,14 @@
 // A mail load as an MTA makes it: LMTP deliveries to stores' service IPs at a steady rate, each message retried
-// (same Message-ID) after a temporary failure or a refused connection until it gets 250, and every 250 recorded.
-// Runs until SIGTERM, then finishes the messages in flight (up to --drain) and prints a JSON summary.
+// (same bytes, same Message-ID) after a temporary failure or a refused connection until it gets 250, and every 250
+// recorded. Runs until SIGTERM, then finishes the messages in flight (up to --drain) and prints a JSON summary.
 //   node --import tsx tools/load-generator.ts --targets '[{"store":"n01","host":"10.231.3.1","users":["u1"]}]' \
 //     --rate 25 --out acked.ndjson
+// The --out record (test/support/load-record.ts reads it) has a line per acknowledgement and per rejection and, last,
+// the summary with the messages still in flight: the loss check needs to know what never finished. Each message
+// counts the attempts cut off after its data was sent, the only ones that may have left a copy behind.
 import { appendFileSync, writeFileSync } from 'node:fs';
-import nodemailer from 'nodemailer';
+import { lmtpDeliverOnce, rawMessage } from '../test/support/lmtp.js';
+import { LOAD_DOMAIN, type LoadLine, type LoadMessage } from '../test/support/load-record.js';
 
 interface Target {
   store: string;
@@ -30,55 +34,50 @@ writeFileSync(out, '');
 
 let stopping = false;
 let next = 0;
-let inFlight = 0;
+const inFlight = new Map<string, LoadMessage>();
 const stats = { sent: 0, acked: 0, retries: 0, rejected: 0, longestMs: 0 };
-
-async function sendOnce(target: Target, user: string, id: string): Promise<'ok' | 'retry' | 'rejected'> {
-  const transport = nodemailer.createTransport({ host: target.host, port, lmtp: true, secure: false, ignoreTLS: true, pool: false, connectionTimeout: 2000, greetingTimeout: 2000, socketTimeout: 5000 } as never);
-  try {
-    const info = await transport.sendMail({
-      from: 'load@example.org',
-      to: `${user}@example.org`,
-      subject: id,
-      messageId: `<${id}@load.slotctl.test>`,
-      text: `load message ${id} for ${user} on ${target.store}\n`,
-    });
-    return info.accepted.length ? 'ok' : 'retry';
-  } catch (err) {
-    const code = (err as { responseCode?: number }).responseCode;
-    return code !== undefined && code >= 500 ? 'rejected' : 'retry';
-  } finally {
-    transport.close();
-  }
-}
+const record = (line: LoadLine) => appendFileSync(out, `${JSON.stringify(line)}\n`);
 
 async function deliver(seq: number): Promise<void> {
   const target = targets[seq % targets.length]!;
   const user = target.users[Math.floor(seq / targets.length) % target.users.length]!;
   const id = `${prefix}-${seq}`;
+  const message: LoadMessage = { id, store: target.store, user, attempts: 0, cutAfterData: 0 };
+  // fixed once: a retry sends the very same bytes, as an MTA's queue does
+  const raw = rawMessage(
+    { From: 'load@example.org', To: `${user}@example.org`, Subject: id, 'Message-ID': `<${id}@${LOAD_DOMAIN}>`, Date: new Date().toUTCString(), 'MIME-Version': '1.0', 'Content-Type': 'text/plain; charset=utf-8' },
+    `load message ${id} for ${user} on ${target.store}\n`,
+  );
   const started = performance.now();
+  inFlight.set(id, message);
   stats.sent++;
-  for (let attempt = 1; ; attempt++) {
-    const result = await sendOnce(target, user, id);
-    if (result === 'ok') {
-      stats.acked++;
-      stats.longestMs = Math.max(stats.longestMs, Math.round(performance.now() - started));
-      appendFileSync(out, `${JSON.stringify({ id, store: target.store, user, attempts: attempt, at: new Date().toISOString() })}\n`);
-      return;
+  try {
+    for (;;) {
+      message.attempts++;
+      const result = await lmtpDeliverOnce(target.host, port, { from: 'load@example.org', to: `${user}@example.org`, raw });
+      if (result.cutAfterData) message.cutAfterData++;
+      if (result.outcome === 'ok') {
+        stats.acked++;
+        stats.longestMs = Math.max(stats.longestMs, Math.round(performance.now() - started));
+        record({ type: 'ack', ...message, at: new Date().toISOString() });
+        return;
+      }
+      if (result.outcome === 'rejected') {
+        stats.rejected++;
+        record({ type: 'rejected', ...message, reason: result.reason });
+        return;
+      }
+      stats.retries++;
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (result === 'rejected') {
-      stats.rejected++;
-      return;
-    }
-    stats.retries++;
-    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    inFlight.delete(id);
   }
 }
 
 const timer = setInterval(() => {
-  if (stopping || inFlight >= concurrency) return;
-  inFlight++;
-  void deliver(next++).finally(() => inFlight--);
+  if (stopping || inFlight.size >= concurrency) return;
+  void deliver(next++);
 }, 1000 / rate);
 
 process.on('SIGTERM', () => {
@@ -86,9 +85,11 @@ process.on('SIGTERM', () => {
   clearInterval(timer);
   const deadline = Date.now() + drainMs;
   const wait = setInterval(() => {
-    if (inFlight === 0 || Date.now() > deadline) {
+    if (inFlight.size === 0 || Date.now() > deadline) {
       clearInterval(wait);
-      process.stdout.write(`${JSON.stringify({ ...stats, inFlight })}\n`);
+      const summary = { ...stats, inFlight: inFlight.size };
+      record({ type: 'summary', prefix, ...summary, inFlightMessages: [...inFlight.values()] });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
       process.exit(0);
     }
   }, 50);
