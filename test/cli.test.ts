@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, LocalCluster, freePort, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
+import { imapClient } from './support/mail.js';
 
 const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('cli');
@@ -111,7 +112,18 @@ describe('slotctl', () => {
     expect(show.stdout).toMatch(/slot cl01-m1 on m1, store cl01/);
     expect(show.stdout).toMatch(/role\s+master \(epoch 1\)/);
     expect(show.stdout).toMatch(/state\s+serving, cyrmaster pid \d+/);
-    await waitFor('log lines to be reported', async () => ((await cluster.slotctl(['slot', 'logs', 'cl01-m1'])).stdout.includes('master[') ? true : undefined), 15_000, 200);
+    // Wait for a line of this run: a fresh cyrmaster writes no line of its own ('process started' is a debug line),
+    // and slot log files outlive a run (an earlier run's 'master[…]: … shutdown' lines passed this on a host that had
+    // run it before, and nothing came on a fresh one). imapd logs every login with the user's name.
+    const user = `logcheck${Date.now()}`;
+    const client = imapClient(`127.${NET}.1.1`, user);
+    await client.connect();
+    await client.logout();
+    const login = new RegExp(`^\\S+ notice imap\\[\\d+\\]: login: .* ${user} .*User logged in`, 'm');
+    // polled in-process (a slotctl process per look took seconds to start on a busy host), then shown by slotctl
+    await waitFor('the login to be reported', async () => ((await cluster.slot('cl01-m1')).recentLog.some((l) => login.test(l)) ? true : undefined), 15_000, 200);
+    expect((await cluster.slotctl(['slot', 'logs', 'cl01-m1'])).stdout).toMatch(login);
+    expect((await cluster.slotctl(['slot', 'show', 'cl01-m1'])).stdout).toMatch(new RegExp(`recent log:[\\s\\S]*login: .* ${user} `));
     const missing = await cluster.slotctl(['slot', 'show', 'nope']);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr).toMatch(/no slot "nope"/);
