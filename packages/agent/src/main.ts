@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
-import { SlotLogs, ensureSyslog } from './logs/slot-logs.js';
+import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
 import { AppliedStore } from './state/applied-store.js';
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
   const replays = new ReplayStore(opts.stateDir);
   await replays.load();
   const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
-  await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
+  if ((await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log)) === 'ours') keepSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
   let session: AgentSession | undefined;
   // The fence process guards the masters from here on, independent of this process (SIGSTOP, a stuck loop).
   const guard = new FenceGuard({

@@ -135,3 +135,32 @@ export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: 
   }
   throw new Error(`slot-syslogd did not start on ${socketPath}`);
 }
+
+/**
+ * Keeps the slot-syslogd this agent relies on (ensureSyslog said 'ours'): checked every `everyMs` and started again
+ * when nothing answers on the socket. Killed or crashed, it used to stay gone until the next agent start, and every
+ * Cyrus line of the host was lost meanwhile, IOERROR and SYNCERROR events with them. Returns a stop function.
+ */
+export function keepSyslog(dir: string, socketPath: string, syslogdBin: string, log: Logger, everyMs = 2000): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const tick = async () => {
+    try {
+      if (!(await socketIsLive(socketPath))) {
+        log.warn({ socket: socketPath, dir }, `nothing answers on ${socketPath} any more: starting slot-syslogd again (Cyrus lines logged meanwhile are lost)`);
+        await ensureSyslog(dir, socketPath, syslogdBin, log);
+      }
+    } catch (err) {
+      log.error({ err: (err as Error).message, socket: socketPath }, 'could not start slot-syslogd again; trying at the next check');
+    }
+    if (stopped) return;
+    timer = setTimeout(() => void tick(), everyMs);
+    timer.unref();
+  };
+  timer = setTimeout(() => void tick(), everyMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
