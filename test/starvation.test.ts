@@ -13,7 +13,7 @@ import { NETNS_PREFIX, NetnsCluster } from './cluster/netns.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('starvation');
-const cluster = new NetnsCluster({ dir, id: 's', machines: 5, slotsPerMachine: 8, storePrefix: 'v' });
+const cluster = new NetnsCluster({ dir, id: 'c', machines: 5, slotsPerMachine: 8, storePrefix: 'c' });
 const { stores, waitAgentsConnected } = clusterChecks(cluster, ['amy']);
 
 interface EventJson {
@@ -48,7 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.destroy();
   removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}s-`));
+  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}c-`));
   expect(left).toEqual([]);
   expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
 }, 120_000);

@@ -11,7 +11,7 @@ import { NETNS_PREFIX, NetnsCluster } from './cluster/netns.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('vip-reconcile');
-const cluster = new NetnsCluster({ dir, id: 'v', machines: 3, slotsPerMachine: 2, storePrefix: 'r' });
+const cluster = new NetnsCluster({ dir, id: 'i', machines: 3, slotsPerMachine: 2, storePrefix: 'i' });
 const { stores, store } = clusterChecks(cluster, ['amy']);
 
 interface EventJson {
@@ -27,7 +27,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.destroy();
   removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}v-`));
+  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}i-`));
   expect(left).toEqual([]);
   expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
 }, 120_000);

@@ -2,13 +2,14 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { AgentSession } from './session/session.js';
 import { AppliedStore } from './state/applied-store.js';
 import { ReplayStore } from './state/replay-store.js';
 import { IpVipDriver } from './vip/ip.js';
+import { AddressWatch } from './vip/address-watch.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
 import { FenceGuard } from './fence/guard.js';
 import { ServingAuthority } from './fence/authority.js';
@@ -16,7 +17,6 @@ import { PeerLink } from './peer/link.js';
 import { cyrusOwner } from './slot/supervisor.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
-import { watchLoopLag } from './diagnostics/loop-lag.js';
 
 /** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
 const FENCE_BACKUP_DELAY_MS = 250;
@@ -126,6 +126,9 @@ async function main(): Promise<void> {
   const fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
   fenceWatch.unref();
   let slots: MachineSlots | undefined;
+  // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
+  const addressWatch = opts.vipDriver === 'ip' ? new AddressWatch({ iface: opts.vipInterface, log, onChange: () => void slots?.reconcileNow().catch(() => undefined) }) : undefined;
+  await addressWatch?.start();
   const authority = new ServingAuthority(
     {
       publish: (deadline, holder) => guard.update({ deadline, holder }),
@@ -143,7 +146,7 @@ async function main(): Promise<void> {
       auth: { mode: opts.auth, syncUser: opts.syncUser, syncPassword: syncPassword() },
       vip:
         opts.vipDriver === 'ip'
-          ? new IpVipDriver({ iface: opts.vipInterface, probeMs: opts.arpProbe, log })
+          ? new IpVipDriver({ iface: opts.vipInterface, probeMs: opts.arpProbe, log, watch: addressWatch })
           : new LoopbackVipDriver(),
       mayServeMaster: () => authority.holds(),
       crashLimit: 5,

@@ -8,3 +8,4 @@ export * from './atomic-file.js';
 export * from './version.js';
 export * from './grpc-errors.js';
 export * from './priority.js';
+export * from './loop-lag.js';

@@ -292,19 +292,24 @@ export class MachineSlots {
   }
 
   private reconciling: Promise<void> | undefined;
+  private reconcileAgain = false;
 
-  /** One pass; a pass asked for while one runs waits for it and runs once more. */
-  async reconcileNow(): Promise<void> {
-    while (this.reconciling) await this.reconciling;
-    this.reconciling = (async () => {
-      const bound = await this.options.runtime.vip.list();
-      await Promise.all([...this.supervisors.values()].map((s) => s.reconcile(bound)));
-    })();
-    try {
-      await this.reconciling;
-    } finally {
-      this.reconciling = undefined;
+  /** One pass now; asked for while one runs, one more pass follows it (bursts of address events coalesce). */
+  reconcileNow(): Promise<void> {
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return this.reconciling;
     }
+    this.reconciling = (async () => {
+      do {
+        this.reconcileAgain = false;
+        const bound = await this.options.runtime.vip.list();
+        await Promise.all([...this.supervisors.values()].map((s) => s.reconcile(bound)));
+      } while (this.reconcileAgain);
+    })().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
   }
 
   /** Measures every slot's partitions now and then (a walk of the partitions and one mbexamine per slot). */

@@ -4,20 +4,23 @@
 import { execa } from 'execa';
 import { AddressConflictError, assertIp, type Logger } from '@slotctl/shared';
 import type { VipDriver } from './driver.js';
+import { parseAddressLine, type AddressWatch } from './address-watch.js';
 
 export interface IpDriverOptions {
   iface: string;
   /** How long arping -D listens for another owner; an owner on the same LAN answers within a millisecond or two. */
   probeMs: number;
   log: Logger;
+  /** The agent's live view of the interface (the fence process has none: it asks `ip` each time). */
+  watch?: AddressWatch;
 }
 
 /** The IPv4 addresses in `ip -o -4 addr show` output ("2: eth0    inet 10.0.0.5/32 scope global eth0 ..."). */
 export function parseAddresses(output: string): Set<string> {
   const out = new Set<string>();
   for (const line of output.split('\n')) {
-    const m = /\sinet\s+(\d+\.\d+\.\d+\.\d+)\//.exec(line);
-    if (m) out.add(m[1]!);
+    const a = parseAddressLine(line);
+    if (a && !a.deleted) out.add(a.ip);
   }
   return out;
 }
@@ -32,10 +35,16 @@ export class IpVipDriver implements VipDriver {
 
   async isBound(ip: string): Promise<boolean> {
     assertIp(ip, 'service IP');
-    return (await this.list()).has(ip);
+    return (await this.listNow()).has(ip);
   }
 
+  /** From the address watch when it is current (no process), else from `ip`. */
   async list(): Promise<ReadonlySet<string>> {
+    return this.options.watch?.snapshot() ?? this.listNow();
+  }
+
+  /** Always asks `ip`: what bind, unbind and isBound act on. */
+  private async listNow(): Promise<ReadonlySet<string>> {
     const { stdout } = await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', this.options.iface]);
     return parseAddresses(stdout);
   }
@@ -53,6 +62,7 @@ export class IpVipDriver implements VipDriver {
     }
     if (!probe.timedOut && probe.exitCode !== 0) throw new Error(`arping -D ${ip} on ${this.options.iface} failed: ${probe.stderr || probe.stdout || probe.exitCode}`);
     await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', this.options.iface]);
+    this.options.watch?.note(ip, true);
     // Tell the neighbours at once; the second announcement follows a second later without holding anyone up.
     const announce = execa('arping', ['-U', '-q', '-c', '2', '-I', this.options.iface, ip], { reject: false });
     void announce.then((r) => {
@@ -64,6 +74,7 @@ export class IpVipDriver implements VipDriver {
   async unbind(ip: string): Promise<void> {
     if (!(await this.isBound(ip))) return;
     await execa('ip', ['addr', 'del', `${ip}/32`, 'dev', this.options.iface]);
+    this.options.watch?.note(ip, false);
     this.options.log.info({ ip, iface: this.options.iface }, 'service IP released');
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { VipDriver } from './driver.js';
 import { parseAddresses } from './ip.js';
+import { parseAddressLine } from './address-watch.js';
 import { SlotAddresses } from './slot-addresses.js';
 
 /** An interface in memory (unit test of the reconciliation logic; the real ip driver is tested on namespaces). */
@@ -94,5 +95,13 @@ describe('parseAddresses', () => {
     const out = '2: eth0    inet 10.231.1.1/16 brd 10.231.255.255 scope global eth0\\       valid_lft forever preferred_lft forever\n2: eth0    inet 10.231.3.6/32 scope global eth0\\       valid_lft forever preferred_lft forever';
     expect([...parseAddresses(out)]).toEqual(['10.231.1.1', '10.231.3.6']);
     expect(parseAddresses('').size).toBe(0);
+  });
+});
+
+describe('parseAddressLine', () => {
+  it('reads added and deleted addresses as ip monitor prints them', () => {
+    expect(parseAddressLine('3: d0    inet 10.9.9.9/32 scope global d0\\       valid_lft forever preferred_lft forever')).toEqual({ iface: 'd0', ip: '10.9.9.9', deleted: false });
+    expect(parseAddressLine('Deleted 3: d0    inet 10.9.9.9/32 scope global d0\\       valid_lft forever')).toEqual({ iface: 'd0', ip: '10.9.9.9', deleted: true });
+    expect(parseAddressLine('3: d0    inet6 fe80::1/64 scope link')).toBeUndefined();
   });
 });

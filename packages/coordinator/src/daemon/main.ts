@@ -1,7 +1,7 @@
 // slot-coordinator: the coordinator daemon. Exit codes: 0 clean stop, 1 refused to start (message says why).
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
 
 function duration(what: string) {
@@ -46,6 +46,7 @@ program.parse();
 const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number }>();
 const log = createLogger('slot-coordinator', { level: opts.logLevel });
 setOwnNice(opts.nice, log);
+watchLoopLag({ log });
 
 if (opts.lease < 2 * opts.heartbeatInterval) {
   console.error(`slot-coordinator: --lease (${opts.lease} ms) must be at least twice --heartbeat-interval (${opts.heartbeatInterval} ms)`);

@@ -1,8 +1,8 @@
-// Watches the agent's own event loop: heartbeats, lease renewals and fence updates all run on it, so a loop held up
-// by slot work (spawns, synchronous reads) is what would make a lease lapse on a busy host. A delay worth knowing of
-// is logged with its figures; nothing else depends on this.
+// Watches a daemon's own event loop: heartbeats, their acknowledgements, lease renewals and fence updates run on it,
+// so a loop held up by other work (spawns, synchronous reads, big transactions) is what would make a lease lapse on
+// a busy host. A delay worth knowing of is logged with its figures; nothing else depends on this.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { Logger } from '@slotctl/shared';
+import type { Logger } from './log.js';
 
 export interface LoopLagOptions {
   log: Logger;
@@ -18,7 +18,7 @@ export function watchLoopLag(options: LoopLagOptions): () => void {
   const warnMs = options.warnMs ?? 250;
   const timer = setInterval(() => {
     const maxMs = histogram.max / 1e6;
-    if (maxMs > warnMs) options.log.warn({ maxMs: Math.round(maxMs), p99Ms: Math.round(histogram.percentile(99) / 1e6), meanMs: Math.round(histogram.mean / 1e6) }, 'event loop delayed: heartbeats and lease renewals waited this long');
+    if (maxMs > warnMs) options.log.warn({ maxMs: Math.round(maxMs), p99Ms: Math.round(histogram.percentile(99) / 1e6), meanMs: Math.round(histogram.mean / 1e6) }, 'event loop delayed: heartbeats, acknowledgements and lease renewals waited this long');
     histogram.reset();
   }, options.everyMs ?? 5000);
   timer.unref();
