@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
+import { clusterChecks } from './cluster/checks.js';
 import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
@@ -19,6 +20,7 @@ interface StoreJson {
 }
 
 const stores = () => cluster.slotctlJson<StoreJson[]>(['store', 'list']);
+const checks = clusterChecks(cluster, ['amy']);
 /** The cluster file as the tests have changed it so far. */
 let clusterFile = '';
 function moveMaster(store: string, to: string): string {
@@ -52,6 +54,8 @@ describe('namespace cluster', () => {
     await cluster.mail('deliver', list.map((s) => ({ host: s.serviceIp, user: 'amy', subject: `to ${s.name}` })));
     const subjects = await cluster.mail<string[][]>('subjects', list.map((s) => ({ host: s.serviceIp, user: 'amy' })));
     expect(subjects).toEqual(list.map((s) => [`to ${s.name}`]));
+    // replicated: each replica holds what its master holds, read from the client namespace like the masters
+    await checks.expectReplicasMatch(await checks.stores(), { users: ['amy'] });
     // the service IP answers from the master's machine (its MAC), as the client's ARP table shows
     const s = list[0]!;
     expect(await neighbourMac('cl', s.serviceIp)).toBe(await macOf(s.master.machine));
@@ -142,7 +146,7 @@ describe('namespace cluster', () => {
     await cluster.startCoordinator();
     await waitFor('all machines up again', async () => {
       const machines = await cluster.slotctlJson<{ state: string; connected: boolean }[]>(['machine', 'list']);
-      return machines.every((m) => m.state === 'up' && m.connected) ? true : undefined;
+      return machines.length === cluster.machines.length && machines.every((m) => m.state === 'up' && m.connected) ? true : undefined;
     }, 30_000, 250);
   });
 

@@ -13,7 +13,7 @@ import { tempDir } from './support/fixtures.js';
 const dir = tempDir('rereplicate');
 const cluster = new NetnsCluster({ dir, id: 'r', storePrefix: 'r', machines: 4, slotsPerMachine: 6 });
 const USERS = ['ann', 'ben'];
-const { stores, expectOneMaster, operation } = clusterChecks(cluster, USERS);
+const { stores, expectOneMaster, operation, expectReplicasMatch } = clusterChecks(cluster, USERS);
 
 interface MachineJson {
   name: string;
@@ -40,15 +40,15 @@ describe('re-replication after a machine is retired', () => {
     await cluster.mail('file', [{ host: before[0]!.serviceIp, user: 'ann', folder: 'Projects', subject: 'plan' }]);
     await waitFor('replicas to hold the mail', async () => {
       const now = await stores();
-      return now.every((s) => s.master.backlog?.files === 0) ? true : undefined;
+      return now.length === before.length && now.every((s) => s.master.backlog?.files === 0) ? true : undefined;
     }, 60_000, 500);
 
     const touched = before.filter((s) => s.master.machine === 'm1' || s.replica.machine === 'm1').map((s) => s.name);
     expect(touched.length).toBe(6);
     await cluster.crash('m1');
     await waitFor('m1 stores served by their replicas', async () => {
-      const now = await stores();
-      return now.filter((s) => touched.includes(s.name)).every((s) => s.master.machine !== 'm1' && s.master.state === 'SERVING' && s.master.role === 'MASTER') ? true : undefined;
+      const now = (await stores()).filter((s) => touched.includes(s.name));
+      return now.length === touched.length && now.every((s) => s.master.machine !== 'm1' && s.master.state === 'SERVING' && s.master.role === 'MASTER') ? true : undefined;
     }, 60_000, 250);
 
     // a dry run names a new replica on a peer for each of the six stores, changes nothing
@@ -75,6 +75,7 @@ describe('re-replication after a machine is retired', () => {
     // every store has one master and one replica again, none on m1; each new replica holds exactly the master's mail
     const after = await stores();
     const mine = after.filter((s) => touched.includes(s.name));
+    expect(mine.map((s) => s.name).sort()).toEqual([...touched].sort());
     for (const s of mine) {
       const settled = await expectOneMaster(s.name, 30_000);
       expect(settled.master.machine).not.toBe('m1');
@@ -83,10 +84,9 @@ describe('re-replication after a machine is retired', () => {
       expect(settled.health).toBe('ok');
       expect(settled.master.pid, `${s.name}'s master restarted`).toBe(masterPids[s.name]);
     }
-    const masters = await mailOn(mine, (s) => s.serviceIp);
-    const replicas = await mailOn(mine, (s) => s.replica.ip);
-    expect(replicas).toEqual(masters);
-    for (const [i, s] of mine.entries()) for (const u of USERS) expect(masters[i]![u]!.length, `${s.name} ${u}`).toBeGreaterThanOrEqual(15);
+    // every folder of every user, by Message-ID, flags and bytes
+    const masters = await expectReplicasMatch(mine, { users: USERS });
+    for (const [i, s] of mine.entries()) for (const u of USERS) expect(masters[i]!.master[u]?.INBOX?.length ?? 0, `${s.name} ${u}`).toBeGreaterThanOrEqual(15);
     // the folder was filed in the first store, mastered on m1: one of the stores re-replicated
     const folder = mine.find((s) => s.name === before[0]!.name)!;
     expect(await cluster.mail<string[][]>('folder', [{ host: folder.replica.ip, user: 'ann', folder: 'Projects' }])).toEqual([['plan']]);
@@ -97,11 +97,14 @@ describe('re-replication after a machine is retired', () => {
       const got = await mailOn(mine, (s) => s.replica.ip);
       return mine.every((s, i) => got[i]!.ben!.includes(`after retire ${s.name}`)) ? true : undefined;
     }, 30_000, 500);
+    await expectReplicasMatch(mine, { users: USERS });
 
     // m1 is retired, out of placement; fan-out is back for every machine with masters; old slots' files are kept
     const machines = await cluster.slotctlJson<MachineJson[]>(['machine', 'list']);
     expect(machines.find((m) => m.name === 'm1')).toMatchObject({ state: 'retired', retired: true });
-    for (const m of machines.filter((x) => x.name !== 'm1')) expect(m.fanOut).toBeGreaterThanOrEqual(2);
+    const left = machines.filter((x) => x.name !== 'm1');
+    expect(left).toHaveLength(3);
+    for (const m of left) expect(m.fanOut).toBeGreaterThanOrEqual(2);
     for (const name of touched) expect(existsSync(join(dir, 'srv', 'm1', name, 'data')), `${name}'s old data on m1`).toBe(true);
     // and the planner now sees a balanced, whole cluster on three machines
     const whatif = await cluster.slotctlJson<{ lostStores: string[] }>(['plan', 'whatif', '--lose', 'm2']);

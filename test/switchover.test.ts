@@ -18,7 +18,7 @@ const dir = tempDir('switchover');
 const cluster = new NetnsCluster({ dir, id: 's', machines: 5, slotsPerMachine: 8, coordinatorArgs: ['--lease', '10s'] });
 const USERS = ['ann', 'ben'];
 
-const { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
+const { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
 
 async function switchover(name: string, extra: string[] = []): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await cluster.slotctl(['store', 'switchover', name, ...extra]);
@@ -32,17 +32,18 @@ describe('planned switchover on a namespace cluster', () => {
     const all = await stores();
     const ns = cluster.ns('m1');
     const watch = new MasterWatch(new Map([['m1', ns], ['m1-again', ns]]), new Set(all.map((s) => s.serviceIp)));
-    watch.start(5);
+    await watch.start(5);
     await new Promise((r) => setTimeout(r, 100));
-    const result = watch.stop();
+    const result = await watch.stop();
     const onM1 = all.filter((s) => s.master.machine === 'm1').map((s) => s.serviceIp).sort();
+    expect(onM1.length).toBeGreaterThan(0);
     expect([...new Set(result.dual.map((d) => d.ip))].sort()).toEqual(onM1);
     expect(result.dual[0]!.machines).toEqual(['m1', 'm1-again']);
   });
 
   it('loses no acknowledged message and duplicates none through 20 switchovers under a 25 msg/s LMTP load', async () => {
     const all = await stores();
-    const watch = watchMasters(all);
+    const watch = await watchMasters(all);
     const load = cluster.startLoad('load1', loadTargets(all), 25);
     await new Promise((r) => setTimeout(r, 2000));
     const started = Date.now();
@@ -61,8 +62,9 @@ describe('planned switchover on a namespace cluster', () => {
     );
     await new Promise((r) => setTimeout(r, 2000));
     const summary = await load.stop();
-    expectNeverTwoMasters(watch.stop(), all);
+    expectNeverTwoMasters(await watch.stop(), all);
     const seconds = (Date.now() - started + 4000) / 1000;
+    expect(results.flat()).toHaveLength(20);
     expect(results.flat().every((l) => l.includes('succeeded'))).toBe(true);
     expect(summary.rejected).toBe(0);
     expect(summary.inFlight).toBe(0);
@@ -100,6 +102,7 @@ describe('planned switchover on a namespace cluster', () => {
       const subjects = await cluster.mail<string[][]>('subjects', [{ host: before.replica.ip, user: 'ann' }]);
       return subjects[0]!.includes('while the replica is cut off') ? true : undefined;
     }, 60_000, 1000);
+    await expectReplicasMatch([await store('n09')], { users: ['ann'] });
   }, 120_000);
 
   // Each run: a coordinator armed to SIGKILL itself at one step (before or after its action), a switchover, a
@@ -108,6 +111,8 @@ describe('planned switchover on a namespace cluster', () => {
   it.each(crashPoints)('resumes after the coordinator is killed at %s', async (point) => {
     const name = 'n13';
     const before = await expectOneMaster(name);
+    const all = await stores();
+    const watch = await watchMasters(all);
     await cluster.stopCoordinator();
     await cluster.startCoordinator({ SLOTCTL_TEST_CRASH_AT: point });
     await waitAgentsConnected();
@@ -142,13 +147,17 @@ describe('planned switchover on a namespace cluster', () => {
       }
     }
     const after = await expectOneMaster(name);
+    expectNeverTwoMasters(await watch.stop(), all);
     expect(after.master.name).toBe(rollback ? before.master.name : before.replica.name);
     const subjects = await cluster.mail<string[][]>('subjects', [{ host: after.serviceIp, user: 'ben' }]);
     expect(subjects[0]).toContain(subject);
+    await expectReplicasMatch([after], { users: ['ben'] });
   }, 180_000);
 
   it('refuses a second switchover of a busy store, cancels the first, and keeps one master when the agent is killed', async () => {
     const before = await expectOneMaster('n17');
+    const all = await stores();
+    const watch = await watchMasters(all);
     cluster.pauseAgent(before.master.machine);
     try {
       const first = JSON.parse((await switchover('n17', ['--json'])).stdout) as OperationJson;
@@ -177,12 +186,17 @@ describe('planned switchover on a namespace cluster', () => {
     const after = await expectOneMaster('n17');
     expect(after.master.name).toBe(before.master.name);
     await cluster.mail('deliver', [{ host: after.serviceIp, user: 'ann', subject: 'after the cancelled switchover' }]);
+    expectNeverTwoMasters(await watch.stop(), all);
+    await expectReplicasMatch([after], { users: ['ann'] });
   }, 120_000);
 
   it('ends a switchover whose old master\'s agent hangs once its machine is declared down; the failover takes over', async () => {
     const before = await expectOneMaster('n18');
     const machine = before.master.machine;
-    const movedAway = (await stores()).filter((s) => s.master.machine === machine);
+    const all = await stores();
+    const movedAway = all.filter((s) => s.master.machine === machine);
+    expect(movedAway.length).toBeGreaterThan(0);
+    const watch = await watchMasters(all);
     cluster.pauseAgent(machine);
     const first = JSON.parse((await switchover('n18', ['--json'])).stdout) as OperationJson;
     // the hung agent's fence stops its masters; the machine is declared down a lease and a fifth after it fell silent
@@ -201,6 +215,8 @@ describe('planned switchover on a namespace cluster', () => {
     // the layout the next tests expect: the masters back on their machine
     for (const s of movedAway) expect((await switchover(s.name, ['--wait'])).exitCode).toBe(0);
     expect((await expectOneMaster('n18')).master.name).toBe(before.master.name);
+    // the hung machine's masters were fenced and failed over: not listening for a while
+    expectNeverTwoMasters(await watch.stop(), all, 0.2);
   }, 180_000);
 
   it('drains a machine with 4 masters under load, keeps masters off it until undrain, and loses no mail', async () => {
@@ -208,14 +224,14 @@ describe('planned switchover on a namespace cluster', () => {
     const all = await stores();
     const onM2 = all.filter((s) => s.master.machine === 'm2').map((s) => s.name);
     expect(onM2).toHaveLength(4);
-    const watch = watchMasters(all);
+    const watch = await watchMasters(all);
     const load = cluster.startLoad('load2', loadTargets(all), 25);
     await new Promise((r) => setTimeout(r, 2000));
     try {
       await drainUnderLoad(all, onM2, load);
-      expectNeverTwoMasters(watch.stop(), all);
+      expectNeverTwoMasters(await watch.stop(), all);
     } finally {
-      watch.stop();
+      await watch.stop();
       await cluster.slotctl(['machine', 'undrain', 'm2']); // the next tests need masters on m2 possible again
     }
   }, 300_000);
@@ -240,6 +256,7 @@ describe('planned switchover on a namespace cluster', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const summary = await load.stop();
     expect(summary.rejected).toBe(0);
+    expect(summary.inFlight).toBe(0);
     expect(await expectNoLoss(load.out, all.map((s) => s.name))).toBe(summary.acked);
     const undrain = await cluster.slotctl(['machine', 'undrain', 'm2']);
     expect(undrain.exitCode).toBe(0);
@@ -250,8 +267,10 @@ describe('planned switchover on a namespace cluster', () => {
 
   it('resumes a drain after the coordinator is killed right after it started its first switchovers', async () => {
     await waitAgentsConnected();
-    const onM3 = (await stores()).filter((s) => s.master.machine === 'm3').map((s) => s.name);
+    const all = await stores();
+    const onM3 = all.filter((s) => s.master.machine === 'm3').map((s) => s.name);
     expect(onM3.length).toBeGreaterThan(0);
+    const watch = await watchMasters(all);
     await cluster.stopCoordinator();
     await cluster.startCoordinator({ SLOTCTL_TEST_CRASH_AT: 'drain-moving:after' });
     await waitAgentsConnected();
@@ -264,6 +283,7 @@ describe('planned switchover on a namespace cluster', () => {
     expect(done.state, done.error).toBe('succeeded');
     expect(done.children.map((c) => c.store).sort()).toEqual([...onM3].sort());
     for (const name of onM3) expect((await expectOneMaster(name)).master.machine).not.toBe('m3');
+    expectNeverTwoMasters(await watch.stop(), all);
     expect((await cluster.slotctl(['machine', 'undrain', 'm3'])).exitCode).toBe(0);
   }, 180_000);
 });

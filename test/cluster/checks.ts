@@ -1,12 +1,15 @@
-// Checks shared by the namespace-cluster tests: stores as slotctl reports them, one master per store, no lost or
-// duplicated acknowledged message (the load generator's record against IMAP on master and replica), and the
-// split-brain watch over every machine.
-import { readFileSync } from 'node:fs';
+// Checks shared by the namespace-cluster tests: stores as slotctl reports them, one master per store, master and
+// replica holding the same mail (every folder, over IMAP), no lost or duplicated acknowledged message (the load
+// generator's record against the masters), and the split-brain watch over every machine.
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { processCommandLines, removeDir } from '../support/fixtures.js';
-import { waitFor } from '../../tools/local-cluster.js';
-import { MasterWatch, type MasterWatchResult } from './master-watch.js';
+import { type FoundLoad, type LoadCheckOptions, loadIdOf, loadProblems, readLoadRecord } from '../support/load-record.js';
+import type { CompareOptions, PairResult } from '../support/mail-compare.js';
+import { expectSameMail } from '../support/same-mail.js';
+import { ROOT, waitFor } from '../../tools/local-cluster.js';
+import { GAP_LIMIT_MS, MasterWatch, type MasterWatchResult } from './master-watch.js';
 import { NETNS_PREFIX, type NetnsCluster } from './netns.js';
 
 export interface SlotJson {
@@ -63,53 +66,69 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
     waitFor('every agent to be connected', async () => {
       const machines = await cluster.slotctlJson<{ name: string; connected: boolean; state: string }[]>(['machine', 'list']);
       // up, or up and `returning` (an old master waiting for its recovery): not down, suspect or fenced
-      return machines.every((m) => m.connected && (m.state === 'up' || m.state === 'returning')) ? true : undefined;
+      return machines.length === cluster.machines.length && machines.every((m) => m.connected && (m.state === 'up' || m.state === 'returning')) ? true : undefined;
     }, 30_000, 200);
 
   /**
-   * Every message the load generator got 250 for is in its user's INBOX on the store's current master exactly once,
-   * and the replica holds exactly the same messages. After a crash a delivery cut off before its 250 may have been
-   * stored and then retried by the MTA (at-least-once, as with any mail server): `allowDuplicates` counts them only.
+   * Each store's master (its service IP) and replica (its slot IP) hold the same users, folders and messages
+   * (Message-ID, flags, hash of the bytes), read over IMAP from the client namespace until they agree or 60 s pass.
+   * `users` must exist on both sides; every store must hold some mail unless `allowEmpty` (two empty stores agree
+   * and prove nothing). Returns each master's snapshot.
    */
-  const expectNoLoss = async (ackedFile: string, names: readonly string[], options: { allowDuplicates?: boolean } = {}): Promise<number> => {
-    const acked = readFileSync(ackedFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; store: string; user: string });
-    const list = (await stores()).filter((s) => names.includes(s.name));
-    const masters = await cluster.mail<Record<string, string[]>[]>('mailboxes', list.map((s) => ({ host: s.serviceIp, users: [...users] })));
-    list.forEach((s, i) => {
-      for (const user of users) {
-        const got = masters[i]![user] ?? [];
-        const want = acked.filter((a) => a.store === s.name && a.user === user).map((a) => a.id);
-        const missing = want.filter((id) => !got.includes(id));
-        expect(missing, `acknowledged but missing on ${s.name} (${s.master.name}) for ${user}`).toEqual([]);
-        const duplicates = got.length - new Set(got).size;
-        if (options.allowDuplicates && duplicates) console.log(`${duplicates} duplicate(s) on ${s.name} for ${user} (deliveries cut off before their 250 and retried)`);
-        else expect(duplicates, `duplicates on ${s.name} for ${user}`).toBe(0);
-      }
+  const expectReplicasMatch = (list: readonly StoreJson[], options: CompareOptions & { timeoutMs?: number; allowEmpty?: boolean } = {}): Promise<PairResult[]> =>
+    expectSameMail(list.map((s) => ({ name: s.name, master: s.serviceIp, replica: s.replica.ip })), options, async (pairs, timeoutMs, compare) => {
+      const request = JSON.stringify({ ...compare, pairs, timeoutMs });
+      const run = await cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'test', 'support', 'mail-compare-cli.ts'), request]);
+      if (run.exitCode !== 0) throw new Error(`mail-compare-cli failed: ${run.stderr}`);
+      return JSON.parse(run.stdout) as PairResult[];
     });
-    await waitFor('every replica to hold what its master holds', async () => {
-      const replicas = await cluster.mail<Record<string, string[]>[]>('mailboxes', list.map((s) => ({ host: s.replica.ip, users: [...users] })));
-      return list.every((_, i) => users.every((u) => JSON.stringify([...(replicas[i]![u] ?? [])].sort()) === JSON.stringify([...(masters[i]![u] ?? [])].sort()))) ? true : undefined;
-    }, 60_000, 1000);
-    return acked.length;
+
+  /**
+   * The load generator's record against the stores: every message it got 250 for is on its store's current master
+   * exactly once, nothing of this load is stored that was never acknowledged, no delivery was left in flight or
+   * rejected, and every replica holds exactly what its master holds (expectReplicasMatch). A duplicate fails unless
+   * the test explains it (`duplicatesFromRetries`) and the message was retried after a cut-off that followed its data.
+   */
+  const expectNoLoss = async (ackedFile: string, names: readonly string[], options: LoadCheckOptions = {}): Promise<number> => {
+    const record = readLoadRecord(ackedFile);
+    const list = (await stores()).filter((s) => names.includes(s.name));
+    expect(list.map((s) => s.name).sort(), 'stores under load').toEqual([...names].sort());
+    const results = await expectReplicasMatch(list, { users });
+    const prefix = record.summary?.prefix ?? record.acks[0]?.id.replace(/-\d+$/, '') ?? '';
+    const found: FoundLoad = {};
+    for (const r of results) {
+      found[r.name] = {};
+      for (const [user, folders] of Object.entries(r.master)) {
+        const ids = Object.values(folders).flat().map((m) => loadIdOf(m.messageId, prefix)).filter((id): id is string => id !== undefined);
+        if (ids.length) found[r.name]![user] = ids;
+      }
+    }
+    const { problems, explained } = loadProblems(record, found, names, options);
+    for (const line of explained) console.log(`explained duplicate: ${line}`);
+    expect(problems, 'the load against the masters').toEqual([]);
+    return record.acks.length;
   };
 
   /** Watches every machine for two LMTP listeners on one service IP (two slots taking mail for one store). */
-  const watchMasters = (list: StoreJson[]): MasterWatch => {
+  const watchMasters = async (list: StoreJson[]): Promise<MasterWatch> => {
     const watch = new MasterWatch(new Map(cluster.machines.map((m) => [m, cluster.ns(m)])), new Set(list.map((s) => s.serviceIp)));
-    watch.start();
+    await watch.start();
     return watch;
   };
 
-  /** No dual master; and the watch saw masters at all (in at least `seenShare` of the samples per store). */
+  /** No dual master, no blind spot over GAP_LIMIT_MS, and the watch saw masters at all (in `seenShare` of the samples per store). */
   const expectNeverTwoMasters = (result: MasterWatchResult, list: StoreJson[], seenShare = 0.5): void => {
+    console.log(`master watch: ${result.samples} samples, longest gap ${result.longestGapMs} ms, priority ${result.priority}`);
     expect(result.dual, 'moments with two LMTP listeners for one service IP').toEqual([]);
+    expect(result.gaps, `sampling gaps over ${GAP_LIMIT_MS} ms: a dual master that short could have passed unseen (priority ${result.priority})`).toEqual([]);
     expect(result.samples).toBeGreaterThan(100);
+    expect(list.length, 'stores watched').toBeGreaterThan(0);
     for (const s of list) expect(result.seen[s.serviceIp] ?? 0, s.name).toBeGreaterThan(result.samples * seenShare);
   };
 
   const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: [...users] }));
 
-  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets };
+  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets };
 }
 
 /**

@@ -1,0 +1,34 @@
+// The split-brain watch samples in a thread of its own: the test process being busy does not blind it, and a gap in
+// its own sampling is reported (a dual master shorter than the gap could have passed unseen).
+import { describe, expect, it } from 'vitest';
+import { GAP_LIMIT_MS, MasterWatch } from './master-watch.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the master watch', () => {
+  it('keeps sampling while the test process blocks its own event loop', async () => {
+    const watch = new MasterWatch(new Map([['m1', 'slotctl-no-such-namespace']]), new Set(['10.231.3.1']));
+    await watch.start();
+    const until = Date.now() + 300;
+    while (Date.now() < until) {
+      // busy: no timer of the test process runs
+    }
+    await sleep(100);
+    const result = await watch.stop();
+    expect(result.samples).toBeGreaterThan(15);
+    expect(result.gaps).toEqual([]);
+    expect(result.longestGapMs).toBeLessThanOrEqual(GAP_LIMIT_MS);
+    expect(await watch.stop()).toBe(result); // stopping twice answers the same
+  });
+
+  it('reports a gap in its own sampling', async () => {
+    const watch = new MasterWatch(new Map([['m1', 'slotctl-no-such-namespace']]), new Set(['10.231.3.1']));
+    await watch.start();
+    watch.stallForTest(120);
+    await sleep(300);
+    const result = await watch.stop();
+    expect(result.gaps.length).toBe(1);
+    expect(result.gaps[0]!.ms).toBeGreaterThanOrEqual(120);
+    expect(result.longestGapMs).toBe(result.gaps[0]!.ms);
+  });
+});
