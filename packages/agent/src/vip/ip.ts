@@ -49,8 +49,14 @@ export class IpVipDriver implements VipDriver {
     return parseAddresses(stdout);
   }
 
+  /** Bound now: the address watch's view when it is current (no process), else `ip`. */
+  private async present(ip: string): Promise<boolean> {
+    assertIp(ip, 'service IP');
+    return (await this.list()).has(ip);
+  }
+
   async bind(ip: string): Promise<void> {
-    if (await this.isBound(ip)) return;
+    if (await this.present(ip)) return;
     // arping -D waits whole seconds for an answer when none comes: it is cut short after probeMs, and silence
     // until then means the address is free. -f ends it at the first answer.
     const probe = await execa('arping', ['-D', '-f', '-c', '1', '-w', '1', '-I', this.options.iface, ip], { reject: false, timeout: this.options.probeMs });
@@ -61,7 +67,9 @@ export class IpVipDriver implements VipDriver {
       });
     }
     if (!probe.timedOut && probe.exitCode !== 0) throw new Error(`arping -D ${ip} on ${this.options.iface} failed: ${probe.stderr || probe.stdout || probe.exitCode}`);
-    await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', this.options.iface]);
+    const add = await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', this.options.iface], { reject: false });
+    // "Address already assigned" (or "File exists"): it was there after all (the watch was a moment behind); bound is what was asked
+    if (add.exitCode !== 0 && !/File exists|already assigned/.test(add.stderr)) throw new Error(`ip addr add ${ip}/32 dev ${this.options.iface} failed: ${add.stderr || add.exitCode}`);
     this.options.watch?.note(ip, true);
     // Tell the neighbours at once; the second announcement follows a second later without holding anyone up.
     const announce = execa('arping', ['-U', '-q', '-c', '2', '-I', this.options.iface, ip], { reject: false });
@@ -72,9 +80,11 @@ export class IpVipDriver implements VipDriver {
   }
 
   async unbind(ip: string): Promise<void> {
-    if (!(await this.isBound(ip))) return;
-    await execa('ip', ['addr', 'del', `${ip}/32`, 'dev', this.options.iface]);
+    if (!(await this.present(ip))) return;
+    const del = await execa('ip', ['addr', 'del', `${ip}/32`, 'dev', this.options.iface], { reject: false });
     this.options.watch?.note(ip, false);
+    // "Address not found" (or "Cannot assign requested address" on older kernels): already gone (the fence, an operator); released is what was asked
+    if (del.exitCode !== 0 && !/Cannot assign requested address|Address not found/.test(del.stderr)) throw new Error(`ip addr del ${ip}/32 dev ${this.options.iface} failed: ${del.stderr || del.exitCode}`);
     this.options.log.info({ ip, iface: this.options.iface }, 'service IP released');
   }
 }
