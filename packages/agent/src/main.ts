@@ -12,7 +12,7 @@ import { IpVipDriver } from './vip/ip.js';
 import { AddressWatch } from './vip/address-watch.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
 import { FenceGuard } from './fence/guard.js';
-import { ServingAuthority } from './fence/authority.js';
+import { LeaseKeeper } from './lease/keeper.js';
 import { PeerLink } from './peer/link.js';
 import { cyrusOwner } from './slot/supervisor.js';
 import { withholdPromotions } from './peer/failsafe.js';
@@ -122,6 +122,20 @@ async function main(): Promise<void> {
     vip: { driver: opts.vipDriver, iface: opts.vipInterface },
     log,
   });
+  // The lease runs on a thread of its own (lease/worker.ts): slot work on this thread cannot hold up its renewal,
+  // nor the fence's view of it. It writes fence.json before the fence process starts.
+  const keeper: LeaseKeeper = new LeaseKeeper({
+    machine: opts.machine,
+    logLevel: opts.logLevel,
+    path: guard.filePath,
+    file: guard.initialFile,
+    log,
+    // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
+    // the same a moment later in case that process is gone (well inside the margin before any promotion)
+    lost: () => void setTimeout(() => (keeper.holds() ? undefined : void slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
+    regained: () => void slots?.resume(),
+  });
+  await keeper.start();
   await guard.start();
   const fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
   fenceWatch.unref();
@@ -129,17 +143,6 @@ async function main(): Promise<void> {
   // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
   const addressWatch = opts.vipDriver === 'ip' ? new AddressWatch({ iface: opts.vipInterface, log, onChange: () => void slots?.reconcileNow().catch(() => undefined) }) : undefined;
   await addressWatch?.start();
-  const authority = new ServingAuthority(
-    {
-      publish: (deadline, holder) => guard.update({ deadline, holder }),
-      // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
-      // the same a moment later in case that process is gone (well inside the margin before any promotion)
-      lost: () => void setTimeout(() => (authority.holds() ? undefined : void slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
-      regained: () => void slots?.resume(),
-      log,
-    },
-    guard.inheritedDeadline,
-  );
   slots = new MachineSlots({
     runtime: {
       ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort },
@@ -148,7 +151,7 @@ async function main(): Promise<void> {
         opts.vipDriver === 'ip'
           ? new IpVipDriver({ iface: opts.vipInterface, probeMs: opts.arpProbe, log, watch: addressWatch })
           : new LoopbackVipDriver(),
-      mayServeMaster: () => authority.holds(),
+      mayServeMaster: () => keeper.holds(),
       crashLimit: 5,
       crashWindowMs: 60_000,
       stopTimeoutMs: 10_000,
@@ -163,7 +166,7 @@ async function main(): Promise<void> {
     stallAfterMs: opts.stallAfter,
     diskReportIntervalMs: opts.diskReportInterval,
     replays,
-    publishMasters: (masters) => guard.update({ masters }),
+    publishMasters: (masters) => keeper.publishMasters(masters),
     // peers exists long before any recovery asks
     targetGuids: (machine, slot, names) => peers.askGuids(machine, slot, names),
     targetUserSync: (machine, slot, users) => peers.askUserSync(machine, slot, users),
@@ -186,7 +189,7 @@ async function main(): Promise<void> {
     marginMs: leaseMargin(5000),
     coordinatorReachable: () => session?.coordinatorReachable() ?? false,
     replicaPartners: () => [...new Set((desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
-    onFailsafe: (deadline) => authority.setFailsafe(deadline),
+    onFailsafe: (deadline) => keeper.setFailsafe(deadline),
     partnerReachesCoordinator: () => session?.reconnectNow(),
     guids: (slot, names) => machineSlots.guidsOf(slot, names),
     syncUsers: (slot, users) => machineSlots.userSyncOn(slot, users),
@@ -199,7 +202,7 @@ async function main(): Promise<void> {
     applied,
     slots,
     log,
-    onLease: (deadline) => authority.renewLease(deadline),
+    lease: keeper,
     onDesired: (d) => {
       desired = d;
       peers.setPartners(d.peers);
@@ -208,7 +211,7 @@ async function main(): Promise<void> {
     withhold: (plan, previous) => withholdPromotions(plan, previous, peerMachine, peers.promises, monotonicMs()),
     peerViews: () => peers.views(),
     // fenced means a lease was held and ran out (masters stopped); an agent that has not had its first one yet is not
-    fenced: () => authority.remaining() !== undefined && !authority.holds(),
+    fenced: () => keeper.remaining() !== undefined && !keeper.holds(),
   });
   const active = session;
 
@@ -233,7 +236,7 @@ async function main(): Promise<void> {
         await machineSlots.stopAll('agent stopping with --stop-slots-on-exit');
         // nothing left to guard
         clearInterval(fenceWatch);
-        guard.update({ masters: [] });
+        await keeper.publishMasters([]);
         guard.stopProcess();
       })
       .then(() => machineSlots.detachAll())

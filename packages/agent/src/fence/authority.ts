@@ -49,6 +49,10 @@ export class ServingAuthority {
   }
 
   /** The deadline the masters may serve to: the earlier of the agent's own and the one the fence knows. */
+  get servingUntil(): number | undefined {
+    return this.effective;
+  }
+
   private get effective(): number | undefined {
     const own = this.deadline;
     if (own === undefined || this.published === undefined) return undefined;

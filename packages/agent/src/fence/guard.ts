@@ -1,11 +1,11 @@
-// The agent's side of fencing: keeps a slot-fence process running for its state directory and tells it, through
-// fence.json, which master slots it guards and until when they may serve. The file is written *before* a master is
-// started, so the fence never misses one.
+// The agent's side of fencing: keeps a slot-fence process running for its state directory. What the fence enforces
+// (fence.json: which master slots it guards and until when they may serve) is written by the lease keeper
+// (lease/keeper.ts) *before* a master is started, so the fence never misses one.
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { withContext, type Logger } from '@slotctl/shared';
 import { pidAlive } from '../slot/process.js';
-import { bootId, fencePaths, readFenceFile, writeFenceFile, type FenceFile, type FencedMaster, type FencedRecord } from './fence-file.js';
+import { bootId, fencePaths, readFenceFile, type FenceFile, type FencedRecord } from './fence-file.js';
 
 export interface FenceGuardOptions {
   stateDir: string;
@@ -18,7 +18,7 @@ export interface FenceGuardOptions {
 export class FenceGuard {
   private readonly paths;
   private readonly boot = bootId();
-  private file: FenceFile;
+  private readonly file: FenceFile;
   private readonly log: Logger;
 
   constructor(private readonly options: FenceGuardOptions) {
@@ -47,8 +47,16 @@ export class FenceGuard {
   }
 
   /** Starts slot-fence unless one already guards this state directory (it outlives agent restarts). */
+  /** What fence.json starts with; the lease keeper writes it (and every change) before the fence process starts. */
+  get initialFile(): FenceFile {
+    return this.file;
+  }
+
+  get filePath(): string {
+    return this.paths.file;
+  }
+
   async start(): Promise<number> {
-    if (!this.write()) throw new Error(`cannot write ${this.paths.file}: the fence could not guard this machine's masters`);
     const running = this.fencePid();
     if (running) {
       this.log.info({ pid: running }, 'fence process already running');
@@ -82,35 +90,6 @@ export class FenceGuard {
   stopProcess(): void {
     const pid = this.fencePid();
     if (pid) process.kill(pid, 'SIGTERM');
-  }
-
-  /**
-   * New deadline and/or masters. Written at once, synchronously: true when the fence can read them, false when the
-   * file could not be written (the fence then acts on what it last read, and the caller must not rely on the change).
-   *
-   * Why synchronous and without fsync: the deadline is renewed every heartbeat and must reach the fence before
-   * anything relies on it. Queued as asynchronous writes with an fsync each, renewals waited behind one another
-   * and behind slot start-up work in libuv's four-thread pool: on a busy host the fence enforced deadlines seconds
-   * old and killed masters whose lease was held. A write of a few hundred bytes into the page cache and a rename
-   * take microseconds and need no thread; the rename keeps a crashed agent from leaving half a file, and fsync
-   * would protect only against a power loss, after which the boot id changes and no deadline is trusted anyway.
-   */
-  update(change: { deadline?: number | undefined; holder?: string; masters?: FencedMaster[] }): boolean {
-    this.file = { ...this.file, ...change, agentPid: process.pid };
-    return this.write();
-  }
-
-  private write(): boolean {
-    const started = performance.now();
-    try {
-      writeFenceFile(this.paths.file, this.file);
-    } catch (err) {
-      this.log.error({ err: (err as Error).message, path: this.paths.file }, 'could not write fence.json: the fence acts on the deadline it last read; masters stop serving at that deadline');
-      return false;
-    }
-    const ms = performance.now() - started;
-    if (ms > 50) this.log.warn({ ms: Math.round(ms) }, 'writing fence.json took long (the state directory\'s disk is slow)');
-    return true;
   }
 
   /** What the fence last did (this boot), for reports. */

@@ -50,7 +50,7 @@ export interface SlotsOptions {
   stallAfterMs: number;
   replays: ReplayStore;
   /** The fence must know every slot that may run as master before it starts; false when it could not be told. */
-  publishMasters: (masters: FencedMaster[]) => boolean;
+  publishMasters: (masters: FencedMaster[]) => Promise<boolean>;
   /** Recovery's verification: a new master's message GUIDs, asked of the agent of `machine`. */
   targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
   /** Recovery's last step after a clash: the new master's agent logs a user sync of these users. */
@@ -182,8 +182,8 @@ export class MachineSlots {
   async apply(plan: ApplyPlan, desired: readonly DesiredSlot__Output[]): Promise<void> {
     const byName = new Map(desired.map((d) => [d.slot, d]));
     // the fence learns of new masters before they start, and forgets old ones only once they are replicas
-    // (a failed write is logged by the guard; the agent's own backup fence still covers every master it runs)
-    this.options.publishMasters(this.fencedMasters(plan.next));
+    // (a failed write is logged by the keeper; the agent's own backup fence still covers every master it runs)
+    await this.options.publishMasters(this.fencedMasters(plan.next));
     const work: Promise<void>[] = [];
     for (const result of plan.results) {
       if (result.result === 'REFUSED') continue;
@@ -217,7 +217,7 @@ export class MachineSlots {
     }
     const results = await Promise.allSettled(work);
     for (const r of results) if (r.status === 'rejected') this.options.log.error({ err: (r.reason as Error).message }, 'converging a slot failed');
-    this.options.publishMasters(this.fencedMasters());
+    await this.options.publishMasters(this.fencedMasters());
     void this.reconcileNow().catch((err: Error) => this.options.log.error({ err: err.message }, 'address reconciliation failed'));
   }
 

@@ -11,7 +11,6 @@ import {
   type AgentMessage,
   type CoordinatorMessage__Output,
   type DesiredState__Output,
-  type HeartbeatAck__Output,
   type Logger,
   type PeerView,
 } from '@slotctl/shared';
@@ -20,7 +19,8 @@ import type { Withheld } from '../peer/failsafe.js';
 import type { AppliedStore } from '../state/applied-store.js';
 import type { MachineSlots } from '../machine/slots.js';
 import { reconnectDelay } from './backoff.js';
-import { Lease, leaseMargin, monotonicMs } from '../lease/lease.js';
+import { monotonicMs } from '../lease/lease.js';
+import type { LeaseKeeper } from '../lease/keeper.js';
 
 export type SessionState =
   | { phase: 'idle' }
@@ -37,8 +37,8 @@ export interface SessionOptions {
   applied: AppliedStore;
   slots: MachineSlots;
   log: Logger;
-  /** An acknowledged heartbeat renewed the lease until this CLOCK_MONOTONIC deadline. */
-  onLease: (deadline: number) => void;
+  /** Counts the lease from what this session sends and what is acknowledged (on a thread of its own). */
+  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked'>;
   /** Every desired state, before it is applied (the partners and this machine's address come with it). */
   onDesired: (desired: DesiredState__Output) => void;
   /** Promotions this agent must not accept yet (failsafe promises); they are applied again when the promise ends. */
@@ -60,11 +60,10 @@ export class AgentSession {
   private applying: Promise<void> = Promise.resolve();
   /** monotonic ms of the last heartbeat acknowledgement: what a lease is counted from. */
   lastAckAt = 0;
-  /** The lease as this agent counts it (from the send time of acknowledged heartbeats, minus a margin). */
-  readonly lease = new Lease();
-  private leaseMargin = 0;
   private lastDesired: DesiredState__Output | undefined;
   private reapplyTimer: NodeJS.Timeout | undefined;
+  /** Send times of recent heartbeats, for the acknowledgement's round trip in the logs. */
+  private readonly sentAt = new Map<number, number>();
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
@@ -153,7 +152,7 @@ export class AgentSession {
         this.state = { phase: 'connected', since: Date.now(), heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs };
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.heartbeat(stream), w.heartbeatIntervalMs);
-        this.leaseMargin = leaseMargin(w.leaseMs);
+        this.options.lease.session(this.options.coordinator, this.instanceId, w.heartbeatIntervalMs, w.leaseMs);
         this.heartbeat(stream); // the lease starts now, not one interval later
         this.log.info({ coordinatorId: w.coordinatorId, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs }, 'connected to coordinator');
         return;
@@ -161,11 +160,11 @@ export class AgentSession {
       case 'ack': {
         this.lastAckAt = performance.now();
         const ack = message.ack!;
-        const sent = this.lease.sentTime(Number(ack.seq));
+        const sent = this.sentAt.get(Number(ack.seq));
         const rttMs = sent === undefined ? undefined : monotonicMs() - sent;
         if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
-        const deadline = this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
-        if (deadline !== undefined) this.options.onLease(deadline);
+        for (const k of this.sentAt.keys()) if (k <= Number(ack.seq)) this.sentAt.delete(k);
+        this.options.lease.acked(Number(ack.seq), ack.leaseMs);
         return;
       }
       case 'desired': {
@@ -182,30 +181,12 @@ export class AgentSession {
 
   private heartbeat(stream: Stream): void {
     if (stream !== this.stream) return;
-    this.lease.sentAt(++this.seq, monotonicMs());
-    stream.write({ heartbeat: { seq: this.seq, peers: this.options.peerViews(), fenced: this.options.fenced() } });
-    if (this.state.phase === 'connected' && performance.now() - this.lastAckAt > 1.5 * this.state.heartbeatIntervalMs) this.renewOverFreshConnection();
-  }
-
-  /**
-   * Acknowledgements are overdue: after a network blip the stream's TCP connection waits out its retransmission
-   * backoff (1.6 s and more after a 2 s outage), long enough to cost the lease. A fresh connection gets through the
-   * moment the network is back: renew over one (each heartbeat while overdue; each is closed after its answer).
-   */
-  private renewOverFreshConnection(): void {
     const seq = ++this.seq;
-    this.lease.sentAt(seq, monotonicMs());
-    const { Agent } = loadContract().slotctl.v1;
-    // a local subchannel pool: a new TCP connection, not the session's stuck one
-    const client = new Agent(this.options.coordinator, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    client.Renew({ machine: this.options.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
-      client.close();
-      if (err || !ack) return;
-      this.lastAckAt = performance.now();
-      const deadline = this.lease.acked(Number(ack.seq), ack.leaseMs, this.leaseMargin);
-      if (deadline !== undefined) this.options.onLease(deadline);
-      this.log.info({ seq }, 'lease renewed over a fresh connection (the session\'s acknowledgements were overdue)');
-    });
+    const at = monotonicMs();
+    this.sentAt.set(seq, at);
+    if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
+    this.options.lease.sent(seq, at);
+    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced: this.options.fenced() } });
   }
 
   /** This agent hears the coordinator now: connected, and an acknowledgement within two heartbeat intervals. */
@@ -265,6 +246,7 @@ export class AgentSession {
     if (stream !== this.stream || this.state.phase === 'stopped') return;
     this.stream = undefined;
     clearInterval(this.heartbeatTimer);
+    this.options.lease.sessionEnded();
     stream.cancel();
     const retryInMs = reconnectDelay(this.attempt++);
     this.state = { phase: 'backoff', attempt: this.attempt, retryInMs, lastError: why };

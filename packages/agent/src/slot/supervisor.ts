@@ -290,7 +290,9 @@ export class SlotSupervisor {
     if (!d) return;
     if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid)) this.crashed('cyrmaster is gone (found by the periodic check)');
     if (!bound) return;
-    const mayServe = d.role === 'MASTER' && (this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.rt.mayServeMaster();
+    // held is held until the supervisor itself releases it: a stopping master keeps its address while the LMTP
+    // deliveries in flight finish (quiesce), and the reconciliation must not take it away under them
+    const mayServe = d.role === 'MASTER' && this.rt.mayServeMaster();
     const hadProblem = this.addresses.serviceProblem;
     const drifts = await this.addresses.reconcile(bound, { serviceIp: d.serviceIp }, mayServe);
     if (drifts.length === 0) this.lastDrift = '';

@@ -6,30 +6,35 @@ const decide = (s: LivenessSnapshot) => decideLiveness(s, config);
 
 describe('liveness rules', () => {
   it('keeps an up machine up while heartbeats arrive', () => {
-    expect(decide({ state: 'up', silenceMs: 1999, heard: true })).toBeUndefined();
+    expect(decide({ state: 'up', silenceMs: 1999, heard: true, everHeard: true })).toBeUndefined();
   });
 
   it('marks a machine suspect after two missed intervals, down when the lease and its margin (a fifth) expired', () => {
-    expect(decide({ state: 'up', silenceMs: 2000, heard: true })).toMatchObject({ to: 'suspect', rule: 'heartbeats-missed' });
-    expect(decide({ state: 'suspect', silenceMs: 5999, heard: true })).toBeUndefined();
-    expect(decide({ state: 'suspect', silenceMs: 6000, heard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
+    expect(decide({ state: 'up', silenceMs: 2000, heard: true, everHeard: true })).toMatchObject({ to: 'suspect', rule: 'heartbeats-missed' });
+    expect(decide({ state: 'suspect', silenceMs: 5999, heard: true, everHeard: true })).toBeUndefined();
+    expect(decide({ state: 'suspect', silenceMs: 6000, heard: true, everHeard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
   });
 
   it('goes straight to down when a whole lease passed between two looks', () => {
-    expect(decide({ state: 'up', silenceMs: 7000, heard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
+    expect(decide({ state: 'up', silenceMs: 7000, heard: true, everHeard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
   });
 
   it('brings a suspect or down machine back up on a heartbeat, and says which', () => {
-    expect(decide({ state: 'suspect', silenceMs: 10, heard: true })).toMatchObject({ to: 'up', reason: 'the agent is heard (hello or heartbeat)' });
-    expect(decide({ state: 'down', silenceMs: 10, heard: true })?.reason).toMatch(/heard again after the machine was down/);
+    expect(decide({ state: 'suspect', silenceMs: 10, heard: true, everHeard: true })).toMatchObject({ to: 'up', reason: 'the agent is heard (hello or heartbeat)' });
+    expect(decide({ state: 'down', silenceMs: 10, heard: true, everHeard: true })?.reason).toMatch(/heard again after the machine was down/);
   });
 
   it('declares a never-heard machine down only after a whole lease and margin (the restart grace period)', () => {
-    expect(decide({ state: 'unknown', silenceMs: 5999, heard: false })).toBeUndefined();
-    expect(decide({ state: 'unknown', silenceMs: 6000, heard: false })).toMatchObject({ to: 'down', rule: 'never-heard' });
+    expect(decide({ state: 'unknown', silenceMs: 5999, heard: false, everHeard: true })).toBeUndefined();
+    expect(decide({ state: 'unknown', silenceMs: 6000, heard: false, everHeard: true })).toMatchObject({ to: 'down', rule: 'never-heard' });
     // a machine that was up before a coordinator restart gets the same grace
-    expect(decide({ state: 'up', silenceMs: 4000, heard: false })).toMatchObject({ to: 'suspect' });
-    expect(decide({ state: 'up', silenceMs: 6000, heard: false })).toMatchObject({ to: 'down' });
+    expect(decide({ state: 'up', silenceMs: 4000, heard: false, everHeard: true })).toMatchObject({ to: 'suspect' });
+    expect(decide({ state: 'up', silenceMs: 6000, heard: false, everHeard: true })).toMatchObject({ to: 'down' });
+  });
+
+  it('leaves a machine whose agent never connected unknown, however long: nothing of it ever served', () => {
+    expect(decide({ state: 'unknown', silenceMs: 600_000, heard: false, everHeard: false })).toBeUndefined();
+    expect(decide({ state: 'unknown', silenceMs: 10, heard: true, everHeard: true })).toMatchObject({ to: 'up' });
   });
 
   it('has a reason on every rule and no rule that leaves a state for itself', () => {

@@ -21,6 +21,8 @@ export interface LivenessSnapshot {
   silenceMs: number;
   /** A heartbeat has arrived since the coordinator started. */
   heard: boolean;
+  /** An agent of this machine was ever heard (the database has a heartbeat of it, from before a restart too). */
+  everHeard: boolean;
 }
 
 export interface LivenessRule {
@@ -45,8 +47,11 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
     name: 'never-heard',
     from: ['unknown'],
     to: 'down',
-    when: (s, c) => !s.heard && s.silenceMs >= c.leaseMs + deadMarginMs(c),
-    reason: (s) => `no agent has connected for ${s.silenceMs} ms since the coordinator started or the machine was added`,
+    // only a machine that was up once: one whose agent never connected stays unknown (a new machine, an agent not
+    // installed yet, or a cluster starting on a host so busy its agents took seconds to start) — down would say it
+    // had died, and nothing of it ever served
+    when: (s, c) => !s.heard && s.everHeard && s.silenceMs >= c.leaseMs + deadMarginMs(c),
+    reason: (s) => `no agent has connected for ${s.silenceMs} ms since the coordinator started`,
   },
   {
     name: 'heartbeats-missed',

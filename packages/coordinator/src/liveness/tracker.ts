@@ -15,6 +15,7 @@ interface Entry {
   state: MachineState;
   lastHeardMs: number;
   heard: boolean;
+  everHeard: boolean;
 }
 
 export class LivenessTracker {
@@ -45,7 +46,7 @@ export class LivenessTracker {
     const seen = new Set<string>();
     for (const row of this.repo.listMachines()) {
       seen.add(row.name);
-      if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now(), heard: false });
+      if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now(), heard: false, everHeard: row.lastHeartbeat !== null });
     }
     for (const name of this.machines.keys()) if (!seen.has(name)) this.machines.delete(name);
   }
@@ -56,6 +57,7 @@ export class LivenessTracker {
     if (views) this.partnerViews.set(machine, { at: this.now(), views });
     entry.lastHeardMs = this.now();
     entry.heard = true;
+    entry.everHeard = true;
     if (entry.state !== 'up') this.evaluate(machine, entry);
   }
 
@@ -65,7 +67,7 @@ export class LivenessTracker {
 
   private evaluate(machine: string, entry: Entry): void {
     const silenceMs = Math.round(this.now() - entry.lastHeardMs);
-    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard }, this.config);
+    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard }, this.config);
     if (!decision) return;
     const from = entry.state;
     entry.state = decision.to;

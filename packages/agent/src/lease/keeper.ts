@@ -1,0 +1,137 @@
+// The main thread's side of the lease keeper (worker.ts runs the lease on a thread of its own). The session tells it
+// what it sent and what was acknowledged, the peer link tells it the failsafe deadline, the slots tell it which
+// masters the fence must guard; it answers `holds()` from shared memory, so that a main thread held up by slot work
+// still reads exactly the deadline the fence enforces, and hears of the lease's end and return as messages.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '@slotctl/shared';
+import type { FenceFile, FencedMaster } from '../fence/fence-file.js';
+import { monotonicMs } from './lease.js';
+
+export interface KeeperData {
+  machine: string;
+  logLevel: string;
+  /** fence.json */
+  path: string;
+  /** What fence.json starts with (an earlier agent's deadline and masters, same boot). */
+  file: FenceFile;
+  /** [0]: the deadline the masters may serve to (NaN: none); [1]: 1 while held. */
+  shared: SharedArrayBuffer;
+}
+
+export type ToKeeper =
+  | { t: 'session'; coordinator: string; instanceId: string; intervalMs: number; leaseMs: number }
+  | { t: 'session-end' }
+  | { t: 'sent'; seq: number; at: number }
+  | { t: 'acked'; seq: number; leaseMs: number }
+  | { t: 'failsafe'; until: number | undefined }
+  | { t: 'masters'; id: number; masters: FencedMaster[] }
+  | { t: 'stop' };
+
+export type FromKeeper = { t: 'ready'; ok: boolean } | { t: 'written'; id: number; ok: boolean } | { t: 'held'; holder: string } | { t: 'lost'; why: string };
+
+export interface KeeperOptions {
+  machine: string;
+  logLevel: string;
+  path: string;
+  file: FenceFile;
+  log: Logger;
+  /** The lease ran out: masters stop serving (the fence kills them; the agent backs it up). */
+  lost: (why: string) => void;
+  /** Held again (or for the first time): masters may start. */
+  regained: () => void;
+}
+
+export class LeaseKeeper {
+  private readonly buffer = new SharedArrayBuffer(16);
+  private readonly shared = new Float64Array(this.buffer);
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, (ok: boolean) => void>();
+  private nextId = 1;
+  private ready: Promise<boolean>;
+  holder = 'coordinator lease';
+
+  constructor(private readonly options: KeeperOptions) {
+    this.shared[0] = Number.NaN;
+    const data: KeeperData = { machine: options.machine, logLevel: options.logLevel, path: options.path, file: options.file, shared: this.buffer };
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+    this.ready = new Promise((resolve) => {
+      this.worker.on('message', (m: FromKeeper) => {
+        if (m.t === 'ready') resolve(m.ok);
+        else if (m.t === 'written') {
+          this.waiting.get(m.id)?.(m.ok);
+          this.waiting.delete(m.id);
+        } else if (m.t === 'held') {
+          this.holder = m.holder;
+          options.regained();
+        } else if (m.t === 'lost') options.lost(m.why);
+      });
+    });
+    // the lease is the machine's right to serve: a keeper that dies must not leave it believed held
+    this.worker.on('error', (err) => {
+      this.shared[0] = Number.NaN;
+      options.log.fatal({ err: err.stack }, 'the lease keeper thread failed (a bug): masters stop serving; the agent exits so that it is restarted');
+      options.lost('lease keeper failed');
+      setTimeout(() => process.exit(1), 500).unref();
+    });
+    // not unref'd: while the agent waits for it (start-up), it is what keeps the process alive
+  }
+
+  /** Resolves once fence.json holds what the keeper starts with (before the fence process is started). */
+  async start(): Promise<void> {
+    if (!(await this.ready)) throw new Error(`cannot write ${this.options.path}: the fence could not guard this machine's masters`);
+  }
+
+  /** The deadline the masters may serve to (CLOCK_MONOTONIC ms), as the fence knows it; undefined: none. */
+  get deadline(): number | undefined {
+    const d = this.shared[0]!;
+    return Number.isNaN(d) ? undefined : d;
+  }
+
+  holds(now = monotonicMs()): boolean {
+    const d = this.deadline;
+    return d !== undefined && now < d;
+  }
+
+  /** Ms left, negative when expired; undefined when never held. */
+  remaining(now = monotonicMs()): number | undefined {
+    const d = this.deadline;
+    return d === undefined ? undefined : d - now;
+  }
+
+  private send(m: ToKeeper): void {
+    this.worker.postMessage(m);
+  }
+
+  session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number): void {
+    this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs });
+  }
+
+  sessionEnded(): void {
+    this.send({ t: 'session-end' });
+  }
+
+  sent(seq: number, at: number): void {
+    this.send({ t: 'sent', seq, at });
+  }
+
+  acked(seq: number, leaseMs: number): void {
+    this.send({ t: 'acked', seq, leaseMs });
+  }
+
+  setFailsafe(until: number | undefined): void {
+    this.send({ t: 'failsafe', until });
+  }
+
+  /** The masters the fence guards; resolves true once fence.json names them (before any of them starts). */
+  publishMasters(masters: FencedMaster[]): Promise<boolean> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.send({ t: 'masters', id, masters });
+    });
+  }
+
+  stop(): void {
+    this.send({ t: 'stop' });
+  }
+}

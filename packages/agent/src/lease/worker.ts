@@ -1,0 +1,135 @@
+// The lease keeper's thread. Everything a lease depends on runs here, on an event loop of its own: counting the
+// deadline from acknowledged heartbeats, writing it (and the masters it guards) into fence.json for the fence
+// process, timing its end, and renewing it over a fresh connection when acknowledgements are overdue. The agent's
+// main thread forks processes, starts slots and collects garbage; on a loaded host each fork held it for ~46 ms and
+// it was seen stalled for 2–4 s at a stretch — long enough, in the main thread, to cost the lease. Here it is not.
+//
+// Messages: see LeaseKeeper (keeper.ts), the main thread's side. The deadline the masters may serve to is shared in
+// memory (`effective`): the main thread reads it without waiting for any message.
+import { parentPort, workerData } from 'node:worker_threads';
+import * as grpc from '@grpc/grpc-js';
+import { createLogger, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
+import { ServingAuthority } from '../fence/authority.js';
+import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
+import { Lease, leaseMargin, monotonicMs } from './lease.js';
+import type { KeeperData, ToKeeper, FromKeeper } from './keeper.js';
+
+const data = workerData as KeeperData;
+const port = parentPort!;
+const log = createLogger('slot-agent', { level: data.logLevel }).child({ machine: data.machine, thread: 'lease' });
+const effective = new Float64Array(data.shared);
+const post = (m: FromKeeper) => port.postMessage(m);
+
+let file: FenceFile = data.file;
+const write = (change: Partial<FenceFile>): boolean => {
+  const next = { ...file, ...change, agentPid: process.pid };
+  const started = performance.now();
+  try {
+    writeFenceFile(data.path, next);
+  } catch (err) {
+    log.error({ err: (err as Error).message, path: data.path }, 'could not write fence.json: the fence acts on the deadline it last read; masters stop serving at that deadline');
+    return false;
+  }
+  file = next;
+  const ms = performance.now() - started;
+  if (ms > 50) log.warn({ ms: Math.round(ms) }, "writing fence.json took long (the state directory's disk is slow)");
+  return true;
+};
+
+const authority = new ServingAuthority(
+  {
+    publish: (deadline, holder) => write({ deadline, holder }),
+    lost: (why) => post({ t: 'lost', why }),
+    regained: () => post({ t: 'held', holder: authority.holder }),
+    log,
+  },
+  file.deadline,
+);
+const share = () => {
+  effective[0] = authority.servingUntil ?? Number.NaN;
+  effective[1] = authority.holds() ? 1 : 0;
+};
+
+const lease = new Lease();
+let session: Extract<ToKeeper, { t: 'session' }> | undefined;
+let margin = leaseMargin(5000);
+let lastAckAt = monotonicMs();
+let renewing = false;
+let renewSeq = 2 ** 40; // the main thread's stream heartbeats count from 1: these never meet them
+/** The main thread sends a heartbeat every interval: silent much longer than that, it is hung, not busy. */
+const MAIN_SILENCE_MS = 10_000;
+let lastMainAt = monotonicMs();
+let hungSaid = false;
+const { Agent } = loadContract().slotctl.v1;
+
+function acked(seq: number, leaseMs: number): void {
+  lastAckAt = monotonicMs();
+  const deadline = lease.acked(seq, leaseMs, margin);
+  if (deadline !== undefined) authority.renewLease(deadline);
+  share();
+}
+
+/**
+ * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
+ * held up): the heartbeat goes as Agent.Renew over a new connection of this thread's own.
+ */
+function renewIfOverdue(): void {
+  share();
+  if (!session || renewing || monotonicMs() - lastAckAt <= 1.5 * session.intervalMs) return;
+  // a main thread stuck for good (a bug) must not keep the machine's masters serving on this thread's say-so
+  if (monotonicMs() - lastMainAt > MAIN_SILENCE_MS) {
+    if (!hungSaid) log.error({ silentMs: monotonicMs() - lastMainAt }, 'the agent\'s main thread has sent nothing for 10 s: not renewing the lease for it');
+    hungSaid = true;
+    return;
+  }
+  hungSaid = false;
+  renewing = true;
+  const seq = ++renewSeq;
+  lease.sentAt(seq, monotonicMs());
+  const current = session;
+  const client = new Agent(current.coordinator, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+    client.close();
+    renewing = false;
+    if (err || !ack || session !== current) return;
+    acked(Number(ack.seq), ack.leaseMs);
+    log.info({ seq }, "lease renewed over a fresh connection (the session's acknowledgements were overdue)");
+  });
+}
+
+const timer = setInterval(renewIfOverdue, 250);
+
+port.on('message', (m: ToKeeper) => {
+  lastMainAt = monotonicMs();
+  switch (m.t) {
+    case 'session':
+      session = m;
+      margin = leaseMargin(m.leaseMs);
+      lastAckAt = monotonicMs();
+      break;
+    case 'session-end':
+      session = undefined;
+      break;
+    case 'sent':
+      lease.sentAt(m.seq, m.at);
+      break;
+    case 'acked':
+      acked(m.seq, m.leaseMs);
+      break;
+    case 'failsafe':
+      authority.setFailsafe(m.until);
+      share();
+      break;
+    case 'masters':
+      post({ t: 'written', id: m.id, ok: write({ masters: m.masters }) });
+      break;
+    case 'stop':
+      clearInterval(timer);
+      authority.stop();
+      port.close();
+      break;
+  }
+});
+
+post({ t: 'ready', ok: write({}) });
+share();
