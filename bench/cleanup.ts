@@ -1,7 +1,8 @@
 // bench/cleanup: one slot with --messages expunged messages and --folders deleted folders (delayed expunge and
 // delete keep them on disk), cleaned with retention 0 through slotctl on real Cyrus (loopback, one machine pair).
 // Prints the cleanup's duration and the space freed, and the IMAP latency (connect, login, SELECT INBOX, logout) of
-// a neighbouring slot on the same disk while the cleanup runs, against the same latency before it.
+// a neighbouring slot on the same disk while cyr_expire runs (only the round trips that started and ended inside the
+// run the agent reports: not the scheduling and measuring around it), against the same latency before it.
 // Writes bench/results/cleanup.json.
 //
 //   npm run bench:cleanup -- [--messages 10000] [--folders 100]
@@ -32,16 +33,17 @@ const percentile = (xs: number[], p: number) => {
   return s.length ? Math.round(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]! * 10) / 10 : NaN;
 };
 
-/** IMAP round trips against the neighbour until `stop` resolves: ms per connect+login+select+logout. */
-async function probe(until: () => boolean): Promise<number[]> {
-  const out: number[] = [];
+/** IMAP round trips against the neighbour until `stop` resolves: when each started and ended (wall clock), and its ms. */
+async function probe(until: () => boolean): Promise<{ from: number; to: number; ms: number }[]> {
+  const out: { from: number; to: number; ms: number }[] = [];
   while (!until()) {
+    const from = Date.now();
     const t = performance.now();
     const c = imapClient(neighbour, 'nina', 'x', 1143);
     await c.connect();
     await c.mailboxOpen('INBOX');
     await c.logout();
-    out.push(performance.now() - t);
+    out.push({ from, to: Date.now(), ms: performance.now() - t });
   }
   return out;
 }
@@ -78,15 +80,18 @@ try {
 
   await apply('0');
   let running = false;
-  const baseline = await probe((() => { const end = Date.now() + 5000; return () => Date.now() > end; })());
+  const baseline = (await probe((() => { const end = Date.now() + 5000; return () => Date.now() > end; })())).map((x) => x.ms);
   running = true;
-  const during: number[] = [];
-  const measuring = probe(() => !running).then((xs) => during.push(...xs));
+  const around: { from: number; to: number; ms: number }[] = [];
+  const measuring = probe(() => !running).then((xs) => around.push(...xs));
   const run = await cluster.slotctl(['cleanup', 'run', '--slot', target, '--wait', '--json', '--timeout', '30m']);
   running = false;
   await measuring;
   if (run.exitCode !== 0) throw new Error(`cleanup failed: ${run.stdout}${run.stderr}`);
   const row = (JSON.parse(run.stdout) as Row[])[0]!;
+  const [ranFrom, ranTo] = [Date.parse(row.last!.startedAt), Date.parse(row.last!.finishedAt)];
+  const during = around.filter((x) => x.from >= ranFrom && x.to <= ranTo).map((x) => x.ms);
+  if (baseline.length === 0 || during.length === 0) throw new Error(`too few neighbour samples: ${baseline.length} before, ${during.length} while cyr_expire ran (${ranTo - ranFrom} ms)`);
   const result = {
     benchmark: 'cleanup',
     at: new Date().toISOString(),
@@ -96,7 +101,7 @@ try {
     waitingBytesBefore: waiting,
     cleanupMs: row.last!.ms,
     freedBytes: row.last!.freedBytes,
-    neighbourImapMs: { before: { p50: percentile(baseline, 50), p99: percentile(baseline, 99), samples: baseline.length }, during: { p50: percentile(during, 50), p99: percentile(during, 99), samples: during.length } },
+    neighbourImapMs: { window: 'during = round trips that started and ended while cyr_expire ran (its start and end as the agent reported them)', before: { p50: percentile(baseline, 50), p99: percentile(baseline, 99), samples: baseline.length }, during: { p50: percentile(during, 50), p99: percentile(during, 99), samples: during.length } },
   };
   console.log(
     `\ncleanup of ${target} (${messages} expunged messages, ${folders} deleted folders, ${(waiting / 1e6).toFixed(1)} MB waiting): ${(row.last!.ms / 1000).toFixed(2)} s, ${(row.last!.freedBytes / 1e6).toFixed(1)} MB freed` +

@@ -4,9 +4,11 @@
 // (→ failover operations created), promotion (→ the database flip) and start (→ the new master answers: service IP
 // after the ARP probe, cyrmaster as master). After each run the machine is powered on, its old masters come back as
 // replicas (nothing was at risk: no mail during the run) and the stores are switched back. Goal: < 10 s with the
-// default lease (5 s); stretch: < 5 s with --lease 2s. Writes bench/results/failover.json (or failover-LEASE.json).
+// default lease (5 s); stretch: < 5 s with --lease 2s. With --load N an MTA-like load of N messages/s goes to every
+// store for the whole run (the failover figure under load; the machine's stores fail over with deliveries in flight).
+// Writes bench/results/failover.json (failover-LEASE.json, failover-loadN.json).
 //
-//   npm run bench:failover -- [--runs 10] [--lease 5s]
+//   npm run bench:failover -- [--runs 10] [--lease 5s] [--load 25]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +22,7 @@ import { benchArg, type StoreJson } from './common.js';
 const runs = Number(benchArg('runs', '10'));
 const lease = benchArg('lease', '5s');
 const leaseMs = parseDuration(lease, '--lease');
+const loadRate = Number(benchArg('load', '0'));
 const interval = `${Math.max(200, Math.round(leaseMs / 5))}ms`;
 const dir = tempDir('failover-bench');
 const cluster = new NetnsCluster({
@@ -78,8 +81,10 @@ async function oneRun(i: number): Promise<Run> {
   const events = await cluster.slotctlJson<EventJson[]>(['events', '--since', since, '--limit', '1000']);
   const down = Date.parse(events.find((e) => e.kind === 'machine.down' && e.machine === victim)!.at);
   const ops = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all', '--limit', '100'])).filter((o) => o.kind === 'failover' && Date.parse(o.createdAt) >= crashedAt);
+  const flips = events.filter((e) => e.kind === 'store.master-changed');
+  if (ops.length !== lost.length || flips.length < lost.length) throw new Error(`run ${i + 1}: ${lost.length} stores lost, ${ops.length} failover operations, ${flips.length} flips`);
   const decided = Math.min(...ops.map((o) => Date.parse(o.createdAt)));
-  const flipped = Math.max(...events.filter((e) => e.kind === 'store.master-changed').map((e) => Date.parse(e.at)));
+  const flipped = Math.max(...flips.map((e) => Date.parse(e.at)));
   const last = Math.max(...upAt);
   const run = { totalMs: last - crashedAt, detectionMs: down - crashedAt, decisionMs: decided - down, promotionMs: flipped - decided, startMs: last - flipped };
   console.log(`  run ${i + 1}: ${lost.length} stores served from peers ${run.totalMs} ms after the crash ${JSON.stringify(run)}`);
@@ -109,15 +114,23 @@ const out: Record<string, unknown> = {
   benchmark: 'failover',
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  command: `npm run bench:failover -- --runs ${runs} --lease ${lease}`,
+  command: `npm run bench:failover -- --runs ${runs} --lease ${lease}${loadRate ? ` --load ${loadRate}` : ''}`,
+  load: loadRate ? { messagesPerSecond: loadRate, to: 'every store, LMTP on its service IP, from the client namespace' } : 'none',
   lease: { leaseMs, heartbeatInterval: interval },
   goal: { totalP50Ms: 10_000, stretchMs: 5_000, stretchLease: '2s' },
 };
 try {
   console.log(`failover: 5 machines × 8 slots, lease ${lease}, crash(${victim}) ${runs} times…`);
   await cluster.start();
+  const stores = await storeList();
+  if (stores.length === 0) throw new Error('no stores');
+  const load = loadRate ? cluster.startLoad('failover-load', stores.map((s) => ({ store: s.name, host: s.serviceIp, users: ['amy', 'bob'] })), loadRate) : undefined;
   const results: Run[] = [];
-  for (let i = 0; i < runs; i++) results.push(await oneRun(i));
+  try {
+    for (let i = 0; i < runs; i++) results.push(await oneRun(i));
+  } finally {
+    if (load) out.loadSummary = await load.stop();
+  }
   const keys = ['totalMs', 'detectionMs', 'decisionMs', 'promotionMs', 'startMs'] as const;
   out.failover = Object.fromEntries(keys.map((k) => [k, stats(results.map((r) => r[k]))]));
   out.switchBackRetries = stalledBack;
@@ -132,6 +145,6 @@ try {
   stopSyslogd();
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const name = lease === '5s' ? 'failover.json' : `failover-${lease}.json`;
+const name = loadRate ? `failover-load${loadRate}${lease === '5s' ? '' : `-${lease}`}.json` : lease === '5s' ? 'failover.json' : `failover-${lease}.json`;
 writeFileSync(join(ROOT, 'bench', 'results', name), `${JSON.stringify(out, null, 2)}\n`);
 console.log(`failover: ${JSON.stringify(out.failover)}; written to bench/results/${name}`);
