@@ -44,7 +44,8 @@ try {
   console.log(`demo: starting agents ${machines.join(', ')}; each runs its Cyrus slots (one cyrmaster per slot)`);
   const t0 = Date.now();
   for (const m of machines) cluster.startAgent(m);
-  await cluster.waitForMachines('up', machines);
+  // a fresh machine may be busy: agents (node start-up, 12 Cyrus instances) get a minute, not seconds
+  await cluster.waitForMachines('up', machines, 60_000);
   await waitFor('every store to serve with its replica in step', async () => {
     const status = await cluster.client().status();
     return status.healthy ? true : undefined;
@@ -58,7 +59,7 @@ try {
   const seen = await waitFor('the test message on the replica', async () => {
     const subjects = await inboxSubjects(replicaIp, 1143, 'alice');
     return subjects.includes('hello from the slotctl demo') ? subjects : undefined;
-  }, 15_000, 100);
+  }, 60_000, 100);
   console.log(`demo: delivered a message to alice on store s01 (${s01.serviceIp}) and read it back from its replica ${s01.replica!.name} (${replicaIp}): ${seen.length} message(s)`);
 
   console.log(`demo: planned switchover of s01 (slotctl store switchover s01 --wait): stop the master, replay, verify, flip, start both`);
