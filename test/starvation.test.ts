@@ -5,12 +5,11 @@
 // that never came up within a minute.)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
-import { clusterChecks } from './cluster/checks.js';
-import { NETNS_PREFIX, NetnsCluster } from './cluster/netns.js';
-import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
+import { clusterChecks, useCluster } from './cluster/checks.js';
+import { NetnsCluster } from './cluster/netns.js';
+import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('starvation');
 const cluster = new NetnsCluster({ dir, id: 'c', machines: 5, slotsPerMachine: 8, storePrefix: 'c' });
@@ -37,21 +36,7 @@ async function leaseLosses(): Promise<string[]> {
   return out;
 }
 
-beforeAll(async () => {
-  // the load is there before the first process of the cluster starts (the lock wait comes first: another file's
-  // cluster must not share the busy host with this one)
-  await cluster.lock();
-  cluster.startBusy(2);
-  await cluster.start({ servingTimeoutMs: 180_000 });
-}, 900_000);
-
-afterAll(async () => {
-  await cluster.destroy();
-  removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}c-`));
-  expect(left).toEqual([]);
-  expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
-}, 120_000);
+useCluster(cluster, dir, 'c', { busyLoops: 2, servingTimeoutMs: 180_000 });
 
 describe('a cluster on a saturated host', () => {
   it('comes up with two busy loops on both cores: every slot serves, nothing fenced, no machine down, mail flows', async () => {

@@ -3,12 +3,11 @@
 // found on a machine that is not its master is released; and a master that cannot get its address back (someone
 // else answers for it) is not reported serving. Real `ip` and `arping` in network namespaces, real mail through the
 // service IP.
-import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
-import { clusterChecks } from './cluster/checks.js';
-import { NETNS_PREFIX, NetnsCluster } from './cluster/netns.js';
-import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
+import { clusterChecks, useCluster } from './cluster/checks.js';
+import { NetnsCluster } from './cluster/netns.js';
+import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('vip-reconcile');
 const cluster = new NetnsCluster({ dir, id: 'i', machines: 3, slotsPerMachine: 2, storePrefix: 'i' });
@@ -20,17 +19,7 @@ interface EventJson {
   reason: string;
 }
 
-beforeAll(async () => {
-  await cluster.start();
-}, 900_000);
-
-afterAll(async () => {
-  await cluster.destroy();
-  removeDir(dir);
-  const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}i-`));
-  expect(left).toEqual([]);
-  expect(processCommandLines().filter((l) => l.includes(dir))).toEqual([]);
-}, 120_000);
+useCluster(cluster, dir, 'i');
 
 const addressesOf = async (host: string) => (await cluster.exec(host, ['ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'])).stdout;
 const has = async (host: string, ip: string) => (await addressesOf(host)).includes(` ${ip}/`);

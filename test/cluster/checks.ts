@@ -135,9 +135,15 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
  * The life of a test file's namespace cluster: started before its tests (waiting, if need be, for another file's
  * cluster to end), destroyed after them, and checked to have left no namespace and no process behind.
  */
-export function useCluster(cluster: NetnsCluster, dir: string, id: string): void {
+export function useCluster(cluster: NetnsCluster, dir: string, id: string, options: { busyLoops?: number; servingTimeoutMs?: number } = {}): void {
   beforeAll(async () => {
-    await cluster.start();
+    if (options.busyLoops) {
+      // the load is there before the first process of the cluster starts, and after the lock: another file's
+      // cluster must not share the busy host with this one
+      await cluster.lock();
+      cluster.startBusy(options.busyLoops);
+    }
+    await cluster.start({ servingTimeoutMs: options.servingTimeoutMs });
   }, 900_000);
   afterAll(async () => {
     await cluster.destroy();

@@ -40,7 +40,7 @@ describe('liveness rules', () => {
   it('has a reason on every rule and no rule that leaves a state for itself', () => {
     for (const rule of LIVENESS_RULES) {
       expect(rule.from).not.toContain(rule.to);
-      expect(rule.reason({ state: rule.from[0]!, silenceMs: 1, heard: true }, config)).not.toBe('');
+      expect(rule.reason({ state: rule.from[0]!, silenceMs: 1, heard: true, everHeard: true }, config)).not.toBe('');
     }
   });
 });
