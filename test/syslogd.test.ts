@@ -4,10 +4,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@slotctl/shared';
 import { SlotLogs, ensureSyslog, keepSyslog } from '../packages/agent/src/logs/slot-logs.js';
-import { SYSLOGD_PID_FILE } from '../packages/agent/src/logs/syslogd.js';
+import { SYSLOGD_PID_FILE, socketIsLive } from '../packages/agent/src/logs/syslogd.js';
 import { pidAlive } from '../packages/agent/src/slot/process.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir } from './support/fixtures.js';
@@ -50,5 +51,29 @@ describe('slot-syslogd kept running', () => {
       return tail.some((l) => l.includes(marker)) ? tail : undefined;
     }, 10_000, 100);
     expect(lines.at(-1)).toMatch(new RegExp(`^\\S+ notice imap: ${marker}$`));
+  });
+
+  it('counts a daemon too busy to accept (its backlog full) as live, so nobody takes its socket over', async () => {
+    const busy = join(dir, 'busy-log');
+    // a listener in a process of its own, stopped: its one-place backlog fills and a connect gets EAGAIN
+    const server = execa('node', ['-e', `require('net').createServer().listen({ path: ${JSON.stringify(busy)}, backlog: 1 }, () => console.log('up'))`]);
+    try {
+      await new Promise<void>((resolve) => server.stdout!.once('data', () => resolve()));
+      process.kill(server.pid!, 'SIGSTOP');
+      const codes: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        codes.push(await new Promise<string>((resolve) => {
+          const sock = net.connect(busy);
+          sock.once('connect', () => resolve('connected'));
+          sock.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+        }));
+      }
+      expect(codes).toContain('EAGAIN');
+      expect(await socketIsLive(busy)).toBe(true);
+    } finally {
+      process.kill(server.pid!, 'SIGCONT');
+      process.kill(server.pid!, 'SIGTERM');
+      await server.catch(() => undefined);
+    }
   });
 });

@@ -16,7 +16,7 @@ export interface SyslogdOptions {
 
 export const SYSLOGD_PID_FILE = 'slot-syslogd.pid';
 
-/** True when something accepts connections on the socket (a live syslog daemon). */
+/** True when something listens on the socket (a live syslog daemon). */
 export async function socketIsLive(path: string): Promise<boolean> {
   if (!existsSync(path)) return false;
   return new Promise((resolve) => {
@@ -25,7 +25,8 @@ export async function socketIsLive(path: string): Promise<boolean> {
       sock.destroy();
       resolve(true);
     });
-    sock.once('error', () => resolve(false));
+    // EAGAIN: its backlog is full, a daemon too busy to accept yet, not a dead one whose socket may be taken over
+    sock.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EAGAIN'));
   });
 }
 
