@@ -16,8 +16,9 @@ beforeAll(async () => {
   expect((await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, PREFIX))).exitCode).toBe(0);
   cluster.startAgent('m1');
   cluster.startAgent('m2');
-  await cluster.waitForMachines('up', ['m1', 'm2']);
-});
+  // an agent process took 13-16 s before it connected on a busy host (2 cores, other tests, busy loops)
+  await cluster.waitForMachines('up', ['m1', 'm2'], 45_000);
+}, 120_000);
 
 afterAll(async () => {
   await cluster.stopAll();
@@ -26,7 +27,9 @@ afterAll(async () => {
 
 const slotctl = (args: string[], env: Record<string, string> = {}) => execa('node', [BIN.slotctl, ...args], { reject: false, env });
 
-describe('slotctl', () => {
+// Each slotctl is a node process of its own: 0.5 s of CPU, 7-12 s to run on a busy host (2 cores, other tests, busy
+// loops), and a test here runs up to 15 of them (the switchover test took 48 s, and 60 s once).
+describe('slotctl', { timeout: 180_000 }, () => {
   it.each([
     [['--help'], /Usage: slotctl \[options\] \[command\][\s\S]*Exit codes: 0 ok, 1 error, 2 usage, 3 cluster not healthy/],
     [['status', '--help'], /Usage: slotctl status[\s\S]*Exits 3 when the\s+cluster is not healthy[\s\S]*--json/],
