@@ -45,12 +45,21 @@ export class Coordinator {
     this.db = db;
     const repo = new Repository(db);
     const liveness = new LivenessTracker(repo, this.config, this.log);
-    // the orchestrator re-evaluates its operations whenever an agent reports or a session starts or ends
+    // the orchestrator re-evaluates its operations soon after an agent reports or a session starts or ends
     let orchestrator: Orchestrator | undefined;
     const sessions = new AgentSessions(
       repo,
       liveness,
-      { ...this.config, coordinatorId: this.id, helloTimeoutMs: 10_000, onReports: () => orchestrator?.wake(), onSessionChange: () => orchestrator?.wake() },
+      {
+        ...this.config,
+        coordinatorId: this.id,
+        helloTimeoutMs: 10_000,
+        onReports: (_machine, reports) => {
+          orchestrator?.cleanup.noteReports(reports);
+          orchestrator?.wakeSoon();
+        },
+        onSessionChange: () => orchestrator?.wakeSoon(),
+      },
       this.log,
     );
     orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });

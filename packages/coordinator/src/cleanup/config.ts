@@ -55,8 +55,13 @@ export function toConfig(spec: CleanupSpec): CleanupConfig {
   };
 }
 
-/** The stored policy (or the defaults). */
+let last: { stored: string | undefined; config: CleanupConfig } | undefined;
+
+/** The stored policy (or the defaults). The last one is kept: it is read for every desired state and every check. */
 export function readCleanupConfig(stored: string | undefined): CleanupConfig {
+  if (last && last.stored === stored) return last.config;
   const parsed = cleanupSchema.safeParse(stored ? JSON.parse(stored) : {});
-  return toConfig(parsed.success ? parsed.data : cleanupSchema.parse({}));
+  const config = Object.freeze(toConfig(parsed.success ? parsed.data : cleanupSchema.parse({})));
+  last = { stored, config };
+  return config;
 }

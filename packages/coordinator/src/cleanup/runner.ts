@@ -3,7 +3,7 @@
 // event when a partition crosses a threshold. A cleanup is a request in the slot's desired state (cleanup_op).
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
-import { nowIso, type CleanupResultRow, type Repository, type SlotRow } from '../db/repository.js';
+import { nowIso, type CleanupResultRow, type CleanupSlotRow, type PartitionRow, type Repository, type SlotRow } from '../db/repository.js';
 import { CLEANUP_SETTING, readCleanupConfig, type CleanupConfig } from './config.js';
 import { diskLevel, nextTurn, pickCleanups, usedPercent, type DiskLevel } from './schedule.js';
 
@@ -19,9 +19,19 @@ const REPORT_GRACE_MS = 60_000;
 
 export class CleanupScheduler {
   private readonly levels = new Map<string, DiskLevel>();
+  /** Slots with a partition over the critical threshold (looked at on every check). */
+  private readonly critical = new Set<string>();
+  /** Slots whose reported partitions changed level since the last check: looked at (and an event raised) then. */
+  private readonly dirty = new Set<string>();
+  private lastConfig: CleanupConfig | undefined;
   private lastCheck = 0;
   /** A slot never cleaned has its first turn counted from when this coordinator first saw it (nothing is written). */
   private readonly firstSeen = new Map<string, number>();
+  /** That first turn, per slot, for the policy it was computed with (computed once, not on every check). */
+  private readonly firstTurn = new Map<string, { config: CleanupConfig; at: string }>();
+  /** The earliest of those turns still to come, for the policy it was computed with. */
+  private earliestFirstTurn = '';
+  private earliestFor: CleanupConfig | undefined;
 
   constructor(private readonly deps: CleanupDeps) {}
 
@@ -35,13 +45,22 @@ export class CleanupScheduler {
     this.lastCheck = now;
     const { repo } = this.deps;
     const config = this.config();
-    const slots = repo.listSlots();
+    // not every slot, twice a second: only those that can change anything
+    if (config !== this.lastConfig) {
+      // new thresholds: every slot seen is looked at again once
+      this.lastConfig = config;
+      for (const slot of this.firstSeen.keys()) this.dirty.add(slot);
+    }
+    const nowAt = new Date(now).toISOString();
+    const candidates = { now: nowAt, names: [...new Set([...this.critical, ...this.dirty, ...this.firstTurnsDue(config, nowAt)])] };
+    this.dirty.clear();
+    const slots = repo.cleanupCandidates(candidates);
     const touched = new Set<string>();
     for (const s of slots) {
       if (s.cleanupOp) this.settle(s, config, now, touched);
       this.watchDisks(s, config);
     }
-    const fresh = (touched.size ? repo.listSlots() : slots).map((s) => ({ ...s, cleanupNextAt: this.nextAt(s, config, now) }));
+    const fresh = (touched.size ? repo.cleanupCandidates(candidates) : slots).map((s) => (s.cleanupNextAt ? this.forgetFirstTurn(s) : { ...s, cleanupNextAt: this.nextAt(s, config, now) }));
     // the run history matters only to a slot with a critical partition (at most one cleanup an hour for it): it is
     // read then, not on every evaluation
     const lastEnded = new Map<string, number>();
@@ -57,6 +76,21 @@ export class CleanupScheduler {
       touched.add(slot.machine);
     }
     if (touched.size) this.deps.push(touched);
+  }
+
+  /**
+   * Agents reported these slots (committed): a slot seen for the first time has its first turn counted from now,
+   * and one whose partitions changed level is looked at on the next check (which raises the event).
+   */
+  noteReports(reports: readonly { slot: string; partitions?: readonly PartitionRow[] | undefined }[], now = Date.now()): void {
+    const config = this.config();
+    for (const r of reports) {
+      if (!this.firstSeen.has(r.slot)) {
+        this.firstSeen.set(r.slot, now);
+        this.firstTurnOf(r.slot, config);
+      }
+      if (r.partitions?.some((p) => diskLevel(p, config) !== (this.levels.get(`${r.slot}:${p.role}`) ?? 'ok'))) this.dirty.add(r.slot);
+    }
   }
 
   /** `slotctl cleanup run`: asks for a cleanup of a slot or of every slot of a machine (a running one is not asked again). */
@@ -85,14 +119,44 @@ export class CleanupScheduler {
   }
 
   /** When the slot's next nightly turn is: stored after each run, else counted from when it was first seen. */
-  nextAt(s: SlotRow, config = this.config(), now = Date.now()): string {
+  nextAt(s: Pick<SlotRow, 'name' | 'cleanupNextAt'>, config = this.config(), now = Date.now()): string {
     if (s.cleanupNextAt) return s.cleanupNextAt;
     if (!this.firstSeen.has(s.name)) this.firstSeen.set(s.name, now);
-    return new Date(nextTurn(this.firstSeen.get(s.name)!, config, s.name)).toISOString();
+    return this.firstTurnOf(s.name, config);
+  }
+
+  private firstTurnOf(slot: string, config: CleanupConfig): string {
+    const cached = this.firstTurn.get(slot);
+    if (cached?.config === config) return cached.at;
+    const at = new Date(nextTurn(this.firstSeen.get(slot)!, config, slot)).toISOString();
+    this.firstTurn.set(slot, { config, at });
+    if (at < this.earliestFirstTurn) this.earliestFirstTurn = at;
+    return at;
+  }
+
+  /** A slot cleaned once has its next turn stored: its first turn is no longer watched. */
+  private forgetFirstTurn<T extends { name: string }>(s: T): T {
+    this.firstTurn.delete(s.name);
+    return s;
+  }
+
+  /** Never-cleaned slots whose first turn has come (the list is walked only once the earliest turn has come). */
+  private firstTurnsDue(config: CleanupConfig, nowAt: string): string[] {
+    if (config === this.earliestFor && nowAt < this.earliestFirstTurn) return [];
+    const due: string[] = [];
+    let earliest = '9999';
+    for (const slot of this.firstTurn.keys()) {
+      const at = this.firstTurnOf(slot, config);
+      if (at <= nowAt) due.push(slot);
+      if (at < earliest) earliest = at; // a due slot not started yet keeps the walk going
+    }
+    this.earliestFirstTurn = earliest;
+    this.earliestFor = config;
+    return due;
   }
 
   /** A running cleanup: its agent's result, or a timeout, or its machine gone. */
-  private settle(s: SlotRow, config: CleanupConfig, now: number, touched: Set<string>): void {
+  private settle(s: CleanupSlotRow, config: CleanupConfig, now: number, touched: Set<string>): void {
     const { repo } = this.deps;
     const result = repo.cleanupResult(s.name);
     const next = new Date(nextTurn(now, config, s.name)).toISOString();
@@ -115,7 +179,7 @@ export class CleanupScheduler {
     }
     if (!ended) return;
     // a failure keeps the slot's own last log lines beside cyr_expire's (what Cyrus said around it)
-    if (!ended.ok) ended = { ...ended, tail: [...ended.tail, ...s.recentLog.slice(-5).map((l) => `slot log: ${l}`)] };
+    if (!ended.ok) ended = { ...ended, tail: [...ended.tail, ...(repo.getSlot(s.name)?.recentLog ?? []).slice(-5).map((l) => `slot log: ${l}`)] };
     repo.finishCleanup(s.name, ended, next, why);
     const log = withContext(this.deps.log, { slot: s.name, store: s.store, op: s.cleanupOp, machine: s.machine });
     if (ended.ok) log.info({ ms: ended.ms, freedBytes: ended.freedBytes }, why);
@@ -124,7 +188,9 @@ export class CleanupScheduler {
   }
 
   /** One event each time a partition of a slot changes level (ok, warning, critical). */
-  private watchDisks(s: SlotRow, config: CleanupConfig): void {
+  private watchDisks(s: CleanupSlotRow, config: CleanupConfig): void {
+    if (s.partitions.some((p) => diskLevel(p, config) === 'critical')) this.critical.add(s.name);
+    else this.critical.delete(s.name);
     for (const p of s.partitions) {
       const key = `${s.name}:${p.role}`;
       const level = diskLevel(p, config);

@@ -3,7 +3,7 @@
 // machine is up with the agent connected, it serves, no operation touches its store, fewer than `parallel` cleanups
 // run on its machine, and no running cleanup shares one of its disks (slots whose partitions are on one disk never
 // clean together; a machine that declares no disks counts as one disk).
-import type { MachineRow, SlotRow } from '../db/repository.js';
+import type { CleanupSlotRow, MachineRow } from '../db/repository.js';
 import type { CleanupConfig } from './config.js';
 
 const DAY = 86_400_000;
@@ -56,7 +56,7 @@ export interface ScheduleInput {
   config: CleanupConfig;
   machines: readonly MachineRow[];
   connected: ReadonlySet<string>;
-  slots: readonly SlotRow[];
+  slots: readonly CleanupSlotRow[];
   /** Stores an operation is touching. */
   busyStores: ReadonlySet<string>;
   /** When each slot's last cleanup ended (ms), for the critical-disk rule. */
@@ -73,7 +73,7 @@ export function pickCleanups(v: ScheduleInput): Pick[] {
     for (const d of slotDisks(s, machines.get(s.machine))) r.disks.add(d);
     running.set(s.machine, r);
   }
-  const due: { slot: SlotRow; rank: number; reason: string }[] = [];
+  const due: { slot: CleanupSlotRow; rank: number; reason: string }[] = [];
   for (const s of v.slots) {
     if (s.cleanupOp) continue;
     const full = s.partitions.some((p) => diskLevel(p, v.config) === 'critical');

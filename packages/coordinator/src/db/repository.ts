@@ -1,5 +1,6 @@
 // All SQL lives here. Statements are prepared once; every multi-row change is one transaction, and every change of
 // state writes an event row in the same transaction.
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 
 export type MachineState = 'unknown' | 'up' | 'suspect' | 'down';
@@ -96,6 +97,9 @@ export interface SlotRow {
   /** Its partitions, as the agent last measured them. */
   partitions: PartitionRow[];
 }
+
+/** What the cleanup scheduler reads of every slot, every check (a narrow row: it runs twice a second). */
+export type CleanupSlotRow = Pick<SlotRow, 'name' | 'store' | 'machine' | 'dataPath' | 'metaPath' | 'observedState' | 'cleanupOp' | 'cleanupStartedAt' | 'cleanupRequested' | 'cleanupNextAt' | 'partitions'>;
 
 export interface PartitionRow {
   role: string;
@@ -372,6 +376,8 @@ interface RawSlot {
   backlog: string;
   last_error: string;
   reported_at: string | null;
+  /** From slot_reports: the last report, even one that changed nothing (and so did not rewrite this row). */
+  seen_at: string | null;
   admin_stopped: number;
   pid: number;
   state_reason: string;
@@ -474,7 +480,7 @@ function toSlot(raw: RawSlot): SlotRow {
     epochApplied: raw.epoch_applied,
     backlog: { ...EMPTY_BACKLOG, ...(JSON.parse(raw.backlog) as Partial<BacklogRow>) },
     lastError: raw.last_error,
-    reportedAt: raw.reported_at,
+    reportedAt: raw.seen_at ?? raw.reported_at,
     adminStopped: raw.admin_stopped !== 0,
     pid: raw.pid,
     stateReason: raw.state_reason,
@@ -559,6 +565,23 @@ export function nowIso(): string {
   return new Date().toISOString();
 }
 
+interface RawCleanupSlot {
+  name: string;
+  store: string;
+  machine: string;
+  data_path: string;
+  meta_path: string;
+  observed_state: string;
+  cleanup_op: string;
+  cleanup_started_at: string;
+  cleanup_requested: string;
+  cleanup_next_at: string;
+  partitions: string;
+}
+
+/** A slot row with the time of its last report (kept apart: see saveSlotReports). */
+const SLOT_SELECT = 'SELECT s.*, r.reported_at AS seen_at FROM slots s LEFT JOIN slot_reports r ON r.name = s.name';
+
 export class Repository {
   private readonly stmt;
 
@@ -568,8 +591,8 @@ export class Repository {
       machine: db.prepare('SELECT * FROM machines WHERE name = ?'),
       stores: db.prepare('SELECT * FROM stores ORDER BY name'),
       store: db.prepare('SELECT * FROM stores WHERE name = ?'),
-      slots: db.prepare('SELECT * FROM slots ORDER BY name'),
-      slotsOfMachine: db.prepare('SELECT * FROM slots WHERE machine = ? ORDER BY name'),
+      slots: db.prepare(`${SLOT_SELECT} ORDER BY s.name`),
+      slotsOfMachine: db.prepare(`${SLOT_SELECT} WHERE s.machine = ? ORDER BY s.name`),
       placedSlots: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
                 st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
@@ -597,11 +620,13 @@ export class Repository {
            recover_listening = @recoverListening,
            seed_result = CASE WHEN @seed IS NULL THEN seed_result ELSE @seed END,
            cleanup_result = CASE WHEN @cleanup IS NULL THEN cleanup_result ELSE @cleanup END,
-           partitions = CASE WHEN @partitions IS NULL THEN partitions ELSE @partitions END
+           partitions = CASE WHEN @partitions IS NULL THEN partitions ELSE @partitions END,
+           report_digest = @digest
          WHERE name = @slot AND machine = @machine`,
       ),
-      slot: db.prepare('SELECT * FROM slots WHERE name = ?'),
-      slotBacklog: db.prepare('SELECT backlog, store FROM slots WHERE name = ? AND machine = ?'),
+      slot: db.prepare(`${SLOT_SELECT} WHERE s.name = ?`),
+      slotBacklog: db.prepare('SELECT backlog, store, report_digest FROM slots WHERE name = ? AND machine = ?'),
+      reportSeen: db.prepare('INSERT INTO slot_reports (name, reported_at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET reported_at = excluded.reported_at'),
       setReplayOp: db.prepare('UPDATE slots SET replay_op = ? WHERE name = ?'),
       setStopped: db.prepare('UPDATE slots SET admin_stopped = ?, start_generation = start_generation + ? WHERE name = ?'),
       insertEvent: db.prepare(
@@ -642,6 +667,22 @@ export class Repository {
       ),
       setOperationResult: db.prepare('UPDATE operations SET result = ?, updated_at = ? WHERE id = ?'),
       requestCancel: db.prepare("UPDATE operations SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state = 'running'"),
+      // the orchestrator's level-triggered checks run many times a second: they read only what they need
+      mastersDownOrSuspect: db.prepare(
+        `SELECT m.name AS machine, m.state FROM machines m
+         WHERE m.state IN ('down', 'suspect')
+           AND EXISTS (SELECT 1 FROM slots s JOIN stores st ON st.master_slot = s.name WHERE s.machine = m.name)
+         ORDER BY m.name`,
+      ),
+      storesMasteredOn: db.prepare('SELECT st.* FROM slots s JOIN stores st ON st.master_slot = s.name WHERE s.machine = ? ORDER BY st.name'),
+      // each branch on its own index (migration 7; UNION would merge-scan the whole table): running, requested, due
+      // by `now`, and the slots named; a slot in two branches is dropped by cleanupCandidates
+      cleanupCandidates: db.prepare(
+        ["cleanup_op <> ''", "cleanup_requested <> ''", "cleanup_next_at <> '' AND cleanup_next_at <= @now", 'name IN (SELECT value FROM json_each(@names))']
+          .map((where) => `SELECT name, store, machine, data_path, meta_path, observed_state, cleanup_op, cleanup_started_at, cleanup_requested, cleanup_next_at, partitions FROM slots WHERE ${where}`)
+          .join(' UNION ALL '),
+      ),
+      setting: db.prepare('SELECT value FROM settings WHERE key = ?'),
       bumpMaster: db.prepare(
         'UPDATE stores SET master_slot = ?, replica_slot = ?, epoch = epoch + 1, updated_at = ? WHERE name = ? AND epoch = ?',
       ),
@@ -738,27 +779,33 @@ export class Repository {
     })();
   }
 
-  /** Persists a batch of heartbeats in one transaction (the session layer batches them). */
-  recordHeartbeats(batch: readonly { machine: string; at: string }[]): void {
-    this.db.transaction(() => {
-      for (const beat of batch) this.stmt.heartbeat.run(beat.at, beat.machine);
-    })();
+  /** One heartbeat: the session layer commits it with the other writes of its turn. */
+  recordHeartbeat(machine: string, at: string): void {
+    this.stmt.heartbeat.run(at, machine);
   }
 
   setAgentVersion(machine: string, version: string): void {
     this.stmt.agentVersion.run(version, machine);
   }
 
-  /** Stores what an agent observes of its slots; reports for slots that are not on that machine are ignored. */
+  /**
+   * Stores what an agent observes of its slots; reports for slots that are not on that machine are ignored. A slot
+   * row carries its reports (kilobytes of log lines and partitions): rewriting 18 of them for every report of every
+   * agent made the WAL and its checkpoints the coordinator's main work, and after a restart every agent's hello says
+   * what the rows already hold. So a report identical to the one stored (same digest) only moves its time, kept in
+   * the narrow slot_reports table; one that differs rewrites the row.
+   */
   saveSlotReports(machine: string, reports: readonly SlotReportInput[]): string[] {
     const at = nowIso();
     const ignored: string[] = [];
     this.db.transaction(() => {
       for (const report of reports) {
-        const before = this.stmt.slotBacklog.get(report.slot, machine) as { backlog: string; store: string } | undefined;
-        const result = this.stmt.slotReport.run({
-          slot: report.slot,
-          machine,
+        const before = this.stmt.slotBacklog.get(report.slot, machine) as { backlog: string; store: string; report_digest: string } | undefined;
+        if (!before) {
+          ignored.push(report.slot);
+          continue;
+        }
+        const row = {
           state: report.state,
           role: report.role,
           epochApplied: report.epochApplied,
@@ -777,10 +824,12 @@ export class Repository {
           seed: report.seed ? JSON.stringify(report.seed) : null,
           cleanup: report.cleanup ? JSON.stringify(report.cleanup) : null,
           partitions: report.partitions?.length ? JSON.stringify(report.partitions) : null,
-          at,
-        });
-        if (result.changes === 0) ignored.push(report.slot);
-        else if (before) this.stallEvent(machine, before.store, report.slot, (JSON.parse(before.backlog) as Partial<BacklogRow>).stalled === true, report.backlog, at);
+        };
+        const digest = createHash('sha256').update(JSON.stringify(Object.values(row))).digest('base64url').slice(0, 22);
+        this.stmt.reportSeen.run(report.slot, at);
+        if (digest === before.report_digest) continue;
+        this.stmt.slotReport.run({ ...row, slot: report.slot, machine, at, digest });
+        this.stallEvent(machine, before.store, report.slot, (JSON.parse(before.backlog) as Partial<BacklogRow>).stalled === true, report.backlog, at);
       }
     })();
     return ignored;
@@ -969,7 +1018,40 @@ export class Repository {
   }
 
   getSetting(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (this.stmt.setting.get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** Machines holding at least one master that are down or suspect (usually none: no slot is read then). */
+  machinesWithMastersDownOrSuspect(): { machine: string; state: MachineState }[] {
+    return this.stmt.mastersDownOrSuspect.all() as { machine: string; state: MachineState }[];
+  }
+
+  /** The stores whose master slot is on `machine`. */
+  storesMasteredOn(machine: string): StoreRow[] {
+    return (this.stmt.storesMasteredOn.all(machine) as RawStore[]).map(toStore);
+  }
+
+  /**
+   * The slots the cleanup scheduler must look at now (it runs twice a second, and a slot row carries its reports:
+   * reading all 18,000 of a large cluster each time cost more than everything else together): running or requested
+   * cleanups, nightly turns due by `now`, and the slots named (disks that changed level or are critical, first turns).
+   */
+  cleanupCandidates(input: { now: string; names: readonly string[] }): CleanupSlotRow[] {
+    const seen = new Set<string>();
+    const rows = (this.stmt.cleanupCandidates.all({ now: input.now, names: JSON.stringify(input.names) }) as RawCleanupSlot[]).filter((r) => !seen.has(r.name) && seen.add(r.name));
+    return rows.map((r) => ({
+      name: r.name,
+      store: r.store,
+      machine: r.machine,
+      dataPath: r.data_path,
+      metaPath: r.meta_path,
+      observedState: r.observed_state,
+      cleanupOp: r.cleanup_op,
+      cleanupStartedAt: r.cleanup_started_at,
+      cleanupRequested: r.cleanup_requested,
+      cleanupNextAt: r.cleanup_next_at,
+      partitions: JSON.parse(r.partitions) as PartitionRow[],
+    }));
   }
 
   setSetting(key: string, value: string | undefined): void {

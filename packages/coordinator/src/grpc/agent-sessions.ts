@@ -18,11 +18,11 @@ import {
   type HeartbeatAck,
   type RenewRequest__Output,
 } from '@slotctl/shared';
-import { EMPTY_BACKLOG, type MailboxSummaryRow, type Repository, type SlotReportInput } from '../db/repository.js';
+import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type Repository, type SlotReportInput } from '../db/repository.js';
 import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
-import { HeartbeatWriter } from './heartbeat-writer.js';
+import { SessionWriter } from './session-writer.js';
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
 
@@ -31,8 +31,8 @@ export interface SessionConfig {
   leaseMs: number;
   coordinatorId: string;
   helloTimeoutMs: number;
-  /** Called after an agent's reports are stored (the orchestrator waits on them). */
-  onReports?: (machine: string) => void;
+  /** Called after an agent's reports are committed (the orchestrator waits on them). */
+  onReports?: (machine: string, reports: readonly SlotReportInput[]) => void;
   /** Called when a machine's session starts or ends. */
   onSessionChange?: (machine: string) => void;
 }
@@ -149,7 +149,7 @@ function toSummary(m: MailboxSummary__Output): MailboxSummaryRow {
 
 export class AgentSessions {
   private readonly sessions = new Map<string, Session>();
-  private readonly heartbeats: HeartbeatWriter;
+  private readonly writer: SessionWriter;
 
   constructor(
     private readonly repo: Repository,
@@ -157,7 +157,7 @@ export class AgentSessions {
     private readonly config: SessionConfig,
     private readonly log: Logger,
   ) {
-    this.heartbeats = new HeartbeatWriter(repo, (err) => this.log.error({ err }, 'could not persist heartbeats'));
+    this.writer = new SessionWriter(repo.db, (err) => this.log.error({ err }, 'could not persist what agents sent (heartbeats not acknowledged)'));
   }
 
   connectedMachines(): ReadonlySet<string> {
@@ -187,7 +187,7 @@ export class AgentSessions {
       return;
     }
     this.liveness.heard(session.machine);
-    this.heartbeats.enqueue(session.machine, () => callback(null, { seq: request.seq, leaseMs: this.config.leaseMs }));
+    this.heartbeat(session.machine, () => callback(null, { seq: request.seq, leaseMs: this.config.leaseMs }));
   }
 
   /** Re-sends the desired state to every connected machine in `machines` whose state changed. */
@@ -200,7 +200,7 @@ export class AgentSessions {
 
   /** Ends every session (coordinator shutdown); agents reconnect to the next coordinator. */
   closeAll(): void {
-    this.heartbeats.flush();
+    this.writer.flush(true);
     for (const session of this.sessions.values()) session.call.end();
     this.sessions.clear();
   }
@@ -230,8 +230,12 @@ export class AgentSessions {
       if (session && this.sessions.get(session.machine) === session) {
         this.sessions.delete(session.machine);
         session.log.info({ why }, 'agent session ended');
-        this.repo.insertEvent({ kind: 'agent.disconnected', machine: session.machine, reason: `session ended: ${why}` });
-        this.config.onSessionChange?.(session.machine);
+        const machine = session.machine;
+        const at = nowIso();
+        this.writer.enqueue(() => this.repo.insertEvent({ kind: 'agent.disconnected', machine, reason: `session ended: ${why}` }, at), (err) => {
+          if (err) this.log.error({ machine, err: (err as Error).message }, 'could not record a disconnection');
+          this.config.onSessionChange?.(machine);
+        });
       }
     };
     call.on('end', () => {
@@ -258,18 +262,23 @@ export class AgentSessions {
       previous.log.warn('a newer session for this machine replaces this one');
       previous.call.destroy(Object.assign(new Error('replaced'), { code: grpc.status.ABORTED, details: 'replaced by a newer session of the same machine' }));
     }
-    this.repo.setAgentVersion(machine, hello.agentVersion);
     // heard first: a machine coming back must be up before anything reacts to its reports. Saving them wakes the
     // orchestrator, and a machine still marked down then had its masters failed over while its agent, sent the
     // desired state of a moment earlier, started them as masters: two masters for a second or two (seen in a test).
     this.liveness.heard(machine);
+    // the rest is written with this turn's other writes (a thousand agents say hello at once after a restart)
+    const at = nowIso();
+    const connected = { kind: 'agent.connected', machine, reason: `agent ${hello.agentVersion} connected from ${call.getPeer()}`, data: { instanceId: hello.instanceId, slots: hello.slots.length } };
+    this.writer.enqueue(
+      () => {
+        this.repo.setAgentVersion(machine, hello.agentVersion);
+        this.repo.insertEvent(connected, at);
+      },
+      (err) => {
+        if (err) session.log.error({ err: (err as Error).message }, 'could not record the connection');
+      },
+    );
     this.saveReports(session, hello.slots);
-    this.repo.insertEvent({
-      kind: 'agent.connected',
-      machine,
-      reason: `agent ${hello.agentVersion} connected from ${call.getPeer()}`,
-      data: { instanceId: hello.instanceId, slots: hello.slots.length },
-    });
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
     call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId } });
     this.sendDesired(session);
@@ -282,7 +291,7 @@ export class AgentSessions {
         this.liveness.heard(session.machine, message.heartbeat?.peers);
         session.fenced = message.heartbeat?.fenced ?? false;
         const seq = message.heartbeat?.seq ?? 0;
-        this.heartbeats.enqueue(session.machine, () => {
+        this.heartbeat(session.machine, () => {
           if (this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs: this.config.leaseMs } });
         });
         return;
@@ -318,11 +327,30 @@ export class AgentSessions {
     }
   }
 
+  /** Persists a heartbeat; `ack` runs after the commit (never for one that could not be written). */
+  private heartbeat(machine: string, ack: () => void): void {
+    const at = nowIso();
+    this.writer.heartbeat(() => this.repo.recordHeartbeat(machine, at), (err) => {
+      if (!err) ack();
+    });
+  }
+
+  /** Reports are committed with the turn's other writes; one that cannot be stored ends its session. */
   private saveReports(session: Session, reports: readonly SlotReport__Output[]): void {
     if (reports.length === 0) return;
-    const ignored = this.repo.saveSlotReports(session.machine, reports.map(toReportInput));
-    if (ignored.length) session.log.warn({ slots: ignored }, 'agent reports slots that the database does not place on this machine');
-    this.config.onReports?.(session.machine);
+    const inputs = reports.map(toReportInput);
+    this.writer.enqueue(
+      () => this.repo.saveSlotReports(session.machine, inputs),
+      (err, ignored) => {
+        if (err) {
+          session.log.warn({ err: (err as Error).message }, 'agent reports could not be stored: session ended');
+          session.call.destroy(Object.assign(new Error((err as Error).message), toGrpcError(err)));
+          return;
+        }
+        if (ignored?.length) session.log.warn({ slots: ignored }, 'agent reports slots that the database does not place on this machine');
+        this.config.onReports?.(session.machine, inputs);
+      },
+    );
   }
 
   private sendDesired(session: Session): void {

@@ -32,7 +32,10 @@ export class LivenessTracker {
 
   start(tickMs = Math.max(20, Math.min(250, Math.floor(this.config.heartbeatIntervalMs / 4)))): void {
     this.reload();
-    this.timer = setInterval(() => this.tick(), tickMs);
+    // evaluated after the I/O that is already waiting: after the event loop was held up (a burst of work), the
+    // heartbeats that arrived meanwhile sit unread in socket buffers, and a tick before them saw silence where there
+    // was none (machines flapped up → suspect → up under load, each flap a transaction and an event)
+    this.timer = setInterval(() => setImmediate(() => this.tick()), tickMs);
     this.timer.unref();
   }
 

@@ -4,7 +4,7 @@
 // decides with `slotctl machine failover M --force`). Each failover runs its rule table (failover-rules.ts).
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, withContext } from '@slotctl/shared';
-import { OperationConflict, type OperationRow, type SlotRow, type StoreRow } from '../db/repository.js';
+import { OperationConflict, type OperationRow } from '../db/repository.js';
 import type { RunnerDeps } from './rule-table.js';
 import { FAILOVER_RULES, automaticFailover, failoverPlan, failoverProblems, firstFailoverRule, type FailoverAction, type FailoverParams, type FailoverView } from './failover-rules.js';
 
@@ -18,63 +18,58 @@ export interface FailoverDeps extends RunnerDeps {
 }
 
 export class FailoverRunner {
-  /** The machines last alarmed about, so that the critical event is written once per situation. */
-  private withheldAlarm = '';
+  /** The machines withheld at the last check, so that the critical event is written once per situation. */
+  private withheldAlarm = new Set<string>();
   /** Per store: why an automatic failover cannot start now (an event when it changes, not an operation per tick). */
   private readonly blocked = new Map<string, string>();
 
   constructor(private readonly deps: FailoverDeps) {}
 
-  /** Stores whose master is on a machine in `states`, with that machine. */
-  private storesOnMachines(states: ReadonlySet<string>): { store: StoreRow; master: SlotRow; machine: string }[] {
-    const { repo } = this.deps;
-    const machines = new Set(repo.listMachines().filter((m) => states.has(m.state)).map((m) => m.name));
-    if (machines.size === 0) return [];
-    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
-    const out: { store: StoreRow; master: SlotRow; machine: string }[] = [];
-    for (const store of repo.listStores()) {
-      const master = slots.get(store.masterSlot);
-      if (master && machines.has(master.machine)) out.push({ store, master, machine: master.machine });
-    }
-    return out;
-  }
-
   /** Level-triggered: start the failovers that are due; alarm when too many machines are down at once. */
   check(running: readonly OperationRow[]): void {
-    const affected = this.storesOnMachines(new Set(['down', 'suspect']));
-    const orphaned = affected.filter((o) => this.deps.repo.getMachine(o.machine)?.state === 'down');
-    const machines = [...new Set(orphaned.map((o) => o.machine))].sort();
-    const suspect = [...new Set(affected.map((o) => o.machine))].filter((m) => !machines.includes(m)).sort();
+    // runs on every evaluation: only machines holding masters that are down or suspect are read (usually none)
+    const affected = this.deps.repo.machinesWithMastersDownOrSuspect();
+    const machines = affected.filter((m) => m.state === 'down').map((m) => m.machine);
+    const suspect = affected.filter((m) => m.state === 'suspect').map((m) => m.machine);
     const { machines: automatic, withheld } = automaticFailover(machines, suspect, this.deps.maxAutomaticMachines);
-    const alarm = withheld.join(',');
-    if (alarm !== this.withheldAlarm) {
-      this.withheldAlarm = alarm;
-      if (alarm) {
-        const reason = `${withheld.length} machines with masters are down at once (${withheld.join(', ')}): no automatic failover (limit ${this.deps.maxAutomaticMachines}) — a network problem is likelier than that many machines dying. Check the network; to fail over a machine anyway: slotctl machine failover MACHINE --force`;
-        this.deps.repo.insertEvent({ kind: 'cluster.failover-withheld', reason, data: { severity: 'critical', machines: withheld } });
-        this.deps.log.error({ machines: withheld }, reason);
-      }
-    }
+    this.alarm(withheld);
+    if (automatic.length === 0) return;
     const busy = new Map(running.filter((o) => o.store).map((o) => [o.store!, o]));
-    for (const { store, machine } of orphaned) {
-      if (!automatic.includes(machine)) continue;
-      const op = busy.get(store.name);
-      if (op) {
-        if (op.kind === 'switchover' && !op.cancelRequested) this.deps.cancelQuietly(op);
-        continue;
-      }
-      const why = this.paramsFor(store.name, false).problems.join('; ');
-      if (why) {
-        if (this.blocked.get(store.name) !== why) {
-          this.blocked.set(store.name, why);
-          this.deps.repo.insertEvent({ kind: 'store.failover-blocked', store: store.name, machine, reason: `no automatic failover of ${store.name} for now: ${why}`, data: { severity: 'critical' } });
-          this.deps.log.error({ store: store.name, machine }, `no automatic failover of ${store.name} for now: ${why}`);
+    for (const machine of automatic) {
+      for (const store of this.deps.repo.storesMasteredOn(machine)) {
+        const op = busy.get(store.name);
+        if (op) {
+          if (op.kind === 'switchover' && !op.cancelRequested) this.deps.cancelQuietly(op);
+          continue;
         }
-        continue;
+        const why = this.paramsFor(store.name, false).problems.join('; ');
+        if (why) {
+          if (this.blocked.get(store.name) !== why) {
+            this.blocked.set(store.name, why);
+            this.deps.repo.insertEvent({ kind: 'store.failover-blocked', store: store.name, machine, reason: `no automatic failover of ${store.name} for now: ${why}`, data: { severity: 'critical' } });
+            this.deps.log.error({ store: store.name, machine }, `no automatic failover of ${store.name} for now: ${why}`);
+          }
+          continue;
+        }
+        this.blocked.delete(store.name);
+        this.tryStart(store.name, false);
       }
-      this.blocked.delete(store.name);
-      this.tryStart(store.name, false);
     }
+  }
+
+  /**
+   * The critical event when machines are withheld from automatic failover: once when a machine joins the withheld
+   * set, not again as the set shrinks (after a coordinator's cold start, a thousand machines coming back one by one
+   * each rewrote a thousand names).
+   */
+  private alarm(withheld: readonly string[]): void {
+    const joined = withheld.filter((m) => !this.withheldAlarm.has(m));
+    this.withheldAlarm = new Set(withheld);
+    if (joined.length === 0) return;
+    const shown = withheld.length > 20 ? `${withheld.slice(0, 20).join(', ')} and ${withheld.length - 20} more` : withheld.join(', ');
+    const reason = `${withheld.length} machines with masters are down at once (${shown}): no automatic failover (limit ${this.deps.maxAutomaticMachines}) — a network problem is likelier than that many machines dying. Check the network; to fail over a machine anyway: slotctl machine failover MACHINE --force`;
+    this.deps.repo.insertEvent({ kind: 'cluster.failover-withheld', reason, data: { severity: 'critical', machines: withheld } });
+    this.deps.log.error({ machines: withheld.length, joined: joined.slice(0, 20) }, reason);
   }
 
   private tryStart(store: string, forced: boolean): OperationRow | undefined {
@@ -121,8 +116,7 @@ export class FailoverRunner {
   storesOf(machine: string): string[] {
     const { repo } = this.deps;
     if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
-    return repo.listStores().filter((s) => slots.get(s.masterSlot)?.machine === machine).map((s) => s.name);
+    return repo.storesMasteredOn(machine).map((s) => s.name);
   }
 
   view(op: OperationRow): FailoverView | undefined {

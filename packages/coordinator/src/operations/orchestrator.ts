@@ -11,6 +11,7 @@ import { FAILOVER_DEFAULTS, FailoverRunner } from './failover-runner.js';
 import { RecoveryRunner } from './recovery-runner.js';
 import { ReReplicationRunner } from './rereplicate-runner.js';
 import { CleanupScheduler } from '../cleanup/runner.js';
+import { Coalescer } from './coalesce.js';
 import { clusterFromRows, planRebalance, type RebalancePlan } from '../planner/index.js';
 
 export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
@@ -48,6 +49,8 @@ export class Orchestrator {
   private graceUntil = 0;
   private evaluating = false;
   private again = false;
+  /** Agents' reports and sessions wake it through here: at most one evaluation per 50 ms however many arrive. */
+  private readonly soon = new Coalescer(() => this.wake(), 50);
 
   readonly failover: FailoverRunner;
   private readonly recovery: RecoveryRunner;
@@ -98,6 +101,12 @@ export class Orchestrator {
 
   stop(): void {
     clearInterval(this.timer);
+    this.soon.cancel();
+  }
+
+  /** An agent reported or a session started or ended: evaluate soon (bursts folded into one evaluation). */
+  wakeSoon(): void {
+    this.soon.request();
   }
 
   /** Something changed: evaluate every running operation (re-entrant calls are folded into one more pass). */
