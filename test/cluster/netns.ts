@@ -105,6 +105,9 @@ export class NetnsCluster {
   /** Builds the network: switch with a bridge, one namespace per host, a veth from each into the bridge. */
   async createNetwork(): Promise<void> {
     const t = performance.now();
+    // we hold the lock, so no live cluster owns namespaces of our prefix: any there are a killed run's leftovers
+    const stale = cleanupNetns(undefined, `${this.prefix}-`).namespaces;
+    if (stale.length) this.log(`removed ${stale.length} namespace(s) a killed run left: ${stale.join(' ')}`);
     await sh(['ip', 'netns', 'add', this.switchNs]);
     await sh(['ip', '-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
     await sh(['ip', '-n', this.switchNs, 'link', 'set', 'br0', 'up']);
