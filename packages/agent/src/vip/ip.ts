@@ -49,10 +49,15 @@ export class IpVipDriver implements VipDriver {
     return parseAddresses(stdout);
   }
 
-  /** Bound now: the address watch's view when it is current (no process), else `ip`. */
+  /**
+   * Bound now? The watch's "not bound" is taken as it is (binding is safe to repeat: the add tolerates an address
+   * that is there); its "bound" is confirmed with `ip` — a stale "bound" would skip the bind, and cyrmaster could not
+   * listen on the address.
+   */
   private async present(ip: string): Promise<boolean> {
     assertIp(ip, 'service IP');
-    return (await this.list()).has(ip);
+    if (this.options.watch?.snapshot()?.has(ip) === false) return false;
+    return this.isBound(ip);
   }
 
   async bind(ip: string): Promise<void> {
@@ -79,12 +84,16 @@ export class IpVipDriver implements VipDriver {
     this.options.log.info({ ip, iface: this.options.iface }, 'service IP bound and announced');
   }
 
+  /** Always asks the kernel (a stale "not bound" must never leave an address where it must not be). */
   async unbind(ip: string): Promise<void> {
-    if (!(await this.present(ip))) return;
+    assertIp(ip, 'service IP');
     const del = await execa('ip', ['addr', 'del', `${ip}/32`, 'dev', this.options.iface], { reject: false });
     this.options.watch?.note(ip, false);
-    // "Address not found" (or "Cannot assign requested address" on older kernels): already gone (the fence, an operator); released is what was asked
-    if (del.exitCode !== 0 && !/Cannot assign requested address|Address not found/.test(del.stderr)) throw new Error(`ip addr del ${ip}/32 dev ${this.options.iface} failed: ${del.stderr || del.exitCode}`);
+    // "Address not found" (or "Cannot assign requested address" on older kernels): it was not there
+    if (del.exitCode !== 0) {
+      if (/Cannot assign requested address|Address not found/.test(del.stderr)) return;
+      throw new Error(`ip addr del ${ip}/32 dev ${this.options.iface} failed: ${del.stderr || del.exitCode}`);
+    }
     this.options.log.info({ ip, iface: this.options.iface }, 'service IP released');
   }
 }
