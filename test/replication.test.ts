@@ -57,7 +57,9 @@ afterAll(async () => {
   removeDir(dir);
 });
 
-describe('replication with real Cyrus and real mail', () => {
+// Several tests here run 5-8 slotctl processes (each 7-12 s on a busy host: 2 cores, other tests, busy loops) besides
+// their waits: the slotctl replay test took 44 s of the default 60.
+describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () => {
   it('delivers 100 messages to several mailboxes on the master and reads them all back from the replica', async () => {
     await deliver(MASTER_SERVICE, LMTP, messages('first', { alice: 25, bob: 25, carol: 25, dave: 25 }));
     await waitFor('the replica to have every message', async () => {
