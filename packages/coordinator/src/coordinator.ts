@@ -76,6 +76,9 @@ export class Coordinator {
       // cluster files and status replies of large clusters exceed the 4 MB default
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      // channelz (grpc-js's live introspection, unused here) keeps a record of every connection and call: a thousand
+      // agents' streams and their renewals over fresh connections were work and memory for nothing
+      'grpc.enable_channelz': 0,
     });
     server.addService(contract.Agent.service, sessions.handlers());
     server.addService(

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
 import { nowIso, type CleanupResultRow, type CleanupSlotRow, type PartitionRow, type Repository, type SlotRow } from '../db/repository.js';
 import { CLEANUP_SETTING, readCleanupConfig, type CleanupConfig } from './config.js';
+import { FirstTurns } from './first-turns.js';
 import { diskLevel, nextTurn, pickCleanups, usedPercent, type DiskLevel } from './schedule.js';
 
 export interface CleanupDeps {
@@ -25,13 +26,8 @@ export class CleanupScheduler {
   private readonly dirty = new Set<string>();
   private lastConfig: CleanupConfig | undefined;
   private lastCheck = 0;
-  /** A slot never cleaned has its first turn counted from when this coordinator first saw it (nothing is written). */
-  private readonly firstSeen = new Map<string, number>();
-  /** That first turn, per slot, for the policy it was computed with (computed once, not on every check). */
-  private readonly firstTurn = new Map<string, { config: CleanupConfig; at: string }>();
-  /** The earliest of those turns still to come, for the policy it was computed with. */
-  private earliestFirstTurn = '';
-  private earliestFor: CleanupConfig | undefined;
+  /** First turns of slots never cleaned, counted from when this coordinator first saw them. */
+  private readonly firstTurns = new FirstTurns();
 
   constructor(private readonly deps: CleanupDeps) {}
 
@@ -49,10 +45,10 @@ export class CleanupScheduler {
     if (config !== this.lastConfig) {
       // new thresholds: every slot seen is looked at again once
       this.lastConfig = config;
-      for (const slot of this.firstSeen.keys()) this.dirty.add(slot);
+      for (const slot of this.firstTurns.seenSlots()) this.dirty.add(slot);
     }
     const nowAt = new Date(now).toISOString();
-    const candidates = { now: nowAt, names: [...new Set([...this.critical, ...this.dirty, ...this.firstTurnsDue(config, nowAt)])] };
+    const candidates = { now: nowAt, names: [...new Set([...this.critical, ...this.dirty, ...this.firstTurns.dueBy(nowAt, config)])] };
     this.dirty.clear();
     const slots = repo.cleanupCandidates(candidates);
     const touched = new Set<string>();
@@ -66,6 +62,11 @@ export class CleanupScheduler {
     const lastEnded = new Map<string, number>();
     if (fresh.some((s) => s.partitions.some((p) => diskLevel(p, config) === 'critical'))) {
       for (const run of repo.listCleanupRuns({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
+    }
+    // nothing due (the usual case): no need to read every machine
+    if (!fresh.some((s) => !s.cleanupOp && (s.cleanupRequested || s.cleanupNextAt <= nowAt || this.critical.has(s.name)))) {
+      if (touched.size) this.deps.push(touched);
+      return;
     }
     const picks = pickCleanups({ now, config, machines: repo.listMachines(), connected: this.deps.connected(), slots: fresh, busyStores: repo.busyStores(), lastEnded });
     for (const pick of picks) {
@@ -85,10 +86,7 @@ export class CleanupScheduler {
   noteReports(reports: readonly { slot: string; partitions?: readonly PartitionRow[] | undefined }[], now = Date.now()): void {
     const config = this.config();
     for (const r of reports) {
-      if (!this.firstSeen.has(r.slot)) {
-        this.firstSeen.set(r.slot, now);
-        this.firstTurnOf(r.slot, config);
-      }
+      this.firstTurns.see(r.slot, now, config);
       if (r.partitions?.some((p) => diskLevel(p, config) !== (this.levels.get(`${r.slot}:${p.role}`) ?? 'ok'))) this.dirty.add(r.slot);
     }
   }
@@ -120,39 +118,13 @@ export class CleanupScheduler {
 
   /** When the slot's next nightly turn is: stored after each run, else counted from when it was first seen. */
   nextAt(s: Pick<SlotRow, 'name' | 'cleanupNextAt'>, config = this.config(), now = Date.now()): string {
-    if (s.cleanupNextAt) return s.cleanupNextAt;
-    if (!this.firstSeen.has(s.name)) this.firstSeen.set(s.name, now);
-    return this.firstTurnOf(s.name, config);
-  }
-
-  private firstTurnOf(slot: string, config: CleanupConfig): string {
-    const cached = this.firstTurn.get(slot);
-    if (cached?.config === config) return cached.at;
-    const at = new Date(nextTurn(this.firstSeen.get(slot)!, config, slot)).toISOString();
-    this.firstTurn.set(slot, { config, at });
-    if (at < this.earliestFirstTurn) this.earliestFirstTurn = at;
-    return at;
+    return s.cleanupNextAt || this.firstTurns.at(s.name, now, config);
   }
 
   /** A slot cleaned once has its next turn stored: its first turn is no longer watched. */
   private forgetFirstTurn<T extends { name: string }>(s: T): T {
-    this.firstTurn.delete(s.name);
+    this.firstTurns.forget(s.name);
     return s;
-  }
-
-  /** Never-cleaned slots whose first turn has come (the list is walked only once the earliest turn has come). */
-  private firstTurnsDue(config: CleanupConfig, nowAt: string): string[] {
-    if (config === this.earliestFor && nowAt < this.earliestFirstTurn) return [];
-    const due: string[] = [];
-    let earliest = '9999';
-    for (const slot of this.firstTurn.keys()) {
-      const at = this.firstTurnOf(slot, config);
-      if (at <= nowAt) due.push(slot);
-      if (at < earliest) earliest = at; // a due slot not started yet keeps the walk going
-    }
-    this.earliestFirstTurn = earliest;
-    this.earliestFor = config;
-    return due;
   }
 
   /** A running cleanup: its agent's result, or a timeout, or its machine gone. */

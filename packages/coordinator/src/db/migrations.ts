@@ -213,10 +213,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 7,
     description: 'reports that change nothing write no slot row (their time goes to slot_reports); indexes for the checks that run many times a second (a slot row carries its reports: a scan of 18,000 took 100 ms)',
     sql: `
-      ALTER TABLE slots ADD COLUMN report_digest TEXT NOT NULL DEFAULT '';
       CREATE TABLE slot_reports (
         name            TEXT PRIMARY KEY REFERENCES slots(name) ON DELETE CASCADE,
-        reported_at     TEXT NOT NULL
+        machine         TEXT NOT NULL,
+        reported_at     TEXT NOT NULL,
+        digest          TEXT NOT NULL
       ) STRICT, WITHOUT ROWID;
       DROP INDEX slots_by_machine;
       CREATE INDEX slots_by_machine ON slots(machine, name);

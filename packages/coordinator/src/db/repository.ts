@@ -579,6 +579,16 @@ interface RawCleanupSlot {
   partitions: string;
 }
 
+/** What a report would write into its slot row, as a short digest (each value with its kind and length). */
+function reportDigest(row: Record<string, string | number | null>): string {
+  const hash = createHash('sha256');
+  for (const v of Object.values(row)) {
+    const text = v === null ? '' : String(v);
+    hash.update(`${v === null ? 'x' : typeof v === 'number' ? 'n' : 's'}${text.length}:`).update(text);
+  }
+  return hash.digest('base64url').slice(0, 22);
+}
+
 /** A slot row with the time of its last report (kept apart: see saveSlotReports). */
 const SLOT_SELECT = 'SELECT s.*, r.reported_at AS seen_at FROM slots s LEFT JOIN slot_reports r ON r.name = s.name';
 
@@ -620,13 +630,16 @@ export class Repository {
            recover_listening = @recoverListening,
            seed_result = CASE WHEN @seed IS NULL THEN seed_result ELSE @seed END,
            cleanup_result = CASE WHEN @cleanup IS NULL THEN cleanup_result ELSE @cleanup END,
-           partitions = CASE WHEN @partitions IS NULL THEN partitions ELSE @partitions END,
-           report_digest = @digest
+           partitions = CASE WHEN @partitions IS NULL THEN partitions ELSE @partitions END
          WHERE name = @slot AND machine = @machine`,
       ),
       slot: db.prepare(`${SLOT_SELECT} WHERE s.name = ?`),
-      slotBacklog: db.prepare('SELECT backlog, store, report_digest FROM slots WHERE name = ? AND machine = ?'),
-      reportSeen: db.prepare('INSERT INTO slot_reports (name, reported_at) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET reported_at = excluded.reported_at'),
+      slotBacklog: db.prepare('SELECT backlog, store FROM slots WHERE name = ? AND machine = ?'),
+      reportUnchanged: db.prepare('UPDATE slot_reports SET reported_at = ? WHERE name = ? AND machine = ? AND digest = ?'),
+      reportWritten: db.prepare(
+        `INSERT INTO slot_reports (name, machine, reported_at, digest) VALUES (@slot, @machine, @at, @digest)
+         ON CONFLICT(name) DO UPDATE SET machine = excluded.machine, reported_at = excluded.reported_at, digest = excluded.digest`,
+      ),
       setReplayOp: db.prepare('UPDATE slots SET replay_op = ? WHERE name = ?'),
       setStopped: db.prepare('UPDATE slots SET admin_stopped = ?, start_generation = start_generation + ? WHERE name = ?'),
       insertEvent: db.prepare(
@@ -792,19 +805,14 @@ export class Repository {
    * Stores what an agent observes of its slots; reports for slots that are not on that machine are ignored. A slot
    * row carries its reports (kilobytes of log lines and partitions): rewriting 18 of them for every report of every
    * agent made the WAL and its checkpoints the coordinator's main work, and after a restart every agent's hello says
-   * what the rows already hold. So a report identical to the one stored (same digest) only moves its time, kept in
-   * the narrow slot_reports table; one that differs rewrites the row.
+   * what the rows already hold. So a report identical to the one stored (same digest, same machine) only moves its
+   * time in the narrow slot_reports table, and the slot row is not even read; one that differs rewrites the row.
    */
   saveSlotReports(machine: string, reports: readonly SlotReportInput[]): string[] {
     const at = nowIso();
     const ignored: string[] = [];
     this.db.transaction(() => {
       for (const report of reports) {
-        const before = this.stmt.slotBacklog.get(report.slot, machine) as { backlog: string; store: string; report_digest: string } | undefined;
-        if (!before) {
-          ignored.push(report.slot);
-          continue;
-        }
         const row = {
           state: report.state,
           role: report.role,
@@ -825,10 +833,16 @@ export class Repository {
           cleanup: report.cleanup ? JSON.stringify(report.cleanup) : null,
           partitions: report.partitions?.length ? JSON.stringify(report.partitions) : null,
         };
-        const digest = createHash('sha256').update(JSON.stringify(Object.values(row))).digest('base64url').slice(0, 22);
-        this.stmt.reportSeen.run(report.slot, at);
-        if (digest === before.report_digest) continue;
-        this.stmt.slotReport.run({ ...row, slot: report.slot, machine, at, digest });
+        const digest = reportDigest(row);
+        // the same as last time, from this machine: one narrow row moves its time, the slot row is not read
+        if (this.stmt.reportUnchanged.run(at, report.slot, machine, digest).changes === 1) continue;
+        const before = this.stmt.slotBacklog.get(report.slot, machine) as { backlog: string; store: string } | undefined;
+        if (!before) {
+          ignored.push(report.slot);
+          continue;
+        }
+        this.stmt.slotReport.run({ ...row, slot: report.slot, machine, at });
+        this.stmt.reportWritten.run({ slot: report.slot, machine, at, digest });
         this.stallEvent(machine, before.store, report.slot, (JSON.parse(before.backlog) as Partial<BacklogRow>).stalled === true, report.backlog, at);
       }
     })();

@@ -150,6 +150,7 @@ function toSummary(m: MailboxSummary__Output): MailboxSummaryRow {
 export class AgentSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly writer: SessionWriter;
+  private connected: ReadonlySet<string> | undefined;
 
   constructor(
     private readonly repo: Repository,
@@ -160,8 +161,10 @@ export class AgentSessions {
     this.writer = new SessionWriter(repo.db, (err) => this.log.error({ err }, 'could not persist what agents sent (heartbeats not acknowledged)'));
   }
 
+  /** Read on every evaluation: made once per change of the sessions, not per call. */
   connectedMachines(): ReadonlySet<string> {
-    return new Set(this.sessions.keys());
+    this.connected ??= new Set(this.sessions.keys());
+    return this.connected;
   }
 
   /** Connected machines whose last heartbeat said their masters are fenced (no lease). */
@@ -203,6 +206,7 @@ export class AgentSessions {
     this.writer.flush(true);
     for (const session of this.sessions.values()) session.call.end();
     this.sessions.clear();
+    this.connected = undefined;
   }
 
   private open(call: SessionCall): void {
@@ -229,6 +233,7 @@ export class AgentSessions {
       clearTimeout(helloTimer);
       if (session && this.sessions.get(session.machine) === session) {
         this.sessions.delete(session.machine);
+        this.connected = undefined;
         session.log.info({ why }, 'agent session ended');
         const machine = session.machine;
         const at = nowIso();
@@ -258,6 +263,7 @@ export class AgentSessions {
     const previous = this.sessions.get(machine);
     const session: Session = { machine, instanceId: hello.instanceId, call, lastSentVersion: '', log: withContext(this.log, { machine }) };
     this.sessions.set(machine, session);
+    this.connected = undefined;
     if (previous) {
       previous.log.warn('a newer session for this machine replaces this one');
       previous.call.destroy(Object.assign(new Error('replaced'), { code: grpc.status.ABORTED, details: 'replaced by a newer session of the same machine' }));

@@ -14,9 +14,11 @@ describe('SessionWriter', () => {
   const count = () => (db.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n;
   const insert = (k: string, v = 0) => () => db.prepare('INSERT INTO t VALUES (?, ?)').run(k, v);
   const turn = () => new Promise((r) => setImmediate(r));
+  // no time budget to run out on a busy test host, except where the budget is what is tested
+  const unbounded = { budgetMs: Number.POSITIVE_INFINITY };
 
   it('commits a turn of heartbeats in one transaction and calls back only after the commit', async () => {
-    const w = new SessionWriter(db, (e) => errors.push(e));
+    const w = new SessionWriter(db, (e) => errors.push(e), unbounded);
     const seen: number[] = [];
     for (let i = 0; i < 100; i++) {
       w.heartbeat(insert(`k${i}`), (err) => {
@@ -31,7 +33,7 @@ describe('SessionWriter', () => {
   });
 
   it('rolls back a failing write alone and tells it', async () => {
-    const w = new SessionWriter(db, (e) => errors.push(e));
+    const w = new SessionWriter(db, (e) => errors.push(e), unbounded);
     const results: string[] = [];
     w.enqueue(insert('a', 1), (err) => results.push(err ? 'a failed' : 'a ok'));
     w.enqueue(() => {
@@ -46,7 +48,7 @@ describe('SessionWriter', () => {
   });
 
   it('acknowledges no heartbeat of a batch whose transaction fails', async () => {
-    const w = new SessionWriter(db, (e) => errors.push(e));
+    const w = new SessionWriter(db, (e) => errors.push(e), unbounded);
     const results: boolean[] = [];
     w.heartbeat(insert('a'), (err) => results.push(!err));
     w.heartbeat(() => db.prepare('INSERT INTO nope VALUES (1)').run(), (err) => results.push(!err));

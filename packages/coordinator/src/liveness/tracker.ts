@@ -57,11 +57,35 @@ export class LivenessTracker {
   heard(machine: string, views?: PartnerViews['views']): void {
     const entry = this.machines.get(machine);
     if (!entry) return;
-    if (views) this.partnerViews.set(machine, { at: this.now(), views });
+    if (views) this.keepViews(machine, views);
     entry.lastHeardMs = this.now();
     entry.heard = true;
     entry.everHeard = true;
     if (entry.state !== 'up') this.evaluate(machine, entry);
+  }
+
+  /**
+   * The partners' views, copied into records kept per machine: holding on to each heartbeat's decoded objects until
+   * the next one let a thousand agents' heartbeats outlive the young generation, to be collected as old garbage.
+   */
+  private keepViews(machine: string, views: PartnerViews['views']): void {
+    let pv = this.partnerViews.get(machine);
+    if (!pv) {
+      pv = { at: 0, views: [] };
+      this.partnerViews.set(machine, pv);
+    }
+    pv.at = this.now();
+    pv.views.length = Math.min(pv.views.length, views.length);
+    views.forEach((v, i) => {
+      const kept = pv.views[i];
+      if (kept) {
+        if (kept.machine !== v.machine) kept.machine = v.machine;
+        kept.heard = v.heard;
+        kept.lastHeardMsAgo = v.lastHeardMsAgo;
+      } else {
+        pv.views.push({ machine: v.machine, heard: v.heard, lastHeardMsAgo: v.lastHeardMsAgo });
+      }
+    });
   }
 
   tick(): void {
