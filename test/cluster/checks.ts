@@ -121,7 +121,8 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
     const how = `${result.samples} samples, longest gap ${result.longestGapMs} ms, longest read of all machines ${result.longestSampleMs} ms, priority ${result.priority}`;
     console.log(`master watch: ${how}`);
     expect(result.dual, 'moments with two LMTP listeners for one service IP').toEqual([]);
-    expect(result.gaps.length, `sampling gaps over ${GAP_LIMIT_MS} ms (${how}; first ${JSON.stringify(result.gaps.slice(0, 5))}): a dual master that short could have passed unseen`).toBe(0);
+    // soft: a blind watch fails the test, and the checks after it still run and report
+    expect.soft(result.gaps.length, `sampling gaps over ${GAP_LIMIT_MS} ms (${how}; first ${JSON.stringify(result.gaps.slice(0, 5))}): a dual master that short could have passed unseen`).toBe(0);
     expect(result.samples).toBeGreaterThan(100);
     expect(list.length, 'stores watched').toBeGreaterThan(0);
     for (const s of list) expect(result.seen[s.serviceIp] ?? 0, s.name).toBeGreaterThan(result.samples * seenShare);
