@@ -24,7 +24,12 @@ export function dumpDatabase(path: string): Record<string, unknown[]> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[];
-    return Object.fromEntries(tables.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all()]));
+    // a WITHOUT ROWID table (slot_reports) has no rowid to order by: its primary key orders it
+    const order = (name: string) =>
+      (db.prepare('SELECT wr FROM pragma_table_list(?)').get(name) as { wr: number }).wr
+        ? (db.prepare('SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk').all(name) as { name: string }[]).map((c) => `"${c.name}"`).join(', ')
+        : 'rowid';
+    return Object.fromEntries(tables.map(({ name }) => [name, db.prepare(`SELECT * FROM "${name}" ORDER BY ${order(name)}`).all()]));
   } finally {
     db.close();
   }
