@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** `--name value` from the command line, or the fallback. */
 export function benchArg(name: string, fallback: string, argv = process.argv.slice(2)): string {
@@ -18,4 +20,44 @@ export interface StoreJson {
   serviceIp: string;
   master: { name: string; machine: string };
   replica: { name: string; machine: string };
+}
+
+/**
+ * The lock the namespace-cluster tests take (test/cluster/netns.ts lock()): a benchmark and a cluster test side by
+ * side on 2 cores starve each other, so measurements wait for the lock and hold it. A holder whose PID is gone is
+ * stale and removed. Resolves with the release function (also run at exit).
+ */
+export async function takeClusterLock(log: (line: string) => void = () => {}): Promise<() => void> {
+  const dir = join(tmpdir(), 'slotctl-netns-cluster.lock');
+  const started = Date.now();
+  let said = false;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'holder'), `${process.pid} bench\n`);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(join(dir, 'holder'), 'utf8').split(' ')[0]) || 0;
+      } catch {
+        // just made, not named yet
+      }
+      if (holder && !existsSync(`/proc/${holder}`)) rmSync(dir, { recursive: true, force: true });
+      if (!said && Date.now() - started > 1000) {
+        said = true;
+        log(`waiting for ${dir} (held by PID ${holder || '?'})…`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  if (said) log(`lock taken after ${Math.round((Date.now() - started) / 1000)} s`);
+  let held = true;
+  const release = () => {
+    if (held) rmSync(dir, { recursive: true, force: true });
+    held = false;
+  };
+  process.once('exit', release);
+  return release;
 }

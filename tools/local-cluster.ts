@@ -111,6 +111,8 @@ export interface LocalClusterOptions {
   logLevel?: string;
   /** Deadline of the Admin calls this harness makes (default 5 s). */
   callTimeoutMs?: number;
+  /** Node flags for the coordinator process (e.g. --cpu-prof for a benchmark's profile; not allowed in NODE_OPTIONS). */
+  coordinatorNodeArgs?: string[];
 }
 
 export class LocalCluster {
@@ -136,9 +138,15 @@ export class LocalCluster {
     return this.admin;
   }
 
-  async startCoordinator(): Promise<Daemon> {
+  /**
+   * Starts the coordinator and waits until it answers Status, unless `ready: false` (a benchmark restarting it under
+   * a thousand agents: a Status of that cluster is work the restart should not be measured with).
+   */
+  async startCoordinator(options: { ready?: boolean } = {}): Promise<Daemon> {
     if (!this.port) this.port = await freePort();
+    const node = this.options.coordinatorNodeArgs?.length ? [process.execPath, ...shebangFlags(BIN.coordinator), ...this.options.coordinatorNodeArgs] : [];
     const args = [
+      ...node,
       BIN.coordinator,
       '--listen', this.target,
       '--data-dir', join(this.options.dir, 'coordinator'),
@@ -148,6 +156,7 @@ export class LocalCluster {
     ];
     const daemon = new Daemon('coordinator', args, join(this.options.dir, 'logs', 'coordinator.log'));
     this.coordinator = daemon;
+    if (options.ready === false) return daemon;
     await waitFor('the coordinator to answer', async () => {
       if (daemon.exited) throw new Error(`coordinator exited with code ${daemon.exitCode}; see ${daemon.logFile}`);
       return (await this.client().status()) ? true : undefined;
@@ -222,6 +231,13 @@ export class LocalCluster {
     await this.coordinator?.stop();
     killSlotsUnder(this.options.dir);
   }
+}
+
+/** The node flags on a bin file's `#!/usr/bin/env -S node …` line: kept when the file is run as `node FLAGS file`. */
+function shebangFlags(bin: string): string[] {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node (.+)$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/) : [];
 }
 
 /**

@@ -1,0 +1,135 @@
+// Helpers of bench/coordinator-sessions: the cluster it applies, CPU accounting from /proc, percentiles, the busy
+// loops that stand in for a neighbour's load, and the simulated-agent processes.
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { ROOT } from '../tools/local-cluster.js';
+import type { FromSim, SimConfig, ToSim } from './sim-agents.js';
+
+const CLK_TCK = 100; // Linux USER_HZ
+
+/** CPU seconds a process has used (user + system). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** Percent of one core a process used since `from` (taken with `cpuMark`). */
+export function cpuMark(pid: number): { pid: number; cpu: number; at: number } {
+  return { pid, cpu: cpuSeconds(pid), at: performance.now() };
+}
+export function cpuPercentSince(from: { pid: number; cpu: number; at: number } | { pid: number; cpu: number; at: number }[]): number {
+  const marks = Array.isArray(from) ? from : [from];
+  const wall = (performance.now() - marks[0]!.at) / 1000;
+  return round((100 * marks.reduce((n, m) => n + cpuSeconds(m.pid) - m.cpu, 0)) / wall);
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const round = (x: number) => Math.round(x * 100) / 100;
+
+export function latencySummary(values: number[]): { p50: number; p90: number; p99: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  return { p50: round(percentile(s, 50)), p90: round(percentile(s, 90)), p99: round(percentile(s, 99)), max: round(s.at(-1) ?? NaN) };
+}
+
+/** N machines, each with `slots` slots; store i pairs machine i's slot k with machine (i + 1 + k % 4)'s. */
+export function clusterJson(machines: number, slots: number): string {
+  const ip = (n: number) => `127.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+  const ms = Array.from({ length: machines }, (_, i) => ({ name: `m${i}`, address: ip(0x10000 + i) }));
+  const stores = [];
+  let n = 0;
+  for (let i = 0; i < machines; i++) {
+    for (let k = 0; k < slots / 2; k++) {
+      const peer = (i + 1 + (k % 4)) % machines;
+      const name = `st${i}-${k}`;
+      stores.push({
+        name,
+        service_ip: ip(0x200000 + n),
+        master: `m${i}`,
+        slots: [
+          { name: `b${i}-${k}`, machine: `m${i}`, ip: ip(0x400000 + 2 * n), data_path: `/srv/${name}/a/data`, meta_path: `/srv/${name}/a/meta` },
+          { name: `b${peer}-${slots / 2 + k}`, machine: `m${peer}`, ip: ip(0x400000 + 2 * n + 1), data_path: `/srv/${name}/b/data`, meta_path: `/srv/${name}/b/meta` },
+        ],
+      });
+      n++;
+    }
+  }
+  return JSON.stringify({ machines: ms, stores });
+}
+
+/** `count` busy loops (`sh -c 'while :; do :; done'`), each a process of its own; stopped by PID. */
+export function startBusyLoops(count: number): { pids: number[]; stop: () => void } {
+  const loops: ResultPromise[] = Array.from({ length: count }, () => execa('sh', ['-c', 'while :; do :; done'], { reject: false, stdio: 'ignore' }));
+  return {
+    pids: loops.map((l) => l.pid!),
+    stop: () => {
+      for (const l of loops) if (l.pid) process.kill(l.pid, 'SIGKILL');
+    },
+  };
+}
+
+/** Resolves once something accepts TCP connections on host:port (polled every 10 ms), with the time it took. */
+export async function waitListening(host: string, port: number, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+}
+
+/** The simulated-agent processes, and a way to wait for one message from each. */
+export class SimProcesses {
+  readonly children: ChildProcess[];
+  private readonly inbox: FromSim[][];
+  failure = '';
+
+  constructor(configs: SimConfig[]) {
+    this.children = configs.map((c) => fork(join(ROOT, 'bench', 'sim-agents.ts'), [JSON.stringify(c)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.inbox = this.children.map(() => []);
+    this.children.forEach((child, i) => {
+      child.on('message', (m: FromSim) => this.inbox[i]!.push(m));
+      child.on('exit', (code) => {
+        if (code !== 0) this.failure = `a simulated-agent process exited with code ${code}`;
+      });
+    });
+  }
+
+  /** CPU of all the simulated-agent processes, % of one core since `cpuMarks()`. */
+  cpuMarks(): ReturnType<typeof cpuMark>[] {
+    return this.children.map((c) => cpuMark(c.pid!));
+  }
+
+  send(message: ToSim): void {
+    for (const c of this.children) c.send(message);
+  }
+
+  /** One message of `type` from every process (in process order), or a timeout. */
+  async all<T extends FromSim['type']>(type: T, timeoutMs: number): Promise<Extract<FromSim, { type: T }>[]> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (this.failure) throw new Error(this.failure);
+      const found = this.inbox.map((box) => box.find((m) => m.type === type));
+      if (found.every(Boolean)) {
+        this.inbox.forEach((box, i) => box.splice(box.indexOf(found[i]!), 1));
+        return found as Extract<FromSim, { type: T }>[];
+      }
+      if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for "${type}" from the simulated agents`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

@@ -1,0 +1,282 @@
+// One simulated agent for bench/coordinator-sessions: the real Agent.Session protocol over a connection of its own,
+// behaving as packages/agent/src/session/session.ts does where the coordinator can tell: hello with its slots'
+// reports, a heartbeat at once on welcome and then every interval (with its partners' views), `applied` and a full
+// report after each desired state, reports now and then, Agent.Renew over a fresh connection while acknowledgements
+// are overdue, and reconnection with the agent's own backoff. It counts its lease with the agent's own Lease class,
+// so "would have fenced" means what it means on a real host; bench/sim-peers.ts adds its partners (reconnect-now
+// and the failsafe), as packages/agent/src/peer/ does.
+import * as grpc from '@grpc/grpc-js';
+import { loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
+import { Lease, leaseMargin, monotonicMs } from '../packages/agent/src/lease/lease.js';
+import { reconnectDelay } from '../packages/agent/src/session/backoff.js';
+
+type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
+
+export interface SimShared {
+  target: string;
+  machines: number;
+  slotsPerMachine: number;
+  /** ms between full reports in steady state (0: only after a desired state, as an idle agent). */
+  reportEveryMs: number;
+  /** Heartbeat latencies (send → ack) are recorded while true. */
+  measuring: () => boolean;
+  latencies: number[];
+  errors: { count: number };
+}
+
+/** The agent's channel options (session.ts), plus a subchannel of its own: each real agent is its own host. */
+const CHANNEL = { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000, 'grpc.use_local_subchannel_pool': 1 };
+
+export class SimAgent {
+  readonly machine: string;
+  private readonly client: AgentClient;
+  private readonly instanceId: string;
+  private stream: Stream | undefined;
+  private streamOpenedAt = 0;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private attempt = 0;
+  private intervalMs = 1000;
+  private margin = 0;
+  private lastAckAt = 0;
+  private connected = false;
+  private stopped = false;
+  private renewing = false;
+  readonly lease = new Lease();
+  /** Stream heartbeats in flight, for latency (renewals are not timed: they exist only when something is late). */
+  private readonly streamSent = new Map<number, number>();
+  /** Wall-clock ms of the first acknowledgement, and of the first one on a session opened after `mark`. */
+  firstAckAt = 0;
+  backAt = 0;
+  private markAt = 0;
+  /**
+   * Times the lease ran out while held ("would have fenced"), and the longest gap past a deadline (ms): by the
+   * lease alone, and as the agent would, with the failsafe (partners' promises) holding the masters on.
+   */
+  fences = 0;
+  worstOverdueMs = 0;
+  private expiredSince = 0;
+  fencesWithFailsafe = 0;
+  private fencedWithFailsafe = false;
+  renewals = 0;
+  sessions = 0;
+  /** After `mark`: when the session broke, sessions tried, when one was welcomed (wall ms after the mark). */
+  restart = { brokenMs: -1, attempts: 0, welcomedMs: -1 };
+
+  constructor(private readonly index: number, private readonly shared: SimShared) {
+    this.machine = `m${index}`;
+    this.instanceId = `sim-${index}-${process.pid}-${Date.now()}`;
+    const { Agent } = loadContract().slotctl.v1;
+    this.client = new Agent(shared.target, grpc.credentials.createInsecure(), CHANNEL);
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** From now on, `backAt` waits for an acknowledgement on a new session (the coordinator is being restarted). */
+  mark(wallMs: number): void {
+    this.markAt = wallMs;
+    this.backAt = 0;
+    this.restart = { brokenMs: -1, attempts: 0, welcomedMs: -1 };
+  }
+
+  /**
+   * Called every few tens of ms (CLOCK_MONOTONIC): a lease that was held and is gone is a fence the real agent would
+   * have done, unless its failsafe (`failsafeUntil`, from its partners' promises) holds.
+   */
+  watch(now: number, failsafeUntil: number | undefined): void {
+    const deadline = this.lease.deadline;
+    if (deadline === undefined) return;
+    if (now >= deadline) {
+      if (!this.expiredSince) {
+        this.expiredSince = deadline;
+        this.fences++;
+      }
+      this.worstOverdueMs = Math.max(this.worstOverdueMs, now - deadline);
+    } else {
+      this.expiredSince = 0;
+    }
+    const held = now < deadline || (failsafeUntil !== undefined && now < failsafeUntil);
+    if (!held && !this.fencedWithFailsafe) this.fencesWithFailsafe++;
+    this.fencedWithFailsafe = !held;
+  }
+
+  /** As the agent: connected, and an acknowledgement within two heartbeat intervals. */
+  coordinatorReachable(): boolean {
+    return this.connected && performance.now() - this.lastAckAt < 2 * this.intervalMs;
+  }
+
+  /** A partner reaches the coordinator: the reconnect backoff is cut short (as AgentSession.reconnectNow). */
+  reconnectNow(): void {
+    if (this.stream || this.stopped || !this.retryTimer) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.reportTimer);
+    this.stream?.cancel();
+    this.client.close();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const stream: Stream = this.client.Session();
+    this.stream = stream;
+    this.streamOpenedAt = Date.now();
+    this.sessions++;
+    if (this.markAt) this.restart.attempts++;
+    stream.on('data', (m: CoordinatorMessage__Output) => this.onMessage(stream, m));
+    stream.on('error', () => this.onBroken(stream));
+    stream.on('end', () => this.onBroken(stream));
+    stream.write({ hello: { machine: this.machine, agentVersion: 'bench', instanceId: this.instanceId, slots: this.reports() } });
+  }
+
+  private onMessage(stream: Stream, message: CoordinatorMessage__Output): void {
+    if (stream !== this.stream) return;
+    if (message.body === 'welcome') {
+      const w = message.welcome!;
+      this.attempt = 0;
+      this.connected = true;
+      if (this.markAt && this.restart.welcomedMs < 0 && this.streamOpenedAt > this.markAt) this.restart.welcomedMs = Date.now() - this.markAt;
+      this.lastAckAt = performance.now();
+      this.intervalMs = w.heartbeatIntervalMs;
+      this.margin = leaseMargin(w.leaseMs);
+      clearInterval(this.heartbeatTimer);
+      this.heartbeatTimer = setInterval(() => this.heartbeat(stream), this.intervalMs);
+      this.heartbeat(stream);
+      if (this.shared.reportEveryMs > 0 && !this.reportTimer) this.scheduleReports();
+    } else if (message.body === 'ack') {
+      this.acked(message.ack!, stream);
+    } else if (message.body === 'desired') {
+      stream.write({ applied: { version: message.desired!.version, slots: [] } });
+      stream.write({ reports: { slots: this.reports() } });
+    }
+  }
+
+  private acked(ack: HeartbeatAck__Output, stream: Stream | undefined): void {
+    this.lastAckAt = performance.now();
+    const seq = Number(ack.seq);
+    const sent = this.streamSent.get(seq);
+    if (sent !== undefined) {
+      for (const k of this.streamSent.keys()) if (k <= seq) this.streamSent.delete(k);
+      if (this.shared.measuring()) this.shared.latencies.push(performance.now() - sent);
+    }
+    this.lease.acked(seq, ack.leaseMs, this.margin);
+    const now = Date.now();
+    if (!this.firstAckAt) this.firstAckAt = now;
+    if (this.markAt && !this.backAt && stream && this.streamOpenedAt > this.markAt) this.backAt = now;
+  }
+
+  private heartbeat(stream: Stream): void {
+    if (stream !== this.stream) return;
+    const seq = ++this.seq;
+    this.lease.sentAt(seq, monotonicMs());
+    this.streamSent.set(seq, performance.now());
+    if (this.streamSent.size > 64) this.streamSent.delete(this.streamSent.keys().next().value!);
+    stream.write({ heartbeat: { seq, peers: this.peerViews(), fenced: this.fencedWithFailsafe } });
+  }
+
+  /**
+   * As the agent's lease thread (lease/worker.ts, every 250 ms): acknowledgements overdue on a live session, so a
+   * heartbeat goes as Agent.Renew over a new connection, one at a time.
+   */
+  renewIfOverdue(): void {
+    if (!this.connected || this.renewing || performance.now() - this.lastAckAt <= 1.5 * this.intervalMs) return;
+    this.renewing = true;
+    const seq = ++this.seq;
+    this.lease.sentAt(seq, monotonicMs());
+    this.renewals++;
+    const stream = this.stream;
+    const { Agent } = loadContract().slotctl.v1;
+    const client = new Agent(this.shared.target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    client.Renew({ machine: this.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+      client.close();
+      this.renewing = false;
+      if (!err && ack && stream === this.stream) this.acked(ack, undefined);
+    });
+  }
+
+  private onBroken(stream: Stream): void {
+    if (stream !== this.stream || this.stopped) return;
+    this.stream = undefined;
+    this.connected = false;
+    this.shared.errors.count++;
+    if (this.markAt && this.restart.brokenMs < 0) this.restart.brokenMs = Date.now() - this.markAt;
+    clearInterval(this.heartbeatTimer);
+    stream.cancel();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, reconnectDelay(this.attempt++));
+  }
+
+  /** Now and then a full report, as slot state, backlogs and log lines change on a real host (first one jittered). */
+  private scheduleReports(): void {
+    const every = this.shared.reportEveryMs;
+    this.reportTimer = setTimeout(() => {
+      this.reportTimer = setInterval(() => {
+        if (this.connected) this.stream?.write({ reports: { slots: this.reports(true) } });
+      }, every);
+    }, Math.random() * every);
+  }
+
+  /** Partners: the machines holding this one's replicas (i+1…i+4) and masters (i−1…i−4), as the bench lays them out. */
+  private peerViews() {
+    const n = this.shared.machines;
+    const out = [];
+    for (const d of [1, 2, 3, 4, -1, -2, -3, -4]) out.push({ machine: `m${(this.index + d + n) % n}`, heard: true, lastHeardMsAgo: 400 + Math.floor(Math.random() * 600) });
+    return out;
+  }
+
+  /** Per slot: its last log lines (one slot gains a line per periodic report, as mail arrives somewhere). */
+  private logs: string[][] | undefined;
+  private readonly measuredAt = new Date().toISOString();
+
+  /**
+   * Slots b<i>-0…8 are masters, b<i>-9…17 replicas; as much as a real agent sends (backlog, log tail, two measured
+   * partitions). `change` adds a log line to one slot: the rest is what the previous report said.
+   */
+  reports(change = false): SlotReport[] {
+    const half = this.shared.slotsPerMachine / 2;
+    const line = (slot: string, n: number) => `${new Date().toISOString()} ${slot} imap[${20_000 + n}]: login: client.example [192.0.2.${n % 250}] u${n}@example.org plaintext User logged in`;
+    this.logs ??= Array.from({ length: this.shared.slotsPerMachine }, (_, k) => Array.from({ length: 5 }, (_, n) => line(`b${this.index}-${k}`, n)));
+    if (change) {
+      const k = Math.floor(Math.random() * this.logs.length);
+      this.logs[k] = [...this.logs[k]!.slice(1), line(`b${this.index}-${k}`, this.seq)];
+    }
+    return this.logs.map((recentLog, k) => {
+      const slot = `b${this.index}-${k}`;
+      const master = k < half;
+      return {
+        slot,
+        state: 'SERVING' as const,
+        role: master ? ('MASTER' as const) : ('REPLICA' as const),
+        epochApplied: 1,
+        pid: 10_000 + k,
+        stateReason: 'cyrmaster answers on its service address',
+        backlog: { files: master ? 1 : 0, bytes: master ? 2048 : 0, mailboxes: master ? 1 : 0, oldestChangeAgeMs: master ? 120 : 0, mailboxNames: master ? [`user.u${k}`] : [] },
+        recentLog,
+        partitions: ['data', 'meta'].map((role) => ({
+          role,
+          path: `/srv/${slot}/${role}`,
+          totalBytes: 1e12,
+          freeBytes: 6e11,
+          totalInodes: 6e7,
+          freeInodes: 5e7,
+          deletedBytes: 1e6,
+          expungedBytes: 2e6,
+          measuredAt: this.measuredAt,
+          error: '',
+        })),
+      };
+    });
+  }
+}
