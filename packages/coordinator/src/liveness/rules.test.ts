@@ -27,8 +27,8 @@ describe('liveness rules', () => {
   it('declares a never-heard machine down only after a whole lease and margin (the restart grace period)', () => {
     expect(decide({ state: 'unknown', silenceMs: 5999, heard: false, everHeard: true })).toBeUndefined();
     expect(decide({ state: 'unknown', silenceMs: 6000, heard: false, everHeard: true })).toMatchObject({ to: 'down', rule: 'never-heard' });
-    // a machine that was up before a coordinator restart gets the same grace
-    expect(decide({ state: 'up', silenceMs: 4000, heard: false, everHeard: true })).toMatchObject({ to: 'suspect' });
+    // a machine that was up before a coordinator restart gets the same grace, and is not made suspect meanwhile
+    expect(decide({ state: 'up', silenceMs: 4000, heard: false, everHeard: true })).toBeUndefined();
     expect(decide({ state: 'up', silenceMs: 6000, heard: false, everHeard: true })).toMatchObject({ to: 'down' });
   });
 

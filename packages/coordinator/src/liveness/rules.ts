@@ -57,7 +57,10 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
     name: 'heartbeats-missed',
     from: ['up'],
     to: 'suspect',
-    when: (s, c) => s.silenceMs >= suspectAfter(c),
+    // only a machine heard since this coordinator started: after a restart the coordinator, not the machines, was
+    // away; a thousand machines turned suspect two seconds in (and up again as they reconnected), two thousand
+    // transactions and events in the middle of the reconnect storm. One not back within the lease still goes down.
+    when: (s, c) => s.heard && s.silenceMs >= suspectAfter(c),
     reason: (s, c) => `no heartbeat for ${s.silenceMs} ms (${suspectAfter(c)} ms = 2 intervals)`,
   },
   {
