@@ -8,6 +8,7 @@ import { Repository } from './db/repository.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
 import { adminHandlers } from './grpc/admin-service.js';
 import { LivenessTracker } from './liveness/tracker.js';
+import { AGENT_RECONNECT_MAX_MS } from './liveness/rules.js';
 import { Orchestrator } from './operations/orchestrator.js';
 import { MAX_MESSAGE_BYTES } from './cli/client.js';
 
@@ -62,7 +63,7 @@ export class Coordinator {
       },
       this.log,
     );
-    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
+    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs + AGENT_RECONNECT_MAX_MS, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;
@@ -104,7 +105,7 @@ export class Coordinator {
       db.close();
       throw new Error(`cannot listen on ${this.config.listen}: ${err.message}`);
     });
-    liveness.start();
+    liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
     repo.insertEvent({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
     this.state = { phase: 'running', port, since: startedAt };

@@ -30,8 +30,12 @@ export class LivenessTracker {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  start(tickMs = Math.max(20, Math.min(250, Math.floor(this.config.heartbeatIntervalMs / 4)))): void {
-    this.reload();
+  /**
+   * `graceMs`: machines known at the start count their silence from that much later (the agents' reconnect delay
+   * after a coordinator restart); machines added later count from when they are added.
+   */
+  start(tickMs = Math.max(20, Math.min(250, Math.floor(this.config.heartbeatIntervalMs / 4))), graceMs = 0): void {
+    this.reload(graceMs);
     // evaluated after the I/O that is already waiting: after the event loop was held up (a burst of work), the
     // heartbeats that arrived meanwhile sit unread in socket buffers, and a tick before them saw silence where there
     // was none (machines flapped up → suspect → up under load, each flap a transaction and an event)
@@ -45,11 +49,11 @@ export class LivenessTracker {
   }
 
   /** Picks up machines added or removed by a cluster apply. */
-  reload(): void {
+  reload(graceMs = 0): void {
     const seen = new Set<string>();
     for (const row of this.repo.listMachines()) {
       seen.add(row.name);
-      if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now(), heard: false, everHeard: row.lastHeartbeat !== null });
+      if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now() + graceMs, heard: false, everHeard: row.lastHeartbeat !== null });
     }
     for (const name of this.machines.keys()) if (!seen.has(name)) this.machines.delete(name);
   }
