@@ -147,7 +147,10 @@ describe('planned switchover on a namespace cluster', () => {
       }
     }
     const after = await expectOneMaster(name);
-    expectNeverTwoMasters(await watch.stop(), all);
+    // the store switched over is not served from its stop to its start, which a dead coordinator prolongs
+    const result = await watch.stop();
+    expectNeverTwoMasters(result, all.filter((s) => s.name !== name));
+    expect(result.dual.filter((d) => d.ip === before.serviceIp), `two masters of ${name}`).toEqual([]);
     expect(after.master.name).toBe(rollback ? before.master.name : before.replica.name);
     const subjects = await cluster.mail<string[][]>('subjects', [{ host: after.serviceIp, user: 'ben' }]);
     expect(subjects[0]).toContain(subject);

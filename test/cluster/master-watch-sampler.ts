@@ -3,8 +3,9 @@
 // records every moment at which more than one machine listens for LMTP on one service IP, and every gap between
 // two samples over GAP_LIMIT_MS. It is a process of its own so that it can be scheduled ahead of everything on a
 // busy host (measured on a loaded 2-core host: a thread at nice -5 waited up to 89 ms for a CPU with nothing to
-// read, at SCHED_RR 1 at most 26 ms); each sample rests at least four times as long as it took, so that even when
-// reads are slow it never takes more than a fifth of a core from the cluster under test.
+// read, at SCHED_RR 1 at most 26 ms); each sample rests at least as long as it took, so that even when reads are
+// slow it never takes more than half a core from the cluster under test (reads in namespaces with TCP tables of
+// their own take ~0.1 ms: then it takes about a twentieth).
 //   node --import tsx test/cluster/master-watch-sampler.ts CONFIG-JSON   (stdin: go | stall MS | stop)
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -104,7 +105,7 @@ function sample(): number {
 let timer: NodeJS.Timeout | undefined;
 const loop = (): void => {
   const took = sample();
-  timer = setTimeout(loop, Math.max(config.everyMs - took, 4 * took));
+  timer = setTimeout(loop, Math.max(config.everyMs - took, took));
 };
 const send = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
 

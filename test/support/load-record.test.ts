@@ -71,7 +71,7 @@ describe('the load generator', () => {
     const targets = [{ store: 's1', host: '127.0.0.1', users: ['ann', 'ben'] }];
     const child = execa('node', ['--import', 'tsx', join(ROOT, 'tools', 'load-generator.ts'), '--targets', JSON.stringify(targets), '--rate', '50', '--out', out, '--prefix', name, '--port', String(server.port), '--drain', drain], { cwd: ROOT, reject: false });
     // until a few deliveries have been made (tsx starts slowly on a busy host; SIGTERM before its handler kills it)
-    await waitFor('deliveries to the fake server', () => (server.received.length >= 10 ? true : undefined), 30_000, 50);
+    await waitFor('deliveries to the fake server', () => (server.received.length >= 30 ? true : undefined), 30_000, 50);
     child.kill('SIGTERM');
     const result = await child;
     await server.close();
