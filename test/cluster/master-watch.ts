@@ -117,11 +117,23 @@ export class MasterWatch {
     for (const s of [child.stdin, child.stdout] as unknown as { unref?: () => void }[]) s.unref?.();
     this.messages = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     await this.next('ready');
-    // real-time for every thread of the sampler: it preempts the busy workload instead of queueing behind it
-    const rt = await execa('chrt', ['--rr', '--all-tasks', '--pid', '1', String(child.pid)], { reject: false });
-    this.priority = rt.exitCode === 0 ? 'SCHED_RR 1' : `normal (chrt failed: ${String(rt.stderr || rt.message).trim()})`;
+    this.priority = await this.raise(child.pid!);
     child.stdin!.write('go\n');
     await this.next('started');
+  }
+
+  /**
+   * Real time for every thread of the sampler, so that it preempts the busy workload instead of queueing behind it;
+   * but not where the namespaces share the host's TCP table: there each read walks the whole table (milliseconds),
+   * and a real-time sampler would take the CPU from the cluster under test.
+   */
+  private async raise(pid: number): Promise<string> {
+    const [, ns] = [...this.namespaces][0] ?? [];
+    const table = ns ? await execa('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/tcp_ehash_entries'], { reject: false }) : undefined;
+    // negative: the namespace has no table of its own (see the kernel's ip-sysctl documentation)
+    if (table?.exitCode === 0 && Number(table.stdout) < 0) return 'normal: the namespaces share the host\'s TCP table, every read walks it (give them tables of their own: net.ipv4.tcp_child_ehash_entries)';
+    const rt = await execa('chrt', ['--rr', '--all-tasks', '--pid', '1', String(pid)], { reject: false });
+    return rt.exitCode === 0 ? 'SCHED_RR 1' : `normal (chrt failed: ${String(rt.stderr || rt.message).trim()})`;
   }
 
   /** Holds the sampler up for `ms` (its unit test shows that a gap is reported). */
