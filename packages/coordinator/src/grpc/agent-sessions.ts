@@ -22,6 +22,7 @@ import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type Repository, type Sl
 import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
+import { Paced } from './paced.js';
 import { SessionWriter } from './session-writer.js';
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
@@ -150,6 +151,7 @@ function toSummary(m: MailboxSummary__Output): MailboxSummaryRow {
 export class AgentSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly writer: SessionWriter;
+  private readonly desired: Paced;
   private connected: ReadonlySet<string> | undefined;
 
   constructor(
@@ -159,6 +161,7 @@ export class AgentSessions {
     private readonly log: Logger,
   ) {
     this.writer = new SessionWriter(repo.db, (err) => this.log.error({ err }, 'could not persist what agents sent (heartbeats not acknowledged)'));
+    this.desired = new Paced({ budgetMs: 10 }, (machine, err) => this.log.error({ machine, err: (err as Error).stack }, 'could not send the desired state (a bug)'));
   }
 
   /** Read on every evaluation: made once per change of the sessions, not per call. */
@@ -287,7 +290,11 @@ export class AgentSessions {
     this.saveReports(session, hello.slots);
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
     call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId } });
-    this.sendDesired(session);
+    // the welcome (and so the lease) at once; the desired state (a query and a digest, half of a hello's work) paced:
+    // a thousand hellos after a restart held every acknowledgement behind them
+    this.desired.add(machine, () => {
+      if (this.sessions.get(machine) === session) this.sendDesired(session);
+    });
     return session;
   }
 
