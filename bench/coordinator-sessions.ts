@@ -3,8 +3,8 @@
 // processes on the same cores. Figures: how long until every agent holds a lease after a cold start (the connect
 // storm), the coordinator's CPU (% of one core) and RSS in steady state, heartbeat-to-persisted latency (send → ack;
 // the ack leaves only after the SQLite commit) p50/p99, and with --restart, a coordinator killed (SIGKILL, by PID)
-// and started again on the same data directory under all the agents: how many would have fenced and how long until
-// all are back. The simulated agents have no failsafe (no partner promises): a figure without it is the stricter one.
+// and started again on the same data directory under all the agents: how many would have fenced (by the lease alone,
+// and with the agents' failsafe: their partners' promises, bench/sim-peers.ts) and how long until all are back.
 //
 //   npm run bench -- [--agents 100,1000] [--seconds 30] [--warmup 5] [--restart] [--busy 2] [--reports-every 10]
 //                    [--quiet-load 3] [--cpu-prof DIR]
@@ -264,7 +264,7 @@ const out = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   note:
     'simulated agents run in 2 child processes (nice -10, as agents) on the same 2 cores as the coordinator (nice -10); fences are counted by the lease alone ' +
-    '(no failsafe) and as the agents would with their partners (failsafe promises and reconnect-now between partners of the same process only)',
+    '(no failsafe) and as the agents would with their partners (failsafe promises and reconnect-now; partners in the other process answer from what it said at most 200 ms before)',
   variants: {
     ...(previous.variants ?? {}),
     [variant]: { at: new Date().toISOString(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg().map((l) => round(l)), command: `npm run bench -- ${argv.filter((a) => !a.startsWith('--cpu-prof') && a !== cpuProfDir).join(' ')}`, goal, verdict, runs },

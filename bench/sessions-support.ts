@@ -102,7 +102,14 @@ export class SimProcesses {
     this.children = configs.map((c) => fork(join(ROOT, 'bench', 'sim-agents.ts'), [JSON.stringify(c)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     this.inbox = this.children.map(() => []);
     this.children.forEach((child, i) => {
-      child.on('message', (m: FromSim) => this.inbox[i]!.push(m));
+      child.on('message', (m: FromSim) => {
+        // partners' reachability goes to the other processes, not to the bench
+        if (m.type === 'reach') {
+          for (const other of this.children) if (other !== child && other.connected) other.send(m);
+        } else {
+          this.inbox[i]!.push(m);
+        }
+      });
       child.on('exit', (code) => {
         if (code !== 0) this.failure = `a simulated-agent process exited with code ${code}`;
       });

@@ -4,6 +4,7 @@
 //   → {type:'mark', at}     the coordinator is about to be killed at wall-clock `at`: answer {type:'back'} once every
 //                           agent has an acknowledgement on a session opened after it
 //   → {type:'stop'}         answer {type:'done'} with the lease figures, then exit
+//   ↔ {type:'reach'}        every 200 ms, which agents reach the coordinator (the bench passes it to the others)
 //   ← {type:'acked', at}    once every agent has had its first acknowledgement (at = the last one, wall clock)
 // argv[2] is a JSON SimConfig.
 import { setPriority } from 'node:os';
@@ -20,10 +21,11 @@ export interface SimConfig {
   reportEveryMs: number;
 }
 
-export type ToSim = { type: 'measure'; on: boolean } | { type: 'mark'; at: number } | { type: 'stop' };
+export type ToSim = { type: 'measure'; on: boolean } | { type: 'mark'; at: number } | { type: 'stop' } | { type: 'reach'; first: number; bits: string };
 
 export type FromSim =
   | { type: 'acked'; at: number }
+  | { type: 'reach'; first: number; bits: string }
   | { type: 'measured'; latencies: number[] }
   | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[] }
   | {
@@ -64,6 +66,7 @@ let fencesBeforeMark = 0;
 let fencesWithFailsafeBeforeMark = 0;
 const peers = new SimPeers(config.machines);
 let ticks = 0;
+let reachTimer: NodeJS.Timeout | undefined;
 
 // the fence's view: every 50 ms (the real fence reads its file every 100 ms)
 const watcher = setInterval(() => {
@@ -94,7 +97,9 @@ const watcher = setInterval(() => {
 process.on('disconnect', () => process.exit(0));
 
 process.on('message', (m: ToSim) => {
-  if (m.type === 'measure') {
+  if (m.type === 'reach') {
+    peers.heard(m.first, m.bits);
+  } else if (m.type === 'measure') {
     measuring = m.on;
     if (m.on) shared.latencies.length = 0;
     else send({ type: 'measured', latencies: shared.latencies.splice(0) });
@@ -105,6 +110,7 @@ process.on('message', (m: ToSim) => {
     for (const a of agents) a.mark(m.at);
   } else if (m.type === 'stop') {
     clearInterval(watcher);
+    clearInterval(reachTimer);
     peers.stop();
     const fenced = agents.filter((a) => a.fences > 0);
     send({
@@ -133,3 +139,5 @@ for (let i = 0; i < config.count; i++) {
   if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20));
 }
 peers.start();
+// what our agents say of the coordinator, for the partners in the other process (relayed by the bench)
+reachTimer = setInterval(() => send({ type: 'reach', ...peers.reachability() }), 200);
