@@ -6,6 +6,7 @@ import type Database from 'better-sqlite3';
 import { openDatabase } from './db/open.js';
 import { Repository } from './db/repository.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
+import { listen } from './grpc/listener.js';
 import { adminHandlers } from './grpc/admin-service.js';
 import { LivenessTracker } from './liveness/tracker.js';
 import { AGENT_RECONNECT_MAX_MS } from './liveness/rules.js';
@@ -38,6 +39,7 @@ export class Coordinator {
   private liveness: LivenessTracker | undefined;
   private sessions: AgentSessions | undefined;
   private orchestrator: Orchestrator | undefined;
+  private closeListener: (() => void) | undefined;
 
   constructor(private readonly config: CoordinatorConfig, private readonly log: Logger) {}
 
@@ -99,12 +101,12 @@ export class Coordinator {
       }),
     );
     this.server = server;
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.config.listen, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
-    ).catch((err: Error) => {
+    const listening = await listen(server, this.config.listen).catch((err: Error) => {
       db.close();
       throw new Error(`cannot listen on ${this.config.listen}: ${err.message}`);
     });
+    this.closeListener = listening.close;
+    const port = listening.port;
     liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
     repo.insertEvent({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
@@ -119,6 +121,7 @@ export class Coordinator {
     this.state = { phase: 'stopping' };
     this.liveness?.stop();
     this.orchestrator?.stop();
+    this.closeListener?.();
     this.sessions?.closeAll();
     const server = this.server;
     if (server) {
