@@ -13,7 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { benchArg, rssMb, takeClusterLock } from './common.js';
 import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
-import { SimProcesses, clusterJson, cpuMark, cpuPercentSince, latencySummary, round, startBusyLoops, waitListening } from './sessions-support.js';
+import { SimProcesses, clusterJson, cpuMark, cpuPercentSince, latencySummary, listenOverflows, round, startBusyLoops, waitListening } from './sessions-support.js';
 
 const argv = process.argv.slice(2);
 const agentCounts = benchArg('agents', '100,1000').split(',').map(Number);
@@ -56,6 +56,8 @@ interface Run {
     machinesNotUpAfter: string[];
     coordinatorCpuPercentUntilBack: number;
     simulatedAgentsCpuPercentUntilBack: number;
+    /** Connections the host dropped from full accept queues meanwhile (TcpExt ListenOverflows; host-wide). */
+    droppedConnections: number;
   };
   fencesOutsideRestart: number;
   fencesWithFailsafeOutsideRestart: number;
@@ -162,6 +164,7 @@ async function restartUnderLoad(cluster: LocalCluster, sims: SimProcesses): Prom
   const mark = Date.now();
   const since = new Date(mark).toISOString();
   const simsCpu = sims.cpuMarks();
+  const overflowsBefore = listenOverflows();
   sims.send({ type: 'mark', at: mark });
   await new Promise((r) => setTimeout(r, 50)); // the mark reaches the agents before the coordinator dies
   await cluster.coordinator!.crash();
@@ -173,6 +176,7 @@ async function restartUnderLoad(cluster: LocalCluster, sims: SimProcesses): Prom
   const back = await sims.all('back', 120_000);
   const coordinatorCpuPercentUntilBack = cpuPercentSince(cpu);
   const simulatedAgentsCpuPercentUntilBack = cpuPercentSince(simsCpu);
+  const droppedConnections = listenOverflows() - overflowsBefore;
   const backMs = back.flatMap((b) => b.backMs);
   const allBackSeconds = round((Math.max(...back.map((b) => b.at)) - mark) / 1000);
   // a moment for anything late (a machine declared down would show now), then what the coordinator says
@@ -183,7 +187,7 @@ async function restartUnderLoad(cluster: LocalCluster, sims: SimProcesses): Prom
   const failovers = new Set(events.filter((e) => e.op.startsWith('fo-')).map((e) => e.op)).size;
   log(
     `  restart: listening after ${listeningMs} ms, every agent back on the new coordinator ${allBackSeconds} s after the kill ` +
-      `(welcomed p50 ${latencySummary(back.flatMap((b) => b.welcomedMs)).p50} ms, sessions tried p50 ${latencySummary(back.flatMap((b) => b.attempts)).p50}), ${machinesDeclaredDown} machine(s) declared down, ${failovers} failover(s)`,
+      `(welcomed p50 ${latencySummary(back.flatMap((b) => b.welcomedMs)).p50} ms, sessions tried p50 ${latencySummary(back.flatMap((b) => b.attempts)).p50}), ${machinesDeclaredDown} machine(s) declared down, ${failovers} failover(s), ${droppedConnections} connection(s) dropped by full accept queues`,
   );
   return {
     listeningMs,
@@ -201,6 +205,7 @@ async function restartUnderLoad(cluster: LocalCluster, sims: SimProcesses): Prom
     machinesNotUpAfter: notUp,
     coordinatorCpuPercentUntilBack,
     simulatedAgentsCpuPercentUntilBack,
+    droppedConnections,
   };
 }
 

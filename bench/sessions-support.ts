@@ -75,6 +75,14 @@ export function startBusyLoops(count: number): { pids: number[]; stop: () => voi
   };
 }
 
+/** The host's count of connections dropped because an accept queue was full (TcpExt ListenOverflows). */
+export function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0]?.split(' ') ?? [];
+  const values = lines[1]?.split(' ') ?? [];
+  return Number(values[names.indexOf('ListenOverflows')] ?? NaN);
+}
+
 /** Resolves once something accepts TCP connections on host:port (polled every 10 ms), with the time it took. */
 export async function waitListening(host: string, port: number, timeoutMs: number): Promise<number> {
   const t0 = performance.now();
