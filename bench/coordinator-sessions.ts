@@ -268,7 +268,7 @@ const out = {
   benchmark: 'coordinator-sessions',
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
   note:
-    'simulated agents run in 2 child processes (nice -10, as agents) on the same 2 cores as the coordinator (nice -10); fences are counted by the lease alone ' +
+    'simulated agents run in 2 child processes (nice -5: ahead of other work, behind the coordinator at -10) on the same 2 cores as the coordinator; fences are counted by the lease alone ' +
     '(no failsafe) and as the agents would with their partners (failsafe promises and reconnect-now; partners in the other process answer from what it said at most 200 ms before)',
   variants: {
     ...(previous.variants ?? {}),
