@@ -26,19 +26,32 @@ function arg(name: string, fallback?: string): string {
 const targets = JSON.parse(arg('targets')) as Target[];
 const rate = Number(arg('rate', '25'));
 const out = arg('out');
-const concurrency = Number(arg('concurrency', '16'));
+// deliveries at once per store, as an MTA limits them per destination: a store that refuses mail holds up its own
+// queue only (one global limit let a dead store's retries stop the load to every other store)
+const perStore = Number(arg('concurrency', '4'));
 const drainMs = Number(arg('drain', '60000'));
 const port = Number(arg('port', '2003'));
 const prefix = arg('prefix', `load-${process.pid}`);
 writeFileSync(out, '');
 
+interface Queued {
+  message: LoadMessage;
+  host: string;
+  raw: string;
+  accepted: number;
+}
+
 let stopping = false;
 let next = 0;
+/** Accepted and neither acknowledged nor rejected yet: queued or being delivered. */
 const inFlight = new Map<string, LoadMessage>();
+const queues = new Map<string, Queued[]>(targets.map((t) => [t.store, []]));
+const active = new Map<string, number>(targets.map((t) => [t.store, 0]));
 const stats = { sent: 0, acked: 0, retries: 0, rejected: 0, longestMs: 0 };
 const record = (line: LoadLine) => appendFileSync(out, `${JSON.stringify(line)}\n`);
 
-async function deliver(seq: number): Promise<void> {
+/** Takes message `seq` into its store's queue, as an MTA accepts a message before it delivers it. */
+function accept(seq: number): void {
   const target = targets[seq % targets.length]!;
   const user = target.users[Math.floor(seq / targets.length) % target.users.length]!;
   const id = `${prefix}-${seq}`;
@@ -48,17 +61,33 @@ async function deliver(seq: number): Promise<void> {
     { From: 'load@example.org', To: `${user}@example.org`, Subject: id, 'Message-ID': `<${id}@${LOAD_DOMAIN}>`, Date: new Date().toUTCString(), 'MIME-Version': '1.0', 'Content-Type': 'text/plain; charset=utf-8' },
     `load message ${id} for ${user} on ${target.store}\n`,
   );
-  const started = performance.now();
   inFlight.set(id, message);
   stats.sent++;
+  queues.get(target.store)!.push({ message, host: target.host, raw, accepted: performance.now() });
+  pump(target.store);
+}
+
+function pump(store: string): void {
+  const queue = queues.get(store)!;
+  while (active.get(store)! < perStore && queue.length) {
+    const q = queue.shift()!;
+    active.set(store, active.get(store)! + 1);
+    void deliver(q).finally(() => {
+      active.set(store, active.get(store)! - 1);
+      pump(store);
+    });
+  }
+}
+
+async function deliver({ message, host, raw, accepted }: Queued): Promise<void> {
   try {
     for (;;) {
       message.attempts++;
-      const result = await lmtpDeliverOnce(target.host, port, { from: 'load@example.org', to: `${user}@example.org`, raw });
+      const result = await lmtpDeliverOnce(host, port, { from: 'load@example.org', to: `${message.user}@example.org`, raw });
       if (result.cutAfterData) message.cutAfterData++;
       if (result.outcome === 'ok') {
         stats.acked++;
-        stats.longestMs = Math.max(stats.longestMs, Math.round(performance.now() - started));
+        stats.longestMs = Math.max(stats.longestMs, Math.round(performance.now() - accepted));
         record({ type: 'ack', ...message, at: new Date().toISOString() });
         return;
       }
@@ -71,17 +100,18 @@ async function deliver(seq: number): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
-    inFlight.delete(id);
+    inFlight.delete(message.id);
   }
 }
 
-// as many started as the rate asks for by now: a tick that comes late (a busy host) does not lower the rate
+// as many accepted as the rate asks for by now: a tick that comes late (a busy host) does not lower the rate
 const begun = performance.now();
 const timer = setInterval(() => {
   const due = Math.floor(((performance.now() - begun) / 1000) * rate);
-  while (!stopping && next < due && inFlight.size < concurrency) void deliver(next++);
+  while (!stopping && next < due) accept(next++);
 }, Math.min(20, 1000 / rate));
 
+// on SIGTERM: no new message; the queued and the ones being delivered finish (up to --drain), then the summary
 process.on('SIGTERM', () => {
   stopping = true;
   clearInterval(timer);

@@ -65,10 +65,11 @@ describe('the load generator', () => {
   const dir = tempDir('load-record');
   afterAll(() => removeDir(dir));
 
-  async function run(name: string, behave: (n: number) => Behaviour, drain: string) {
+  async function run(name: string, behave: (n: number) => Behaviour, drain: string, dead = false) {
     const server = await fakeLmtp(behave);
     const out = join(dir, `${name}.ndjson`);
-    const targets = [{ store: 's1', host: '127.0.0.1', users: ['ann', 'ben'] }];
+    // the fake server listens on 127.0.0.1 only: a store on 127.0.0.2 refuses every connection
+    const targets = [{ store: 's1', host: '127.0.0.1', users: ['ann', 'ben'] }, ...(dead ? [{ store: 'dead', host: '127.0.0.2', users: ['ann'] }] : [])];
     const child = execa('node', ['--import', 'tsx', join(ROOT, 'tools', 'load-generator.ts'), '--targets', JSON.stringify(targets), '--rate', '50', '--out', out, '--prefix', name, '--port', String(server.port), '--drain', drain], { cwd: ROOT, reject: false });
     // until a few deliveries have been made (tsx starts slowly on a busy host; SIGTERM before its handler kills it)
     await waitFor('deliveries to the fake server', () => (server.received.length >= 30 ? true : undefined), 30_000, 50);
@@ -78,6 +79,14 @@ describe('the load generator', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     return { server, record: parseLoadRecord(readFileSync(out, 'utf8')), stdout: JSON.parse(result.stdout.trim().split('\n').pop()!) as { inFlight: number; acked: number } };
   }
+  it('keeps delivering to the other stores while one refuses every connection, and reports that one in flight', async () => {
+    const { record } = await run('dead', () => 'accept', '500', true);
+    expect(record.acks.length).toBeGreaterThan(10);
+    expect(record.acks.every((a) => a.store === 's1')).toBe(true);
+    expect(record.summary!.inFlight).toBeGreaterThan(4); // more than one store's worth of concurrent deliveries
+    expect(new Set(record.summary!.inFlightMessages.map((m) => m.store))).toEqual(new Set(['dead']));
+  }, 60_000);
+
   const foundOn = (stored: string[], prefix: string): FoundLoad => {
     const out: FoundLoad = { s1: {} };
     for (const raw of stored) {
