@@ -22,7 +22,7 @@ import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type Repository, type Sl
 import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
-import { Paced } from './paced.js';
+import { Paced, StormWatch } from './paced.js';
 import { SessionWriter } from './session-writer.js';
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
@@ -46,6 +46,11 @@ interface Session {
   log: Logger;
   fenced?: boolean;
 }
+
+/** More hellos than this in a second is a reconnect storm (a coordinator restart: every agent at once)... */
+const STORM_HELLOS_PER_SECOND = 100;
+/** ...in which a new session's desired state waits this long: its lease first. */
+const STORM_DESIRED_DELAY_MS = 2000;
 
 const MAX_LOG_LINES = 50;
 const MAX_LINE = 2000;
@@ -152,6 +157,7 @@ export class AgentSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly writer: SessionWriter;
   private readonly desired: Paced;
+  private readonly storm = new StormWatch(STORM_HELLOS_PER_SECOND);
   private connected: ReadonlySet<string> | undefined;
 
   constructor(
@@ -206,6 +212,7 @@ export class AgentSessions {
 
   /** Ends every session (coordinator shutdown); agents reconnect to the next coordinator. */
   closeAll(): void {
+    this.desired.cancel();
     this.writer.flush(true);
     for (const session of this.sessions.values()) session.call.end();
     this.sessions.clear();
@@ -290,11 +297,12 @@ export class AgentSessions {
     this.saveReports(session, hello.slots);
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
     call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId } });
-    // the welcome (and so the lease) at once; the desired state (a query and a digest, half of a hello's work) paced:
-    // a thousand hellos after a restart held every acknowledgement behind them
+    // the welcome (and so the lease) at once; the desired state (a query and a digest, half of a hello's work, and
+    // the agent answers it with a full report) paced, and in a reconnect storm only once the storm has passed: a
+    // thousand hellos after a restart held every acknowledgement behind them
     this.desired.add(machine, () => {
       if (this.sessions.get(machine) === session) this.sendDesired(session);
-    });
+    }, this.storm.hello(performance.now()) ? STORM_DESIRED_DELAY_MS : 0);
     return session;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Paced } from './paced.js';
+import { Paced, StormWatch } from './paced.js';
 
 const turn = () => new Promise((r) => setImmediate(r));
 
@@ -31,6 +31,21 @@ describe('Paced', () => {
     expect(done).toEqual(['b', 'a2']);
   });
 
+  it('keeps an entry that must wait, and those behind it, until its time', async () => {
+    let clock = 0;
+    const done: string[] = [];
+    const p = new Paced({ budgetMs: 1000, now: () => clock }, () => undefined);
+    p.add('a', () => done.push('a'));
+    p.add('b', () => done.push('b'), 50);
+    p.add('c', () => done.push('c'));
+    await turn();
+    expect(done).toEqual(['a']);
+    clock = 50;
+    p.drain();
+    expect(done).toEqual(['a', 'b', 'c']);
+    p.cancel();
+  });
+
   it('reports a failing item and goes on with the others', async () => {
     const errors: string[] = [];
     const done: string[] = [];
@@ -42,5 +57,16 @@ describe('Paced', () => {
     await turn();
     expect(errors).toEqual(['a']);
     expect(done).toEqual(['b']);
+  });
+});
+
+describe('StormWatch', () => {
+  it('says storm while more than the rate arrived in the last second or so, and calms down after', () => {
+    const w = new StormWatch(3);
+    expect([w.hello(0), w.hello(100), w.hello(200)]).toEqual([false, false, false]);
+    expect(w.hello(300)).toBe(true);
+    expect(w.hello(1100)).toBe(true); // 4 in the previous second, 1 in this one
+    expect(w.hello(2500)).toBe(false); // the storm second is two buckets back
+    expect(w.hello(9000)).toBe(false);
   });
 });
