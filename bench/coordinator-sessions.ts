@@ -45,6 +45,9 @@ interface Run {
     brokenMs: ReturnType<typeof latencySummary>;
     welcomedMs: ReturnType<typeof latencySummary>;
     attempts: ReturnType<typeof latencySummary>;
+    /** Sessions opened at once because a partner reached the coordinator, and how many of them failed at once. */
+    reconnectsNow: number;
+    reconnectsNowFailedFast: number;
     /** By the lease alone (no failsafe), and as the agents would with their partners' promises. */
     wouldHaveFenced: number;
     wouldHaveFencedWithFailsafe: number;
@@ -196,6 +199,8 @@ async function restartUnderLoad(cluster: LocalCluster, sims: SimProcesses): Prom
     brokenMs: latencySummary(back.flatMap((b) => b.brokenMs)),
     welcomedMs: latencySummary(back.flatMap((b) => b.welcomedMs)),
     attempts: latencySummary(back.flatMap((b) => b.attempts)),
+    reconnectsNow: back.reduce((n, b) => n + b.reconnectsNow, 0),
+    reconnectsNowFailedFast: back.reduce((n, b) => n + b.reconnectsNowFailedFast, 0),
     wouldHaveFenced: 0,
     wouldHaveFencedWithFailsafe: 0,
     fencedMachines: [],

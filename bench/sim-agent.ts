@@ -63,7 +63,10 @@ export class SimAgent {
   renewals = 0;
   sessions = 0;
   /** After `mark`: when the session broke, sessions tried, when one was welcomed (wall ms after the mark). */
-  restart = { brokenMs: -1, attempts: 0, welcomedMs: -1 };
+  restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0 };
+  /** The current session was opened by reconnectNow (a partner reaches the coordinator), not by the backoff. */
+  private openedNow = false;
+  private welcomed = false;
 
   constructor(private readonly index: number, private readonly shared: SimShared) {
     this.machine = `m${index}`;
@@ -80,7 +83,7 @@ export class SimAgent {
   mark(wallMs: number): void {
     this.markAt = wallMs;
     this.backAt = 0;
-    this.restart = { brokenMs: -1, attempts: 0, welcomedMs: -1 };
+    this.restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0 };
   }
 
   /**
@@ -114,7 +117,8 @@ export class SimAgent {
     if (this.stream || this.stopped || !this.retryTimer) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    this.connect();
+    if (this.markAt) this.restart.now++;
+    this.connect(true);
   }
 
   stop(): void {
@@ -126,8 +130,10 @@ export class SimAgent {
     this.client.close();
   }
 
-  private connect(): void {
+  private connect(now = false): void {
     if (this.stopped) return;
+    this.openedNow = now;
+    this.welcomed = false;
     const stream: Stream = this.client.Session();
     this.stream = stream;
     this.streamOpenedAt = Date.now();
@@ -145,6 +151,7 @@ export class SimAgent {
       const w = message.welcome!;
       this.attempt = 0;
       this.connected = true;
+      this.welcomed = true;
       if (this.markAt && this.restart.welcomedMs < 0 && this.streamOpenedAt > this.markAt) this.restart.welcomedMs = Date.now() - this.markAt;
       this.lastAckAt = performance.now();
       this.intervalMs = w.heartbeatIntervalMs;
@@ -210,6 +217,8 @@ export class SimAgent {
     this.connected = false;
     this.shared.errors.count++;
     if (this.markAt && this.restart.brokenMs < 0) this.restart.brokenMs = Date.now() - this.markAt;
+    // a reconnect-now on a channel still in its own reconnect backoff fails at once (and lengthens the agent's)
+    if (this.markAt && this.openedNow && !this.welcomed && Date.now() - this.streamOpenedAt < 200) this.restart.nowFailedFast++;
     clearInterval(this.heartbeatTimer);
     stream.cancel();
     this.retryTimer = setTimeout(() => {

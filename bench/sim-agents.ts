@@ -27,7 +27,7 @@ export type FromSim =
   | { type: 'acked'; at: number }
   | { type: 'reach'; first: number; bits: string }
   | { type: 'measured'; latencies: number[] }
-  | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[] }
+  | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[]; reconnectsNow: number; reconnectsNowFailedFast: number }
   | {
       type: 'done';
       fences: number;
@@ -89,6 +89,8 @@ const watcher = setInterval(() => {
       brokenMs: agents.map((a) => a.restart.brokenMs),
       welcomedMs: agents.map((a) => a.restart.welcomedMs),
       attempts: agents.map((a) => a.restart.attempts),
+      reconnectsNow: agents.reduce((n, a) => n + a.restart.now, 0),
+      reconnectsNowFailedFast: agents.reduce((n, a) => n + a.restart.nowFailedFast, 0),
     });
     markAt = 0;
   }
