@@ -1,7 +1,6 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
-// A young generation of 32 MB rather than V8's 16: a thousand agents' heartbeats and reports are short-lived garbage
-// at megabytes a second. Node flags of the daemon live here, on the shebang line (tools/local-cluster.ts reads them
-// when it runs the daemon under other flags).
+#!/usr/bin/env node
+// V8's default young generation (16 MB): measured with 1,000 agents, 32 MB saved 0.6 s of collection in 75 s but
+// raised the peak RSS of a reconnect storm from 303 to 375 MB and the mean scavenge from 9 to 12 ms.
 import { setPriority } from 'node:os';
 
 // A restart is when leases are at stake: the daemon's priority (--nice, default -10) is taken before its modules
