@@ -143,6 +143,8 @@ async function run(agents: number): Promise<Run> {
       streamErrors: done.reduce((n, d) => n + d.streamErrors, 0),
     };
   } finally {
+    // they exit by themselves after 'done' (and write their profile, SIM_CPU_PROF=DIR); killed if they do not
+    await waitFor('the simulated agents to exit', () => ((sims?.children ?? []).every((c) => c.exitCode !== null) ? true : undefined), 3000, 50).catch(() => undefined);
     for (const c of sims?.children ?? []) if (c.exitCode === null) c.kill('SIGKILL');
     await cluster.stopAll();
   }

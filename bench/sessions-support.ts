@@ -107,7 +107,7 @@ export class SimProcesses {
   failure = '';
 
   constructor(configs: SimConfig[]) {
-    this.children = configs.map((c) => fork(join(ROOT, 'bench', 'sim-agents.ts'), [JSON.stringify(c)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.children = configs.map((c) => fork(join(ROOT, 'bench', 'sim-agents.ts'), [JSON.stringify(c)], { execArgv: ['--import', 'tsx', ...(process.env.SIM_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SIM_CPU_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     this.inbox = this.children.map(() => []);
     this.children.forEach((child, i) => {
       child.on('message', (m: FromSim) => {
