@@ -7,7 +7,7 @@
 // and with the agents' failsafe: their partners' promises, bench/sim-peers.ts) and how long until all are back.
 //
 //   npm run bench -- [--agents 100,1000] [--seconds 30] [--warmup 5] [--restart] [--busy 2] [--reports-every 10]
-//                    [--quiet-load 3] [--cpu-prof DIR]
+//                    [--quiet-load 3] [--agents-wait-for-ready] [--cpu-prof DIR]
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,8 @@ const warmup = Number(benchArg('warmup', '5'));
 const restart = argv.includes('--restart');
 const busy = Number(benchArg('busy', '0'));
 const reportEvery = Number(benchArg('reports-every', '10'));
+// --agents-wait-for-ready: the simulated agents open sessions with grpc-js waitForReady (a proposal, not today's agent)
+const waitForReady = argv.includes('--agents-wait-for-ready');
 // --quiet-load L: after taking the lock, wait (up to 30 min) for the 1-minute load average to fall below L
 const quietLoad = Number(benchArg('quiet-load', '0'));
 // --cpu-prof DIR: the coordinator writes a V8 CPU profile there when it stops (node --cpu-prof)
@@ -83,7 +85,7 @@ async function run(agents: number): Promise<Run> {
     const connectCpu = cpuMark(pid);
     const per = Math.ceil(agents / PROCESSES);
     sims = new SimProcesses(
-      Array.from({ length: PROCESSES }, (_, p) => ({ target: cluster.target, first: p * per, count: Math.min(per, agents - p * per), machines: agents, slotsPerMachine: SLOTS, reportEveryMs: reportEvery * 1000 })),
+      Array.from({ length: PROCESSES }, (_, p) => ({ target: cluster.target, first: p * per, count: Math.min(per, agents - p * per), machines: agents, slotsPerMachine: SLOTS, reportEveryMs: reportEvery * 1000, waitForReady })),
     );
     // the agents say when each holds its first lease; the coordinator is asked only then (a status of 1,000 machines is work)
     const simsCpu = sims.cpuMarks();
@@ -268,7 +270,7 @@ const verdict = big && {
   rss: big.steady.coordinatorRssMb < goal.rssMb,
   ...(big.restart ? { restart: big.restart.wouldHaveFenced === goal.restartFences && big.restart.wouldHaveFencedWithFailsafe === 0 && big.restart.machinesDeclaredDown === 0 && big.restart.failovers === 0 } : {}),
 };
-const variant = busy ? `busy-${busy}` : 'quiet';
+const variant = `${busy ? `busy-${busy}` : 'quiet'}${waitForReady ? '-wait-for-ready' : ''}`;
 const file = join(ROOT, 'bench', 'results', 'coordinator-sessions.json');
 const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { variants?: Record<string, unknown> }) : {};
 const out = {

@@ -18,6 +18,11 @@ export interface SimShared {
   slotsPerMachine: number;
   /** ms between full reports in steady state (0: only after a desired state, as an idle agent). */
   reportEveryMs: number;
+  /**
+   * Not what the agent does today (--agents-wait-for-ready): a session waits for the channel to connect (grpc-js
+   * waitForReady) instead of failing at once while the channel is in its own reconnect backoff.
+   */
+  waitForReady: boolean;
   /** Heartbeat latencies (send → ack) are recorded while true. */
   measuring: () => boolean;
   latencies: number[];
@@ -134,7 +139,7 @@ export class SimAgent {
     if (this.stopped) return;
     this.openedNow = now;
     this.welcomed = false;
-    const stream: Stream = this.client.Session();
+    const stream: Stream = this.shared.waitForReady ? this.client.Session(new grpc.Metadata({ waitForReady: true })) : this.client.Session();
     this.stream = stream;
     this.streamOpenedAt = Date.now();
     this.sessions++;

@@ -19,6 +19,7 @@ export interface SimConfig {
   machines: number;
   slotsPerMachine: number;
   reportEveryMs: number;
+  waitForReady: boolean;
 }
 
 export type ToSim = { type: 'measure'; on: boolean } | { type: 'mark'; at: number } | { type: 'stop' } | { type: 'reach'; first: number; bits: string };
@@ -55,6 +56,7 @@ const shared: SimShared = {
   machines: config.machines,
   slotsPerMachine: config.slotsPerMachine,
   reportEveryMs: config.reportEveryMs,
+  waitForReady: config.waitForReady,
   measuring: () => measuring,
   latencies: [],
   errors: { count: 0 },
