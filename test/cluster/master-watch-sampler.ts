@@ -13,6 +13,8 @@ import { GAP_LIMIT_MS, listeners, type MasterWatchResult, type SamplerConfig } f
 
 /** How long a process seen outside every watched namespace is believed to stay there (see scan()). */
 const NEGATIVE_CACHE_MS = 1000;
+/** Spread of those expiries, so that the processes are read again a few per sample and not all in one sample. */
+const NEGATIVE_CACHE_JITTER_MS = 1000;
 
 const namespaceLink = (ns: string): string | undefined => {
   try {
@@ -35,13 +37,13 @@ const result: MasterWatchResult = { samples: 0, dual: [], seen: {}, longestGapMs
 const serviceIps = new Set(config.serviceIps);
 const pids = new Map<string, number>();
 /** pid → its namespace link and when it was read; a process changes namespace only when `ip netns exec` starts it. */
-const pidLinks = new Map<number, { link: string; at: number }>();
+const pidLinks = new Map<number, { link: string; until: number }>();
 let previousStart: number | undefined;
 
 /**
  * Processes for the machines that have none (gone since the last sample): one pass over /proc. A process born
  * inside a namespace is seen there at once; only `ip netns exec` moves a process after its birth, within
- * milliseconds, so a process seen elsewhere is read again after NEGATIVE_CACHE_MS and not on every sample (a
+ * milliseconds, so a process seen elsewhere is read again after NEGATIVE_CACHE_MS (and a jitter) and not on every sample (a
  * crashed machine's namespace has no process at all, and reading every process's link every 10 ms was costly).
  */
 function scan(wanted: Map<string, string[]>, now: number): void {
@@ -51,10 +53,10 @@ function scan(wanted: Map<string, string[]>, now: number): void {
     const pid = Number(entry);
     present.add(pid);
     let known = pidLinks.get(pid);
-    if (!known || now - known.at > NEGATIVE_CACHE_MS || wanted.has(known.link)) {
+    if (!known || now > known.until || wanted.has(known.link)) {
       const link = netLink(pid);
       if (!link) continue;
-      known = { link, at: now };
+      known = { link, until: now + NEGATIVE_CACHE_MS + Math.random() * NEGATIVE_CACHE_JITTER_MS };
       pidLinks.set(pid, known);
     }
     const machines = wanted.get(known.link);
