@@ -109,12 +109,13 @@ export class NetnsCluster {
     const stale = cleanupNetns(undefined, `${this.prefix}-`).namespaces;
     if (stale.length) this.log(`removed ${stale.length} namespace(s) a killed run left: ${stale.join(' ')}`);
     await sh(['ip', 'netns', 'add', this.switchNs]);
+    const ownTables = await this.giveChildrenOwnTcpTables();
     await sh(['ip', '-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
     await sh(['ip', '-n', this.switchNs, 'link', 'set', 'br0', 'up']);
     for (const host of ['co', 'cl', ...this.machines]) {
       const ns = this.ns(host);
       const port = `p-${host}`;
-      await sh(['ip', 'netns', 'add', ns]);
+      await this.addNamespace(ns, ownTables);
       await sh(['ip', '-n', this.switchNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       await sh(['ip', '-n', this.switchNs, 'link', 'set', port, 'master', 'br0', 'up']);
       await sh(['ip', '-n', ns, 'addr', 'add', `${this.address(host)}/16`, 'dev', 'eth0']);
@@ -122,6 +123,34 @@ export class NetnsCluster {
       await sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     }
     this.log(`network of ${this.machines.length} machines built in ${Math.round(performance.now() - t)} ms`);
+  }
+
+  /**
+   * Namespaces made by `ip netns add` share the host's TCP hash table (262,144 buckets on a large host): every read of
+   * /proc/net/tcp inside one walks all of it (1–65 ms under load), which the split-brain watch does every few ms and
+   * Cyrus' tools do too. A namespace created from one whose net.ipv4.tcp_child_ehash_entries is set gets a table of its
+   * own (Linux ≥ 6.1); the switch namespace is that parent, so the host's own setting is never touched.
+   */
+  private async giveChildrenOwnTcpTables(): Promise<boolean> {
+    const set = await execa('ip', ['netns', 'exec', this.switchNs, 'sysctl', '-qw', 'net.ipv4.tcp_child_ehash_entries=1024'], { reject: false });
+    if (set.exitCode !== 0) this.log(`namespaces share the host's TCP table (${set.stderr.trim() || 'no tcp_child_ehash_entries'})`);
+    return set.exitCode === 0;
+  }
+
+  /** `ip netns add`, but created from inside the switch namespace so that it inherits its child TCP table size. */
+  private async addNamespace(ns: string, ownTable: boolean): Promise<void> {
+    if (!ownTable) {
+      await sh(['ip', 'netns', 'add', ns]);
+      return;
+    }
+    const file = `/run/netns/${ns}`;
+    writeFileSync(file, '', { flag: 'wx', mode: 0o444 }); // wx: never reuse (or follow) something already there
+    try {
+      await sh(['nsenter', `--net=/run/netns/${this.switchNs}`, 'unshare', `--net=${file}`, 'true']);
+    } catch (err) {
+      rmSync(file, { force: true });
+      throw err;
+    }
   }
 
   private daemon(name: string, host: string, args: string[], env: Record<string, string> = {}): Daemon {
