@@ -54,7 +54,6 @@ const lease = new Lease();
 let session: Extract<ToKeeper, { t: 'session' }> | undefined;
 let margin = leaseMargin(5000);
 let lastAckAt = monotonicMs();
-let renewing = false;
 let renewSeq = 2 ** 40; // the main thread's stream heartbeats count from 1: these never meet them
 /** The main thread sends a heartbeat every interval: silent much longer than that, it is hung, not busy. */
 const MAIN_SILENCE_MS = 10_000;
@@ -69,35 +68,47 @@ function acked(seq: number, leaseMs: number): void {
   share();
 }
 
+/** While acknowledgements are overdue, a new renewal this often (see renewIfOverdue). */
+const RENEW_EVERY_MS = 500;
+const RENEW_TIMEOUT_MS = 1500;
+const MAX_RENEWALS = 3;
+let renewals = 0;
+let lastRenewalAt = 0;
+
 /**
  * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
- * held up): the heartbeat goes as Agent.Renew over a new connection of this thread's own.
+ * held up): the heartbeat goes as Agent.Renew over a new connection of this thread's own. Several overlap, a new
+ * one every RENEW_EVERY_MS: one started during a blip has its SYN dropped and waits out a 1 s, then 3 s, SYN
+ * backoff, so only a connection opened after the blip ends gets through at once (evidence: a 1.7 s blip whose
+ * single renewal attempt was still in its backoff when the 4 s lease ended, and the fence fired).
  */
 function renewIfOverdue(): void {
   share();
-  if (!session || renewing || monotonicMs() - lastAckAt <= 1.5 * session.intervalMs) return;
+  const now = monotonicMs();
+  if (!session || renewals >= MAX_RENEWALS || now - lastRenewalAt < RENEW_EVERY_MS || now - lastAckAt <= 1.5 * session.intervalMs) return;
   // a main thread stuck for good (a bug) must not keep the machine's masters serving on this thread's say-so
-  if (monotonicMs() - lastMainAt > MAIN_SILENCE_MS) {
-    if (!hungSaid) log.error({ silentMs: monotonicMs() - lastMainAt }, 'the agent\'s main thread has sent nothing for 10 s: not renewing the lease for it');
+  if (now - lastMainAt > MAIN_SILENCE_MS) {
+    if (!hungSaid) log.error({ silentMs: now - lastMainAt }, 'the agent\'s main thread has sent nothing for 10 s: not renewing the lease for it');
     hungSaid = true;
     return;
   }
   hungSaid = false;
-  renewing = true;
+  renewals++;
+  lastRenewalAt = now;
   const seq = ++renewSeq;
-  lease.sentAt(seq, monotonicMs());
+  lease.sentAt(seq, now);
   const current = session;
   const client = new Agent(current.coordinator, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + RENEW_TIMEOUT_MS }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     client.close();
-    renewing = false;
+    renewals--;
     if (err || !ack || session !== current) return;
     acked(Number(ack.seq), ack.leaseMs);
-    log.info({ seq }, "lease renewed over a fresh connection (the session's acknowledgements were overdue)");
+    log.info({ seq, ms: Math.round(monotonicMs() - now) }, "lease renewed over a fresh connection (the session's acknowledgements were overdue)");
   });
 }
 
-const timer = setInterval(renewIfOverdue, 250);
+const timer = setInterval(renewIfOverdue, 100);
 
 port.on('message', (m: ToKeeper) => {
   lastMainAt = monotonicMs();
