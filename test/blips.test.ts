@@ -2,7 +2,7 @@
 // `npm run test:soak`) a random machine is cut off from everyone for 1–2 s every few seconds, under an MTA-like mail
 // load. Afterwards: no machine was declared down, nothing failed over, no fence fired, every master is the same
 // process it was, and every acknowledged message is on its master once and on its replica.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NetnsCluster } from './cluster/netns.js';
@@ -16,6 +16,19 @@ const { stores, waitAgentsConnected, expectNoLoss, loadTargets } = clusterChecks
 
 useCluster(cluster, dir, 'k');
 
+/** A fence that fired explains itself in the failure: the blips, the fence's record and the lease's last words. */
+function leaseStory(machine: string, blips: string[]): string {
+  const file = join(dir, 'agents', machine, 'fenced.json');
+  if (!existsSync(file)) return '';
+  const lines = (path: string, re: RegExp) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => re.test(l)).slice(-20) : []);
+  return [
+    `blips: ${blips.join(', ')}`,
+    `fenced.json: ${readFileSync(file, 'utf8')}`,
+    ...lines(join(dir, 'agents', machine, 'slot-fence.log'), /FENCED|released/),
+    ...lines(join(dir, 'logs', `agent-${machine}.log`), /acknowledged late|fresh connection|lease|event loop delayed|session/),
+  ].join('\n');
+}
+
 describe('network blips', () => {
   it(`fences nothing and fails over nothing through ${seconds} s of 1–2 s blips to random machines`, async () => {
     const before = await stores();
@@ -25,10 +38,11 @@ describe('network blips', () => {
     while (Date.now() - since < seconds * 1000) {
       const machine = cluster.machines[Math.floor(Math.random() * cluster.machines.length)]!;
       const ms = 1000 + Math.round(Math.random() * 1000);
+      const at = new Date().toISOString().slice(11, 23);
       await cluster.isolate(machine);
       await new Promise((r) => setTimeout(r, ms));
       await cluster.heal();
-      blips.push(`${machine} ${ms} ms`);
+      blips.push(`${machine} ${ms} ms at ${at}`);
       await new Promise((r) => setTimeout(r, 2000 + Math.random() * 3000));
     }
     console.log(`${blips.length} blips: ${blips.join(', ')}`);
@@ -40,7 +54,7 @@ describe('network blips', () => {
     expect(events.filter((e) => e.kind === 'machine.down')).toEqual([]);
     const failovers = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all'])).filter((o) => o.kind === 'failover');
     expect(failovers).toEqual([]);
-    for (const m of cluster.machines) expect(existsSync(join(dir, 'agents', m, 'fenced.json')), `${m} fenced`).toBe(false);
+    for (const m of cluster.machines) expect(existsSync(join(dir, 'agents', m, 'fenced.json')), `${m} fenced\n${leaseStory(m, blips)}`).toBe(false);
     const after = await stores();
     expect(after.map((s) => s.name)).toEqual(before.map((s) => s.name));
     for (const s of after) {
