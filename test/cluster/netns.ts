@@ -267,11 +267,23 @@ export class NetnsCluster {
     return this.slotctlJson(['slot', 'list']);
   }
 
-  async waitServing(timeoutMs = 60_000): Promise<void> {
-    await waitFor('every slot to serve', async () => {
-      const slots = await this.slots();
-      return slots.length > 0 && slots.every((s) => s.state === 'SERVING') ? true : undefined;
-    }, timeoutMs, 250);
+  /**
+   * Every slot reported SERVING. 180 s by default: 40 Cyrus instances starting on a slower or busier machine than
+   * this one must not fail a test whose subject is something else (the starvation test shows they come up beside
+   * two busy loops); a timeout names the slots that were not serving, with their state and last error.
+   */
+  async waitServing(timeoutMs = 180_000): Promise<void> {
+    let waiting = 'no slot reported yet';
+    try {
+      await waitFor('every slot to serve', async () => {
+        const slots = await this.slots();
+        const not = slots.filter((s) => s.state !== 'SERVING');
+        waiting = slots.length === 0 ? 'no slot reported yet' : not.map((s) => `${s.name} ${s.state}${s.lastError ? ` (${s.lastError})` : ''}`).join(', ');
+        return slots.length > 0 && not.length === 0 ? true : undefined;
+      }, timeoutMs, 250);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; not serving: ${waiting}`);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------------
