@@ -67,6 +67,8 @@ function probe(ip: string, forMs: number) {
 }
 
 const stalledBack: string[] = [];
+/** Runs after which the returning machine needed `machine recover` (changes at risk under load). */
+let recovered = 0;
 
 type Run = { totalMs: number; detectionMs: number; decisionMs: number; promotionMs: number; startMs: number };
 
@@ -89,8 +91,19 @@ async function oneRun(i: number): Promise<Run> {
   const run = { totalMs: last - crashedAt, detectionMs: down - crashedAt, decisionMs: decided - down, promotionMs: flipped - decided, startMs: last - flipped };
   console.log(`  run ${i + 1}: ${lost.length} stores served from peers ${run.totalMs} ms after the crash ${JSON.stringify(run)}`);
 
-  // back to the start: the machine returns (its old masters come back as replicas), the stores move back
+  // back to the start: the machine returns (its old masters come back as replicas), the stores move back. Under
+  // mail load its old masters held changes the crash kept from their replicas: they return stopped, the machine
+  // `returning`, until the operator's `machine recover` brings those changes over (as in the failover test).
   await cluster.powerOn(victim);
+  const back = await waitFor(`${victim} to be back (up or returning)`, async () => {
+    const state = (await cluster.slotctlJson<{ name: string; state: string; connected: boolean }[]>(['machine', 'list'])).find((m) => m.name === victim);
+    return state?.connected && (state.state === 'up' || state.state === 'returning') ? state.state : undefined;
+  }, 90_000, 250);
+  if (back === 'returning') {
+    const r = await cluster.slotctl(['machine', 'recover', victim]);
+    if (r.exitCode !== 0) throw new Error(`machine recover ${victim}: ${r.stdout}${r.stderr}`);
+    recovered++;
+  }
   await waitFor('every store to have a serving replica at its epoch again', async () => {
     const all = (await storeList()) as (StoreJson & { epoch: number; replica: { state: string; role: string; epochApplied: number } })[];
     return all.every((s) => s.replica.state === 'SERVING' && s.replica.role === 'REPLICA' && s.replica.epochApplied === s.epoch) ? true : undefined;
@@ -134,6 +147,7 @@ try {
   const keys = ['totalMs', 'detectionMs', 'decisionMs', 'promotionMs', 'startMs'] as const;
   out.failover = Object.fromEntries(keys.map((k) => [k, stats(results.map((r) => r[k]))]));
   out.switchBackRetries = stalledBack;
+  out.recoveredAfterRuns = recovered;
   out.notes = [
     'total: crash → the last of the machine\'s 4 stores answers * OK on its service IP from its peer (client namespace, 5 ms probes)',
     'detection: crash → machine.down (lease + a fifth of it after the last heartbeat, so up to one heartbeat interval less after the crash)',
