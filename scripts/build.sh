@@ -8,7 +8,6 @@ if [ ! -f "$gen/slotctl.ts" ] || [ proto/slotctl.proto -nt "$gen/slotctl.ts" ]; 
   pnpm --silent --filter @slotctl/shared run gen >/dev/null
 fi
 pnpm exec tsc -b
-# the contract parsed once here rather than by every process at start (packages/shared/src/proto.ts)
-if [ ! -f packages/shared/dist/contract.json ] || [ proto/slotctl.proto -nt packages/shared/dist/contract.json ]; then
-  (cd packages/shared && node scripts/contract-json.mjs)
-fi
+# the contract parsed once here rather than by every process at start (packages/shared/src/proto.ts); the script
+# compares the .proto's hash with the one in the file and returns at once when they match
+(cd packages/shared && node scripts/contract-json.mjs)
