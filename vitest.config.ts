@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // A namespace cluster (5 machines × 8 Cyrus slots, agents, fences, a load generator) takes both cores of a small
 // host by itself; the loopback tests beside it made its leases, load targets and split-brain watch depend on what
 // else happened to run. So the suite runs in two groups: first every other file, two at a time, then the files that
 // build a namespace cluster, one at a time with the host to themselves. The second group is found by reading the
-// files (whoever writes `new NetnsCluster(` joins it), so no list can fall out of date.
+// files directly under test/ (whoever writes `new NetnsCluster(` there joins it), so no list can fall out of date.
 const TEST_DIR = new URL('./test/', import.meta.url);
 const NAMESPACE_FILES = readdirSync(TEST_DIR)
   .filter((f) => f.endsWith('.test.ts') && readFileSync(new URL(f, TEST_DIR), 'utf8').includes('new NetnsCluster('))
@@ -24,7 +24,7 @@ export default defineConfig({
         test: {
           name: 'loopback',
           include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
-          exclude: NAMESPACE_FILES,
+          exclude: [...configDefaults.exclude, ...NAMESPACE_FILES],
           // Integration tests start real processes; two cores, so keep parallelism modest.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
