@@ -129,10 +129,12 @@ export class NetnsCluster {
    * Namespaces made by `ip netns add` share the host's TCP hash table (262,144 buckets on a large host): every read of
    * /proc/net/tcp inside one walks all of it (1–65 ms under load), which the split-brain watch does every few ms and
    * Cyrus' tools do too. A namespace created from one whose net.ipv4.tcp_child_ehash_entries is set gets a table of its
-   * own (Linux ≥ 6.1); the switch namespace is that parent, so the host's own setting is never touched.
+   * own (Linux ≥ 6.1); the switch namespace is that parent, so the host's own setting is never touched. 16,384
+   * buckets, not fewer: the kernel sizes a namespace's TIME_WAIT limit (half) and SYN backlog from it, and the mail
+   * load leaves thousands of TIME_WAIT sockets in the client namespace.
    */
   private async giveChildrenOwnTcpTables(): Promise<boolean> {
-    const set = await execa('ip', ['netns', 'exec', this.switchNs, 'sysctl', '-qw', 'net.ipv4.tcp_child_ehash_entries=1024'], { reject: false });
+    const set = await execa('ip', ['netns', 'exec', this.switchNs, 'sysctl', '-qw', 'net.ipv4.tcp_child_ehash_entries=16384'], { reject: false });
     if (set.exitCode !== 0) this.log(`namespaces share the host's TCP table (${set.stderr.trim() || 'no tcp_child_ehash_entries'})`);
     return set.exitCode === 0;
   }
