@@ -95,11 +95,19 @@ async function oneRun(i: number): Promise<Run> {
   // mail load its old masters held changes the crash kept from their replicas: they return stopped, the machine
   // `returning`, until the operator's `machine recover` brings those changes over (as in the failover test).
   await cluster.powerOn(victim);
-  const back = await waitFor(`${victim} to be back (up or returning)`, async () => {
-    const state = (await cluster.slotctlJson<{ name: string; state: string; connected: boolean }[]>(['machine', 'list'])).find((m) => m.name === victim);
-    return state?.connected && (state.state === 'up' || state.state === 'returning') ? state.state : undefined;
-  }, 90_000, 250);
-  if (back === 'returning') {
+  // Every failover holds the old master until its at-risk record closes: by itself when nothing was at risk (idle),
+  // through the operator's `machine recover` once the old masters have reported back stopped (under load).
+  const next = await waitFor(`${victim}'s old masters to be back as replicas, or ready to be recovered`, async () => {
+    const all = (await storeList()) as (StoreJson & { epoch: number; replica: { name: string; state: string; role: string; epochApplied: number } })[];
+    const open = (await cluster.slotctlJson<{ store: string; machine: string }[]>(['store', 'at-risk'])).filter((r) => r.machine === victim);
+    if (open.length === 0) return 'nothing at risk';
+    const reportedBack = open.every((r) => {
+      const s = all.find((x) => x.name === r.store);
+      return s && s.replica.role === 'REPLICA' && s.replica.epochApplied === s.epoch && (s.replica.state === 'STOPPED' || s.replica.state === 'CONFIGURED');
+    });
+    return reportedBack ? 'recover' : undefined;
+  }, 90_000, 500);
+  if (next === 'recover') {
     const r = await cluster.slotctl(['machine', 'recover', victim]);
     if (r.exitCode !== 0) throw new Error(`machine recover ${victim}: ${r.stdout}${r.stderr}`);
     recovered++;

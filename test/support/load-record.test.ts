@@ -83,8 +83,7 @@ describe('the load generator', () => {
     return { server, record: parseLoadRecord(readFileSync(out, 'utf8')), stdout: JSON.parse(result.stdout.trim().split('\n').pop()!) as { inFlight: number; acked: number } };
   }
   it('keeps delivering to the other stores while one refuses every connection, and reports that one in flight', async () => {
-    const { record } = await run('dead', () => 'accept', '500', true);
-    expect(record.acks.length).toBeGreaterThan(10);
+    const { record } = await run('dead', () => 'accept', '500', true); // (run waits for more than ten acks)
     expect(record.acks.every((a) => a.store === 's1')).toBe(true);
     expect(record.summary!.inFlight).toBeGreaterThan(4); // more than one store's worth of concurrent deliveries
     expect(new Set(record.summary!.inFlightMessages.map((m) => m.store))).toEqual(new Set(['dead']));
@@ -102,8 +101,7 @@ describe('the load generator', () => {
 
   it('records deliveries cut off after their data, whose retries leave duplicates only an explanation lets pass', async () => {
     // every other connection stores the message and cuts the connection before its 250: the retry stores it again
-    const { server, record } = await run('cut', (n) => (n % 2 ? 'accept' : 'store-and-cut'), '10000');
-    expect(record.acks.length).toBeGreaterThan(10);
+    const { server, record } = await run('cut', (n) => (n % 2 ? 'accept' : 'store-and-cut'), '10000'); // (> 10 acks)
     expect(record.summary).toMatchObject({ prefix: 'cut', inFlight: 0 });
     expect(record.acks.some((a) => a.cutAfterData > 0)).toBe(true);
     const stored = foundOn(server.stored, 'cut');
