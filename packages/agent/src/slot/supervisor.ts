@@ -14,6 +14,9 @@ import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLif
 import { establishedTo, imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts } from './process.js';
 import { differsOnlyInHeader, differsOnlyInRecoverListener, renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
 
+/** How long a master that greets on its slot IP may take to accept LMTP on its service IP before it is started again. */
+const SERVICE_LISTEN_GRACE_MS = 2000;
+
 export interface SlotRuntime {
   ports: Ports;
   auth: AuthConfig;
@@ -377,11 +380,25 @@ export class SlotSupervisor {
     }
     const spawned = this.pid;
     const deadline = Date.now() + this.rt.readyTimeoutMs;
+    let deafSince: number | undefined;
     while (Date.now() < deadline && this.lifecycle === 'starting' && this.pid === spawned) {
       if (await imapGreets(d.slotIp, this.rt.ports.imap, 500)) {
         // the greeting may have been in flight while the process was killed (the fence): ready only if the process
         // spawned is still the slot's and alive; otherwise its exit is handled as a crash or a fence
         if (this.lifecycle !== 'starting' || this.pid !== spawned || !spawned || !pidAlive(spawned)) return;
+        // A master serves on its store's address. cyrmaster binds its sockets once, at start (before it greets on
+        // the slot IP): an address missing at that moment (released by a lease that lapsed during the start, an
+        // operator) leaves it deaf there for good, although it greets, and the address put back later does not help
+        // (seen: a master reported serving whose service IP refused every LMTP connection). Not ready then: started again.
+        if (d.role === 'MASTER' && !(await tcpAccepts(d.serviceIp, this.rt.ports.lmtp, 300))) {
+          deafSince ??= Date.now();
+          if (Date.now() - deafSince > SERVICE_LISTEN_GRACE_MS) {
+            this.crashed(`cyrmaster answers on ${d.slotIp} but not for its store on ${d.serviceIp}:${this.rt.ports.lmtp} (the address was missing when it bound its sockets)`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
         // started with the recovery listener in its cyrus.conf (a restart during a recovery)
         this.recoverListening = this.recoverWanted;
         this.fire('ready', `pid ${this.pid}`);
