@@ -1,5 +1,5 @@
-// The split-brain watch's sampling process (MasterWatch in master-watch.ts starts it, gives it real-time priority
-// and talks to it over stdin/stdout): every few milliseconds it reads each machine's listening TCP sockets and
+// The split-brain watch's sampling process (MasterWatch in master-watch.ts starts two, one per CPU, gives them
+// real-time priority and talks to them over stdin/stdout): every few milliseconds it reads each machine's listening TCP sockets and
 // records every moment at which more than one machine listens for LMTP on one service IP, and every gap between
 // two samples over GAP_LIMIT_MS. It is a process of its own so that it can be scheduled ahead of everything on a
 // busy host (measured on a loaded 2-core host: a thread at nice -5 waited up to 89 ms for a CPU with nothing to
@@ -39,6 +39,9 @@ const pids = new Map<string, number>();
 /** pid → its namespace link and when it was read; a process changes namespace only when `ip netns exec` starts it. */
 const pidLinks = new Map<number, { link: string; until: number }>();
 let previousStart: number | undefined;
+/** performance.now() → CLOCK_MONOTONIC ms (the offset taken once: both clocks advance together). */
+const monotonicOffset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
+const toMonotonic = (t: number): number => t + monotonicOffset;
 
 /**
  * Processes for the machines that have none (gone since the last sample): one pass over /proc. A process born
@@ -97,7 +100,8 @@ function sample(): number {
     // from the first read of the previous sample to the last read of this one: the longest a machine went unread
     const gap = end - previousStart;
     result.longestGapMs = Math.max(result.longestGapMs, Math.round(gap));
-    if (gap > GAP_LIMIT_MS) result.gaps.push({ at: Date.now(), ms: Math.round(gap) });
+    // from/to on CLOCK_MONOTONIC (shared by the host's processes): MasterWatch intersects the gaps of its samplers
+    if (gap > GAP_LIMIT_MS) result.gaps.push({ at: Date.now(), ms: Math.round(gap), from: toMonotonic(previousStart), to: toMonotonic(end) });
   }
   previousStart = start;
   result.longestSampleMs = Math.max(result.longestSampleMs, Math.round(end - start));

@@ -3,11 +3,23 @@
 // have passed unseen).
 import { createConnection, createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { GAP_LIMIT_MS, MasterWatch, listeners } from './master-watch.js';
+import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners } from './master-watch.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the master watch', () => {
+  it('counts a moment blind only when every sampler was in a gap then', () => {
+    const gap = (from: number, to: number) => ({ at: 0, ms: to - from, from, to });
+    // A blind 1000–1100, B blind 1040–1200: both only 1040–1100 (60 ms, over the limit)
+    expect(blindSpots([[gap(1000, 1100)], [gap(1040, 1200)]]).map((g) => [g.from, g.to, g.ms])).toEqual([[1040, 1100, 60]]);
+    // overlapping by 30 ms only: watched by one of them the rest of the time
+    expect(blindSpots([[gap(1000, 1100)], [gap(1070, 1200)]])).toEqual([]);
+    // apart: nothing
+    expect(blindSpots([[gap(1000, 1100)], [gap(2000, 2100)]])).toEqual([]);
+    // one sampler alone: its own gaps
+    expect(blindSpots([[gap(1000, 1100)]]).map((g) => g.ms)).toEqual([100]);
+  });
+
   it('finds a listener among many connections, reading only the listening part of the table', async () => {
     const listen = (host: string) => new Promise<Server>((resolve) => { const s = createServer((c) => c.on('error', () => undefined)); s.listen(0, host, () => resolve(s)); });
     const server = await listen('127.0.0.1');
@@ -36,7 +48,8 @@ describe('the master watch', () => {
     expect(result.gaps).toEqual([]);
     expect(result.longestGapMs).toBeLessThanOrEqual(GAP_LIMIT_MS);
     expect(await watch.stop()).toBe(result); // stopping twice answers the same
-    if (process.getuid?.() === 0) expect(result.priority).toBe('SCHED_RR 1');
+    if (process.getuid?.() === 0) expect(result.priority).toMatch(/SCHED_RR 1/);
+    if (process.getuid?.() === 0) expect(result.priority).not.toMatch(/normal/);
   });
 
   it('reports a gap in its own sampling', async () => {
@@ -46,7 +59,8 @@ describe('the master watch', () => {
     await sleep(300);
     const result = await watch.stop();
     expect(result.gaps.length).toBe(1);
-    expect(result.gaps[0]!.ms).toBeGreaterThanOrEqual(120);
+    // both samplers held up together (the stall reaches them a moment apart: their overlap is a little shorter)
+    expect(result.gaps[0]!.ms).toBeGreaterThanOrEqual(100);
     expect(result.longestGapMs).toBe(result.gaps[0]!.ms);
   });
 });
