@@ -7,84 +7,46 @@
 // slow it never takes more than half a core from the cluster under test (reads in namespaces with TCP tables of
 // their own take ~0.1 ms: then it takes about a twentieth).
 //   node --import tsx test/cluster/master-watch-sampler.ts CONFIG-JSON   (stdin: go | stall MS | stop)
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readlinkSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { GAP_LIMIT_MS, listeners, type MasterWatchResult, type SamplerConfig } from './master-watch.js';
-
-/** How long a process seen outside every watched namespace is believed to stay there (see scan()). */
-const NEGATIVE_CACHE_MS = 1000;
-/** Spread of those expiries, so that the processes are read again a few per sample and not all in one sample. */
-const NEGATIVE_CACHE_JITTER_MS = 1000;
-
-const namespaceLink = (ns: string): string | undefined => {
-  try {
-    return `net:[${statSync(`/run/netns/${ns}`).ino}]`;
-  } catch {
-    return undefined;
-  }
-};
-
-const netLink = (pid: number): string | undefined => {
-  try {
-    return readlinkSync(`/proc/${pid}/ns/net`);
-  } catch {
-    return undefined;
-  }
-};
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SamplerConfig;
 const result: MasterWatchResult = { samples: 0, dual: [], seen: {}, longestGapMs: 0, gaps: [], longestSampleMs: 0, priority: '' };
 const serviceIps = new Set(config.serviceIps);
-const pids = new Map<string, number>();
-/** pid → its namespace link and when it was read; a process changes namespace only when `ip netns exec` starts it. */
-const pidLinks = new Map<number, { link: string; until: number }>();
+/** An anchor outlives a sampler killed by SIGKILL by at most this long. */
+const ANCHOR_SECONDS = 3600;
+/**
+ * One anchor process per machine (`sleep`, entered into its namespace with nsenter, started before the first sample
+ * and killed with the sampler): the machine's TCP table is read through /proc/ANCHOR/net/tcp. The machine's own
+ * processes come and go (a crash kills all of them; finding a new one meant a pass over /proc, up to ~100 ms a sample
+ * on a loaded host); the anchor and the namespace stay.
+ */
+const anchors = new Map<string, ChildProcess>();
+for (const [m, ns] of config.namespaces) {
+  const anchor = spawn('nsenter', [`--net=/run/netns/${ns}`, 'sleep', String(ANCHOR_SECONDS)], { stdio: 'ignore' });
+  anchor.on('error', () => undefined); // a namespace that does not exist: that machine is never read
+  anchors.set(m, anchor);
+}
+process.once('exit', () => {
+  for (const anchor of anchors.values()) anchor.kill('SIGKILL');
+});
+const pidOf = (m: string): number | undefined => {
+  const anchor = anchors.get(m);
+  return anchor && anchor.exitCode === null && anchor.signalCode === null ? anchor.pid : undefined;
+};
 let previousStart: number | undefined;
 /** performance.now() → CLOCK_MONOTONIC ms (the offset taken once: both clocks advance together). */
 const monotonicOffset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 const toMonotonic = (t: number): number => t + monotonicOffset;
 
-/**
- * Processes for the machines that have none (gone since the last sample): one pass over /proc. A process born
- * inside a namespace is seen there at once; only `ip netns exec` moves a process after its birth, within
- * milliseconds, so a process seen elsewhere is read again after NEGATIVE_CACHE_MS (and a jitter) and not on every sample (a
- * crashed machine's namespace has no process at all, and reading every process's link every 10 ms was costly).
- */
-function scan(wanted: Map<string, string[]>, now: number): void {
-  const present = new Set<number>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const pid = Number(entry);
-    present.add(pid);
-    let known = pidLinks.get(pid);
-    if (!known || now > known.until || wanted.has(known.link)) {
-      const link = netLink(pid);
-      if (!link) continue;
-      known = { link, until: now + NEGATIVE_CACHE_MS + Math.random() * NEGATIVE_CACHE_JITTER_MS };
-      pidLinks.set(pid, known);
-    }
-    const machines = wanted.get(known.link);
-    if (!machines) continue;
-    for (const m of machines) pids.set(m, pid);
-    wanted.delete(known.link);
-  }
-  for (const pid of pidLinks.keys()) if (!present.has(pid)) pidLinks.delete(pid);
-}
-
 function sample(): number {
   const start = performance.now();
-  // two names may share a namespace: the test that shows the watch can fail
-  const wanted = new Map<string, string[]>();
-  for (const [m, ns] of config.namespaces) {
-    const link = namespaceLink(ns);
-    const pid = pids.get(m);
-    if (link && pid && netLink(pid) === link) continue;
-    pids.delete(m);
-    if (link) wanted.set(link, [...(wanted.get(link) ?? []), m]);
-  }
-  if (wanted.size) scan(wanted, Date.now());
   const byIp = new Map<string, string[]>();
+  // two names may share a namespace (the test that shows the watch can fail): each has its own anchor there
   for (const [m] of config.namespaces) {
-    const pid = pids.get(m);
+    const pid = pidOf(m);
     if (!pid) continue;
     for (const ip of listeners(pid, config.lmtpPort)) {
       if (serviceIps.has(ip)) byIp.set(ip, [...(byIp.get(ip) ?? []), m]);
@@ -138,4 +100,16 @@ commands.on('close', () => {
   clearTimeout(timer);
   process.exitCode = 0;
 });
+// ready once every anchor is inside its namespace (before nsenter's setns its /proc/PID/net is the host's)
+const inside = (m: string, ns: string): boolean => {
+  const pid = pidOf(m);
+  if (!pid) return true; // gone (no such namespace): that machine is not read
+  try {
+    return readlinkSync(`/proc/${pid}/ns/net`) === `net:[${statSync(`/run/netns/${ns}`).ino}]`;
+  } catch {
+    return false;
+  }
+};
+const until = Date.now() + 10_000;
+while (Date.now() < until && !config.namespaces.every(([m, ns]) => inside(m, ns))) await new Promise((r) => setTimeout(r, 5));
 send({ type: 'ready' });
