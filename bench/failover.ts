@@ -53,7 +53,9 @@ interface OperationJson {
   createdAt: string;
 }
 
-const storeList = () => cluster.slotctlJson<StoreJson[]>(['store', 'list']);
+/** `store list --json` with the replica fields the switch-back waits read. */
+type StoreState = StoreJson & { epoch: number; replica: { name: string; state: string; role: string; epochApplied: number } };
+const storeList = () => cluster.slotctlJson<StoreState[]>(['store', 'list']);
 
 /** Starts an IMAP probe per service IP in the client namespace; resolves to the first `* OK` after an outage. */
 function probe(ip: string, forMs: number) {
@@ -98,7 +100,7 @@ async function oneRun(i: number): Promise<Run> {
   // Every failover holds the old master until its at-risk record closes: by itself when nothing was at risk (idle),
   // through the operator's `machine recover` once the old masters have reported back stopped (under load).
   const next = await waitFor(`${victim}'s old masters to be back as replicas, or ready to be recovered`, async () => {
-    const all = (await storeList()) as (StoreJson & { epoch: number; replica: { name: string; state: string; role: string; epochApplied: number } })[];
+    const all = await storeList();
     const open = (await cluster.slotctlJson<{ store: string; machine: string }[]>(['store', 'at-risk'])).filter((r) => r.machine === victim);
     if (open.length === 0) return 'nothing at risk';
     const reportedBack = open.every((r) => {
@@ -113,7 +115,7 @@ async function oneRun(i: number): Promise<Run> {
     recovered++;
   }
   await waitFor('every store to have a serving replica at its epoch again', async () => {
-    const all = (await storeList()) as (StoreJson & { epoch: number; replica: { state: string; role: string; epochApplied: number } })[];
+    const all = await storeList();
     return all.every((s) => s.replica.state === 'SERVING' && s.replica.role === 'REPLICA' && s.replica.epochApplied === s.epoch) ? true : undefined;
   }, 90_000, 250);
   for (const s of lost) {
