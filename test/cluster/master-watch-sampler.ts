@@ -6,9 +6,9 @@
 // read, at SCHED_RR 1 at most 26 ms); each sample rests at least as long as it took, so that even when reads are
 // slow it never takes more than half a core from the cluster under test (reads in namespaces with TCP tables of
 // their own take ~0.1 ms: then it takes about a twentieth).
-//   node --import tsx test/cluster/master-watch-sampler.ts CONFIG-JSON   (stdin: go | stall MS | stop)
+//   node --import tsx test/cluster/master-watch-sampler.ts CONFIG-JSON   (stdin: go | stall FROM,MS | stop)
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readlinkSync, statSync } from 'node:fs';
+import { openSync, readSync, readlinkSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { GAP_LIMIT_MS, listeners, type MasterWatchResult, type SamplerConfig } from './master-watch.js';
 
@@ -39,13 +39,37 @@ const pidOf = (m: string): number | undefined => {
   const anchor = anchors.get(m);
   return anchor && anchor.exitCode === null && anchor.signalCode === null ? anchor.pid : undefined;
 };
+/**
+ * This thread's scheduler statistics (/proc/…/schedstat: ns on a CPU, ns runnable but waiting for one): a gap is
+ * reported with how much of it the sampler spent waiting for its CPU and how much running, which tells a CPU held by
+ * something else from a slow read or a stalled machine.
+ */
+const schedFd = (() => {
+  try {
+    return openSync(`/proc/self/task/${process.pid}/schedstat`, 'r');
+  } catch {
+    return undefined; // a kernel without CONFIG_SCHED_INFO: gaps are reported without the split
+  }
+})();
+const schedBuffer = Buffer.alloc(128);
+function schedstat(): { cpuMs: number; waitMs: number } | undefined {
+  if (schedFd === undefined) return undefined;
+  const n = readSync(schedFd, schedBuffer, 0, schedBuffer.length, 0);
+  const [cpu, wait] = schedBuffer.toString('latin1', 0, n).split(' ');
+  return { cpuMs: Number(cpu) / 1e6, waitMs: Number(wait) / 1e6 };
+}
+
 let previousStart: number | undefined;
+let previousSched: ReturnType<typeof schedstat>;
+/** How long the sampler meant to sleep before this sample (the rest of a gap is waiting, running or stalled). */
+let plannedSleep = 0;
 /** performance.now() → CLOCK_MONOTONIC ms (the offset taken once: both clocks advance together). */
 const monotonicOffset = Number(process.hrtime.bigint()) / 1e6 - performance.now();
 const toMonotonic = (t: number): number => t + monotonicOffset;
 
 function sample(): number {
   const start = performance.now();
+  const startSched = schedstat();
   const byIp = new Map<string, string[]>();
   // two names may share a namespace (the test that shows the watch can fail): each has its own anchor there
   for (const [m] of config.namespaces) {
@@ -66,9 +90,16 @@ function sample(): number {
     const gap = end - previousStart;
     result.longestGapMs = Math.max(result.longestGapMs, Math.round(gap));
     // from/to on CLOCK_MONOTONIC (shared by the host's processes): MasterWatch intersects the gaps of its samplers
-    if (gap > GAP_LIMIT_MS) result.gaps.push({ at: Date.now(), ms: Math.round(gap), from: toMonotonic(previousStart), to: toMonotonic(end) });
+    if (gap > GAP_LIMIT_MS) {
+      const endSched = schedstat();
+      const split = endSched && previousSched
+        ? { sleptMs: Math.round(plannedSleep), waitMs: Math.round(endSched.waitMs - previousSched.waitMs), cpuMs: Math.round(endSched.cpuMs - previousSched.cpuMs) }
+        : {};
+      result.gaps.push({ at: Date.now(), ms: Math.round(gap), from: toMonotonic(previousStart), to: toMonotonic(end), ...split });
+    }
   }
   previousStart = start;
+  previousSched = startSched;
   result.longestSampleMs = Math.max(result.longestSampleMs, Math.round(end - start));
   return end - start;
 }
@@ -76,7 +107,8 @@ function sample(): number {
 let timer: NodeJS.Timeout | undefined;
 const loop = (): void => {
   const took = sample();
-  timer = setTimeout(loop, Math.max(config.everyMs - took, took));
+  plannedSleep = Math.max(config.everyMs - took, took);
+  timer = setTimeout(loop, plannedSleep);
 };
 const send = (message: object) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
@@ -84,13 +116,20 @@ const commands = createInterface({ input: process.stdin });
 commands.on('line', (line) => {
   const [command, arg] = line.trim().split(' ');
   if (command === 'go') {
+    // what start-up left is collected now, not in the middle of a sample (the loop itself makes next to no garbage)
+    (globalThis as { gc?: () => void }).gc?.();
     loop();
     send({ type: 'started' });
   } else if (command === 'stall') {
-    const until = performance.now() + Number(arg);
-    while (performance.now() < until) {
-      // held up, as a starved sampler would be (the unit test shows that a gap is reported)
-    }
+    // `stall FROM MS`, FROM on CLOCK_MONOTONIC: every sampler is held up over the same moment, as a starved one would be
+    // (the unit test shows that a blind spot is reported)
+    const [from, ms] = (arg ?? '').split(',').map(Number) as [number, number];
+    const begin = from - monotonicOffset;
+    setTimeout(() => {
+      while (performance.now() < begin + ms) {
+        // held up
+      }
+    }, Math.max(0, begin - performance.now()));
   } else if (command === 'stop') {
     clearTimeout(timer);
     sample(); // the time since the last sample counts too

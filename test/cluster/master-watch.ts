@@ -32,6 +32,15 @@ export interface SamplingGap {
   /** The gap on CLOCK_MONOTONIC (ms): where the samplers' blind spots are intersected. */
   from?: number;
   to?: number;
+  /**
+   * Where a sampler's gap went (its thread's schedstat): asleep as planned, runnable but waiting for its CPU, running
+   * (reads, JIT, GC); what is left is time its CPU was not running guest code at all (a stalled virtual machine).
+   */
+  sleptMs?: number;
+  waitMs?: number;
+  cpuMs?: number;
+  /** For a blind spot: the gap of each sampler it lies in. */
+  samplers?: SamplingGap[];
 }
 
 /**
@@ -39,20 +48,22 @@ export interface SamplingGap {
  * them samples during it), those longer than GAP_LIMIT_MS.
  */
 export function blindSpots(perSampler: readonly (readonly SamplingGap[])[]): SamplingGap[] {
-  let blind: { from: number; to: number }[] = (perSampler[0] ?? []).map((g) => ({ from: g.from!, to: g.to! }));
+  let blind: { from: number; to: number; samplers: SamplingGap[] }[] = (perSampler[0] ?? []).map((g) => ({ from: g.from!, to: g.to!, samplers: [g] }));
   for (const gaps of perSampler.slice(1)) {
-    const next: { from: number; to: number }[] = [];
+    const next: typeof blind = [];
     for (const a of blind) {
       for (const b of gaps) {
         const from = Math.max(a.from, b.from!);
         const to = Math.min(a.to, b.to!);
-        if (to > from) next.push({ from, to });
+        if (to > from) next.push({ from, to, samplers: [...a.samplers, b] });
       }
     }
     blind = next;
   }
   const wallOffset = Date.now() - Number(process.hrtime.bigint()) / 1e6;
-  return blind.filter((g) => g.to - g.from > GAP_LIMIT_MS).map((g) => ({ at: Math.round(g.to + wallOffset), ms: Math.round(g.to - g.from), from: g.from, to: g.to }));
+  return blind
+    .filter((g) => g.to - g.from > GAP_LIMIT_MS)
+    .map((g) => ({ at: Math.round(g.to + wallOffset), ms: Math.round(g.to - g.from), from: g.from, to: g.to, samplers: g.samplers.map(({ samplers: _, ...own }) => own) }));
 }
 
 export interface MasterWatchResult {
@@ -77,17 +88,29 @@ export interface SamplerConfig {
   everyMs: number;
 }
 
-function hexIp(hex: string): string {
-  return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join('.');
-}
-
 const READ_BUFFER = Buffer.alloc(64 * 1024);
+const COLON = 0x3a;
+const NEWLINE = 0x0a;
+
+/** The value of `len` hex digits at `at` (upper case, as the kernel prints them), or -1. */
+function hexAt(buf: Buffer, at: number, len: number): number {
+  let v = 0;
+  for (let i = at; i < at + len; i++) {
+    const c = buf[i]!;
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x41 && c <= 0x46 ? c - 0x37 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
 
 /**
  * IPv4 addresses with a LISTEN socket on `port` in the namespace of `pid`. The kernel prints every listening socket
  * first (its listening hash) and only then the connections (established, TIME_WAIT…: under mail load hundreds per
  * namespace, ten times the listeners); each read() returns one page, so reading stops at the first line that is not
- * LISTEN (state 0A): a sample costs a page or two per machine instead of the whole table.
+ * LISTEN (state 0A): a sample costs a page or two per machine instead of the whole table. The lines are read in place,
+ * at their fixed columns ("   N: LLLLLLLL:PPPP RRRRRRRR:PPPP ST …"), making no string but the addresses found: the
+ * sampler makes next to no garbage, so no collection pause holds it up.
  */
 export function listeners(pid: number, port: number): string[] {
   let fd: number;
@@ -98,29 +121,34 @@ export function listeners(pid: number, port: number): string[] {
   }
   const out: string[] = [];
   try {
-    let rest = '';
+    let kept = 0; // bytes of a line cut at the end of the previous read, moved to the start of the buffer
     let header = true;
     for (;;) {
       let n: number;
       try {
-        n = readSync(fd, READ_BUFFER, 0, READ_BUFFER.length, null);
+        n = readSync(fd, READ_BUFFER, kept, READ_BUFFER.length - kept, null);
       } catch {
         return out; // the process went away between open and read
       }
       if (n === 0) return out;
-      const lines = (rest + READ_BUFFER.toString('latin1', 0, n)).split('\n');
-      rest = lines.pop()!;
-      for (const line of lines) {
+      const end = kept + n;
+      let line = 0;
+      for (let nl = READ_BUFFER.indexOf(NEWLINE, 0); nl !== -1 && nl < end; line = nl + 1, nl = READ_BUFFER.indexOf(NEWLINE, line)) {
         if (header) {
           header = false;
           continue;
         }
-        const [, local, , state] = line.trim().split(/\s+/);
-        if (!local) continue;
-        if (state !== '0A') return out; // past the listening sockets
-        const [ipHex, portHex] = local.split(':');
-        if (parseInt(portHex!, 16) === port) out.push(hexIp(ipHex!));
+        const colon = READ_BUFFER.indexOf(COLON, line); // after the slot number
+        if (colon === -1 || colon + 32 > nl) continue;
+        const state = hexAt(READ_BUFFER, colon + 30, 2);
+        if (state !== 0x0a) return out; // past the listening sockets
+        if (hexAt(READ_BUFFER, colon + 11, 4) !== port) continue;
+        const ip = hexAt(READ_BUFFER, colon + 2, 8); // little-endian: the first octet is the lowest byte
+        out.push(`${ip & 0xff}.${(ip >>> 8) & 0xff}.${(ip >>> 16) & 0xff}.${ip >>> 24}`);
       }
+      kept = end - line;
+      if (kept >= READ_BUFFER.length) return out; // a line longer than the buffer: not this file's format
+      READ_BUFFER.copy(READ_BUFFER, 0, line, end);
     }
   } finally {
     closeSync(fd);
@@ -142,7 +170,10 @@ class Sampler {
   priority = 'not started';
 
   constructor(config: SamplerConfig, cpu: number | undefined) {
-    const node = [process.execPath, '--import', 'tsx', SAMPLER, JSON.stringify(config)];
+    // --single-threaded: no V8 background threads (JIT, concurrent GC). At the sampler's real-time priority on its one
+    // CPU they took whole 100 ms round-robin slices from its main thread, on both samplers at once (they start
+    // together, so they compile together): the blind spots of 100–130 ms seen under load (kernel sched_switch trace)
+    const node = [process.execPath, '--single-threaded', '--expose-gc', '--import', 'tsx', SAMPLER, JSON.stringify(config)];
     const [file, ...args] = cpu === undefined ? node : ['taskset', '--cpu-list', String(cpu), ...node];
     this.child = spawn(file!, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
     const child = this.child;
@@ -217,7 +248,9 @@ export class MasterWatch {
   }
 
   /**
-   * Real time for every thread of a sampler, so that it preempts the busy workload instead of queueing behind it;
+   * Real time for the sampler's main thread (where it samples), so that it preempts the busy workload instead of
+   * queueing behind it; not for its other threads (the module loader's, libuv's), which must never share its CPU with
+   * it at the same priority;
    * but not where the namespaces share the host's TCP table: there each read walks the whole table (milliseconds),
    * and a real-time sampler would take the CPU from the cluster under test.
    */
@@ -226,13 +259,18 @@ export class MasterWatch {
     const table = ns ? await execa('ip', ['netns', 'exec', ns, 'cat', '/proc/sys/net/ipv4/tcp_ehash_entries'], { reject: false }) : undefined;
     // negative: the namespace has no table of its own (see the kernel's ip-sysctl documentation)
     if (table?.exitCode === 0 && Number(table.stdout) < 0) return 'normal: the namespaces share the host\'s TCP table, every read walks it (give them tables of their own: net.ipv4.tcp_child_ehash_entries)';
-    const rt = await execa('chrt', ['--rr', '--all-tasks', '--pid', '1', String(pid)], { reject: false });
+    const rt = await execa('chrt', ['--rr', '--pid', '1', String(pid)], { reject: false });
     return rt.exitCode === 0 ? 'SCHED_RR 1' : `normal (chrt failed: ${String(rt.stderr || rt.message).trim()})`;
   }
 
-  /** Holds every sampler up for `ms` (its unit test shows that a gap is reported). */
-  stallForTest(ms: number): void {
-    for (const s of this.samplers) s.send(`stall ${ms}`);
+  /**
+   * Holds every sampler up for `ms` from `inMs` from now, all over the same moment (its unit test shows that a blind
+   * spot is reported). Returns that moment on CLOCK_MONOTONIC.
+   */
+  stallForTest(inMs: number, ms: number): { from: number; to: number } {
+    const from = Number(process.hrtime.bigint()) / 1e6 + inMs;
+    for (const s of this.samplers) s.send(`stall ${from},${ms}`);
+    return { from, to: from + ms };
   }
 
   /** Stops sampling (after one last sample each) and returns what the watch saw; the same answer if called again. */
