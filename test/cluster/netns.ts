@@ -5,16 +5,15 @@
 //
 // Everything this harness creates carries its prefix (namespaces `PREFIX-…`) and every process it starts has a PID
 // file under DIR/pids, so `destroy()` (and `pnpm test:cleanup` after a killed run) remove exactly what it made.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa, execaSync } from 'execa';
+import { execa } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
+import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock } from './netns-cleanup.js';
 
-export const NETNS_PREFIX = 'sltt';
+export { NETNS_PREFIX, cleanupNetns } from './netns-cleanup.js';
 const SUBNET = '10.231';
 const COORDINATOR_PORT = 7400;
-const CLUSTER_LOCK = join(tmpdir(), 'slotctl-netns-cluster.lock');
 
 export interface NetnsClusterOptions {
   dir: string;
@@ -284,8 +283,34 @@ export class NetnsCluster {
         return slots.length > 0 && not.length === 0 ? true : undefined;
       }, timeoutMs, 250);
     } catch (err) {
-      throw new Error(`${(err as Error).message}; not serving: ${waiting}`);
+      throw new Error(`${(err as Error).message}; not serving: ${waiting}${await this.silentAgents()}`);
     }
+  }
+
+  /**
+   * For a start-up that timed out: each machine none of whose slots has reported, with its agent's process state,
+   * the coordinator's view of the machine and the agent's last log lines (a slot that never reported says nothing).
+   */
+  private async silentAgents(): Promise<string> {
+    let slots: { machine: string; state: string }[] = [];
+    let machines: { name: string; state?: string; connected?: boolean }[] = [];
+    try {
+      [slots, machines] = await Promise.all([this.slots(), this.slotctlJson<typeof machines>(['machine', 'list'])]);
+    } catch (err) {
+      return `; (slotctl failed: ${(err as Error).message})`;
+    }
+    const silent = this.machines.filter((m) => slots.filter((s) => s.machine === m).every((s) => s.state === 'unknown'));
+    return silent.map((m) => {
+      const agent = this.agents.get(m);
+      const process = !agent ? 'not started' : agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : `running (pid ${agent.pid})`;
+      let tail: string[] = [];
+      try {
+        tail = readFileSync(agent?.logFile ?? '', 'utf8').trim().split('\n').slice(-12).map(briefLogLine);
+      } catch {
+        tail = ['(no log)'];
+      }
+      return `\n  agent ${m}: ${process}; coordinator says ${JSON.stringify(machines.find((x) => x.name === m) ?? 'unknown machine')}; its log ends:\n    ${tail.join('\n    ')}`;
+    }).join('');
   }
 
   // ---------------------------------------------------------------------------------------------------------------
@@ -437,59 +462,13 @@ export class NetnsCluster {
   }
 }
 
-/** Removes the cluster lock when the process that holds it is gone. */
-function removeStaleLock(): void {
-  let holder = 0; // a holder that has just made the directory may not have written its name yet
+/** A pino line made short for an error message: time, level, message, and the fields that say which and why. */
+function briefLogLine(line: string): string {
   try {
-    holder = Number(readFileSync(join(CLUSTER_LOCK, 'holder'), 'utf8').split(' ')[0]) || 0;
+    const { time, level, msg, slot, err, error } = JSON.parse(line) as Record<string, unknown>;
+    const why = (err as { message?: string } | undefined)?.message ?? error;
+    return `${new Date(Number(time)).toISOString().slice(11, 23)} ${level} ${slot ? `${String(slot)} ` : ''}${String(msg)}${why ? ` (${String(why)})` : ''}`;
   } catch {
-    return;
+    return line.slice(0, 300); // not JSON: as it is
   }
-  if (holder && !pidAliveWithArg(holder, '')) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
-}
-
-function pidAliveWithArg(pid: number, needle: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Removes what a harness left: processes named in DIR/pids (checked against their command line, so a reused PID is
- * never killed), cyrmasters under DIR, and every namespace starting with `prefix`.
- */
-export function cleanupNetns(dir: string | undefined, prefix: string): { processes: number; namespaces: string[] } {
-  let processes = 0;
-  if (!dir) removeStaleLock(); // a run killed while holding it
-  if (dir) {
-    const pidDir = join(dir, 'pids');
-    let files: string[] = [];
-    try {
-      files = readdirSync(pidDir);
-    } catch {
-      // nothing started
-    }
-    for (const file of files) {
-      const pid = Number(readFileSync(join(pidDir, file), 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 1 && pidAliveWithArg(pid, dir)) {
-        process.kill(pid, 'SIGCONT');
-        process.kill(pid, 'SIGKILL');
-        processes++;
-      }
-      rmSync(join(pidDir, file), { force: true });
-    }
-    processes += killSlotsUnder(dir).length;
-  }
-  const namespaces = ipSync(['netns', 'list'])
-    .split('\n')
-    .map((line) => line.split(' ')[0]!)
-    .filter((ns) => ns.startsWith(prefix));
-  for (const ns of namespaces) ipSync(['netns', 'del', ns]);
-  return { processes, namespaces };
-}
-
-function ipSync(args: string[]): string {
-  return execaSync('ip', args, { reject: false }).stdout;
 }

@@ -1,0 +1,68 @@
+// What a namespace cluster leaves on the host and how it is removed: the lock that lets one cluster run at a time, the
+// processes named in DIR/pids, the cyrmasters under DIR and the namespaces of a prefix (`destroy()`, the next
+// cluster of the same prefix, and `pnpm test:cleanup` after a killed run).
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execaSync } from 'execa';
+import { killSlotsUnder } from '../../tools/local-cluster.js';
+
+export const NETNS_PREFIX = 'sltt';
+export const CLUSTER_LOCK = join(tmpdir(), 'slotctl-netns-cluster.lock');
+
+/** Removes the cluster lock when the process that holds it is gone. */
+export function removeStaleLock(): void {
+  let holder = 0; // a holder that has just made the directory may not have written its name yet
+  try {
+    holder = Number(readFileSync(join(CLUSTER_LOCK, 'holder'), 'utf8').split(' ')[0]) || 0;
+  } catch {
+    return;
+  }
+  if (holder && !pidAliveWithArg(holder, '')) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+}
+
+function pidAliveWithArg(pid: number, needle: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Removes what a harness left: processes named in DIR/pids (checked against their command line, so a reused PID is
+ * never killed), cyrmasters under DIR, and every namespace starting with `prefix`.
+ */
+export function cleanupNetns(dir: string | undefined, prefix: string): { processes: number; namespaces: string[] } {
+  let processes = 0;
+  if (!dir) removeStaleLock(); // a run killed while holding it
+  if (dir) {
+    const pidDir = join(dir, 'pids');
+    let files: string[] = [];
+    try {
+      files = readdirSync(pidDir);
+    } catch {
+      // nothing started
+    }
+    for (const file of files) {
+      const pid = Number(readFileSync(join(pidDir, file), 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 1 && pidAliveWithArg(pid, dir)) {
+        process.kill(pid, 'SIGCONT');
+        process.kill(pid, 'SIGKILL');
+        processes++;
+      }
+      rmSync(join(pidDir, file), { force: true });
+    }
+    processes += killSlotsUnder(dir).length;
+  }
+  const namespaces = ipSync(['netns', 'list'])
+    .split('\n')
+    .map((line) => line.split(' ')[0]!)
+    .filter((ns) => ns.startsWith(prefix));
+  for (const ns of namespaces) ipSync(['netns', 'del', ns]);
+  return { processes, namespaces };
+}
+
+function ipSync(args: string[]): string {
+  return execaSync('ip', args, { reject: false }).stdout;
+}
