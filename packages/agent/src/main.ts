@@ -113,7 +113,13 @@ async function main(): Promise<void> {
   const replays = new ReplayStore(opts.stateDir);
   await replays.load();
   const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
-  if ((await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log)) === 'ours') keepSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
+  // The log collector is not worth a mail outage: one slow to come up (a loaded host at boot) is watched and started
+  // again by keepSyslog, and the slots start meanwhile.
+  const syslog = await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log).catch((err: Error) => {
+    log.error({ err: err.message, socket: opts.syslogSocket }, 'slot-syslogd is not answering yet: starting the slots anyway, their Cyrus lines are lost until it does');
+    return 'ours' as const;
+  });
+  if (syslog === 'ours') keepSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
   let session: AgentSession | undefined;
   // The fence process guards the masters from here on, independent of this process (SIGSTOP, a stuck loop).
   const guard = new FenceGuard({
