@@ -44,8 +44,15 @@ const operationsOf = async (kind: string, since: number) =>
   (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all', '--limit', '1000'])).filter((o) => o.kind === kind && Date.parse(o.createdAt) >= since);
 const atRisk = (all = false) => cluster.slotctlJson<AtRiskJson[]>(['store', 'at-risk', ...(all ? ['--all'] : [])]);
 
+/**
+ * How long a failover may take here before a test calls it stuck: a bound for "it happened by itself", not a speed
+ * goal (bench/failover.ts measures that: 8-10 s on an idle host). This file's own runs took 13-21 s from the crash
+ * to every store served, with the mail load, the watch and slotctl polling on the same 2 cores.
+ */
+const FAILOVER_WAIT_MS = 90_000;
+
 /** Each store served as master by the slot that was its replica (epoch + 1), reachable by IMAP on its service IP. */
-async function waitServedByReplicas(lost: StoreJson[], timeoutMs: number): Promise<void> {
+async function waitServedByReplicas(lost: StoreJson[], timeoutMs = FAILOVER_WAIT_MS): Promise<void> {
   expect(lost.length, 'stores to fail over').toBeGreaterThan(0);
   await waitFor('every lost store to be served by its former replica', async () => {
     const now = await stores();
@@ -163,10 +170,9 @@ describe('machine loss on a namespace cluster', () => {
     } finally {
       for (const p of peers) await cluster.unblockSync(p);
     }
-    await waitServedByReplicas(lost, 30_000);
+    await waitServedByReplicas(lost);
     const tookMs = Date.now() - crashedAt;
     console.log(`crash(${victim}): its ${lost.length} stores served from ${peers.length} peers ${tookMs} ms after the crash`);
-    expect(tookMs).toBeLessThan(20_000); // the benchmark measures it; here only "it happened automatically"
 
     const down = (await events(since)).find((e) => e.kind === 'machine.down' && e.machine === victim)!;
     expect(down.reason).toMatch(/machine gone: none of its partners/);
@@ -244,7 +250,7 @@ describe('machine loss on a namespace cluster', () => {
     const since = Date.now();
     await cluster.isolate(victim);
     try {
-      await waitServedByReplicas(lost, 30_000);
+      await waitServedByReplicas(lost);
       const fenced = JSON.parse(readFileSync(join(dir, 'agents', victim, 'fenced.json'), 'utf8')) as { wallTime: string; slots: { slot: string }[] };
       expect(fenced.slots.map((x) => x.slot).sort()).toEqual(lost.map((s) => s.master.name).sort());
       const promoted = (await events(since)).filter((e) => e.kind === 'store.master-changed');
@@ -265,7 +271,7 @@ describe('machine loss on a namespace cluster', () => {
     const since = Date.now();
     cluster.pauseAgent(victim);
     try {
-      await waitServedByReplicas(lost, 30_000);
+      await waitServedByReplicas(lost);
       const fenced = JSON.parse(readFileSync(join(dir, 'agents', victim, 'fenced.json'), 'utf8')) as { wallTime: string; slots: { slot: string; killed: number }[] };
       expect(Date.parse(fenced.wallTime)).toBeGreaterThan(since);
       expect(fenced.slots.map((x) => x.slot).sort()).toEqual(lost.map((s) => s.master.name).sort());
@@ -298,7 +304,7 @@ describe('machine loss on a namespace cluster', () => {
     const movable = lost.filter((s) => s.replica.machine !== 'm5');
     const stuck = lost.filter((s) => s.replica.machine === 'm5');
     expect(stuck.length, 'stores of m4 replicated on m5 (the layout puts one there)').toBeGreaterThan(0);
-    await waitServedByReplicas(movable, 30_000);
+    await waitServedByReplicas(movable);
     // the store whose replica is on the other lost machine cannot move: refused, with the reason
     const ops = await operationsOf('failover', since);
     expect(ops.filter((o) => o.state === 'succeeded').map((o) => o.store).sort()).toEqual(movable.map((s) => s.name).sort());
