@@ -18,7 +18,7 @@ import { planApply, type ApplyPlan, type AppliedSlots } from '../state/apply-pla
 import type { Withheld } from '../peer/failsafe.js';
 import type { AppliedStore } from '../state/applied-store.js';
 import type { MachineSlots } from '../machine/slots.js';
-import { reconnectDelay } from './backoff.js';
+import { SESSION_CHANNEL_OPTIONS, sessionRetryDelay } from './backoff.js';
 import { monotonicMs } from '../lease/lease.js';
 import type { LeaseKeeper } from '../lease/keeper.js';
 
@@ -38,7 +38,7 @@ export interface SessionOptions {
   slots: MachineSlots;
   log: Logger;
   /** Counts the lease from what this session sends and what is acknowledged (on a thread of its own). */
-  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked'>;
+  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked' | 'holds'>;
   /** Every desired state, before it is applied (the partners and this machine's address come with it). */
   onDesired: (desired: DesiredState__Output) => void;
   /** Promotions this agent must not accept yet (failsafe promises); they are applied again when the promise ends. */
@@ -67,12 +67,7 @@ export class AgentSession {
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
-    this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), {
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 2_000,
-    });
+    this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), { ...SESSION_CHANNEL_OPTIONS });
   }
 
   private get log(): Logger {
@@ -115,9 +110,16 @@ export class AgentSession {
     stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));
     stream.on('error', (err: grpc.ServiceError) => this.onBroken(stream, err.details || err.message));
     stream.on('end', () => this.onBroken(stream, 'coordinator ended the session'));
-    void this.options.slots.reports().then((slots) => {
-      if (stream === this.stream) stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
-    });
+    this.options.slots.reports().then(
+      (slots) => {
+        if (stream === this.stream) stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
+      },
+      // without a hello the coordinator never hears of this machine's slots: start over rather than sit on the stream
+      (err: Error) => {
+        this.log.error({ err: err.stack }, 'could not build the slot reports for the hello; reconnecting');
+        this.onBroken(stream, `no hello: ${err.message}`);
+      },
+    );
   }
 
   private reportTimer: NodeJS.Timeout | undefined;
@@ -248,7 +250,7 @@ export class AgentSession {
     clearInterval(this.heartbeatTimer);
     this.options.lease.sessionEnded();
     stream.cancel();
-    const retryInMs = reconnectDelay(this.attempt++);
+    const retryInMs = sessionRetryDelay(this.attempt++, this.options.lease.holds());
     this.state = { phase: 'backoff', attempt: this.attempt, retryInMs, lastError: why };
     this.log.warn({ why, retryInMs, attempt: this.attempt }, 'session to coordinator lost; reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
