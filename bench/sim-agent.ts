@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs } from '../packages/agent/src/lease/lease.js';
-import { SESSION_CHANNEL_OPTIONS, sessionRetryDelay } from '../packages/agent/src/session/backoff.js';
+import { reconnectDelay } from '../packages/agent/src/session/backoff.js';
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
 
@@ -30,7 +30,7 @@ export interface SimShared {
 }
 
 /** The agent's channel options (session.ts), plus a subchannel of its own: each real agent is its own host. */
-const CHANNEL = { ...SESSION_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 };
+const CHANNEL = { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000, 'grpc.use_local_subchannel_pool': 1 };
 
 export class SimAgent {
   readonly machine: string;
@@ -229,7 +229,7 @@ export class SimAgent {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
-    }, sessionRetryDelay(this.attempt++, (this.lease.deadline ?? 0) > monotonicMs()));
+    }, reconnectDelay(this.attempt++));
   }
 
   /** Now and then a full report, as slot state, backlogs and log lines change on a real host (first one jittered). */

@@ -18,7 +18,7 @@ import { planApply, type ApplyPlan, type AppliedSlots } from '../state/apply-pla
 import type { Withheld } from '../peer/failsafe.js';
 import type { AppliedStore } from '../state/applied-store.js';
 import type { MachineSlots } from '../machine/slots.js';
-import { SESSION_CHANNEL_OPTIONS, sessionRetryDelay } from './backoff.js';
+import { reconnectDelay } from './backoff.js';
 import { monotonicMs } from '../lease/lease.js';
 import type { LeaseKeeper } from '../lease/keeper.js';
 
@@ -38,7 +38,7 @@ export interface SessionOptions {
   slots: MachineSlots;
   log: Logger;
   /** Counts the lease from what this session sends and what is acknowledged (on a thread of its own). */
-  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked' | 'holds'>;
+  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked'>;
   /** Every desired state, before it is applied (the partners and this machine's address come with it). */
   onDesired: (desired: DesiredState__Output) => void;
   /** Promotions this agent must not accept yet (failsafe promises); they are applied again when the promise ends. */
@@ -67,7 +67,12 @@ export class AgentSession {
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
-    this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), { ...SESSION_CHANNEL_OPTIONS });
+    this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+      'grpc.initial_reconnect_backoff_ms': 200,
+      'grpc.max_reconnect_backoff_ms': 2_000,
+    });
   }
 
   private get log(): Logger {
@@ -250,7 +255,7 @@ export class AgentSession {
     clearInterval(this.heartbeatTimer);
     this.options.lease.sessionEnded();
     stream.cancel();
-    const retryInMs = sessionRetryDelay(this.attempt++, this.options.lease.holds());
+    const retryInMs = reconnectDelay(this.attempt++);
     this.state = { phase: 'backoff', attempt: this.attempt, retryInMs, lastError: why };
     this.log.warn({ why, retryInMs, attempt: this.attempt }, 'session to coordinator lost; reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
