@@ -162,7 +162,12 @@ describe('agent sessions and liveness', () => {
     await waitFor('the refusal event', async () => {
       const events = (await cluster.client().listEvents({ machine: 'm1', limit: 20 })).events;
       return events.find((e) => e.kind === 'slot.apply-refused' && e.slot === 'se01-m1');
-    }, AGENT_START_MS);
+    }, AGENT_START_MS).catch((err: Error) => {
+      // once seen beside two busy loops, with nothing kept to say why: what the agent said last goes with the failure
+      const agent = cluster.agents.get('m1')!;
+      const tail = readLogLines(agent.logFile).slice(-15).map((l) => `${String(l.time)} ${String(l.msg)}${l.err ? ` (${JSON.stringify(l.err)})` : ''}`);
+      throw new Error(`${err.message}; agent m1 ${agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : 'running'}, its log ends:\n  ${tail.join('\n  ')}`);
+    });
     // The agent logs its answer before sending it, but pino writes asynchronously: the line was seen missing right
     // after the event. Every desired state since the restart: se01-m1 refused, se02-m1 as it was.
     const since = await waitFor('m1 to log its answer', () => (applyLines('m1').length > earlier ? applyLines('m1').slice(earlier) : undefined), 5000);

@@ -121,7 +121,7 @@ commands.on('line', (line) => {
     loop();
     send({ type: 'started' });
   } else if (command === 'stall') {
-    // `stall FROM MS`, FROM on CLOCK_MONOTONIC: every sampler is held up over the same moment, as a starved one would be
+    // `stall FROM,MS`, FROM on CLOCK_MONOTONIC: every sampler is held up over the same moment, as a starved one would be
     // (the unit test shows that a blind spot is reported)
     const [from, ms] = (arg ?? '').split(',').map(Number) as [number, number];
     const begin = from - monotonicOffset;
