@@ -467,7 +467,7 @@ function briefLogLine(line: string): string {
   try {
     const { time, level, msg, slot, err, error } = JSON.parse(line) as Record<string, unknown>;
     const why = (err as { message?: string } | undefined)?.message ?? error;
-    return `${new Date(Number(time)).toISOString().slice(11, 23)} ${level} ${slot ? `${String(slot)} ` : ''}${String(msg)}${why ? ` (${String(why)})` : ''}`;
+    return `${new Date(typeof time === 'number' ? time : String(time)).toISOString().slice(11, 23)} ${level} ${slot ? `${String(slot)} ` : ''}${String(msg)}${why ? ` (${String(why)})` : ''}`;
   } catch {
     return line.slice(0, 300); // not JSON: as it is
   }
