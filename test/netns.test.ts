@@ -5,7 +5,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { clusterChecks } from './cluster/checks.js';
-import { NetnsCluster, NETNS_PREFIX } from './cluster/netns.js';
+import { NetnsCluster } from './cluster/netns.js';
+import { NETNS_PREFIX } from './cluster/netns-cleanup.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('netns');

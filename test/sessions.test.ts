@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { pidAlive } from '../packages/agent/src/slot/process.js';
-import { dumpDatabase, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
+import { dumpDatabase, logTail, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
 
 const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
@@ -165,7 +165,7 @@ describe('agent sessions and liveness', () => {
     }, AGENT_START_MS).catch((err: Error) => {
       // once seen beside two busy loops, with nothing kept to say why: what the agent said last goes with the failure
       const agent = cluster.agents.get('m1')!;
-      const tail = readLogLines(agent.logFile).slice(-15).map((l) => `${String(l.time)} ${String(l.msg)}${l.err ? ` (${JSON.stringify(l.err)})` : ''}`);
+      const tail = logTail(agent.logFile, 15);
       throw new Error(`${err.message}; agent m1 ${agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : 'running'}, its log ends:\n  ${tail.join('\n  ')}`);
     });
     // The agent logs its answer before sending it, but pino writes asynchronously: the line was seen missing right

@@ -10,7 +10,8 @@ import type { CompareOptions, PairResult } from '../support/mail-compare.js';
 import { expectSameMail } from '../support/same-mail.js';
 import { ROOT, waitFor } from '../../tools/local-cluster.js';
 import { GAP_LIMIT_MS, MasterWatch, type MasterWatchResult } from './master-watch.js';
-import { NETNS_PREFIX, type NetnsCluster } from './netns.js';
+import type { NetnsCluster } from './netns.js';
+import { NETNS_PREFIX } from './netns-cleanup.js';
 
 export interface SlotJson {
   name: string;

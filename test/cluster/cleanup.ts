@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArg } from '../../bench/common.js';
-import { NETNS_PREFIX, cleanupNetns } from './netns.js';
+import { NETNS_PREFIX, cleanupNetns } from './netns-cleanup.js';
 
 const id = benchArg('id', '');
 const onlyDir = benchArg('dir', '');

@@ -63,7 +63,7 @@ export function blindSpots(perSampler: readonly (readonly SamplingGap[])[]): Sam
   const wallOffset = Date.now() - Number(process.hrtime.bigint()) / 1e6;
   return blind
     .filter((g) => g.to - g.from > GAP_LIMIT_MS)
-    .map((g) => ({ at: Math.round(g.to + wallOffset), ms: Math.round(g.to - g.from), from: g.from, to: g.to, samplers: g.samplers.map(({ samplers: _, ...own }) => own) }));
+    .map((g) => ({ at: Math.round(g.to + wallOffset), ms: Math.round(g.to - g.from), from: g.from, to: g.to, samplers: g.samplers }));
 }
 
 export interface MasterWatchResult {

@@ -9,9 +9,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
+import { logTail } from '../support/fixtures.js';
 import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock } from './netns-cleanup.js';
 
-export { NETNS_PREFIX, cleanupNetns } from './netns-cleanup.js';
 const SUBNET = '10.231';
 const COORDINATOR_PORT = 7400;
 
@@ -302,14 +302,9 @@ export class NetnsCluster {
     const silent = this.machines.filter((m) => slots.filter((s) => s.machine === m).every((s) => s.state === 'unknown'));
     return silent.map((m) => {
       const agent = this.agents.get(m);
-      const process = !agent ? 'not started' : agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : `running (pid ${agent.pid})`;
-      let tail: string[] = [];
-      try {
-        tail = readFileSync(agent?.logFile ?? '', 'utf8').trim().split('\n').slice(-12).map(briefLogLine);
-      } catch {
-        tail = ['(no log)'];
-      }
-      return `\n  agent ${m}: ${process}; coordinator says ${JSON.stringify(machines.find((x) => x.name === m) ?? 'unknown machine')}; its log ends:\n    ${tail.join('\n    ')}`;
+      const running = !agent ? 'not started' : agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : `running (pid ${agent.pid})`;
+      const tail = agent ? logTail(agent.logFile, 12) : [];
+      return `\n  agent ${m}: ${running}; coordinator says ${JSON.stringify(machines.find((x) => x.name === m) ?? 'unknown machine')}; its log ends:\n    ${tail.join('\n    ')}`;
     }).join('');
   }
 
@@ -459,16 +454,5 @@ export class NetnsCluster {
     cleanupNetns(this.options.dir, this.prefix);
     this.unlock();
     this.log(`destroyed in ${Math.round(performance.now() - t)} ms`);
-  }
-}
-
-/** A pino line made short for an error message: time, level, message, and the fields that say which and why. */
-function briefLogLine(line: string): string {
-  try {
-    const { time, level, msg, slot, err, error } = JSON.parse(line) as Record<string, unknown>;
-    const why = (err as { message?: string } | undefined)?.message ?? error;
-    return `${new Date(typeof time === 'number' ? time : String(time)).toISOString().slice(11, 23)} ${level} ${slot ? `${String(slot)} ` : ''}${String(msg)}${why ? ` (${String(why)})` : ''}`;
-  } catch {
-    return line.slice(0, 300); // not JSON: as it is
   }
 }

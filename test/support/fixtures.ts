@@ -70,6 +70,23 @@ export function readLogLines(path: string): Record<string, unknown>[] {
 }
 
 /**
+ * The last `n` lines of a daemon's pino log, one short line each (time, level, slot, message, error), for a failure
+ * message that must say what the daemon did last. Unreadable: says so.
+ */
+export function logTail(path: string, n: number): string[] {
+  let lines: Record<string, unknown>[];
+  try {
+    lines = readLogLines(path);
+  } catch {
+    return ['(no log)'];
+  }
+  return lines.slice(-n).map(({ time, level, msg, slot, err, error }) => {
+    const why = (err as { message?: string } | undefined)?.message ?? (typeof err === 'string' ? err : error);
+    return `${String(time).slice(11, 23)} ${String(level)} ${slot ? `${String(slot)} ` : ''}${String(msg)}${why ? ` (${String(why)})` : ''}`;
+  });
+}
+
+/**
  * Two machines and two stores (PREFIX01 mastered on m1, PREFIX02 on m2) whose slots live under ROOT and listen on
  * 127.NET.x.y, so that test files running side by side never share an address, a path or a slot name.
  */
