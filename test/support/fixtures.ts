@@ -74,13 +74,21 @@ export function readLogLines(path: string): Record<string, unknown>[] {
  * message that must say what the daemon did last. Unreadable: says so.
  */
 export function logTail(path: string, n: number): string[] {
-  let lines: Record<string, unknown>[];
+  let text: string;
   try {
-    lines = readLogLines(path);
+    text = readFileSync(path, 'utf8');
   } catch {
     return ['(no log)'];
   }
-  return lines.slice(-n).map(({ time, level, msg, slot, err, error }) => {
+  // A daemon's stderr shares the file: a crash's stack trace or a `cannot start` line is not JSON and is kept as is.
+  return text.trimEnd().split('\n').slice(-n).map((line) => {
+    let entry: Record<string, unknown>;
+    try {
+      entry = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return line;
+    }
+    const { time, level, msg, slot, err, error } = entry;
     const why = (err as { message?: string } | undefined)?.message ?? (typeof err === 'string' ? err : error);
     return `${String(time).slice(11, 23)} ${String(level)} ${slot ? `${String(slot)} ` : ''}${String(msg)}${why ? ` (${String(why)})` : ''}`;
   });

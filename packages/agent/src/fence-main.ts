@@ -1,7 +1,7 @@
 // slot-fence --state-dir DIR: started (detached) by slot-agent; see fence/run.ts.
 import { createWriteStream } from 'node:fs';
 import { Command } from 'commander';
-import { SLOTCTL_VERSION, createLogger } from '@slotctl/shared';
+import { SLOTCTL_VERSION, createLogger } from '@slotctl/shared/base';
 import { fencePaths } from './fence/fence-file.js';
 import { runFence } from './fence/run.js';
 

@@ -1,6 +1,6 @@
 // slot-syslogd [--socket /dev/log] [--dir /run/slotctl/syslog]
 import { Command } from 'commander';
-import { SLOTCTL_VERSION } from '@slotctl/shared';
+import { SLOTCTL_VERSION } from '@slotctl/shared/base';
 import { runSyslogd } from './logs/syslogd.js';
 
 const program = new Command('slot-syslogd')

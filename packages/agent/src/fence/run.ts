@@ -3,7 +3,7 @@
 // group (SIGKILL: no further write is acknowledged) and releases its service IP, then records what it did in
 // fenced.json. It acts again for a new deadline, or when a listed master runs again past its deadline.
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
-import { writeFileAtomic, type Logger } from '@slotctl/shared';
+import { writeFileAtomic, type Logger } from '@slotctl/shared/base';
 import { monotonicMs } from '../lease/lease.js';
 import { isSlotMaster, pidAlive, signalGroup } from '../slot/process.js';
 import { IpVipDriver } from '../vip/ip.js';

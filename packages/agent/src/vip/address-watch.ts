@@ -6,7 +6,7 @@
 //
 // The set is for noticing drift cheaply; whoever acts on it confirms with a fresh `ip` call first (IpVipDriver.isBound).
 import { execa, type ResultPromise } from 'execa';
-import type { Logger } from '@slotctl/shared';
+import type { Logger } from '@slotctl/shared/base';
 
 /** One line of `ip -o -4 monitor address` or `ip -o -4 addr show`: the interface, the address, added or deleted. */
 export function parseAddressLine(line: string): { iface: string; ip: string; deleted: boolean } | undefined {

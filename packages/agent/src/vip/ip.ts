@@ -2,7 +2,7 @@
 // Before taking an address it probes that nobody answers for it (`arping -D`): if someone does, the bind is refused
 // and reported loudly; two machines must never serve one address (a split-brain guard).
 import { execa } from 'execa';
-import { AddressConflictError, assertIp, type Logger } from '@slotctl/shared';
+import { AddressConflictError, assertIp, type Logger } from '@slotctl/shared/base';
 import type { VipDriver } from './driver.js';
 import { parseAddressLine, type AddressWatch } from './address-watch.js';
 
