@@ -261,14 +261,21 @@ try {
   release();
 }
 
+// Issue 14's goals. With the busy loops only the start-up has one (30 s); the steady-state and restart figures are
+// judged on a quiet host. A restart "fences nothing" as real agents would count it: with their partners' promises
+// (wouldHaveFenced, by the lease alone, is reported: how many the failsafe carried). The RSS goal is our own.
 const goal = { agents: 1000, allLeasedSeconds: busy ? 30 : 15, cpuPercent: 30, p99Ms: 50, rssMb: 300, restartFences: 0 };
 const big = runs.find((r) => r.agents === goal.agents);
 const verdict = big && {
   connect: big.connect.allLeasedSeconds < goal.allLeasedSeconds,
-  cpu: big.steady.coordinatorCpuPercentOfOneCore < goal.cpuPercent,
-  p99: big.steady.latencyMs.p99 < goal.p99Ms,
-  rss: big.steady.coordinatorRssMb < goal.rssMb,
-  ...(big.restart ? { restart: big.restart.wouldHaveFenced === goal.restartFences && big.restart.wouldHaveFencedWithFailsafe === 0 && big.restart.machinesDeclaredDown === 0 && big.restart.failovers === 0 } : {}),
+  ...(busy
+    ? {}
+    : {
+        cpu: big.steady.coordinatorCpuPercentOfOneCore < goal.cpuPercent,
+        p99: big.steady.latencyMs.p99 < goal.p99Ms,
+        rss: big.steady.coordinatorRssMb < goal.rssMb,
+      }),
+  ...(big.restart ? { restart: big.restart.wouldHaveFencedWithFailsafe === goal.restartFences && big.restart.machinesDeclaredDown === 0 && big.restart.failovers === 0 } : {}),
 };
 const variant = `${busy ? `busy-${busy}` : 'quiet'}${waitForReady ? '-wait-for-ready' : ''}`;
 const file = join(ROOT, 'bench', 'results', 'coordinator-sessions.json');

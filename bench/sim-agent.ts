@@ -71,6 +71,9 @@ export class SimAgent {
   restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0 };
   /** The current session was opened by reconnectNow (a partner reaches the coordinator), not by the backoff. */
   private openedNow = false;
+  /** As AgentSession: when the stream opened (monotonic ms) and until when its coordinator promotes nothing. */
+  private openedMono = 0;
+  private graceUntil = 0;
   private welcomed = false;
 
   constructor(private readonly index: number, private readonly shared: SimShared) {
@@ -107,9 +110,20 @@ export class SimAgent {
     } else {
       this.expiredSince = 0;
     }
-    const held = now < deadline || (failsafeUntil !== undefined && now < failsafeUntil);
+    // promises extend a lease without a lapse; after one, only the lease brings the masters back (ServingAuthority)
+    const held = now < deadline || (!this.fencedWithFailsafe && failsafeUntil !== undefined && now < failsafeUntil);
     if (!held && !this.fencedWithFailsafe) this.fencesWithFailsafe++;
     this.fencedWithFailsafe = !held;
+  }
+
+  /** As ServingAuthority.holds: the lease, or the failsafe that extended it without a lapse. */
+  holds(): boolean {
+    return !this.fencedWithFailsafe && this.lease.deadline !== undefined;
+  }
+
+  /** As AgentSession.coordinatorGraceUntil. */
+  coordinatorGraceUntil(now = monotonicMs()): number | undefined {
+    return this.coordinatorReachable() && now < this.graceUntil ? this.graceUntil : undefined;
   }
 
   /** As the agent: connected, and an acknowledgement within two heartbeat intervals. */
@@ -139,6 +153,8 @@ export class SimAgent {
     if (this.stopped) return;
     this.openedNow = now;
     this.welcomed = false;
+    this.openedMono = monotonicMs();
+    this.graceUntil = 0;
     const stream: Stream = this.shared.waitForReady ? this.client.Session(new grpc.Metadata({ waitForReady: true })) : this.client.Session();
     this.stream = stream;
     this.streamOpenedAt = Date.now();
@@ -159,6 +175,7 @@ export class SimAgent {
       this.welcomed = true;
       if (this.markAt && this.restart.welcomedMs < 0 && this.streamOpenedAt > this.markAt) this.restart.welcomedMs = Date.now() - this.markAt;
       this.lastAckAt = performance.now();
+      this.graceUntil = w.restartGraceMs > 0 ? this.openedMono + w.restartGraceMs : 0;
       this.intervalMs = w.heartbeatIntervalMs;
       this.margin = leaseMargin(w.leaseMs);
       clearInterval(this.heartbeatTimer);

@@ -22,11 +22,11 @@ export interface SimConfig {
   waitForReady: boolean;
 }
 
-export type ToSim = { type: 'measure'; on: boolean } | { type: 'mark'; at: number } | { type: 'stop' } | { type: 'reach'; first: number; bits: string };
+export type ToSim = { type: 'measure'; on: boolean } | { type: 'mark'; at: number } | { type: 'stop' } | { type: 'reach'; first: number; states: number[] };
 
 export type FromSim =
   | { type: 'acked'; at: number }
-  | { type: 'reach'; first: number; bits: string }
+  | { type: 'reach'; first: number; states: number[] }
   | { type: 'measured'; latencies: number[] }
   | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[]; reconnectsNow: number; reconnectsNowFailedFast: number }
   | {
@@ -103,7 +103,7 @@ process.on('disconnect', () => process.exit(0));
 
 process.on('message', (m: ToSim) => {
   if (m.type === 'reach') {
-    peers.heard(m.first, m.bits);
+    peers.heard(m.first, m.states);
   } else if (m.type === 'measure') {
     measuring = m.on;
     if (m.on) shared.latencies.length = 0;

@@ -1,10 +1,11 @@
 // The partners' side of the simulated agents (packages/agent/src/peer/): every second each agent asks its partners
 // whether they reach the coordinator. A partner that does cuts the asker's reconnect backoff short; one that does not
-// promises, for one lease counted from the question's send time, not to accept a promotion against the asker. While
-// every replica partner of an agent's masters holds a live promise, its masters serve on (the failsafe). Here the
-// question is a function call; partners in the other simulated-agent process answer from what that process last
-// said of them (every 200 ms, relayed by the bench): about as stale as an answer over the network.
-import { FailsafeLedger } from '../packages/agent/src/peer/failsafe.js';
+// (or reaches a coordinator still in its restart grace) promises, for one lease counted from the question's send
+// time, not to accept a promotion against the asker (promiseFor decides, as in the agent). While every replica
+// partner of an agent's masters holds a live promise, its masters serve on (the failsafe). Here the question is a
+// function call; partners in the other simulated-agent process answer from what that process last said of them
+// (every 200 ms, relayed by the bench): about as stale as an answer over the network.
+import { FailsafeLedger, promiseFor } from '../packages/agent/src/peer/failsafe.js';
 import { leaseMargin, monotonicMs } from '../packages/agent/src/lease/lease.js';
 import type { SimAgent } from './sim-agent.js';
 
@@ -15,8 +16,8 @@ export class SimPeers {
   private readonly ledgers = new Map<SimAgent, FailsafeLedger>();
   private readonly failsafeUntil = new Map<SimAgent, number>();
   private tick = 0;
-  /** Partners in the other process: reaches the coordinator or not, as last heard. */
-  private readonly remote = new Map<number, boolean>();
+  /** Partners in the other process, as last heard: reaches the coordinator, and its grace (monotonic ms, 0: none). */
+  private readonly remote = new Map<number, { reachable: boolean; graceUntil: number }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly machines: number, private readonly leaseMs = 5000) {}
@@ -38,16 +39,28 @@ export class SimPeers {
     clearInterval(this.timer);
   }
 
-  /** What this process's agents say now, for the other process: one character per agent, '1' reaches. */
-  reachability(): { first: number; bits: string } {
+  /**
+   * What this process's agents say now, for the other process: per agent -1 (does not reach the coordinator), 0
+   * (reaches it) or the ms left of the grace of the coordinator it reaches.
+   */
+  reachability(): { first: number; states: number[] } {
     const indexes = [...this.byIndex.keys()];
-    const first = Math.min(...indexes);
-    return { first, bits: indexes.map((i) => (this.byIndex.get(i)!.coordinatorReachable() ? '1' : '0')).join('') };
+    const now = monotonicMs();
+    return {
+      first: Math.min(...indexes),
+      states: indexes.map((i) => {
+        const a = this.byIndex.get(i)!;
+        if (!a.coordinatorReachable()) return -1;
+        const grace = a.coordinatorGraceUntil(now);
+        return grace === undefined ? 0 : Math.floor(grace - now);
+      }),
+    };
   }
 
-  /** What the other process said of its agents. */
-  heard(first: number, bits: string): void {
-    for (let i = 0; i < bits.length; i++) this.remote.set(first + i, bits[i] === '1');
+  /** What the other process said of its agents (up to 200 ms ago: a grace is counted as if it were said now less that). */
+  heard(first: number, states: number[]): void {
+    const now = monotonicMs();
+    states.forEach((v, i) => this.remote.set(first + i, { reachable: v >= 0, graceUntil: v > 0 ? now + v - 200 : 0 }));
   }
 
   /** Until when the agent's masters may serve on promises alone (undefined: no failsafe). */
@@ -58,17 +71,15 @@ export class SimPeers {
   private round(index: number, agent: SimAgent): void {
     const sentAt = monotonicMs();
     const ledger = this.ledgers.get(agent)!;
+    const ask = { holds: agent.holds(), promiseMs: this.leaseMs };
     for (const d of [1, 2, 3, 4, -1, -2, -3, -4]) {
       const p = (index + d + this.machines) % this.machines;
       const partner = this.byIndex.get(p);
-      const reaches = partner ? partner.coordinatorReachable() : this.remote.get(p);
-      if (reaches === undefined) continue; // never heard of: no answer, no promise
-      const partnerName = `m${p}`;
-      if (reaches) {
-        if (!agent.coordinatorReachable()) agent.reconnectNow();
-      } else {
-        ledger.record(partnerName, { sentAt, reachable: false, promisedMs: this.leaseMs });
-      }
+      const view = partner ? { reachable: partner.coordinatorReachable(), graceUntil: partner.coordinatorGraceUntil(sentAt) ?? 0 } : this.remote.get(p);
+      if (view === undefined) continue; // never heard of: no answer, no promise
+      const promisedMs = promiseFor(ask, { reachable: view.reachable, graceUntil: view.graceUntil > sentAt ? view.graceUntil : undefined, maxMs: this.leaseMs }, sentAt);
+      ledger.record(`m${p}`, { sentAt, reachable: view.reachable, promisedMs });
+      if (view.reachable && !agent.coordinatorReachable()) agent.reconnectNow();
     }
     // the replicas of machine i's masters are on machines i+1…i+4 (bench/sessions-support clusterJson)
     const replicaPartners = [1, 2, 3, 4].map((d) => `m${(index + d) % this.machines}`);

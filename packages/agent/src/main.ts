@@ -194,6 +194,8 @@ async function main(): Promise<void> {
     promiseMs: () => (session?.state.phase === 'connected' ? session.state.leaseMs : 5000),
     marginMs: leaseMargin(5000),
     coordinatorReachable: () => session?.coordinatorReachable() ?? false,
+    coordinatorGraceUntil: () => session?.coordinatorGraceUntil(),
+    holds: () => keeper.holds(),
     replicaPartners: () => [...new Set((desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
     onFailsafe: (deadline) => keeper.setFailsafe(deadline),
     partnerReachesCoordinator: () => session?.reconnectNow(),

@@ -48,6 +48,10 @@ export class Coordinator {
     this.db = db;
     const repo = new Repository(db);
     const liveness = new LivenessTracker(repo, this.config, this.log);
+    // Until then nothing is declared down (liveness counts silence from its start + AGENT_RECONNECT_MAX_MS) and no
+    // failover starts (the orchestrator's grace): agents say so to their partners, who keep promising meanwhile.
+    const graceMs = this.config.leaseMs + AGENT_RECONNECT_MAX_MS;
+    let graceUntil = 0;
     // the orchestrator re-evaluates its operations soon after an agent reports or a session starts or ends
     let orchestrator: Orchestrator | undefined;
     const sessions = new AgentSessions(
@@ -62,10 +66,11 @@ export class Coordinator {
           orchestrator?.wakeSoon();
         },
         onSessionChange: () => orchestrator?.wakeSoon(),
+        restartGraceMs: () => Math.max(0, Math.floor(graceUntil - performance.now())),
       },
       this.log,
     );
-    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs: this.config.leaseMs + AGENT_RECONNECT_MAX_MS, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
+    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;
@@ -107,6 +112,7 @@ export class Coordinator {
     });
     this.closeListener = listening.close;
     const port = listening.port;
+    graceUntil = performance.now() + graceMs;
     liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
     repo.insertEvent({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });

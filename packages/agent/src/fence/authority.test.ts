@@ -58,6 +58,30 @@ describe('the serving authority', () => {
     expect(a.holds()).toBe(false);
   });
 
+  it('takes no failsafe before its first lease', () => {
+    const { a } = authority();
+    a.setFailsafe(9000);
+    expect(a.holds()).toBe(false);
+  });
+
+  it('lets promises extend a lease that holds, never revive one that ran out (its stores may have failed over)', () => {
+    const { a, at } = authority();
+    a.renewLease(3000);
+    at(2500);
+    a.setFailsafe(6000); // the coordinator restarts; every partner promised before the lease ended
+    at(5000);
+    expect(a.holds()).toBe(true);
+    expect(a.holder).toBe('failsafe (partners promised)');
+    a.setFailsafe(undefined); // a partner stopped promising
+    at(6500);
+    expect(a.holds()).toBe(false);
+    a.setFailsafe(9000); // promises again, after the masters were fenced: not taken
+    expect(a.holds()).toBe(false);
+    expect(a.deadline).toBe(3000);
+    a.renewLease(9500); // an acknowledged heartbeat brings them back
+    expect(a.holds()).toBe(true);
+  });
+
   it('is not held by an agent that never had a lease', () => {
     const { a } = authority();
     expect(a.remaining()).toBeUndefined();

@@ -89,8 +89,13 @@ export class ServingAuthority {
     this.summarize();
   }
 
-  /** The failsafe deadline (undefined: no promise holds). It may move back: promises are short and renewed. */
+  /**
+   * The failsafe deadline (undefined: no promise holds). It may move back: promises are short and renewed. It only
+   * extends a deadline that has not passed: once the masters were fenced, the coordinator may have failed their
+   * stores over (it declares a machine down only after its lease ran out), so only a lease brings them back.
+   */
   setFailsafe(deadline: number | undefined): void {
+    if (deadline !== undefined && !this.holds()) deadline = undefined;
     if (deadline === this.failsafeUntil) return;
     this.failsafeUntil = deadline;
     this.changed();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ApplyPlan, AppliedSlot } from '../state/apply-plan.js';
-import { FailsafeLedger, PromiseBook, withholdPromotions } from './failsafe.js';
+import { FailsafeLedger, PromiseBook, promiseFor, withholdPromotions } from './failsafe.js';
 
 describe('FailsafeLedger', () => {
   it('holds only while every partner has a live promise, until the earliest ends less the margin', () => {
@@ -21,6 +21,35 @@ describe('FailsafeLedger', () => {
     f.record('b', { sentAt: 500, reachable: false, promisedMs: 5000 }); // an older promise answered late: the later end stands
     expect(f.deadline(['b'], 2100)).toBe(5000);
     expect(f.deadline(['b'], 5000)).toBeUndefined();
+  });
+
+  it('counts a promise from a partner that reaches a coordinator in its restart grace', () => {
+    const f = new FailsafeLedger(1000);
+    f.record('b', { sentAt: 1000, reachable: true, promisedMs: 3000 });
+    expect(f.deadline(['b'], 1100)).toBe(3000);
+  });
+});
+
+describe('promiseFor (the partner)', () => {
+  const ask = { holds: true, promiseMs: 5000 };
+  it('promises when it cannot reach the coordinator either, no longer than it may', () => {
+    expect(promiseFor(ask, { reachable: false, graceUntil: undefined, maxMs: 5000 }, 0)).toBe(5000);
+    expect(promiseFor({ holds: true, promiseMs: 8000 }, { reachable: false, graceUntil: undefined, maxMs: 5000 }, 0)).toBe(5000);
+  });
+
+  it('does not when it reaches a coordinator that may promote, so that the coordinator decides', () => {
+    expect(promiseFor(ask, { reachable: true, graceUntil: undefined, maxMs: 5000 }, 0)).toBe(0);
+  });
+
+  it("promises through a just-started coordinator's grace, and not a moment beyond it", () => {
+    expect(promiseFor(ask, { reachable: true, graceUntil: 10_000, maxMs: 5000 }, 1000)).toBe(5000);
+    expect(promiseFor(ask, { reachable: true, graceUntil: 10_000, maxMs: 5000 }, 7000)).toBe(3000);
+    expect(promiseFor(ask, { reachable: true, graceUntil: 10_000, maxMs: 5000 }, 10_000)).toBe(0);
+  });
+
+  it('never promises to an asker whose masters were fenced: its stores may have failed over', () => {
+    expect(promiseFor({ holds: false, promiseMs: 5000 }, { reachable: false, graceUntil: undefined, maxMs: 5000 }, 0)).toBe(0);
+    expect(promiseFor({ holds: false, promiseMs: 5000 }, { reachable: true, graceUntil: 10_000, maxMs: 5000 }, 0)).toBe(0);
   });
 });
 

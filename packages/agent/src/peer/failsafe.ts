@@ -17,6 +17,18 @@ export class PromiseBook {
   }
 }
 
+/**
+ * The partner's side: how long it promises an asker (0: no promise). Only when it cannot reach the coordinator
+ * either, or the coordinator it reaches has just started and promotes nothing until `graceUntil` (and not beyond
+ * that). Never to an asker whose masters may no longer serve: promises extend a lease, they do not revive one.
+ */
+export function promiseFor(ask: { holds: boolean; promiseMs: number }, me: { reachable: boolean; graceUntil: number | undefined; maxMs: number }, now: number): number {
+  if (!ask.holds) return 0;
+  const ms = Math.min(ask.promiseMs, me.maxMs);
+  if (!me.reachable) return Math.max(0, ms);
+  return me.graceUntil === undefined ? 0 : Math.max(0, Math.min(ms, Math.floor(me.graceUntil - now)));
+}
+
 export interface PartnerAnswer {
   /** When the question left (CLOCK_MONOTONIC ms): the promise is counted from there, never from the answer. */
   sentAt: number;
@@ -26,16 +38,18 @@ export interface PartnerAnswer {
 
 /**
  * The asker's side. A promise binds its partner until it ends, whatever the partner answers later: an answer "I
- * reach the coordinator" brings no new promise, so the failsafe runs out within one promise — time enough for this
- * agent to reconnect to a coordinator that came back — but never ends earlier than the promises allow.
+ * reach the coordinator" brings no new promise (unless that coordinator has just started and promotes nothing yet),
+ * so the failsafe runs out within one promise — time enough for this agent to reconnect to a coordinator that came
+ * back — but never ends earlier than the promises allow.
  */
 export class FailsafeLedger {
   private readonly promisedUntil = new Map<string, number>();
 
   constructor(private readonly marginMs: number) {}
 
+  /** A promise counts whether or not the partner reaches the coordinator (it may, during a restart's grace). */
   record(machine: string, answer: PartnerAnswer): void {
-    if (answer.reachable || answer.promisedMs <= 0) return;
+    if (answer.promisedMs <= 0) return;
     const end = answer.sentAt + answer.promisedMs;
     this.promisedUntil.set(machine, Math.max(this.promisedUntil.get(machine) ?? 0, end));
   }

@@ -20,7 +20,7 @@ import {
   type PeerView,
 } from '@slotctl/shared';
 import { monotonicMs } from '../lease/lease.js';
-import { FailsafeLedger, PromiseBook } from './failsafe.js';
+import { FailsafeLedger, PromiseBook, promiseFor } from './failsafe.js';
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 
 export interface PeerLinkOptions {
@@ -33,6 +33,10 @@ export interface PeerLinkOptions {
   marginMs: number;
   /** This agent's own view: does it hear the coordinator right now? */
   coordinatorReachable: () => boolean;
+  /** Until when the coordinator it hears promotes nothing (just started), if it does (monotonic ms). */
+  coordinatorGraceUntil: () => number | undefined;
+  /** May this machine's masters serve now (lease or failsafe)? Partners promise only to one that may. */
+  holds: () => boolean;
   /** The machines holding the replicas of this machine's masters (whose promises the failsafe needs). */
   replicaPartners: () => string[];
   /** Answers a partner's recovery: the GUIDs of some mailboxes of one of this machine's slots. */
@@ -102,19 +106,20 @@ export class PeerLink {
     this.options.log.info({ listen: target }, 'serving Peer (failsafe confirmations) to partner agents');
   }
 
-  /** Someone asks: a promise only when this agent cannot reach the coordinator either. */
+  /** Someone asks: a promise as `promiseFor` decides, written in the book that withholds promotions against it. */
   private answer(req: ConfirmRequest__Output): ConfirmReply {
+    const machine = this.options.machine;
     try {
       assertName(req.machine, 'asking machine');
     } catch {
-      return { machine: this.options.machine, coordinatorReachable: true, promisedMs: 0 };
+      return { machine, coordinatorReachable: true, promisedMs: 0 };
     }
     const now = monotonicMs();
     this.heard.set(req.machine, now);
-    if (this.options.coordinatorReachable()) return { machine: this.options.machine, coordinatorReachable: true, promisedMs: 0 };
-    const ms = Math.min(req.promiseMs, this.options.promiseMs());
-    this.promises.give(req.machine, now, ms);
-    return { machine: this.options.machine, coordinatorReachable: false, promisedMs: ms };
+    const reachable = this.options.coordinatorReachable();
+    const ms = promiseFor(req, { reachable, graceUntil: this.options.coordinatorGraceUntil(), maxMs: this.options.promiseMs() }, now);
+    if (ms > 0) this.promises.give(req.machine, now, ms);
+    return { machine, coordinatorReachable: reachable, promisedMs: ms };
   }
 
   /** The partners to ask, from the desired state. */
@@ -149,7 +154,7 @@ export class PeerLink {
   private round(): void {
     for (const [machine, { client }] of this.clients) {
       const sentAt = monotonicMs();
-      client.Confirm({ machine: this.options.machine, promiseMs: this.options.promiseMs() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
+      client.Confirm({ machine: this.options.machine, promiseMs: this.options.promiseMs(), holds: this.options.holds() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
         if (err || !reply) return; // no answer: no promise; the last one runs out on its own
         this.heard.set(machine, monotonicMs());
         this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs });

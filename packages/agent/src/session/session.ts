@@ -64,6 +64,9 @@ export class AgentSession {
   private reapplyTimer: NodeJS.Timeout | undefined;
   /** Send times of recent heartbeats, for the acknowledgement's round trip in the logs. */
   private readonly sentAt = new Map<number, number>();
+  /** When the current stream was opened, and until when its coordinator said it promotes nothing (monotonic ms). */
+  private openedAt = 0;
+  private graceUntil = 0;
 
   constructor(private readonly options: SessionOptions) {
     const { Agent } = loadContract().slotctl.v1;
@@ -110,6 +113,8 @@ export class AgentSession {
   private connect(): void {
     if (this.state.phase === 'stopped') return;
     this.state = { phase: 'connecting', attempt: this.attempt };
+    this.openedAt = monotonicMs();
+    this.graceUntil = 0;
     const stream = this.client.Session();
     this.stream = stream;
     stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));
@@ -156,12 +161,14 @@ export class AgentSession {
         const w = message.welcome!;
         this.attempt = 0;
         this.lastAckAt = performance.now();
+        // counted from before the hello left: the coordinator's grace cannot end earlier than that
+        this.graceUntil = w.restartGraceMs > 0 ? this.openedAt + w.restartGraceMs : 0;
         this.state = { phase: 'connected', since: Date.now(), heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs };
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.heartbeat(stream), w.heartbeatIntervalMs);
         this.options.lease.session(this.options.coordinator, this.instanceId, w.heartbeatIntervalMs, w.leaseMs);
         this.heartbeat(stream); // the lease starts now, not one interval later
-        this.log.info({ coordinatorId: w.coordinatorId, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs }, 'connected to coordinator');
+        this.log.info({ coordinatorId: w.coordinatorId, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs, restartGraceMs: w.restartGraceMs }, 'connected to coordinator');
         return;
       }
       case 'ack': {
@@ -199,6 +206,14 @@ export class AgentSession {
   /** This agent hears the coordinator now: connected, and an acknowledgement within two heartbeat intervals. */
   coordinatorReachable(): boolean {
     return this.state.phase === 'connected' && performance.now() - this.lastAckAt < 2 * this.state.heartbeatIntervalMs;
+  }
+
+  /**
+   * Until when the coordinator this agent hears promotes nothing (it has just started), or undefined: partners that
+   * have not been admitted yet may be promised that long, as if the coordinator were unreachable.
+   */
+  coordinatorGraceUntil(now = monotonicMs()): number | undefined {
+    return this.coordinatorReachable() && now < this.graceUntil ? this.graceUntil : undefined;
   }
 
   private async apply(stream: Stream, desired: DesiredState__Output): Promise<void> {

@@ -36,6 +36,8 @@ export interface SessionConfig {
   onReports?: (machine: string, reports: readonly SlotReportInput[]) => void;
   /** Called when a machine's session starts or ends. */
   onSessionChange?: (machine: string) => void;
+  /** Ms from now during which this coordinator, just started, declares nobody down and fails nothing over. */
+  restartGraceMs?: () => number;
 }
 
 interface Session {
@@ -296,7 +298,8 @@ export class AgentSessions {
     );
     this.saveReports(session, hello.slots);
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
-    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId } });
+    const restartGraceMs = this.config.restartGraceMs?.() ?? 0;
+    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId, restartGraceMs } });
     // the welcome (and so the lease) at once; the desired state (a query and a digest, half of a hello's work, and
     // the agent answers it with a full report) paced, and in a reconnect storm only once the storm has passed: a
     // thousand hellos after a restart held every acknowledgement behind them
