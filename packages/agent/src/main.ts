@@ -12,6 +12,7 @@ import { IpVipDriver } from './vip/ip.js';
 import { AddressWatch } from './vip/address-watch.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
 import { FenceGuard } from './fence/guard.js';
+import { tuneArpRetransmit } from './vip/neighbour.js';
 import { LeaseKeeper } from './lease/keeper.js';
 import { PeerLink } from './peer/link.js';
 import { cyrusOwner } from './slot/supervisor.js';
@@ -52,6 +53,7 @@ const program = new Command('slot-agent')
   .addOption(new Option('--vip-driver <driver>', 'how slot and service IPs are taken: loopback (127.0.0.0/8, no ip calls) or ip (ip addr + arping)').choices(['loopback', 'ip']).default('loopback'))
   .addOption(new Option('--vip-interface <iface>', 'interface for --vip-driver ip').default('eth0'))
   .addOption(new Option('--arp-probe <duration>', 'how long arping -D listens for another owner before an address is taken').argParser((v) => parseDuration(v, '--arp-probe')).default(200, '200ms'))
+  .addOption(new Option('--arp-retransmit <duration>', "with --vip-driver ip: how often the kernel repeats an unanswered ARP request on the interface (its default, 1 s, made renewals wait up to a second more after a link flap); 0 leaves the kernel's setting").argParser((v) => parseDuration(v, '--arp-retransmit')).default(250, '250ms'))
   .addOption(new Option('--syslog-dir <dir>', 'where Cyrus lines are filed per slot (by slot-syslogd when nothing owns /dev/log, else by rsyslog with deploy/rsyslog/30-slotctl.conf.template)').default('/run/slotctl/syslog'))
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
   .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
@@ -83,6 +85,7 @@ const opts = program.opts<{
   vipDriver: 'loopback' | 'ip';
   vipInterface: string;
   arpProbe: number;
+  arpRetransmit: number;
   logLevel: string;
   nice: number;
 }>();
@@ -146,6 +149,7 @@ async function main(): Promise<void> {
   const fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
   fenceWatch.unref();
   let slots: MachineSlots | undefined;
+  if (opts.vipDriver === 'ip') tuneArpRetransmit(opts.vipInterface, opts.arpRetransmit, log);
   // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
   const addressWatch = opts.vipDriver === 'ip' ? new AddressWatch({ iface: opts.vipInterface, log, onChange: () => void slots?.reconcileNow().catch(() => undefined) }) : undefined;
   await addressWatch?.start();
