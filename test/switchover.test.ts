@@ -25,6 +25,23 @@ async function switchover(name: string, extra: string[] = []): Promise<{ exitCod
   return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Pauses `machine`'s agent (SIGSTOP) and starts a switchover of `name` whose old master it hangs. The request must
+ * reach the coordinator before the silence makes the machine suspect (two heartbeat intervals); beside two busy loops
+ * the CLI's own start took longer, and the preflight rightly refused a suspect machine: then the agent continues, the
+ * machine is up again, and the request is made again (three tries).
+ */
+async function switchoverWithAgentPaused(name: string, machine: string): Promise<OperationJson> {
+  for (let attempt = 1; ; attempt++) {
+    cluster.pauseAgent(machine);
+    const op = JSON.parse((await switchover(name, ['--json'])).stdout) as OperationJson;
+    if (op.state !== 'refused' || attempt === 3 || !op.error.includes(`machine ${machine} (old master) is suspect`)) return op;
+    console.log(`switchover of ${name} refused (${op.error}): the CLI took more than two heartbeat intervals; trying again`);
+    cluster.resumeAgent(machine);
+    await waitAgentsConnected();
+  }
+}
+
 useCluster(cluster, dir, 's');
 
 describe('planned switchover on a namespace cluster', () => {
@@ -161,10 +178,9 @@ describe('planned switchover on a namespace cluster', () => {
     const before = await expectOneMaster('n17');
     const all = await stores();
     const watch = await watchMasters(all);
-    cluster.pauseAgent(before.master.machine);
     try {
-      const first = JSON.parse((await switchover('n17', ['--json'])).stdout) as OperationJson;
-      expect(first.state).toBe('running');
+      const first = await switchoverWithAgentPaused('n17', before.master.machine);
+      expect(first.state, first.error).toBe('running');
       const second = await switchover('n17');
       expect(second.exitCode).toBe(1);
       expect(second.stderr).toContain(`store n17 is busy: operation ${first.id}`);
@@ -200,19 +216,22 @@ describe('planned switchover on a namespace cluster', () => {
     const movedAway = all.filter((s) => s.master.machine === machine);
     expect(movedAway.length).toBeGreaterThan(0);
     const watch = await watchMasters(all);
-    cluster.pauseAgent(machine);
-    const first = JSON.parse((await switchover('n18', ['--json'])).stdout) as OperationJson;
-    // the hung agent's fence stops its masters; the machine is declared down a lease and a fifth after it fell silent
-    const op = await ended(first.id, 'the switchover to end', 30_000);
-    expect([op.state, op.step]).toEqual(['failed', 'rolled-back']);
-    expect(op.error).toContain(`machine ${machine} (old master) is down`);
-    await waitFor('the failover to serve n18 from its replica', async () => {
-      const s = await store('n18');
-      return s.master.name === before.replica.name && s.master.state === 'SERVING' && s.master.epochApplied === s.epoch ? true : undefined;
-    }, 30_000, 250);
-    // the agent is replaced; the machine's old masters come back as replicas (nothing was at risk)
-    await cluster.killAgent(machine);
-    cluster.startAgent(machine);
+    try {
+      const first = await switchoverWithAgentPaused('n18', machine);
+      // the hung agent's fence stops its masters; the machine is declared down a lease and a fifth after it fell silent
+      const op = await ended(first.id, 'the switchover to end', 30_000);
+      expect([op.state, op.step], op.error).toEqual(['failed', 'rolled-back']);
+      expect(op.error).toContain(`machine ${machine} (old master) is down`);
+      await waitFor('the failover to serve n18 from its replica', async () => {
+        const s = await store('n18');
+        return s.master.name === before.replica.name && s.master.state === 'SERVING' && s.master.epochApplied === s.epoch ? true : undefined;
+      }, 30_000, 250);
+    } finally {
+      // the agent is replaced (also when this test fails: the next ones need every agent); the machine's old masters
+      // come back as replicas (nothing was at risk)
+      await cluster.killAgent(machine);
+      cluster.startAgent(machine);
+    }
     await waitAgentsConnected();
     for (const s of movedAway) await expectOneMaster(s.name);
     // the layout the next tests expect: the masters back on their machine
