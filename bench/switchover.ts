@@ -5,11 +5,9 @@
 // Writes bench/results/switchover.json.
 //
 //   npm run bench:switchover -- [--runs 20] [--backlog 1000] [--phases empty,backlog,drain]
-import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
@@ -36,19 +34,10 @@ const percentile = (xs: number[], p: number) => {
 };
 const stats = (xs: number[]) => ({ p50: percentile(xs, 50), p99: percentile(xs, 99), max: Math.max(...xs), runs: xs.length });
 
-/** A long-lived admin client in the coordinator's namespace (tools/operation-driver.ts). */
+/** A long-lived admin client in the coordinator's namespace: switchovers are timed without starting slotctl. */
 function driver() {
-  const child = execa('ip', ['netns', 'exec', cluster.ns('co'), 'node', '--import', 'tsx', join(ROOT, 'tools', 'operation-driver.ts'), cluster.coordinatorTarget], { stdin: 'pipe', reject: false });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  return {
-    async run(cmd: object): Promise<OperationInfo__Output> {
-      child.stdin!.write(`${JSON.stringify(cmd)}\n`);
-      const answer = JSON.parse((await lines.next()).value as string) as { operation?: OperationInfo__Output; error?: string };
-      if (answer.error) throw new Error(answer.error);
-      return answer.operation!;
-    },
-    close: () => child.stdin!.end(),
-  };
+  const d = cluster.operationDriver();
+  return { run: async (cmd: object) => (await d.run<{ operation: OperationInfo__Output }>(cmd)).operation, close: () => d.close() };
 }
 
 /** Milliseconds between the recorded steps of a switchover. */

@@ -27,18 +27,18 @@ async function switchover(name: string, extra: string[] = []): Promise<{ exitCod
 
 /**
  * Pauses `machine`'s agent (SIGSTOP) and starts a switchover of `name` whose old master it hangs. The request must
- * reach the coordinator before the silence makes the machine suspect (two heartbeat intervals); beside two busy loops
- * the CLI's own start took longer, and the preflight rightly refused a suspect machine: then the agent continues, the
- * machine is up again, and the request is made again (three tries).
+ * reach the coordinator before the silence makes the machine suspect (two heartbeat intervals): beside two busy loops
+ * the slotctl CLI alone took longer to start, and the preflight rightly refused a suspect machine, three times in a
+ * row. So the request goes through a client that is already connected (the operation driver), right after the pause.
  */
 async function switchoverWithAgentPaused(name: string, machine: string): Promise<OperationJson> {
-  for (let attempt = 1; ; attempt++) {
+  const driver = cluster.operationDriver();
+  try {
+    await driver.run({ ping: true });
     cluster.pauseAgent(machine);
-    const op = JSON.parse((await switchover(name, ['--json'])).stdout) as OperationJson;
-    if (op.state !== 'refused' || attempt === 3 || !op.error.includes(`machine ${machine} (old master) is suspect`)) return op;
-    console.log(`switchover of ${name} refused (${op.error}): the CLI took more than two heartbeat intervals; trying again`);
-    cluster.resumeAgent(machine);
-    await waitAgentsConnected();
+    return (await driver.run<{ operation: OperationJson }>({ start: name })).operation;
+  } finally {
+    driver.close();
   }
 }
 

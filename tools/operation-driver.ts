@@ -1,6 +1,8 @@
 // Runs next to the coordinator (inside its namespace in benchmarks): one long-lived Admin client, commands as JSON
 // lines on stdin, answers as JSON lines on stdout, so that timing a switchover does not include starting slotctl.
+//   {"ping":true}                         → {"ok":true} once the coordinator answered (the connection is up)
 //   {"switchover":"a01"}                 → {"operation":{…}} when it has ended (polled every 10 ms)
+//   {"start":"a01"}                      → {"operation":{…}} as soon as it was accepted (or refused)
 //   {"drain":"m2","parallel":2}           → {"operation":{…}}
 //   {"undrain":"m2"}                      → {"ok":true}
 import { createInterface } from 'node:readline';
@@ -19,9 +21,15 @@ async function until(id: string): Promise<OperationInfo__Output> {
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  const cmd = JSON.parse(line) as { switchover?: string; drain?: string; parallel?: number; undrain?: string };
+  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; drain?: string; parallel?: number; undrain?: string };
   try {
-    if (cmd.switchover) {
+    if (cmd.ping) {
+      await admin.listMachines();
+      console.log(JSON.stringify({ ok: true }));
+    } else if (cmd.start) {
+      const reply = await admin.switchover({ store: cmd.start, dryRun: false, timeoutMs: 0, maxBacklogMailboxes: 0 });
+      console.log(JSON.stringify({ operation: reply.operation }));
+    } else if (cmd.switchover) {
       const reply = await admin.switchover({ store: cmd.switchover, dryRun: false, timeoutMs: 0, maxBacklogMailboxes: 0 });
       console.log(JSON.stringify({ operation: await until(reply.operation!.id) }));
     } else if (cmd.drain) {

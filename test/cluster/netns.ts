@@ -7,6 +7,7 @@
 // file under DIR/pids, so `destroy()` (and `pnpm test:cleanup` after a killed run) remove exactly what it made.
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
 import { logTail } from '../support/fixtures.js';
@@ -45,6 +46,11 @@ export interface LoadSummary {
   rejected: number;
   longestMs: number;
   inFlight: number;
+}
+
+export interface OperationDriver {
+  run<T>(cmd: object): Promise<T>;
+  close(): void;
 }
 
 export class NetnsCluster {
@@ -93,6 +99,27 @@ export class NetnsCluster {
   /** slotctl, run in the coordinator's namespace. */
   async slotctl(args: string[], input?: string) {
     return this.exec('co', ['node', BIN.slotctl, '--coordinator', this.coordinatorTarget, ...args], input);
+  }
+
+  /**
+   * A long-lived admin client in the coordinator's namespace (tools/operation-driver.ts): commands and answers as
+   * JSON lines, with no CLI start per call (0.5 s idle, over 2 s beside two busy loops), so a request can follow
+   * another event within milliseconds. An answer with `error` rejects.
+   */
+  operationDriver(): OperationDriver {
+    const child = execa('ip', ['netns', 'exec', this.ns('co'), 'node', '--import', 'tsx', join(ROOT, 'tools', 'operation-driver.ts'), this.coordinatorTarget], { stdin: 'pipe', reject: false });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    return {
+      async run<T>(cmd: object): Promise<T> {
+        child.stdin!.write(`${JSON.stringify(cmd)}\n`);
+        const next = await lines.next();
+        if (next.done) throw new Error(`the operation driver ended before answering ${JSON.stringify(cmd)}`);
+        const answer = JSON.parse(next.value as string) as T & { error?: string };
+        if (answer.error) throw new Error(answer.error);
+        return answer;
+      },
+      close: () => void child.stdin!.end(),
+    };
   }
 
   async slotctlJson<T>(args: string[]): Promise<T> {
