@@ -10,6 +10,7 @@ import { waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster } from './cluster/netns.js';
 import { MasterWatch } from './cluster/master-watch.js';
 import { clusterChecks, type OperationJson, type StoreJson, useCluster } from './cluster/checks.js';
+import type { OperationDriver } from './cluster/netns.js';
 import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('switchover');
@@ -26,20 +27,17 @@ async function switchover(name: string, extra: string[] = []): Promise<{ exitCod
 }
 
 /**
- * Pauses `machine`'s agent (SIGSTOP) and starts a switchover of `name` whose old master it hangs. The request must
- * reach the coordinator before the silence makes the machine suspect (two heartbeat intervals): beside two busy loops
- * the slotctl CLI alone took longer to start, and the preflight rightly refused a suspect machine, three times in a
- * row. So the request goes through a client that is already connected (the operation driver), right after the pause.
+ * Pauses `machine`'s agent (SIGSTOP) and starts a switchover of `name` whose old master it hangs. What follows must
+ * happen before the silence makes the machine suspect (two heartbeat intervals) or down (a lease and a fifth): beside
+ * two busy loops the slotctl CLI alone took 2–4 s to start, the preflight rightly refused a suspect machine three
+ * times in a row, and three CLI calls in a row outlasted the lease. So the requests that race the timers go through
+ * a client that is already connected (the operation driver); the caller closes it.
  */
-async function switchoverWithAgentPaused(name: string, machine: string): Promise<OperationJson> {
+async function switchoverWithAgentPaused(name: string, machine: string): Promise<{ op: OperationJson; driver: OperationDriver }> {
   const driver = cluster.operationDriver();
-  try {
-    await driver.run({ ping: true });
-    cluster.pauseAgent(machine);
-    return (await driver.run<{ operation: OperationJson }>({ start: name })).operation;
-  } finally {
-    driver.close();
-  }
+  await driver.run({ ping: true });
+  cluster.pauseAgent(machine);
+  return { op: (await driver.run<{ operation: OperationJson }>({ start: name })).operation, driver };
 }
 
 useCluster(cluster, dir, 's');
@@ -178,16 +176,19 @@ describe('planned switchover on a namespace cluster', () => {
     const before = await expectOneMaster('n17');
     const all = await stores();
     const watch = await watchMasters(all);
+    let driver: OperationDriver | undefined;
     try {
-      const first = await switchoverWithAgentPaused('n17', before.master.machine);
+      const started = await switchoverWithAgentPaused('n17', before.master.machine);
+      driver = started.driver;
+      const first = started.op;
       expect(first.state, first.error).toBe('running');
-      const second = await switchover('n17');
+      // the operator's view, both at once (each CLI start is seconds on a busy host; the lease is running out)
+      const [second, status] = await Promise.all([switchover('n17'), cluster.slotctl(['status'])]);
       expect(second.exitCode).toBe(1);
       expect(second.stderr).toContain(`store n17 is busy: operation ${first.id}`);
-      const status = await cluster.slotctl(['status']);
       expect(status.stdout).toMatch(new RegExp(`operations running \\(1\\):\\n  ${first.id}  switchover of store n17, at step stop-master`));
-      const cancel = await cluster.slotctl(['operations', 'cancel', first.id]);
-      expect(cancel.exitCode).toBe(0);
+      const cancel = await driver.run<{ operation: OperationJson }>({ cancel: first.id });
+      expect(cancel.operation.id).toBe(first.id);
       // the agent dies while hung: its cyrmaster goes on serving, and the database never named another master
       await cluster.killAgent(before.master.machine);
       expect((await store('n17')).master.name).toBe(before.master.name);
@@ -196,6 +197,7 @@ describe('planned switchover on a namespace cluster', () => {
       expect(op.state).toBe('cancelled');
       expect(op.steps.map((x) => x.step)).toContain('rollback');
     } finally {
+      driver?.close();
       try {
         cluster.resumeAgent(before.master.machine);
       } catch {
@@ -217,7 +219,8 @@ describe('planned switchover on a namespace cluster', () => {
     expect(movedAway.length).toBeGreaterThan(0);
     const watch = await watchMasters(all);
     try {
-      const first = await switchoverWithAgentPaused('n18', machine);
+      const { op: first, driver } = await switchoverWithAgentPaused('n18', machine);
+      driver.close();
       // the hung agent's fence stops its masters; the machine is declared down a lease and a fifth after it fell silent
       const op = await ended(first.id, 'the switchover to end', 30_000);
       expect([op.state, op.step], op.error).toEqual(['failed', 'rolled-back']);

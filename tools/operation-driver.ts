@@ -3,6 +3,7 @@
 //   {"ping":true}                         → {"ok":true} once the coordinator answered (the connection is up)
 //   {"switchover":"a01"}                 → {"operation":{…}} when it has ended (polled every 10 ms)
 //   {"start":"a01"}                      → {"operation":{…}} as soon as it was accepted (or refused)
+//   {"cancel":"op-id"}                   → {"operation":{…}} once the cancellation is recorded
 //   {"drain":"m2","parallel":2}           → {"operation":{…}}
 //   {"undrain":"m2"}                      → {"ok":true}
 import { createInterface } from 'node:readline';
@@ -21,7 +22,7 @@ async function until(id: string): Promise<OperationInfo__Output> {
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; drain?: string; parallel?: number; undrain?: string };
+  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string };
   try {
     if (cmd.ping) {
       await admin.listMachines();
@@ -29,6 +30,8 @@ for await (const line of createInterface({ input: process.stdin })) {
     } else if (cmd.start) {
       const reply = await admin.switchover({ store: cmd.start, dryRun: false, timeoutMs: 0, maxBacklogMailboxes: 0 });
       console.log(JSON.stringify({ operation: reply.operation }));
+    } else if (cmd.cancel) {
+      console.log(JSON.stringify({ operation: (await admin.cancelOperation(cmd.cancel)).operation }));
     } else if (cmd.switchover) {
       const reply = await admin.switchover({ store: cmd.switchover, dryRun: false, timeoutMs: 0, maxBacklogMailboxes: 0 });
       console.log(JSON.stringify({ operation: await until(reply.operation!.id) }));
