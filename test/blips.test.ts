@@ -63,7 +63,7 @@ describe('network blips', () => {
     }
     // a blip delays mail, it loses none and duplicates none
     expect(summary.rejected).toBe(0);
-    expect(summary.inFlight).toBe(0);
+    expect(summary.inFlight, `still queued or being delivered, per store: ${JSON.stringify(summary.inFlightByStore)}`).toBe(0);
     expect(await expectNoLoss(load.out, before.map((s) => s.name))).toBe(summary.acked);
   }, (seconds + 120) * 1000);
 });

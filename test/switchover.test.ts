@@ -82,7 +82,7 @@ describe('planned switchover on a namespace cluster', () => {
     expect(results.flat()).toHaveLength(20);
     expect(results.flat().every((l) => l.includes('succeeded'))).toBe(true);
     expect(summary.rejected).toBe(0);
-    expect(summary.inFlight).toBe(0);
+    expect(summary.inFlight, `still queued or being delivered, per store: ${JSON.stringify(summary.inFlightByStore)}`).toBe(0);
     expect(summary.acked / seconds).toBeGreaterThanOrEqual(20);
     const n = await expectNoLoss(load.out, all.map((s) => s.name));
     expect(n).toBe(summary.acked);
@@ -281,7 +281,7 @@ describe('planned switchover on a namespace cluster', () => {
     await new Promise((r) => setTimeout(r, 1000));
     const summary = await load.stop();
     expect(summary.rejected).toBe(0);
-    expect(summary.inFlight).toBe(0);
+    expect(summary.inFlight, `still queued or being delivered, per store: ${JSON.stringify(summary.inFlightByStore)}`).toBe(0);
     expect(await expectNoLoss(load.out, all.map((s) => s.name))).toBe(summary.acked);
     const undrain = await cluster.slotctl(['machine', 'undrain', 'm2']);
     expect(undrain.exitCode).toBe(0);
@@ -308,7 +308,9 @@ describe('planned switchover on a namespace cluster', () => {
     expect(done.state, done.error).toBe('succeeded');
     expect(done.children.map((c) => c.store).sort()).toEqual([...onM3].sort());
     for (const name of onM3) expect((await expectOneMaster(name)).master.machine).not.toBe('m3');
-    expectNeverTwoMasters(await watch.stop(), all);
+    // the store being moved when the coordinator died stays stopped until the new one resumes the drain: n09 was
+    // seen serving in 49.6 % of a quiet run's samples, so the "watch saw it at all" share is the failover tests' 0.2
+    expectNeverTwoMasters(await watch.stop(), all, 0.2);
     expect((await cluster.slotctl(['machine', 'undrain', 'm3'])).exitCode).toBe(0);
   }, 180_000);
 });

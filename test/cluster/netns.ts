@@ -46,6 +46,8 @@ export interface LoadSummary {
   rejected: number;
   longestMs: number;
   inFlight: number;
+  /** Messages still queued or being delivered when the load stopped, per store (a stuck store shows here). */
+  inFlightByStore: Record<string, number>;
 }
 
 export interface OperationDriver {
@@ -391,7 +393,12 @@ export class NetnsCluster {
       stop: async () => {
         await daemon.stop(90_000);
         const lines = readFileSync(daemon.logFile, 'utf8').trim().split('\n');
-        return JSON.parse(lines[lines.length - 1]!) as LoadSummary;
+        const summary = JSON.parse(lines[lines.length - 1]!) as LoadSummary;
+        const recorded = readFileSync(out, 'utf8').trim().split('\n').at(-1)!;
+        const left = (JSON.parse(recorded) as { inFlightMessages?: { store: string }[] }).inFlightMessages ?? [];
+        summary.inFlightByStore = {};
+        for (const m of left) summary.inFlightByStore[m.store] = (summary.inFlightByStore[m.store] ?? 0) + 1;
+        return summary;
       },
     };
   }
