@@ -16,8 +16,8 @@ export class SimPeers {
   private readonly ledgers = new Map<SimAgent, FailsafeLedger>();
   private readonly failsafeUntil = new Map<SimAgent, number>();
   private tick = 0;
-  /** Partners in the other process, as last heard: reaches the coordinator, and its grace (monotonic ms, 0: none). */
-  private readonly remote = new Map<number, { reachable: boolean; graceUntil: number }>();
+  /** Partners in the other process, as last heard: reaches the coordinator, and until when its grace runs (monotonic ms). */
+  private readonly remote = new Map<number, { reachable: boolean; graceUntil: number | undefined }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly machines: number, private readonly leaseMs = 5000) {}
@@ -60,7 +60,7 @@ export class SimPeers {
   /** What the other process said of its agents (up to 200 ms ago: a grace is counted as if it were said now less that). */
   heard(first: number, states: number[]): void {
     const now = monotonicMs();
-    states.forEach((v, i) => this.remote.set(first + i, { reachable: v >= 0, graceUntil: v > 0 ? now + v - 200 : 0 }));
+    states.forEach((v, i) => this.remote.set(first + i, { reachable: v >= 0, graceUntil: v > 0 ? now + v - 200 : undefined }));
   }
 
   /** Until when the agent's masters may serve on promises alone (undefined: no failsafe). */
@@ -75,9 +75,9 @@ export class SimPeers {
     for (const d of [1, 2, 3, 4, -1, -2, -3, -4]) {
       const p = (index + d + this.machines) % this.machines;
       const partner = this.byIndex.get(p);
-      const view = partner ? { reachable: partner.coordinatorReachable(), graceUntil: partner.coordinatorGraceUntil(sentAt) ?? 0 } : this.remote.get(p);
+      const view = partner ? { reachable: partner.coordinatorReachable(), graceUntil: partner.coordinatorGraceUntil(sentAt) } : this.remote.get(p);
       if (view === undefined) continue; // never heard of: no answer, no promise
-      const promisedMs = promiseFor(ask, { reachable: view.reachable, graceUntil: view.graceUntil > sentAt ? view.graceUntil : undefined, maxMs: this.leaseMs }, sentAt);
+      const promisedMs = promiseFor(ask, { ...view, maxMs: this.leaseMs }, sentAt);
       ledger.record(`m${p}`, { sentAt, reachable: view.reachable, promisedMs });
       if (view.reachable && !agent.coordinatorReachable()) agent.reconnectNow();
     }

@@ -392,13 +392,11 @@ export class NetnsCluster {
       out,
       stop: async () => {
         await daemon.stop(90_000);
-        const lines = readFileSync(daemon.logFile, 'utf8').trim().split('\n');
-        const summary = JSON.parse(lines[lines.length - 1]!) as LoadSummary;
-        const recorded = readFileSync(out, 'utf8').trim().split('\n').at(-1)!;
-        const left = (JSON.parse(recorded) as { inFlightMessages?: { store: string }[] }).inFlightMessages ?? [];
-        summary.inFlightByStore = {};
-        for (const m of left) summary.inFlightByStore[m.store] = (summary.inFlightByStore[m.store] ?? 0) + 1;
-        return summary;
+        // the generator's last record is its summary, with the messages still in flight
+        const { inFlightMessages, ...summary } = JSON.parse(readFileSync(out, 'utf8').trim().split('\n').at(-1)!) as Omit<LoadSummary, 'inFlightByStore'> & { inFlightMessages: { store: string }[] };
+        const inFlightByStore: Record<string, number> = {};
+        for (const m of inFlightMessages) inFlightByStore[m.store] = (inFlightByStore[m.store] ?? 0) + 1;
+        return { ...summary, inFlightByStore };
       },
     };
   }
