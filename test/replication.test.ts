@@ -3,6 +3,7 @@
 // drains it; replay after stopping a master leaves the replica complete; a failed replay keeps every file; crashes
 // restart with backoff and a crash loop ends in failed.
 import { readdirSync, statSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,13 +45,22 @@ function messages(prefix: string, perUser: Record<string, number>): Delivered[] 
 }
 
 const slot = (name: string) => cluster.slot(name);
+const pidGone = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+};
 const waitState = (name: string, state: string) => cluster.waitSlotState(name, state);
 
 const syncFiles = () => readdirSync(syncDir).filter((f) => f.startsWith('log')).sort();
 /** Master and replica hold the same mail: every user's every folder, by Message-ID, flags and bytes. */
 const expectReplicaMatches = () => expectSameMail([{ name: `${PREFIX}01`, master: MASTER_SERVICE, replica: REPLICA_SLOT_IP }], { users: Object.keys(sent) });
 
-beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, PREFIX), ['m1', 'm2'], ['re01-m1', 're01-m2']));
+// 8 s: far above a slot's start here (1-2 s, beside busy loops too), so that only the deaf start below times out
+beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, PREFIX), ['m1', 'm2'], ['re01-m1', 're01-m2'], { readyTimeout: '8s' }));
 
 afterAll(async () => {
   await cluster.stopAll();
@@ -227,5 +237,38 @@ describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () =
     expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
     await waitState('re01-m2', 'SERVING');
     expect((await slot('re01-m2')).crashesInWindow).toBe(0);
+  });
+
+  it('kills and restarts a cyrmaster that does not greet within the ready timeout (its IMAP port held at start), and serves once the port is free', async () => {
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'STOPPED');
+    // a stray listener that accepts and never greets: cyrmaster cannot bind its IMAP socket and stays deaf for good
+    const sockets = new Set<Socket>();
+    const stray = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve, reject) => stray.once('error', reject).listen(IMAP, REPLICA_SLOT_IP, resolve));
+    let deafPid = 0;
+    try {
+      expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
+      const crashed = await waitFor('the deaf start to be judged', async () => {
+        const s = await slot('re01-m2');
+        return s.crashesInWindow >= 1 && /did not answer within 8000 ms/.test(s.lastError) ? s : undefined;
+      }, 60_000, 100);
+      expect(crashed.lastError).toMatch(new RegExp(`IMAP on ${REPLICA_SLOT_IP.replaceAll('.', '\\.')}:${IMAP} did not answer within 8000 ms \\(cyrmaster pid (\\d+) running\\)`));
+      deafPid = Number(/pid (\d+)/.exec(crashed.lastError)![1]);
+      // killed with its group, not left holding the slot's other ports
+      await waitFor('the deaf cyrmaster to be gone', async () => (pidGone(deafPid) ? true : undefined), 10_000, 50);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => stray.close(resolve));
+    }
+    const served = await waitFor('a cyrmaster that serves', async () => {
+      const s = await slot('re01-m2');
+      return s.state === 'SERVING' && s.pid && s.pid !== deafPid ? s : undefined;
+    }, 60_000, 100);
+    expect(served.pid).not.toBe(deafPid);
+    // and it is the replica again: mail delivered to the master reaches it
+    await deliver(MASTER_SERVICE, LMTP, messages('after a deaf start', { alice: 2 }));
+    await waitFor('the replica to catch up', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 30_000, 100);
+    await expectReplicaMatches();
   });
 });

@@ -168,7 +168,7 @@ export class LocalCluster {
    * Starts an agent, in test mode (any password) unless a replication password file is given (production auth).
    * By default it stops its slots when it stops.
    */
-  startAgent(machine: string, options: { keepSlotsOnExit?: boolean; syncPasswordFile?: string; stallAfter?: string; diskReportInterval?: string; env?: Record<string, string> } = {}): Daemon {
+  startAgent(machine: string, options: { keepSlotsOnExit?: boolean; syncPasswordFile?: string; stallAfter?: string; readyTimeout?: string; diskReportInterval?: string; env?: Record<string, string> } = {}): Daemon {
     const args = [
       BIN.agent,
       '--machine', machine,
@@ -178,6 +178,7 @@ export class LocalCluster {
       '--log-level', this.options.logLevel ?? 'info',
       ...(options.keepSlotsOnExit ? [] : ['--stop-slots-on-exit']),
       ...(options.stallAfter ? ['--stall-after', options.stallAfter] : []),
+      ...(options.readyTimeout ? ['--ready-timeout', options.readyTimeout] : []),
       ...(options.diskReportInterval ? ['--disk-report-interval', options.diskReportInterval] : []),
     ];
     const daemon = new Daemon(`agent-${machine}`, args, join(this.options.dir, 'logs', `agent-${machine}.log`), options.env);

@@ -57,6 +57,7 @@ const program = new Command('slot-agent')
   .addOption(new Option('--syslog-dir <dir>', 'where Cyrus lines are filed per slot (by slot-syslogd when nothing owns /dev/log, else by rsyslog with deploy/rsyslog/30-slotctl.conf.template)').default('/run/slotctl/syslog'))
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
   .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
+  .addOption(new Option('--ready-timeout <duration>', 'a started cyrmaster that does not greet on its slot IP this long is killed and started again (each further try waits one more timeout)').argParser((v) => parseDuration(v, '--ready-timeout')).default(15_000, '15s'))
   .addOption(new Option('--disk-report-interval <duration>', "how often each slot's partitions are measured (free space, bytes waiting for cleanup)").argParser((v) => parseDuration(v, '--disk-report-interval')).default(300_000, '5m'))
   .addOption(new Option('--reconcile-interval <duration>', "how often the slots' addresses on the interface are compared with what they must be (drift is repaired and raised as an event)").argParser((v) => parseDuration(v, '--reconcile-interval')).default(500, '500ms'))
   .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
@@ -80,6 +81,7 @@ const opts = program.opts<{
   syslogSocket: string;
   stopSlotsOnExit?: boolean;
   stallAfter: number;
+  readyTimeout: number;
   diskReportInterval: number;
   reconcileInterval: number;
   vipDriver: 'loopback' | 'ip';
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
       crashLimit: 5,
       crashWindowMs: 60_000,
       stopTimeoutMs: 10_000,
-      readyTimeoutMs: 15_000,
+      readyTimeoutMs: opts.readyTimeout,
     },
     // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
     logs: new SlotLogs(opts.syslogDir),

@@ -28,7 +28,7 @@ export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
   { from: ['absent', 'configured', 'stopped', 'failed'], event: 'configured', to: 'configured', action: 'write-config', reason: 'desired state rendered to imapd.conf and cyrus.conf' },
   { from: ['configured', 'stopped', 'failed', 'starting'], event: 'start', to: 'starting', action: 'spawn', reason: 'desired to run: starting cyrmaster' },
   { from: ['starting'], event: 'ready', to: 'serving', action: 'none', reason: 'IMAP answered * OK' },
-  { from: ['starting', 'serving'], event: 'crashed', to: 'starting', action: 'schedule-restart', reason: 'cyrmaster exited unexpectedly: restarting after backoff' },
+  { from: ['starting', 'serving'], event: 'crashed', to: 'starting', action: 'schedule-restart', reason: 'cyrmaster exited unexpectedly, or did not greet within the ready timeout: restarting after backoff' },
   { from: ['starting', 'serving'], event: 'crash-loop', to: 'failed', action: 'give-up', reason: 'too many crashes in the window: not restarting until the desired state changes or an operator starts it' },
   { from: ['starting', 'serving'], event: 'stop', to: 'stopping', action: 'signal-stop', reason: 'desired to stop: SIGTERM to cyrmaster, SIGKILL of its group after the timeout' },
   { from: ['failed'], event: 'stop', to: 'stopped', action: 'none', reason: 'desired to stop: the crash loop is cleared' },

@@ -379,7 +379,9 @@ export class SlotSupervisor {
       void child.then((result) => this.onExit(child, result.exitCode, result.signal));
     }
     const spawned = this.pid;
-    const deadline = Date.now() + this.rt.readyTimeoutMs;
+    // each start that timed out gives the next one longer (a slow host, a long recovery) before it is judged
+    const readyTimeoutMs = this.rt.readyTimeoutMs * (1 + this.crashesInWindow);
+    const deadline = Date.now() + readyTimeoutMs;
     let deafSince: number | undefined;
     while (Date.now() < deadline && this.lifecycle === 'starting' && this.pid === spawned) {
       if (await imapGreets(d.slotIp, this.rt.ports.imap, 500)) {
@@ -407,9 +409,11 @@ export class SlotSupervisor {
       await new Promise((r) => setTimeout(r, 20));
     }
     if (this.lifecycle === 'starting' && this.pid === spawned) {
-      this.lastError = `IMAP on ${d.slotIp}:${this.rt.ports.imap} did not answer within ${this.rt.readyTimeoutMs} ms`;
-      this.log.warn(this.lastError);
-      this.rt.onChange();
+      // A cyrmaster that never greets stays deaf: it binds its listeners once, and one that failed (an address or
+      // a port not yet free at that moment) is not retried. Left alone, the slot would sit in STARTING for good
+      // (seen in CI: 180 s). A start that timed out is a failed start: killed and started again, within the crash limit.
+      const alive = spawned !== undefined && pidAlive(spawned);
+      this.crashed(`IMAP on ${d.slotIp}:${this.rt.ports.imap} did not answer within ${readyTimeoutMs} ms (cyrmaster pid ${spawned ?? '?'} ${alive ? 'running' : 'gone'})`);
     }
   }
 
