@@ -7,7 +7,7 @@
 // and the failsafe), as packages/agent/src/peer/ does.
 import * as grpc from '@grpc/grpc-js';
 import { loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
-import { Lease, leaseMargin, monotonicMs } from '../packages/agent/src/lease/lease.js';
+import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
 import { reconnectDelay } from '../packages/agent/src/session/backoff.js';
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
@@ -45,6 +45,7 @@ export class SimAgent {
   private attempt = 0;
   private intervalMs = 1000;
   private margin = 0;
+  private leaseMs = 5000;
   private lastAckAt = 0;
   private connected = false;
   private stopped = false;
@@ -178,6 +179,7 @@ export class SimAgent {
       this.graceUntil = w.restartGraceMs > 0 ? this.openedMono + w.restartGraceMs : 0;
       this.intervalMs = w.heartbeatIntervalMs;
       this.margin = leaseMargin(w.leaseMs);
+      this.leaseMs = w.leaseMs;
       clearInterval(this.heartbeatTimer);
       this.heartbeatTimer = setInterval(() => this.heartbeat(stream), this.intervalMs);
       this.heartbeat(stream);
@@ -214,11 +216,14 @@ export class SimAgent {
   }
 
   /**
-   * As the agent's lease thread (lease/worker.ts, every 250 ms): acknowledgements overdue on a live session, so a
+   * As the agent's lease thread (lease/worker.ts, every 250 ms): acknowledgements overdue or late (renewalDue), so a
    * heartbeat goes as Agent.Renew over a new connection, one at a time.
    */
   renewIfOverdue(): void {
-    if (!this.connected || this.renewing || performance.now() - this.lastAckAt <= 1.5 * this.intervalMs) return;
+    if (!this.connected || this.renewing) return;
+    const now = monotonicMs();
+    const lastAckAt = now - (performance.now() - this.lastAckAt);
+    if (!renewalDue({ now, lastAckAt, heartbeatIntervalMs: this.intervalMs, leaseMs: this.leaseMs, deadline: this.lease.deadline })) return;
     this.renewing = true;
     const seq = ++this.seq;
     this.lease.sentAt(seq, monotonicMs());

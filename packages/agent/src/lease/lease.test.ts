@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Lease, leaseMargin, monotonicMs } from './lease.js';
+import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
 
 describe('the agent lease', () => {
   it('runs from the send time of the acknowledged heartbeat, minus the margin', () => {
@@ -34,5 +34,22 @@ describe('the agent lease', () => {
     const a = monotonicMs();
     const b = monotonicMs();
     expect(b).toBeGreaterThanOrEqual(a);
+  });
+});
+
+describe('renewal over a fresh connection', () => {
+  const base = { heartbeatIntervalMs: 1000, leaseMs: 5000 };
+  // deadline = send time of the newest acknowledged heartbeat + 5000 − 1000
+  it('is not due while acknowledgements come in time', () => {
+    expect(renewalDue({ ...base, now: 10_900, lastAckAt: 10_010, deadline: 10_000 + 4000 })).toBe(false);
+    expect(renewalDue({ ...base, now: 10_000, lastAckAt: 9_990, deadline: undefined })).toBe(false);
+  });
+  it('is due when acknowledgements are overdue', () => {
+    expect(renewalDue({ ...base, now: 11_600, lastAckAt: 10_000, deadline: 10_000 + 4000 })).toBe(true);
+  });
+  it('is due when they arrive, but each for a heartbeat sent more than two intervals before', () => {
+    // the case seen: an ack just now for a heartbeat sent 1,964 ms ago left 2,036 ms
+    expect(renewalDue({ ...base, now: 41_750, lastAckAt: 41_750, deadline: 39_786 + 4000 })).toBe(false);
+    expect(renewalDue({ ...base, now: 41_800, lastAckAt: 41_750, deadline: 39_786 + 4000 })).toBe(true);
   });
 });

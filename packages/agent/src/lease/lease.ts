@@ -50,3 +50,27 @@ export class Lease {
 export function leaseMargin(leaseMs: number): number {
   return Math.max(500, Math.round(leaseMs / 5));
 }
+
+export interface RenewalView {
+  now: number;
+  lastAckAt: number;
+  heartbeatIntervalMs: number;
+  leaseMs: number;
+  /** The deadline the lease runs to (undefined: none yet). */
+  deadline: number | undefined;
+}
+
+/**
+ * Whether the lease thread should renew over a fresh connection now: acknowledgements are overdue (1.5 intervals
+ * without one), or they arrive but late — the newest acknowledged heartbeat left more than two intervals ago, so the
+ * deadline (its send time + lease − margin) is nearer than it ever is when acks come in time. Each late ack extends
+ * the lease only a little: acks 2 s late on a saturated host left 2 s, and a renewal started only once acks were
+ * overdue again came back after the fence had read the old deadline (seen: fenced by 89 ms while 40 slots started
+ * beside two busy loops).
+ */
+export function renewalDue(v: RenewalView): boolean {
+  if (v.now - v.lastAckAt > 1.5 * v.heartbeatIntervalMs) return true;
+  if (v.deadline === undefined) return false;
+  const newestAckedSentAt = v.deadline - (v.leaseMs - leaseMargin(v.leaseMs));
+  return v.now - newestAckedSentAt > 2 * v.heartbeatIntervalMs;
+}

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { createLogger, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
-import { Lease, leaseMargin, monotonicMs } from './lease.js';
+import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
 import type { KeeperData, ToKeeper, FromKeeper } from './keeper.js';
 
 const data = workerData as KeeperData;
@@ -77,7 +77,7 @@ let lastRenewalAt = 0;
 
 /**
  * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
- * held up): the heartbeat goes as Agent.Renew over a new connection of this thread's own. Several overlap, a new
+ * held up), or arrive so late that the deadline is near (renewalDue): the heartbeat goes as Agent.Renew over a new connection of this thread's own. Several overlap, a new
  * one every RENEW_EVERY_MS: one started during a blip has its SYN dropped and waits out a 1 s, then 3 s, SYN
  * backoff, so only a connection opened after the blip ends gets through at once (evidence: a 1.7 s blip whose
  * single renewal attempt was still in its backoff when the 4 s lease ended, and the fence fired).
@@ -85,7 +85,8 @@ let lastRenewalAt = 0;
 function renewIfOverdue(): void {
   share();
   const now = monotonicMs();
-  if (!session || renewals >= MAX_RENEWALS || now - lastRenewalAt < RENEW_EVERY_MS || now - lastAckAt <= 1.5 * session.intervalMs) return;
+  if (!session || renewals >= MAX_RENEWALS || now - lastRenewalAt < RENEW_EVERY_MS) return;
+  if (!renewalDue({ now, lastAckAt, heartbeatIntervalMs: session.intervalMs, leaseMs: session.leaseMs, deadline: lease.deadline })) return;
   // a main thread stuck for good (a bug) must not keep the machine's masters serving on this thread's say-so
   if (now - lastMainAt > MAIN_SILENCE_MS) {
     if (!hungSaid) log.error({ silentMs: now - lastMainAt }, 'the agent\'s main thread has sent nothing for 10 s: not renewing the lease for it');
@@ -104,7 +105,7 @@ function renewIfOverdue(): void {
     renewals--;
     if (err || !ack || session !== current) return;
     acked(Number(ack.seq), ack.leaseMs);
-    log.info({ seq, ms: Math.round(monotonicMs() - now) }, "lease renewed over a fresh connection (the session's acknowledgements were overdue)");
+    log.info({ seq, ms: Math.round(monotonicMs() - now) }, "lease renewed over a fresh connection (the session's acknowledgements were overdue or late)");
   });
 }
 
