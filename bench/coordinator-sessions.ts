@@ -38,7 +38,7 @@ interface Run {
   busyLoops: number;
   /** Cold start: agents started against a coordinator that has just been given the cluster. */
   connect: { allLeasedSeconds: number; allUpSeconds: number; coordinatorCpuPercent: number; simulatedAgentsCpuPercent: number };
-  steady: { seconds: number; heartbeats: number; heartbeatsPerSecond: number; coordinatorCpuPercentOfOneCore: number; coordinatorRssMb: number; latencyMs: ReturnType<typeof latencySummary> };
+  steady: { seconds: number; heartbeats: number; heartbeatsPerSecond: number; coordinatorCpuPercentOfOneCore: number; coordinatorRssMb: number; latencyMs: ReturnType<typeof latencySummary>; simulatedAgentsLoopDelayMs: { p50: number; p99: number; max: number } };
   restart?: {
     listeningMs: number;
     allBackSeconds: number;
@@ -107,7 +107,10 @@ async function run(agents: number): Promise<Run> {
     sims.send({ type: 'measure', on: false });
     const coordinatorCpuPercentOfOneCore = cpuPercentSince(steadyCpu);
     clearInterval(sampler);
-    const latencies = (await sims.all('measured', 30_000)).flatMap((m) => m.latencies);
+    const measured = await sims.all('measured', 30_000);
+    const latencies = measured.flatMap((m) => m.latencies);
+    // the worst simulated process's own loop delay: part of every latency it measured
+    const simLoopDelayMs = { p50: Math.max(...measured.map((m) => m.loopDelayMs.p50)), p99: Math.max(...measured.map((m) => m.loopDelayMs.p99)), max: Math.max(...measured.map((m) => m.loopDelayMs.max)) };
 
     let restarted: Run['restart'];
     if (restart) restarted = await restartUnderLoad(cluster, sims);
@@ -136,6 +139,7 @@ async function run(agents: number): Promise<Run> {
         coordinatorCpuPercentOfOneCore,
         coordinatorRssMb: round(rss),
         latencyMs: latencySummary(latencies),
+        simulatedAgentsLoopDelayMs: simLoopDelayMs,
       },
       ...(restarted ? { restart: restarted } : {}),
       fencesOutsideRestart: restarted ? before : fences,
@@ -247,7 +251,7 @@ try {
     runs.push(r);
     log(
       `  ${r.agents} agents: coordinator CPU ${r.steady.coordinatorCpuPercentOfOneCore} % of one core, RSS ${r.steady.coordinatorRssMb} MB, ` +
-        `heartbeat→persisted p50 ${r.steady.latencyMs.p50} ms, p99 ${r.steady.latencyMs.p99} ms (max ${r.steady.latencyMs.max}), ${r.steady.heartbeatsPerSecond} heartbeats/s, ` +
+        `heartbeat→persisted p50 ${r.steady.latencyMs.p50} ms, p99 ${r.steady.latencyMs.p99} ms (max ${r.steady.latencyMs.max}; the simulated agents' own event-loop delay p99 ${r.steady.simulatedAgentsLoopDelayMs.p99} ms), ${r.steady.heartbeatsPerSecond} heartbeats/s, ` +
         `all leased after ${r.connect.allLeasedSeconds} s` +
         (r.restart
           ? `; restart: all back after ${r.restart.allBackSeconds} s, ${r.restart.wouldHaveFenced} would have fenced by the lease alone ` +

@@ -8,6 +8,7 @@
 //   ← {type:'acked', at}    once every agent has had its first acknowledgement (at = the last one, wall clock)
 // argv[2] is a JSON SimConfig.
 import { setPriority } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { monotonicMs } from '../packages/agent/src/lease/lease.js';
 import { SimAgent, type SimShared } from './sim-agent.js';
 import { SimPeers } from './sim-peers.js';
@@ -27,7 +28,7 @@ export type ToSim = { type: 'measure'; on: boolean } | { type: 'mark'; at: numbe
 export type FromSim =
   | { type: 'acked'; at: number }
   | { type: 'reach'; first: number; states: number[] }
-  | { type: 'measured'; latencies: number[] }
+  | { type: 'measured'; latencies: number[]; loopDelayMs: { p50: number; p99: number; max: number } }
   | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[]; reconnectsNow: number; reconnectsNowFailedFast: number }
   | {
       type: 'done';
@@ -51,6 +52,9 @@ try {
   // not allowed: at the usual priority
 }
 let measuring = false;
+// this process's own event-loop delay while measuring: a heartbeat's latency as measured here includes it, and a real
+// agent (alone on its host) would not have it
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 const shared: SimShared = {
   target: config.target,
   machines: config.machines,
@@ -106,8 +110,15 @@ process.on('message', (m: ToSim) => {
     peers.heard(m.first, m.states);
   } else if (m.type === 'measure') {
     measuring = m.on;
-    if (m.on) shared.latencies.length = 0;
-    else send({ type: 'measured', latencies: shared.latencies.splice(0) });
+    if (m.on) {
+      shared.latencies.length = 0;
+      loopDelay.reset();
+      loopDelay.enable();
+    } else {
+      loopDelay.disable();
+      const ms = (ns: number) => Math.round(ns / 1e4) / 100;
+      send({ type: 'measured', latencies: shared.latencies.splice(0), loopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } });
+    }
   } else if (m.type === 'mark') {
     markAt = m.at;
     fencesBeforeMark = agents.reduce((n, a) => n + a.fences, 0);
