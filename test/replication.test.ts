@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@slotctl/shared';
 import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
 import { replayOrder } from '../packages/agent/src/sync/backlog.js';
+import { pidAlive } from '../packages/agent/src/slot/process.js';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
@@ -45,14 +46,6 @@ function messages(prefix: string, perUser: Record<string, number>): Delivered[] 
 }
 
 const slot = (name: string) => cluster.slot(name);
-const pidGone = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
-};
 const waitState = (name: string, state: string) => cluster.waitSlotState(name, state);
 
 const syncFiles = () => readdirSync(syncDir).filter((f) => f.startsWith('log')).sort();
@@ -256,7 +249,7 @@ describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () =
       expect(crashed.lastError).toMatch(new RegExp(`IMAP on ${REPLICA_SLOT_IP.replaceAll('.', '\\.')}:${IMAP} did not answer within 8000 ms \\(cyrmaster pid (\\d+) running\\)`));
       deafPid = Number(/pid (\d+)/.exec(crashed.lastError)![1]);
       // killed with its group, not left holding the slot's other ports
-      await waitFor('the deaf cyrmaster to be gone', async () => (pidGone(deafPid) ? true : undefined), 10_000, 50);
+      await waitFor('the deaf cyrmaster to be gone', async () => (pidAlive(deafPid) ? undefined : true), 10_000, 50);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => stray.close(resolve));
@@ -265,7 +258,6 @@ describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () =
       const s = await slot('re01-m2');
       return s.state === 'SERVING' && s.pid && s.pid !== deafPid ? s : undefined;
     }, 60_000, 100);
-    expect(served.pid).not.toBe(deafPid);
     // and it is the replica again: mail delivered to the master reaches it
     await deliver(MASTER_SERVICE, LMTP, messages('after a deaf start', { alice: 2 }));
     await waitFor('the replica to catch up', async () => ((await slot('re01-m1')).backlog?.files === 0 ? true : undefined), 30_000, 100);

@@ -77,9 +77,9 @@ let lastRenewalAt = 0;
 
 /**
  * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
- * held up), or arrive so late that the deadline is near (renewalDue): the heartbeat goes as Agent.Renew over a new connection of this thread's own. Several overlap, a new
- * one every RENEW_EVERY_MS: one started during a blip has its SYN dropped and waits out a 1 s, then 3 s, SYN
- * backoff, so only a connection opened after the blip ends gets through at once (evidence: a 1.7 s blip whose
+ * held up), or arrive so late that the deadline is near (renewalDue): the heartbeat goes as Agent.Renew over a new
+ * connection of this thread's own. Several overlap, a new one every RENEW_EVERY_MS: one started during a blip has
+ * its SYN dropped and waits out a 1 s, then 3 s, SYN backoff, so only a connection opened after the blip ends gets through at once (evidence: a 1.7 s blip whose
  * single renewal attempt was still in its backoff when the 4 s lease ended, and the fence fired).
  */
 function renewIfOverdue(): void {
