@@ -108,22 +108,24 @@ export function tcpAccepts(host: string, port: number, timeoutMs = 300): Promise
 }
 
 /**
- * Established TCP connections whose local end is ip:port, from /proc/net/tcp{,6} of this network namespace (an
- * LMTP delivery still in flight on a service IP).
+ * TCP sockets whose local end is ip:port, from /proc/net/tcp{,6} of this network namespace: `listening` (a listener
+ * that can still accept a new delivery) and `established` (a delivery still in flight on a service IP).
  */
-export async function establishedTo(ip: string, port: number): Promise<number> {
+export async function socketsAt(ip: string, port: number): Promise<{ listening: number; established: number }> {
   const { readFile } = await import('node:fs/promises');
   const want4 = ip.includes(':') ? undefined : `${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).reverse().join('')}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
-  let n = 0;
+  const found = { listening: 0, established: 0 };
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const [, local, , state] = line.trim().split(/\s+/);
-      if (state !== '01' || !local) continue;
+      if ((state !== '01' && state !== '0A') || !local) continue; // 01 ESTABLISHED, 0A LISTEN
       const portHex = local.slice(local.lastIndexOf(':') + 1);
       if (parseInt(portHex, 16) !== port) continue;
-      if (want4 ? local === want4 || local.endsWith(`FFFF0000${want4.slice(0, 8)}:${portHex}`) : true) n++;
+      if (want4 && !(local === want4 || local.endsWith(`FFFF0000${want4.slice(0, 8)}:${portHex}`))) continue;
+      if (state === '01') found.established++;
+      else found.listening++;
     }
   }
-  return n;
+  return found;
 }

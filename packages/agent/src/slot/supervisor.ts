@@ -11,7 +11,7 @@ import type { VipDriver } from '../vip/driver.js';
 import { SlotAddresses } from '../vip/slot-addresses.js';
 import { CONF_SUBDIRS, slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
-import { establishedTo, imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts } from './process.js';
+import { imapGreets, isSlotMaster, pidAlive, readPidFile, signalGroup, socketsAt, tcpAccepts } from './process.js';
 import { differsOnlyInHeader, differsOnlyInRecoverListener, renderSlotConfig, saslRealm, sasldbPath, type AuthConfig, type Ports } from './render.js';
 
 /** How long a master that greets on its slot IP may take to accept LMTP on its service IP before it is started again. */
@@ -454,7 +454,7 @@ export class SlotSupervisor {
 
   /**
    * A master about to stop closes its listeners on the service IP (cyrus.conf without them + SIGHUP: running
-   * children go on) and waits, up to LMTP_DRAIN_MS, for the deliveries in flight to end. Releasing the address under
+   * children go on) and waits, up to LMTP_DRAIN_MS, until the LMTP listener is gone and no delivery is in flight. Releasing the address under
    * a delivery that was already committed would lose its 250, and the MTA's retry would make a duplicate (seen under
    * load: one in ~1,500 messages over 20 switchovers).
    */
@@ -475,12 +475,16 @@ export class SlotSupervisor {
         if (owner) await chown(layout.cyrusConf, owner.uid, owner.gid);
         process.kill(pid, 'SIGHUP');
       }
-      let inFlight = await establishedTo(ip, this.rt.ports.lmtp);
-      while (inFlight > 0 && performance.now() - started < LMTP_DRAIN_MS) {
+      // Counting deliveries right after the SIGHUP is not enough: until cyrmaster has closed the listener (measured
+      // ~50 ms), a new connection is still accepted, and releasing the address under it would cut it after its data.
+      let sockets = await socketsAt(ip, this.rt.ports.lmtp);
+      while ((sockets.listening > 0 || sockets.established > 0) && performance.now() - started < LMTP_DRAIN_MS) {
         await new Promise((r) => setTimeout(r, 20));
-        inFlight = await establishedTo(ip, this.rt.ports.lmtp);
+        sockets = await socketsAt(ip, this.rt.ports.lmtp);
       }
-      this.log.info({ ip, ms: Math.round(performance.now() - started), inFlight }, inFlight ? 'deliveries still in flight after the drain time: stopping anyway' : 'service listeners closed, no delivery in flight');
+      const ms = Math.round(performance.now() - started);
+      if (sockets.listening > 0 || sockets.established > 0) this.log.warn({ ip, ms, ...sockets }, 'LMTP listener or deliveries still there after the drain time: stopping anyway');
+      else this.log.info({ ip, ms }, 'service listeners closed, no delivery in flight');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not quiesce the service listeners; stopping anyway');
     }
