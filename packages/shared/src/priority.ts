@@ -3,6 +3,7 @@
 // and fences masters that were fine — measured: agent event-loop delays of 1–4 s and heartbeat round trips up to
 // 4.7 s at nice 0 on a saturated 2-core host. Like corosync, which runs its token protocol at real-time priority,
 // they run ahead of the workload (nice -10 by default); the Cyrus processes they start run at nice 0.
+import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { ConfigError } from './errors.js';
 import type { Logger } from './log.js';
@@ -18,15 +19,47 @@ export function parseNice(value: string): number {
   return n;
 }
 
-/** Sets this process's nice value; without the privilege to raise it, says so and goes on at the current one. */
+/**
+ * Sets the nice value of every thread of this process; without the privilege to raise it, says so and goes on at the
+ * current one. On Linux a nice value belongs to a thread: setting the process's alone left V8's helper threads (GC,
+ * compilation; started before main runs) at 0, behind the workload, and a main thread waiting on them in a GC waited
+ * with them. Threads started later inherit the value from the thread that starts them.
+ */
 export function setOwnNice(nice: number, log: Logger): void {
   const before = getPriority();
-  if (before === nice) return;
+  const threads = ownThreads().filter((tid) => threadNice(tid) !== nice);
+  if (before === nice && threads.length === 0) return;
   try {
     setPriority(nice);
-    log.info({ nice, before }, 'scheduling priority set: leases are kept ahead of the mail workload');
+    for (const tid of threads) {
+      try {
+        setPriority(tid, nice);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // a thread that has ended meanwhile
+      }
+    }
+    log.info({ nice, before, threads: threads.length }, 'scheduling priority set: leases are kept ahead of the mail workload');
   } catch (err) {
     log.warn({ nice, current: before, err: (err as Error).message }, 'could not set the scheduling priority (needs root or CAP_SYS_NICE): on a saturated host leases may lapse');
+  }
+}
+
+/** The IDs of this process's threads (Linux: /proc/self/task); none elsewhere. */
+export function ownThreads(): number[] {
+  try {
+    return readdirSync('/proc/self/task').map(Number).filter((tid) => Number.isInteger(tid) && tid > 0);
+  } catch {
+    return [];
+  }
+}
+
+/** A thread's nice value (field 19 of /proc/self/task/TID/stat), undefined if it has ended. */
+export function threadNice(tid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  } catch {
+    return undefined;
   }
 }
 
