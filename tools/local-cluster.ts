@@ -66,7 +66,9 @@ export class Daemon {
     // The first argument is an executable bin file: its shebang carries the daemon's own node flags.
     const [file, ...rest] = args;
     try {
-      this.process = spawn(file!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] });
+      // a session of its own, as systemd gives each service: its own scheduling group (autogroup), so that the
+      // daemons' priority is ranked against the Cyrus slots' groups and not lost in the test runner's
+      this.process = spawn(file!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
     } finally {
       closeSync(fd); // the child has its own copy
     }

@@ -1,21 +1,45 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
+/** Runs setOwnNice(7) in a child node process (the test's own process keeps its priority), as its session's leader or not. */
+async function niceChild(ownSession: boolean) {
+  const script = [
+    "import { setOwnNice, ownThreads, threadNice, autogroup, sessionLeader } from './packages/shared/src/priority.ts';",
+    'const said = [];',
+    'const log = { info(o, m) { said.push(m); }, warn(o, m) { said.push(`warn: ${m}`); } };',
+    'const before = { threads: ownThreads().map(threadNice), group: autogroup() };',
+    'setOwnNice(7, log);',
+    'console.log(JSON.stringify({ leader: sessionLeader(), before, after: { threads: ownThreads().map(threadNice), group: autogroup() }, said }));',
+  ].join('\n');
+  const run = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { reject: false, detached: ownSession });
+  expect(run.stderr).toBe('');
+  type Seen = { threads: number[]; group?: { name: string; nice: number } };
+  return JSON.parse(run.stdout) as { leader: boolean; before: Seen; after: Seen; said: string[] };
+}
+
 describe('setOwnNice', () => {
   it('sets every thread of the process, also the ones V8 started before it ran', async () => {
-    // in a child process: the test's own process keeps its priority
-    const script = [
-      "import { setOwnNice, ownThreads, threadNice } from './packages/shared/src/priority.ts';",
-      'const log = { info() {}, warn(o, m) { console.error(m); } };',
-      'const before = ownThreads().map(threadNice);',
-      'setOwnNice(7, log);',
-      'console.log(JSON.stringify({ before, after: ownThreads().map(threadNice) }));',
-    ].join('\n');
-    const run = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { reject: false });
-    expect(run.stderr).toBe('');
-    const { before, after } = JSON.parse(run.stdout) as { before: number[]; after: number[] };
-    expect(before.length, 'threads of a node process').toBeGreaterThan(1);
-    expect(before.filter((n) => n !== 7).length).toBeGreaterThan(0);
-    expect(after).toEqual(after.map(() => 7));
+    const { before, after } = await niceChild(false);
+    expect(before.threads.length, 'threads of a node process').toBeGreaterThan(1);
+    expect(before.threads.filter((n) => n !== 7).length).toBeGreaterThan(0);
+    expect(after.threads).toEqual(after.threads.map(() => 7));
+  });
+
+  it("sets its scheduling group's nice value when it leads its session, and only then", async () => {
+    const leader = await niceChild(true);
+    const member = await niceChild(false);
+    expect(leader.leader).toBe(true);
+    expect(member.leader).toBe(false);
+    if (leader.before.group === undefined) {
+      // a kernel without autogroups: nothing to set, nothing to warn about
+      expect(leader.after.group).toBeUndefined();
+      expect(member.said.filter((m) => m.startsWith('warn'))).toEqual([]);
+      return;
+    }
+    expect(leader.before.group.nice).toBe(0);
+    expect(leader.after.group).toEqual({ name: leader.before.group.name, nice: 7 });
+    // the member's group is the test runner's: left as it was, with a warning that says why
+    expect(member.after.group).toEqual(member.before.group);
+    expect(member.said.join('\n')).toMatch(/warn: this process shares its scheduling group/);
   });
 });

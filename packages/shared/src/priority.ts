@@ -3,7 +3,7 @@
 // and fences masters that were fine — measured: agent event-loop delays of 1–4 s and heartbeat round trips up to
 // 4.7 s at nice 0 on a saturated 2-core host. Like corosync, which runs its token protocol at real-time priority,
 // they run ahead of the workload (nice -10 by default); the Cyrus processes they start run at nice 0.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { ConfigError } from './errors.js';
 import type { Logger } from './log.js';
@@ -20,27 +20,64 @@ export function parseNice(value: string): number {
 }
 
 /**
- * Sets the nice value of every thread of this process; without the privilege to raise it, says so and goes on at the
- * current one. On Linux a nice value belongs to a thread: setting the process's alone left V8's helper threads (GC,
- * compilation; started before main runs) at 0, behind the workload, and a main thread waiting on them in a GC waited
- * with them. Threads started later inherit the value from the thread that starts them.
+ * Sets the nice value of every thread of this process, and of its scheduling group; without the privilege to raise
+ * it, says so and goes on at the current one.
+ * - On Linux a nice value belongs to a thread: setting the process's alone left V8's helper threads (GC, compilation;
+ *   started before main runs) at 0, behind the workload, and a main thread waiting on them in a GC waited with them.
+ *   Threads started later inherit the value from the thread that starts them.
+ * - With autogroups (Debian's default: kernel.sched_autogroup_enabled=1) a nice value only ranks threads within their
+ *   session's group, and the groups share the CPU equally: every Cyrus slot runs in a session of its own, so a
+ *   daemon at nice -10 got no more than one slot's share. The group's own nice value (/proc/self/autogroup) ranks it
+ *   against the others; it is set only when this process leads its session (as a systemd service does), since the
+ *   group would otherwise be its caller's — a shell, a test runner — and would lift them all.
  */
 export function setOwnNice(nice: number, log: Logger): void {
   const before = getPriority();
   const threads = ownThreads().filter((tid) => threadNice(tid) !== nice);
-  if (before === nice && threads.length === 0) return;
   try {
-    setPriority(nice);
-    for (const tid of threads) {
-      try {
-        setPriority(tid, nice);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // a thread that has ended meanwhile
+    if (before !== nice || threads.length > 0) {
+      setPriority(nice);
+      for (const tid of threads) {
+        try {
+          setPriority(tid, nice);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // a thread that has ended meanwhile
+        }
+      }
+      log.info({ nice, before, threads: threads.length }, 'scheduling priority set: leases are kept ahead of the mail workload');
+    }
+    const group = autogroup();
+    if (group && group.nice !== nice) {
+      if (sessionLeader()) {
+        writeFileSync('/proc/self/autogroup', `${nice}\n`);
+        log.info({ nice, before: group.nice, autogroup: group.name }, "scheduling group's priority set: ahead of the Cyrus slots, each in a group of its own");
+      } else {
+        log.warn({ nice, autogroup: group.name }, 'this process shares its scheduling group (autogroup) with the session that started it, so its nice value does not rank it above the Cyrus slots; run it as a service (systemd gives each one a session) or under setsid');
       }
     }
-    log.info({ nice, before, threads: threads.length }, 'scheduling priority set: leases are kept ahead of the mail workload');
   } catch (err) {
     log.warn({ nice, current: before, err: (err as Error).message }, 'could not set the scheduling priority (needs root or CAP_SYS_NICE): on a saturated host leases may lapse');
+  }
+}
+
+/** This process's autogroup and its nice value, when the kernel schedules by autogroup; undefined otherwise. */
+export function autogroup(): { name: string; nice: number } | undefined {
+  try {
+    if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return undefined;
+    const m = /^(\S+) nice (-?\d+)/.exec(readFileSync('/proc/self/autogroup', 'utf8'));
+    return m ? { name: m[1]!, nice: Number(m[2]) } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when this process leads its session (its own autogroup): field 6 of /proc/self/stat. */
+export function sessionLeader(): boolean {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === process.pid;
+  } catch {
+    return false;
   }
 }
 
