@@ -1,21 +1,43 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { socketsAt } from './process.js';
+import { procAddresses, socketsAt } from './process.js';
+
+const listen = async (host: string, port = 0): Promise<net.Server> => {
+  const server = net.createServer(() => undefined);
+  await new Promise<void>((r) => server.listen(port, host, r));
+  return server;
+};
 
 describe('socketsAt', () => {
   it('counts the listener and the established connections whose local end is ip:port (from /proc/net/tcp)', async () => {
-    const server = net.createServer(() => undefined);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const server = await listen('127.0.0.1');
     const port = (server.address() as net.AddressInfo).port;
+    // the same port on another address (another slot's service IP) is not counted
+    const other = await listen('127.0.0.2', port);
     expect(await socketsAt('127.0.0.1', port)).toEqual({ listening: 1, established: 0 });
     const clients = await Promise.all([1, 2].map(() => new Promise<net.Socket>((r) => { const c = net.connect(port, '127.0.0.1', () => r(c)); })));
     await new Promise((r) => setTimeout(r, 50));
     expect(await socketsAt('127.0.0.1', port)).toEqual({ listening: 1, established: 2 });
-    expect(await socketsAt('127.0.0.2', port)).toEqual({ listening: 0, established: 0 });
+    expect(await socketsAt('127.0.0.2', port)).toEqual({ listening: 1, established: 0 });
+    expect(await socketsAt('127.0.0.3', port)).toEqual({ listening: 0, established: 0 });
     const closed = new Promise<void>((r) => server.close(() => r())); // stops listening; the accepted connections go on
     await new Promise((r) => setTimeout(r, 50));
     expect(await socketsAt('127.0.0.1', port)).toEqual({ listening: 0, established: 2 });
     for (const c of clients) c.destroy();
     await closed;
+    await new Promise<void>((r) => other.close(() => r()));
+  });
+});
+
+describe('procAddresses', () => {
+  it('writes addresses as /proc/net/tcp{,6} does: 32-bit words in little-endian byte order', () => {
+    expect(procAddresses('127.0.0.1')).toEqual(['0100007F', '0000000000000000FFFF00000100007F']);
+    expect(procAddresses('10.231.3.12')).toEqual(['0C03E70A', '0000000000000000FFFF00000C03E70A']);
+    expect(procAddresses('::1')).toEqual(['00000000000000000000000001000000']);
+    expect(procAddresses('2001:db8::1')).toEqual(['B80D0120000000000000000001000000']);
+    expect(procAddresses('2001:db8:0:0:0:0:0:1')).toEqual(procAddresses('2001:db8::1'));
+    expect(procAddresses('::ffff:127.0.0.1')).toEqual(['0000000000000000FFFF00000100007F']);
+    expect(procAddresses('fd00::a:b')).toEqual(['000000FD00000000000000000B000A00']);
+    expect(() => procAddresses('10.0.0')).toThrow(/not an IP address/);
   });
 });

@@ -109,23 +109,55 @@ export function tcpAccepts(host: string, port: number, timeoutMs = 300): Promise
 
 /**
  * TCP sockets whose local end is ip:port, from /proc/net/tcp{,6} of this network namespace: `listening` (a listener
- * that can still accept a new delivery) and `established` (a delivery still in flight on a service IP).
+ * that can still accept a new delivery) and `established` (a delivery still in flight on a service IP). Sockets on
+ * the same port but another address (the other slots' service IPs, a wildcard listener) are not counted.
  */
 export async function socketsAt(ip: string, port: number): Promise<{ listening: number; established: number }> {
-  const { readFile } = await import('node:fs/promises');
-  const want4 = ip.includes(':') ? undefined : `${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).reverse().join('')}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
+  const portHex = port.toString(16).padStart(4, '0').toUpperCase();
+  const wanted = new Set(procAddresses(ip).map((a) => `${a}:${portHex}`));
   const found = { listening: 0, established: 0 };
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const line of text.split('\n').slice(1)) {
       const [, local, , state] = line.trim().split(/\s+/);
-      if ((state !== '01' && state !== '0A') || !local) continue; // 01 ESTABLISHED, 0A LISTEN
-      const portHex = local.slice(local.lastIndexOf(':') + 1);
-      if (parseInt(portHex, 16) !== port) continue;
-      if (want4 && !(local === want4 || local.endsWith(`FFFF0000${want4.slice(0, 8)}:${portHex}`))) continue;
+      if ((state !== '01' && state !== '0A') || !local || !wanted.has(local.toUpperCase())) continue; // 01 ESTABLISHED, 0A LISTEN
       if (state === '01') found.established++;
       else found.listening++;
     }
   }
   return found;
+}
+
+/**
+ * An address as /proc/net/tcp{,6} prints it: each 32-bit word in host (little-endian) byte order, in hex. An IPv4
+ * address also appears in tcp6 as ::ffff:a.b.c.d (a dual-stack socket).
+ */
+export function procAddresses(ip: string): string[] {
+  const words = (bytes: number[]) =>
+    Array.from({ length: bytes.length / 4 }, (_, w) => bytes.slice(w * 4, w * 4 + 4).reverse().map((b) => b.toString(16).padStart(2, '0')).join('')).join('').toUpperCase();
+  if (net.isIP(ip) === 4) {
+    const v4 = ip.split('.').map(Number);
+    return [words(v4), words([...new Array<number>(10).fill(0), 0xff, 0xff, ...v4])];
+  }
+  if (net.isIP(ip) !== 6) throw new Error(`not an IP address: ${ip}`);
+  return [words(ipv6Bytes(ip))];
+}
+
+/** The 16 bytes of an IPv6 address (with `::` and an IPv4 tail). */
+function ipv6Bytes(ip: string): number[] {
+  const groups = (part: string): number[] => {
+    if (!part) return [];
+    return part.split(':').flatMap((g) => {
+      if (g.includes('.')) {
+        const [a, b, c, d] = g.split('.').map(Number) as [number, number, number, number];
+        return [(a << 8) | b, (c << 8) | d];
+      }
+      return [parseInt(g, 16)];
+    });
+  };
+  const [head = '', tail] = ip.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return all.flatMap((g) => [g >> 8, g & 0xff]);
 }

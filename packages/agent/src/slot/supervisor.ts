@@ -454,9 +454,9 @@ export class SlotSupervisor {
 
   /**
    * A master about to stop closes its listeners on the service IP (cyrus.conf without them + SIGHUP: running
-   * children go on) and waits, up to LMTP_DRAIN_MS, until the LMTP listener is gone and no delivery is in flight. Releasing the address under
-   * a delivery that was already committed would lose its 250, and the MTA's retry would make a duplicate (seen under
-   * load: one in ~1,500 messages over 20 switchovers).
+   * children go on) and waits, up to LMTP_DRAIN_MS, until the LMTP listener is gone and no delivery is in flight.
+   * Releasing the address under a delivery that was already committed would lose its 250, and the MTA's retry would
+   * make a duplicate (seen under load: one in ~1,500 messages over 20 switchovers).
    */
   private async quiesce(pid: number): Promise<void> {
     const ip = this.addresses.heldServiceIp;
