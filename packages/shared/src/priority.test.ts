@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 /** Runs setOwnNice(7) in a child node process (the test's own process keeps its priority), as its session's leader or not. */
 async function niceChild(ownSession: boolean) {
   const script = [
-    "import { setOwnNice, ownThreads, threadNice, autogroup, sessionLeader } from './packages/shared/src/priority.ts';",
+    `import { setOwnNice, ownThreads, threadNice, autogroup, sessionLeader } from ${JSON.stringify(new URL('./priority.ts', import.meta.url).href)};`,
     'const said = [];',
     'const log = { info(o, m) { said.push(m); }, warn(o, m) { said.push(`warn: ${m}`); } };',
     'const before = { threads: ownThreads().map(threadNice), group: autogroup() };',
@@ -26,8 +26,7 @@ describe('setOwnNice', () => {
   });
 
   it("sets its scheduling group's nice value when it leads its session, and only then", async () => {
-    const leader = await niceChild(true);
-    const member = await niceChild(false);
+    const [leader, member] = await Promise.all([niceChild(true), niceChild(false)]);
     expect(leader.leader).toBe(true);
     expect(member.leader).toBe(false);
     if (leader.before.group === undefined) {

@@ -29,11 +29,16 @@ export function parseNice(value: string): number {
  *   session's group, and the groups share the CPU equally: every Cyrus slot runs in a session of its own, so a
  *   daemon at nice -10 got no more than one slot's share. The group's own nice value (/proc/self/autogroup) ranks it
  *   against the others; it is set only when this process leads its session (as a systemd service does), since the
- *   group would otherwise be its caller's — a shell, a test runner — and would lift them all.
+ *   group would otherwise be its caller's — a shell, a test runner — and would lift them all. (Autogroups apply only
+ *   in the root CPU cgroup: with systemd's cpu controller on, the unit's CPUWeight= is what ranks it.)
  */
 export function setOwnNice(nice: number, log: Logger): void {
   const before = getPriority();
-  const threads = ownThreads().filter((tid) => threadNice(tid) !== nice);
+  // a thread that has ended since the listing has no nice value to read, and none to set
+  const threads = ownThreads().filter((tid) => {
+    const current = threadNice(tid);
+    return current !== undefined && current !== nice;
+  });
   try {
     if (before !== nice || threads.length > 0) {
       setPriority(nice);
@@ -41,22 +46,28 @@ export function setOwnNice(nice: number, log: Logger): void {
         try {
           setPriority(tid, nice);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // a thread that has ended meanwhile
+          // os.setPriority throws a SystemError: the errno's name is in info.code
+          if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH') throw err;
         }
       }
       log.info({ nice, before, threads: threads.length }, 'scheduling priority set: leases are kept ahead of the mail workload');
     }
-    const group = autogroup();
-    if (group && group.nice !== nice) {
-      if (sessionLeader()) {
-        writeFileSync('/proc/self/autogroup', `${nice}\n`);
-        log.info({ nice, before: group.nice, autogroup: group.name }, "scheduling group's priority set: ahead of the Cyrus slots, each in a group of its own");
-      } else {
-        log.warn({ nice, autogroup: group.name }, 'this process shares its scheduling group (autogroup) with the session that started it, so its nice value does not rank it above the Cyrus slots; run it as a service (systemd gives each one a session) or under setsid');
-      }
-    }
   } catch (err) {
     log.warn({ nice, current: before, err: (err as Error).message }, 'could not set the scheduling priority (needs root or CAP_SYS_NICE): on a saturated host leases may lapse');
+    return;
+  }
+  const group = autogroup();
+  if (!group || group.nice === nice) return;
+  if (!sessionLeader()) {
+    log.warn({ nice, autogroup: group.name }, 'this process shares its scheduling group (autogroup) with the session that started it, so its nice value does not rank it above the Cyrus slots; run it as a service (systemd gives each one a session) or under setsid');
+    return;
+  }
+  try {
+    // r+: only ever the kernel's file, never one created or truncated in its place
+    writeFileSync('/proc/self/autogroup', `${nice}\n`, { flag: 'r+' });
+    log.info({ nice, before: group.nice, autogroup: group.name }, "scheduling group's priority set: ahead of the Cyrus slots, each in a group of its own");
+  } catch (err) {
+    log.warn({ nice, autogroup: group.name, err: (err as Error).message }, "could not set the scheduling group's priority (needs CAP_SYS_NICE; the kernel also refuses more than one change in 100 ms): its threads are at the nice value, the group is not");
   }
 }
 

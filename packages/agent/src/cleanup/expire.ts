@@ -4,7 +4,7 @@
 // until it runs there too. A run that outlives its timeout is killed (SIGKILL) and reported.
 import { execa } from 'execa';
 import type { CleanupReport, Logger } from '@slotctl/shared';
-import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
 
 export interface Retention {
   expunged: string;
@@ -33,7 +33,7 @@ export async function runCyrExpire(input: {
   const r = input.retention;
   const args = ['-C', input.imapdConf, '-X', assertRetention(r.expunged, 'expunged retention'), '-D', assertRetention(r.deleted, 'deleted retention'), '-E', assertRetention(r.duplicates, 'duplicates retention'), '-a', '-v'];
   const before = await input.waiting().catch(() => 0);
-  const { file, args: argv } = asCyrus(cyrusBinary('cyr_expire'), args);
+  const { file, args: argv } = asCyrusTool(cyrusBinary('cyr_expire'), args);
   input.log.info({ retention: r, timeoutMs: input.timeoutMs }, 'cleanup: cyr_expire starts');
   const result = await execa(file, argv, { reject: false, timeout: input.timeoutMs, killSignal: 'SIGKILL', all: true, maxBuffer: 64e6 });
   const after = await input.waiting().catch(() => before);

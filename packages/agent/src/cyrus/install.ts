@@ -19,6 +19,17 @@ export function asCyrus(binary: string, args: readonly string[]): { file: string
   return adjust === 0 ? run : { file: 'nice', args: ['-n', String(adjust), run.file, ...run.args] };
 }
 
+/**
+ * asCyrus for a one-shot tool the agent waits for (sync_client replays and seeds, cyr_expire, mbexamine,
+ * cyr_synclog): in a session of its own, so in a scheduling group (autogroup) of its own at the workload's priority
+ * rather than in the agent's group, which is set ahead of the slots (see @slotctl/shared priority). setsid forks only
+ * for a process-group leader; a child spawned without `detached` is none, so the tool keeps the PID execa knows.
+ */
+export function asCyrusTool(binary: string, args: readonly string[]): { file: string; args: string[] } {
+  const run = asCyrus(binary, args);
+  return { file: 'setsid', args: [run.file, ...run.args] };
+}
+
 function setpriv(binary: string, args: readonly string[]): { file: string; args: string[] } {
   return {
     file: 'setpriv',

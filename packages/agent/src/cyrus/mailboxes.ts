@@ -4,7 +4,7 @@
 // modseq, and replication copies it. Measured: one mbexamine for a few mailboxes takes ~15 ms.
 import { execa } from 'execa';
 import { ALL_MAILBOXES, type MailboxSummary__Output } from '@slotctl/shared';
-import { asCyrus, cyrusBinary } from './install.js';
+import { asCyrusTool, cyrusBinary } from './install.js';
 
 /** As the contract carries it: `name` is the internal name, as sync logs write it (`user.bob^smith`). */
 export type MailboxSummary = MailboxSummary__Output;
@@ -51,7 +51,7 @@ export function internalName(external: string): string {
 }
 
 async function examineAll(imapdConf: string, timeoutMs: number): Promise<string> {
-  const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID]);
+  const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID]);
   const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 1e9 });
   if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
   return result.stdout;
@@ -84,7 +84,7 @@ export async function summarizeMailboxes(imapdConf: string, names: readonly stri
   const out: MailboxSummary[] = [];
   for (let i = 0; i < unique.length; i += BATCH) {
     const batch = unique.slice(i, i + BATCH);
-    const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID, ...batch.map(externalName)]);
+    const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID, ...batch.map(externalName)]);
     const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true });
     if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
     const found = parseMbexamine(result.stdout);
@@ -103,7 +103,7 @@ export async function summarizeMailboxes(imapdConf: string, names: readonly stri
 export const MARKER_MAILBOX = 'user.slotctl-replication-marker';
 
 export async function writeSyncMarker(imapdConf: string): Promise<void> {
-  const { file, args } = asCyrus(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', MARKER_MAILBOX]);
+  const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', MARKER_MAILBOX]);
   const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
   if (result.exitCode !== 0) throw new Error(`cyr_synclog exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
 }
@@ -133,7 +133,7 @@ export interface MailboxGuidList {
 export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000): Promise<MailboxGuidList[]> {
   const out: MailboxGuidList[] = [];
   for (const name of [...new Set(names)].filter(isPlausibleMailbox)) {
-    const { file, args } = asCyrus(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)]);
+    const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)]);
     const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
     if (result.exitCode !== 0) throw new Error(`mbexamine ${externalName(name)} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
     const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
@@ -146,7 +146,7 @@ export async function mailboxGuids(imapdConf: string, names: readonly string[], 
 export async function logUserSync(imapdConf: string, users: readonly string[]): Promise<void> {
   for (const user of users) {
     if (!isPlausibleMailbox(user) || user.includes('/')) throw new Error(`"${user}" is not a user name`);
-    const { file, args } = asCyrus(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-u', user]);
+    const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-u', user]);
     const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
     if (result.exitCode !== 0) throw new Error(`cyr_synclog -u ${user} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
   }

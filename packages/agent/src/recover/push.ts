@@ -7,7 +7,7 @@ import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { writeFileAtomic, type Logger, type MailboxRecovery, type RecoverReport } from '@slotctl/shared';
-import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
 import { externalName, isPlausibleMailbox, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import { renderRecoverConfig, type AuthConfig, type Ports } from '../slot/render.js';
 import type { SlotLayout } from '../slot/layout.js';
@@ -55,7 +55,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
       results.push({ name: m.name, result: 'clash', detail: `uniqueid ${m.uniqueid} here, ${there.uniqueid} on the new master`, messages: m.guids.length, missing: 0 });
       continue;
     }
-    const { file, args } = asCyrus(cyrusBinary('sync_client'), ['-C', recoverConf, '-S', input.targetIp, '-o', '-v', '-l', '-m', externalName(m.name)]);
+    const { file, args } = asCyrusTool(cyrusBinary('sync_client'), ['-C', recoverConf, '-S', input.targetIp, '-o', '-v', '-l', '-m', externalName(m.name)]);
     const run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
     const output = (run.all ?? '').trim().split('\n').slice(-3).join(' | ');
     results.push(

@@ -5,7 +5,7 @@ import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from '@slotctl/shared';
-import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
 import { mailboxOfLine, replayOrder } from './backlog.js';
 import { tcpAccepts } from '../slot/process.js';
 
@@ -49,7 +49,7 @@ export async function replaySyncLogs(imapdConf: string, syncDir: string, target:
       return { ok: false, replayed, failedFile: name, error, remaining: names.slice(i), mailboxes: [...mailboxes], ms: performance.now() - started };
     }
     // -o: a refused connection fails at once instead of retrying for ever.
-    const { file: cmd, args } = asCyrus(cyrusBinary('sync_client'), ['-C', imapdConf, '-o', '-r', '-f', file]);
+    const { file: cmd, args } = asCyrusTool(cyrusBinary('sync_client'), ['-C', imapdConf, '-o', '-r', '-f', file]);
     const result = await execa(cmd, args, { reject: false, timeout: timeoutMs, all: true });
     if (result.exitCode !== 0) {
       const why = result.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${result.exitCode ?? result.signal}`;

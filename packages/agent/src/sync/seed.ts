@@ -6,7 +6,7 @@
 import { connect } from 'node:net';
 import { execa } from 'execa';
 import type { Logger, SeedReport } from '@slotctl/shared';
-import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
 import { isPlausibleMailbox, summarizeAllMailboxes } from '../cyrus/mailboxes.js';
 
 
@@ -51,7 +51,7 @@ function reachable(target: SeedTarget, timeoutMs = 3000): Promise<string | undef
 }
 
 async function syncClient(imapdConf: string, target: SeedTarget, mode: '-u' | '-m', names: readonly string[], timeoutMs: number): Promise<string | undefined> {
-  const { file, args } = asCyrus(cyrusBinary('sync_client'), ['-C', imapdConf, '-S', target.ip, '-o', '-v', mode, ...names]);
+  const { file, args } = asCyrusTool(cyrusBinary('sync_client'), ['-C', imapdConf, '-S', target.ip, '-o', '-v', mode, ...names]);
   const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true });
   if (result.exitCode === 0 && !result.timedOut) return undefined;
   const why = result.timedOut ? `timed out after ${timeoutMs} ms` : `exit ${result.exitCode ?? result.signal}`;
