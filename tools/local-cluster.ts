@@ -61,14 +61,17 @@ export class Daemon {
   exited = false;
   exitCode: number | undefined;
 
-  constructor(readonly name: string, args: string[], readonly logFile: string, env: Record<string, string> = {}) {
+  /**
+   * `ownSession`: the daemon leads a session of its own, as systemd gives each service, and so has its own scheduling
+   * group (autogroup), whose priority it sets ahead of the Cyrus slots' groups. Then a Ctrl-C to the harness does not
+   * reach it: only for harnesses that record its PID for their cleanup (test/cluster/netns.ts).
+   */
+  constructor(readonly name: string, args: string[], readonly logFile: string, env: Record<string, string> = {}, options: { ownSession?: boolean } = {}) {
     const fd = openSync(logFile, 'a');
     // The first argument is an executable bin file: its shebang carries the daemon's own node flags.
     const [file, ...rest] = args;
     try {
-      // a session of its own, as systemd gives each service: its own scheduling group (autogroup), so that the
-      // daemons' priority is ranked against the Cyrus slots' groups and not lost in the test runner's
-      this.process = spawn(file!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: true });
+      this.process = spawn(file!, rest, { env: { ...process.env, ...env }, stdio: ['ignore', fd, fd], detached: options.ownSession ?? false });
     } finally {
       closeSync(fd); // the child has its own copy
     }

@@ -184,7 +184,8 @@ export class NetnsCluster {
   }
 
   private daemon(name: string, host: string, args: string[], env: Record<string, string> = {}): Daemon {
-    const daemon = new Daemon(name, ['/usr/sbin/ip', 'netns', 'exec', this.ns(host), ...args], join(this.options.dir, 'logs', `${name}.log`), env);
+    // each in a session of its own, as on a real host (its PID file lets cleanup find it)
+    const daemon = new Daemon(name, ['/usr/sbin/ip', 'netns', 'exec', this.ns(host), ...args], join(this.options.dir, 'logs', `${name}.log`), env, { ownSession: true });
     writeFileSync(join(this.options.dir, 'pids', `${name}.pid`), `${daemon.pid}\n`);
     return daemon;
   }
@@ -445,7 +446,8 @@ export class NetnsCluster {
     // one `ip` for every port: a process per port took seconds in all on a loaded host, and a blip meant to last
     // 1–2 s lasted that much longer for the machines late in the list
     const up = ['co', 'cl', ...this.machines].map((host) => `link set p-${host} up`).join('\n');
-    const result = await execa('ip', ['-n', this.switchNs, '-batch', '-'], { input: `${up}\n`, reject: false });
+    // -force: a port that fails does not leave the ports after it down
+    const result = await execa('ip', ['-n', this.switchNs, '-force', '-batch', '-'], { input: `${up}\n`, reject: false });
     if (result.exitCode !== 0) throw new Error(`ip -batch (links up) failed: ${result.stderr || result.stdout}`);
     this.log('heal(): all links up, no cuts');
   }
