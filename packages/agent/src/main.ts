@@ -135,6 +135,9 @@ async function main(): Promise<void> {
   });
   // The lease runs on a thread of its own (lease/worker.ts): slot work on this thread cannot hold up its renewal,
   // nor the fence's view of it. It writes fence.json before the fence process starts.
+  // declared before the lease keeper: a lease already lost at start (a restart after its deadline) calls back into
+  // it before the slots exist (seen: a ReferenceError that killed a restarted agent)
+  let slots: MachineSlots | undefined;
   const keeper: LeaseKeeper = new LeaseKeeper({
     machine: opts.machine,
     logLevel: opts.logLevel,
@@ -150,7 +153,6 @@ async function main(): Promise<void> {
   await guard.start();
   const fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
   fenceWatch.unref();
-  let slots: MachineSlots | undefined;
   if (opts.vipDriver === 'ip') tuneArpRetransmit(opts.vipInterface, opts.arpRetransmit, log);
   // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
   const addressWatch = opts.vipDriver === 'ip' ? new AddressWatch({ iface: opts.vipInterface, log, onChange: () => void slots?.reconcileNow().catch(() => undefined) }) : undefined;
