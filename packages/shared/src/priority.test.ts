@@ -32,13 +32,17 @@ describe('setOwnNice', () => {
     if (leader.before.group === undefined) {
       // a kernel without autogroups: nothing to set, nothing to warn about
       expect(leader.after.group).toBeUndefined();
-      expect(member.said.filter((m) => m.startsWith('warn'))).toEqual([]);
-      return;
+    } else {
+      expect(leader.before.group.nice).toBe(0);
+      expect(leader.after.group).toEqual({ name: leader.before.group.name, nice: 7 });
     }
-    expect(leader.before.group.nice).toBe(0);
-    expect(leader.after.group).toEqual({ name: leader.before.group.name, nice: 7 });
-    // the member's group is the test runner's: left as it was, with a warning that says why
+    // the member's group is its caller's (the test runner's): left as it was
     expect(member.after.group).toEqual(member.before.group);
-    expect(member.said.join('\n')).toMatch(/warn: this process shares its scheduling group/);
+    const warned = member.said.filter((m) => m.startsWith('warn'));
+    if (member.before.group === undefined) {
+      // no autogroups, or the caller runs in the session of PID 1 (a container, a CI runner), whose tasks the kernel
+      // schedules in the root group, ranked by their own nice value: nothing to warn about
+      expect(warned).toEqual([]);
+    } else expect(warned.join('\n')).toMatch(/warn: this process shares its scheduling group/);
   });
 });

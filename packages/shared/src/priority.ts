@@ -71,7 +71,11 @@ export function setOwnNice(nice: number, log: Logger): void {
   }
 }
 
-/** This process's autogroup and its nice value, when the kernel schedules by autogroup; undefined otherwise. */
+/**
+ * This process's autogroup and its nice value, when the kernel schedules by autogroup; undefined otherwise — also in
+ * the session of PID 1 (a container's processes, some CI runners), which the kernel keeps in the root group: there
+ * /proc/self/autogroup is empty and a thread's own nice value ranks it against every group.
+ */
 export function autogroup(): { name: string; nice: number } | undefined {
   try {
     if (readFileSync('/proc/sys/kernel/sched_autogroup_enabled', 'utf8').trim() !== '1') return undefined;

@@ -34,8 +34,15 @@ export interface SlotRuntime {
   readyTimeoutMs: number;
 }
 
-/** How long a stopping master waits for LMTP deliveries in flight on its service IP. */
-const LMTP_DRAIN_MS = 3000;
+/**
+ * How long a stopping master waits for its LMTP listener to close and the deliveries in flight on its service IP to
+ * end. Measured on a 2-core host: the listener outlived the SIGHUP by up to 3.0 s when many slots stopped at once,
+ * and a delivery waited ~3 s behind a stalled rolling sync_client (restarted after 2 s without progress); 3 s was
+ * too short there, and a delivery cut after its data comes back from the MTA as a second copy. MTAs wait minutes for
+ * that reply (Postfix's lmtp_data_done_timeout: 600 s), so waiting longer loses nothing; the bound only keeps a hung
+ * delivery from holding the stop, and only a stop with deliveries in flight takes it.
+ */
+export const LMTP_DRAIN_MS = 15_000;
 
 let cyrusIds: { uid: number; gid: number } | undefined;
 export async function cyrusOwner(): Promise<{ uid: number; gid: number } | undefined> {
@@ -456,7 +463,8 @@ export class SlotSupervisor {
    * A master about to stop closes its listeners on the service IP (cyrus.conf without them + SIGHUP: running
    * children go on) and waits, up to LMTP_DRAIN_MS, until the LMTP listener is gone and no delivery is in flight.
    * Releasing the address under a delivery that was already committed would lose its 250, and the MTA's retry would
-   * make a duplicate (seen under load: one in ~1,500 messages over 20 switchovers).
+   * make a duplicate (seen under load: one in ~1,500 messages over 20 switchovers). The drain is logged with its
+   * length, and at warning level when it took over a second.
    */
   private async quiesce(pid: number): Promise<void> {
     const ip = this.addresses.heldServiceIp;
@@ -484,6 +492,7 @@ export class SlotSupervisor {
       }
       const ms = Math.round(performance.now() - started);
       if (sockets.listening > 0 || sockets.established > 0) this.log.warn({ ip, ms, ...sockets }, 'LMTP listener or deliveries still there after the drain time: stopping anyway');
+      else if (ms > 1000) this.log.warn({ ip, ms }, 'service listeners closed, no delivery in flight: the drain took over a second (a busy host, or a delivery held up)');
       else this.log.info({ ip, ms }, 'service listeners closed, no delivery in flight');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not quiesce the service listeners; stopping anyway');
