@@ -83,8 +83,14 @@ async function deliver({ message, host, raw, accepted }: Queued): Promise<void> 
   try {
     for (;;) {
       message.attempts++;
+      const began = performance.now();
+      const at = new Date().toISOString();
       const result = await lmtpDeliverOnce(host, port, { from: 'load@example.org', to: `${message.user}@example.org`, raw });
-      if (result.cutAfterData) message.cutAfterData++;
+      if (result.cutAfterData) {
+        message.cutAfterData++;
+        // a copy may be left behind: the record says when, where and why, so that a duplicate can be explained from it
+        (message.cuts ??= []).push({ at, ms: Math.round(performance.now() - began), host, reason: result.reason });
+      }
       if (result.outcome === 'ok') {
         stats.acked++;
         stats.longestMs = Math.max(stats.longestMs, Math.round(performance.now() - accepted));

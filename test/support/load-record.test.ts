@@ -104,8 +104,12 @@ describe('the load generator', () => {
     const { server, record } = await run('cut', (n) => (n % 2 ? 'accept' : 'store-and-cut'), '10000'); // (> 10 acks)
     expect(record.summary).toMatchObject({ prefix: 'cut', inFlight: 0 });
     expect(record.acks.some((a) => a.cutAfterData > 0)).toBe(true);
+    // each cut says when, where and why, and the problem line carries it
+    const cut = record.acks.find((a) => a.cutAfterData > 0)!;
+    const each = { at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), ms: expect.any(Number), host: '127.0.0.1', reason: expect.stringMatching(/^after data: /) };
+    expect(cut.cuts).toEqual(new Array(cut.cutAfterData).fill(each));
     const stored = foundOn(server.stored, 'cut');
-    expect(loadProblems(record, stored, ['s1']).problems.some((p) => /copies of cut-/.test(p))).toBe(true);
+    expect(loadProblems(record, stored, ['s1']).problems.some((p) => /copies of cut-.*; cut at .* to 127\.0\.0\.1: after data: /.test(p))).toBe(true);
     expect(loadProblems(record, stored, ['s1'], { duplicatesFromRetries: 'the fake server cut them after their data' }).problems).toEqual([]);
   }, 60_000);
 

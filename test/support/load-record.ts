@@ -14,6 +14,8 @@ export interface LoadMessage {
   attempts: number;
   /** Attempts that failed after the message's final dot was sent, before any reply: each may have left a copy. */
   cutAfterData: number;
+  /** Each such attempt: when it began and ended, where it went and why it failed (a reply timeout, a reset…). */
+  cuts?: { at: string; ms: number; host: string; reason: string }[];
 }
 
 export interface LoadSummary {
@@ -69,7 +71,10 @@ export interface LoadCheckOptions {
   duplicatesFromRetries?: string;
 }
 
-const describe = (m: LoadMessage) => `${m.id} (${m.store}/${m.user}, ${m.attempts} attempt(s), ${m.cutAfterData} cut off after the data)`;
+const describe = (m: LoadMessage) => {
+  const cuts = (m.cuts ?? []).map((c) => `; cut at ${c.at} after ${c.ms} ms to ${c.host}: ${c.reason}`).join('');
+  return `${m.id} (${m.store}/${m.user}, ${m.attempts} attempt(s), ${m.cutAfterData} cut off after the data${cuts})`;
+};
 
 /** Problems (each a failure) and explained duplicates (each printed) of a load against what the masters hold. */
 export function loadProblems(record: LoadRecord, found: FoundLoad, stores: readonly string[], options: LoadCheckOptions = {}): { problems: string[]; explained: string[] } {
