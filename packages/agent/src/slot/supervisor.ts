@@ -42,7 +42,7 @@ export interface SlotRuntime {
  * that reply (Postfix's lmtp_data_done_timeout: 600 s), so waiting longer loses nothing; the bound only keeps a hung
  * delivery from holding the stop, and only a stop with deliveries in flight takes it.
  */
-export const LMTP_DRAIN_MS = 15_000;
+const LMTP_DRAIN_MS = 15_000;
 
 let cyrusIds: { uid: number; gid: number } | undefined;
 export async function cyrusOwner(): Promise<{ uid: number; gid: number } | undefined> {
