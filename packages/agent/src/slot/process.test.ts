@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { procAddresses, socketsAt } from './process.js';
+import { connectionsTo, procAddresses, socketsAt } from './process.js';
 
 const listen = async (host: string, port = 0): Promise<net.Server> => {
   const server = net.createServer(() => undefined);
@@ -26,6 +26,20 @@ describe('socketsAt', () => {
     for (const c of clients) c.destroy();
     await closed;
     await new Promise<void>((r) => other.close(() => r()));
+  });
+});
+
+describe('connectionsTo', () => {
+  it('counts the established connections whose remote end is ip:port', async () => {
+    const server = await listen('127.0.0.1');
+    const port = (server.address() as net.AddressInfo).port;
+    expect(await connectionsTo('127.0.0.1', port)).toBe(0);
+    const client = await new Promise<net.Socket>((r) => { const c = net.connect(port, '127.0.0.1', () => r(c)); });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await connectionsTo('127.0.0.1', port)).toBe(1);
+    expect(await connectionsTo('127.0.0.2', port)).toBe(0);
+    client.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
   });
 });
 

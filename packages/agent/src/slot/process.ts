@@ -107,25 +107,44 @@ export function tcpAccepts(host: string, port: number, timeoutMs = 300): Promise
   });
 }
 
+/** Every TCP socket of this network namespace, from /proc/net/tcp{,6}: local and remote ends (ADDR:PORT, hex) and state. */
+async function procSockets(): Promise<{ local: string; remote: string; state: string }[]> {
+  const out: { local: string; remote: string; state: string }[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, remote, state] = line.trim().split(/\s+/);
+      if (local && remote && state) out.push({ local: local.toUpperCase(), remote: remote.toUpperCase(), state });
+    }
+  }
+  return out;
+}
+
+const procEnds = (ip: string, port: number) => {
+  const portHex = port.toString(16).padStart(4, '0').toUpperCase();
+  return new Set(procAddresses(ip).map((a) => `${a}:${portHex}`));
+};
+
 /**
  * TCP sockets whose local end is ip:port, from /proc/net/tcp{,6} of this network namespace: `listening` (a listener
  * that can still accept a new delivery) and `established` (a delivery still in flight on a service IP). Sockets on
  * the same port but another address (the other slots' service IPs, a wildcard listener) are not counted.
  */
 export async function socketsAt(ip: string, port: number): Promise<{ listening: number; established: number }> {
-  const portHex = port.toString(16).padStart(4, '0').toUpperCase();
-  const wanted = new Set(procAddresses(ip).map((a) => `${a}:${portHex}`));
+  const wanted = procEnds(ip, port);
   const found = { listening: 0, established: 0 };
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    const text = await readFile(file, 'utf8').catch(() => '');
-    for (const line of text.split('\n').slice(1)) {
-      const [, local, , state] = line.trim().split(/\s+/);
-      if ((state !== '01' && state !== '0A') || !local || !wanted.has(local.toUpperCase())) continue; // 01 ESTABLISHED, 0A LISTEN
-      if (state === '01') found.established++;
-      else found.listening++;
-    }
+  for (const s of await procSockets()) {
+    if (!wanted.has(s.local)) continue;
+    if (s.state === '01') found.established++; // ESTABLISHED
+    else if (s.state === '0A') found.listening++; // LISTEN
   }
   return found;
+}
+
+/** Established TCP connections of this network namespace to ip:port (a sync_client connected to its replica). */
+export async function connectionsTo(ip: string, port: number): Promise<number> {
+  const wanted = procEnds(ip, port);
+  return (await procSockets()).filter((s) => s.state === '01' && wanted.has(s.remote)).length;
 }
 
 /**

@@ -5,7 +5,7 @@
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Backlog, Logger } from '@slotctl/shared';
 import { BacklogReader } from './backlog-reader.js';
-import { childrenNamed, tcpAccepts } from '../slot/process.js';
+import { childrenNamed, connectionsTo, tcpAccepts } from '../slot/process.js';
 
 export interface SyncWatchOptions {
   syncDir: string;
@@ -76,7 +76,12 @@ export class SyncWatcher {
         const peerUp = idleMs > 1000 || this.peerWasUp !== true ? await tcpAccepts(peer.ip, peer.port, 200) : true;
         const cameBack = peerUp && this.peerWasUp === false;
         this.peerWasUp = peerUp;
-        if (peerUp && (cameBack || idleMs > 2000) && now - this.lastKickAt > 10_000) this.kickSyncClient(cameBack ? 'replica is back' : `no progress for ${idleMs} ms`);
+        // Only a client in its reconnect backoff is woken: one connected to the replica is working (or waiting for a
+        // slow replica), and a kill throws its batch away — on a host so slow that a batch took over 2 s, kills every
+        // 10 s kept a new master's marker from reaching its replica for 94 s.
+        if (peerUp && (cameBack || idleMs > 2000) && now - this.lastKickAt > 10_000 && (cameBack || (await connectionsTo(peer.ip, peer.port)) === 0)) {
+          this.kickSyncClient(cameBack ? 'replica is back' : `no progress for ${idleMs} ms and no connection to the replica`);
+        }
         const stallAfter = this.options.stallAfterMs ?? 30_000;
         if (idleMs > stallAfter) {
           stalled = true;
