@@ -79,8 +79,9 @@ export class SyncWatcher {
         // Only a client in its reconnect backoff is woken: one connected to the replica is working (or waiting for a
         // slow replica), and a kill throws its batch away — on a host so slow that a batch took over 2 s, kills every
         // 10 s kept a new master's marker from reaching its replica for 94 s.
-        if (peerUp && (cameBack || idleMs > 2000) && now - this.lastKickAt > 10_000 && (cameBack || (await connectionsTo(peer.ip, peer.port)) === 0)) {
-          this.kickSyncClient(cameBack ? 'replica is back' : `no progress for ${idleMs} ms and no connection to the replica`);
+        if (peerUp && now - this.lastKickAt > 10_000) {
+          if (cameBack) this.kickSyncClient('replica is back');
+          else if (idleMs > 2000 && (await connectionsTo(peer.ip, peer.port)) === 0) this.kickSyncClient(`no progress for ${idleMs} ms and no connection to the replica`);
         }
         const stallAfter = this.options.stallAfterMs ?? 30_000;
         if (idleMs > stallAfter) {
