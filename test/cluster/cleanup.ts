@@ -1,7 +1,7 @@
-// `pnpm test:cleanup [--id ID] [--dir DIR]`: removes what a killed namespace-cluster run left behind — processes
-// named in the PID files of its directories (checked against their command lines) and its namespaces. Without
+// `pnpm test:cleanup [--id ID] [--dir DIR]`: removes what a killed test run left behind — processes named in the PID
+// files of its directories (checked against their command lines), Cyrus slots under them, and its namespaces. Without
 // arguments: every harness directory under the temp dir and every namespace with the harness prefix.
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArg } from '../../bench/common.js';
@@ -9,8 +9,10 @@ import { NETNS_PREFIX, cleanupNetns } from './netns-cleanup.js';
 
 const id = benchArg('id', '');
 const onlyDir = benchArg('dir', '');
-// every test's directory is slotctl-NAME-XXXXXX (support/fixtures tempDir); the cluster's hold a pids/ folder
-const dirs = onlyDir ? [onlyDir] : readdirSync(tmpdir()).filter((d) => d.startsWith('slotctl-') && existsSync(join(tmpdir(), d, 'pids'))).map((d) => join(tmpdir(), d));
+// every test's directory is slotctl-NAME-XXXXXX (support/fixtures tempDir): a namespace cluster's holds a pids/
+// folder, and any of them (a loopback cluster's too) may hold Cyrus slots whose cyrmaster outlived a killed run (it
+// runs in a session of its own, so killing the run's process group leaves it)
+const dirs = onlyDir ? [onlyDir] : readdirSync(tmpdir(), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith('slotctl-')).map((d) => join(tmpdir(), d.name));
 const prefix = id ? `${NETNS_PREFIX}${id}-` : NETNS_PREFIX;
 let processes = 0;
 for (const dir of dirs) processes += cleanupNetns(dir, `${prefix}\0`).processes; // processes only
