@@ -119,7 +119,8 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
 
   /** No dual master, no blind spot over GAP_LIMIT_MS, and the watch saw masters at all (in `seenShare` of the samples per store). */
   const expectNeverTwoMasters = (result: MasterWatchResult, list: StoreJson[], seenShare = 0.5): void => {
-    const how = `${result.samples} samples, longest gap ${result.longestGapMs} ms, longest read of all machines ${result.longestSampleMs} ms, priority ${result.priority}`;
+    const stills = result.stills?.length ? `; the machine stood still ${result.stills.length} time(s), not counted as blind: ${JSON.stringify(result.stills.slice(0, 3))}` : '';
+    const how = `${result.samples} samples, longest gap ${result.longestGapMs} ms, longest read of all machines ${result.longestSampleMs} ms, priority ${result.priority}${stills}`;
     console.log(`master watch: ${how}`);
     expect(result.dual, 'moments with two LMTP listeners for one service IP').toEqual([]);
     // soft: a blind watch fails the test, and the checks after it still run and report

@@ -61,6 +61,8 @@ function schedstat(): { cpuMs: number; waitMs: number } | undefined {
 
 let previousStart: number | undefined;
 let previousSched: ReturnType<typeof schedstat>;
+/** How long the previous sample spent reading (its reads lie inside the next gap). */
+let previousTook = 0;
 /** How long the sampler meant to sleep before this sample (the rest of a gap is waiting, running or stalled). */
 let plannedSleep = 0;
 /** performance.now() → CLOCK_MONOTONIC ms (the offset taken once: both clocks advance together). */
@@ -93,13 +95,19 @@ function sample(): number {
     if (gap > GAP_LIMIT_MS) {
       const endSched = schedstat();
       const split = endSched && previousSched
-        ? { sleptMs: Math.round(plannedSleep), waitMs: Math.round(endSched.waitMs - previousSched.waitMs), cpuMs: Math.round(endSched.cpuMs - previousSched.cpuMs) }
+        ? {
+            sleptMs: Math.round(plannedSleep),
+            waitMs: Math.round(endSched.waitMs - previousSched.waitMs),
+            cpuMs: Math.round(endSched.cpuMs - previousSched.cpuMs),
+            readMs: Math.round(previousTook + (end - start)),
+          }
         : {};
       result.gaps.push({ at: Date.now(), ms: Math.round(gap), from: toMonotonic(previousStart), to: toMonotonic(end), ...split });
     }
   }
   previousStart = start;
   previousSched = startSched;
+  previousTook = end - start;
   result.longestSampleMs = Math.max(result.longestSampleMs, Math.round(end - start));
   return end - start;
 }

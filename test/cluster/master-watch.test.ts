@@ -3,7 +3,7 @@
 // have passed unseen).
 import { createConnection, createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners } from './master-watch.js';
+import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners, stoodStill } from './master-watch.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -18,6 +18,25 @@ describe('the master watch', () => {
     expect(blindSpots([[gap(1000, 1100)], [gap(2000, 2100)]])).toEqual([]);
     // one sampler alone: its own gaps
     expect(blindSpots([[gap(1000, 1100)]]).map((g) => g.ms)).toEqual([100]);
+  });
+
+  it('tells a machine that stood still from samplers that were held up', () => {
+    // as seen on a CI machine: each CPU's sampler slept past its timer for ~370 ms, neither waiting nor running
+    const gap = (from: number, split: { sleptMs: number; waitMs: number; cpuMs: number; readMs: number }) => ({ at: 0, ms: 383, from, to: from + 383, ...split });
+    const idle = { sleptMs: 9, waitMs: 1, cpuMs: 2, readMs: 2 };
+    const [still] = blindSpots([[gap(1000, idle)], [gap(994, idle)]]);
+    expect(still!.ms).toBe(377);
+    expect(still!.couldRunMs).toBe(28);
+    expect(stoodStill(still!)).toBe(true);
+    // one CPU taken by others the whole time (its sampler runnable, waiting): that CPU ran the cluster, blind
+    const [starved] = blindSpots([[gap(1000, { ...idle, waitMs: 360 })], [gap(994, idle)]]);
+    expect(stoodStill(starved!)).toBe(false);
+    // a sampler busy in its own reads: blind
+    expect(stoodStill(blindSpots([[gap(1000, { ...idle, cpuMs: 200, readMs: 200 })], [gap(994, idle)]])[0]!)).toBe(false);
+    // the stall covers only part of each gap: 2 × 40 ms in which a CPU ran, over the limit
+    expect(stoodStill(blindSpots([[gap(1000, { ...idle, sleptMs: 37 })], [gap(994, { ...idle, sleptMs: 37 })]])[0]!)).toBe(false);
+    // without the scheduler's split it cannot be told: blind
+    expect(stoodStill(blindSpots([[{ at: 0, ms: 383, from: 1000, to: 1383 }], [gap(994, idle)]])[0]!)).toBe(false);
   });
 
   it('finds a listener among many connections, reading only the listening part of the table', async () => {
@@ -66,5 +85,22 @@ describe('the master watch', () => {
     // held up by its own busy loop: each sampler's gap was spent running, not waiting for its CPU
     expect(spot!.samplers!.length).toBe(result.priority.startsWith('2 ') ? 2 : 1);
     for (const g of spot!.samplers!) if (g.cpuMs !== undefined) expect(g.cpuMs, JSON.stringify(g)).toBeGreaterThanOrEqual(100);
+    // and so the machine did not stand still: the spot counts as blind
+    expect(result.stills ?? []).toEqual([]);
+  });
+
+  it('reports a stretch in which no sampler could run as the machine standing still, not as blind', async () => {
+    const watch = new MasterWatch(new Map([['m1', 'slotctl-no-such-namespace']]), new Set(['10.231.3.1']));
+    await watch.start();
+    await sleep(100);
+    const frozen = await watch.freezeForTest(300);
+    await sleep(100);
+    const result = await watch.stop();
+    expect(result.gaps, JSON.stringify(result.gaps)).toEqual([]);
+    const still = result.stills?.find((g) => g.from! < frozen.to && g.to! > frozen.from);
+    expect(still, JSON.stringify(result.stills)).toBeDefined();
+    expect(still!.ms).toBeGreaterThanOrEqual(250);
+    expect(still!.couldRunMs).toBeLessThanOrEqual(GAP_LIMIT_MS);
+    expect(result.longestGapMs).toBeLessThanOrEqual(GAP_LIMIT_MS);
   });
 });

@@ -39,8 +39,38 @@ export interface SamplingGap {
   sleptMs?: number;
   waitMs?: number;
   cpuMs?: number;
+  /** Wall time the sampler spent in its reads within the gap (a read blocked in the kernel is neither CPU nor wait). */
+  readMs?: number;
   /** For a blind spot: the gap of each sampler it lies in. */
   samplers?: SamplingGap[];
+  /**
+   * For a blind spot: at most this long within it could any CPU have run the cluster (see `stoodStill`).
+   * Undefined when a sampler's gap has no schedstat split.
+   */
+  couldRunMs?: number;
+}
+
+/**
+ * How much of a sampler's gap its CPU can have spent running guest code: planned sleep (its CPU free for others),
+ * runnable wait (its CPU taken by others), its own CPU time and reads. The rest is time the sampler slept past its
+ * timer without being runnable: pinned to its CPU at real-time priority, with no V8 threads of its own, it wakes on
+ * time whenever that CPU runs guest code with a steady clock; so in the rest its CPU ran nothing (the virtual
+ * machine paused, its vCPU stolen, or CLOCK_MONOTONIC stepped forward). Counted generously (reads twice: they are
+ * also CPU time): too much here only makes a stall count as blind.
+ */
+export function runnableMs(g: SamplingGap): number | undefined {
+  if (g.sleptMs === undefined || g.waitMs === undefined || g.cpuMs === undefined) return undefined;
+  return Math.min(g.ms, g.sleptMs + g.waitMs + g.cpuMs + (g.readMs ?? 0));
+}
+
+/**
+ * A blind spot in which the machine stood still: on every CPU (one sampler pinned to each) the time that CPU can have
+ * run anything adds up to no more than GAP_LIMIT_MS, so no dual master longer than the limit can have begun and ended
+ * in it unseen. Seen on a CI machine: two samplers on two CPUs, each gap 383 ms of which 12 ms slept, waited or ran,
+ * their ends as far apart as their starts (each CPU's timer fired on its own schedule after a clock step).
+ */
+export function stoodStill(spot: SamplingGap): boolean {
+  return spot.couldRunMs !== undefined && spot.couldRunMs <= GAP_LIMIT_MS;
 }
 
 /**
@@ -63,7 +93,13 @@ export function blindSpots(perSampler: readonly (readonly SamplingGap[])[]): Sam
   const wallOffset = Date.now() - Number(process.hrtime.bigint()) / 1e6;
   return blind
     .filter((g) => g.to - g.from > GAP_LIMIT_MS)
-    .map((g) => ({ at: Math.round(g.to + wallOffset), ms: Math.round(g.to - g.from), from: g.from, to: g.to, samplers: g.samplers }));
+    .map((g) => {
+      const ms = Math.round(g.to - g.from);
+      const perCpu = g.samplers.map(runnableMs);
+      // any CPU that ran in the spot could have changed a listener: their times add up (none longer than the spot)
+      const couldRunMs = perCpu.every((r) => r !== undefined) ? Math.min(ms, perCpu.reduce((sum: number, r) => sum + Math.min(ms, r!), 0)) : undefined;
+      return { at: Math.round(g.to + wallOffset), ms, from: g.from, to: g.to, samplers: g.samplers, ...(couldRunMs === undefined ? {} : { couldRunMs }) };
+    });
 }
 
 export interface MasterWatchResult {
@@ -73,8 +109,10 @@ export interface MasterWatchResult {
   seen: Record<string, number>;
   /** From the first read of one sample to the last read of the next: the longest time a machine went unread. */
   longestGapMs: number;
-  /** Every gap over GAP_LIMIT_MS. */
+  /** Every blind spot over GAP_LIMIT_MS (a moment no sampler watched). */
   gaps: SamplingGap[];
+  /** Blind spots over GAP_LIMIT_MS in which the machine stood still (`stoodStill`): reported, not counted as blind. */
+  stills?: SamplingGap[];
   /** The longest time one sample spent reading (all machines): tells a slow read from a starved sampler. */
   longestSampleMs: number;
   /** The sampler's scheduling (real-time or not, and why not). */
@@ -220,6 +258,13 @@ class Sampler {
   }
 }
 
+/** A sampler's longest gap, its gaps over the limit that overlap a still counted as the limit. */
+function longestOutside(r: MasterWatchResult, stills: readonly SamplingGap[]): number {
+  const inStill = (g: SamplingGap) => stills.some((s) => g.from! < s.to! && g.to! > s.from!);
+  const outside = r.gaps.filter((g) => !inStill(g)).map((g) => g.ms);
+  return Math.max(Math.min(r.longestGapMs, GAP_LIMIT_MS), ...outside);
+}
+
 /**
  * Two samplers, one pinned to each of the first two CPUs, sampling side by side: a moment counts as unwatched only
  * when both are in a gap at once. One sampler at real-time priority still saw gaps of 52–75 ms on a loaded 2-core
@@ -273,6 +318,18 @@ export class MasterWatch {
     return { from, to: from + ms };
   }
 
+  /**
+   * Stops every sampler (SIGSTOP) for `ms`, then lets it go on: to the sampler this looks as its CPU standing still
+   * (asleep past its timer, neither waiting nor running), the case its unit test shows is told from a blind spot.
+   */
+  async freezeForTest(ms: number): Promise<{ from: number; to: number }> {
+    const from = Number(process.hrtime.bigint()) / 1e6;
+    for (const s of this.samplers) process.kill(s.pid, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, ms));
+    for (const s of this.samplers) process.kill(s.pid, 'SIGCONT');
+    return { from, to: Number(process.hrtime.bigint()) / 1e6 };
+  }
+
   /** Stops sampling (after one last sample each) and returns what the watch saw; the same answer if called again. */
   stop(): Promise<MasterWatchResult> {
     if (this.samplers.length === 0) return Promise.reject(new Error('the master watch was never started'));
@@ -280,14 +337,18 @@ export class MasterWatch {
       const results = await Promise.all(this.samplers.map((s) => s.stop()));
       const seen: Record<string, number> = {};
       for (const r of results) for (const [ip, n] of Object.entries(r.seen)) seen[ip] = (seen[ip] ?? 0) + n;
-      const gaps = blindSpots(results.map((r) => r.gaps));
+      const spots = blindSpots(results.map((r) => r.gaps));
+      const gaps = spots.filter((g) => !stoodStill(g));
+      const stills = spots.filter(stoodStill);
       return {
         samples: results.reduce((n, r) => n + r.samples, 0),
         dual: results.flatMap((r) => r.dual).sort((a, b) => a.at - b.at),
         seen,
-        // the longest blind spot over the limit, or else the best any one sampler did alone
-        longestGapMs: gaps.length ? Math.max(...gaps.map((g) => g.ms)) : Math.min(...results.map((r) => r.longestGapMs)),
+        // the longest blind spot over the limit, or else the best any one sampler did alone outside the stills (a gap
+        // of its own over the limit inside one counts as the limit)
+        longestGapMs: gaps.length ? Math.max(...gaps.map((g) => g.ms)) : Math.min(...results.map((r) => longestOutside(r, stills))),
         gaps,
+        stills,
         longestSampleMs: Math.max(...results.map((r) => r.longestSampleMs)),
         priority: `${this.samplers.length} sampler(s) ${this.samplers.map((s) => s.priority).join(' / ')}; each one's longest gap ${results.map((r) => r.longestGapMs).join(' / ')} ms`,
       };
