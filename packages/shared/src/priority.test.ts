@@ -1,3 +1,4 @@
+import { getPriority } from 'node:os';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 
@@ -44,5 +45,37 @@ describe('setOwnNice', () => {
       // schedules in the root group, ranked by their own nice value: nothing to warn about
       expect(warned).toEqual([]);
     } else expect(warned.join('\n')).toMatch(/warn: this process shares its scheduling group/);
+  });
+});
+
+describe('takePriorityEarly', () => {
+  /** A bin script's first lines in a child node process: what nice values it took from `args`. */
+  async function early(args: string[], ownSession: boolean) {
+    const script = [
+      `import { takePriorityEarly, ownThreads, threadNice, autogroup } from ${JSON.stringify(new URL('./priority.ts', import.meta.url).href)};`,
+      `takePriorityEarly(${JSON.stringify(args)});`,
+      'console.log(JSON.stringify({ main: threadNice(process.pid), group: autogroup() }));',
+    ].join('\n');
+    const run = await execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { reject: false, detached: ownSession });
+    expect(run.stderr).toBe('');
+    return JSON.parse(run.stdout) as { main: number; group?: { nice: number } };
+  }
+
+  it("takes --nice (or the daemons' default) for the main thread, and for the group when it leads its session", async () => {
+    const [given, byDefault, member, invalid] = await Promise.all([
+      early(['node', 'bin', '--nice=5'], true),
+      early(['node', 'bin', '--config', 'x'], true),
+      early(['node', 'bin', '--nice', '6'], false),
+      early(['node', 'bin', '--nice', 'abc'], true),
+    ]);
+    expect(given.main).toBe(5);
+    expect(byDefault.main).toBe(process.getuid?.() === 0 ? -10 : byDefault.main); // lowering needs root
+    expect(member.main).toBe(6);
+    expect(invalid.main).toBe(getPriority()); // the caller's, left for main.js to refuse with a clear error
+    if (given.group !== undefined) {
+      expect(given.group.nice).toBe(5);
+      if (process.getuid?.() === 0) expect(byDefault.group?.nice).toBe(-10);
+      expect(invalid.group?.nice).toBe(0);
+    }
   });
 });

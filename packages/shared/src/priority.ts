@@ -63,11 +63,40 @@ export function setOwnNice(nice: number, log: Logger): void {
     return;
   }
   try {
-    // r+: only ever the kernel's file, never one created or truncated in its place
-    writeFileSync('/proc/self/autogroup', `${nice}\n`, { flag: 'r+' });
+    writeAutogroupNice(nice);
     log.info({ nice, before: group.nice, autogroup: group.name }, "scheduling group's priority set: ahead of the Cyrus slots, each in a group of its own");
   } catch (err) {
     log.warn({ nice, autogroup: group.name, err: (err as Error).message }, "could not set the scheduling group's priority (needs CAP_SYS_NICE; the kernel also refuses more than one change in 100 ms): its threads are at the nice value, the group is not");
+  }
+}
+
+/** Sets this process's scheduling group's nice value (it must lead its session for the group to be its own). */
+function writeAutogroupNice(nice: number): void {
+  // r+: only ever the kernel's file, never one created or truncated in its place
+  writeFileSync('/proc/self/autogroup', `${nice}\n`, { flag: 'r+' });
+}
+
+/**
+ * For a daemon's bin script, before its modules load — a second or more of CPU on a busy host, which a restarted
+ * daemon must spend ahead of the workload to be back within its lease: the nice value of `--nice` in `argv` (default
+ * DAEMON_NICE) for the main thread and, when the process leads its session (a service), for its scheduling group.
+ * With the thread's value alone, module loading still ran at the group's 0: 3.0 s from kill to first line beside two
+ * busy loops, and the fence fired 0.3 s before the new agent held the lease (test/starvation.test.ts, 2026-12-03).
+ * Silent: setOwnNice does it again once logging runs, checked, and says what it could not.
+ */
+export function takePriorityEarly(argv: readonly string[]): void {
+  const at = argv.findIndex((a) => a === '--nice' || a.startsWith('--nice='));
+  const nice = at < 0 ? DAEMON_NICE : Number(argv[at]!.includes('=') ? argv[at]!.split('=')[1] : argv[at + 1]);
+  if (!Number.isInteger(nice)) return; // main.js refuses it with a clear error
+  try {
+    setPriority(nice);
+  } catch {
+    // not allowed: reported by setOwnNice
+  }
+  try {
+    if (sessionLeader()) writeAutogroupNice(nice);
+  } catch {
+    // no autogroups, or not allowed: reported by setOwnNice
   }
 }
 
