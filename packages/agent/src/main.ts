@@ -15,7 +15,7 @@ import { FenceGuard } from './fence/guard.js';
 import { tuneArpRetransmit } from './vip/neighbour.js';
 import { LeaseKeeper } from './lease/keeper.js';
 import { PeerLink } from './peer/link.js';
-import { cyrusOwner } from './slot/supervisor.js';
+import { cyrusOwner } from './slot/files.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
 

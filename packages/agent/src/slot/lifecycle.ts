@@ -14,7 +14,22 @@ export type SlotEvent =
   | 'removed' // desired state no longer names the slot
   | 'fenced'; // the machine's lease ran out: a master is killed and stays down until the lease is held again
 
-export type SlotAction = 'none' | 'write-config' | 'spawn' | 'signal-stop' | 'schedule-restart' | 'give-up' | 'forget';
+/**
+ * What a transition does; the supervisor runs the action of the row that fired, after the state has changed (so that
+ * an exit noticed meanwhile is read against the new state), and nowhere else.
+ */
+export const SLOT_ACTIONS = {
+  none: 'nothing',
+  'write-config': "writes the slot's directories, imapd.conf and cyrus.conf (a replica first lets go of its store's service IP)",
+  spawn: 'starts cyrmaster in its own process group as cyrus (or takes over one already running for the slot)',
+  'stop-cyrmaster': 'closes the service listeners and waits for deliveries in flight, releases the service IP, SIGTERM, SIGKILL of the group after the stop timeout',
+  'schedule-restart': 'starts cyrmaster again after the backoff delay',
+  'give-up': "releases the service IP (the slot stays down)",
+  fence: "SIGKILL of cyrmaster's group, releases the service IP",
+  forget: "releases the slot's addresses (its files stay)",
+} as const;
+
+export type SlotAction = keyof typeof SLOT_ACTIONS;
 
 export interface SlotTransition {
   from: readonly SlotLifecycle[];
@@ -30,10 +45,10 @@ export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
   { from: ['starting'], event: 'ready', to: 'serving', action: 'none', reason: 'IMAP answered * OK' },
   { from: ['starting', 'serving'], event: 'crashed', to: 'starting', action: 'schedule-restart', reason: 'cyrmaster exited unexpectedly, or did not greet within the ready timeout: restarting after backoff' },
   { from: ['starting', 'serving'], event: 'crash-loop', to: 'failed', action: 'give-up', reason: 'too many crashes in the window: not restarting until the desired state changes or an operator starts it' },
-  { from: ['starting', 'serving'], event: 'stop', to: 'stopping', action: 'signal-stop', reason: 'desired to stop: SIGTERM to cyrmaster, SIGKILL of its group after the timeout' },
+  { from: ['starting', 'serving'], event: 'stop', to: 'stopping', action: 'stop-cyrmaster', reason: 'desired to stop: SIGTERM to cyrmaster, SIGKILL of its group after the timeout' },
   { from: ['failed'], event: 'stop', to: 'stopped', action: 'none', reason: 'desired to stop: the crash loop is cleared' },
   { from: ['stopping'], event: 'exited', to: 'stopped', action: 'none', reason: 'cyrmaster and its children are gone' },
-  { from: ['starting', 'serving', 'stopping'], event: 'fenced', to: 'stopped', action: 'none', reason: 'lease ran out: cyrmaster killed and the service IP released (fence); starts again once the lease is held' },
+  { from: ['starting', 'serving', 'stopping'], event: 'fenced', to: 'stopped', action: 'fence', reason: 'lease ran out: cyrmaster killed and the service IP released (fence); starts again once the lease is held' },
   { from: ['configured', 'stopped', 'failed', 'absent'], event: 'removed', to: 'absent', action: 'forget', reason: 'no longer in the desired state (files are kept)' },
 ];
 

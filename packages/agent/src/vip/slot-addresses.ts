@@ -17,6 +17,12 @@ export interface AddressDrift {
   error?: string;
 }
 
+/** The sentence an operator reads for one drift (logged, and raised as an event). */
+export function describeDrift(d: AddressDrift): string {
+  if (d.drift === 'missing') return `${d.kind} ${d.ip} was missing from the interface: ${d.repaired ? 'bound again' : `could not bind it again (${d.error})`}`;
+  return `${d.kind} ${d.ip} was on the interface although this slot does not serve it as master: ${d.repaired ? 'released' : `could not release it (${d.error})`}`;
+}
+
 export class SlotAddresses {
   private slotIp: string | undefined;
   private serviceIp: string | undefined;

@@ -1,0 +1,75 @@
+// Pure: what one slot does to reach its desired state — the decision the supervisor's converge() used to make inline,
+// as one plan read from what it had (the previous desired state, the config on disk, the lifecycle) and what it is
+// given. The supervisor carries the plan out; its steps fire the lifecycle table's transitions.
+import type { AppliedSlot } from '../state/apply-plan.js';
+import type { SlotLifecycle } from './lifecycle.js';
+import { differsOnlyInHeader, differsOnlyInRecoverListener } from './render.js';
+
+export interface ConvergeInput {
+  lifecycle: SlotLifecycle;
+  /** A cyrmaster PID is known (running, or adopted). */
+  hasPid: boolean;
+  /** The desired state converged to last time (undefined: the first one since the agent started). */
+  before: AppliedSlot | undefined;
+  desired: AppliedSlot;
+  /** Desired to run (not stopped). */
+  run: boolean;
+  /** The operator asked for a start again (a new start generation): a failed slot tries once more. */
+  retry: boolean;
+  /** imapd.conf and cyrus.conf as they are on disk ('' when missing). */
+  onDisk: readonly [imapdConf: string, cyrusConf: string];
+  rendered: { imapdConf: string; cyrusConf: string };
+  /** The recovery whose listener a master must have open ('' = none). */
+  recoverListen: string;
+}
+
+/** The steps of an ordinary convergence, in order; each is a lifecycle transition. */
+export interface ConvergeSteps {
+  /** Stop the running cyrmaster first, and why. */
+  stop?: 'config changed' | 'desired stopped';
+  /** Write the config (the 'configured' transition). */
+  configure: boolean;
+  /** A failed slot desired stopped: its crash loop is cleared. */
+  clearFailed: boolean;
+  /** Start cyrmaster. */
+  start: boolean;
+}
+
+export type ConvergePlan =
+  /** Only the recovery listener differs: cyrus.conf rewritten and SIGHUP, no restart ('' closes it). */
+  | { kind: 'toggle-recover-listener'; op: string; why: string }
+  /** A new epoch with the same role and settings: only the config header is rewritten, cyrmaster keeps running. */
+  | { kind: 'rewrite-header'; why: string }
+  | ({ kind: 'steps'; why: string; recoverWanted: string } & ConvergeSteps);
+
+const isRunning = (l: SlotLifecycle) => l === 'starting' || l === 'serving';
+
+export function planConverge(input: ConvergeInput): ConvergePlan {
+  const { desired, rendered, onDisk, run } = input;
+  const running = isRunning(input.lifecycle);
+  const listen = desired.role === 'MASTER' && input.recoverListen !== '';
+  if (running && run && input.hasPid && onDisk[0] === rendered.imapdConf && differsOnlyInRecoverListener(onDisk[1], rendered.cyrusConf)) {
+    return { kind: 'toggle-recover-listener', op: listen ? input.recoverListen : '', why: listen ? 'a recovery needs the listener' : 'no recovery needs the listener' };
+  }
+  const configChanged = onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf;
+  // a new epoch with the same role and the same settings (a replaced replica keeps its IP): no restart, the running
+  // cyrmaster already does what the new config says
+  const sameElse = (a: string, b: string) => a === b || differsOnlyInHeader(a, b);
+  if (running && run && input.hasPid && input.before?.role === desired.role && configChanged && sameElse(onDisk[0], rendered.imapdConf) && sameElse(onDisk[1], rendered.cyrusConf)) {
+    return { kind: 'rewrite-header', why: 'new epoch, same role and settings' };
+  }
+  // the lifecycle as each step leaves it
+  let lifecycle = input.lifecycle;
+  const stop = running && (configChanged || !run) ? (configChanged ? 'config changed' : 'desired stopped') : undefined;
+  if (stop) lifecycle = 'stopped';
+  const configure = configChanged || lifecycle === 'absent';
+  if (configure) lifecycle = 'configured';
+  const clearFailed = lifecycle === 'failed' && !run;
+  if (clearFailed) lifecycle = 'stopped';
+  const epochMoved = input.before !== undefined && input.before.epoch !== desired.epoch;
+  // a failed slot stays failed until the desired state changes or an operator starts it
+  const heldFailed = lifecycle === 'failed' && !epochMoved && !input.retry;
+  const start = run && !heldFailed && !isRunning(lifecycle);
+  const why = [stop && `stop (${stop})`, configure && 'write config', clearFailed && 'clear the crash loop', start && 'start', heldFailed && 'stay failed until the desired state changes or an operator starts it'].filter(Boolean).join(', ') || 'nothing to do';
+  return { kind: 'steps', why, recoverWanted: listen ? input.recoverListen : '', ...(stop ? { stop } : {}), configure, clearFailed, start };
+}
