@@ -1,5 +1,5 @@
 // One simulated agent for bench/coordinator-sessions: the real Agent.Session protocol over a connection of its own,
-// behaving as packages/agent/src/session/session.ts does where the coordinator can tell: hello with its slots'
+// behaving as packages/agent/src/coordinator/link.ts does where the coordinator can tell: hello with its slots'
 // reports, a heartbeat at once on welcome and then every interval (with its partners' views), `applied` and a full
 // report after each desired state, reports now and then, Agent.Renew over a fresh connection while acknowledgements
 // are overdue, and reconnection with the agent's own backoff. It counts its lease with the agent's own Lease class,
@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
-import { reconnectDelay } from '../packages/agent/src/session/backoff.js';
+import { reconnectDelay } from '../packages/agent/src/coordinator/backoff.js';
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
 
@@ -72,7 +72,7 @@ export class SimAgent {
   restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0 };
   /** The current session was opened by reconnectNow (a partner reaches the coordinator), not by the backoff. */
   private openedNow = false;
-  /** As AgentSession: when the stream opened (monotonic ms) and until when its coordinator promotes nothing. */
+  /** As CoordinatorLink: when the stream opened (monotonic ms) and until when its coordinator promotes nothing. */
   private openedMono = 0;
   private graceUntil = 0;
   private welcomed = false;
@@ -122,7 +122,7 @@ export class SimAgent {
     return !this.fencedWithFailsafe && this.lease.deadline !== undefined;
   }
 
-  /** As AgentSession.coordinatorGraceUntil. */
+  /** As CoordinatorLink.coordinatorGraceUntil. */
   coordinatorGraceUntil(now = monotonicMs()): number | undefined {
     return this.coordinatorReachable() && now < this.graceUntil ? this.graceUntil : undefined;
   }
@@ -132,7 +132,7 @@ export class SimAgent {
     return this.connected && performance.now() - this.lastAckAt < 2 * this.intervalMs;
   }
 
-  /** A partner reaches the coordinator: the reconnect backoff is cut short (as AgentSession.reconnectNow). */
+  /** A partner reaches the coordinator: the reconnect backoff is cut short (as CoordinatorLink.reconnectNow). */
   reconnectNow(): void {
     if (this.stream || this.stopped || !this.retryTimer) return;
     clearTimeout(this.retryTimer);

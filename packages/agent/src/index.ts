@@ -1,3 +1,3 @@
-export { AgentSession, type SessionState } from './session/session.js';
+export { CoordinatorLink, type LinkState } from './coordinator/link.js';
 export { AppliedStore } from './state/applied-store.js';
 export { planApply, validateDesiredSlot, type AppliedSlot } from './state/apply-plan.js';

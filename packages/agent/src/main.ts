@@ -1,27 +1,12 @@
-// slot-agent: one per mail host. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
-import { mkdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+// slot-agent: one per mail host. This file turns flags into AgentOptions and handles signals; agent.ts builds the
+// agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
-import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
-import { MachineSlots } from './machine/slots.js';
-import { AgentSession } from './session/session.js';
-import { AppliedStore } from './state/applied-store.js';
-import { ReplayStore } from './state/replay-store.js';
-import { IpVipDriver } from './vip/ip.js';
-import { AddressWatch } from './vip/address-watch.js';
-import { LoopbackVipDriver } from './vip/loopback.js';
-import { FenceGuard } from './fence/guard.js';
-import { tuneArpRetransmit } from './vip/neighbour.js';
-import { LeaseKeeper } from './lease/keeper.js';
-import { PeerLink } from './peer/link.js';
-import { cyrusOwner } from './slot/files.js';
-import { withholdPromotions } from './peer/failsafe.js';
-import { leaseMargin, monotonicMs } from './lease/lease.js';
+import { Agent } from './agent.js';
 
-/** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
-const FENCE_BACKUP_DELAY_MS = 250;
-import type { DesiredState__Output } from '@slotctl/shared';
+/** A graceful stop that takes longer than this ends in a forced exit. */
+const STOP_TIMEOUT_MS = 30_000;
 
 function niceOption(value: string): number {
   try {
@@ -112,125 +97,26 @@ async function main(): Promise<void> {
   assertName(opts.machine, '--machine');
   setOwnNice(opts.nice, log);
   watchLoopLag({ log });
-  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
-  const applied = new AppliedStore(opts.stateDir, opts.machine);
-  const persisted = await applied.load();
-  const replays = new ReplayStore(opts.stateDir);
-  await replays.load();
-  const syslogdBin = fileURLToPath(new URL('../bin/slot-syslogd.js', import.meta.url));
-  // The log collector is not worth a mail outage: one slow to come up (a loaded host at boot) is watched and started
-  // again by keepSyslog, and the slots start meanwhile.
-  const syslog = await ensureSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log).catch((err: Error) => {
-    log.error({ err: err.message, socket: opts.syslogSocket }, 'slot-syslogd is not answering yet: starting the slots anyway, their Cyrus lines are lost until it does');
-    return 'ours' as const;
-  });
-  if (syslog === 'ours') keepSyslog(opts.syslogDir, opts.syslogSocket, syslogdBin, log);
-  let session: AgentSession | undefined;
-  // The fence process guards the masters from here on, independent of this process (SIGSTOP, a stuck loop).
-  const guard = new FenceGuard({
-    stateDir: opts.stateDir,
-    bin: fileURLToPath(new URL('../bin/slot-fence.js', import.meta.url)),
-    vip: { driver: opts.vipDriver, iface: opts.vipInterface },
-    log,
-  });
-  // The lease runs on a thread of its own (lease/worker.ts): slot work on this thread cannot hold up its renewal,
-  // nor the fence's view of it. It writes fence.json before the fence process starts.
-  // declared before the lease keeper: a lease already lost at start (a restart after its deadline) calls back into
-  // it before the slots exist (seen: a ReferenceError that killed a restarted agent)
-  let slots: MachineSlots | undefined;
-  const keeper: LeaseKeeper = new LeaseKeeper({
-    machine: opts.machine,
-    logLevel: opts.logLevel,
-    path: guard.filePath,
-    file: guard.initialFile,
-    log,
-    // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
-    // the same a moment later in case that process is gone (well inside the margin before any promotion)
-    lost: () => void setTimeout(() => (keeper.holds() ? undefined : void slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
-    regained: () => void slots?.resume(),
-  });
-  await keeper.start();
-  await guard.start();
-  const fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
-  fenceWatch.unref();
-  if (opts.vipDriver === 'ip') tuneArpRetransmit(opts.vipInterface, opts.arpRetransmit, log);
-  // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
-  const addressWatch = opts.vipDriver === 'ip' ? new AddressWatch({ iface: opts.vipInterface, log, onChange: () => void slots?.reconcileNow().catch(() => undefined) }) : undefined;
-  await addressWatch?.start();
-  slots = new MachineSlots({
-    runtime: {
-      ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort },
+  const agent = new Agent(
+    {
+      machine: opts.machine,
+      coordinator: opts.coordinator,
+      stateDir: opts.stateDir,
       auth: { mode: opts.auth, syncUser: opts.syncUser, syncPassword: syncPassword() },
-      vip:
-        opts.vipDriver === 'ip'
-          ? new IpVipDriver({ iface: opts.vipInterface, probeMs: opts.arpProbe, log, watch: addressWatch })
-          : new LoopbackVipDriver(),
-      mayServeMaster: () => keeper.holds(),
-      crashLimit: 5,
-      crashWindowMs: 60_000,
-      stopTimeoutMs: 10_000,
+      ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort, peer: opts.peerPort },
+      vip: { driver: opts.vipDriver, iface: opts.vipInterface, arpProbeMs: opts.arpProbe, arpRetransmitMs: opts.arpRetransmit },
+      syslog: { dir: opts.syslogDir, socket: opts.syslogSocket },
+      stopSlotsOnExit: !!opts.stopSlotsOnExit,
+      stallAfterMs: opts.stallAfter,
       readyTimeoutMs: opts.readyTimeout,
+      diskReportIntervalMs: opts.diskReportInterval,
+      reconcileIntervalMs: opts.reconcileInterval,
+      logLevel: opts.logLevel,
     },
-    // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
-    logs: new SlotLogs(opts.syslogDir),
     log,
-    onChange: () => session?.reportSoon(),
-    onEvent: (slot, kind, message) => session?.sendEvent(slot, kind, message),
-    recentLogLines: 20,
-    stallAfterMs: opts.stallAfter,
-    diskReportIntervalMs: opts.diskReportInterval,
-    replays,
-    publishMasters: (masters) => keeper.publishMasters(masters),
-    // peers exists long before any recovery asks
-    targetGuids: (machine, slot, names) => peers.askGuids(machine, slot, names),
-    targetUserSync: (machine, slot, users) => peers.askUserSync(machine, slot, users),
-    owner: cyrusOwner,
-  });
-  const adopted = await slots.adopt(persisted);
-  slots.startDiskReports();
-  slots.startReconciling(opts.reconcileInterval);
-  log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
-  // Partners: who holds the replicas of this machine's masters (their promises keep the masters up when the
-  // coordinator is unreachable for everyone), and each slot's peer machine (a promise blocks promotions against it).
-  let desired: DesiredState__Output | undefined;
-  const peerMachine = (slot: string) => desired?.slots.find((d) => d.slot === slot)?.peerMachine || undefined;
-  const machineSlots: MachineSlots = slots;
-  const peers: PeerLink = new PeerLink({
-    machine: opts.machine,
-    port: opts.peerPort,
-    intervalMs: 1000,
-    promiseMs: () => (session?.state.phase === 'connected' ? session.state.leaseMs : 5000),
-    marginMs: leaseMargin(5000),
-    coordinatorReachable: () => session?.coordinatorReachable() ?? false,
-    coordinatorGraceUntil: () => session?.coordinatorGraceUntil(),
-    holds: () => keeper.holds(),
-    replicaPartners: () => [...new Set((desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
-    onFailsafe: (deadline) => keeper.setFailsafe(deadline),
-    partnerReachesCoordinator: () => session?.reconnectNow(),
-    guids: (slot, names) => machineSlots.guidsOf(slot, names),
-    syncUsers: (slot, users) => machineSlots.userSyncOn(slot, users),
-    log,
-  });
-  peers.start();
-  session = new AgentSession({
-    machine: opts.machine,
-    coordinator: opts.coordinator,
-    applied,
-    slots,
-    log,
-    lease: keeper,
-    onDesired: (d) => {
-      desired = d;
-      peers.setPartners(d.peers);
-      if (d.address) peers.listen(d.address).catch((err: Error) => log.error({ err: err.message, address: d.address, port: opts.peerPort }, 'cannot serve Peer: partners cannot confirm for this machine'));
-    },
-    withhold: (plan, previous) => withholdPromotions(plan, previous, peerMachine, peers.promises, monotonicMs()),
-    peerViews: () => peers.views(),
-    // fenced means a lease was held and ran out (masters stopped); an agent that has not had its first one yet is not
-    fenced: () => keeper.remaining() !== undefined && !keeper.holds(),
-  });
-  const active = session;
-
+  );
+  await agent.start();
+  // from here on (a signal during the start ends the process at once, as it did before the agent had any handler)
   let signals = 0;
   const shutdown = (signal: string) => {
     if (++signals > 1) {
@@ -238,32 +124,17 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     log.info({ signal, stopSlots: !!opts.stopSlotsOnExit }, 'stopping');
-    const force = setTimeout(() => {
+    setTimeout(() => {
       log.error('graceful stop took too long; exiting');
       process.exit(1);
-    }, 30_000);
-    force.unref();
-    // The session goes first, so that no desired state arriving meanwhile starts a slot again.
-    peers.stop();
-    active
-      .stop()
-      .then(async () => {
-        if (!opts.stopSlotsOnExit) return;
-        await machineSlots.stopAll('agent stopping with --stop-slots-on-exit');
-        // nothing left to guard
-        clearInterval(fenceWatch);
-        await keeper.publishMasters([]);
-        guard.stopProcess();
-      })
-      .then(() => machineSlots.detachAll())
-      .then(() => {
-        log.info('agent stopped');
-        process.exit(0);
-      });
+    }, STOP_TIMEOUT_MS).unref();
+    void agent.stop().then(() => {
+      log.info('agent stopped');
+      process.exit(0);
+    });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  session.start();
 }
 
 main().catch((err: unknown) => {

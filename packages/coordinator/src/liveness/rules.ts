@@ -37,7 +37,7 @@ const suspectAfter = (c: LivenessConfig) => 2 * c.heartbeatIntervalMs;
 
 /**
  * After a coordinator restart, agents come back on their reconnect backoff, which tops out at 5 s with ±20 % jitter
- * (packages/agent/src/session/backoff.ts): a coordinator that took 4 s to listen on a busy host saw agents return up
+ * (packages/agent/src/coordinator/backoff.ts): a coordinator that took 4 s to listen on a busy host saw agents return up
  * to 8 s after it went away. Silence after a restart is counted from the restart plus this much, and nothing fails
  * over before it: machines returning one by one otherwise brought the number down to one, and the last one back, cut
  * off only by the restart, was failed over.

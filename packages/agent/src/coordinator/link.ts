@@ -1,4 +1,5 @@
-// The agent's side of Agent.Session: connect, say hello, heartbeat at the interval the coordinator asks for, apply
+// The agent's link to the coordinator (its side of the Agent.Session stream; the coordinator calls its end a
+// session): connect, say hello, heartbeat at the interval the coordinator asks for, apply
 // every desired state that arrives, and reconnect with backoff whenever the stream breaks.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
@@ -22,7 +23,7 @@ import { reconnectDelay } from './backoff.js';
 import { monotonicMs } from '../lease/lease.js';
 import type { LeaseKeeper } from '../lease/keeper.js';
 
-export type SessionState =
+export type LinkState =
   | { phase: 'idle' }
   | { phase: 'connecting'; attempt: number }
   | { phase: 'connected'; since: number; heartbeatIntervalMs: number; leaseMs: number }
@@ -31,13 +32,13 @@ export type SessionState =
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
 
-export interface SessionOptions {
+export interface LinkOptions {
   machine: string;
   coordinator: string;
   applied: AppliedStore;
   slots: MachineSlots;
   log: Logger;
-  /** Counts the lease from what this session sends and what is acknowledged (on a thread of its own). */
+  /** Counts the lease from what this link sends and what is acknowledged (on a thread of its own). */
   lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked'>;
   /** Every desired state, before it is applied (the partners and this machine's address come with it). */
   onDesired: (desired: DesiredState__Output) => void;
@@ -48,8 +49,8 @@ export interface SessionOptions {
   fenced: () => boolean;
 }
 
-export class AgentSession {
-  state: SessionState = { phase: 'idle' };
+export class CoordinatorLink {
+  state: LinkState = { phase: 'idle' };
   readonly instanceId = randomUUID();
   private readonly client: AgentClient;
   private stream: Stream | undefined;
@@ -68,7 +69,7 @@ export class AgentSession {
   private openedAt = 0;
   private graceUntil = 0;
 
-  constructor(private readonly options: SessionOptions) {
+  constructor(private readonly options: LinkOptions) {
     const { Agent } = loadContract().slotctl.v1;
     this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), {
       'grpc.keepalive_time_ms': 10_000,

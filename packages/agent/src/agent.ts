@@ -1,0 +1,214 @@
+// The agent built from its parts, in the order they depend on each other: state on disk, the log collector, the lease
+// (on a thread of its own) and the fence process that acts on it, the interface's addresses, the slots, the peer
+// link and the link to the coordinator. main.ts only turns flags into AgentOptions; this file owns the lifecycle:
+// start, then a graceful stop (the caller forces the exit when it takes too long).
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SLOTCTL_VERSION, type DesiredState__Output, type Logger } from '@slotctl/shared';
+import { CoordinatorLink } from './coordinator/link.js';
+import { FenceGuard } from './fence/guard.js';
+import { LeaseKeeper } from './lease/keeper.js';
+import { leaseMargin, monotonicMs } from './lease/lease.js';
+import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
+import { MachineSlots } from './machine/slots.js';
+import { withholdPromotions } from './peer/failsafe.js';
+import { PeerLink } from './peer/link.js';
+import { cyrusOwner } from './slot/files.js';
+import { AppliedStore } from './state/applied-store.js';
+import { ReplayStore } from './state/replay-store.js';
+import { AddressWatch } from './vip/address-watch.js';
+import { IpVipDriver } from './vip/ip.js';
+import { LoopbackVipDriver } from './vip/loopback.js';
+import { tuneArpRetransmit } from './vip/neighbour.js';
+
+/** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
+const FENCE_BACKUP_DELAY_MS = 250;
+
+export interface AgentOptions {
+  machine: string;
+  coordinator: string;
+  stateDir: string;
+  auth: { mode: 'sasldb' | 'test'; syncUser: string; syncPassword: string };
+  ports: { imap: number; lmtp: number; sync: number; peer: number };
+  vip: { driver: 'loopback' | 'ip'; iface: string; arpProbeMs: number; arpRetransmitMs: number };
+  syslog: { dir: string; socket: string };
+  stopSlotsOnExit: boolean;
+  stallAfterMs: number;
+  readyTimeoutMs: number;
+  diskReportIntervalMs: number;
+  reconcileIntervalMs: number;
+  logLevel: string;
+}
+
+export type AgentPhase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+const bin = (name: string) => fileURLToPath(new URL(`../bin/${name}`, import.meta.url));
+
+export class Agent {
+  phase: AgentPhase = 'new';
+  private link: CoordinatorLink | undefined;
+  private slots: MachineSlots | undefined;
+  private peers: PeerLink | undefined;
+  private keeper: LeaseKeeper | undefined;
+  private guard: FenceGuard | undefined;
+  private fenceWatch: NodeJS.Timeout | undefined;
+  /** The last desired state (partners, each slot's peer machine). */
+  private desired: DesiredState__Output | undefined;
+
+  constructor(private readonly opts: AgentOptions, private readonly log: Logger) {}
+
+  async start(): Promise<void> {
+    if (this.phase !== 'new') throw new Error(`the agent was already started (${this.phase})`);
+    this.phase = 'starting';
+    const { opts, log } = this;
+    mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+    const applied = new AppliedStore(opts.stateDir, opts.machine);
+    const persisted = await applied.load();
+    const replays = new ReplayStore(opts.stateDir);
+    await replays.load();
+    await this.startSyslog();
+    const keeper = await this.startLease();
+    if (opts.vip.driver === 'ip') tuneArpRetransmit(opts.vip.iface, opts.vip.arpRetransmitMs, log);
+    // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
+    const addressWatch = opts.vip.driver === 'ip' ? new AddressWatch({ iface: opts.vip.iface, log, onChange: () => void this.slots?.reconcileNow().catch(() => undefined) }) : undefined;
+    await addressWatch?.start();
+    const slots = new MachineSlots({
+      runtime: {
+        ports: { imap: opts.ports.imap, lmtp: opts.ports.lmtp, sync: opts.ports.sync },
+        auth: opts.auth,
+        vip: opts.vip.driver === 'ip' ? new IpVipDriver({ iface: opts.vip.iface, probeMs: opts.vip.arpProbeMs, log, watch: addressWatch }) : new LoopbackVipDriver(),
+        mayServeMaster: () => keeper.holds(),
+        crashLimit: 5,
+        crashWindowMs: 60_000,
+        stopTimeoutMs: 10_000,
+        readyTimeoutMs: opts.readyTimeoutMs,
+      },
+      // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
+      logs: new SlotLogs(opts.syslog.dir),
+      log,
+      onChange: () => this.link?.reportSoon(),
+      onEvent: (slot, kind, message) => this.link?.sendEvent(slot, kind, message),
+      recentLogLines: 20,
+      stallAfterMs: opts.stallAfterMs,
+      diskReportIntervalMs: opts.diskReportIntervalMs,
+      replays,
+      publishMasters: (masters) => keeper.publishMasters(masters),
+      // the peer link exists long before any recovery asks
+      targetGuids: (machine, slot, names) => this.peers!.askGuids(machine, slot, names),
+      targetUserSync: (machine, slot, users) => this.peers!.askUserSync(machine, slot, users),
+      owner: cyrusOwner,
+    });
+    this.slots = slots;
+    const adopted = await slots.adopt(persisted);
+    slots.startDiskReports();
+    slots.startReconciling(opts.reconcileIntervalMs);
+    log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
+    this.peers = this.startPeers(keeper, slots);
+    this.link = new CoordinatorLink({
+      machine: opts.machine,
+      coordinator: opts.coordinator,
+      applied,
+      slots,
+      log,
+      lease: keeper,
+      onDesired: (d) => {
+        this.desired = d;
+        this.peers!.setPartners(d.peers);
+        if (d.address) this.peers!.listen(d.address).catch((err: Error) => log.error({ err: err.message, address: d.address, port: opts.ports.peer }, 'cannot serve Peer: partners cannot confirm for this machine'));
+      },
+      withhold: (plan, previous) => withholdPromotions(plan, previous, (slot) => this.peerMachine(slot), this.peers!.promises, monotonicMs()),
+      peerViews: () => this.peers!.views(),
+      // fenced means a lease was held and ran out (masters stopped); an agent that has not had its first one yet is not
+      fenced: () => keeper.remaining() !== undefined && !keeper.holds(),
+    });
+    this.link.start();
+    this.phase = 'running';
+  }
+
+  /**
+   * Graceful stop: the link goes first, so that no desired state arriving meanwhile starts a slot again; the slots
+   * are left serving (a restarted agent re-adopts them) unless stopSlotsOnExit, and then nothing is left to guard.
+   */
+  async stop(): Promise<void> {
+    if (this.phase === 'stopping' || this.phase === 'stopped') return;
+    this.phase = 'stopping';
+    this.peers?.stop();
+    await this.link?.stop();
+    if (this.opts.stopSlotsOnExit && this.slots) {
+      await this.slots.stopAll('agent stopping with --stop-slots-on-exit');
+      clearInterval(this.fenceWatch);
+      await this.keeper?.publishMasters([]);
+      this.guard?.stopProcess();
+    }
+    await this.slots?.detachAll();
+    this.phase = 'stopped';
+  }
+
+  /** The log collector is not worth a mail outage: one slow to come up (a loaded host at boot) is watched and started again, and the slots start meanwhile. */
+  private async startSyslog(): Promise<void> {
+    const { dir, socket } = this.opts.syslog;
+    const syslog = await ensureSyslog(dir, socket, bin('slot-syslogd.js'), this.log).catch((err: Error) => {
+      this.log.error({ err: err.message, socket }, 'slot-syslogd is not answering yet: starting the slots anyway, their Cyrus lines are lost until it does');
+      return 'ours' as const;
+    });
+    if (syslog === 'ours') keepSyslog(dir, socket, bin('slot-syslogd.js'), this.log);
+  }
+
+  /**
+   * The lease runs on a thread of its own (lease/worker.ts): slot work on this thread cannot hold up its renewal,
+   * nor the fence's view of it. It writes fence.json before the fence process starts, which guards the masters from
+   * then on, independent of this process (SIGSTOP, a stuck loop).
+   */
+  private async startLease(): Promise<LeaseKeeper> {
+    const { opts, log } = this;
+    const guard = new FenceGuard({ stateDir: opts.stateDir, bin: bin('slot-fence.js'), vip: { driver: opts.vip.driver, iface: opts.vip.iface }, log });
+    const keeper: LeaseKeeper = new LeaseKeeper({
+      machine: opts.machine,
+      logLevel: opts.logLevel,
+      path: guard.filePath,
+      file: guard.initialFile,
+      log,
+      // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
+      // the same a moment later in case that process is gone (well inside the margin before any promotion). A lease
+      // already lost at start (a restart after its deadline) calls back before the slots exist: they start fenced.
+      lost: () => void setTimeout(() => (keeper.holds() ? undefined : void this.slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
+      regained: () => void this.slots?.resume(),
+    });
+    await keeper.start();
+    await guard.start();
+    this.fenceWatch = setInterval(() => void guard.keepRunning().catch((err: Error) => log.error({ err: err.message }, 'could not start the fence process')), 5000);
+    this.fenceWatch.unref();
+    this.keeper = keeper;
+    this.guard = guard;
+    return keeper;
+  }
+
+  /**
+   * Partners: who holds the replicas of this machine's masters (their promises keep the masters up when the
+   * coordinator is unreachable for everyone), and each slot's peer machine (a promise blocks promotions against it).
+   */
+  private startPeers(keeper: LeaseKeeper, slots: MachineSlots): PeerLink {
+    const peers = new PeerLink({
+      machine: this.opts.machine,
+      port: this.opts.ports.peer,
+      intervalMs: 1000,
+      promiseMs: () => (this.link?.state.phase === 'connected' ? this.link.state.leaseMs : 5000),
+      marginMs: leaseMargin(5000),
+      coordinatorReachable: () => this.link?.coordinatorReachable() ?? false,
+      coordinatorGraceUntil: () => this.link?.coordinatorGraceUntil(),
+      holds: () => keeper.holds(),
+      replicaPartners: () => [...new Set((this.desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
+      onFailsafe: (deadline) => keeper.setFailsafe(deadline),
+      partnerReachesCoordinator: () => this.link?.reconnectNow(),
+      guids: (slot, names) => slots.guidsOf(slot, names),
+      syncUsers: (slot, users) => slots.userSyncOn(slot, users),
+      log: this.log,
+    });
+    peers.start();
+    return peers;
+  }
+
+  private peerMachine(slot: string): string | undefined {
+    return this.desired?.slots.find((d) => d.slot === slot)?.peerMachine || undefined;
+  }
+}
