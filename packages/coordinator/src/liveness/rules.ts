@@ -31,6 +31,8 @@ export interface LivenessRule {
   to: MachineState;
   when: (s: LivenessSnapshot, c: LivenessConfig) => boolean;
   reason: (s: LivenessSnapshot, c: LivenessConfig) => string;
+  /** The condition in words, for the table in docs/ARCHITECTURE.md (npm run docs). */
+  doc: string;
 }
 
 const suspectAfter = (c: LivenessConfig) => 2 * c.heartbeatIntervalMs;
@@ -47,6 +49,7 @@ export const AGENT_RECONNECT_MAX_MS = 6000;
 export const LIVENESS_RULES: readonly LivenessRule[] = [
   {
     name: 'lease-expired',
+    doc: 'silence ≥ lease (5 s) + margin (a fifth of the lease, at least 500 ms)',
     from: ['up', 'suspect'],
     to: 'down',
     when: (s, c) => s.silenceMs >= c.leaseMs + deadMarginMs(c),
@@ -54,6 +57,7 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
   },
   {
     name: 'never-heard',
+    doc: 'an agent of it was heard once (before a restart), none since the coordinator started, silence ≥ lease + margin; a machine whose agent never connected stays unknown',
     from: ['unknown'],
     to: 'down',
     // only a machine that was up once: one whose agent never connected stays unknown (a new machine, an agent not
@@ -64,6 +68,7 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
   },
   {
     name: 'heartbeats-missed',
+    doc: 'heard since the coordinator started, silence ≥ 2 heartbeat intervals (after a restart, machines not back yet stay up until the lease says down)',
     from: ['up'],
     to: 'suspect',
     // only a machine heard since this coordinator started: after a restart the coordinator, not the machines, was
@@ -74,6 +79,7 @@ export const LIVENESS_RULES: readonly LivenessRule[] = [
   },
   {
     name: 'heartbeat',
+    doc: 'a heartbeat within 2 intervals',
     from: ['unknown', 'suspect', 'down'],
     to: 'up',
     when: (s, c) => s.heard && s.silenceMs < suspectAfter(c),
