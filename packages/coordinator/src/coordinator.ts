@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadContract, type Logger } from '@slotctl/shared';
 import type Database from 'better-sqlite3';
 import { openDatabase } from './db/open.js';
-import { Repository } from './db/repository.js';
+import { sqliteStorage } from './db/sqlite/index.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
 import { listen } from './grpc/listener.js';
 import { adminHandlers } from './grpc/admin-service.js';
@@ -46,8 +46,8 @@ export class Coordinator {
   async start(): Promise<number> {
     const db = openDatabase(this.config.databasePath, this.log);
     this.db = db;
-    const repo = new Repository(db);
-    const liveness = new LivenessTracker(repo, this.config, this.log);
+    const storage = sqliteStorage(db);
+    const liveness = new LivenessTracker(storage, this.config, this.log);
     // Until then nothing is declared down (liveness counts silence from its start + AGENT_RECONNECT_MAX_MS) and no
     // failover starts (the orchestrator's grace): agents say so to their partners, who keep promising meanwhile.
     const graceMs = this.config.leaseMs + AGENT_RECONNECT_MAX_MS;
@@ -55,7 +55,7 @@ export class Coordinator {
     // the orchestrator re-evaluates its operations soon after an agent reports or a session starts or ends
     let orchestrator: Orchestrator | undefined;
     const sessions = new AgentSessions(
-      repo,
+      storage,
       liveness,
       {
         ...this.config,
@@ -70,7 +70,7 @@ export class Coordinator {
       },
       this.log,
     );
-    orchestrator = new Orchestrator({ repo, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
+    orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;
@@ -92,7 +92,7 @@ export class Coordinator {
     server.addService(
       contract.Admin.service,
       adminHandlers({
-        repo,
+        storage,
         connected: () => sessions.connectedMachines(),
         fenced: () => sessions.fencedMachines(),
         onClusterChanged: (machines) => {
@@ -115,7 +115,7 @@ export class Coordinator {
     graceUntil = performance.now() + graceMs;
     liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
-    repo.insertEvent({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
+    storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
     this.state = { phase: 'running', port, since: startedAt };
     this.log.info({ port, database: this.config.databasePath, coordinatorId: this.id }, 'coordinator running');
     return port;

@@ -3,13 +3,14 @@
 // event when a partition crosses a threshold. A cleanup is a request in the slot's desired state (cleanup_op).
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
-import { nowIso, type CleanupResultRow, type CleanupSlotRow, type PartitionRow, type Repository, type SlotRow } from '../db/repository.js';
+import { nowIso, type CleanupResultRow, type CleanupSlotRow, type PartitionRow, type SlotRow } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING, readCleanupConfig, type CleanupConfig } from './config.js';
 import { FirstTurns } from './first-turns.js';
 import { diskLevel, nextTurn, pickCleanups, usedPercent, type DiskLevel } from './schedule.js';
 
 export interface CleanupDeps {
-  repo: Repository;
+  storage: Storage;
   push: (machines: Iterable<string>) => void;
   connected: () => ReadonlySet<string>;
   log: Logger;
@@ -32,14 +33,14 @@ export class CleanupScheduler {
   constructor(private readonly deps: CleanupDeps) {}
 
   config(): CleanupConfig {
-    return readCleanupConfig(this.deps.repo.getSetting(CLEANUP_SETTING));
+    return readCleanupConfig(this.deps.storage.settings.get(CLEANUP_SETTING));
   }
 
   /** At most every 500 ms: the schedule is in minutes, results in seconds. */
   check(now = Date.now()): void {
     if (now - this.lastCheck < 500) return;
     this.lastCheck = now;
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const config = this.config();
     // not every slot, twice a second: only those that can change anything
     if (config !== this.lastConfig) {
@@ -50,29 +51,29 @@ export class CleanupScheduler {
     const nowAt = new Date(now).toISOString();
     const candidates = { now: nowAt, names: [...new Set([...this.critical, ...this.dirty, ...this.firstTurns.dueBy(nowAt, config)])] };
     this.dirty.clear();
-    const slots = repo.cleanupCandidates(candidates);
+    const slots = storage.cleanup.candidates(candidates);
     const touched = new Set<string>();
     for (const s of slots) {
       if (s.cleanupOp) this.settle(s, config, now, touched);
       this.watchDisks(s, config);
     }
-    const fresh = (touched.size ? repo.cleanupCandidates(candidates) : slots).map((s) => (s.cleanupNextAt ? this.forgetFirstTurn(s) : { ...s, cleanupNextAt: this.nextAt(s, config, now) }));
+    const fresh = (touched.size ? storage.cleanup.candidates(candidates) : slots).map((s) => (s.cleanupNextAt ? this.forgetFirstTurn(s) : { ...s, cleanupNextAt: this.nextAt(s, config, now) }));
     // the run history matters only to a slot with a critical partition (at most one cleanup an hour for it): it is
     // read then, not on every evaluation
     const lastEnded = new Map<string, number>();
     if (fresh.some((s) => s.partitions.some((p) => diskLevel(p, config) === 'critical'))) {
-      for (const run of repo.listCleanupRuns({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
+      for (const run of storage.cleanup.runs({ limit: 10_000 })) if (!lastEnded.has(run.slot)) lastEnded.set(run.slot, Date.parse(run.finishedAt));
     }
     // nothing due (the usual case): no need to read every machine
     if (!fresh.some((s) => !s.cleanupOp && (s.cleanupRequested || s.cleanupNextAt <= nowAt || this.critical.has(s.name)))) {
       if (touched.size) this.deps.push(touched);
       return;
     }
-    const picks = pickCleanups({ now, config, machines: repo.listMachines(), connected: this.deps.connected(), slots: fresh, busyStores: repo.busyStores(), lastEnded });
+    const picks = pickCleanups({ now, config, machines: storage.machines.list(), connected: this.deps.connected(), slots: fresh, busyStores: storage.operations.busyStores(), lastEnded });
     for (const pick of picks) {
       const slot = fresh.find((s) => s.name === pick.slot)!;
       const op = `cl-${randomUUID().slice(0, 8)}`;
-      repo.startCleanup(slot.name, op, `cleanup of ${slot.name}: ${pick.reason}`);
+      storage.cleanup.start(slot.name, op, `cleanup of ${slot.name}: ${pick.reason}`);
       withContext(this.deps.log, { slot: slot.name, store: slot.store, op, machine: slot.machine }).info({ reason: pick.reason }, 'cleanup started');
       touched.add(slot.machine);
     }
@@ -93,23 +94,23 @@ export class CleanupScheduler {
 
   /** `slotctl cleanup run`: asks for a cleanup of a slot or of every slot of a machine (a running one is not asked again). */
   request(input: { slot?: string | undefined; machine?: string | undefined }): { slots: string[]; problems: string[] } {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     if (!input.slot === !input.machine) throw new ValidationError('name a slot (--slot) or a machine (--machine)', { hint: 'e.g. slotctl cleanup run --slot s01-m1' });
     let slots: SlotRow[];
     if (input.slot) {
-      const slot = repo.getSlot(input.slot);
+      const slot = storage.slots.get(input.slot);
       if (!slot) throw new NotFoundError(`slot "${input.slot}" is not in the cluster`, { hint: 'list slots with `slotctl slot list`' });
       slots = [slot];
     } else {
-      if (!repo.getMachine(input.machine!)) throw new NotFoundError(`machine "${input.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-      slots = repo.slotsOfMachine(input.machine!);
+      if (!storage.machines.get(input.machine!)) throw new NotFoundError(`machine "${input.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      slots = storage.slots.ofMachine(input.machine!);
     }
     const asked: string[] = [];
     const problems: string[] = [];
     for (const slot of slots) {
       if (slot.cleanupOp) problems.push(`${slot.name}: a cleanup runs already (${slot.cleanupOp}, since ${slot.cleanupStartedAt}); not asked again`);
       else {
-        repo.requestCleanup(slot.name, 'operator');
+        storage.cleanup.request(slot.name, 'operator');
         asked.push(slot.name);
       }
     }
@@ -129,8 +130,8 @@ export class CleanupScheduler {
 
   /** A running cleanup: its agent's result, or a timeout, or its machine gone. */
   private settle(s: CleanupSlotRow, config: CleanupConfig, now: number, touched: Set<string>): void {
-    const { repo } = this.deps;
-    const result = repo.cleanupResult(s.name);
+    const { storage } = this.deps;
+    const result = storage.cleanup.lastResult(s.name);
     const next = new Date(nextTurn(now, config, s.name)).toISOString();
     let ended: CleanupResultRow | undefined;
     let why = '';
@@ -141,7 +142,7 @@ export class CleanupScheduler {
         : `cyr_expire on ${s.name} failed: ${result.error}${result.tail.length ? ` — last lines: ${result.tail.slice(-3).join(' | ')}` : ''}`;
     } else {
       const started = Date.parse(s.cleanupStartedAt);
-      const machine = repo.getMachine(s.machine);
+      const machine = storage.machines.get(s.machine);
       const gone = machine?.state === 'down' ? `machine ${s.machine} is down` : '';
       if (gone || now - started > config.timeoutMs + REPORT_GRACE_MS) {
         const error = gone ? `${gone}: no result` : `no result from the agent ${Math.round((now - started) / 1000)} s after the start (timeout ${Math.round(config.timeoutMs / 1000)} s)`;
@@ -151,8 +152,8 @@ export class CleanupScheduler {
     }
     if (!ended) return;
     // a failure keeps the slot's own last log lines beside cyr_expire's (what Cyrus said around it)
-    if (!ended.ok) ended = { ...ended, tail: [...ended.tail, ...(repo.getSlot(s.name)?.recentLog ?? []).slice(-5).map((l) => `slot log: ${l}`)] };
-    repo.finishCleanup(s.name, ended, next, why);
+    if (!ended.ok) ended = { ...ended, tail: [...ended.tail, ...(storage.slots.get(s.name)?.recentLog ?? []).slice(-5).map((l) => `slot log: ${l}`)] };
+    storage.cleanup.finish(s.name, ended, next, why);
     const log = withContext(this.deps.log, { slot: s.name, store: s.store, op: s.cleanupOp, machine: s.machine });
     if (ended.ok) log.info({ ms: ended.ms, freedBytes: ended.freedBytes }, why);
     else log.warn({ tail: ended.tail.slice(-5) }, why);
@@ -170,7 +171,7 @@ export class CleanupScheduler {
       this.levels.set(key, level);
       if (level === before) continue;
       const u = usedPercent(p);
-      this.deps.repo.insertEvent({
+      this.deps.storage.events.append({
         kind: `disk.${level}`,
         machine: s.machine,
         store: s.store,

@@ -1,6 +1,6 @@
 // The cleanup schedule over hand-made snapshots (pure logic).
 import { describe, expect, it } from 'vitest';
-import type { PartitionRow } from '../db/repository.js';
+import type { PartitionRow } from '../db/rows.js';
 import { machine, slot } from '../operations/rows.fixture.js';
 import { readCleanupConfig } from './config.js';
 import { diskLevel, nextTurn, pickCleanups, slotDisks, type ScheduleInput } from './schedule.js';

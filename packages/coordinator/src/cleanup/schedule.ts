@@ -3,7 +3,7 @@
 // machine is up with the agent connected, it serves, no operation touches its store, fewer than `parallel` cleanups
 // run on its machine, and no running cleanup shares one of its disks (slots whose partitions are on one disk never
 // clean together; a machine that declares no disks counts as one disk).
-import type { CleanupSlotRow, MachineRow } from '../db/repository.js';
+import type { CleanupSlotRow, MachineRow } from '../db/rows.js';
 import type { CleanupConfig } from './config.js';
 
 const DAY = 86_400_000;

@@ -1,5 +1,5 @@
 // Pure: what `slotctl cleanup status` and `slotctl disk status` show, from database rows.
-import type { CleanupRunRow, MachineRow, SlotRow, StoreRow } from '../db/repository.js';
+import type { CleanupRunRow, MachineRow, SlotRow, StoreRow } from '../db/rows.js';
 import type { CleanupConfig } from './config.js';
 import { diskLevel, slotDisks, usedPercent } from './schedule.js';
 

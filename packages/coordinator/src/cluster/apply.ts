@@ -1,9 +1,10 @@
 // `slotctl cluster apply`: parse, check, plan and write, all inside one IMMEDIATE transaction so the checks see the
 // same database the writes change. Any problem → nothing written.
-import { nowIso, type Repository } from '../db/repository.js';
+import { nowIso, type MachineInput, type SlotInput } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING } from '../cleanup/config.js';
 import { masterSlotName, planCluster, replicaSlotName, type Change } from './plan.js';
-import { parseCluster, slotName, type ClusterSpec, type Problem } from './spec.js';
+import { parseCluster, slotName, type ClusterSpec, type MachineSpec, type Problem, type StoreSpec } from './spec.js';
 
 export interface ApplyOutcome {
   ok: boolean;
@@ -14,17 +15,17 @@ export interface ApplyOutcome {
   touchedMachines: string[];
 }
 
-export function applyCluster(repo: Repository, text: string, options: { dryRun: boolean; prune: boolean; source: string }): ApplyOutcome {
+export function applyCluster(storage: Storage, text: string, options: { dryRun: boolean; prune: boolean; source: string }): ApplyOutcome {
   const parsed = parseCluster(text);
   if (!parsed.spec) return { ok: false, applied: false, problems: parsed.problems, changes: [], touchedMachines: [] };
   const spec = parsed.spec;
 
-  const run = repo.db.transaction((): ApplyOutcome => {
-    const current = { machines: repo.listMachines(), stores: repo.listStores(), slots: repo.listSlots(), busy: repo.busyStores() };
+  return storage.transaction((): ApplyOutcome => {
+    const current = { machines: storage.machines.list(), stores: storage.stores.list(), slots: storage.slots.list(), busy: storage.operations.busyStores() };
     const plan = planCluster(spec, current, parsed.locate, options.prune);
     // the cleanup policy: the file's section, or the defaults when it has none
     const policy = spec.cleanup ? JSON.stringify(spec.cleanup) : undefined;
-    if ((repo.getSetting(CLEANUP_SETTING) ?? undefined) !== policy) {
+    if ((storage.settings.get(CLEANUP_SETTING) ?? undefined) !== policy) {
       plan.changes.push({ action: 'update', kind: 'settings', name: 'cleanup', detail: policy ? `cleanup policy ${policy}` : 'cleanup policy back to the defaults' });
     }
     if (plan.problems.length) return { ok: false, applied: false, problems: plan.problems, changes: plan.changes, touchedMachines: [] };
@@ -32,34 +33,22 @@ export function applyCluster(repo: Repository, text: string, options: { dryRun: 
     if (options.dryRun || effective.length === 0) {
       return { ok: true, applied: false, problems: [], changes: plan.changes, touchedMachines: [] };
     }
-    write(repo, spec, effective, options.source);
+    write(storage, spec, effective, options.source);
     if (effective.some((c) => c.kind === 'settings')) {
-      repo.setSetting(CLEANUP_SETTING, policy);
-      repo.insertEvent({ kind: 'cluster.settings-update', reason: `cluster apply (${options.source}): ${effective.find((c) => c.kind === 'settings')!.detail}` });
+      storage.settings.set(CLEANUP_SETTING, policy);
+      storage.events.append({ kind: 'cluster.settings-update', reason: `cluster apply (${options.source}): ${effective.find((c) => c.kind === 'settings')!.detail}` });
     }
     const touched = new Set<string>();
     for (const slot of current.slots) touched.add(slot.machine);
     for (const store of spec.stores) for (const slot of store.slots) touched.add(slot.machine);
     return { ok: true, applied: true, problems: [], changes: plan.changes, touchedMachines: [...touched] };
-  });
-  return run.immediate();
+  }, { immediate: true });
 }
 
-function write(repo: Repository, spec: ClusterSpec, changes: Change[], source: string): void {
-  const db = repo.db;
+function write(storage: Storage, spec: ClusterSpec, changes: Change[], source: string): void {
   const at = nowIso();
   const machines = new Map(spec.machines.map((m) => [m.name, m]));
   const stores = new Map(spec.stores.map((s) => [s.name, s]));
-  const insertMachine = db.prepare(
-    "INSERT INTO machines (name, address, disks, slot_capacity, rack, state, state_since, created_at) VALUES (?, ?, ?, ?, ?, 'unknown', ?, ?)",
-  );
-  const updateMachine = db.prepare('UPDATE machines SET address = ?, disks = ?, slot_capacity = ?, rack = ? WHERE name = ?');
-  const insertStore = db.prepare(
-    'INSERT INTO stores (name, service_ip, master_slot, replica_slot, epoch, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)',
-  );
-  const updateStore = db.prepare('UPDATE stores SET service_ip = ?, updated_at = ? WHERE name = ?');
-  const insertSlot = db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path) VALUES (?, ?, ?, ?, ?, ?)');
-  const updateSlot = db.prepare('UPDATE slots SET ip = ?, data_path = ?, meta_path = ? WHERE name = ?');
 
   // Removals first so that a freed address or path can be reused by an addition in the same file.
   const order = { remove: 0, update: 1, add: 2, 'move-master': 3, keep: 4 } as const;
@@ -68,32 +57,37 @@ function write(repo: Repository, spec: ClusterSpec, changes: Change[], source: s
     const event = { kind: `cluster.${change.kind}-${change.action}`, reason: `cluster apply (${source}): ${change.detail}` };
     if (change.kind === 'machine') {
       const m = machines.get(change.name);
-      if (change.action === 'add' && m) insertMachine.run(m.name, m.address, JSON.stringify(m.disks), m.slots, m.rack ?? '', at, at);
-      if (change.action === 'update' && m) updateMachine.run(m.address, JSON.stringify(m.disks), m.slots, m.rack ?? '', m.name);
-      if (change.action === 'remove') db.prepare('DELETE FROM machines WHERE name = ?').run(change.name);
-      repo.insertEvent({ ...event, machine: change.name }, at);
+      if (change.action === 'add' && m) storage.machines.add(machineInput(m), at);
+      if (change.action === 'update' && m) storage.machines.update(machineInput(m));
+      if (change.action === 'remove') storage.machines.remove(change.name);
+      storage.events.append({ ...event, machine: change.name }, at);
       continue;
     }
     const s = stores.get(change.name);
     if (change.action === 'remove') {
-      const row = repo.getStore(change.name);
-      db.prepare('DELETE FROM stores WHERE name = ?').run(change.name);
-      db.prepare('DELETE FROM slots WHERE store = ?').run(change.name);
-      repo.insertEvent({ ...event, store: change.name, epoch: row?.epoch }, at);
+      const row = storage.stores.get(change.name);
+      storage.stores.remove(change.name);
+      storage.events.append({ ...event, store: change.name, epoch: row?.epoch }, at);
       continue;
     }
     if (!s) continue;
     if (change.action === 'add') {
-      insertStore.run(s.name, s.service_ip, masterSlotName(s), replicaSlotName(s), at, at);
-      for (const slot of s.slots) insertSlot.run(slotName(s, slot), s.name, slot.machine, slot.ip, slot.data_path, slot.meta_path);
-      repo.insertEvent({ ...event, store: s.name, epoch: 1 }, at);
+      storage.stores.add({ name: s.name, serviceIp: s.service_ip, masterSlot: masterSlotName(s), replicaSlot: replicaSlotName(s), slots: slotInputs(s) }, at);
+      storage.events.append({ ...event, store: s.name, epoch: 1 }, at);
     } else if (change.action === 'update') {
-      updateStore.run(s.service_ip, at, s.name);
-      for (const slot of s.slots) updateSlot.run(slot.ip, slot.data_path, slot.meta_path, slotName(s, slot));
-      repo.insertEvent({ ...event, store: s.name, epoch: repo.getStore(s.name)?.epoch }, at);
+      storage.stores.update({ name: s.name, serviceIp: s.service_ip, slots: slotInputs(s) }, at);
+      storage.events.append({ ...event, store: s.name, epoch: storage.stores.get(s.name)?.epoch }, at);
     } else if (change.action === 'move-master') {
-      const row = repo.getStore(s.name)!;
-      repo.setMaster(s.name, masterSlotName(s), row.epoch, `cluster apply (${source}) names ${s.master} as master`);
+      const row = storage.stores.get(s.name)!;
+      storage.stores.setMaster(s.name, masterSlotName(s), row.epoch, `cluster apply (${source}) names ${s.master} as master`);
     }
   }
+}
+
+function machineInput(m: MachineSpec): MachineInput {
+  return { name: m.name, address: m.address, disks: m.disks, slotCapacity: m.slots, rack: m.rack ?? '' };
+}
+
+function slotInputs(s: StoreSpec): SlotInput[] {
+  return s.slots.map((slot) => ({ name: slotName(s, slot), machine: slot.machine, ip: slot.ip, dataPath: slot.data_path, metaPath: slot.meta_path }));
 }

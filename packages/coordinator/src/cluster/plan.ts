@@ -1,6 +1,6 @@
 // Pure: checks a parsed cluster description against itself and against the database, and lists the changes that
 // applying it would make. No I/O; the caller writes the plan in one transaction.
-import type { MachineRow, SlotRow, StoreRow } from '../db/repository.js';
+import type { MachineRow, SlotRow, StoreRow } from '../db/rows.js';
 import { formatPath, slotName, type ClusterSpec, type PathKey, type Problem, type ProblemCode, type StoreSpec } from './spec.js';
 
 export interface CurrentCluster {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlacedSlotRow } from '../db/repository.js';
+import type { PlacedSlotRow } from '../db/rows.js';
 import { desiredStateFor } from './desired-state.js';
 
 const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({

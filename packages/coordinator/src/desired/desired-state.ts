@@ -2,7 +2,7 @@
 // content, so equal states have equal versions and re-sending one changes nothing on the agent.
 import { createHash } from 'node:crypto';
 import type { DesiredSlot, DesiredState, PeerAgent } from '@slotctl/shared';
-import type { PlacedSlotRow } from '../db/repository.js';
+import type { PlacedSlotRow } from '../db/rows.js';
 
 export interface CleanupPolicy {
   expunged: string;

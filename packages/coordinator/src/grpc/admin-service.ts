@@ -1,17 +1,18 @@
-// The Admin service that slotctl calls. Handlers are thin: parse the request, call the repository or a pure view,
+// The Admin service that slotctl calls. Handlers are thin: parse the request, call storage or a pure view,
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
-import type { AtRiskRow, OperationRow, Repository } from '../db/repository.js';
+import type { AtRiskRow, OperationRow } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 import type { Orchestrator } from '../operations/orchestrator.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
 import { clusterFromRows, parseNewMachine, planAddMachine, planLayout, whatIf } from '../planner/index.js';
 import { cleanupStatus, diskStatus } from '../cleanup/view.js';
 
 export interface AdminDeps {
-  repo: Repository;
+  storage: Storage;
   connected: () => ReadonlySet<string>;
   fenced: () => ReadonlySet<string>;
   /** Called after a cluster apply changed the database, with the machines whose desired state may have changed. */
@@ -24,7 +25,7 @@ export interface AdminDeps {
 
 const MAX_OPERATIONS = 1000;
 
-function operationInfo(repo: Repository, op: OperationRow, withChildren = true): OperationInfo {
+function operationInfo(storage: Storage, op: OperationRow, withChildren = true): OperationInfo {
   return {
     id: op.id,
     kind: op.kind,
@@ -39,11 +40,11 @@ function operationInfo(repo: Repository, op: OperationRow, withChildren = true):
     resultJson: JSON.stringify(op.result),
     parent: op.parent ?? '',
     cancelRequested: op.cancelRequested,
-    steps: repo.operationEvents(op.id).map((e) => {
+    steps: storage.events.ofOperation(op.id).map((e) => {
       const data = JSON.parse(e.data ?? '{}') as { to?: string; rule?: string };
       return { step: data.to ?? e.kind.replace('operation.', ''), at: e.at, rule: data.rule ?? '', reason: e.reason };
     }),
-    children: withChildren ? repo.childOperations(op.id).map((c) => operationInfo(repo, c, false)) : [],
+    children: withChildren ? storage.operations.children(op.id).map((c) => operationInfo(storage, c, false)) : [],
   };
 }
 
@@ -83,25 +84,25 @@ function atRiskInfo(r: AtRiskRow): AtRiskInfo {
 }
 
 /** An optional machine filter must name a machine of the cluster. */
-function requireMachine(repo: Repository, machine: string): void {
-  if (machine && !repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+function requireMachine(storage: Storage, machine: string): void {
+  if (machine && !storage.machines.get(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
 }
 
 export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
-    buildClusterView({ machines: deps.repo.listMachines(), stores: deps.repo.listStores(), slots: deps.repo.listSlots(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
+    buildClusterView({ machines: deps.storage.machines.list(), stores: deps.storage.stores.list(), slots: deps.storage.slots.list(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
   return {
     Status: unary(deps.log, 'Status', () => ({
       ...view(),
       coordinatorId: deps.coordinatorId,
       startedAt: deps.startedAt,
-      operations: deps.repo.runningOperations().map((op) => operationInfo(deps.repo, op, false)),
+      operations: deps.storage.operations.running().map((op) => operationInfo(deps.storage, op, false)),
     })),
     ListMachines: unary(deps.log, 'ListMachines', () => ({ machines: view().machines })),
     ListStores: unary(deps.log, 'ListStores', () => ({ stores: view().stores })),
     ListEvents: unary(deps.log, 'ListEvents', (request) => {
       if (request.since && Number.isNaN(Date.parse(request.since))) throw new ValidationError(`since "${request.since}" is not a time`);
-      const events = deps.repo.listEvents({
+      const events = deps.storage.events.list({
         since: request.since ? new Date(request.since).toISOString() : undefined,
         afterId: request.afterId || undefined,
         store: request.store || undefined,
@@ -124,22 +125,22 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       };
     }),
     ListSlots: unary(deps.log, 'ListSlots', (request) => {
-      const stores = new Map(deps.repo.listStores().map((s) => [s.name, s]));
-      const slots = deps.repo.listSlots().filter((s) => !request.machine || s.machine === request.machine);
+      const stores = new Map(deps.storage.stores.list().map((s) => [s.name, s]));
+      const slots = deps.storage.slots.list().filter((s) => !request.machine || s.machine === request.machine);
       return { slots: slots.map((s) => slotInfo(s, stores.get(s.store))!) };
     }),
     SetSlotRun: unary(deps.log, 'SetSlotRun', (request) => {
-      const slot = deps.repo.getSlot(request.slot);
+      const slot = deps.storage.slots.get(request.slot);
       if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
-      const busy = deps.repo.runningOperations().find((o) => o.store === slot.store);
+      const busy = deps.storage.operations.running().find((o) => o.store === slot.store);
       if (busy) throw new ConflictError(`store ${slot.store} is busy with operation ${busy.id} (${busy.kind}, at step ${busy.step})`, { hint: `wait for it (slotctl operations show ${busy.id} --wait) or cancel it` });
-      deps.repo.setSlotStopped(slot.name, !request.run, request.reason || (request.run ? 'operator started the slot' : 'operator stopped the slot'));
+      deps.storage.slots.setStopped(slot.name, !request.run, request.reason || (request.run ? 'operator started the slot' : 'operator stopped the slot'));
       deps.onClusterChanged([slot.machine]);
-      const after = deps.repo.getSlot(slot.name)!;
-      return { slot: slotInfo(after, deps.repo.getStore(after.store)) };
+      const after = deps.storage.slots.get(slot.name)!;
+      return { slot: slotInfo(after, deps.storage.stores.get(after.store)) };
     }),
     ReplaySlot: unary(deps.log, 'ReplaySlot', (request) => {
-      const slot = deps.repo.getSlot(request.slot);
+      const slot = deps.storage.slots.get(request.slot);
       if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
       if (!slot.adminStopped) {
         throw new ConflictError(`slot ${slot.name} is not stopped: replay runs only while its cyrmaster is stopped`, {
@@ -147,7 +148,7 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
         });
       }
       const op = `replay-${randomUUID()}`;
-      deps.repo.requestReplay(slot.name, op, 'operator asked for the leftover sync logs to be replayed');
+      deps.storage.requests.replay(slot.name, op, 'operator asked for the leftover sync logs to be replayed');
       deps.onClusterChanged([slot.machine]);
       return { op };
     }),
@@ -156,45 +157,45 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       const preview = deps.orchestrator.previewSwitchover(request.store, options);
       if (request.dryRun) return { dryRun: true, problems: preview.problems, plan: preview.plan };
       const op = deps.orchestrator.startSwitchover(request.store, options);
-      return { dryRun: false, operation: operationInfo(deps.repo, op), problems: op.state === 'refused' ? op.error.split('; ') : [], plan: preview.plan };
+      return { dryRun: false, operation: operationInfo(deps.storage, op), problems: op.state === 'refused' ? op.error.split('; ') : [], plan: preview.plan };
     }),
     DrainMachine: unary(deps.log, 'DrainMachine', (request) => {
       const preview = deps.orchestrator.previewDrain(request.machine);
       if (request.dryRun) return { dryRun: true, plan: preview.plan, problems: [] };
       const op = deps.orchestrator.startDrain(request.machine, { parallel: request.parallel || undefined, timeoutMs: request.timeoutMs || undefined });
-      return { dryRun: false, operation: operationInfo(deps.repo, op), plan: preview.plan, problems: [] };
+      return { dryRun: false, operation: operationInfo(deps.storage, op), plan: preview.plan, problems: [] };
     }),
     UndrainMachine: unary(deps.log, 'UndrainMachine', (request) => {
       deps.orchestrator.undrain(request.machine);
       return { machine: view().machines.find((m) => m.name === request.machine) };
     }),
     ListOperations: unary(deps.log, 'ListOperations', (request) => ({
-      operations: deps.repo
-        .listOperations({ all: request.all, limit: Math.min(request.limit || 50, MAX_OPERATIONS), store: request.store || undefined, machine: request.machine || undefined })
-        .map((op) => operationInfo(deps.repo, op, false)),
+      operations: deps.storage.operations
+        .list({ all: request.all, limit: Math.min(request.limit || 50, MAX_OPERATIONS), store: request.store || undefined, machine: request.machine || undefined })
+        .map((op) => operationInfo(deps.storage, op, false)),
     })),
     GetOperation: unary(deps.log, 'GetOperation', (request) => {
-      const op = deps.repo.getOperation(request.id);
+      const op = deps.storage.operations.get(request.id);
       if (!op) throw new NotFoundError(`operation "${request.id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
-      return { operation: operationInfo(deps.repo, op) };
+      return { operation: operationInfo(deps.storage, op) };
     }),
-    CancelOperation: unary(deps.log, 'CancelOperation', (request) => ({ operation: operationInfo(deps.repo, deps.orchestrator.cancel(request.id)) })),
+    CancelOperation: unary(deps.log, 'CancelOperation', (request) => ({ operation: operationInfo(deps.storage, deps.orchestrator.cancel(request.id)) })),
     FailoverMachine: unary(deps.log, 'FailoverMachine', (request) => {
       const out = deps.orchestrator.failoverMachine(request.machine, { force: request.force, dryRun: request.dryRun });
-      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
+      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
     ListAtRisk: unary(deps.log, 'ListAtRisk', (request) => {
-      if (request.store && !deps.repo.getStore(request.store)) throw new NotFoundError(`store "${request.store}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
-      const rows = deps.repo.listAtRisk(request.store || undefined);
+      if (request.store && !deps.storage.stores.get(request.store)) throw new NotFoundError(`store "${request.store}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
+      const rows = deps.storage.atRisk.list(request.store || undefined);
       return { records: rows.filter((r) => request.all || r.closedAt === null).map(atRiskInfo) };
     }),
     Recover: unary(deps.log, 'Recover', (request) => {
       const out = deps.orchestrator.recover({ store: request.store || undefined, machine: request.machine || undefined, dryRun: request.dryRun });
-      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
+      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
     Plan: unary(deps.log, 'Plan', (request) => {
-      const { repo } = deps;
-      const cluster = () => clusterFromRows({ machines: repo.listMachines(), stores: repo.listStores(), slots: repo.listSlots() });
+      const { storage } = deps;
+      const cluster = () => clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots: storage.slots.list() });
       switch (request.kind) {
         case 'layout':
           return { planJson: JSON.stringify(planLayout(cluster(), { count: request.count || undefined, prefix: request.prefix || undefined })) };
@@ -205,17 +206,17 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
         case 'rebalance': {
           if (!request.apply) return { planJson: JSON.stringify(deps.orchestrator.previewRebalance()) };
           const out = deps.orchestrator.startRebalance({ parallel: request.parallel || undefined });
-          return { planJson: JSON.stringify(out.plan), ...(out.operation ? { operation: operationInfo(repo, out.operation) } : {}) };
+          return { planJson: JSON.stringify(out.plan), ...(out.operation ? { operation: operationInfo(storage, out.operation) } : {}) };
         }
         default:
           throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, add-machine' });
       }
     }),
     CleanupStatus: unary(deps.log, 'CleanupStatus', (request) => {
-      const { repo } = deps;
-      requireMachine(repo, request.machine);
-      const slots = repo.listSlots().map((s) => ({ ...s, cleanupNextAt: deps.orchestrator.cleanup.nextAt(s) }));
-      const rows = cleanupStatus({ slots, stores: repo.listStores(), machines: repo.listMachines(), runs: repo.listCleanupRuns({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
+      const { storage } = deps;
+      requireMachine(storage, request.machine);
+      const slots = storage.slots.list().map((s) => ({ ...s, cleanupNextAt: deps.orchestrator.cleanup.nextAt(s) }));
+      const rows = cleanupStatus({ slots, stores: storage.stores.list(), machines: storage.machines.list(), runs: storage.cleanup.runs({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
       return { json: JSON.stringify(rows) };
     }),
     RunCleanup: unary(deps.log, 'RunCleanup', (request) => {
@@ -224,16 +225,16 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       return out;
     }),
     DiskStatus: unary(deps.log, 'DiskStatus', (request) => {
-      const { repo } = deps;
-      requireMachine(repo, request.machine);
-      return { json: JSON.stringify(diskStatus(repo.listSlots(), deps.orchestrator.cleanup.config(), request.machine || undefined)) };
+      const { storage } = deps;
+      requireMachine(storage, request.machine);
+      return { json: JSON.stringify(diskStatus(storage.slots.list(), deps.orchestrator.cleanup.config(), request.machine || undefined)) };
     }),
     RetireMachine: unary(deps.log, 'RetireMachine', (request) => {
       const out = deps.orchestrator.retire(request.machine, request.dryRun);
-      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.repo, op, false)) };
+      return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
     ApplyCluster: unary(deps.log, 'ApplyCluster', (request) => {
-      const outcome = applyCluster(deps.repo, request.text, {
+      const outcome = applyCluster(deps.storage, request.text, {
         dryRun: request.dryRun,
         prune: request.prune,
         source: request.fileName || 'stdin',

@@ -1,4 +1,4 @@
-// The Agent.Session stream: one per agent. Thin over the repository and the liveness tracker: it checks the hello,
+// The Agent.Session stream: one per agent. Thin over storage and the liveness tracker: it checks the hello,
 // sends the whole desired state (again whenever it changes), persists heartbeats and reports, and logs what the
 // agent says it applied.
 import * as grpc from '@grpc/grpc-js';
@@ -18,7 +18,8 @@ import {
   type HeartbeatAck,
   type RenewRequest__Output,
 } from '@slotctl/shared';
-import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type Repository, type SlotReportInput } from '../db/repository.js';
+import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type SlotReportInput } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
@@ -163,12 +164,12 @@ export class AgentSessions {
   private connected: ReadonlySet<string> | undefined;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly storage: Storage,
     private readonly liveness: LivenessTracker,
     private readonly config: SessionConfig,
     private readonly log: Logger,
   ) {
-    this.writer = new SessionWriter(repo.db, (err) => this.log.error({ err }, 'could not persist what agents sent (heartbeats not acknowledged)'));
+    this.writer = new SessionWriter(storage, (err) => this.log.error({ err }, 'could not persist what agents sent (heartbeats not acknowledged)'));
     this.desired = new Paced({ budgetMs: 10 }, (machine, err) => this.log.error({ machine, err: (err as Error).stack }, 'could not send the desired state (a bug)'));
   }
 
@@ -249,7 +250,7 @@ export class AgentSessions {
         session.log.info({ why }, 'agent session ended');
         const machine = session.machine;
         const at = nowIso();
-        this.writer.enqueue(() => this.repo.insertEvent({ kind: 'agent.disconnected', machine, reason: `session ended: ${why}` }, at), (err) => {
+        this.writer.enqueue(() => this.storage.events.append({ kind: 'agent.disconnected', machine, reason: `session ended: ${why}` }, at), (err) => {
           if (err) this.log.error({ machine, err: (err as Error).message }, 'could not record a disconnection');
           this.config.onSessionChange?.(machine);
         });
@@ -267,7 +268,7 @@ export class AgentSessions {
     if (message.body !== 'hello' || !message.hello) throw new ValidationError('the first message of a session must be hello');
     const hello = message.hello;
     const machine = assertName(hello.machine, 'hello.machine');
-    if (!this.repo.getMachine(machine)) {
+    if (!this.storage.machines.get(machine)) {
       throw new NotFoundError(`machine "${machine}" is not in the cluster`, {
         hint: 'add it to the cluster file and run `slotctl cluster apply FILE`, or fix the agent\'s --machine',
       });
@@ -289,8 +290,8 @@ export class AgentSessions {
     const connected = { kind: 'agent.connected', machine, reason: `agent ${hello.agentVersion} connected from ${call.getPeer()}`, data: { instanceId: hello.instanceId, slots: hello.slots.length } };
     this.writer.enqueue(
       () => {
-        this.repo.setAgentVersion(machine, hello.agentVersion);
-        this.repo.insertEvent(connected, at);
+        this.storage.machines.setAgentVersion(machine, hello.agentVersion);
+        this.storage.events.append(connected, at);
       },
       (err) => {
         if (err) session.log.error({ err: (err as Error).message }, 'could not record the connection');
@@ -329,19 +330,19 @@ export class AgentSessions {
         const changed = applied.slots.filter((s) => s.result === 'CHANGED');
         session.log.info({ version: applied.version, changed: changed.length, refused: refused.length }, 'agent applied desired state');
         for (const slot of refused) {
-          this.repo.insertEvent({ kind: 'slot.apply-refused', machine: session.machine, slot: slot.slot, reason: slot.detail });
+          this.storage.events.append({ kind: 'slot.apply-refused', machine: session.machine, slot: slot.slot, reason: slot.detail });
         }
         return;
       }
       case 'event': {
         const event = message.event!;
-        const slot = this.repo.getSlot(event.slot);
+        const slot = this.storage.slots.get(event.slot);
         if (!slot || slot.machine !== session.machine) {
           session.log.warn({ slot: event.slot }, 'event for a slot that is not on this machine ignored');
           return;
         }
         const kind = /^[a-z][a-z0-9.-]{0,40}$/.test(event.kind) ? event.kind : 'other';
-        this.repo.insertEvent({ kind: `slot.${kind}`, machine: session.machine, store: slot.store, slot: slot.name, epoch: this.repo.getStore(slot.store)?.epoch, reason: event.message.slice(0, 2000) });
+        this.storage.events.append({ kind: `slot.${kind}`, machine: session.machine, store: slot.store, slot: slot.name, epoch: this.storage.stores.get(slot.store)?.epoch, reason: event.message.slice(0, 2000) });
         return;
       }
       case 'hello':
@@ -354,7 +355,7 @@ export class AgentSessions {
   /** Persists a heartbeat; `ack` runs after the commit (never for one that could not be written). */
   private heartbeat(machine: string, ack: () => void): void {
     const at = nowIso();
-    this.writer.heartbeat(() => this.repo.recordHeartbeat(machine, at), (err) => {
+    this.writer.heartbeat(() => this.storage.machines.recordHeartbeat(machine, at), (err) => {
       if (!err) ack();
     });
   }
@@ -364,7 +365,7 @@ export class AgentSessions {
     if (reports.length === 0) return;
     const inputs = reports.map(toReportInput);
     this.writer.enqueue(
-      () => this.repo.saveSlotReports(session.machine, inputs),
+      () => this.storage.slots.saveReports(session.machine, inputs),
       (err, ignored) => {
         if (err) {
           session.log.warn({ err: (err as Error).message }, 'agent reports could not be stored: session ended');
@@ -386,7 +387,7 @@ export class AgentSessions {
   }
 
   desiredFor(machine: string): DesiredState {
-    const policy = readCleanupConfig(this.repo.getSetting(CLEANUP_SETTING));
-    return desiredStateFor(machine, this.repo.getMachine(machine)?.address ?? '', this.repo.placedSlotsOfMachine(machine), policy);
+    const policy = readCleanupConfig(this.storage.settings.get(CLEANUP_SETTING));
+    return desiredStateFor(machine, this.storage.machines.get(machine)?.address ?? '', this.storage.slots.placedOfMachine(machine), policy);
   }
 }

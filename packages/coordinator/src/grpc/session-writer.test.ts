@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sqliteTransaction } from '../db/sqlite/index.js';
 import { SessionWriter } from './session-writer.js';
 
 describe('SessionWriter', () => {
@@ -18,7 +19,7 @@ describe('SessionWriter', () => {
   const unbounded = { budgetMs: Number.POSITIVE_INFINITY };
 
   it('commits a turn of heartbeats in one transaction and calls back only after the commit', async () => {
-    const w = new SessionWriter(db, (e) => errors.push(e), unbounded);
+    const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), unbounded);
     const seen: number[] = [];
     for (let i = 0; i < 100; i++) {
       w.heartbeat(insert(`k${i}`), (err) => {
@@ -33,7 +34,7 @@ describe('SessionWriter', () => {
   });
 
   it('rolls back a failing write alone and tells it', async () => {
-    const w = new SessionWriter(db, (e) => errors.push(e), unbounded);
+    const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), unbounded);
     const results: string[] = [];
     w.enqueue(insert('a', 1), (err) => results.push(err ? 'a failed' : 'a ok'));
     w.enqueue(() => {
@@ -48,7 +49,7 @@ describe('SessionWriter', () => {
   });
 
   it('acknowledges no heartbeat of a batch whose transaction fails', async () => {
-    const w = new SessionWriter(db, (e) => errors.push(e), unbounded);
+    const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), unbounded);
     const results: boolean[] = [];
     w.heartbeat(insert('a'), (err) => results.push(!err));
     w.heartbeat(() => db.prepare('INSERT INTO nope VALUES (1)').run(), (err) => results.push(!err));
@@ -60,7 +61,7 @@ describe('SessionWriter', () => {
 
   it('writes every heartbeat each turn but other writes only for its budget: a burst of reports delays no acknowledgement', async () => {
     let clock = 0;
-    const w = new SessionWriter(db, (e) => errors.push(e), { budgetMs: 10, now: () => clock });
+    const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), { budgetMs: 10, now: () => clock });
     const order: string[] = [];
     for (let i = 0; i < 10; i++) {
       w.enqueue(() => {
@@ -81,7 +82,7 @@ describe('SessionWriter', () => {
 
   it('writes everything queued when asked to (shutdown)', () => {
     let clock = 0;
-    const w = new SessionWriter(db, (e) => errors.push(e), { budgetMs: 1, now: () => clock });
+    const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), { budgetMs: 1, now: () => clock });
     for (let i = 0; i < 5; i++) w.enqueue(() => { clock += 5; insert(`r${i}`)(); }, () => undefined);
     w.flush(true);
     expect(count()).toBe(5);

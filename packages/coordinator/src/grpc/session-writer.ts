@@ -8,7 +8,7 @@
 // for the next turn, after the event loop has read what arrived meanwhile. A thousand agents saying hello at once
 // (each with its slots' reports) then delay no lease: the reports are written as fast as they can be, the
 // acknowledgements go out every turn.
-import type Database from 'better-sqlite3';
+import type { Storage } from '../db/storage.js';
 
 interface Pending {
   write: () => unknown;
@@ -28,7 +28,7 @@ export class SessionWriter {
   private readonly now: () => number;
   batches = 0;
 
-  constructor(private readonly db: Database.Database, private readonly onError: (err: unknown) => void, private readonly options: WriterOptions = { budgetMs: 10 }) {
+  constructor(private readonly storage: Pick<Storage, 'transaction'>, private readonly onError: (err: unknown) => void, private readonly options: WriterOptions = { budgetMs: 10 }) {
     this.now = options.now ?? (() => performance.now());
   }
 
@@ -40,7 +40,7 @@ export class SessionWriter {
 
   /** Any other write (reports, events): in a savepoint of its own, so that one refused write fails alone. */
   enqueue<T>(write: () => T, done: (err: unknown, result?: T) => void): void {
-    this.others.push({ write: () => this.db.transaction(write)(), done: done as Pending['done'] });
+    this.others.push({ write: () => this.storage.transaction(write), done: done as Pending['done'] });
     this.schedule();
   }
 
@@ -63,7 +63,7 @@ export class SessionWriter {
     const until = this.now() + this.options.budgetMs;
     let taken = 0;
     try {
-      this.db.transaction(() => {
+      this.storage.transaction(() => {
         for (const p of heartbeats) {
           p.write();
           done.push({ p });
@@ -76,7 +76,7 @@ export class SessionWriter {
             done.push({ p, err });
           }
         }
-      })();
+      });
     } catch (err) {
       this.onError(err);
       const failed = [...heartbeats, ...this.others.splice(0, taken)];

@@ -1,6 +1,6 @@
 // Pure: machine liveness as a transition table. One decision function over an immutable snapshot returns the rule
 // that fires (or none) with a sentence explaining it. States cause no actions; transitions write events.
-import type { MachineState } from '../db/repository.js';
+import type { MachineState } from '../db/rows.js';
 
 export interface LivenessConfig {
   heartbeatIntervalMs: number;

@@ -2,7 +2,8 @@
 // A coordinator that has just started counts silence from its own start, which is the grace period agents get
 // to reconnect.
 import type { Logger } from '@slotctl/shared';
-import type { MachineState, Repository } from '../db/repository.js';
+import type { MachineState } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 import { decideLiveness, type LivenessConfig } from './rules.js';
 
 /** What one agent last said about how recently it heard each partner. */
@@ -24,7 +25,7 @@ export class LivenessTracker {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly repo: Repository,
+    private readonly storage: Storage,
     private readonly config: LivenessConfig,
     private readonly log: Logger,
     private readonly now: () => number = () => performance.now(),
@@ -51,7 +52,7 @@ export class LivenessTracker {
   /** Picks up machines added or removed by a cluster apply. */
   reload(graceMs = 0): void {
     const seen = new Set<string>();
-    for (const row of this.repo.listMachines()) {
+    for (const row of this.storage.machines.list()) {
       seen.add(row.name);
       if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now() + graceMs, heard: false, everHeard: row.lastHeartbeat !== null });
     }
@@ -116,7 +117,7 @@ export class LivenessTracker {
             ? `; cut from coordinator: partner(s) ${hearing.join(', ')} still hear it`
             : `; machine gone: none of its partners (${names.join(', ')}) hears it`;
     }
-    this.repo.setMachineState(machine, decision.to, reason, { rule: decision.rule, silenceMs, ...(partners ? { partners } : {}) });
+    this.storage.machines.setState(machine, decision.to, reason, { rule: decision.rule, silenceMs, ...(partners ? { partners } : {}) });
     const level = decision.to === 'up' ? 'info' : 'warn';
     this.log[level]({ machine, from, to: decision.to, rule: decision.rule }, `machine ${machine} is ${decision.to}: ${reason}`);
   }
@@ -124,7 +125,7 @@ export class LivenessTracker {
   /** Per partner of `machine`: ms since it last heard `machine` (as of now), or null if it did not or says nothing fresh. */
   private partnersHearing(machine: string): Record<string, number | null> {
     const out: Record<string, number | null> = {};
-    for (const partner of this.repo.partnersOf(machine)) {
+    for (const partner of this.storage.machines.partnersOf(machine)) {
       const pv = this.partnerViews.get(partner);
       const view = pv?.views.find((v) => v.machine === machine);
       const fresh = pv && this.machines.get(partner)?.state === 'up' && this.now() - pv.at < this.config.leaseMs;

@@ -2,7 +2,7 @@
 // that store's replica, as child switchovers, at most `parallel` at a time. The machine is marked drained first, so
 // nothing puts a master back on it until `slotctl machine undrain`. A rebalance (`slotctl plan rebalance --apply`)
 // is the same table over the planner's list of switchovers, each store moving off its own machine.
-import type { OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import type { OperationRow, OperationState, SlotRow, StoreRow } from '../db/rows.js';
 import { firstMatching } from './rule-table.js';
 
 export type DrainStep = 'preflight' | 'moving' | 'cancelling' | 'done';

@@ -1,6 +1,6 @@
 // The failover rule table over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../db/repository.js';
+import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../db/rows.js';
 import { T0, iso, machine, slot } from './rows.fixture.js';
 import { FAILOVER_RULES, automaticFailover, firstFailoverRule, type FailoverView } from './failover-rules.js';
 

@@ -6,7 +6,7 @@
 //       │
 //       ▼
 //    refused (the machine is back, the store changed, or the replica cannot take over)
-import type { MachineRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import type { MachineRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/rows.js';
 import { firstMatching } from './rule-table.js';
 
 export type FailoverStep = 'preflight' | 'promote' | 'start' | 'done' | 'refused';

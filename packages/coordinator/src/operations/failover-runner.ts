@@ -4,7 +4,7 @@
 // decides with `slotctl machine failover M --force`). Each failover runs its rule table (failover-rules.ts).
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, withContext } from '@slotctl/shared';
-import { OperationConflict, type OperationRow } from '../db/repository.js';
+import { OperationConflict, type OperationRow } from '../db/rows.js';
 import type { RunnerDeps } from './rule-table.js';
 import { FAILOVER_RULES, automaticFailover, failoverPlan, failoverProblems, firstFailoverRule, type FailoverAction, type FailoverParams, type FailoverView } from './failover-rules.js';
 
@@ -28,7 +28,7 @@ export class FailoverRunner {
   /** Level-triggered: start the failovers that are due; alarm when too many machines are down at once. */
   check(running: readonly OperationRow[]): void {
     // runs on every evaluation: only machines holding masters that are down or suspect are read (usually none)
-    const affected = this.deps.repo.machinesWithMastersDownOrSuspect();
+    const affected = this.deps.storage.machines.withMastersDownOrSuspect();
     const machines = affected.filter((m) => m.state === 'down').map((m) => m.machine);
     const suspect = affected.filter((m) => m.state === 'suspect').map((m) => m.machine);
     const { machines: automatic, withheld } = automaticFailover(machines, suspect, this.deps.maxAutomaticMachines);
@@ -36,7 +36,7 @@ export class FailoverRunner {
     if (automatic.length === 0) return;
     const busy = new Map(running.filter((o) => o.store).map((o) => [o.store!, o]));
     for (const machine of automatic) {
-      for (const store of this.deps.repo.storesMasteredOn(machine)) {
+      for (const store of this.deps.storage.stores.masteredOn(machine)) {
         const op = busy.get(store.name);
         if (op) {
           if (op.kind === 'switchover' && !op.cancelRequested) this.deps.cancelQuietly(op);
@@ -46,7 +46,7 @@ export class FailoverRunner {
         if (why) {
           if (this.blocked.get(store.name) !== why) {
             this.blocked.set(store.name, why);
-            this.deps.repo.insertEvent({ kind: 'store.failover-blocked', store: store.name, machine, reason: `no automatic failover of ${store.name} for now: ${why}`, data: { severity: 'critical' } });
+            this.deps.storage.events.append({ kind: 'store.failover-blocked', store: store.name, machine, reason: `no automatic failover of ${store.name} for now: ${why}`, data: { severity: 'critical' } });
             this.deps.log.error({ store: store.name, machine }, `no automatic failover of ${store.name} for now: ${why}`);
           }
           continue;
@@ -68,7 +68,7 @@ export class FailoverRunner {
     if (joined.length === 0) return;
     const shown = withheld.length > 20 ? `${withheld.slice(0, 20).join(', ')} and ${withheld.length - 20} more` : withheld.join(', ');
     const reason = `${withheld.length} machines with masters are down at once (${shown}): no automatic failover (limit ${this.deps.maxAutomaticMachines}) — a network problem is likelier than that many machines dying. Check the network; to fail over a machine anyway: slotctl machine failover MACHINE --force`;
-    this.deps.repo.insertEvent({ kind: 'cluster.failover-withheld', reason, data: { severity: 'critical', machines: withheld } });
+    this.deps.storage.events.append({ kind: 'cluster.failover-withheld', reason, data: { severity: 'critical', machines: withheld } });
     this.deps.log.error({ machines: withheld.length, joined: joined.slice(0, 20) }, reason);
   }
 
@@ -82,13 +82,13 @@ export class FailoverRunner {
   }
 
   paramsFor(storeName: string, forced: boolean): { params: FailoverParams; problems: string[]; plan: string[] } {
-    const { repo } = this.deps;
-    const store = repo.getStore(storeName);
+    const { storage } = this.deps;
+    const store = storage.stores.get(storeName);
     if (!store) throw new NotFoundError(`store "${storeName}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
-    const from = repo.getSlot(store.masterSlot)!;
-    const to = repo.getSlot(store.replicaSlot)!;
+    const from = storage.slots.get(store.masterSlot)!;
+    const to = storage.slots.get(store.replicaSlot)!;
     const params: FailoverParams = { from: from.name, to: to.name, fromMachine: from.machine, toMachine: to.machine, epoch: store.epoch, settleTimeoutMs: FAILOVER_DEFAULTS.settleTimeoutMs, forced };
-    const v = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected() };
+    const v = { params, store, from, to, fromMachine: storage.machines.get(from.machine)!, toMachine: storage.machines.get(to.machine)!, connected: this.deps.connected() };
     return { params, problems: failoverProblems(v), plan: failoverPlan(params, store.name, store.serviceIp) };
   }
 
@@ -96,7 +96,7 @@ export class FailoverRunner {
     const { params } = this.paramsFor(storeName, forced);
     const id = `fo-${randomUUID().slice(0, 8)}`;
     try {
-      this.deps.repo.createOperation({
+      this.deps.storage.operations.create({
         id,
         kind: 'failover',
         store: storeName,
@@ -109,24 +109,24 @@ export class FailoverRunner {
       if (err instanceof OperationConflict) throw new ConflictError(`store ${storeName} is busy: ${err.message}`, { hint: `wait for it: slotctl operations show ${err.running.id} --wait` });
       throw err;
     }
-    return this.deps.repo.getOperation(id)!;
+    return this.deps.storage.operations.get(id)!;
   }
 
   /** The stores whose master is on `machine` (the operator's `machine failover`): their preview or their start. */
   storesOf(machine: string): string[] {
-    const { repo } = this.deps;
-    if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-    return repo.storesMasteredOn(machine).map((s) => s.name);
+    const { storage } = this.deps;
+    if (!storage.machines.get(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    return storage.stores.masteredOn(machine).map((s) => s.name);
   }
 
   view(op: OperationRow): FailoverView | undefined {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const params = op.params as unknown as FailoverParams;
-    const store = op.store ? repo.getStore(op.store) : undefined;
-    const from = repo.getSlot(params.from);
-    const to = repo.getSlot(params.to);
-    const fromMachine = repo.getMachine(params.fromMachine);
-    const toMachine = repo.getMachine(params.toMachine);
+    const store = op.store ? storage.stores.get(op.store) : undefined;
+    const from = storage.slots.get(params.from);
+    const to = storage.slots.get(params.to);
+    const fromMachine = storage.machines.get(params.fromMachine);
+    const toMachine = storage.machines.get(params.toMachine);
     if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
     return { now: Date.now(), op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected() };
   }
@@ -154,20 +154,20 @@ export class FailoverRunner {
   }
 
   private act(action: FailoverAction, v: FailoverView): void {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const p = v.params;
     if (action !== 'promote') return;
     const log = withContext(this.deps.log, { op: v.op.id, store: v.store.name, epoch: p.epoch + 1 });
     try {
-      repo.db.transaction(() => {
-        repo.setMaster(v.store.name, p.to, p.epoch, `failover ${v.op.id}: ${p.fromMachine} is down; ${p.from} -> ${p.to}`, v.op.id);
+      storage.transaction(() => {
+        storage.stores.setMaster(v.store.name, p.to, p.epoch, `failover ${v.op.id}: ${p.fromMachine} is down; ${p.from} -> ${p.to}`, v.op.id);
         // the old master comes back stopped, and stays so until what it did not replicate is recovered
-        repo.setRecoveryHold(p.from, v.op.id);
-        repo.setOpHold(p.from, '');
-        if (!repo.openAtRiskOfSlot(p.from)) {
-          repo.openAtRisk({ store: v.store.name, slot: p.from, machine: p.fromMachine, op: v.op.id, epoch: p.epoch + 1, backlog: { ...v.from.backlog, reportedAt: v.from.reportedAt } });
+        storage.slots.setRecoveryHold(p.from, v.op.id);
+        storage.slots.setOpHold(p.from, '');
+        if (!storage.atRisk.openOfSlot(p.from)) {
+          storage.atRisk.create({ store: v.store.name, slot: p.from, machine: p.fromMachine, op: v.op.id, epoch: p.epoch + 1, backlog: { ...v.from.backlog, reportedAt: v.from.reportedAt } });
         }
-      })();
+      });
       log.warn({ from: p.from, to: p.to, backlog: v.from.backlog }, `failover: ${p.to} promoted; ${p.from}'s last backlog (${v.from.backlog.files} file(s), ${v.from.backlog.mailboxes} mailbox(es)) recorded as at risk`);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'promotion not done');

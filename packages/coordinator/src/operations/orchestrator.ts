@@ -4,7 +4,8 @@
 // every action only writes desired state, so a coordinator restarted at any point resumes from the recorded step.
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
-import { OperationConflict, type OperationRow, type Repository } from '../db/repository.js';
+import { OperationConflict, type OperationRow } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 import { DRAIN_RULES, firstDrainRule, storesToLaunch, type DrainAction, type DrainParams, type DrainView } from './drain-rules.js';
 import { SWITCHOVER_RULES, firstRule, rolledBackState, switchoverPlan, switchoverProblems, type SwitchoverAction, type SwitchoverParams, type SwitchoverView } from './switchover-rules.js';
 import { FAILOVER_DEFAULTS, FailoverRunner } from './failover-runner.js';
@@ -18,7 +19,7 @@ export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000
 export const DRAIN_DEFAULTS = { parallel: 2 };
 
 export interface OrchestratorDeps {
-  repo: Repository;
+  storage: Storage;
   /** Re-sends desired state to these machines. */
   push: (machines: Iterable<string>) => void;
   connected: () => ReadonlySet<string>;
@@ -59,7 +60,7 @@ export class Orchestrator {
 
   constructor(private readonly deps: OrchestratorDeps) {
     this.failover = new FailoverRunner({
-      repo: deps.repo,
+      storage: deps.storage,
       push: deps.push,
       connected: deps.connected,
       log: deps.log,
@@ -67,9 +68,9 @@ export class Orchestrator {
       record: (op, fired, crashName, act) => this.record(op, fired, crashName, act),
       cancelQuietly: (op) => this.cancelQuietly(op),
     });
-    this.recovery = new RecoveryRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
-    this.cleanup = new CleanupScheduler({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log });
-    this.rereplication = new ReReplicationRunner({ repo: deps.repo, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
+    this.recovery = new RecoveryRunner({ storage: deps.storage, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
+    this.cleanup = new CleanupScheduler({ storage: deps.storage, push: deps.push, connected: deps.connected, log: deps.log });
+    this.rereplication = new ReReplicationRunner({ storage: deps.storage, push: deps.push, connected: deps.connected, log: deps.log, record: (op, fired, crashName, act) => this.record(op, fired, crashName, act) });
   }
 
   /** Resumes every running operation from its recorded step and re-evaluates every 200 ms (timeouts). */
@@ -77,7 +78,7 @@ export class Orchestrator {
     this.graceUntil = Date.now() + this.deps.graceMs;
     // A step is recorded before its action runs: the coordinator may have died in between, so each running
     // operation's current step has its action run again (every action is idempotent).
-    for (const op of this.deps.repo.runningOperations()) {
+    for (const op of this.deps.storage.operations.running()) {
       this.deps.log.info({ op: op.id, kind: op.kind, store: op.store, machine: op.machine, step: op.step }, 'resuming operation: running the action of its recorded step again');
       if (op.kind === 'switchover') {
         const v = this.switchoverView(op);
@@ -120,9 +121,9 @@ export class Orchestrator {
       do {
         this.again = false;
         // after a (re)start, agents get the lease to reconnect before anything is failed over
-        if (Date.now() >= this.graceUntil) this.failover.check(this.deps.repo.runningOperations());
-        this.recovery.check(this.deps.repo.runningOperations());
-        for (const op of this.deps.repo.runningOperations()) this.evaluate(op);
+        if (Date.now() >= this.graceUntil) this.failover.check(this.deps.storage.operations.running());
+        this.recovery.check(this.deps.storage.operations.running());
+        for (const op of this.deps.storage.operations.running()) this.evaluate(op);
         this.cleanup.check();
       } while (this.again);
     } catch (err) {
@@ -137,11 +138,11 @@ export class Orchestrator {
 
   /** The switchover a request would start: its parameters, preflight problems and plan, without touching anything. */
   previewSwitchover(storeName: string, options: SwitchoverOptions = {}): { params: SwitchoverParams; problems: string[]; plan: string[] } {
-    const { repo } = this.deps;
-    const store = repo.getStore(storeName);
+    const { storage } = this.deps;
+    const store = storage.stores.get(storeName);
     if (!store) throw new NotFoundError(`store "${storeName}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
-    const from = repo.getSlot(store.masterSlot)!;
-    const to = repo.getSlot(store.replicaSlot)!;
+    const from = storage.slots.get(store.masterSlot)!;
+    const to = storage.slots.get(store.replicaSlot)!;
     const params: SwitchoverParams = {
       from: from.name,
       to: to.name,
@@ -152,7 +153,7 @@ export class Orchestrator {
       settleTimeoutMs: SWITCHOVER_DEFAULTS.settleTimeoutMs,
       maxBacklogMailboxes: options.maxBacklogMailboxes || SWITCHOVER_DEFAULTS.maxBacklogMailboxes,
     };
-    const view = { params, store, from, to, fromMachine: repo.getMachine(from.machine)!, toMachine: repo.getMachine(to.machine)!, connected: this.deps.connected(), inGrace: false, slotsFree: 1 };
+    const view = { params, store, from, to, fromMachine: storage.machines.get(from.machine)!, toMachine: storage.machines.get(to.machine)!, connected: this.deps.connected(), inGrace: false, slotsFree: 1 };
     return { params, problems: switchoverProblems(view), plan: switchoverPlan(params, store.name, store.serviceIp) };
   }
 
@@ -161,7 +162,7 @@ export class Orchestrator {
     const { params } = this.previewSwitchover(storeName, options);
     const id = `sw-${randomUUID().slice(0, 8)}`;
     try {
-      this.deps.repo.createOperation({
+      this.deps.storage.operations.create({
         id,
         kind: 'switchover',
         store: storeName,
@@ -178,15 +179,15 @@ export class Orchestrator {
       throw err;
     }
     this.wake();
-    return this.deps.repo.getOperation(id)!;
+    return this.deps.storage.operations.get(id)!;
   }
 
   /** The stores a drain of `machine` would move, as `store: from -> to` lines. */
   previewDrain(machine: string): { stores: string[]; plan: string[] } {
-    const { repo } = this.deps;
-    if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
-    const stores = repo.listStores().filter((s) => slots.get(s.masterSlot)?.machine === machine);
+    const { storage } = this.deps;
+    if (!storage.machines.get(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    const slots = new Map(storage.slots.list().map((s) => [s.name, s]));
+    const stores = storage.stores.list().filter((s) => slots.get(s.masterSlot)?.machine === machine);
     return {
       stores: stores.map((s) => s.name),
       plan: stores.map((s) => `${s.name}: ${s.masterSlot} (${machine}) -> ${s.replicaSlot} (${slots.get(s.replicaSlot)?.machine ?? '?'})`),
@@ -200,7 +201,7 @@ export class Orchestrator {
     const params: DrainParams = { machine, parallel, timeoutMs: options.timeoutMs || SWITCHOVER_DEFAULTS.timeoutMs, stores };
     const id = `dr-${randomUUID().slice(0, 8)}`;
     try {
-      this.deps.repo.createOperation({ id, kind: 'drain', machine, step: 'preflight', params: { ...params }, reason: `drain of ${machine} requested: ${stores.length} store(s) to move, ${parallel} at a time` });
+      this.deps.storage.operations.create({ id, kind: 'drain', machine, step: 'preflight', params: { ...params }, reason: `drain of ${machine} requested: ${stores.length} store(s) to move, ${parallel} at a time` });
     } catch (err) {
       if (err instanceof OperationConflict) {
         throw new ConflictError(`machine ${machine} is already being drained: ${err.message}`, { hint: `follow it with slotctl operations show ${err.running.id} --wait` });
@@ -208,26 +209,26 @@ export class Orchestrator {
       throw err;
     }
     this.wake();
-    return this.deps.repo.getOperation(id)!;
+    return this.deps.storage.operations.get(id)!;
   }
 
   undrain(machine: string): void {
-    const { repo } = this.deps;
-    if (!repo.getMachine(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-    const drain = repo.runningOperations().find((o) => o.kind === 'drain' && o.machine === machine);
+    const { storage } = this.deps;
+    if (!storage.machines.get(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+    const drain = storage.operations.running().find((o) => o.kind === 'drain' && o.machine === machine);
     if (drain) throw new ConflictError(`machine ${machine} is being drained by operation ${drain.id}`, { hint: `cancel it first: slotctl operations cancel ${drain.id}` });
-    repo.setDrained(machine, false, 'operator undrained the machine: masters may be placed on it again');
+    storage.machines.setDrained(machine, false, 'operator undrained the machine: masters may be placed on it again');
   }
 
   /** `slotctl machine failover M [--force] [--dry-run]`: fail over a down machine's stores now. */
   failoverMachine(machine: string, options: { force: boolean; dryRun: boolean }): { plan: string[]; problems: string[]; operations: OperationRow[] } {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const stores = this.failover.storesOf(machine);
-    const row = repo.getMachine(machine)!;
+    const row = storage.machines.get(machine)!;
     const problems: string[] = [];
     if (row.state !== 'down') problems.push(`machine ${machine} is ${row.state}, not down: its masters serve (to move them: slotctl machine drain ${machine})`);
-    const slots = new Map(repo.listSlots().map((s) => [s.name, s.machine]));
-    const downWithMasters = [...new Set(repo.listStores().map((s) => slots.get(s.masterSlot)!).filter((m) => repo.getMachine(m)?.state === 'down'))];
+    const slots = new Map(storage.slots.list().map((s) => [s.name, s.machine]));
+    const downWithMasters = [...new Set(storage.stores.list().map((s) => slots.get(s.masterSlot)!).filter((m) => storage.machines.get(m)?.state === 'down'))];
     const limit = this.deps.maxAutomaticFailover ?? FAILOVER_DEFAULTS.maxAutomaticMachines;
     if (!options.force && downWithMasters.length > limit) {
       problems.push(`${downWithMasters.length} machines with masters are down at once (${downWithMasters.join(', ')}), more than automatic failover allows (${limit}): if you are sure ${machine} is gone and not cut off, add --force`);
@@ -245,22 +246,22 @@ export class Orchestrator {
       }
     }
     this.wake();
-    return { plan, problems, operations: operations.map((op) => repo.getOperation(op.id)!) };
+    return { plan, problems, operations: operations.map((op) => storage.operations.get(op.id)!) };
   }
 
   /** `slotctl machine retire M`: a down machine gone for good; its stores get new replicas on peers. */
   retire(machine: string, dryRun: boolean): { plan: string[]; problems: string[]; operations: OperationRow[] } {
     const out = this.rereplication.retire(machine, dryRun);
     this.wake();
-    return { ...out, operations: out.operations.map((op) => this.deps.repo.getOperation(op.id)!) };
+    return { ...out, operations: out.operations.map((op) => this.deps.storage.operations.get(op.id)!) };
   }
 
   /** The planner's rebalance over the database as it is now (busy stores and seeding replicas left alone). */
   previewRebalance(): RebalancePlan {
-    const { repo } = this.deps;
-    const slots = repo.listSlots();
-    const busy = new Set([...repo.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
-    return planRebalance(clusterFromRows({ machines: repo.listMachines(), stores: repo.listStores(), slots }), busy);
+    const { storage } = this.deps;
+    const slots = storage.slots.list();
+    const busy = new Set([...storage.operations.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
+    return planRebalance(clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots }), busy);
   }
 
   /** `slotctl plan rebalance --apply`: the planner's switchovers as one resumable operation (a drain's table). */
@@ -269,7 +270,7 @@ export class Orchestrator {
     if (plan.moves.length === 0) return { plan, operation: undefined };
     const parallel = options.parallel || DRAIN_DEFAULTS.parallel;
     if (parallel < 1 || parallel > 64) throw new ValidationError(`--parallel ${parallel} is out of range`, { hint: 'use 1 to 64' });
-    const running = this.deps.repo.runningOperations().find((o) => o.kind === 'rebalance');
+    const running = this.deps.storage.operations.running().find((o) => o.kind === 'rebalance');
     if (running) throw new ConflictError(`a rebalance is already running: ${running.id}`, { hint: `follow it with slotctl operations show ${running.id} --wait` });
     const params: DrainParams = {
       machine: '',
@@ -279,21 +280,21 @@ export class Orchestrator {
       from: Object.fromEntries(plan.moves.map((m) => [m.store, m.from])),
     };
     const id = `rb-${randomUUID().slice(0, 8)}`;
-    this.deps.repo.createOperation({ id, kind: 'rebalance', step: 'preflight', params: { ...params, moves: plan.moves }, reason: `rebalance requested: ${plan.sentence}` });
+    this.deps.storage.operations.create({ id, kind: 'rebalance', step: 'preflight', params: { ...params, moves: plan.moves }, reason: `rebalance requested: ${plan.sentence}` });
     this.wake();
-    return { plan, operation: this.deps.repo.getOperation(id)! };
+    return { plan, operation: this.deps.storage.operations.get(id)! };
   }
 
   /** `slotctl store recover` / `machine recover`. */
   recover(input: { store?: string | undefined; machine?: string | undefined; dryRun: boolean }): { plan: string[]; problems: string[]; operations: OperationRow[] } {
     const out = this.recovery.request(input);
     this.wake();
-    return { ...out, operations: out.operations.map((op) => this.deps.repo.getOperation(op.id)!) };
+    return { ...out, operations: out.operations.map((op) => this.deps.storage.operations.get(op.id)!) };
   }
 
   cancel(id: string): OperationRow {
-    const { repo } = this.deps;
-    const op = repo.getOperation(id);
+    const { storage } = this.deps;
+    const op = storage.operations.get(id);
     if (!op) throw new NotFoundError(`operation "${id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
     if (op.state !== 'running') throw new ConflictError(`operation ${id} already ended (${op.state})`);
     if (op.kind === 'failover') throw new ConflictError(`operation ${id} is a failover: the old master's machine is down, there is nothing to roll back to`, { hint: `wait for it to end (slotctl operations show ${id} --wait)` });
@@ -304,9 +305,9 @@ export class Orchestrator {
         hint: `to move the master back, wait for it to end and run slotctl store switchover ${op.store}`,
       });
     }
-    repo.requestCancel(id, 'operator asked to cancel: stop at the next safe point and roll back');
+    storage.operations.requestCancel(id, 'operator asked to cancel: stop at the next safe point and roll back');
     this.wake();
-    return repo.getOperation(id)!;
+    return storage.operations.get(id)!;
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ export class Orchestrator {
                 ? this.rereplication.step(op)
                 : this.stepDrain(op);
       if (!fired) return;
-      op = this.deps.repo.getOperation(op.id)!;
+      op = this.deps.storage.operations.get(op.id)!;
     }
   }
 
@@ -341,7 +342,7 @@ export class Orchestrator {
 
   /** Records a fired rule (operation row + event, one transaction), then runs its action between the crash hooks. */
   private record(op: OperationRow, fired: { to: string; state: OperationRow['state']; rule: string; reason: string; error?: string; epoch: number }, crashName: string, act: () => void): boolean {
-    if (!this.deps.repo.advanceOperation(op, fired)) return false;
+    if (!this.deps.storage.operations.advance(op, fired)) return false;
     withContext(this.deps.log, { op: op.id, store: op.store ?? undefined, machine: op.machine ?? undefined, epoch: fired.epoch }).info({ rule: fired.rule, state: fired.state }, fired.reason);
     this.crashHook(crashName, 'before');
     act();
@@ -350,26 +351,26 @@ export class Orchestrator {
   }
 
   private switchoverView(op: OperationRow): SwitchoverView | undefined {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const params = op.params as unknown as SwitchoverParams;
     if (!op.store || ![params.from, params.to, params.fromMachine, params.toMachine].every((x) => typeof x === 'string')) return undefined;
-    const store = repo.getStore(op.store);
-    const from = repo.getSlot(params.from);
-    const to = repo.getSlot(params.to);
-    const fromMachine = repo.getMachine(params.fromMachine);
-    const toMachine = repo.getMachine(params.toMachine);
+    const store = storage.stores.get(op.store);
+    const from = storage.slots.get(params.from);
+    const to = storage.slots.get(params.to);
+    const fromMachine = storage.machines.get(params.fromMachine);
+    const toMachine = storage.machines.get(params.toMachine);
     if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
     const now = Date.now();
     // only a preflight needs the count (the --max-switchovers bound): no query for the other steps
-    const active = op.step === 'preflight' ? repo.runningOperations().filter((o) => o.kind === 'switchover' && o.step !== 'preflight').length : 0;
+    const active = op.step === 'preflight' ? storage.operations.running().filter((o) => o.kind === 'switchover' && o.step !== 'preflight').length : 0;
     return { now, op, params, store, from, to, fromMachine, toMachine, connected: this.deps.connected(), inGrace: now < this.graceUntil, slotsFree: this.deps.maxSwitchovers - active };
   }
 
   private stepSwitchover(op: OperationRow): boolean {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const v = this.switchoverView(op);
     if (!v) {
-      repo.advanceOperation(op, { to: 'done', state: 'failed', rule: `${op.step} -> done`, reason: 'store or slot removed from the cluster meanwhile', error: 'the store or one of its slots was removed from the cluster' });
+      storage.operations.advance(op, { to: 'done', state: 'failed', rule: `${op.step} -> done`, reason: 'store or slot removed from the cluster meanwhile', error: 'the store or one of its slots was removed from the cluster' });
       return true;
     }
     const fired = firstRule(v);
@@ -377,7 +378,7 @@ export class Orchestrator {
     const { rule, detail } = fired;
     const state = rule.to === 'rolled-back' ? rolledBackState(op) : (rule.state ?? 'running');
     const epoch = rule.action === 'flip' ? v.params.epoch : v.store.epoch;
-    const advanced = repo.advanceOperation(op, {
+    const advanced = storage.operations.advance(op, {
       to: rule.to,
       state,
       rule: `${rule.from} -> ${rule.to}`,
@@ -395,45 +396,45 @@ export class Orchestrator {
   }
 
   private switchoverAction(action: SwitchoverAction, v: SwitchoverView): void {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const p = v.params;
     const both = [p.fromMachine, p.toMachine];
     switch (action) {
       case 'hold-old-master':
-        repo.setOpHold(p.from, v.op.id);
+        storage.slots.setOpHold(p.from, v.op.id);
         this.deps.push([p.fromMachine]);
         return;
       case 'request-replay':
-        repo.requestReplay(p.from, v.op.id, `switchover ${v.op.id}: replay leftover sync logs to ${p.to}`);
+        storage.requests.replay(p.from, v.op.id, `switchover ${v.op.id}: replay leftover sync logs to ${p.to}`);
         this.deps.push([p.fromMachine]);
         return;
       case 'request-check': {
-        const named = repo.getSlot(p.from)?.replayResult?.mailboxes?.map((m) => m.name) ?? [];
+        const named = storage.slots.get(p.from)?.replayResult?.mailboxes?.map((m) => m.name) ?? [];
         if (named.length === 0) return;
-        repo.setCheck(p.to, v.op.id, named);
+        storage.requests.check(p.to, v.op.id, named);
         this.deps.push([p.toMachine]);
         return;
       }
       case 'flip':
         try {
-          repo.db.transaction(() => {
-            repo.setMaster(v.store.name, p.to, p.epoch, `switchover ${v.op.id}: ${p.from} -> ${p.to}`, v.op.id);
-            repo.setOpHold(p.from, '');
-            repo.setCheck(p.to, '', []);
-          })();
+          storage.transaction(() => {
+            storage.stores.setMaster(v.store.name, p.to, p.epoch, `switchover ${v.op.id}: ${p.from} -> ${p.to}`, v.op.id);
+            storage.slots.setOpHold(p.from, '');
+            storage.requests.check(p.to, '', []);
+          });
         } catch (err) {
           this.deps.log.warn({ op: v.op.id, store: v.store.name, err: (err as Error).message }, 'flip not done');
         }
         this.deps.push(both);
         return;
       case 'release-hold':
-        repo.setOpHold(p.from, '');
-        repo.setCheck(p.to, '', []);
+        storage.slots.setOpHold(p.from, '');
+        storage.requests.check(p.to, '', []);
         this.deps.push(both);
         return;
       case 'finish':
-        if (repo.getSlot(p.from)?.opHold === v.op.id) repo.setOpHold(p.from, '');
-        repo.setCheck(p.to, '', []);
+        if (storage.slots.get(p.from)?.opHold === v.op.id) storage.slots.setOpHold(p.from, '');
+        storage.requests.check(p.to, '', []);
         this.deps.push(both);
         return;
       default:
@@ -442,26 +443,26 @@ export class Orchestrator {
   }
 
   private drainView(op: OperationRow): DrainView {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const params = op.params as unknown as DrainParams;
     return {
       now: Date.now(),
       op,
       params,
-      machineExists: repo.getMachine(params.machine) !== undefined,
-      stores: new Map(repo.listStores().map((s) => [s.name, s])),
-      slots: new Map(repo.listSlots().map((s) => [s.name, s])),
-      children: repo.childOperations(op.id),
+      machineExists: storage.machines.get(params.machine) !== undefined,
+      stores: new Map(storage.stores.list().map((s) => [s.name, s])),
+      slots: new Map(storage.slots.list().map((s) => [s.name, s])),
+      children: storage.operations.children(op.id),
     };
   }
 
   private stepDrain(op: OperationRow): boolean {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const v = this.drainView(op);
     const fired = firstDrainRule(v);
     if (!fired) return false;
     const { rule, detail } = fired;
-    if (!repo.advanceOperation(op, { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.state && rule.state !== 'succeeded' ? { error: detail } : {}) })) return false;
+    if (!storage.operations.advance(op, { to: rule.to, state: rule.state ?? 'running', rule: `${rule.from} -> ${rule.to}`, reason: `${rule.reason}: ${detail}`, ...(rule.state && rule.state !== 'succeeded' ? { error: detail } : {}) })) return false;
     withContext(this.deps.log, { op: op.id, machine: v.params.machine || undefined }).info({ rule: `${rule.from} -> ${rule.to}`, action: rule.action }, `${rule.reason}: ${detail}`);
     this.crashHook(`drain-${rule.to}`, 'before');
     this.drainAction(rule.action, op, v);
@@ -472,7 +473,7 @@ export class Orchestrator {
   private drainAction(action: DrainAction, op: OperationRow, v: DrainView): void {
     switch (action) {
       case 'mark-drained':
-        this.deps.repo.setDrained(v.params.machine, true, `drain ${op.id}: no master may be placed on ${v.params.machine} until slotctl machine undrain`, op.id);
+        this.deps.storage.machines.setDrained(v.params.machine, true, `drain ${op.id}: no master may be placed on ${v.params.machine} until slotctl machine undrain`, op.id);
         return;
       case 'launch':
         for (const store of storesToLaunch(v)) this.launchChild(op, v, store);
@@ -491,8 +492,8 @@ export class Orchestrator {
       this.startSwitchover(store, { timeoutMs: v.params.timeoutMs, parent: op.id, reason: why });
     } catch (err) {
       // the store is busy with another operation (or vanished): the drain reports it and goes on with the others
-      const current = this.deps.repo.getOperation(op.id)!;
-      this.deps.repo.mergeOperationResult(op.id, { conflicts: { ...((current.result.conflicts ?? {}) as Record<string, string>), [store]: (err as Error).message } });
+      const current = this.deps.storage.operations.get(op.id)!;
+      this.deps.storage.operations.mergeResult(op.id, { conflicts: { ...((current.result.conflicts ?? {}) as Record<string, string>), [store]: (err as Error).message } });
     }
   }
 

@@ -7,7 +7,7 @@
 //       │                    │                           at-risk record closes and the hold is released)
 //       ▼                    └─(timeout)─► close
 //    refused
-import type { AtRiskRow, MachineRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import type { AtRiskRow, MachineRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/rows.js';
 import { firstMatching } from './rule-table.js';
 
 export type RecoveryStep = 'preflight' | 'listen' | 'push' | 'close' | 'done' | 'refused';

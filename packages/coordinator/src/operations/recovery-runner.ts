@@ -4,7 +4,7 @@
 // is an operation per store with its own rule table (recovery-rules.ts).
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError, withContext } from '@slotctl/shared';
-import { OperationConflict, type AtRiskRow, type OperationRow } from '../db/repository.js';
+import { OperationConflict, type AtRiskRow, type OperationRow } from '../db/rows.js';
 import type { RunnerDeps } from './rule-table.js';
 import { RECOVERY_RULES, firstRecoveryRule, recoveryComplete, recoveryPlan, recoveryProblems, type RecoveryAction, type RecoveryParams, type RecoveryView } from './recovery-rules.js';
 
@@ -15,24 +15,24 @@ export class RecoveryRunner {
 
   /** Old masters that came back: close what needs no recovery, name what does. */
   check(running: readonly OperationRow[]): void {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const busy = new Set(running.map((o) => o.store));
-    for (const record of repo.listOpenAtRisk()) {
+    for (const record of storage.atRisk.listOpen()) {
       if (record.state !== 'open' || busy.has(record.store)) continue;
-      const slot = repo.getSlot(record.slot);
-      const store = repo.getStore(record.store);
+      const slot = storage.slots.get(record.slot);
+      const store = storage.stores.get(record.store);
       if (!slot || !store || !slot.quarantine || slot.reportedAt === null || slot.reportedAt < record.createdAt) continue;
       if (slot.observedRole !== 'REPLICA' || slot.epochApplied < record.epoch) continue;
       const log = withContext(this.deps.log, { store: record.store, slot: record.slot, epoch: store.epoch });
       if (slot.quarantine.files.length === 0) {
-        repo.db.transaction(() => {
-          repo.updateAtRisk(record, { state: 'nothing-lost', mailboxes: [], reason: `${record.slot} returned on ${record.machine} with no sync log left: every change it had acknowledged had reached its replica` });
-          repo.setRecoveryHold(record.slot, '');
-        })();
+        storage.transaction(() => {
+          storage.atRisk.update(record, { state: 'nothing-lost', mailboxes: [], reason: `${record.slot} returned on ${record.machine} with no sync log left: every change it had acknowledged had reached its replica` });
+          storage.slots.setRecoveryHold(record.slot, '');
+        });
         log.info('old master returned with nothing unreplicated: it starts as replica');
         this.deps.push([slot.machine]);
       } else if (JSON.stringify(record.mailboxes) !== JSON.stringify(slot.quarantine.mailboxes)) {
-        repo.updateAtRisk(record, {
+        storage.atRisk.update(record, {
           state: 'open',
           mailboxes: slot.quarantine.mailboxes,
           reason: `${record.slot} returned on ${record.machine}: ${slot.quarantine.files.length} quarantined sync log(s) name ${slot.quarantine.mailboxes.length} mailbox(es); it stays stopped until slotctl store recover ${record.store}`,
@@ -43,13 +43,13 @@ export class RecoveryRunner {
   }
 
   private view0(storeName: string): Omit<RecoveryView, 'op' | 'now' | 'params'> {
-    const { repo } = this.deps;
-    const store = repo.getStore(storeName);
+    const { storage } = this.deps;
+    const store = storage.stores.get(storeName);
     if (!store) throw new NotFoundError(`store "${storeName}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
-    const atRisk = repo.listAtRisk(storeName).find((r) => r.closedAt === null);
-    const old = repo.getSlot(atRisk?.slot ?? store.replicaSlot)!;
-    const target = repo.getSlot(store.masterSlot)!;
-    return { store, atRisk, old, target, oldMachine: repo.getMachine(old.machine)!, targetMachine: repo.getMachine(target.machine)!, connected: this.deps.connected() };
+    const atRisk = storage.atRisk.list(storeName).find((r) => r.closedAt === null);
+    const old = storage.slots.get(atRisk?.slot ?? store.replicaSlot)!;
+    const target = storage.slots.get(store.masterSlot)!;
+    return { store, atRisk, old, target, oldMachine: storage.machines.get(old.machine)!, targetMachine: storage.machines.get(target.machine)!, connected: this.deps.connected() };
   }
 
   private paramsOf(v: Omit<RecoveryView, 'op' | 'now' | 'params'>): RecoveryParams {
@@ -66,23 +66,23 @@ export class RecoveryRunner {
 
   /** `slotctl store recover STORE` / `machine recover M`: preview or start one recovery per store. */
   request(input: { store?: string | undefined; machine?: string | undefined; dryRun: boolean }): { plan: string[]; problems: string[]; operations: OperationRow[] } {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     if (!input.store === !input.machine) throw new ValidationError('name a store or a machine to recover');
     let stores: string[];
     if (input.store) stores = [input.store];
     else {
-      if (!repo.getMachine(input.machine!)) throw new NotFoundError(`machine "${input.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
-      stores = [...new Set(repo.listOpenAtRisk().filter((r) => r.machine === input.machine).map((r) => r.store))];
+      if (!storage.machines.get(input.machine!)) throw new NotFoundError(`machine "${input.machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+      stores = [...new Set(storage.atRisk.listOpen().filter((r) => r.machine === input.machine).map((r) => r.store))];
       if (stores.length === 0) return { plan: [], problems: [`machine ${input.machine} has no open at-risk record: nothing to recover`], operations: [] };
     }
     const plan: string[] = [];
     const problems: string[] = [];
     const operations: OperationRow[] = [];
     for (const name of stores) {
-      const open = repo.listAtRisk(name).find((r) => r.closedAt === null);
-      if (open && !repo.getSlot(open.slot)) {
+      const open = storage.atRisk.list(name).find((r) => r.closedAt === null);
+      if (open && !storage.slots.get(open.slot)) {
         // its machine was retired: the unreplicated changes are on that machine's disks, out of the cluster's reach
-        const retired = repo.listRetiredSlots(open.machine).find((r) => r.name === open.slot);
+        const retired = storage.slots.retired(open.machine).find((r) => r.name === open.slot);
         problems.push(`${name}: the old master ${open.slot} was retired with machine ${open.machine}${retired ? ` (replaced by ${retired.replacedBy})` : ''}: what it had not replicated (slotctl store at-risk ${name}) is only on ${open.machine}'s disks under ${retired?.metaPath ?? 'its meta partition'}/quarantine or its sync directory`);
         continue;
       }
@@ -97,8 +97,8 @@ export class RecoveryRunner {
       if (input.dryRun) continue;
       const id = `rc-${randomUUID().slice(0, 8)}`;
       try {
-        repo.createOperation({ id, kind: 'recover', store: name, step: 'preflight', params: { ...params }, epoch: v.store.epoch, reason: `recovery of ${name}: ${params.mailboxes.length} mailbox(es) from ${params.old} (${params.oldMachine}) to ${params.target}` });
-        operations.push(repo.getOperation(id)!);
+        storage.operations.create({ id, kind: 'recover', store: name, step: 'preflight', params: { ...params }, epoch: v.store.epoch, reason: `recovery of ${name}: ${params.mailboxes.length} mailbox(es) from ${params.old} (${params.oldMachine}) to ${params.target}` });
+        operations.push(storage.operations.get(id)!);
       } catch (err) {
         if (!(err instanceof OperationConflict)) throw err;
         problems.push(`${name}: busy: ${err.message}`);
@@ -111,15 +111,15 @@ export class RecoveryRunner {
   }
 
   view(op: OperationRow): RecoveryView | undefined {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const params = op.params as unknown as RecoveryParams;
-    const store = op.store ? repo.getStore(op.store) : undefined;
-    const old = repo.getSlot(params.old);
-    const target = repo.getSlot(params.target);
-    const oldMachine = repo.getMachine(params.oldMachine);
-    const targetMachine = repo.getMachine(params.targetMachine);
+    const store = op.store ? storage.stores.get(op.store) : undefined;
+    const old = storage.slots.get(params.old);
+    const target = storage.slots.get(params.target);
+    const oldMachine = storage.machines.get(params.oldMachine);
+    const targetMachine = storage.machines.get(params.targetMachine);
     if (!store || !old || !target || !oldMachine || !targetMachine) return undefined;
-    const atRisk = repo.listAtRisk(store.name).find((r) => r.id === params.atRisk);
+    const atRisk = storage.atRisk.list(store.name).find((r) => r.id === params.atRisk);
     return { now: Date.now(), op, params, store, old, target, oldMachine, targetMachine, atRisk, connected: this.deps.connected() };
   }
 
@@ -144,28 +144,28 @@ export class RecoveryRunner {
   }
 
   private act(action: RecoveryAction, v: RecoveryView): void {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const p = v.params;
     switch (action) {
       case 'open-listener':
-        if (v.atRisk?.state === 'open') repo.updateAtRisk(v.atRisk, { state: 'recovering', reason: `recovery ${v.op.id} started`, op: v.op.id });
-        repo.setRecoverListen(p.target, v.op.id);
+        if (v.atRisk?.state === 'open') storage.atRisk.update(v.atRisk, { state: 'recovering', reason: `recovery ${v.op.id} started`, op: v.op.id });
+        storage.requests.recoverListen(p.target, v.op.id);
         this.deps.push([p.targetMachine]);
         return;
       case 'request-push':
-        repo.setRecoverPush(p.old, v.op.id, p.target, p.mailboxes);
+        storage.requests.recoverPush(p.old, v.op.id, p.target, p.mailboxes);
         this.deps.push([p.oldMachine]);
         return;
       case 'close': {
         const result = v.old.recoverResult?.op === v.op.id ? v.old.recoverResult : undefined;
         const complete = result !== undefined && result.done && recoveryComplete(result);
-        repo.db.transaction(() => {
-          repo.setRecoverListen(p.target, '');
-          repo.setRecoverPush(p.old, '', '', []);
-          const record = repo.listAtRisk(v.store.name).find((r) => r.id === p.atRisk);
+        storage.transaction(() => {
+          storage.requests.recoverListen(p.target, '');
+          storage.requests.recoverPush(p.old, '', '', []);
+          const record = storage.atRisk.list(v.store.name).find((r) => r.id === p.atRisk);
           if (record && record.closedAt === null) this.closeRecord(record, v, complete, result);
-          if (complete) repo.setRecoveryHold(p.old, '');
-        })();
+          if (complete) storage.slots.setRecoveryHold(p.old, '');
+        });
         this.deps.push([p.targetMachine, p.oldMachine]);
         return;
       }
@@ -176,7 +176,7 @@ export class RecoveryRunner {
 
   private closeRecord(record: AtRiskRow, v: RecoveryView, complete: boolean, result: RecoveryView['old']['recoverResult']): void {
     const summary = { op: v.op.id, mailboxes: result?.mailboxes ?? [], error: result?.error ?? (result ? '' : 'no result from the returning slot') };
-    this.deps.repo.updateAtRisk(record, {
+    this.deps.storage.atRisk.update(record, {
       state: complete ? 'recovered' : 'open',
       result: summary,
       op: v.op.id,

@@ -1,6 +1,6 @@
 // The re-replication rule table over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../db/repository.js';
+import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../db/rows.js';
 import { T0, iso, machine, slot } from './rows.fixture.js';
 import { firstReReplicationRule, seedDifferences, type ReReplicationView } from './rereplicate-rules.js';
 

@@ -8,7 +8,7 @@
 // switchover refuse it). seed: the master copies every user to it (sync_client -u). verify: every mailbox of the
 // master exists on the new replica with the same uniqueid and message count (mbexamine on both), re-checked every
 // 2 s while mail keeps arriving, up to a bound. done: the seeding mark is cleared; the store is whole again.
-import type { MachineRow, MailboxSummaryRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import type { MachineRow, MailboxSummaryRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/rows.js';
 import { firstMatching } from './rule-table.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';

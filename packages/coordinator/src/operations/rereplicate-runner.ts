@@ -2,7 +2,7 @@
 // operation per store it leaves without a replica (rereplicate-rules.ts), each on the peer the planner chooses.
 import { randomUUID } from 'node:crypto';
 import { ALL_MAILBOXES, NotFoundError } from '@slotctl/shared';
-import { OperationConflict, type DiskRow, type OperationRow } from '../db/repository.js';
+import { OperationConflict, type DiskRow, type OperationRow } from '../db/rows.js';
 import { clusterFromRows, planReReplication } from '../planner/index.js';
 import type { RunnerDeps } from './rule-table.js';
 import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
@@ -24,19 +24,19 @@ export class ReReplicationRunner {
 
   /** `slotctl machine retire M [--dry-run]`. Run again, it re-plans what is still missing (a failed seed resumes). */
   retire(machine: string, dryRun: boolean): { plan: string[]; problems: string[]; operations: OperationRow[] } {
-    const { repo } = this.deps;
-    const row = repo.getMachine(machine);
+    const { storage } = this.deps;
+    const row = storage.machines.get(machine);
     if (!row) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
     const problems: string[] = [];
     if (row.state !== 'down') problems.push(`machine ${machine} is ${row.state}, not down: retire is for a machine that will not return (to empty a live machine, drain it first: slotctl machine drain ${machine})`);
-    const slots = new Map(repo.listSlots().map((s) => [s.name, s]));
-    const stores = repo.listStores();
+    const slots = new Map(storage.slots.list().map((s) => [s.name, s]));
+    const stores = storage.stores.list();
     const mastered = stores.filter((s) => slots.get(s.masterSlot)?.machine === machine).map((s) => s.name);
     if (mastered.length) problems.push(`machine ${machine} is still master of ${mastered.join(', ')}: fail them over first (slotctl machine failover ${machine})`);
-    const running = new Set(repo.runningOperations().map((o) => o.store));
+    const running = new Set(storage.operations.running().map((o) => o.store));
     // stores whose new replica was created but never verified (an earlier attempt failed) resume with that slot
     const unfinished = stores.filter((s) => slots.get(s.replicaSlot)?.seeding && !running.has(s.name));
-    const cluster = clusterFromRows({ machines: repo.listMachines().filter((m) => m.name !== machine), stores, slots: [...slots.values()] });
+    const cluster = clusterFromRows({ machines: storage.machines.list().filter((m) => m.name !== machine), stores, slots: [...slots.values()] });
     const planned = planReReplication(cluster, machine);
     problems.push(...planned.unplaced.filter((u) => !mastered.includes(u.store)).map((u) => `${u.store}: ${u.reason}`));
     const work: ReReplicationParams[] = [];
@@ -52,7 +52,7 @@ export class ReReplicationRunner {
         problems.push(`${move.store}: a slot named ${target} exists already`);
         continue;
       }
-      const targetRow = repo.getMachine(move.to)!;
+      const targetRow = storage.machines.get(move.to)!;
       const dataPath = pathOnMachine(old.dataPath, row.disks, targetRow.disks, 'hdd');
       const metaPath = pathOnMachine(old.metaPath, row.disks, targetRow.disks, 'ssd');
       const clash = [...slots.values()].find((s) => s.machine === move.to && (s.dataPath === dataPath || s.metaPath === metaPath));
@@ -71,14 +71,14 @@ export class ReReplicationRunner {
       return [`${store}: new replica ${p.target} on ${p.targetMachine}${p.target === p.oldReplica ? ' (resuming its unfinished seed)' : ` replaces ${p.oldReplica}`}; ${planned.moves.find((m) => m.store === store)?.reason ?? ''}`];
     });
     if (dryRun || problems.some((p) => p.startsWith(`machine ${machine}`))) return { plan, problems, operations: [] };
-    repo.retireMachine(machine, `operator retired ${machine}: it will not return; ${work.length} store(s) get a new replica on a peer, its slots' files stay on its disks`);
+    storage.machines.retire(machine, `operator retired ${machine}: it will not return; ${work.length} store(s) get a new replica on a peer, its slots' files stay on its disks`);
     const operations: OperationRow[] = [];
     for (const params of work) {
       const store = slots.get(params.master)!.store;
       const id = `rr-${randomUUID().slice(0, 8)}`;
       try {
-        repo.createOperation({ id, kind: 'rereplicate', store, machine: params.targetMachine, step: 'preflight', params: { ...params }, epoch: repo.getStore(store)!.epoch, reason: `re-replication of ${store}: ${params.target} on ${params.targetMachine} replaces ${params.oldReplica} (${params.oldMachine})` });
-        operations.push(repo.getOperation(id)!);
+        storage.operations.create({ id, kind: 'rereplicate', store, machine: params.targetMachine, step: 'preflight', params: { ...params }, epoch: storage.stores.get(store)!.epoch, reason: `re-replication of ${store}: ${params.target} on ${params.targetMachine} replaces ${params.oldReplica} (${params.oldMachine})` });
+        operations.push(storage.operations.get(id)!);
       } catch (err) {
         if (!(err instanceof OperationConflict)) throw err;
         problems.push(`${store}: busy: ${err.message}`);
@@ -92,19 +92,19 @@ export class ReReplicationRunner {
   }
 
   view(op: OperationRow): ReReplicationView | undefined {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const params = op.params as unknown as ReReplicationParams;
-    const store = op.store ? repo.getStore(op.store) : undefined;
+    const store = op.store ? storage.stores.get(op.store) : undefined;
     if (!store) return undefined;
     return {
       now: Date.now(),
       op,
       params,
       store,
-      master: repo.getSlot(params.master),
-      target: repo.getSlot(params.target),
-      masterMachine: repo.getMachine(params.masterMachine),
-      targetMachine: repo.getMachine(params.targetMachine),
+      master: storage.slots.get(params.master),
+      target: storage.slots.get(params.target),
+      masterMachine: storage.machines.get(params.masterMachine),
+      targetMachine: storage.machines.get(params.targetMachine),
       connected: this.deps.connected(),
       checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
     };
@@ -131,39 +131,39 @@ export class ReReplicationRunner {
   }
 
   private act(action: ReReplicationAction, v: ReReplicationView): void {
-    const { repo } = this.deps;
+    const { storage } = this.deps;
     const p = v.params;
     const both = [p.masterMachine, p.targetMachine];
     switch (action) {
       case 'create-slot':
-        if (v.store.replicaSlot === p.target) repo.setSeeding(p.target, v.op.id);
-        else repo.replaceReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `re-replication ${v.op.id}: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}, retired); not promotable until verified` });
+        if (v.store.replicaSlot === p.target) storage.slots.setSeeding(p.target, v.op.id);
+        else storage.stores.replaceReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `re-replication ${v.op.id}: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}, retired); not promotable until verified` });
         this.deps.push([...both, p.oldMachine]);
         return;
       case 'request-seed':
-        repo.setSeedOp(p.master, v.op.id);
+        storage.requests.seed(p.master, v.op.id);
         this.deps.push([p.masterMachine]);
         return;
       case 'request-check': {
         const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
         const checkId = `${v.op.id}.${attempt}`;
-        repo.db.transaction(() => {
-          repo.setCheck(p.master, checkId, [ALL_MAILBOXES]);
-          repo.setCheck(p.target, checkId, [ALL_MAILBOXES]);
-          repo.mergeOperationResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
-        })();
+        storage.transaction(() => {
+          storage.requests.check(p.master, checkId, [ALL_MAILBOXES]);
+          storage.requests.check(p.target, checkId, [ALL_MAILBOXES]);
+          storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
+        });
         this.deps.push(both);
         return;
       }
       case 'finish':
       case 'end-failed':
-        repo.db.transaction(() => {
+        storage.transaction(() => {
           // a failed attempt keeps the seeding mark: the replica is not known to be complete
-          if (action === 'finish' && repo.getSlot(p.target)?.seeding === v.op.id) repo.setSeeding(p.target, '');
-          repo.setSeedOp(p.master, '');
-          repo.setCheck(p.master, '', []);
-          if (repo.getSlot(p.target)) repo.setCheck(p.target, '', []);
-        })();
+          if (action === 'finish' && storage.slots.get(p.target)?.seeding === v.op.id) storage.slots.setSeeding(p.target, '');
+          storage.requests.seed(p.master, '');
+          storage.requests.check(p.master, '', []);
+          if (storage.slots.get(p.target)) storage.requests.check(p.target, '', []);
+        });
         this.deps.push(both);
         return;
       default:

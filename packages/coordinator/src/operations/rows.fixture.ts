@@ -1,5 +1,5 @@
 // Hand-made database rows for the pure rule-table tests.
-import { EMPTY_BACKLOG, type MachineRow, type SlotRow } from '../db/repository.js';
+import { EMPTY_BACKLOG, type MachineRow, type SlotRow } from '../db/rows.js';
 
 export const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 export const iso = (ms: number) => new Date(T0 + ms).toISOString();

@@ -1,7 +1,8 @@
 // Pure: how every operation's rule table is read — the first row leaving the operation's current step whose
 // condition holds fires; its detail (the condition's sentence) goes into the event. And what every runner is given.
 import type { Logger } from '@slotctl/shared';
-import type { OperationRow, Repository } from '../db/repository.js';
+import type { OperationRow } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
 export interface TableRule<V> {
   from: string;
   when: (v: V) => string | undefined;
@@ -18,7 +19,7 @@ export function firstMatching<V extends { op: { step: string } }, R extends Tabl
 
 /** What every operation runner is given by the orchestrator. */
 export interface RunnerDeps {
-  repo: Repository;
+  storage: Storage;
   /** Re-sends desired state to these machines. */
   push: (machines: Iterable<string>) => void;
   connected: () => ReadonlySet<string>;

@@ -1,6 +1,6 @@
 // The switchover and drain rule tables over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../db/repository.js';
+import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../db/rows.js';
 import { T0, iso, machine, slot } from './rows.fixture.js';
 import { drainProgress, firstDrainRule, storesToLaunch, type DrainView } from './drain-rules.js';
 import { SWITCHOVER_RULES, firstRule, mailboxDifferences, type SwitchoverView } from './switchover-rules.js';

@@ -7,7 +7,7 @@
 //       │             │            │         │        │       (after the flip: forward only)
 //       ▼             └────────────┴─────────┴────────┴──► rollback ─► rolled-back
 //    refused
-import type { MachineRow, MailboxSummaryRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/repository.js';
+import type { MachineRow, MailboxSummaryRow, OperationRow, OperationState, SlotRow, StoreRow } from '../db/rows.js';
 import { firstMatching } from './rule-table.js';
 
 export type SwitchoverStep = 'preflight' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';

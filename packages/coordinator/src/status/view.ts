@@ -1,7 +1,7 @@
 // Pure: what `slotctl status` shows, computed from database rows and the set of connected agents. Problems are
 // sorted worst first so that the first line of the screen is the one that matters.
 import type { MachineInfo, SlotInfo, StoreInfo } from '@slotctl/shared';
-import type { MachineRow, SlotRow, StoreRow } from '../db/repository.js';
+import type { MachineRow, SlotRow, StoreRow } from '../db/rows.js';
 import type { CleanupConfig } from '../cleanup/config.js';
 import { diskLevel, usedPercent } from '../cleanup/schedule.js';
 

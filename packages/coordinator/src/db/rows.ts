@@ -1,0 +1,418 @@
+// The rows of the coordinator database as the rest of the code sees them, and what callers hand to storage. No
+// database import here: pure code (rules, views, the planner's adapter) imports this module alone, whatever backend
+// holds the rows (storage.ts says how they are read and written).
+export type MachineState = 'unknown' | 'up' | 'suspect' | 'down';
+
+export interface DiskRow {
+  name: string;
+  path: string;
+  class: string;
+  /** Bytes; absent when the description gives no size. */
+  size?: number | undefined;
+}
+
+export interface MachineRow {
+  name: string;
+  address: string;
+  disks: DiskRow[];
+  drained: boolean;
+  state: MachineState;
+  stateSince: string;
+  lastHeartbeat: string | null;
+  agentVersion: string;
+  /** How many slots it may run (the planner's capacity). */
+  slotCapacity: number;
+  rack: string;
+  /** When `slotctl machine retire` declared it gone for good; '' otherwise. */
+  retiredAt: string;
+}
+
+export interface StoreRow {
+  name: string;
+  serviceIp: string;
+  masterSlot: string;
+  replicaSlot: string;
+  epoch: number;
+}
+
+export interface BacklogRow {
+  files: number;
+  bytes: number;
+  mailboxes: number;
+  /** The mailboxes named (internal names, at most 200). */
+  mailboxNames: string[];
+  oldestChangeAgeMs: number;
+  stalled: boolean;
+  stallReason: string;
+}
+
+export interface SlotRow {
+  name: string;
+  store: string;
+  machine: string;
+  ip: string;
+  dataPath: string;
+  metaPath: string;
+  observedState: string;
+  observedRole: string;
+  epochApplied: number;
+  backlog: BacklogRow;
+  lastError: string;
+  reportedAt: string | null;
+  adminStopped: boolean;
+  pid: number;
+  stateReason: string;
+  crashes: number;
+  recentLog: string[];
+  replayOp: string;
+  replayResult: ReplayResultRow | undefined;
+  /** The operation that keeps this slot stopped (a switchover's old master), or ''. */
+  opHold: string;
+  checkOp: string;
+  checkResult: MailboxCheckRow | undefined;
+  syncConfirmedEpoch: number;
+  /** The failover that keeps this returning old master stopped until its unreplicated changes are recovered, or ''. */
+  recoveryHold: string;
+  /** What the agent moved aside when the slot came back as replica (reported). */
+  quarantine: QuarantineRow | undefined;
+  /** Recovery requests in its desired state, and what the agent reported of them. */
+  recoverListen: string;
+  recoverOp: string;
+  recoverTargetSlot: string;
+  recoverMailboxes: string[];
+  recoverResult: RecoverResultRow | undefined;
+  recoverListening: string;
+  /** On a master: the re-replication whose full initial sync it is asked to run, and what it reported. */
+  seedOp: string;
+  seedResult: SeedResultRow | undefined;
+  /** On a new replica: the re-replication that has not yet verified it holds everything (it must not be promoted). */
+  seeding: string;
+  /** The cleanup (cyr_expire) running on it ('' none), since when, who asked ('' the schedule), when it is due next. */
+  cleanupOp: string;
+  cleanupStartedAt: string;
+  cleanupRequested: string;
+  cleanupNextAt: string;
+  /** Its partitions, as the agent last measured them. */
+  partitions: PartitionRow[];
+}
+
+/** What the cleanup scheduler reads of every slot, every check (a narrow row: it runs twice a second). */
+export type CleanupSlotRow = Pick<SlotRow, 'name' | 'store' | 'machine' | 'dataPath' | 'metaPath' | 'observedState' | 'cleanupOp' | 'cleanupStartedAt' | 'cleanupRequested' | 'cleanupNextAt' | 'partitions'>;
+
+export interface PartitionRow {
+  role: string;
+  path: string;
+  totalBytes: number;
+  freeBytes: number;
+  totalInodes: number;
+  freeInodes: number;
+  deletedBytes: number;
+  expungedBytes: number;
+  measuredAt: string;
+  error: string;
+}
+
+export interface CleanupResultRow {
+  op: string;
+  ok: boolean;
+  exitCode: number;
+  startedAt: string;
+  finishedAt: string;
+  ms: number;
+  freedBytes: number;
+  error: string;
+  tail: string[];
+}
+
+export interface CleanupRunRow extends CleanupResultRow {
+  slot: string;
+  store: string;
+  machine: string;
+  requestedBy: string;
+}
+
+export interface SeedResultRow {
+  op: string;
+  ok: boolean;
+  users: number;
+  mailboxes: number;
+  messages: number;
+  ms: number;
+  error: string;
+  failed: string[];
+  finishedAt: string;
+}
+
+/** Where a slot is: its store, machine, address and partitions. */
+export type SlotPlace = Pick<SlotRow, 'name' | 'store' | 'machine' | 'ip' | 'dataPath' | 'metaPath'>;
+
+/** A slot replaced by a re-replication (its files stay on its machine). */
+export interface RetiredSlotRow extends SlotPlace {
+  replacedBy: string;
+  op: string;
+  retiredAt: string;
+}
+
+export interface MailboxRecoveryRow {
+  name: string;
+  result: string;
+  detail: string;
+  messages: number;
+  missing: number;
+}
+
+export interface RecoverResultRow {
+  op: string;
+  done: boolean;
+  mailboxes: MailboxRecoveryRow[];
+  error: string;
+}
+
+export interface QuarantineRow {
+  dir: string;
+  files: string[];
+  /** Internal names the quarantined logs name. */
+  mailboxes: string[];
+}
+
+export type AtRiskState = 'open' | 'recovering' | 'recovered' | 'nothing-lost';
+
+/** What a failover may have left behind on the old master, and what became of it. */
+export interface AtRiskRow {
+  id: number;
+  store: string;
+  slot: string;
+  machine: string;
+  op: string;
+  epoch: number;
+  createdAt: string;
+  /** The old master's last reported backlog (files, mailboxes named, age of the oldest change) and when. */
+  backlog: BacklogRow & { reportedAt: string | null };
+  state: AtRiskState;
+  /** Mailboxes found in the quarantined sync logs once the machine returned. */
+  mailboxes: string[];
+  result: Record<string, unknown>;
+  closedAt: string | null;
+}
+
+export interface MailboxSummaryRow {
+  name: string;
+  exists: boolean;
+  uniqueid: string;
+  messages: number;
+  uidvalidity: number;
+  lastUid: number;
+  highestModseq: number;
+}
+
+export interface MailboxCheckRow {
+  op: string;
+  mailboxes: MailboxSummaryRow[];
+  error: string;
+}
+
+export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover' | 'rebalance' | 'rereplicate';
+export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
+
+export interface OperationRow {
+  id: string;
+  kind: OperationKind;
+  store: string | null;
+  machine: string | null;
+  state: OperationState;
+  step: string;
+  stepSince: string;
+  params: Record<string, unknown>;
+  result: Record<string, unknown>;
+  error: string;
+  parent: string | null;
+  cancelRequested: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OperationFilter {
+  all: boolean;
+  limit: number;
+  store?: string | undefined;
+  machine?: string | undefined;
+}
+
+export interface ReplayResultRow {
+  op: string;
+  ok: boolean;
+  replayed: string[];
+  failedFile: string;
+  error: string;
+  finishedAt: string;
+  ms: number;
+  mailboxes?: MailboxSummaryRow[];
+}
+
+/** A slot with what the desired state needs of its store and peer. */
+export interface PlacedSlotRow extends SlotPlace {
+  serviceIp: string;
+  masterSlot: string;
+  epoch: number;
+  peerSlot: string | null;
+  peerIp: string | null;
+  peerMachine: string | null;
+  peerAddress: string | null;
+  adminStopped: number;
+  startGeneration: number;
+  replayOp: string;
+  opHold: string;
+  recoveryHold: string;
+  checkOp: string;
+  checkMailboxes: string;
+  recoverListen: string;
+  recoverOp: string;
+  recoverTargetIp: string | null;
+  recoverTargetSlot: string;
+  recoverTargetMachine: string | null;
+  recoverMailboxes: string;
+  seedOp: string;
+  cleanupOp: string;
+}
+
+export interface EventInput {
+  kind: string;
+  reason: string;
+  machine?: string | undefined;
+  store?: string | undefined;
+  slot?: string | undefined;
+  epoch?: number | undefined;
+  op?: string | undefined;
+  data?: unknown;
+}
+
+export interface EventRow {
+  id: number;
+  at: string;
+  kind: string;
+  machine: string | null;
+  store: string | null;
+  slot: string | null;
+  epoch: number | null;
+  op: string | null;
+  reason: string;
+  data: string | null;
+}
+
+export interface EventFilter {
+  since?: string | undefined;
+  afterId?: number | undefined;
+  store?: string | undefined;
+  machine?: string | undefined;
+  limit: number;
+}
+
+export interface SlotReportInput {
+  slot: string;
+  state: string;
+  role: string;
+  epochApplied: number;
+  backlog: BacklogRow;
+  lastError: string;
+  pid: number;
+  stateReason: string;
+  crashes: number;
+  recentLog: string[];
+  replay: ReplayResultRow | undefined;
+  check: MailboxCheckRow | undefined;
+  syncConfirmedEpoch: number;
+  quarantine: QuarantineRow | undefined;
+  recover: RecoverResultRow | undefined;
+  recoverListening: string;
+  seed: SeedResultRow | undefined;
+  cleanup: CleanupResultRow | undefined;
+  partitions: PartitionRow[] | undefined;
+}
+
+/** A new running operation (operations.create). */
+export interface NewOperation {
+  id: string;
+  kind: OperationKind;
+  store?: string;
+  machine?: string;
+  parent?: string;
+  step: string;
+  params: Record<string, unknown>;
+  reason: string;
+  epoch?: number;
+}
+
+/** An operation's move to its next step (operations.advance): the rule that fired and why. */
+export interface OperationStep {
+  to: string;
+  state: OperationState;
+  rule: string;
+  reason: string;
+  error?: string;
+  result?: Record<string, unknown>;
+  epoch?: number;
+  slot?: string;
+}
+
+/** What a failover may have left behind (atRisk.create): the old master's last reported backlog. */
+export type NewAtRisk = Pick<AtRiskRow, 'store' | 'slot' | 'machine' | 'op' | 'epoch' | 'backlog'>;
+
+export interface AtRiskChange {
+  state: AtRiskState;
+  mailboxes?: string[];
+  result?: Record<string, unknown>;
+  reason: string;
+  op?: string;
+}
+
+/** A store's replica slot replaced by a new slot on `machine` (stores.replaceReplica). */
+export interface ReplicaReplacement {
+  store: string;
+  machine: string;
+  slot: string;
+  dataPath: string;
+  metaPath: string;
+  expectEpoch: number;
+  op: string;
+  reason: string;
+}
+
+export interface CleanupRunFilter {
+  slot?: string;
+  machine?: string;
+  limit: number;
+}
+
+/** A machine as the cluster file declares it (cluster apply). */
+export interface MachineInput extends Pick<MachineRow, 'name' | 'address' | 'slotCapacity' | 'rack'> {
+  disks: readonly DiskRow[];
+}
+
+/** A store as the cluster file declares it, with its two slots (cluster apply). */
+export interface StoreInput extends Pick<StoreRow, 'name' | 'serviceIp' | 'masterSlot' | 'replicaSlot'> {
+  slots: readonly SlotInput[];
+}
+
+export type SlotInput = Pick<SlotRow, 'name' | 'machine' | 'ip' | 'dataPath' | 'metaPath'>;
+
+export const EMPTY_BACKLOG: BacklogRow = {
+  files: 0,
+  bytes: 0,
+  mailboxes: 0,
+  mailboxNames: [],
+  oldestChangeAgeMs: 0,
+  stalled: false,
+  stallReason: '',
+};
+
+/** A second operation on a store (or a second drain of a machine) while one runs. */
+export class OperationConflict extends Error {
+  constructor(readonly running: OperationRow) {
+    super(`operation ${running.id} (${running.kind}${running.store ? ` of store ${running.store}` : ''}${running.machine ? ` of machine ${running.machine}` : ''}) is running, at step ${running.step}`);
+    this.name = 'OperationConflict';
+  }
+}
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
