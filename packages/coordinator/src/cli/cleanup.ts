@@ -1,7 +1,7 @@
 // slotctl verbs for per-slot cleanup and disk health: cleanup status | run, disk status.
 import type { Command } from 'commander';
 import { formatSize, parseDuration, ValidationError } from '@slotctl/shared';
-import type { CleanupStatusRow, DiskStatusRow } from '../cleanup/view.js';
+import type { CleanupStatusRow, DiskStatusRow } from '@slotctl/shared';
 import type { Admin } from './client.js';
 import { ago, table } from './format.js';
 

@@ -3,7 +3,7 @@
 import { nowIso, type Repository } from '../db/repository.js';
 import { CLEANUP_SETTING } from '../cleanup/config.js';
 import { masterSlotName, planCluster, replicaSlotName, type Change } from './plan.js';
-import { parseCluster, slotName, type ClusterSpec, type Problem } from './spec.js';
+import { parseCluster, slotName, type ClusterSpec, type Problem } from '@slotctl/shared/cluster-spec';
 
 export interface ApplyOutcome {
   ok: boolean;

@@ -2,7 +2,7 @@
 // layout): validated here before any of it is used.
 import { z } from 'zod';
 import { ValidationError, nameProblem, parseSize } from '@slotctl/shared';
-import type { ClusterSpec } from '../cluster/spec.js';
+import type { ClusterSpec } from '@slotctl/shared/cluster-spec';
 import type { PlanCluster, PlanMachine } from './model.js';
 
 const name = z.string().refine((v) => !nameProblem(v), { message: 'not a valid name (letters, digits, ".", "_", "-")' });
