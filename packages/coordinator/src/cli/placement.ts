@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ValidationError, parseDuration, type OperationInfo__Output } from '@slotctl/shared';
 import { parseCluster } from '@slotctl/shared/cluster-spec';
-import { DEFAULT_SLOT_SIZE, clusterFromSpec, planLayout, type AddMachinePlan, type LayoutPlan, type RebalancePlan, type WhatIfPlan } from '../planner/index.js';
+import { DEFAULT_SLOT_SIZE, clusterFromSpec, planLayout, type AddMachinePlan, type LayoutPlan, type RebalancePlan, type WhatIfPlan } from '@slotctl/planner';
 import type { Admin } from './client.js';
 import { follow } from './operations.js';
 import { addMachineText, layoutText, rebalanceText, whatIfText } from './plan-format.js';

@@ -1,7 +1,7 @@
 // The planner's inputs that arrive from outside (a new machine over the Admin API, a cluster file for an offline
 // layout): validated here before any of it is used.
 import { z } from 'zod';
-import { ValidationError, nameProblem, parseSize } from '@slotctl/shared';
+import { ValidationError, nameProblem, parseSize } from '@slotctl/shared/base';
 import type { ClusterSpec } from '@slotctl/shared/cluster-spec';
 import type { PlanCluster, PlanMachine } from './model.js';
 
