@@ -1,4 +1,3 @@
 export { Coordinator, type CoordinatorConfig } from './coordinator.js';
 export { openDatabase } from './db/open.js';
 export { Repository } from './db/repository.js';
-export { Admin, DEFAULT_COORDINATOR } from './cli/client.js';

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { parseSize } from '@slotctl/shared';
 import { planAddMachine, planLayout, planRebalance, planReReplication, whatIf, type PlanCluster, type PlanMachine } from '@slotctl/planner';
-import { expectGolden } from '../../../../test/support/golden.js';
+import { expectGolden } from '../../../test/support/golden.js';
 import { addMachineText, layoutText, rebalanceText, replicaMovesTable, whatIfText } from './plan-format.js';
 
 const dir = join(import.meta.dirname, 'plan-golden');
