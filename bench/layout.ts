@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { planLayout, planRebalance, whatIf, type PlanCluster, type PlanMachine } from '../packages/coordinator/src/planner/index.js';
+import { planLayout, planRebalance, whatIf, type PlanCluster, type PlanMachine } from '@slotctl/planner';
 import { ROOT } from '../tools/local-cluster.js';
 import { benchArg } from './common.js';
 

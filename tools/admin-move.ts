@@ -3,7 +3,7 @@
 // Run inside the coordinator's namespace; one JSON line with the times on stdout.
 //   admin-move.ts COORDINATOR OLD_MASTER_SLOT CLUSTER_FILE
 import { readFileSync } from 'node:fs';
-import { Admin } from '@slotctl/coordinator';
+import { Admin } from '@slotctl/cli';
 
 const [target, slot, file] = process.argv.slice(2);
 const admin = new Admin(target!, 10_000);

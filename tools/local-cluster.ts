@@ -6,12 +6,12 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { Admin } from '@slotctl/coordinator';
+import { Admin } from '@slotctl/cli';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const BIN = {
   coordinator: join(ROOT, 'packages/coordinator/bin/slot-coordinator.js'),
-  slotctl: join(ROOT, 'packages/coordinator/bin/slotctl.js'),
+  slotctl: join(ROOT, 'packages/cli/bin/slotctl.js'),
   agent: join(ROOT, 'packages/agent/bin/slot-agent.js'),
 };
 

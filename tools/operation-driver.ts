@@ -8,7 +8,7 @@
 //   {"undrain":"m2"}                      → {"ok":true}
 import { createInterface } from 'node:readline';
 import type { OperationInfo__Output } from '@slotctl/shared';
-import { Admin } from '../packages/coordinator/src/cli/client.js';
+import { Admin } from '@slotctl/cli';
 
 const admin = new Admin(process.argv[2] ?? '127.0.0.1:7400', 30_000);
 

@@ -1,7 +1,7 @@
 // The coordinator process: database, liveness, agent sessions and the gRPC server, with an explicit lifecycle.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { loadContract, type Logger } from '@slotctl/shared';
+import { MAX_MESSAGE_BYTES, loadContract, type Logger } from '@slotctl/shared';
 import type Database from 'better-sqlite3';
 import { openDatabase } from './db/open.js';
 import { sqliteStorage } from './db/sqlite/index.js';
@@ -11,7 +11,6 @@ import { adminHandlers } from './grpc/admin-service.js';
 import { LivenessTracker } from './liveness/tracker.js';
 import { AGENT_RECONNECT_MAX_MS } from './liveness/rules.js';
 import { Orchestrator } from './operations/orchestrator.js';
-import { MAX_MESSAGE_BYTES } from './cli/client.js';
 
 export interface CoordinatorConfig {
   /** host:port to listen on. Port 0 picks a free port (tests). */

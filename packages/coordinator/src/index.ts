@@ -2,4 +2,3 @@ export { Coordinator, type CoordinatorConfig } from './coordinator.js';
 export { openDatabase } from './db/open.js';
 export { sqliteStorage } from './db/sqlite/index.js';
 export type { Storage } from './db/storage.js';
-export { Admin, DEFAULT_COORDINATOR } from './cli/client.js';

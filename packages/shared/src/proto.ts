@@ -115,3 +115,7 @@ export type { HeartbeatAck, HeartbeatAck__Output } from './generated/slotctl/v1/
 
 /** As the only name in DesiredSlot.check_mailboxes: summarize every mailbox the slot holds (a new replica's check). */
 export const ALL_MAILBOXES = '*';
+
+/** The largest Admin message the coordinator sends and slotctl accepts: the status of a large cluster (1,000
+ * machines, 9,000 stores) is over gRPC's default 4 MB. One constant so that the two ends cannot disagree. */
+export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;

@@ -2,19 +2,7 @@
 import type { CleanupRunRow, MachineRow, SlotRow, StoreRow } from '../db/rows.js';
 import type { CleanupConfig } from './config.js';
 import { diskLevel, slotDisks, usedPercent } from './schedule.js';
-
-export interface CleanupStatusRow {
-  slot: string;
-  machine: string;
-  store: string;
-  role: string;
-  disks: string[];
-  running: { op: string; since: string; requestedBy: string } | null;
-  last: { op: string; startedAt: string; finishedAt: string; ms: number; ok: boolean; exitCode: number; freedBytes: number; error: string; tail: string[] } | null;
-  waitingBytes: number;
-  requested: string;
-  nextAt: string;
-}
+import type { CleanupStatusRow, DiskStatusRow } from '@slotctl/shared';
 
 export function cleanupStatus(rows: { slots: readonly SlotRow[]; stores: readonly StoreRow[]; machines: readonly MachineRow[]; runs: readonly CleanupRunRow[] }, machine?: string): CleanupStatusRow[] {
   const stores = new Map(rows.stores.map((s) => [s.name, s]));
@@ -38,22 +26,6 @@ export function cleanupStatus(rows: { slots: readonly SlotRow[]; stores: readonl
         nextAt: s.cleanupNextAt,
       };
     });
-}
-
-export interface DiskStatusRow {
-  machine: string;
-  slot: string;
-  role: string;
-  path: string;
-  totalBytes: number;
-  freeBytes: number;
-  usedPercent: number;
-  inodesUsedPercent: number;
-  deletedBytes: number;
-  expungedBytes: number;
-  level: string;
-  measuredAt: string;
-  error: string;
 }
 
 export function diskStatus(slots: readonly SlotRow[], config: CleanupConfig, machine?: string): DiskStatusRow[] {

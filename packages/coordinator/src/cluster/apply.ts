@@ -4,7 +4,7 @@ import { nowIso, type MachineInput, type SlotInput } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING } from '../cleanup/config.js';
 import { masterSlotName, planCluster, replicaSlotName, type Change } from './plan.js';
-import { parseCluster, slotName, type ClusterSpec, type MachineSpec, type Problem, type StoreSpec } from './spec.js';
+import { parseCluster, slotName, type ClusterSpec, type MachineSpec, type Problem, type StoreSpec } from '@slotctl/shared/cluster-spec';
 
 export interface ApplyOutcome {
   ok: boolean;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planCluster, type CurrentCluster } from './plan.js';
-import { parseCluster } from './spec.js';
+import { parseCluster } from '@slotctl/shared/cluster-spec';
 
 const empty: CurrentCluster = { machines: [], stores: [], slots: [], busy: new Set() };
 

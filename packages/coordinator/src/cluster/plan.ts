@@ -1,7 +1,7 @@
 // Pure: checks a parsed cluster description against itself and against the database, and lists the changes that
 // applying it would make. No I/O; the caller writes the plan in one transaction.
 import type { MachineRow, SlotRow, StoreRow } from '../db/rows.js';
-import { formatPath, slotName, type ClusterSpec, type PathKey, type Problem, type ProblemCode, type StoreSpec } from './spec.js';
+import { formatPath, slotName, type ClusterSpec, type PathKey, type Problem, type ProblemCode, type StoreSpec } from '@slotctl/shared/cluster-spec';
 
 export interface CurrentCluster {
   machines: readonly MachineRow[];

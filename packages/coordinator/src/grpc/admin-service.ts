@@ -8,7 +8,8 @@ import type { AtRiskRow, OperationRow } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import type { Orchestrator } from '../operations/orchestrator.js';
 import { buildClusterView, slotInfo } from '../status/view.js';
-import { clusterFromRows, parseNewMachine, planAddMachine, planLayout, whatIf } from '../planner/index.js';
+import { parseNewMachine, planAddMachine, planLayout, whatIf } from '@slotctl/planner';
+import { clusterFromRows } from '../placement/from-rows.js';
 import { cleanupStatus, diskStatus } from '../cleanup/view.js';
 
 export interface AdminDeps {

@@ -13,7 +13,8 @@ import { RecoveryRunner } from './recovery-runner.js';
 import { ReReplicationRunner } from './rereplicate-runner.js';
 import { CleanupScheduler } from '../cleanup/runner.js';
 import { Coalescer } from './coalesce.js';
-import { clusterFromRows, planRebalance, type RebalancePlan } from '../planner/index.js';
+import { planRebalance, type RebalancePlan } from '@slotctl/planner';
+import { clusterFromRows } from '../placement/from-rows.js';
 
 export const SWITCHOVER_DEFAULTS = { timeoutMs: 120_000, settleTimeoutMs: 60_000, maxBacklogMailboxes: 1000 };
 export const DRAIN_DEFAULTS = { parallel: 2 };

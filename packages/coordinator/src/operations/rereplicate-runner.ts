@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { ALL_MAILBOXES, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type DiskRow, type OperationRow } from '../db/rows.js';
-import { clusterFromRows, planReReplication } from '../planner/index.js';
+import { planReReplication } from '@slotctl/planner';
+import { clusterFromRows } from '../placement/from-rows.js';
 import type { RunnerDeps } from './rule-table.js';
 import { RE_REPLICATION_DEFAULTS, RE_REPLICATION_RULES, firstReReplicationRule, type ReReplicationAction, type ReReplicationParams, type ReReplicationView } from './rereplicate-rules.js';
 

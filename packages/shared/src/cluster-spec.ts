@@ -1,9 +1,12 @@
 // The cluster description file (YAML or JSON): its schema, and parsing that keeps line numbers so that every
-// problem can name the line of the offending entry.
+// problem can name the line of the offending entry. Shared because three packages read the file: the coordinator
+// applies it, the planner turns it into a cluster to plan, slotctl reads it for an offline layout. Imported as
+// `@slotctl/shared/cluster-spec`, never from the index: the agent should not load yaml and zod (see validate.ts).
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { ipProblem, nameProblem, parseSize, pathProblem } from '@slotctl/shared';
-import { cleanupSchema } from '../cleanup/config.js';
+import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
+import { ipProblem, nameProblem, pathProblem } from './validate.js';
 
 function refineWith(check: (value: string) => string | undefined) {
   return (value: string, ctx: z.RefinementCtx) => {
@@ -62,6 +65,30 @@ const storeSchema = z.strictObject({
   master: nameSchema,
   slots: z.array(slotSchema).length(2, 'a store has exactly two slots (one master, one replica)'),
 });
+
+const cyrusDuration = z.string().regex(/^\d{1,6}[dhms]?$/, 'a Cyrus duration such as 7d, 12h or 0');
+const clock = /^([01]\d|2[0-3]):([0-5]\d)$/;
+
+/** The `cleanup:` section: the cluster's cleanup policy (the coordinator's cleanup/config.ts turns it into settings). */
+export const cleanupSchema = z.strictObject({
+  /** Expunged messages are kept this long (cyr_expire -X). */
+  expunged: cyrusDuration.default('7d'),
+  /** Deleted folders are kept this long (-D). */
+  deleted: cyrusDuration.default('7d'),
+  /** Duplicate-delivery records are kept this long (-E). */
+  duplicates: cyrusDuration.default('3d'),
+  /** When scheduled cleanups start, UTC, HH:MM-HH:MM (may wrap midnight); each slot at its own jittered minute. */
+  window: z.string().refine((w) => w.split('-').length === 2 && w.split('-').every((t) => clock.test(t)), 'a window such as 02:00-05:00 (UTC)').default('02:00-05:00'),
+  /** Cleanups at once per machine (slots sharing a disk never run together whatever this says). */
+  parallel: z.number().int().min(1).max(16).default(1),
+  /** A cyr_expire running longer is killed and reported. */
+  timeout: z.string().refine((v) => { try { parseDuration(v); return true; } catch { return false; } }, 'a duration such as 2h').default('2h'),
+  /** Partition use (bytes or inodes), in percent, that raises a warning / a critical event. */
+  warn: z.number().min(1).max(100).default(80),
+  critical: z.number().min(1).max(100).default(90),
+});
+
+export type CleanupSpec = z.infer<typeof cleanupSchema>;
 
 export const clusterSchema = z.strictObject({
   machines: z.array(machineSchema).default([]),

@@ -1,5 +1,5 @@
 // Text output of the planner's answers (slotctl plan …, machine add/retire). The golden tests compare exactly this.
-import type { AddMachinePlan, LayoutPlan, MachineSummary, RebalancePlan, ReplicaMove, WhatIfPlan } from '../planner/index.js';
+import type { AddMachinePlan, LayoutPlan, MachineSummary, RebalancePlan, ReplicaMove, WhatIfPlan } from '@slotctl/planner';
 import { table } from './format.js';
 
 function disks(slot: { dataDisk: string; metaDisk: string }): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCluster } from './spec.js';
+import { parseCluster } from './cluster-spec.js';
 
 describe('cluster file: placement fields', () => {
   it('reads slots, rack and disk sizes', () => {

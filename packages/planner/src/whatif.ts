@@ -1,7 +1,7 @@
 // Pure: what losing machines would do. Every store mastered on a lost machine is promoted on its replica's machine
 // (if that one is not lost too); the answer is the masters per remaining machine before and after, the worst
 // increase, the stores left without a replica and the stores lost entirely (both slots on lost machines).
-import { ValidationError } from '@slotctl/shared';
+import { ValidationError } from '@slotctl/shared/base';
 import { byName, type PlanCluster } from './model.js';
 
 export interface WhatIfMachine {

@@ -29,10 +29,10 @@ import {
   type ListOperationsRequest,
   type ListOperationsReply__Output,
   type OperationReply__Output,
+  MAX_MESSAGE_BYTES,
 } from '@slotctl/shared';
 
 export const DEFAULT_COORDINATOR = '127.0.0.1:7400';
-export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 
 type AnyUnary = (request: unknown, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, value?: unknown) => void) => unknown;
 
@@ -41,7 +41,7 @@ export class Admin {
 
   constructor(readonly target: string, private readonly timeoutMs: number) {
     const { Admin: AdminCtor } = loadContract().slotctl.v1;
-    // A status of a large cluster (1,000 machines, 9,000 stores) is over gRPC's default 4 MB.
+    // A status of a large cluster is over gRPC's default 4 MB (see MAX_MESSAGE_BYTES).
     this.client = new AdminCtor(target, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
   }
 

@@ -2,7 +2,7 @@
 // improve (new stores where peers have free slots, else replicas moved to it from the fullest machines, then the
 // switchovers that give it its share of masters). `planReReplication`: for each store a retired machine leaves
 // without a replica, the peer that gets the new replica slot.
-import { ValidationError } from '@slotctl/shared';
+import { ValidationError } from '@slotctl/shared/base';
 import { nextStoreNames, planLayout, type PlannedStore } from './layout.js';
 import { DEFAULT_FAN_OUT, DEFAULT_SLOT_SIZE, byName, cloneCluster, countByMachine, freeSlots, targetFanOut, summarize, type MachineSummary, type PlanCluster, type PlanMachine, type SlotSize } from './model.js';
 import { planRebalance, type Move } from './rebalance.js';

@@ -1,20 +1,15 @@
-// slotctl verbs for per-slot cleanup and disk health: cleanup status | run, disk status.
+// slotctl cleanup …: per-slot cleanup (cyr_expire on masters and replicas alike): status, run.
 import type { Command } from 'commander';
-import { formatSize, parseDuration, ValidationError } from '@slotctl/shared';
-import type { CleanupStatusRow, DiskStatusRow } from '../cleanup/view.js';
-import type { Admin } from './client.js';
-import { ago, table } from './format.js';
-
-type WithAdmin = <T>(fn: (a: Admin) => Promise<T>) => Promise<T>;
-
-const EXIT_ERROR = 1;
+import { formatSize, parseDuration, ValidationError, type CleanupStatusRow } from '@slotctl/shared';
+import { EXIT, printJson, type WithAdmin } from '../context.js';
+import { ago, table } from '../format.js';
 
 function lastCell(r: CleanupStatusRow): string {
   if (!r.last) return 'never';
   return `${r.last.ok ? 'ok' : `FAILED (exit ${r.last.exitCode})`} ${ago(r.last.finishedAt)}`;
 }
 
-export function cleanupTable(rows: readonly CleanupStatusRow[]): string {
+function cleanupTable(rows: readonly CleanupStatusRow[]): string {
   return table(
     ['slot', 'machine', 'role', 'disks', 'last run', 'took', 'freed', 'waiting', 'next'],
     rows.map((r) => [
@@ -31,14 +26,7 @@ export function cleanupTable(rows: readonly CleanupStatusRow[]): string {
   );
 }
 
-export function diskTable(rows: readonly DiskStatusRow[]): string {
-  return table(
-    ['machine', 'slot', 'partition', 'path', 'used', 'inodes', 'free', 'deleted folders', 'expunged', 'level'],
-    rows.map((r) => [r.machine, r.slot, r.role, r.path, `${r.usedPercent} %`, `${r.inodesUsedPercent} %`, formatSize(r.freeBytes), formatSize(r.deletedBytes), formatSize(r.expungedBytes), r.error ? `unknown: ${r.error}` : r.level]),
-  );
-}
-
-export function registerCleanupCommands(program: Command, withAdmin: WithAdmin, printJson: (v: unknown) => void): void {
+export function registerCleanupCommands(program: Command, withAdmin: WithAdmin): void {
   const cleanup = program
     .command('cleanup')
     .description(
@@ -92,26 +80,9 @@ export function registerCleanupCommands(program: Command, withAdmin: WithAdmin, 
         if (opts.json) printJson(rows);
         else process.stdout.write(`${cleanupTable(rows)}\n`);
         if (rows.some((r) => !r.last?.ok)) {
-          process.exitCode = EXIT_ERROR;
+          process.exitCode = EXIT.error;
           if (!opts.json) for (const r of rows.filter((x) => !x.last?.ok)) process.stdout.write(`${r.slot}: ${r.last?.error}\n${(r.last?.tail ?? []).map((l) => `  ${l}`).join('\n')}\n`);
         }
       });
-    });
-
-  program
-    .command('disk')
-    .description('Disk health of the slots\' partitions.')
-    .command('status')
-    .description(
-      'Per partition: bytes and inodes used, free, and what cleanup would free (delayed-deleted folders, expunged ' +
-        'messages), with the level against the policy\'s thresholds (warn 80 %, critical 90 % by default).',
-    )
-    .option('--machine <machine>', 'one machine only')
-    .option('--json', 'print as JSON')
-    .action(async (opts: { machine?: string; json?: boolean }) => {
-      const rows = JSON.parse((await withAdmin((a) => a.diskStatus({ machine: opts.machine ?? '' }))).json) as DiskStatusRow[];
-      if (opts.json) printJson(rows);
-      else process.stdout.write(rows.length ? `${diskTable(rows)}\n` : 'no partition measured yet (agents measure every few minutes)\n');
-      if (rows.some((r) => r.level === 'critical')) process.exitCode = EXIT_ERROR;
     });
 }

@@ -1,7 +1,7 @@
 // Pure: the planner's view of the database rows. Retired machines are left out; a slot's partitions count against
 // the disk whose path holds them (a slot is reserved at its full size: the planner plans for growth, not today's use).
 import type { MachineRow, SlotRow, StoreRow } from '../db/rows.js';
-import { DEFAULT_SLOT_SIZE, type DiskClass, type PlanCluster, type SlotSize } from './model.js';
+import { DEFAULT_SLOT_SIZE, type DiskClass, type PlanCluster, type SlotSize } from '@slotctl/planner';
 
 const inside = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 

@@ -1,18 +1,19 @@
-// Golden scenarios, like Pacemaker's scheduler tests: golden/NAME.yaml holds a cluster, optional preparation
-// (a layout, a failover, a drain, a return) and one planner action; golden/NAME.txt holds the expected answer exactly
-// as slotctl prints it. UPDATE_GOLDEN=1 rewrites the .txt files (read the diff before committing it); in CI it is
-// ignored and a missing .txt fails.
+// Golden scenarios, like Pacemaker's scheduler tests: plan-golden/NAME.yaml holds a cluster, optional preparation
+// (a layout, a failover, a drain, a return) and one planner action; plan-golden/NAME.txt holds the expected answer
+// exactly as slotctl prints it. UPDATE_GOLDEN=1 rewrites the .txt files (read the diff before committing it); in CI
+// it is ignored and a missing .txt fails. They live with slotctl, not in the planner package, because they pin the
+// planner's answers and slotctl's text of them together, and the planner must not depend on slotctl.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { parseSize } from '@slotctl/shared';
-import { expectGolden } from '../../../../test/support/golden.js';
-import { addMachineText, layoutText, rebalanceText, replicaMovesTable, whatIfText } from '../cli/plan-format.js';
-import { planAddMachine, planLayout, planRebalance, planReReplication, whatIf, type PlanCluster, type PlanMachine } from './index.js';
+import { planAddMachine, planLayout, planRebalance, planReReplication, whatIf, type PlanCluster, type PlanMachine } from '@slotctl/planner';
+import { expectGolden } from '../../../test/support/golden.js';
+import { addMachineText, layoutText, rebalanceText, replicaMovesTable, whatIfText } from './plan-format.js';
 
-const dir = join(import.meta.dirname, 'golden');
+const dir = join(import.meta.dirname, 'plan-golden');
 
 const disk = z.strictObject({ name: z.string(), class: z.enum(['ssd', 'hdd', 'nvme']).default('hdd'), size: z.union([z.string(), z.number()]).optional(), used: z.union([z.string(), z.number()]).default(0) });
 const machine = z.strictObject({ name: z.string(), slots: z.number().int().default(18), rack: z.string().default(''), drained: z.boolean().default(false), down: z.boolean().default(false), disks: z.array(disk).default([]) });

@@ -1,8 +1,8 @@
 // The planner's inputs that arrive from outside (a new machine over the Admin API, a cluster file for an offline
 // layout): validated here before any of it is used.
 import { z } from 'zod';
-import { ValidationError, nameProblem, parseSize } from '@slotctl/shared';
-import type { ClusterSpec } from '../cluster/spec.js';
+import { ValidationError, nameProblem, parseSize } from '@slotctl/shared/base';
+import type { ClusterSpec } from '@slotctl/shared/cluster-spec';
 import type { PlanCluster, PlanMachine } from './model.js';
 
 const name = z.string().refine((v) => !nameProblem(v), { message: 'not a valid name (letters, digits, ".", "_", "-")' });

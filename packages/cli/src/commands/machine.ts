@@ -1,0 +1,183 @@
+// slotctl machine …: every verb about machines, in the order `slotctl machine --help` lists them: list; planned
+// moves (drain, undrain); machine loss (failover, recover); placement (add, a plan; retire, re-replication).
+import type { Command } from 'commander';
+import { ValidationError, parseDuration } from '@slotctl/shared';
+import type { AddMachinePlan } from '@slotctl/planner';
+import { EXIT, positive, printJson, type WithAdmin } from '../context.js';
+import { follow, followAll, followOne, printPreview } from '../follow.js';
+import { machinesTable } from '../format.js';
+import { addMachineText } from '../plan-format.js';
+import { RECOVER_HELP, recoverAction } from '../recovery.js';
+
+interface DiskOption {
+  name: string;
+  class: string;
+  size?: string;
+}
+
+/** `--disk ssd0:ssd:2TB` (name:class:size; class and size optional). */
+function parseDisk(text: string, all: DiskOption[] = []): DiskOption[] {
+  const [name, cls = 'hdd', size] = text.split(':');
+  if (!name || !['ssd', 'hdd', 'nvme'].includes(cls)) throw new ValidationError(`--disk "${text}" is not NAME[:CLASS[:SIZE]]`, { hint: 'e.g. --disk ssd0:ssd:2TB --disk hdd0:hdd:16TB' });
+  return [...all, { name, class: cls, ...(size ? { size } : {}) }];
+}
+
+export function registerMachineCommands(program: Command, withAdmin: WithAdmin): void {
+  const machine = program.command('machine').description('Machines (mail hosts, one agent each).');
+
+  machine
+    .command('list')
+    .description('Machines with liveness, agent connection and slot counts.')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const reply = await withAdmin((a) => a.listMachines());
+      if (opts.json) printJson(reply.machines);
+      else process.stdout.write(`${machinesTable(reply.machines)}\n`);
+    });
+
+  machine
+    .command('drain')
+    .description(
+      'Move every master off a machine (before an upgrade): one switchover per store whose master is on it, to that ' +
+        "store's replica, a few at a time. The machine is marked drained first: nothing puts a master on it until " +
+        '`slotctl machine undrain`. Follows the progress and ends with a summary; exit 1 if any store was not moved.',
+    )
+    .argument('<machine>', 'machine name')
+    .option('--parallel <n>', 'switchovers at once', '2')
+    .option('--timeout <duration>', 'per switchover: roll it back if not flipped within this long', '120s')
+    .option('--no-wait', 'start the drain and return at once')
+    .option('--dry-run', 'list the stores that would move; change nothing')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl machine drain m3 --dry-run\n  slotctl machine drain m3 --parallel 4\n  slotctl machine undrain m3')
+    .action(async (name: string, opts: { parallel: string; timeout: string; wait: boolean; dryRun?: boolean; json?: boolean }) => {
+      const timeoutMs = parseDuration(opts.timeout, '--timeout');
+      await withAdmin(async (a) => {
+        const reply = await a.drainMachine({ machine: name, parallel: Number(opts.parallel), timeoutMs, dryRun: !!opts.dryRun });
+        if (reply.dryRun) {
+          if (opts.json) printJson({ machine: name, plan: reply.plan });
+          else process.stdout.write(`drain of ${name} (dry run): ${reply.plan.length} store(s) would move\n${reply.plan.map((l) => `  ${l}`).join('\n')}\n`);
+          return;
+        }
+        const op = reply.operation!;
+        if (!opts.wait) {
+          if (opts.json) printJson(op);
+          else process.stdout.write(`drain of ${name} started: ${op.id} (follow: slotctl operations show ${op.id} --wait)\n`);
+          return;
+        }
+        if (!opts.json) process.stdout.write(`drain of ${name}: ${op.id}, ${reply.plan.length} store(s), ${opts.parallel} at a time\n`);
+        await follow(a, op.id, !!opts.json, (reply.plan.length + 1) * (timeoutMs + 120_000));
+      });
+    });
+
+  machine
+    .command('undrain')
+    .description('Allow masters on a drained machine again. Moves nothing back by itself: use switchovers (or a rebalance).')
+    .argument('<machine>', 'machine name')
+    .option('--json', 'print the machine as JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const reply = await withAdmin((a) => a.undrainMachine(name));
+      if (opts.json) printJson(reply.machine);
+      else process.stdout.write(`machine ${name}: undrained; masters may be placed on it again\n`);
+    });
+
+  machine
+    .command('failover')
+    .description(
+      "Promote the replicas of a down machine's masters now, on the machines that hold them (each store: epoch + 1; " +
+        "the old master's last backlog is recorded as at risk). The coordinator does this by itself for one lost " +
+        'machine; when more machines are down at once it waits for an operator: --force says you know the machine is ' +
+        'gone, not cut off by a network fault.',
+    )
+    .argument('<machine>', 'the down machine')
+    .option('--force', 'fail over even though more machines are down at once than automatic failover allows')
+    .option('--dry-run', 'print what would be promoted and why it would be refused; change nothing')
+    .option('--no-wait', 'start the failovers and return at once')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl machine failover m3 --dry-run\n  slotctl machine failover m3 --force\n  slotctl store at-risk')
+    .action(async (name: string, opts: { force?: boolean; dryRun?: boolean; wait: boolean; json?: boolean }) => {
+      await withAdmin(async (a) => {
+        const reply = await a.failoverMachine({ machine: name, force: !!opts.force, dryRun: !!opts.dryRun });
+        if (reply.dryRun || reply.problems.length && reply.operations.length === 0) return printPreview(`failover of ${name}${reply.dryRun ? ' (dry run)' : ''}`, reply, !!opts.json, { machine: name });
+        for (const p of reply.problems) process.stderr.write(`slotctl: ${p}\n`);
+        if (!opts.wait) {
+          if (opts.json) printJson(reply.operations);
+          else for (const op of reply.operations) process.stdout.write(`failover of ${op.store} started: ${op.id}\n`);
+          return;
+        }
+        await followAll(a, reply.operations, !!opts.json, 120_000);
+      });
+    });
+
+  machine
+    .command('recover')
+    .description(`Recover every store with an open at-risk record on this (returned) machine (all at once). ${RECOVER_HELP}`)
+    .argument('<machine>', 'the returned machine')
+    .option('--dry-run', 'print the steps and why each would be refused; change nothing')
+    .option('--no-wait', 'start them and return at once')
+    .option('--timeout <duration>', 'per store: stop waiting after this long', '15m')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .action(recoverAction('machine', withAdmin));
+
+  machine
+    .command('add')
+    .description(
+      'Plan what a new machine should hold so that balance and fan-out improve: new stores paired with machines that ' +
+        'have free slots, or (a full cluster) replicas moved to it from the fullest machines, then the switchovers that ' +
+        'give it its share of masters. Prints the plan; declare the machine and its stores with slotctl cluster apply, ' +
+        'then slotctl plan rebalance --apply.',
+    )
+    .argument('<name>', 'the new machine')
+    .option('--slots <n>', 'how many slots it may run', '18')
+    .option('--rack <rack>', 'its rack (or zone)')
+    .option('--disk <name:class:size>', 'a disk (repeat): e.g. ssd0:ssd:2TB, hdd0:hdd:16TB', parseDisk)
+    .option('--prefix <prefix>', 'new store names: PREFIX + number', 's')
+    .option('--json', 'print the plan as JSON')
+    .addHelpText('after', '\nExamples:\n  slotctl machine add m9 --slots 18 --rack r2 --disk ssd0:ssd:2TB --disk hdd0:hdd:16TB')
+    .action(async (name: string, opts: { slots: string; rack?: string; disk?: DiskOption[]; prefix: string; json?: boolean }) => {
+      const machineJson = JSON.stringify({ name, slots: positive(opts.slots, '--slots'), rack: opts.rack ?? '', disks: opts.disk ?? [] });
+      const result = JSON.parse((await withAdmin((a) => a.plan({ kind: 'add-machine', machineJson, prefix: opts.prefix }))).planJson) as AddMachinePlan;
+      if (opts.json) printJson(result);
+      else process.stdout.write(`${addMachineText(result)}\n`);
+    });
+
+  machine
+    .command('retire')
+    .description(
+      'A down machine will not return: mark it retired and give every store it leaves without a replica a new ' +
+        'replica slot on a peer (chosen to keep fan-out and balance): the slot takes the old one\'s IP and paths, the ' +
+        "master copies every user to it (sync_client -u), every mailbox is compared on both, and only then may it be " +
+        "promoted. The old slots' files stay on the retired machine's disks until you remove them. Run it again to " +
+        'resume what failed. Stores still mastered on the machine must be failed over first.',
+    )
+    .argument('<machine>', 'the down machine')
+    .option('--dry-run', 'print the new replicas and why it would be refused; change nothing')
+    .option('--no-wait', 'start the re-replications and return at once')
+    .option('--timeout <duration>', 'per store: stop waiting after this long', '60m')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl machine retire m3 --dry-run\n  slotctl machine retire m3')
+    .action(async (name: string, opts: { dryRun?: boolean; wait: boolean; timeout: string; json?: boolean }) => {
+      await withAdmin(async (a) => {
+        const reply = await a.retireMachine({ machine: name, dryRun: !!opts.dryRun });
+        if (reply.dryRun || reply.operations.length === 0) {
+          if (opts.json) printJson({ machine: name, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
+          else {
+            process.stdout.write(`retire ${name}${reply.dryRun ? ' (dry run)' : ''}: ${reply.problems.length ? 'REFUSED or incomplete' : reply.plan.length ? 'would run' : 'nothing to re-replicate'}\n`);
+            for (const p of reply.problems) process.stdout.write(`  problem: ${p}\n`);
+            for (const l of reply.plan) process.stdout.write(`  ${l}\n`);
+          }
+          if (reply.problems.length) process.exitCode = EXIT.error;
+          return;
+        }
+        for (const p of reply.problems) process.stderr.write(`slotctl: ${p}\n`);
+        if (!opts.wait) {
+          if (opts.json) printJson(reply.operations);
+          else for (const op of reply.operations) process.stdout.write(`re-replication of ${op.store} started: ${op.id}\n`);
+          return;
+        }
+        for (const op of reply.operations) {
+          if (!opts.json) process.stdout.write(`re-replication of ${op.store}: ${op.id}\n`);
+          await followOne(a, op, !!opts.json, parseDuration(opts.timeout, '--timeout'));
+        }
+      });
+    });
+}

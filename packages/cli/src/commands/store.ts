@@ -1,0 +1,120 @@
+// slotctl store …: every verb about stores, in the order `slotctl store --help` lists them: list, switchover (a
+// planned move of the master), at-risk and recover (what a disaster failover may have left behind).
+import type { Command } from 'commander';
+import { parseDuration, type AtRiskInfo__Output } from '@slotctl/shared';
+import { EXIT, printJson, type WithAdmin } from '../context.js';
+import { follow, verdict } from '../follow.js';
+import { storesTable, table } from '../format.js';
+import { RECOVER_HELP, recoverAction } from '../recovery.js';
+
+function ageText(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
+function atRiskTable(records: readonly AtRiskInfo__Output[]): string {
+  return table(
+    ['STORE', 'OLD MASTER', 'MACHINE', 'FAILOVER', 'AT', 'FILES', 'MAILBOXES', 'OLDEST CHANGE', 'STATE'],
+    records.map((r) => [r.store, r.slot, r.machine, r.op, r.createdAt.slice(0, 19).replace('T', ' '), String(r.files), String(r.mailboxes.length || r.mailboxCount), r.files ? ageText(r.oldestChangeAgeMs) : '-', r.state]),
+  );
+}
+
+function atRiskDetail(r: AtRiskInfo__Output): string {
+  const lines = [
+    `store ${r.store}: ${r.state}${r.closedAt ? ` (closed ${r.closedAt})` : ''}`,
+    `  failover ${r.op} at ${r.createdAt}: ${r.slot} on ${r.machine} was master; the store is at epoch ${r.epoch} since`,
+    `  its last report (${r.reportedAt || 'none'}): ${r.files} sync log file(s), ${r.bytes} bytes, ${r.mailboxCount} mailbox(es), oldest change ${ageText(r.oldestChangeAgeMs)} old`,
+  ];
+  if (r.mailboxes.length) lines.push(`  mailboxes that may miss changes on the new master:`, ...r.mailboxes.map((m) => `    ${m}`));
+  const result = JSON.parse(r.resultJson || '{}') as { op?: string; error?: string; mailboxes?: { name: string; result: string; missing: number; detail: string }[] };
+  if (result.op) {
+    lines.push(`  recovery ${result.op}:${result.error ? ` ${result.error}` : ''}`);
+    for (const m of result.mailboxes ?? []) lines.push(`    ${m.name.padEnd(30)} ${m.result.padEnd(8)} ${m.missing ? `${m.missing} message(s) not on the new master` : 'verified'}${m.detail ? `  ${m.detail}` : ''}`);
+  }
+  if (r.state === 'open') lines.push(`  next: slotctl store recover ${r.store} (once ${r.machine} is back)`);
+  return lines.join('\n');
+}
+
+export function registerStoreCommands(program: Command, withAdmin: WithAdmin): void {
+  const store = program.command('store').description('Stores (a master slot and a replica slot on two machines).');
+
+  store
+    .command('list')
+    .description('Stores with their master, replica, epoch, health and backlog.')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const reply = await withAdmin((a) => a.listStores());
+      if (opts.json) printJson(reply.stores);
+      else process.stdout.write(`${storesTable(reply.stores)}\n`);
+    });
+
+  store
+    .command('switchover')
+    .description(
+      "Move the store's master role to its replica slot without losing mail: stop the master, replay its leftover " +
+        'sync logs to the replica, verify, flip the database (epoch + 1), start both in their new roles, confirm that ' +
+        'replication flows the other way. Refused if either machine is not up, replication is stalled or another ' +
+        'operation runs on the store; if anything fails before the flip it rolls back and the old master serves again.',
+    )
+    .argument('<store>', 'store name')
+    .option('--wait', 'follow the steps until the switchover ends (exit 1 if it did not succeed)')
+    .option('--timeout <duration>', 'before the flip, roll back if not done within this long; with --wait, stop waiting after it (plus a minute for the restart)', '120s')
+    .option('--max-backlog <mailboxes>', 'refuse if the sync backlog names more mailboxes than this', '1000')
+    .option('--dry-run', 'print the preflight verdict and the steps; change nothing')
+    .option('--json', 'print JSON (with --wait: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl store switchover s01 --dry-run\n  slotctl store switchover s01 --wait\n  slotctl operations cancel sw-1a2b3c4d   (before the flip only)')
+    .action(async (name: string, opts: { wait?: boolean; timeout: string; maxBacklog: string; dryRun?: boolean; json?: boolean }) => {
+      const timeoutMs = parseDuration(opts.timeout, '--timeout');
+      const maxBacklogMailboxes = Number(opts.maxBacklog);
+      await withAdmin(async (a) => {
+        const reply = await a.switchover({ store: name, dryRun: !!opts.dryRun, timeoutMs, maxBacklogMailboxes });
+        if (reply.dryRun) {
+          if (opts.json) printJson({ store: name, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
+          else {
+            process.stdout.write(`switchover of ${name} (dry run): ${reply.problems.length ? 'would be REFUSED' : 'preflight passes'}\n`);
+            for (const p of reply.problems) process.stdout.write(`  problem: ${p}\n`);
+            process.stdout.write(`steps:\n${reply.plan.map((l, i) => `  ${i + 1}. ${l}`).join('\n')}\n`);
+          }
+          if (reply.problems.length) process.exitCode = EXIT.error;
+          return;
+        }
+        const op = reply.operation!;
+        if (!opts.wait || op.state !== 'running') {
+          if (opts.json) printJson(op);
+          else process.stdout.write(op.state === 'running' ? `switchover of ${name} started: ${op.id} (follow: slotctl operations show ${op.id} --wait)\n` : `${verdict(op)}\n`);
+          if (op.state !== 'running' && op.state !== 'succeeded') process.exitCode = EXIT.error;
+          return;
+        }
+        if (!opts.json) process.stdout.write(`switchover of ${name}: ${op.id}\n`);
+        await follow(a, op.id, !!opts.json, timeoutMs + 120_000);
+      });
+    });
+
+  store
+    .command('at-risk')
+    .description(
+      'What failovers may have left behind: per store, the old master, its last reported sync backlog (files, the ' +
+        'mailboxes named, age of the oldest change) and, once the machine returned, the mailboxes its quarantined ' +
+        'sync logs name. Closed records (recovered, or nothing lost) with --all.',
+    )
+    .argument('[store]', 'one store (with its mailboxes and the recovery result)')
+    .option('--all', 'closed records too')
+    .option('--json', 'print as JSON')
+    .action(async (name: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+      const reply = await withAdmin((a) => a.listAtRisk({ store: name ?? '', all: !!opts.all || !!name }));
+      if (opts.json) return printJson(reply.records);
+      if (reply.records.length === 0) process.stdout.write(name ? `store ${name}: nothing at risk\n` : 'nothing at risk\n');
+      else if (name) process.stdout.write(`${reply.records.map(atRiskDetail).join('\n')}\n`);
+      else process.stdout.write(`${atRiskTable(reply.records)}\n`);
+    });
+
+  store
+    .command('recover')
+    .description(`Recover what a failover put at risk for one store. ${RECOVER_HELP}`)
+    .argument('<store>', 'store name')
+    .option('--dry-run', 'print the steps and why it would be refused; change nothing')
+    .option('--no-wait', 'start it and return at once')
+    .option('--timeout <duration>', 'stop waiting after this long', '15m')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl store at-risk s07\n  slotctl store recover s07 --dry-run\n  slotctl store recover s07')
+    .action(recoverAction('store', withAdmin));
+}
