@@ -1,13 +1,15 @@
 // The failover rule table over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../db/rows.js';
-import { T0, iso, machine, slot } from './rows.fixture.js';
-import { FAILOVER_RULES, automaticFailover, firstFailoverRule, type FailoverView } from './failover-rules.js';
+import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { FAILOVER_RULES, type FailoverView } from './failover.js';
+import { automaticFailover } from '../watch/failover.js';
+import { decide } from '../framework/rule.js';
 
 function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; fromMachine?: Partial<MachineRow>; toMachine?: Partial<MachineRow>; connected?: string[]; now?: number } = {}): FailoverView {
   const op: OperationRow = {
     id: 'fo-1', kind: 'failover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
-    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100),
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), waiting: '',
   };
   return {
     now: T0 + (over.now ?? 200),
@@ -23,7 +25,7 @@ function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRo
 }
 
 const fire = (v: FailoverView) => {
-  const f = firstFailoverRule(v);
+  const f = decide(FAILOVER_RULES, v);
   return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
 };
 

@@ -1,15 +1,16 @@
 // The re-replication rule table over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../db/rows.js';
-import { T0, iso, machine, slot } from './rows.fixture.js';
-import { firstReReplicationRule, seedDifferences, type ReReplicationView } from './rereplicate-rules.js';
+import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { RE_REPLICATION_RULES, seedDifferences, type ReReplicationView } from './rereplicate.js';
+import { decide } from '../framework/rule.js';
 
 const mbox = (name: string, messages: number, uniqueid = `u-${name}`): MailboxSummaryRow => ({ name, exists: true, uniqueid, messages, uidvalidity: 1, lastUid: messages, highestModseq: messages });
 
 function view(step: string, over: { master?: Partial<SlotRow>; target?: Partial<SlotRow> | null; store?: Partial<StoreRow>; connected?: string[]; now?: number; result?: Record<string, unknown> } = {}): ReReplicationView {
   const op: OperationRow = {
     id: 'rr-1', kind: 'rereplicate', store: 's01', machine: 'm3', state: 'running', step, stepSince: iso(100), params: {}, result: over.result ?? {}, error: '', parent: null,
-    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100),
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), waiting: '',
   };
   return {
     now: T0 + (over.now ?? 200),
@@ -26,7 +27,7 @@ function view(step: string, over: { master?: Partial<SlotRow>; target?: Partial<
 }
 
 const fire = (v: ReReplicationView) => {
-  const f = firstReReplicationRule(v);
+  const f = decide(RE_REPLICATION_RULES, v);
   return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
 };
 

@@ -1,14 +1,15 @@
 // The switchover and drain rule tables over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../db/rows.js';
-import { T0, iso, machine, slot } from './rows.fixture.js';
-import { drainProgress, firstDrainRule, storesToLaunch, type DrainView } from './drain-rules.js';
-import { SWITCHOVER_RULES, firstRule, mailboxDifferences, type SwitchoverView } from './switchover-rules.js';
+import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { DRAIN_RULES, drainProgress, storesToLaunch, type DrainView } from './drain.js';
+import { decide } from '../framework/rule.js';
+import { SWITCHOVER_RULES, mailboxDifferences, type SwitchoverView } from './switchover.js';
 
 function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean; slotsFree?: number } = {}): SwitchoverView {
   const op: OperationRow = {
     id: 'sw-1', kind: 'switchover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
-    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), ...over.op,
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), waiting: '', ...over.op,
   };
   return {
     now: T0 + (over.now ?? 200),
@@ -26,7 +27,7 @@ function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRo
 }
 
 const fire = (v: SwitchoverView) => {
-  const f = firstRule(v);
+  const f = decide(SWITCHOVER_RULES, v);
   return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
 };
 
@@ -142,7 +143,7 @@ describe('drain rules', () => {
   const stores = new Map(['a', 'b', 'c'].map((n) => [n, { name: n, serviceIp: '', masterSlot: `${n}-m1`, replicaSlot: `${n}-m2`, epoch: 1 }]));
   const slots = new Map(['a', 'b', 'c'].flatMap((n) => [[`${n}-m1`, slot(`${n}-m1`, 'm1')], [`${n}-m2`, slot(`${n}-m2`, 'm2')]] as const));
   const child = (store: string, state: OperationRow['state'], error = ''): OperationRow => ({
-    id: `sw-${store}`, kind: 'switchover', store, machine: null, state, step: state === 'running' ? 'replay' : 'done', stepSince: iso(0), params: {}, result: {}, error, parent: 'dr-1', cancelRequested: false, createdAt: iso(0), updatedAt: iso(0),
+    id: `sw-${store}`, kind: 'switchover', store, machine: null, state, step: state === 'running' ? 'replay' : 'done', stepSince: iso(0), params: {}, result: {}, error, parent: 'dr-1', cancelRequested: false, createdAt: iso(0), updatedAt: iso(0), waiting: '',
   });
   const dview = (step: string, children: OperationRow[], over: Partial<DrainView> = {}): DrainView => ({
     now: T0, op: { ...child('x', 'running'), id: 'dr-1', kind: 'drain', store: null, machine: 'm1', step, parent: null }, params: { machine: 'm1', parallel: 2, timeoutMs: 1000, stores: ['a', 'b', 'c'] },
@@ -152,7 +153,7 @@ describe('drain rules', () => {
   it('starts at most `parallel` switchovers at a time', () => {
     expect(storesToLaunch(dview('moving', []))).toEqual(['a', 'b']);
     expect(storesToLaunch(dview('moving', [child('a', 'running')]))).toEqual(['b']);
-    expect(firstDrainRule(dview('moving', [child('a', 'running'), child('b', 'running')]))).toBeUndefined();
+    expect(decide(DRAIN_RULES, dview('moving', [child('a', 'running'), child('b', 'running')]))).toBeUndefined();
   });
 
   it('ends with the stores that did not move and why', () => {
@@ -163,13 +164,13 @@ describe('drain rules', () => {
     movedStores.set('c', { ...stores.get('c')!, masterSlot: 'c-m2' });
     const v = dview('moving', [child('a', 'succeeded'), child('b', 'failed', 'replay failed'), child('c', 'succeeded')], { stores: movedStores, slots: moved });
     expect(drainProgress(v)).toMatchObject({ moved: ['a', 'c'], failed: [{ store: 'b', error: 'replay failed' }] });
-    expect(firstDrainRule(v)).toMatchObject({ rule: { to: 'done', state: 'failed' } });
+    expect(decide(DRAIN_RULES, v)).toMatchObject({ rule: { to: 'done', state: 'failed' } });
   });
 
   it('refuses an unknown machine and cancels running children on cancel', () => {
-    expect(firstDrainRule(dview('preflight', [], { machineExists: false }))).toMatchObject({ rule: { state: 'refused' } });
+    expect(decide(DRAIN_RULES, dview('preflight', [], { machineExists: false }))).toMatchObject({ rule: { state: 'refused' } });
     const v = dview('moving', [child('a', 'running')]);
     v.op.cancelRequested = true;
-    expect(firstDrainRule(v)).toMatchObject({ rule: { to: 'cancelling', action: 'cancel-children' } });
+    expect(decide(DRAIN_RULES, v)).toMatchObject({ rule: { to: 'cancelling', action: 'cancel-children' } });
   });
 });
