@@ -63,3 +63,8 @@ export const stepAge = (v: OperationSnapshot): number => v.now - Date.parse(v.op
 export const age = (v: OperationSnapshot): number => v.now - Date.parse(v.op.createdAt);
 /** A time of day for a sentence (UTC, as the events are). */
 export const clock = (iso: string): string => (iso ? new Date(iso).toISOString().slice(11, 19) : '?');
+/**
+ * `until HH:MM:SS`: when a wait ends, as a time, not as seconds left — a waiting sentence is stored when it
+ * changes, and a countdown would change it every second.
+ */
+export const until = (iso: string, ms: number): string => `until ${clock(new Date(Date.parse(iso) + ms).toISOString())}`;

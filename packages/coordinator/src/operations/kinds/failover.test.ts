@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
 import { T0, iso, machine, slot } from '../rows.fixture.js';
-import { FAILOVER_RULES, type FailoverView } from './failover.js';
+import { FAILOVER, FAILOVER_RULES, failoverWaiting, type FailoverView } from './failover.js';
 import { automaticFailover } from '../watch/failover.js';
 import { decide } from '../framework/rule.js';
 
@@ -63,5 +63,12 @@ describe('failover rules', () => {
     expect(automaticFailover(['m1', 'm2'], [], 1)).toEqual({ machines: [], withheld: ['m1', 'm2'], waitingFor: [] });
     expect(automaticFailover(['m1', 'm2'], [], 2)).toEqual({ machines: ['m1', 'm2'], withheld: [], waitingFor: [] });
     expect(automaticFailover(['m1'], ['m2'], 1)).toEqual({ machines: [], withheld: [], waitingFor: ['m2'] });
+  });
+
+  it('says why it waits, and is never cancelled', () => {
+    const flipped = { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1', epoch: 5 } };
+    expect(failoverWaiting(view('start', { ...flipped, connected: [] }))).toBe('s01-m2 to serve as master at epoch 5 on m2 (now SERVING as REPLICA at 4, its agent not connected), until 10:01:00');
+    expect(FAILOVER.cancelRefusal(view('start').op)?.message).toBe("operation fo-1 is a failover: the old master's machine is down, there is nothing to roll back to");
+    expect(FAILOVER.crashName('promote')).toBe('failover-promote');
   });
 });

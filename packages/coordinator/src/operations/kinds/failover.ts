@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, withContext } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
-import { stepAge, type Rule } from '../framework/rule.js';
+import { stepAge, until, type Rule } from '../framework/rule.js';
 
 export type FailoverStep = 'preflight' | 'promote' | 'start' | 'done' | 'refused';
 export type FailoverAction = 'none' | 'promote';
@@ -134,7 +134,7 @@ export function failoverWaiting(v: FailoverView): string {
   const p = v.params;
   if (v.op.step === 'promote') return `the promotion in the database (store ${v.store.name}: master ${v.store.masterSlot} at epoch ${v.store.epoch})`;
   if (v.op.step === 'start') {
-    return `${p.to} to serve as master at epoch ${p.epoch + 1} on ${p.toMachine} (now ${v.to.observedState} as ${v.to.observedRole || 'nothing'} at ${v.to.epochApplied}${v.connected.has(p.toMachine) ? '' : ', its agent not connected'}); ${Math.max(0, Math.ceil((p.settleTimeoutMs - stepAge(v)) / 1000))} s left`;
+    return `${p.to} to serve as master at epoch ${p.epoch + 1} on ${p.toMachine} (now ${v.to.observedState} as ${v.to.observedRole || 'nothing'} at ${v.to.epochApplied}${v.connected.has(p.toMachine) ? '' : ', its agent not connected'}), ${until(v.op.stepSince, p.settleTimeoutMs)}`;
   }
   return '';
 }

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '@slotctl/shared';
 import { OperationConflict, type AtRiskRow, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
-import { age, stepAge, type Rule } from '../framework/rule.js';
+import { age, stepAge, until, type Rule } from '../framework/rule.js';
 
 export type RecoveryStep = 'preflight' | 'listen' | 'push' | 'close' | 'done' | 'refused';
 export type RecoveryAction = 'none' | 'open-listener' | 'request-push' | 'close';
@@ -159,10 +159,10 @@ function closeRecord(record: AtRiskRow, v: RecoveryView, ctx: KindContext, compl
 
 export function recoveryWaiting(v: RecoveryView): string {
   const p = v.params;
-  const left = `; ${Math.max(0, Math.ceil((p.timeoutMs - age(v)) / 1000))} s left`;
+  const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
   if (v.op.step === 'listen') return `${p.target} to open its temporary sync_server for the recovery${v.connected.has(p.targetMachine) ? '' : ` (the agent of ${p.targetMachine} is not connected)`}${left}`;
   if (v.op.step === 'push') return `${p.old} to push ${p.mailboxes.length} mailbox(es) to ${p.target} and verify them${v.connected.has(p.oldMachine) ? '' : ` (the agent of ${p.oldMachine} is not connected)`}${left}`;
-  if (v.op.step === 'close') return `${p.target} to close its temporary sync_server (at most ${Math.max(0, Math.ceil((30_000 - stepAge(v)) / 1000))} s more)`;
+  if (v.op.step === 'close') return `${p.target} to close its temporary sync_server (at most ${until(v.op.stepSince, 30_000)})`;
   return '';
 }
 

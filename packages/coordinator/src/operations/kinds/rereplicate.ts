@@ -14,7 +14,7 @@ import { ALL_MAILBOXES, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type DiskRow, type MachineRow, type MailboxSummaryRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { clusterFromRows, planReReplication } from '../../planner/index.js';
 import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
-import { age, stepAge, type Rule } from '../framework/rule.js';
+import { age, stepAge, until, type Rule } from '../framework/rule.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';
 export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | 'request-check' | 'finish' | 'end-failed';
@@ -231,7 +231,7 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
 
 export function rereplicateWaiting(v: ReReplicationView): string {
   const p = v.params;
-  const left = `; ${Math.max(0, Math.ceil((p.timeoutMs - age(v)) / 1000))} s left`;
+  const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
   if (v.op.step === 'create') {
     const t = v.target;
     return `${p.target} to serve as replica at epoch ${v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
@@ -240,7 +240,7 @@ export function rereplicateWaiting(v: ReReplicationView): string {
   if (v.op.step === 'verify') {
     const d = differences(v);
     if (!d) return `both slots' mailbox summaries (check ${v.checkId || 'not asked yet'})${left}`;
-    return `${summary(d)}: checking again every ${RE_REPLICATION_DEFAULTS.recheckMs / 1000} s, at most ${Math.max(0, Math.ceil((p.verifyTimeoutMs - stepAge(v)) / 1000))} s more`;
+    return `${summary(d)}: checking again every ${RE_REPLICATION_DEFAULTS.recheckMs / 1000} s, ${until(v.op.stepSince, p.verifyTimeoutMs)}`;
   }
   return '';
 }

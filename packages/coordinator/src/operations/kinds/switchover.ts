@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type MailboxSummaryRow, type OperationRow, type OperationState, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
-import { clock, decide, stepAge, type Rule } from '../framework/rule.js';
+import { clock, stepAge, until, type Rule } from '../framework/rule.js';
 
 export type SwitchoverStep = 'preflight' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';
 
@@ -275,9 +275,9 @@ export function switchoverWaiting(v: SwitchoverView): string {
     case 'flip':
       return `the flip in the database (store ${v.store.name}: master ${v.store.masterSlot} at epoch ${v.store.epoch})`;
     case 'start':
-      return `${p.to} to serve as master and ${p.from} as replica at epoch ${p.epoch + 1} (now ${v.to.observedState} as ${v.to.observedRole || 'nothing'} at ${v.to.epochApplied}, ${v.from.observedState} as ${v.from.observedRole || 'nothing'} at ${v.from.epochApplied}); ${Math.max(0, Math.ceil((p.settleTimeoutMs - stepAge(v)) / 1000))} s left`;
+      return `${p.to} to serve as master and ${p.from} as replica at epoch ${p.epoch + 1} (now ${v.to.observedState} as ${v.to.observedRole || 'nothing'} at ${v.to.epochApplied}, ${v.from.observedState} as ${v.from.observedRole || 'nothing'} at ${v.from.epochApplied}), ${until(v.op.stepSince, p.settleTimeoutMs)}`;
     case 'confirm':
-      return `a marker change written on ${p.to} to reach ${p.from}${v.to.backlog.stalled ? ` (replication stalled: ${v.to.backlog.stallReason})` : ''}; ${Math.max(0, Math.ceil((p.settleTimeoutMs - stepAge(v)) / 1000))} s left`;
+      return `a marker change written on ${p.to} to reach ${p.from}${v.to.backlog.stalled ? ` (replication stalled: ${v.to.backlog.stallReason})` : ''}, ${until(v.op.stepSince, p.settleTimeoutMs)}`;
     case 'rollback':
       return `${p.from} to report serving as master at epoch ${v.store.epoch} since the rollback began (last report: ${v.from.observedState} as ${v.from.observedRole || 'nothing'} at ${v.from.epochApplied})`;
     default:
