@@ -2,7 +2,9 @@
 // cancel is answered, what the crash hook calls its steps, and why it waits. The runner (runner.ts) knows nothing
 // else of a kind: a new kind is one file in kinds/ (and its entry in kinds/index.ts) plus its table test.
 import type { Logger } from '@slotctl/shared';
-import type { OperationKind as KindName, OperationRow, OperationStep } from '../../db/rows.js';
+import { randomUUID } from 'node:crypto';
+import type { ConflictError } from '@slotctl/shared';
+import { OperationConflict, type NewOperation, type OperationKind as KindName, type OperationRow, type OperationStep } from '../../db/rows.js';
 import type { Storage } from '../../db/storage.js';
 import type { OperationSnapshot, Rule } from './rule.js';
 
@@ -64,3 +66,18 @@ export const neverCancelled =
 export const failedAsRemoved =
   (reason: string, error: string, epoch?: number) =>
   (): Omit<OperationStep, 'rule'> => ({ to: 'done', state: 'failed', reason, error, ...(epoch === undefined ? {} : { epoch }) });
+
+/**
+ * Records a new running operation of `kind` with a fresh id (returned); another operation already running on its
+ * store (or a drain on its machine) becomes the ConflictError `busy` makes of it.
+ */
+export function createOperation(ctx: KindContext, kind: AnyKind, input: Omit<NewOperation, 'id' | 'kind'>, busy: (running: OperationRow) => ConflictError): string {
+  const id = `${kind.idPrefix}-${randomUUID().slice(0, 8)}`;
+  try {
+    ctx.storage.operations.create({ id, kind: kind.name, ...input });
+  } catch (err) {
+    if (err instanceof OperationConflict) throw busy(err.running);
+    throw err;
+  }
+  return id;
+}

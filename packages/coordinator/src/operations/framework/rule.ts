@@ -11,6 +11,8 @@ export interface Rule<V, A extends string = string, S extends string = string> {
   to: S;
   /** Set on rows that end the operation (a function when the end depends on the operation: a rollback's). */
   state?: OperationState | ((v: V) => OperationState);
+  /** A `state` function in words (docs). */
+  stateDoc?: string;
   reason: string;
   /** The condition in words, for docs/ARCHITECTURE.md (the generated tables). */
   doc: string;

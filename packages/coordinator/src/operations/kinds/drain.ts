@@ -2,11 +2,10 @@
 // that store's replica, as child switchovers, at most `parallel` at a time. The machine is marked drained first, so
 // nothing puts a master back on it until `slotctl machine undrain`. A rebalance (`slotctl plan rebalance --apply`)
 // is the same table over the planner's list of switchovers, each store moving off its own machine.
-import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '@slotctl/shared';
 import { OperationConflict, type OperationKind as KindName, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import type { RebalancePlan } from '../../planner/index.js';
-import { failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
+import { createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import type { Rule } from '../framework/rule.js';
 import { SWITCHOVER_DEFAULTS } from './switchover.js';
 
@@ -187,16 +186,12 @@ export function createDrain(ctx: KindContext, machine: string, options: { parall
   const parallel = options.parallel || DRAIN_DEFAULTS.parallel;
   checkParallel(parallel);
   const params: DrainParams = { machine, parallel, timeoutMs: options.timeoutMs || SWITCHOVER_DEFAULTS.timeoutMs, stores };
-  const id = `${DRAIN.idPrefix}-${randomUUID().slice(0, 8)}`;
-  try {
-    ctx.storage.operations.create({ id, kind: 'drain', machine, step: 'preflight', params: { ...params }, reason: `drain of ${machine} requested: ${stores.length} store(s) to move, ${parallel} at a time` });
-  } catch (err) {
-    if (err instanceof OperationConflict) {
-      throw new ConflictError(`machine ${machine} is already being drained: ${err.message}`, { hint: `follow it with slotctl operations show ${err.running.id} --wait` });
-    }
-    throw err;
-  }
-  return id;
+  return createOperation(
+    ctx,
+    DRAIN,
+    { machine, step: 'preflight', params: { ...params }, reason: `drain of ${machine} requested: ${stores.length} store(s) to move, ${parallel} at a time` },
+    (running) => new ConflictError(`machine ${machine} is already being drained: ${new OperationConflict(running).message}`, { hint: `follow it with slotctl operations show ${running.id} --wait` }),
+  );
 }
 
 /** Records the planner's switchovers as one rebalance (the caller evaluates it at once); returns its id. */
@@ -212,7 +207,5 @@ export function createRebalance(ctx: KindContext, plan: RebalancePlan, options: 
     stores: plan.moves.map((m) => m.store),
     from: Object.fromEntries(plan.moves.map((m) => [m.store, m.from])),
   };
-  const id = `${REBALANCE.idPrefix}-${randomUUID().slice(0, 8)}`;
-  ctx.storage.operations.create({ id, kind: 'rebalance', step: 'preflight', params: { ...params, moves: plan.moves }, reason: `rebalance requested: ${plan.sentence}` });
-  return id;
+  return createOperation(ctx, REBALANCE, { step: 'preflight', params: { ...params, moves: plan.moves }, reason: `rebalance requested: ${plan.sentence}` }, (r) => new ConflictError(new OperationConflict(r).message));
 }

@@ -6,10 +6,9 @@
 //       │
 //       ▼
 //    refused (the machine is back, the store changed, or the replica cannot take over)
-import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, withContext } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
-import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
+import { createOperation, failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
 import { stepAge, until, type Rule } from '../framework/rule.js';
 
 export type FailoverStep = 'preflight' | 'promote' | 'start' | 'done' | 'refused';
@@ -170,21 +169,18 @@ export function previewFailover(ctx: KindContext, storeName: string, forced: boo
 /** Records a failover of one store (ConflictError when the store is busy). */
 export function createFailover(ctx: KindContext, storeName: string, forced: boolean): OperationRow {
   const { params } = previewFailover(ctx, storeName, forced);
-  const id = `${FAILOVER.idPrefix}-${randomUUID().slice(0, 8)}`;
-  try {
-    ctx.storage.operations.create({
-      id,
-      kind: 'failover',
+  const id = createOperation(
+    ctx,
+    FAILOVER,
+    {
       store: storeName,
       step: 'preflight',
       params: { ...params },
       epoch: params.epoch,
       reason: `failover of ${storeName}: master machine ${params.fromMachine} is down; ${params.to} (${params.toMachine}) takes over${forced ? ' (forced by an operator)' : ''}`,
-    });
-  } catch (err) {
-    if (err instanceof OperationConflict) throw new ConflictError(`store ${storeName} is busy: ${err.message}`, { hint: `wait for it: slotctl operations show ${err.running.id} --wait` });
-    throw err;
-  }
+    },
+    (running) => new ConflictError(`store ${storeName} is busy: ${new OperationConflict(running).message}`, { hint: `wait for it: slotctl operations show ${running.id} --wait` }),
+  );
   return ctx.storage.operations.get(id)!;
 }
 

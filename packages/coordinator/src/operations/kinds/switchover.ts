@@ -7,10 +7,9 @@
 //       │             │            │         │        │       (after the flip: forward only)
 //       ▼             └────────────┴─────────┴────────┴──► rollback ─► rolled-back
 //    refused
-import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type MailboxSummaryRow, type OperationRow, type OperationState, type SlotRow, type StoreRow } from '../../db/rows.js';
-import { failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
+import { createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import { clock, stepAge, until, type Rule } from '../framework/rule.js';
 
 export type SwitchoverStep = 'preflight' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';
@@ -124,7 +123,7 @@ const cancelled = (v: SwitchoverView) => (v.op.cancelRequested ? CANCELLED : und
 export function rolledBackState(op: OperationRow): OperationState {
   return op.error === CANCELLED ? 'cancelled' : 'failed';
 }
-const rolledBack = (v: SwitchoverView) => rolledBackState(v.op);
+const ROLLED_BACK = { state: (v: SwitchoverView) => rolledBackState(v.op), stateDoc: 'failed, or cancelled when a cancel caused it' };
 
 const machineDown = (v: SwitchoverView) =>
   v.fromMachine.state === 'down' ? `machine ${v.fromMachine.name} (old master) is down` : v.toMachine.state === 'down' ? `machine ${v.toMachine.name} (new master) is down` : undefined;
@@ -229,7 +228,7 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
         : undefined,
   },
   {
-    from: 'rollback', to: 'rolled-back', state: rolledBack, reason: 'old master serves again', action: 'finish', doc: 'A reports serving as master at E after the rollback began',
+    from: 'rollback', to: 'rolled-back', ...ROLLED_BACK, reason: 'old master serves again', action: 'finish', doc: 'A reports serving as master at E after the rollback began',
     // a report from after the rollback began: an agent that hung before acting on the hold still shows SERVING
     when: (v) =>
       serving(v.from, 'MASTER', v.store.epoch) && v.store.masterSlot === v.params.from && reportedSinceStep(v.from, v)
@@ -237,11 +236,11 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
         : undefined,
   },
   {
-    from: 'rollback', to: 'rolled-back', state: rolledBack, reason: 'old master machine is down', action: 'finish', doc: 'A\'s machine is declared down (a failover takes over)',
+    from: 'rollback', to: 'rolled-back', ...ROLLED_BACK, reason: 'old master machine is down', action: 'finish', doc: 'A\'s machine is declared down (a failover takes over)',
     when: (v) => (v.fromMachine.state === 'down' ? `${v.fromMachine.name} is down: the database still names ${v.params.from} master; a failover takes over` : undefined),
   },
   {
-    from: 'rollback', to: 'rolled-back', state: rolledBack, reason: 'old master not confirmed serving', action: 'finish', doc: '60 s without that report',
+    from: 'rollback', to: 'rolled-back', ...ROLLED_BACK, reason: 'old master not confirmed serving', action: 'finish', doc: '60 s without that report',
     when: (v) =>
       stepAge(v) > v.params.settleTimeoutMs
         ? `the database still names ${v.params.from} master, but it did not report serving within ${v.params.settleTimeoutMs / 1000} s (it will as soon as its agent can)`
@@ -320,7 +319,7 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
     'request-replay': 'ask A to replay its leftover sync logs (`replay_op` = operation id)',
     'request-check': 'ask B to summarize the mailboxes the replayed logs named (`check_op`)',
     flip: 'one transaction: master B, replica A, epoch E+1, hold released, check request cleared, event; both agents get their new desired state',
-    'release-hold': 'release the hold: A serves again, database untouched',
+    'release-hold': 'A serves again (its hold released), database untouched',
     finish: 'clear the requests (and the hold, if still ours)',
   },
   view: switchoverView,
@@ -398,23 +397,17 @@ export function previewSwitchover(ctx: KindContext, storeName: string, options: 
 /** Records a switchover (the caller evaluates it at once); the returned id names it. */
 export function createSwitchover(ctx: KindContext, storeName: string, options: SwitchoverOptions = {}): string {
   const { params } = previewSwitchover(ctx, storeName, options);
-  const id = `${SWITCHOVER.idPrefix}-${randomUUID().slice(0, 8)}`;
-  try {
-    ctx.storage.operations.create({
-      id,
-      kind: 'switchover',
+  return createOperation(
+    ctx,
+    SWITCHOVER,
+    {
       store: storeName,
       parent: options.parent,
       step: 'preflight',
       params: { ...params },
       epoch: params.epoch,
       reason: options.reason ?? `switchover of ${storeName}: ${params.from} (${params.fromMachine}) -> ${params.to} (${params.toMachine}) requested`,
-    });
-  } catch (err) {
-    if (err instanceof OperationConflict) {
-      throw new ConflictError(`store ${storeName} is busy: ${err.message}`, { hint: `wait for it (slotctl operations show ${err.running.id} --wait) or cancel it (slotctl operations cancel ${err.running.id})` });
-    }
-    throw err;
-  }
-  return id;
+    },
+    (running) => new ConflictError(`store ${storeName} is busy: ${new OperationConflict(running).message}`, { hint: `wait for it (slotctl operations show ${running.id} --wait) or cancel it (slotctl operations cancel ${running.id})` }),
+  );
 }
