@@ -7,6 +7,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LIVENESS_RULES } from '../packages/coordinator/src/liveness/rules.js';
 import { SLOT_ACTIONS, SLOT_TRANSITIONS } from '../packages/agent/src/slot/lifecycle.js';
+import type { AnyKind } from '../packages/coordinator/src/operations/framework/kind.js';
+import { DRAIN } from '../packages/coordinator/src/operations/kinds/drain.js';
+import { FAILOVER } from '../packages/coordinator/src/operations/kinds/failover.js';
+import { RECOVERY } from '../packages/coordinator/src/operations/kinds/recovery.js';
+import { REREPLICATE } from '../packages/coordinator/src/operations/kinds/rereplicate.js';
+import { SWITCHOVER } from '../packages/coordinator/src/operations/kinds/switchover.js';
 
 const ROOT = new URL('../', import.meta.url);
 export const DOC = fileURLToPath(new URL('docs/ARCHITECTURE.md', ROOT));
@@ -34,6 +40,23 @@ export function serviceRpcs(proto: string, service: string): { name: string; req
   return out;
 }
 
+/** An operation kind's table: rows that differ only in the step they leave are one row (first match wins within a step). */
+export function kindRules(kind: AnyKind): string[][] {
+  const rows: { from: string[]; key: string; cells: string[] }[] = [];
+  for (const r of kind.rules) {
+    const state = typeof r.state === 'function' ? r.stateDoc ?? '?' : r.state;
+    const to = state && state !== r.to ? `${r.to} (${state})` : r.to;
+    const action = r.action === 'none' ? '—' : `${r.action}: ${kind.actionDocs[r.action] ?? '(no description)'}`;
+    const key = [r.reason, to, r.doc, action].join('\u0000');
+    const same = rows.find((x) => x.key === key);
+    if (same) same.from.push(r.from);
+    else rows.push({ from: [r.from], key, cells: [to, r.doc, action] });
+  }
+  return rows.map((x) => [x.from.join(', '), ...x.cells]);
+}
+
+const kindTable = (kind: AnyKind) => table(['from', 'to', 'when', 'action'], kindRules(kind));
+
 export function sections(proto = readFileSync(PROTO, 'utf8')): Record<string, string> {
   return {
     'admin-rpcs': table(
@@ -44,6 +67,11 @@ export function sections(proto = readFileSync(PROTO, 'utf8')): Record<string, st
       ['rule', 'from', 'to', 'when'],
       LIVENESS_RULES.map((r) => [r.name, r.from.join(', '), r.to, r.doc]),
     ),
+    'switchover-rules': kindTable(SWITCHOVER),
+    'drain-rules': kindTable(DRAIN),
+    'failover-rules': kindTable(FAILOVER),
+    'recovery-rules': kindTable(RECOVERY),
+    'rereplicate-rules': kindTable(REREPLICATE),
     'slot-lifecycle': table(
       ['from', 'event', 'to', 'action'],
       SLOT_TRANSITIONS.map((t) => [t.from.join(', '), t.event, t.to, t.action === 'none' ? '—' : `${t.action}: ${SLOT_ACTIONS[t.action]}`]),

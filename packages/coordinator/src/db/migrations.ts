@@ -240,6 +240,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
     `,
   },
+  {
+    version: 9,
+    description: 'why a running operation waits at its step, in one sentence (written when it changes, cleared when a row fires)',
+    sql: `
+      ALTER TABLE operations ADD COLUMN waiting TEXT NOT NULL DEFAULT '';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

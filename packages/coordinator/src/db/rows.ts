@@ -229,6 +229,8 @@ export interface OperationRow {
   cancelRequested: boolean;
   createdAt: string;
   updatedAt: string;
+  /** Why it waits at its step, in one sentence ('' when a row just fired or it ended). */
+  waiting: string;
 }
 
 export interface OperationFilter {

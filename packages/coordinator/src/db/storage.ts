@@ -159,6 +159,8 @@ export interface OperationStorage {
    * step (false when the operation was not at `op.step`, running, any more), the result merged, the event.
    */
   advance(op: OperationRow, step: OperationStep): boolean;
+  /** Why a running operation waits at its step (written when it changes; `advance` clears it). */
+  setWaiting(id: string, waiting: string): void;
   /** One transaction: the stored result read and merged with `patch`. */
   mergeResult(id: string, patch: Record<string, unknown>): void;
   /** One transaction: marks a running operation (false otherwise) and writes the event. */

@@ -41,6 +41,7 @@ function operationInfo(storage: Storage, op: OperationRow, withChildren = true):
     resultJson: JSON.stringify(op.result),
     parent: op.parent ?? '',
     cancelRequested: op.cancelRequested,
+    waiting: op.waiting,
     steps: storage.events.ofOperation(op.id).map((e) => {
       const data = JSON.parse(e.data ?? '{}') as { to?: string; rule?: string };
       return { step: data.to ?? e.kind.replace('operation.', ''), at: e.at, rule: data.rule ?? '', reason: e.reason };

@@ -24,8 +24,10 @@ export class SqliteOperations implements OperationStorage {
       children: db.prepare('SELECT * FROM operations WHERE parent = ? ORDER BY created_at, id'),
       advance: db.prepare(
         `UPDATE operations SET step = @to, state = @state, step_since = @at, updated_at = @at, error = @error,
-           result = @result WHERE id = @id AND step = @from AND state = 'running'`,
+           result = @result, waiting = '' WHERE id = @id AND step = @from AND state = 'running'`,
       ),
+      // not updated_at: a wait is not a change of the operation
+      setWaiting: db.prepare("UPDATE operations SET waiting = ? WHERE id = ? AND state = 'running'"),
       setResult: db.prepare('UPDATE operations SET result = ?, updated_at = ? WHERE id = ?'),
       requestCancel: db.prepare("UPDATE operations SET cancel_requested = 1, updated_at = ? WHERE id = ? AND state = 'running'"),
       busyStores: db.prepare("SELECT DISTINCT store FROM operations WHERE store IS NOT NULL AND state IN ('pending', 'running')"),
@@ -78,6 +80,10 @@ export class SqliteOperations implements OperationStorage {
       );
       return true;
     })();
+  }
+
+  setWaiting(id: string, waiting: string): void {
+    this.stmt.setWaiting.run(waiting, id);
   }
 
   mergeResult(id: string, patch: Record<string, unknown>): void {

@@ -168,6 +168,7 @@ export interface RawOperation extends Pick<OperationRow, 'id' | 'kind' | 'store'
   cancel_requested: number;
   created_at: string;
   updated_at: string;
+  waiting: string;
 }
 
 export function toOperation(raw: RawOperation): OperationRow {
@@ -186,6 +187,7 @@ export function toOperation(raw: RawOperation): OperationRow {
     cancelRequested: raw.cancel_requested !== 0,
     createdAt: raw.created_at,
     updatedAt: raw.updated_at,
+    waiting: raw.waiting,
   };
 }
 

@@ -1,15 +1,16 @@
 // The re-replication rule table over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../db/rows.js';
-import { T0, iso, machine, slot } from './rows.fixture.js';
-import { firstReReplicationRule, seedDifferences, type ReReplicationView } from './rereplicate-rules.js';
+import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { REREPLICATE, RE_REPLICATION_RULES, rereplicateWaiting, seedDifferences, type ReReplicationView } from './rereplicate.js';
+import { decide } from '../framework/rule.js';
 
 const mbox = (name: string, messages: number, uniqueid = `u-${name}`): MailboxSummaryRow => ({ name, exists: true, uniqueid, messages, uidvalidity: 1, lastUid: messages, highestModseq: messages });
 
 function view(step: string, over: { master?: Partial<SlotRow>; target?: Partial<SlotRow> | null; store?: Partial<StoreRow>; connected?: string[]; now?: number; result?: Record<string, unknown> } = {}): ReReplicationView {
   const op: OperationRow = {
     id: 'rr-1', kind: 'rereplicate', store: 's01', machine: 'm3', state: 'running', step, stepSince: iso(100), params: {}, result: over.result ?? {}, error: '', parent: null,
-    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100),
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), waiting: '',
   };
   return {
     now: T0 + (over.now ?? 200),
@@ -26,7 +27,7 @@ function view(step: string, over: { master?: Partial<SlotRow>; target?: Partial<
 }
 
 const fire = (v: ReReplicationView) => {
-  const f = firstReReplicationRule(v);
+  const f = decide(RE_REPLICATION_RULES, v);
   return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
 };
 
@@ -72,5 +73,13 @@ describe('re-replication rules', () => {
     expect(seedDifferences([mbox('user.ann', 3), mbox('DELETED.user.ann.Old.5F', 2)], [mbox('user.ann', 3)])).toEqual([]);
     expect(seedDifferences([mbox('user.ann', 3), mbox('user.ben', 1)], [mbox('user.ann', 2)])).toEqual(['user.ann: 3 message(s) on the master, 2 on the new replica', 'user.ben: missing on the new replica']);
     expect(seedDifferences([mbox('user.ann', 3, 'a')], [mbox('user.ann', 3, 'b')])).toEqual(['user.ann: uniqueid a on the master, b on the new replica']);
+  });
+
+  it('says why it waits, and is never cancelled', () => {
+    expect(rereplicateWaiting(view('seed'))).toBe('s01-m2 to copy every user to s01-m3 (sync_client -u), until 11:00:00');
+    const check = (mailboxes: MailboxSummaryRow[]) => ({ checkResult: { op: 'rr-1.1', mailboxes, error: '' } });
+    const behind = view('verify', { result: { checkId: 'rr-1.1', checkAskedAt: T0 + 100 }, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) });
+    expect(rereplicateWaiting(behind)).toBe('1 difference(s): user.ann: 31 message(s) on the master, 30 on the new replica: checking again every 2 s, until 10:02:00');
+    expect(REREPLICATE.cancelRefusal(behind.op)?.hint).toBe('wait for it to end (slotctl operations show rr-1 --wait); run slotctl machine retire again to resume a failed one');
   });
 });

@@ -1,13 +1,15 @@
 // The failover rule table over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../db/rows.js';
-import { T0, iso, machine, slot } from './rows.fixture.js';
-import { FAILOVER_RULES, automaticFailover, firstFailoverRule, type FailoverView } from './failover-rules.js';
+import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { FAILOVER, FAILOVER_RULES, failoverWaiting, type FailoverView } from './failover.js';
+import { automaticFailover } from '../watch/failover.js';
+import { decide } from '../framework/rule.js';
 
 function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; fromMachine?: Partial<MachineRow>; toMachine?: Partial<MachineRow>; connected?: string[]; now?: number } = {}): FailoverView {
   const op: OperationRow = {
     id: 'fo-1', kind: 'failover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
-    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100),
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), waiting: '',
   };
   return {
     now: T0 + (over.now ?? 200),
@@ -23,7 +25,7 @@ function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRo
 }
 
 const fire = (v: FailoverView) => {
-  const f = firstFailoverRule(v);
+  const f = decide(FAILOVER_RULES, v);
   return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
 };
 
@@ -61,5 +63,12 @@ describe('failover rules', () => {
     expect(automaticFailover(['m1', 'm2'], [], 1)).toEqual({ machines: [], withheld: ['m1', 'm2'], waitingFor: [] });
     expect(automaticFailover(['m1', 'm2'], [], 2)).toEqual({ machines: ['m1', 'm2'], withheld: [], waitingFor: [] });
     expect(automaticFailover(['m1'], ['m2'], 1)).toEqual({ machines: [], withheld: [], waitingFor: ['m2'] });
+  });
+
+  it('says why it waits, and is never cancelled', () => {
+    const flipped = { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1', epoch: 5 } };
+    expect(failoverWaiting(view('start', { ...flipped, connected: [] }))).toBe('s01-m2 to serve as master at epoch 5 on m2 (now SERVING as REPLICA at 4, its agent not connected), until 10:01:00');
+    expect(FAILOVER.cancelRefusal(view('start').op)?.message).toBe("operation fo-1 is a failover: the old master's machine is down, there is nothing to roll back to");
+    expect(FAILOVER.crashName('promote')).toBe('failover-promote');
   });
 });

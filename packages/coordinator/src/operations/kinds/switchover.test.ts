@@ -1,14 +1,14 @@
 // The switchover and drain rule tables over hand-made snapshots (pure logic: no database, no agents).
 import { describe, expect, it } from 'vitest';
-import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../db/rows.js';
-import { T0, iso, machine, slot } from './rows.fixture.js';
-import { drainProgress, firstDrainRule, storesToLaunch, type DrainView } from './drain-rules.js';
-import { SWITCHOVER_RULES, firstRule, mailboxDifferences, type SwitchoverView } from './switchover-rules.js';
+import { EMPTY_BACKLOG, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { decide } from '../framework/rule.js';
+import { SWITCHOVER, SWITCHOVER_RULES, mailboxDifferences, switchoverWaiting, type SwitchoverView } from './switchover.js';
 
 function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRow>; store?: Partial<StoreRow>; op?: Partial<OperationRow>; now?: number; toMachine?: Partial<MachineRow>; connected?: string[]; inGrace?: boolean; slotsFree?: number } = {}): SwitchoverView {
   const op: OperationRow = {
     id: 'sw-1', kind: 'switchover', store: 's01', machine: null, state: 'running', step, stepSince: iso(100), params: {}, result: {}, error: '', parent: null,
-    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), ...over.op,
+    cancelRequested: false, createdAt: iso(0), updatedAt: iso(100), waiting: '', ...over.op,
   };
   return {
     now: T0 + (over.now ?? 200),
@@ -26,7 +26,7 @@ function view(step: string, over: { from?: Partial<SlotRow>; to?: Partial<SlotRo
 }
 
 const fire = (v: SwitchoverView) => {
-  const f = firstRule(v);
+  const f = decide(SWITCHOVER_RULES, v);
   return f && { to: f.rule.to, action: f.rule.action, state: f.rule.state, detail: f.detail };
 };
 
@@ -138,38 +138,24 @@ describe('switchover rules', () => {
   });
 });
 
-describe('drain rules', () => {
-  const stores = new Map(['a', 'b', 'c'].map((n) => [n, { name: n, serviceIp: '', masterSlot: `${n}-m1`, replicaSlot: `${n}-m2`, epoch: 1 }]));
-  const slots = new Map(['a', 'b', 'c'].flatMap((n) => [[`${n}-m1`, slot(`${n}-m1`, 'm1')], [`${n}-m2`, slot(`${n}-m2`, 'm2')]] as const));
-  const child = (store: string, state: OperationRow['state'], error = ''): OperationRow => ({
-    id: `sw-${store}`, kind: 'switchover', store, machine: null, state, step: state === 'running' ? 'replay' : 'done', stepSince: iso(0), params: {}, result: {}, error, parent: 'dr-1', cancelRequested: false, createdAt: iso(0), updatedAt: iso(0),
-  });
-  const dview = (step: string, children: OperationRow[], over: Partial<DrainView> = {}): DrainView => ({
-    now: T0, op: { ...child('x', 'running'), id: 'dr-1', kind: 'drain', store: null, machine: 'm1', step, parent: null }, params: { machine: 'm1', parallel: 2, timeoutMs: 1000, stores: ['a', 'b', 'c'] },
-    machineExists: true, stores, slots, children, ...over,
+describe('switchover waits, and says why', () => {
+  it('in preflight: no free slot, a cleanup, the restart grace', () => {
+    expect(switchoverWaiting({ ...view('preflight', { slotsFree: 0 }), maxSwitchovers: 4 })).toBe('no free switchover slot (4 running, limit 4: --max-switchovers)');
+    expect(switchoverWaiting(view('preflight', { to: { cleanupOp: 'cl-1', cleanupStartedAt: '2026-11-29T02:13:00.000Z' } }))).toBe('a cleanup runs on s01-m2 (cyr_expire since 02:13:00)');
+    const grace = { ...view('preflight', { connected: [], inGrace: true }), graceUntil: T0 + 6000 };
+    expect(switchoverWaiting(grace)).toMatch(/^agents may still be reconnecting to the restarted coordinator \(grace until 10:00:06\): the agent of machine m1/);
   });
 
-  it('starts at most `parallel` switchovers at a time', () => {
-    expect(storesToLaunch(dview('moving', []))).toEqual(['a', 'b']);
-    expect(storesToLaunch(dview('moving', [child('a', 'running')]))).toEqual(['b']);
-    expect(firstDrainRule(dview('moving', [child('a', 'running'), child('b', 'running')]))).toBeUndefined();
+  it('at a step that waits for an agent: which slot, which result', () => {
+    expect(switchoverWaiting(view('stop-master', { from: { observedState: 'STOPPED', reportedAt: iso(50) } }))).toBe('s01-m1 to report STOPPED (last report: STOPPED, from before this step)');
+    expect(switchoverWaiting(view('replay'))).toMatch(/^the agent of m1 to replay the leftover sync logs of s01-m1 to s01-m2/);
+    expect(switchoverWaiting(view('confirm'))).toBe('a marker change written on s01-m2 to reach s01-m1, until 10:01:00');
   });
 
-  it('ends with the stores that did not move and why', () => {
-    const moved = new Map(slots);
-    moved.set('a-m1', slot('a-m1', 'm1'));
-    const movedStores = new Map(stores);
-    movedStores.set('a', { ...stores.get('a')!, masterSlot: 'a-m2' });
-    movedStores.set('c', { ...stores.get('c')!, masterSlot: 'c-m2' });
-    const v = dview('moving', [child('a', 'succeeded'), child('b', 'failed', 'replay failed'), child('c', 'succeeded')], { stores: movedStores, slots: moved });
-    expect(drainProgress(v)).toMatchObject({ moved: ['a', 'c'], failed: [{ store: 'b', error: 'replay failed' }] });
-    expect(firstDrainRule(v)).toMatchObject({ rule: { to: 'done', state: 'failed' } });
-  });
-
-  it('refuses an unknown machine and cancels running children on cancel', () => {
-    expect(firstDrainRule(dview('preflight', [], { machineExists: false }))).toMatchObject({ rule: { state: 'refused' } });
-    const v = dview('moving', [child('a', 'running')]);
-    v.op.cancelRequested = true;
-    expect(firstDrainRule(v)).toMatchObject({ rule: { to: 'cancelling', action: 'cancel-children' } });
+  it('is the kind the runner finds, with its cancel policy and crash names', () => {
+    expect(SWITCHOVER.rules).toBe(SWITCHOVER_RULES);
+    expect(SWITCHOVER.crashName('stop-master')).toBe('stop-master');
+    expect(SWITCHOVER.cancelRefusal(view('verify').op)).toBeUndefined();
+    expect(SWITCHOVER.cancelRefusal(view('start').op)?.message).toBe('operation sw-1 is past the flip (at step start): it completes, it cannot be rolled back');
   });
 });
