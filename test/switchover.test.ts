@@ -262,7 +262,18 @@ describe('planned switchover on a namespace cluster', () => {
   }, 300_000);
 
   async function drainUnderLoad(all: StoreJson[], onM2: string[], load: ReturnType<typeof cluster.startLoad>): Promise<void> {
-    const drain = await cluster.slotctl(['machine', 'drain', 'm2', '--parallel', '2', '--json']);
+    const draining = cluster.slotctl(['machine', 'drain', 'm2', '--parallel', '2', '--json']);
+    // while it runs, the drain says what it waits for (its switchovers, two at a time), as `operations list` shows it
+    const said = new Set<string>();
+    let running = true;
+    void draining.finally(() => (running = false));
+    while (running) {
+      const ops = await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--machine', 'm2']);
+      for (const op of ops) if (op.kind === 'drain' && op.state === 'running' && op.waiting) said.add(op.waiting);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect([...said].join('\n'), 'what the drain said it waited for').toMatch(/switchover\(s\) running/);
+    const drain = await draining;
     expect(drain.exitCode, drain.stdout + drain.stderr).toBe(0);
     const lines = drain.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; store?: string; state?: string; operation?: OperationJson });
     const result = lines.find((l) => l.type === 'result')!.operation!;

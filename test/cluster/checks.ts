@@ -37,6 +37,8 @@ export interface OperationJson {
   state: string;
   step: string;
   error: string;
+  /** What a running operation waits for ('' when a rule fired at its last evaluation). */
+  waiting: string;
   store: string;
   createdAt: string;
   updatedAt: string;

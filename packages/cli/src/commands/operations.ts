@@ -8,8 +8,9 @@ import { clock, operationTarget, seconds, table } from '../format.js';
 
 function operationsTable(ops: readonly OperationInfo__Output[]): string {
   return table(
-    ['ID', 'KIND', 'TARGET', 'STATE', 'STEP', 'STARTED', 'TOOK', 'ERROR'],
-    ops.map((o) => [o.id, o.kind, o.kind === 'drain' ? o.machine : o.kind === 'rebalance' ? '(cluster)' : o.store, o.state, o.step, o.createdAt.slice(0, 19).replace('T', ' '), o.state === 'running' ? '-' : seconds(o.createdAt, o.updatedAt), o.error.slice(0, 60)]),
+    ['ID', 'KIND', 'TARGET', 'STATE', 'STEP', 'STARTED', 'TOOK', 'ERROR / WAITING'],
+    // a running operation says what it waits for; an ended one what went wrong
+    ops.map((o) => [o.id, o.kind, o.kind === 'drain' ? o.machine : o.kind === 'rebalance' ? '(cluster)' : o.store, o.state, o.step, o.createdAt.slice(0, 19).replace('T', ' '), o.state === 'running' ? '-' : seconds(o.createdAt, o.updatedAt), (o.state === 'running' && o.waiting ? `waiting: ${o.waiting}` : o.error).slice(0, 60)]),
   );
 }
 
@@ -19,6 +20,7 @@ function operationDetail(op: OperationInfo__Output): string {
     `  state ${op.state}, step ${op.step}${op.cancelRequested ? ', cancel requested' : ''}`,
     `  started ${op.createdAt}, last change ${op.updatedAt}`,
   ];
+  if (op.state === 'running' && op.waiting) lines.push(`  waiting: ${op.waiting}`);
   if (op.error) lines.push(`  error: ${op.error}`);
   lines.push('  steps:');
   for (const s of op.steps) lines.push(`    ${clock(s.at)}  ${seconds(op.createdAt, s.at).padStart(8)}  ${s.step.padEnd(12)} ${s.reason}`);

@@ -21,6 +21,7 @@ function statusScreen(status: StatusReply__Output, target: string): string {
     lines.push('', `operations running (${status.operations.length}):`);
     for (const op of status.operations) {
       lines.push(`  ${op.id}  ${op.kind} of ${operationTarget(op)}, at step ${op.step} since ${op.updatedAt.slice(11, 19)}${op.cancelRequested ? ', cancel requested' : ''}`);
+      if (op.waiting) lines.push(`      waiting: ${op.waiting}`);
     }
   }
   lines.push('', 'machines', machinesTable(status.machines));
