@@ -122,19 +122,20 @@ export class SlotSupervisor {
     const log = withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch });
     log.info({ from, to: t.to, event, action: t.action }, this.reason);
     this.rt.onChange();
+    // the transition holds once its action has run: one that fails leaves the slot where it was (a config not
+    // written is not 'configured', a failed slot keeps its crash-loop hold), unless its action moved it on itself
+    const failed = (err: Error) => {
+      if (this.lifecycle === t.to) this.lifecycle = from;
+      this.reason = this.lastError = `${t.action} failed: ${err.message}`;
+      this.log.error({ action: t.action, err: err.message }, this.lastError);
+      this.rt.onChange();
+      return Promise.reject(err);
+    };
     try {
-      return Promise.resolve(this.actions[t.action]()).catch((err: Error) => this.actionFailed(t.action, err));
+      return Promise.resolve(this.actions[t.action]()).catch(failed);
     } catch (err) {
-      return this.actionFailed(t.action, err as Error);
+      return failed(err as Error);
     }
-  }
-
-  private actionFailed(action: SlotAction, err: Error): Promise<void> {
-    this.lastError = `${action} failed: ${err.message}`;
-    this.reason = this.lastError;
-    this.log.error({ action, err: err.message }, this.lastError);
-    this.rt.onChange();
-    return Promise.reject(err);
   }
 
   /** Adopts a cyrmaster left running by an earlier agent, if its PID file points at this slot's master. */

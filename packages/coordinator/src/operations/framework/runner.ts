@@ -30,15 +30,26 @@ function actionOf(kind: AnyKind, name: string): (v: unknown, ctx: KindContext) =
 export class OperationRunner {
   constructor(private readonly ctx: KindContext, private readonly options: RunnerOptions) {}
 
-  kind(op: OperationRow): AnyKind {
+  /** Operations of a kind this coordinator does not know, said once each. */
+  private readonly unknown = new Set<string>();
+
+  /**
+   * The operation's kind; undefined (logged once) for a kind this coordinator does not know — a database written by
+   * a newer version: that operation is left as it is, and the others go on.
+   */
+  kind(op: OperationRow): AnyKind | undefined {
     const kind = this.options.kinds.get(op.kind);
-    if (!kind) throw new Error(`operation ${op.id}: no kind "${op.kind}" in the registry`);
+    if (!kind && !this.unknown.has(op.id)) {
+      this.unknown.add(op.id);
+      this.ctx.log.error({ op: op.id, kind: op.kind }, `operation ${op.id} is of a kind this coordinator does not know ("${op.kind}"): left as it is (a database written by a newer slotctl?)`);
+    }
     return kind;
   }
 
   /** Runs the action of an operation's recorded step again (a coordinator restart). */
   resume(op: OperationRow): void {
     const kind = this.kind(op);
+    if (!kind) return;
     const action = entryAction(kind.rules, op.step);
     if (!action) return;
     const v = kind.view(op, this.ctx);
@@ -53,14 +64,25 @@ export class OperationRunner {
     }
   }
 
+  /** Why the operation waits; a sentence that cannot be made must not stop the evaluation of the others. */
+  private waiting(kind: AnyKind, v: unknown, op: OperationRow): string {
+    try {
+      return kind.waiting(v);
+    } catch (err) {
+      this.ctx.log.error({ op: op.id, err: (err as Error).stack }, 'could not say why the operation waits (a bug)');
+      return `(could not say why: ${(err as Error).message})`;
+    }
+  }
+
   /** One decision: true when a row fired and was recorded. */
   private step(op: OperationRow): boolean {
     const kind = this.kind(op);
+    if (!kind) return false;
     const v = kind.view(op, this.ctx);
     if (!v) return this.record(op, { ...kind.gone(op), rule: `${op.step} -> done` }, kind.crashName('done'), () => undefined);
     const fired = decide(kind.rules, v);
     if (!fired) {
-      const waiting = kind.waiting(v);
+      const waiting = this.waiting(kind, v, op);
       if (waiting !== op.waiting) this.ctx.storage.operations.setWaiting(op.id, waiting);
       return false;
     }
@@ -102,7 +124,9 @@ export class OperationRunner {
     const op = storage.operations.get(id);
     if (!op) throw new NotFoundError(`operation "${id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
     if (op.state !== 'running') throw new ConflictError(`operation ${id} already ended (${op.state})`);
-    const refused = this.kind(op).cancelRefusal(op);
+    const kind = this.kind(op);
+    if (!kind) throw new ConflictError(`operation ${id} is of a kind this coordinator does not know ("${op.kind}")`, { hint: 'cancel it with the slotctl version that started it' });
+    const refused = kind.cancelRefusal(op);
     if (refused) throw new ConflictError(refused.message, refused.hint === undefined ? {} : { hint: refused.hint });
     storage.operations.requestCancel(id, 'operator asked to cancel: stop at the next safe point and roll back');
     this.options.wake();
