@@ -13,6 +13,9 @@ import { FAILOVER } from '../packages/coordinator/src/operations/kinds/failover.
 import { RECOVERY } from '../packages/coordinator/src/operations/kinds/recovery.js';
 import { REREPLICATE } from '../packages/coordinator/src/operations/kinds/rereplicate.js';
 import { SWITCHOVER } from '../packages/coordinator/src/operations/kinds/switchover.js';
+import type { CheckRule } from '../packages/coordinator/src/operations/framework/rule.js';
+import { FAILOVER_WATCH_RULES } from '../packages/coordinator/src/operations/watch/failover.js';
+import { RECOVERY_WATCH_RULES } from '../packages/coordinator/src/operations/watch/recovery.js';
 
 const ROOT = new URL('../', import.meta.url);
 export const DOC = fileURLToPath(new URL('docs/ARCHITECTURE.md', ROOT));
@@ -56,6 +59,8 @@ export function kindRules(kind: AnyKind): string[][] {
 }
 
 const kindTable = (kind: AnyKind) => table(['from', 'to', 'when', 'action'], kindRules(kind));
+/** A level-triggered check's table (the first row that holds names the action). */
+const checkTable = (rules: readonly CheckRule<never, string>[]) => table(['rule', 'when', 'action'], rules.map((r) => [r.name, r.doc, r.action === 'none' ? '—' : r.action]));
 
 export function sections(proto = readFileSync(PROTO, 'utf8')): Record<string, string> {
   return {
@@ -72,6 +77,8 @@ export function sections(proto = readFileSync(PROTO, 'utf8')): Record<string, st
     'failover-rules': kindTable(FAILOVER),
     'recovery-rules': kindTable(RECOVERY),
     'rereplicate-rules': kindTable(REREPLICATE),
+    'failover-watch': checkTable(FAILOVER_WATCH_RULES),
+    'recovery-watch': checkTable(RECOVERY_WATCH_RULES),
     'slot-lifecycle': table(
       ['from', 'event', 'to', 'action'],
       SLOT_TRANSITIONS.map((t) => [t.from.join(', '), t.event, t.to, t.action === 'none' ? '—' : `${t.action}: ${SLOT_ACTIONS[t.action]}`]),

@@ -33,15 +33,26 @@ export interface Fired<R> {
   detail: string;
 }
 
-/** The first row leaving the operation's step whose condition holds, with its sentence; undefined: it waits. */
-export function decide<V extends OperationSnapshot, R extends Rule<V, string>>(rules: readonly R[], v: V): Fired<R> | undefined {
+/** The first row that `applies` and whose condition holds, with its sentence. */
+export function firstMatch<V, R extends Pick<Rule<V>, 'when'>>(rules: readonly R[], v: V, applies: (rule: R) => boolean = () => true): Fired<R> | undefined {
   for (const rule of rules) {
-    if (rule.from !== '*' && rule.from !== v.op.step) continue;
+    if (!applies(rule)) continue;
     const detail = rule.when(v);
     if (detail !== undefined) return { rule, detail };
   }
   return undefined;
 }
+
+/** The first row leaving the operation's step whose condition holds, with its sentence; undefined: it waits. */
+export function decide<V extends OperationSnapshot, R extends Rule<V, string>>(rules: readonly R[], v: V): Fired<R> | undefined {
+  return firstMatch(rules, v, (rule) => rule.from === '*' || rule.from === v.op.step);
+}
+
+/**
+ * A row of a level-triggered check (the watches: what to do about each down machine's stores, each returning old
+ * master): no steps, read as the operation rows are — the first whose condition holds names the action.
+ */
+export type CheckRule<V, A extends string> = Pick<Rule<V, A>, 'when' | 'action' | 'doc'> & { name: string };
 
 /** The rule's name in events and logs: `from -> to` (a '*' row is named after the step it left). */
 export const ruleName = (rule: Rule<never>, step: string): string => `${rule.from === '*' ? step : rule.from} -> ${rule.to}`;

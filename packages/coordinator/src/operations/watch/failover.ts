@@ -1,10 +1,12 @@
 // Machine loss, level-triggered (every evaluation): stores whose master is on a machine declared down get one
 // failover operation each (kinds/failover.ts), unless more machines with masters are down at once than automatic
 // failover allows (a network problem is likelier then: a critical event, and an operator decides with
-// `slotctl machine failover M --force`). A store that cannot fail over now gets an event when the reason changes.
+// `slotctl machine failover M --force`). What happens to each store of a down machine is FAILOVER_WATCH_RULES; a
+// store that cannot fail over now gets an event when the reason changes.
 import { ConflictError } from '@slotctl/shared';
-import type { OperationRow } from '../../db/rows.js';
+import type { OperationRow, StoreRow } from '../../db/rows.js';
 import type { KindContext } from '../framework/kind.js';
+import { firstMatch, type CheckRule } from '../framework/rule.js';
 import { createFailover, previewFailover } from '../kinds/failover.js';
 
 /**
@@ -18,11 +20,70 @@ export function automaticFailover(down: readonly string[], suspect: readonly str
   return { machines: [...down], withheld: [], waitingFor: [] };
 }
 
+/** One store of a machine that fails over automatically. */
+export interface DownStoreView {
+  store: StoreRow;
+  machine: string;
+  /** The operation running on the store, if any. */
+  running: OperationRow | undefined;
+  /** What a failover's preflight finds wrong (read only when the rows get that far). */
+  problems: () => string[];
+}
+
+export type FailoverWatchAction = 'cancel-switchover' | 'none' | 'report-blocked' | 'start-failover';
+
+export const FAILOVER_WATCH_RULES: readonly CheckRule<DownStoreView, FailoverWatchAction>[] = [
+  {
+    name: 'switchover-against-a-down-machine',
+    doc: 'a switchover of the store runs (not yet asked to cancel): it is cancelled, the failover follows once it ended',
+    when: (v) => (v.running?.kind === 'switchover' && !v.running.cancelRequested ? `switchover ${v.running.id} of ${v.store.name} runs against the down machine ${v.machine}` : undefined),
+    action: 'cancel-switchover',
+  },
+  {
+    name: 'busy',
+    doc: 'another operation runs on the store: wait for it',
+    when: (v) => (v.running ? `${v.running.kind} ${v.running.id} runs on ${v.store.name}` : undefined),
+    action: 'none',
+  },
+  {
+    name: 'blocked',
+    doc: "the failover's preflight finds a problem (the replica not up to date, its machine not up…): a critical event, once per reason",
+    when: (v) => v.problems().join('; ') || undefined,
+    action: 'report-blocked',
+  },
+  {
+    name: 'fail-over',
+    doc: 'otherwise: a failover operation for the store',
+    when: (v) => `${v.machine} is down`,
+    action: 'start-failover',
+  },
+];
+
 export class FailoverWatch {
   /** The machines withheld at the last check, so that the critical event is written once per situation. */
   private withheldAlarm = new Set<string>();
   /** Per store: why an automatic failover cannot start now (an event when it changes, not an operation per tick). */
   private readonly blocked = new Map<string, string>();
+
+  private readonly actions: Record<FailoverWatchAction, (v: DownStoreView, detail: string) => void> = {
+    'cancel-switchover': (v) => this.ctx.cancelQuietly(v.running!),
+    none: () => undefined,
+    'report-blocked': (v, why) => {
+      if (this.blocked.get(v.store.name) === why) return;
+      this.blocked.set(v.store.name, why);
+      const reason = `no automatic failover of ${v.store.name} for now: ${why}`;
+      this.ctx.storage.events.append({ kind: 'store.failover-blocked', store: v.store.name, machine: v.machine, reason, data: { severity: 'critical' } });
+      this.ctx.log.error({ store: v.store.name, machine: v.machine }, reason);
+    },
+    'start-failover': (v) => {
+      this.blocked.delete(v.store.name);
+      try {
+        createFailover(this.ctx, v.store.name, false);
+      } catch (err) {
+        if (!(err instanceof ConflictError)) throw err;
+      }
+    },
+  };
 
   constructor(private readonly ctx: KindContext, private readonly maxAutomaticMachines: number) {}
 
@@ -38,26 +99,9 @@ export class FailoverWatch {
     const busy = new Map(running.filter((o) => o.store).map((o) => [o.store!, o]));
     for (const machine of automatic) {
       for (const store of this.ctx.storage.stores.masteredOn(machine)) {
-        const op = busy.get(store.name);
-        if (op) {
-          if (op.kind === 'switchover' && !op.cancelRequested) this.ctx.cancelQuietly(op);
-          continue;
-        }
-        const why = previewFailover(this.ctx, store.name, false).problems.join('; ');
-        if (why) {
-          if (this.blocked.get(store.name) !== why) {
-            this.blocked.set(store.name, why);
-            this.ctx.storage.events.append({ kind: 'store.failover-blocked', store: store.name, machine, reason: `no automatic failover of ${store.name} for now: ${why}`, data: { severity: 'critical' } });
-            this.ctx.log.error({ store: store.name, machine }, `no automatic failover of ${store.name} for now: ${why}`);
-          }
-          continue;
-        }
-        this.blocked.delete(store.name);
-        try {
-          createFailover(this.ctx, store.name, false);
-        } catch (err) {
-          if (!(err instanceof ConflictError)) throw err;
-        }
+        const v: DownStoreView = { store, machine, running: busy.get(store.name), problems: () => previewFailover(this.ctx, store.name, false).problems };
+        const fired = firstMatch(FAILOVER_WATCH_RULES, v);
+        if (fired) this.actions[fired.rule.action](v, fired.detail);
       }
     }
   }
