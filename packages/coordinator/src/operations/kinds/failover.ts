@@ -9,6 +9,7 @@
 import { ConflictError, NotFoundError, withContext } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { createOperation, failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
+import { pairRows, type PairView } from '../framework/pair.js';
 import { stepAge, until, type Rule } from '../framework/rule.js';
 
 export type FailoverStep = 'preflight' | 'promote' | 'start' | 'done' | 'refused';
@@ -25,17 +26,7 @@ export interface FailoverParams {
   forced: boolean;
 }
 
-export interface FailoverView {
-  now: number;
-  op: OperationRow;
-  params: FailoverParams;
-  store: StoreRow;
-  from: SlotRow;
-  to: SlotRow;
-  fromMachine: MachineRow;
-  toMachine: MachineRow;
-  connected: ReadonlySet<string>;
-}
+export type FailoverView = PairView<FailoverParams>;
 
 export type FailoverRule = Rule<FailoverView, FailoverAction, FailoverStep>;
 
@@ -98,13 +89,8 @@ export const FAILOVER_DEFAULTS = { settleTimeoutMs: 60_000, maxAutomaticMachines
 function failoverView(op: OperationRow, ctx: KindContext): FailoverView | undefined {
   const { storage } = ctx;
   const params = op.params as unknown as FailoverParams;
-  const store = op.store ? storage.stores.get(op.store) : undefined;
-  const from = storage.slots.get(params.from);
-  const to = storage.slots.get(params.to);
-  const fromMachine = storage.machines.get(params.fromMachine);
-  const toMachine = storage.machines.get(params.toMachine);
-  if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
-  return { now: Date.now(), op, params, store, from, to, fromMachine, toMachine, connected: ctx.connected() };
+  const pair = pairRows(storage, op.store, params);
+  return pair && { now: Date.now(), op, params, ...pair, connected: ctx.connected() };
 }
 
 /** One transaction: the replica promoted (epoch + 1), the old master held stopped, its last backlog recorded at risk. */

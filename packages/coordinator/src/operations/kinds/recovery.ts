@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '@slotctl/shared';
 import { OperationConflict, type AtRiskRow, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
+import { pairRows } from '../framework/pair.js';
 import { age, stepAge, until, type Rule } from '../framework/rule.js';
 
 export type RecoveryStep = 'preflight' | 'listen' | 'push' | 'close' | 'done' | 'refused';
@@ -120,14 +121,11 @@ export const RECOVERY_DEFAULTS = { timeoutMs: 600_000 };
 function recoveryView(op: OperationRow, ctx: KindContext): RecoveryView | undefined {
   const { storage } = ctx;
   const params = op.params as unknown as RecoveryParams;
-  const store = op.store ? storage.stores.get(op.store) : undefined;
-  const old = storage.slots.get(params.old);
-  const target = storage.slots.get(params.target);
-  const oldMachine = storage.machines.get(params.oldMachine);
-  const targetMachine = storage.machines.get(params.targetMachine);
-  if (!store || !old || !target || !oldMachine || !targetMachine) return undefined;
-  const atRisk = storage.atRisk.list(store.name).find((r) => r.id === params.atRisk);
-  return { now: Date.now(), op, params, store, old, target, oldMachine, targetMachine, atRisk, connected: ctx.connected() };
+  // the old master pushes to the new one: a pair from old to target
+  const pair = pairRows(storage, op.store, { from: params.old, to: params.target, fromMachine: params.oldMachine, toMachine: params.targetMachine });
+  if (!pair) return undefined;
+  const atRisk = storage.atRisk.list(pair.store.name).find((r) => r.id === params.atRisk);
+  return { now: Date.now(), op, params, store: pair.store, old: pair.from, target: pair.to, oldMachine: pair.fromMachine, targetMachine: pair.toMachine, atRisk, connected: ctx.connected() };
 }
 
 function closeRecovery(v: RecoveryView, ctx: KindContext): void {

@@ -10,6 +10,7 @@
 import { ConflictError, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type MailboxSummaryRow, type OperationRow, type OperationState, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
+import { pairRows, type PairView } from '../framework/pair.js';
 import { clock, stepAge, until, type Rule } from '../framework/rule.js';
 
 export type SwitchoverStep = 'preflight' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';
@@ -30,16 +31,7 @@ export interface SwitchoverParams {
   maxBacklogMailboxes: number;
 }
 
-export interface SwitchoverView {
-  now: number;
-  op: OperationRow;
-  params: SwitchoverParams;
-  store: StoreRow;
-  from: SlotRow;
-  to: SlotRow;
-  fromMachine: MachineRow;
-  toMachine: MachineRow;
-  connected: ReadonlySet<string>;
+export interface SwitchoverView extends PairView<SwitchoverParams> {
   /** The coordinator has just (re)started: agents may still be reconnecting, so a preflight waits instead of refusing. */
   inGrace: boolean;
   /** How many more switchovers may be past their preflight right now (the coordinator's --max-switchovers). */
@@ -288,17 +280,13 @@ function switchoverView(op: OperationRow, ctx: KindContext): SwitchoverView | un
   const { storage } = ctx;
   const params = op.params as unknown as SwitchoverParams;
   if (!op.store || ![params.from, params.to, params.fromMachine, params.toMachine].every((x) => typeof x === 'string')) return undefined;
-  const store = storage.stores.get(op.store);
-  const from = storage.slots.get(params.from);
-  const to = storage.slots.get(params.to);
-  const fromMachine = storage.machines.get(params.fromMachine);
-  const toMachine = storage.machines.get(params.toMachine);
-  if (!store || !from || !to || !fromMachine || !toMachine) return undefined;
+  const pair = pairRows(storage, op.store, params);
+  if (!pair) return undefined;
   const now = Date.now();
   // only a preflight needs the count (the --max-switchovers bound): no query for the other steps
   const active = op.step === 'preflight' ? storage.operations.running().filter((o) => o.kind === 'switchover' && o.step !== 'preflight').length : 0;
   const graceUntil = ctx.graceUntil();
-  return { now, op, params, store, from, to, fromMachine, toMachine, connected: ctx.connected(), inGrace: now < graceUntil, slotsFree: ctx.maxSwitchovers - active, maxSwitchovers: ctx.maxSwitchovers, graceUntil };
+  return { now, op, params, ...pair, connected: ctx.connected(), inGrace: now < graceUntil, slotsFree: ctx.maxSwitchovers - active, maxSwitchovers: ctx.maxSwitchovers, graceUntil };
 }
 
 /** The requests a switchover leaves in the slots' desired state cleared (the check; the old master's hold if it is ours). */
