@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCluster } from '../tools/local-cluster.js';
+import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { TWO_MACHINES, dumpDatabase, removeDir, tempDir } from './support/fixtures.js';
 
 const dir = tempDir('apply');
@@ -91,6 +91,16 @@ describe('slotctl cluster apply refuses bad input and writes nothing', () => {
     db.prepare("INSERT INTO operations (id, kind, store, state, step, step_since, params, created_at, updated_at) VALUES ('op-test', 'switchover', 's01', 'running', 'stop-master', ?, ?, ?, ?)").run(now, JSON.stringify(params), now, now);
     db.close();
     try {
+      // the orchestrator writes once why the switchover waits (its old master never reports here): the database is
+      // compared from then on, so that only what cluster apply might write shows
+      await waitFor('the switchover to say why it waits', () => {
+        const read = new Database(cluster.databasePath, { readonly: true });
+        try {
+          return (read.prepare("SELECT waiting FROM operations WHERE id = 'op-test'").get() as { waiting: string } | undefined)?.waiting || undefined;
+        } finally {
+          read.close();
+        }
+      }, 10_000, 50);
       const before = dumpDatabase(cluster.databasePath);
       const moved = replace('master: m1', 'master: m2');
       const result = await cluster.slotctl(['cluster', 'apply', '-', '--json'], moved);
