@@ -10,7 +10,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync, readSync, readlinkSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { GAP_LIMIT_MS, listeners, type MasterWatchResult, type SamplerConfig } from './master-watch.js';
+import { GAP_LIMIT_MS, listeners, type MasterWatchResult, type SamplerConfig, stealMs, stolenAtLeast } from './master-watch.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as SamplerConfig;
 const result: MasterWatchResult = { samples: 0, dual: [], seen: {}, longestGapMs: 0, gaps: [], longestSampleMs: 0, priority: '' };
@@ -59,7 +59,27 @@ function schedstat(): { cpuMs: number; waitMs: number } | undefined {
   return { cpuMs: Number(cpu) / 1e6, waitMs: Number(wait) / 1e6 };
 }
 
+/**
+ * The steal time of the sampler's CPU (/proc/stat: ~10 µs a read): a gap in which the hypervisor ran something else
+ * instead of this CPU is reported with how much of it was certainly stolen.
+ */
+const statFd = (() => {
+  if (config.cpu === undefined) return undefined;
+  try {
+    return openSync('/proc/stat', 'r');
+  } catch {
+    return undefined;
+  }
+})();
+const statBuffer = Buffer.alloc(64 * 1024);
+function steal(): number | undefined {
+  if (statFd === undefined) return undefined;
+  const n = readSync(statFd, statBuffer, 0, statBuffer.length, 0);
+  return stealMs(statBuffer.toString('latin1', 0, n), config.cpu!);
+}
+
 let previousStart: number | undefined;
+let previousSteal: number | undefined;
 let previousSched: ReturnType<typeof schedstat>;
 /** How long the previous sample spent reading (its reads lie inside the next gap). */
 let previousTook = 0;
@@ -71,6 +91,7 @@ const toMonotonic = (t: number): number => t + monotonicOffset;
 
 function sample(): number {
   const start = performance.now();
+  const startSteal = steal();
   const startSched = schedstat();
   const byIp = new Map<string, string[]>();
   // two names may share a namespace (the test that shows the watch can fail): each has its own anchor there
@@ -94,6 +115,8 @@ function sample(): number {
     // from/to on CLOCK_MONOTONIC (shared by the host's processes): MasterWatch intersects the gaps of its samplers
     if (gap > GAP_LIMIT_MS) {
       const endSched = schedstat();
+      const endSteal = steal();
+      const stolen = endSteal !== undefined && previousSteal !== undefined ? { stolenMs: stolenAtLeast(previousSteal, endSteal) } : {};
       const split = endSched && previousSched
         ? {
             sleptMs: Math.round(plannedSleep),
@@ -102,11 +125,12 @@ function sample(): number {
             readMs: Math.round(previousTook + (end - start)),
           }
         : {};
-      result.gaps.push({ at: Date.now(), ms: Math.round(gap), from: toMonotonic(previousStart), to: toMonotonic(end), ...split });
+      result.gaps.push({ at: Date.now(), ms: Math.round(gap), from: toMonotonic(previousStart), to: toMonotonic(end), ...split, ...stolen });
     }
   }
   previousStart = start;
   previousSched = startSched;
+  previousSteal = startSteal;
   previousTook = end - start;
   result.longestSampleMs = Math.max(result.longestSampleMs, Math.round(end - start));
   return end - start;

@@ -1,9 +1,10 @@
 // The split-brain watch samples in a process of its own, at real-time priority when run as root: the test process
 // being busy does not blind it, and a gap in its own sampling is reported (a dual master shorter than the gap could
 // have passed unseen).
+import { readFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners, stoodStill } from './master-watch.js';
+import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners, stealMs, stolenAtLeast, stoodStill } from './master-watch.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,6 +38,34 @@ describe('the master watch', () => {
     expect(stoodStill(blindSpots([[gap(1000, { ...idle, sleptMs: 37 })], [gap(994, { ...idle, sleptMs: 37 })]])[0]!)).toBe(false);
     // without the scheduler's split it cannot be told: blind
     expect(stoodStill(blindSpots([[{ at: 0, ms: 383, from: 1000, to: 1383 }], [gap(994, idle)]])[0]!)).toBe(false);
+  });
+
+  it('tells a stall its hypervisor took from a sampler held up in its runnable wait', () => {
+    // as seen on a CI machine: both gaps end together; one sampler overslept 41 ms, the other was made runnable just
+    // before its virtual CPU was descheduled, so its 44 ms stall reads as waiting
+    const one = { at: 0, ms: 53, from: 1002.3, to: 1055.4, sleptMs: 9, waitMs: 0, cpuMs: 2, readMs: 1 };
+    const two = { at: 0, ms: 56, from: 1000, to: 1055.5, sleptMs: 10, waitMs: 44, cpuMs: 1, readMs: 1 };
+    const [blind] = blindSpots([[one], [two]]);
+    expect(blind!.couldRunMs).toBe(53);
+    expect(stoodStill(blind!)).toBe(false);
+    // with /proc/stat's steal figure moving by 40 ms over the second gap (the least a 44 ms steal can show): 20 ms
+    // certainly stolen, so that CPU can have run 36 ms, the other 12
+    const [still] = blindSpots([[one], [{ ...two, stolenMs: stolenAtLeast(1230, 1270) }]]);
+    expect(still!.couldRunMs).toBe(48);
+    expect(stoodStill(still!)).toBe(true);
+    // steal on the CPU whose sampler was starved counts; a figure that moved by one step or two proves nothing
+    expect(stolenAtLeast(1230, 1240)).toBe(0);
+    expect(stolenAtLeast(1230, 1250)).toBe(0);
+    expect(stoodStill(blindSpots([[one], [{ ...two, stolenMs: stolenAtLeast(1230, 1250) }]])[0]!)).toBe(false);
+  });
+
+  it('reads a CPU\'s steal figure from /proc/stat', () => {
+    const stat = 'cpu  1358907 51 335498 459752 3655 0 10408 21647 0 0\ncpu0 677749 18 163916 239131 1088 0 2503 10270 0 0\ncpu1 681158 32 171582 220621 2566 0 7905 11376 0 0\nintr 1 2\n';
+    expect(stealMs(stat, 0)).toBe(102_700);
+    expect(stealMs(stat, 1)).toBe(113_760);
+    expect(stealMs(stat, 2)).toBeUndefined();
+    expect(stealMs('cpu0 1 2 3\n', 0)).toBeUndefined(); // a kernel without the column
+    expect(stealMs(readFileSync('/proc/stat', 'utf8'), 0)).toBeGreaterThanOrEqual(0);
   });
 
   it('finds a listener among many connections, reading only the listening part of the table', async () => {
@@ -85,6 +114,8 @@ describe('the master watch', () => {
     // held up by its own busy loop: each sampler's gap was spent running, not waiting for its CPU
     expect(spot!.samplers!.length).toBe(result.priority.startsWith('2 ') ? 2 : 1);
     for (const g of spot!.samplers!) if (g.cpuMs !== undefined) expect(g.cpuMs, JSON.stringify(g)).toBeGreaterThanOrEqual(100);
+    // pinned samplers read their CPU's steal figure (this kernel has one: see the /proc/stat test)
+    if (spot!.samplers!.length === 2) for (const g of spot!.samplers!) expect(g.stolenMs, JSON.stringify(g)).toBeTypeOf('number');
     // and so the machine did not stand still: the spot counts as blind
     expect(result.stills ?? []).toEqual([]);
   });

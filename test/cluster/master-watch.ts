@@ -41,6 +41,12 @@ export interface SamplingGap {
   cpuMs?: number;
   /** Wall time the sampler spent in its reads within the gap (a read blocked in the kernel is neither CPU nor wait). */
   readMs?: number;
+  /**
+   * Time the hypervisor certainly took the sampler's CPU away within the gap (`stolenAtLeast`, from /proc/stat's steal
+   * column): no guest code ran on that CPU then, whatever the sampler's own split says (a sampler woken just before its
+   * virtual CPU was descheduled counts the whole stall as waiting).
+   */
+  stolenMs?: number;
   /** For a blind spot: the gap of each sampler it lies in. */
   samplers?: SamplingGap[];
   /**
@@ -55,12 +61,36 @@ export interface SamplingGap {
  * runnable wait (its CPU taken by others), its own CPU time and reads. The rest is time the sampler slept past its
  * timer without being runnable: pinned to its CPU at real-time priority, with no V8 threads of its own, it wakes on
  * time whenever that CPU runs guest code with a steady clock; so in the rest its CPU ran nothing (the virtual
- * machine paused, its vCPU stolen, or CLOCK_MONOTONIC stepped forward). Counted generously (reads twice: they are
- * also CPU time): too much here only makes a stall count as blind.
+ * machine paused, its vCPU stolen, or CLOCK_MONOTONIC stepped forward). Nor more than the gap less the time the
+ * hypervisor certainly took the CPU away (`stolenMs`), which a sampler made runnable just before its vCPU stopped
+ * counts as waiting. Counted generously (reads twice: they are also CPU time): too much here only makes a stall
+ * count as blind.
  */
 export function runnableMs(g: SamplingGap): number | undefined {
   if (g.sleptMs === undefined || g.waitMs === undefined || g.cpuMs === undefined) return undefined;
-  return Math.min(g.ms, g.sleptMs + g.waitMs + g.cpuMs + (g.readMs ?? 0));
+  return Math.min(g.ms, g.sleptMs + g.waitMs + g.cpuMs + (g.readMs ?? 0), g.ms - (g.stolenMs ?? 0));
+}
+
+/** /proc/stat counts in USER_HZ (100 on Linux): every figure is a whole number of these, rounded down. */
+const STAT_STEP_MS = 10;
+/** The longest scheduler tick of any kernel (HZ ≥ 100): steal is added to /proc/stat at ticks and on leaving idle. */
+const TICK_MS = 10;
+
+/** `cpu`'s steal time in /proc/stat (the 8th figure of its `cpuN` line), in ms; undefined without one. */
+export function stealMs(procStat: string, cpu: number): number | undefined {
+  const line = procStat.split('\n').find((l) => l.startsWith(`cpu${cpu} `));
+  const steal = line?.trim().split(/\s+/)[8];
+  return steal === undefined || !/^\d+$/.test(steal) ? undefined : Number(steal) * STAT_STEP_MS;
+}
+
+/**
+ * The least time certainly stolen from a CPU between two readings of its steal figure: their difference, less one
+ * step for the rounding of each reading, less one tick for steal that happened before the first reading but was
+ * added to the figure only after it (a virtual CPU that comes back takes the pending tick at once, so that is never
+ * more than a tick). Counted short: too little here only makes a stall count as blind.
+ */
+export function stolenAtLeast(fromMs: number, toMs: number): number {
+  return Math.max(0, toMs - fromMs - STAT_STEP_MS - TICK_MS);
 }
 
 /**
@@ -124,6 +154,8 @@ export interface SamplerConfig {
   serviceIps: string[];
   lmtpPort: number;
   everyMs: number;
+  /** The CPU the sampler is pinned to (its steal time is read), if any. */
+  cpu?: number;
 }
 
 const READ_BUFFER = Buffer.alloc(64 * 1024);
@@ -285,7 +317,7 @@ export class MasterWatch {
   async start(everyMs = 10): Promise<void> {
     const config: SamplerConfig = { namespaces: [...this.namespaces], serviceIps: [...this.serviceIps], lmtpPort: this.lmtpPort, everyMs };
     const cpuList = availableParallelism() >= 2 ? [0, 1] : [undefined];
-    this.samplers = cpuList.map((cpu) => new Sampler(config, cpu));
+    this.samplers = cpuList.map((cpu) => new Sampler(cpu === undefined ? config : { ...config, cpu }, cpu));
     await Promise.all(this.samplers.map((s) => s.next('ready')));
     for (const s of this.samplers) s.priority = await this.raise(s.pid);
     for (const s of this.samplers) s.send('go');
