@@ -15,8 +15,12 @@ describe('socketsAt', () => {
     // the same port on another address (another slot's service IP) is not counted
     const other = await listen('127.0.0.2', port);
     expect(await socketsAt('127.0.0.1', port)).toEqual({ listening: 1, established: 0 });
+    // both accepted before the listener closes: a connection still in its accept queue is reset with it (the test
+    // failed now and then on a busy host when it only waited 50 ms)
+    let accepted = 0;
+    const bothAccepted = new Promise<void>((r) => server.on('connection', () => { if (++accepted === 2) r(); }));
     const clients = await Promise.all([1, 2].map(() => new Promise<net.Socket>((r) => { const c = net.connect(port, '127.0.0.1', () => r(c)); })));
-    await new Promise((r) => setTimeout(r, 50));
+    await bothAccepted;
     expect(await socketsAt('127.0.0.1', port)).toEqual({ listening: 1, established: 2 });
     expect(await socketsAt('127.0.0.2', port)).toEqual({ listening: 1, established: 0 });
     expect(await socketsAt('127.0.0.3', port)).toEqual({ listening: 0, established: 0 });
