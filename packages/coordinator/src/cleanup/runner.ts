@@ -1,6 +1,6 @@
 // Cleanup on the coordinator, level-triggered like the operations (called on every orchestrator evaluation): records
 // what agents reported, ends cleanups that outlived their timeout, starts what the schedule picks, and raises an
-// event when a partition crosses a threshold. A cleanup is a request in the slot's desired state (cleanup_op).
+// event when a partition crosses a threshold. A cleanup is a request in the slot's desired state (a `cleanup` slot request).
 import { randomUUID } from 'node:crypto';
 import { NotFoundError, ValidationError, withContext, type Logger } from '@slotctl/shared';
 import { nowIso, type CleanupResultRow, type CleanupSlotRow, type PartitionRow, type SlotRow } from '../db/rows.js';
@@ -108,7 +108,7 @@ export class CleanupScheduler {
     const asked: string[] = [];
     const problems: string[] = [];
     for (const slot of slots) {
-      if (slot.cleanupOp) problems.push(`${slot.name}: a cleanup runs already (${slot.cleanupOp}, since ${slot.cleanupStartedAt}); not asked again`);
+      if (slot.requests.cleanup) problems.push(`${slot.name}: a cleanup runs already (${slot.requests.cleanup.id}, since ${slot.cleanupStartedAt}); not asked again`);
       else {
         storage.cleanup.request(slot.name, 'operator');
         asked.push(slot.name);

@@ -1,9 +1,12 @@
 // The cleanup schedule over hand-made snapshots (pure logic).
 import { describe, expect, it } from 'vitest';
 import type { PartitionRow } from '../db/rows.js';
-import { machine, slot } from '../operations/rows.fixture.js';
+import { machine, slot as slotRow } from '../operations/rows.fixture.js';
 import { readCleanupConfig } from './config.js';
 import { diskLevel, nextTurn, pickCleanups, slotDisks, type ScheduleInput } from './schedule.js';
+
+/** A slot as the scheduler reads it: no cleanup request unless given. */
+const slot = (...args: Parameters<typeof slotRow>) => ({ ...slotRow(...args), cleanupOp: '' });
 
 const config = { ...readCleanupConfig(undefined), parallel: 2 };
 const NOW = Date.parse('2026-11-30T03:00:00Z');

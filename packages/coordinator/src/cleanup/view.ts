@@ -19,7 +19,7 @@ export function cleanupStatus(rows: { slots: readonly SlotRow[]; stores: readonl
         store: s.store,
         role: stores.get(s.store)?.masterSlot === s.name ? 'master' : 'replica',
         disks: slotDisks(s, machines.get(s.machine)),
-        running: s.cleanupOp ? { op: s.cleanupOp, since: s.cleanupStartedAt, requestedBy: s.cleanupRequested || 'schedule' } : null,
+        running: s.requests.cleanup ? { op: s.requests.cleanup.id, since: s.cleanupStartedAt, requestedBy: s.cleanupRequested || 'schedule' } : null,
         last: run ? { op: run.op, startedAt: run.startedAt, finishedAt: run.finishedAt, ms: run.ms, ok: run.ok, exitCode: run.exitCode, freedBytes: run.freedBytes, error: run.error, tail: run.tail } : null,
         waitingBytes: s.partitions.reduce((a, p) => a + p.deletedBytes + p.expungedBytes, 0),
         requested: s.cleanupRequested,

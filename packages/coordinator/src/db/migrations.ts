@@ -247,6 +247,50 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE operations ADD COLUMN waiting TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 10,
+    description: 'slot requests and their results leave the columns of slots for a table of their own: one row per slot and kind',
+    sql: `
+      CREATE TABLE slot_requests (
+        slot            TEXT NOT NULL REFERENCES slots(name) ON DELETE CASCADE,
+        kind            TEXT NOT NULL CHECK (kind IN ('replay', 'check', 'recover-listen', 'recover-push', 'seed', 'cleanup')),
+        id              TEXT NOT NULL DEFAULT '',
+        params          TEXT NOT NULL DEFAULT '{}',
+        result          TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (slot, kind)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX slot_requests_open ON slot_requests(kind, slot) WHERE id <> '';
+      INSERT INTO slot_requests (slot, kind, id, params, result)
+        SELECT name, 'replay', replay_op, '{}', replay_result FROM slots WHERE replay_op <> '' OR replay_result <> '{}';
+      INSERT INTO slot_requests (slot, kind, id, params, result)
+        SELECT name, 'check', check_op, CASE WHEN check_op <> '' THEN json_object('mailboxes', json(check_mailboxes)) ELSE '{}' END, check_result
+        FROM slots WHERE check_op <> '' OR check_result <> '{}';
+      INSERT INTO slot_requests (slot, kind, id) SELECT name, 'recover-listen', recover_listen FROM slots WHERE recover_listen <> '';
+      INSERT INTO slot_requests (slot, kind, id, params, result)
+        SELECT name, 'recover-push', recover_op,
+          CASE WHEN recover_op <> '' THEN json_object('targetSlot', recover_target_slot, 'mailboxes', json(recover_mailboxes)) ELSE '{}' END, recover_result
+        FROM slots WHERE recover_op <> '' OR recover_result <> '{}';
+      INSERT INTO slot_requests (slot, kind, id, params, result)
+        SELECT name, 'seed', seed_op, '{}', seed_result FROM slots WHERE seed_op <> '' OR seed_result <> '{}';
+      INSERT INTO slot_requests (slot, kind, id, params, result)
+        SELECT name, 'cleanup', cleanup_op, '{}', cleanup_result FROM slots WHERE cleanup_op <> '' OR cleanup_result <> '{}';
+      DROP INDEX slots_cleanup_running;
+      ALTER TABLE slots DROP COLUMN replay_op;
+      ALTER TABLE slots DROP COLUMN replay_result;
+      ALTER TABLE slots DROP COLUMN check_op;
+      ALTER TABLE slots DROP COLUMN check_mailboxes;
+      ALTER TABLE slots DROP COLUMN check_result;
+      ALTER TABLE slots DROP COLUMN recover_listen;
+      ALTER TABLE slots DROP COLUMN recover_op;
+      ALTER TABLE slots DROP COLUMN recover_target_slot;
+      ALTER TABLE slots DROP COLUMN recover_mailboxes;
+      ALTER TABLE slots DROP COLUMN recover_result;
+      ALTER TABLE slots DROP COLUMN seed_op;
+      ALTER TABLE slots DROP COLUMN seed_result;
+      ALTER TABLE slots DROP COLUMN cleanup_op;
+      ALTER TABLE slots DROP COLUMN cleanup_result;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -64,31 +64,22 @@ export interface SlotRow {
   stateReason: string;
   crashes: number;
   recentLog: string[];
-  replayOp: string;
-  replayResult: ReplayResultRow | undefined;
   /** The operation that keeps this slot stopped (a switchover's old master), or ''. */
   opHold: string;
-  checkOp: string;
-  checkResult: MailboxCheckRow | undefined;
   syncConfirmedEpoch: number;
   /** The failover that keeps this returning old master stopped until its unreplicated changes are recovered, or ''. */
   recoveryHold: string;
   /** What the agent moved aside when the slot came back as replica (reported). */
   quarantine: QuarantineRow | undefined;
-  /** Recovery requests in its desired state, and what the agent reported of them. */
-  recoverListen: string;
-  recoverOp: string;
-  recoverTargetSlot: string;
-  recoverMailboxes: string[];
-  recoverResult: RecoverResultRow | undefined;
+  /** The requests its desired state carries now (one per kind at most), each run once per id by its agent. */
+  requests: SlotRequests;
+  /** The last result its agent reported of each kind (kept after the request is withdrawn). */
+  results: SlotResults;
+  /** The recovery whose temporary sync_server this (new master) slot has open, as its agent reported, or ''. */
   recoverListening: string;
-  /** On a master: the re-replication whose full initial sync it is asked to run, and what it reported. */
-  seedOp: string;
-  seedResult: SeedResultRow | undefined;
   /** On a new replica: the re-replication that has not yet verified it holds everything (it must not be promoted). */
   seeding: string;
-  /** The cleanup (cyr_expire) running on it ('' none), since when, who asked ('' the schedule), when it is due next. */
-  cleanupOp: string;
+  /** The cleanup (cyr_expire) scheduling: since when one runs, who asked ('' the schedule), when it is due next. */
   cleanupStartedAt: string;
   cleanupRequested: string;
   cleanupNextAt: string;
@@ -96,8 +87,50 @@ export interface SlotRow {
   partitions: PartitionRow[];
 }
 
-/** What the cleanup scheduler reads of every slot, every check (a narrow row: it runs twice a second). */
-export type CleanupSlotRow = Pick<SlotRow, 'name' | 'store' | 'machine' | 'dataPath' | 'metaPath' | 'observedState' | 'cleanupOp' | 'cleanupStartedAt' | 'cleanupRequested' | 'cleanupNextAt' | 'partitions'>;
+/**
+ * What the cleanup scheduler reads of every slot, every check (a narrow row: it runs twice a second), with the id of
+ * the cleanup request the slot carries ('' none).
+ */
+export type CleanupSlotRow = Pick<SlotRow, 'name' | 'store' | 'machine' | 'dataPath' | 'metaPath' | 'observedState' | 'cleanupStartedAt' | 'cleanupRequested' | 'cleanupNextAt' | 'partitions'> & { cleanupOp: string };
+
+/**
+ * The kinds of request a slot's desired state can carry. Each is run once per id (the operation that asked) by the
+ * slot's agent, which reports its result under the same kind.
+ */
+export const SLOT_REQUEST_KINDS = ['replay', 'check', 'recover-listen', 'recover-push', 'seed', 'cleanup'] as const;
+export type SlotRequestKind = (typeof SLOT_REQUEST_KINDS)[number];
+
+/** A request that asks for nothing beyond its id. */
+type NoParams = Record<never, never>;
+
+/** What each kind asks for beyond its id. */
+export interface SlotRequestParams {
+  /** Replay a stopped slot's leftover sync logs to its replica. */
+  replay: NoParams;
+  /** Summarize these mailboxes (internal names; "*" every mailbox of the slot). */
+  check: { mailboxes: string[] };
+  /** On a new master: open a temporary sync_server on the slot IP for a recovery (held while asked). */
+  'recover-listen': NoParams;
+  /** On a stopped returning old master: push these mailboxes to the slot `targetSlot`, verify, report. */
+  'recover-push': { targetSlot: string; mailboxes: string[] };
+  /** On a master: the full initial sync to its new, empty replica. */
+  seed: NoParams;
+  /** Run cyr_expire (the retentions come from the cluster's settings when the desired state is built). */
+  cleanup: NoParams;
+}
+
+export type SlotRequest<K extends SlotRequestKind = SlotRequestKind> = { [P in K]: { kind: P; id: string } & SlotRequestParams[P] }[K];
+export type SlotRequests = { [K in SlotRequestKind]?: SlotRequest<K> };
+
+/** What the agent reports of each kind that has a result (a temporary sync_server is reported as the slot's state). */
+export interface SlotResultRows {
+  replay: ReplayResultRow;
+  check: MailboxCheckRow;
+  'recover-push': RecoverResultRow;
+  seed: SeedResultRow;
+  cleanup: CleanupResultRow;
+}
+export type SlotResults = { [K in keyof SlotResultRows]?: SlotResultRows[K] };
 
 export interface PartitionRow {
   role: string;
@@ -262,19 +295,12 @@ export interface PlacedSlotRow extends SlotPlace {
   peerAddress: string | null;
   adminStopped: number;
   startGeneration: number;
-  replayOp: string;
   opHold: string;
   recoveryHold: string;
-  checkOp: string;
-  checkMailboxes: string;
-  recoverListen: string;
-  recoverOp: string;
+  /** The requests it carries (id non-empty), with, for a recovery push, its target slot's address and machine. */
+  requests: SlotRequests;
   recoverTargetIp: string | null;
-  recoverTargetSlot: string;
   recoverTargetMachine: string | null;
-  recoverMailboxes: string;
-  seedOp: string;
-  cleanupOp: string;
 }
 
 export interface EventInput {
@@ -320,14 +346,11 @@ export interface SlotReportInput {
   stateReason: string;
   crashes: number;
   recentLog: string[];
-  replay: ReplayResultRow | undefined;
-  check: MailboxCheckRow | undefined;
   syncConfirmedEpoch: number;
   quarantine: QuarantineRow | undefined;
-  recover: RecoverResultRow | undefined;
   recoverListening: string;
-  seed: SeedResultRow | undefined;
-  cleanup: CleanupResultRow | undefined;
+  /** The results it carries (each replaces the stored one of its kind; a kind not sent keeps what is stored). */
+  results: SlotResults;
   partitions: PartitionRow[] | undefined;
 }
 

@@ -30,6 +30,8 @@ import type {
   ReplicaReplacement,
   RetiredSlotRow,
   SlotReportInput,
+  SlotRequest,
+  SlotRequestKind,
   SlotRow,
   StoreInput,
   StoreRow,
@@ -127,20 +129,17 @@ export interface SlotStorage {
 }
 
 /**
- * Requests in a slot's desired state, each carried out once by its agent under an operation id ('' clears it); what
- * the agent reports of them comes back in the slot's row (saveReports).
+ * Requests in a slot's desired state (slot_requests): at most one per kind, each carried out once per id by its
+ * agent; what the agent reports of them comes back as the slot's results (saveReports).
  */
 export interface SlotRequestStorage {
-  /** Replay a stopped slot's leftover sync logs. One transaction with its `slot.replay-requested` event. */
-  replay(slot: string, op: string, reason: string): void;
-  /** Summarize these mailboxes. */
-  check(slot: string, op: string, mailboxes: readonly string[]): void;
-  /** Open a new master's temporary sync_server for a recovery. */
-  recoverListen(slot: string, op: string): void;
-  /** Push these mailboxes of a returning slot to `target`. */
-  recoverPush(slot: string, op: string, target: string, mailboxes: readonly string[]): void;
-  /** Run the full initial sync of a master to its new replica. */
-  seed(slot: string, op: string): void;
+  /**
+   * Puts `request` in the slot's desired state, in place of any of its kind (nothing for a slot that does not exist).
+   * With `reason`: one transaction with its `slot.<kind>-requested` event.
+   */
+  put(slot: string, request: SlotRequest, reason?: string): void;
+  /** Withdraws the slot's request of `kind`; the last result of that kind stays. */
+  withdraw(slot: string, kind: SlotRequestKind): void;
 }
 
 export interface OperationStorage {

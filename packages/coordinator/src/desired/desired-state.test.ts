@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PlacedSlotRow } from '../db/rows.js';
+import type { PlacedSlotRow, SlotRequests } from '../db/rows.js';
 import { desiredStateFor } from './desired-state.js';
 
 const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
@@ -10,8 +10,6 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   dataPath: '/srv/m1/s01/data',
   metaPath: '/srv/m1/s01/meta',
   serviceIp: '127.0.20.1',
-  seedOp: '',
-  cleanupOp: '',
   masterSlot: 's01-m1',
   epoch: 1,
   peerSlot: 's01-m2',
@@ -20,17 +18,11 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   peerAddress: '127.0.10.2',
   adminStopped: 0,
   startGeneration: 0,
-  replayOp: '',
   opHold: '',
-  checkOp: '',
-  checkMailboxes: '[]',
   recoveryHold: '',
-  recoverListen: '',
-  recoverOp: '',
+  requests: {},
   recoverTargetIp: null,
-  recoverTargetSlot: '',
   recoverTargetMachine: null,
-  recoverMailboxes: '[]',
   ...over,
 });
 
@@ -51,5 +43,23 @@ describe('desired state of a machine', () => {
     const b = desiredStateFor('m1', '127.0.10.1', [row({ name: 's02-m1', store: 's02' }), row({})]);
     expect(a.version).toBe(b.version);
     expect(desiredStateFor('m1', '127.0.10.1', [row({ epoch: 2 })]).version).not.toBe(desiredStateFor('m1', '127.0.10.1', [row({})]).version);
+  });
+
+  it('carries each request the slot holds, and nothing of those it does not', () => {
+    const cleanup = { expunged: '7d', deleted: '7d', duplicates: '3d', timeoutMs: 1500 };
+    const none = desiredStateFor('m1', '127.0.10.1', [row({})], cleanup).slots![0]!;
+    expect([none.replayOp, none.checkOp, none.recoverListen, none.recoverOp, none.seedOp, none.cleanupOp, none.cleanupExpunged]).toEqual(['', '', '', '', '', '', '']);
+    const requests: SlotRequests = {
+      replay: { kind: 'replay', id: 'sw-1' },
+      check: { kind: 'check', id: 'sw-1', mailboxes: ['user.ann'] },
+      'recover-listen': { kind: 'recover-listen', id: 'rc-1' },
+      'recover-push': { kind: 'recover-push', id: 'rc-1', targetSlot: 's01-m2', mailboxes: ['user.bob'] },
+      seed: { kind: 'seed', id: 'rr-1' },
+      cleanup: { kind: 'cleanup', id: 'cl-1' },
+    };
+    const all = desiredStateFor('m1', '127.0.10.1', [row({ requests, recoverTargetIp: '127.0.22.1', recoverTargetMachine: 'm2' })], cleanup).slots![0]!;
+    expect(all).toMatchObject({ replayOp: 'sw-1', checkOp: 'sw-1', checkMailboxes: ['user.ann'], recoverListen: 'rc-1', recoverOp: 'rc-1', recoverTarget: '127.0.22.1', recoverTargetSlot: 's01-m2', recoverTargetMachine: 'm2', recoverMailboxes: ['user.bob'], seedOp: 'rr-1', cleanupOp: 'cl-1', cleanupExpunged: '7d', cleanupDeleted: '7d', cleanupDuplicates: '3d', cleanupTimeoutS: 2 });
+    // only a master copies to a new replica
+    expect(desiredStateFor('m1', '127.0.10.1', [row({ requests, masterSlot: 's01-m2' })], cleanup).slots![0]!.seedOp).toBe('');
   });
 });

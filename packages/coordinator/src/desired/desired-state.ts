@@ -13,6 +13,30 @@ export interface CleanupPolicy {
 
 const NO_CLEANUP: CleanupPolicy = { expunged: '', deleted: '', duplicates: '', timeoutMs: 0 };
 
+/** The slot's requests as the contract's fields (a request absent: its fields empty). */
+function requestFields(row: PlacedSlotRow, cleanup: CleanupPolicy) {
+  const { replay, check, 'recover-listen': listen, 'recover-push': push, seed, cleanup: expire } = row.requests;
+  return {
+    replayOp: replay?.id ?? '',
+    checkOp: check?.id ?? '',
+    checkMailboxes: check?.mailboxes ?? [],
+    recoverListen: listen?.id ?? '',
+    recoverOp: push?.id ?? '',
+    recoverTarget: push ? (row.recoverTargetIp ?? '') : '',
+    recoverTargetSlot: push?.targetSlot ?? '',
+    recoverTargetMachine: push ? (row.recoverTargetMachine ?? '') : '',
+    recoverMailboxes: push?.mailboxes ?? [],
+    // only a master copies to a new replica
+    seedOp: row.masterSlot === row.name ? (seed?.id ?? '') : '',
+    // a cleanup request carries the retentions it runs with
+    cleanupOp: expire?.id ?? '',
+    cleanupExpunged: expire ? cleanup.expunged : '',
+    cleanupDeleted: expire ? cleanup.deleted : '',
+    cleanupDuplicates: expire ? cleanup.duplicates : '',
+    cleanupTimeoutS: expire ? Math.ceil(cleanup.timeoutMs / 1000) : 0,
+  };
+}
+
 export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[], cleanup: CleanupPolicy = NO_CLEANUP): DesiredState {
   const slots: DesiredSlot[] = rows
     .filter((row) => row.machine === machine)
@@ -31,24 +55,8 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
       // waiting for the recovery of what it had not replicated
       stopped: row.adminStopped !== 0 || row.opHold !== '' || row.recoveryHold !== '',
       startGeneration: row.startGeneration,
-      replayOp: row.replayOp,
-      checkOp: row.checkOp,
-      checkMailboxes: row.checkOp ? (JSON.parse(row.checkMailboxes) as string[]) : [],
       peerMachine: row.peerMachine ?? '',
-      recoverListen: row.recoverListen,
-      recoverOp: row.recoverOp,
-      recoverTarget: row.recoverOp ? (row.recoverTargetIp ?? '') : '',
-      recoverTargetSlot: row.recoverOp ? row.recoverTargetSlot : '',
-      recoverTargetMachine: row.recoverOp ? (row.recoverTargetMachine ?? '') : '',
-      recoverMailboxes: row.recoverOp ? (JSON.parse(row.recoverMailboxes) as string[]) : [],
-      // only a master copies to a new replica
-      seedOp: row.masterSlot === row.name ? row.seedOp : '',
-      // a cleanup request carries the retentions it runs with
-      cleanupOp: row.cleanupOp,
-      cleanupExpunged: row.cleanupOp ? cleanup.expunged : '',
-      cleanupDeleted: row.cleanupOp ? cleanup.deleted : '',
-      cleanupDuplicates: row.cleanupOp ? cleanup.duplicates : '',
-      cleanupTimeoutS: row.cleanupOp ? Math.ceil(cleanup.timeoutMs / 1000) : 0,
+      ...requestFields(row, cleanup),
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   // partners: every machine sharing a store with this one

@@ -150,7 +150,7 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
         });
       }
       const op = `replay-${randomUUID()}`;
-      deps.storage.requests.replay(slot.name, op, 'operator asked for the leftover sync logs to be replayed');
+      deps.storage.requests.put(slot.name, { kind: 'replay', id: op }, 'operator asked for the leftover sync logs to be replayed');
       deps.onClusterChanged([slot.machine]);
       return { op };
     }),

@@ -18,7 +18,7 @@ import {
   type HeartbeatAck,
   type RenewRequest__Output,
 } from '@slotctl/shared';
-import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type SlotReportInput } from '../db/rows.js';
+import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type SlotReportInput, type SlotResults } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
@@ -71,19 +71,6 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
     crashes: report.crashesInWindow,
     // what an agent sends is bounded before it is stored
     recentLog: report.recentLog.slice(-MAX_LOG_LINES).map((line) => line.slice(0, MAX_LINE)),
-    cleanup: report.cleanup?.op
-      ? {
-          op: report.cleanup.op.slice(0, 100),
-          ok: report.cleanup.ok,
-          exitCode: report.cleanup.exitCode,
-          startedAt: report.cleanup.startedAt.slice(0, 40),
-          finishedAt: report.cleanup.finishedAt.slice(0, 40),
-          ms: Number(report.cleanup.ms),
-          freedBytes: Number(report.cleanup.freedBytes),
-          error: report.cleanup.error.slice(0, MAX_LINE),
-          tail: report.cleanup.tail.slice(-20).map((l) => l.slice(0, MAX_LINE)),
-        }
-      : undefined,
     partitions: report.partitions.length
       ? report.partitions.slice(0, 4).map((p) => ({
           role: p.role.slice(0, 10),
@@ -98,48 +85,66 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
           error: p.error.slice(0, MAX_LINE),
         }))
       : undefined,
-    seed: report.seed?.op
-      ? {
-          op: report.seed.op.slice(0, 100),
-          ok: report.seed.ok,
-          users: report.seed.users,
-          mailboxes: report.seed.mailboxes,
-          messages: Number(report.seed.messages),
-          ms: Number(report.seed.ms),
-          error: report.seed.error.slice(0, MAX_LINE),
-          failed: report.seed.failed.slice(0, 200).map((f) => f.slice(0, 200)),
-          finishedAt: report.seed.finishedAt.slice(0, 40),
-        }
-      : undefined,
-    replay: report.replay?.op
-      ? {
-          op: report.replay.op.slice(0, 100),
-          ok: report.replay.ok,
-          replayed: report.replay.replayed.slice(0, 1000),
-          failedFile: report.replay.failedFile.slice(0, 200),
-          error: report.replay.error.slice(0, MAX_LINE),
-          finishedAt: report.replay.finishedAt.slice(0, 40),
-          ms: report.replay.ms,
-          mailboxes: report.replay.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary),
-        }
-      : undefined,
-    check: report.check?.op
-      ? { op: report.check.op.slice(0, 100), mailboxes: report.check.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary), error: report.check.error.slice(0, MAX_LINE) }
-      : undefined,
     syncConfirmedEpoch: report.syncConfirmedEpoch,
     quarantine: report.quarantine
       ? { dir: report.quarantine.dir.slice(0, 500), files: report.quarantine.files.slice(0, 1000), mailboxes: report.quarantine.mailboxes.slice(0, MAX_MAILBOXES) }
       : undefined,
-    recover: report.recover?.op
-      ? {
-          op: report.recover.op.slice(0, 100),
-          done: report.recover.done,
-          error: report.recover.error.slice(0, MAX_LINE),
-          mailboxes: report.recover.mailboxes.slice(0, MAX_MAILBOXES).map((m) => ({ name: m.name, result: m.result.slice(0, 20), detail: m.detail.slice(0, MAX_LINE), messages: m.messages, missing: m.missing })),
-        }
-      : undefined,
     recoverListening: report.recoverListening.slice(0, 100),
+    results: toResults(report),
   };
+}
+
+/** The results a report carries, each bounded before it is stored (a result without its operation id: none). */
+function toResults(report: SlotReport__Output): SlotResults {
+  const results: SlotResults = {};
+  if (report.replay?.op) {
+    results.replay = {
+      op: report.replay.op.slice(0, 100),
+      ok: report.replay.ok,
+      replayed: report.replay.replayed.slice(0, 1000),
+      failedFile: report.replay.failedFile.slice(0, 200),
+      error: report.replay.error.slice(0, MAX_LINE),
+      finishedAt: report.replay.finishedAt.slice(0, 40),
+      ms: report.replay.ms,
+      mailboxes: report.replay.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary),
+    };
+  }
+  if (report.check?.op) results.check = { op: report.check.op.slice(0, 100), mailboxes: report.check.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary), error: report.check.error.slice(0, MAX_LINE) };
+  if (report.recover?.op) {
+    results['recover-push'] = {
+      op: report.recover.op.slice(0, 100),
+      done: report.recover.done,
+      error: report.recover.error.slice(0, MAX_LINE),
+      mailboxes: report.recover.mailboxes.slice(0, MAX_MAILBOXES).map((m) => ({ name: m.name, result: m.result.slice(0, 20), detail: m.detail.slice(0, MAX_LINE), messages: m.messages, missing: m.missing })),
+    };
+  }
+  if (report.seed?.op) {
+    results.seed = {
+      op: report.seed.op.slice(0, 100),
+      ok: report.seed.ok,
+      users: report.seed.users,
+      mailboxes: report.seed.mailboxes,
+      messages: Number(report.seed.messages),
+      ms: Number(report.seed.ms),
+      error: report.seed.error.slice(0, MAX_LINE),
+      failed: report.seed.failed.slice(0, 200).map((f) => f.slice(0, 200)),
+      finishedAt: report.seed.finishedAt.slice(0, 40),
+    };
+  }
+  if (report.cleanup?.op) {
+    results.cleanup = {
+      op: report.cleanup.op.slice(0, 100),
+      ok: report.cleanup.ok,
+      exitCode: report.cleanup.exitCode,
+      startedAt: report.cleanup.startedAt.slice(0, 40),
+      finishedAt: report.cleanup.finishedAt.slice(0, 40),
+      ms: Number(report.cleanup.ms),
+      freedBytes: Number(report.cleanup.freedBytes),
+      error: report.cleanup.error.slice(0, MAX_LINE),
+      tail: report.cleanup.tail.slice(-20).map((l) => l.slice(0, MAX_LINE)),
+    };
+  }
+  return results;
 }
 
 const MAX_MAILBOXES = 100_000;

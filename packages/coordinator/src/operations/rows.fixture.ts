@@ -10,8 +10,8 @@ export const machine = (name: string, over: Partial<MachineRow> = {}): MachineRo
 
 export const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): SlotRow => ({
   name, store: 's01', machine: machineName, ip: '10.0.1.1', dataPath: '/d', metaPath: '/m', observedState: 'SERVING', observedRole: 'MASTER', epochApplied: 4,
-  backlog: EMPTY_BACKLOG, lastError: '', reportedAt: iso(0), adminStopped: false, pid: 1, stateReason: '', crashes: 0, recentLog: [], replayOp: '', replayResult: undefined,
-  opHold: '', checkOp: '', checkResult: undefined, syncConfirmedEpoch: 0, recoveryHold: '', quarantine: undefined,
-  recoverListen: '', recoverOp: '', recoverTargetSlot: '', recoverMailboxes: [], recoverResult: undefined, recoverListening: '', seedOp: '', seedResult: undefined, seeding: '', cleanupOp: '', cleanupStartedAt: '', cleanupRequested: '', cleanupNextAt: '', partitions: [], ...over,
+  backlog: EMPTY_BACKLOG, lastError: '', reportedAt: iso(0), adminStopped: false, pid: 1, stateReason: '', crashes: 0, recentLog: [],
+  opHold: '', syncConfirmedEpoch: 0, recoveryHold: '', quarantine: undefined,
+  requests: {}, results: {}, recoverListening: '', seeding: '', cleanupStartedAt: '', cleanupRequested: '', cleanupNextAt: '', partitions: [], ...over,
 });
 

@@ -39,7 +39,7 @@ export function slotInfo(slot: SlotRow | undefined, store?: StoreRow): SlotInfo 
     stateReason: slot.stateReason,
     pid: slot.pid,
     crashesInWindow: slot.crashes,
-    replay: slot.replayResult,
+    replay: slot.results.replay,
     name: slot.name,
     machine: slot.machine,
     ip: slot.ip,

@@ -1,4 +1,5 @@
-// Cleanups (cyr_expire) in SQLite: the request in a slot's desired state, its start and end, and the history of runs.
+// Cleanups (cyr_expire) in SQLite: the request in a slot's desired state (slot_requests), its start and end, and the
+// history of runs.
 import type Database from 'better-sqlite3';
 import { cleanupEndEvent } from '../change-events.js';
 import { nowIso, type CleanupResultRow, type CleanupRunFilter, type CleanupRunRow, type CleanupSlotRow } from '../rows.js';
@@ -6,6 +7,9 @@ import type { CleanupStorage } from '../storage.js';
 import type { SqliteEvents } from './events.js';
 import { reported, toCleanupRun, toCleanupSlot, type RawCleanupRun, type RawCleanupSlot } from './raw.js';
 import type { SqliteSlots } from './slots.js';
+
+/** A slot's open cleanup request ('' none): one lookup on slot_requests' key. */
+const CLEANUP_OP = "coalesce((SELECT q.id FROM slot_requests q WHERE q.slot = slots.name AND q.kind = 'cleanup'), '')";
 
 export class SqliteCleanup implements CleanupStorage {
   private readonly stmt;
@@ -15,17 +19,28 @@ export class SqliteCleanup implements CleanupStorage {
       // each branch on its own index (migration 7; UNION would merge-scan the whole table): running, requested, due
       // by `now`, and the slots named; a slot in two branches is dropped by candidates()
       candidates: db.prepare(
-        ["cleanup_op <> ''", "cleanup_requested <> ''", "cleanup_next_at <> '' AND cleanup_next_at <= @now", 'name IN (SELECT value FROM json_each(@names))']
-          .map((where) => `SELECT name, store, machine, data_path, meta_path, observed_state, cleanup_op, cleanup_started_at, cleanup_requested, cleanup_next_at, partitions FROM slots WHERE ${where}`)
-          .join(' UNION ALL '),
+        [
+          // running: the open cleanup requests (their partial index)
+          `SELECT s.name, s.store, s.machine, s.data_path, s.meta_path, s.observed_state, q.id AS cleanup_op, s.cleanup_started_at, s.cleanup_requested, s.cleanup_next_at, s.partitions
+             FROM slot_requests q JOIN slots s ON s.name = q.slot WHERE q.kind = 'cleanup' AND q.id <> ''`,
+          ...["cleanup_requested <> ''", "cleanup_next_at <> '' AND cleanup_next_at <= @now", 'name IN (SELECT value FROM json_each(@names))'].map(
+            (where) =>
+              `SELECT name, store, machine, data_path, meta_path, observed_state, ${CLEANUP_OP} AS cleanup_op, cleanup_started_at, cleanup_requested, cleanup_next_at, partitions FROM slots WHERE ${where}`,
+          ),
+        ].join(' UNION ALL '),
       ),
-      lastResult: db.prepare('SELECT cleanup_result FROM slots WHERE name = ?'),
-      start: db.prepare('UPDATE slots SET cleanup_op = ?, cleanup_started_at = ? WHERE name = ?'),
+      lastResult: db.prepare("SELECT result FROM slot_requests WHERE slot = ? AND kind = 'cleanup'"),
+      start: db.prepare('UPDATE slots SET cleanup_started_at = ? WHERE name = ?'),
+      startRequest: db.prepare(
+        `INSERT INTO slot_requests (slot, kind, id) VALUES (?, 'cleanup', ?)
+         ON CONFLICT(slot, kind) DO UPDATE SET id = excluded.id`,
+      ),
       insertRun: db.prepare(
         `INSERT OR IGNORE INTO cleanup_runs (slot, store, machine, op, requested_by, started_at, finished_at, ok, exit_code, ms, freed_bytes, error, tail)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      finish: db.prepare("UPDATE slots SET cleanup_op = '', cleanup_started_at = '', cleanup_requested = '', cleanup_next_at = ? WHERE name = ?"),
+      finish: db.prepare("UPDATE slots SET cleanup_started_at = '', cleanup_requested = '', cleanup_next_at = ? WHERE name = ?"),
+      finishRequest: db.prepare("UPDATE slot_requests SET id = '' WHERE slot = ? AND kind = 'cleanup'"),
       request: db.prepare('UPDATE slots SET cleanup_requested = ? WHERE name = ?'),
     };
   }
@@ -42,15 +57,16 @@ export class SqliteCleanup implements CleanupStorage {
 
   /** A result row is written once, when recorded. */
   lastResult(slot: string): CleanupResultRow | undefined {
-    const raw = this.stmt.lastResult.get(slot) as { cleanup_result: string } | undefined;
-    return raw && reported<CleanupResultRow>(raw.cleanup_result);
+    const raw = this.stmt.lastResult.get(slot) as { result: string } | undefined;
+    return raw && reported<CleanupResultRow>(raw.result);
   }
 
   start(slot: string, op: string, reason: string): void {
     this.db.transaction(() => {
       const row = this.slots.get(slot)!;
       const at = nowIso();
-      this.stmt.start.run(op, at, slot);
+      this.stmt.start.run(at, slot);
+      this.stmt.startRequest.run(slot, op);
       this.events.append({ kind: 'cleanup.started', machine: row.machine, store: row.store, slot, op, reason }, at);
     })();
   }
@@ -61,6 +77,7 @@ export class SqliteCleanup implements CleanupStorage {
       const at = nowIso();
       this.stmt.insertRun.run(slot, row.store, row.machine, result.op, row.cleanupRequested || 'schedule', result.startedAt || row.cleanupStartedAt, result.finishedAt || at, result.ok ? 1 : 0, result.exitCode, result.ms, result.freedBytes, result.error, JSON.stringify(result.tail));
       this.stmt.finish.run(nextAt, slot);
+      this.stmt.finishRequest.run(slot);
       this.events.append({ ...cleanupEndEvent(result, reason), machine: row.machine, store: row.store, slot, op: result.op }, at);
     })();
   }

@@ -20,7 +20,7 @@ const CLUSTER = JSON.stringify({
 });
 
 function report(slot: string, state = 'SERVING', log = ['a line']): SlotReportInput {
-  return { slot, state, role: 'MASTER', epochApplied: 1, backlog: EMPTY_BACKLOG, lastError: '', pid: 7, stateReason: '', crashes: 0, recentLog: log, syncConfirmedEpoch: 0, recoverListening: '', partitions: undefined } as SlotReportInput;
+  return { slot, state, role: 'MASTER', epochApplied: 1, backlog: EMPTY_BACKLOG, lastError: '', pid: 7, stateReason: '', crashes: 0, recentLog: log, syncConfirmedEpoch: 0, recoverListening: '', results: {}, partitions: undefined } as SlotReportInput;
 }
 
 describe('sqlite storage: the hot paths', () => {

@@ -8,14 +8,13 @@ import {
   type DiskRow,
   type MachineRow,
   type MachineState,
-  type MailboxCheckRow,
   type OperationRow,
   type PartitionRow,
   type QuarantineRow,
-  type RecoverResultRow,
-  type ReplayResultRow,
   type RetiredSlotRow,
-  type SeedResultRow,
+  type SlotRequestKind,
+  type SlotRequests,
+  type SlotResults,
   type SlotRow,
   type StoreRow,
 } from '../rows.js';
@@ -93,27 +92,17 @@ export interface RawSlot {
   state_reason: string;
   crashes: number;
   recent_log: string;
-  replay_op: string;
-  replay_result: string;
   op_hold: string;
-  check_op: string;
-  check_result: string;
   sync_confirmed_epoch: number;
   recovery_hold: string;
   quarantine: string;
-  recover_listen: string;
-  recover_op: string;
-  recover_target_slot: string;
-  recover_mailboxes: string;
-  recover_result: string;
   recover_listening: string;
-  seed_op: string;
-  seed_result: string;
   seeding: string;
-  cleanup_op: string;
   cleanup_started_at: string;
   cleanup_requested: string;
   cleanup_next_at: string;
+  /** Its slot_requests rows, as SLOT_REQUESTS aggregates them. */
+  requests: string;
   partitions: string;
 }
 
@@ -136,29 +125,40 @@ export function toSlot(raw: RawSlot): SlotRow {
     stateReason: raw.state_reason,
     crashes: raw.crashes,
     recentLog: JSON.parse(raw.recent_log) as string[],
-    replayOp: raw.replay_op,
-    replayResult: reported<ReplayResultRow>(raw.replay_result),
     opHold: raw.op_hold,
-    checkOp: raw.check_op,
-    checkResult: reported<MailboxCheckRow>(raw.check_result),
     syncConfirmedEpoch: raw.sync_confirmed_epoch,
     recoveryHold: raw.recovery_hold,
     quarantine: reported<QuarantineRow>(raw.quarantine),
-    recoverListen: raw.recover_listen,
-    recoverOp: raw.recover_op,
-    recoverTargetSlot: raw.recover_target_slot,
-    recoverMailboxes: JSON.parse(raw.recover_mailboxes) as string[],
-    recoverResult: reported<RecoverResultRow>(raw.recover_result),
+    ...toRequests(raw.requests),
     recoverListening: raw.recover_listening,
-    seedOp: raw.seed_op,
-    seedResult: reported<SeedResultRow>(raw.seed_result),
     seeding: raw.seeding,
-    cleanupOp: raw.cleanup_op,
     cleanupStartedAt: raw.cleanup_started_at,
     cleanupRequested: raw.cleanup_requested,
     cleanupNextAt: raw.cleanup_next_at,
     partitions: JSON.parse(raw.partitions) as PartitionRow[],
   };
+}
+
+/** A slot's slot_requests rows as one JSON array (a correlated subquery on the table's key: one lookup per slot). */
+export const SLOT_REQUESTS = (slot: string, where = '') =>
+  `(SELECT json_group_array(json_object('kind', q.kind, 'id', q.id, 'params', json(q.params), 'result', json(q.result))) FROM slot_requests q WHERE q.slot = ${slot}${where})`;
+
+interface RawRequest {
+  kind: SlotRequestKind;
+  id: string;
+  params: Record<string, unknown>;
+  result: Record<string, unknown>;
+}
+
+/** The open requests (id set) and the stored results of a slot, from its SLOT_REQUESTS array. */
+export function toRequests(json: string | null | undefined): { requests: SlotRequests; results: SlotResults } {
+  const requests: Record<string, unknown> = {};
+  const results: Record<string, unknown> = {};
+  for (const r of JSON.parse(json || '[]') as RawRequest[]) {
+    if (r.id) requests[r.kind] = { ...r.params, kind: r.kind, id: r.id };
+    if (Object.keys(r.result).length > 0) results[r.kind] = r.result;
+  }
+  return { requests: requests as SlotRequests, results: results as SlotResults };
 }
 
 export interface RawOperation extends Pick<OperationRow, 'id' | 'kind' | 'store' | 'machine' | 'state' | 'step' | 'error' | 'parent'> {

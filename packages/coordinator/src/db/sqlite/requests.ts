@@ -1,6 +1,7 @@
-// The requests a slot's desired state carries (columns of its row), each carried out once by its agent under an
-// operation id; '' clears one.
+// Slot requests in SQLite: one row per slot and kind (slot_requests), the request's id and parameters beside the
+// last result the agent reported of that kind. Withdrawing a request ('' id) keeps its result.
 import type Database from 'better-sqlite3';
+import type { SlotRequest, SlotRequestKind } from '../rows.js';
 import type { SlotRequestStorage } from '../storage.js';
 import type { SqliteEvents } from './events.js';
 import type { SqliteSlots } from './slots.js';
@@ -11,37 +12,24 @@ export class SqliteSlotRequests implements SlotRequestStorage {
 
   constructor(private readonly db: Database.Database, private readonly events: SqliteEvents, private readonly slots: SqliteSlots, private readonly stores: SqliteStores) {
     this.stmt = {
-      replay: db.prepare('UPDATE slots SET replay_op = ? WHERE name = ?'),
-      check: db.prepare('UPDATE slots SET check_op = ?, check_mailboxes = ? WHERE name = ?'),
-      recoverListen: db.prepare('UPDATE slots SET recover_listen = ? WHERE name = ?'),
-      recoverPush: db.prepare('UPDATE slots SET recover_op = ?, recover_target_slot = ?, recover_mailboxes = ? WHERE name = ?'),
-      seed: db.prepare('UPDATE slots SET seed_op = ? WHERE name = ?'),
+      put: db.prepare(
+        `INSERT INTO slot_requests (slot, kind, id, params) SELECT @slot, @kind, @id, @params WHERE EXISTS (SELECT 1 FROM slots WHERE name = @slot)
+         ON CONFLICT(slot, kind) DO UPDATE SET id = excluded.id, params = excluded.params`,
+      ),
+      withdraw: db.prepare("UPDATE slot_requests SET id = '', params = '{}' WHERE slot = ? AND kind = ?"),
     };
   }
 
-  replay(slot: string, op: string, reason: string): void {
+  put(slot: string, request: SlotRequest, reason?: string): void {
+    const { kind, id, ...params } = request;
     this.db.transaction(() => {
-      const row = this.slots.get(slot);
-      if (!row) return;
-      this.stmt.replay.run(op, slot);
-      const store = this.stores.get(row.store);
-      this.events.append({ kind: 'slot.replay-requested', machine: row.machine, store: row.store, slot, epoch: store?.epoch, op, reason });
+      if (this.stmt.put.run({ slot, kind, id, params: JSON.stringify(params) }).changes === 0 || reason === undefined) return;
+      const row = this.slots.get(slot)!;
+      this.events.append({ kind: `slot.${kind}-requested`, machine: row.machine, store: row.store, slot, epoch: this.stores.get(row.store)?.epoch, op: id, reason });
     })();
   }
 
-  check(slot: string, op: string, mailboxes: readonly string[]): void {
-    this.stmt.check.run(op, JSON.stringify(mailboxes), slot);
-  }
-
-  recoverListen(slot: string, op: string): void {
-    this.stmt.recoverListen.run(op, slot);
-  }
-
-  recoverPush(slot: string, op: string, target: string, mailboxes: readonly string[]): void {
-    this.stmt.recoverPush.run(op, target, JSON.stringify(mailboxes), slot);
-  }
-
-  seed(slot: string, op: string): void {
-    this.stmt.seed.run(op, slot);
+  withdraw(slot: string, kind: SlotRequestKind): void {
+    this.stmt.withdraw.run(slot, kind);
   }
 }

@@ -6,11 +6,11 @@ import { replicationStallEvent } from '../change-events.js';
 import { nowIso, type BacklogRow, type PlacedSlotRow, type RetiredSlotRow, type SlotReportInput, type SlotRow } from '../rows.js';
 import type { SlotStorage } from '../storage.js';
 import type { SqliteEvents } from './events.js';
-import { toRetiredSlot, toSlot, type RawRetiredSlot, type RawSlot } from './raw.js';
+import { SLOT_REQUESTS, toRequests, toRetiredSlot, toSlot, type RawRetiredSlot, type RawSlot } from './raw.js';
 import type { SqliteStores } from './stores.js';
 
 /** A slot row with the time of its last report (kept apart: see saveReports). */
-const SLOT_SELECT = 'SELECT s.*, r.reported_at AS seen_at FROM slots s LEFT JOIN slot_reports r ON r.name = s.name';
+const SLOT_SELECT = `SELECT s.*, r.reported_at AS seen_at, ${SLOT_REQUESTS('s.name')} AS requests FROM slots s LEFT JOIN slot_reports r ON r.name = s.name`;
 
 /** What a report would write into its slot row, as a short digest (each value with its kind and length). */
 function reportDigest(row: Record<string, string | number | null>): string {
@@ -34,14 +34,10 @@ function reportColumns(report: SlotReportInput) {
     stateReason: report.stateReason,
     crashes: report.crashes,
     recentLog: JSON.stringify(report.recentLog),
-    replay: report.replay ? JSON.stringify(report.replay) : null,
-    check: report.check ? JSON.stringify(report.check) : null,
     syncConfirmedEpoch: report.syncConfirmedEpoch,
     quarantine: report.quarantine ? JSON.stringify(report.quarantine) : null,
-    recover: report.recover ? JSON.stringify(report.recover) : null,
     recoverListening: report.recoverListening,
-    seed: report.seed ? JSON.stringify(report.seed) : null,
-    cleanup: report.cleanup ? JSON.stringify(report.cleanup) : null,
+    results: Object.keys(report.results).length ? JSON.stringify(report.results) : null,
     partitions: report.partitions?.length ? JSON.stringify(report.partitions) : null,
   };
 }
@@ -56,32 +52,31 @@ export class SqliteSlots implements SlotStorage {
       ofMachine: db.prepare(`${SLOT_SELECT} WHERE s.machine = ? ORDER BY s.name`),
       placed: db.prepare(
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
-                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration, s.replay_op AS replayOp,
-                s.op_hold AS opHold, s.recovery_hold AS recoveryHold, s.check_op AS checkOp, s.check_mailboxes AS checkMailboxes,
-                s.recover_listen AS recoverListen, s.recover_op AS recoverOp, s.recover_target_slot AS recoverTargetSlot,
-                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, s.recover_mailboxes AS recoverMailboxes, s.seed_op AS seedOp, s.cleanup_op AS cleanupOp
+                st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration,
+                s.op_hold AS opHold, s.recovery_hold AS recoveryHold, ${SLOT_REQUESTS('s.name', " AND q.id <> ''")} AS requests,
+                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine
          FROM slots s JOIN stores st ON st.name = s.store
          LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
          LEFT JOIN machines pm ON pm.name = p.machine
-         LEFT JOIN slots t ON t.name = s.recover_target_slot
+         LEFT JOIN slot_requests rp ON rp.slot = s.name AND rp.kind = 'recover-push' AND rp.id <> ''
+         LEFT JOIN slots t ON t.name = json_extract(rp.params, '$.targetSlot')
          WHERE s.machine = ? ORDER BY s.name`,
       ),
       report: db.prepare(
         `UPDATE slots SET observed_state = @state, observed_role = @role, epoch_applied = @epochApplied,
            backlog = @backlog, last_error = @lastError, reported_at = @at, pid = @pid, state_reason = @stateReason,
            crashes = @crashes, recent_log = @recentLog,
-           replay_result = CASE WHEN @replay IS NULL THEN replay_result ELSE @replay END,
-           check_result = CASE WHEN @check IS NULL THEN check_result ELSE @check END,
            sync_confirmed_epoch = MAX(sync_confirmed_epoch, @syncConfirmedEpoch),
            quarantine = CASE WHEN @quarantine IS NULL THEN quarantine ELSE @quarantine END,
-           recover_result = CASE WHEN @recover IS NULL THEN recover_result ELSE @recover END,
            recover_listening = @recoverListening,
-           seed_result = CASE WHEN @seed IS NULL THEN seed_result ELSE @seed END,
-           cleanup_result = CASE WHEN @cleanup IS NULL THEN cleanup_result ELSE @cleanup END,
            partitions = CASE WHEN @partitions IS NULL THEN partitions ELSE @partitions END
          WHERE name = @slot AND machine = @machine`,
       ),
       backlog: db.prepare('SELECT backlog, store FROM slots WHERE name = ? AND machine = ?'),
+      result: db.prepare(
+        `INSERT INTO slot_requests (slot, kind, result) VALUES (?, ?, ?)
+         ON CONFLICT(slot, kind) DO UPDATE SET result = excluded.result`,
+      ),
       reportUnchanged: db.prepare('UPDATE slot_reports SET reported_at = ? WHERE name = ? AND machine = ? AND digest = ?'),
       reportWritten: db.prepare(
         `INSERT INTO slot_reports (name, machine, reported_at, digest) VALUES (@slot, @machine, @at, @digest)
@@ -110,7 +105,7 @@ export class SqliteSlots implements SlotStorage {
   }
 
   placedOfMachine(machine: string): PlacedSlotRow[] {
-    return this.stmt.placed.all(machine) as PlacedSlotRow[];
+    return (this.stmt.placed.all(machine) as (Omit<PlacedSlotRow, 'requests'> & { requests: string })[]).map((row) => ({ ...row, requests: toRequests(row.requests).requests }));
   }
 
   /**
@@ -133,7 +128,9 @@ export class SqliteSlots implements SlotStorage {
           ignored.push(report.slot);
           continue;
         }
-        this.stmt.report.run({ ...row, slot: report.slot, machine, at });
+        const { results, ...columns } = row;
+        this.stmt.report.run({ ...columns, slot: report.slot, machine, at });
+        if (results !== null) for (const [kind, result] of Object.entries(report.results)) this.stmt.result.run(report.slot, kind, JSON.stringify(result));
         this.stmt.reportWritten.run({ slot: report.slot, machine, at, digest });
         const event = replicationStallEvent((JSON.parse(before.backlog) as Partial<BacklogRow>).stalled === true, report.backlog);
         if (event) this.events.append({ ...event, machine, store: before.store, slot: report.slot, epoch: this.stores.get(before.store)?.epoch }, at);

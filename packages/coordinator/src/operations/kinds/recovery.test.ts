@@ -46,13 +46,13 @@ describe('recovery rules', () => {
     expect(fire(view('listen'))).toBeUndefined();
     expect(fire(view('listen', { target: { recoverListening: 'rc-1' } }))).toMatchObject({ to: 'push', action: 'request-push' });
     expect(fire(view('push'))).toBeUndefined();
-    expect(fire(view('push', { old: { recoverResult: result([{ name: 'user.ann', result: 'pushed', missing: 0 }]) as never } }))).toMatchObject({ to: 'close', action: 'close', detail: expect.stringMatching(/every message found on s01-m2/) });
-    expect(fire(view('push', { old: { recoverResult: result([{ name: 'user.ann', result: 'pushed', missing: 2 }]) as never } }))).toMatchObject({ to: 'close', detail: expect.stringMatching(/not: user.ann \(pushed, 2 message/) });
+    expect(fire(view('push', { old: { results: { 'recover-push': result([{ name: 'user.ann', result: 'pushed', missing: 0 }]) } as never } }))).toMatchObject({ to: 'close', action: 'close', detail: expect.stringMatching(/every message found on s01-m2/) });
+    expect(fire(view('push', { old: { results: { 'recover-push': result([{ name: 'user.ann', result: 'pushed', missing: 2 }]) } as never } }))).toMatchObject({ to: 'close', detail: expect.stringMatching(/not: user.ann \(pushed, 2 message/) });
     expect(fire(view('push', { now: 700_000 }))).toMatchObject({ to: 'close', detail: 'no result within 600 s (at step push)' });
   });
 
   it('ends once the listener is closed', () => {
-    const ok = { old: { recoverResult: result([{ name: 'user.ann', result: 'pushed', missing: 0 }]) as never } };
+    const ok = { old: { results: { 'recover-push': result([{ name: 'user.ann', result: 'pushed', missing: 0 }]) } as never } };
     expect(fire(view('close', { ...ok, target: { recoverListening: 'rc-1' } }))).toBeUndefined();
     expect(fire(view('close', ok))).toMatchObject({ to: 'done', state: 'succeeded' });
     expect(fire(view('close', { target: { recoverListening: 'rc-1' }, now: 40_000 }))).toMatchObject({ to: 'done', state: 'failed' });

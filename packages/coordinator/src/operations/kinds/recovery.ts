@@ -68,10 +68,10 @@ export function recoveryPlan(p: RecoveryParams, store: string): string[] {
   ];
 }
 
-const pushed = (v: RecoveryView) => (v.old.recoverResult?.op === v.op.id && v.old.recoverResult.done ? v.old.recoverResult : undefined);
+const pushed = (v: RecoveryView) => (v.old.results['recover-push']?.op === v.op.id && v.old.results['recover-push'].done ? v.old.results['recover-push'] : undefined);
 
 /** Every mailbox pushed (or copied) and verified, or absent on the old slot. */
-export function recoveryComplete(result: NonNullable<SlotRow['recoverResult']>): boolean {
+export function recoveryComplete(result: NonNullable<SlotRow['results']['recover-push']>): boolean {
   return !result.error && result.mailboxes.every((m) => (m.result === 'pushed' || m.result === 'copied' || m.result === 'nothing') && m.missing === 0);
 }
 
@@ -131,11 +131,11 @@ function recoveryView(op: OperationRow, ctx: KindContext): RecoveryView | undefi
 function closeRecovery(v: RecoveryView, ctx: KindContext): void {
   const { storage } = ctx;
   const p = v.params;
-  const result = v.old.recoverResult?.op === v.op.id ? v.old.recoverResult : undefined;
+  const result = v.old.results['recover-push']?.op === v.op.id ? v.old.results['recover-push'] : undefined;
   const complete = result !== undefined && result.done && recoveryComplete(result);
   storage.transaction(() => {
-    storage.requests.recoverListen(p.target, '');
-    storage.requests.recoverPush(p.old, '', '', []);
+    storage.requests.withdraw(p.target, 'recover-listen');
+    storage.requests.withdraw(p.old, 'recover-push');
     const record = storage.atRisk.list(v.store.name).find((r) => r.id === p.atRisk);
     if (record && record.closedAt === null) closeRecord(record, v, ctx, complete, result);
     if (complete) storage.slots.setRecoveryHold(p.old, '');
@@ -143,7 +143,7 @@ function closeRecovery(v: RecoveryView, ctx: KindContext): void {
   ctx.push([p.targetMachine, p.oldMachine]);
 }
 
-function closeRecord(record: AtRiskRow, v: RecoveryView, ctx: KindContext, complete: boolean, result: RecoveryView['old']['recoverResult']): void {
+function closeRecord(record: AtRiskRow, v: RecoveryView, ctx: KindContext, complete: boolean, result: RecoveryView['old']['results']['recover-push']): void {
   const summary = { op: v.op.id, mailboxes: result?.mailboxes ?? [], error: result?.error ?? (result ? '' : 'no result from the returning slot') };
   ctx.storage.atRisk.update(record, {
     state: complete ? 'recovered' : 'open',
@@ -178,11 +178,11 @@ export const RECOVERY: OperationKind<RecoveryView, RecoveryAction> = {
     none: () => undefined,
     'open-listener': (v, ctx) => {
       if (v.atRisk?.state === 'open') ctx.storage.atRisk.update(v.atRisk, { state: 'recovering', reason: `recovery ${v.op.id} started`, op: v.op.id });
-      ctx.storage.requests.recoverListen(v.params.target, v.op.id);
+      ctx.storage.requests.put(v.params.target, { kind: 'recover-listen', id: v.op.id });
       ctx.push([v.params.targetMachine]);
     },
     'request-push': (v, ctx) => {
-      ctx.storage.requests.recoverPush(v.params.old, v.op.id, v.params.target, v.params.mailboxes);
+      ctx.storage.requests.put(v.params.old, { kind: 'recover-push', id: v.op.id, targetSlot: v.params.target, mailboxes: v.params.mailboxes });
       ctx.push([v.params.oldMachine]);
     },
     close: closeRecovery,

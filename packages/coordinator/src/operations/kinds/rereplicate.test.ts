@@ -52,15 +52,15 @@ describe('re-replication rules', () => {
 
   it('fails on a failed seed, naming the users that did not copy; verifies after a good one', () => {
     const seed = (ok: boolean) => ({ op: 'rr-1', ok, users: 3, mailboxes: 5, messages: 90, ms: 400, error: ok ? '' : '1 of 3 did not copy', failed: ok ? [] : ['bob'], finishedAt: iso(150) });
-    expect(fire(view('seed', { master: { seedResult: seed(false) } }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/not copied: bob/) });
-    expect(fire(view('seed', { master: { seedResult: seed(true) } }))).toMatchObject({ to: 'verify', action: 'request-check' });
+    expect(fire(view('seed', { master: { results: { seed: seed(false) } } }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/not copied: bob/) });
+    expect(fire(view('seed', { master: { results: { seed: seed(true) } } }))).toMatchObject({ to: 'verify', action: 'request-check' });
     // another operation's result is not this one's
-    expect(fire(view('seed', { master: { seedResult: { ...seed(true), op: 'rr-0' } } }))).toBeUndefined();
+    expect(fire(view('seed', { master: { results: { seed: { ...seed(true), op: 'rr-0' } } } }))).toBeUndefined();
   });
 
   it('succeeds when every mailbox matches, checks again while mail arrives, fails after the bound', () => {
     const result = { checkId: 'rr-1.1', checkAskedAt: T0 + 100 };
-    const check = (mailboxes: MailboxSummaryRow[]) => ({ checkResult: { op: 'rr-1.1', mailboxes, error: '' } });
+    const check = (mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: 'rr-1.1', mailboxes, error: '' } } });
     const same = view('verify', { result, master: check([mbox('user.ann', 30)]), target: check([mbox('user.ann', 30)]) });
     expect(fire(same)).toMatchObject({ to: 'done', state: 'succeeded', action: 'finish' });
     const behind = { result, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) };
@@ -77,7 +77,7 @@ describe('re-replication rules', () => {
 
   it('says why it waits, and is never cancelled', () => {
     expect(rereplicateWaiting(view('seed'))).toBe('s01-m2 to copy every user to s01-m3 (sync_client -u), until 11:00:00');
-    const check = (mailboxes: MailboxSummaryRow[]) => ({ checkResult: { op: 'rr-1.1', mailboxes, error: '' } });
+    const check = (mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: 'rr-1.1', mailboxes, error: '' } } });
     const behind = view('verify', { result: { checkId: 'rr-1.1', checkAskedAt: T0 + 100 }, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) });
     expect(rereplicateWaiting(behind)).toBe('1 difference(s): user.ann: 31 message(s) on the master, 30 on the new replica: checking again every 2 s, until 10:02:00');
     expect(REREPLICATE.cancelRefusal(behind.op)?.hint).toBe('wait for it to end (slotctl operations show rr-1 --wait); run slotctl machine retire again to resume a failed one');

@@ -85,9 +85,9 @@ export function seedDifferences(master: readonly MailboxSummaryRow[], replica: r
   return out;
 }
 
-function checks(v: ReReplicationView): { master: SlotRow['checkResult']; replica: SlotRow['checkResult'] } | undefined {
-  const m = v.master?.checkResult;
-  const r = v.target?.checkResult;
+function checks(v: ReReplicationView): { master: SlotRow['results']['check']; replica: SlotRow['results']['check'] } | undefined {
+  const m = v.master?.results.check;
+  const r = v.target?.results.check;
   if (!v.checkId || m?.op !== v.checkId || r?.op !== v.checkId) return undefined;
   return { master: m, replica: r };
 }
@@ -127,14 +127,14 @@ export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
   {
     from: 'seed', to: 'done', state: 'failed', reason: 'initial sync failed', failure: true, action: 'end-failed', doc: 'the seed failed (the users not copied named)',
     when: (v) => {
-      const r = v.master?.seedResult;
+      const r = v.master?.results.seed;
       return r?.op === v.op.id && !r.ok ? `${r.error || 'no detail'}${r.failed.length ? ` (not copied: ${r.failed.slice(0, 10).join(', ')})` : ''}` : undefined;
     },
   },
   {
     from: 'seed', to: 'verify', reason: 'initial sync done', action: 'request-check', doc: 'the seed succeeded',
     when: (v) => {
-      const r = v.master?.seedResult;
+      const r = v.master?.results.seed;
       return r?.op === v.op.id && r.ok ? `${r.users} user(s), ${r.mailboxes} mailbox(es), ${r.messages} message(s) in ${r.ms} ms; comparing every mailbox on both slots` : undefined;
     },
   },
@@ -200,15 +200,15 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
       ctx.push([...both, p.oldMachine]);
       return;
     case 'request-seed':
-      storage.requests.seed(p.master, v.op.id);
+      storage.requests.put(p.master, { kind: 'seed', id: v.op.id });
       ctx.push([p.masterMachine]);
       return;
     case 'request-check': {
       const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
       const checkId = `${v.op.id}.${attempt}`;
       storage.transaction(() => {
-        storage.requests.check(p.master, checkId, [ALL_MAILBOXES]);
-        storage.requests.check(p.target, checkId, [ALL_MAILBOXES]);
+        storage.requests.put(p.master, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
+        storage.requests.put(p.target, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
         storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
       });
       ctx.push(both);
@@ -219,9 +219,9 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
       storage.transaction(() => {
         // a failed attempt keeps the seeding mark: the replica is not known to be complete
         if (action === 'finish' && storage.slots.get(p.target)?.seeding === v.op.id) storage.slots.setSeeding(p.target, '');
-        storage.requests.seed(p.master, '');
-        storage.requests.check(p.master, '', []);
-        if (storage.slots.get(p.target)) storage.requests.check(p.target, '', []);
+        storage.requests.withdraw(p.master, 'seed');
+        storage.requests.withdraw(p.master, 'check');
+        if (storage.slots.get(p.target)) storage.requests.withdraw(p.target, 'check');
       });
       ctx.push(both);
       return;

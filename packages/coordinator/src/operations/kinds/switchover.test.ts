@@ -80,33 +80,33 @@ describe('switchover rules', () => {
 
   it('rolls back when the replay fails, naming the file', () => {
     const replayResult = { op: 'sw-1', ok: false, replayed: [], failedFile: 'log-run', error: 'replica 10.0.1.2:2005 refuses connections', finishedAt: iso(150), ms: 3 };
-    const f = fire(view('replay', { from: { observedState: 'STOPPED', replayResult } }));
+    const f = fire(view('replay', { from: { observedState: 'STOPPED', results: { replay: replayResult } } }));
     expect(f).toMatchObject({ to: 'rollback', action: 'release-hold' });
     expect(f!.detail).toContain('replay of log-run to s01-m2 failed: replica 10.0.1.2:2005 refuses connections');
   });
 
   it('ignores the result of an earlier replay', () => {
     const replayResult = { op: 'replay-old', ok: true, replayed: [], failedFile: '', error: '', finishedAt: iso(0), ms: 1 };
-    expect(fire(view('replay', { from: { observedState: 'STOPPED', replayResult } }))).toBeUndefined();
+    expect(fire(view('replay', { from: { observedState: 'STOPPED', results: { replay: replayResult } } }))).toBeUndefined();
   });
 
   const box = { name: 'user.alice', exists: true, uniqueid: 'u1', messages: 10, uidvalidity: 7, lastUid: 10, highestModseq: 21 };
   const replayed = { op: 'sw-1', ok: true, replayed: ['log'], failedFile: '', error: '', finishedAt: iso(150), ms: 30, mailboxes: [box] };
 
   it('flips only when the replica holds the replayed mailboxes exactly', () => {
-    const waiting = view('verify', { from: { observedState: 'STOPPED', replayResult: replayed } });
+    const waiting = view('verify', { from: { observedState: 'STOPPED', results: { replay: replayed } } });
     expect(fire(waiting)).toBeUndefined();
-    const same = view('verify', { from: { observedState: 'STOPPED', replayResult: replayed }, to: { observedRole: 'REPLICA', checkResult: { op: 'sw-1', mailboxes: [box], error: '' } } });
+    const same = view('verify', { from: { observedState: 'STOPPED', results: { replay: replayed } }, to: { observedRole: 'REPLICA', results: { check: { op: 'sw-1', mailboxes: [box], error: '' } } } });
     expect(fire(same)).toMatchObject({ to: 'flip', action: 'flip' });
-    const short = view('verify', { from: { observedState: 'STOPPED', replayResult: replayed }, to: { observedRole: 'REPLICA', checkResult: { op: 'sw-1', mailboxes: [{ ...box, messages: 9, lastUid: 9 }], error: '' } } });
+    const short = view('verify', { from: { observedState: 'STOPPED', results: { replay: replayed } }, to: { observedRole: 'REPLICA', results: { check: { op: 'sw-1', mailboxes: [{ ...box, messages: 9, lastUid: 9 }], error: '' } } } });
     const f = fire(short);
     expect(f).toMatchObject({ to: 'rollback' });
     expect(f!.detail).toContain('user.alice: messages 10 on the master, 9 on the replica');
   });
 
   it('does not flip while a sync log is left', () => {
-    expect(fire(view('verify', { from: { observedState: 'STOPPED', replayResult: { ...replayed, mailboxes: [] }, backlog: { ...EMPTY_BACKLOG, files: 1 } } }))).toBeUndefined();
-    expect(fire(view('verify', { from: { observedState: 'STOPPED', replayResult: { ...replayed, mailboxes: [] } } }))).toMatchObject({ to: 'flip' });
+    expect(fire(view('verify', { from: { observedState: 'STOPPED', results: { replay: { ...replayed, mailboxes: [] } }, backlog: { ...EMPTY_BACKLOG, files: 1 } } }))).toBeUndefined();
+    expect(fire(view('verify', { from: { observedState: 'STOPPED', results: { replay: { ...replayed, mailboxes: [] } } } }))).toMatchObject({ to: 'flip' });
   });
 
   it('rolls back on cancel and on timeout before the flip, never after it', () => {
@@ -141,7 +141,7 @@ describe('switchover rules', () => {
 describe('switchover waits, and says why', () => {
   it('in preflight: no free slot, a cleanup, the restart grace', () => {
     expect(switchoverWaiting({ ...view('preflight', { slotsFree: 0 }), maxSwitchovers: 4 })).toBe('no free switchover slot (4 running, limit 4: --max-switchovers)');
-    expect(switchoverWaiting(view('preflight', { to: { cleanupOp: 'cl-1', cleanupStartedAt: '2026-11-29T02:13:00.000Z' } }))).toBe('a cleanup runs on s01-m2 (cyr_expire since 02:13:00)');
+    expect(switchoverWaiting(view('preflight', { to: { requests: { cleanup: { kind: 'cleanup', id: 'cl-1' } }, cleanupStartedAt: '2026-11-29T02:13:00.000Z' } }))).toBe('a cleanup runs on s01-m2 (cyr_expire since 02:13:00)');
     const grace = { ...view('preflight', { connected: [], inGrace: true }), graceUntil: T0 + 6000 };
     expect(switchoverWaiting(grace)).toMatch(/^agents may still be reconnecting to the restarted coordinator \(grace until 10:00:06\): the agent of machine m1/);
   });

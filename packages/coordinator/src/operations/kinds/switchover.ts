@@ -138,7 +138,7 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
     doc: 'no problem, fewer than `--max-switchovers` switchovers past their preflight, no cleanup running on A or B',
     // with as many switchovers under way as allowed, it waits in preflight (oldest first)
     // ... and while a cleanup (cyr_expire) runs on either slot: no operation runs during one
-    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 || v.from.cleanupOp || v.to.cleanupOp ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
+    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 || v.from.requests.cleanup || v.to.requests.cleanup ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
   },
   ...abortRows,
   {
@@ -148,14 +148,14 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
   {
     from: 'replay', to: 'rollback', reason: 'replay failed', action: 'release-hold', failure: true, doc: 'the replay failed (file and error recorded)',
     when: (v) => {
-      const r = v.from.replayResult;
+      const r = v.from.results.replay;
       return r?.op === v.op.id && !r.ok ? `replay of ${r.failedFile || 'the sync logs'} to ${v.to.name} failed: ${r.error}` : undefined;
     },
   },
   {
     from: 'replay', to: 'verify', reason: 'leftover sync logs replayed', action: 'request-check', doc: 'replayed',
     when: (v) => {
-      const r = v.from.replayResult;
+      const r = v.from.results.replay;
       return r?.op === v.op.id && r.ok ? `${r.replayed.length} file(s) in ${r.ms} ms, ${r.mailboxes?.length ?? 0} mailbox(es) named` : undefined;
     },
   },
@@ -163,10 +163,10 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
     from: 'verify', to: 'rollback', reason: 'replica check failed', action: 'release-hold', failure: true,
     doc: 'B\'s summary differs from A\'s (uniqueid, messages, UIDVALIDITY, last UID, highest modseq), or the check failed',
     when: (v) => {
-      const c = v.to.checkResult;
-      if (!(v.from.replayResult?.mailboxes?.length) || c?.op !== v.op.id) return undefined;
+      const c = v.to.results.check;
+      if (!(v.from.results.replay?.mailboxes?.length) || c?.op !== v.op.id) return undefined;
       if (c.error) return `mailbox check on ${v.to.name} failed: ${c.error}`;
-      const diff = mailboxDifferences(v.from.replayResult.mailboxes, c.mailboxes);
+      const diff = mailboxDifferences(v.from.results.replay.mailboxes, c.mailboxes);
       return diff.length ? `${v.to.name} differs from ${v.from.name}: ${diff.slice(0, 5).join('; ')}${diff.length > 5 ? ` (and ${diff.length - 5} more)` : ''}` : undefined;
     },
   },
@@ -175,9 +175,9 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
     when: (v) => {
       // the report that carried the replay result also carried the backlog as the watcher saw it afterwards
       if (v.from.backlog.files > 0) return undefined;
-      const named = v.from.replayResult?.mailboxes ?? [];
+      const named = v.from.results.replay?.mailboxes ?? [];
       if (named.length === 0) return 'no sync log left, no mailbox to compare';
-      const c = v.to.checkResult;
+      const c = v.to.results.check;
       return c?.op === v.op.id && !c.error ? `no sync log left; ${named.length} mailbox(es) identical on both slots` : undefined;
     },
   },
@@ -251,7 +251,7 @@ export function switchoverWaiting(v: SwitchoverView): string {
       const problems = switchoverProblems(v);
       if (problems.length) return `agents may still be reconnecting to the restarted coordinator (grace until ${v.graceUntil ? clock(new Date(v.graceUntil).toISOString()) : '?'}): ${problems.join('; ')}`;
       if (v.slotsFree < 1) return `no free switchover slot (${(v.maxSwitchovers ?? 0) - v.slotsFree} running, limit ${v.maxSwitchovers ?? '?'}: --max-switchovers)`;
-      const cleaning = [v.from, v.to].find((s) => s.cleanupOp);
+      const cleaning = [v.from, v.to].find((s) => s.requests.cleanup?.id);
       if (cleaning) return `a cleanup runs on ${cleaning.name} (cyr_expire since ${clock(cleaning.cleanupStartedAt)})`;
       return 'preflight';
     }
@@ -262,7 +262,7 @@ export function switchoverWaiting(v: SwitchoverView): string {
     case 'verify':
       return v.from.backlog.files > 0
         ? `${p.from} still reports ${v.from.backlog.files} sync log file(s)`
-        : `the agent of ${p.toMachine} to summarize the ${v.from.replayResult?.mailboxes?.length ?? 0} replayed mailbox(es) on ${p.to}`;
+        : `the agent of ${p.toMachine} to summarize the ${v.from.results.replay?.mailboxes?.length ?? 0} replayed mailbox(es) on ${p.to}`;
     case 'flip':
       return `the flip in the database (store ${v.store.name}: master ${v.store.masterSlot} at epoch ${v.store.epoch})`;
     case 'start':
@@ -294,7 +294,7 @@ function clearRequests(v: SwitchoverView, ctx: KindContext, hold: 'release' | 'i
   const { storage } = ctx;
   const p = v.params;
   if (hold === 'release' || storage.slots.get(p.from)?.opHold === v.op.id) storage.slots.setOpHold(p.from, '');
-  storage.requests.check(p.to, '', []);
+  storage.requests.withdraw(p.to, 'check');
   ctx.push([p.fromMachine, p.toMachine]);
 }
 
@@ -304,8 +304,8 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
   rules: SWITCHOVER_RULES,
   actionDocs: {
     'hold-old-master': 'hold A stopped (`op_hold`): A closes its service listeners and waits (up to 15 s) until cyrmaster\'s LMTP listener is gone and no delivery is in flight, then releases the service IP and stops',
-    'request-replay': 'ask A to replay its leftover sync logs (`replay_op` = operation id)',
-    'request-check': 'ask B to summarize the mailboxes the replayed logs named (`check_op`)',
+    'request-replay': 'ask A to replay its leftover sync logs (a `replay` request, id = operation id)',
+    'request-check': 'ask B to summarize the mailboxes the replayed logs named (a `check` request)',
     flip: 'one transaction: master B, replica A, epoch E+1, hold released, check request cleared, event; both agents get their new desired state',
     'release-hold': 'A serves again (its hold released), database untouched',
     finish: 'clear the requests (and the hold, if still ours)',
@@ -318,13 +318,13 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
       ctx.push([v.params.fromMachine]);
     },
     'request-replay': (v, ctx) => {
-      ctx.storage.requests.replay(v.params.from, v.op.id, `switchover ${v.op.id}: replay leftover sync logs to ${v.params.to}`);
+      ctx.storage.requests.put(v.params.from, { kind: 'replay', id: v.op.id }, `switchover ${v.op.id}: replay leftover sync logs to ${v.params.to}`);
       ctx.push([v.params.fromMachine]);
     },
     'request-check': (v, ctx) => {
-      const named = ctx.storage.slots.get(v.params.from)?.replayResult?.mailboxes?.map((m) => m.name) ?? [];
+      const named = ctx.storage.slots.get(v.params.from)?.results.replay?.mailboxes?.map((m) => m.name) ?? [];
       if (named.length === 0) return;
-      ctx.storage.requests.check(v.params.to, v.op.id, named);
+      ctx.storage.requests.put(v.params.to, { kind: 'check', id: v.op.id, mailboxes: named });
       ctx.push([v.params.toMachine]);
     },
     flip: (v, ctx) => {
@@ -334,7 +334,7 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
         storage.transaction(() => {
           storage.stores.setMaster(v.store.name, p.to, p.epoch, `switchover ${v.op.id}: ${p.from} -> ${p.to}`, v.op.id);
           storage.slots.setOpHold(p.from, '');
-          storage.requests.check(p.to, '', []);
+          storage.requests.withdraw(p.to, 'check');
         });
       } catch (err) {
         ctx.log.warn({ op: v.op.id, store: v.store.name, err: (err as Error).message }, 'flip not done');
