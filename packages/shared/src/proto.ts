@@ -45,6 +45,8 @@ export function loadContract(): ProtoGrpcType {
 export type { AgentMessage, AgentMessage__Output } from './generated/slotctl/v1/AgentMessage.js';
 export type { CoordinatorMessage, CoordinatorMessage__Output } from './generated/slotctl/v1/CoordinatorMessage.js';
 export type { DesiredSlot, DesiredSlot__Output } from './generated/slotctl/v1/DesiredSlot.js';
+export type { SlotRequest, SlotRequest__Output } from './generated/slotctl/v1/SlotRequest.js';
+export type { SlotResult, SlotResult__Output } from './generated/slotctl/v1/SlotResult.js';
 export type { DesiredState, DesiredState__Output } from './generated/slotctl/v1/DesiredState.js';
 export type { SlotReport, SlotReport__Output } from './generated/slotctl/v1/SlotReport.js';
 export type { Backlog, Backlog__Output } from './generated/slotctl/v1/Backlog.js';
@@ -113,7 +115,7 @@ export type { SyncUsersReply } from './generated/slotctl/v1/SyncUsersReply.js';
 export type { RenewRequest__Output } from './generated/slotctl/v1/RenewRequest.js';
 export type { HeartbeatAck, HeartbeatAck__Output } from './generated/slotctl/v1/HeartbeatAck.js';
 
-/** As the only name in DesiredSlot.check_mailboxes: summarize every mailbox the slot holds (a new replica's check). */
+/** As the only name of a check request (CheckRequest.mailboxes): summarize every mailbox the slot holds (a new replica's check). */
 export const ALL_MAILBOXES = '*';
 
 /** The largest Admin message the coordinator sends and slotctl accepts: the status of a large cluster (1,000

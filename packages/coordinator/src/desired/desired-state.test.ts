@@ -47,8 +47,7 @@ describe('desired state of a machine', () => {
 
   it('carries each request the slot holds, and nothing of those it does not', () => {
     const cleanup = { expunged: '7d', deleted: '7d', duplicates: '3d', timeoutMs: 1500 };
-    const none = desiredStateFor('m1', '127.0.10.1', [row({})], cleanup).slots![0]!;
-    expect([none.replayOp, none.checkOp, none.recoverListen, none.recoverOp, none.seedOp, none.cleanupOp, none.cleanupExpunged]).toEqual(['', '', '', '', '', '', '']);
+    expect(desiredStateFor('m1', '127.0.10.1', [row({})], cleanup).slots![0]!.requests).toEqual([]);
     const requests: SlotRequests = {
       replay: { kind: 'replay', id: 'sw-1' },
       check: { kind: 'check', id: 'sw-1', mailboxes: ['user.ann'] },
@@ -58,8 +57,15 @@ describe('desired state of a machine', () => {
       cleanup: { kind: 'cleanup', id: 'cl-1' },
     };
     const all = desiredStateFor('m1', '127.0.10.1', [row({ requests, recoverTargetIp: '127.0.22.1', recoverTargetMachine: 'm2' })], cleanup).slots![0]!;
-    expect(all).toMatchObject({ replayOp: 'sw-1', checkOp: 'sw-1', checkMailboxes: ['user.ann'], recoverListen: 'rc-1', recoverOp: 'rc-1', recoverTarget: '127.0.22.1', recoverTargetSlot: 's01-m2', recoverTargetMachine: 'm2', recoverMailboxes: ['user.bob'], seedOp: 'rr-1', cleanupOp: 'cl-1', cleanupExpunged: '7d', cleanupDeleted: '7d', cleanupDuplicates: '3d', cleanupTimeoutS: 2 });
+    expect(all.requests).toEqual([
+      { id: 'sw-1', replay: {} },
+      { id: 'sw-1', check: { mailboxes: ['user.ann'] } },
+      { id: 'rc-1', recoverListen: {} },
+      { id: 'rc-1', recoverPush: { target: '127.0.22.1', targetSlot: 's01-m2', targetMachine: 'm2', mailboxes: ['user.bob'] } },
+      { id: 'rr-1', seed: {} },
+      { id: 'cl-1', cleanup: { expunged: '7d', deleted: '7d', duplicates: '3d', timeoutS: 2 } },
+    ]);
     // only a master copies to a new replica
-    expect(desiredStateFor('m1', '127.0.10.1', [row({ requests, masterSlot: 's01-m2' })], cleanup).slots![0]!.seedOp).toBe('');
+    expect(desiredStateFor('m1', '127.0.10.1', [row({ requests, masterSlot: 's01-m2' })], cleanup).slots![0]!.requests?.map((r) => Object.keys(r)[1])).not.toContain('seed');
   });
 });

@@ -1,7 +1,7 @@
 // Pure: the whole desired state of one machine, computed from database rows. Its version is a digest of the
 // content, so equal states have equal versions and re-sending one changes nothing on the agent.
 import { createHash } from 'node:crypto';
-import type { DesiredSlot, DesiredState, PeerAgent } from '@slotctl/shared';
+import type { DesiredSlot, DesiredState, PeerAgent, SlotRequest } from '@slotctl/shared';
 import type { PlacedSlotRow } from '../db/rows.js';
 
 export interface CleanupPolicy {
@@ -13,28 +13,19 @@ export interface CleanupPolicy {
 
 const NO_CLEANUP: CleanupPolicy = { expunged: '', deleted: '', duplicates: '', timeoutMs: 0 };
 
-/** The slot's requests as the contract's fields (a request absent: its fields empty). */
-function requestFields(row: PlacedSlotRow, cleanup: CleanupPolicy) {
+/** The slot's requests as the contract lists them, in a fixed order (equal states, equal versions). */
+function requestList(row: PlacedSlotRow, cleanup: CleanupPolicy): SlotRequest[] {
   const { replay, check, 'recover-listen': listen, 'recover-push': push, seed, cleanup: expire } = row.requests;
-  return {
-    replayOp: replay?.id ?? '',
-    checkOp: check?.id ?? '',
-    checkMailboxes: check?.mailboxes ?? [],
-    recoverListen: listen?.id ?? '',
-    recoverOp: push?.id ?? '',
-    recoverTarget: push ? (row.recoverTargetIp ?? '') : '',
-    recoverTargetSlot: push?.targetSlot ?? '',
-    recoverTargetMachine: push ? (row.recoverTargetMachine ?? '') : '',
-    recoverMailboxes: push?.mailboxes ?? [],
-    // only a master copies to a new replica
-    seedOp: row.masterSlot === row.name ? (seed?.id ?? '') : '',
-    // a cleanup request carries the retentions it runs with
-    cleanupOp: expire?.id ?? '',
-    cleanupExpunged: expire ? cleanup.expunged : '',
-    cleanupDeleted: expire ? cleanup.deleted : '',
-    cleanupDuplicates: expire ? cleanup.duplicates : '',
-    cleanupTimeoutS: expire ? Math.ceil(cleanup.timeoutMs / 1000) : 0,
-  };
+  const out: SlotRequest[] = [];
+  if (replay) out.push({ id: replay.id, replay: {} });
+  if (check) out.push({ id: check.id, check: { mailboxes: check.mailboxes } });
+  if (listen) out.push({ id: listen.id, recoverListen: {} });
+  if (push) out.push({ id: push.id, recoverPush: { target: row.recoverTargetIp ?? '', targetSlot: push.targetSlot, targetMachine: row.recoverTargetMachine ?? '', mailboxes: push.mailboxes } });
+  // only a master copies to a new replica
+  if (seed && row.masterSlot === row.name) out.push({ id: seed.id, seed: {} });
+  // a cleanup request carries the retentions it runs with
+  if (expire) out.push({ id: expire.id, cleanup: { expunged: cleanup.expunged, deleted: cleanup.deleted, duplicates: cleanup.duplicates, timeoutS: Math.ceil(cleanup.timeoutMs / 1000) } });
+  return out;
 }
 
 export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[], cleanup: CleanupPolicy = NO_CLEANUP): DesiredState {
@@ -56,7 +47,7 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
       stopped: row.adminStopped !== 0 || row.opHold !== '' || row.recoveryHold !== '',
       startGeneration: row.startGeneration,
       peerMachine: row.peerMachine ?? '',
-      ...requestFields(row, cleanup),
+      requests: requestList(row, cleanup),
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   // partners: every machine sharing a store with this one

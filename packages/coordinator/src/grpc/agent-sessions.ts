@@ -15,6 +15,7 @@ import {
   type Logger,
   type MailboxSummary__Output,
   type SlotReport__Output,
+  type SlotResult__Output,
   type HeartbeatAck,
   type RenewRequest__Output,
 } from '@slotctl/shared';
@@ -97,51 +98,57 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
 /** The results a report carries, each bounded before it is stored (a result without its operation id: none). */
 function toResults(report: SlotReport__Output): SlotResults {
   const results: SlotResults = {};
-  if (report.replay?.op) {
+  const of = <K extends NonNullable<SlotResult__Output['kind']>>(kind: K) => report.results.find((r) => r.kind === kind)?.[kind] ?? undefined;
+  const replay = of('replay');
+  const check = of('check');
+  const recover = of('recoverPush');
+  const seed = of('seed');
+  const cleanup = of('cleanup');
+  if (replay?.op) {
     results.replay = {
-      op: report.replay.op.slice(0, 100),
-      ok: report.replay.ok,
-      replayed: report.replay.replayed.slice(0, 1000),
-      failedFile: report.replay.failedFile.slice(0, 200),
-      error: report.replay.error.slice(0, MAX_LINE),
-      finishedAt: report.replay.finishedAt.slice(0, 40),
-      ms: report.replay.ms,
-      mailboxes: report.replay.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary),
+      op: replay.op.slice(0, 100),
+      ok: replay.ok,
+      replayed: replay.replayed.slice(0, 1000),
+      failedFile: replay.failedFile.slice(0, 200),
+      error: replay.error.slice(0, MAX_LINE),
+      finishedAt: replay.finishedAt.slice(0, 40),
+      ms: replay.ms,
+      mailboxes: replay.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary),
     };
   }
-  if (report.check?.op) results.check = { op: report.check.op.slice(0, 100), mailboxes: report.check.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary), error: report.check.error.slice(0, MAX_LINE) };
-  if (report.recover?.op) {
+  if (check?.op) results.check = { op: check.op.slice(0, 100), mailboxes: check.mailboxes.slice(0, MAX_MAILBOXES).map(toSummary), error: check.error.slice(0, MAX_LINE) };
+  if (recover?.op) {
     results['recover-push'] = {
-      op: report.recover.op.slice(0, 100),
-      done: report.recover.done,
-      error: report.recover.error.slice(0, MAX_LINE),
-      mailboxes: report.recover.mailboxes.slice(0, MAX_MAILBOXES).map((m) => ({ name: m.name, result: m.result.slice(0, 20), detail: m.detail.slice(0, MAX_LINE), messages: m.messages, missing: m.missing })),
+      op: recover.op.slice(0, 100),
+      done: recover.done,
+      error: recover.error.slice(0, MAX_LINE),
+      mailboxes: recover.mailboxes.slice(0, MAX_MAILBOXES).map((m) => ({ name: m.name, result: m.result.slice(0, 20), detail: m.detail.slice(0, MAX_LINE), messages: m.messages, missing: m.missing })),
     };
   }
-  if (report.seed?.op) {
+  if (seed?.op) {
     results.seed = {
-      op: report.seed.op.slice(0, 100),
-      ok: report.seed.ok,
-      users: report.seed.users,
-      mailboxes: report.seed.mailboxes,
-      messages: Number(report.seed.messages),
-      ms: Number(report.seed.ms),
-      error: report.seed.error.slice(0, MAX_LINE),
-      failed: report.seed.failed.slice(0, 200).map((f) => f.slice(0, 200)),
-      finishedAt: report.seed.finishedAt.slice(0, 40),
+      op: seed.op.slice(0, 100),
+      ok: seed.ok,
+      users: seed.users,
+      mailboxes: seed.mailboxes,
+      messages: Number(seed.messages),
+      ms: Number(seed.ms),
+      error: seed.error.slice(0, MAX_LINE),
+      failed: seed.failed.slice(0, 200).map((f) => f.slice(0, 200)),
+      finishedAt: seed.finishedAt.slice(0, 40),
     };
   }
-  if (report.cleanup?.op) {
+  if (cleanup?.op) {
     results.cleanup = {
-      op: report.cleanup.op.slice(0, 100),
-      ok: report.cleanup.ok,
-      exitCode: report.cleanup.exitCode,
-      startedAt: report.cleanup.startedAt.slice(0, 40),
-      finishedAt: report.cleanup.finishedAt.slice(0, 40),
-      ms: Number(report.cleanup.ms),
-      freedBytes: Number(report.cleanup.freedBytes),
-      error: report.cleanup.error.slice(0, MAX_LINE),
-      tail: report.cleanup.tail.slice(-20).map((l) => l.slice(0, MAX_LINE)),
+      op: cleanup.op.slice(0, 100),
+      ok: cleanup.ok,
+      exitCode: cleanup.exitCode,
+      startedAt: cleanup.startedAt.slice(0, 40),
+      finishedAt: cleanup.finishedAt.slice(0, 40),
+      ms: Number(cleanup.ms),
+      freedBytes: Number(cleanup.freedBytes),
+      error: cleanup.error.slice(0, MAX_LINE),
+      tail: cleanup.tail.slice(-20).map((l) => l.slice(0, MAX_LINE)),
     };
   }
   return results;

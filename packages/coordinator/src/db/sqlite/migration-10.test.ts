@@ -16,6 +16,20 @@ import { sqliteStorage } from './index.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
+/** A DesiredSlot of schema 9, its request fields (replay_op … cleanup_timeout_s) as the list that replaced them. */
+function asRequestList(flat: Record<string, unknown>): Record<string, unknown> {
+  const f = flat as Record<string, string & string[] & number>;
+  const requests: Record<string, unknown>[] = [];
+  if (f.replayOp) requests.push({ id: f.replayOp, replay: {} });
+  if (f.checkOp) requests.push({ id: f.checkOp, check: { mailboxes: f.checkMailboxes } });
+  if (f.recoverListen) requests.push({ id: f.recoverListen, recoverListen: {} });
+  if (f.recoverOp) requests.push({ id: f.recoverOp, recoverPush: { target: f.recoverTarget, targetSlot: f.recoverTargetSlot, targetMachine: f.recoverTargetMachine, mailboxes: f.recoverMailboxes } });
+  if (f.seedOp) requests.push({ id: f.seedOp, seed: {} });
+  if (f.cleanupOp) requests.push({ id: f.cleanupOp, cleanup: { expunged: f.cleanupExpunged, deleted: f.cleanupDeleted, duplicates: f.cleanupDuplicates, timeoutS: f.cleanupTimeoutS } });
+  const fields = ['replayOp', 'checkOp', 'checkMailboxes', 'recoverListen', 'recoverOp', 'recoverTarget', 'recoverTargetSlot', 'recoverTargetMachine', 'recoverMailboxes', 'seedOp', 'cleanupOp', 'cleanupExpunged', 'cleanupDeleted', 'cleanupDuplicates', 'cleanupTimeoutS'];
+  return { ...Object.fromEntries(Object.entries(flat).filter(([k]) => !fields.includes(k))), requests };
+}
+
 describe('schema 10: slot requests in a table of their own', () => {
   let dir: string;
   let db: Database.Database;
@@ -57,8 +71,9 @@ describe('schema 10: slot requests in a table of their own', () => {
     expect(storage.cleanup.lastResult('s2-m2')?.op).toBe('op-cleanup-old');
   });
 
-  it('builds the same desired state for every machine as schema 9 did', () => {
-    const before = JSON.parse(readFileSync(join(FIXTURES, 'schema-9.desired.json'), 'utf8')) as Record<string, unknown>;
+  it('builds the same desired state for every machine as schema 9 did (its request fields now a list)', () => {
+    const before = JSON.parse(readFileSync(join(FIXTURES, 'schema-9.desired.json'), 'utf8')) as Record<string, { slots: Record<string, unknown>[] }>;
+    for (const state of Object.values(before)) state.slots = state.slots.map(asRequestList);
     const cleanup = { expunged: '7d', deleted: '14d', duplicates: '3d', timeoutMs: 3_600_000 };
     for (const m of storage.machines.list()) {
       const { version: _version, ...state } = desiredStateFor(m.name, m.address, storage.slots.placedOfMachine(m.name), cleanup);

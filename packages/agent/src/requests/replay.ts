@@ -1,0 +1,36 @@
+// replay: a stopped slot's leftover sync logs replayed to its replica, then a summary of every mailbox they named
+// (the coordinator compares it with the replica's). Its answer is persisted before it is reported (replays.json):
+// a resent desired state gets the same answer after an agent restart, not a second replay.
+import type { ReplayReport } from '@slotctl/shared';
+import { summarizeMailboxes, type MailboxSummary } from '../cyrus/mailboxes.js';
+import { replaySyncLogs } from '../sync/replay.js';
+import { requestOf, type RequestHandler } from './handler.js';
+
+/** Only while no cyrmaster of the slot runs. */
+export const SLOT_DOWN = ['stopped', 'configured', 'failed'];
+
+export const replay: RequestHandler<Required<ReplayReport> & { op: string }> = {
+  name: 'replay',
+  waits: true,
+  requested: (d) => (d.stopped ? requestOf(d, 'replay')?.id : undefined),
+  mayRun: (s) => Boolean(s.layout) && SLOT_DOWN.includes(s.lifecycle),
+  async run({ s, d, id, log, services }) {
+    const layout = s.layout!;
+    const result = d.peerIp
+      ? await replaySyncLogs(layout.imapdConf, layout.syncDir, { ip: d.peerIp, port: services.runtime.ports.sync }, log)
+      : { ok: false, replayed: [], failedFile: '', error: 'the slot has no replica to replay to', mailboxes: [], ms: 0 };
+    let mailboxes: MailboxSummary[] = [];
+    let error = result.error ?? '';
+    if (result.ok && result.mailboxes.length) {
+      try {
+        mailboxes = await summarizeMailboxes(layout.imapdConf, result.mailboxes);
+      } catch (err) {
+        error = `replayed, but the mailboxes could not be summarized: ${(err as Error).message}`;
+      }
+    }
+    log.info({ ok: result.ok, replayed: result.replayed, failedFile: result.failedFile, error: result.error }, 'replay finished');
+    await services.refreshBacklog(s.name);
+    return { op: id, ok: result.ok && !error, replayed: result.replayed, failedFile: result.failedFile ?? '', error, finishedAt: new Date().toISOString(), ms: Math.round(result.ms), mailboxes };
+  },
+  asResult: (r) => ({ replay: r }),
+};
