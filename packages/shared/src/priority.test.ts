@@ -62,20 +62,23 @@ describe('takePriorityEarly', () => {
   }
 
   it("takes --nice (or the daemons' default) for the main thread, and for the group when it leads its session", async () => {
-    const [given, byDefault, member, invalid] = await Promise.all([
+    const [given, byDefault, member, invalid, outOfRange, missing] = await Promise.all([
       early(['node', 'bin', '--nice=5'], true),
       early(['node', 'bin', '--config', 'x'], true),
       early(['node', 'bin', '--nice', '6'], false),
       early(['node', 'bin', '--nice', 'abc'], true),
+      early(['node', 'bin', '--nice', '50'], true),
+      early(['node', 'bin', '--nice'], true),
     ]);
     expect(given.main).toBe(5);
     expect(byDefault.main).toBe(process.getuid?.() === 0 ? -10 : byDefault.main); // lowering needs root
     expect(member.main).toBe(6);
-    expect(invalid.main).toBe(getPriority()); // the caller's, left for main.js to refuse with a clear error
+    // the caller's, left for main.js to refuse with a clear error
+    for (const refused of [invalid, outOfRange, missing]) expect(refused.main).toBe(getPriority());
     if (given.group !== undefined) {
       expect(given.group.nice).toBe(5);
       if (process.getuid?.() === 0) expect(byDefault.group?.nice).toBe(-10);
-      expect(invalid.group?.nice).toBe(0);
+      for (const refused of [invalid, outOfRange, missing]) expect(refused.group?.nice).toBe(0);
     }
   });
 });

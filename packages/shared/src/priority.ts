@@ -86,8 +86,12 @@ function writeAutogroupNice(nice: number): void {
  */
 export function takePriorityEarly(argv: readonly string[]): void {
   const at = argv.findIndex((a) => a === '--nice' || a.startsWith('--nice='));
-  const nice = at < 0 ? DAEMON_NICE : Number(argv[at]!.includes('=') ? argv[at]!.split('=')[1] : argv[at + 1]);
-  if (!Number.isInteger(nice)) return; // main.js refuses it with a clear error
+  let nice: number;
+  try {
+    nice = at < 0 ? DAEMON_NICE : parseNice((argv[at]!.includes('=') ? argv[at]!.split('=')[1] : argv[at + 1]) ?? '');
+  } catch {
+    return; // main.js refuses it with a clear error
+  }
   try {
     setPriority(nice);
   } catch {
