@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners, stealMs, stolenAtLeast, stoodStill } from './master-watch.js';
+import { GAP_LIMIT_MS, MasterWatch, blindSpots, listeners, resumedTogether, stealMs, stolenAtLeast, stoodStill } from './master-watch.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,22 +41,42 @@ describe('the master watch', () => {
   });
 
   it('tells a stall its hypervisor took from a sampler held up in its runnable wait', () => {
-    // as seen on a CI machine: both gaps end together; one sampler overslept 41 ms, the other was made runnable just
-    // before its virtual CPU was descheduled, so its 44 ms stall reads as waiting
+    // one sampler overslept 41 ms, the other was made runnable just before its virtual CPU was descheduled, so its
+    // 44 ms stall reads as waiting; their gaps end 3 ms apart (not together: see the next test)
     const one = { at: 0, ms: 53, from: 1002.3, to: 1055.4, sleptMs: 9, waitMs: 0, cpuMs: 2, readMs: 1 };
-    const two = { at: 0, ms: 56, from: 1000, to: 1055.5, sleptMs: 10, waitMs: 44, cpuMs: 1, readMs: 1 };
+    const two = { at: 0, ms: 58, from: 1000, to: 1058.4, sleptMs: 10, waitMs: 44, cpuMs: 1, readMs: 1 };
     const [blind] = blindSpots([[one], [two]]);
     expect(blind!.couldRunMs).toBe(53);
     expect(stoodStill(blind!)).toBe(false);
     // with /proc/stat's steal figure moving by 40 ms over the second gap (the least a 44 ms steal can show): 20 ms
-    // certainly stolen, so that CPU can have run 36 ms, the other 12
+    // certainly stolen, so that CPU can have run 38 ms, the other 12
     const [still] = blindSpots([[one], [{ ...two, stolenMs: stolenAtLeast(1230, 1270) }]]);
-    expect(still!.couldRunMs).toBe(48);
+    expect(still!.couldRunMs).toBe(50);
     expect(stoodStill(still!)).toBe(true);
-    // steal on the CPU whose sampler was starved counts; a figure that moved by one step or two proves nothing
+    // a figure that moved by one step or two proves nothing
     expect(stolenAtLeast(1230, 1240)).toBe(0);
     expect(stolenAtLeast(1230, 1250)).toBe(0);
     expect(stoodStill(blindSpots([[one], [{ ...two, stolenMs: stolenAtLeast(1230, 1250) }]])[0]!)).toBe(false);
+  });
+
+  it('does not count as running the waits of samplers that got their CPUs back at one moment', () => {
+    // as seen on CI twice: one sampler waited 40–44 ms runnable with nothing stolen, the other overslept, and both gaps
+    // ended within a millisecond (0.09 and 0.4 ms apart): the virtual machine resuming, not two workloads ending
+    const a = { at: 0, ms: 55, from: 1027.7, to: 1082.9, sleptMs: 9, waitMs: 40, cpuMs: 2, readMs: 2, stolenMs: 0 };
+    const b = { at: 0, ms: 82, from: 1000.4, to: 1082.5, sleptMs: 9, waitMs: 0, cpuMs: 1, readMs: 1, stolenMs: 10 };
+    const [still] = blindSpots([[a], [b]]);
+    expect(still!.resumedTogether).toBe(true);
+    expect(still!.couldRunMs).toBe(24);
+    expect(stoodStill(still!)).toBe(true);
+    expect(resumedTogether([a, b])).toBe(true);
+    // the same waits ending 5 ms apart: each CPU held on its own, by anything — blind
+    const apart = blindSpots([[a], [{ ...b, to: 1087.9, ms: 87 }]])[0]!;
+    expect(apart.resumedTogether).toBeUndefined();
+    expect(stoodStill(apart)).toBe(false);
+    // together, but a CPU free for the cluster most of the spot (planned sleep): blind
+    expect(stoodStill(blindSpots([[{ ...a, sleptMs: 45 }], [b]])[0]!)).toBe(false);
+    // one sampler alone proves nothing about the other CPU
+    expect(resumedTogether([a])).toBe(false);
   });
 
   it('reads a CPU\'s steal figure from /proc/stat', () => {

@@ -49,6 +49,8 @@ export interface SamplingGap {
   stolenMs?: number;
   /** For a blind spot: the gap of each sampler it lies in. */
   samplers?: SamplingGap[];
+  /** For a blind spot: every sampler got its CPU back at one moment (`resumedTogether`). */
+  resumedTogether?: boolean;
   /**
    * For a blind spot: at most this long within it could any CPU have run the cluster (see `stoodStill`).
    * Undefined when a sampler's gap has no schedstat split.
@@ -66,9 +68,28 @@ export interface SamplingGap {
  * counts as waiting. Counted generously (reads twice: they are also CPU time): too much here only makes a stall
  * count as blind.
  */
-export function runnableMs(g: SamplingGap): number | undefined {
+export function runnableMs(g: SamplingGap, resumedTogether = false): number | undefined {
   if (g.sleptMs === undefined || g.waitMs === undefined || g.cpuMs === undefined) return undefined;
-  return Math.min(g.ms, g.sleptMs + g.waitMs + g.cpuMs + (g.readMs ?? 0), g.ms - (g.stolenMs ?? 0));
+  const wait = resumedTogether ? 0 : g.waitMs;
+  return Math.min(g.ms, g.sleptMs + wait + g.cpuMs + (g.readMs ?? 0), g.ms - (g.stolenMs ?? 0));
+}
+
+/** Samplers whose gaps end this close together got their CPUs back at one moment (see `resumedTogether`). */
+export const RESUMED_TOGETHER_MS = 1;
+
+/**
+ * Whether every sampler of a blind spot got its CPU back at the same moment (their gaps end within
+ * RESUMED_TOGETHER_MS). Each sampler wakes on its own timer and runs at SCHED_RR 1, pinned: a wait it then spends
+ * runnable is its CPU held by something at least as urgent — never by the cluster's processes, which run as normal
+ * tasks — or its virtual CPU not running at all (a guest counts a runnable task's stall as waiting, and the host's
+ * steal figure does not show every stall: seen on CI, 40–44 ms of waiting with nothing stolen, the other CPU idle,
+ * both gaps ending 0.09 and 0.4 ms apart). Two CPUs released together within a millisecond is the virtual machine
+ * (or a stop_machine) resuming, not two workloads ending by chance: then the waits are not time the cluster ran.
+ */
+export function resumedTogether(samplers: readonly SamplingGap[]): boolean {
+  if (samplers.length < 2 || samplers.some((g) => g.to === undefined)) return false;
+  const ends = samplers.map((g) => g.to!);
+  return Math.max(...ends) - Math.min(...ends) <= RESUMED_TOGETHER_MS;
 }
 
 /** /proc/stat counts in USER_HZ (100 on Linux): every figure is a whole number of these, rounded down. */
@@ -125,10 +146,11 @@ export function blindSpots(perSampler: readonly (readonly SamplingGap[])[]): Sam
     .filter((g) => g.to - g.from > GAP_LIMIT_MS)
     .map((g) => {
       const ms = Math.round(g.to - g.from);
-      const perCpu = g.samplers.map(runnableMs);
+      const together = resumedTogether(g.samplers);
+      const perCpu = g.samplers.map((one) => runnableMs(one, together));
       // any CPU that ran in the spot could have changed a listener: their times add up (none longer than the spot)
       const couldRunMs = perCpu.every((r) => r !== undefined) ? Math.min(ms, perCpu.reduce((sum: number, r) => sum + Math.min(ms, r!), 0)) : undefined;
-      return { at: Math.round(g.to + wallOffset), ms, from: g.from, to: g.to, samplers: g.samplers, ...(couldRunMs === undefined ? {} : { couldRunMs }) };
+      return { at: Math.round(g.to + wallOffset), ms, from: g.from, to: g.to, samplers: g.samplers, ...(together ? { resumedTogether: true } : {}), ...(couldRunMs === undefined ? {} : { couldRunMs }) };
     });
 }
 
