@@ -262,17 +262,16 @@ describe('planned switchover on a namespace cluster', () => {
   }, 300_000);
 
   async function drainUnderLoad(all: StoreJson[], onM2: string[], load: ReturnType<typeof cluster.startLoad>): Promise<void> {
+    // while it runs, the drain says what it waits for (its switchovers, two at a time), as `operations list` shows
+    // it; watched every 10 ms by the long-lived admin client (a slotctl started every 300 ms, a second or more each
+    // beside busy loops, once missed the whole drain)
+    const driver = cluster.operationDriver();
+    await driver.run({ ping: true });
+    const watching = driver.run<{ said: string[]; seen: boolean }>({ waiting: 'm2', kind: 'drain' });
     const draining = cluster.slotctl(['machine', 'drain', 'm2', '--parallel', '2', '--json']);
-    // while it runs, the drain says what it waits for (its switchovers, two at a time), as `operations list` shows it
-    const said = new Set<string>();
-    let running = true;
-    void draining.finally(() => (running = false));
-    while (running) {
-      const ops = await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--machine', 'm2']);
-      for (const op of ops) if (op.kind === 'drain' && op.state === 'running' && op.waiting) said.add(op.waiting);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-    expect([...said].join('\n'), 'what the drain said it waited for').toMatch(/switchover\(s\) running/);
+    const { said, seen } = await watching.finally(() => driver.close());
+    expect(seen, 'the drain was seen running').toBe(true);
+    expect(said.join('\n'), 'what the drain said it waited for').toMatch(/switchover\(s\) running/);
     const drain = await draining;
     expect(drain.exitCode, drain.stdout + drain.stderr).toBe(0);
     const lines = drain.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; store?: string; state?: string; operation?: OperationJson });

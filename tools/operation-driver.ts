@@ -6,6 +6,8 @@
 //   {"cancel":"op-id"}                   → {"operation":{…}} once the cancellation is recorded
 //   {"drain":"m2","parallel":2}           → {"operation":{…}}
 //   {"undrain":"m2"}                      → {"ok":true}
+//   {"waiting":"m2","kind":"drain"}       → {"said":[…]} every waiting sentence of that machine's running operations
+//                                           of that kind, polled every 10 ms until one ran and none runs (or 120 s)
 import { createInterface } from 'node:readline';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { Admin } from '@slotctl/cli';
@@ -22,7 +24,7 @@ async function until(id: string): Promise<OperationInfo__Output> {
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string };
+  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string; waiting?: string; kind?: string };
   try {
     if (cmd.ping) {
       await admin.listMachines();
@@ -38,6 +40,16 @@ for await (const line of createInterface({ input: process.stdin })) {
     } else if (cmd.drain) {
       const reply = await admin.drainMachine({ machine: cmd.drain, parallel: cmd.parallel ?? 0, timeoutMs: 0, dryRun: false });
       console.log(JSON.stringify({ operation: await until(reply.operation!.id) }));
+    } else if (cmd.waiting) {
+      const said = new Set<string>();
+      let seen = false;
+      for (const until = Date.now() + 120_000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
+        const running = ((await admin.listOperations({ machine: cmd.waiting })).operations ?? []).filter((op) => op.kind === cmd.kind && op.state === 'running');
+        for (const op of running) if (op.waiting) said.add(op.waiting);
+        if (running.length) seen = true;
+        else if (seen) break;
+      }
+      console.log(JSON.stringify({ said: [...said], seen }));
     } else if (cmd.undrain) {
       await admin.undrainMachine(cmd.undrain);
       console.log(JSON.stringify({ ok: true }));
