@@ -9,6 +9,9 @@ import type { PartitionReport } from '@slotctl/shared';
 /** The contract's name of a request kind (the SlotRequest oneof). */
 export type RequestKind = NonNullable<SlotRequest__Output['kind']>;
 
+/** The lifecycles in which no cyrmaster of the slot runs (a replay or a recovery push may run only then). */
+export const SLOT_DOWN: readonly string[] = ['stopped', 'configured', 'failed'];
+
 /** A slot's request of `kind` in its desired state, if it carries one. */
 export function requestOf<K extends RequestKind>(d: DesiredSlot__Output | undefined, kind: K): (SlotRequest__Output & { [P in K]: NonNullable<SlotRequest__Output[P]> }) | undefined {
   return d?.requests.find((r) => r.kind === kind && r[kind]) as (SlotRequest__Output & { [P in K]: NonNullable<SlotRequest__Output[P]> }) | undefined;

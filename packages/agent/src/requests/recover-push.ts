@@ -4,8 +4,7 @@
 import type { RecoverReport } from '@slotctl/shared';
 import { pushMailboxes } from '../recover/push.js';
 import { markRecovered } from '../sync/quarantine.js';
-import { requestOf, type RequestHandler } from './handler.js';
-import { SLOT_DOWN } from './replay.js';
+import { requestOf, SLOT_DOWN, type RequestHandler } from './handler.js';
 
 export const recoverPush: RequestHandler<RecoverReport & { op: string }> = {
   name: 'recover-push',

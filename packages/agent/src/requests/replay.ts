@@ -4,10 +4,7 @@
 import type { ReplayReport } from '@slotctl/shared';
 import { summarizeMailboxes, type MailboxSummary } from '../cyrus/mailboxes.js';
 import { replaySyncLogs } from '../sync/replay.js';
-import { requestOf, type RequestHandler } from './handler.js';
-
-/** Only while no cyrmaster of the slot runs. */
-export const SLOT_DOWN = ['stopped', 'configured', 'failed'];
+import { requestOf, SLOT_DOWN, type RequestHandler } from './handler.js';
 
 export const replay: RequestHandler<Required<ReplayReport> & { op: string }> = {
   name: 'replay',
