@@ -1,10 +1,12 @@
 // `pnpm test:cleanup [--id ID] [--dir DIR]`: removes what a killed test run left behind — processes named in the PID
 // files of its directories (checked against their command lines), Cyrus slots under them, and its namespaces. Without
-// arguments: every harness directory under the temp dir and every namespace with the harness prefix.
+// arguments: every harness directory under the temp dir, every namespace with the harness prefix and every tracing
+// instance of the split-brain watch.
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArg } from '../../bench/common.js';
+import { removeWatchInstances } from './master-watch.js';
 import { NETNS_PREFIX, cleanupNetns } from './netns-cleanup.js';
 
 const id = benchArg('id', '');
@@ -17,4 +19,5 @@ const prefix = id ? `${NETNS_PREFIX}${id}-` : NETNS_PREFIX;
 let processes = 0;
 for (const dir of dirs) processes += cleanupNetns(dir, `${prefix}\0`).processes; // processes only
 const { namespaces } = cleanupNetns(undefined, prefix);
-console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}`);
+const instances = id ? [] : removeWatchInstances(); // the split-brain watch's tracing instances
+console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}${instances.length ? `, ${instances.length} tracing instance(s) removed` : ''}`);

@@ -155,8 +155,8 @@ export class NetnsCluster {
 
   /**
    * Namespaces made by `ip netns add` share the host's TCP hash table (262,144 buckets on a large host): every read of
-   * /proc/net/tcp inside one walks all of it (1–65 ms under load), which the split-brain watch does every few ms and
-   * Cyrus' tools do too. A namespace created from one whose net.ipv4.tcp_child_ehash_entries is set gets a table of its
+   * /proc/net/tcp inside one walks all of it (1–65 ms under load), which the agents' and Cyrus' tools do, and the
+   * split-brain watch once as it starts. A namespace created from one whose net.ipv4.tcp_child_ehash_entries is set gets a table of its
    * own (Linux ≥ 6.1); the switch namespace is that parent, so the host's own setting is never touched. 16,384
    * buckets, not fewer: the kernel sizes a namespace's TIME_WAIT limit (half) and SYN backlog from it, and the mail
    * load leaves thousands of TIME_WAIT sockets in the client namespace.
