@@ -30,6 +30,9 @@ import {
   type ListOperationsReply__Output,
   type OperationReply__Output,
   MAX_MESSAGE_BYTES,
+  type CertificateFiles,
+  channelCredentials,
+  expectIdentity,
 } from '@slotctl/shared';
 
 export const DEFAULT_COORDINATOR = '127.0.0.1:7400';
@@ -39,10 +42,11 @@ type AnyUnary = (request: unknown, options: grpc.CallOptions, callback: (err: gr
 export class Admin {
   private readonly client: AdminClient;
 
-  constructor(readonly target: string, private readonly timeoutMs: number) {
+  /** `certificates`: this operator's (mutual TLS, the server must be a coordinator); none: in the clear (--insecure). */
+  constructor(readonly target: string, private readonly timeoutMs: number, certificates?: CertificateFiles) {
     const { Admin: AdminCtor } = loadContract().slotctl.v1;
     // A status of a large cluster is over gRPC's default 4 MB (see MAX_MESSAGE_BYTES).
-    this.client = new AdminCtor(target, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
+    this.client = new AdminCtor(target, channelCredentials(certificates, expectIdentity('coordinator')), { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
   }
 
   status = () => this.unary<StatusReply__Output>('Status', {});

@@ -1,15 +1,16 @@
 // slotctl: the operator's CLI. Noun-verb commands, one file per noun under commands/; --json on every read verb;
 // exit codes 0 ok, 1 error, 2 usage, 3 cluster not healthy.
 import { Command, CommanderError, Option } from 'commander';
-import { SLOTCTL_VERSION, describeError, isUserError } from '@slotctl/shared';
+import { SLOTCTL_VERSION, TLS_FLAG_HELP, describeError, isUserError } from '@slotctl/shared';
 import { DEFAULT_COORDINATOR } from './admin-client.js';
-import { EXIT, adminRunner } from './context.js';
+import { DEFAULT_TLS_DIR, EXIT, adminRunner } from './context.js';
 import { registerCleanupCommands } from './commands/cleanup.js';
 import { registerClusterCommands } from './commands/cluster.js';
 import { registerDiskCommands } from './commands/disk.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerMachineCommands } from './commands/machine.js';
 import { registerOperationsCommands } from './commands/operations.js';
+import { registerPkiCommands } from './commands/pki.js';
 import { registerPlanCommands } from './commands/plan.js';
 import { registerSlotCommands } from './commands/slot.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -29,6 +30,11 @@ const program = new Command('slotctl')
   )
   // not --timeout: verbs that wait (switchover, drain, replay) have their own --timeout
   .option('--rpc-timeout <duration>', 'give up on a call to the coordinator after this long', '5s')
+  .addOption(new Option('--tls-dir <dir>', `${TLS_FLAG_HELP.tlsDir} (an operator's: one reader-, operator- or admin-NAME certificate) [default: ${DEFAULT_TLS_DIR}]`).env('SLOTCTL_TLS_DIR'))
+  .addOption(new Option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa).env('SLOTCTL_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert).env('SLOTCTL_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', TLS_FLAG_HELP.tlsKey).env('SLOTCTL_TLS_KEY'))
+  .addOption(new Option('--insecure', TLS_FLAG_HELP.insecure).env('SLOTCTL_INSECURE'))
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
@@ -57,6 +63,7 @@ registerOperationsCommands(program, withAdmin);
 registerPlanCommands(program, withAdmin);
 registerCleanupCommands(program, withAdmin);
 registerDiskCommands(program, withAdmin);
+registerPkiCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,2 @@
+export * from './certificates.js';
+export * from './directory.js';
