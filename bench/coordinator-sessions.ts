@@ -28,6 +28,8 @@ const waitForReady = argv.includes('--agents-wait-for-ready');
 const quietLoad = Number(benchArg('quiet-load', '0'));
 // --cpu-prof DIR: the coordinator writes a V8 CPU profile there when it stops (node --cpu-prof)
 const cpuProfDir = benchArg('cpu-prof', '');
+// --insecure: every link in the clear (the figures before mutual TLS, for comparison); default: mutual TLS
+const insecure = argv.includes('--insecure');
 const SLOTS = 18;
 const PROCESSES = 2;
 const log = (line: string) => console.log(`coordinator-sessions: ${line}`);
@@ -74,7 +76,7 @@ interface Run {
 async function run(agents: number): Promise<Run> {
   const dir = join(ROOT, '.bench', `sessions-${agents}`);
   rmSync(dir, { recursive: true, force: true });
-  const cluster = new LocalCluster({ dir, logLevel: 'warn', callTimeoutMs: 120_000, ...(cpuProfDir ? { coordinatorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) });
+  const cluster = new LocalCluster({ dir, logLevel: 'warn', callTimeoutMs: 120_000, insecure, ...(cpuProfDir ? { coordinatorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) });
   let sims: SimProcesses | undefined;
   try {
     await cluster.startCoordinator();
@@ -85,7 +87,7 @@ async function run(agents: number): Promise<Run> {
     const connectCpu = cpuMark(pid);
     const per = Math.ceil(agents / PROCESSES);
     sims = new SimProcesses(
-      Array.from({ length: PROCESSES }, (_, p) => ({ target: cluster.target, first: p * per, count: Math.min(per, agents - p * per), machines: agents, slotsPerMachine: SLOTS, reportEveryMs: reportEvery * 1000, waitForReady })),
+      Array.from({ length: PROCESSES }, (_, p) => ({ target: cluster.target, first: p * per, count: Math.min(per, agents - p * per), machines: agents, slotsPerMachine: SLOTS, reportEveryMs: reportEvery * 1000, waitForReady, ...(insecure ? {} : { pkiDir: cluster.pkiDir }) })),
     );
     // the agents say when each holds its first lease; the coordinator is asked only then (a status of 1,000 machines is work)
     const simsCpu = sims.cpuMarks();

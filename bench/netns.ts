@@ -42,7 +42,7 @@ try {
     const fileName = join(dir, `cluster-move-${i}.yaml`);
     writeFileSync(fileName, file);
     // one long-lived client in the coordinator's namespace: stop, wait for STOPPED, apply
-    const move = await cluster.exec('co', ['node', '--import', 'tsx', join(ROOT, 'tools', 'admin-move.ts'), cluster.coordinatorTarget, store.master.name, fileName]);
+    const move = await cluster.exec('co', ['env', ...Object.entries(cluster.operatorEnv).map(([k, v]) => `${k}=${v}`), 'node', '--import', 'tsx', join(ROOT, 'tools', 'admin-move.ts'), cluster.coordinatorTarget, store.master.name, fileName]);
     if (move.exitCode !== 0) throw new Error(`admin-move failed: ${move.stderr}`);
     await waitFor('the new master to serve', async () => ((await cluster.slots()).find((s) => s.name === store.replica.name)?.state === 'SERVING' ? true : undefined), 30_000, 20);
     const lines = (await probe).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { at: number; ok: boolean });

@@ -6,7 +6,7 @@
 // so "would have fenced" means what it means on a real host; bench/sim-peers.ts adds its partners (reconnect-now
 // and the failsafe), as packages/agent/src/peer/ does.
 import * as grpc from '@grpc/grpc-js';
-import { loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
+import { CertificateFiles, channelCredentials, expectIdentity, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
 import { reconnectDelay } from '../packages/agent/src/coordinator/backoff.js';
 
@@ -23,6 +23,8 @@ export interface SimShared {
    * waitForReady) instead of failing at once while the channel is in its own reconnect backoff.
    */
   waitForReady: boolean;
+  /** With mutual TLS: the PKI directory holding agent-MACHINE.crt/.key for each agent. */
+  pkiDir?: string;
   /** Heartbeat latencies (send → ack) are recorded while true. */
   measuring: () => boolean;
   latencies: number[];
@@ -76,12 +78,16 @@ export class SimAgent {
   private openedMono = 0;
   private graceUntil = 0;
   private welcomed = false;
+  private readonly credentials: grpc.ChannelCredentials;
 
   constructor(private readonly index: number, private readonly shared: SimShared) {
     this.machine = `m${index}`;
     this.instanceId = `sim-${index}-${process.pid}-${Date.now()}`;
     const { Agent } = loadContract().slotctl.v1;
-    this.client = new Agent(shared.target, grpc.credentials.createInsecure(), CHANNEL);
+    // renewed files are not looked for (a run is minutes long): a thousand agents' reload timers would be load of the bench's own
+    const files = shared.pkiDir ? new CertificateFiles(tlsPaths(shared.pkiDir, { role: 'agent', name: this.machine }), { reloadMs: 3_600_000 }) : undefined;
+    this.credentials = channelCredentials(files, expectIdentity('coordinator'));
+    this.client = new Agent(shared.target, this.credentials, CHANNEL);
   }
 
   start(): void {
@@ -230,7 +236,7 @@ export class SimAgent {
     this.renewals++;
     const stream = this.stream;
     const { Agent } = loadContract().slotctl.v1;
-    const client = new Agent(this.shared.target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    const client = new Agent(this.shared.target, this.credentials, { 'grpc.use_local_subchannel_pool': 1 });
     client.Renew({ machine: this.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
       client.close();
       this.renewing = false;

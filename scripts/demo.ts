@@ -80,13 +80,14 @@ try {
   const status = await cluster.slotctl(['status']);
   process.stdout.write(`${status.stdout}\n`);
   console.log(`
-demo: logs are in ${join(dir, 'logs')}; Cyrus logs per slot in /run/slotctl/syslog. Try, in another terminal:
-  pnpm exec slotctl --coordinator ${cluster.target} status
-  pnpm exec slotctl --coordinator ${cluster.target} slot show s01-m1
-  pnpm exec slotctl --coordinator ${cluster.target} store switchover s02 --wait
-  pnpm exec slotctl --coordinator ${cluster.target} machine drain m1      (then: machine undrain m1)
-  pnpm exec slotctl --coordinator ${cluster.target} operations list
-  pnpm exec slotctl --coordinator ${cluster.target} plan whatif --lose m2   (plan rebalance, plan layout --count 2)
+demo: logs are in ${join(dir, 'logs')}; Cyrus logs per slot in /run/slotctl/syslog. Every link is mutual TLS:
+the demo's CA and certificates are in ${cluster.pkiDir} (admin-harness is an operator with the admin role). Try, in another terminal:
+  pnpm exec slotctl --coordinator ${cluster.target} --tls-dir ${cluster.pkiDir} status
+  pnpm exec slotctl --coordinator ${cluster.target} --tls-dir ${cluster.pkiDir} slot show s01-m1
+  pnpm exec slotctl --coordinator ${cluster.target} --tls-dir ${cluster.pkiDir} store switchover s02 --wait
+  pnpm exec slotctl --coordinator ${cluster.target} --tls-dir ${cluster.pkiDir} machine drain m1      (then: machine undrain m1)
+  pnpm exec slotctl --coordinator ${cluster.target} --tls-dir ${cluster.pkiDir} operations list
+  pnpm exec slotctl --coordinator ${cluster.target} --tls-dir ${cluster.pkiDir} plan whatif --lose m2   (plan rebalance, plan layout --count 2)
   # deliver a message by LMTP to store s01's service IP, then read it over IMAP (any password) the same way:
   python3 -c "import smtplib; smtplib.LMTP('${s01.serviceIp}', 2003).sendmail('me@example.org', ['bob@example.org'], 'Subject: hi\\n\\nhello\\n')"
   curl -s 'imap://${s01.serviceIp}:1143/INBOX;UID=1' -u bob:any`);
@@ -94,7 +95,7 @@ demo: logs are in ${join(dir, 'logs')}; Cyrus logs per slot in /run/slotctl/sysl
 
   console.log('demo: live status follows; Ctrl-C stops the demo.');
   await new Promise((r) => setTimeout(r, 5000));
-  await execa('node', [BIN.slotctl, '--coordinator', cluster.target, 'status', '--watch', '1s'], { stdio: 'inherit', reject: false });
+  await execa('node', [BIN.slotctl, '--coordinator', cluster.target, '--tls-dir', cluster.pkiDir, 'status', '--watch', '1s'], { stdio: 'inherit', reject: false });
   await shutdown(0);
 } catch (err) {
   console.error(`demo: ${(err as Error).message}`);

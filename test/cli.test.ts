@@ -3,6 +3,7 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, LocalCluster, freePort, waitFor } from '../tools/local-cluster.js';
+import { HARNESS_OPERATOR } from '../tools/test-pki.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
 import { imapClient } from './support/mail.js';
@@ -25,7 +26,7 @@ afterAll(async () => {
   removeDir(dir);
 });
 
-const slotctl = (args: string[], env: Record<string, string> = {}) => execa('node', [BIN.slotctl, ...args], { reject: false, env });
+const slotctl = (args: string[], env: Record<string, string> = {}) => execa('node', [BIN.slotctl, ...cluster.tlsArgs(HARNESS_OPERATOR), ...args], { reject: false, env });
 
 // Each slotctl is a node process of its own: 0.5 s of CPU, 7-12 s to run on a busy host (2 cores, other tests, busy
 // loops), and a test here runs up to 15 of them (the switchover test took 48 s, and 60 s once).

@@ -14,7 +14,7 @@ afterAll(() => removeDir(root));
 
 async function startOn(dbPath: string) {
   const port = await freePort();
-  return execa('node', [BIN.coordinator, '--listen', `127.0.0.1:${port}`, '--db', dbPath], { reject: false, timeout: 15_000 });
+  return execa('node', [BIN.coordinator, '--listen', `127.0.0.1:${port}`, '--db', dbPath, '--insecure'], { reject: false, timeout: 15_000 });
 }
 
 describe('coordinator database', () => {

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { Admin } from '@slotctl/cli';
+import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, harnessCertificates, tlsArgs } from './test-pki.js';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const BIN = {
@@ -118,6 +119,8 @@ export interface LocalClusterOptions {
   callTimeoutMs?: number;
   /** Node flags for the coordinator process (e.g. --cpu-prof for a benchmark's profile; not allowed in NODE_OPTIONS). */
   coordinatorNodeArgs?: string[];
+  /** Run every process without TLS (--insecure): only tests of that mode. */
+  insecure?: boolean;
 }
 
 export class LocalCluster {
@@ -126,8 +129,20 @@ export class LocalCluster {
   readonly agents = new Map<string, Daemon>();
   private admin: Admin | undefined;
 
+  /** Where the cluster's certificates are: the test run's (SLOTCTL_TEST_PKI_DIR) or the cluster's own. */
+  readonly pkiDir: string;
+
   constructor(readonly options: LocalClusterOptions) {
     mkdirSync(join(options.dir, 'logs'), { recursive: true });
+    this.pkiDir = process.env.SLOTCTL_TEST_PKI_DIR ?? join(options.dir, 'pki');
+    if (!options.insecure) ensureCertificates(this.pkiDir, [HARNESS_COORDINATOR, HARNESS_OPERATOR]);
+  }
+
+  /** The flags that give a process `id`'s certificate (or --insecure). */
+  tlsArgs(id: { role: string; name: string }): string[] {
+    if (this.options.insecure) return ['--insecure'];
+    ensureCertificates(this.pkiDir, [id]);
+    return tlsArgs(this.pkiDir, id);
   }
 
   get target(): string {
@@ -139,7 +154,7 @@ export class LocalCluster {
   }
 
   client(): Admin {
-    this.admin ??= new Admin(this.target, this.options.callTimeoutMs ?? 5000);
+    this.admin ??= new Admin(this.target, this.options.callTimeoutMs ?? 5000, this.options.insecure ? undefined : harnessCertificates(this.pkiDir));
     return this.admin;
   }
 
@@ -158,6 +173,7 @@ export class LocalCluster {
       '--heartbeat-interval', this.options.heartbeatInterval ?? '1s',
       '--lease', this.options.lease ?? '5s',
       '--log-level', this.options.logLevel ?? 'info',
+      ...this.tlsArgs(HARNESS_COORDINATOR),
     ];
     const daemon = new Daemon('coordinator', args, join(this.options.dir, 'logs', 'coordinator.log'));
     this.coordinator = daemon;
@@ -179,6 +195,7 @@ export class LocalCluster {
       '--machine', machine,
       '--coordinator', this.target,
       '--state-dir', join(this.options.dir, 'agents', machine),
+      ...this.tlsArgs({ role: 'agent', name: machine }),
       ...(options.syncPasswordFile ? ['--auth', 'sasldb', '--sync-password-file', options.syncPasswordFile] : ['--auth', 'test']),
       '--log-level', this.options.logLevel ?? 'info',
       ...(options.keepSlotsOnExit ? [] : ['--stop-slots-on-exit']),
@@ -192,8 +209,8 @@ export class LocalCluster {
   }
 
   /** Runs slotctl against this cluster's coordinator, as an operator would. */
-  async slotctl(args: string[], input?: string) {
-    return execa('node', [BIN.slotctl, '--coordinator', this.target, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+  async slotctl(args: string[], input?: string, as: { role: string; name: string } = HARNESS_OPERATOR) {
+    return execa('node', [BIN.slotctl, '--coordinator', this.target, ...this.tlsArgs(as), ...args], { reject: false, ...(input === undefined ? {} : { input }) });
   }
 
   /** One slot as the coordinator sees it. */

@@ -11,8 +11,10 @@
 import { createInterface } from 'node:readline';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { Admin } from '@slotctl/cli';
+import { operatorFromEnv } from './test-pki.js';
 
-const admin = new Admin(process.argv[2] ?? '127.0.0.1:7400', 30_000);
+// its certificate from SLOTCTL_TLS_CA/CERT/KEY (tools/test-pki.ts tlsEnv)
+const admin = new Admin(process.argv[2] ?? '127.0.0.1:7400', 30_000, operatorFromEnv());
 
 async function until(id: string): Promise<OperationInfo__Output> {
   for (;;) {

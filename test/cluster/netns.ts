@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
+import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, tlsArgs, tlsEnv } from '../../tools/test-pki.js';
 import { logTail } from '../support/fixtures.js';
 import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock } from './netns-cleanup.js';
 
@@ -73,6 +74,16 @@ export class NetnsCluster {
     this.log = options.log ?? (() => undefined);
     mkdirSync(join(options.dir, 'pids'), { recursive: true });
     mkdirSync(join(options.dir, 'logs'), { recursive: true });
+    this.pkiDir = process.env.SLOTCTL_TEST_PKI_DIR ?? join(options.dir, 'pki');
+    ensureCertificates(this.pkiDir, [HARNESS_COORDINATOR, HARNESS_OPERATOR, ...this.machines.map((name) => ({ role: 'agent', name }))]);
+  }
+
+  /** The cluster's certificates (every link is mutual TLS): the test run's, or the cluster's own. */
+  readonly pkiDir: string;
+
+  /** The environment that gives a tool (operation driver, admin-move) the harness operator's certificate. */
+  get operatorEnv(): Record<string, string> {
+    return tlsEnv(this.pkiDir);
   }
 
   ns(host: string): string {
@@ -100,7 +111,7 @@ export class NetnsCluster {
 
   /** slotctl, run in the coordinator's namespace. */
   async slotctl(args: string[], input?: string) {
-    return this.exec('co', ['node', BIN.slotctl, '--coordinator', this.coordinatorTarget, ...args], input);
+    return this.exec('co', ['node', BIN.slotctl, '--coordinator', this.coordinatorTarget, ...tlsArgs(this.pkiDir, HARNESS_OPERATOR), ...args], input);
   }
 
   /**
@@ -109,7 +120,7 @@ export class NetnsCluster {
    * another event within milliseconds. An answer with `error` rejects.
    */
   operationDriver(): OperationDriver {
-    const child = execa('ip', ['netns', 'exec', this.ns('co'), 'node', '--import', 'tsx', join(ROOT, 'tools', 'operation-driver.ts'), this.coordinatorTarget], { stdin: 'pipe', reject: false });
+    const child = execa('ip', ['netns', 'exec', this.ns('co'), 'node', '--import', 'tsx', join(ROOT, 'tools', 'operation-driver.ts'), this.coordinatorTarget], { stdin: 'pipe', reject: false, env: this.operatorEnv });
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     return {
       async run<T>(cmd: object): Promise<T> {
@@ -193,7 +204,7 @@ export class NetnsCluster {
   /** `env` reaches the coordinator process (e.g. the SLOTCTL_TEST_CRASH_AT hook). */
   async startCoordinator(env: Record<string, string> = {}): Promise<void> {
     this.coordinator = this.daemon('coordinator', 'co', [
-      BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...(this.options.coordinatorArgs ?? []),
+      BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...tlsArgs(this.pkiDir, HARNESS_COORDINATOR), ...(this.options.coordinatorArgs ?? []),
     ], env);
     await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
     this.log('coordinator started');
@@ -212,7 +223,7 @@ export class NetnsCluster {
   startAgent(machine: string): Daemon {
     const agent = this.daemon(`agent-${machine}`, machine, [
       BIN.agent, '--machine', machine, '--coordinator', this.coordinatorTarget,
-      '--state-dir', join(this.options.dir, 'agents', machine), '--auth', 'test',
+      '--state-dir', join(this.options.dir, 'agents', machine), '--auth', 'test', ...tlsArgs(this.pkiDir, { role: 'agent', name: machine }),
       '--vip-driver', 'ip', '--vip-interface', 'eth0', '--stop-slots-on-exit', ...(this.options.agentArgs ?? []),
     ]);
     this.agents.set(machine, agent);

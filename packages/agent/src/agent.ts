@@ -4,7 +4,7 @@
 // start, then a graceful stop (the caller forces the exit when it takes too long).
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SLOTCTL_VERSION, type DesiredState__Output, type Logger } from '@slotctl/shared';
+import { type CertificateFiles, SLOTCTL_VERSION, type DesiredState__Output, type Logger } from '@slotctl/shared';
 import { CoordinatorLink } from './coordinator/link.js';
 import { FenceGuard } from './fence/guard.js';
 import { LeaseKeeper } from './lease/keeper.js';
@@ -38,6 +38,8 @@ export interface AgentOptions {
   diskReportIntervalMs: number;
   reconcileIntervalMs: number;
   logLevel: string;
+  /** This machine's certificate (mutual TLS to the coordinator and to partner agents); undefined only --insecure. */
+  certificates?: CertificateFiles;
 }
 
 export type AgentPhase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -105,6 +107,7 @@ export class Agent {
     log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
     this.peers = this.startPeers(keeper, slots);
     this.link = new CoordinatorLink({
+      certificates: opts.certificates,
       machine: opts.machine,
       coordinator: opts.coordinator,
       applied,
@@ -163,6 +166,7 @@ export class Agent {
     const { opts, log } = this;
     const guard = new FenceGuard({ stateDir: opts.stateDir, bin: bin('slot-fence.js'), vip: { driver: opts.vip.driver, iface: opts.vip.iface }, log });
     const keeper: LeaseKeeper = new LeaseKeeper({
+      tls: opts.certificates?.paths,
       machine: opts.machine,
       logLevel: opts.logLevel,
       path: guard.filePath,
@@ -189,6 +193,7 @@ export class Agent {
    */
   private startPeers(keeper: LeaseKeeper, slots: MachineSlots): PeerLink {
     const peers = new PeerLink({
+      certificates: this.opts.certificates,
       machine: this.opts.machine,
       port: this.opts.ports.peer,
       intervalMs: 1000,

@@ -2,7 +2,7 @@
 // agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
 
 /** A graceful stop that takes longer than this ends in a forced exit. */
@@ -47,11 +47,16 @@ const program = new Command('slot-agent')
   .addOption(new Option('--reconcile-interval <duration>', "how often the slots' addresses on the interface are compared with what they must be (drift is repaired and raised as an event)").argParser((v) => parseDuration(v, '--reconcile-interval')).default(500, '500ms'))
   .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
   .addOption(new Option('--nice <n>', 'scheduling priority of the agent and its fence (Cyrus runs at 0): leases must not wait behind the mail workload').argParser(niceOption).default(DAEMON_NICE))
+  .addOption(new Option('--tls-dir <dir>', `${TLS_FLAG_HELP.tlsDir} (agent-MACHINE)`).env('SLOTCTL_TLS_DIR'))
+  .addOption(new Option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa).env('SLOTCTL_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert).env('SLOTCTL_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', TLS_FLAG_HELP.tlsKey).env('SLOTCTL_TLS_KEY'))
+  .addOption(new Option('--insecure', `${TLS_FLAG_HELP.insecure}; refused with --vip-driver ip`).env('SLOTCTL_INSECURE'))
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
 program.parse();
-const opts = program.opts<{
+const opts = program.opts<TlsFlags & {
   machine: string;
   coordinator: string;
   stateDir: string;
@@ -95,6 +100,14 @@ function syncPassword(): string {
 
 async function main(): Promise<void> {
   assertName(opts.machine, '--machine');
+  if (opts.insecure && opts.vipDriver === 'ip') {
+    throw new ConfigError('--insecure is refused with --vip-driver ip: a real host\'s links must be mutual TLS', { hint: 'issue this machine a certificate: slotctl pki issue agent MACHINE --dir PKI-DIR --out DIR, and give --tls-dir DIR' });
+  }
+  const certificates = certificatesFromFlags(opts, { role: 'agent', name: opts.machine }, {
+    onReload: (identity, notAfter) => log.info({ identity, notAfter }, 'renewed certificate taken for new connections'),
+    onError: (err) => log.error({ err: err.message }, 'renewed certificate files refused; the old ones stay in use'),
+  });
+  if (!certificates) log.warn('running without TLS (--insecure): anyone who reaches the peer port is believed');
   setOwnNice(opts.nice, log);
   watchLoopLag({ log });
   const agent = new Agent(
@@ -112,6 +125,7 @@ async function main(): Promise<void> {
       diskReportIntervalMs: opts.diskReportInterval,
       reconcileIntervalMs: opts.reconcileInterval,
       logLevel: opts.logLevel,
+      certificates: certificates?.files,
     },
     log,
   );

@@ -1,7 +1,7 @@
 // The coordinator process: database, liveness, agent sessions and the gRPC server, with an explicit lifecycle.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { MAX_MESSAGE_BYTES, loadContract, type Logger } from '@slotctl/shared';
+import { type CertificateFiles, MAX_MESSAGE_BYTES, loadContract, type Logger, serverCredentials } from '@slotctl/shared';
 import type Database from 'better-sqlite3';
 import { openDatabase } from './db/open.js';
 import { sqliteStorage } from './db/sqlite/index.js';
@@ -22,6 +22,8 @@ export interface CoordinatorConfig {
   maxSwitchovers?: number;
   /** Machines with masters down at once that still fail over automatically (default 1). */
   maxAutoFailover?: number;
+  /** This coordinator's certificate (mutual TLS on every connection); undefined only when run --insecure. */
+  certificates?: CertificateFiles;
 }
 
 export type CoordinatorState =
@@ -105,7 +107,7 @@ export class Coordinator {
       }),
     );
     this.server = server;
-    const listening = await listen(server, this.config.listen).catch((err: Error) => {
+    const listening = await listen(server, this.config.listen, serverCredentials(this.config.certificates)).catch((err: Error) => {
       db.close();
       throw new Error(`cannot listen on ${this.config.listen}: ${err.message}`);
     });
@@ -114,9 +116,11 @@ export class Coordinator {
     graceUntil = performance.now() + graceMs;
     liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
-    storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}` });
+    const security = this.config.certificates ? `mutual TLS as ${this.config.certificates.identity.role} ${this.config.certificates.identity.name}` : 'INSECURE (no TLS, no identities: --insecure)';
+    storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}, ${security}` });
     this.state = { phase: 'running', port, since: startedAt };
-    this.log.info({ port, database: this.config.databasePath, coordinatorId: this.id }, 'coordinator running');
+    this.log.info({ port, database: this.config.databasePath, coordinatorId: this.id, tls: Boolean(this.config.certificates) }, 'coordinator running');
+    if (!this.config.certificates) this.log.warn('running without TLS (--insecure): anyone who reaches the port can call every RPC');
     return port;
   }
 

@@ -14,6 +14,9 @@ import {
   type DesiredState__Output,
   type Logger,
   type PeerView,
+  type CertificateFiles,
+  channelCredentials,
+  expectIdentity,
 } from '@slotctl/shared';
 import { planApply, type ApplyPlan, type AppliedSlots } from '../state/apply-plan.js';
 import type { Withheld } from '../peer/failsafe.js';
@@ -33,6 +36,8 @@ export type LinkState =
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
 
 export interface LinkOptions {
+  /** Mutual TLS: this machine's certificate; the coordinator must present a coordinator's. Undefined: --insecure. */
+  certificates?: CertificateFiles;
   machine: string;
   coordinator: string;
   applied: AppliedStore;
@@ -71,7 +76,7 @@ export class CoordinatorLink {
 
   constructor(private readonly options: LinkOptions) {
     const { Agent } = loadContract().slotctl.v1;
-    this.client = new Agent(options.coordinator, grpc.credentials.createInsecure(), {
+    this.client = new Agent(options.coordinator, channelCredentials(options.certificates, expectIdentity('coordinator')), {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.initial_reconnect_backoff_ms': 200,

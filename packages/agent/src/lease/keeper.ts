@@ -3,11 +3,13 @@
 // masters the fence must guard; it answers `holds()` from shared memory, so that a main thread held up by slot work
 // still reads exactly the deadline the fence enforces, and hears of the lease's end and return as messages.
 import { Worker } from 'node:worker_threads';
-import type { Logger } from '@slotctl/shared';
+import type { Logger, TlsPaths } from '@slotctl/shared';
 import type { FenceFile, FencedMaster } from '../fence/fence-file.js';
 import { monotonicMs } from './lease.js';
 
 export interface KeeperData {
+  /** The certificate files (the thread reads them itself); undefined: --insecure. */
+  tls?: TlsPaths;
   machine: string;
   logLevel: string;
   /** fence.json */
@@ -30,6 +32,7 @@ export type ToKeeper =
 export type FromKeeper = { t: 'ready'; ok: boolean } | { t: 'written'; id: number; ok: boolean } | { t: 'held'; holder: string } | { t: 'lost'; why: string };
 
 export interface KeeperOptions {
+  tls?: TlsPaths;
   machine: string;
   logLevel: string;
   path: string;
@@ -52,7 +55,7 @@ export class LeaseKeeper {
 
   constructor(private readonly options: KeeperOptions) {
     this.shared[0] = Number.NaN;
-    const data: KeeperData = { machine: options.machine, logLevel: options.logLevel, path: options.path, file: options.file, shared: this.buffer };
+    const data: KeeperData = { tls: options.tls, machine: options.machine, logLevel: options.logLevel, path: options.path, file: options.file, shared: this.buffer };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
     this.ready = new Promise((resolve) => {
       this.worker.on('message', (m: FromKeeper) => {

@@ -8,7 +8,7 @@
 // memory (`effective`): the main thread reads it without waiting for any message.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { createLogger, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
+import { CertificateFiles, channelCredentials, createLogger, expectIdentity, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
@@ -19,6 +19,9 @@ const port = parentPort!;
 const log = createLogger('slot-agent', { level: data.logLevel }).child({ machine: data.machine, thread: 'lease' });
 const effective = new Float64Array(data.shared);
 const post = (m: FromKeeper) => port.postMessage(m);
+// this thread's own reading of the certificate files (checked by the main thread at start; renewals are read here too)
+const certificates = data.tls ? new CertificateFiles(data.tls, { onError: (err) => log.error({ err: err.message }, 'renewed certificate files refused; the old ones stay in use') }) : undefined;
+const credentials = channelCredentials(certificates, expectIdentity('coordinator'));
 
 let file: FenceFile = data.file;
 const write = (change: Partial<FenceFile>): boolean => {
@@ -99,7 +102,7 @@ function renewIfOverdue(): void {
   const seq = ++renewSeq;
   lease.sentAt(seq, now);
   const current = session;
-  const client = new Agent(current.coordinator, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  const client = new Agent(current.coordinator, credentials, { 'grpc.use_local_subchannel_pool': 1 });
   client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + RENEW_TIMEOUT_MS }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     client.close();
     renewals--;

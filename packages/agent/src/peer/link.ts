@@ -18,12 +18,18 @@ import {
   type PeerAgent__Output,
   type PeerClient,
   type PeerView,
+  type CertificateFiles,
+  channelCredentials,
+  expectIdentity,
+  serverCredentials,
 } from '@slotctl/shared';
 import { monotonicMs } from '../lease/lease.js';
 import { FailsafeLedger, PromiseBook, promiseFor } from './failsafe.js';
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 
 export interface PeerLinkOptions {
+  /** Mutual TLS: this machine's certificate; a partner must present its own machine's. Undefined: --insecure. */
+  certificates?: CertificateFiles;
   machine: string;
   port: number;
   /** How often partners are asked. */
@@ -100,7 +106,7 @@ export class PeerLink {
         );
       },
     });
-    await new Promise<void>((resolve, reject) => server.bindAsync(target, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => server.bindAsync(target, serverCredentials(this.options.certificates), (err) => (err ? reject(err) : resolve())));
     this.server = server;
     this.listening = target;
     this.options.log.info({ listen: target }, 'serving Peer (failsafe confirmations) to partner agents');
@@ -142,7 +148,7 @@ export class PeerLink {
     }
     const { Peer } = loadContract().slotctl.v1;
     for (const [m, address] of wanted) {
-      if (!this.clients.has(m)) this.clients.set(m, { address, client: new Peer(address, grpc.credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 }) });
+      if (!this.clients.has(m)) this.clients.set(m, { address, client: new Peer(address, channelCredentials(this.options.certificates, expectIdentity('agent', m)), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 }) });
     }
   }
 

@@ -1,7 +1,7 @@
 // slot-coordinator: the coordinator daemon. Exit codes: 0 clean stop, 1 refused to start (message says why).
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
 
 function duration(what: string) {
@@ -39,11 +39,16 @@ const program = new Command('slot-coordinator')
       throw new InvalidArgumentError(describeError(err));
     }
   }, DAEMON_NICE)
+  .option('--tls-dir <dir>', `${TLS_FLAG_HELP.tlsDir} (one coordinator-HOST certificate)`, process.env.SLOTCTL_TLS_DIR)
+  .option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa, process.env.SLOTCTL_TLS_CA)
+  .option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert, process.env.SLOTCTL_TLS_CERT)
+  .option('--tls-key <file>', TLS_FLAG_HELP.tlsKey, process.env.SLOTCTL_TLS_KEY)
+  .option('--insecure', TLS_FLAG_HELP.insecure, process.env.SLOTCTL_INSECURE === '1')
   .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 
 program.parse();
-const opts = program.opts<{ listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number }>();
+const opts = program.opts<TlsFlags & { listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number }>();
 const log = createLogger('slot-coordinator', { level: opts.logLevel });
 setOwnNice(opts.nice, log);
 watchLoopLag({ log });
@@ -53,8 +58,19 @@ if (opts.lease < 2 * opts.heartbeatInterval) {
   process.exit(2);
 }
 
+let certificates: ReturnType<typeof certificatesFromFlags>;
+try {
+  certificates = certificatesFromFlags(opts, { roles: ['coordinator'] }, {
+    onReload: (id, notAfter) => log.info({ identity: id, notAfter }, 'renewed certificate taken for new connections'),
+    onError: (err) => log.error({ err: describeError(err) }, 'renewed certificate files refused; the old ones stay in use'),
+  });
+} catch (err) {
+  console.error(`slot-coordinator: cannot start: ${describeError(err)}`);
+  process.exit(1);
+}
+
 const coordinator = new Coordinator(
-  { listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover },
+  { certificates: certificates?.files, listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover },
   log,
 );
 

@@ -20,7 +20,7 @@ describe('listener', () => {
       Session: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
       Renew: (_call: unknown, cb: grpc.sendUnaryData<{ seq: number; leaseMs: number }>) => cb(null, { seq: 7, leaseMs: 5000 }),
     });
-    const { port, close } = await listen(server, '127.0.0.1:0');
+    const { port, close } = await listen(server, '127.0.0.1:0', grpc.ServerCredentials.createInsecure());
     expect(port).toBeGreaterThan(0);
     const client = new Agent(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
     const ack = await new Promise<{ seq: string | number }>((resolve, reject) =>

@@ -17,15 +17,15 @@ export function parseHostPort(address: string): { host: string; port: number } |
   return port <= 65535 ? { host: m[1]!, port } : undefined;
 }
 
-export async function listen(server: grpc.Server, address: string): Promise<{ port: number; close: () => void }> {
+export async function listen(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<{ port: number; close: () => void }> {
   const hostPort = parseHostPort(address);
   if (!hostPort) {
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+      server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
     );
     return { port, close: () => undefined };
   }
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const injector = server.createConnectionInjector(credentials);
   const tcp = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
   const port = await new Promise<number>((resolve, reject) => {
     tcp.once('error', reject);

@@ -48,7 +48,7 @@ export function resolveTlsPaths(flags: TlsFlags, want: { role: string; name: str
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     const hint = want.roles.includes('coordinator') ? 'issue one with: slotctl pki issue coordinator HOST --dir PKI-DIR --out DIR' : `every call is mutual TLS: ask your cluster's admin for a certificate (slotctl pki issue operator NAME --role reader --dir PKI-DIR --out ${flags.tlsDir}), or name another directory with --tls-dir`;
-    throw new ConfigError(`no certificate to reach the coordinator with: cannot read ${flags.tlsDir} (${code})`, { hint });
+    throw new ConfigError(`no certificate: cannot read the certificate directory ${flags.tlsDir} (${code})`, { hint });
   }
   const found = entries.filter((f) => f.endsWith('.crt') && want.roles.some((r) => f.startsWith(`${r}-`))).sort();
   if (found.length === 0) {
