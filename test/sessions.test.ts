@@ -3,7 +3,9 @@
 // themselves; the desired state re-sent on reconnect changes nothing; a stale epoch is refused.
 import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateFiles, channelCredentials, expectIdentity, loadContract, tlsPaths } from '@slotctl/shared';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { pidAlive } from '../packages/agent/src/slot/process.js';
 import { dumpDatabase, logTail, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
@@ -45,6 +47,44 @@ describe('agent sessions and liveness', () => {
       const machines = (await cluster.client().listMachines()).machines;
       return machines.length === 2 && machines.every((m) => m.lastHeartbeat) ? true : undefined;
     });
+  });
+
+  it('refuses a hello or a renewal as m1 with m2\'s certificate or none; m1 keeps its session and lease, and an event names the attempt', async () => {
+    const { Agent } = loadContract().slotctl.v1;
+    const m2 = new CertificateFiles(tlsPaths(cluster.pkiDir, { role: 'agent', name: 'm2' }));
+    const client = new Agent(cluster.target, channelCredentials(m2, expectIdentity('coordinator')));
+    try {
+      // a hello as m1 over m2's certificate: the stream is ended with PERMISSION_DENIED
+      const refused = await new Promise<grpc.ServiceError>((resolve) => {
+        const stream = client.Session();
+        stream.on('data', () => undefined);
+        stream.on('error', resolve);
+        stream.write({ hello: { machine: 'm1', instanceId: 'impostor', agentVersion: '0.1.0', slots: [] } });
+      });
+      expect(refused.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(refused.details).toMatch(/hello as machine m1 refused: this certificate is for agent m2/);
+      // a renewal as m1 likewise
+      const renewal = await new Promise<grpc.ServiceError | null>((resolve) => client.Renew({ machine: 'm1', instanceId: 'impostor', seq: 1 }, (err: grpc.ServiceError | null) => resolve(err)));
+      expect(renewal?.code).toBe(grpc.status.PERMISSION_DENIED);
+    } finally {
+      client.close();
+      m2.close();
+    }
+    // without a client certificate the TLS handshake itself fails
+    const bare = new Agent(cluster.target, grpc.credentials.createSsl(readFileSync(join(cluster.pkiDir, 'ca.crt')), null, null, { checkServerIdentity: () => undefined }));
+    const noCert = await new Promise<grpc.ServiceError | null>((resolve) => bare.Renew({ machine: 'm1', instanceId: 'x', seq: 1 }, { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => resolve(err)));
+    bare.close();
+    expect(noCert?.code).toBe(grpc.status.UNAVAILABLE);
+    const events = await waitFor('the refusal recorded', async () => {
+      const found = (await cluster.client().listEvents({ machine: 'm1', limit: 50 })).events.filter((e) => e.kind === 'agent.identity-refused');
+      return found.length >= 2 ? found : undefined;
+    });
+    expect(events[0]!.reason).toMatch(/as machine m1 refused: the caller .* presented agent m2/);
+    // the real m1 is still connected, up and not fenced
+    const m1 = (await cluster.client().listMachines()).machines.find((m) => m.name === 'm1')!;
+    expect([m1.state, m1.connected]).toEqual(['up', true]);
+    const kinds = (await cluster.client().listEvents({ machine: 'm1', limit: 100 })).events.map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'agent.disconnected')).toEqual([]);
   });
 
   it('applies the desired state it is sent and reports every slot', async () => {

@@ -68,6 +68,7 @@ export class Coordinator {
         },
         onSessionChange: () => orchestrator?.wakeSoon(),
         restartGraceMs: () => Math.max(0, Math.floor(graceUntil - performance.now())),
+        requireIdentity: this.config.certificates !== undefined,
       },
       this.log,
     );

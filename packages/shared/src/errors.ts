@@ -33,6 +33,11 @@ export class ConfigError extends UserError {
   readonly code = 'ConfigError';
 }
 
+/** The caller's certificate does not allow this (another machine's, or a role below the one needed). */
+export class PermissionError extends UserError {
+  readonly code = 'PermissionDenied';
+}
+
 /** The coordinator cannot be reached. */
 export class UnavailableError extends UserError {
   readonly code = 'Unavailable';

@@ -11,6 +11,7 @@ import {
   UserError,
   ValidationError,
   ConfigError,
+  PermissionError,
 } from './errors.js';
 
 const CODE_KEY = 'slotctl-error-code';
@@ -26,6 +27,7 @@ const BY_CODE: Record<string, { cls: UserErrorClass; status: grpc.status }> = {
   CorruptDatabase: { cls: CorruptDatabaseError, status: grpc.status.INTERNAL },
   NewerSchema: { cls: NewerSchemaError, status: grpc.status.INTERNAL },
   Unavailable: { cls: UnavailableError, status: grpc.status.UNAVAILABLE },
+  PermissionDenied: { cls: PermissionError, status: grpc.status.PERMISSION_DENIED },
 };
 
 export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {

@@ -4,7 +4,9 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   NotFoundError,
+  PermissionError,
   ValidationError,
+  peerIdentity,
   assertName,
   toGrpcError,
   withContext,
@@ -40,6 +42,11 @@ export interface SessionConfig {
   onSessionChange?: (machine: string) => void;
   /** Ms from now during which this coordinator, just started, declares nobody down and fails nothing over. */
   restartGraceMs?: () => number;
+  /**
+   * Mutual TLS is on: a session and a renewal are taken only from the certificate of the machine they name (an agent
+   * saying hello as another machine would replace its session, its lease would run out and its masters be fenced).
+   */
+  requireIdentity?: boolean;
 }
 
 interface Session {
@@ -199,7 +206,7 @@ export class AgentSessions {
   handlers(): AgentHandlers {
     return {
       Session: (call: SessionCall) => this.open(call),
-      Renew: (call: grpc.ServerUnaryCall<RenewRequest__Output, HeartbeatAck>, callback: grpc.sendUnaryData<HeartbeatAck>) => this.renew(call.request, callback),
+      Renew: (call: grpc.ServerUnaryCall<RenewRequest__Output, HeartbeatAck>, callback: grpc.sendUnaryData<HeartbeatAck>) => this.renew(call.request, callback, call as never),
     };
   }
 
@@ -207,7 +214,15 @@ export class AgentSessions {
    * A heartbeat over a fresh connection (the agent's fast path after a blip): accepted for the live session of that
    * agent instance only, acknowledged after it is committed, like one on the stream.
    */
-  private renew(request: RenewRequest__Output, callback: grpc.sendUnaryData<HeartbeatAck>): void {
+  private renew(request: RenewRequest__Output, callback: grpc.sendUnaryData<HeartbeatAck>, call?: SessionCall): void {
+    if (call) {
+      try {
+        this.assertIdentity(call, request.machine, 'renewal');
+      } catch (err) {
+        callback(toGrpcError(err), null);
+        return;
+      }
+    }
     const session = this.sessions.get(request.machine);
     if (!session || session.instanceId !== request.instanceId) {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: `no session of agent instance ${request.instanceId} of machine ${request.machine}` }, null);
@@ -251,7 +266,8 @@ export class AgentSessions {
         this.handle(session, message);
       } catch (err) {
         this.log.warn({ peer, machine: session?.machine, err: (err as Error).message }, 'agent session refused');
-        call.destroy(Object.assign(new Error((err as Error).message), toGrpcError(err)));
+        // as a status the agent can read (destroy() only drops the stream: the caller saw "Connection dropped")
+        call.emit('error', Object.assign(new Error((err as Error).message), toGrpcError(err)));
       }
     });
     const closed = (why: string) => {
@@ -276,10 +292,29 @@ export class AgentSessions {
     call.on('cancelled', () => closed('cancelled'));
   }
 
+  /**
+   * With mutual TLS, the certificate must be the agent certificate of `machine`; otherwise the attempt is refused and
+   * raised as an event (the real agent's session and lease are untouched).
+   */
+  private assertIdentity(call: SessionCall, machine: string, what: string): void {
+    if (!this.config.requireIdentity) return;
+    const id = peerIdentity(call as unknown as Parameters<typeof peerIdentity>[0]);
+    if (id?.role === 'agent' && id.name === machine) return;
+    const who = id ? `${id.role} ${id.name}` : 'no slotctl certificate';
+    const reason = `${what} as machine ${machine} refused: the caller (${call.getPeer()}) presented ${who}`;
+    this.log.warn({ machine, caller: id, peer: call.getPeer() }, reason);
+    const known = this.storage.machines.get(machine) ? machine : undefined;
+    this.writer.enqueue(() => this.storage.events.append({ kind: 'agent.identity-refused', ...(known ? { machine: known } : {}), reason, data: { caller: id ?? null } }, nowIso()), (err) => {
+      if (err) this.log.error({ err: (err as Error).message }, 'could not record a refused identity');
+    });
+    throw new PermissionError(`${what} as machine ${machine} refused: this certificate is for ${who}`, { hint: `give agent ${machine} its own certificate: slotctl pki issue agent ${machine} --dir PKI-DIR --out DIR` });
+  }
+
   private hello(call: SessionCall, message: AgentMessage__Output): Session {
     if (message.body !== 'hello' || !message.hello) throw new ValidationError('the first message of a session must be hello');
     const hello = message.hello;
     const machine = assertName(hello.machine, 'hello.machine');
+    this.assertIdentity(call, machine, 'hello');
     if (!this.storage.machines.get(machine)) {
       throw new NotFoundError(`machine "${machine}" is not in the cluster`, {
         hint: 'add it to the cluster file and run `slotctl cluster apply FILE`, or fix the agent\'s --machine',
