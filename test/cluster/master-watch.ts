@@ -194,6 +194,15 @@ export class MasterWatch {
     await ensureTracefs();
     this.dir = `${TRACEFS}/instances/${INSTANCE_PREFIX}${process.pid}-${++instances}`;
     mkdirSync(this.dir);
+    try {
+      await this.record();
+    } catch (err) {
+      this.remove(); // a failed start leaves no instance recording behind
+      throw err;
+    }
+  }
+
+  private async record(): Promise<void> {
     writeFileSync(`${this.dir}/trace_clock`, 'mono'); // the clock of process.hrtime: the reading's times compare
     writeFileSync(`${this.dir}/buffer_size_kb`, String(this.bufferKb));
     writeFileSync(`${this.dir}/${EVENT}/filter`, `family == ${AF_INET} && sport == ${this.lmtpPort} && dport == 0 && (newstate == ${TCP_LISTEN} || oldstate == ${TCP_LISTEN})`);
@@ -216,7 +225,6 @@ export class MasterWatch {
         return;
       }
       if (attempt === 10) {
-        this.remove();
         throw new Error(`the split-brain watch could not take an opening reading: listeners changed during each of ${attempt} readings`);
       }
     }
@@ -228,9 +236,9 @@ export class MasterWatch {
     this.stopped ??= (async () => {
       const to = monotonicMs();
       const dir = this.dir!;
-      writeFileSync(`${dir}/tracing_on`, '0');
       let text: string;
       try {
+        writeFileSync(`${dir}/tracing_on`, '0');
         text = readFileSync(`${dir}/trace`, 'utf8');
       } finally {
         this.remove();
@@ -272,7 +280,6 @@ export class MasterWatch {
 
 /** Removes tracing instances a killed run left (`pnpm test:cleanup`); returns their names. */
 export function removeWatchInstances(): string[] {
-  if (!existsSync(`${TRACEFS}/instances`)) return [];
   const left = readdirSafe(`${TRACEFS}/instances`).filter((n) => n.startsWith(INSTANCE_PREFIX));
   for (const name of left) {
     try {
