@@ -3,7 +3,8 @@
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, LocalCluster, freePort, waitFor } from '../tools/local-cluster.js';
-import { HARNESS_OPERATOR } from '../tools/test-pki.js';
+import { join } from 'node:path';
+import { HARNESS_OPERATOR, ensureCertificates } from '../tools/test-pki.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
 import { imapClient } from './support/mail.js';
@@ -11,6 +12,8 @@ import { imapClient } from './support/mail.js';
 const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('cli');
 const cluster = new LocalCluster({ dir });
+const READER = { role: 'reader', name: 'rita' } as const;
+const OPERATOR = { role: 'operator', name: 'alice' } as const;
 
 beforeAll(async () => {
   await cluster.startCoordinator();
@@ -148,6 +151,10 @@ describe('slotctl', { timeout: 180_000 }, () => {
     expect(flag.exitCode).toBe(1);
     expect(flag.stderr).toContain(`cannot reach the coordinator at 127.0.0.1:${port}`);
     expect(flag.stderr).toMatch(/hint: is slot-coordinator running there\?/);
+    // no certificate: every call is mutual TLS, and the message says how to get one
+    const none = await execa('node', [BIN.slotctl, '--coordinator', cluster.target, '--tls-dir', join(dir, 'no-certificates'), 'status'], { reject: false });
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toMatch(/no certificate: cannot read the certificate directory .*no-certificates \(ENOENT\)\n  hint: every call is mutual TLS: ask your cluster's admin for a certificate \(slotctl pki issue operator NAME --role reader/);
     const env = await slotctl(['--rpc-timeout', '2s', 'machine', 'list'], { SLOTCTL_COORDINATOR: `127.0.0.1:${port}` });
     expect(env.exitCode).toBe(1);
     expect(env.stderr).toContain(`127.0.0.1:${port}`);
@@ -158,7 +165,16 @@ describe('slotctl', { timeout: 180_000 }, () => {
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/preflight passes[\s\S]*5\. flip: cl01 master cl01-m1 -> cl01-m2 in one transaction, epoch 1 -> 2/);
     expect(JSON.parse((await cluster.slotctl(['store', 'list', '--json'])).stdout)[0].epoch).toBe(1); // a dry run changes nothing
-    const run = await cluster.slotctl(['store', 'switchover', 'cl01', '--wait', '--json']);
+    // roles: a reader may look (a dry run) but not switch over; an operator may, and the call is recorded as its own
+    ensureCertificates(cluster.pkiDir, [READER, OPERATOR]);
+    expect((await cluster.slotctl(['store', 'switchover', 'cl01', '--dry-run'], undefined, READER)).exitCode).toBe(0);
+    const refused = await cluster.slotctl(['store', 'switchover', 'cl01'], undefined, READER);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/rita has role reader: Switchover needs role operator\n  hint: an admin issues a certificate with that role: slotctl pki issue operator rita --role operator/);
+    const notAdmin = await cluster.slotctl(['cluster', 'apply', '-'], twoMachineCluster(dir, NET, PREFIX), OPERATOR);
+    expect(notAdmin.exitCode).toBe(1);
+    expect(notAdmin.stderr).toMatch(/alice has role operator: ApplyCluster needs role admin/);
+    const run = await cluster.slotctl(['store', 'switchover', 'cl01', '--wait', '--json'], undefined, OPERATOR);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: string; operation?: { id: string; state: string } });
     expect(lines.filter((l) => l.type === 'step').map((l) => l.step)).toEqual(['started', 'stop-master', 'replay', 'verify', 'flip', 'start', 'confirm', 'done']);
@@ -167,6 +183,14 @@ describe('slotctl', { timeout: 180_000 }, () => {
     const shown = await cluster.slotctl(['operations', 'show', op.id]);
     expect(shown.stdout).toMatch(new RegExp(`operation ${op.id}: switchover of store cl01[\\s\\S]*state succeeded, step done[\\s\\S]*flip +replica holds everything`));
     expect((await cluster.slotctl(['operations', 'list'])).stdout).toMatch(new RegExp(`${op.id} .*switchover .*cl01 .*succeeded`));
+    // the audit trail: alice's call, the operation it started with every step, and the refused attempts
+    const mine = JSON.parse((await cluster.slotctl(['events', '--who', 'alice', '--json'])).stdout) as { kind: string; actor: string; op: string; reason: string }[];
+    expect(mine.filter((e) => e.kind === 'admin.call').map((e) => e.reason)).toEqual(['alice (operator) called Switchover']);
+    expect(mine.filter((e) => e.op === op.id).map((e) => e.kind)).toEqual(expect.arrayContaining(['operation.started', 'operation.step', 'operation.succeeded']));
+    expect(mine.filter((e) => e.kind === 'admin.refused').map((e) => e.reason)).toEqual(['alice (operator) may not call ApplyCluster: needs role admin']);
+    const rita = JSON.parse((await cluster.slotctl(['events', '--who', 'rita', '--json'])).stdout) as { kind: string }[];
+    expect(rita.map((e) => e.kind)).toEqual(['admin.refused']); // her dry run changed nothing and is not recorded
+    expect((await cluster.slotctl(['events', '--who', 'alice'])).stdout).toMatch(/admin\.call .*by=alice +alice \(operator\) called Switchover/);
     const back = await cluster.slotctl(['store', 'switchover', 'cl01', '--wait']);
     expect(back.stdout).toMatch(/switchover of cl01: succeeded in [\d.]+ s: cl01-m1 is master \(epoch 3\), cl01-m2 its replica/);
     const unknown = await cluster.slotctl(['store', 'switchover', 'nope']);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CertificateFiles, channelCredentials, expectIdentity, loadContract, tlsPaths } from '@slotctl/shared';
+import { initPki, issueToDirectory } from '@slotctl/shared/pki';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { pidAlive } from '../packages/agent/src/slot/process.js';
 import { dumpDatabase, logTail, readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
@@ -49,7 +50,7 @@ describe('agent sessions and liveness', () => {
     });
   });
 
-  it('refuses a hello or a renewal as m1 with m2\'s certificate or none; m1 keeps its session and lease, and an event names the attempt', async () => {
+  it('refuses a hello or a renewal as m1 with m2\'s certificate, none, or one of another CA; m1 keeps its session and lease, and an event names the attempt', async () => {
     const { Agent } = loadContract().slotctl.v1;
     const m2 = new CertificateFiles(tlsPaths(cluster.pkiDir, { role: 'agent', name: 'm2' }));
     const client = new Agent(cluster.target, channelCredentials(m2, expectIdentity('coordinator')));
@@ -70,15 +71,35 @@ describe('agent sessions and liveness', () => {
       client.close();
       m2.close();
     }
-    // without a client certificate the TLS handshake itself fails
+    // without a client certificate, and with m1's certificate from another CA: the handshake lets them through with
+    // no identity (so that the refusal can be recorded), and the session refuses them
     const bare = new Agent(cluster.target, grpc.credentials.createSsl(readFileSync(join(cluster.pkiDir, 'ca.crt')), null, null, { checkServerIdentity: () => undefined }));
     const noCert = await new Promise<grpc.ServiceError | null>((resolve) => bare.Renew({ machine: 'm1', instanceId: 'x', seq: 1 }, { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => resolve(err)));
     bare.close();
-    expect(noCert?.code).toBe(grpc.status.UNAVAILABLE);
-    const events = await waitFor('the refusal recorded', async () => {
-      const found = (await cluster.client().listEvents({ machine: 'm1', limit: 50 })).events.filter((e) => e.kind === 'agent.identity-refused');
-      return found.length >= 2 ? found : undefined;
+    expect(noCert?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(noCert?.details).toMatch(/renewal as machine m1 refused: this certificate is for no certificate signed by the cluster CA/);
+    const otherPki = join(dir, 'other-pki');
+    await initPki(otherPki, { name: 'another CA' });
+    const forged = await issueToDirectory(otherPki, { role: 'agent', name: 'm1' });
+    const alien = new Agent(cluster.target, grpc.credentials.createSsl(readFileSync(join(cluster.pkiDir, 'ca.crt')), readFileSync(forged.key), readFileSync(forged.cert), { checkServerIdentity: () => undefined }));
+    const otherCa = await new Promise<grpc.ServiceError>((resolve) => {
+      const stream = alien.Session();
+      stream.on('data', () => undefined);
+      stream.on('error', resolve);
+      stream.write({ hello: { machine: 'm1', instanceId: 'alien', agentVersion: '0.1.0', slots: [] } });
     });
+    alien.close();
+    expect(otherCa.code).toBe(grpc.status.PERMISSION_DENIED);
+    const events = await waitFor('the refusals recorded', async () => {
+      const found = (await cluster.client().listEvents({ machine: 'm1', limit: 50 })).events.filter((e) => e.kind === 'agent.identity-refused');
+      return found.length >= 4 ? found : undefined;
+    });
+    expect(events.map((e) => e.reason.replace(/\(.*\)/, '(…)'))).toEqual([
+      'hello as machine m1 refused: the caller (…) presented agent m2',
+      'renewal as machine m1 refused: the caller (…) presented agent m2',
+      'renewal as machine m1 refused: the caller (…) presented no certificate signed by the cluster CA',
+      'hello as machine m1 refused: the caller (…) presented no certificate signed by the cluster CA',
+    ]);
     expect(events[0]!.reason).toMatch(/as machine m1 refused: the caller .* presented agent m2/);
     // the real m1 is still connected, up and not fenced
     const m1 = (await cluster.client().listMachines()).machines.find((m) => m.name === 'm1')!;

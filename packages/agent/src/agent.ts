@@ -177,6 +177,11 @@ export class Agent {
       // already lost at start (a restart after its deadline) calls back before the slots exist: they start fenced.
       lost: () => void setTimeout(() => (keeper.holds() ? undefined : void this.slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
       regained: () => void this.slots?.resume(),
+      // a critical event on each local master (the coordinator's events are per slot): they stop serving at the
+      // deadline the fence last read until fence.json can be written again
+      fenceWriteFailed: (why) => {
+        for (const slot of this.slots?.masterSlots() ?? []) this.link?.sendEvent(slot, 'fence-write-failed', `critical: ${why}`);
+      },
     });
     await keeper.start();
     await guard.start();

@@ -11,6 +11,7 @@ import { adminHandlers } from './grpc/admin-service.js';
 import { LivenessTracker } from './liveness/tracker.js';
 import { AGENT_RECONNECT_MAX_MS } from './liveness/rules.js';
 import { Orchestrator } from './operations/orchestrator.js';
+import { EventRetention } from './db/retention.js';
 
 export interface CoordinatorConfig {
   /** host:port to listen on. Port 0 picks a free port (tests). */
@@ -40,6 +41,7 @@ export class Coordinator {
   private liveness: LivenessTracker | undefined;
   private sessions: AgentSessions | undefined;
   private orchestrator: Orchestrator | undefined;
+  private retention: EventRetention | undefined;
   private closeListener: (() => void) | undefined;
 
   constructor(private readonly config: CoordinatorConfig, private readonly log: Logger) {}
@@ -105,10 +107,13 @@ export class Coordinator {
         startedAt,
         log: this.log,
         orchestrator,
+        secure: this.config.certificates !== undefined,
       }),
     );
     this.server = server;
-    const listening = await listen(server, this.config.listen, serverCredentials(this.config.certificates)).catch((err: Error) => {
+    // every handler refuses a caller without a verified identity (AgentSessions.assertIdentity, the Admin roles), so a
+    // refused agent can be recorded as an event rather than vanish in a failed handshake
+    const listening = await listen(server, this.config.listen, serverCredentials(this.config.certificates, { refuseInHandlers: true })).catch((err: Error) => {
       db.close();
       throw new Error(`cannot listen on ${this.config.listen}: ${err.message}`);
     });
@@ -117,6 +122,8 @@ export class Coordinator {
     graceUntil = performance.now() + graceMs;
     liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
+    this.retention = new EventRetention(storage, this.log);
+    this.retention.start();
     const security = this.config.certificates ? `mutual TLS as ${this.config.certificates.identity.role} ${this.config.certificates.identity.name}` : 'INSECURE (no TLS, no identities: --insecure)';
     storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${port}, ${security}` });
     this.state = { phase: 'running', port, since: startedAt };
@@ -131,6 +138,7 @@ export class Coordinator {
     this.state = { phase: 'stopping' };
     this.liveness?.stop();
     this.orchestrator?.stop();
+    this.retention?.stop();
     this.closeListener?.();
     this.sessions?.closeAll();
     const server = this.server;

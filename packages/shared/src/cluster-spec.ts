@@ -90,11 +90,23 @@ export const cleanupSchema = z.strictObject({
 
 export type CleanupSpec = z.infer<typeof cleanupSchema>;
 
+/** The `events:` section: how long the coordinator keeps its event log (older events are deleted, hourly). */
+export const eventsSchema = z.strictObject({
+  keep: z
+    .string()
+    .refine((v) => { try { return parseDuration(v) >= 86_400_000; } catch { return false; } }, 'a duration of at least a day, such as 90d')
+    .default('90d'),
+});
+
+export type EventsSpec = z.infer<typeof eventsSchema>;
+
 export const clusterSchema = z.strictObject({
   machines: z.array(machineSchema).default([]),
   stores: z.array(storeSchema).default([]),
   /** Per-slot cleanup policy (cyr_expire retentions, window, parallelism, timeout, disk thresholds). */
   cleanup: cleanupSchema.optional(),
+  /** Event retention (default: 90 days). */
+  events: eventsSchema.optional(),
 });
 
 export type ClusterSpec = z.infer<typeof clusterSchema>;

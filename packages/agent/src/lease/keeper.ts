@@ -29,7 +29,12 @@ export type ToKeeper =
   | { t: 'masters'; id: number; masters: FencedMaster[] }
   | { t: 'stop' };
 
-export type FromKeeper = { t: 'ready'; ok: boolean } | { t: 'written'; id: number; ok: boolean } | { t: 'held'; holder: string } | { t: 'lost'; why: string };
+export type FromKeeper =
+  | { t: 'ready'; ok: boolean }
+  | { t: 'written'; id: number; ok: boolean }
+  | { t: 'held'; holder: string }
+  | { t: 'lost'; why: string }
+  | { t: 'fence-write-failed'; why: string };
 
 export interface KeeperOptions {
   tls?: TlsPaths;
@@ -42,6 +47,8 @@ export interface KeeperOptions {
   lost: (why: string) => void;
   /** Held again (or for the first time): masters may start. */
   regained: () => void;
+  /** fence.json could not be written (at most once a minute while it fails): worth a critical event. */
+  fenceWriteFailed?: (why: string) => void;
 }
 
 export class LeaseKeeper {
@@ -67,6 +74,7 @@ export class LeaseKeeper {
           this.holder = m.holder;
           options.regained();
         } else if (m.t === 'lost') options.lost(m.why);
+        else if (m.t === 'fence-write-failed') options.fenceWriteFailed?.(m.why);
       });
     });
     // the lease is the machine's right to serve: a keeper that dies must not leave it believed held

@@ -24,15 +24,26 @@ const certificates = data.tls ? new CertificateFiles(data.tls, { onError: (err) 
 const credentials = channelCredentials(certificates, expectIdentity('coordinator'));
 
 let file: FenceFile = data.file;
+/** A failing write is told to the coordinator at most this often. */
+const FAILURE_REPEAT_MS = 60_000;
+let failureSaidAt = -Infinity;
 const write = (change: Partial<FenceFile>): boolean => {
   const next = { ...file, ...change, agentPid: process.pid };
   const started = performance.now();
   try {
     writeFenceFile(data.path, next);
   } catch (err) {
+    // the fence goes on enforcing the deadline it last read: masters stop serving at it, and are started again by
+    // the first write that succeeds (every acknowledgement tries again) — never a restart of the agent
+    const why = `cannot write ${data.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): the fence keeps the deadline it last read and this machine's masters stop serving at it; free space or fix the state directory's disk`;
     log.error({ err: (err as Error).message, path: data.path }, 'could not write fence.json: the fence acts on the deadline it last read; masters stop serving at that deadline');
+    if (monotonicMs() - failureSaidAt >= FAILURE_REPEAT_MS) {
+      failureSaidAt = monotonicMs();
+      post({ t: 'fence-write-failed', why });
+    }
     return false;
   }
+  failureSaidAt = -Infinity;
   file = next;
   const ms = performance.now() - started;
   if (ms > 50) log.warn({ ms: Math.round(ms) }, "writing fence.json took long (the state directory's disk is slow)");

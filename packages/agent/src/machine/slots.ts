@@ -168,6 +168,11 @@ export class MachineSlots {
     return [...out.values()];
   }
 
+  /** The names of the slots that are (or are about to be) master. */
+  masterSlots(): string[] {
+    return this.fencedMasters().map((m) => m.slot);
+  }
+
   /** The lease ran out: every master stops at once (the fence process does the same on its own). */
   async fence(): Promise<void> {
     await Promise.all([...this.supervisors.values()].map((s) => s.fence()));

@@ -6,7 +6,7 @@ import { positive, printJson, type WithAdmin } from '../context.js';
 function eventsText(events: readonly EventInfo[]): string {
   return events
     .map((e) => {
-      const where = [e.machine && `machine=${e.machine}`, e.store && `store=${e.store}`, e.slot && `slot=${e.slot}`, e.epoch ? `epoch=${e.epoch}` : '', e.op && `op=${e.op}`]
+      const where = [e.machine && `machine=${e.machine}`, e.store && `store=${e.store}`, e.slot && `slot=${e.slot}`, e.epoch ? `epoch=${e.epoch}` : '', e.op && `op=${e.op}`, e.actor && `by=${e.actor}`]
         .filter(Boolean)
         .join(' ');
       return `${e.at}  #${e.id}  ${e.kind}  ${where}  ${e.reason}`;
@@ -28,12 +28,13 @@ export function registerEventsCommand(program: Command, withAdmin: WithAdmin): v
     .option('--since <when>', 'a duration back from now (10m, 2h) or an ISO time')
     .option('--store <store>', 'only events of this store')
     .option('--machine <machine>', 'only events of this machine')
+    .option('--who <name>', 'only what this caller did: its calls (the name in its certificate) and the operations they started')
     .option('--limit <n>', 'at most this many (the newest)', '100')
     .option('--json', 'print as JSON')
-    .action(async (opts: { since?: string; store?: string; machine?: string; limit: string; json?: boolean }) => {
+    .action(async (opts: { since?: string; store?: string; machine?: string; who?: string; limit: string; json?: boolean }) => {
       const limit = positive(opts.limit, '--limit');
       const since = opts.since ? sinceToIso(opts.since) : '';
-      const reply = await withAdmin((a) => a.listEvents({ since, store: opts.store ?? '', machine: opts.machine ?? '', limit }));
+      const reply = await withAdmin((a) => a.listEvents({ since, store: opts.store ?? '', machine: opts.machine ?? '', who: opts.who ?? '', limit }));
       if (opts.json) printJson(reply.events);
       else process.stdout.write(reply.events.length ? `${eventsText(reply.events)}\n` : 'no events\n');
     });

@@ -3,6 +3,7 @@
 import { nowIso, type MachineInput, type SlotInput } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING } from '../cleanup/config.js';
+import { EVENTS_SETTING } from '../db/retention.js';
 import { masterSlotName, planCluster, replicaSlotName, type Change } from './plan.js';
 import { parseCluster, slotName, type ClusterSpec, type MachineSpec, type Problem, type StoreSpec } from '@slotctl/shared/cluster-spec';
 
@@ -23,10 +24,13 @@ export function applyCluster(storage: Storage, text: string, options: { dryRun: 
   return storage.transaction((): ApplyOutcome => {
     const current = { machines: storage.machines.list(), stores: storage.stores.list(), slots: storage.slots.list(), busy: storage.operations.busyStores() };
     const plan = planCluster(spec, current, parsed.locate, options.prune);
-    // the cleanup policy: the file's section, or the defaults when it has none
-    const policy = spec.cleanup ? JSON.stringify(spec.cleanup) : undefined;
-    if ((storage.settings.get(CLEANUP_SETTING) ?? undefined) !== policy) {
-      plan.changes.push({ action: 'update', kind: 'settings', name: 'cleanup', detail: policy ? `cleanup policy ${policy}` : 'cleanup policy back to the defaults' });
+    // the settings sections (cleanup policy, event retention): the file's section, or the defaults when it has none
+    const settings = [
+      { key: CLEANUP_SETTING, value: spec.cleanup ? JSON.stringify(spec.cleanup) : undefined, what: 'cleanup policy' },
+      { key: EVENTS_SETTING, value: spec.events ? JSON.stringify(spec.events) : undefined, what: 'event retention' },
+    ].filter((setting) => (storage.settings.get(setting.key) ?? undefined) !== setting.value);
+    for (const setting of settings) {
+      plan.changes.push({ action: 'update', kind: 'settings', name: setting.key, detail: setting.value ? `${setting.what} ${setting.value}` : `${setting.what} back to the defaults` });
     }
     if (plan.problems.length) return { ok: false, applied: false, problems: plan.problems, changes: plan.changes, touchedMachines: [] };
     const effective = plan.changes.filter((c) => c.action !== 'keep');
@@ -34,9 +38,10 @@ export function applyCluster(storage: Storage, text: string, options: { dryRun: 
       return { ok: true, applied: false, problems: [], changes: plan.changes, touchedMachines: [] };
     }
     write(storage, spec, effective, options.source);
-    if (effective.some((c) => c.kind === 'settings')) {
-      storage.settings.set(CLEANUP_SETTING, policy);
-      storage.events.append({ kind: 'cluster.settings-update', reason: `cluster apply (${options.source}): ${effective.find((c) => c.kind === 'settings')!.detail}` });
+    for (const setting of settings) {
+      storage.settings.set(setting.key, setting.value);
+      const change = effective.find((c) => c.kind === 'settings' && c.name === setting.key)!;
+      storage.events.append({ kind: 'cluster.settings-update', reason: `cluster apply (${options.source}): ${change.detail}` });
     }
     const touched = new Set<string>();
     for (const slot of current.slots) touched.add(slot.machine);

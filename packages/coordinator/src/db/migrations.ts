@@ -292,6 +292,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE slots DROP COLUMN cleanup_result;
     `,
   },
+  {
+    version: 11,
+    description: 'events name who caused them (the caller certificate of the Admin call; NULL for what the cluster did itself)',
+    sql: `
+      ALTER TABLE events ADD COLUMN actor TEXT;
+      CREATE INDEX events_by_actor ON events(actor, id) WHERE actor IS NOT NULL;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -312,6 +312,8 @@ export interface EventInput {
   epoch?: number | undefined;
   op?: string | undefined;
   data?: unknown;
+  /** Who caused it (the caller certificate's name); by default the actor of the call being served, if any. */
+  actor?: string | undefined;
 }
 
 export interface EventRow {
@@ -325,6 +327,7 @@ export interface EventRow {
   op: string | null;
   reason: string;
   data: string | null;
+  actor: string | null;
 }
 
 export interface EventFilter {
@@ -332,6 +335,8 @@ export interface EventFilter {
   afterId?: number | undefined;
   store?: string | undefined;
   machine?: string | undefined;
+  /** Events this actor caused, and every event of the operations its calls started. */
+  who?: string | undefined;
   limit: number;
 }
 

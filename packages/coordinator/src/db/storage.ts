@@ -205,6 +205,10 @@ export interface EventStorage {
   list(filter: EventFilter): EventRow[];
   /** The steps an operation took. */
   ofOperation(op: string): EventRow[];
+  /** Runs `fn` with every event it appends attributed to `actor` (unless the event names its own). */
+  as<T>(actor: string, fn: () => T): T;
+  /** Deletes up to `limit` events older than `before` (not those of a running operation); returns how many. */
+  prune(before: string, limit: number): number;
 }
 
 export interface SettingStorage {

@@ -8,6 +8,7 @@ import {
   ValidationError,
   peerIdentity,
   assertName,
+  nameProblem,
   toGrpcError,
   withContext,
   type AgentHandlers,
@@ -296,11 +297,14 @@ export class AgentSessions {
    * With mutual TLS, the certificate must be the agent certificate of `machine`; otherwise the attempt is refused and
    * raised as an event (the real agent's session and lease are untouched).
    */
-  private assertIdentity(call: SessionCall, machine: string, what: string): void {
+  private assertIdentity(call: SessionCall, claimed: string, what: string): void {
+    let machine = claimed;
     if (!this.config.requireIdentity) return;
     const id = peerIdentity(call as unknown as Parameters<typeof peerIdentity>[0]);
     if (id?.role === 'agent' && id.name === machine) return;
-    const who = id ? `${id.role} ${id.name}` : 'no slotctl certificate';
+    // the claimed name comes from a caller not yet trusted: quoted and cut before it reaches an event or a log
+    if (nameProblem(machine)) machine = JSON.stringify(machine.slice(0, 64));
+    const who = id ? `${id.role} ${id.name}` : 'no certificate signed by the cluster CA';
     const reason = `${what} as machine ${machine} refused: the caller (${call.getPeer()}) presented ${who}`;
     this.log.warn({ machine, caller: id, peer: call.getPeer() }, reason);
     const known = this.storage.machines.get(machine) ? machine : undefined;

@@ -174,10 +174,15 @@ export class CertificateFiles implements CertificateProvider {
   }
 }
 
-/** Server credentials: mutual TLS with `files` (client certificates required, signed by the CA), or insecure. */
-export function serverCredentials(files: CertificateFiles | undefined): grpc.ServerCredentials {
+/**
+ * Server credentials: mutual TLS with `files`, or insecure. By default a client without a certificate signed by the
+ * CA fails the handshake. `refuseInHandlers`: the handshake asks for a certificate but lets a bad one through with no
+ * identity (grpc-js gives an unverified peer an empty auth context), so that every handler — which must then refuse a
+ * call without an identity — can record who tried (the coordinator raises an event for a refused agent).
+ */
+export function serverCredentials(files: CertificateFiles | undefined, options: { refuseInHandlers?: boolean } = {}): grpc.ServerCredentials {
   if (!files) return grpc.ServerCredentials.createInsecure();
-  return grpc.experimental.createCertificateProviderServerCredentials(files, files, true);
+  return grpc.experimental.createCertificateProviderServerCredentials(files, files, !options.refuseInHandlers);
 }
 
 /**

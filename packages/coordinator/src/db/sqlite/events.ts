@@ -6,12 +6,21 @@ import { whereClause } from './where.js';
 
 export class SqliteEvents implements EventStorage {
   private readonly stmt;
+  /** The caller of the Admin call being served (calls are served synchronously: no interleaving). */
+  private actor: string | undefined;
 
   constructor(private readonly db: Database.Database) {
     this.stmt = {
       insert: db.prepare(
-        `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data)
-         VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data)`,
+        `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data, actor)
+         VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data, @actor)`,
+      ),
+      // a running operation keeps its steps whatever their age: `operations show` reads them
+      prune: db.prepare(
+        `DELETE FROM events WHERE id IN (
+           SELECT id FROM events WHERE at < @before
+             AND (op IS NULL OR op NOT IN (SELECT id FROM operations WHERE state IN ('running', 'pending')))
+           ORDER BY id LIMIT @limit)`,
       ),
       ofOperation: db.prepare("SELECT * FROM events WHERE op = ? AND kind LIKE 'operation.%' ORDER BY id"),
     };
@@ -28,13 +37,34 @@ export class SqliteEvents implements EventStorage {
       op: event.op ?? null,
       reason: event.reason,
       data: event.data === undefined ? null : JSON.stringify(event.data),
+      actor: event.actor ?? this.actor ?? null,
     });
     return Number(result.lastInsertRowid);
   }
 
+  as<T>(actor: string, fn: () => T): T {
+    const before = this.actor;
+    this.actor = actor;
+    try {
+      return fn();
+    } finally {
+      this.actor = before;
+    }
+  }
+
+  prune(before: string, limit: number): number {
+    return this.stmt.prune.run({ before, limit }).changes;
+  }
+
   list(filter: EventFilter): EventRow[] {
-    const params = { limit: filter.limit, since: filter.since, afterId: filter.afterId, store: filter.store, machine: filter.machine };
-    const clause = whereClause(params, { since: 'at >= @since', afterId: 'id > @afterId', store: 'store = @store', machine: 'machine = @machine' });
+    const params = { limit: filter.limit, since: filter.since, afterId: filter.afterId, store: filter.store, machine: filter.machine, who: filter.who };
+    const clause = whereClause(params, {
+      since: 'at >= @since',
+      afterId: 'id > @afterId',
+      store: 'store = @store',
+      machine: 'machine = @machine',
+      who: '(actor = @who OR op IN (SELECT op FROM events WHERE actor = @who AND op IS NOT NULL))',
+    });
     // The newest `limit` events, returned oldest first.
     const sql = `SELECT * FROM (SELECT * FROM events ${clause} ORDER BY id DESC LIMIT @limit) ORDER BY id`;
     return this.db.prepare(sql).all(params) as EventRow[];
