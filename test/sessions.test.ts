@@ -1,7 +1,8 @@
 // Agent sessions and liveness with real processes, real gRPC and the real SQLite file: connect → up; kill -9 →
 // suspect then down within a lease and a fifth; a coordinator restart keeps every row and the agents come back by
 // themselves; the desired state re-sent on reconnect changes nothing; a stale epoch is refused.
-import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,8 @@ import { loopbackBlock } from './support/loopback-blocks.js';
 
 const { net: NET, prefix: PREFIX } = loopbackBlock(import.meta.url);
 const dir = tempDir('sessions');
-const cluster = new LocalCluster({ dir, heartbeatInterval: '1s', lease: '5s' });
+// its own PKI: a test here re-issues m1's certificate, which agents of other test files must not see change
+const cluster = new LocalCluster({ dir, heartbeatInterval: '1s', lease: '5s', ownPki: true });
 const appliedFile = (m: string) => join(dir, 'agents', m, 'applied.json');
 /** Starting an agent process took 13-16 s before it connected on a busy host (2 cores, other tests, busy loops). */
 const AGENT_START_MS = 45_000;
@@ -171,6 +173,21 @@ describe('agent sessions and liveness', () => {
     expect(records.map((r) => r.state)).toEqual(['nothing-lost']);
   }, 120_000); // an agent start (AGENT_START_MS) and the waits around it
 
+  let rotatedSerial = '';
+
+  it('takes a renewed certificate while it serves, without a restart and without losing its lease', async () => {
+    const agent = cluster.agents.get('m1')!;
+    const pid = agent.pid;
+    const renewed = await issueToDirectory(cluster.pkiDir, { role: 'agent', name: 'm1' }, { days: 30 });
+    rotatedSerial = new X509Certificate(readFileSync(renewed.cert)).serialNumber;
+    // read again within the reload period (10 s)
+    await waitFor('m1 to take the renewed certificate', () => (readLogLines(agent.logFile).some((l) => l.msg === 'renewed certificate taken for new connections') ? true : undefined), 25_000);
+    expect([agent.exited, agent.pid]).toEqual([false, pid]);
+    const m1 = (await cluster.client().listMachines()).machines.find((m) => m.name === 'm1')!;
+    expect([m1.state, m1.connected]).toEqual(['up', true]);
+    // the next connection (the coordinator restart below) shows which certificate it came with
+  });
+
   it('keeps every row across a coordinator restart; agents reconnect by themselves and re-apply idempotently', async () => {
     const appliedBefore = applyLines('m1').length;
     const fileBefore = readFileSync(appliedFile('m1'), 'utf8');
@@ -202,6 +219,46 @@ describe('agent sessions and liveness', () => {
     // The restart did not make anything look down: agents were back within the grace period.
     const events = (await cluster.client().listEvents({ afterId: (rowsBefore.events!.at(-1) as { id: number }).id, limit: 100 })).events;
     expect(events.map((e) => e.kind)).not.toContain('machine.down');
+    // m1 came back with the certificate renewed while it served
+    const connected = events.filter((e) => e.kind === 'agent.connected' && e.machine === 'm1').map((e) => JSON.parse(e.dataJson) as { certificate?: { serial: string } });
+    expect(connected.map((d) => d.certificate?.serial)).toEqual([rotatedSerial]);
+  });
+
+  it('raises a critical event when fence.json cannot be written, and serves again once it can, without restarting the agent', async () => {
+    const agent = cluster.agents.get('m1')!;
+    const pid = agent.pid;
+    const file = join(dir, 'agents', 'm1', 'fence.json');
+    const mastersBefore = (await cluster.client().listSlots({ machine: 'm1' })).slots.filter((s) => s.role === 'MASTER').map((s) => s.name).sort();
+    expect(mastersBefore.length).toBeGreaterThan(0);
+    // a directory where the file was: every write's rename fails (EISDIR) as on a broken state disk
+    for (;;) {
+      rmSync(file, { force: true });
+      try {
+        mkdirSync(file);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err; // the agent wrote it again in between
+      }
+    }
+    try {
+      const events = await waitFor('the critical events', async () => {
+        const found = (await cluster.client().listEvents({ machine: 'm1', limit: 100 })).events.filter((e) => e.kind === 'slot.fence-write-failed');
+        return found.length >= mastersBefore.length ? found : undefined;
+      }, 20_000);
+      expect(events.map((e) => e.slot).sort()).toEqual(mastersBefore);
+      expect(events[0]!.reason).toMatch(/^critical: cannot write \S*fence\.json \(EISDIR\): the fence keeps the deadline it last read/);
+    } finally {
+      rmdirSync(file);
+    }
+    // writes succeed again: the masters serve (stopped meanwhile at the deadline the fence knew, or not), and the agent
+    // process is the same one: no crash, no restart loop
+    await waitFor('m1 to write fence.json again and serve every slot', async () => {
+      if (!existsSync(file)) return undefined;
+      const slots = (await cluster.client().listSlots({ machine: 'm1' })).slots;
+      return slots.every((s) => s.state === 'SERVING') && (await cluster.client().listMachines()).machines.find((m) => m.name === 'm1')?.state === 'up' ? true : undefined;
+    }, 30_000);
+    expect([agent.exited, agent.pid]).toEqual([false, pid]);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ format: 1 });
   });
 
   it('refuses a desired state with an epoch older than the agent has applied', async () => {

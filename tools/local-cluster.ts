@@ -121,6 +121,8 @@ export interface LocalClusterOptions {
   coordinatorNodeArgs?: string[];
   /** Run every process without TLS (--insecure): only tests of that mode. */
   insecure?: boolean;
+  /** A PKI of this cluster's own (under `dir`), not the test run's: for a test that re-issues certificates. */
+  ownPki?: boolean;
 }
 
 export class LocalCluster {
@@ -134,7 +136,7 @@ export class LocalCluster {
 
   constructor(readonly options: LocalClusterOptions) {
     mkdirSync(join(options.dir, 'logs'), { recursive: true });
-    this.pkiDir = process.env.SLOTCTL_TEST_PKI_DIR ?? join(options.dir, 'pki');
+    this.pkiDir = (options.ownPki ? undefined : process.env.SLOTCTL_TEST_PKI_DIR) ?? join(options.dir, 'pki');
     if (!options.insecure) ensureCertificates(this.pkiDir, [HARNESS_COORDINATOR, HARNESS_OPERATOR]);
   }
 

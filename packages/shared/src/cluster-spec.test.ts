@@ -18,3 +18,13 @@ describe('cluster file: placement fields', () => {
     expect(parsed.problems[1]!.message).toMatch(/is not a size/);
   });
 });
+
+describe('cluster file: event retention', () => {
+  it('reads `events: keep`, 90 days by default, and refuses less than a day with its line', () => {
+    expect(parseCluster('events: { keep: 30d }\n').spec!.events).toEqual({ keep: '30d' });
+    expect(parseCluster('events: {}\n').spec!.events).toEqual({ keep: '90d' });
+    expect(parseCluster('machines: []\n').spec!.events).toBeUndefined();
+    const short = parseCluster('machines: []\nevents:\n  keep: 2h\n');
+    expect(short.problems.map((p) => [p.line, p.path, p.message])).toEqual([[3, 'events.keep', expect.stringMatching(/at least a day/)]]);
+  });
+});

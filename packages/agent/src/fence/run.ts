@@ -46,13 +46,18 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
   const boot = bootId();
   let fencedDeadline: number | undefined | null = null; // the deadline last enforced (null: none yet)
   let busy = false;
+  let lastGood: FenceFile | undefined;
   const tick = async () => {
     if (busy) return;
     busy = true;
     try {
       // a state directory removed under it (a demo run again from scratch) leaves nothing to guard
       if (!existsSync(stateDir)) return stop();
-      const file = readFenceFile(paths.file, boot);
+      // a file that cannot be read (replaced, truncated by a full disk) does not end the guard: the deadline last
+      // read still holds, so the masters it lists are killed at it unless a good file says otherwise
+      const read = readFenceFile(paths.file, boot);
+      if (read) lastGood = read;
+      const file = read ?? lastGood;
       const now = monotonicMs();
       // its agent is gone and nothing it guards runs: the job is done (an agent that starts again starts its own fence)
       const running = () => file!.masters.some((m) => masterPid(m.pidFile, m.imapdConf) !== undefined);

@@ -32,6 +32,12 @@ import { SessionWriter } from './session-writer.js';
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
 
+/** The serial and end of validity of the certificate a session was opened with: which one an agent uses after a renewal. */
+function certificateOf(call: SessionCall): { certificate?: { serial: string; notAfter: string } } {
+  const cert = (call as unknown as { getAuthContext?: () => { sslPeerCertificate?: { serialNumber?: string; valid_to?: string } } | null }).getAuthContext?.()?.sslPeerCertificate;
+  return cert?.serialNumber ? { certificate: { serial: cert.serialNumber, notAfter: cert.valid_to ?? '' } } : {};
+}
+
 export interface SessionConfig {
   heartbeatIntervalMs: number;
   leaseMs: number;
@@ -338,7 +344,7 @@ export class AgentSessions {
     this.liveness.heard(machine);
     // the rest is written with this turn's other writes (a thousand agents say hello at once after a restart)
     const at = nowIso();
-    const connected = { kind: 'agent.connected', machine, reason: `agent ${hello.agentVersion} connected from ${call.getPeer()}`, data: { instanceId: hello.instanceId, slots: hello.slots.length } };
+    const connected = { kind: 'agent.connected', machine, reason: `agent ${hello.agentVersion} connected from ${call.getPeer()}`, data: { instanceId: hello.instanceId, slots: hello.slots.length, ...certificateOf(call) } };
     this.writer.enqueue(
       () => {
         this.storage.machines.setAgentVersion(machine, hello.agentVersion);

@@ -1,0 +1,85 @@
+// The event log as an audit trail and its retention, on a real database: events written during a call carry its
+// caller; --who finds the caller's own events and every step of the operations its calls started; old events go,
+// except the steps of an operation still running.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyCluster } from '../../cluster/apply.js';
+import { openDatabase } from '../open.js';
+import { EVENTS_SETTING, eventsKeepMs, pruneEvents } from '../retention.js';
+import type { Storage } from '../storage.js';
+import { sqliteStorage } from './index.js';
+
+const CLUSTER = {
+  machines: ['m1', 'm2'].map((name, i) => ({ name, address: `127.0.9.${i + 1}` })),
+  stores: [{ name: 's1', service_ip: '127.0.8.1', master: 'm1', slots: [{ machine: 'm1', ip: '127.0.7.1', data_path: '/srv/s1/a/d', meta_path: '/srv/s1/a/m' }, { machine: 'm2', ip: '127.0.7.2', data_path: '/srv/s1/b/d', meta_path: '/srv/s1/b/m' }] }],
+};
+const DAY = 86_400_000;
+
+describe('events: actors and retention', () => {
+  let dir: string;
+  let db: Database.Database;
+  let storage: Storage;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'slotctl-events-'));
+    db = openDatabase(join(dir, 'c.db'));
+    storage = sqliteStorage(db);
+    expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('attributes what a call writes to its caller, and --who finds it with the steps of the operation it started', () => {
+    storage.events.as('alice', () => {
+      storage.operations.create({ id: 'op-1', kind: 'switchover', store: 's1', step: 'preflight', params: {}, reason: 'asked' });
+      storage.events.append({ kind: 'admin.call', reason: 'alice (operator) called Switchover' });
+      storage.events.append({ kind: 'other', reason: 'named its own actor', actor: 'bob' });
+    });
+    // later steps run outside the call: no actor of their own, found through the operation
+    storage.operations.advance(storage.operations.get('op-1')!, { to: 'done', state: 'succeeded', reason: 'finished', rule: 'test' });
+    storage.events.append({ kind: 'machine.up', machine: 'm1', reason: 'the cluster itself' });
+    const mine = storage.events.list({ who: 'alice', limit: 100 });
+    expect(mine.map((e) => [e.kind, e.actor])).toEqual([
+      ['operation.started', 'alice'],
+      ['admin.call', 'alice'],
+      ['operation.succeeded', null],
+    ]);
+    expect(storage.events.list({ who: 'bob', limit: 100 }).map((e) => e.kind)).toEqual(['other']);
+    expect(storage.events.list({ who: 'nobody', limit: 100 })).toEqual([]);
+    expect(storage.events.list({ machine: 'm1', limit: 100 }).at(-1)!.actor).toBeNull();
+  });
+
+  it('keeps events for 90 days by default, as long as the cluster file says, and the steps of running operations', async () => {
+    expect(eventsKeepMs(storage)).toBe(90 * DAY);
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const at = (daysAgo: number) => new Date(now - daysAgo * DAY).toISOString();
+    storage.events.append({ kind: 'old', reason: 'a year ago' }, at(365));
+    storage.events.append({ kind: 'recent', reason: 'last month' }, at(30));
+    storage.operations.create({ id: 'op-long', kind: 'drain', machine: 'm1', step: 'moving', params: {}, reason: 'a very long drain' });
+    db.prepare("UPDATE events SET at = ? WHERE op = 'op-long'").run(at(200));
+    const before = storage.events.list({ limit: 1000 }).length;
+    expect(await pruneEvents(storage, now)).toBeGreaterThanOrEqual(1);
+    const left = storage.events.list({ limit: 1000 });
+    expect(left.map((e) => e.kind)).toEqual(expect.arrayContaining(['recent', 'operation.started']));
+    expect(left.map((e) => e.kind)).not.toContain('old');
+    expect(left.length).toBeLessThan(before);
+    // a shorter retention from the cluster file
+    storage.settings.set(EVENTS_SETTING, JSON.stringify({ keep: '7d' }));
+    expect(eventsKeepMs(storage)).toBe(7 * DAY);
+    await pruneEvents(storage, now);
+    expect(storage.events.list({ limit: 1000 }).map((e) => e.kind)).not.toContain('recent');
+  });
+
+  it('prunes a large backlog in batches', async () => {
+    const insert = db.prepare("INSERT INTO events (at, kind, reason) VALUES ('2020-01-01T00:00:00.000Z', 'x', 'old')");
+    db.transaction(() => {
+      for (let i = 0; i < 12_000; i++) insert.run();
+    })();
+    expect(await pruneEvents(storage, Date.parse('2026-12-01T00:00:00Z'))).toBeGreaterThanOrEqual(12_000);
+    expect(storage.events.list({ limit: 100_000 }).filter((e) => e.kind === 'x')).toEqual([]);
+  });
+});
