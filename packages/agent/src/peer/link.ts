@@ -65,6 +65,8 @@ export class PeerLink {
   private listening = '';
   private timer: NodeJS.Timeout | undefined;
   private failsafeHeld = false;
+  /** Partners whose last answer promised more than was asked (warned about once). */
+  private readonly overpromised = new Set<string>();
 
   constructor(private readonly options: PeerLinkOptions) {
     this.ledger = new FailsafeLedger(options.marginMs);
@@ -160,10 +162,17 @@ export class PeerLink {
   private round(): void {
     for (const [machine, { client }] of this.clients) {
       const sentAt = monotonicMs();
-      client.Confirm({ machine: this.options.machine, promiseMs: this.options.promiseMs(), holds: this.options.holds() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
+      // this agent's own lease: what it asks for, and the most of any answer it believes
+      const askedMs = this.options.promiseMs();
+      client.Confirm({ machine: this.options.machine, promiseMs: askedMs, holds: this.options.holds() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
         if (err || !reply) return; // no answer: no promise; the last one runs out on its own
         this.heard.set(machine, monotonicMs());
-        this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs });
+        // said once per episode: an answer every second would fill the log
+        const over = reply.promisedMs > askedMs;
+        if (over && !this.overpromised.has(machine)) this.options.log.warn({ partner: machine, promisedMs: reply.promisedMs, askedMs }, 'partner promised longer than asked: believed only as long as this agent\'s lease');
+        if (over) this.overpromised.add(machine);
+        else this.overpromised.delete(machine);
+        this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs, askedMs });
         if (reply.coordinatorReachable && !this.options.coordinatorReachable()) this.options.partnerReachesCoordinator();
         this.updateFailsafe();
       });
@@ -175,7 +184,7 @@ export class PeerLink {
     const deadline = this.ledger.deadline(this.options.replicaPartners(), monotonicMs());
     if ((deadline !== undefined) !== this.failsafeHeld) {
       this.failsafeHeld = deadline !== undefined;
-      this.options.log.warn({ partners: this.options.replicaPartners() }, this.failsafeHeld ? 'failsafe: every replica partner confirms the coordinator is unreachable and promised; masters keep serving' : 'failsafe ended');
+      this.options.log.warn({ partners: this.options.replicaPartners(), remainingMs: deadline === undefined ? undefined : deadline - monotonicMs() }, this.failsafeHeld ? 'failsafe: every replica partner confirms the coordinator is unreachable and promised; masters keep serving' : 'failsafe ended');
     }
     this.options.onFailsafe(deadline);
   }
