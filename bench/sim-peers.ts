@@ -92,7 +92,7 @@ export class SimPeers {
       const view = partner ? { reachable: partner.coordinatorReachable(), graceUntil: partner.coordinatorGraceUntil(sentAt) } : this.remote.get(p);
       if (view === undefined) continue; // never heard of: no answer, no promise
       const promisedMs = promiseFor(ask, { ...view, maxMs: this.leaseMs }, sentAt);
-      ledger.record(`m${p}`, { sentAt, reachable: view.reachable, promisedMs });
+      ledger.record(`m${p}`, { sentAt, reachable: view.reachable, promisedMs, askedMs: ask.promiseMs });
       if (view.reachable && !agent.coordinatorReachable()) agent.reconnectNow();
     }
     // the replicas of machine i's masters are on machines i+1…i+4 (bench/sessions-support clusterJson)

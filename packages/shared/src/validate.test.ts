@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertPath, ipProblem, nameProblem, pathProblem } from './validate.js';
+import { assertMailbox, assertPath, ipProblem, mailboxProblem, nameProblem, pathProblem } from './validate.js';
 import { parseDuration, formatDuration } from './duration.js';
 import { ValidationError } from './errors.js';
 
@@ -21,6 +21,12 @@ describe('names, addresses and paths from the network', () => {
       expect(pathProblem(bad), bad).toBeDefined();
     }
     expect(() => assertPath('/a/../b', 'data_path')).toThrow(ValidationError);
+  });
+
+  it('accepts internal mailbox names and refuses options, control characters and patterns', () => {
+    for (const good of ['user.alice', 'user.bob^smith.Sent', 'user:bob', 'shared.Team &AOQ-', 'x'.repeat(1000)]) expect(mailboxProblem(good), good).toBeUndefined();
+    for (const bad of ['', '-C/etc/passwd', 'user.a\nb', 'user.a\u0000', '*', 'user.%', 'user.alice.*', 'x'.repeat(1001)]) expect(mailboxProblem(bad), bad).toBeDefined();
+    expect(() => assertMailbox('*', 'mailbox')).toThrow(/mailbox: .*pattern/);
   });
 });
 

@@ -31,6 +31,20 @@ export function pathProblem(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A Cyrus internal mailbox name (`user.bob^smith.Sent`, or `user:bob`) that may become one argument of a Cyrus tool:
+ * not an option (`-…`), no control characters, and no IMAP wildcard — mbexamine takes its arguments as patterns, so
+ * `*` would examine (and print) every mailbox of the slot.
+ */
+export function mailboxProblem(value: string): string | undefined {
+  if (value.length === 0) return 'a mailbox name is empty';
+  if (value.length > 1000) return `mailbox name "${value.slice(0, 40)}…" is longer than 1000 characters`;
+  if (value.startsWith('-')) return `mailbox name "${value.slice(0, 80)}" starts with "-" (it would be read as an option)`;
+  if (/[\u0000-\u001f\u007f]/.test(value)) return `mailbox name ${JSON.stringify(value.slice(0, 80))} contains a control character`;
+  if (/[*%]/.test(value)) return `mailbox name "${value.slice(0, 80)}" contains "*" or "%" (a pattern, not one mailbox)`;
+  return undefined;
+}
+
 /** Throws a ValidationError naming `what` unless `value` is a valid name. */
 export function assertName(value: string, what: string): string {
   const problem = nameProblem(value);
@@ -40,6 +54,12 @@ export function assertName(value: string, what: string): string {
 
 export function assertIp(value: string, what: string): string {
   const problem = ipProblem(value);
+  if (problem) throw new ValidationError(`${what}: ${problem}`);
+  return value;
+}
+
+export function assertMailbox(value: string, what: string): string {
+  const problem = mailboxProblem(value);
   if (problem) throw new ValidationError(`${what}: ${problem}`);
   return value;
 }

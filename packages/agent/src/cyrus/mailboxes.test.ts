@@ -36,6 +36,8 @@ describe('mailbox summaries', () => {
     expect(isPlausibleMailbox('-C/etc/passwd')).toBe(false);
     expect(isPlausibleMailbox('user.a\nb')).toBe(false);
     expect(isPlausibleMailbox('')).toBe(false);
+    // mbexamine reads its arguments as patterns
+    expect(isPlausibleMailbox('*')).toBe(false);
     expect(isPlausibleMailbox('user.alice')).toBe(true);
   });
 });

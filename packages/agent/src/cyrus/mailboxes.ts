@@ -3,7 +3,7 @@
 // UIDVALIDITY, last UID, highest modseq) mean the replica has every change of that mailbox: every change bumps the
 // modseq, and replication copies it. Measured: one mbexamine for a few mailboxes takes ~15 ms.
 import { execa } from 'execa';
-import { ALL_MAILBOXES, type MailboxSummary__Output } from '@slotctl/shared';
+import { ALL_MAILBOXES, mailboxProblem, type MailboxSummary__Output } from '@slotctl/shared';
 import { asCyrusTool, cyrusBinary } from './install.js';
 
 /** As the contract carries it: `name` is the internal name, as sync logs write it (`user.bob^smith`). */
@@ -22,9 +22,9 @@ export function externalName(internal: string): string {
   return name.replaceAll('.', '/').replaceAll('^', '.');
 }
 
-/** Names come from sync logs or from the coordinator: they reach a command line only if they look like mailboxes. */
+/** Names come from sync logs, the coordinator or a partner: they reach a command line only if they look like mailboxes. */
 export function isPlausibleMailbox(name: string): boolean {
-  return name.length > 0 && name.length <= 1000 && !name.startsWith('-') && !/[\u0000-\u001f\u007f]/.test(name);
+  return mailboxProblem(name) === undefined;
 }
 
 /** Parses mbexamine's output: one block per mailbox that exists, starting `Examining NAME... `. */

@@ -1,32 +1,63 @@
 import { describe, expect, it } from 'vitest';
 import type { ApplyPlan, AppliedSlot } from '../state/apply-plan.js';
-import { FailsafeLedger, PromiseBook, promiseFor, withholdPromotions } from './failsafe.js';
+import { cappedPromise, FailsafeLedger, PromiseBook, promiseFor, withholdPromotions } from './failsafe.js';
 
 describe('FailsafeLedger', () => {
   it('holds only while every partner has a live promise, until the earliest ends less the margin', () => {
     const f = new FailsafeLedger(1000);
     expect(f.deadline([], 0)).toBeUndefined();
-    f.record('b', { sentAt: 100, reachable: false, promisedMs: 5000 });
+    f.record('b', { sentAt: 100, reachable: false, promisedMs: 5000, askedMs: 5000 });
     expect(f.deadline(['b', 'c'], 200)).toBeUndefined(); // c never promised
-    f.record('c', { sentAt: 300, reachable: false, promisedMs: 5000 });
+    f.record('c', { sentAt: 300, reachable: false, promisedMs: 5000, askedMs: 5000 });
     expect(f.deadline(['b', 'c'], 400)).toBe(4100);
     expect(f.deadline(['b', 'c'], 4100)).toBeUndefined(); // b's ran out
   });
 
   it('keeps a promise until it ends when the partner later reaches the coordinator (no new promise, no early end)', () => {
     const f = new FailsafeLedger(1000);
-    f.record('b', { sentAt: 1000, reachable: false, promisedMs: 5000 });
-    f.record('b', { sentAt: 2000, reachable: true, promisedMs: 0 });
+    f.record('b', { sentAt: 1000, reachable: false, promisedMs: 5000, askedMs: 5000 });
+    f.record('b', { sentAt: 2000, reachable: true, promisedMs: 0, askedMs: 5000 });
     expect(f.deadline(['b'], 2100)).toBe(5000);
-    f.record('b', { sentAt: 500, reachable: false, promisedMs: 5000 }); // an older promise answered late: the later end stands
+    f.record('b', { sentAt: 500, reachable: false, promisedMs: 5000, askedMs: 5000 }); // an older promise answered late: the later end stands
     expect(f.deadline(['b'], 2100)).toBe(5000);
     expect(f.deadline(['b'], 5000)).toBeUndefined();
   });
 
   it('counts a promise from a partner that reaches a coordinator in its restart grace', () => {
     const f = new FailsafeLedger(1000);
-    f.record('b', { sentAt: 1000, reachable: true, promisedMs: 3000 });
+    f.record('b', { sentAt: 1000, reachable: true, promisedMs: 3000, askedMs: 5000 });
     expect(f.deadline(['b'], 1100)).toBe(3000);
+  });
+
+  it("believes a promise no longer than this agent's own lease: a spoofed 2^32-1 ms one ends with the lease", () => {
+    const f = new FailsafeLedger(1000);
+    f.record('b', { sentAt: 1000, reachable: false, promisedMs: 0xffffffff, askedMs: 5000 });
+    expect(f.deadline(['b'], 1100)).toBe(5000); // 1000 + 5000 - margin 1000
+    expect(f.deadline(['b'], 5000)).toBeUndefined();
+    expect(cappedPromise({ promisedMs: 0xffffffff, askedMs: 5000 })).toBe(5000);
+    expect(cappedPromise({ promisedMs: 3000, askedMs: 5000 })).toBe(3000);
+    for (const promisedMs of [0, -1, Number.NaN]) expect(cappedPromise({ promisedMs, askedMs: 5000 })).toBe(0);
+  });
+
+  it('forgets the promises of machines that are no longer partners', () => {
+    const f = new FailsafeLedger(1000);
+    f.record('b', { sentAt: 1000, reachable: false, promisedMs: 5000, askedMs: 5000 });
+    f.record('c', { sentAt: 1000, reachable: false, promisedMs: 5000, askedMs: 5000 });
+    f.retain(new Set(['c']));
+    expect(f.deadline(['b'], 1100)).toBeUndefined();
+    expect(f.deadline(['c'], 1100)).toBe(5000);
+  });
+});
+
+describe('PromiseBook', () => {
+  it('keeps a live promise and drops ended ones when it gives the next', () => {
+    const book = new PromiseBook();
+    book.give('a', 0, 5000);
+    book.give('b', 0, 1000);
+    expect(book.activeUntil('a', 2000)).toBe(5000);
+    expect(book.activeUntil('b', 2000)).toBeUndefined();
+    book.give('c', 2000, 1000);
+    expect(book.size).toBe(2); // b's ended
   });
 });
 

@@ -7,7 +7,14 @@ export class PromiseBook {
   private readonly until = new Map<string, number>();
 
   give(machine: string, now: number, ms: number): void {
+    // promises that ended bind nothing: the book holds no more than the partners with a live one
+    for (const [m, t] of this.until) if (t <= now) this.until.delete(m);
     this.until.set(machine, Math.max(this.until.get(machine) ?? 0, now + ms));
+  }
+
+  /** How many machines the book holds promises for (live ones, and ended ones not yet dropped). */
+  get size(): number {
+    return this.until.size;
   }
 
   /** When the promise to `machine` ends, if one holds at `now`. */
@@ -34,6 +41,17 @@ export interface PartnerAnswer {
   sentAt: number;
   reachable: boolean;
   promisedMs: number;
+  /**
+   * What this agent asked for: its own lease. A longer promise is believed only that long — the partner gives no
+   * more than it was asked, so anything beyond is a bug or a lie, and masters must not serve on it past a lease.
+   */
+  askedMs: number;
+}
+
+/** How long an answer's promise is believed: at most what was asked (the asker's lease); 0 for none or nonsense. */
+export function cappedPromise(answer: Pick<PartnerAnswer, 'promisedMs' | 'askedMs'>): number {
+  const ms = Math.min(answer.promisedMs, answer.askedMs);
+  return Number.isFinite(ms) && ms > 0 ? Math.floor(ms) : 0;
 }
 
 /**
@@ -49,9 +67,14 @@ export class FailsafeLedger {
 
   /** A promise counts whether or not the partner reaches the coordinator (it may, during a restart's grace). */
   record(machine: string, answer: PartnerAnswer): void {
-    if (answer.promisedMs <= 0) return;
-    const end = answer.sentAt + answer.promisedMs;
-    this.promisedUntil.set(machine, Math.max(this.promisedUntil.get(machine) ?? 0, end));
+    const ms = cappedPromise(answer);
+    if (ms <= 0) return;
+    this.promisedUntil.set(machine, Math.max(this.promisedUntil.get(machine) ?? 0, answer.sentAt + ms));
+  }
+
+  /** Forgets machines that are no longer partners (their promises no longer count, and the map stays small). */
+  retain(partners: ReadonlySet<string>): void {
+    for (const m of this.promisedUntil.keys()) if (!partners.has(m)) this.promisedUntil.delete(m);
   }
 
   /** Until when the masters may serve on promises: undefined unless every partner holds a live promise. */

@@ -21,10 +21,15 @@ import {
   type CertificateFiles,
   channelCredentials,
   expectIdentity,
+  peerIdentity,
+  PermissionError,
   serverCredentials,
+  SlotctlError,
+  toGrpcError,
 } from '@slotctl/shared';
 import { monotonicMs } from '../lease/lease.js';
 import { FailsafeLedger, PromiseBook, promiseFor } from './failsafe.js';
+import { batches, checkPeerNames, LogThrottle, peerCallProblem, WorkGate } from './trust.js';
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 
 export interface PeerLinkOptions {
@@ -59,12 +64,20 @@ export interface PeerLinkOptions {
 export class PeerLink {
   readonly promises = new PromiseBook();
   private readonly ledger: FailsafeLedger;
+  /** When each partner was last heard: partners only, so that no name a caller makes up can grow it. */
   private readonly heard = new Map<string, number>();
+  /** The machines sharing a store with this one, from the last desired state: the only callers served. */
+  private partners: ReadonlySet<string> = new Set();
+  /** Requests that run Cyrus tools: a few at a time, whatever the partners send. */
+  private readonly work = new WorkGate();
+  private readonly refusals = new LogThrottle();
   private readonly clients = new Map<string, { address: string; client: PeerClient }>();
   private server: grpc.Server | undefined;
   private listening = '';
   private timer: NodeJS.Timeout | undefined;
   private failsafeHeld = false;
+  /** Partners whose last answer promised more than was asked (warned about once). */
+  private readonly overpromised = new Set<string>();
 
   constructor(private readonly options: PeerLinkOptions) {
     this.ledger = new FailsafeLedger(options.marginMs);
@@ -78,33 +91,17 @@ export class PeerLink {
     this.server?.forceShutdown();
     const server = new grpc.Server();
     server.addService(loadContract().slotctl.v1.Peer.service, {
-      Confirm: (call: grpc.ServerUnaryCall<ConfirmRequest__Output, ConfirmReply>, cb: grpc.sendUnaryData<ConfirmReply>) => cb(null, this.answer(call.request)),
-      MailboxGuids: (call: grpc.ServerUnaryCall<GuidsRequest__Output, GuidsReply>, cb: grpc.sendUnaryData<GuidsReply>) => {
-        const { slot, mailboxes } = call.request;
-        try {
-          assertName(slot, 'slot');
-        } catch (err) {
-          cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message }, null);
-          return;
-        }
-        this.options.guids(slot, mailboxes).then(
-          (found) => cb(null, { mailboxes: found }),
-          (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: err.message }, null),
-        );
-      },
-      SyncUsers: (call: grpc.ServerUnaryCall<SyncUsersRequest__Output, SyncUsersReply>, cb: grpc.sendUnaryData<SyncUsersReply>) => {
-        const { slot, users } = call.request;
-        try {
-          assertName(slot, 'slot');
-        } catch (err) {
-          cb({ code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message }, null);
-          return;
-        }
-        this.options.syncUsers(slot, users).then(
-          () => cb(null, {}),
-          (err: Error) => cb({ code: grpc.status.FAILED_PRECONDITION, details: err.message }, null),
-        );
-      },
+      Confirm: this.unary<ConfirmRequest__Output, ConfirmReply>('Confirm', (req) => this.answer(req), (req) => req.machine),
+      MailboxGuids: this.unary<GuidsRequest__Output, GuidsReply>('MailboxGuids', (req, call) => {
+        assertName(req.slot, 'slot');
+        checkPeerNames('mailbox', req.mailboxes);
+        return this.work.run(async () => ({ mailboxes: await this.options.guids(req.slot, req.mailboxes) }), () => !call.cancelled);
+      }),
+      SyncUsers: this.unary<SyncUsersRequest__Output, SyncUsersReply>('SyncUsers', (req, call) => {
+        assertName(req.slot, 'slot');
+        checkPeerNames('user', req.users);
+        return this.work.run(async () => (await this.options.syncUsers(req.slot, req.users), {}), () => !call.cancelled);
+      }),
     });
     await new Promise<void>((resolve, reject) => server.bindAsync(target, serverCredentials(this.options.certificates), (err) => (err ? reject(err) : resolve())));
     this.server = server;
@@ -112,17 +109,56 @@ export class PeerLink {
     this.options.log.info({ listen: target }, 'serving Peer (failsafe confirmations) to partner agents');
   }
 
+  /**
+   * One Peer RPC: the caller is admitted first (see `admit`), then `handle` answers. A named error becomes its
+   * status (PERMISSION_DENIED, INVALID_ARGUMENT, UNAVAILABLE); any other failure (the slot is not here, a Cyrus
+   * tool failed) is FAILED_PRECONDITION with its message, as the asker reports it.
+   */
+  private unary<Req, Rep>(rpc: string, handle: (req: Req, call: grpc.ServerUnaryCall<Req, Rep>) => Rep | Promise<Rep>, claimed?: (req: Req) => string) {
+    const status = (err: unknown): Partial<grpc.StatusObject> =>
+      err instanceof SlotctlError ? toGrpcError(err) : { code: grpc.status.FAILED_PRECONDITION, details: err instanceof Error ? err.message : String(err) };
+    return (call: grpc.ServerUnaryCall<Req, Rep>, cb: grpc.sendUnaryData<Rep>): void => {
+      let reply: Promise<Rep>;
+      try {
+        this.admit(call, rpc, claimed?.(call.request));
+        reply = Promise.resolve(handle(call.request, call));
+      } catch (err) {
+        cb(status(err), null);
+        return;
+      }
+      reply.then((r) => cb(null, r), (err: unknown) => cb(status(err), null));
+    };
+  }
+
+  /**
+   * With mutual TLS, only the agent of a partner machine is served, speaking for itself; a refusal is logged (once
+   * per caller and RPC every 10 s) and answered PERMISSION_DENIED. --insecure has no identity to check: served.
+   */
+  private admit(call: grpc.ServerUnaryCall<unknown, unknown>, rpc: string, claimed: string | undefined): void {
+    if (!this.options.certificates) return;
+    const caller = peerIdentity(call);
+    const problem = peerCallProblem(caller, this.options.machine, this.partners, claimed);
+    if (!problem) return;
+    const message = `Peer.${rpc} refused by ${this.options.machine}: ${problem}`;
+    if (this.refusals.allow(`${caller?.role}/${caller?.name}/${rpc}`, monotonicMs())) {
+      this.options.log.warn({ rpc, caller: caller ?? null, claimed, peer: call.getPeer(), partners: [...this.partners] }, message);
+    }
+    throw new PermissionError(message, {
+      hint: `only the agents of machines sharing a store with ${this.options.machine} (in the coordinator's desired state) may call it, each as itself`,
+    });
+  }
+
   /** Someone asks: a promise as `promiseFor` decides, written in the book that withholds promotions against it. */
   private answer(req: ConfirmRequest__Output): ConfirmReply {
     const machine = this.options.machine;
-    try {
-      assertName(req.machine, 'asking machine');
-    } catch {
-      return { machine, coordinatorReachable: true, promisedMs: 0 };
+    const reachable = this.options.coordinatorReachable();
+    // a promise binds only against a partner, and an unknown name must not grow the book or `heard` (--insecure)
+    if (!this.partners.has(req.machine)) {
+      if (this.refusals.allow(`confirm/${req.machine.slice(0, 64)}`, monotonicMs())) this.options.log.warn({ asker: req.machine.slice(0, 64) }, 'Confirm from a machine that shares no store with this one: no promise');
+      return { machine, coordinatorReachable: reachable, promisedMs: 0 };
     }
     const now = monotonicMs();
     this.heard.set(req.machine, now);
-    const reachable = this.options.coordinatorReachable();
     const ms = promiseFor(req, { reachable, graceUntil: this.options.coordinatorGraceUntil(), maxMs: this.options.promiseMs() }, now);
     if (ms > 0) this.promises.give(req.machine, now, ms);
     return { machine, coordinatorReachable: reachable, promisedMs: ms };
@@ -140,6 +176,10 @@ export class PeerLink {
         this.options.log.warn({ err: (err as Error).message }, 'partner ignored');
       }
     }
+    this.partners = new Set(wanted.keys());
+    for (const m of this.heard.keys()) if (!this.partners.has(m)) this.heard.delete(m);
+    for (const m of this.overpromised) if (!this.partners.has(m)) this.overpromised.delete(m);
+    this.ledger.retain(this.partners);
     for (const [m, c] of this.clients) {
       if (wanted.get(m) !== c.address) {
         c.client.close();
@@ -160,10 +200,17 @@ export class PeerLink {
   private round(): void {
     for (const [machine, { client }] of this.clients) {
       const sentAt = monotonicMs();
-      client.Confirm({ machine: this.options.machine, promiseMs: this.options.promiseMs(), holds: this.options.holds() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
+      // this agent's own lease: what it asks for, and the most of any answer it believes
+      const askedMs = this.options.promiseMs();
+      client.Confirm({ machine: this.options.machine, promiseMs: askedMs, holds: this.options.holds() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
         if (err || !reply) return; // no answer: no promise; the last one runs out on its own
         this.heard.set(machine, monotonicMs());
-        this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs });
+        // said once per episode: an answer every second would fill the log
+        const over = reply.promisedMs > askedMs;
+        if (over && !this.overpromised.has(machine)) this.options.log.warn({ partner: machine, promisedMs: reply.promisedMs, askedMs }, 'partner promised longer than asked: believed only as long as this agent\'s lease');
+        if (over) this.overpromised.add(machine);
+        else this.overpromised.delete(machine);
+        this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs, askedMs });
         if (reply.coordinatorReachable && !this.options.coordinatorReachable()) this.options.partnerReachesCoordinator();
         this.updateFailsafe();
       });
@@ -175,29 +222,40 @@ export class PeerLink {
     const deadline = this.ledger.deadline(this.options.replicaPartners(), monotonicMs());
     if ((deadline !== undefined) !== this.failsafeHeld) {
       this.failsafeHeld = deadline !== undefined;
-      this.options.log.warn({ partners: this.options.replicaPartners() }, this.failsafeHeld ? 'failsafe: every replica partner confirms the coordinator is unreachable and promised; masters keep serving' : 'failsafe ended');
+      this.options.log.warn({ partners: this.options.replicaPartners(), remainingMs: deadline === undefined ? undefined : deadline - monotonicMs() }, this.failsafeHeld ? 'failsafe: every replica partner confirms the coordinator is unreachable and promised; masters keep serving' : 'failsafe ended');
     }
     this.options.onFailsafe(deadline);
   }
 
-  /** Recovery's verification: asks partner `machine` for the GUIDs of `mailboxes` of its slot `slot`. */
-  askGuids(machine: string, slot: string, mailboxes: string[]): Promise<MailboxGuidList[]> {
-    const c = this.clients.get(machine);
-    if (!c) return Promise.reject(new Error(`machine ${machine} is not a partner of this one`));
-    return new Promise((resolve, reject) =>
-      c.client.MailboxGuids({ slot, mailboxes }, { deadline: Date.now() + 300_000 }, (err: grpc.ServiceError | null, reply?: GuidsReply__Output) =>
-        err || !reply ? reject(new Error(`${machine}: ${err?.details ?? 'no answer'}`)) : resolve(reply.mailboxes),
-      ),
-    );
+  /** Recovery's verification: asks partner `machine` for the GUIDs of `mailboxes` of its slot `slot`, in batches the partner serves. */
+  async askGuids(machine: string, slot: string, mailboxes: string[]): Promise<MailboxGuidList[]> {
+    const client = this.partnerClient(machine);
+    const out: MailboxGuidList[] = [];
+    for (const batch of batches(mailboxes)) {
+      const found = await new Promise<MailboxGuidList[]>((resolve, reject) =>
+        client.MailboxGuids({ slot, mailboxes: batch }, { deadline: Date.now() + 300_000 }, (err: grpc.ServiceError | null, reply?: GuidsReply__Output) =>
+          err || !reply ? reject(new Error(`${machine}: ${err?.details ?? 'no answer'}`)) : resolve(reply.mailboxes),
+        ),
+      );
+      out.push(...found);
+    }
+    return out;
   }
 
-  /** Asks partner `machine` to log a user-level sync of `users` on its slot `slot`. */
-  askUserSync(machine: string, slot: string, users: string[]): Promise<void> {
+  /** Asks partner `machine` to log a user-level sync of `users` on its slot `slot`, in batches the partner serves. */
+  async askUserSync(machine: string, slot: string, users: string[]): Promise<void> {
+    const client = this.partnerClient(machine);
+    for (const batch of batches(users)) {
+      await new Promise<void>((resolve, reject) =>
+        client.SyncUsers({ slot, users: batch }, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null) => (err ? reject(new Error(`${machine}: ${err.details}`)) : resolve())),
+      );
+    }
+  }
+
+  private partnerClient(machine: string): PeerClient {
     const c = this.clients.get(machine);
-    if (!c) return Promise.reject(new Error(`machine ${machine} is not a partner of this one`));
-    return new Promise((resolve, reject) =>
-      c.client.SyncUsers({ slot, users }, { deadline: Date.now() + 60_000 }, (err: grpc.ServiceError | null) => (err ? reject(new Error(`${machine}: ${err.details}`)) : resolve())),
-    );
+    if (!c) throw new Error(`machine ${machine} is not a partner of this one`);
+    return c.client;
   }
 
   /** How recently each partner was heard (either direction), for heartbeats. */
