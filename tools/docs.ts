@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LIVENESS_RULES } from '../packages/coordinator/src/liveness/rules.js';
+import { ADMIN_ACCESS, describeAccess, type Access } from '../packages/coordinator/src/grpc/roles.js';
 import { SLOT_ACTIONS, SLOT_TRANSITIONS } from '../packages/agent/src/slot/lifecycle.js';
 import type { AnyKind } from '../packages/coordinator/src/operations/framework/kind.js';
 import { DRAIN } from '../packages/coordinator/src/operations/kinds/drain.js';
@@ -18,6 +19,11 @@ import { FAILOVER_WATCH_RULES } from '../packages/coordinator/src/operations/wat
 import { RECOVERY_WATCH_RULES } from '../packages/coordinator/src/operations/watch/recovery.js';
 
 const ROOT = new URL('../', import.meta.url);
+const accessOf = (rpc: string) => {
+  const access = (ADMIN_ACCESS as Record<string, Access>)[rpc];
+  if (!access) throw new Error(`Admin RPC ${rpc} has no row in ADMIN_ACCESS (packages/coordinator/src/grpc/roles.ts)`);
+  return describeAccess(access);
+};
 export const DOC = fileURLToPath(new URL('docs/ARCHITECTURE.md', ROOT));
 const PROTO = fileURLToPath(new URL('proto/slotctl.proto', ROOT));
 
@@ -65,8 +71,8 @@ const checkTable = (rules: readonly CheckRule<never, string>[]) => table(['rule'
 export function sections(proto = readFileSync(PROTO, 'utf8')): Record<string, string> {
   return {
     'admin-rpcs': table(
-      ['rpc', 'request → reply', 'what'],
-      serviceRpcs(proto, 'Admin').map((r) => [`\`${r.name}\``, `${r.request} → ${r.reply}`, r.doc || '(no comment in the proto)']),
+      ['rpc', 'request → reply', 'role needed', 'what'],
+      serviceRpcs(proto, 'Admin').map((r) => [`\`${r.name}\``, `${r.request} → ${r.reply}`, accessOf(r.name), r.doc || '(no comment in the proto)']),
     ),
     'liveness-rules': table(
       ['rule', 'from', 'to', 'when'],

@@ -11,7 +11,7 @@ import { buildClusterView, slotInfo } from '../status/view.js';
 import { parseNewMachine, planAddMachine, planLayout, whatIf } from '@slotctl/planner';
 import { clusterFromRows } from '../placement/from-rows.js';
 import { cleanupStatus, diskStatus } from '../cleanup/view.js';
-import { callerOf, mayCall, requireRole, type Caller, type Role } from './roles.js';
+import { ADMIN_ACCESS, type AdminRpc, callerOf, mayCall, requireRole, roleNeeded, type Caller } from './roles.js';
 
 export interface AdminDeps {
   storage: Storage;
@@ -53,10 +53,6 @@ function operationInfo(storage: Storage, op: OperationRow, withChildren = true):
   };
 }
 
-/** The role a call needs: fixed, or told by its request (a dry run only reads). */
-type Need<Req> = Role | ((request: Req) => Role);
-const readsUnless = <Req>(changes: (request: Req) => boolean, role: Role): Need<Req> => (request) => (changes(request) ? role : 'reader');
-
 /** What an audit event keeps of a request: its fields, long texts (a cluster file) by size only. */
 function auditable(request: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -71,10 +67,10 @@ function auditable(request: unknown): Record<string, unknown> {
  * with its caller as the actor of every event it writes and is recorded by an `admin.call` event (a refused one by
  * `admin.refused`), so `slotctl events --who NAME` finds it and the operations it started.
  */
-function unary<Req, Res>(deps: AdminDeps, name: string, need: Need<Req>, fn: (request: Req, caller: Caller) => Res): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(deps: AdminDeps, name: AdminRpc, fn: (request: Req, caller: Caller) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const caller = callerOf(call, deps.secure);
-    const role = typeof need === 'function' ? need(call.request) : need;
+    const role = roleNeeded(ADMIN_ACCESS[name], call.request);
     try {
       if (!mayCall(caller, role)) {
         deps.log.warn({ rpc: name, caller: caller.name, callerRole: caller.role, need: role }, 'admin call refused: role');
@@ -136,15 +132,15 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
   const view = () =>
     buildClusterView({ machines: deps.storage.machines.list(), stores: deps.storage.stores.list(), slots: deps.storage.slots.list(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
   return {
-    Status: unary(deps, 'Status', 'reader', () => ({
+    Status: unary(deps, 'Status', () => ({
       ...withSecurity(view(), deps.secure),
       coordinatorId: deps.coordinatorId,
       startedAt: deps.startedAt,
       operations: deps.storage.operations.running().map((op) => operationInfo(deps.storage, op, false)),
     })),
-    ListMachines: unary(deps, 'ListMachines', 'reader', () => ({ machines: view().machines })),
-    ListStores: unary(deps, 'ListStores', 'reader', () => ({ stores: view().stores })),
-    ListEvents: unary(deps, 'ListEvents', 'reader', (request) => {
+    ListMachines: unary(deps, 'ListMachines', () => ({ machines: view().machines })),
+    ListStores: unary(deps, 'ListStores', () => ({ stores: view().stores })),
+    ListEvents: unary(deps, 'ListEvents', (request) => {
       if (request.since && Number.isNaN(Date.parse(request.since))) throw new ValidationError(`since "${request.since}" is not a time`);
       const events = deps.storage.events.list({
         since: request.since ? new Date(request.since).toISOString() : undefined,
@@ -170,12 +166,12 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
         })),
       };
     }),
-    ListSlots: unary(deps, 'ListSlots', 'reader', (request) => {
+    ListSlots: unary(deps, 'ListSlots', (request) => {
       const stores = new Map(deps.storage.stores.list().map((s) => [s.name, s]));
       const slots = deps.storage.slots.list().filter((s) => !request.machine || s.machine === request.machine);
       return { slots: slots.map((s) => slotInfo(s, stores.get(s.store))!) };
     }),
-    SetSlotRun: unary(deps, 'SetSlotRun', 'operator', (request) => {
+    SetSlotRun: unary(deps, 'SetSlotRun', (request) => {
       const slot = deps.storage.slots.get(request.slot);
       if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
       const busy = deps.storage.operations.running().find((o) => o.store === slot.store);
@@ -185,7 +181,7 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       const after = deps.storage.slots.get(slot.name)!;
       return { slot: slotInfo(after, deps.storage.stores.get(after.store)) };
     }),
-    ReplaySlot: unary(deps, 'ReplaySlot', 'operator', (request) => {
+    ReplaySlot: unary(deps, 'ReplaySlot', (request) => {
       const slot = deps.storage.slots.get(request.slot);
       if (!slot) throw new NotFoundError(`no slot "${request.slot}"`, { hint: 'slotctl slot list shows the slots' });
       if (!slot.adminStopped) {
@@ -198,48 +194,48 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       deps.onClusterChanged([slot.machine]);
       return { op };
     }),
-    Switchover: unary(deps, 'Switchover', readsUnless((r) => !r.dryRun, 'operator'), (request) => {
+    Switchover: unary(deps, 'Switchover', (request) => {
       const options = { timeoutMs: request.timeoutMs || undefined, maxBacklogMailboxes: request.maxBacklogMailboxes || undefined };
       const preview = deps.orchestrator.previewSwitchover(request.store, options);
       if (request.dryRun) return { dryRun: true, problems: preview.problems, plan: preview.plan };
       const op = deps.orchestrator.startSwitchover(request.store, options);
       return { dryRun: false, operation: operationInfo(deps.storage, op), problems: op.state === 'refused' ? op.error.split('; ') : [], plan: preview.plan };
     }),
-    DrainMachine: unary(deps, 'DrainMachine', readsUnless((r) => !r.dryRun, 'operator'), (request) => {
+    DrainMachine: unary(deps, 'DrainMachine', (request) => {
       const preview = deps.orchestrator.previewDrain(request.machine);
       if (request.dryRun) return { dryRun: true, plan: preview.plan, problems: [] };
       const op = deps.orchestrator.startDrain(request.machine, { parallel: request.parallel || undefined, timeoutMs: request.timeoutMs || undefined });
       return { dryRun: false, operation: operationInfo(deps.storage, op), plan: preview.plan, problems: [] };
     }),
-    UndrainMachine: unary(deps, 'UndrainMachine', 'operator', (request) => {
+    UndrainMachine: unary(deps, 'UndrainMachine', (request) => {
       deps.orchestrator.undrain(request.machine);
       return { machine: view().machines.find((m) => m.name === request.machine) };
     }),
-    ListOperations: unary(deps, 'ListOperations', 'reader', (request) => ({
+    ListOperations: unary(deps, 'ListOperations', (request) => ({
       operations: deps.storage.operations
         .list({ all: request.all, limit: Math.min(request.limit || 50, MAX_OPERATIONS), store: request.store || undefined, machine: request.machine || undefined })
         .map((op) => operationInfo(deps.storage, op, false)),
     })),
-    GetOperation: unary(deps, 'GetOperation', 'reader', (request) => {
+    GetOperation: unary(deps, 'GetOperation', (request) => {
       const op = deps.storage.operations.get(request.id);
       if (!op) throw new NotFoundError(`operation "${request.id}" does not exist`, { hint: 'list operations with `slotctl operations list --all`' });
       return { operation: operationInfo(deps.storage, op) };
     }),
-    CancelOperation: unary(deps, 'CancelOperation', 'operator', (request) => ({ operation: operationInfo(deps.storage, deps.orchestrator.cancel(request.id)) })),
-    FailoverMachine: unary(deps, 'FailoverMachine', (r) => (r.dryRun ? 'reader' : r.force ? 'admin' : 'operator'), (request) => {
+    CancelOperation: unary(deps, 'CancelOperation', (request) => ({ operation: operationInfo(deps.storage, deps.orchestrator.cancel(request.id)) })),
+    FailoverMachine: unary(deps, 'FailoverMachine', (request) => {
       const out = deps.orchestrator.failoverMachine(request.machine, { force: request.force, dryRun: request.dryRun });
       return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
-    ListAtRisk: unary(deps, 'ListAtRisk', 'reader', (request) => {
+    ListAtRisk: unary(deps, 'ListAtRisk', (request) => {
       if (request.store && !deps.storage.stores.get(request.store)) throw new NotFoundError(`store "${request.store}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
       const rows = deps.storage.atRisk.list(request.store || undefined);
       return { records: rows.filter((r) => request.all || r.closedAt === null).map(atRiskInfo) };
     }),
-    Recover: unary(deps, 'Recover', readsUnless((r) => !r.dryRun, 'admin'), (request) => {
+    Recover: unary(deps, 'Recover', (request) => {
       const out = deps.orchestrator.recover({ store: request.store || undefined, machine: request.machine || undefined, dryRun: request.dryRun });
       return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
-    Plan: unary(deps, 'Plan', readsUnless((r) => r.kind === 'rebalance' && r.apply, 'operator'), (request) => {
+    Plan: unary(deps, 'Plan', (request) => {
       const { storage } = deps;
       const cluster = () => clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots: storage.slots.list() });
       switch (request.kind) {
@@ -258,28 +254,28 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
           throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, add-machine' });
       }
     }),
-    CleanupStatus: unary(deps, 'CleanupStatus', 'reader', (request) => {
+    CleanupStatus: unary(deps, 'CleanupStatus', (request) => {
       const { storage } = deps;
       requireMachine(storage, request.machine);
       const slots = storage.slots.list().map((s) => ({ ...s, cleanupNextAt: deps.orchestrator.cleanup.nextAt(s) }));
       const rows = cleanupStatus({ slots, stores: storage.stores.list(), machines: storage.machines.list(), runs: storage.cleanup.runs({ machine: request.machine || undefined, limit: 10_000 }) }, request.machine || undefined);
       return { json: JSON.stringify(rows) };
     }),
-    RunCleanup: unary(deps, 'RunCleanup', 'operator', (request) => {
+    RunCleanup: unary(deps, 'RunCleanup', (request) => {
       const out = deps.orchestrator.cleanup.request({ slot: request.slot || undefined, machine: request.machine || undefined });
       deps.orchestrator.wake();
       return out;
     }),
-    DiskStatus: unary(deps, 'DiskStatus', 'reader', (request) => {
+    DiskStatus: unary(deps, 'DiskStatus', (request) => {
       const { storage } = deps;
       requireMachine(storage, request.machine);
       return { json: JSON.stringify(diskStatus(storage.slots.list(), deps.orchestrator.cleanup.config(), request.machine || undefined)) };
     }),
-    RetireMachine: unary(deps, 'RetireMachine', readsUnless((r) => !r.dryRun, 'admin'), (request) => {
+    RetireMachine: unary(deps, 'RetireMachine', (request) => {
       const out = deps.orchestrator.retire(request.machine, request.dryRun);
       return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
-    ApplyCluster: unary(deps, 'ApplyCluster', readsUnless((r) => !r.dryRun, 'admin'), (request) => {
+    ApplyCluster: unary(deps, 'ApplyCluster', (request) => {
       const outcome = applyCluster(deps.storage, request.text, {
         dryRun: request.dryRun,
         prune: request.prune,

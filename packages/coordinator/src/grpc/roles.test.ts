@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PermissionError } from '@slotctl/shared';
-import { INSECURE_CALLER, callerOf, mayCall, requireRole } from './roles.js';
+import { PermissionError, loadContract } from '@slotctl/shared';
+import { ADMIN_ACCESS, INSECURE_CALLER, callerOf, describeAccess, mayCall, requireRole, roleNeeded } from './roles.js';
 
 const call = (subject?: Record<string, string>) => ({ getAuthContext: () => (subject ? { sslPeerCertificate: { subject } } : {}) });
 
@@ -27,5 +27,23 @@ describe('Admin roles', () => {
     expect(() => requireRole({ name: 'rita', role: 'reader' }, 'operator', 'Switchover')).toThrow(PermissionError);
     expect(() => requireRole({ name: 'rita', role: 'reader' }, 'operator', 'Switchover')).toThrow('rita has role reader: Switchover needs role operator');
     expect(() => requireRole({ name: 'alice', role: 'operator' }, 'operator', 'Switchover')).not.toThrow();
+  });
+});
+
+describe('what each Admin call needs', () => {
+  it('reads the request: a dry run only looks, a rebalance plan changes only with apply, a forced failover is an admin\'s', () => {
+    expect(roleNeeded(ADMIN_ACCESS.Switchover, { store: 's1', dryRun: true })).toBe('reader');
+    expect(roleNeeded(ADMIN_ACCESS.Switchover, { store: 's1' })).toBe('operator');
+    expect(roleNeeded(ADMIN_ACCESS.Plan, { kind: 'rebalance' })).toBe('reader');
+    expect(roleNeeded(ADMIN_ACCESS.Plan, { kind: 'rebalance', apply: true })).toBe('operator');
+    expect(roleNeeded(ADMIN_ACCESS.FailoverMachine, { machine: 'm1' })).toBe('operator');
+    expect(roleNeeded(ADMIN_ACCESS.FailoverMachine, { machine: 'm1', force: true })).toBe('admin');
+    expect(roleNeeded(ADMIN_ACCESS.FailoverMachine, { machine: 'm1', force: true, dryRun: true })).toBe('reader');
+    expect(roleNeeded(ADMIN_ACCESS.ApplyCluster, { text: '' })).toBe('admin');
+    expect(roleNeeded(ADMIN_ACCESS.Status, {})).toBe('reader');
+    // every Admin RPC of the contract has a row (a new one cannot be served without saying who may call it)
+    const rpcs = Object.keys(loadContract().slotctl.v1.Admin.service);
+    expect(rpcs.filter((rpc) => !(rpc in ADMIN_ACCESS))).toEqual([]);
+    expect(describeAccess(ADMIN_ACCESS.FailoverMachine)).toBe('operator; reader with dry_run; admin with force');
   });
 });

@@ -40,3 +40,62 @@ export function requireRole(caller: Caller, need: Role, what: string): void {
     hint: `an admin issues a certificate with that role: slotctl pki issue operator ${caller.name} --role ${need}`,
   });
 }
+
+/**
+ * What a call needs: `role`, unless the request only looks — `readerIf` names the field that makes it a dry run,
+ * `changesOnlyIf` the one without which it changes nothing — or overrides a safety check (`adminIf`).
+ */
+export interface Access {
+  role: Role;
+  readerIf?: string;
+  changesOnlyIf?: string;
+  adminIf?: string;
+}
+
+/** Every Admin RPC and what it needs (the table is the check; docs/ARCHITECTURE.md draws its column from it). */
+export const ADMIN_ACCESS = {
+  Status: { role: 'reader' },
+  ListMachines: { role: 'reader' },
+  ListStores: { role: 'reader' },
+  ListEvents: { role: 'reader' },
+  ListSlots: { role: 'reader' },
+  ListOperations: { role: 'reader' },
+  GetOperation: { role: 'reader' },
+  ListAtRisk: { role: 'reader' },
+  CleanupStatus: { role: 'reader' },
+  DiskStatus: { role: 'reader' },
+  Plan: { role: 'operator', changesOnlyIf: 'apply' },
+  Switchover: { role: 'operator', readerIf: 'dryRun' },
+  DrainMachine: { role: 'operator', readerIf: 'dryRun' },
+  UndrainMachine: { role: 'operator' },
+  CancelOperation: { role: 'operator' },
+  RunCleanup: { role: 'operator' },
+  SetSlotRun: { role: 'operator' },
+  ReplaySlot: { role: 'operator' },
+  FailoverMachine: { role: 'operator', readerIf: 'dryRun', adminIf: 'force' },
+  Recover: { role: 'admin', readerIf: 'dryRun' },
+  RetireMachine: { role: 'admin', readerIf: 'dryRun' },
+  ApplyCluster: { role: 'admin', readerIf: 'dryRun' },
+} as const satisfies Record<string, Access>;
+
+export type AdminRpc = keyof typeof ADMIN_ACCESS;
+
+/** The role one call needs, from its request. */
+export function roleNeeded(access: Access, request: unknown): Role {
+  const set = (field: string | undefined) => field !== undefined && Boolean((request as Record<string, unknown> | null)?.[field]);
+  if (set(access.readerIf)) return 'reader';
+  if (access.changesOnlyIf && !set(access.changesOnlyIf)) return 'reader';
+  if (set(access.adminIf)) return 'admin';
+  return access.role;
+}
+
+/** An access rule in words (the docs' column). */
+export function describeAccess(access: Access): string {
+  const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return [
+    access.role,
+    access.readerIf ? `reader with ${snake(access.readerIf)}` : '',
+    access.changesOnlyIf ? `reader without ${snake(access.changesOnlyIf)}` : '',
+    access.adminIf ? `admin with ${snake(access.adminIf)}` : '',
+  ].filter(Boolean).join('; ');
+}
