@@ -6,7 +6,7 @@
 // so "would have fenced" means what it means on a real host; bench/sim-peers.ts adds its partners (reconnect-now
 // and the failsafe), as packages/agent/src/peer/ does.
 import * as grpc from '@grpc/grpc-js';
-import { CertificateFiles, channelCredentials, expectIdentity, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
+import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, expectIdentity, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
 import { reconnectDelay } from '../packages/agent/src/coordinator/backoff.js';
 
@@ -32,7 +32,7 @@ export interface SimShared {
 }
 
 /** The agent's channel options (session.ts), plus a subchannel of its own: each real agent is its own host. */
-const CHANNEL = { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000, 'grpc.use_local_subchannel_pool': 1 };
+const CHANNEL = { ...TLS_CHANNEL_OPTIONS, 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000, 'grpc.use_local_subchannel_pool': 1 };
 
 export class SimAgent {
   readonly machine: string;
@@ -236,7 +236,7 @@ export class SimAgent {
     this.renewals++;
     const stream = this.stream;
     const { Agent } = loadContract().slotctl.v1;
-    const client = new Agent(this.shared.target, this.credentials, { 'grpc.use_local_subchannel_pool': 1 });
+    const client = new Agent(this.shared.target, this.credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
     client.Renew({ machine: this.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
       client.close();
       this.renewing = false;

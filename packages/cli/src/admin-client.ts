@@ -31,6 +31,7 @@ import {
   type OperationReply__Output,
   MAX_MESSAGE_BYTES,
   type CertificateFiles,
+  TLS_CHANNEL_OPTIONS,
   channelCredentials,
   expectIdentity,
 } from '@slotctl/shared';
@@ -46,7 +47,7 @@ export class Admin {
   constructor(readonly target: string, private readonly timeoutMs: number, certificates?: CertificateFiles) {
     const { Admin: AdminCtor } = loadContract().slotctl.v1;
     // A status of a large cluster is over gRPC's default 4 MB (see MAX_MESSAGE_BYTES).
-    this.client = new AdminCtor(target, channelCredentials(certificates, expectIdentity('coordinator')), { 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
+    this.client = new AdminCtor(target, channelCredentials(certificates, expectIdentity('coordinator')), { ...TLS_CHANNEL_OPTIONS, 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES });
   }
 
   status = () => this.unary<StatusReply__Output>('Status', {});

@@ -15,6 +15,7 @@ import {
   type Logger,
   type PeerView,
   type CertificateFiles,
+  TLS_CHANNEL_OPTIONS,
   channelCredentials,
   expectIdentity,
 } from '@slotctl/shared';
@@ -77,6 +78,7 @@ export class CoordinatorLink {
   constructor(private readonly options: LinkOptions) {
     const { Agent } = loadContract().slotctl.v1;
     this.client = new Agent(options.coordinator, channelCredentials(options.certificates, expectIdentity('coordinator')), {
+      ...TLS_CHANNEL_OPTIONS,
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
       'grpc.initial_reconnect_backoff_ms': 200,

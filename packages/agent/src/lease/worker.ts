@@ -8,7 +8,7 @@
 // memory (`effective`): the main thread reads it without waiting for any message.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { CertificateFiles, channelCredentials, createLogger, expectIdentity, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
+import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
@@ -113,7 +113,7 @@ function renewIfOverdue(): void {
   const seq = ++renewSeq;
   lease.sentAt(seq, now);
   const current = session;
-  const client = new Agent(current.coordinator, credentials, { 'grpc.use_local_subchannel_pool': 1 });
+  const client = new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
   client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + RENEW_TIMEOUT_MS }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     client.close();
     renewals--;

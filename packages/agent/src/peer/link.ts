@@ -19,6 +19,7 @@ import {
   type PeerClient,
   type PeerView,
   type CertificateFiles,
+  TLS_CHANNEL_OPTIONS,
   channelCredentials,
   expectIdentity,
   peerIdentity,
@@ -188,7 +189,7 @@ export class PeerLink {
     }
     const { Peer } = loadContract().slotctl.v1;
     for (const [m, address] of wanted) {
-      if (!this.clients.has(m)) this.clients.set(m, { address, client: new Peer(address, channelCredentials(this.options.certificates, expectIdentity('agent', m)), { 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 }) });
+      if (!this.clients.has(m)) this.clients.set(m, { address, client: new Peer(address, channelCredentials(this.options.certificates, expectIdentity('agent', m)), { ...TLS_CHANNEL_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 }) });
     }
   }
 

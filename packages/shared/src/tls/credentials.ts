@@ -200,6 +200,13 @@ export function channelCredentials(files: CertificateFiles | undefined, expectSe
   });
 }
 
+/**
+ * Channel options of every TLS client: the name sent in the handshake (SNI). Peers are dialled by IP address, which
+ * TLS may not carry as a server name (Node warns on every process, DEP0123); the server's identity is checked by its
+ * certificate's subject, never by this name.
+ */
+export const TLS_CHANNEL_OPTIONS = { 'grpc.ssl_target_name_override': 'slotctl' } as const;
+
 /** `expect` for a certificate of `role` (and `name`, if given). */
 export function expectIdentity(role: string | readonly string[], name?: string): (id: Identity) => string | undefined {
   const roles = typeof role === 'string' ? [role] : role;
