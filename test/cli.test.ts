@@ -242,3 +242,28 @@ describe('slotctl', { timeout: 180_000 }, () => {
     expect(result.stderr).toMatch(/--since "yesterday-ish" is neither a duration/);
   });
 });
+
+describe('insecure mode', { timeout: 120_000 }, () => {
+  it('exists only by name: status shows it first as a problem, and the agent refuses it with the ip driver', async () => {
+    const insecureDir = join(dir, 'insecure');
+    const plain = new LocalCluster({ dir: insecureDir, insecure: true });
+    try {
+      await plain.startCoordinator();
+      const status = await plain.slotctl(['status']);
+      expect(status.exitCode).toBe(3);
+      expect(status.stdout).toMatch(/problems \(1, worst first\):\n\s+! the coordinator runs without TLS \(--insecure\): anyone who reaches its port can call every RPC/);
+      // every call is the insecure caller's, and recorded as such
+      expect((await plain.slotctl(['cluster', 'apply', '-'], 'machines: []\n')).exitCode).toBe(0);
+      const calls = JSON.parse((await plain.slotctl(['events', '--who', 'insecure', '--json'])).stdout) as { kind: string; reason: string }[];
+      expect(calls.map((e) => e.reason)).toEqual(['insecure (admin) called ApplyCluster']);
+      // a TLS client does not fall back to the clear: it cannot talk to it
+      const tls = await slotctl(['--coordinator', plain.target, '--rpc-timeout', '3s', 'status']);
+      expect(tls.exitCode).toBe(1);
+    } finally {
+      await plain.stopAll();
+    }
+    const agent = await execa('node', [BIN.agent, '--machine', 'm1', '--coordinator', '127.0.0.1:1', '--state-dir', join(insecureDir, 'agent'), '--insecure', '--vip-driver', 'ip', '--vip-interface', 'lo'], { reject: false, timeout: 30_000 });
+    expect(agent.exitCode).toBe(1);
+    expect(agent.stderr + agent.stdout).toMatch(/--insecure is refused with --vip-driver ip: a real host's links must be mutual TLS/);
+  });
+});

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, LocalCluster, freePort } from '../tools/local-cluster.js';
+import { HARNESS_COORDINATOR, ensureCertificates, tlsArgs } from '../tools/test-pki.js';
 import { TWO_MACHINES, dumpDatabase, removeDir, tempDir } from './support/fixtures.js';
 import { LATEST_SCHEMA_VERSION } from '../packages/coordinator/src/db/migrations.js';
 
@@ -14,7 +15,9 @@ afterAll(() => removeDir(root));
 
 async function startOn(dbPath: string) {
   const port = await freePort();
-  return execa('node', [BIN.coordinator, '--listen', `127.0.0.1:${port}`, '--db', dbPath, '--insecure'], { reject: false, timeout: 15_000 });
+  const pki = process.env.SLOTCTL_TEST_PKI_DIR ?? join(root, 'pki');
+  ensureCertificates(pki, [HARNESS_COORDINATOR]);
+  return execa('node', [BIN.coordinator, '--listen', `127.0.0.1:${port}`, '--db', dbPath, ...tlsArgs(pki, HARNESS_COORDINATOR)], { reject: false, timeout: 15_000 });
 }
 
 describe('coordinator database', () => {
