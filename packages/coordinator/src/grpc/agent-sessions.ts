@@ -260,7 +260,7 @@ export class AgentSessions {
     const peer = call.getPeer();
     let session: Session | undefined;
     const helloTimer = setTimeout(() => {
-      call.destroy(Object.assign(new Error('no hello'), toGrpcError(new ValidationError(`no hello within ${this.config.helloTimeoutMs} ms`))));
+      call.emit('error', Object.assign(new Error('no hello'), toGrpcError(new ValidationError(`no hello within ${this.config.helloTimeoutMs} ms`))));
     }, this.config.helloTimeoutMs);
 
     call.on('data', (message: AgentMessage__Output) => {
@@ -426,7 +426,7 @@ export class AgentSessions {
       (err, ignored) => {
         if (err) {
           session.log.warn({ err: (err as Error).message }, 'agent reports could not be stored: session ended');
-          session.call.destroy(Object.assign(new Error((err as Error).message), toGrpcError(err)));
+          session.call.emit('error', Object.assign(new Error((err as Error).message), toGrpcError(err))); // a status the agent reads
           return;
         }
         if (ignored?.length) session.log.warn({ slots: ignored }, 'agent reports slots that the database does not place on this machine');
