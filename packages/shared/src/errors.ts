@@ -67,3 +67,14 @@ export function describeError(err: unknown): string {
 export class AddressConflictError extends SlotctlError {
   readonly code = 'AddressConflict';
 }
+
+/**
+ * A slot path the agent (root) will not act on: a symlink or non-directory below a slot's directory (which Cyrus
+ * owns, so Cyrus could have put it there), a parent Cyrus could replace, or a path outside the machine's disks.
+ */
+export class UnsafePathError extends UserError {
+  readonly code = 'UnsafePath';
+  constructor(readonly path: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options);
+  }
+}
