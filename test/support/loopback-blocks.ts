@@ -18,6 +18,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, LoopbackBlock>> = {
   'test/auth.test.ts': { net: 44, prefix: 'au' },
   'test/stall.test.ts': { net: 46, prefix: 'st' },
   'test/cleanup.test.ts': { net: 47, prefix: 'cu' },
+  'test/no-root-path.test.ts': { net: 56, prefix: 'nr' },
 };
 
 /** Blocks used outside the test files (named by the file that uses them), which no test may take. */
