@@ -78,3 +78,8 @@ export class UnsafePathError extends UserError {
     super(message, options);
   }
 }
+
+/** A file holding a secret that others may read, or whose content is not one line of plain characters. */
+export class SecretFileError extends UserError {
+  readonly code = 'SecretFile';
+}
