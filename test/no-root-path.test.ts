@@ -1,13 +1,14 @@
 // No path to root, with real agents and Cyrus: a slot's directories belong to cyrus, so a link there (META/run swapped
 // for a symlink to a root-owned directory) must fail the slot with a reason, never make root chown or write through
 // it; a slot path outside the machine's declared disks is refused before anything is created; the rendered config
-// that holds the replication password is root:mail 0640 and unreadable to other users.
+// that holds the replication password is root:mail 0640 and unreadable to other users, and an agent whose password
+// file others may read refuses to start.
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalCluster, waitFor } from '../tools/local-cluster.js';
+import { BIN, LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { processCommandLines, removeDir, tempDir } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
 
@@ -76,6 +77,18 @@ describe.runIf(isRoot)('no path to root', () => {
     expect(asCyrus.stdout).toContain('sync_password');
     // the slot's sasldb holds the same password: no bits for others either
     expect(statSync(join(meta('m1', GOOD), 'conf', 'sasldb2')).mode & 0o007).toBe(0);
+  });
+
+  it('refuses to start an agent whose password file others may read, naming the file and the fix', async () => {
+    const loose = join(dir, 'loose-password');
+    writeFileSync(loose, `${PASSWORD}\n`);
+    chmodSync(loose, 0o644);
+    const args = [BIN.agent, '--machine', 'm9', '--insecure', '--auth', 'sasldb', '--sync-password-file', loose, '--state-dir', join(dir, 'agents', 'm9')];
+    const run = await execa('node', args, { reject: false, timeout: 30_000 });
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain(`--sync-password-file ${loose} has mode 0644: group or others may read the replication password`);
+    expect(run.stderr).toContain(`hint: chmod 600 ${loose}`);
+    expect(run.stdout + run.stderr).not.toContain(PASSWORD);
   });
 
   it("refuses a slot whose path is outside its machine's declared disks, and creates nothing there", async () => {
