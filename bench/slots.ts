@@ -10,6 +10,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@slotctl/shared';
 import { SlotSupervisor } from '../packages/agent/src/slot/supervisor.js';
+import { slotLayout } from '../packages/agent/src/slot/layout.js';
 import { LoopbackVipDriver } from '../packages/agent/src/vip/loopback.js';
 import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
 import { benchArg, rssMb } from './common.js';
@@ -35,6 +36,7 @@ async function startStop(): Promise<{ coldStartMs: number[]; stopMs: number[] }>
     log,
     onChange: () => undefined,
     onEvent: () => undefined,
+    disks: () => [],
     crashLimit: 5,
     crashWindowMs: 60_000,
     stopTimeoutMs: 10_000,
@@ -147,7 +149,7 @@ try {
       const syncDir = join(meta, 'conf', 'sync');
       const files = readdirSync(syncDir).filter((f) => f.startsWith('log'));
       const replicaIp = `127.51.${masterMachine === 'm1' ? 2 : 1}.${k + 2}`;
-      const result = await replaySyncLogs(join(meta, 'etc', 'imapd.conf'), syncDir, { ip: replicaIp, port: 2005 }, log, 600_000);
+      const result = await replaySyncLogs(slotLayout(join(root, 'srv', masterMachine, store, 'data'), meta), { ip: replicaIp, port: 2005 }, log, 600_000);
       if (!result.ok) throw new Error(`replay failed: ${result.error}`);
       const s = result.ms / 1000;
       replay.push({ messages: n, mailboxes: users, logFiles: files.length, seconds: round(s * 1000) / 1000, messagesPerSecond: Math.round(n / s), logsPerSecond: round(files.length / s), deliverySeconds: round(deliverS) });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@slotctl/shared';
+import { slotLayout } from '../packages/agent/src/slot/layout.js';
 import { replaySyncLogs } from '../packages/agent/src/sync/replay.js';
 import { replayOrder } from '../packages/agent/src/sync/backlog.js';
 import { pidAlive } from '../packages/agent/src/slot/process.js';
@@ -30,6 +31,7 @@ const cluster = new LocalCluster({ dir });
 const log = createLogger('test', { level: 'warn' });
 const masterMeta = join(dir, 'srv', 'm1', 're01', 'meta');
 const syncDir = join(masterMeta, 'conf', 'sync');
+const masterLayout = slotLayout(join(dir, 'srv', 'm1', 're01', 'data'), masterMeta);
 const users = ['alice', 'bob', 'carol', 'dave'];
 const sent: Record<string, string[]> = {};
 
@@ -123,7 +125,7 @@ describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () =
     await waitState('re01-m1', 'STOPPED');
     const before = syncFiles().map((f) => [f, statSync(join(syncDir, f)).size]);
     expect(before.length).toBeGreaterThan(0);
-    const result = await replaySyncLogs(join(masterMeta, 'etc', 'imapd.conf'), syncDir, REPLICA_SYNC, log, 30_000);
+    const result = await replaySyncLogs(masterLayout, REPLICA_SYNC, log, 30_000);
     expect(result.ok).toBe(false);
     // the first file in replay order (log-run, then failed runs log-<PID>, then log) is the one that failed
     expect(result.failedFile).toBe(replayOrder(before.map(([f]) => f as string))[0]);
@@ -134,7 +136,7 @@ describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () =
   it('replays the leftover logs of a stopped master so the replica is complete and the files are gone', async () => {
     expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
     await waitState('re01-m2', 'SERVING');
-    const result = await replaySyncLogs(join(masterMeta, 'etc', 'imapd.conf'), syncDir, REPLICA_SYNC, log, 30_000);
+    const result = await replaySyncLogs(masterLayout, REPLICA_SYNC, log, 30_000);
     expect(result).toMatchObject({ ok: true, remaining: [] });
     expect(result.replayed.length).toBeGreaterThan(0);
     expect(syncFiles()).toEqual([]);

@@ -19,6 +19,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, LoopbackBlock>> = {
   'test/stall.test.ts': { net: 46, prefix: 'st' },
   'test/cleanup.test.ts': { net: 47, prefix: 'cu' },
   'test/peer-trust.test.ts': { net: 48, prefix: 'pt' },
+  'test/no-root-path.test.ts': { net: 56, prefix: 'nr' },
 };
 
 /** Blocks used outside the test files (named by the file that uses them), which no test may take. */

@@ -13,7 +13,6 @@ import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { PeerLink } from './peer/link.js';
-import { cyrusOwner } from './slot/files.js';
 import { AppliedStore } from './state/applied-store.js';
 import { ReplayStore } from './state/replay-store.js';
 import { AddressWatch } from './vip/address-watch.js';
@@ -80,6 +79,8 @@ export class Agent {
         auth: opts.auth,
         vip: opts.vip.driver === 'ip' ? new IpVipDriver({ iface: opts.vip.iface, probeMs: opts.vip.arpProbeMs, log, watch: addressWatch }) : new LoopbackVipDriver(),
         mayServeMaster: () => keeper.holds(),
+        // the slots' paths must lie under these (none declared: only the system's directories are refused)
+        disks: () => this.desired?.diskPaths ?? [],
         crashLimit: 5,
         crashWindowMs: 60_000,
         stopTimeoutMs: 10_000,
@@ -98,7 +99,6 @@ export class Agent {
       // the peer link exists long before any recovery asks
       targetGuids: (machine, slot, names) => this.peers!.askGuids(machine, slot, names),
       targetUserSync: (machine, slot, users) => this.peers!.askUserSync(machine, slot, users),
-      owner: cyrusOwner,
     });
     this.slots = slots;
     const adopted = await slots.adopt(persisted);

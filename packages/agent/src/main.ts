@@ -1,9 +1,9 @@
 // slot-agent: one per mail host. This file turns flags into AgentOptions and handles signals; agent.ts builds the
 // agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
+import { readSecretFile } from './secret-file.js';
 
 /** A graceful stop that takes longer than this ends in a forced exit. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -89,13 +89,10 @@ process.on('unhandledRejection', (err) => log.error({ err: err instanceof Error 
 function syncPassword(): string {
   if (!opts.syncPasswordFile) {
     if (opts.auth === 'test') return 'test-only';
-    throw new ConfigError('--auth sasldb needs --sync-password-file', { hint: 'write the replication password to a file readable by root only and name it' });
+    throw new ConfigError('--auth sasldb needs --sync-password-file', { hint: "write the replication password to a file readable by root only (printf '%s\\n' PASSWORD > FILE; chmod 600 FILE) and name it" });
   }
-  try {
-    return readFileSync(opts.syncPasswordFile, 'utf8').trim();
-  } catch (err) {
-    throw new ConfigError(`cannot read --sync-password-file ${opts.syncPasswordFile}: ${(err as Error).message}`);
-  }
+  // 0600, owned by the agent's user, one line of plain characters: else SecretFileError (secret-file.ts)
+  return readSecretFile(opts.syncPasswordFile, '--sync-password-file');
 }
 
 async function main(): Promise<void> {

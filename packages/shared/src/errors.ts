@@ -67,3 +67,19 @@ export function describeError(err: unknown): string {
 export class AddressConflictError extends SlotctlError {
   readonly code = 'AddressConflict';
 }
+
+/**
+ * A slot path the agent (root) will not act on: a symlink or non-directory below a slot's directory (which Cyrus
+ * owns, so Cyrus could have put it there), a parent Cyrus could replace, or a path outside the machine's disks.
+ */
+export class UnsafePathError extends UserError {
+  readonly code = 'UnsafePath';
+  constructor(readonly path: string, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** A file holding a secret that others may read, or whose content is not one line of plain characters. */
+export class SecretFileError extends UserError {
+  readonly code = 'SecretFile';
+}

@@ -1,7 +1,7 @@
 // All slots of this machine: one supervisor and one sync-dir watcher per slot, converged to the desired state,
 // and the reports the session sends up. Startup safety: at start the agent only re-adopts what is running; it
 // starts nothing until the coordinator's desired state has arrived and been checked against the persisted epochs.
-import { withContext, type DesiredSlot__Output, type Logger, type SlotReport, type SlotState } from '@slotctl/shared';
+import { UnsafePathError, withContext, type DesiredSlot__Output, type Logger, type SlotReport, type SlotState } from '@slotctl/shared';
 import type { SlotLogs } from '../logs/slot-logs.js';
 import { SlotSupervisor, type SlotRuntime } from '../slot/supervisor.js';
 import type { ApplyPlan, AppliedSlots } from '../state/apply-plan.js';
@@ -49,8 +49,6 @@ export interface SlotsOptions {
   targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
   /** Recovery's last step after a clash: the new master's agent logs a user sync of these users. */
   targetUserSync: (machine: string, slot: string, users: string[]) => Promise<void>;
-  /** cyrus:mail, for files the agent writes for Cyrus (undefined when not root). */
-  owner: () => Promise<{ uid: number; gid: number } | undefined>;
   /** How often each slot's partitions are measured (free space, bytes waiting for cleanup). */
   diskReportIntervalMs: number;
 }
@@ -79,14 +77,13 @@ export class MachineSlots {
       stores: { replay: options.replays },
       services: {
         runtime: options.runtime,
-        owner: options.owner,
         targetGuids: options.targetGuids,
         targetUserSync: options.targetUserSync,
         refreshBacklog: async (slot) => {
           await this.watchers.get(slot)?.refresh();
         },
         quarantineChanged: async (s) => {
-          if (s.layout) this.quarantines.set(s.name, await readQuarantine(s.layout.quarantineDir));
+          if (s.layout) this.quarantines.set(s.name, await readQuarantine(s.layout));
         },
         measure: (s) => this.measure(s),
       },
@@ -198,6 +195,8 @@ export class MachineSlots {
       const s = this.supervisor(result.slot!);
       work.push(
         this.quarantineIfReplica(s, slot)
+          // a link where the sync logs or the quarantine should be: the slot is refused, not started without them
+          .catch(async (err: unknown) => Promise.reject(err instanceof UnsafePathError ? (await s.refuse(err), err) : err))
           .then(() => s.converge(slot, !d.stopped, d.startGeneration, requestOf(d, 'recoverListen')?.id ?? ''))
           .then(() => this.watch(s))
           .then(() => this.requests.drive(s, d)),
@@ -230,9 +229,9 @@ export class MachineSlots {
     if (next.role !== 'REPLICA') return;
     if (s.desired?.role === 'MASTER' && (s.lifecycle === 'serving' || s.lifecycle === 'starting')) await s.stop(`demoted to replica at epoch ${next.epoch}`);
     const layout = slotLayout(next.dataPath, next.metaPath);
-    const folder = await quarantineLeftovers(layout.syncDir, layout.quarantineDir, next.epoch);
+    const folder = await quarantineLeftovers(layout, next.epoch);
     if (folder) withContext(this.options.log, { slot: s.name, store: next.store, epoch: next.epoch }).warn({ folder }, 'leftover sync logs of a former master moved into quarantine: they name changes the new master may lack (slotctl store recover)');
-    if (folder || !this.quarantines.has(s.name)) this.quarantines.set(s.name, await readQuarantine(layout.quarantineDir));
+    if (folder || !this.quarantines.has(s.name)) this.quarantines.set(s.name, await readQuarantine(layout));
   }
 
   /**

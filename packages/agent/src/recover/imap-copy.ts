@@ -4,13 +4,13 @@
 // has (same EMAILID: same content), APPEND the rest with their flags (minus \Recent) and date. Content, EMAILID,
 // flags and date stay; UIDs and modseqs do not. Running it twice copies nothing. The old slot serves IMAP for this
 // from a temporary cyrmaster on its slot IP only (no LMTP, no sync service, no sync log): nothing can reach it but us.
-import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
-import { writeFileAtomic, type Logger } from '@slotctl/shared';
+import type { Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import { imapGreets, pidAlive, readPidFile, signalGroup } from '../slot/process.js';
+import { writeCyrusFile } from '../slot/files.js';
 import type { SlotLayout } from '../slot/layout.js';
 import type { AuthConfig } from '../slot/render.js';
 import type { VipDriver } from '../vip/driver.js';
@@ -38,12 +38,11 @@ export interface TemporaryImap {
 }
 
 /** Starts the returning slot's cyrmaster with IMAP on its slot IP only; resolves when it greets. */
-export async function startTemporaryImap(layout: SlotLayout, slotIp: string, imapPort: number, vip: VipDriver, owner: { uid: number; gid: number } | undefined, log: Logger): Promise<TemporaryImap> {
+export async function startTemporaryImap(layout: SlotLayout, slotIp: string, imapPort: number, vip: VipDriver, log: Logger): Promise<TemporaryImap> {
   const conf = join(layout.etcDir, 'cyrus-recover.conf');
   const pidFile = join(layout.runDir, 'recover.pid');
   const text = ['# Written by slot-agent for a recovery: IMAP on the slot IP only', 'START {', `  recover cmd="ctl_cyrusdb -C ${layout.imapdConf} -r"`, '}', 'SERVICES {', `  imap cmd="imapd -C ${layout.imapdConf}" listen="${slotIp}:${imapPort}" prefork=0`, '}', ''].join('\n');
-  await writeFileAtomic(conf, text, 0o640);
-  if (owner) await chown(conf, owner.uid, owner.gid);
+  await writeCyrusFile(layout, conf, text);
   await vip.bind(slotIp);
   const { file, args } = asCyrus(cyrusBinary('master'), ['-C', layout.imapdConf, '-M', conf, '-p', pidFile, '-D']);
   const child = execa(file, args, { detached: true, stdio: 'ignore', cleanup: false, reject: false });

@@ -3,12 +3,12 @@
 // messages, the new master's expunges and flags kept, clashing UIDs renumbered — it never deletes there), then every
 // message GUID the old slot holds in that mailbox is looked for on the new master. Measured in RECIPE.md: `-u`,
 // `-r -f`, `-A`, `-O` from the returning slot changed the new master (a subscription removed, a user sync) — never used.
-import { chown, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { writeFileAtomic, type Logger, type MailboxRecovery, type RecoverReport } from '@slotctl/shared';
+import type { Logger, MailboxRecovery, RecoverReport } from '@slotctl/shared';
 import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
 import { externalName, isPlausibleMailbox, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
+import { readCyrusFile, writeCyrusFile } from '../slot/files.js';
 import { renderRecoverConfig, type AuthConfig, type Ports } from '../slot/render.js';
 import type { SlotLayout } from '../slot/layout.js';
 import type { VipDriver } from '../vip/driver.js';
@@ -24,7 +24,6 @@ export interface PushInput {
   mailboxes: readonly string[];
   ports: Ports;
   auth: AuthConfig;
-  owner: { uid: number; gid: number } | undefined;
   /** The new master's GUIDs of these mailboxes (its agent answers over Peer.MailboxGuids). */
   targetGuids: (names: string[]) => Promise<MailboxGuidList[]>;
   /** After clashing mailboxes were deleted here: the new master logs a user sync of their owners (Peer.SyncUsers). */
@@ -35,9 +34,9 @@ export interface PushInput {
 export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   const { layout, log } = input;
   const recoverConf = join(layout.etcDir, 'imapd-recover.conf');
-  const own = await readFile(layout.imapdConf, 'utf8');
-  await writeFileAtomic(recoverConf, renderRecoverConfig(own, input.targetIp, input.ports, input.auth), 0o640);
-  if (input.owner) await chown(recoverConf, input.owner.uid, input.owner.gid);
+  // read without following a link: what it holds is copied into a file Cyrus reads
+  const own = await readCyrusFile(layout, layout.imapdConf);
+  await writeCyrusFile(layout, recoverConf, renderRecoverConfig(own, input.targetIp, input.ports, input.auth));
 
   const names = [...new Set(input.mailboxes)].filter(isPlausibleMailbox).sort();
   const local = await mailboxGuids(layout.imapdConf, names);
@@ -67,7 +66,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   }
   const clashes = results.filter((r) => r.result === 'clash');
   let error = '';
-  const imap = clashes.length ? await startTemporaryImap(layout, input.slotIp, input.ports.imap, input.vip, input.owner, log) : undefined;
+  const imap = clashes.length ? await startTemporaryImap(layout, input.slotIp, input.ports.imap, input.vip, log) : undefined;
   try {
     const source = { host: input.slotIp, port: input.ports.imap };
     for (const r of clashes) {

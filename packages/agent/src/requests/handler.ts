@@ -20,8 +20,6 @@ export function requestOf<K extends RequestKind>(d: DesiredSlot__Output | undefi
 /** What a handler may use of the machine beyond its slot. */
 export interface RequestServices {
   runtime: Pick<SlotRuntime, 'ports' | 'auth' | 'vip'>;
-  /** cyrus:mail, for files the agent writes for Cyrus (undefined when not root). */
-  owner: () => Promise<{ uid: number; gid: number } | undefined>;
   /** Recovery's verification: a new master's message GUIDs, asked of the agent of `machine`. */
   targetGuids: (machine: string, slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
   /** Recovery's last step after a clash: the new master's agent logs a user sync of these users. */

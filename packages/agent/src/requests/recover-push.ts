@@ -28,7 +28,6 @@ export const recoverPush: RequestHandler<RecoverReport & { op: string }> = {
           mailboxes,
           ports: services.runtime.ports,
           auth: services.runtime.auth,
-          owner: await services.owner(),
           slotIp: d.slotIp,
           vip: services.runtime.vip,
           targetGuids: (names) => services.targetGuids(targetMachine, targetSlot, names),
@@ -42,7 +41,7 @@ export const recoverPush: RequestHandler<RecoverReport & { op: string }> = {
     }
     const complete = !report.error && (report.mailboxes ?? []).every((m) => (m.result === 'pushed' || m.result === 'copied' || m.result === 'nothing') && m.missing === 0);
     if (complete) {
-      await markRecovered(layout.quarantineDir, id);
+      await markRecovered(layout, id);
       await services.quarantineChanged(s);
     }
     log.info({ complete, mailboxes: report.mailboxes?.length, error: report.error }, 'recovery push finished');

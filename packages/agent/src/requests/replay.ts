@@ -14,7 +14,7 @@ export const replay: RequestHandler<Required<ReplayReport> & { op: string }> = {
   async run({ s, d, id, log, services }) {
     const layout = s.layout!;
     const result = d.peerIp
-      ? await replaySyncLogs(layout.imapdConf, layout.syncDir, { ip: d.peerIp, port: services.runtime.ports.sync }, log)
+      ? await replaySyncLogs(layout, { ip: d.peerIp, port: services.runtime.ports.sync }, log)
       : { ok: false, replayed: [], failedFile: '', error: 'the slot has no replica to replay to', mailboxes: [], ms: 0 };
     let mailboxes: MailboxSummary[] = [];
     let error = result.error ?? '';

@@ -9,6 +9,9 @@
 import { join } from 'node:path';
 
 export interface SlotLayout {
+  /** The slot's two roots (owned by cyrus): the agent acts below them only through slot/safe-fs.ts. */
+  metaPath: string;
+  dataPath: string;
   etcDir: string;
   imapdConf: string;
   cyrusConf: string;
@@ -27,6 +30,8 @@ export const CONF_SUBDIRS = ['db', 'proc', 'log', 'msg', 'user', 'quota', 'sieve
 export function slotLayout(dataPath: string, metaPath: string): SlotLayout {
   const confDir = join(metaPath, 'conf');
   return {
+    metaPath,
+    dataPath,
     etcDir: join(metaPath, 'etc'),
     imapdConf: join(metaPath, 'etc', 'imapd.conf'),
     cyrusConf: join(metaPath, 'etc', 'cyrus.conf'),

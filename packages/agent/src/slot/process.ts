@@ -28,6 +28,39 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * SIGTERM to cyrmaster, SIGKILL of its group after `timeoutMs` (`onTimeout` says so first), and of whatever is left of
+ * the group once it has exited: children that outlived their master must not hold the slot's ports. `exited`: its exit
+ * as its parent sees it (our child); otherwise it is polled.
+ */
+export async function terminateMaster(pid: number, exited: PromiseLike<unknown> | undefined, timeoutMs: number, onTimeout: () => void): Promise<void> {
+  const gone = exited ?? waitGone(pid);
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  const timer = setTimeout(() => {
+    onTimeout();
+    signalGroup(pid, 'SIGKILL');
+  }, timeoutMs);
+  await gone;
+  clearTimeout(timer);
+  signalGroup(pid, 'SIGKILL');
+}
+
+/** Resolves once `pid` is gone (a process that is not our child: polled). */
+export function waitGone(pid: number, everyMs = 50): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (!pidAlive(pid)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, everyMs);
+  });
+}
+
 export async function readPidFile(path: string): Promise<number | undefined> {
   try {
     const pid = Number((await readFile(path, 'utf8')).trim());

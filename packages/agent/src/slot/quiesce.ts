@@ -1,7 +1,6 @@
 // A master about to stop lets the deliveries in flight on its service IP finish before the address goes.
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '@slotctl/shared';
-import { writeCyrusFile } from './files.js';
+import { readCyrusFile, writeCyrusFile } from './files.js';
 import type { SlotLayout } from './layout.js';
 import { socketsAt } from './process.js';
 
@@ -26,13 +25,13 @@ export async function quiesceService(input: { pid: number; ip: string; lmtpPort:
   const { ip, log } = input;
   const started = performance.now();
   try {
-    const conf = await readFile(input.layout.cyrusConf, 'utf8');
+    const conf = await readCyrusFile(input.layout, input.layout.cyrusConf);
     const quiet = conf
       .split('\n')
       .filter((l) => !/^\s+(imapsvc|lmtp)\s/.test(l))
       .join('\n');
     if (quiet !== conf) {
-      await writeCyrusFile(input.layout.cyrusConf, quiet);
+      await writeCyrusFile(input.layout, input.layout.cyrusConf, quiet);
       process.kill(input.pid, 'SIGHUP');
     }
     // Counting deliveries right after the SIGHUP is not enough: until cyrmaster has closed the listener (measured

@@ -5,16 +5,16 @@
 // lifecycle.ts, whose row names the action run here, and is logged with its reason.
 import { readFile } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
-import { withContext, type Logger } from '@slotctl/shared';
+import { UnsafePathError, describeError, withContext, type Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
 import type { VipDriver } from '../vip/driver.js';
 import { SlotAddresses, describeDrift } from '../vip/slot-addresses.js';
 import { planConverge } from './converge-plan.js';
-import { writeCyrusFile, writeSlotConfig } from './files.js';
+import { prepareSlotDirs, writeCyrusFile, writeSlotConfig } from './files.js';
 import { slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotAction, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
-import { isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts } from './process.js';
+import { isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts, terminateMaster } from './process.js';
 import { awaitReady } from './readiness.js';
 import { quiesceService } from './quiesce.js';
 import { renderSlotConfig, type AuthConfig, type Ports } from './render.js';
@@ -30,6 +30,8 @@ export interface SlotRuntime {
   onEvent: (kind: string, message: string) => void;
   /** False while the machine holds no lease: a master must not start (or restart after a crash). */
   mayServeMaster: () => boolean;
+  /** Where the machine's declared disks are mounted (the last desired state's): slot paths must lie under one. */
+  disks: () => readonly string[];
   crashLimit: number;
   crashWindowMs: number;
   stopTimeoutMs: number;
@@ -50,6 +52,8 @@ export class SlotSupervisor {
   /** The slot IP and, while it runs as master, the service IP it holds; reconciled with the interface. */
   readonly addresses: SlotAddresses;
   private lastDrift = '';
+  /** The last refusal of its files: one event, not one more with every desired state until it changes. */
+  private refused = '';
   private child: ResultPromise | undefined;
   private crashes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
@@ -175,7 +179,8 @@ export class SlotSupervisor {
       const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry, onDisk, rendered, recoverListen });
       if (plan.kind === 'toggle-recover-listener') return this.toggleRecoverListener(layout, rendered.cyrusConf, plan.op);
       if (plan.kind === 'rewrite-header') {
-        await writeSlotConfig({ slot: this.name, desired, layout, rendered, auth: this.rt.auth });
+        const write = writeSlotConfig({ slot: this.name, desired, layout, rendered, auth: this.rt.auth, disks: this.rt.disks() });
+        if (!(await write.then(() => true, (err: unknown) => this.refuseUnsafe(err, () => this.stopNow('its files are unsafe'))))) return;
         this.log.info({ epoch: desired.epoch, role: desired.role }, `${plan.why}: config header rewritten, cyrmaster keeps running`);
         return;
       }
@@ -184,7 +189,8 @@ export class SlotSupervisor {
       if (plan.stop) await this.stopNow(plan.stop);
       if (plan.configure) {
         this.rendered = rendered;
-        await this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
+        const written = this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
+        if (!(await written.then(() => true, (err: unknown) => this.refuseUnsafe(err)))) return;
       }
       if (plan.clearFailed) await this.fire('stop', 'operator stop');
       if (plan.start) {
@@ -199,7 +205,7 @@ export class SlotSupervisor {
    * (measured: listening after 0.13 s). Open means the port accepts.
    */
   private async toggleRecoverListener(layout: SlotLayout, cyrusConf: string, op: string): Promise<void> {
-    await writeCyrusFile(layout.cyrusConf, cyrusConf);
+    await writeCyrusFile(layout, layout.cyrusConf, cyrusConf);
     process.kill(this.pid!, 'SIGHUP');
     const d = this.desired!;
     const log = withContext(this.log, { store: d.store, epoch: d.epoch, op: op || this.recoverListening });
@@ -213,6 +219,11 @@ export class SlotSupervisor {
     this.recoverListening = op;
     log.info({ ip: d.slotIp, port: this.rt.ports.sync }, 'recovery listener open (SIGHUP): a returned old master may push its mailboxes');
     this.rt.onChange();
+  }
+
+  /** Files found unsafe outside the slot's own steps (its sync logs' quarantine): the slot fails, as in refuseUnsafe. */
+  refuse(err: UnsafePathError): Promise<void> {
+    return this.serial(async () => void (await this.refuseUnsafe(err, () => this.stopNow('its files are unsafe'))));
   }
 
   /** Stops cyrmaster (and releases the service IP) and forgets the slot; files stay. */
@@ -326,7 +337,19 @@ export class SlotSupervisor {
     const d = this.desired!;
     // a replica never holds its store's address (an old master back after a crash may still have it bound)
     if (d.role === 'REPLICA') await this.addresses.releaseUnheld(d.serviceIp).catch((err: Error) => this.log.warn({ ip: d.serviceIp, err: err.message }, 'could not release the service IP of a replica'));
-    await writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered: this.rendered!, auth: this.rt.auth });
+    await writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered: this.rendered!, auth: this.rt.auth, disks: this.rt.disks() });
+  }
+
+  /** An UnsafePathError fails the slot (`stop` first stops it) and says why; false. Any other error is thrown on. */
+  private async refuseUnsafe(err: unknown, stop?: () => Promise<void>): Promise<false> {
+    if (!(err instanceof UnsafePathError)) throw err;
+    this.lastError = err.message;
+    this.log.error({ path: err.path, err: err.message }, 'slot refused: its files are unsafe for root to touch');
+    if (err.message !== this.refused) this.rt.onEvent('unsafe-path', describeError(err));
+    this.refused = err.message;
+    await stop?.();
+    await this.fire('unsafe', err.message);
+    return false;
   }
 
   private async startNow(): Promise<void> {
@@ -341,6 +364,9 @@ export class SlotSupervisor {
       this.rt.onChange();
       return;
     }
+    // every start prepares the directories again: one swapped for a link while the slot was down is refused here
+    if (!(await prepareSlotDirs(layout, this.rt.disks()).then(() => true, (err: unknown) => this.refuseUnsafe(err)))) return;
+    this.refused = '';
     if (!(await this.takeAddresses(d))) {
       // Level-triggered: try again while the slot should run (the other holder may be releasing it right now).
       clearTimeout(this.restartTimer);
@@ -411,37 +437,13 @@ export class SlotSupervisor {
     if (pid && pidAlive(pid) && ip && this.layout) await quiesceService({ pid, ip, lmtpPort: this.rt.ports.lmtp, layout: this.layout, log: this.log });
     await this.releaseServiceIp();
     if (pid && pidAlive(pid)) {
-      const exited = this.waitExit(pid);
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-      const timer = setTimeout(() => {
-        this.log.warn({ pid, timeoutMs: this.rt.stopTimeoutMs }, 'cyrmaster did not stop in time: SIGKILL to its process group');
-        signalGroup(pid, 'SIGKILL');
-      }, this.rt.stopTimeoutMs);
-      await exited;
-      clearTimeout(timer);
-      signalGroup(pid, 'SIGKILL'); // children that outlived their master must not hold the slot's ports
+      const child = this.child?.pid === pid ? this.child : undefined;
+      await terminateMaster(pid, child, this.rt.stopTimeoutMs, () => this.log.warn({ pid, timeoutMs: this.rt.stopTimeoutMs }, 'cyrmaster did not stop in time: SIGKILL to its process group'));
     }
     clearInterval(this.pollTimer);
     this.child = undefined;
     this.pid = undefined;
     await this.fire('exited');
-  }
-
-  private waitExit(pid: number): Promise<void> {
-    const child = this.child;
-    if (child && child.pid === pid) return child.then(() => undefined);
-    return new Promise((resolve) => {
-      const timer = setInterval(() => {
-        if (!pidAlive(pid)) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 50);
-    });
   }
 
   /** An adopted cyrmaster is not our child: its exit is noticed by polling. */

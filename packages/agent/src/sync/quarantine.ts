@@ -1,10 +1,14 @@
 // A returning old master's leftover sync logs: they name the changes its replica may never have received. Before the
 // slot may start in any sync role they are moved (never deleted) into META/quarantine/<epoch>-<time>/, where no
 // rolling sync_client reads them; recovery pushes the mailboxes they name and then marks the folder RECOVERED.
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { mailboxOfLine, replayOrder } from './backlog.js';
 import { MARKER_MAILBOX } from '../cyrus/mailboxes.js';
+import { cyrusOwner } from '../slot/files.js';
+import type { SlotLayout } from '../slot/layout.js';
+import { openSlotRoot } from '../slot/roots.js';
+import { using, type SafeDir } from '../slot/safe-fs.js';
 
 export const RECOVERED_MARK = 'RECOVERED';
 
@@ -18,40 +22,52 @@ export interface QuarantineReport {
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 
-/** Moves every sync log out of `syncDir`; returns the folder they went to, or undefined when there were none. */
-export async function quarantineLeftovers(syncDir: string, quarantineDir: string, epoch: number): Promise<string | undefined> {
-  let names: string[];
-  try {
-    names = replayOrder(await readdir(syncDir));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (names.length === 0) return undefined;
-  const folder = join(quarantineDir, `${epoch}-${stamp()}`);
-  await mkdir(folder, { recursive: true, mode: 0o750 });
-  // the order they would have been replayed in, kept in the name
-  for (const [i, name] of names.entries()) await rename(join(syncDir, name), join(folder, `${String(i).padStart(3, '0')}-${name}`));
-  return folder;
+/** The slot's meta root, opened to act below it as root without following links (slot/safe-fs.ts). */
+async function metaRoot(layout: SlotLayout): Promise<SafeDir> {
+  return openSlotRoot(layout.metaPath, [], await cyrusOwner());
 }
 
-export async function readQuarantine(quarantineDir: string): Promise<QuarantineReport> {
-  const report: QuarantineReport = { dir: quarantineDir, files: [], mailboxes: [] };
-  let folders: string[];
-  try {
-    folders = (await readdir(quarantineDir)).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return report;
-    throw err;
-  }
+const below = (layout: SlotLayout, dir: string) => relative(layout.metaPath, dir);
+
+/** Moves every sync log out of the sync dir; returns the folder they went to, or undefined when there were none. */
+export async function quarantineLeftovers(layout: SlotLayout, epoch: number): Promise<string | undefined> {
+  if (!existsSync(layout.syncDir)) return undefined; // a slot new on this machine: nothing there yet
+  return using(metaRoot(layout), (meta) =>
+    using(meta.walk(below(layout, layout.syncDir)), async (sync) => {
+      const names = replayOrder(await sync.list());
+      if (names.length === 0) return undefined;
+      const name = `${epoch}-${stamp()}`;
+      return using(meta.walk(`${below(layout, layout.quarantineDir)}/${name}`, { mode: 0o750 }), async (folder) => {
+        // the order they would have been replayed in, kept in the name
+        for (const [i, file] of names.entries()) await sync.move(file, folder, `${String(i).padStart(3, '0')}-${file}`);
+        return join(layout.quarantineDir, name);
+      });
+    }),
+  );
+}
+
+/** Each folder of the quarantine (a link or a file among them is skipped: it is no folder the agent made). */
+async function eachFolder(layout: SlotLayout, fn: (name: string, folder: SafeDir, files: string[]) => Promise<void>): Promise<void> {
+  if (!existsSync(layout.quarantineDir)) return;
+  await using(metaRoot(layout), (meta) =>
+    using(meta.walk(below(layout, layout.quarantineDir)), async (q) => {
+      for (const name of (await q.list()).sort()) {
+        const folder = await q.dir(name).catch(() => undefined);
+        if (folder) await using(folder, async () => fn(name, folder, (await folder.list()).sort()));
+      }
+    }),
+  );
+}
+
+export async function readQuarantine(layout: SlotLayout): Promise<QuarantineReport> {
+  const report: QuarantineReport = { dir: layout.quarantineDir, files: [], mailboxes: [] };
   const mailboxes = new Set<string>();
-  for (const folder of folders) {
-    const files = await readdir(join(quarantineDir, folder)).catch(() => [] as string[]);
-    if (files.includes(RECOVERED_MARK)) continue;
+  await eachFolder(layout, async (name, folder, files) => {
+    if (files.includes(RECOVERED_MARK)) return;
     const named = new Set<string>();
     let other = false;
-    for (const file of files.sort()) {
-      for (const line of (await readFile(join(quarantineDir, folder, file), 'utf8')).split('\n')) {
+    for (const file of files) {
+      for (const line of (await folder.readFile(file)).split('\n')) {
         if (!line.trim()) continue;
         const m = mailboxOfLine(line);
         if (m === MARKER_MAILBOX) continue;
@@ -61,21 +77,19 @@ export async function readQuarantine(quarantineDir: string): Promise<QuarantineR
     }
     // logs that name nothing but slotctl's own replication marker hold no mail: nothing to recover (kept, marked)
     if (named.size === 0 && !other) {
-      await writeFile(join(quarantineDir, folder, RECOVERED_MARK), `nothing to recover: only the replication marker ${new Date().toISOString()}\n`);
-      continue;
+      await folder.writeFile(RECOVERED_MARK, `nothing to recover: only the replication marker ${new Date().toISOString()}\n`, 0o644);
+      return;
     }
-    for (const file of files.sort()) report.files.push(`${folder}/${file}`);
+    for (const file of files) report.files.push(`${name}/${file}`);
     for (const m of named) mailboxes.add(m);
-  }
+  });
   report.mailboxes = [...mailboxes].sort();
   return report;
 }
 
 /** After a verified recovery: every unrecovered folder gets a RECOVERED file naming the operation (files stay). */
-export async function markRecovered(quarantineDir: string, op: string): Promise<void> {
-  const folders = await readdir(quarantineDir).catch(() => [] as string[]);
-  for (const folder of folders) {
-    const files = await readdir(join(quarantineDir, folder)).catch(() => [] as string[]);
-    if (!files.includes(RECOVERED_MARK)) await writeFile(join(quarantineDir, folder, RECOVERED_MARK), `${op} ${new Date().toISOString()}\n`);
-  }
+export async function markRecovered(layout: SlotLayout, op: string): Promise<void> {
+  await eachFolder(layout, async (_name, folder, files) => {
+    if (!files.includes(RECOVERED_MARK)) await folder.writeFile(RECOVERED_MARK, `${op} ${new Date().toISOString()}\n`, 0o644);
+  });
 }

@@ -1,13 +1,17 @@
 // The replay primitive (the drain before a cut-over): with the slot's cyrmaster stopped, push every leftover sync
 // log to the replica, oldest batch first; delete a file only after sync_client exited 0 for it; stop at the first
 // failure and say which file and why. Nothing else ever deletes a sync log.
-import { readdir, readFile, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from '@slotctl/shared';
 import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
 import { mailboxOfLine, replayOrder } from './backlog.js';
+import { cyrusOwner } from '../slot/files.js';
+import type { SlotLayout } from '../slot/layout.js';
 import { tcpAccepts } from '../slot/process.js';
+import { openSlotRoot } from '../slot/roots.js';
+import { using, type SafeDir } from '../slot/safe-fs.js';
 
 export interface ReplayResult {
   ok: boolean;
@@ -26,20 +30,21 @@ export interface ReplayTarget {
   port: number;
 }
 
-export async function replaySyncLogs(imapdConf: string, syncDir: string, target: ReplayTarget, log: Logger, timeoutMs = 120_000): Promise<ReplayResult> {
+export async function replaySyncLogs(layout: SlotLayout, target: ReplayTarget, log: Logger, timeoutMs = 120_000): Promise<ReplayResult> {
   const started = performance.now();
-  let names: string[];
-  try {
-    names = replayOrder(await readdir(syncDir));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') names = [];
-    else throw err;
-  }
+  if (!existsSync(layout.syncDir)) return { ok: true, replayed: [], remaining: [], mailboxes: [], ms: performance.now() - started };
+  // root reads and removes the logs: through the open directory, never through a link Cyrus could have put there
+  const meta = await openSlotRoot(layout.metaPath, [], await cyrusOwner());
+  return using(meta, () => using(meta.walk(relative(layout.metaPath, layout.syncDir)), (sync) => replayIn(sync, layout.imapdConf, target, log, timeoutMs, started)));
+}
+
+async function replayIn(sync: SafeDir, imapdConf: string, target: ReplayTarget, log: Logger, timeoutMs: number, started: number): Promise<ReplayResult> {
+  const names = replayOrder(await sync.list());
   const replayed: string[] = [];
   const mailboxes = new Set<string>();
   for (const [i, name] of names.entries()) {
-    const file = join(syncDir, name);
-    for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    const file = join(sync.path, name);
+    for (const line of (await sync.readFile(name)).split('\n')) {
       const mailbox = mailboxOfLine(line);
       if (mailbox) mailboxes.add(mailbox);
     }
@@ -57,7 +62,7 @@ export async function replaySyncLogs(imapdConf: string, syncDir: string, target:
       log.warn({ file, why, output }, 'replay failed: keeping this file and the rest');
       return { ok: false, replayed, failedFile: name, error: `${why}${output ? `: ${output}` : ''}`, remaining: names.slice(i), mailboxes: [...mailboxes], ms: performance.now() - started };
     }
-    await unlink(file);
+    await sync.remove(name);
     replayed.push(name);
     log.info({ file }, 'replayed sync log to the replica and removed it');
   }

@@ -45,6 +45,15 @@ describe('desired state of a machine', () => {
     expect(desiredStateFor('m1', '127.0.10.1', [row({ epoch: 2 })]).version).not.toBe(desiredStateFor('m1', '127.0.10.1', [row({})]).version);
   });
 
+  it("carries where the machine's disks are mounted, sorted; none leaves the version as it was", () => {
+    const without = desiredStateFor('m1', '127.0.10.1', [row({})]);
+    expect(without.diskPaths ?? []).toEqual([]);
+    expect(desiredStateFor('m1', '127.0.10.1', [row({})], undefined, []).version).toBe(without.version);
+    const withDisks = desiredStateFor('m1', '127.0.10.1', [row({})], undefined, ['/srv/d1', '/srv/d0']);
+    expect(withDisks.diskPaths).toEqual(['/srv/d0', '/srv/d1']);
+    expect(withDisks.version).not.toBe(without.version);
+  });
+
   it('carries each request the slot holds, and nothing of those it does not', () => {
     const cleanup = { expunged: '7d', deleted: '7d', duplicates: '3d', timeoutMs: 1500 };
     expect(desiredStateFor('m1', '127.0.10.1', [row({})], cleanup).slots![0]!.requests).toEqual([]);

@@ -28,7 +28,8 @@ function requestList(row: PlacedSlotRow, cleanup: CleanupPolicy): SlotRequest[] 
   return out;
 }
 
-export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[], cleanup: CleanupPolicy = NO_CLEANUP): DesiredState {
+/** `diskPaths`: where the machine's declared disks are mounted; its agent refuses a slot path under none of them. */
+export function desiredStateFor(machine: string, address: string, rows: readonly PlacedSlotRow[], cleanup: CleanupPolicy = NO_CLEANUP, diskPaths: readonly string[] = []): DesiredState {
   const slots: DesiredSlot[] = rows
     .filter((row) => row.machine === machine)
     .map((row) => ({
@@ -54,6 +55,8 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
   const partners = new Map<string, string>();
   for (const row of rows) if (row.machine === machine && row.peerMachine && row.peerAddress) partners.set(row.peerMachine, row.peerAddress);
   const peers: PeerAgent[] = [...partners].sort(([a], [b]) => (a < b ? -1 : 1)).map(([m, a]) => ({ machine: m, address: a }));
-  const version = createHash('sha256').update(JSON.stringify({ slots, address, peers })).digest('hex').slice(0, 16);
-  return { version, machine, slots, address, peers };
+  const disks = [...diskPaths].sort();
+  // a machine without disks keeps the version it had before disks were sent
+  const version = createHash('sha256').update(JSON.stringify({ slots, address, peers, ...(disks.length ? { disks } : {}) })).digest('hex').slice(0, 16);
+  return { version, machine, slots, address, peers, ...(disks.length ? { diskPaths: disks } : {}) };
 }

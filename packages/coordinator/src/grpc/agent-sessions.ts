@@ -445,6 +445,7 @@ export class AgentSessions {
 
   desiredFor(machine: string): DesiredState {
     const policy = readCleanupConfig(this.storage.settings.get(CLEANUP_SETTING));
-    return desiredStateFor(machine, this.storage.machines.get(machine)?.address ?? '', this.storage.slots.placedOfMachine(machine), policy);
+    const row = this.storage.machines.get(machine);
+    return desiredStateFor(machine, row?.address ?? '', this.storage.slots.placedOfMachine(machine), policy, row?.disks.map((d) => d.path) ?? []);
   }
 }
