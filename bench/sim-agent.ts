@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, expectIdentity, identityOf, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport } from '@slotctl/shared';
+import { TLS_CHANNEL_OPTIONS, channelCredentials, expectIdentity, identityOf, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport, type TlsPaths } from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
 import { reconnectDelay } from '../packages/agent/src/coordinator/backoff.js';
 
@@ -37,9 +37,7 @@ export interface SimShared {
 const CHANNEL = { ...TLS_CHANNEL_OPTIONS, 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000, 'grpc.use_local_subchannel_pool': 1 };
 
 /** Mutual TLS as the agent's, checking the server's identity the same way, over one TLS context made here. */
-function onceContextCredentials(files: CertificateFiles): grpc.ChannelCredentials {
-  const paths = files.paths;
-  files.close();
+function onceContextCredentials(paths: TlsPaths): grpc.ChannelCredentials {
   const context = createSecureContext({ ca: readFileSync(paths.ca), cert: readFileSync(paths.cert), key: readFileSync(paths.key) });
   const expect = expectIdentity('coordinator');
   return grpc.credentials.createFromSecureContext(context, {
@@ -102,10 +100,11 @@ export class SimAgent {
     this.machine = `m${index}`;
     this.instanceId = `sim-${index}-${process.pid}-${Date.now()}`;
     const { Agent } = loadContract().slotctl.v1;
-    // Renewed files are not looked for (a run is minutes long), and the TLS context is made once per agent: grpc-js's
+    // Renewed files are not looked for nor checked (a run is minutes long; the agent's CertificateFiles does both), and
+    // the TLS context is made once per agent: grpc-js's
     // certificate-provider credentials (the agent's, which take renewed files) make one per connection, ~1.3 ms of
     // OpenSSL 3 each — on a real host the agent's own CPU, here a thousand agents' on the coordinator's cores.
-    this.credentials = shared.pkiDir ? onceContextCredentials(new CertificateFiles(tlsPaths(shared.pkiDir, { role: 'agent', name: this.machine }), { reloadMs: 3_600_000 })) : channelCredentials(undefined, expectIdentity('coordinator'));
+    this.credentials = shared.pkiDir ? onceContextCredentials(tlsPaths(shared.pkiDir, { role: 'agent', name: this.machine })) : channelCredentials(undefined, expectIdentity('coordinator'));
     this.client = new Agent(shared.target, this.credentials, CHANNEL);
   }
 
