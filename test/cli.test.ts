@@ -253,7 +253,7 @@ describe('insecure mode', { timeout: 120_000 }, () => {
       expect(status.exitCode).toBe(3);
       expect(status.stdout).toMatch(/problems \(1, worst first\):\n\s+! the coordinator runs without TLS \(--insecure\): anyone who reaches its port can call every RPC/);
       // every call is the insecure caller's, and recorded as such
-      expect((await plain.slotctl(['cluster', 'apply', '-'], 'machines: []\n')).exitCode).toBe(0);
+      expect((await plain.slotctl(['cluster', 'apply', '-'], `machines:\n  - { name: m1, address: 127.${NET}.9.1 }\n`)).exitCode).toBe(0);
       const calls = JSON.parse((await plain.slotctl(['events', '--who', 'insecure', '--json'])).stdout) as { kind: string; reason: string }[];
       expect(calls.map((e) => e.reason)).toEqual(['insecure (admin) called ApplyCluster']);
       // a TLS client does not fall back to the clear: it cannot talk to it

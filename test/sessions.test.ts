@@ -221,7 +221,8 @@ describe('agent sessions and liveness', () => {
     expect(events.map((e) => e.kind)).not.toContain('machine.down');
     // m1 came back with the certificate renewed while it served
     const connected = events.filter((e) => e.kind === 'agent.connected' && e.machine === 'm1').map((e) => JSON.parse(e.dataJson) as { certificate?: { serial: string } });
-    expect(connected.map((d) => d.certificate?.serial)).toEqual([rotatedSerial]);
+    expect(connected.length).toBeGreaterThan(0);
+    expect(connected.map((d) => d.certificate?.serial)).toEqual(connected.map(() => rotatedSerial));
   });
 
   it('raises a critical event when fence.json cannot be written, and serves again once it can, without restarting the agent', async () => {

@@ -210,6 +210,7 @@ export class Agent {
       replicaPartners: () => [...new Set((this.desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
       onFailsafe: (deadline) => keeper.setFailsafe(deadline),
       partnerReachesCoordinator: () => this.link?.reconnectNow(),
+      slotPartner: (slot) => this.peerMachine(slot),
       guids: (slot, names) => slots.guidsOf(slot, names),
       syncUsers: (slot, users) => slots.userSyncOn(slot, users),
       log: this.log,

@@ -51,7 +51,8 @@ const program = new Command('slot-agent')
   .addOption(new Option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa).env('SLOTCTL_TLS_CA'))
   .addOption(new Option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert).env('SLOTCTL_TLS_CERT'))
   .addOption(new Option('--tls-key <file>', TLS_FLAG_HELP.tlsKey).env('SLOTCTL_TLS_KEY'))
-  .addOption(new Option('--insecure', `${TLS_FLAG_HELP.insecure}; refused with --vip-driver ip`).env('SLOTCTL_INSECURE'))
+  // SLOTCTL_INSECURE=1 only (commander's .env() would take any value, even 0, as yes)
+  .option('--insecure', `${TLS_FLAG_HELP.insecure}; refused with --vip-driver ip (env: SLOTCTL_INSECURE=1)`, process.env.SLOTCTL_INSECURE === '1')
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
 

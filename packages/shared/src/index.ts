@@ -5,3 +5,4 @@ export type { CleanupStatusRow, DiskStatusRow } from './cleanup-status.js';
 export * from './tls/credentials.js';
 export * from './tls/options.js';
 export * from './tls/paths.js';
+export * from './throttle.js';

@@ -89,6 +89,7 @@ const MAX_RENEWALS = 3;
 let renewals = 0;
 let lastRenewalAt = 0;
 let keptClient: { coordinator: string; client: InstanceType<typeof Agent> } | undefined;
+let keptInFlight = false;
 
 /**
  * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
@@ -100,7 +101,7 @@ let keptClient: { coordinator: string; client: InstanceType<typeof Agent> } | un
 function renewIfOverdue(): void {
   share();
   const now = monotonicMs();
-  if (!session || renewals >= MAX_RENEWALS || now - lastRenewalAt < RENEW_EVERY_MS) return;
+  if (!session || (keptInFlight && renewals >= MAX_RENEWALS) || now - lastRenewalAt < RENEW_EVERY_MS) return;
   if (!renewalDue({ now, lastAckAt, heartbeatIntervalMs: session.intervalMs, leaseMs: session.leaseMs, deadline: lease.deadline })) return;
   // a main thread stuck for good (a bug) must not keep the machine's masters serving on this thread's say-so
   if (now - lastMainAt > MAIN_SILENCE_MS) {
@@ -109,7 +110,11 @@ function renewIfOverdue(): void {
     return;
   }
   hungSaid = false;
-  renewals++;
+  // the kept connection's attempt comes on top of the MAX_RENEWALS fresh ones: if the blip holds it in TCP backoff
+  // like the stream, it costs the burst nothing
+  const kept = !keptInFlight;
+  if (kept) keptInFlight = true;
+  else renewals++;
   lastRenewalAt = now;
   const seq = ++renewSeq;
   lease.sentAt(seq, now);
@@ -122,20 +127,23 @@ function renewIfOverdue(): void {
     keptClient.client.close();
     keptClient = undefined;
   }
-  const kept = renewals === 1;
   if (kept) keptClient ??= { coordinator: current.coordinator, client: new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 }) };
   const client = kept ? keptClient!.client : new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
   client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + RENEW_TIMEOUT_MS }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
-    if (!kept) client.close();
-    else if (err && keptClient?.client === client) {
-      // a kept connection that failed may be the stuck one: the next burst starts on a new one
+    if (!kept) {
       client.close();
-      keptClient = undefined;
+      renewals--;
+    } else {
+      keptInFlight = false;
+      // a kept connection that failed may be the stuck one: the next burst starts on a new one
+      if (err && keptClient?.client === client) {
+        client.close();
+        keptClient = undefined;
+      }
     }
-    renewals--;
     if (err || !ack || session !== current) return;
     acked(Number(ack.seq), ack.leaseMs);
-    log.info({ seq, ms: Math.round(monotonicMs() - now) }, "lease renewed over a fresh connection (the session's acknowledgements were overdue or late)");
+    log.info({ seq, ms: Math.round(monotonicMs() - now), connection: kept ? 'kept' : 'fresh' }, "lease renewed outside the session (its acknowledgements were overdue or late)");
   });
 }
 

@@ -54,6 +54,7 @@ function link(overrides: Partial<PeerLinkOptions>): PeerLink {
     coordinatorGraceUntil: () => undefined,
     holds: () => true,
     replicaPartners: () => ['m2'],
+    slotPartner: (slot) => ({ 'pl01-m1': 'm2', 'pl02-m1': 'm3' })[slot],
     guids: async (_slot, names): Promise<MailboxGuidList[]> => {
       running++;
       mostRunning = Math.max(mostRunning, running);
@@ -132,6 +133,11 @@ describe('Peer service with mutual TLS', () => {
     const spoofed = await confirm(m2, 'm3');
     expect(spoofed.err?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(spoofed.err?.details).toMatch(/agent m2 asks as machine "m3": a partner speaks only for itself/);
+    // a partner in one store asks about the slot of another store (shared with m3): refused before any tool runs
+    const other = await call<GuidsReply__Output>((cb) => m2.MailboxGuids({ slot: 'pl02-m1', mailboxes: ['user.alice'] }, { deadline: Date.now() + 5000 }, cb));
+    expect(other.err?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(other.err?.details).toBe('Peer.MailboxGuids refused by m1: slot pl02-m1 shares its store with m3, not with m2');
+    expect(running).toBe(0);
   });
 
   it('refuses a request with too many names or a pattern before any Cyrus tool runs', async () => {
@@ -150,10 +156,14 @@ describe('Peer service with mutual TLS', () => {
     mostRunning = 0;
     const m2 = client('127.0.0.1', 'm2');
     const total = PEER_WORK_CONCURRENCY + PEER_WORK_QUEUE + 5;
-    const all = Array.from({ length: total }, () => guids(m2, ['user.alice']));
-    // the ones beyond the queue are answered at once, while the others still wait
-    const busy = await Promise.race([Promise.all(all), new Promise<'held'>((r) => setTimeout(() => r('held'), 1500))]);
-    expect(busy).toBe('held');
+    const settled: { err: grpc.ServiceError | null }[] = [];
+    const all = Array.from({ length: total }, () => guids(m2, ['user.alice']).then((r) => (settled.push(r), r)));
+    // the ones beyond the queue are answered at once, while the others still wait (polled: no fixed sleep)
+    for (let waited = 0; !(running === PEER_WORK_CONCURRENCY && settled.length === 5); waited += 20) {
+      if (waited > 20_000) throw new Error(`gate never filled: ${running} running, ${settled.length} answered`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(settled.every((r) => r.err?.code === grpc.status.UNAVAILABLE)).toBe(true);
     release();
     const results = await Promise.all(all);
     expect(results.filter((r) => !r.err)).toHaveLength(PEER_WORK_CONCURRENCY + PEER_WORK_QUEUE);

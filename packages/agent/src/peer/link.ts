@@ -51,6 +51,8 @@ export interface PeerLinkOptions {
   holds: () => boolean;
   /** The machines holding the replicas of this machine's masters (whose promises the failsafe needs). */
   replicaPartners: () => string[];
+  /** The machine holding the other slot of `slot`'s store (desired state): the only caller asked about that slot. */
+  slotPartner: (slot: string) => string | undefined;
   /** Answers a partner's recovery: the GUIDs of some mailboxes of one of this machine's slots. */
   guids: (slot: string, mailboxes: string[]) => Promise<MailboxGuidList[]>;
   /** A partner's recovery deleted clashing mailboxes on its slot: log a user sync of these users on our slot. */
@@ -95,11 +97,13 @@ export class PeerLink {
       Confirm: this.unary<ConfirmRequest__Output, ConfirmReply>('Confirm', (req) => this.answer(req), (req) => req.machine),
       MailboxGuids: this.unary<GuidsRequest__Output, GuidsReply>('MailboxGuids', (req, call) => {
         assertName(req.slot, 'slot');
+        this.admitForSlot(call, 'MailboxGuids', req.slot);
         checkPeerNames('mailbox', req.mailboxes);
         return this.work.run(async () => ({ mailboxes: await this.options.guids(req.slot, req.mailboxes) }), () => !call.cancelled);
       }),
       SyncUsers: this.unary<SyncUsersRequest__Output, SyncUsersReply>('SyncUsers', (req, call) => {
         assertName(req.slot, 'slot');
+        this.admitForSlot(call, 'SyncUsers', req.slot);
         checkPeerNames('user', req.users);
         return this.work.run(async () => (await this.options.syncUsers(req.slot, req.users), {}), () => !call.cancelled);
       }),
@@ -129,6 +133,17 @@ export class PeerLink {
       }
       reply.then((r) => cb(null, r), (err: unknown) => cb(status(err), null));
     };
+  }
+
+  /** A question about one slot is answered only to the machine of that slot's store partner (with mutual TLS). */
+  private admitForSlot(call: grpc.ServerUnaryCall<unknown, unknown>, rpc: string, slot: string): void {
+    if (!this.options.certificates) return;
+    const caller = peerIdentity(call)?.name;
+    const partner = this.options.slotPartner(slot);
+    if (caller !== undefined && partner === caller) return;
+    throw new PermissionError(`Peer.${rpc} refused by ${this.options.machine}: slot ${slot} ${partner ? `shares its store with ${partner}, not with ${caller}` : 'is not a slot of this machine in the desired state'}`, {
+      hint: 'a partner asks only about the slot of the store it shares with this machine',
+    });
   }
 
   /**

@@ -59,6 +59,7 @@ function write(storage: Storage, spec: ClusterSpec, changes: Change[], source: s
   const order = { remove: 0, update: 1, add: 2, 'move-master': 3, keep: 4 } as const;
   const sorted = [...changes].sort((a, b) => order[a.action] - order[b.action] || (a.kind === 'machine' ? -1 : 1));
   for (const change of sorted) {
+    if (change.kind === 'settings') continue; // written by applyCluster itself (a store may be named like a setting)
     const event = { kind: `cluster.${change.kind}-${change.action}`, reason: `cluster apply (${source}): ${change.detail}` };
     if (change.kind === 'machine') {
       const m = machines.get(change.name);

@@ -205,8 +205,8 @@ export interface EventStorage {
   list(filter: EventFilter): EventRow[];
   /** The steps an operation took. */
   ofOperation(op: string): EventRow[];
-  /** Runs `fn` with every event it appends attributed to `actor` (unless the event names its own). */
-  as<T>(actor: string, fn: () => T): T;
+  /** Runs `fn` with every event it appends attributed to `actor` (unless the event names its own); undefined: none. */
+  as<T>(actor: string | undefined, fn: () => T): T;
   /** Deletes up to `limit` events older than `before` (not those of a running operation); returns how many. */
   prune(before: string, limit: number): number;
 }

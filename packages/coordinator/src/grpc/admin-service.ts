@@ -2,7 +2,7 @@
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
+import { ConflictError, LogThrottle, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
 import type { AtRiskRow, OperationRow } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
@@ -67,20 +67,29 @@ function auditable(request: unknown): Record<string, unknown> {
  * with its caller as the actor of every event it writes and is recorded by an `admin.call` event (a refused one by
  * `admin.refused`), so `slotctl events --who NAME` finds it and the operations it started.
  */
+const refusals = new LogThrottle(60_000, 256);
+
 function unary<Req, Res>(deps: AdminDeps, name: AdminRpc, fn: (request: Req, caller: Caller) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const caller = callerOf(call, deps.secure);
     const role = roleNeeded(ADMIN_ACCESS[name], call.request);
     try {
       if (!mayCall(caller, role)) {
-        deps.log.warn({ rpc: name, caller: caller.name, callerRole: caller.role, need: role }, 'admin call refused: role');
-        deps.storage.events.append({ kind: 'admin.refused', actor: caller.name, reason: `${caller.name} (${caller.role || 'no role'}) may not call ${name}: needs role ${role}`, data: { rpc: name, role: caller.role, need: role } });
+        // anyone who reaches the port can be refused: recorded once a minute per caller and call, not once per call
+        // (each event is a write, an fsync with synchronous = FULL)
+        if (refusals.allow(`${caller.name}|${name}`, Date.now())) {
+          deps.log.warn({ rpc: name, caller: caller.name, callerRole: caller.role, need: role }, 'admin call refused: role');
+          deps.storage.events.append({ kind: 'admin.refused', actor: caller.name, reason: `${caller.name} (${caller.role || 'no role'}) may not call ${name}: needs role ${role}`, data: { rpc: name, role: caller.role, need: role } });
+        }
         requireRole(caller, role, name);
       }
       if (role === 'reader') return callback(null, fn(call.request, caller));
       const reply = deps.storage.events.as(caller.name, () => {
         const out = fn(call.request, caller);
-        deps.storage.events.append({ kind: 'admin.call', reason: `${caller.name} (${caller.role}) called ${name}`, data: { rpc: name, role: caller.role, request: auditable(call.request) } });
+        // a cluster apply refused for its problems writes nothing at all, not even this (all or nothing)
+        if ((out as { applied?: boolean }).applied !== false) {
+          deps.storage.events.append({ kind: 'admin.call', reason: `${caller.name} (${caller.role}) called ${name}`, data: { rpc: name, role: caller.role, request: auditable(call.request) } });
+        }
         return out;
       });
       deps.log.info({ rpc: name, caller: caller.name, callerRole: caller.role }, 'admin call');

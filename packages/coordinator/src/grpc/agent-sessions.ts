@@ -3,6 +3,7 @@
 // agent says it applied.
 import * as grpc from '@grpc/grpc-js';
 import {
+  LogThrottle,
   NotFoundError,
   PermissionError,
   ValidationError,
@@ -187,6 +188,7 @@ export class AgentSessions {
   private readonly writer: SessionWriter;
   private readonly desired: Paced;
   private readonly storm = new StormWatch(STORM_HELLOS_PER_SECOND);
+  private readonly refusals = new LogThrottle(60_000, 256);
   private connected: ReadonlySet<string> | undefined;
 
   constructor(
@@ -312,11 +314,14 @@ export class AgentSessions {
     if (nameProblem(machine)) machine = JSON.stringify(machine.slice(0, 64));
     const who = id ? `${id.role} ${id.name}` : 'no certificate signed by the cluster CA';
     const reason = `${what} as machine ${machine} refused: the caller (${call.getPeer()}) presented ${who}`;
-    this.log.warn({ machine, caller: id, peer: call.getPeer() }, reason);
-    const known = this.storage.machines.get(machine) ? machine : undefined;
-    this.writer.enqueue(() => this.storage.events.append({ kind: 'agent.identity-refused', ...(known ? { machine: known } : {}), reason, data: { caller: id ?? null } }, nowIso()), (err) => {
-      if (err) this.log.error({ err: (err as Error).message }, 'could not record a refused identity');
-    });
+    // recorded once a minute per certificate (or lack of one) and kind of call: anyone on the network can be refused
+    if (this.refusals.allow(`${who}|${what}${id ? `|${machine}` : ''}`, Date.now())) {
+      this.log.warn({ machine, caller: id, peer: call.getPeer() }, reason);
+      const known = this.storage.machines.get(machine) ? machine : undefined;
+      this.writer.enqueue(() => this.storage.events.append({ kind: 'agent.identity-refused', ...(known ? { machine: known } : {}), reason, data: { caller: id ?? null } }, nowIso()), (err) => {
+        if (err) this.log.error({ err: (err as Error).message }, 'could not record a refused identity');
+      });
+    }
     throw new PermissionError(`${what} as machine ${machine} refused: this certificate is for ${who}`, { hint: `give agent ${machine} its own certificate: slotctl pki issue agent ${machine} --dir PKI-DIR --out DIR` });
   }
 

@@ -111,20 +111,26 @@ export class Orchestrator {
       return;
     }
     this.evaluating = true;
+    // what the evaluation does is the cluster's own doing, also when an Admin call woke it: its events have no actor
+    // (the call's operation is found by its id: events --who follows it)
     try {
-      do {
-        this.again = false;
-        // after a (re)start, agents get the lease to reconnect before anything is failed over
-        if (Date.now() >= this.graceUntil) this.failoverWatch.check(this.deps.storage.operations.running());
-        this.recoveryWatch.check(this.deps.storage.operations.running());
-        for (const op of this.deps.storage.operations.running()) this.runner.evaluate(op);
-        this.cleanup.check();
-      } while (this.again);
+      this.deps.storage.events.as(undefined, () => this.evaluateAll());
     } catch (err) {
       this.deps.log.error({ err: (err as Error).stack }, 'operation evaluation failed (a bug)');
     } finally {
       this.evaluating = false;
     }
+  }
+
+  private evaluateAll(): void {
+    do {
+      this.again = false;
+      // after a (re)start, agents get the lease to reconnect before anything is failed over
+      if (Date.now() >= this.graceUntil) this.failoverWatch.check(this.deps.storage.operations.running());
+      this.recoveryWatch.check(this.deps.storage.operations.running());
+      for (const op of this.deps.storage.operations.running()) this.runner.evaluate(op);
+      this.cleanup.check();
+    } while (this.again);
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -15,11 +15,14 @@ export class SqliteEvents implements EventStorage {
         `INSERT INTO events (at, kind, machine, store, slot, epoch, op, reason, data, actor)
          VALUES (@at, @kind, @machine, @store, @slot, @epoch, @op, @reason, @data, @actor)`,
       ),
-      // a running operation keeps its steps whatever their age: `operations show` reads them
+      // a running operation keeps its steps whatever their age, and so do its children (a drain's switchovers):
+      // `operations show` reads them
       prune: db.prepare(
         `DELETE FROM events WHERE id IN (
            SELECT id FROM events WHERE at < @before
-             AND (op IS NULL OR op NOT IN (SELECT id FROM operations WHERE state IN ('running', 'pending')))
+             AND (op IS NULL OR op NOT IN (
+               SELECT id FROM operations WHERE state IN ('running', 'pending')
+                 OR parent IN (SELECT id FROM operations WHERE state IN ('running', 'pending'))))
            ORDER BY id LIMIT @limit)`,
       ),
       ofOperation: db.prepare("SELECT * FROM events WHERE op = ? AND kind LIKE 'operation.%' ORDER BY id"),
@@ -42,7 +45,7 @@ export class SqliteEvents implements EventStorage {
     return Number(result.lastInsertRowid);
   }
 
-  as<T>(actor: string, fn: () => T): T {
+  as<T>(actor: string | undefined, fn: () => T): T {
     const before = this.actor;
     this.actor = actor;
     try {
