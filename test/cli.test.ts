@@ -255,7 +255,10 @@ describe('insecure mode', { timeout: 120_000 }, () => {
       // every call is the insecure caller's, and recorded as such
       expect((await plain.slotctl(['cluster', 'apply', '-'], `machines:\n  - { name: m1, address: 127.${NET}.9.1 }\n`)).exitCode).toBe(0);
       const calls = JSON.parse((await plain.slotctl(['events', '--who', 'insecure', '--json'])).stdout) as { kind: string; reason: string }[];
-      expect(calls.map((e) => e.reason)).toEqual(['insecure (admin) called ApplyCluster']);
+      expect(calls.map((e) => [e.kind, e.reason])).toEqual([
+        ['cluster.machine-add', `cluster apply (stdin): address 127.${NET}.9.1, 0 disk(s)`],
+        ['admin.call', 'insecure (admin) called ApplyCluster'],
+      ]);
       // a TLS client does not fall back to the clear: it cannot talk to it
       const tls = await slotctl(['--coordinator', plain.target, '--rpc-timeout', '3s', 'status']);
       expect(tls.exitCode).toBe(1);
