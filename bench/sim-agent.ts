@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { TLS_CHANNEL_OPTIONS, channelCredentials, expectIdentity, identityOf, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport, type TlsPaths } from '@slotctl/shared';
+import { TLS_CHANNEL_OPTIONS, channelCredentials, expectIdentity, serverIdentityCheck, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport, type TlsPaths } from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
 import { reconnectDelay } from '../packages/agent/src/coordinator/backoff.js';
 
@@ -39,14 +39,7 @@ const CHANNEL = { ...TLS_CHANNEL_OPTIONS, 'grpc.keepalive_time_ms': 10_000, 'grp
 /** Mutual TLS as the agent's, checking the server's identity the same way, over one TLS context made here. */
 function onceContextCredentials(paths: TlsPaths): grpc.ChannelCredentials {
   const context = createSecureContext({ ca: readFileSync(paths.ca), cert: readFileSync(paths.cert), key: readFileSync(paths.key) });
-  const expect = expectIdentity('coordinator');
-  return grpc.credentials.createFromSecureContext(context, {
-    checkServerIdentity: (_host, cert) => {
-      const id = identityOf(cert.subject as unknown as Record<string, string>);
-      const problem = id ? expect(id) : 'names no slotctl identity';
-      return problem ? new Error(`the server's certificate ${problem}`) : undefined;
-    },
-  });
+  return grpc.credentials.createFromSecureContext(context, { checkServerIdentity: serverIdentityCheck(expectIdentity('coordinator')) });
 }
 
 export class SimAgent {

@@ -127,8 +127,8 @@ function renewIfOverdue(): void {
     keptClient.client.close();
     keptClient = undefined;
   }
-  if (kept) keptClient ??= { coordinator: current.coordinator, client: new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 }) };
-  const client = kept ? keptClient!.client : new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+  const dial = () => new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+  const client = kept ? (keptClient ??= { coordinator: current.coordinator, client: dial() }).client : dial();
   client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + RENEW_TIMEOUT_MS }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     if (!kept) {
       client.close();

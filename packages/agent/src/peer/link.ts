@@ -23,6 +23,7 @@ import {
   channelCredentials,
   expectIdentity,
   peerIdentity,
+  LogThrottle,
   PermissionError,
   serverCredentials,
   SlotctlError,
@@ -30,7 +31,7 @@ import {
 } from '@slotctl/shared';
 import { monotonicMs } from '../lease/lease.js';
 import { FailsafeLedger, PromiseBook, promiseFor } from './failsafe.js';
-import { batches, checkPeerNames, LogThrottle, peerCallProblem, WorkGate } from './trust.js';
+import { batches, checkPeerNames, peerCallProblem, WorkGate } from './trust.js';
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 
 export interface PeerLinkOptions {

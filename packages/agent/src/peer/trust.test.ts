@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UnavailableError, ValidationError } from '@slotctl/shared';
-import { batches, checkPeerNames, LogThrottle, MAX_NAMES_PER_REQUEST, peerCallProblem, WorkGate } from './trust.js';
+import { batches, checkPeerNames, MAX_NAMES_PER_REQUEST, peerCallProblem, WorkGate } from './trust.js';
 
 describe('peerCallProblem', () => {
   const partners = new Set(['m2', 'm3']);
@@ -98,17 +98,5 @@ describe('WorkGate', () => {
     const gate = new WorkGate(1, 0);
     await expect(gate.run(async () => Promise.reject(new Error('mbexamine exited 75')))).rejects.toThrow('exited 75');
     expect(await gate.run(async () => 1)).toBe(1);
-  });
-});
-
-describe('LogThrottle', () => {
-  it('lets one line per key through per interval, and remembers a bounded number of keys', () => {
-    const t = new LogThrottle(1000, 2);
-    expect(t.allow('m9', 0)).toBe(true);
-    expect(t.allow('m9', 500)).toBe(false);
-    expect(t.allow('m9', 1000)).toBe(true);
-    expect(t.allow('a', 1000)).toBe(true);
-    expect(t.allow('b', 1000)).toBe(true); // m9 forgotten
-    expect(t.allow('m9', 1001)).toBe(true);
   });
 });

@@ -77,6 +77,3 @@ export class WorkGate {
   }
 }
 
-/** (moved to @slotctl/shared: the coordinator refuses callers too) */
-export { LogThrottle } from '@slotctl/shared';
-

@@ -62,13 +62,14 @@ function auditable(request: unknown): Record<string, unknown> {
   return out;
 }
 
+/** Refused calls recorded (see unary). */
+const refusals = new LogThrottle(60_000, 256);
+
 /**
  * A unary Admin handler: the caller's role is checked before anything runs; a call that may change something runs
  * with its caller as the actor of every event it writes and is recorded by an `admin.call` event (a refused one by
  * `admin.refused`), so `slotctl events --who NAME` finds it and the operations it started.
  */
-const refusals = new LogThrottle(60_000, 256);
-
 function unary<Req, Res>(deps: AdminDeps, name: AdminRpc, fn: (request: Req, caller: Caller) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const caller = callerOf(call, deps.secure);

@@ -214,13 +214,16 @@ export function serverCredentials(files: CertificateFiles | undefined, options: 
  */
 export function channelCredentials(files: CertificateFiles | undefined, expectServer: (id: Identity) => string | undefined): grpc.ChannelCredentials {
   if (!files) return grpc.credentials.createInsecure();
-  return grpc.experimental.createCertificateProviderChannelCredentials(files, files, {
-    checkServerIdentity: (_host, cert) => {
-      const id = identityOf(cert.subject as unknown as Record<string, string>);
-      const problem = id ? expectServer(id) : 'names no slotctl identity';
-      return problem ? new Error(`the server's certificate ${problem}`) : undefined;
-    },
-  });
+  return grpc.experimental.createCertificateProviderChannelCredentials(files, files, { checkServerIdentity: serverIdentityCheck(expectServer) });
+}
+
+/** A TLS `checkServerIdentity` that accepts the server by the identity its certificate names, not by address. */
+export function serverIdentityCheck(expectServer: (id: Identity) => string | undefined): (host: string, cert: { subject: unknown }) => Error | undefined {
+  return (_host, cert) => {
+    const id = identityOf(cert.subject as Record<string, string>);
+    const problem = id ? expectServer(id) : 'names no slotctl identity';
+    return problem ? new Error(`the server's certificate ${problem}`) : undefined;
+  };
 }
 
 /**
