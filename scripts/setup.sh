@@ -13,16 +13,17 @@ fi
 pnpm install --frozen-lockfile --config.confirmModulesPurge=false --reporter=append-only
 
 # Cyrus IMAP 3.6 from Debian, arping for service IPs, rsyslog (the tests check the production log rule with it),
-# nftables (the namespace cluster cuts links between two machines with it).
+# nftables (the namespace cluster cuts links between two machines with it), etcd (the coordinator's replicated
+# backend: the tests run real etcd members; etcdctl to look inside).
 # Debian would start its own cyrus and rsyslog services on install: a policy-rc.d that says "no" keeps it from doing
 # so (removed again if we put it there).
-if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || ! command -v rsyslogd >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1; then
+if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || ! command -v rsyslogd >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 || { echo "setup: Cyrus is missing and installing it needs root (or sudo)" >&2; exit 1; }
     sudo=sudo
   fi
-  echo "setup: installing Cyrus IMAP and tools (apt-get)"
+  echo "setup: installing Cyrus IMAP, etcd and tools (apt-get)"
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d
@@ -30,7 +31,7 @@ if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || 
   fi
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog nftables iproute2 >/dev/null
+    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog nftables iproute2 etcd-server etcd-client >/dev/null
 fi
 
 bash scripts/build.sh

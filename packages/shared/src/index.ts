@@ -6,3 +6,4 @@ export * from './tls/credentials.js';
 export * from './tls/options.js';
 export * from './tls/paths.js';
 export * from './throttle.js';
+export * from './leader.js';
