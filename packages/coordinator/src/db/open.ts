@@ -59,15 +59,7 @@ export function openDatabase(path: string, log?: Logger): Database.Database {
     // WAL mode may lose the last transactions on power loss); its cost at 1,000 agents is in BENCHMARKS.md
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    for (const migration of MIGRATIONS) {
-      if (migration.version <= version) continue;
-      db.transaction(() => {
-        db.exec(migration.sql);
-        db.pragma(`application_id = ${APPLICATION_ID}`);
-        db.pragma(`user_version = ${migration.version}`);
-      })();
-      log?.info({ migration: migration.version, description: migration.description }, 'database migrated');
-    }
+    migrate(db, version, LATEST_SCHEMA_VERSION, log);
     return db;
   } catch (err) {
     db.close();
@@ -76,4 +68,25 @@ export function openDatabase(path: string, log?: Logger): Database.Database {
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw corrupt(path, (err as Error).message);
     throw err;
   }
+}
+
+/** Runs the migrations after `from` up to `upTo`, each in its own transaction. */
+export function migrate(db: Database.Database, from: number, upTo: number, log?: Logger): void {
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= from || migration.version > upTo) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.pragma(`user_version = ${migration.version}`);
+    })();
+    log?.info({ migration: migration.version, description: migration.description }, 'database migrated');
+  }
+}
+
+/** An in-memory database at schema `upTo` (the etcd backend's leader holds the cluster in one). */
+export function openMemoryDatabase(upTo = LATEST_SCHEMA_VERSION): Database.Database {
+  const db = new Database(':memory:');
+  db.pragma('foreign_keys = ON');
+  migrate(db, 0, upTo);
+  return db;
 }

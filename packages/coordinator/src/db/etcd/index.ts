@@ -1,0 +1,96 @@
+// The etcd backend: the leader holds the cluster in an in-memory SQLite database (the same Storage code as the
+// file backend, so every query and every "one transaction" stays as it is) and writes each change to etcd, in
+// order, conditioned on still leading (writer.ts). Changes are collected as rows (mirror.ts) and written within
+// FLUSH_MS — or at once when something is about to leave the coordinator (`durable`): a desired state waits for the
+// epoch it carries to be in etcd, a reply to slotctl for the change it reports.
+import type { KVClient } from 'etcd3';
+import type { Logger } from '@slotctl/shared';
+import type { Backend } from '../backend.js';
+import { loadRows } from '../dump.js';
+import { LATEST_SCHEMA_VERSION } from '../migrations.js';
+import { migrate, openMemoryDatabase } from '../open.js';
+import { sqliteStorage } from '../sqlite/index.js';
+import { EtcdKeys } from './keys.js';
+import { finishJournal, readState } from './load.js';
+import { RowMirror, type Op } from './mirror.js';
+import { EtcdWriter, LeadershipLost } from './writer.js';
+
+/** Changes no one waits for (reports, heartbeats' coarse columns, events) are written at most this often. */
+export const FLUSH_MS = 1000;
+
+export interface EtcdBackendOptions {
+  kv: KVClient;
+  prefix: string;
+  /** The leadership term: the leader key's create revision. */
+  term: number;
+  /** performance.now() until which this coordinator surely leads. */
+  leaderUntil: () => number;
+  log: Logger;
+  flushMs?: number;
+  maxOps?: number;
+}
+
+export interface EtcdBackend extends Backend {
+  /** Called once when a write fails: this coordinator must stop acting as leader. */
+  onLost(fn: (err: LeadershipLost) => void): void;
+  /** etcd transactions written so far (the benchmark's writes per second). */
+  transactions(): number;
+}
+
+export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
+  const keys = new EtcdKeys(o.prefix);
+  const writer = new EtcdWriter({ kv: o.kv, keys, term: o.term, leaderUntil: o.leaderUntil, log: o.log, maxOps: o.maxOps });
+  const journal = await finishJournal(o.kv, keys, (reqs) => writer.txn(reqs), o.log);
+  const loaded = await readState(o.kv, keys);
+  const db = openMemoryDatabase(loaded.schema || LATEST_SCHEMA_VERSION);
+  let initial: Op[] = [];
+  try {
+    loadRows(db, loaded.rows, loaded.eventsSeq);
+    if (loaded.schema !== LATEST_SCHEMA_VERSION) migrate(db, loaded.schema || LATEST_SCHEMA_VERSION, LATEST_SCHEMA_VERSION, o.log);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const flushMs = o.flushMs ?? FLUSH_MS;
+  const mirror = new RowMirror(db, keys, () => {
+    timer ??= setTimeout(() => void flush().catch(() => undefined), flushMs);
+  });
+  if (loaded.schema === LATEST_SCHEMA_VERSION) {
+    for (const [table, list] of Object.entries(loaded.rows)) for (const row of list) mirror.hold(table, row);
+  } else {
+    // a new cluster, or rows of an older schema migrated here: written back whole, with the schema they are now in
+    initial = [{ key: keys.schema, value: JSON.stringify({ version: LATEST_SCHEMA_VERSION }) }, ...mirror.everything()];
+  }
+  for (const key of loaded.inParts) writer.inParts.add(key);
+  const rows = Object.values(loaded.rows).reduce((n, list) => n + list.length, 0);
+  o.log.info({ term: o.term, rows, schema: loaded.schema, revision: loaded.revision, journal }, 'cluster state read from etcd');
+
+  const flush = (): Promise<void> => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    // inside a transaction the rows are not committed yet: once it has ended (transactions are synchronous)
+    if (db.inTransaction) return new Promise<void>((resolve) => queueMicrotask(resolve)).then(flush);
+    return writer.write(mirror.collect());
+  };
+  if (initial.length) await writer.write(initial);
+
+  return {
+    storage: sqliteStorage(db),
+    describe: `etcd ${o.prefix} (term ${o.term})`,
+    durable: () => {
+      if (writer.failed) return Promise.reject(writer.failed);
+      if (performance.now() > o.leaderUntil()) return Promise.reject(new LeadershipLost('the leadership lease ran out'));
+      return flush();
+    },
+    close: () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      db.close();
+    },
+    onLost: (fn) => writer.onFailed(fn),
+    transactions: () => writer.transactions,
+  };
+}
+
+export { LeadershipLost } from './writer.js';

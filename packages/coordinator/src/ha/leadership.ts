@@ -1,0 +1,194 @@
+// Leadership among coordinators, on etcd: the leader is whoever created PREFIX/leader, a key attached to its own
+// etcd lease. Its term is the revision at which it created the key (etcd revisions only grow, so a later leader's
+// term is larger); every write of the etcd backend is conditioned on that key still having that create revision.
+//
+// The lease is kept alive here, one request at a time, so that `until` is known: a keepalive sent at `s` and
+// answered with a TTL of T means etcd cannot expire the lease before s + T (it counts T from when it received the
+// request, after s). `until` is that, less a margin for the two clocks' rates. Past `until` this coordinator may no
+// longer lead; it grants agents no lease reaching beyond `until` (AgentSessions), and stops acting.
+import type { Etcd3, IKeyValue } from 'etcd3';
+import type { Logger } from '@slotctl/shared';
+import type { EtcdKeys } from '../db/etcd/keys.js';
+
+export interface LeaderRecord {
+  id: string;
+  /** Where agents and slotctl reach it (host:port). */
+  address: string;
+  since: string;
+}
+
+export interface LeaderSeen extends LeaderRecord {
+  term: number;
+}
+
+export interface LeadershipOptions {
+  client: Etcd3;
+  keys: EtcdKeys;
+  me: LeaderRecord;
+  /** The etcd lease's TTL (whole seconds, at least 2: etcd's minimum is about 1.5 s with its default timings). */
+  ttlSeconds: number;
+  log: Logger;
+}
+
+const CALL_MS = 1000;
+
+/** Rate difference between this host's clock and etcd's, and scheduling: taken off every lease. */
+export function leadershipMargin(ttlMs: number): number {
+  return Math.round(ttlMs * 0.05) + 100;
+}
+
+export class Leadership {
+  private leaseId: string | undefined;
+  private untilMs = 0;
+  private keepTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private term = 0;
+  private readonly lostFns: ((why: string) => void)[] = [];
+  private lostSaid = false;
+  private readonly ttlMs: number;
+
+  constructor(private readonly o: LeadershipOptions) {
+    this.ttlMs = o.ttlSeconds * 1000;
+  }
+
+  /** performance.now() until which this coordinator surely holds its lease (0: none). */
+  until(): number {
+    return this.untilMs;
+  }
+
+  /** Called once if leadership, once won, is lost (lease expired, etcd unreachable past `until`, key gone). */
+  onLost(fn: (why: string) => void): void {
+    this.lostFns.push(fn);
+  }
+
+  /** Waits until this coordinator leads; returns its term. Rejects when stopped. */
+  async campaign(onWaiting?: (leader: LeaderSeen | undefined) => void): Promise<number> {
+    const kv = this.o.client.kv;
+    const key = Buffer.from(this.o.keys.leader);
+    for (;;) {
+      if (this.stopped) throw new Error('stopped');
+      try {
+        if (!this.leaseId || performance.now() > this.untilMs) await this.grant();
+        const value = Buffer.from(JSON.stringify({ ...this.o.me, since: new Date().toISOString() }));
+        const res = await kv.txn(
+          {
+            compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+            success: [{ request_put: { key, value, lease: this.leaseId } }],
+            failure: [{ request_range: { key } }],
+          },
+          { deadline: Date.now() + CALL_MS },
+        );
+        if (res.succeeded) {
+          this.term = Number(res.header.revision);
+          this.o.log.info({ term: this.term }, 'elected leader coordinator');
+          return this.term;
+        }
+        const kvs = res.responses[0]?.response_range?.kvs ?? [];
+        onWaiting?.(kvs[0] ? seen(kvs[0]) : undefined);
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'campaign: etcd unreachable; trying again');
+        onWaiting?.(undefined);
+      }
+      await sleep(200);
+    }
+  }
+
+  /** The leader etcd names now (undefined: none, or etcd unreachable). */
+  async leader(): Promise<LeaderSeen | undefined> {
+    const res = await this.o.client.kv.range({ key: Buffer.from(this.o.keys.leader) }, { deadline: Date.now() + CALL_MS });
+    return res.kvs[0] ? seen(res.kvs[0]) : undefined;
+  }
+
+  /** Gives leadership up (a clean stop): the key deleted if still ours, the lease revoked. */
+  async resign(): Promise<void> {
+    this.stopped = true;
+    if (this.keepTimer) clearTimeout(this.keepTimer);
+    const id = this.leaseId;
+    this.leaseId = undefined;
+    this.untilMs = 0;
+    try {
+      if (this.term) {
+        const key = Buffer.from(this.o.keys.leader);
+        await this.o.client.kv.txn({ compare: [{ key, target: 'Create', result: 'Equal', create_revision: this.term }], success: [{ request_delete_range: { key } }], failure: [] }, { deadline: Date.now() + CALL_MS });
+      }
+      if (id) await this.o.client.leaseClient.leaseRevoke({ ID: id }, { deadline: Date.now() + CALL_MS });
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'could not resign cleanly; the lease expires on its own');
+    }
+  }
+
+  private async grant(): Promise<void> {
+    const sentAt = performance.now();
+    const res = await this.o.client.leaseClient.leaseGrant({ TTL: this.o.ttlSeconds }, { deadline: Date.now() + CALL_MS });
+    this.leaseId = res.ID;
+    this.untilMs = Math.max(this.untilMs, sentAt + Number(res.TTL) * 1000 - leadershipMargin(this.ttlMs));
+    this.scheduleKeepAlive();
+  }
+
+  private scheduleKeepAlive(): void {
+    if (this.keepTimer) clearTimeout(this.keepTimer);
+    this.keepTimer = setTimeout(() => void this.keepAlive(), Math.max(100, Math.floor(this.ttlMs / 4)));
+  }
+
+  /** One keepalive round trip; reschedules itself. Once leader, a lapse is the end of the leadership. */
+  private async keepAlive(): Promise<void> {
+    if (this.stopped || !this.leaseId) return;
+    const id = this.leaseId;
+    const sentAt = performance.now();
+    try {
+      const ttl = await keepAliveOnce(this.o.client, id, Math.max(200, this.untilMs - performance.now()));
+      if (ttl <= 0) {
+        this.leaseId = undefined;
+        this.lose('the etcd lease expired');
+        return;
+      }
+      this.untilMs = Math.max(this.untilMs, sentAt + ttl * 1000 - leadershipMargin(this.ttlMs));
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message, leftMs: Math.round(this.untilMs - performance.now()) }, 'etcd lease keepalive failed');
+    }
+    if (this.term && performance.now() > this.untilMs) {
+      this.lose('etcd did not renew the leadership lease in time');
+      return;
+    }
+    this.scheduleKeepAlive();
+  }
+
+  /** Leadership ends now (called by the backend when a write is refused, too). */
+  lose(why: string): void {
+    this.untilMs = 0;
+    if (this.lostSaid || !this.term) return;
+    this.lostSaid = true;
+    this.stopped = true;
+    if (this.keepTimer) clearTimeout(this.keepTimer);
+    this.o.log.warn({ term: this.term, why }, 'leadership lost');
+    for (const fn of this.lostFns) fn(why);
+  }
+}
+
+function seen(kv: IKeyValue): LeaderSeen {
+  const record = JSON.parse(kv.value.toString()) as LeaderRecord;
+  return { ...record, term: Number(kv.create_revision) };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One LeaseKeepAlive exchange on a stream of its own; the TTL etcd answered (0: the lease is gone). */
+async function keepAliveOnce(client: Etcd3, id: string, timeoutMs: number): Promise<number> {
+  const stream = await client.leaseClient.leaseKeepAlive();
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no keepalive answer within ${Math.round(timeoutMs)} ms`)), timeoutMs);
+      stream.on('data', (res: { TTL: string }) => {
+        clearTimeout(timer);
+        resolve(Number(res.TTL));
+      });
+      stream.on('error', (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      stream.write({ ID: id });
+    });
+  } finally {
+    stream.end();
+  }
+}
