@@ -1,8 +1,13 @@
 // slot-coordinator: the coordinator daemon. Exit codes: 0 clean stop, 1 refused to start (message says why).
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
+import { sqliteBackend } from '../db/backend.js';
+import { CoordinatorServer } from '../grpc/server.js';
+import { HaCoordinator } from '../ha/run.js';
+import { etcdClientFromFlags, type EtcdFlags } from './etcd-flags.js';
 
 function duration(what: string) {
   return (value: string) => {
@@ -18,8 +23,16 @@ const program = new Command('slot-coordinator')
   .description('The slotctl coordinator: keeps the cluster database, watches agent liveness and serves slotctl.')
   .version(SLOTCTL_VERSION)
   .option('--listen <host:port>', 'gRPC address for agents and slotctl', process.env.SLOTCTL_LISTEN ?? '127.0.0.1:7400')
-  .option('--data-dir <dir>', 'directory for the database', process.env.SLOTCTL_DATA_DIR ?? '/var/lib/slotctl')
+  .addOption(new Option('--store <backend>', 'where the cluster state lives: sqlite (one coordinator, the default) or etcd (several coordinators, one leader)').choices(['sqlite', 'etcd']).default(process.env.SLOTCTL_STORE ?? 'sqlite'))
+  .option('--data-dir <dir>', 'directory for the database (--store sqlite)', process.env.SLOTCTL_DATA_DIR ?? '/var/lib/slotctl')
   .option('--db <file>', 'SQLite database file (default: DATA_DIR/coordinator.db)')
+  .option('--etcd-endpoints <urls>', 'etcd members, comma-separated (https://10.0.0.1:2379,…); http:// only with --insecure', process.env.SLOTCTL_ETCD_ENDPOINTS)
+  .option('--etcd-prefix <key>', 'the key prefix of this cluster in etcd (several clusters can share one etcd)', process.env.SLOTCTL_ETCD_PREFIX ?? '/slotctl')
+  .option('--etcd-ca <file>', "the CA etcd members' certificates are checked against (default: the cluster CA of --tls-*)", process.env.SLOTCTL_ETCD_CA)
+  .option('--etcd-cert <file>', 'the client certificate shown to etcd (default: this coordinator\'s own)', process.env.SLOTCTL_ETCD_CERT)
+  .option('--etcd-key <file>', 'its private key, mode 0600', process.env.SLOTCTL_ETCD_KEY)
+  .option('--leader-lease <duration>', "the leader's etcd lease: a dead leader is replaced this long after it stopped renewing, and no agent lease it grants reaches beyond it (whole seconds, at least 2 s)", duration('--leader-lease'), 2000)
+  .option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)', process.env.SLOTCTL_ADVERTISE)
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
   .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over", duration('--lease'), 5000)
   .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', (v) => {
@@ -45,10 +58,20 @@ const program = new Command('slot-coordinator')
   .option('--tls-key <file>', TLS_FLAG_HELP.tlsKey, process.env.SLOTCTL_TLS_KEY)
   .option('--insecure', TLS_FLAG_HELP.insecure, process.env.SLOTCTL_INSECURE === '1')
   .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
-  .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
+  .addHelpText(
+    'after',
+    `
+With --store etcd, run slot-coordinator on two or more hosts against the same etcd cluster: one is elected leader
+(an etcd lease of --leader-lease) and does everything; the others answer every call with the leader's address, and
+agents and slotctl (given every coordinator's address: --coordinator a:7400,b:7400,c:7400) follow it. A leader that
+loses etcd stops acting before another can be elected; the new one reads the whole state from etcd and gives agents
+one lease to reach it before it declares anything down.
+
+Logs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully (a leader hands over at once); a second signal forces the exit.`,
+  );
 
 program.parse();
-const opts = program.opts<TlsFlags & { listen: string; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number }>();
+const opts = program.opts<TlsFlags & EtcdFlags & { listen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string }>();
 const log = createLogger('slot-coordinator', { level: opts.logLevel });
 setOwnNice(opts.nice, log);
 watchLoopLag({ log });
@@ -69,10 +92,44 @@ try {
   process.exit(1);
 }
 
-const coordinator = new Coordinator(
-  { certificates: certificates?.files, listen: opts.listen, databasePath: opts.db ?? join(opts.dataDir, 'coordinator.db'), heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover },
-  log,
-);
+const config = { certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover };
+const server = new CoordinatorServer(opts.advertise ?? opts.listen, certificates?.files);
+let stopAll: () => Promise<void> = async () => undefined;
+
+async function start(): Promise<void> {
+  if (opts.store === 'sqlite') {
+    const backend = sqliteBackend(opts.db ?? join(opts.dataDir, 'coordinator.db'), log);
+    try {
+      await server.listen(opts.listen);
+    } catch (err) {
+      backend.close();
+      throw new Error(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
+    }
+    const coordinator = new Coordinator(config, log);
+    coordinator.start(backend, server);
+    stopAll = async () => {
+      await coordinator.stop({ flush: true });
+      await server.close();
+    };
+    return;
+  }
+  if (opts.leaderLease % 1000 !== 0 || opts.leaderLease < 2000) throw new InvalidArgumentError(`--leader-lease must be whole seconds, at least 2 s (etcd leases count in seconds): got ${opts.leaderLease} ms`);
+  const advertise = opts.advertise ?? opts.listen;
+  if (/^(0\.0\.0\.0|\[::\]):/.test(advertise)) throw new InvalidArgumentError(`--listen ${opts.listen} is every address: give --advertise HOST:PORT, where the others reach this coordinator`);
+  const client = etcdClientFromFlags(opts);
+  await server.listen(opts.listen).catch((err: Error) => {
+    client.close();
+    throw new Error(`cannot listen on ${opts.listen}: ${err.message}`);
+  });
+  const ha = new HaCoordinator({ client, prefix: opts.etcdPrefix, server, config, me: { id: randomUUID(), address: advertise }, ttlSeconds: opts.leaderLease / 1000, log });
+  ha.start();
+  log.info({ etcd: opts.etcdEndpoints, prefix: opts.etcdPrefix, advertise }, 'coordinator up: following or leading through etcd');
+  stopAll = async () => {
+    await ha.stop();
+    await server.close();
+    client.close();
+  };
+}
 
 let signals = 0;
 const shutdown = (signal: string) => {
@@ -82,7 +139,7 @@ const shutdown = (signal: string) => {
     process.exit(1);
   }
   log.info({ signal }, 'stopping');
-  coordinator.stop().then(
+  stopAll().then(
     () => process.exit(0),
     (err: unknown) => {
       log.error({ err }, 'error while stopping');
@@ -94,7 +151,7 @@ process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 
 try {
-  await coordinator.start();
+  await start();
 } catch (err) {
   const message = describeError(err);
   log.fatal({ err: isUserError(err) ? undefined : err }, `cannot start: ${message}`);

@@ -25,6 +25,8 @@ export interface AdminDeps {
   orchestrator: Orchestrator;
   /** Mutual TLS is on: callers are known by their certificates (otherwise every call is the insecure caller's). */
   secure: boolean;
+  /** Resolves once what a reply shows is durable (etcd backend); a reply never reports a change a crash could undo. */
+  durable?: () => Promise<void>;
 }
 
 const MAX_OPERATIONS = 1000;
@@ -84,8 +86,8 @@ function unary<Req, Res>(deps: AdminDeps, name: AdminRpc, fn: (request: Req, cal
         }
         requireRole(caller, role, name);
       }
-      if (role === 'reader') return callback(null, fn(call.request, caller));
-      const reply = deps.storage.events.as(caller.name, () => {
+      if (role === 'reader') return reply(deps, name, fn(call.request, caller), callback);
+      const out = deps.storage.events.as(caller.name, () => {
         const out = fn(call.request, caller);
         // a cluster apply refused for its problems writes nothing at all, not even this (all or nothing)
         if ((out as { applied?: boolean }).applied !== false) {
@@ -94,13 +96,25 @@ function unary<Req, Res>(deps: AdminDeps, name: AdminRpc, fn: (request: Req, cal
         return out;
       });
       deps.log.info({ rpc: name, caller: caller.name, callerRole: caller.role }, 'admin call');
-      callback(null, reply);
+      reply(deps, name, out, callback);
     } catch (err) {
       const status = toGrpcError(err);
       if (!isUserError(err)) deps.log.error({ err, rpc: name, caller: caller.name }, 'admin call failed (a bug)');
       callback(status as grpc.ServiceError, null);
     }
   };
+}
+
+/** Answers once what the reply shows is durable; if it never will be (leadership lost), the caller is told to retry. */
+function reply<Res>(deps: AdminDeps, name: AdminRpc, value: Res, callback: grpc.sendUnaryData<Res>): void {
+  if (!deps.durable) return callback(null, value);
+  deps.durable().then(
+    () => callback(null, value),
+    (err: unknown) => {
+      deps.log.warn({ rpc: name, err: (err as Error).message }, 'admin call not answered: its changes could not be made durable');
+      callback({ code: 14, details: `this coordinator is not the leader any more: it lost its leadership before ${name} was durable (${(err as Error).message}); ask again: the new leader answers` } as grpc.ServiceError, null);
+    },
+  );
 }
 
 const MAX_EVENTS = 10_000;

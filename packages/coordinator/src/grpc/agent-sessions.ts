@@ -55,6 +55,12 @@ export interface SessionConfig {
    * saying hello as another machine would replace its session, its lease would run out and its masters be fenced).
    */
   requireIdentity?: boolean;
+  /** The leadership term, sent with the welcome, every acknowledgement and every desired state (0: SQLite). */
+  term?: number;
+  /** The lease an acknowledgement grants now (never beyond this coordinator's leadership); ≤ 0: none, no ack. */
+  grantLeaseMs?: () => number;
+  /** Resolves once what a desired state about to be sent shows is durable (the etcd backend's commit). */
+  durable?: () => Promise<void>;
 }
 
 interface Session {
@@ -238,7 +244,11 @@ export class AgentSessions {
       return;
     }
     this.liveness.heard(session.machine);
-    this.heartbeat(session.machine, () => callback(null, { seq: request.seq, leaseMs: this.config.leaseMs }));
+    this.heartbeat(session.machine, () => {
+      const leaseMs = this.grantLeaseMs();
+      if (leaseMs > 0) callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
+      else callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
+    });
   }
 
   /** Re-sends the desired state to every connected machine in `machines` whose state changed. */
@@ -362,7 +372,7 @@ export class AgentSessions {
     this.saveReports(session, hello.slots);
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
     const restartGraceMs = this.config.restartGraceMs?.() ?? 0;
-    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId, restartGraceMs } });
+    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId, restartGraceMs, term: this.config.term ?? 0 } });
     // the welcome (and so the lease) at once; the desired state (a query and a digest, half of a hello's work, and
     // the agent answers it with a full report) paced, and in a reconnect storm only once the storm has passed: a
     // thousand hellos after a restart held every acknowledgement behind them
@@ -379,7 +389,8 @@ export class AgentSessions {
         session.fenced = message.heartbeat?.fenced ?? false;
         const seq = message.heartbeat?.seq ?? 0;
         this.heartbeat(session.machine, () => {
-          if (this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs: this.config.leaseMs } });
+          const leaseMs = this.grantLeaseMs();
+          if (leaseMs > 0 && this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs, term: this.config.term ?? 0 } });
         });
         return;
       }
@@ -440,12 +451,28 @@ export class AgentSessions {
     );
   }
 
+  private grantLeaseMs(): number {
+    return this.config.grantLeaseMs?.() ?? this.config.leaseMs;
+  }
+
+  /**
+   * Sends the machine's desired state if it changed — once what it shows is durable: an agent never acts on an epoch
+   * that a coordinator crash could undo (etcd backend; with SQLite it was committed before this ran). Sends of one
+   * session leave in the order they were made (durable() resolves in order).
+   */
   private sendDesired(session: Session): void {
-    const desired = this.desiredFor(session.machine);
+    const desired: DesiredState = { ...this.desiredFor(session.machine), term: this.config.term ?? 0 };
     if (desired.version === session.lastSentVersion) return;
     session.lastSentVersion = desired.version!;
-    session.call.write({ desired });
-    session.log.info({ version: desired.version, slots: desired.slots?.length }, 'desired state sent');
+    const send = () => {
+      if (this.sessions.get(session.machine) !== session) return;
+      session.call.write({ desired });
+      session.log.info({ version: desired.version, slots: desired.slots?.length }, 'desired state sent');
+    };
+    if (!this.config.durable) return send();
+    this.config.durable().then(send, (err: unknown) => {
+      session.log.warn({ err: (err as Error).message, version: desired.version }, 'desired state not sent: its changes could not be made durable');
+    });
   }
 
   desiredFor(machine: string): DesiredState {

@@ -31,6 +31,8 @@ export interface LeadershipOptions {
 }
 
 const CALL_MS = 1000;
+/** How often a coordinator that does not lead looks at the leader key: a new leader within this of the old one's lease. */
+const CAMPAIGN_POLL_MS = 150;
 
 /** Rate difference between this host's clock and etcd's, and scheduling: taken off every lease. */
 export function leadershipMargin(ttlMs: number): number {
@@ -61,35 +63,38 @@ export class Leadership {
     this.lostFns.push(fn);
   }
 
-  /** Waits until this coordinator leads; returns its term. Rejects when stopped. */
+  /**
+   * Waits until this coordinator leads; returns its term. While another leads, `onWaiting` hears who (undefined: no
+   * one, or etcd unreachable). The leader key is watched by reading it (a read is served without a raft proposal);
+   * only when it is gone does this try to create it. Rejects when stopped.
+   */
   async campaign(onWaiting?: (leader: LeaderSeen | undefined) => void): Promise<number> {
     const kv = this.o.client.kv;
     const key = Buffer.from(this.o.keys.leader);
     for (;;) {
       if (this.stopped) throw new Error('stopped');
       try {
-        if (!this.leaseId || performance.now() > this.untilMs) await this.grant();
-        const value = Buffer.from(JSON.stringify({ ...this.o.me, since: new Date().toISOString() }));
-        const res = await kv.txn(
-          {
-            compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-            success: [{ request_put: { key, value, lease: this.leaseId } }],
-            failure: [{ request_range: { key } }],
-          },
-          { deadline: Date.now() + CALL_MS },
-        );
-        if (res.succeeded) {
-          this.term = Number(res.header.revision);
-          this.o.log.info({ term: this.term }, 'elected leader coordinator');
-          return this.term;
+        const current = await this.leader();
+        if (current) {
+          onWaiting?.(current);
+        } else {
+          if (!this.leaseId || performance.now() > this.untilMs) await this.grant();
+          const value = Buffer.from(JSON.stringify({ ...this.o.me, since: new Date().toISOString() }));
+          const res = await kv.txn(
+            { compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }], success: [{ request_put: { key, value, lease: this.leaseId } }], failure: [] },
+            { deadline: Date.now() + CALL_MS },
+          );
+          if (res.succeeded) {
+            this.term = Number(res.header.revision);
+            this.o.log.info({ term: this.term }, 'elected leader coordinator');
+            return this.term;
+          }
         }
-        const kvs = res.responses[0]?.response_range?.kvs ?? [];
-        onWaiting?.(kvs[0] ? seen(kvs[0]) : undefined);
       } catch (err) {
         this.o.log.warn({ err: (err as Error).message }, 'campaign: etcd unreachable; trying again');
         onWaiting?.(undefined);
       }
-      await sleep(200);
+      await sleep(CAMPAIGN_POLL_MS);
     }
   }
 

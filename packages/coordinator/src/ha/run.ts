@@ -1,0 +1,95 @@
+// A coordinator among several (etcd backend): follow while another leads, lead when elected, follow again when the
+// leadership is lost — the process never exits for it. Each leadership is a fresh Coordinator over a fresh read of
+// etcd: nothing of a lost term's memory is trusted in the next.
+import type { Etcd3 } from 'etcd3';
+import type { Logger } from '@slotctl/shared';
+import { Coordinator, type CoordinatorConfig } from '../coordinator.js';
+import { etcdBackend } from '../db/etcd/index.js';
+import { EtcdKeys } from '../db/etcd/keys.js';
+import type { CoordinatorServer } from '../grpc/server.js';
+import { Leadership, type LeaderRecord } from './leadership.js';
+
+export interface HaOptions {
+  client: Etcd3;
+  prefix: string;
+  server: CoordinatorServer;
+  config: CoordinatorConfig;
+  /** This coordinator as the others and the agents know it. */
+  me: Omit<LeaderRecord, 'since'>;
+  ttlSeconds: number;
+  log: Logger;
+}
+
+export class HaCoordinator {
+  private stopping = false;
+  private leadership: Leadership | undefined;
+  private coordinator: Coordinator | undefined;
+  private wake: (() => void) | undefined;
+  private done: Promise<void> | undefined;
+  /** Terms led so far (tests and status). */
+  readonly terms: number[] = [];
+
+  constructor(private readonly o: HaOptions) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const keys = new EtcdKeys(this.o.prefix);
+    let lastLeader: string | undefined;
+    while (!this.stopping) {
+      const leadership = new Leadership({ client: this.o.client, keys, me: { ...this.o.me, since: '' }, ttlSeconds: this.o.ttlSeconds, log: this.o.log });
+      this.leadership = leadership;
+      let term: number;
+      try {
+        term = await leadership.campaign((leader) => {
+          const address = leader && leader.id !== this.o.me.id ? leader.address : undefined;
+          if (address !== lastLeader) this.o.log.info({ leader: address ?? null, term: leader?.term }, address ? 'following the leader coordinator' : 'no leader coordinator');
+          lastLeader = address;
+          this.o.server.follow(address);
+        });
+      } catch {
+        return; // stopped
+      }
+      let backend;
+      try {
+        backend = await etcdBackend({ kv: this.o.client.kv, prefix: this.o.prefix, term, leaderUntil: () => leadership.until(), log: this.o.log });
+      } catch (err) {
+        this.o.log.error({ err: (err as Error).message, term }, 'elected, but the cluster state could not be read from etcd: giving the leadership up');
+        await leadership.resign();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
+      const lost = new Promise<string>((resolve) => {
+        leadership.onLost(resolve);
+        backend.onLost((err) => {
+          leadership.lose(err.message);
+          resolve(err.message);
+        });
+        this.wake = () => resolve('stopping');
+      });
+      const coordinator = new Coordinator(this.o.config, this.o.log);
+      this.coordinator = coordinator;
+      this.terms.push(term);
+      coordinator.start(backend, this.o.server, { term, until: () => leadership.until() });
+      const why = await lost;
+      this.o.log.warn({ term, why }, why === 'stopping' ? 'leaving the leadership' : 'leadership lost: stopping acting as leader');
+      await coordinator.stop({ flush: why === 'stopping' });
+      this.coordinator = undefined;
+      if (why === 'stopping') await leadership.resign();
+    }
+  }
+
+  get leading(): boolean {
+    return this.coordinator?.state.phase === 'running';
+  }
+
+  /** A clean stop: the last changes written, leadership handed over at once (the key deleted, not left to expire). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    if (!this.coordinator) await this.leadership?.resign();
+    await this.done;
+  }
+}
