@@ -11,6 +11,8 @@ import {
   type AdminClient,
   type ApplyClusterReply__Output,
   type ApplyClusterRequest,
+  type ExportClusterRequest,
+  type ExportClusterReply__Output,
   type ListEventsReply__Output,
   type ListEventsRequest,
   type ListMachinesReply__Output,
@@ -58,6 +60,7 @@ export class Admin {
   setSlotRun = (request: SetSlotRunRequest) => this.unary<SetSlotRunReply__Output>('SetSlotRun', request);
   replaySlot = (slot: string) => this.unary<ReplaySlotReply__Output>('ReplaySlot', { slot });
   applyCluster = (request: ApplyClusterRequest) => this.unary<ApplyClusterReply__Output>('ApplyCluster', request);
+  exportCluster = (request: ExportClusterRequest) => this.unary<ExportClusterReply__Output>('ExportCluster', request);
   switchover = (request: SwitchoverRequest) => this.unary<SwitchoverReply__Output>('Switchover', request);
   drainMachine = (request: DrainRequest) => this.unary<DrainReply__Output>('DrainMachine', request);
   undrainMachine = (machine: string) => this.unary<UndrainReply__Output>('UndrainMachine', { machine });

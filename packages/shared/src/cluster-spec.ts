@@ -2,7 +2,7 @@
 // problem can name the line of the offending entry. Shared because three packages read the file: the coordinator
 // applies it, the planner turns it into a cluster to plan, slotctl reads it for an offline layout. Imported as
 // `@slotctl/shared/cluster-spec`, never from the index: the agent should not load yaml and zod (see validate.ts).
-import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { LineCounter, parseDocument, isNode, stringify, type Document } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
@@ -247,4 +247,10 @@ export function parseCluster(text: string): ParsedCluster {
     };
   }
   return { spec: result.data, problems: [], locate };
+}
+
+/** A cluster file as YAML, with a comment on top (`slotctl cluster export`); `parseCluster` reads it back unchanged. */
+export function formatCluster(spec: z.input<typeof clusterSchema>, comment: string): string {
+  const body = stringify(spec, { lineWidth: 0, flowCollectionPadding: true });
+  return `${comment.split('\n').map((l) => `# ${l}`.trimEnd()).join('\n')}\n${body}`;
 }

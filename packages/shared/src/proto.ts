@@ -76,6 +76,8 @@ export type { SlotInfo, SlotInfo__Output } from './generated/slotctl/v1/SlotInfo
 export type { EventInfo, EventInfo__Output } from './generated/slotctl/v1/EventInfo.js';
 export type { ListEventsRequest } from './generated/slotctl/v1/ListEventsRequest.js';
 export type { ApplyClusterRequest } from './generated/slotctl/v1/ApplyClusterRequest.js';
+export type { ExportClusterRequest } from './generated/slotctl/v1/ExportClusterRequest.js';
+export type { ExportClusterReply__Output } from './generated/slotctl/v1/ExportClusterReply.js';
 export type { StatusReply, StatusReply__Output } from './generated/slotctl/v1/StatusReply.js';
 export type { ListMachinesReply__Output } from './generated/slotctl/v1/ListMachinesReply.js';
 export type { ListStoresReply__Output } from './generated/slotctl/v1/ListStoresReply.js';

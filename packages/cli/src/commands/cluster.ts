@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { ApplyClusterReply__Output } from '@slotctl/shared';
 import { EXIT, printJson, readFileArgument, type WithAdmin } from '../context.js';
+import { writeFileAtomic } from '@slotctl/shared';
 
 function applyReport(reply: ApplyClusterReply__Output, file: string, dryRun: boolean): string {
   const lines: string[] = [];
@@ -39,5 +40,19 @@ export function registerClusterCommands(program: Command, withAdmin: WithAdmin):
       if (opts.json) printJson(reply);
       else process.stdout.write(`${applyReport(reply, file, !!opts.dryRun)}\n`);
       if (!reply.ok) process.exitCode = EXIT.error;
+    });
+
+  cluster
+    .command('export')
+    .description('Print the cluster file as the database holds it now: current masters, slots made by re-replication, no retired machines. Applying it changes nothing.')
+    .option('--out <file>', 'write it to FILE (created 0644; an existing file is replaced) instead of stdout')
+    .option('--json', 'print {"text": …} as JSON')
+    .action(async (opts: { out?: string; json?: boolean }) => {
+      const reply = await withAdmin((a) => a.exportCluster({}));
+      if (opts.json) return printJson(reply);
+      if (opts.out) {
+        await writeFileAtomic(opts.out, reply.text);
+        process.stderr.write(`cluster file written to ${opts.out}\n`);
+      } else process.stdout.write(reply.text);
     });
 }

@@ -4,6 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { ConflictError, LogThrottle, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
+import { exportCluster } from '../cluster/export.js';
 import type { AtRiskRow, OperationRow } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import type { Orchestrator } from '../operations/orchestrator.js';
@@ -299,6 +300,7 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       const out = deps.orchestrator.retire(request.machine, request.dryRun);
       return { dryRun: request.dryRun, plan: out.plan, problems: out.problems, operations: out.operations.map((op) => operationInfo(deps.storage, op, false)) };
     }),
+    ExportCluster: unary(deps, 'ExportCluster', () => ({ text: exportCluster(deps.storage) })),
     ApplyCluster: unary(deps, 'ApplyCluster', (request) => {
       const outcome = applyCluster(deps.storage, request.text, {
         dryRun: request.dryRun,

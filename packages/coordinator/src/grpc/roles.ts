@@ -58,6 +58,7 @@ export const ADMIN_ACCESS = {
   ListMachines: { role: 'reader' },
   ListStores: { role: 'reader' },
   ListEvents: { role: 'reader' },
+  ExportCluster: { role: 'reader' },
   ListSlots: { role: 'reader' },
   ListOperations: { role: 'reader' },
   GetOperation: { role: 'reader' },
