@@ -8,6 +8,7 @@ import { sqliteBackend } from '../db/backend.js';
 import { CoordinatorServer } from '../grpc/server.js';
 import { HaCoordinator } from '../ha/run.js';
 import { etcdClientFromFlags, type EtcdFlags } from './etcd-flags.js';
+import { registerStateCommands } from './state-cli.js';
 
 function duration(what: string) {
   return (value: string) => {
@@ -70,91 +71,97 @@ one lease to reach it before it declares anything down.
 Logs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully (a leader hands over at once); a second signal forces the exit.`,
   );
 
-program.parse();
-const opts = program.opts<TlsFlags & EtcdFlags & { listen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string }>();
-const log = createLogger('slot-coordinator', { level: opts.logLevel });
-setOwnNice(opts.nice, log);
-watchLoopLag({ log });
+registerStateCommands(program);
+program.action(() => daemon(program.opts<DaemonOptions>()));
+await program.parseAsync();
 
-if (opts.lease < 2 * opts.heartbeatInterval) {
-  console.error(`slot-coordinator: --lease (${opts.lease} ms) must be at least twice --heartbeat-interval (${opts.heartbeatInterval} ms)`);
-  process.exit(2);
-}
+type DaemonOptions = TlsFlags & EtcdFlags & { listen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string };
 
-let certificates: ReturnType<typeof certificatesFromFlags>;
-try {
-  certificates = certificatesFromFlags(opts, { roles: ['coordinator'] }, {
-    onReload: (id, notAfter) => log.info({ identity: id, notAfter }, 'renewed certificate taken for new connections'),
-    onError: (err) => log.error({ err: describeError(err) }, 'renewed certificate files refused; the old ones stay in use'),
-  });
-} catch (err) {
-  console.error(`slot-coordinator: cannot start: ${describeError(err)}`);
-  process.exit(1);
-}
+async function daemon(opts: DaemonOptions): Promise<void> {
+  const log = createLogger('slot-coordinator', { level: opts.logLevel });
+  setOwnNice(opts.nice, log);
+  watchLoopLag({ log });
 
-const config = { certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover };
-const server = new CoordinatorServer(opts.advertise ?? opts.listen, certificates?.files);
-let stopAll: () => Promise<void> = async () => undefined;
-
-async function start(): Promise<void> {
-  if (opts.store === 'sqlite') {
-    const backend = sqliteBackend(opts.db ?? join(opts.dataDir, 'coordinator.db'), log);
-    try {
-      await server.listen(opts.listen);
-    } catch (err) {
-      backend.close();
-      throw new Error(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
-    }
-    const coordinator = new Coordinator(config, log);
-    coordinator.start(backend, server);
-    stopAll = async () => {
-      await coordinator.stop({ flush: true });
-      await server.close();
-    };
-    return;
+  if (opts.lease < 2 * opts.heartbeatInterval) {
+    console.error(`slot-coordinator: --lease (${opts.lease} ms) must be at least twice --heartbeat-interval (${opts.heartbeatInterval} ms)`);
+    process.exit(2);
   }
-  if (opts.leaderLease % 1000 !== 0 || opts.leaderLease < 2000) throw new InvalidArgumentError(`--leader-lease must be whole seconds, at least 2 s (etcd leases count in seconds): got ${opts.leaderLease} ms`);
-  const advertise = opts.advertise ?? opts.listen;
-  if (/^(0\.0\.0\.0|\[::\]):/.test(advertise)) throw new InvalidArgumentError(`--listen ${opts.listen} is every address: give --advertise HOST:PORT, where the others reach this coordinator`);
-  const client = etcdClientFromFlags(opts);
-  await server.listen(opts.listen).catch((err: Error) => {
-    client.close();
-    throw new Error(`cannot listen on ${opts.listen}: ${err.message}`);
-  });
-  const ha = new HaCoordinator({ client, prefix: opts.etcdPrefix, server, config, me: { id: randomUUID(), address: advertise }, ttlSeconds: opts.leaderLease / 1000, log });
-  ha.start();
-  log.info({ etcd: opts.etcdEndpoints, prefix: opts.etcdPrefix, advertise }, 'coordinator up: following or leading through etcd');
-  stopAll = async () => {
-    await ha.stop();
-    await server.close();
-    client.close();
-  };
-}
 
-let signals = 0;
-const shutdown = (signal: string) => {
-  signals++;
-  if (signals > 1) {
-    log.warn({ signal }, 'second signal: exiting now');
+  let certificates: ReturnType<typeof certificatesFromFlags>;
+  try {
+    certificates = certificatesFromFlags(opts, { roles: ['coordinator'] }, {
+      onReload: (id, notAfter) => log.info({ identity: id, notAfter }, 'renewed certificate taken for new connections'),
+      onError: (err) => log.error({ err: describeError(err) }, 'renewed certificate files refused; the old ones stay in use'),
+    });
+  } catch (err) {
+    console.error(`slot-coordinator: cannot start: ${describeError(err)}`);
     process.exit(1);
   }
-  log.info({ signal }, 'stopping');
-  stopAll().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error({ err }, 'error while stopping');
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
 
-try {
-  await start();
-} catch (err) {
-  const message = describeError(err);
-  log.fatal({ err: isUserError(err) ? undefined : err }, `cannot start: ${message}`);
-  console.error(`slot-coordinator: cannot start: ${message}`);
-  process.exit(1);
+  const config = { certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover };
+  const server = new CoordinatorServer(opts.advertise ?? opts.listen, certificates?.files);
+  let stopAll: () => Promise<void> = async () => undefined;
+
+  async function start(): Promise<void> {
+    if (opts.store === 'sqlite') {
+      const backend = sqliteBackend(opts.db ?? join(opts.dataDir, 'coordinator.db'), log);
+      try {
+        await server.listen(opts.listen);
+      } catch (err) {
+        backend.close();
+        throw new Error(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
+      }
+      const coordinator = new Coordinator(config, log);
+      coordinator.start(backend, server);
+      stopAll = async () => {
+        await coordinator.stop({ flush: true });
+        await server.close();
+      };
+      return;
+    }
+    if (opts.leaderLease % 1000 !== 0 || opts.leaderLease < 2000) throw new InvalidArgumentError(`--leader-lease must be whole seconds, at least 2 s (etcd leases count in seconds): got ${opts.leaderLease} ms`);
+    const advertise = opts.advertise ?? opts.listen;
+    if (/^(0\.0\.0\.0|\[::\]):/.test(advertise)) throw new InvalidArgumentError(`--listen ${opts.listen} is every address: give --advertise HOST:PORT, where the others reach this coordinator`);
+    const client = etcdClientFromFlags(opts);
+    await server.listen(opts.listen).catch((err: Error) => {
+      client.close();
+      throw new Error(`cannot listen on ${opts.listen}: ${err.message}`);
+    });
+    const ha = new HaCoordinator({ client, prefix: opts.etcdPrefix, server, config, me: { id: randomUUID(), address: advertise }, ttlSeconds: opts.leaderLease / 1000, log });
+    ha.start();
+    log.info({ etcd: opts.etcdEndpoints, prefix: opts.etcdPrefix, advertise }, 'coordinator up: following or leading through etcd');
+    stopAll = async () => {
+      await ha.stop();
+      await server.close();
+      client.close();
+    };
+  }
+
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'stopping');
+    stopAll().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    await start();
+  } catch (err) {
+    const message = describeError(err);
+    log.fatal({ err: isUserError(err) ? undefined : err }, `cannot start: ${message}`);
+    console.error(`slot-coordinator: cannot start: ${message}`);
+    process.exit(1);
+  }
 }

@@ -6,7 +6,8 @@
 import type { KVClient } from 'etcd3';
 import type { Logger } from '@slotctl/shared';
 import type { Backend } from '../backend.js';
-import { loadRows } from '../dump.js';
+import { eventsSeqOf, loadRows } from '../dump.js';
+import type { TableRows } from '../tables.js';
 import { LATEST_SCHEMA_VERSION } from '../migrations.js';
 import { migrate, openMemoryDatabase } from '../open.js';
 import { sqliteStorage } from '../sqlite/index.js';
@@ -28,6 +29,8 @@ export interface EtcdBackendOptions {
   log: Logger;
   flushMs?: number;
   maxOps?: number;
+  /** Rows (at this release's schema) for a prefix that holds no cluster yet: `slot-coordinator import`. */
+  seed?: { rows: TableRows; eventsSeq: number };
 }
 
 export interface EtcdBackend extends Backend {
@@ -44,8 +47,12 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
   const loaded = await readState(o.kv, keys);
   const db = openMemoryDatabase(loaded.schema || LATEST_SCHEMA_VERSION);
   let initial: Op[] = [];
+  if (o.seed && loaded.schema !== 0) {
+    db.close();
+    throw new Error(`etcd already holds a cluster under ${o.prefix}: nothing to seed`);
+  }
   try {
-    loadRows(db, loaded.rows, loaded.eventsSeq);
+    loadRows(db, o.seed?.rows ?? loaded.rows, o.seed?.eventsSeq ?? loaded.eventsSeq);
     if (loaded.schema !== LATEST_SCHEMA_VERSION) migrate(db, loaded.schema || LATEST_SCHEMA_VERSION, LATEST_SCHEMA_VERSION, o.log);
   } catch (err) {
     db.close();
@@ -61,6 +68,7 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
   } else {
     // a new cluster, or rows of an older schema migrated here: written back whole, with the schema they are now in
     initial = [{ key: keys.schema, value: JSON.stringify({ version: LATEST_SCHEMA_VERSION }) }, ...mirror.everything()];
+    if (eventsSeqOf(db) > 0) initial.push({ key: keys.eventsSeq, value: String(eventsSeqOf(db)) });
   }
   for (const key of loaded.inParts) writer.inParts.add(key);
   const rows = Object.values(loaded.rows).reduce((n, list) => n + list.length, 0);
