@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, loadContract, notLeaderStatus, serverCredentials, type AgentHandlers, type AgentMessage__Output, type CoordinatorMessage } from '@slotctl/shared';
@@ -148,5 +149,23 @@ describe('CoordinatorLink with several coordinators', () => {
     await until(() => link.state.phase === 'connected');
     expect(Date.now() - elected).toBeLessThan(1000);
     expect(link.state).toMatchObject({ coordinator: b.address });
+  });
+
+  it('leaves an address that takes the connection but never answers for the next', async () => {
+    // a host that is gone looks like this to the link, only slower (SYNs unanswered): no answer, ever
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as { port: number }).port;
+    const leader = await fakeCoordinator({ term: 2 });
+    const black = { address: `127.0.0.1:${port}`, sessions: 0, mode: { follower: undefined }, server: new grpc.Server() } satisfies Fake;
+    const { link, lines } = await setUp([black, leader]);
+    await until(() => link.state.phase === 'connected', 8000);
+    expect(link.state).toMatchObject({ coordinator: leader.address });
+    expect(lines.join('')).toContain('no connection within 1500 ms');
   });
 });

@@ -178,10 +178,12 @@ export class CoordinatorLink {
       this.onBroken(stream, err.details || err.message, follower ? { kind: 'not-leader', leader: follower.leader } : undefined);
     });
     stream.on('end', () => this.onBroken(stream, 'coordinator ended the session'));
-    if (this.several) this.watchWelcome(stream, client);
     this.options.slots.reports().then(
       (slots) => {
-        if (stream === this.stream) stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
+        if (stream !== this.stream) return;
+        stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
+        // counted from the hello: building the reports on a loaded host is not the coordinator's silence
+        if (this.several) this.watchWelcome(stream, client);
       },
       // without a hello the coordinator never hears of this machine's slots: start over rather than sit on the stream
       (err: Error) => {
@@ -191,19 +193,20 @@ export class CoordinatorLink {
     );
   }
 
-  /** Several addresses: one that does not answer (see CONNECT_WAIT_MS) is left for the next. */
+  /** Several addresses: one that does not answer the hello (see CONNECT_WAIT_MS) is left for the next. */
   private watchWelcome(stream: Stream, client: AgentClient): void {
     const check = (waited: number) => {
       if (stream !== this.stream || this.state.phase !== 'connecting') return;
       const connected = client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
       if (connected && waited < WELCOME_WAIT_MS) {
-        this.welcomeTimer = setTimeout(() => check(WELCOME_WAIT_MS), WELCOME_WAIT_MS - waited);
+        this.welcomeTimer = setTimeout(() => setImmediate(check, WELCOME_WAIT_MS), WELCOME_WAIT_MS - waited);
         return;
       }
       this.onBroken(stream, connected ? `no welcome within ${WELCOME_WAIT_MS} ms` : `no connection within ${waited} ms`);
     };
     clearTimeout(this.welcomeTimer);
-    this.welcomeTimer = setTimeout(() => check(CONNECT_WAIT_MS), CONNECT_WAIT_MS);
+    // judged after the input already waiting (setImmediate): a welcome read late by a held-up thread still counts
+    this.welcomeTimer = setTimeout(() => setImmediate(check, CONNECT_WAIT_MS), CONNECT_WAIT_MS);
   }
 
   private reportTimer: NodeJS.Timeout | undefined;
