@@ -1,9 +1,11 @@
 // Following the leader from slotctl's side: two in-process Admin servers on loopback, in the clear (the --insecure
 // credentials), one a follower that names the other as leader.
+import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UnavailableError, loadContract, notLeaderStatus, serverCredentials, type AdminHandlers } from '@slotctl/shared';
 import { Admin } from './admin-client.js';
+import { follow } from './follow.js';
 
 interface FakeCoordinator {
   address: string;
@@ -20,6 +22,13 @@ async function fakeCoordinator(): Promise<FakeCoordinator> {
     Status: (_call, callback) => {
       fake.calls++;
       if (fake.leader === undefined) callback(null, { healthy: true, problems: [`answered by ${fake.address}`] });
+      else callback(notLeaderStatus(fake.address, fake.leader ?? undefined));
+    },
+    GetOperation: (call, callback) => {
+      fake.calls++;
+      const at = '2026-12-04T00:00:00.000Z';
+      const operation = { id: call.request.id, kind: 'switchover', store: 's01', state: 'succeeded', createdAt: at, updatedAt: at, paramsJson: '{"from":"m1","to":"m2","epoch":1}' };
+      if (fake.leader === undefined) callback(null, { operation });
       else callback(notLeaderStatus(fake.address, fake.leader ?? undefined));
     },
   };
@@ -79,6 +88,24 @@ describe('Admin with several coordinators', () => {
     }
   });
 
+  it('leaves an address that takes the connection but never answers for the next', async () => {
+    reset(undefined, undefined);
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const admin = new Admin(`127.0.0.1:${(silent.address() as { port: number }).port},${b.address}`, 2000);
+    try {
+      const started = Date.now();
+      await admin.status();
+      expect(Date.now() - started).toBeLessThan(1900); // half the call's timeout, not all of it
+      expect(admin.current).toBe(b.address);
+    } finally {
+      admin.close();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
   it('gives up naming every address tried and what each said', async () => {
     reset(null, null);
     const admin = new Admin(`${a.address},${b.address}`, 5000);
@@ -112,6 +139,27 @@ describe('Admin with several coordinators', () => {
       await expect(admin.status()).rejects.toThrow(`cannot reach the coordinator at ${a.address} (coordinator ${a.address} is not the leader; the leader is at ${b.address})`);
       expect([a.calls, b.calls]).toEqual([1, 0]);
     } finally {
+      admin.close();
+    }
+  });
+
+  it('following an operation rides out an election', async () => {
+    reset(null, null);
+    const admin = new Admin(`${a.address},${b.address}`, 5000);
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      setTimeout(() => {
+        a.leader = b.address;
+        b.leader = undefined;
+      }, 700);
+      const op = await follow(admin, 'op-1', false, 10_000);
+      expect(op.state).toBe('succeeded');
+      expect(String(err.mock.calls[0]?.[0])).toContain('still following op-1');
+      expect(err).toHaveBeenCalledTimes(1);
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
       admin.close();
     }
   });
