@@ -57,6 +57,15 @@ type AnyUnary = (request: unknown, options: grpc.CallOptions, callback: (err: gr
  */
 const CONNECT_WAIT_MS = 2000;
 
+/**
+ * The call never left: no connection to that address (grpc-js's words when the channel cannot connect or resolve).
+ * Only such a call is made again elsewhere: one that was dropped or ran out of time may have been acted on (a
+ * switchover asked twice), and a status with a slotctl error is the coordinator's own answer.
+ */
+function neverSent(err: grpc.ServiceError): boolean {
+  return err.code === grpc.status.UNAVAILABLE && !namedErrorCode(err) && /^No connection established|Name resolution failed/.test(err.details ?? '');
+}
+
 type Answer<Res> = { ok: true; value: Res } | { ok: false; err: grpc.ServiceError } | { ok: false; noConnection: string };
 
 export class Admin {
@@ -135,8 +144,7 @@ export class Admin {
       else {
         const follower = notLeaderOf(answer.err);
         if (follower) outcome = { kind: 'not-leader', leader: follower.leader };
-        // no connection; not a deadline, which a coordinator that got the call may have acted on
-        else if (answer.err.code === grpc.status.UNAVAILABLE && !namedErrorCode(answer.err)) outcome = { kind: 'failed' };
+        else if (neverSent(answer.err)) outcome = { kind: 'failed' };
         // one address: the answer as it always was
         if (!outcome || list.length === 1) throw fromGrpcError(answer.err, address);
       }
