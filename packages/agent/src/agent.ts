@@ -25,7 +25,8 @@ const FENCE_BACKUP_DELAY_MS = 250;
 
 export interface AgentOptions {
   machine: string;
-  coordinator: string;
+  /** Coordinator addresses (--coordinator): one, or several of which one leads. */
+  coordinators: string[];
   stateDir: string;
   auth: { mode: 'sasldb' | 'test'; syncUser: string; syncPassword: string };
   ports: { imap: number; lmtp: number; sync: number; peer: number };
@@ -104,12 +105,12 @@ export class Agent {
     const adopted = await slots.adopt(persisted);
     slots.startDiskReports();
     slots.startReconciling(opts.reconcileIntervalMs);
-    log.info({ coordinator: opts.coordinator, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
+    log.info({ coordinators: opts.coordinators, term: applied.term, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
     this.peers = this.startPeers(keeper, slots);
     this.link = new CoordinatorLink({
       certificates: opts.certificates,
       machine: opts.machine,
-      coordinator: opts.coordinator,
+      coordinators: opts.coordinators,
       applied,
       slots,
       log,

@@ -1,7 +1,7 @@
 // slot-agent: one per mail host. This file turns flags into AgentOptions and handles signals; agent.ts builds the
 // agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
 
@@ -11,6 +11,14 @@ const STOP_TIMEOUT_MS = 30_000;
 function niceOption(value: string): number {
   try {
     return parseNice(value);
+  } catch (err) {
+    throw new InvalidArgumentError(describeError(err));
+  }
+}
+
+function coordinatorList(value: string): string[] {
+  try {
+    return parseCoordinatorList(value);
   } catch (err) {
     throw new InvalidArgumentError(describeError(err));
   }
@@ -26,7 +34,12 @@ const program = new Command('slot-agent')
   .description("The slotctl agent: runs this machine's Cyrus slots in the roles the coordinator's desired state gives them, and reports what it observes.")
   .version(SLOTCTL_VERSION)
   .addOption(new Option('--machine <name>', "this machine's name in the cluster").env('SLOTCTL_MACHINE').makeOptionMandatory())
-  .addOption(new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default('127.0.0.1:7400'))
+  .addOption(
+    new Option('--coordinator <host:port,...>', 'coordinator address, or a comma-separated list of the coordinators of which one leads (etcd backend): the agent keeps its session with the leader, goes at once to the leader a follower names, and otherwise tries the next address')
+      .env('SLOTCTL_COORDINATOR')
+      .argParser(coordinatorList)
+      .default(['127.0.0.1:7400'], '127.0.0.1:7400'),
+  )
   .addOption(new Option('--state-dir <dir>', 'where the agent keeps the epochs it applied').env('SLOTCTL_STATE_DIR').default('/var/lib/slotctl-agent'))
   .addOption(new Option('--auth <mode>', 'password check of the slots: sasldb (production) or test (any password; demo and tests only)').choices(['sasldb', 'test']).default('sasldb'))
   .addOption(new Option('--sync-user <name>', 'Cyrus admin used by replication').default('admin'))
@@ -59,7 +72,7 @@ const program = new Command('slot-agent')
 program.parse();
 const opts = program.opts<TlsFlags & {
   machine: string;
-  coordinator: string;
+  coordinator: string[];
   stateDir: string;
   auth: 'sasldb' | 'test';
   syncUser: string;
@@ -111,7 +124,7 @@ async function main(): Promise<void> {
   const agent = new Agent(
     {
       machine: opts.machine,
-      coordinator: opts.coordinator,
+      coordinators: opts.coordinator,
       stateDir: opts.stateDir,
       auth: { mode: opts.auth, syncUser: opts.syncUser, syncPassword: syncPassword() },
       ports: { imap: opts.imapPort, lmtp: opts.lmtpPort, sync: opts.syncPort, peer: opts.peerPort },

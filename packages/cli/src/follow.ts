@@ -30,13 +30,34 @@ export function verdict(op: OperationInfo__Output): string {
   return `switchover of ${op.store}: ${op.state.toUpperCase()} after ${took}: ${op.error}${op.step === 'rolled-back' ? `\n  rolled back: ${p.from} is still the master, the database is unchanged` : ''}`;
 }
 
+/** How long following rides out coordinators that cannot be reached (several of them: a failover, see poll). */
+const FAILOVER_WAIT_MS = 30_000;
+
+/**
+ * One look at the operation. With several coordinators, one that cannot be reached is taken for a failover (the
+ * operation is persisted and goes on under the new leader): the look is made again, for up to FAILOVER_WAIT_MS, and
+ * said once on stderr. With one coordinator the error ends the wait, as it always did.
+ */
+async function poll(a: Admin, id: string, deadline: number): Promise<OperationInfo__Output> {
+  const since = Date.now();
+  for (let said = false; ; said = true) {
+    try {
+      return (await a.getOperation(id)).operation!;
+    } catch (err) {
+      if (!(err instanceof UnavailableError) || a.coordinators.length < 2 || Date.now() > deadline || Date.now() - since > FAILOVER_WAIT_MS) throw err;
+      if (!said) process.stderr.write(`slotctl: ${err.message}; still following ${id} (a coordinator failover?)\n`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** Polls an operation until it ends, printing every step (and, for a drain, every store) as it happens. */
 export async function follow(a: Admin, id: string, json: boolean, timeoutMs: number): Promise<OperationInfo__Output> {
   const deadline = Date.now() + timeoutMs;
   let steps = 0;
   const childState = new Map<string, string>();
   for (;;) {
-    const op = (await a.getOperation(id)).operation!;
+    const op = await poll(a, id, deadline);
     for (const s of op.steps.slice(steps)) {
       if (json) line({ type: 'step', op: op.id, step: s.step, at: s.at, rule: s.rule, reason: s.reason });
       else process.stdout.write(`  ${clock(s.at)}  ${seconds(op.createdAt, s.at).padStart(8)}  ${s.step.padEnd(12)} ${s.reason}\n`);

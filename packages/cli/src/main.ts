@@ -26,7 +26,12 @@ const program = new Command('slotctl')
   .description('Operate a slotctl cluster of Cyrus IMAP slots: status, machines, stores, slots, planned moves (switchover, drain), machine loss (failover, recover, retire), placement (plan layout|whatif|rebalance), cleanup and disks, operations, events, cluster description.')
   .version(SLOTCTL_VERSION)
   .addOption(
-    new Option('--coordinator <host:port>', 'coordinator address').env('SLOTCTL_COORDINATOR').default(DEFAULT_COORDINATOR),
+    new Option(
+      '--coordinator <host:port,...>',
+      'coordinator address, or a comma-separated list of the coordinators of which one leads (etcd backend): a call a follower refuses is made again at the leader it names, one that cannot connect at the next address',
+    )
+      .env('SLOTCTL_COORDINATOR')
+      .default(DEFAULT_COORDINATOR),
   )
   // not --timeout: verbs that wait (switchover, drain, replay) have their own --timeout
   .option('--rpc-timeout <duration>', 'give up on a call to the coordinator after this long', '5s')

@@ -41,6 +41,11 @@ export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: `internal error (a bug): ${message}`, metadata };
 }
 
+/** The slotctl error a status carries (a coordinator's own answer, not a transport failure); undefined: none. */
+export function namedErrorCode(err: grpc.ServiceError): string | undefined {
+  return err.metadata?.get(CODE_KEY)[0]?.toString();
+}
+
 function isServiceError(err: unknown): err is grpc.ServiceError {
   return typeof err === 'object' && err !== null && 'code' in err && 'metadata' in err;
 }

@@ -7,3 +7,4 @@ export * from './tls/options.js';
 export * from './tls/paths.js';
 export * from './throttle.js';
 export * from './leader.js';
+export * from './coordinator-choice.js';

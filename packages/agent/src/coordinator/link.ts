@@ -1,13 +1,24 @@
 // The agent's link to the coordinator (its side of the Agent.Session stream; the coordinator calls its end a
 // session): connect, say hello, heartbeat at the interval the coordinator asks for, apply
 // every desired state that arrives, and reconnect with backoff whenever the stream breaks.
+//
+// Several coordinators, one leader (the etcd backend): --coordinator lists them. A follower refuses the session and
+// names the leader; the link goes there at once, else to the next address (coordinator-choice.ts decides). It
+// remembers the newest leadership term it has seen (persisted beside the epochs) and refuses an older one: a
+// deposed leader that has not noticed yet must not move this machine's slots.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import {
   SLOTCTL_VERSION,
   describeError,
+  electionRetryDelay,
+  isStaleTerm,
   loadContract,
+  nextCoordinator,
+  notLeaderOf,
   withContext,
+  type ListPosition,
+  type TryOutcome,
   type AgentClient,
   type AgentMessage,
   type CoordinatorMessage__Output,
@@ -29,23 +40,33 @@ import type { LeaseKeeper } from '../lease/keeper.js';
 
 export type LinkState =
   | { phase: 'idle' }
-  | { phase: 'connecting'; attempt: number }
-  | { phase: 'connected'; since: number; heartbeatIntervalMs: number; leaseMs: number }
-  | { phase: 'backoff'; attempt: number; retryInMs: number; lastError: string }
+  | { phase: 'connecting'; attempt: number; coordinator: string }
+  | { phase: 'connected'; since: number; heartbeatIntervalMs: number; leaseMs: number; coordinator: string; term: number }
+  | { phase: 'backoff'; attempt: number; retryInMs: number; lastError: string; coordinator: string }
   | { phase: 'stopped' };
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
+
+/**
+ * With several coordinators, a session that has heard nothing this long while its channel is not connected goes to
+ * the next address: a host that is gone leaves SYNs unanswered for minutes (the OS's retries; grpc-js has no connect
+ * timeout), and a failover must not wait on it. Connected, it may take up to WELCOME_WAIT_MS (a leader in a
+ * reconnect storm welcomes within seconds, and the channel keeps connecting in the background meanwhile).
+ */
+const CONNECT_WAIT_MS = 1500;
+const WELCOME_WAIT_MS = 5000;
 
 export interface LinkOptions {
   /** Mutual TLS: this machine's certificate; the coordinator must present a coordinator's. Undefined: --insecure. */
   certificates?: CertificateFiles;
   machine: string;
-  coordinator: string;
+  /** Coordinator addresses (--coordinator), in order, each once; the leader is found among them. */
+  coordinators: readonly string[];
   applied: AppliedStore;
   slots: MachineSlots;
   log: Logger;
   /** Counts the lease from what this link sends and what is acknowledged (on a thread of its own). */
-  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked'>;
+  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked' | 'term' | 'coordinatorLeaseHeld'>;
   /** Every desired state, before it is applied (the partners and this machine's address come with it). */
   onDesired: (desired: DesiredState__Output) => void;
   /** Promotions this agent must not accept yet (failsafe promises); they are applied again when the promise ends. */
@@ -58,10 +79,18 @@ export interface LinkOptions {
 export class CoordinatorLink {
   state: LinkState = { phase: 'idle' };
   readonly instanceId = randomUUID();
-  private readonly client: AgentClient;
+  /** One client per address, made when first tried (each keeps its connection for the next try). */
+  private readonly clients = new Map<string, AgentClient>();
   private stream: Stream | undefined;
+  /** The address the current (or last) stream went to, and how it got there. */
+  private position: ListPosition = { index: 0, hops: 0 };
+  /** Newest leadership term seen here or by an agent before this one (0: none, or the SQLite backend). */
+  private newestTerm: number;
+  /** monotonic ms of the last message on the current stream. */
+  private lastHeardAt = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private welcomeTimer: NodeJS.Timeout | undefined;
   private seq = 0;
   private attempt = 0;
   private applying: Promise<void> = Promise.resolve();
@@ -76,18 +105,32 @@ export class CoordinatorLink {
   private graceUntil = 0;
 
   constructor(private readonly options: LinkOptions) {
-    const { Agent } = loadContract().slotctl.v1;
-    this.client = new Agent(options.coordinator, channelCredentials(options.certificates, expectIdentity('coordinator')), {
-      ...TLS_CHANNEL_OPTIONS,
-      'grpc.keepalive_time_ms': 10_000,
-      'grpc.keepalive_timeout_ms': 5_000,
-      'grpc.initial_reconnect_backoff_ms': 200,
-      'grpc.max_reconnect_backoff_ms': 2_000,
-    });
+    if (options.coordinators.length === 0) throw new Error('CoordinatorLink needs at least one coordinator address');
+    this.newestTerm = options.applied.term;
   }
 
   private get log(): Logger {
     return this.options.log;
+  }
+
+  private get several(): boolean {
+    return this.options.coordinators.length > 1;
+  }
+
+  private client(address: string): AgentClient {
+    let client = this.clients.get(address);
+    if (!client) {
+      const { Agent } = loadContract().slotctl.v1;
+      client = new Agent(address, channelCredentials(this.options.certificates, expectIdentity('coordinator')), {
+        ...TLS_CHANNEL_OPTIONS,
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.initial_reconnect_backoff_ms': 200,
+        'grpc.max_reconnect_backoff_ms': 2_000,
+      });
+      this.clients.set(address, client);
+    }
+    return client;
   }
 
   start(): void {
@@ -100,6 +143,7 @@ export class CoordinatorLink {
     clearTimeout(this.retryTimer);
     clearTimeout(this.reportTimer);
     clearTimeout(this.reapplyTimer);
+    clearTimeout(this.welcomeTimer);
     clearInterval(this.heartbeatTimer);
     const stream = this.stream;
     this.stream = undefined;
@@ -115,22 +159,31 @@ export class CoordinatorLink {
       });
     }
     await this.applying;
-    this.client.close();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
 
   private connect(): void {
     if (this.state.phase === 'stopped') return;
-    this.state = { phase: 'connecting', attempt: this.attempt };
+    const coordinator = this.options.coordinators[this.position.index]!;
+    this.state = { phase: 'connecting', attempt: this.attempt, coordinator };
     this.openedAt = monotonicMs();
     this.graceUntil = 0;
-    const stream = this.client.Session();
+    const client = this.client(coordinator);
+    const stream = client.Session();
     this.stream = stream;
     stream.on('data', (message: CoordinatorMessage__Output) => this.onMessage(stream, message));
-    stream.on('error', (err: grpc.ServiceError) => this.onBroken(stream, err.details || err.message));
+    stream.on('error', (err: grpc.ServiceError) => {
+      const follower = notLeaderOf(err);
+      this.onBroken(stream, err.details || err.message, follower ? { kind: 'not-leader', leader: follower.leader } : undefined);
+    });
     stream.on('end', () => this.onBroken(stream, 'coordinator ended the session'));
     this.options.slots.reports().then(
       (slots) => {
-        if (stream === this.stream) stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
+        if (stream !== this.stream) return;
+        stream.write({ hello: { machine: this.options.machine, agentVersion: SLOTCTL_VERSION, instanceId: this.instanceId, slots } });
+        // counted from the hello: building the reports on a loaded host is not the coordinator's silence
+        if (this.several) this.watchWelcome(stream, client);
       },
       // without a hello the coordinator never hears of this machine's slots: start over rather than sit on the stream
       (err: Error) => {
@@ -138,6 +191,22 @@ export class CoordinatorLink {
         this.onBroken(stream, `no hello: ${err.message}`);
       },
     );
+  }
+
+  /** Several addresses: one that does not answer the hello (see CONNECT_WAIT_MS) is left for the next. */
+  private watchWelcome(stream: Stream, client: AgentClient): void {
+    const check = (waited: number) => {
+      if (stream !== this.stream || this.state.phase !== 'connecting') return;
+      const connected = client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+      if (connected && waited < WELCOME_WAIT_MS) {
+        this.welcomeTimer = setTimeout(() => setImmediate(check, WELCOME_WAIT_MS), WELCOME_WAIT_MS - waited);
+        return;
+      }
+      this.onBroken(stream, connected ? `no welcome within ${WELCOME_WAIT_MS} ms` : `no connection within ${waited} ms`);
+    };
+    clearTimeout(this.welcomeTimer);
+    // judged after the input already waiting (setImmediate): a welcome read late by a held-up thread still counts
+    this.welcomeTimer = setTimeout(() => setImmediate(check, CONNECT_WAIT_MS), CONNECT_WAIT_MS);
   }
 
   private reportTimer: NodeJS.Timeout | undefined;
@@ -162,26 +231,57 @@ export class CoordinatorLink {
     if (this.stream && this.state.phase === 'connected') this.stream.write({ event: { slot, kind, message } });
   }
 
+  /** A term older than the newest seen ends the session: its coordinator was deposed (it may not know yet). */
+  private refusedTerm(stream: Stream, what: string, term: number): boolean {
+    if (!isStaleTerm(this.newestTerm, term)) {
+      this.noteTerm(term);
+      return false;
+    }
+    const coordinator = this.options.coordinators[this.position.index];
+    this.log.warn(
+      { coordinator, term, newestTerm: this.newestTerm, hint: `if the cluster's etcd was rebuilt (its terms started again), stop the agent and remove "term" from ${this.options.applied.path}` },
+      `${what} of leadership term ${term} refused: term ${this.newestTerm} is newer (a deposed leader); not applied, trying the next coordinator`,
+    );
+    this.onBroken(stream, `deposed leader (term ${term}, newest seen ${this.newestTerm})`);
+    return true;
+  }
+
+  private noteTerm(term: number): void {
+    if (term <= this.newestTerm) return;
+    this.newestTerm = term;
+    this.options.lease.term(term);
+    // in memory it already counts; on disk for the next agent (a failed write is retried by the next one)
+    this.options.applied.saveTerm(term).catch((err: unknown) => this.log.error({ err: describeError(err), term }, 'could not persist the leadership term'));
+  }
+
   private onMessage(stream: Stream, message: CoordinatorMessage__Output): void {
     if (stream !== this.stream) return;
+    this.lastHeardAt = monotonicMs();
     switch (message.body) {
       case 'welcome': {
         const w = message.welcome!;
+        if (this.refusedTerm(stream, 'welcome', w.term)) return;
+        clearTimeout(this.welcomeTimer);
         this.attempt = 0;
+        this.position = { ...this.position, hops: 0 };
         this.lastAckAt = performance.now();
+        const coordinator = this.options.coordinators[this.position.index]!;
         // counted from before the hello left: the coordinator's grace cannot end earlier than that
         this.graceUntil = w.restartGraceMs > 0 ? this.openedAt + w.restartGraceMs : 0;
-        this.state = { phase: 'connected', since: Date.now(), heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs };
+        this.state = { phase: 'connected', since: Date.now(), heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs, coordinator, term: w.term };
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.heartbeat(stream), w.heartbeatIntervalMs);
-        this.options.lease.session(this.options.coordinator, this.instanceId, w.heartbeatIntervalMs, w.leaseMs);
+        // the lease thread's renewals go where this session is
+        this.options.lease.session(coordinator, this.instanceId, w.heartbeatIntervalMs, w.leaseMs, this.newestTerm);
         this.heartbeat(stream); // the lease starts now, not one interval later
-        this.log.info({ coordinatorId: w.coordinatorId, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs, restartGraceMs: w.restartGraceMs }, 'connected to coordinator');
+        this.log.info({ coordinator, coordinatorId: w.coordinatorId, term: w.term, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs, restartGraceMs: w.restartGraceMs }, 'connected to coordinator');
         return;
       }
       case 'ack': {
-        this.lastAckAt = performance.now();
         const ack = message.ack!;
+        // an older term's acknowledgement renews nothing
+        if (this.refusedTerm(stream, 'heartbeat acknowledgement', ack.term)) return;
+        this.lastAckAt = performance.now();
         const sent = this.sentAt.get(Number(ack.seq));
         const rttMs = sent === undefined ? undefined : monotonicMs() - sent;
         if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
@@ -191,6 +291,7 @@ export class CoordinatorLink {
       }
       case 'desired': {
         const desired = message.desired!;
+        if (this.refusedTerm(stream, 'desired state', desired.term)) return;
         this.lastDesired = desired;
         this.options.onDesired(desired);
         this.applying = this.applying.then(() => this.apply(stream, desired));
@@ -203,12 +304,26 @@ export class CoordinatorLink {
 
   private heartbeat(stream: Stream): void {
     if (stream !== this.stream) return;
+    if (this.several) setImmediate(() => this.checkSilence(stream));
     const seq = ++this.seq;
     const at = monotonicMs();
     this.sentAt.set(seq, at);
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
     this.options.lease.sent(seq, at);
     stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced: this.options.fenced() } });
+  }
+
+  /**
+   * Several addresses: a coordinator silent for a whole lease, with the lease gone (renewals over fresh connections
+   * failed too), has died without closing anything, and keepalive would take 15 s to say so; the next address may
+   * lead by now. Judged after the input already waiting has been read (setImmediate), so that a main thread that was
+   * held up does not take its own delay for silence; a lease still held (renewals get through) keeps the session.
+   */
+  private checkSilence(stream: Stream): void {
+    if (stream !== this.stream || this.state.phase !== 'connected') return;
+    const silentMs = monotonicMs() - this.lastHeardAt;
+    if (silentMs < this.state.leaseMs || this.options.lease.coordinatorLeaseHeld()) return;
+    this.onBroken(stream, `nothing heard for ${silentMs} ms and the lease is gone`);
   }
 
   /** This agent hears the coordinator now: connected, and an acknowledgement within two heartbeat intervals. */
@@ -272,15 +387,28 @@ export class CoordinatorLink {
     this.connect();
   }
 
-  private onBroken(stream: Stream, why: string): void {
+  /**
+   * The session ended (or never began): where the next one goes and when. A follower's answer sends the link to the
+   * leader it names at once, or, during an election, to the next address soon; anything else to the next address
+   * after the reconnect backoff. Only a welcome resets the backoff.
+   */
+  private onBroken(stream: Stream, why: string, outcome: TryOutcome = { kind: 'failed' }): void {
     if (stream !== this.stream || this.state.phase === 'stopped') return;
     this.stream = undefined;
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.welcomeTimer);
     this.options.lease.sessionEnded();
     stream.cancel();
-    const retryInMs = reconnectDelay(this.attempt++);
-    this.state = { phase: 'backoff', attempt: this.attempt, retryInMs, lastError: why };
-    this.log.warn({ why, retryInMs, attempt: this.attempt }, 'session to coordinator lost; reconnecting');
+    const list = this.options.coordinators;
+    const from = list[this.position.index]!;
+    const next = nextCoordinator(list, this.position, outcome);
+    this.position = { index: next.index, hops: next.hops };
+    const retryInMs = next.wait === 'now' ? 0 : next.wait === 'soon' ? electionRetryDelay() : reconnectDelay(this.attempt++);
+    const coordinator = list[next.index]!;
+    this.state = { phase: 'backoff', attempt: this.attempt, retryInMs, lastError: why, coordinator };
+    if (outcome.kind === 'not-leader' && next.wait !== 'backoff') this.log.info({ coordinator: from, next: coordinator, retryInMs, why: next.why }, 'coordinator is not the leader; trying another');
+    else if (this.several) this.log.warn({ why, coordinator: from, next: coordinator, nextBecause: next.why, retryInMs, attempt: this.attempt }, 'session to coordinator lost; reconnecting');
+    else this.log.warn({ why, retryInMs, attempt: this.attempt }, 'session to coordinator lost; reconnecting');
     this.retryTimer = setTimeout(() => this.connect(), retryInMs);
   }
 }

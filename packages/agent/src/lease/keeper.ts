@@ -16,13 +16,15 @@ export interface KeeperData {
   path: string;
   /** What fence.json starts with (an earlier agent's deadline and masters, same boot). */
   file: FenceFile;
-  /** [0]: the deadline the masters may serve to (NaN: none); [1]: 1 while held. */
+  /** [0]: the deadline the masters may serve to (NaN: none); [1]: 1 while held; [2]: the coordinator's lease alone (NaN: none). */
   shared: SharedArrayBuffer;
 }
 
 export type ToKeeper =
-  | { t: 'session'; coordinator: string; instanceId: string; intervalMs: number; leaseMs: number }
+  | { t: 'session'; coordinator: string; instanceId: string; intervalMs: number; leaseMs: number; term: number }
   | { t: 'session-end' }
+  /** A newer leadership term seen by the link: renewals acknowledged under an older one do not count. */
+  | { t: 'term'; term: number }
   | { t: 'sent'; seq: number; at: number }
   | { t: 'acked'; seq: number; leaseMs: number }
   | { t: 'failsafe'; until: number | undefined }
@@ -52,7 +54,7 @@ export interface KeeperOptions {
 }
 
 export class LeaseKeeper {
-  private readonly buffer = new SharedArrayBuffer(16);
+  private readonly buffer = new SharedArrayBuffer(24);
   private readonly shared = new Float64Array(this.buffer);
   private readonly worker: Worker;
   private readonly waiting = new Map<number, (ok: boolean) => void>();
@@ -62,6 +64,7 @@ export class LeaseKeeper {
 
   constructor(private readonly options: KeeperOptions) {
     this.shared[0] = Number.NaN;
+    this.shared[2] = Number.NaN;
     const data: KeeperData = { tls: options.tls, machine: options.machine, logLevel: options.logLevel, path: options.path, file: options.file, shared: this.buffer };
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
     this.ready = new Promise((resolve) => {
@@ -103,6 +106,12 @@ export class LeaseKeeper {
     return d !== undefined && now < d;
   }
 
+  /** Whether acknowledgements from a coordinator hold the lease now (a failsafe promise aside). */
+  coordinatorLeaseHeld(now = monotonicMs()): boolean {
+    const d = this.shared[2]!;
+    return !Number.isNaN(d) && now < d;
+  }
+
   /** Ms left, negative when expired; undefined when never held. */
   remaining(now = monotonicMs()): number | undefined {
     const d = this.deadline;
@@ -113,8 +122,13 @@ export class LeaseKeeper {
     this.worker.postMessage(m);
   }
 
-  session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number): void {
-    this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs });
+  /** A session was welcomed: renewals go to its coordinator, whose term is `term`. */
+  session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number, term: number): void {
+    this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs, term });
+  }
+
+  term(term: number): void {
+    this.send({ t: 'term', term });
   }
 
   sessionEnded(): void {

@@ -8,7 +8,7 @@
 // memory (`effective`): the main thread reads it without waiting for any message.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
+import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, isStaleTerm, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
@@ -59,15 +59,18 @@ const authority = new ServingAuthority(
   },
   file.deadline,
 );
+const lease = new Lease();
 const share = () => {
   effective[0] = authority.servingUntil ?? Number.NaN;
   effective[1] = authority.holds() ? 1 : 0;
+  effective[2] = lease.deadline ?? Number.NaN;
 };
 
-const lease = new Lease();
 let session: Extract<ToKeeper, { t: 'session' }> | undefined;
 let margin = leaseMargin(5000);
 let lastAckAt = monotonicMs();
+/** The newest leadership term the link has seen (it tells this thread): a renewal acknowledged under an older one is a deposed leader's. */
+let newestTerm = 0;
 let renewSeq = 2 ** 40; // the main thread's stream heartbeats count from 1: these never meet them
 /** The main thread sends a heartbeat every interval: silent much longer than that, it is hung, not busy. */
 const MAIN_SILENCE_MS = 10_000;
@@ -142,6 +145,11 @@ function renewIfOverdue(): void {
       }
     }
     if (err || !ack || session !== current) return;
+    if (isStaleTerm(newestTerm, ack.term)) {
+      log.warn({ seq, term: ack.term, newestTerm, coordinator: current.coordinator }, 'renewal acknowledged under an older leadership term (a deposed leader): the lease is not renewed by it');
+      return;
+    }
+    newestTerm = Math.max(newestTerm, ack.term);
     acked(Number(ack.seq), ack.leaseMs);
     log.info({ seq, ms: Math.round(monotonicMs() - now), connection: kept ? 'kept' : 'fresh' }, "lease renewed outside the session (its acknowledgements were overdue or late)");
   });
@@ -156,6 +164,10 @@ port.on('message', (m: ToKeeper) => {
       session = m;
       margin = leaseMargin(m.leaseMs);
       lastAckAt = monotonicMs();
+      newestTerm = Math.max(newestTerm, m.term);
+      break;
+    case 'term':
+      newestTerm = Math.max(newestTerm, m.term);
       break;
     case 'session-end':
       session = undefined;

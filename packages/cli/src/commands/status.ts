@@ -40,7 +40,7 @@ export function registerStatusCommand(program: Command, withAdmin: WithAdmin): v
         const once = async () => {
           const status = await a.status();
           if (opts.json) printJson(status);
-          else process.stdout.write(`${statusScreen(status, a.target)}\n`);
+          else process.stdout.write(`${statusScreen(status, a.current)}\n`);
           return status.healthy;
         };
         if (!opts.watch) {

@@ -1,0 +1,171 @@
+// The link following the leader and refusing deposed ones: in-process Agent services on loopback, in the clear,
+// with the slots and the lease thread stubbed (only what the link tells them is looked at).
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, loadContract, notLeaderStatus, serverCredentials, type AgentHandlers, type AgentMessage__Output, type CoordinatorMessage } from '@slotctl/shared';
+import type { MachineSlots } from '../machine/slots.js';
+import { AppliedStore } from '../state/applied-store.js';
+import { CoordinatorLink } from './link.js';
+
+type Mode = { follower: string | undefined } | { term: number; desiredTerm?: number; ackTerm?: number };
+
+interface Fake {
+  address: string;
+  sessions: number;
+  mode: Mode;
+  server: grpc.Server;
+}
+
+async function fakeCoordinator(mode: Mode): Promise<Fake> {
+  const server = new grpc.Server();
+  const fake: Fake = { address: '', sessions: 0, mode, server };
+  const handlers: Partial<AgentHandlers> = {
+    Session: (call) => {
+      fake.sessions++;
+      call.on('error', () => undefined);
+      const m = fake.mode;
+      if ('follower' in m) {
+        call.emit('error', Object.assign(new Error('not the leader'), notLeaderStatus(fake.address, m.follower)));
+        return;
+      }
+      call.on('data', (message: AgentMessage__Output) => {
+        const send = (body: CoordinatorMessage) => call.write(body);
+        if (message.hello) {
+          send({ welcome: { heartbeatIntervalMs: 1000, leaseMs: 5000, coordinatorId: fake.address, term: m.term } });
+          send({ desired: { version: `v-${fake.address}`, machine: 'm1', slots: [], term: m.desiredTerm ?? m.term } });
+        }
+        if (message.heartbeat) send({ ack: { seq: message.heartbeat.seq, leaseMs: 5000, term: m.ackTerm ?? m.term } });
+      });
+      call.on('end', () => call.end());
+    },
+  };
+  server.addService(loadContract().slotctl.v1.Agent.service, handlers as AgentHandlers);
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(undefined), (err, p) => (err ? reject(err) : resolve(p))));
+  fake.address = `127.0.0.1:${port}`;
+  return fake;
+}
+
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setUp(coordinators: Fake[], persistedTerm = 0) {
+  const dir = mkdtempSync(join(tmpdir(), 'slotctl-link-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const applied = new AppliedStore(dir, 'm1');
+  await applied.load();
+  if (persistedTerm) await applied.saveTerm(persistedTerm);
+  const lines: string[] = [];
+  const log = createLogger('slot-agent', { level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+  const lease = { sessions: [] as { coordinator: string; term: number }[], acked: 0 };
+  const appliedVersions: string[] = [];
+  const link = new CoordinatorLink({
+    machine: 'm1',
+    coordinators: coordinators.map((c) => c.address),
+    applied,
+    slots: { reports: async () => [], apply: async () => undefined } as unknown as MachineSlots,
+    log,
+    lease: {
+      session: (coordinator, _id, _interval, _lease, term) => void lease.sessions.push({ coordinator, term }),
+      sessionEnded: () => undefined,
+      sent: () => undefined,
+      acked: () => void lease.acked++,
+      term: () => undefined,
+      coordinatorLeaseHeld: () => true,
+    },
+    onDesired: (d) => void appliedVersions.push(d.version),
+    withhold: () => [],
+    peerViews: () => [],
+    fenced: () => false,
+  });
+  cleanups.push(() => link.stop());
+  for (const c of coordinators) cleanups.push(() => c.server.forceShutdown());
+  link.start();
+  return { link, applied, lease, lines, appliedVersions };
+}
+
+async function until(what: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('CoordinatorLink with several coordinators', () => {
+  it('goes at once to the leader a follower names; renewals go there; the term is persisted', async () => {
+    const leader = await fakeCoordinator({ term: 5 });
+    const follower = await fakeCoordinator({ follower: leader.address });
+    const { link, applied, lease } = await setUp([follower, leader]);
+    const started = Date.now();
+    await until(() => link.state.phase === 'connected');
+    expect(Date.now() - started).toBeLessThan(1000); // no backoff for a hint
+    expect(link.state).toMatchObject({ coordinator: leader.address, term: 5 });
+    expect(lease.sessions).toEqual([{ coordinator: leader.address, term: 5 }]);
+    await until(() => lease.acked > 0);
+    // on disk, for the next agent
+    await until(() => existsSync(applied.path) && /"term": 5/.test(readFileSync(applied.path, 'utf8')));
+  });
+
+  it('refuses a deposed leader (older welcome term than the one persisted) and takes the next address', async () => {
+    const deposed = await fakeCoordinator({ term: 4 });
+    const leader = await fakeCoordinator({ term: 9 });
+    const { link, lines, appliedVersions } = await setUp([deposed, leader], 9);
+    await until(() => link.state.phase === 'connected');
+    expect(link.state).toMatchObject({ coordinator: leader.address, term: 9 });
+    expect(deposed.sessions).toBe(1);
+    expect(appliedVersions).toEqual([`v-${leader.address}`]);
+    expect(lines.join('')).toContain('welcome of leadership term 4 refused: term 9 is newer');
+  });
+
+  it('refuses a desired state, and an acknowledgement, of an older term than its welcome', async () => {
+    const staleDesired = await fakeCoordinator({ term: 7, desiredTerm: 6 });
+    const staleAck = await fakeCoordinator({ term: 7, ackTerm: 6 });
+    const leader = await fakeCoordinator({ term: 7 });
+    const { link, lines, appliedVersions, lease } = await setUp([staleDesired, staleAck, leader]);
+    await until(() => link.state.phase === 'connected' && link.state.coordinator === leader.address, 10_000);
+    expect(appliedVersions).not.toContain(`v-${staleDesired.address}`);
+    expect(lines.join('')).toContain('desired state of leadership term 6 refused: term 7 is newer');
+    expect(lines.join('')).toContain('heartbeat acknowledgement of leadership term 6 refused: term 7 is newer');
+    await until(() => lease.acked > 0);
+    // the first two were welcomed before their stale message came
+    expect(lease.sessions.map((s) => s.coordinator)).toEqual([staleDesired.address, staleAck.address, leader.address]);
+  });
+
+  it('waits only a moment while no leader is elected, then takes the one elected', async () => {
+    const b = await fakeCoordinator({ follower: undefined });
+    const a = await fakeCoordinator({ follower: undefined });
+    const { link } = await setUp([a, b]);
+    await until(() => a.sessions + b.sessions >= 3);
+    // the election ends: b leads
+    b.mode = { term: 3 };
+    a.mode = { follower: b.address };
+    const elected = Date.now();
+    await until(() => link.state.phase === 'connected');
+    expect(Date.now() - elected).toBeLessThan(1000);
+    expect(link.state).toMatchObject({ coordinator: b.address });
+  });
+
+  it('leaves an address that takes the connection but never answers for the next', async () => {
+    // a host that is gone looks like this to the link, only slower (SYNs unanswered): no answer, ever
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as { port: number }).port;
+    const leader = await fakeCoordinator({ term: 2 });
+    const black = { address: `127.0.0.1:${port}`, sessions: 0, mode: { follower: undefined }, server: new grpc.Server() } satisfies Fake;
+    const { link, lines } = await setUp([black, leader]);
+    await until(() => link.state.phase === 'connected', 8000);
+    expect(link.state).toMatchObject({ coordinator: leader.address });
+    expect(lines.join('')).toContain('no connection within 1500 ms');
+  });
+});
