@@ -109,6 +109,8 @@ export class Coordinator {
       orchestrator,
       secure: this.config.certificates !== undefined,
       durable: () => backend.durable(),
+      backend: backend.describe,
+      term: leading.term,
     });
     liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
     orchestrator.start();
@@ -116,8 +118,7 @@ export class Coordinator {
     this.retention.start();
     server.serve({ agent: sessions.handlers(), admin });
     const security = this.config.certificates ? `mutual TLS as ${this.config.certificates.identity.role} ${this.config.certificates.identity.name}` : 'INSECURE (no TLS, no identities: --insecure)';
-    const term = leading.term ? `, leader at term ${leading.term}` : '';
-    storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${server.port}, ${security}, state in ${backend.describe}${term}` });
+    storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${server.port}, ${security}, state in ${backend.describe}` });
     this.state = { phase: 'running', port: server.port, since: startedAt, term: leading.term };
     this.log.info({ port: server.port, backend: backend.describe, term: leading.term, coordinatorId: this.id, tls: Boolean(this.config.certificates) }, 'coordinator running');
     if (!this.config.certificates) this.log.warn('running without TLS (--insecure): anyone who reaches the port can call every RPC');

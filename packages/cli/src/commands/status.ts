@@ -9,7 +9,7 @@ function statusScreen(status: StatusReply__Output, target: string): string {
   const up = status.machines.filter((m) => m.state === 'up').length;
   const ok = status.stores.filter((s) => s.health === 'ok').length;
   lines.push(
-    `cluster ${status.healthy ? 'HEALTHY' : 'NOT HEALTHY'} — machines ${up}/${status.machines.length} up, stores ${ok}/${status.stores.length} ok  (coordinator ${target})`,
+    `cluster ${status.healthy ? 'HEALTHY' : 'NOT HEALTHY'} — machines ${up}/${status.machines.length} up, stores ${ok}/${status.stores.length} ok  (coordinator ${target}${status.term && Number(status.term) ? `, leader at term ${status.term}` : ''}${status.backend ? `, state in ${status.backend}` : ''})`,
   );
   if (status.problems.length) {
     lines.push('', `problems (${status.problems.length}, worst first):`);

@@ -26,6 +26,9 @@ export interface AdminDeps {
   orchestrator: Orchestrator;
   /** Mutual TLS is on: callers are known by their certificates (otherwise every call is the insecure caller's). */
   secure: boolean;
+  /** For status: where the state lives, and the leadership term (0: SQLite). */
+  backend?: string;
+  term?: number;
   /** Resolves once what a reply shows is durable (etcd backend); a reply never reports a change a crash could undo. */
   durable?: () => Promise<void>;
 }
@@ -161,6 +164,8 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       ...withSecurity(view(), deps.secure),
       coordinatorId: deps.coordinatorId,
       startedAt: deps.startedAt,
+      backend: deps.backend ?? '',
+      term: deps.term ?? 0,
       operations: deps.storage.operations.running().map((op) => operationInfo(deps.storage, op, false)),
     })),
     ListMachines: unary(deps, 'ListMachines', () => ({ machines: view().machines })),

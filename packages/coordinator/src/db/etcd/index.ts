@@ -85,7 +85,7 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
 
   return {
     storage: sqliteStorage(db),
-    describe: `etcd ${o.prefix} (term ${o.term})`,
+    describe: `etcd ${o.prefix}`,
     durable: () => {
       if (writer.failed) return Promise.reject(writer.failed);
       if (performance.now() > o.leaderUntil()) return Promise.reject(new LeadershipLost('the leadership lease ran out'));
