@@ -1,19 +1,24 @@
-// The cluster's certificates: one CA, and a certificate for each coordinator, agent (machine) and operator. The
-// identity is in the subject: CN is the name (a machine, a coordinator host, an operator), OU the role. Keys are ECDSA
+// The cluster's certificates: one CA, and a certificate for each coordinator, agent (machine), etcd member and
+// operator. The identity is in the subject: CN is the name (a machine, a coordinator host, an etcd member, an
+// operator), OU the role. Keys are ECDSA
 // P-256: a handshake costs a fraction of an RSA one, which matters when a thousand agents reconnect at once.
 // Generation uses @peculiar/x509 (a maintained X.509 library on the platform's WebCrypto; no hand-written ASN.1);
 // reading uses Node's own X509Certificate.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
 import { identityOf } from '../tls/credentials.js';
 import { assertName } from '../validate.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
-/** What a certificate lets its holder do: agent and coordinator are the daemons, the rest are operator roles. */
-export const ROLES = ['agent', 'coordinator', 'reader', 'operator', 'admin'] as const;
+/**
+ * What a certificate lets its holder do: agent and coordinator are slotctl's daemons, etcd a member of the
+ * coordinators' replicated store (no slotctl service accepts that role), the rest are operator roles.
+ */
+export const ROLES = ['agent', 'coordinator', 'etcd', 'reader', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 /** The operator roles, each allowed what the ones before it are. */
 export const OPERATOR_ROLES = ['reader', 'operator', 'admin'] as const satisfies readonly Role[];
@@ -74,10 +79,54 @@ export async function createCa(options: { name?: string; days?: number } = {}): 
   return { cert: cert.toString('pem'), key: keyPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)) };
 }
 
-/** A certificate for `identity`, signed by `ca`, valid for `days`; usable by a server and a client alike. */
-export async function issueCertificate(ca: Pem, identity: Identity, options: { days?: number } = {}): Promise<Pem> {
+/** The addresses an etcd member's certificate is valid for: etcd (Go) and Node check a server by these, not by CN. */
+export interface AltNames {
+  ips?: readonly string[];
+  dns?: readonly string[];
+}
+
+export interface IssueOptions {
+  days?: number;
+  /** Only for role etcd, which needs at least one: the addresses and names clients and peers dial it by. */
+  altNames?: AltNames;
+}
+
+const DNS_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const DNS_RE = new RegExp(`^(?=.{1,253}$)${DNS_LABEL}(?:\\.${DNS_LABEL})*$`);
+
+/**
+ * The subjectAltName entries of a certificate. slotctl's own links check a peer by the identity in its subject, so
+ * their certificates carry their name only (DNS:NAME, as before). An etcd member is checked by address — Go by SAN,
+ * Node's default when the coordinator dials https://IP:PORT by IP SAN, and etcd's peer listener also refuses a peer
+ * whose IP SANs do not include the address it connects from — so its certificate carries exactly the addresses given.
+ */
+function subjectAltNames(identity: Identity, altNames: AltNames | undefined): x509.JsonGeneralName[] {
+  const given = (altNames?.ips?.length ?? 0) + (altNames?.dns?.length ?? 0);
+  if (identity.role !== 'etcd') {
+    if (given > 0) throw new ValidationError(`a ${identity.role} certificate names no addresses (only an etcd member's does)`, { hint: 'drop --ip and --dns' });
+    return [{ type: 'dns', value: identity.name }];
+  }
+  if (given === 0) throw new ValidationError(`the etcd member ${identity.name} needs an address to be valid for`, { hint: 'give --ip (the addresses its peers and the coordinators dial) and/or --dns' });
+  const ips = [...new Set(altNames?.ips ?? [])].map((ip) => {
+    // the zone of a link-local address and an IPv4-mapped form cannot be written into a certificate
+    if (isIP(ip) === 0 || ip.includes('%') || (isIP(ip) === 6 && ip.includes('.'))) throw new ValidationError(`"${ip}" is not an IPv4 or IPv6 address a certificate can name`, { hint: 'write IPv4 addresses as a.b.c.d, IPv6 without a zone' });
+    return { type: 'ip' as const, value: ip };
+  });
+  const dns = [...new Set((altNames?.dns ?? []).map((d) => d.toLowerCase()))].map((name) => {
+    if (!DNS_RE.test(name)) throw new ValidationError(`"${name}" is not a host name a certificate can name`, { hint: 'letters, digits and "-" in dot-separated labels; no wildcards' });
+    return { type: 'dns' as const, value: name };
+  });
+  return [...ips, ...dns];
+}
+
+/**
+ * A certificate for `identity`, signed by `ca`, valid for `days`; usable by a server and a client alike (extended key
+ * usage serverAuth and clientAuth: an etcd member is both on its peer port, a coordinator a client of etcd).
+ */
+export async function issueCertificate(ca: Pem, identity: Identity, options: IssueOptions = {}): Promise<Pem> {
   assertCertName(identity.name);
   if (!isRole(identity.role)) throw new ValidationError(`unknown role "${identity.role}"`, { hint: `one of ${ROLES.join(', ')}` });
+  const altNames = subjectAltNames(identity, options.altNames);
   const caCert = new x509.X509Certificate(ca.cert);
   const caKey = await webcrypto.subtle.importKey('pkcs8', Buffer.from(ca.key.replace(/-----[^-]+-----|\s/g, ''), 'base64'), ALGORITHM, false, ['sign']);
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -95,7 +144,7 @@ export async function issueCertificate(ca: Pem, identity: Identity, options: { d
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: identity.name }]),
+      new x509.SubjectAlternativeNameExtension(altNames),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
@@ -109,7 +158,13 @@ export interface CertificateInfo extends Partial<Identity> {
   notAfter: Date;
   fingerprint: string;
   isCa: boolean;
+  /** subjectAltName entries as OpenSSL prints them (`DNS:co1`, `IP Address:10.0.0.1`). */
+  altNames: string[];
+  /** Extended key usages by name (`serverAuth`, `clientAuth`), or the OID of one without a name here. */
+  usages: string[];
 }
+
+const USAGE_NAMES: Record<string, string> = { '1.3.6.1.5.5.7.3.1': 'serverAuth', '1.3.6.1.5.5.7.3.2': 'clientAuth' };
 
 /** What a PEM certificate says (for `slotctl pki show` and start-up checks). */
 export function describeCertificate(pem: string): CertificateInfo {
@@ -124,6 +179,9 @@ export function describeCertificate(pem: string): CertificateInfo {
     notAfter: new Date(cert.validTo),
     fingerprint: cert.fingerprint256,
     isCa: cert.ca,
+    altNames: cert.subjectAltName ? cert.subjectAltName.split(', ') : [],
+    // @peculiar/x509's reading: Node's X509Certificate.keyUsage (the EKUs) is renamed in later Node versions
+    usages: (new x509.X509Certificate(pem).getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? []).map((oid) => USAGE_NAMES[String(oid)] ?? String(oid)),
   };
 }
 

@@ -1,5 +1,5 @@
 // A PKI directory as `slotctl pki` writes it: ca.crt and ca.key (the cluster CA), ROLE-NAME.crt and ROLE-NAME.key
-// for every certificate issued (agent-m1, coordinator-co, operator-alice…). Keys are 0600, certificates 0644, the
+// for every certificate issued (agent-m1, coordinator-co, etcd-e1, operator-alice…). Keys are 0600, certificates 0644, the
 // directory 0700; every file is replaced atomically, so a daemon that reloads its files never reads half of one.
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { ConfigError } from '../errors.js';
 import { tlsPaths, type TlsPaths } from '../tls/paths.js';
-import { createCa, describeCertificate, type Identity, issueCertificate, type Pem } from './certificates.js';
+import { createCa, describeCertificate, type Identity, issueCertificate, type IssueOptions, type Pem } from './certificates.js';
 
 export const CA_CERT = 'ca.crt';
 export const CA_KEY = 'ca.key';
@@ -40,7 +40,7 @@ export function readCa(dir: string): Pem {
  * key is written first: a daemon reloading in between pairs the old certificate with a key it does not match, which
  * its reload refuses, and it keeps what it had until both are new.
  */
-export async function issueToDirectory(dir: string, identity: Identity, options: { days?: number; out?: string } = {}): Promise<TlsPaths & { notAfter: Date }> {
+export async function issueToDirectory(dir: string, identity: Identity, options: IssueOptions & { out?: string } = {}): Promise<TlsPaths & { notAfter: Date }> {
   const ca = readCa(dir);
   const out = options.out ?? dir;
   const paths = tlsPaths(out, identity);
