@@ -13,6 +13,7 @@ import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cl
 import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, tlsArgs, tlsEnv } from '../../tools/test-pki.js';
 import { logTail } from '../support/fixtures.js';
 import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock } from './netns-cleanup.js';
+import { CoordinatorGroup, type HaOptions } from './netns-ha.js';
 
 const SUBNET = '10.231';
 const COORDINATOR_PORT = 7400;
@@ -31,6 +32,11 @@ export interface NetnsClusterOptions {
   coordinatorArgs?: string[];
   /** Explicit stores instead of the round-robin layout (benchmarks: many masters on one machine). */
   stores?: { name: string; master: string; replica: string }[];
+  /**
+   * Coordinators c1…cN and etcd members e1…eM in namespaces of their own (netns-ha.ts); agents and slotctl are given
+   * every coordinator's address. The cluster starts on etcd unless `startOn: 'sqlite'` (c1 alone, its SQLite file).
+   */
+  ha?: HaOptions;
   log?: (line: string) => void;
 }
 
@@ -66,6 +72,8 @@ export class NetnsCluster {
   private cuts = 0;
   private busy: Daemon[] = [];
   private locked = false;
+  /** With `ha`: the coordinators and etcd members. */
+  readonly ha: CoordinatorGroup | undefined;
 
   constructor(private readonly options: NetnsClusterOptions) {
     this.machines = Array.from({ length: options.machines ?? 5 }, (_, i) => `m${i + 1}`);
@@ -76,6 +84,7 @@ export class NetnsCluster {
     mkdirSync(join(options.dir, 'logs'), { recursive: true });
     this.pkiDir = process.env.SLOTCTL_TEST_PKI_DIR ?? join(options.dir, 'pki');
     ensureCertificates(this.pkiDir, [HARNESS_COORDINATOR, HARNESS_OPERATOR, ...this.machines.map((name) => ({ role: 'agent', name }))]);
+    this.ha = options.ha ? new CoordinatorGroup(this, options.ha, { dir: options.dir, coordinatorArgs: options.coordinatorArgs ?? [], log: this.log }) : undefined;
   }
 
   /** The cluster's certificates (every link is mutual TLS): the test run's, or the cluster's own. */
@@ -97,10 +106,14 @@ export class NetnsCluster {
   address(host: string): string {
     if (host === 'co') return `${SUBNET}.0.1`;
     if (host === 'cl') return `${SUBNET}.0.2`;
+    if (/^c\d+$/.test(host)) return `${SUBNET}.0.${10 + Number(host.slice(1))}`;
+    if (/^e\d+$/.test(host)) return `${SUBNET}.0.${20 + Number(host.slice(1))}`;
     return `${SUBNET}.1.${Number(host.slice(1))}`;
   }
 
+  /** Where agents and slotctl find the coordinator: with `ha`, every coordinator's address. */
   get coordinatorTarget(): string {
+    if (this.ha) return this.ha.coordinators.map((c) => `${this.address(c)}:${COORDINATOR_PORT}`).join(',');
     return `${this.address('co')}:${COORDINATOR_PORT}`;
   }
 
@@ -151,7 +164,7 @@ export class NetnsCluster {
     const ownTables = await this.giveChildrenOwnTcpTables();
     await sh(['ip', '-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge']);
     await sh(['ip', '-n', this.switchNs, 'link', 'set', 'br0', 'up']);
-    for (const host of ['co', 'cl', ...this.machines]) {
+    for (const host of this.hosts) {
       const ns = this.ns(host);
       const port = `p-${host}`;
       await this.addNamespace(ns, ownTables);
@@ -194,7 +207,12 @@ export class NetnsCluster {
     }
   }
 
-  private daemon(name: string, host: string, args: string[], env: Record<string, string> = {}): Daemon {
+  /** Every namespace of the network (the switch aside). */
+  get hosts(): string[] {
+    return ['co', 'cl', ...this.machines, ...(this.ha?.hosts ?? [])];
+  }
+
+  daemon(name: string, host: string, args: string[], env: Record<string, string> = {}): Daemon {
     // each in a session of its own, as on a real host (its PID file lets cleanup find it)
     const daemon = new Daemon(name, ['/usr/sbin/ip', 'netns', 'exec', this.ns(host), ...args], join(this.options.dir, 'logs', `${name}.log`), env, { ownSession: true });
     writeFileSync(join(this.options.dir, 'pids', `${name}.pid`), `${daemon.pid}\n`);
@@ -203,6 +221,7 @@ export class NetnsCluster {
 
   /** `env` reaches the coordinator process (e.g. the SLOTCTL_TEST_CRASH_AT hook). */
   async startCoordinator(env: Record<string, string> = {}): Promise<void> {
+    if (this.ha) return this.ha.start(env);
     this.coordinator = this.daemon('coordinator', 'co', [
       BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...tlsArgs(this.pkiDir, HARNESS_COORDINATOR), ...(this.options.coordinatorArgs ?? []),
     ], env);
@@ -216,6 +235,7 @@ export class NetnsCluster {
   }
 
   async stopCoordinator(): Promise<void> {
+    await this.ha?.stopAll();
     await this.coordinator?.stop();
     this.log('coordinator stopped');
   }
@@ -456,7 +476,7 @@ export class NetnsCluster {
     this.cuts = 0;
     // one `ip` for every port: a process per port took seconds in all on a loaded host, and a blip meant to last
     // 1–2 s lasted that much longer for the machines late in the list
-    const up = ['co', 'cl', ...this.machines].map((host) => `link set p-${host} up`).join('\n');
+    const up = this.hosts.map((host) => `link set p-${host} up`).join('\n');
     // -force: a port that fails does not leave the ports after it down
     const result = await execa('ip', ['-n', this.switchNs, '-force', '-batch', '-'], { input: `${up}\n`, reject: false });
     if (result.exitCode !== 0) throw new Error(`ip -batch (links up) failed: ${result.stderr || result.stdout}`);
@@ -500,6 +520,7 @@ export class NetnsCluster {
     await this.stopBusy();
     await Promise.all([...this.agents.values()].map((a) => a.stop(15_000)));
     await this.coordinator?.stop();
+    await this.ha?.destroy();
     cleanupNetns(this.options.dir, this.prefix);
     this.unlock();
     this.log(`destroyed in ${Math.round(performance.now() - t)} ms`);

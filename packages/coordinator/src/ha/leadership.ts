@@ -132,7 +132,8 @@ export class Leadership {
 
   private scheduleKeepAlive(): void {
     if (this.keepTimer) clearTimeout(this.keepTimer);
-    this.keepTimer = setTimeout(() => void this.keepAlive(), Math.max(100, Math.floor(this.ttlMs / 4)));
+    // often: every agent lease this leader grants ends by `until`, which a keepalive moves
+    this.keepTimer = setTimeout(() => void this.keepAlive(), Math.max(100, Math.floor(this.ttlMs / 8)));
   }
 
   /** One keepalive round trip; reschedules itself. Once leader, a lapse is the end of the leadership. */
