@@ -205,9 +205,7 @@ export class Agent {
       intervalMs: 1000,
       promiseMs: () => (this.link?.state.phase === 'connected' ? this.link.state.leaseMs : 5000),
       marginMs: leaseMargin(5000),
-      // reached, and holding a lease from it: a coordinator whose acknowledgements grant less than the asker's missed
-      // interval (the etcd backend caps them to its leadership) is no coordinator to be counted on
-      coordinatorReachable: () => (this.link?.coordinatorReachable() ?? false) && keeper.coordinatorLeaseHeld(),
+      coordinatorReachable: () => this.link?.coordinatorReachable() ?? false,
       coordinatorGraceUntil: () => this.link?.coordinatorGraceUntil(),
       holds: () => keeper.holds(),
       replicaPartners: () => [...new Set((this.desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],

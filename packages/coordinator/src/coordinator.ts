@@ -83,9 +83,9 @@ export class Coordinator {
         restartGraceMs: () => Math.max(0, Math.floor(graceUntil - performance.now())),
         requireIdentity: this.config.certificates !== undefined,
         term: leading.term,
-        // never beyond this coordinator's own leadership: a leader cut from etcd but not from its agents must not
-        // keep their masters serving while a new leader fails them over
-        grantLeaseMs: () => Math.min(this.config.leaseMs, Math.floor(leading.until() - performance.now())),
+        // no renewal once this coordinator's own leadership may have ended: a leader cut from etcd but not from its
+        // agents must not keep their masters serving while a new leader fails them over (ARCHITECTURE.md, HA)
+        grantLeaseMs: () => (performance.now() < leading.until() ? this.config.leaseMs : 0),
         durable: () => backend.durable(),
       },
       this.log,

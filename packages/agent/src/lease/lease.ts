@@ -51,21 +51,6 @@ export function leaseMargin(leaseMs: number): number {
   return Math.max(500, Math.round(leaseMs / 5));
 }
 
-/** What an acknowledgement shortened to its coordinator's leadership (etcd backend) keeps as margin: clock rates only. */
-export const CAPPED_ACK_MARGIN_MS = 50;
-
-/**
- * The margin taken off an acknowledgement's lease. A full one (the session's lease) keeps the full margin: the
- * coordinator declares the machine down a lease and a fifth after its last heartbeat. One shortened to the
- * coordinator's own leadership (etcd backend) already ends before that leadership may end — the coordinator took
- * its own margin off — so it keeps only what makes it end no later than a full one would: with the full margin, a
- * lease capped to ~1.5 s would end ~0.5 s after its acknowledgement, before the next heartbeat.
- */
-export function ackMargin(ackLeaseMs: number, sessionLeaseMs: number): number {
-  if (ackLeaseMs >= sessionLeaseMs) return leaseMargin(sessionLeaseMs);
-  return Math.max(leaseMargin(sessionLeaseMs) - (sessionLeaseMs - ackLeaseMs), CAPPED_ACK_MARGIN_MS);
-}
-
 export interface RenewalView {
   now: number;
   lastAckAt: number;

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, isStaleTerm, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
-import { Lease, ackMargin, leaseMargin, monotonicMs, renewalDue } from './lease.js';
+import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
 import type { KeeperData, ToKeeper, FromKeeper } from './keeper.js';
 
 const data = workerData as KeeperData;
@@ -80,7 +80,7 @@ const { Agent } = loadContract().slotctl.v1;
 
 function acked(seq: number, leaseMs: number): void {
   lastAckAt = monotonicMs();
-  const deadline = lease.acked(seq, leaseMs, session ? ackMargin(leaseMs, session.leaseMs) : margin);
+  const deadline = lease.acked(seq, leaseMs, margin);
   if (deadline !== undefined) authority.renewLease(deadline);
   share();
 }

@@ -57,7 +57,7 @@ export interface SessionConfig {
   requireIdentity?: boolean;
   /** The leadership term, sent with the welcome, every acknowledgement and every desired state (0: SQLite). */
   term?: number;
-  /** The lease an acknowledgement grants now (never beyond this coordinator's leadership); ≤ 0: none, no ack. */
+  /** The lease an acknowledgement grants now; ≤ 0: none, no acknowledgement (the leadership may have ended). */
   grantLeaseMs?: () => number;
   /** Resolves once what a desired state about to be sent shows is durable (the etcd backend's commit). */
   durable?: () => Promise<void>;

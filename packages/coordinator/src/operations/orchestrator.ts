@@ -174,6 +174,8 @@ export class Orchestrator {
     const row = storage.machines.get(machine)!;
     const problems: string[] = [];
     if (row.state !== 'down') problems.push(`machine ${machine} is ${row.state}, not down: its masters serve (to move them: slotctl machine drain ${machine})`);
+    const grace = this.graceProblem();
+    if (grace) problems.push(grace);
     const slots = new Map(storage.slots.list().map((s) => [s.name, s.machine]));
     const downWithMasters = [...new Set(storage.stores.list().map((s) => slots.get(s.masterSlot)!).filter((m) => storage.machines.get(m)?.state === 'down'))];
     const limit = this.maxAutomaticFailover;
@@ -198,7 +200,20 @@ export class Orchestrator {
 
   /** `slotctl machine retire M`: a down machine gone for good; its stores get new replicas on peers. */
   retire(machine: string, dryRun: boolean): { plan: string[]; problems: string[]; operations: OperationRow[] } {
+    const grace = this.graceProblem();
+    if (grace) return { plan: [], problems: [grace], operations: [] };
     return this.afterRequest(retireMachine(this.ctx, machine, dryRun));
+  }
+
+  /**
+   * Just started (or just elected): a machine the database says is down may still hold a lease its predecessor
+   * renewed, and it has not had the time to reach this coordinator. Nothing that takes a down machine's masters away
+   * is done before the grace ends, whoever asks (the automatic failover waits for it too).
+   */
+  private graceProblem(): string | undefined {
+    const left = this.graceUntil - Date.now();
+    if (left <= 0) return undefined;
+    return `this coordinator started (or became leader) moments ago: machines may still hold leases its predecessor granted and are reconnecting; nothing fails over for ${Math.ceil(left / 1000)} s more — ask again then`;
   }
 
   /** The planner's rebalance over the database as it is now (busy stores and seeding replicas left alone). */
