@@ -1,11 +1,13 @@
 // The etcd harness (test/support/etcd.ts) with a real 3-member cluster on loopback, mutual TLS on every port: the
-// etcd3 client writes with a coordinator's certificate, a client without one is refused, one member lost leaves a
-// quorum, two do not, and stop() leaves no process and no directory behind.
-import { existsSync } from 'node:fs';
+// etcd3 client writes with an etcd-client certificate of the etcd CA; a client without one is refused, and so are
+// certificates of the cluster CA (an agent's, an operator's, the coordinator's own) — etcd trusts its own CA only;
+// one member lost leaves a quorum, two do not, and stop() leaves no process and no directory behind.
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Etcd3, type IOptions } from 'etcd3';
 import { afterAll, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
+import { HARNESS_COORDINATOR } from '../tools/test-pki.js';
 import { EtcdStartError, type EtcdTestCluster, startEtcd } from './support/etcd.js';
 
 let cluster: EtcdTestCluster | undefined;
@@ -31,7 +33,7 @@ function client(credentials: IOptions['credentials']): Etcd3 {
   return c;
 }
 
-it('runs 3 members with mutual TLS: a quorum of two writes, one alone refuses, and nothing is left after stop', async () => {
+it('runs 3 members with mutual TLS: only etcd-client certificates of the etcd CA get in, a quorum of two writes, one alone refuses, and nothing is left after stop', async () => {
   const t0 = performance.now();
   const log: string[] = [];
   cluster = await startEtcd({ members: 3, log: (line) => log.push(line) });
@@ -40,9 +42,22 @@ it('runs 3 members with mutual TLS: a quorum of two writes, one alone refuses, a
   for (const endpoint of cluster.endpoints) expect(endpoint).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
   const pids = cluster.names.map((n) => cluster!.member(n).pid!);
 
+  expect(cluster.clientTls.cert).toMatch(/\/etcd-client-co\.crt$/);
   const etcd = client(cluster.clientCredentials());
   await etcd.put('harness/a').value('1');
   expect(await etcd.get('harness/a').string()).toBe('1');
+
+  // certificates of the cluster CA, shown by a client that trusts the members (so that what fails is etcd's check of
+  // the client): every mail host has an agent's, and none may write the cluster state past the coordinator
+  const strangers = [{ role: 'agent', name: 'm1' }, { role: 'operator', name: 'alice' }, HARNESS_COORDINATOR];
+  for (const id of strangers) {
+    const forged = client(cluster.credentialsFor(id));
+    await expect(forged.put('harness/a').value('forged').options({ deadline: Date.now() + 2000 }), `${id.role} ${id.name}`).rejects.toThrow(/UNAVAILABLE[\s\S]*alert (bad certificate|unknown ca)/i);
+  }
+  expect(await etcd.get('harness/a').string()).toBe('1');
+  // and etcd says why: the handshake failed on the client's certificate, not anything after it
+  const rejected = cluster.names.flatMap((n) => readFileSync(cluster!.member(n).logFile, 'utf8').split('\n')).filter((l) => /"rejected connection".*failed to verify client certificate: x509: certificate signed by unknown authority/.test(l));
+  expect(rejected.length).toBeGreaterThanOrEqual(strangers.length);
 
   // mutual: the servers' certificates are good, but a client without one of its own is refused
   const anonymous = client({ rootCertificate: cluster.clientCredentials().rootCertificate });

@@ -1,7 +1,7 @@
 // Certificates for the harnesses (local and namespace clusters, benchmarks, the demo): a PKI directory per cluster,
 // or one for the whole test run (SLOTCTL_TEST_PKI_DIR, made by the suite's global set-up), filled on demand by
 // tools/pki-setup.ts. Every harness runs with mutual TLS like a real cluster; `insecure` ones are asked for by name.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execaSync } from 'execa';
@@ -14,12 +14,21 @@ const SETUP = join(ROOT, 'tools', 'pki-setup.ts');
 export const HARNESS_OPERATOR = { role: 'admin', name: 'harness' } as const;
 /** The coordinator's. */
 export const HARNESS_COORDINATOR = { role: 'coordinator', name: 'co' } as const;
+/** The one the harness coordinator shows etcd (signed by the etcd CA: etcd refuses the coordinator's own). */
+export const HARNESS_ETCD_CLIENT = { role: 'etcd-client', name: 'co' } as const;
 
-/** Makes sure `dir` holds the CA and a certificate for each identity (`ROLE:NAME`), issuing what is missing. */
+/**
+ * Makes sure `dir` holds the CAs and a certificate for each identity (`ROLE:NAME`), issuing what is missing. The
+ * set-up runs under flock(1) on DIR/.pki-setup.lock: test files running side by side share the run's directory, and
+ * two of them issuing one certificate at once could leave one's key beside the other's certificate (the kernel drops
+ * the lock of a killed holder, so nothing stale is left to clear).
+ */
 export function ensureCertificates(dir: string, identities: readonly { role: string; name: string }[]): void {
   const missing = identities.filter((id) => !existsSync(tlsPaths(dir, id).cert)).map((id) => `${id.role}:${id.name}`);
-  if (missing.length === 0 && existsSync(join(dir, 'ca.crt'))) return;
-  execaSync(process.execPath, ['--import', 'tsx', SETUP, dir, ...missing], { cwd: ROOT });
+  const cas = [join(dir, 'ca.crt'), ...identities.map((id) => tlsPaths(dir, id).ca)];
+  if (missing.length === 0 && cas.every((ca) => existsSync(ca))) return;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  execaSync('flock', ['--timeout', '60', join(dir, '.pki-setup.lock'), process.execPath, '--import', 'tsx', SETUP, dir, ...missing], { cwd: ROOT });
 }
 
 /** The flags that hand a process its certificate files. */

@@ -1,8 +1,9 @@
 // A real etcd cluster for tests and benchmarks of the coordinator's etcd backend: 1, 3 (or more) members with mutual
 // TLS on the client and the peer ports, each on 127.0.0.1 with ports of its own or inside a network namespace at its
-// address there. Every member gets a certificate from the cluster CA for the address it listens on (`slotctl pki
-// issue etcd`), and clients use a coordinator's certificate, as the coordinators will: the harness proves both work
-// with a real etcd. A library, not a test file: `startEtcd(…)` resolves when every member is healthy.
+// address there. Every member gets a certificate from the etcd CA for the address it listens on (`slotctl pki issue
+// etcd`) and trusts that CA only; clients use an etcd-client certificate (`slotctl pki issue etcd-client`), as the
+// coordinators do: the harness proves both work with a real etcd, and that certificates of the cluster CA do not.
+// A library, not a test file: `startEtcd(…)` resolves when every member is healthy.
 //
 // Processes are signalled by PID only; each member's PID is written to PIDDIR/etcd-NAME.pid, and its command line
 // names its data directory, so `pnpm test:cleanup` (test/cluster/cleanup.ts) ends what a killed run left.
@@ -12,7 +13,7 @@ import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { assertName, tlsPaths, type TlsPaths } from '@slotctl/shared';
 import { issueToDirectory } from '@slotctl/shared/pki';
-import { HARNESS_COORDINATOR, ensureCertificates } from '../../tools/test-pki.js';
+import { HARNESS_ETCD_CLIENT, ensureCertificates } from '../../tools/test-pki.js';
 import { removeDir, tempDir } from './fixtures.js';
 
 const ETCD = 'etcd';
@@ -32,9 +33,9 @@ export interface EtcdMemberSpec {
 export interface StartEtcdOptions {
   /** How many members (named e1, e2…), or each one. */
   members: number | readonly (string | EtcdMemberSpec)[];
-  /** The PKI directory with the cluster CA: default the run's (SLOTCTL_TEST_PKI_DIR), else one made under `dir`. */
+  /** The PKI directory with the CAs: default the run's (SLOTCTL_TEST_PKI_DIR), else one made under `dir`. */
   pkiDir?: string;
-  /** Whose certificate clients use: default the harness coordinator's (the identity the coordinators dial etcd with). */
+  /** Whose certificate clients (etcd3, etcdctl) use: default the harness coordinator's etcd-client certificate. */
   client?: { role: string; name: string };
   /** Where data, logs and member certificates go: default a new temp directory, which stop() removes. */
   dir?: string;
@@ -159,7 +160,7 @@ export class EtcdTestCluster {
     this.pidDir = options.pidDir ?? join(this.dir, 'pids');
     this.pkiDir = options.pkiDir ?? process.env.SLOTCTL_TEST_PKI_DIR ?? join(this.dir, 'pki');
     this.log = options.log ?? (() => undefined);
-    this.clientTls = tlsPaths(this.pkiDir, options.client ?? HARNESS_COORDINATOR);
+    this.clientTls = tlsPaths(this.pkiDir, options.client ?? HARNESS_ETCD_CLIENT);
     for (const spec of specs) {
       this.members.set(spec.name, {
         name: spec.name,
@@ -191,6 +192,16 @@ export class EtcdTestCluster {
     return { rootCertificate: readFileSync(this.clientTls.ca), privateKey: readFileSync(this.clientTls.key), certChain: readFileSync(this.clientTls.cert) };
   }
 
+  /**
+   * Any identity's certificate of the PKI directory (issued if missing, from the CA of its role) with the etcd CA as
+   * the root: a client that trusts the members, so that what is seen is etcd's verdict on the certificate alone.
+   */
+  credentialsFor(identity: { role: string; name: string }): Etcd3Credentials {
+    ensureCertificates(this.pkiDir, [identity]);
+    const files = tlsPaths(this.pkiDir, identity);
+    return { rootCertificate: readFileSync(tlsPaths(this.pkiDir, HARNESS_ETCD_CLIENT).ca), privateKey: readFileSync(files.key), certChain: readFileSync(files.cert) };
+  }
+
   member(name: string): EtcdMemberInfo {
     const m = this.get(name);
     return { name, pid: m.pid, running: m.running, paused: m.paused, clientUrl: url(m.host, m.clientPort), peerUrl: url(m.host, m.peerPort), netns: m.netns, dataDir: m.dataDir, logFile: m.logFile };
@@ -204,7 +215,8 @@ export class EtcdTestCluster {
     this.log(`etcd: starting ${this.members.size} member(s) in ${this.dir}`);
     try {
       mkdirSync(this.pidDir, { recursive: true });
-      ensureCertificates(this.pkiDir, [this.options.client ?? HARNESS_COORDINATOR]);
+      // the etcd CA too, whoever the client is: the members' certificates come from it
+      ensureCertificates(this.pkiDir, [HARNESS_ETCD_CLIENT, this.options.client ?? HARNESS_ETCD_CLIENT]);
       for (const m of this.members.values()) {
         // etcd's peer listener wants the address a peer connects from among its IP SANs: on loopback that is
         // 127.0.0.1 whichever 127.x it dials

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { link, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -10,6 +10,33 @@ import { dirname } from 'node:path';
  * directory a less trusted user can write) makes the write fail instead of following it.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const temp = await writeTemp(path, data, mode);
+  try {
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await syncDirectory(dirname(path));
+}
+
+/**
+ * Like writeFileAtomic, but never replaces: the whole file is put in place by link(2), which fails with EEXIST when
+ * anything (a file, a link) has the name already — also one another process put there a moment ago, which a check
+ * before the write would miss.
+ */
+export async function writeFileExclusive(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const temp = await writeTemp(path, data, mode);
+  try {
+    await link(temp, path);
+  } finally {
+    await rm(temp, { force: true });
+  }
+  await syncDirectory(dirname(path));
+}
+
+/** A new temporary file beside `path` with `data`, fsynced; created exclusively and never through a link. */
+async function writeTemp(path: string, data: string | Uint8Array, mode: number): Promise<string> {
   await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
@@ -19,13 +46,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   } finally {
     await handle.close();
   }
-  try {
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await syncDirectory(dirname(path));
+  return temp;
 }
 
 /** fsync of a directory: makes a rename or a new file in it durable. */

@@ -29,9 +29,9 @@ const program = new Command('slot-coordinator')
   .option('--db <file>', 'SQLite database file (default: DATA_DIR/coordinator.db)')
   .option('--etcd-endpoints <urls>', 'etcd members, comma-separated (https://10.0.0.1:2379,…); http:// only with --insecure', process.env.SLOTCTL_ETCD_ENDPOINTS)
   .option('--etcd-prefix <key>', 'the key prefix of this cluster in etcd (several clusters can share one etcd)', process.env.SLOTCTL_ETCD_PREFIX ?? '/slotctl')
-  .option('--etcd-ca <file>', "the CA etcd members' certificates are checked against (default: the cluster CA of --tls-*)", process.env.SLOTCTL_ETCD_CA)
-  .option('--etcd-cert <file>', 'the client certificate shown to etcd (default: this coordinator\'s own)', process.env.SLOTCTL_ETCD_CERT)
-  .option('--etcd-key <file>', 'its private key, mode 0600', process.env.SLOTCTL_ETCD_KEY)
+  .option('--etcd-ca <file>', "the etcd CA, which etcd members' certificates are checked against (default: etcd-ca.crt in --tls-dir)", process.env.SLOTCTL_ETCD_CA)
+  .option('--etcd-cert <file>', 'the etcd-client certificate shown to etcd (default: the one etcd-client-*.crt in --tls-dir; never this coordinator\'s own, which etcd refuses)', process.env.SLOTCTL_ETCD_CERT)
+  .option('--etcd-key <file>', 'its private key, mode 0600 (with --etcd-cert)', process.env.SLOTCTL_ETCD_KEY)
   .option('--leader-lease <duration>', "the leader's etcd lease (whole seconds, at least 2 s): a dead leader is replaced about this long after it stopped renewing it; a leader that could not renew it in time renews no agent lease and stops leading", duration('--leader-lease'), 2000)
   .option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)', process.env.SLOTCTL_ADVERTISE)
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
@@ -67,6 +67,12 @@ With --store etcd, run slot-coordinator on two or more hosts against the same et
 agents and slotctl (given every coordinator's address: --coordinator a:7400,b:7400,c:7400) follow it. A leader that
 loses etcd stops acting before another can be elected; the new one reads the whole state from etcd and gives agents
 one lease to reach it before it declares anything down.
+
+etcd has a CA of its own (slotctl pki init makes it beside the cluster CA): its members trust only that CA, so no
+agent's or operator's certificate gets into etcd. Each coordinator shows etcd an etcd-client certificate of that CA,
+found in --tls-dir beside its own:
+  slotctl pki issue etcd-client co1 --dir PKI-DIR --out /etc/slotctl/tls    (etcd-client-co1.crt/.key, etcd-ca.crt)
+It is read at start: after a renewal, restart the coordinators one at a time.
 
 Logs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully (a leader hands over at once); a second signal forces the exit.`,
   );

@@ -1,6 +1,9 @@
-// The cluster's certificates: one CA, and a certificate for each coordinator, agent (machine), etcd member and
-// operator. The identity is in the subject: CN is the name (a machine, a coordinator host, an etcd member, an
-// operator), OU the role. Keys are ECDSA
+// The cluster's certificates: two CAs, each with its own certificates. The cluster CA signs every coordinator's, agent's
+// (machine) and operator's; the etcd CA every etcd member's and the client certificates etcd lets in (coordinators).
+// Two, because etcd lets in any clientAuth certificate of the CA it trusts and cannot be told which (no allowed names
+// for clients in 3.4; its users are CNs, the same for an agent and a coordinator on one host): with the cluster CA,
+// every mail host could rewrite the cluster state in etcd. The identity is in the subject: CN is the name (a machine,
+// a coordinator host, an etcd member, an operator), OU the role. Keys are ECDSA
 // P-256: a handshake costs a fraction of an RSA one, which matters when a thousand agents reconnect at once.
 // Generation uses @peculiar/x509 (a maintained X.509 library on the platform's WebCrypto; no hand-written ASN.1);
 // reading uses Node's own X509Certificate.
@@ -10,15 +13,17 @@ import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ValidationError } from '../errors.js';
 import { identityOf } from '../tls/credentials.js';
+import { ETCD_ROLES } from '../tls/paths.js';
 import { assertName } from '../validate.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /**
  * What a certificate lets its holder do: agent and coordinator are slotctl's daemons, etcd a member of the
- * coordinators' replicated store (no slotctl service accepts that role), the rest are operator roles.
+ * coordinators' replicated store and etcd-client a coordinator's identity towards it (both signed by the etcd CA,
+ * which no slotctl service trusts), the rest are operator roles.
  */
-export const ROLES = ['agent', 'coordinator', 'etcd', 'reader', 'operator', 'admin'] as const;
+export const ROLES = ['agent', 'coordinator', 'etcd', 'etcd-client', 'reader', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 /** The operator roles, each allowed what the ones before it are. */
 export const OPERATOR_ROLES = ['reader', 'operator', 'admin'] as const satisfies readonly Role[];
@@ -26,6 +31,22 @@ export type OperatorRole = (typeof OPERATOR_ROLES)[number];
 
 export function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
+}
+
+/** The two CAs of a PKI directory. */
+export type CaKind = 'cluster' | 'etcd';
+/** The OU of each CA's subject: how a CA certificate says which one it is. */
+const CA_UNITS: Record<CaKind, string> = { cluster: 'ca', etcd: 'etcd-ca' };
+const CA_NAMES: Record<CaKind, string> = { cluster: 'slotctl cluster CA', etcd: 'slotctl etcd CA' };
+
+/** The CA that signs certificates of `role`. */
+export function caKindOf(role: string): CaKind {
+  return (ETCD_ROLES as readonly string[]).includes(role) ? 'etcd' : 'cluster';
+}
+
+/** Which CA a CA certificate (or, for any other, its issuer) is, by the OU of its subject; older CAs say `ca`. */
+function caKindOfSubject(subject: string): CaKind {
+  return identityOf(subject)?.role === CA_UNITS.etcd ? 'etcd' : 'cluster';
 }
 
 export interface Identity {
@@ -59,13 +80,14 @@ function assertCertName(name: string): void {
   assertName(name, 'certificate name');
 }
 
-/** A new cluster CA, valid for `days`. */
-export async function createCa(options: { name?: string; days?: number } = {}): Promise<Pem> {
+/** A new CA (the cluster's unless `kind` says etcd), valid for `days`. */
+export async function createCa(options: { name?: string; days?: number; kind?: CaKind } = {}): Promise<Pem> {
+  const kind = options.kind ?? 'cluster';
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
-    name: `CN=${options.name ?? 'slotctl cluster CA'}, OU=ca`,
+    name: `CN=${options.name ?? CA_NAMES[kind]}, OU=${CA_UNITS[kind]}`,
     notBefore: new Date(now - CLOCK_SKEW_MS),
     notAfter: new Date(now + (options.days ?? 3650) * DAY_MS),
     signingAlgorithm: ALGORITHM,
@@ -120,13 +142,20 @@ function subjectAltNames(identity: Identity, altNames: AltNames | undefined): x5
 }
 
 /**
- * A certificate for `identity`, signed by `ca`, valid for `days`; usable by a server and a client alike (extended key
- * usage serverAuth and clientAuth: an etcd member is both on its peer port, a coordinator a client of etcd).
+ * A certificate for `identity`, signed by `ca` (the CA of its role: see caKindOf), valid for `days`. Usable by a
+ * server and a client alike (extended key usage serverAuth and clientAuth: an etcd member is both on its peer port,
+ * daemons and agents serve and dial), except an etcd-client certificate: clientAuth only, it serves nothing.
  */
 export async function issueCertificate(ca: Pem, identity: Identity, options: IssueOptions = {}): Promise<Pem> {
   assertCertName(identity.name);
   if (!isRole(identity.role)) throw new ValidationError(`unknown role "${identity.role}"`, { hint: `one of ${ROLES.join(', ')}` });
   const altNames = subjectAltNames(identity, options.altNames);
+  // the separation of the two CAs rests on this: an etcd certificate from the cluster CA would let its holder into
+  // slotctl, and an agent's from the etcd CA into etcd
+  const want = caKindOf(identity.role);
+  const have = caKindOfSubject(new X509Certificate(ca.cert).subject);
+  if (want !== have) throw new ValidationError(`a ${identity.role} certificate is signed by the ${want} CA, not by the ${have} CA`, { hint: want === 'etcd' ? 'issue it from the etcd CA (etcd-ca.crt/.key; slotctl pki init --etcd adds one)' : 'issue it from the cluster CA (ca.crt/.key)' });
+  const usages = identity.role === 'etcd-client' ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
   const caCert = new x509.X509Certificate(ca.cert);
   const caKey = await webcrypto.subtle.importKey('pkcs8', Buffer.from(ca.key.replace(/-----[^-]+-----|\s/g, ''), 'base64'), ALGORITHM, false, ['sign']);
   const keys = (await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -143,7 +172,7 @@ export async function issueCertificate(ca: Pem, identity: Identity, options: Iss
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension(usages),
       new x509.SubjectAlternativeNameExtension(altNames),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
@@ -158,6 +187,8 @@ export interface CertificateInfo extends Partial<Identity> {
   notAfter: Date;
   fingerprint: string;
   isCa: boolean;
+  /** Which CA this is (a CA certificate) or signed it (any other), by the CA's subject. */
+  caKind: CaKind;
   /** subjectAltName entries as OpenSSL prints them (`DNS:co1`, `IP Address:10.0.0.1`). */
   altNames: string[];
   /** Extended key usages by name (`serverAuth`, `clientAuth`), or the OID of one without a name here. */
@@ -179,6 +210,7 @@ export function describeCertificate(pem: string): CertificateInfo {
     notAfter: new Date(cert.validTo),
     fingerprint: cert.fingerprint256,
     isCa: cert.ca,
+    caKind: caKindOfSubject(cert.ca ? cert.subject : cert.issuer),
     altNames: cert.subjectAltName ? cert.subjectAltName.split(', ') : [],
     // @peculiar/x509's reading: Node's X509Certificate.keyUsage (the EKUs) is renamed in later Node versions
     usages: (new x509.X509Certificate(pem).getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? []).map((oid) => USAGE_NAMES[String(oid)] ?? String(oid)),

@@ -71,9 +71,10 @@ function fileStamps(paths: TlsPaths): string {
 /**
  * Reads and checks a set of certificate files: the key is the certificate's and readable by its owner only, the CA
  * signed the certificate, it is valid now, and (with `expect`) it names the identity this process must have.
+ * `issueHint` says how to get the right certificate, where the general one would not (the etcd CA's).
  */
-export function loadCertificateSet(paths: TlsPaths, expect?: (id: Identity) => string | undefined): CertificateSet {
-  const hint = 'issue one with: slotctl pki issue ROLE NAME --dir PKI-DIR (see slotctl pki --help)';
+export function loadCertificateSet(paths: TlsPaths, expect?: (id: Identity) => string | undefined, options: { issueHint?: string } = {}): CertificateSet {
+  const hint = options.issueHint ?? 'issue one with: slotctl pki issue ROLE NAME --dir PKI-DIR (see slotctl pki --help)';
   const ca = read(paths.ca, 'CA certificate', hint);
   const cert = read(paths.cert, 'certificate', hint);
   const key = read(paths.key, 'private key', hint);
@@ -92,7 +93,7 @@ export function loadCertificateSet(paths: TlsPaths, expect?: (id: Identity) => s
     throw new ConfigError(`${paths.cert} or ${paths.ca} is not a PEM certificate: ${(err as Error).message}`, { hint });
   }
   if (!x509.checkPrivateKey(createPrivateKey(key))) throw new ConfigError(`the private key ${paths.key} does not belong to the certificate ${paths.cert}`, { hint: 'issue both anew (a renewal writes them together)' });
-  if (!x509.verify(caX509.publicKey)) throw new ConfigError(`the certificate ${paths.cert} was not signed by the CA in ${paths.ca}`, { hint: 'use the cluster CA that issued it, or issue a new one from this CA' });
+  if (!x509.verify(caX509.publicKey)) throw new ConfigError(`the certificate ${paths.cert} was not signed by the CA in ${paths.ca}`, { hint: options.issueHint ?? 'use the cluster CA that issued it, or issue a new one from this CA' });
   const now = Date.now();
   const notAfter = new Date(x509.validTo);
   if (now > notAfter.getTime()) throw new ConfigError(`the certificate ${paths.cert} expired on ${notAfter.toISOString()}`, { hint: 'renew it: slotctl pki issue … (daemons reload renewed files by themselves)' });
