@@ -6,9 +6,12 @@
 // replicas (nothing was at risk: no mail during the run) and the stores are switched back. Goal: < 10 s with the
 // default lease (5 s); stretch: < 5 s with --lease 2s. With --load N an MTA-like load of N messages/s goes to every
 // store for the whole run (the failover figure under load; the machine's stores fail over with deliveries in flight).
-// Writes bench/results/failover.json (failover-LEASE.json, failover-loadN.json).
+// With --ha the coordinators are three over three etcd members (test/cluster/netns-ha.ts) and the leader coordinator
+// is killed (SIGKILL) at the same moment as the machine: the new leader must be elected, read the state, admit the
+// agents and then fail the machine over (goal: < 15 s with a 2 s etcd lease).
+// Writes bench/results/failover.json (failover-LEASE.json, failover-loadN.json, failover-ha.json).
 //
-//   npm run bench:failover -- [--runs 10] [--lease 5s] [--load 25]
+//   npm run bench:failover -- [--runs 10] [--lease 5s] [--load 25] [--ha]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +26,7 @@ const runs = Number(benchArg('runs', '10'));
 const lease = benchArg('lease', '5s');
 const leaseMs = parseDuration(lease, '--lease');
 const loadRate = Number(benchArg('load', '0'));
+const ha = process.argv.includes('--ha');
 const interval = `${Math.max(200, Math.round(leaseMs / 5))}ms`;
 const dir = tempDir('failover-bench');
 const cluster = new NetnsCluster({
@@ -32,6 +36,7 @@ const cluster = new NetnsCluster({
   machines: 5,
   slotsPerMachine: 8,
   coordinatorArgs: ['--lease', lease, '--heartbeat-interval', interval],
+  ...(ha ? { ha: { coordinators: 3, etcd: 3, leaderLease: '2s' } } : {}),
   log: (l) => console.log(`  ${l}`),
 });
 const stopSyslogd = stopSyslogdStartedAfterNow();
@@ -72,14 +77,15 @@ const stalledBack: string[] = [];
 /** Runs after which the returning machine needed `machine recover` (changes at risk under load). */
 let recovered = 0;
 
-type Run = { totalMs: number; detectionMs: number; decisionMs: number; promotionMs: number; startMs: number };
+type Run = { totalMs: number; detectionMs: number; decisionMs: number; promotionMs: number; startMs: number; newLeaderMs?: number };
 
 async function oneRun(i: number): Promise<Run> {
   const lost = (await storeList()).filter((s) => s.master.machine === victim);
   const probes = lost.map((s) => probe(s.serviceIp, 25_000 + 4 * leaseMs));
   await new Promise((r) => setTimeout(r, 1000));
+  const leader = ha ? await cluster.ha!.waitLeader() : undefined;
   const crashedAt = Date.now();
-  await cluster.crash(victim);
+  await Promise.all([cluster.crash(victim), leader ? cluster.ha!.kill(leader) : undefined]);
   const upAt = await Promise.all(probes.map((p) => p(crashedAt)));
   const since = new Date(crashedAt - 1000).toISOString();
   const events = await cluster.slotctlJson<EventJson[]>(['events', '--since', since, '--limit', '1000']);
@@ -90,7 +96,13 @@ async function oneRun(i: number): Promise<Run> {
   const decided = Math.min(...ops.map((o) => Date.parse(o.createdAt)));
   const flipped = Math.max(...flips.map((e) => Date.parse(e.at)));
   const last = Math.max(...upAt);
-  const run = { totalMs: last - crashedAt, detectionMs: down - crashedAt, decisionMs: decided - down, promotionMs: flipped - decided, startMs: last - flipped };
+  const run: Run = { totalMs: last - crashedAt, detectionMs: down - crashedAt, decisionMs: decided - down, promotionMs: flipped - decided, startMs: last - flipped };
+  if (leader) {
+    // when the new leader started: its coordinator.started event
+    const started = events.filter((e) => e.kind === 'coordinator.started' && Date.parse(e.at) >= crashedAt).map((e) => Date.parse(e.at));
+    if (started.length) run.newLeaderMs = Math.min(...started) - crashedAt;
+    cluster.ha!.startOne(leader);
+  }
   console.log(`  run ${i + 1}: ${lost.length} stores served from peers ${run.totalMs} ms after the crash ${JSON.stringify(run)}`);
 
   // back to the start: the machine returns (its old masters come back as replicas), the stores move back. Under
@@ -137,10 +149,11 @@ const out: Record<string, unknown> = {
   benchmark: 'failover',
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  command: `npm run bench:failover -- --runs ${runs} --lease ${lease}${loadRate ? ` --load ${loadRate}` : ''}`,
+  command: `npm run bench:failover -- --runs ${runs} --lease ${lease}${loadRate ? ` --load ${loadRate}` : ''}${ha ? ' --ha' : ''}`,
+  coordinators: ha ? '3 over 3 etcd members (--leader-lease 2s); the leader killed with the machine' : 'one, SQLite',
   load: loadRate ? { messagesPerSecond: loadRate, to: 'every store, LMTP on its service IP, from the client namespace' } : 'none',
   lease: { leaseMs, heartbeatInterval: interval },
-  goal: { totalP50Ms: 10_000, stretchMs: 5_000, stretchLease: '2s' },
+  goal: ha ? { totalMs: 15_000, leaderLease: '2s' } : { totalP50Ms: 10_000, stretchMs: 5_000, stretchLease: '2s' },
 };
 try {
   console.log(`failover: 5 machines × 8 slots, lease ${lease}, crash(${victim}) ${runs} times…`);
@@ -154,14 +167,15 @@ try {
   } finally {
     if (load) out.loadSummary = await load.stop();
   }
-  const keys = ['totalMs', 'detectionMs', 'decisionMs', 'promotionMs', 'startMs'] as const;
-  out.failover = Object.fromEntries(keys.map((k) => [k, stats(results.map((r) => r[k]))]));
+  const keys = ['totalMs', 'detectionMs', 'decisionMs', 'promotionMs', 'startMs', ...(ha ? (['newLeaderMs'] as const) : [])] as const;
+  out.failover = Object.fromEntries(keys.map((k) => [k, stats(results.map((r) => r[k] ?? Number.NaN))]));
   out.switchBackRetries = stalledBack;
   out.recoveredAfterRuns = recovered;
   out.notes = [
     'total: crash → the last of the machine\'s 4 stores answers * OK on its service IP from its peer (client namespace, 5 ms probes)',
     'detection: crash → machine.down (lease + a fifth of it after the last heartbeat, so up to one heartbeat interval less after the crash)',
     'decision: machine.down → failover operations created; promotion: → the last database flip; start: last flip → last * OK (address taken after the ARP probe, cyrmaster started as master)',
+    ...(ha ? ['newLeader: crash and leader kill → the new leader coordinator running (its coordinator.started event)'] : []),
   ];
 } finally {
   await cluster.destroy();
@@ -169,6 +183,6 @@ try {
   stopSyslogd();
 }
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const name = loadRate ? `failover-load${loadRate}${lease === '5s' ? '' : `-${lease}`}.json` : lease === '5s' ? 'failover.json' : `failover-${lease}.json`;
+const name = ha ? `failover-ha${loadRate ? `-load${loadRate}` : ''}.json` : loadRate ? `failover-load${loadRate}${lease === '5s' ? '' : `-${lease}`}.json` : lease === '5s' ? 'failover.json' : `failover-${lease}.json`;
 writeFileSync(join(ROOT, 'bench', 'results', name), `${JSON.stringify(out, null, 2)}\n`);
 console.log(`failover: ${JSON.stringify(out.failover)}; written to bench/results/${name}`);

@@ -3,7 +3,7 @@
 // namespace. Zero loss and zero duplicates under 20 switchovers; a failing replay rolls back; a coordinator killed
 // at every step resumes; a hung or killed agent never yields two masters (a hung one ends the switchover once its
 // machine is declared down, and the failover takes over); a drain moves all 4 masters under load.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
@@ -131,33 +131,42 @@ describe('planned switchover on a namespace cluster', () => {
     await expectReplicasMatch([await store('n09')], { users: ['ann'] });
   }, 120_000);
 
-  // Each run: a coordinator armed to SIGKILL itself at one step (before or after its action), a switchover, a
-  // restart without the hook; the operation must end (completed or rolled back) with one master and no mail lost.
+  // Each run: the running coordinator armed to SIGKILL itself at one step (before or after its action: it reads the
+  // point from a file at every step), a switchover, a restart disarmed; the operation must end (completed or rolled
+  // back) with one master and no mail lost.
   const crashPoints = ['stop-master:before', 'replay:after', 'verify:before', 'flip:before', 'flip:after', 'start:after', 'confirm:before', 'done:before', 'rollback:after'];
+  const crashFile = join(dir, 'crash-at');
+  const CRASH_ENV = { SLOTCTL_TEST_CRASH_FILE: crashFile };
+  let readsCrashFile = false;
   it.each(crashPoints)('resumes after the coordinator is killed at %s', async (point) => {
     const name = 'n13';
     const before = await expectOneMaster(name);
     const all = await stores();
     const watch = await watchMasters(all);
-    await cluster.stopCoordinator();
-    await cluster.startCoordinator({ SLOTCTL_TEST_CRASH_AT: point });
-    await waitAgentsConnected();
+    if (!readsCrashFile) {
+      // once: a coordinator that reads the file (the cluster's own was started without it)
+      writeFileSync(crashFile, '');
+      await cluster.stopCoordinator();
+      await cluster.startCoordinator(CRASH_ENV);
+      await waitAgentsConnected();
+      readsCrashFile = true;
+    }
     const subject = `before a crash at ${point}`;
     const rollback = point.startsWith('rollback');
     // for the rollback: the replica cut off first, so the message stays in a sync log that the replay cannot push
     if (rollback) await cluster.blockSync(before.replica.machine);
-    let armed = true;
     try {
       await cluster.mail('deliver', [{ host: before.serviceIp, user: 'ben', subject }]);
       if (rollback) {
         const syncDir = join(dir, 'srv', before.master.machine, name, 'meta', 'conf', 'sync');
         await waitFor('a sync log on the master', () => (existsSync(syncDir) && readdirSync(syncDir).some((f) => f.startsWith('log')) ? true : undefined), 10_000);
       }
+      writeFileSync(crashFile, point);
       // the coordinator may die before it answers: the operation is found in the database afterwards
       await switchover(name, ['--json']);
       await waitFor('the coordinator to kill itself', () => (cluster.coordinatorProcess?.exited ? true : undefined), 30_000, 50);
-      await cluster.startCoordinator();
-      armed = false;
+      writeFileSync(crashFile, '');
+      await cluster.startCoordinator(CRASH_ENV);
       await waitAgentsConnected();
       const started = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all', '--store', name])).pop()!;
       expect(started.steps[0]!.reason).toContain(`switchover of ${name}`);
@@ -165,12 +174,10 @@ describe('planned switchover on a namespace cluster', () => {
       expect(op.state).toBe(rollback ? 'failed' : 'succeeded');
       expect(op.steps.map((s) => s.step)).toContain(point.split(':')[0]);
     } finally {
+      // a failed run must not leave the next tests a coordinator armed to kill itself, nor none at all
+      writeFileSync(crashFile, '');
+      if (cluster.coordinatorProcess?.exited) await cluster.startCoordinator(CRASH_ENV);
       if (rollback) await cluster.unblockSync(before.replica.machine);
-      // a failed run must not leave the next tests a coordinator armed to kill itself
-      if (armed) {
-        await cluster.stopCoordinator();
-        await cluster.startCoordinator();
-      }
     }
     const after = await expectOneMaster(name);
     // the store switched over is not served from its stop to its start, which a dead coordinator prolongs

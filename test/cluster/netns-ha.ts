@@ -1,7 +1,7 @@
 // The coordinators of a namespace cluster run highly available: c1…cN, each in a namespace of its own, over etcd
 // members e1…eM in theirs (test/support/etcd.ts, mutual TLS). Agents and slotctl get every coordinator's address
 // and find the leader themselves. Processes are started and signalled by PID only (their PID files under DIR/pids).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, type Daemon, waitFor } from '../../tools/local-cluster.js';
 import { HARNESS_COORDINATOR, tlsArgs } from '../../tools/test-pki.js';
@@ -11,7 +11,7 @@ import type { NetnsCluster } from './netns.js';
 export interface HaOptions {
   coordinators: number;
   etcd: number;
-  /** --leader-lease of every coordinator (default 2s). */
+  /** --leader-lease of every coordinator (default: the coordinator's own, 5 s). */
   leaderLease?: string;
   /** 'sqlite': the cluster starts on c1 alone with its SQLite file (to be moved to etcd by the test). */
   startOn?: 'etcd' | 'sqlite';
@@ -74,13 +74,24 @@ export class CoordinatorGroup {
   /** Starts one coordinator (on etcd unless `backendArgs` say otherwise); `env` reaches it (the crash hook). */
   startOne(name: string, env: Record<string, string> = {}, backendArgs?: string[]): Daemon {
     if (this.running.get(name) && !this.running.get(name)!.exited) throw new Error(`coordinator ${name} runs already`);
+    // each reads its own crash file at every step of an operation (armed by `armCrash`, tests only)
+    env = { SLOTCTL_TEST_CRASH_FILE: this.crashFile(name), ...env };
     const daemon = this.cluster.daemon(`coordinator-${name}`, name, [
-      BIN.coordinator, '--listen', this.address(name), ...(backendArgs ?? [...this.etcdArgs(), '--leader-lease', this.options.leaderLease ?? '2s']),
+      BIN.coordinator, '--listen', this.address(name), ...(backendArgs ?? [...this.etcdArgs(), ...(this.options.leaderLease ? ['--leader-lease', this.options.leaderLease] : [])]),
       ...tlsArgs(this.cluster.pkiDir, HARNESS_COORDINATOR), ...this.o.coordinatorArgs,
     ], env);
     this.running.set(name, daemon);
     this.o.log(`coordinator ${name} started`);
     return daemon;
+  }
+
+  crashFile(name: string): string {
+    return join(this.o.dir, `crash-at-${name}`);
+  }
+
+  /** The running coordinator `name` kills itself at `point` (STEP:before|after) of an operation; '' disarms it. */
+  armCrash(name: string, point: string): void {
+    writeFileSync(this.crashFile(name), point);
   }
 
   process(name: string): Daemon | undefined {

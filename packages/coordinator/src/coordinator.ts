@@ -9,6 +9,7 @@ import type { CoordinatorServer } from './grpc/server.js';
 import { LivenessTracker } from './liveness/tracker.js';
 import { AGENT_RECONNECT_MAX_MS } from './liveness/rules.js';
 import { Orchestrator } from './operations/orchestrator.js';
+import { testCrashPoint } from './operations/framework/crash-hook.js';
 import { EventRetention } from './db/retention.js';
 
 export interface CoordinatorConfig {
@@ -29,9 +30,11 @@ export interface CoordinatorConfig {
 export interface Leading {
   term: number;
   until: () => number;
+  /** How long agents may take to reach it after it starts leading, beyond their lease (liveness/rules.ts). */
+  agentReconnectMs: number;
 }
 
-export const SOLE_COORDINATOR: Leading = { term: 0, until: () => Number.POSITIVE_INFINITY };
+export const SOLE_COORDINATOR: Leading = { term: 0, until: () => Number.POSITIVE_INFINITY, agentReconnectMs: AGENT_RECONNECT_MAX_MS };
 
 export type CoordinatorState =
   | { phase: 'created' }
@@ -61,10 +64,10 @@ export class Coordinator {
     this.server = server;
     const storage = backend.storage;
     const liveness = new LivenessTracker(storage, this.config, this.log);
-    // Until then nothing is declared down (liveness counts silence from its start + AGENT_RECONNECT_MAX_MS) and no
+    // Until then nothing is declared down (liveness counts silence from its start + the agents' reconnect time) and no
     // failover starts (the orchestrator's grace): agents say so to their partners, who keep promising meanwhile.
     // A newly elected leader is a restarted coordinator: the same grace.
-    const graceMs = this.config.leaseMs + AGENT_RECONNECT_MAX_MS;
+    const graceMs = this.config.leaseMs + leading.agentReconnectMs;
     const graceUntil = performance.now() + graceMs;
     // the orchestrator re-evaluates its operations soon after an agent reports or a session starts or ends
     let orchestrator: Orchestrator | undefined;
@@ -90,7 +93,7 @@ export class Coordinator {
       },
       this.log,
     );
-    orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: process.env.SLOTCTL_TEST_CRASH_AT, graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
+    orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: testCrashPoint(), graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
     this.liveness = liveness;
     this.sessions = sessions;
@@ -112,7 +115,7 @@ export class Coordinator {
       backend: backend.describe,
       term: leading.term,
     });
-    liveness.start(undefined, AGENT_RECONNECT_MAX_MS);
+    liveness.start(undefined, leading.agentReconnectMs);
     orchestrator.start();
     this.retention = new EventRetention(storage, this.log);
     this.retention.start();

@@ -7,6 +7,7 @@ import { Coordinator, type CoordinatorConfig } from '../coordinator.js';
 import { etcdBackend } from '../db/etcd/index.js';
 import { EtcdKeys } from '../db/etcd/keys.js';
 import type { CoordinatorServer } from '../grpc/server.js';
+import { AGENT_RECONNECT_TO_NEW_LEADER_MS } from '../liveness/rules.js';
 import { Leadership, type LeaderRecord } from './leadership.js';
 
 export interface HaOptions {
@@ -72,7 +73,7 @@ export class HaCoordinator {
       const coordinator = new Coordinator(this.o.config, this.o.log);
       this.coordinator = coordinator;
       this.terms.push(term);
-      coordinator.start(backend, this.o.server, { term, until: () => leadership.until() });
+      coordinator.start(backend, this.o.server, { term, until: () => leadership.until(), agentReconnectMs: AGENT_RECONNECT_TO_NEW_LEADER_MS });
       const why = await lost;
       this.o.log.warn({ term, why }, why === 'stopping' ? 'leaving the leadership' : 'leadership lost: stopping acting as leader');
       await coordinator.stop({ flush: why === 'stopping' });

@@ -46,6 +46,14 @@ const suspectAfter = (c: LivenessConfig) => 2 * c.heartbeatIntervalMs;
  */
 export const AGENT_RECONNECT_MAX_MS = 6000;
 
+/**
+ * A newly elected leader among several coordinators (etcd backend) waits less: its process was listening all along,
+ * and agents cycle through the coordinators every 250–500 ms while none leads, then follow the followers' hint to it
+ * at once (packages/shared/src/coordinator-choice.ts). Safety does not rest on it: every lease the old leader renewed
+ * ends a lease after its leadership, and silence is counted from this leader's start (ARCHITECTURE.md, HA).
+ */
+export const AGENT_RECONNECT_TO_NEW_LEADER_MS = 3000;
+
 export const LIVENESS_RULES: readonly LivenessRule[] = [
   {
     name: 'lease-expired',

@@ -33,7 +33,7 @@ export interface OrchestratorDeps {
    * Test hook (SLOTCTL_TEST_CRASH_AT=STEP[:before|:after]): the coordinator kills itself with SIGKILL right after
    * recording STEP (before its action) or after the action, to prove that every step resumes.
    */
-  crashAt?: string | undefined;
+  crashAt?: () => string | undefined;
   /** After a (re)start, how long preflights wait for agents to reconnect before refusing (the lease). */
   graceMs: number;
   /** Switchovers past their preflight at once, cluster-wide (a drain's `--parallel` bounds its own). */

@@ -15,7 +15,7 @@ export interface RunnerOptions {
    * Test hook (SLOTCTL_TEST_CRASH_AT=STEP[:before|:after]): the coordinator kills itself with SIGKILL right after
    * recording STEP (before its action) or after the action, to prove that every step resumes.
    */
-  crashAt?: string | undefined;
+  crashAt?: () => string | undefined;
   /** Called after a cancel was recorded (the orchestrator evaluates again). */
   wake: () => void;
 }
@@ -109,7 +109,7 @@ export class OperationRunner {
   }
 
   private crashHook(step: string, when: 'before' | 'after'): void {
-    const at = this.options.crashAt;
+    const at = this.options.crashAt?.();
     if (!at) return;
     const [s, w = 'after'] = at.split(':');
     if (s === step && w === when) {
