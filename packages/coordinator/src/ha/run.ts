@@ -78,7 +78,9 @@ export class HaCoordinator {
       this.o.log.warn({ term, why }, why === 'stopping' ? 'leaving the leadership' : 'leadership lost: stopping acting as leader');
       await coordinator.stop({ flush: why === 'stopping' });
       this.coordinator = undefined;
-      if (why === 'stopping') await leadership.resign();
+      // nothing acts for this term any more: its key and lease go now if etcd can be reached (the next leader need
+      // not wait for them to expire), else they expire on their own
+      await leadership.resign();
     }
   }
 
