@@ -5,17 +5,43 @@
 // are overdue, and reconnection with the agent's own backoff. It counts its lease with the agent's own Lease class,
 // so "would have fenced" means what it means on a real host; bench/sim-peers.ts adds its partners (reconnect-now
 // and the failsafe), as packages/agent/src/peer/ does.
+//
+// Several coordinators (the etcd backend), as the link: the list in order, starting at the first; a follower's
+// refusal sends it to the leader it names at once (or, while none is elected, to the next address soon), anything
+// else to the next address after the backoff (nextCoordinator from @slotctl/shared decides); a session that gets no
+// connection in 1.5 s or no welcome in 5 s goes to the next address; one silent for a lease with the lease gone is
+// left; a term older than the newest seen is refused; renewals go to the coordinator of the current session.
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import { TLS_CHANNEL_OPTIONS, channelCredentials, expectIdentity, serverIdentityCheck, tlsPaths, loadContract, type AgentClient, type AgentMessage, type CoordinatorMessage__Output, type HeartbeatAck__Output, type SlotReport, type TlsPaths } from '@slotctl/shared';
+import {
+  TLS_CHANNEL_OPTIONS,
+  channelCredentials,
+  electionRetryDelay,
+  expectIdentity,
+  isStaleTerm,
+  nextCoordinator,
+  notLeaderOf,
+  serverIdentityCheck,
+  tlsPaths,
+  loadContract,
+  type AgentClient,
+  type AgentMessage,
+  type CoordinatorMessage__Output,
+  type HeartbeatAck__Output,
+  type ListPosition,
+  type SlotReport,
+  type TlsPaths,
+  type TryOutcome,
+} from '@slotctl/shared';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from '../packages/agent/src/lease/lease.js';
 import { reconnectDelay } from '../packages/agent/src/coordinator/backoff.js';
 
 type Stream = grpc.ClientDuplexStream<AgentMessage, CoordinatorMessage__Output>;
 
 export interface SimShared {
-  target: string;
+  /** The coordinator addresses (--coordinator), in order; the leader is found among them. */
+  coordinators: readonly string[];
   machines: number;
   slotsPerMachine: number;
   /** ms between full reports in steady state (0: only after a desired state, as an idle agent). */
@@ -33,6 +59,10 @@ export interface SimShared {
   errors: { count: number };
 }
 
+/** As CoordinatorLink (several addresses): no connection this long, or connected and no welcome this long: the next address. */
+const CONNECT_WAIT_MS = 1500;
+const WELCOME_WAIT_MS = 5000;
+
 /** The agent's channel options (session.ts), plus a subchannel of its own: each real agent is its own host. */
 const CHANNEL = { ...TLS_CHANNEL_OPTIONS, 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000, 'grpc.use_local_subchannel_pool': 1 };
 
@@ -44,7 +74,17 @@ function onceContextCredentials(paths: TlsPaths): grpc.ChannelCredentials {
 
 export class SimAgent {
   readonly machine: string;
-  private readonly client: AgentClient;
+  /** One client per coordinator address, made when first tried (as the link). */
+  private readonly clients = new Map<string, AgentClient>();
+  /** The address the current (or last) session went to, and how it got there. */
+  private position: ListPosition = { index: 0, hops: 0 };
+  /** The coordinator of the welcomed session: where renewals go. */
+  private sessionCoordinator = '';
+  /** Newest leadership term seen (0: none, or SQLite). */
+  private newestTerm = 0;
+  /** monotonic ms of the last message on the current stream. */
+  private lastHeardAt = 0;
+  private welcomeTimer: NodeJS.Timeout | undefined;
   private readonly instanceId: string;
   private stream: Stream | undefined;
   private streamOpenedAt = 0;
@@ -60,7 +100,7 @@ export class SimAgent {
   private connected = false;
   private stopped = false;
   private renewing = false;
-  private renewClient: AgentClient | undefined;
+  private renewClient: { coordinator: string; client: AgentClient } | undefined;
   readonly lease = new Lease();
   /** Stream heartbeats in flight, for latency (renewals are not timed: they exist only when something is late). */
   private readonly streamSent = new Map<number, number>();
@@ -79,8 +119,14 @@ export class SimAgent {
   private fencedWithFailsafe = false;
   renewals = 0;
   sessions = 0;
-  /** After `mark`: when the session broke, sessions tried, when one was welcomed (wall ms after the mark). */
-  restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0 };
+  /** Sessions a follower refused ("is not the leader"), and ones ended for a deposed leader's term. */
+  notLeader = 0;
+  staleTerms = 0;
+  /**
+   * After `mark`: when the session broke, sessions tried, when one was welcomed (wall ms after the mark), reconnects
+   * cut short by a partner (and of those, failed at once), follower refusals, and the term of the session welcomed.
+   */
+  restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0, notLeader: 0, term: 0 };
   /** The current session was opened by reconnectNow (a partner reaches the coordinator), not by the backoff. */
   private openedNow = false;
   /** As CoordinatorLink: when the stream opened (monotonic ms) and until when its coordinator promotes nothing. */
@@ -92,13 +138,26 @@ export class SimAgent {
   constructor(private readonly index: number, private readonly shared: SimShared) {
     this.machine = `m${index}`;
     this.instanceId = `sim-${index}-${process.pid}-${Date.now()}`;
-    const { Agent } = loadContract().slotctl.v1;
     // Renewed files are not looked for nor checked (a run is minutes long; the agent's CertificateFiles does both), and
     // the TLS context is made once per agent: grpc-js's
     // certificate-provider credentials (the agent's, which take renewed files) make one per connection, ~1.3 ms of
     // OpenSSL 3 each — on a real host the agent's own CPU, here a thousand agents' on the coordinator's cores.
     this.credentials = shared.pkiDir ? onceContextCredentials(tlsPaths(shared.pkiDir, { role: 'agent', name: this.machine })) : channelCredentials(undefined, expectIdentity('coordinator'));
-    this.client = new Agent(shared.target, this.credentials, CHANNEL);
+    if (shared.coordinators.length === 0) throw new Error('a simulated agent needs at least one coordinator address');
+  }
+
+  private get several(): boolean {
+    return this.shared.coordinators.length > 1;
+  }
+
+  private clientFor(address: string): AgentClient {
+    let client = this.clients.get(address);
+    if (!client) {
+      const { Agent } = loadContract().slotctl.v1;
+      client = new Agent(address, this.credentials, CHANNEL);
+      this.clients.set(address, client);
+    }
+    return client;
   }
 
   start(): void {
@@ -109,7 +168,7 @@ export class SimAgent {
   mark(wallMs: number): void {
     this.markAt = wallMs;
     this.backAt = 0;
-    this.restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0 };
+    this.restart = { brokenMs: -1, attempts: 0, welcomedMs: -1, now: 0, nowFailedFast: 0, notLeader: 0, term: 0 };
   }
 
   /**
@@ -163,9 +222,10 @@ export class SimAgent {
     clearTimeout(this.retryTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reportTimer);
+    clearTimeout(this.welcomeTimer);
     this.stream?.cancel();
-    this.client.close();
-    this.renewClient?.close();
+    for (const client of this.clients.values()) client.close();
+    this.renewClient?.client.close();
   }
 
   private connect(now = false): void {
@@ -174,22 +234,59 @@ export class SimAgent {
     this.welcomed = false;
     this.openedMono = monotonicMs();
     this.graceUntil = 0;
-    const stream: Stream = this.shared.waitForReady ? this.client.Session(new grpc.Metadata({ waitForReady: true })) : this.client.Session();
+    const client = this.clientFor(this.shared.coordinators[this.position.index]!);
+    const stream: Stream = this.shared.waitForReady ? client.Session(new grpc.Metadata({ waitForReady: true })) : client.Session();
     this.stream = stream;
     this.streamOpenedAt = Date.now();
     this.sessions++;
     if (this.markAt) this.restart.attempts++;
     stream.on('data', (m: CoordinatorMessage__Output) => this.onMessage(stream, m));
-    stream.on('error', () => this.onBroken(stream));
+    stream.on('error', (err: grpc.ServiceError) => {
+      const follower = notLeaderOf(err);
+      this.onBroken(stream, follower ? { kind: 'not-leader', leader: follower.leader } : undefined);
+    });
     stream.on('end', () => this.onBroken(stream));
     stream.write({ hello: { machine: this.machine, agentVersion: 'bench', instanceId: this.instanceId, slots: this.reports() } });
+    if (this.several) this.watchWelcome(stream, client);
+  }
+
+  /** As the link with several addresses: one that does not answer the hello is left for the next. */
+  private watchWelcome(stream: Stream, client: AgentClient): void {
+    const check = (waited: number) => {
+      if (stream !== this.stream || this.welcomed) return;
+      const connected = client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+      if (connected && waited < WELCOME_WAIT_MS) {
+        this.welcomeTimer = setTimeout(() => setImmediate(check, WELCOME_WAIT_MS), WELCOME_WAIT_MS - waited);
+        return;
+      }
+      this.onBroken(stream);
+    };
+    clearTimeout(this.welcomeTimer);
+    this.welcomeTimer = setTimeout(() => setImmediate(check, CONNECT_WAIT_MS), CONNECT_WAIT_MS);
+  }
+
+  /** A term older than the newest seen ends the session (a deposed leader); true when refused. */
+  private refusedTerm(stream: Stream, term: number): boolean {
+    if (!isStaleTerm(this.newestTerm, term)) {
+      this.newestTerm = Math.max(this.newestTerm, term);
+      return false;
+    }
+    this.staleTerms++;
+    this.onBroken(stream);
+    return true;
   }
 
   private onMessage(stream: Stream, message: CoordinatorMessage__Output): void {
     if (stream !== this.stream) return;
+    this.lastHeardAt = monotonicMs();
     if (message.body === 'welcome') {
       const w = message.welcome!;
+      if (this.refusedTerm(stream, Number(w.term))) return;
+      clearTimeout(this.welcomeTimer);
       this.attempt = 0;
+      this.position = { ...this.position, hops: 0 };
+      this.sessionCoordinator = this.shared.coordinators[this.position.index]!;
+      if (this.markAt && this.streamOpenedAt > this.markAt) this.restart.term = Number(w.term);
       this.connected = true;
       this.welcomed = true;
       if (this.markAt && this.restart.welcomedMs < 0 && this.streamOpenedAt > this.markAt) this.restart.welcomedMs = Date.now() - this.markAt;
@@ -203,8 +300,10 @@ export class SimAgent {
       this.heartbeat(stream);
       if (this.shared.reportEveryMs > 0 && !this.reportTimer) this.scheduleReports();
     } else if (message.body === 'ack') {
+      if (this.refusedTerm(stream, Number(message.ack!.term))) return;
       this.acked(message.ack!, stream);
     } else if (message.body === 'desired') {
+      if (this.refusedTerm(stream, Number(message.desired!.term))) return;
       stream.write({ applied: { version: message.desired!.version, slots: [] } });
       stream.write({ reports: { slots: this.reports() } });
     }
@@ -226,11 +325,24 @@ export class SimAgent {
 
   private heartbeat(stream: Stream): void {
     if (stream !== this.stream) return;
+    if (this.several) setImmediate(() => this.checkSilence(stream));
     const seq = ++this.seq;
     this.lease.sentAt(seq, monotonicMs());
     this.streamSent.set(seq, performance.now());
     if (this.streamSent.size > 64) this.streamSent.delete(this.streamSent.keys().next().value!);
     stream.write({ heartbeat: { seq, peers: this.peerViews(), fenced: this.fencedWithFailsafe } });
+  }
+
+  /**
+   * As the link with several addresses: a coordinator silent for a whole lease, with the lease gone, has died without
+   * closing anything; the next address may lead by now.
+   */
+  private checkSilence(stream: Stream): void {
+    if (stream !== this.stream || !this.connected) return;
+    const now = monotonicMs();
+    const deadline = this.lease.deadline;
+    if (now - this.lastHeardAt < this.leaseMs || (deadline !== undefined && now < deadline)) return;
+    this.onBroken(stream);
   }
 
   /**
@@ -248,32 +360,55 @@ export class SimAgent {
     this.renewals++;
     const stream = this.stream;
     const { Agent } = loadContract().slotctl.v1;
-    // as the agent's lease thread: a connection of its own kept for renewals (one TLS handshake, not one per renewal)
-    const client = (this.renewClient ??= new Agent(this.shared.target, this.credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 }));
-    client.Renew({ machine: this.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
-      if (err && this.renewClient === client) {
-        client.close();
+    // as the agent's lease thread: a connection of its own kept for renewals (one TLS handshake, not one per renewal),
+    // to the coordinator of the current session (a new one after a failover)
+    const coordinator = this.sessionCoordinator;
+    if (this.renewClient && this.renewClient.coordinator !== coordinator) {
+      this.renewClient.client.close();
+      this.renewClient = undefined;
+    }
+    const kept = (this.renewClient ??= { coordinator, client: new Agent(coordinator, this.credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 }) });
+    kept.client.Renew({ machine: this.machine, instanceId: this.instanceId, seq }, { deadline: Date.now() + 2000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+      if (err && this.renewClient === kept) {
+        kept.client.close();
         this.renewClient = undefined;
       }
       this.renewing = false;
-      if (!err && ack && stream === this.stream) this.acked(ack, undefined);
+      if (err || !ack || stream !== this.stream) return;
+      // an older term's acknowledgement renews nothing (a deposed leader)
+      if (isStaleTerm(this.newestTerm, Number(ack.term))) return;
+      this.newestTerm = Math.max(this.newestTerm, Number(ack.term));
+      this.acked(ack, undefined);
     });
   }
 
-  private onBroken(stream: Stream): void {
+  /**
+   * As CoordinatorLink.onBroken: a follower's refusal sends the agent to the leader it names at once (or, during an
+   * election, to the next address soon); anything else to the next address after the reconnect backoff.
+   */
+  private onBroken(stream: Stream, outcome: TryOutcome = { kind: 'failed' }): void {
     if (stream !== this.stream || this.stopped) return;
     this.stream = undefined;
     this.connected = false;
-    this.shared.errors.count++;
+    if (outcome.kind === 'not-leader') {
+      this.notLeader++;
+      if (this.markAt) this.restart.notLeader++;
+    } else {
+      this.shared.errors.count++;
+    }
     if (this.markAt && this.restart.brokenMs < 0) this.restart.brokenMs = Date.now() - this.markAt;
     // a reconnect-now on a channel still in its own reconnect backoff fails at once (and lengthens the agent's)
     if (this.markAt && this.openedNow && !this.welcomed && Date.now() - this.streamOpenedAt < 200) this.restart.nowFailedFast++;
     clearInterval(this.heartbeatTimer);
+    clearTimeout(this.welcomeTimer);
     stream.cancel();
+    const next = nextCoordinator(this.shared.coordinators, this.position, outcome);
+    this.position = { index: next.index, hops: next.hops };
+    const delay = next.wait === 'now' ? 0 : next.wait === 'soon' ? electionRetryDelay() : reconnectDelay(this.attempt++);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.connect();
-    }, reconnectDelay(this.attempt++));
+    }, delay);
   }
 
   /** Now and then a full report, as slot state, backlogs and log lines change on a real host (first one jittered). */

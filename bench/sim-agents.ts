@@ -1,8 +1,8 @@
 // Simulated agents for bench/coordinator-sessions, run as a child process: `count` SimAgents (machines first …
 // first+count−1), each with its own gRPC connection. The parent steers them over IPC:
 //   → {type:'measure', on}  heartbeat latencies recorded while on; off answers {type:'measured', latencies}
-//   → {type:'mark', at}     the coordinator is about to be killed at wall-clock `at`: answer {type:'back'} once every
-//                           agent has an acknowledgement on a session opened after it
+//   → {type:'mark', at}     the coordinator (with several: the leader) is about to be killed at wall-clock `at`:
+//                           answer {type:'back'} once every agent has an acknowledgement on a session opened after it
 //   → {type:'stop'}         answer {type:'done'} with the lease figures, then exit
 //   ↔ {type:'reach'}        every 200 ms, which agents reach the coordinator (the bench passes it to the others)
 //   ← {type:'acked', at}    once every agent has had its first acknowledgement (at = the last one, wall clock)
@@ -17,7 +17,8 @@ import { SimAgent, type SimShared } from './sim-agent.js';
 import { SimPeers } from './sim-peers.js';
 
 export interface SimConfig {
-  target: string;
+  /** The coordinator addresses, in order (several: one leads, the agents find it). */
+  coordinators: string[];
   first: number;
   count: number;
   machines: number;
@@ -34,7 +35,7 @@ export type FromSim =
   | { type: 'acked'; at: number }
   | { type: 'reach'; first: number; states: number[] }
   | { type: 'measured'; latencies: number[]; loopDelayMs: { p50: number; p99: number; max: number } }
-  | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[]; reconnectsNow: number; reconnectsNowFailedFast: number }
+  | { type: 'back'; at: number; backMs: number[]; brokenMs: number[]; welcomedMs: number[]; attempts: number[]; reconnectsNow: number; reconnectsNowFailedFast: number; notLeader: number[]; terms: number[] }
   | {
       type: 'done';
       fences: number;
@@ -46,6 +47,9 @@ export type FromSim =
       renewals: number;
       sessions: number;
       streamErrors: number;
+      /** Sessions a follower refused, and sessions ended for a deposed leader's term. */
+      notLeader: number;
+      staleTerms: number;
     };
 
 const config = JSON.parse(process.argv[2]!) as SimConfig;
@@ -61,7 +65,7 @@ let measuring = false;
 // agent (alone on its host) would not have it
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 const shared: SimShared = {
-  target: config.target,
+  coordinators: config.coordinators,
   machines: config.machines,
   slotsPerMachine: config.slotsPerMachine,
   reportEveryMs: config.reportEveryMs,
@@ -103,6 +107,8 @@ const watcher = setInterval(() => {
       attempts: agents.map((a) => a.restart.attempts),
       reconnectsNow: agents.reduce((n, a) => n + a.restart.now, 0),
       reconnectsNowFailedFast: agents.reduce((n, a) => n + a.restart.nowFailedFast, 0),
+      notLeader: agents.map((a) => a.restart.notLeader),
+      terms: [...new Set(agents.map((a) => a.restart.term))],
     });
     markAt = 0;
   }
@@ -146,6 +152,8 @@ process.on('message', (m: ToSim) => {
       renewals: agents.reduce((n, a) => n + a.renewals, 0),
       sessions: agents.reduce((n, a) => n + a.sessions, 0),
       streamErrors: shared.errors.count,
+      notLeader: agents.reduce((n, a) => n + a.notLeader, 0),
+      staleTerms: agents.reduce((n, a) => n + a.staleTerms, 0),
     });
     for (const a of agents) a.stop();
     setTimeout(() => process.exit(0), 200);

@@ -123,11 +123,28 @@ export interface LocalClusterOptions {
   insecure?: boolean;
   /** A PKI of this cluster's own (under `dir`), not the test run's: for a test that re-issues certificates. */
   ownPki?: boolean;
+  /**
+   * The coordinators keep the cluster in etcd (--store etcd) instead of SQLite under `dir`: these members, dialled with
+   * these client files (test/support/etcd.ts gives both: `endpoints`, `clientTls`). Read when a coordinator starts:
+   * a harness may set it after the constructor, once etcd runs with the certificates of `pkiDir`.
+   */
+  etcd?: { endpoints: readonly string[]; ca: string; cert: string; key: string; prefix?: string; leaderLease?: string };
+  /**
+   * How many coordinators (default 1; several only with `etcd`): each on a port of its own with --advertise, one of
+   * them elected leader. `target` is then every address, comma-separated, and the Admin client follows the leader.
+   */
+  coordinators?: number;
 }
 
 export class LocalCluster {
+  /** The (first) coordinator's port. */
   port = 0;
+  /** Each coordinator's port, in order (the first is `port`). */
+  readonly ports: number[] = [];
+  /** The coordinator started last (with one coordinator: the coordinator). */
   coordinator: Daemon | undefined;
+  /** Each coordinator's process of its last start, by index. */
+  readonly coordinators: (Daemon | undefined)[] = [];
   readonly agents = new Map<string, Daemon>();
   private admin: Admin | undefined;
 
@@ -140,6 +157,16 @@ export class LocalCluster {
     if (!options.insecure) ensureCertificates(this.pkiDir, [HARNESS_COORDINATOR, HARNESS_OPERATOR]);
   }
 
+  /** How many coordinators this cluster runs. */
+  get coordinatorCount(): number {
+    return this.options.coordinators ?? 1;
+  }
+
+  /** Coordinator `index`'s address (its --listen and --advertise). */
+  address(index = 0): string {
+    return `127.0.0.1:${index === 0 ? this.port : (this.ports[index] ?? 0)}`;
+  }
+
   /** The flags that give a process `id`'s certificate (or --insecure). */
   tlsArgs(id: { role: string; name: string }): string[] {
     if (this.options.insecure) return ['--insecure'];
@@ -147,8 +174,10 @@ export class LocalCluster {
     return tlsArgs(this.pkiDir, id);
   }
 
+  /** Where agents and slotctl reach the coordinator: with several, every address, comma-separated (they find the leader). */
   get target(): string {
-    return `127.0.0.1:${this.port}`;
+    if (this.coordinatorCount === 1) return `127.0.0.1:${this.port}`;
+    return Array.from({ length: this.coordinatorCount }, (_, i) => this.address(i)).join(',');
   }
 
   get databasePath(): string {
@@ -161,30 +190,98 @@ export class LocalCluster {
   }
 
   /**
-   * Starts the coordinator and waits until it answers Status, unless `ready: false` (a benchmark restarting it under
-   * a thousand agents: a Status of that cluster is work the restart should not be measured with).
+   * Starts the coordinator (`index`: which one, with several) and waits until the leader answers Status, unless
+   * `ready: false` (a benchmark restarting it under a thousand agents: a Status of that cluster is work the restart
+   * should not be measured with).
    */
-  async startCoordinator(options: { ready?: boolean } = {}): Promise<Daemon> {
-    if (!this.port) this.port = await freePort();
+  async startCoordinator(options: { ready?: boolean; index?: number } = {}): Promise<Daemon> {
+    const index = options.index ?? 0;
+    if (index < 0 || index >= this.coordinatorCount) throw new Error(`no coordinator ${index}: this cluster has ${this.coordinatorCount}`);
+    if (this.coordinatorCount > 1 && !this.options.etcd) throw new Error('several coordinators need the etcd backend (options.etcd)');
+    await this.assignPorts();
     const node = this.options.coordinatorNodeArgs?.length ? [process.execPath, ...shebangFlags(BIN.coordinator), ...this.options.coordinatorNodeArgs] : [];
+    const etcd = this.options.etcd;
+    const store = etcd
+      ? [
+          '--store', 'etcd',
+          '--etcd-endpoints', etcd.endpoints.join(','),
+          '--etcd-ca', etcd.ca, '--etcd-cert', etcd.cert, '--etcd-key', etcd.key,
+          ...(etcd.prefix ? ['--etcd-prefix', etcd.prefix] : []),
+          '--leader-lease', etcd.leaderLease ?? '2s',
+          '--advertise', this.address(index),
+        ]
+      : ['--data-dir', join(this.options.dir, 'coordinator')];
     const args = [
       ...node,
       BIN.coordinator,
-      '--listen', this.target,
-      '--data-dir', join(this.options.dir, 'coordinator'),
+      '--listen', this.address(index),
+      ...store,
       '--heartbeat-interval', this.options.heartbeatInterval ?? '1s',
       '--lease', this.options.lease ?? '5s',
       '--log-level', this.options.logLevel ?? 'info',
       ...this.tlsArgs(HARNESS_COORDINATOR),
     ];
-    const daemon = new Daemon('coordinator', args, join(this.options.dir, 'logs', 'coordinator.log'));
+    const name = this.coordinatorCount === 1 ? 'coordinator' : `coordinator-c${index + 1}`;
+    const daemon = new Daemon(name, args, this.coordinatorLog(index));
     this.coordinator = daemon;
+    this.coordinators[index] = daemon;
     if (options.ready === false) return daemon;
     await waitFor('the coordinator to answer', async () => {
       if (daemon.exited) throw new Error(`coordinator exited with code ${daemon.exitCode}; see ${daemon.logFile}`);
       return (await this.client().status()) ? true : undefined;
     });
     return daemon;
+  }
+
+  /** Starts every coordinator, then waits until one leads and answers Status (unless `ready: false`). */
+  async startCoordinators(options: { ready?: boolean } = {}): Promise<Daemon[]> {
+    const started: Daemon[] = [];
+    for (let i = 0; i < this.coordinatorCount; i++) started.push(await this.startCoordinator({ index: i, ready: false }));
+    if (options.ready === false) return started;
+    await waitFor('a coordinator to lead and answer', async () => {
+      const gone = started.find((d) => d.exited);
+      if (gone) throw new Error(`${gone.name} exited with code ${gone.exitCode}; see ${gone.logFile}`);
+      return (await this.client().status()) ? true : undefined;
+    }, 30_000);
+    return started;
+  }
+
+  /** Coordinator `index`'s log file. */
+  coordinatorLog(index = 0): string {
+    return join(this.options.dir, 'logs', this.coordinatorCount === 1 ? 'coordinator.log' : `coordinator-c${index + 1}.log`);
+  }
+
+  /**
+   * Which running coordinator leads: each asked alone (a call a follower refuses at once), or undefined while none
+   * does. A cheap call (the last event), not Status: under a thousand agents a Status is work.
+   */
+  async leaderIndex(timeoutMs = 5000): Promise<number | undefined> {
+    const answers = await Promise.all(this.coordinators.map(async (d, i) => {
+      if (!d || d.exited) return false;
+      const one = new Admin(this.address(i), timeoutMs, this.options.insecure ? undefined : harnessCertificates(this.pkiDir));
+      try {
+        await one.listEvents({ limit: 1 });
+        return true;
+      } catch {
+        return false;
+      } finally {
+        one.close();
+      }
+    }));
+    const i = answers.indexOf(true);
+    return i < 0 ? undefined : i;
+  }
+
+  /** A port for each coordinator, once, distinct. */
+  private async assignPorts(): Promise<void> {
+    if (this.port) this.ports[0] = this.port;
+    for (let i = 0; i < this.coordinatorCount; i++) {
+      while (!this.ports[i]) {
+        const p = await freePort();
+        if (!this.ports.includes(p)) this.ports[i] = p;
+      }
+    }
+    this.port = this.ports[0]!;
   }
 
   /**
@@ -253,7 +350,7 @@ export class LocalCluster {
     this.admin = undefined;
     await Promise.all([...this.agents.values()].map((a) => a.stop(20_000)));
     this.agents.clear();
-    await this.coordinator?.stop();
+    await Promise.all([...new Set([this.coordinator, ...this.coordinators])].map((c) => c?.stop()));
     killSlotsUnder(this.options.dir);
   }
 }
