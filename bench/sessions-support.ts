@@ -1,11 +1,14 @@
 // Helpers of bench/coordinator-sessions: the cluster it applies, CPU accounting from /proc, percentiles, the busy
-// loops that stand in for a neighbour's load, and the simulated-agent processes.
+// loops that stand in for a neighbour's load, the simulated-agent processes, and what etcd says of its writes.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import { execa, type ResultPromise } from 'execa';
 import { ROOT } from '../tools/local-cluster.js';
+import type { EtcdTestCluster } from '../test/support/etcd.js';
 import type { FromSim, SimConfig, ToSim } from './sim-agents.js';
 
 const CLK_TCK = 100; // Linux USER_HZ
@@ -147,4 +150,111 @@ export class SimProcesses {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+/** What etcd has done so far: its revision (one per write that changed keys), and counters from its members' /metrics. */
+export interface EtcdSample {
+  /** performance.now() when taken. */
+  at: number;
+  revision: number;
+  /** Txn calls answered, all members together (the coordinators' writes and campaigns: the probe only reads). */
+  txns: number;
+  /** Range calls answered, all members together (the followers watch the leader key by reading it). */
+  ranges: number;
+  /** Raft proposals committed (the etcd leader's count: every write, lease grants and revocations too). */
+  proposals: number;
+}
+
+/**
+ * The benchmark's own etcd client (the harness's client certificate): the revision, the leader key's address, and
+ * the members' Prometheus counters (/metrics on their client port, mutual TLS).
+ */
+export class EtcdProbe {
+  private readonly client: Etcd3;
+  private readonly leaderKey: Buffer;
+  private readonly tls: { ca: Buffer; cert: Buffer; key: Buffer };
+
+  constructor(private readonly etcd: EtcdTestCluster, prefix = '/slotctl') {
+    const c = etcd.clientCredentials();
+    this.client = new Etcd3({ hosts: etcd.endpoints, credentials: c, dialTimeout: 2000 });
+    this.tls = { ca: c.rootCertificate, cert: c.certChain, key: c.privateKey };
+    this.leaderKey = Buffer.from(`${prefix.replace(/\/+$/, '')}/leader`);
+  }
+
+  /** The cluster's revision now (a linearizable read of the leader key). */
+  async revision(): Promise<number> {
+    const res = await this.client.kv.range({ key: this.leaderKey }, { deadline: Date.now() + 2000 });
+    return Number(res.header.revision);
+  }
+
+  /** The address in PREFIX/leader (the leader coordinator's --advertise), or undefined while there is none. */
+  async leaderAddress(): Promise<string | undefined> {
+    const res = await this.client.kv.range({ key: this.leaderKey }, { deadline: Date.now() + 2000 });
+    const kv = res.kvs[0];
+    return kv ? (JSON.parse(kv.value.toString()) as { address: string }).address : undefined;
+  }
+
+  /** The PIDs of the members that run. */
+  pids(): number[] {
+    return this.etcd.names.map((n) => this.etcd.member(n)).filter((m) => m.running && m.pid !== undefined).map((m) => m.pid!);
+  }
+
+  async sample(): Promise<EtcdSample> {
+    const revision = await this.revision();
+    const members = this.etcd.names.map((n) => this.etcd.member(n)).filter((m) => m.running);
+    const metrics = await Promise.all(members.map((m) => this.metrics(m.clientUrl)));
+    const sum = (f: (m: Map<string, number>) => number) => metrics.reduce((n, m) => n + f(m), 0);
+    return {
+      at: performance.now(),
+      revision,
+      txns: sum((m) => m.get('Txn') ?? 0),
+      ranges: sum((m) => m.get('Range') ?? 0),
+      proposals: Math.max(0, ...metrics.map((m) => m.get('proposals') ?? 0)),
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  /** One member's counters: gRPC calls handled by method, and proposals committed. */
+  private async metrics(url: string): Promise<Map<string, number>> {
+    const text = await new Promise<string>((resolve, reject) => {
+      // no SNI (servername ''): the member is dialled at its IP, which its certificate names (checked as usual)
+      const req = request(`${url}/metrics`, { ...this.tls, servername: '', timeout: 3000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(body));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${url}/metrics within 3 s`)));
+      req.on('error', reject);
+      req.end();
+    });
+    const out = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#')) continue;
+      const m = /^([A-Za-z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const [, name, labels = '', value] = m;
+      if (name === 'etcd_server_proposals_committed_total') out.set('proposals', Number(value));
+      else if (name === 'grpc_server_handled_total') {
+        const method = /grpc_method="([^"]+)"/.exec(labels)?.[1];
+        if (method) out.set(method, (out.get(method) ?? 0) + Number(value));
+      }
+    }
+    return out;
+  }
+}
+
+/** Per second between two samples: revisions (etcd writes), Txn and Range calls, raft proposals. */
+export function etcdRates(from: EtcdSample, to: EtcdSample): { revisionsPerSecond: number; txnsPerSecond: number; rangesPerSecond: number; proposalsPerSecond: number } {
+  const s = (to.at - from.at) / 1000;
+  return {
+    revisionsPerSecond: round((to.revision - from.revision) / s),
+    txnsPerSecond: round((to.txns - from.txns) / s),
+    rangesPerSecond: round((to.ranges - from.ranges) / s),
+    proposalsPerSecond: round((to.proposals - from.proposals) / s),
+  };
 }
