@@ -32,7 +32,13 @@ export interface NextTry extends ListPosition {
 /** The agent's next try after `outcome` at `at`: the named leader if the list holds it, else the next address round robin. */
 export function nextCoordinator(list: readonly string[], at: ListPosition, outcome: TryOutcome, maxHops = MAX_LEADER_HOPS): NextTry {
   const following = (at.index + 1) % list.length;
-  if (outcome.kind === 'failed') return { index: following, hops: 0, wait: 'backoff', why: 'next address' };
+  if (outcome.kind === 'failed') {
+    // reached by a follower's hint and no session: that leader has just died, and followers name it until its etcd
+    // lease expires (seconds). An election is under way: the short pause, not a backoff that doubles on every refusal
+    // (seen: agents waiting out 1.6–2.4 s of backoff after the new leader was elected)
+    if (at.hops > 0) return { index: following, hops: 0, wait: 'soon', why: 'the leader a follower named does not answer: an election is under way' };
+    return { index: following, hops: 0, wait: 'backoff', why: 'next address' };
+  }
   if (outcome.leader === undefined) return { index: following, hops: 0, wait: 'soon', why: 'no leader elected yet' };
   const leader = list.indexOf(outcome.leader);
   if (leader < 0) return { index: following, hops: 0, wait: 'backoff', why: `the leader it names, ${outcome.leader}, is not in the coordinator list` };

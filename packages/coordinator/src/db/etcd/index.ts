@@ -83,13 +83,25 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
   };
   if (initial.length) await writer.write(initial);
 
+  // Group commit: every `durable` until the next change is collected shares it, and it is collected once what is in
+  // flight is written. A thousand agents saying hello to a new leader each wait for their desired state to be
+  // durable: one etcd transaction each, one after another, became a few.
+  let next: Promise<void> | undefined;
+  const durableSoon = (): Promise<void> => {
+    next ??= writer.idle().then(() => {
+      next = undefined;
+      return flush();
+    });
+    return next;
+  };
+
   return {
     storage: sqliteStorage(db),
     describe: `etcd ${o.prefix}`,
     durable: () => {
       if (writer.failed) return Promise.reject(writer.failed);
       if (performance.now() > o.leaderUntil()) return Promise.reject(new LeadershipLost('the leadership lease ran out'));
-      return flush();
+      return durableSoon();
     },
     close: () => {
       if (timer) clearTimeout(timer);

@@ -64,6 +64,11 @@ export class EtcdWriter {
     return this.tail;
   }
 
+  /** Resolves once every change queued so far is in etcd (rejects if one failed). */
+  idle(): Promise<void> {
+    return this.tail;
+  }
+
   get failed(): LeadershipLost | undefined {
     return this.failure;
   }
