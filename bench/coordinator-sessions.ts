@@ -23,6 +23,7 @@ import { benchArg, rssMb, takeClusterLock } from './common.js';
 import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
 import { startEtcd, type EtcdTestCluster } from '../test/support/etcd.js';
 import { EtcdProbe, SimProcesses, clusterJson, cpuMark, cpuPercentSince, etcdRates, latencySummary, listenOverflows, round, startBusyLoops, waitListening, type EtcdSample } from './sessions-support.js';
+import type { FromSim } from './sim-agents.js';
 
 const argv = process.argv.slice(2);
 const agentCounts = benchArg('agents', '100,1000').split(',').map(Number);
@@ -371,9 +372,19 @@ async function killLeaderUnderLoad(cluster: LocalCluster, sims: SimProcesses, pr
       `p50 ${failover.ackedByNewLeaderMs.p50} ms, p99 ${failover.ackedByNewLeaderMs.p99} ms, max ${failover.ackedByNewLeaderMs.max} ms after the kill ` +
       `(refusals by a follower per agent p50 ${failover.notLeaderRefusals.p50}, max ${failover.notLeaderRefusals.max}), ${machinesDeclaredDown} machine(s) declared down, ${failovers} failover(s), ${droppedConnections} connection(s) dropped by full accept queues`,
   );
+  return { ...backFigures({ back, backMs, allBackSeconds, machinesDeclaredDown, failovers, notUp, coordinatorCpuPercentUntilBack, simulatedAgentsCpuPercentUntilBack, droppedConnections }), failover };
+}
+
+/**
+ * What the coordinator says (asked every 3 s: a machine list of 1,000 machines is a second of its CPU under load):
+ * the machines not up after `timeoutMs` (a failed-over machine stays `returning`: the simulated agents recover nothing).
+ */
+/** What a restart and a leader failover report alike, from each simulated agent's record of its way back. */
+function backFigures(x: { back: Extract<FromSim, { type: 'back' }>[]; backMs: number[]; allBackSeconds: number; machinesDeclaredDown: number; failovers: number; notUp: string[]; coordinatorCpuPercentUntilBack: number; simulatedAgentsCpuPercentUntilBack: number; droppedConnections: number }) {
+  const { back } = x;
   return {
-    allBackSeconds,
-    backMs: latencySummary(backMs),
+    allBackSeconds: x.allBackSeconds,
+    backMs: latencySummary(x.backMs),
     brokenMs: latencySummary(back.flatMap((b) => b.brokenMs)),
     welcomedMs: latencySummary(back.flatMap((b) => b.welcomedMs)),
     attempts: latencySummary(back.flatMap((b) => b.attempts)),
@@ -381,22 +392,17 @@ async function killLeaderUnderLoad(cluster: LocalCluster, sims: SimProcesses, pr
     reconnectsNowFailedFast: back.reduce((n, b) => n + b.reconnectsNowFailedFast, 0),
     wouldHaveFenced: 0,
     wouldHaveFencedWithFailsafe: 0,
-    fencedMachines: [],
+    fencedMachines: [] as string[],
     worstOverdueMs: 0,
-    machinesDeclaredDown,
-    failovers,
-    machinesNotUpAfter: notUp,
-    coordinatorCpuPercentUntilBack,
-    simulatedAgentsCpuPercentUntilBack,
-    droppedConnections,
-    failover,
+    machinesDeclaredDown: x.machinesDeclaredDown,
+    failovers: x.failovers,
+    machinesNotUpAfter: x.notUp,
+    coordinatorCpuPercentUntilBack: x.coordinatorCpuPercentUntilBack,
+    simulatedAgentsCpuPercentUntilBack: x.simulatedAgentsCpuPercentUntilBack,
+    droppedConnections: x.droppedConnections,
   };
 }
 
-/**
- * What the coordinator says (asked every 3 s: a machine list of 1,000 machines is a second of its CPU under load):
- * the machines not up after `timeoutMs` (a failed-over machine stays `returning`: the simulated agents recover nothing).
- */
 async function allUp(cluster: LocalCluster, when: string, timeoutMs = 60_000): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -437,26 +443,7 @@ async function restartUnderLoad(cluster: LocalCluster, sims: SimProcesses): Prom
     `  restart: listening after ${listeningMs} ms, every agent back on the new coordinator ${allBackSeconds} s after the kill ` +
       `(welcomed p50 ${latencySummary(back.flatMap((b) => b.welcomedMs)).p50} ms, sessions tried p50 ${latencySummary(back.flatMap((b) => b.attempts)).p50}), ${machinesDeclaredDown} machine(s) declared down, ${failovers} failover(s), ${droppedConnections} connection(s) dropped by full accept queues`,
   );
-  return {
-    listeningMs,
-    allBackSeconds,
-    backMs: latencySummary(backMs),
-    brokenMs: latencySummary(back.flatMap((b) => b.brokenMs)),
-    welcomedMs: latencySummary(back.flatMap((b) => b.welcomedMs)),
-    attempts: latencySummary(back.flatMap((b) => b.attempts)),
-    reconnectsNow: back.reduce((n, b) => n + b.reconnectsNow, 0),
-    reconnectsNowFailedFast: back.reduce((n, b) => n + b.reconnectsNowFailedFast, 0),
-    wouldHaveFenced: 0,
-    wouldHaveFencedWithFailsafe: 0,
-    fencedMachines: [],
-    worstOverdueMs: 0,
-    machinesDeclaredDown,
-    failovers,
-    machinesNotUpAfter: notUp,
-    coordinatorCpuPercentUntilBack,
-    simulatedAgentsCpuPercentUntilBack,
-    droppedConnections,
-  };
+  return { listeningMs, ...backFigures({ back, backMs, allBackSeconds, machinesDeclaredDown, failovers, notUp, coordinatorCpuPercentUntilBack, simulatedAgentsCpuPercentUntilBack, droppedConnections }) };
 }
 
 const release = await takeClusterLock(log);
