@@ -3,20 +3,29 @@
 //
 // `coarse` columns are kept with the row but a change of them alone is not worth a write elsewhere: a machine's
 // last heartbeat is written along with the row's next real change (its liveness state) — liveness itself lives in
-// the leader's memory. What is left out entirely (slot_reports: the digest and time of each slot's last report) is
+// the leader's memory; so is a slot's tail of Cyrus log lines, which changes with every login. What is left out entirely (slot_reports: the digest and time of each slot's last report) is
 // rebuilt by the next report of every agent.
+//
+// `measured` does the same inside a column: what an agent measures anew at every report (the age of the oldest
+// unreplicated change grows by itself; a partition's free space and the time it was measured) is left out of the
+// comparison, so a steady cluster writes nothing. What the backlog names (its mailboxes, files, whether it is
+// stalled) still counts: a new leader that fails over a machine which died meanwhile records as at risk what etcd
+// last heard, and the mailboxes are what it needs. Everything measured is fresh again from each agent's first
+// report to a new leader, which hears them all before it declares anything down.
 export interface TableSpec {
   readonly name: string;
   /** The primary key's columns, in order. */
   readonly key: readonly string[];
   readonly coarse?: readonly string[];
+  /** The row without its measurements (a copy; the row as stored is untouched). */
+  readonly measured?: (row: Row) => Row;
 }
 
 /** In the order rows are inserted when a database is rebuilt (a row's parents before it). */
 export const STATE_TABLES: readonly TableSpec[] = [
   { name: 'machines', key: ['name'], coarse: ['last_heartbeat'] },
   { name: 'stores', key: ['name'] },
-  { name: 'slots', key: ['name'], coarse: ['reported_at'] },
+  { name: 'slots', key: ['name'], coarse: ['reported_at', 'recent_log'], measured: withoutMeasurements },
   { name: 'slot_requests', key: ['slot', 'kind'] },
   { name: 'operations', key: ['id'] },
   { name: 'at_risk', key: ['id'] },
@@ -30,3 +39,18 @@ export type Row = Record<string, string | number | null>;
 
 /** Every row of every state table, by table, in key order (an export, or what an etcd backend holds). */
 export type TableRows = Record<string, Row[]>;
+
+/** A slot row without the backlog's age and the partitions' free space, use and time measured. */
+function withoutMeasurements(row: Row): Row {
+  return { ...row, backlog: strip(row.backlog, (b) => ({ ...b, oldestChangeAgeMs: undefined })), partitions: strip(row.partitions, (list) => (Array.isArray(list) ? list.map((p: Record<string, unknown>) => ({ role: p.role, path: p.path, totalBytes: p.totalBytes, totalInodes: p.totalInodes, error: p.error })) : list)) };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON column, whatever shape an older row has
+function strip(value: string | number | null | undefined, fn: (parsed: any) => unknown): string | number | null {
+  if (typeof value !== 'string') return value ?? null;
+  try {
+    return JSON.stringify(fn(JSON.parse(value)));
+  } catch {
+    return value;
+  }
+}

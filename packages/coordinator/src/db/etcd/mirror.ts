@@ -1,7 +1,7 @@
 // Which rows of the leader's in-memory database changed, as etcd puts and deletes. Triggers on every state table
 // call back into JS with the key of each row inserted, updated or deleted (not for an update of `coarse` columns
 // alone: a heartbeat writes nothing); `collect` reads those rows as they are now and returns what differs from what
-// etcd holds. A row changed and changed back, or changed inside a savepoint that was rolled back, writes nothing.
+// etcd holds (measurements aside: tables.ts). A row changed and changed back, or changed inside a savepoint that was rolled back, writes nothing.
 import type Database from 'better-sqlite3';
 import { columnsOf, eventsSeqOf } from '../dump.js';
 import { STATE_TABLES, type Row, type TableSpec } from '../tables.js';
@@ -107,9 +107,9 @@ export class RowMirror {
   }
 
   private comparable(spec: TableSpec, row: Row): string {
-    if (!spec.coarse) return JSON.stringify(row);
-    const copy = { ...row };
-    for (const c of spec.coarse) delete copy[c];
+    if (!spec.coarse && !spec.measured) return JSON.stringify(row);
+    const copy = spec.measured ? spec.measured(row) : { ...row };
+    for (const c of spec.coarse ?? []) delete copy[c];
     return JSON.stringify(copy);
   }
 }
