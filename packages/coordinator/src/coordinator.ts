@@ -138,7 +138,7 @@ export class Coordinator {
     this.liveness?.stop();
     this.orchestrator?.stop();
     this.retention?.stop();
-    this.sessions?.closeAll();
+    this.sessions?.closeAll(options.flush ?? false);
     if (options.flush) await this.backend?.durable().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'the last changes could not be made durable'));
     this.backend?.close();
     this.state = { phase: 'stopped' };

@@ -260,9 +260,10 @@ export class AgentSessions {
   }
 
   /** Ends every session (coordinator shutdown); agents reconnect to the next coordinator. */
-  closeAll(): void {
+  /** Ends every session; what they sent and is not written yet is written only when `write` (a clean stop). */
+  closeAll(write = true): void {
     this.desired.cancel();
-    this.writer.flush(true);
+    this.writer.close(write);
     for (const session of this.sessions.values()) session.call.end();
     this.sessions.clear();
     this.connected = undefined;

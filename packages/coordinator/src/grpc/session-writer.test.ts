@@ -48,6 +48,20 @@ describe('SessionWriter', () => {
     expect(errors).toEqual([]);
   });
 
+  it('writes what is queued on close and nothing after: a deposed leader closes its database next', async () => {
+    const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), unbounded);
+    const results: string[] = [];
+    w.enqueue(insert('a'), (err) => results.push(err ? 'a refused' : 'a ok'));
+    w.close();
+    db.close();
+    w.heartbeat(insert('b'), (err) => results.push(err ? `b ${(err as Error).name}` : 'b ok'));
+    w.enqueue(insert('c'), (err) => results.push(err ? `c ${(err as Error).name}` : 'c ok'));
+    await turn();
+    expect(results).toEqual(['a ok', 'b WriterClosed', 'c WriterClosed']);
+    expect(errors, 'the closed database was never touched').toEqual([]);
+    db = new Database(':memory:'); // for afterEach
+  });
+
   it('acknowledges no heartbeat of a batch whose transaction fails', async () => {
     const w = new SessionWriter({ transaction: sqliteTransaction(db) }, (e) => errors.push(e), unbounded);
     const results: boolean[] = [];

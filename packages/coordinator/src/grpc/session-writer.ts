@@ -25,6 +25,7 @@ export class SessionWriter {
   private heartbeats: Pending[] = [];
   private others: Pending[] = [];
   private scheduled = false;
+  private closed = false;
   private readonly now: () => number;
   batches = 0;
 
@@ -34,18 +35,33 @@ export class SessionWriter {
 
   /** A heartbeat: one UPDATE, written every turn, no savepoint of its own. */
   heartbeat(write: () => void, done: (err: unknown) => void): void {
+    if (this.closed) return refuse(done);
     this.heartbeats.push({ write, done });
     this.schedule();
   }
 
   /** Any other write (reports, events): in a savepoint of its own, so that one refused write fails alone. */
   enqueue<T>(write: () => T, done: (err: unknown, result?: T) => void): void {
+    if (this.closed) return refuse(done);
     this.others.push({ write: () => this.storage.transaction(write), done: done as Pending['done'] });
     this.schedule();
   }
 
   get backlog(): number {
     return this.others.length;
+  }
+
+  /**
+   * Writes what is queued (`write`; else it is refused: a deposed leader writes nothing more), then refuses every
+   * write: the database is closed next, and a deposed leader's sessions may still deliver.
+   */
+  close(write = true): void {
+    if (write) this.flush(true);
+    this.closed = true;
+    const queued = [...this.heartbeats, ...this.others];
+    this.heartbeats = [];
+    this.others = [];
+    for (const p of queued) refuse(p.done);
   }
 
   private schedule(): void {
@@ -57,6 +73,7 @@ export class SessionWriter {
   /** One turn's batch; `all` (shutdown) writes everything queued. */
   flush(all = false): void {
     this.scheduled = false;
+    if (this.closed) return;
     const heartbeats = this.heartbeats;
     this.heartbeats = [];
     const done: { p: Pending; err?: unknown; result?: unknown }[] = [];
@@ -89,4 +106,13 @@ export class SessionWriter {
     if (done.length) this.batches++;
     for (const d of done) d.p.done(d.err, d.result);
   }
+}
+
+/** What a write after close is told (on the next turn: callers do not expect their callback inside the call). */
+function refuse(done: (err: unknown) => void): void {
+  queueMicrotask(() => done(new WriterClosed('this coordinator stopped leading: nothing more is written')));
+}
+
+export class WriterClosed extends Error {
+  override readonly name = 'WriterClosed';
 }

@@ -57,6 +57,8 @@ export class Orchestrator {
   private readonly recoveryWatch: RecoveryWatch;
   readonly cleanup: CleanupScheduler;
 
+  private stopped = false;
+
   constructor(private readonly deps: OrchestratorDeps) {
     this.ctx = {
       storage: deps.storage,
@@ -94,18 +96,21 @@ export class Orchestrator {
     this.wake();
   }
 
+  /** No evaluation after this, whatever wakes it (a deposed leader's database is closed next). */
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
     this.soon.cancel();
   }
 
   /** An agent reported or a session started or ended: evaluate soon (bursts folded into one evaluation). */
   wakeSoon(): void {
-    this.soon.request();
+    if (!this.stopped) this.soon.request();
   }
 
   /** Something changed: evaluate every running operation (re-entrant calls are folded into one more pass). */
   wake(): void {
+    if (this.stopped) return;
     if (this.evaluating) {
       this.again = true;
       return;
