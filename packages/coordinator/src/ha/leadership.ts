@@ -43,6 +43,8 @@ export class Leadership {
   private leaseId: string | undefined;
   private untilMs = 0;
   private keepTimer: NodeJS.Timeout | undefined;
+  /** Fires at `until` (moved on by each keepalive): the end is noticed on time even if a keepalive call hangs. */
+  private deadlineTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private term = 0;
   private readonly lostFns: ((why: string) => void)[] = [];
@@ -87,6 +89,7 @@ export class Leadership {
           if (res.succeeded) {
             this.term = Number(res.header.revision);
             this.o.log.info({ term: this.term }, 'elected leader coordinator');
+            this.watchDeadline();
             return this.term;
           }
         }
@@ -108,6 +111,7 @@ export class Leadership {
   async resign(): Promise<void> {
     this.stopped = true;
     if (this.keepTimer) clearTimeout(this.keepTimer);
+    clearTimeout(this.deadlineTimer);
     const id = this.leaseId;
     this.leaseId = undefined;
     this.untilMs = 0;
@@ -143,6 +147,7 @@ export class Leadership {
     const sentAt = performance.now();
     try {
       const ttl = await keepAliveOnce(this.o.client, id, Math.max(200, this.untilMs - performance.now()));
+      if (this.stopped) return; // lost meanwhile (the deadline passed): a late answer brings nothing back
       if (ttl <= 0) {
         this.leaseId = undefined;
         this.lose('the etcd lease expired');
@@ -159,6 +164,21 @@ export class Leadership {
     this.scheduleKeepAlive();
   }
 
+  /**
+   * Checks at `until` whether a keepalive moved it on; if not, leadership is over. A keepalive that hangs (opening
+   * its stream to an unreachable etcd has no deadline of its own) must not leave the leader believing longer than it
+   * may: acting is gated on `until` anyway, but stopping — and saying so — happens here, on time.
+   */
+  private watchDeadline(): void {
+    clearTimeout(this.deadlineTimer);
+    if (this.stopped || !this.term) return;
+    this.deadlineTimer = setTimeout(() => {
+      if (this.stopped) return;
+      if (performance.now() > this.untilMs) this.lose('etcd did not renew the leadership lease in time');
+      else this.watchDeadline();
+    }, Math.max(0, this.untilMs - performance.now()) + 5);
+  }
+
   /** Leadership ends now (called by the backend when a write is refused, too). */
   lose(why: string): void {
     this.untilMs = 0;
@@ -166,6 +186,7 @@ export class Leadership {
     this.lostSaid = true;
     this.stopped = true;
     if (this.keepTimer) clearTimeout(this.keepTimer);
+    clearTimeout(this.deadlineTimer);
     this.o.log.warn({ term: this.term, why }, 'leadership lost');
     for (const fn of this.lostFns) fn(why);
   }

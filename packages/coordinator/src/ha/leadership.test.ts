@@ -1,0 +1,47 @@
+// The leadership's deadline is kept by a timer of its own: a keepalive whose stream never opens (etcd unreachable)
+// must not keep a leader believing past `until`. A fake etcd client (pure logic): elections against real etcd are
+// in test/etcd-backend.test.ts and test/coordinator-ha.test.ts.
+import type { Etcd3 } from 'etcd3';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '@slotctl/shared';
+import { EtcdKeys } from '../db/etcd/keys.js';
+import { Leadership, leadershipMargin } from './leadership.js';
+
+function fakeEtcd(keepAlive: () => Promise<unknown>): Etcd3 {
+  return {
+    kv: {
+      range: async () => ({ kvs: [], header: { revision: '7' } }),
+      txn: async () => ({ succeeded: true, header: { revision: '8' } }),
+    },
+    leaseClient: {
+      leaseGrant: async () => ({ ID: '1', TTL: '2' }),
+      leaseKeepAlive: keepAlive,
+      leaseRevoke: async () => ({}),
+    },
+  } as unknown as Etcd3;
+}
+
+const log = createLogger('test', { level: 'silent' });
+
+describe('Leadership', () => {
+  it('ends at its deadline when keepalives hang, and a late answer brings nothing back', async () => {
+    let answerLate: ((stream: unknown) => void) | undefined;
+    const leadership = new Leadership({ client: fakeEtcd(() => new Promise((resolve) => (answerLate ??= resolve))), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
+    const started = performance.now();
+    const lost = new Promise<{ why: string; at: number }>((resolve) => leadership.onLost((why) => resolve({ why, at: performance.now() })));
+    expect(await leadership.campaign()).toBe(8);
+    const until = leadership.until();
+    expect(until).toBeGreaterThan(started);
+    expect(until, 'the TTL less the margin, from when the lease was asked for').toBeLessThanOrEqual(performance.now() + 2000 - leadershipMargin(2000));
+    const { why, at } = await lost;
+    expect(why).toMatch(/did not renew/);
+    expect(at, 'noticed at the deadline, not whenever the hung call returns').toBeGreaterThanOrEqual(until);
+    expect(at - until, 'on time (a timer, give or take a busy host)').toBeLessThan(1000);
+    expect(leadership.until()).toBe(0);
+    // the hung keepalive finally answers with a fresh TTL: leadership stays lost
+    answerLate?.({ on: (event: string, fn: (res: unknown) => void) => event === 'data' && setImmediate(() => fn({ TTL: '2' })), write: () => true, end: () => undefined });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(leadership.until()).toBe(0);
+    await leadership.resign();
+  }, 10_000);
+});
