@@ -37,6 +37,7 @@ const waitForReady = argv.includes('--agents-wait-for-ready');
 // --quiet-load L: after taking the lock, wait (up to 30 min) for the 1-minute load average to fall below L
 const quietLoad = Number(benchArg('quiet-load', '0'));
 // --cpu-prof DIR: the coordinator writes a V8 CPU profile there when it stops (node --cpu-prof)
+// BENCH_LOG_LEVEL=info: the coordinators log at that level (default warn) under .bench/sessions-N/logs/
 const cpuProfDir = benchArg('cpu-prof', '');
 // --insecure: every link in the clear (the figures before mutual TLS, for comparison); default: mutual TLS
 const insecure = argv.includes('--insecure');
@@ -151,7 +152,7 @@ interface LeaderFailover {
 async function run(agents: number): Promise<Run> {
   const dir = join(ROOT, '.bench', `sessions-${agents}`);
   rmSync(dir, { recursive: true, force: true });
-  const cluster = new LocalCluster({ dir, logLevel: 'warn', callTimeoutMs: 120_000, insecure, coordinators: coordinatorCount, ...(cpuProfDir ? { coordinatorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) });
+  const cluster = new LocalCluster({ dir, logLevel: (process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn', callTimeoutMs: 120_000, insecure, coordinators: coordinatorCount, ...(cpuProfDir ? { coordinatorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) });
   let sims: SimProcesses | undefined;
   let etcd: EtcdTestCluster | undefined;
   let probe: EtcdProbe | undefined;

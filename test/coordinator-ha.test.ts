@@ -3,6 +3,7 @@
 // The cluster starts on one coordinator with SQLite and is moved to etcd (export, import: same epochs, same
 // operations); then the leader is killed in the middle of a switchover under mail load, isolated from etcd while it
 // still reaches the agents, an etcd member is lost, then quorum — and a machine crashes while there is no leader.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, waitFor } from '../tools/local-cluster.js';
@@ -114,7 +115,9 @@ describe('coordinators on etcd, on a namespace cluster', () => {
       console.log(`${leader} cut from etcd: it gave up ${lost[0]! - since} ms after the cut, ${next} was elected ${elected[0]! - since} ms after it`);
       expect(lost.length, `${leader} says it lost the leadership`).toBe(1);
       expect(elected.length, `${next} says it was elected`).toBe(1);
-      expect(lost[0]!, 'the old leader stopped before the new one was elected').toBeLessThan(elected[0]!);
+      // on failure, what both said around the cut (warnings and errors)
+      const around = () => [leader, next].map((n) => `${n}:\n${readFileSync(join(dir, 'logs', `coordinator-${n}.log`), 'utf8').split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50')).filter((l) => Date.parse(/"time":"([^"]+)"/.exec(l)?.[1] ?? '') >= since - 2000).slice(0, 20).join('\n')}`).join('\n');
+      expect(lost[0]!, `the old leader stopped before the new one was elected\n${lost[0]! >= elected[0]! ? around() : ''}`).toBeLessThan(elected[0]!);
       await sleep(3000);
     } finally {
       result = await watch.stop();

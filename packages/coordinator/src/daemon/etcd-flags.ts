@@ -18,6 +18,9 @@ export interface EtcdFlags {
 
 const ETCD_CLIENT = 'etcd-client';
 
+/** A new leader reads the cluster in pages of thousands of rows (load.ts): more than gRPC's 4 MB default. */
+const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+
 export function etcdClientFromFlags(flags: EtcdFlags & TlsFlags): Etcd3 {
   const endpoints = (flags.etcdEndpoints ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (endpoints.length === 0) throw new ConfigError('--store etcd needs --etcd-endpoints', { hint: 'name every etcd member: --etcd-endpoints https://10.0.0.1:2379,https://10.0.0.2:2379,https://10.0.0.3:2379' });
@@ -26,7 +29,7 @@ export function etcdClientFromFlags(flags: EtcdFlags & TlsFlags): Etcd3 {
   const plain = endpoints.filter((e) => e.startsWith('http://'));
   if (plain.length && !flags.insecure) throw new ConfigError(`etcd endpoint ${plain[0]} is in the clear`, { hint: 'use https:// (etcd with --client-cert-auth; certificates: slotctl pki --help), or --insecure for a test setup' });
   if (plain.length !== endpoints.length && plain.length) throw new ConfigError('some etcd endpoints are https:// and some http://', { hint: 'one kind for all' });
-  if (plain.length) return new Etcd3({ hosts: endpoints, dialTimeout: 2000 });
+  if (plain.length) return new Etcd3({ hosts: endpoints, dialTimeout: 2000, grpcOptions: GRPC_OPTIONS });
   const paths = etcdTlsPaths(flags);
   let set: ReturnType<typeof loadCertificateSet>;
   try {
@@ -36,7 +39,7 @@ export function etcdClientFromFlags(flags: EtcdFlags & TlsFlags): Etcd3 {
     if (!(err instanceof ConfigError)) throw err;
     throw new ConfigError(`the certificate for etcd: ${err.message}`, { hint: err.hint, cause: err });
   }
-  return new Etcd3({ hosts: endpoints, dialTimeout: 2000, credentials: { rootCertificate: set.ca, certChain: set.cert, privateKey: set.key } });
+  return new Etcd3({ hosts: endpoints, dialTimeout: 2000, grpcOptions: GRPC_OPTIONS, credentials: { rootCertificate: set.ca, certChain: set.cert, privateKey: set.key } });
 }
 
 /**

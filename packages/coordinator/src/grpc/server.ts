@@ -1,7 +1,9 @@
 // The coordinator's gRPC server, alive for the whole process: agents and slotctl keep their connections to it while
 // leadership comes and goes (etcd backend). Every call is routed to the leader's handlers while this coordinator
 // leads (`serve`) and otherwise answered "not the leader", with the leader's address when one is known — the answer
-// agents and slotctl follow (@slotctl/shared leader.ts).
+// agents and slotctl follow (@slotctl/shared leader.ts). Between its election and serving (reading the cluster from
+// etcd takes a second or more), a coordinator holds the calls it gets and hands them over once it serves: refused,
+// a thousand agents would retry every few hundred ms, and their handshakes would slow the very load they wait for.
 import * as grpc from '@grpc/grpc-js';
 import { type AdminHandlers, type AgentHandlers, type CertificateFiles, MAX_MESSAGE_BYTES, loadContract, notLeaderStatus, serverCredentials } from '@slotctl/shared';
 import { listen } from './listener.js';
@@ -13,10 +15,16 @@ export interface Handlers {
 
 type AnyHandler = (...args: unknown[]) => unknown;
 
+/** The longest a call waits for an elected coordinator to serve (an agent waits 5 s for its welcome). */
+const HOLD_MAX_MS = 3000;
+
 export class CoordinatorServer {
   private readonly server: grpc.Server;
   private active: Handlers | undefined;
   private leader: string | undefined;
+  /** While elected and not yet serving: the calls held, run once `serve` or `follow` is called. */
+  private held: (() => void)[] | undefined;
+  private heldTimer: NodeJS.Timeout | undefined;
   private closeListener: (() => void) | undefined;
   port = 0;
 
@@ -42,12 +50,30 @@ export class CoordinatorServer {
   /** The leader's handlers take every call from now on. */
   serve(handlers: Handlers): void {
     this.active = handlers;
+    this.release();
   }
 
   /** Calls are answered "not the leader" from now on; `leader`: the leader's address when known. */
   follow(leader: string | undefined): void {
     this.active = undefined;
     this.leader = leader;
+    this.release();
+  }
+
+  /** Elected, not serving yet: calls wait (at most `maxMs`, then they are answered as a follower would). */
+  elected(maxMs = HOLD_MAX_MS): void {
+    this.active = undefined;
+    this.leader = undefined;
+    this.held ??= [];
+    clearTimeout(this.heldTimer);
+    this.heldTimer = setTimeout(() => this.release(), maxMs);
+  }
+
+  private release(): void {
+    clearTimeout(this.heldTimer);
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const run of held) run();
   }
 
   async listen(address: string): Promise<number> {
@@ -79,14 +105,22 @@ export class CoordinatorServer {
     for (const [name, method] of Object.entries(service)) {
       const unary = !method.responseStream;
       const originalName = (method as { originalName?: string }).originalName ?? name;
-      out[name] = ((...args: unknown[]) => {
+      const call = (...args: unknown[]): unknown => {
+        if (this.held) {
+          // a caller that gave up meanwhile is not handed over: its stream's end was emitted before any handler listened
+          this.held.push(() => {
+            if (!(args[0] as { cancelled?: boolean }).cancelled) call(...args);
+          });
+          return;
+        }
         const handlers = this.active?.[which] as unknown as Record<string, AnyHandler> | undefined;
         const handler = handlers?.[name] ?? handlers?.[originalName];
         if (handler) return handler(...args);
         const status = notLeaderStatus(this.self, this.leader);
         if (unary) (args[1] as grpc.sendUnaryData<unknown>)(status as grpc.ServiceError, null);
         else (args[0] as grpc.ServerDuplexStream<unknown, unknown>).emit('error', Object.assign(new Error(status.details), status));
-      }) as grpc.UntypedHandleCall;
+      };
+      out[name] = call as grpc.UntypedHandleCall;
     }
     return out;
   }

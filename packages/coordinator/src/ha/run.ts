@@ -53,11 +53,13 @@ export class HaCoordinator {
       } catch {
         return; // stopped
       }
+      this.o.server.elected();
       let backend;
       try {
         backend = await etcdBackend({ kv: this.o.client.kv, prefix: this.o.prefix, term, leaderUntil: () => leadership.until(), log: this.o.log });
       } catch (err) {
         this.o.log.error({ err: (err as Error).message, term }, 'elected, but the cluster state could not be read from etcd: giving the leadership up');
+        this.o.server.follow(undefined);
         await leadership.resign();
         await new Promise((resolve) => setTimeout(resolve, 1000));
         continue;

@@ -6,7 +6,7 @@
 import type { KVClient } from 'etcd3';
 import type { Logger } from '@slotctl/shared';
 import type { Backend } from '../backend.js';
-import { eventsSeqOf, loadRows } from '../dump.js';
+import { eventsSeqOf, loadRowsYielding } from '../dump.js';
 import type { TableRows } from '../tables.js';
 import { LATEST_SCHEMA_VERSION } from '../migrations.js';
 import { migrate, openMemoryDatabase } from '../open.js';
@@ -43,8 +43,10 @@ export interface EtcdBackend extends Backend {
 export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
   const keys = new EtcdKeys(o.prefix);
   const writer = new EtcdWriter({ kv: o.kv, keys, term: o.term, leaderUntil: o.leaderUntil, log: o.log, maxOps: o.maxOps });
+  const started = performance.now();
   const journal = await finishJournal(o.kv, keys, (reqs) => writer.txn(reqs), o.log);
   const loaded = await readState(o.kv, keys);
+  const readMs = Math.round(performance.now() - started);
   const db = openMemoryDatabase(loaded.schema || LATEST_SCHEMA_VERSION);
   let initial: Op[] = [];
   if (o.seed && loaded.schema !== 0) {
@@ -52,7 +54,7 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
     throw new Error(`etcd already holds a cluster under ${o.prefix}: nothing to seed`);
   }
   try {
-    loadRows(db, o.seed?.rows ?? loaded.rows, o.seed?.eventsSeq ?? loaded.eventsSeq);
+    await loadRowsYielding(db, o.seed?.rows ?? loaded.rows, o.seed?.eventsSeq ?? loaded.eventsSeq);
     if (loaded.schema !== LATEST_SCHEMA_VERSION) migrate(db, loaded.schema || LATEST_SCHEMA_VERSION, LATEST_SCHEMA_VERSION, o.log);
   } catch (err) {
     db.close();
@@ -64,7 +66,13 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
     timer ??= setTimeout(() => void flush().catch(() => undefined), flushMs);
   });
   if (loaded.schema === LATEST_SCHEMA_VERSION) {
-    for (const [table, list] of Object.entries(loaded.rows)) for (const row of list) mirror.hold(table, row);
+    let n = 0;
+    for (const [table, list] of Object.entries(loaded.rows)) {
+      for (const row of list) {
+        mirror.hold(table, row);
+        if (++n % 2000 === 0) await new Promise((resolve) => setImmediate(resolve)); // the leadership lease is kept alive meanwhile
+      }
+    }
   } else {
     // a new cluster, or rows of an older schema migrated here: written back whole, with the schema they are now in
     initial = [{ key: keys.schema, value: JSON.stringify({ version: LATEST_SCHEMA_VERSION }) }, ...mirror.everything()];
@@ -72,7 +80,7 @@ export async function etcdBackend(o: EtcdBackendOptions): Promise<EtcdBackend> {
   }
   for (const key of loaded.inParts) writer.inParts.add(key);
   const rows = Object.values(loaded.rows).reduce((n, list) => n + list.length, 0);
-  o.log.info({ term: o.term, rows, schema: loaded.schema, revision: loaded.revision, journal }, 'cluster state read from etcd');
+  o.log.info({ term: o.term, rows, schema: loaded.schema, revision: loaded.revision, journal, readMs, loadedMs: Math.round(performance.now() - started) - readMs }, 'cluster state read from etcd');
 
   const flush = (): Promise<void> => {
     if (timer) clearTimeout(timer);

@@ -6,7 +6,7 @@ import { NewerSchemaError, type Logger } from '@slotctl/shared';
 import type { DumpError } from '../dump.js';
 import { LATEST_SCHEMA_VERSION } from '../migrations.js';
 import { STATE_TABLES, type Row, type TableRows } from '../tables.js';
-import type { EtcdKeys } from './keys.js';
+import { prefixEnd, type EtcdKeys } from './keys.js';
 import { applyInBatches, decodeOps, deletePrefix, PARTS_FIELD, toRequest } from './writer.js';
 
 const PAGE = 500;
@@ -21,11 +21,11 @@ export interface Loaded {
   revision: string;
 }
 
-/** Every key under `from` at one revision (the first page's). */
-export async function rangeAll(kv: KVClient, from: string, end: Buffer, timeoutMs = 5000): Promise<{ kvs: IKeyValue[]; revision: string }> {
+/** Every key under `from` at one revision (`at`, else the first page's). */
+export async function rangeAll(kv: KVClient, from: string | Buffer, end: Buffer, timeoutMs = 5000, at?: string): Promise<{ kvs: IKeyValue[]; revision: string }> {
   const kvs: IKeyValue[] = [];
   let key = Buffer.from(from);
-  let revision: string | undefined;
+  let revision: string | undefined = at;
   for (;;) {
     const res = await kv.range({ key, range_end: end, limit: PAGE, ...(revision ? { revision } : {}) }, { deadline: Date.now() + timeoutMs });
     revision ??= res.header.revision;
@@ -63,7 +63,21 @@ export async function finishJournal(kv: KVClient, keys: EtcdKeys, txn: (ops: Ret
 /** The cluster state as stored in etcd. */
 export async function readState(kv: KVClient, keys: EtcdKeys): Promise<Loaded> {
   const root = keys.prefix.replace(/\/+$/, '') + '/';
-  const { kvs, revision } = await rangeAll(kv, root, Buffer.from(root.slice(0, -1) + '0'));
+  // the revision first, then every table's keys and the rest at that revision, side by side
+  const head = await kv.range({ key: Buffer.from(root), range_end: prefixEnd(root), count_only: true }, { deadline: Date.now() + 5000 });
+  const revision = head.header.revision;
+  // the key space cut at every table's prefix: each table a span of its own, the gaps between (other keys, and a
+  // table this build does not know, refused below) spans too, so nothing under the prefix is missed
+  const cuts = STATE_TABLES.map((t) => `${keys.rows}${t.name}/`).sort();
+  const spans: [Buffer, Buffer][] = [];
+  let from: Buffer = Buffer.from(root);
+  for (const table of cuts) {
+    spans.push([from, Buffer.from(table)], [Buffer.from(table), prefixEnd(table)]);
+    from = prefixEnd(table);
+  }
+  spans.push([from, prefixEnd(root)]);
+  const read = await Promise.all(spans.map(([start, end]) => rangeAll(kv, start, end, 5000, revision)));
+  const kvs = read.flatMap((r) => r.kvs);
   const rows: TableRows = Object.fromEntries(STATE_TABLES.map((t) => [t.name, [] as Row[]]));
   const parts = new Map<string, Buffer[]>();
   const inParts: string[] = [];
