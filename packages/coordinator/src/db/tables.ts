@@ -7,7 +7,8 @@
 // rebuilt by the next report of every agent.
 //
 // `measured` does the same inside a column: what an agent measures anew at every report (the age of the oldest
-// unreplicated change grows by itself; a partition's free space and the time it was measured) is left out of the
+// unreplicated change grows by itself; a partition's exact free space — its use counts by whole percent — and the
+// time it was measured) is left out of the
 // comparison, so a steady cluster writes nothing. What the backlog names (its mailboxes, files, whether it is
 // stalled) still counts: a new leader that fails over a machine which died meanwhile records as at risk what etcd
 // last heard, and the mailboxes are what it needs. Everything measured is fresh again from each agent's first
@@ -40,9 +41,12 @@ export type Row = Record<string, string | number | null>;
 /** Every row of every state table, by table, in key order (an export, or what an etcd backend holds). */
 export type TableRows = Record<string, Row[]>;
 
-/** A slot row without the backlog's age and the partitions' free space, use and time measured. */
+/**
+ * A slot row without the backlog's age and the partitions' exact free space, use and time measured: a partition's
+ * use counts by whole percent (a new leader then holds each disk's level — ok, warning, critical — within a point).
+ */
 function withoutMeasurements(row: Row): Row {
-  return { ...row, backlog: strip(row.backlog, (b) => ({ ...b, oldestChangeAgeMs: undefined })), partitions: strip(row.partitions, (list) => (Array.isArray(list) ? list.map((p: Record<string, unknown>) => ({ role: p.role, path: p.path, totalBytes: p.totalBytes, totalInodes: p.totalInodes, error: p.error })) : list)) };
+  return { ...row, backlog: strip(row.backlog, (b) => ({ ...b, oldestChangeAgeMs: undefined })), partitions: strip(row.partitions, (list) => (Array.isArray(list) ? list.map((p: Record<string, unknown>) => ({ role: p.role, path: p.path, totalBytes: p.totalBytes, totalInodes: p.totalInodes, usedPercent: percentUsed(p.freeBytes, p.totalBytes), inodesUsedPercent: percentUsed(p.freeInodes, p.totalInodes), error: p.error })) : list)) };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON column, whatever shape an older row has
@@ -53,4 +57,8 @@ function strip(value: string | number | null | undefined, fn: (parsed: any) => u
   } catch {
     return value;
   }
+}
+
+function percentUsed(free: unknown, total: unknown): number | null {
+  return typeof free === 'number' && typeof total === 'number' && total > 0 ? Math.floor((100 * (total - free)) / total) : null;
 }

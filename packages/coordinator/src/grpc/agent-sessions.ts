@@ -29,7 +29,7 @@ import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
 import { Paced, StormWatch } from './paced.js';
-import { SessionWriter } from './session-writer.js';
+import { SessionWriter, WriterClosed } from './session-writer.js';
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
 
@@ -196,6 +196,8 @@ export class AgentSessions {
   private readonly storm = new StormWatch(STORM_HELLOS_PER_SECOND);
   private readonly refusals = new LogThrottle(60_000, 256);
   private connected: ReadonlySet<string> | undefined;
+  /** After closeAll: messages still arriving on ended sessions are dropped. */
+  private closed = false;
 
   constructor(
     private readonly storage: Storage,
@@ -262,6 +264,7 @@ export class AgentSessions {
   /** Ends every session (coordinator shutdown); agents reconnect to the next coordinator. */
   /** Ends every session; what they sent and is not written yet is written only when `write` (a clean stop). */
   closeAll(write = true): void {
+    this.closed = true;
     this.desired.cancel();
     this.writer.close(write);
     for (const session of this.sessions.values()) session.call.end();
@@ -277,6 +280,7 @@ export class AgentSessions {
     }, this.config.helloTimeoutMs);
 
     call.on('data', (message: AgentMessage__Output) => {
+      if (this.closed) return; // a deposed leader's session: its database is closed, nothing it says is acted on
       try {
         if (!session) {
           clearTimeout(helloTimer);
@@ -367,7 +371,7 @@ export class AgentSessions {
         this.storage.events.append(connected, at);
       },
       (err) => {
-        if (err) session.log.error({ err: (err as Error).message }, 'could not record the connection');
+        if (err && !(err instanceof WriterClosed)) session.log.error({ err: (err as Error).message }, 'could not record the connection');
       },
     );
     this.saveReports(session, hello.slots);
@@ -441,6 +445,7 @@ export class AgentSessions {
     this.writer.enqueue(
       () => this.storage.slots.saveReports(session.machine, inputs),
       (err, ignored) => {
+        if (err instanceof WriterClosed) return; // this coordinator stopped leading: the session is ended already
         if (err) {
           session.log.warn({ err: (err as Error).message }, 'agent reports could not be stored: session ended');
           session.call.emit('error', Object.assign(new Error((err as Error).message), toGrpcError(err))); // a status the agent reads

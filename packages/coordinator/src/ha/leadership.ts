@@ -155,6 +155,7 @@ export class Leadership {
       }
       this.untilMs = Math.max(this.untilMs, sentAt + ttl * 1000 - leadershipMargin(this.ttlMs));
     } catch (err) {
+      if (this.stopped) return; // resigned or lost meanwhile: nothing more to say
       this.o.log.warn({ err: (err as Error).message, leftMs: Math.round(this.untilMs - performance.now()) }, 'etcd lease keepalive failed');
     }
     if (this.term && performance.now() > this.untilMs) {

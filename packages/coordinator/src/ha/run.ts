@@ -53,6 +53,13 @@ export class HaCoordinator {
       } catch {
         return; // stopped
       }
+      // a loss while the state is read must not go unheard: the load yields, and the deadline timer may fire meanwhile
+      let lostWhy: string | undefined;
+      let onLoss: ((why: string) => void) | undefined;
+      leadership.onLost((why) => {
+        lostWhy ??= why;
+        onLoss?.(why);
+      });
       this.o.server.elected();
       let backend;
       try {
@@ -64,8 +71,16 @@ export class HaCoordinator {
         await new Promise((resolve) => setTimeout(resolve, 1000));
         continue;
       }
+      if (lostWhy !== undefined || this.stopping) {
+        // the held calls must not reach a coordinator that no longer leads
+        this.o.log.warn({ term, why: lostWhy ?? 'stopping' }, 'leadership ended while the cluster state was being read: not acting on it');
+        backend.close();
+        this.o.server.follow(undefined);
+        await leadership.resign();
+        continue;
+      }
       const lost = new Promise<string>((resolve) => {
-        leadership.onLost(resolve);
+        onLoss = resolve;
         backend.onLost((err) => {
           leadership.lose(err.message);
           resolve(err.message);

@@ -27,7 +27,7 @@ describe('RowMirror', () => {
     const { db, mirror, report } = cluster();
     report(backlog, [partition]);
     expect(mirror.collect().map((op) => op.key)).toEqual(['/t/rows/slots/a1']);
-    report({ ...backlog, oldestChangeAgeMs: 1100 }, [{ ...partition, freeBytes: 4e8, freeInodes: 4e5, deletedBytes: 10, measuredAt: '2026-12-04T10:00:01Z' }]);
+    report({ ...backlog, oldestChangeAgeMs: 1100 }, [{ ...partition, freeBytes: 4.99e8, freeInodes: 4.99e5, deletedBytes: 10, measuredAt: '2026-12-04T10:00:01Z' }]);
     expect(mirror.collect(), 'the age grew and the disk was measured again: nothing to write').toEqual([]);
     db.prepare("UPDATE slots SET recent_log = ? WHERE name = 'a1'").run(JSON.stringify(['imap[1]: login: u1 User logged in']));
     expect(mirror.collect(), 'a new log line: nothing to write').toEqual([]);
@@ -43,6 +43,16 @@ describe('RowMirror', () => {
     expect(JSON.parse(JSON.parse(String(ops[0]!.value)).backlog as string)).toMatchObject({ mailboxNames: ['user.u1', 'user.u2'], oldestChangeAgeMs: 900 });
     report({ ...backlog, oldestChangeAgeMs: 50 }, [partition], 'STOPPED');
     expect(mirror.collect(), 'a change of state').toHaveLength(1);
+  });
+
+  it('writes a partition whose use moved by a whole percent (its disk level may have changed)', () => {
+    const { mirror, report } = cluster();
+    report(backlog, [partition]);
+    mirror.collect();
+    report(backlog, [{ ...partition, freeBytes: 4.95e8 }]);
+    expect(mirror.collect(), '50 % used still').toEqual([]);
+    report(backlog, [{ ...partition, freeBytes: 4.8e8 }]);
+    expect(mirror.collect(), '52 % used').toHaveLength(1);
   });
 
   it('still writes a partition that appeared or failed to be measured', () => {
