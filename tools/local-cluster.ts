@@ -141,6 +141,8 @@ export class LocalCluster {
   port = 0;
   /** Each coordinator's port, in order (the first is `port`). */
   readonly ports: number[] = [];
+  /** Each coordinator's HTTP port (metrics, health, status page), in order. */
+  readonly httpPorts: number[] = [];
   /** The coordinator started last (with one coordinator: the coordinator). */
   coordinator: Daemon | undefined;
   /** Each coordinator's process of its last start, by index. */
@@ -165,6 +167,11 @@ export class LocalCluster {
   /** Coordinator `index`'s address (its --listen and --advertise). */
   address(index = 0): string {
     return `127.0.0.1:${index === 0 ? this.port : (this.ports[index] ?? 0)}`;
+  }
+
+  /** Coordinator `index`'s HTTP endpoints (its --http-listen), as a base URL. */
+  httpUrl(index = 0): string {
+    return `${this.options.insecure ? 'http' : 'https'}://127.0.0.1:${this.httpPorts[index] ?? 0}`;
   }
 
   /** The flags that give a process `id`'s certificate (or --insecure). */
@@ -215,6 +222,7 @@ export class LocalCluster {
       ...node,
       BIN.coordinator,
       '--listen', this.address(index),
+      '--http-listen', `127.0.0.1:${this.httpPorts[index]}`,
       ...store,
       '--heartbeat-interval', this.options.heartbeatInterval ?? '1s',
       '--lease', this.options.lease ?? '5s',
@@ -279,6 +287,10 @@ export class LocalCluster {
       while (!this.ports[i]) {
         const p = await freePort();
         if (!this.ports.includes(p)) this.ports[i] = p;
+      }
+      while (!this.httpPorts[i]) {
+        const p = await freePort();
+        if (!this.ports.includes(p) && !this.httpPorts.includes(p)) this.httpPorts[i] = p;
       }
     }
     this.port = this.ports[0]!;

@@ -4,13 +4,14 @@ import { randomUUID } from 'node:crypto';
 import type { CertificateFiles, Logger } from '@slotctl/shared';
 import type { Backend } from './db/backend.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
-import { adminHandlers } from './grpc/admin-service.js';
 import type { CoordinatorServer } from './grpc/server.js';
 import { LivenessTracker } from './liveness/tracker.js';
 import { AGENT_RECONNECT_MAX_MS } from './liveness/rules.js';
 import { Orchestrator } from './operations/orchestrator.js';
 import { testCrashPoint } from './operations/framework/crash-hook.js';
 import { EventRetention } from './db/retention.js';
+import { adminHandlers, clusterStatus, clusterView, type AdminDeps } from './grpc/admin-service.js';
+import type { CoordinatorObserver } from './observe/observer.js';
 
 export interface CoordinatorConfig {
   heartbeatIntervalMs: number;
@@ -21,6 +22,8 @@ export interface CoordinatorConfig {
   maxAutoFailover?: number;
   /** This coordinator's certificate (mutual TLS on every connection); undefined only when run --insecure. */
   certificates?: CertificateFiles;
+  /** The HTTP endpoints' view of this process (metrics, health, status page): shown this coordinator while it leads. */
+  observer?: CoordinatorObserver;
 }
 
 /**
@@ -90,6 +93,7 @@ export class Coordinator {
         // agents must not keep their masters serving while a new leader fails them over (ARCHITECTURE.md, HA)
         grantLeaseMs: () => (performance.now() < leading.until() ? this.config.leaseMs : 0),
         durable: () => backend.durable(),
+        observe: this.config.observer?.sessions,
       },
       this.log,
     );
@@ -98,7 +102,7 @@ export class Coordinator {
     this.liveness = liveness;
     this.sessions = sessions;
     const startedAt = new Date().toISOString();
-    const admin = adminHandlers({
+    const adminDeps: AdminDeps = {
       storage,
       connected: () => sessions.connectedMachines(),
       fenced: () => sessions.fencedMachines(),
@@ -114,7 +118,8 @@ export class Coordinator {
       durable: () => backend.durable(),
       backend: backend.describe,
       term: leading.term,
-    });
+    };
+    const admin = adminHandlers(adminDeps);
     liveness.start(undefined, leading.agentReconnectMs);
     orchestrator.start();
     this.retention = new EventRetention(storage, this.log);
@@ -123,6 +128,20 @@ export class Coordinator {
     const security = this.config.certificates ? `mutual TLS as ${this.config.certificates.identity.role} ${this.config.certificates.identity.name}` : 'INSECURE (no TLS, no identities: --insecure)';
     storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${server.port}, ${security}, state in ${backend.describe}` });
     this.state = { phase: 'running', port: server.port, since: startedAt, term: leading.term };
+    this.config.observer?.lead({
+      snapshot: () => ({
+        term: leading.term,
+        view: clusterView(adminDeps),
+        running: storage.operations.running(),
+        atRiskOpen: storage.atRisk.listOpen().length,
+        agentsConnected: sessions.connectedMachines().size,
+        eventsAfter: (afterId, limit) => storage.events.list({ afterId, limit }),
+        operation: (id) => storage.operations.get(id),
+        lastEventId: () => storage.events.list({ limit: 1 })[0]?.id ?? 0,
+      }),
+      status: () => clusterStatus(adminDeps),
+      recentEvents: (limit) => storage.events.list({ limit }),
+    });
     this.log.info({ port: server.port, backend: backend.describe, term: leading.term, coordinatorId: this.id, tls: Boolean(this.config.certificates) }, 'coordinator running');
     if (!this.config.certificates) this.log.warn('running without TLS (--insecure): anyone who reaches the port can call every RPC');
   }
@@ -134,6 +153,7 @@ export class Coordinator {
   async stop(options: { flush?: boolean; leader?: string } = {}): Promise<void> {
     if (this.state.phase !== 'running') return;
     this.state = { phase: 'stopping' };
+    this.config.observer?.follow();
     this.server?.follow(options.leader);
     this.liveness?.stop();
     this.orchestrator?.stop();

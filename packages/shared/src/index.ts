@@ -8,3 +8,4 @@ export * from './tls/paths.js';
 export * from './throttle.js';
 export * from './leader.js';
 export * from './coordinator-choice.js';
+export * from './http/index.js';

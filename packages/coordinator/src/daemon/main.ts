@@ -2,13 +2,15 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { ObserveServer, SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
 import { sqliteBackend } from '../db/backend.js';
 import { CoordinatorServer } from '../grpc/server.js';
 import { HaCoordinator } from '../ha/run.js';
 import { etcdClientFromFlags, type EtcdFlags } from './etcd-flags.js';
 import { registerStateCommands } from './state-cli.js';
+import { CoordinatorObserver } from '../observe/observer.js';
+import { coordinatorRoutes } from '../observe/http.js';
 
 function duration(what: string) {
   return (value: string) => {
@@ -33,6 +35,7 @@ const program = new Command('slot-coordinator')
   .option('--etcd-cert <file>', 'the etcd-client certificate shown to etcd (default: the one etcd-client-*.crt in --tls-dir; never this coordinator\'s own, which etcd refuses)', process.env.SLOTCTL_ETCD_CERT)
   .option('--etcd-key <file>', 'its private key, mode 0600 (with --etcd-cert)', process.env.SLOTCTL_ETCD_KEY)
   .option('--leader-lease <duration>', "the leader's etcd lease (whole seconds, at least 2 s): a dead leader is replaced about this long after it stopped renewing it; a leader that could not renew it in time (etcd unreachable — or electing a leader of its own, 1–2 s with etcd's defaults: hence not less than 5 s by default) renews no agent lease and stops leading", duration('--leader-lease'), 5000)
+  .option('--http-listen <host:port>', 'HTTP endpoints (mutual TLS, reader role): /metrics, /livez, /readyz, /leader and the live status page at /; "off" for none', process.env.SLOTCTL_HTTP_LISTEN ?? '127.0.0.1:7480')
   .option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)', process.env.SLOTCTL_ADVERTISE)
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
   .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over", duration('--lease'), 5000)
@@ -81,7 +84,7 @@ registerStateCommands(program);
 program.action(() => daemon(program.opts<DaemonOptions>()));
 await program.parseAsync();
 
-type DaemonOptions = TlsFlags & EtcdFlags & { listen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string };
+type DaemonOptions = TlsFlags & EtcdFlags & { listen: string; httpListen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string };
 
 async function daemon(opts: DaemonOptions): Promise<void> {
   const log = createLogger('slot-coordinator', { level: opts.logLevel });
@@ -104,9 +107,22 @@ async function daemon(opts: DaemonOptions): Promise<void> {
     process.exit(1);
   }
 
-  const config = { certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover };
+  const observer = new CoordinatorObserver();
+  const config = { observer, certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover };
   const server = new CoordinatorServer(opts.advertise ?? opts.listen, certificates?.files);
+  const web = coordinatorRoutes({ observer, leadership: () => server.leadership, store: opts.store, log });
+  const http = opts.httpListen === 'off' ? undefined : new ObserveServer({ certificates: certificates?.files, routes: web.routes, log, program: 'slot-coordinator' });
   let stopAll: () => Promise<void> = async () => undefined;
+  // the HTTP endpoints go last: a load balancer sees the coordinator ready until it stopped
+  const stopHttp = async () => {
+    web.stream.close();
+    await http?.close();
+  };
+  const listenHttp = async () => {
+    await http?.listen(opts.httpListen).catch((err: Error) => {
+      throw new Error(`cannot serve HTTP on ${opts.httpListen} (--http-listen): ${err.message}`);
+    });
+  };
 
   async function start(): Promise<void> {
     if (opts.store === 'sqlite') {
@@ -117,11 +133,19 @@ async function daemon(opts: DaemonOptions): Promise<void> {
         backend.close();
         throw new Error(`cannot listen on ${opts.listen}: ${(err as Error).message}`);
       }
+      try {
+        await listenHttp();
+      } catch (err) {
+        backend.close();
+        await server.close();
+        throw err;
+      }
       const coordinator = new Coordinator(config, log);
       coordinator.start(backend, server);
       stopAll = async () => {
         await coordinator.stop({ flush: true });
         await server.close();
+        await stopHttp();
       };
       return;
     }
@@ -133,6 +157,11 @@ async function daemon(opts: DaemonOptions): Promise<void> {
       client.close();
       throw new Error(`cannot listen on ${opts.listen}: ${err.message}`);
     });
+    await listenHttp().catch(async (err: unknown) => {
+      await server.close();
+      client.close();
+      throw err;
+    });
     const ha = new HaCoordinator({ client, prefix: opts.etcdPrefix, server, config, me: { id: randomUUID(), address: advertise }, ttlSeconds: opts.leaderLease / 1000, log });
     ha.start();
     log.info({ etcd: opts.etcdEndpoints, prefix: opts.etcdPrefix, advertise }, 'coordinator up: following or leading through etcd');
@@ -140,6 +169,7 @@ async function daemon(opts: DaemonOptions): Promise<void> {
       await ha.stop();
       await server.close();
       client.close();
+      await stopHttp();
     };
   }
 

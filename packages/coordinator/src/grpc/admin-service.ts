@@ -156,18 +156,27 @@ function requireMachine(storage: Storage, machine: string): void {
   if (machine && !storage.machines.get(machine)) throw new NotFoundError(`machine "${machine}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
 }
 
-export function adminHandlers(deps: AdminDeps): AdminHandlers {
-  const view = () =>
-    buildClusterView({ machines: deps.storage.machines.list(), stores: deps.storage.stores.list(), slots: deps.storage.slots.list(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
+/** The cluster as `slotctl status` shows it (machines, stores, problems worst first), from the database now. */
+export function clusterView(deps: Pick<AdminDeps, 'storage' | 'connected' | 'fenced' | 'orchestrator'>) {
+  return buildClusterView({ machines: deps.storage.machines.list(), stores: deps.storage.stores.list(), slots: deps.storage.slots.list(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
+}
+
+/** The Status reply: what `slotctl status` and the status page show. */
+export function clusterStatus(deps: AdminDeps, view = clusterView(deps)) {
   return {
-    Status: unary(deps, 'Status', () => ({
-      ...withSecurity(view(), deps.secure),
-      coordinatorId: deps.coordinatorId,
-      startedAt: deps.startedAt,
-      backend: deps.backend ?? '',
-      term: deps.term ?? 0,
-      operations: deps.storage.operations.running().map((op) => operationInfo(deps.storage, op, false)),
-    })),
+    ...withSecurity(view, deps.secure),
+    coordinatorId: deps.coordinatorId,
+    startedAt: deps.startedAt,
+    backend: deps.backend ?? '',
+    term: deps.term ?? 0,
+    operations: deps.storage.operations.running().map((op) => operationInfo(deps.storage, op, false)),
+  };
+}
+
+export function adminHandlers(deps: AdminDeps): AdminHandlers {
+  const view = () => clusterView(deps);
+  return {
+    Status: unary(deps, 'Status', () => clusterStatus(deps)),
     ListMachines: unary(deps, 'ListMachines', () => ({ machines: view().machines })),
     ListStores: unary(deps, 'ListStores', () => ({ stores: view().stores })),
     ListEvents: unary(deps, 'ListEvents', (request) => {

@@ -61,6 +61,8 @@ export interface SessionConfig {
   grantLeaseMs?: () => number;
   /** Resolves once what a desired state about to be sent shows is durable (the etcd backend's commit). */
   durable?: () => Promise<void>;
+  /** Metrics: an acknowledgement left `seconds` after its heartbeat arrived; a machine's agent reported itself fenced. */
+  observe?: { acknowledged(seconds: number): void; fenced(machine: string): void };
 }
 
 interface Session {
@@ -245,10 +247,14 @@ export class AgentSessions {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: `no session of agent instance ${request.instanceId} of machine ${request.machine}` }, null);
       return;
     }
+    const arrived = performance.now();
     this.liveness.heard(session.machine);
     this.heartbeat(session.machine, () => {
       const leaseMs = this.grantLeaseMs();
-      if (leaseMs > 0) callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
+      if (leaseMs > 0) {
+        callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
+        this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
+      }
       else callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
     });
   }
@@ -390,12 +396,18 @@ export class AgentSessions {
   private handle(session: Session, message: AgentMessage__Output): void {
     switch (message.body) {
       case 'heartbeat': {
+        const arrived = performance.now();
         this.liveness.heard(session.machine, message.heartbeat?.peers);
-        session.fenced = message.heartbeat?.fenced ?? false;
+        const fenced = message.heartbeat?.fenced ?? false;
+        if (fenced && !session.fenced) this.config.observe?.fenced(session.machine);
+        session.fenced = fenced;
         const seq = message.heartbeat?.seq ?? 0;
         this.heartbeat(session.machine, () => {
           const leaseMs = this.grantLeaseMs();
-          if (leaseMs > 0 && this.sessions.get(session.machine) === session) session.call.write({ ack: { seq, leaseMs, term: this.config.term ?? 0 } });
+          if (leaseMs > 0 && this.sessions.get(session.machine) === session) {
+            session.call.write({ ack: { seq, leaseMs, term: this.config.term ?? 0 } });
+            this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
+          }
         });
         return;
       }

@@ -47,6 +47,11 @@ export class CoordinatorServer {
     this.server.addService(contract.Admin.service, this.route(contract.Admin.service, 'admin'));
   }
 
+  /** Whether this process serves as the leader now, and otherwise the leader's address when known (health checks). */
+  get leadership(): { leading: boolean; leader: string | undefined; address: string } {
+    return { leading: this.active !== undefined, leader: this.active ? this.self : this.leader, address: this.self };
+  }
+
   /** The leader's handlers take every call from now on. */
   serve(handlers: Handlers): void {
     this.active = handlers;

@@ -135,6 +135,25 @@ export class CertificateFiles implements CertificateProvider {
     return this.current.notAfter;
   }
 
+  /** The set in use, for a server that takes its TLS material directly (Node's https: the HTTP endpoints). */
+  get material(): { ca: Buffer; cert: Buffer; key: Buffer } {
+    return { ca: this.current.ca, cert: this.current.cert, key: this.current.key };
+  }
+
+  /**
+   * Calls `listener` after each reload that took a new set (the identity listeners' moment), until the returned
+   * function is called; the files are watched meanwhile.
+   */
+  onRenewal(listener: () => void): () => void {
+    const l: IdentityCertificateUpdateListener = () => listener();
+    this.identityListeners.add(l);
+    this.watch();
+    return () => {
+      this.identityListeners.delete(l);
+      this.unwatchIfIdle();
+    };
+  }
+
   /** Reads the files again now, unless none changed since the last look; returns whether a new set was taken. */
   reload(): boolean {
     // a look costs three stat calls; reading and checking the set (~1.5 ms: a key, a certificate, a signature) only
