@@ -15,7 +15,10 @@
 //
 //   npm run bench -- [--agents 100,1000] [--seconds 30] [--warmup 5] [--restart] [--busy 2] [--reports-every 10]
 //                    [--quiet-load 3] [--agents-wait-for-ready] [--cpu-prof DIR]
-//                    [--store sqlite|etcd] [--coordinators N] [--leader-lease 2s]
+//                    [--store sqlite|etcd] [--coordinators N] [--leader-lease 2s] [--observe]
+//
+// --observe: after the steady state, the leader's /metrics scraped 10 times and the status page rendered in headless
+// Chromium (bench/observe.ts); the figures go to bench/results/observe.json.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,7 @@ import { LocalCluster, ROOT, waitFor } from '../tools/local-cluster.js';
 import { startEtcd, type EtcdTestCluster } from '../test/support/etcd.js';
 import { EtcdProbe, SimProcesses, clusterJson, cpuMark, cpuPercentSince, etcdRates, latencySummary, listenOverflows, round, startBusyLoops, waitListening, type EtcdSample } from './sessions-support.js';
 import type { FromSim } from './sim-agents.js';
+import { measureObserve, type ObserveFigures } from './observe.js';
 
 const argv = process.argv.slice(2);
 const agentCounts = benchArg('agents', '100,1000').split(',').map(Number);
@@ -49,12 +53,14 @@ if (!Number.isInteger(coordinatorCount) || coordinatorCount < 1) throw new Error
 if (store === 'sqlite' && coordinatorCount !== 1) throw new Error('several coordinators need --store etcd');
 if (store === 'etcd' && insecure) throw new Error('--insecure is not for --store etcd (the etcd harness runs mutual TLS)');
 const leaderLease = benchArg('leader-lease', '2s');
+const observe = argv.includes('--observe');
 const ETCD_MEMBERS = 3;
 const SLOTS = 18;
 const PROCESSES = 2;
 const log = (line: string) => console.log(`coordinator-sessions: ${line}`);
 
 interface Run {
+  observe?: ObserveFigures;
   agents: number;
   slots: number;
   busyLoops: number;
@@ -218,6 +224,8 @@ async function run(agents: number): Promise<Run> {
     // the worst simulated process's own loop delay: part of every latency it measured
     const simLoopDelayMs = { p50: Math.max(...measured.map((m) => m.loopDelayMs.p50)), p99: Math.max(...measured.map((m) => m.loopDelayMs.p99)), max: Math.max(...measured.map((m) => m.loopDelayMs.max)) };
 
+    const observed = observe ? await measureObserve(cluster, leader, log) : undefined;
+
     let restarted: Run['restart'];
     if (restart) restarted = probe ? await killLeaderUnderLoad(cluster, sims, probe, leader) : await restartUnderLoad(cluster, sims);
 
@@ -249,6 +257,7 @@ async function run(agents: number): Promise<Run> {
         ...(steadyEtcd ? { etcd: steadyEtcd } : {}),
       },
       ...(restarted ? { restart: restarted } : {}),
+      ...(observed ? { observe: observed } : {}),
       fencesOutsideRestart: restarted ? before : fences,
       fencesWithFailsafeOutsideRestart: restarted ? failsafeBefore : failsafeFences,
       renewals: done.reduce((n, d) => n + d.renewals, 0),
@@ -546,3 +555,12 @@ const out = {
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
 writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
 log(`goal at ${goal.agents} agents: ${verdict ? JSON.stringify(verdict) : 'not run'}; written to bench/results/coordinator-sessions.json (${variant})`);
+if (observe) {
+  const observeFile = join(ROOT, 'bench', 'results', 'observe.json');
+  const goals = { scrapeMsP50: 100, scrapeBytes: 5_000_000, firstFullRenderMs: 1000 };
+  writeFileSync(
+    observeFile,
+    `${JSON.stringify({ benchmark: 'observe', at: new Date().toISOString(), command: `npm run bench -- ${argv.join(' ')}`, machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version }, goals, runs: runs.filter((r) => r.observe).map((r) => ({ agents: r.agents, slots: r.slots, store, busyLoops: busy, ...r.observe, met: { scrape: r.observe!.scrape.msP50 < goals.scrapeMsP50 && r.observe!.scrape.bytes < goals.scrapeBytes, page: r.observe!.page.firstFullRenderMs < goals.firstFullRenderMs } })) }, null, 2)}\n`,
+  );
+  log(`written to bench/results/observe.json`);
+}

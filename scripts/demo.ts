@@ -7,6 +7,18 @@ import { execa } from 'execa';
 import { BIN, LocalCluster, ROOT, demoClusterYaml, killSlotsUnder, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { deliver, inboxSubjects } from '../test/support/mail.js';
+import { ensureCertificates } from '../tools/test-pki.js';
+import { tlsPaths } from '@slotctl/shared';
+
+/** A reader's certificate for a browser (PKCS#12, which browsers import), when openssl is there to make it. */
+async function browserCertificate(pkiDir: string): Promise<string | undefined> {
+  const reader = { role: 'reader', name: 'demo-browser' };
+  ensureCertificates(pkiDir, [reader]);
+  const p = tlsPaths(pkiDir, reader);
+  const out = join(pkiDir, 'reader-demo-browser.p12');
+  const made = await execa('openssl', ['pkcs12', '-export', '-in', p.cert, '-inkey', p.key, '-certfile', p.ca, '-name', 'slotctl demo reader', '-passout', 'pass:slotctl-demo', '-out', out], { reject: false }).catch(() => undefined);
+  return made?.exitCode === 0 ? out : undefined;
+}
 
 const once = process.argv.includes('--once');
 const dir = join(ROOT, '.demo');
@@ -91,6 +103,17 @@ the demo's CA and certificates are in ${cluster.pkiDir} (admin-harness is an ope
   # deliver a message by LMTP to store s01's service IP, then read it over IMAP (any password) the same way:
   python3 -c "import smtplib; smtplib.LMTP('${s01.serviceIp}', 2003).sendmail('me@example.org', ['bob@example.org'], 'Subject: hi\\n\\nhello\\n')"
   curl -s 'imap://${s01.serviceIp}:1143/INBOX;UID=1' -u bob:any`);
+  const web = cluster.httpUrl();
+  const port = new URL(web).port;
+  const p12 = await browserCertificate(cluster.pkiDir);
+  const reader = tlsPaths(cluster.pkiDir, { role: 'reader', name: 'demo-browser' });
+  console.log(`
+demo: the live status page and the metrics (mutual TLS: a client certificate with role reader or higher):
+  status page   ${web}/      ${p12 ? `import ${p12} (password slotctl-demo) into the browser, and ${cluster.pkiDir}/ca.crt as an authority` : `(import the reader certificate ${reader.cert} into the browser)`}
+                (its certificate names the coordinator "co", not 127.0.0.1: the browser warns unless co maps to 127.0.0.1 in /etc/hosts and https://co:${port}/ is opened)
+  metrics       ${web}/metrics     health: ${web}/readyz, ${web}/livez, ${web}/leader
+  # the coordinator's certificate names it "co" (not an address): tell curl where "co" is
+  curl --cacert ${reader.ca} --cert ${reader.cert} --key ${reader.key} --resolve co:${port}:127.0.0.1 https://co:${port}/metrics`);
   if (once) await shutdown(0);
 
   console.log('demo: live status follows; Ctrl-C stops the demo.');
