@@ -5,6 +5,7 @@ import { parseDuration, type AtRiskInfo__Output } from '@slotctl/shared';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
 import { follow, verdict } from '../follow.js';
 import { storesTable, table } from '../format.js';
+import { WIDE_HELP, outputWidth } from '../table-fit.js';
 import { RECOVER_HELP, recoverAction } from '../recovery.js';
 
 function ageText(ms: number): string {
@@ -41,10 +42,11 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
     .command('list')
     .description('Stores with their master, replica, epoch, health and backlog.')
     .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { json?: boolean; wide?: boolean }) => {
       const reply = await withAdmin((a) => a.listStores());
       if (opts.json) printJson(reply.stores);
-      else process.stdout.write(`${storesTable(reply.stores)}\n`);
+      else process.stdout.write(`${storesTable(reply.stores, outputWidth(opts))}\n`);
     });
 
   store
