@@ -15,6 +15,7 @@ import { registerPlanCommands } from './commands/plan.js';
 import { registerSlotCommands } from './commands/slot.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerStoreCommands } from './commands/store.js';
+import { WIDTH_HELP } from './table-fit.js';
 
 // `slotctl … | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -48,6 +49,7 @@ const program = new Command('slotctl')
     'after',
     `
 Exit codes: 0 ok, 1 error, 2 usage, 3 cluster not healthy (status).
+${WIDTH_HELP}
 Examples:
   slotctl status
   slotctl cluster apply cluster.yaml --dry-run

@@ -2,28 +2,44 @@
 import type { Command } from 'commander';
 import { formatSize, parseDuration, ValidationError, type CleanupStatusRow } from '@slotctl/shared';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
-import { ago, table } from '../format.js';
+import { ago, agoShort, shortTime } from '../format.js';
+import { WIDE_HELP, fitTable, outputWidth, type TableSpec } from '../table-fit.js';
 
 function lastCell(r: CleanupStatusRow): string {
   if (!r.last) return 'never';
   return `${r.last.ok ? 'ok' : `FAILED (exit ${r.last.exitCode})`} ${ago(r.last.finishedAt)}`;
 }
 
-function cleanupTable(rows: readonly CleanupStatusRow[]): string {
-  return table(
-    ['slot', 'machine', 'role', 'disks', 'last run', 'took', 'freed', 'waiting', 'next'],
-    rows.map((r) => [
-      r.slot,
-      r.machine,
-      r.role,
-      r.disks.join(' '),
-      r.running ? `RUNNING since ${ago(r.running.since)} (${r.running.requestedBy})` : lastCell(r),
-      r.last ? `${(r.last.ms / 1000).toFixed(1)} s` : '-',
-      r.last ? formatSize(r.last.freedBytes) : '-',
-      formatSize(r.waitingBytes),
-      r.running ? '-' : r.requested ? `asked (${r.requested})` : r.nextAt ? r.nextAt.slice(0, 16).replace('T', ' ') : '-',
-    ]),
-  );
+/** The last run in fewer words: no requester, no parentheses ("FAILED exit 75 8h55m ago"). */
+function lastRunBrief(r: CleanupStatusRow): string {
+  if (r.running) return `RUNNING ${agoShort(r.running.since)}`;
+  if (!r.last) return 'never';
+  return `${r.last.ok ? 'ok' : `FAILED exit ${r.last.exitCode}`} ${ago(r.last.finishedAt)}`;
+}
+
+function nextCell(r: CleanupStatusRow, time: (iso: string) => string): string {
+  return r.running ? '-' : r.requested ? `asked (${r.requested})` : r.nextAt ? time(r.nextAt) : '-';
+}
+
+// The disks go first, then words (who asked, "exit", the year), how long the last run took, and the machine (in the
+// slot's name unless it was named otherwise); the last run's words are cut, never the space figures.
+const CLEANUP: TableSpec<CleanupStatusRow> = {
+  columns: [
+    { head: 'slot', cell: (r) => r.slot },
+    { head: 'machine', cell: (r) => r.machine },
+    { head: 'role', cell: (r) => r.role },
+    { head: 'disks', cell: (r) => r.disks.join(' ') },
+    { head: 'last run', cell: (r) => (r.running ? `RUNNING since ${ago(r.running.since)} (${r.running.requestedBy})` : lastCell(r)), short: { cell: lastRunBrief } },
+    { head: 'took', cell: (r) => (r.last ? `${(r.last.ms / 1000).toFixed(1)} s` : '-') },
+    { head: 'freed', cell: (r) => (r.last ? formatSize(r.last.freedBytes) : '-') },
+    { head: 'waiting', cell: (r) => formatSize(r.waitingBytes) },
+    { head: 'next', cell: (r) => nextCell(r, (iso) => iso.slice(0, 16).replace('T', ' ')), short: { cell: (r) => (r.requested && !r.running ? 'asked' : nextCell(r, shortTime)) } },
+  ],
+  fit: [{ drop: 'disks' }, [{ shorten: 'next' }, { shorten: 'last run' }], { drop: 'took' }, { drop: 'machine' }, { truncate: 'last run', min: 12 }, { drop: 'freed' }, { truncate: 'last run', min: 8 }],
+};
+
+export function cleanupTable(rows: readonly CleanupStatusRow[], width = Infinity): string {
+  return fitTable(CLEANUP, rows, width);
 }
 
 export function registerCleanupCommands(program: Command, withAdmin: WithAdmin): void {
@@ -39,10 +55,11 @@ export function registerCleanupCommands(program: Command, withAdmin: WithAdmin):
     .description('Per slot: the last run (when, how long, exit code, space freed), the space waiting for cleanup, the next run.')
     .option('--machine <machine>', 'one machine only')
     .option('--json', 'print as JSON')
-    .action(async (opts: { machine?: string; json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { machine?: string; json?: boolean; wide?: boolean }) => {
       const rows = JSON.parse((await withAdmin((a) => a.cleanupStatus({ machine: opts.machine ?? '' }))).json) as CleanupStatusRow[];
       if (opts.json) printJson(rows);
-      else process.stdout.write(`${cleanupTable(rows)}\n`);
+      else process.stdout.write(`${cleanupTable(rows, outputWidth(opts))}\n`);
     });
 
   cleanup
@@ -56,8 +73,9 @@ export function registerCleanupCommands(program: Command, withAdmin: WithAdmin):
     .option('--wait', 'wait until they have run, then print their results (exit 1 if one failed)')
     .option('--timeout <duration>', 'with --wait: stop waiting after this long', '30m')
     .option('--json', 'print JSON')
+    .option('--wide', WIDE_HELP)
     .addHelpText('after', '\nExamples:\n  slotctl cleanup run --slot s01-m1 --wait\n  slotctl cleanup run --machine m3')
-    .action(async (opts: { slot?: string; machine?: string; wait?: boolean; timeout: string; json?: boolean }) => {
+    .action(async (opts: { slot?: string; machine?: string; wait?: boolean; timeout: string; json?: boolean; wide?: boolean }) => {
       if (!opts.slot === !opts.machine) throw new ValidationError('name a slot (--slot) or a machine (--machine)', { hint: 'e.g. slotctl cleanup run --slot s01-m1' });
       const timeoutMs = parseDuration(opts.timeout, '--timeout');
       await withAdmin(async (a) => {
@@ -78,7 +96,7 @@ export function registerCleanupCommands(program: Command, withAdmin: WithAdmin):
           await new Promise((r) => setTimeout(r, 500));
         }
         if (opts.json) printJson(rows);
-        else process.stdout.write(`${cleanupTable(rows)}\n`);
+        else process.stdout.write(`${cleanupTable(rows, outputWidth(opts))}\n`);
         if (rows.some((r) => !r.last?.ok)) {
           process.exitCode = EXIT.error;
           if (!opts.json) for (const r of rows.filter((x) => !x.last?.ok)) process.stdout.write(`${r.slot}: ${r.last?.error}\n${(r.last?.tail ?? []).map((l) => `  ${l}`).join('\n')}\n`);

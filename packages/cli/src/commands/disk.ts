@@ -2,13 +2,28 @@
 import type { Command } from 'commander';
 import { formatSize, type DiskStatusRow } from '@slotctl/shared';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
-import { table } from '../format.js';
+import { WIDE_HELP, fitTable, outputWidth, type TableSpec } from '../table-fit.js';
 
-function diskTable(rows: readonly DiskStatusRow[]): string {
-  return table(
-    ['machine', 'slot', 'partition', 'path', 'used', 'inodes', 'free', 'deleted folders', 'expunged', 'level'],
-    rows.map((r) => [r.machine, r.slot, r.role, r.path, `${r.usedPercent} %`, `${r.inodesUsedPercent} %`, formatSize(r.freeBytes), formatSize(r.deletedBytes), formatSize(r.expungedBytes), r.error ? `unknown: ${r.error}` : r.level]),
-  );
+// The path is configuration; headers shorten; the machine is in the slot's name unless it was named otherwise; an
+// error in the level column is cut, never the level itself.
+const DISKS: TableSpec<DiskStatusRow> = {
+  columns: [
+    { head: 'machine', cell: (r) => r.machine },
+    { head: 'slot', cell: (r) => r.slot },
+    { head: 'partition', cell: (r) => r.role, short: { head: 'part' } },
+    { head: 'path', cell: (r) => r.path },
+    { head: 'used', cell: (r) => `${r.usedPercent} %` },
+    { head: 'inodes', cell: (r) => `${r.inodesUsedPercent} %` },
+    { head: 'free', cell: (r) => formatSize(r.freeBytes) },
+    { head: 'deleted folders', cell: (r) => formatSize(r.deletedBytes), short: { head: 'deleted' } },
+    { head: 'expunged', cell: (r) => formatSize(r.expungedBytes) },
+    { head: 'level', cell: (r) => (r.error ? `unknown: ${r.error}` : r.level) },
+  ],
+  fit: [{ drop: 'path' }, [{ shorten: 'partition' }, { shorten: 'deleted folders' }], { truncate: 'level', min: 12 }, { drop: 'machine' }, { truncate: 'level', min: 8 }],
+};
+
+export function diskTable(rows: readonly DiskStatusRow[], width = Infinity): string {
+  return fitTable(DISKS, rows, width);
 }
 
 export function registerDiskCommands(program: Command, withAdmin: WithAdmin): void {
@@ -22,10 +37,11 @@ export function registerDiskCommands(program: Command, withAdmin: WithAdmin): vo
     )
     .option('--machine <machine>', 'one machine only')
     .option('--json', 'print as JSON')
-    .action(async (opts: { machine?: string; json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { machine?: string; json?: boolean; wide?: boolean }) => {
       const rows = JSON.parse((await withAdmin((a) => a.diskStatus({ machine: opts.machine ?? '' }))).json) as DiskStatusRow[];
       if (opts.json) printJson(rows);
-      else process.stdout.write(rows.length ? `${diskTable(rows)}\n` : 'no partition measured yet (agents measure every few minutes)\n');
+      else process.stdout.write(rows.length ? `${diskTable(rows, outputWidth(opts))}\n` : 'no partition measured yet (agents measure every few minutes)\n');
       if (rows.some((r) => r.level === 'critical')) process.exitCode = EXIT.error;
     });
 }

@@ -7,6 +7,7 @@ import { EXIT, positive, printJson, type WithAdmin } from '../context.js';
 import { follow, followAll, followOne, printPreview } from '../follow.js';
 import { machinesTable } from '../format.js';
 import { addMachineText } from '../plan-format.js';
+import { WIDE_HELP, outputWidth } from '../table-fit.js';
 import { RECOVER_HELP, recoverAction } from '../recovery.js';
 
 interface DiskOption {
@@ -29,10 +30,11 @@ export function registerMachineCommands(program: Command, withAdmin: WithAdmin):
     .command('list')
     .description('Machines with liveness, agent connection and slot counts.')
     .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { json?: boolean; wide?: boolean }) => {
       const reply = await withAdmin((a) => a.listMachines());
       if (opts.json) printJson(reply.machines);
-      else process.stdout.write(`${machinesTable(reply.machines)}\n`);
+      else process.stdout.write(`${machinesTable(reply.machines, outputWidth(opts))}\n`);
     });
 
   machine

@@ -4,14 +4,32 @@ import type { Command } from 'commander';
 import { parseDuration, type OperationInfo__Output } from '@slotctl/shared';
 import { printJson, type WithAdmin } from '../context.js';
 import { follow } from '../follow.js';
-import { clock, operationTarget, seconds, table } from '../format.js';
+import { clock, operationTarget, seconds, shortTime } from '../format.js';
+import { WIDE_HELP, fitTable, outputWidth, type TableSpec } from '../table-fit.js';
 
-function operationsTable(ops: readonly OperationInfo__Output[]): string {
-  return table(
-    ['ID', 'KIND', 'TARGET', 'STATE', 'STEP', 'STARTED', 'TOOK', 'ERROR / WAITING'],
+// The start shortens and how long it took goes before the error text is cut (a running one's without "waiting:",
+// its state says so); then the start and the step go.
+const OPERATIONS: TableSpec<OperationInfo__Output> = {
+  columns: [
+    { head: 'ID', cell: (o) => o.id },
+    { head: 'KIND', cell: (o) => o.kind },
+    { head: 'TARGET', cell: (o) => (o.kind === 'drain' ? o.machine : o.kind === 'rebalance' ? '(cluster)' : o.store) },
+    { head: 'STATE', cell: (o) => o.state },
+    { head: 'STEP', cell: (o) => o.step },
+    { head: 'STARTED', cell: (o) => o.createdAt.slice(0, 19).replace('T', ' '), short: { cell: (o) => shortTime(o.createdAt) } },
+    { head: 'TOOK', cell: (o) => (o.state === 'running' ? '-' : seconds(o.createdAt, o.updatedAt)) },
     // a running operation says what it waits for; an ended one what went wrong
-    ops.map((o) => [o.id, o.kind, o.kind === 'drain' ? o.machine : o.kind === 'rebalance' ? '(cluster)' : o.store, o.state, o.step, o.createdAt.slice(0, 19).replace('T', ' '), o.state === 'running' ? '-' : seconds(o.createdAt, o.updatedAt), (o.state === 'running' && o.waiting ? `waiting: ${o.waiting}` : o.error).slice(0, 60)]),
-  );
+    {
+      head: 'ERROR / WAITING',
+      cell: (o) => (o.state === 'running' && o.waiting ? `waiting: ${o.waiting}` : o.error).slice(0, 60),
+      short: { cell: (o) => (o.state === 'running' && o.waiting ? o.waiting : o.error) },
+    },
+  ],
+  fit: [{ shorten: 'STARTED' }, { drop: 'TOOK' }, { shorten: 'ERROR / WAITING' }, { truncate: 'ERROR / WAITING', min: 24 }, { drop: 'STARTED' }, { drop: 'STEP' }, { truncate: 'ERROR / WAITING', min: 15 }],
+};
+
+export function operationsTable(ops: readonly OperationInfo__Output[], width = Infinity): string {
+  return fitTable(OPERATIONS, ops, width);
 }
 
 function operationDetail(op: OperationInfo__Output): string {
@@ -44,10 +62,11 @@ export function registerOperationsCommands(program: Command, withAdmin: WithAdmi
     .option('--machine <machine>', 'only drains of this machine')
     .option('--limit <n>', 'at most this many (the newest)', '50')
     .option('--json', 'print as JSON')
-    .action(async (opts: { all?: boolean; store?: string; machine?: string; limit: string; json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { all?: boolean; store?: string; machine?: string; limit: string; json?: boolean; wide?: boolean }) => {
       const reply = await withAdmin((a) => a.listOperations({ all: !!opts.all, limit: Number(opts.limit), store: opts.store ?? '', machine: opts.machine ?? '' }));
       if (opts.json) printJson(reply.operations);
-      else process.stdout.write(reply.operations.length ? `${operationsTable(reply.operations)}\n` : 'no operations\n');
+      else process.stdout.write(reply.operations.length ? `${operationsTable(reply.operations, outputWidth(opts))}\n` : 'no operations\n');
     });
 
   operations

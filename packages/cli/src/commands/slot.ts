@@ -4,22 +4,27 @@ import type { Command } from 'commander';
 import { NotFoundError, UnavailableError, formatDuration, parseDuration, type SlotInfo__Output as SlotInfo } from '@slotctl/shared';
 import type { Admin } from '../admin-client.js';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
-import { ago, backlogCell, table } from '../format.js';
+import { ago, backlogBrief, backlogCell } from '../format.js';
+import { WIDE_HELP, fitTable, outputWidth, type TableSpec } from '../table-fit.js';
 
-function slotsTable(slots: readonly SlotInfo[]): string {
-  return table(
-    ['slot', 'machine', 'store', 'role', 'state', 'epoch', 'ip', 'backlog'],
-    slots.map((s) => [
-      s.name,
-      s.machine,
-      s.store,
-      s.desiredRole.toLowerCase() + (s.role && s.role !== s.desiredRole ? ` (runs ${s.role.toLowerCase()})` : ''),
-      (s.stopped ? 'stopped by operator, ' : '') + (s.state ? s.state.toLowerCase() : 'unknown'),
-      s.epochApplied === s.storeEpoch ? s.epochApplied : `${s.epochApplied} (store ${s.storeEpoch})`,
-      s.ip,
-      backlogCell(s),
-    ]),
-  );
+// The ip is configuration; the store is in the slot's name unless someone named it otherwise (slot show has it);
+// the role and state words are cut before the backlog figures.
+const SLOTS: TableSpec<SlotInfo> = {
+  columns: [
+    { head: 'slot', cell: (s) => s.name },
+    { head: 'machine', cell: (s) => s.machine },
+    { head: 'store', cell: (s) => s.store },
+    { head: 'role', cell: (s) => s.desiredRole.toLowerCase() + (s.role && s.role !== s.desiredRole ? ` (runs ${s.role.toLowerCase()})` : '') },
+    { head: 'state', cell: (s) => (s.stopped ? 'stopped by operator, ' : '') + (s.state ? s.state.toLowerCase() : 'unknown') },
+    { head: 'epoch', cell: (s) => (s.epochApplied === s.storeEpoch ? s.epochApplied : `${s.epochApplied} (store ${s.storeEpoch})`) },
+    { head: 'ip', cell: (s) => s.ip },
+    { head: 'backlog', cell: (s) => backlogCell(s), short: { cell: (s) => backlogBrief(s) } },
+  ],
+  fit: [{ drop: 'ip' }, { shorten: 'backlog' }, { drop: 'epoch' }, { truncate: 'role', min: 7 }, { truncate: 'state', min: 8 }, { drop: 'store' }, { truncate: 'backlog', min: 12 }],
+};
+
+export function slotsTable(slots: readonly SlotInfo[], width = Infinity): string {
+  return fitTable(SLOTS, slots, width);
 }
 
 function slotDetail(s: SlotInfo): string {
@@ -55,10 +60,11 @@ export function registerSlotCommands(program: Command, withAdmin: WithAdmin): vo
     .description('Slots with their machine, store, desired and observed role, state, epoch and backlog.')
     .option('--machine <machine>', 'only the slots of this machine')
     .option('--json', 'print as JSON')
-    .action(async (opts: { machine?: string; json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { machine?: string; json?: boolean; wide?: boolean }) => {
       const reply = await withAdmin((a) => a.listSlots({ machine: opts.machine ?? '' }));
       if (opts.json) printJson(reply.slots);
-      else process.stdout.write(reply.slots.length ? `${slotsTable(reply.slots)}\n` : 'no slots\n');
+      else process.stdout.write(reply.slots.length ? `${slotsTable(reply.slots, outputWidth(opts))}\n` : 'no slots\n');
     });
 
   slot

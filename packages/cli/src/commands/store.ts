@@ -4,18 +4,33 @@ import type { Command } from 'commander';
 import { parseDuration, type AtRiskInfo__Output } from '@slotctl/shared';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
 import { follow, verdict } from '../follow.js';
-import { storesTable, table } from '../format.js';
+import { shortTime, storesTable } from '../format.js';
+import { WIDE_HELP, fitTable, outputWidth, type TableSpec } from '../table-fit.js';
 import { RECOVER_HELP, recoverAction } from '../recovery.js';
 
 function ageText(ms: number): string {
   return ms < 1000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
 }
 
-function atRiskTable(records: readonly AtRiskInfo__Output[]): string {
-  return table(
-    ['STORE', 'OLD MASTER', 'MACHINE', 'FAILOVER', 'AT', 'FILES', 'MAILBOXES', 'OLDEST CHANGE', 'STATE'],
-    records.map((r) => [r.store, r.slot, r.machine, r.op, r.createdAt.slice(0, 19).replace('T', ' '), String(r.files), String(r.mailboxes.length || r.mailboxCount), r.files ? ageText(r.oldestChangeAgeMs) : '-', r.state]),
-  );
+// Headers and the time shorten first; the failover's id and the machine (in the old master's name unless it was
+// named otherwise) go before the time; what is at risk stays.
+const AT_RISK: TableSpec<AtRiskInfo__Output> = {
+  columns: [
+    { head: 'STORE', cell: (r) => r.store },
+    { head: 'OLD MASTER', cell: (r) => r.slot },
+    { head: 'MACHINE', cell: (r) => r.machine },
+    { head: 'FAILOVER', cell: (r) => r.op },
+    { head: 'AT', cell: (r) => r.createdAt.slice(0, 19).replace('T', ' '), short: { cell: (r) => shortTime(r.createdAt) } },
+    { head: 'FILES', cell: (r) => String(r.files) },
+    { head: 'MAILBOXES', cell: (r) => String(r.mailboxes.length || r.mailboxCount), short: { head: 'MBOX' } },
+    { head: 'OLDEST CHANGE', cell: (r) => (r.files ? ageText(r.oldestChangeAgeMs) : '-'), short: { head: 'OLDEST' } },
+    { head: 'STATE', cell: (r) => r.state },
+  ],
+  fit: [[{ shorten: 'MAILBOXES' }, { shorten: 'OLDEST CHANGE' }], { shorten: 'AT' }, { drop: 'FAILOVER' }, { drop: 'MACHINE' }, { drop: 'AT' }],
+};
+
+export function atRiskTable(records: readonly AtRiskInfo__Output[], width = Infinity): string {
+  return fitTable(AT_RISK, records, width);
 }
 
 function atRiskDetail(r: AtRiskInfo__Output): string {
@@ -41,10 +56,11 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
     .command('list')
     .description('Stores with their master, replica, epoch, health and backlog.')
     .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (opts: { json?: boolean; wide?: boolean }) => {
       const reply = await withAdmin((a) => a.listStores());
       if (opts.json) printJson(reply.stores);
-      else process.stdout.write(`${storesTable(reply.stores)}\n`);
+      else process.stdout.write(`${storesTable(reply.stores, outputWidth(opts))}\n`);
     });
 
   store
@@ -99,12 +115,13 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
     .argument('[store]', 'one store (with its mailboxes and the recovery result)')
     .option('--all', 'closed records too')
     .option('--json', 'print as JSON')
-    .action(async (name: string | undefined, opts: { all?: boolean; json?: boolean }) => {
+    .option('--wide', WIDE_HELP)
+    .action(async (name: string | undefined, opts: { all?: boolean; json?: boolean; wide?: boolean }) => {
       const reply = await withAdmin((a) => a.listAtRisk({ store: name ?? '', all: !!opts.all || !!name }));
       if (opts.json) return printJson(reply.records);
       if (reply.records.length === 0) process.stdout.write(name ? `store ${name}: nothing at risk\n` : 'nothing at risk\n');
       else if (name) process.stdout.write(`${reply.records.map(atRiskDetail).join('\n')}\n`);
-      else process.stdout.write(`${atRiskTable(reply.records)}\n`);
+      else process.stdout.write(`${atRiskTable(reply.records, outputWidth(opts))}\n`);
     });
 
   store
