@@ -3,7 +3,7 @@
 // alert must have a test that fires it and one that keeps it quiet, a severity, and a summary and description that
 // say what to run — so an alert added without a test, or without telling the operator what to do, fails here.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { parse } from 'yaml';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -13,8 +13,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RULES = 'deploy/prometheus/alerts.yml';
 const TESTS = 'deploy/prometheus/alerts.test.yml';
 
-// yaml is a dependency of @slotctl/shared, not of the workspace root: resolved from there (pnpm links it only there)
-const { parse } = createRequire(join(ROOT, 'packages/shared/package.json'))('yaml') as { parse(source: string): unknown };
+
 
 interface Rule {
   alert?: string;

@@ -56,6 +56,8 @@ export class CoordinatorMetrics {
   });
 
   constructor() {
+    // both outcomes exist from the start: an alert on increase() sees the first failure, not a new series
+    for (const outcome of ['ok', 'failed']) this.cleanups.inc({ outcome }, 0);
     const snapshot = () => this.current;
     new Gauge({
       name: 'slotctl_coordinator_leader',
