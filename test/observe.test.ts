@@ -29,8 +29,8 @@ interface Answer {
   body: string;
 }
 
-/** GET a coordinator endpoint over mutual TLS as `id`. */
-function get(path: string, id: { role: string; name: string } | undefined = READER): Promise<Answer> {
+/** GET a coordinator endpoint over mutual TLS as `id` (null: without a client certificate). */
+function get(path: string, id: { role: string; name: string } | null = READER): Promise<Answer> {
   const client = id ? tlsPaths(cluster.pkiDir, id) : undefined;
   const url = new URL(path, cluster.httpUrl());
   return new Promise((resolve, reject) => {
@@ -76,7 +76,7 @@ describe('what an operator watches', () => {
     expect(JSON.parse((await get('/readyz')).body)).toMatchObject({ ready: true, leader: true });
     expect((await get('/leader')).status).toBe(200);
     expect((await get('/livez')).body).toBe('ok\n');
-    expect((await get('/metrics', undefined)).status).toBe(401);
+    expect((await get('/metrics', null)).status).toBe(401);
   });
 
   it('moves the operations counter and the epoch and master of a store with a switchover; the mail follows', async () => {
