@@ -2,7 +2,7 @@
 // the integration tests and the benchmarks. Processes are started without a shell and stopped only by their PID.
 import { createServer } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -148,6 +148,10 @@ export class LocalCluster {
   /** Each coordinator's process of its last start, by index. */
   readonly coordinators: (Daemon | undefined)[] = [];
   readonly agents = new Map<string, Daemon>();
+  /** Each agent's HTTP port (metrics, health), by machine, once agentHttpUrl has read it. */
+  readonly agentHttpPorts = new Map<string, number>();
+  /** Where each agent's log ended when it was last started: its HTTP port is read from what follows. */
+  private readonly agentLogStart = new Map<string, number>();
   private admin: Admin | undefined;
 
   /** Where the cluster's certificates are: the test run's (SLOTCTL_TEST_PKI_DIR) or the cluster's own. */
@@ -172,6 +176,31 @@ export class LocalCluster {
   /** Coordinator `index`'s HTTP endpoints (its --http-listen), as a base URL. */
   httpUrl(index = 0): string {
     return `${this.options.insecure ? 'http' : 'https'}://127.0.0.1:${this.httpPorts[index] ?? 0}`;
+  }
+
+  /**
+   * Agent `machine`'s HTTP endpoints (its --http-listen), as a base URL. Each agent listens on a port the kernel picks
+   * (their default, 7481, is one per host), read from the line its server logs once it listens (log level info).
+   */
+  async agentHttpUrl(machine: string, timeoutMs = 15_000): Promise<string> {
+    const log = join(this.options.dir, 'logs', `agent-${machine}.log`);
+    const port = this.agentHttpPorts.get(machine) ?? (await waitFor(`agent ${machine} to serve HTTP (its log: ${log})`, () => {
+      if (this.agents.get(machine)?.exited) throw new Error(`agent ${machine} exited; see ${log}`);
+      const since = readFileSync(log).subarray(this.agentLogStart.get(machine) ?? 0).toString('utf8');
+      for (const line of since.split('\n')) {
+        if (!line.includes('HTTP endpoints on')) continue;
+        let port: unknown;
+        try {
+          port = (JSON.parse(line) as { port?: unknown }).port;
+        } catch {
+          continue; // the line is still being written
+        }
+        if (typeof port === 'number' && port > 0) return port;
+      }
+      return undefined;
+    }, timeoutMs, 100));
+    this.agentHttpPorts.set(machine, port);
+    return `${this.options.insecure ? 'http' : 'https'}://127.0.0.1:${port}`;
   }
 
   /** The flags that give a process `id`'s certificate (or --insecure). */
@@ -313,8 +342,13 @@ export class LocalCluster {
       ...(options.stallAfter ? ['--stall-after', options.stallAfter] : []),
       ...(options.readyTimeout ? ['--ready-timeout', options.readyTimeout] : []),
       ...(options.diskReportInterval ? ['--disk-report-interval', options.diskReportInterval] : []),
+      // a port of its own: several agents share this host (agentHttpUrl finds which)
+      '--http-listen', '127.0.0.1:0',
     ];
-    const daemon = new Daemon(`agent-${machine}`, args, join(this.options.dir, 'logs', `agent-${machine}.log`), options.env);
+    const log = join(this.options.dir, 'logs', `agent-${machine}.log`);
+    this.agentLogStart.set(machine, existsSync(log) ? statSync(log).size : 0);
+    this.agentHttpPorts.delete(machine);
+    const daemon = new Daemon(`agent-${machine}`, args, log, options.env);
     this.agents.set(machine, daemon);
     return daemon;
   }

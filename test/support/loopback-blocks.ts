@@ -21,6 +21,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, LoopbackBlock>> = {
   'test/peer-trust.test.ts': { net: 48, prefix: 'pt' },
   'test/no-root-path.test.ts': { net: 56, prefix: 'nr' },
   'test/observe.test.ts': { net: 57, prefix: 'ob' },
+  'test/agent-metrics.test.ts': { net: 58, prefix: 'am' },
 };
 
 /** Blocks used outside the test files (named by the file that uses them), which no test may take. */

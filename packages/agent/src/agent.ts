@@ -1,16 +1,19 @@
 // The agent built from its parts, in the order they depend on each other: state on disk, the log collector, the lease
 // (on a thread of its own) and the fence process that acts on it, the interface's addresses, the slots, the peer
-// link and the link to the coordinator. main.ts only turns flags into AgentOptions; this file owns the lifecycle:
-// start, then a graceful stop (the caller forces the exit when it takes too long).
+// link and the link to the coordinator; its HTTP endpoints (health, metrics) come first and go last. main.ts only
+// turns flags into AgentOptions; this file owns the lifecycle: start, then a graceful stop (the caller forces the exit
+// when it takes too long).
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type CertificateFiles, SLOTCTL_VERSION, type DesiredState__Output, type Logger } from '@slotctl/shared';
+import { type CertificateFiles, ObserveServer, SLOTCTL_VERSION, type DesiredState__Output, type Logger, type Readiness } from '@slotctl/shared';
 import { CoordinatorLink } from './coordinator/link.js';
 import { FenceGuard } from './fence/guard.js';
 import { LeaseKeeper } from './lease/keeper.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
 import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
+import { agentReadiness, agentRoutes } from './observe/http.js';
+import { AgentMetrics, type AgentView } from './observe/metrics.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { PeerLink } from './peer/link.js';
 import { AppliedStore } from './state/applied-store.js';
@@ -40,6 +43,8 @@ export interface AgentOptions {
   logLevel: string;
   /** This machine's certificate (mutual TLS to the coordinator and to partner agents); undefined only --insecure. */
   certificates?: CertificateFiles;
+  /** --http-listen: HOST:PORT of /livez, /readyz and /metrics (served with `certificates`); undefined: none. */
+  httpListen?: string;
 }
 
 export type AgentPhase = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -56,6 +61,11 @@ export class Agent {
   private fenceWatch: NodeJS.Timeout | undefined;
   /** The last desired state (partners, each slot's peer machine). */
   private desired: DesiredState__Output | undefined;
+  /** What /metrics shows; counted by the parts it is handed to. */
+  readonly metrics = new AgentMetrics();
+  private http: ObserveServer | undefined;
+  /** The lease ran out and has not been held since (its return is then a fence action). */
+  private leaseLost = false;
 
   constructor(private readonly opts: AgentOptions, private readonly log: Logger) {}
 
@@ -63,6 +73,8 @@ export class Agent {
     if (this.phase !== 'new') throw new Error(`the agent was already started (${this.phase})`);
     this.phase = 'starting';
     const { opts, log } = this;
+    // first: a port already taken refuses the start before any slot, lease or fence is touched
+    await this.listenHttp();
     mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
     const applied = new AppliedStore(opts.stateDir, opts.machine);
     const persisted = await applied.load();
@@ -86,6 +98,7 @@ export class Agent {
         crashWindowMs: 60_000,
         stopTimeoutMs: 10_000,
         readyTimeoutMs: opts.readyTimeoutMs,
+        metrics: this.metrics,
       },
       // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
       logs: new SlotLogs(opts.syslog.dir),
@@ -126,7 +139,35 @@ export class Agent {
       fenced: () => keeper.remaining() !== undefined && !keeper.holds(),
     });
     this.link.start();
+    this.metrics.setSource(() => this.view());
     this.phase = 'running';
+  }
+
+  /** The port the HTTP endpoints listen on (0: none). */
+  get httpPort(): number {
+    return this.http?.port ?? 0;
+  }
+
+  private async listenHttp(): Promise<void> {
+    const address = this.opts.httpListen;
+    if (!address) return;
+    const http = new ObserveServer({ certificates: this.opts.certificates, routes: agentRoutes({ readiness: () => this.readiness(), metrics: this.metrics }), log: this.log, program: 'slot-agent' });
+    await http.listen(address).catch((err: Error) => {
+      throw new Error(`cannot serve HTTP on ${address} (--http-listen): ${err.message}`);
+    });
+    this.http = http;
+  }
+
+  /** Ready: a session with the leading coordinator and a lease held (from memory only: a probe costs nothing). */
+  readiness(): Readiness {
+    return agentReadiness({ phase: this.phase, link: this.link?.state, leaseRemainingMs: this.keeper?.remaining(), holder: this.keeper?.holder ?? '', term: this.link?.term ?? 0 });
+  }
+
+  /** What a scrape reads: the sources the reports to the coordinator are built from, in memory. */
+  private view(): AgentView | undefined {
+    const { link, keeper, slots } = this;
+    if (!link || !keeper || !slots) return undefined;
+    return { connected: link.state.phase === 'connected', term: link.term, leaseRemainingMs: keeper.remaining(), leaseMs: keeper.grantedLeaseMs, slots: slots.observe() };
   }
 
   /**
@@ -145,6 +186,8 @@ export class Agent {
       this.guard?.stopProcess();
     }
     await this.slots?.detachAll();
+    // last: a load balancer and Prometheus see the agent (not ready) until it has stopped
+    await this.http?.close();
     this.phase = 'stopped';
   }
 
@@ -176,8 +219,17 @@ export class Agent {
       // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
       // the same a moment later in case that process is gone (well inside the margin before any promotion). A lease
       // already lost at start (a restart after its deadline) calls back before the slots exist: they start fenced.
-      lost: () => void setTimeout(() => (keeper.holds() ? undefined : void this.slots?.fence()), FENCE_BACKUP_DELAY_MS).unref(),
-      regained: () => void this.slots?.resume(),
+      lost: () => {
+        this.metrics.fenceAction('lease-expired');
+        this.leaseLost = true;
+        setTimeout(() => (keeper.holds() ? undefined : void this.slots?.fence()), FENCE_BACKUP_DELAY_MS).unref();
+      },
+      regained: () => {
+        // the first lease of this agent is no return: only one after an expiry counts
+        if (this.leaseLost) this.metrics.fenceAction('lease-regained');
+        this.leaseLost = false;
+        void this.slots?.resume();
+      },
       // a critical event on each local master (the coordinator's events are per slot): they stop serving at the
       // deadline the fence last read until fence.json can be written again
       fenceWriteFailed: (why) => {

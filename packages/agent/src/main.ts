@@ -1,7 +1,7 @@
 // slot-agent: one per mail host. This file turns flags into AgentOptions and handles signals; agent.ts builds the
 // agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
 
@@ -21,6 +21,17 @@ function coordinatorList(value: string): string[] {
     return parseCoordinatorList(value);
   } catch (err) {
     throw new InvalidArgumentError(describeError(err));
+  }
+}
+
+/** HOST:PORT, or "off" (no HTTP endpoints): checked here so that a typo is a usage error, not a failed start. */
+function httpListen(value: string): string {
+  if (value === 'off') return value;
+  try {
+    parseListen(value, '--http-listen');
+    return value;
+  } catch {
+    throw new InvalidArgumentError(`"${value}" is not HOST:PORT (for example 127.0.0.1:7481, [::1]:7481), nor off`);
   }
 }
 
@@ -58,6 +69,12 @@ const program = new Command('slot-agent')
   .addOption(new Option('--ready-timeout <duration>', 'a started cyrmaster that does not greet on its slot IP this long is killed and started again (each further try waits one more timeout)').argParser((v) => parseDuration(v, '--ready-timeout')).default(15_000, '15s'))
   .addOption(new Option('--disk-report-interval <duration>', "how often each slot's partitions are measured (free space, bytes waiting for cleanup)").argParser((v) => parseDuration(v, '--disk-report-interval')).default(300_000, '5m'))
   .addOption(new Option('--reconcile-interval <duration>', "how often the slots' addresses on the interface are compared with what they must be (drift is repaired and raised as an event)").argParser((v) => parseDuration(v, '--reconcile-interval')).default(500, '500ms'))
+  .addOption(
+    new Option('--http-listen <host:port>', 'HTTP endpoints, served with this machine\'s certificate (mutual TLS; callers need a reader certificate): /metrics (Prometheus), /livez, /readyz (200 while connected to the leading coordinator and holding a lease; 503 with the reason); "off" for none')
+      .env('SLOTCTL_HTTP_LISTEN')
+      .argParser(httpListen)
+      .default('127.0.0.1:7481'),
+  )
   .option('--stop-slots-on-exit', 'stop every cyrmaster when the agent stops (default: leave them serving; a restarted agent re-adopts them)')
   .addOption(new Option('--nice <n>', 'scheduling priority of the agent and its fence (Cyrus runs at 0): leases must not wait behind the mail workload').argParser(niceOption).default(DAEMON_NICE))
   .addOption(new Option('--tls-dir <dir>', `${TLS_FLAG_HELP.tlsDir} (agent-MACHINE)`).env('SLOTCTL_TLS_DIR'))
@@ -88,6 +105,7 @@ const opts = program.opts<TlsFlags & {
   readyTimeout: number;
   diskReportInterval: number;
   reconcileInterval: number;
+  httpListen: string;
   vipDriver: 'loopback' | 'ip';
   vipInterface: string;
   arpProbe: number;
@@ -137,6 +155,7 @@ async function main(): Promise<void> {
       reconcileIntervalMs: opts.reconcileInterval,
       logLevel: opts.logLevel,
       certificates: certificates?.files,
+      httpListen: opts.httpListen === 'off' ? undefined : opts.httpListen,
     },
     log,
   );

@@ -109,6 +109,11 @@ export class CoordinatorLink {
     this.newestTerm = options.applied.term;
   }
 
+  /** The newest leadership term seen (0: none yet, or the SQLite backend). */
+  get term(): number {
+    return this.newestTerm;
+  }
+
   private get log(): Logger {
     return this.options.log;
   }

@@ -61,6 +61,8 @@ export class LeaseKeeper {
   private nextId = 1;
   private ready: Promise<boolean>;
   holder = 'coordinator lease';
+  /** The lease length the coordinator last granted (welcome or acknowledgement), ms; undefined before the first. */
+  grantedLeaseMs: number | undefined;
 
   constructor(private readonly options: KeeperOptions) {
     this.shared[0] = Number.NaN;
@@ -124,6 +126,7 @@ export class LeaseKeeper {
 
   /** A session was welcomed: renewals go to its coordinator, whose term is `term`. */
   session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number, term: number): void {
+    this.grantedLeaseMs = leaseMs;
     this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs, term });
   }
 
@@ -140,6 +143,7 @@ export class LeaseKeeper {
   }
 
   acked(seq: number, leaseMs: number): void {
+    this.grantedLeaseMs = leaseMs;
     this.send({ t: 'acked', seq, leaseMs });
   }
 

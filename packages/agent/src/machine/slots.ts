@@ -19,6 +19,7 @@ import type { PartitionReport } from '@slotctl/shared';
 import { requestOf } from '../requests/handler.js';
 import { REQUEST_HANDLERS } from '../requests/handlers.js';
 import { RequestRunner } from '../requests/runner.js';
+import type { SlotObservation } from '../observe/metrics.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -86,6 +87,7 @@ export class MachineSlots {
           if (s.layout) this.quarantines.set(s.name, await readQuarantine(s.layout));
         },
         measure: (s) => this.measure(s),
+        metrics: options.runtime.metrics,
       },
     });
     options.logs?.follow(
@@ -310,17 +312,38 @@ export class MachineSlots {
     await logUserSync(s.layout.imapdConf, users.slice(0, 10_000));
   }
 
+  /**
+   * Every slot as its report shows it, from memory only (no log tail, no measurement): what /metrics reads at each
+   * scrape, so that the numbers there are the coordinator's and a scrape costs the event loop nothing.
+   */
+  observe(): SlotObservation[] {
+    return [...this.supervisors.values()].map((s) => this.observed(s));
+  }
+
+  private observed(s: SlotSupervisor): SlotObservation {
+    return {
+      slot: s.name,
+      store: s.desired?.store ?? '',
+      role: s.desired?.role ?? 'ROLE_UNSPECIFIED',
+      running: s.pid !== undefined,
+      state: STATE[s.reported.lifecycle],
+      backlog: this.watchers.get(s.name)?.backlog,
+      partitions: this.partitions.get(s.name) ?? [],
+    };
+  }
+
   async reports(): Promise<SlotReport[]> {
     const out: SlotReport[] = [];
     for (const s of this.supervisors.values()) {
       const d = s.desired;
       const shown = s.reported;
+      const seen = this.observed(s);
       out.push({
         slot: s.name,
-        state: STATE[shown.lifecycle],
+        state: seen.state,
         role: d?.role ?? 'ROLE_UNSPECIFIED',
         epochApplied: d?.epoch ?? 0,
-        backlog: this.watchers.get(s.name)?.backlog,
+        backlog: seen.backlog,
         lastError: s.lastError,
         recentLog: (await this.options.logs?.tail(s.name, this.options.recentLogLines)) ?? [],
         pid: s.pid ?? 0,
@@ -331,7 +354,7 @@ export class MachineSlots {
         quarantine: d?.role === 'REPLICA' ? this.quarantines.get(s.name) : undefined,
         recoverListening: s.recoverListening,
         results: this.requests.report(s.name),
-        partitions: this.partitions.get(s.name) ?? [],
+        partitions: [...seen.partitions],
       });
     }
     return out;

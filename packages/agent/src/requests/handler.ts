@@ -5,6 +5,7 @@ import type { DesiredSlot__Output, Logger, SlotRequest__Output, SlotResult } fro
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 import type { SlotRuntime, SlotSupervisor } from '../slot/supervisor.js';
 import type { PartitionReport } from '@slotctl/shared';
+import type { SlotCounters } from '../observe/metrics.js';
 
 /** The contract's name of a request kind (the SlotRequest oneof). */
 export type RequestKind = NonNullable<SlotRequest__Output['kind']>;
@@ -30,6 +31,8 @@ export interface RequestServices {
   quarantineChanged: (s: SlotSupervisor) => Promise<void>;
   /** Measures the slot's partitions now (and keeps the figures for its report). */
   measure: (s: SlotSupervisor) => Promise<PartitionReport[]>;
+  /** Where cleanup runs are counted (/metrics); absent in tests that do not look. */
+  metrics?: Pick<SlotCounters, 'cleanupRan'>;
 }
 
 /** One run: the slot, its desired state, the id it runs under and the request itself. */

@@ -18,6 +18,7 @@ import { isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts, terminate
 import { awaitReady } from './readiness.js';
 import { quiesceService } from './quiesce.js';
 import { renderSlotConfig, type AuthConfig, type Ports } from './render.js';
+import type { SlotCounters } from '../observe/metrics.js';
 
 export interface SlotRuntime {
   ports: Ports;
@@ -36,6 +37,8 @@ export interface SlotRuntime {
   crashWindowMs: number;
   stopTimeoutMs: number;
   readyTimeoutMs: number;
+  /** Where fences, repairs, restarts and cleanups are counted (/metrics); absent in tests and benchmarks that do not look. */
+  metrics?: SlotCounters;
 }
 
 export class SlotSupervisor {
@@ -66,6 +69,8 @@ export class SlotSupervisor {
   private stopping: number | undefined;
   /** A cyrmaster already running for this slot that 'spawn' takes over instead of starting another. */
   private running: number | undefined;
+  /** Stopped by the fence and not started since: its next start (the lease back) is counted as a resume. */
+  private fencedStop = false;
 
   /** Each row's action of the lifecycle table (lifecycle.ts), run after its state change. */
   private readonly actions: Record<SlotAction, () => void | Promise<void>> = {
@@ -262,6 +267,8 @@ export class SlotSupervisor {
     this.child = undefined;
     if (pid) signalGroup(pid, 'SIGKILL');
     clearInterval(this.pollTimer);
+    this.rt.metrics?.fenceAction('master-stopped');
+    this.fencedStop = true;
     await this.releaseServiceIp();
   }
 
@@ -327,6 +334,7 @@ export class SlotSupervisor {
       withContext(this.log, { store: d.store, epoch: d.epoch }).warn({ ip: drift.ip, drift: drift.drift, repaired: drift.repaired }, what);
       // a repair is an event each time; a failure that repeats every second is one event until it changes
       if (drift.repaired || what !== this.lastDrift) this.rt.onEvent(drift.repaired ? 'address-repaired' : 'address-error', what);
+      if (drift.repaired) this.rt.metrics?.vipRepaired(this.name);
       this.lastDrift = drift.repaired ? '' : what;
     }
     if (hadProblem !== this.addresses.serviceProblem) this.rt.onChange();
@@ -378,6 +386,8 @@ export class SlotSupervisor {
       return;
     }
     this.running = existing && pidAlive(existing) && isSlotMaster(existing, layout.imapdConf) ? existing : undefined;
+    if (this.fencedStop) this.rt.metrics?.fenceAction('master-resumed');
+    this.fencedStop = false;
     await this.fire('start');
     const spawned = this.pid;
     const ready = await awaitReady({
@@ -494,6 +504,7 @@ export class SlotSupervisor {
     this.restartTimer = setTimeout(() => {
       void this.serial(async () => {
         if (this.lifecycle !== 'starting' || !this.wantRunning) return;
+        this.rt.metrics?.cyrusRestarted(this.name);
         await this.startNow();
       });
     }, restartDelayMs(this.crashes.length));
