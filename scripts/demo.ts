@@ -112,6 +112,7 @@ demo: the live status page and the metrics (mutual TLS: a client certificate wit
   status page   ${web}/      ${p12 ? `import ${p12} (password slotctl-demo) into the browser, and ${cluster.pkiDir}/ca.crt as an authority` : `(import the reader certificate ${reader.cert} into the browser)`}
                 (its certificate names the coordinator "co", not 127.0.0.1: the browser warns unless co maps to 127.0.0.1 in /etc/hosts and https://co:${port}/ is opened)
   metrics       ${web}/metrics     health: ${web}/readyz, ${web}/livez, ${web}/leader
+  agents        ${(await Promise.all(machines.map(async (m) => `${await cluster.agentHttpUrl(m)}/metrics`))).join('  ')}
   # the coordinator's certificate names it "co" (not an address): tell curl where "co" is
   curl --cacert ${reader.ca} --cert ${reader.cert} --key ${reader.key} --resolve co:${port}:127.0.0.1 https://co:${port}/metrics`);
   if (once) await shutdown(0);
