@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { healthRoutes, metricsRoute, sendHttp, type HttpRoute, type Logger } from '@slotctl/shared';
 import type { CoordinatorObserver } from './observer.js';
-import { StatusStream, pageModel } from './stream.js';
+import { StatusStream, pageModelJson } from './stream.js';
 
 export interface CoordinatorHttpDeps {
   observer: CoordinatorObserver;
@@ -35,7 +35,7 @@ export function coordinatorRoutes(deps: CoordinatorHttpDeps): { routes: HttpRout
   };
   const stream = new StatusStream(() => {
     const view = observer.leader;
-    if (view) return { leading: true as const, model: pageModel(view) };
+    if (view) return { leading: true as const, json: pageModelJson(view) };
     return { leading: false as const, leader: deps.leadership().leader };
   }, deps.log);
   const assets = Object.entries(ASSETS).map(([path, a]): HttpRoute => {
@@ -70,7 +70,7 @@ export function coordinatorRoutes(deps: CoordinatorHttpDeps): { routes: HttpRout
       handle: (_req, res) => {
         const view = observer.leader;
         if (!view) sendHttp(res, 503, `${JSON.stringify({ leading: false, leader: deps.leadership().leader ?? null })}\n`, 'application/json');
-        else sendHttp(res, 200, JSON.stringify(pageModel(view)), 'application/json');
+        else sendHttp(res, 200, pageModelJson(view), 'application/json');
       },
     },
     { path: '/status/stream', role: 'reader', what: 'what the page shows, live (server-sent events)', handle: (req, res) => stream.add(req, res) },

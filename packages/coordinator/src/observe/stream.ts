@@ -8,25 +8,29 @@ import type { LeaderView } from './observer.js';
 const TICK_MS = 1000;
 const KEEPALIVE_MS = 15_000;
 const MAX_CLIENTS = 64;
+/** Frames waiting unread for one page beyond this and the page is dropped (its browser reconnects by itself). */
+const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
 const RECENT_EVENTS = 30;
 // not drawn, and they move with every report or heartbeat: kept, they would make every second a change to send
 const DROPPED = new Set(['recentLog', 'reportedAt', 'lastHeartbeat', 'mailboxNames']);
 
-/** What the page shows: the Status reply without what it does not draw (Cyrus log lines, report times), and the recent events. */
-export function pageModel(view: LeaderView): unknown {
-  const status = view.status();
-  return {
-    status: JSON.parse(JSON.stringify(status, (key, value: unknown) => (DROPPED.has(key) ? undefined : value))) as unknown,
+/**
+ * What the page shows, as the JSON sent: the Status reply without what it does not draw (Cyrus log lines, report
+ * times), and the recent events — one stringify, the fields dropped on the way.
+ */
+export function pageModelJson(view: LeaderView): string {
+  const model = {
+    status: view.status(),
     events: view.recentEvents(RECENT_EVENTS).map((e) => ({ id: e.id, at: e.at, kind: e.kind, machine: e.machine, store: e.store, slot: e.slot, op: e.op, reason: e.reason, actor: e.actor })),
   };
+  return JSON.stringify(model, (key, value: unknown) => (DROPPED.has(key) ? undefined : value));
 }
 
-export type StreamState = { leading: true; model: unknown } | { leading: false; leader: string | undefined };
+export type StreamState = { leading: true; json: string } | { leading: false; leader: string | undefined };
 
 export class StatusStream {
   private readonly clients = new Set<ServerResponse>();
   private timer: NodeJS.Timeout | undefined;
-  private last = '';
   private lastFrame: string | undefined;
   private lastSentAt = 0;
 
@@ -55,8 +59,8 @@ export class StatusStream {
     res.on('error', drop);
     // the picture the other pages have (every page sees the same frames), or a first one; then changes
     const first = this.lastFrame ?? this.frame();
-    if (first) res.write(first);
-    this.timer ??= setInterval(() => this.tick(), TICK_MS);
+    if (first) this.send(res, first);
+    if (!this.timer) this.schedule(TICK_MS);
   }
 
   /** Ends every stream (the process stops). */
@@ -67,36 +71,55 @@ export class StatusStream {
   }
 
   private stop(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
-    this.last = '';
     this.lastFrame = undefined;
   }
 
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => this.tick(), ms);
+  }
+
   private frame(): string | undefined {
-    let data: string;
-    let event: string;
     try {
       const state = this.compute();
-      event = state.leading ? 'status' : 'follower';
-      data = JSON.stringify(state.leading ? state.model : { leader: state.leader ?? null });
+      const frame = state.leading ? `event: status\ndata: ${state.json}\n\n` : `event: follower\ndata: ${JSON.stringify({ leader: state.leader ?? null })}\n\n`;
+      this.lastFrame = frame;
+      return frame;
     } catch (err) {
       this.log.error({ err }, 'status page: the status could not be computed');
       return undefined;
     }
-    this.last = `${event}\n${data}`;
-    this.lastFrame = `event: ${event}\ndata: ${data}\n\n`;
-    return this.lastFrame;
+  }
+
+  /**
+   * A frame to one page; a page that does not read (a stalled browser, a phone gone to sleep) is dropped once a few
+   * frames wait for it, instead of piling them up in this process.
+   */
+  private send(res: ServerResponse, frame: string): void {
+    if (res.writableLength > MAX_UNREAD_BYTES) {
+      res.destroy();
+      return;
+    }
+    res.write(frame);
   }
 
   private tick(): void {
-    const before = this.last;
+    this.timer = undefined;
+    if (this.clients.size === 0) return;
+    const before = this.lastFrame;
+    const started = performance.now();
     const frame = this.frame();
+    const cost = performance.now() - started;
     let out: string | undefined;
-    if (frame && this.last !== before) out = frame;
+    if (frame && frame !== before) out = frame;
     else if (performance.now() - this.lastSentAt > KEEPALIVE_MS) out = ': keepalive\n\n';
-    if (!out) return;
-    this.lastSentAt = performance.now();
-    for (const res of this.clients) res.write(out);
+    if (out) {
+      this.lastSentAt = performance.now();
+      for (const res of this.clients) this.send(res, out);
+    }
+    // the model is computed on the loop that acknowledges heartbeats: a big cluster's (tens of ms) is computed less
+    // often, so that the page never takes more than a twentieth of it
+    this.schedule(Math.max(TICK_MS, cost * 20));
   }
 }
