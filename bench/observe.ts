@@ -2,14 +2,14 @@
 // coordinator's /metrics scraped as Prometheus would (over mutual TLS with a reader certificate) while every
 // simulated agent heartbeats — time and size — and the status page's time to its first full render in headless
 // Chromium (Debian's, driven by Playwright) with that cluster.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { tlsPaths } from '@slotctl/shared';
 import type { LocalCluster } from '../tools/local-cluster.js';
 import { ensureCertificates } from '../tools/test-pki.js';
 import { parseExposition } from '../tools/exposition.js';
+import { httpsGet } from '../tools/https-get.js';
 import { ROOT } from '../tools/local-cluster.js';
 
 const READER = { role: 'reader', name: 'bench-scraper' } as const;
@@ -21,21 +21,10 @@ export interface ObserveFigures {
   page: { firstFullRenderMs: number; renderMs: number; stores: number; machines: number };
 }
 
-function get(cluster: LocalCluster, index: number, path: string): Promise<{ ms: number; body: string }> {
-  const id = tlsPaths(cluster.pkiDir, READER);
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(path, cluster.httpUrl(index)), { ca: readFileSync(id.ca), cert: readFileSync(id.cert), key: readFileSync(id.key), checkServerIdentity: () => undefined, agent: false, timeout: 60_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(new Error(`${path}: HTTP ${res.statusCode}`));
-        else resolve({ ms: performance.now() - t0, body: Buffer.concat(chunks).toString('utf8') });
-      });
-    });
-    req.on('error', reject);
-    req.end();
-  });
+async function get(cluster: LocalCluster, index: number, path: string): Promise<{ ms: number; body: string }> {
+  const r = await httpsGet(new URL(path, cluster.httpUrl(index)), cluster.pkiDir, READER);
+  if (r.status !== 200) throw new Error(`${path}: HTTP ${r.status}`);
+  return r;
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;

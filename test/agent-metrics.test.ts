@@ -2,13 +2,10 @@
 // from two real agents running real Cyrus slots. The master slot shows role master on its agent and its replica
 // replica on the other; stopping the replica and delivering mail makes the master's backlog grow in the master
 // agent's metrics (the same figures the coordinator gets), and it drains when the replica starts again.
-import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tlsPaths } from '@slotctl/shared';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { HARNESS_OPERATOR } from '../tools/test-pki.js';
+import { httpsGet } from '../tools/https-get.js';
 import { parseExposition, value } from '../tools/exposition.js';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
@@ -22,24 +19,9 @@ const STORE = `${PREFIX}01`;
 const dir = tempDir('agent-metrics');
 const cluster = new LocalCluster({ dir });
 
-/** GET `path` from `machine`'s agent as the harness operator; the agent's certificate names its machine. */
+/** GET `path` from `machine`'s agent as the harness operator. */
 async function get(machine: string, path: string): Promise<{ status: number; body: string }> {
-  const url = new URL(path, await cluster.agentHttpUrl(machine));
-  const me = tlsPaths(cluster.pkiDir, HARNESS_OPERATOR);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, ca: readFileSync(join(cluster.pkiDir, 'ca.crt')), cert: readFileSync(me.cert), key: readFileSync(me.key), servername: machine, agent: false, timeout: 5000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${url.href} in 5 s`)));
-    req.on('error', reject);
-    req.end();
-  });
+  return httpsGet(new URL(path, await cluster.agentHttpUrl(machine)), cluster.pkiDir, HARNESS_OPERATOR, 5000);
 }
 
 /** One scrape: value of `name` with these labels (undefined: no such sample). */

@@ -2,8 +2,7 @@
 // back by a parser and checked by Prometheus' own, promtool) move with a switchover, and the live status page in
 // headless Chromium (Debian's, driven by Playwright) loads with a reader's client certificate, shows every store
 // and shows the new master without a reload.
-import { readFileSync, statSync } from 'node:fs';
-import { request } from 'node:https';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { chromium, type Browser } from 'playwright-core';
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExposition, value, type Family } from '../tools/exposition.js';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { ensureCertificates } from '../tools/test-pki.js';
+import { httpsGet } from '../tools/https-get.js';
 import { tlsPaths } from '@slotctl/shared';
 import { removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
 import { loopbackBlock } from './support/loopback-blocks.js';
@@ -24,26 +24,8 @@ const STORE = `${PREFIX}01`;
 const CHROMIUM = '/usr/bin/chromium';
 let browser: Browser | undefined;
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
 /** GET a coordinator endpoint over mutual TLS as `id` (null: without a client certificate). */
-function get(path: string, id: { role: string; name: string } | null = READER): Promise<Answer> {
-  const client = id ? tlsPaths(cluster.pkiDir, id) : undefined;
-  const url = new URL(path, cluster.httpUrl());
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca: readFileSync(join(cluster.pkiDir, 'ca.crt')), checkServerIdentity: () => undefined, agent: false, timeout: 10_000, ...(client ? { cert: readFileSync(client.cert), key: readFileSync(client.key) } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = (path: string, id: { role: string; name: string } | null = READER) => httpsGet(new URL(path, cluster.httpUrl()), cluster.pkiDir, id, 10_000);
 
 async function scrape(): Promise<Map<string, Family>> {
   const r = await get('/metrics');
