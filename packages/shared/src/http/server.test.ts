@@ -2,6 +2,8 @@
 // what to do, and that a renewed server certificate is taken without a restart.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { connect as tcpConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -123,6 +125,51 @@ describe('HTTP endpoints over mutual TLS', () => {
       req.end();
     });
     expect(Math.abs(Date.parse(seen) - files.notAfter.getTime())).toBeLessThan(1000);
+  });
+
+  it('does not let a session resumed without a certificate keep the one it began with', async () => {
+    const alice = tlsPaths(dir, { role: 'reader', name: 'alice' });
+    const ca = readFileSync(join(dir, 'ca.crt'));
+    // a TLS connection with alice's certificate, then a new one offering its session and no certificate
+    const first = tlsConnect({ host: '127.0.0.1', port: server.port, ca, cert: readFileSync(alice.cert), key: readFileSync(alice.key), checkServerIdentity: () => undefined });
+    const session = await new Promise<Buffer | undefined>((resolve) => {
+      let got: Buffer | undefined;
+      first.on('session', (s: Buffer) => (got = s));
+      first.once('secureConnect', () => {
+        first.write('GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      first.on('data', () => undefined);
+      first.once('close', () => resolve(got));
+    });
+    const second = tlsConnect({ host: '127.0.0.1', port: server.port, ca, session, checkServerIdentity: () => undefined });
+    let reused: boolean | undefined;
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      second.once('secureConnect', () => (reused = second.isSessionReused()) !== undefined && second.write('GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      second.on('data', (d: Buffer) => (text += d.toString()));
+      second.once('close', () => resolve(text));
+      second.once('error', reject);
+    });
+    expect(session).toBeDefined();
+    expect(reused).toBe(false);
+    expect(answer).toMatch(/^HTTP\/1.1 401/);
+  });
+
+  it('closes at once with a connection that never began its handshake, and caps connections per address', async () => {
+    const other = new ObserveServer({ certificates: files, log, program: 'test', routes: healthRoutes(() => ({ ready: true, reason: 'x' })) });
+    await other.listen('127.0.0.1:0');
+    const idle = Array.from({ length: 40 }, () => tcpConnect({ host: '127.0.0.1', port: other.port }));
+    await Promise.all(idle.map((c) => new Promise((resolve) => c.once('connect', resolve))));
+    // past the cap, connections from the same address are closed at once
+    const closedEarly = await Promise.all(idle.map((c) => new Promise<boolean>((resolve) => {
+      c.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 500);
+    })));
+    expect(closedEarly.filter(Boolean).length).toBe(8);
+    const t0 = Date.now();
+    await other.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    for (const c of idle) c.destroy();
   });
 
   it('parses HOST:PORT and says how to write it', () => {

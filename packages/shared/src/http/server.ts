@@ -5,6 +5,8 @@
 // With --insecure: plain HTTP, nobody identified, every route open (and said so at start).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
+import { constants } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ConfigError } from '../errors.js';
@@ -28,6 +30,10 @@ export interface HttpRoute {
   what: string;
   handle(req: IncomingMessage, res: ServerResponse, caller: HttpCaller): void | Promise<void>;
 }
+
+const HANDSHAKE_MS = 5000;
+const MAX_CONNECTIONS = 256;
+const MAX_PER_ADDRESS = 32;
 
 const rank = (role: string): number => (OPERATOR_CERTIFICATE_ROLES as readonly string[]).indexOf(role);
 
@@ -59,6 +65,9 @@ export class ObserveServer {
   private stopRenewals: (() => void) | undefined;
   private readonly routes: Map<string, HttpRoute>;
   private readonly refusals = new Map<string, number>();
+  /** Every TCP connection, from its first byte (a handshake that never ends is one too: close() ends them all). */
+  private readonly sockets = new Set<Socket>();
+  private readonly perAddress = new Map<string, number>();
   port = 0;
 
   constructor(private readonly options: ObserveServerOptions) {
@@ -75,10 +84,12 @@ export class ObserveServer {
     const handler = (req: IncomingMessage, res: ServerResponse) => this.dispatch(req, res);
     let server: Server;
     if (files) {
-      // requestCert without rejecting: a caller without a good certificate is answered 401 with the fix
-      const tls = createHttpsServer({ ...files.material, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, handler);
+      // requestCert without rejecting: a caller without a good certificate is answered 401 with the fix. No session
+      // resumption: a resumed session keeps the certificate it began with, past a CA rotation or the certificate's end.
+      const context = () => ({ ...files.material, minVersion: 'TLSv1.2' as const, secureOptions: constants.SSL_OP_NO_TICKET, sessionTimeout: 1 });
+      const tls = createHttpsServer({ ...context(), requestCert: true, rejectUnauthorized: false, handshakeTimeout: HANDSHAKE_MS }, handler);
       // a renewed certificate (or CA) is taken for new connections, as the gRPC server's provider does
-      this.stopRenewals = files.onRenewal(() => tls.setSecureContext({ ...files.material, minVersion: 'TLSv1.2' }));
+      this.stopRenewals = files.onRenewal(() => tls.setSecureContext(context()));
       server = tls;
     } else {
       server = createHttpServer(handler);
@@ -88,7 +99,25 @@ export class ObserveServer {
     server.headersTimeout = 10_000;
     server.requestTimeout = 15_000;
     server.keepAliveTimeout = 5_000;
-    server.maxConnections = 256;
+    server.maxConnections = MAX_CONNECTIONS;
+    // connections counted per address from the first byte: whoever can reach the port cannot take every connection
+    // (nor hold them in a handshake) and starve a load balancer's probe or a scrape
+    server.on('connection', (socket: Socket) => {
+      const from = socket.remoteAddress ?? '?';
+      const n = (this.perAddress.get(from) ?? 0) + 1;
+      if (n > MAX_PER_ADDRESS) {
+        socket.destroy();
+        return;
+      }
+      this.perAddress.set(from, n);
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        const left = (this.perAddress.get(from) ?? 1) - 1;
+        if (left > 0) this.perAddress.set(from, left);
+        else this.perAddress.delete(from);
+      });
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -112,7 +141,8 @@ export class ObserveServer {
     if (!server) return;
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
-      server.closeAllConnections();
+      // closeAllConnections sees only connections past their handshake
+      for (const socket of this.sockets) socket.destroy();
     });
   }
 
@@ -129,6 +159,8 @@ export class ObserveServer {
     const caller = this.callerOf(req);
     if (typeof caller === 'string') {
       this.refused(req, caller);
+      // nothing more on this connection: a caller without a certificate holds none open
+      res.setHeader('connection', 'close');
       send(res, 401, `${caller}: these endpoints need a client certificate of the cluster CA with role reader or higher\n(an admin issues one: slotctl pki issue operator NAME --role reader --dir PKI-DIR --out DIR)\n`);
       return;
     }
