@@ -135,12 +135,13 @@ export class Coordinator {
         running: storage.operations.running(),
         atRiskOpen: storage.atRisk.listOpen().length,
         agentsConnected: sessions.connectedMachines().size,
-        eventsAfter: (afterId, limit) => storage.events.list({ afterId, limit }),
+        eventsAfter: (afterId, limit) => storage.events.list({ afterId, limit, oldestFirst: true }),
         operation: (id) => storage.operations.get(id),
         lastEventId: () => storage.events.list({ limit: 1 })[0]?.id ?? 0,
       }),
       status: () => clusterStatus(adminDeps),
       recentEvents: (limit) => storage.events.list({ limit }),
+      lastEventId: () => storage.events.list({ limit: 1 })[0]?.id ?? 0,
     });
     this.log.info({ port: server.port, backend: backend.describe, term: leading.term, coordinatorId: this.id, tls: Boolean(this.config.certificates) }, 'coordinator running');
     if (!this.config.certificates) this.log.warn('running without TLS (--insecure): anyone who reaches the port can call every RPC');

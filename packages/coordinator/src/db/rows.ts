@@ -338,6 +338,8 @@ export interface EventFilter {
   /** Events this actor caused, and every event of the operations its calls started. */
   who?: string | undefined;
   limit: number;
+  /** The oldest `limit` that match rather than the newest (a reader going through them in order). */
+  oldestFirst?: boolean | undefined;
 }
 
 export interface SlotReportInput {

@@ -61,8 +61,8 @@ export interface SessionConfig {
   grantLeaseMs?: () => number;
   /** Resolves once what a desired state about to be sent shows is durable (the etcd backend's commit). */
   durable?: () => Promise<void>;
-  /** Metrics: an acknowledgement left `seconds` after its heartbeat arrived; a machine's agent reported itself fenced. */
-  observe?: { acknowledged(seconds: number): void; fenced(machine: string): void };
+  /** Metrics: an acknowledgement left `seconds` after its heartbeat arrived; whether a machine's agent says it is fenced. */
+  observe?: { acknowledged(seconds: number): void; fenced(machine: string, fenced: boolean): void };
 }
 
 interface Session {
@@ -399,7 +399,7 @@ export class AgentSessions {
         const arrived = performance.now();
         this.liveness.heard(session.machine, message.heartbeat?.peers);
         const fenced = message.heartbeat?.fenced ?? false;
-        if (fenced && !session.fenced) this.config.observe?.fenced(session.machine);
+        if (fenced !== session.fenced) this.config.observe?.fenced(session.machine, fenced);
         session.fenced = fenced;
         const seq = message.heartbeat?.seq ?? 0;
         this.heartbeat(session.machine, () => {

@@ -37,7 +37,7 @@ class FakeLeader {
       running: [...this.ops.values()].filter((o) => o.state === 'running'),
       atRiskOpen: 2,
       agentsConnected: 2,
-      eventsAfter: (afterId, limit) => this.events.filter((e) => e.id > afterId).slice(-limit),
+      eventsAfter: (afterId, limit) => this.events.filter((e) => e.id > afterId).slice(0, limit),
       operation: (id) => this.ops.get(id),
       lastEventId: () => this.events.at(-1)?.id ?? 0,
     };
@@ -102,10 +102,24 @@ describe('coordinator metrics', () => {
     expect(value(again, 'slotctl_operations_total', { kind: 'switchover', outcome: 'succeeded' })).toBe(1);
   });
 
+  it('counts from the moment a coordinator starts leading, before its first scrape', async () => {
+    const m = new CoordinatorMetrics();
+    const leader = new FakeLeader();
+    leader.ops.set('f1', op('f1', 'failover', 5));
+    m.setSource(() => leader.snapshot(), 2);
+    leader.events.push(event(3, 'operation.started', 5, 'f1'));
+    const f = parseExposition(await m.metrics());
+    expect(value(f, 'slotctl_failovers_total')).toBe(1);
+    expect(value(f, 'slotctl_events_total', { kind: 'machine.up' })).toBeUndefined();
+  });
+
   it('says it follows and shows no cluster state while another coordinator leads', async () => {
     const m = new CoordinatorMetrics();
     m.heartbeatAcknowledged(0.003);
-    m.fenced('m2');
+    // a fence counts when it begins: not again while it lasts (nor at a reconnect that says it still is)
+    m.fencedState('m2', true);
+    m.fencedState('m2', true);
+    m.fencedState('m1', false);
     const f = parseExposition(await m.metrics());
     expect(value(f, 'slotctl_coordinator_leader')).toBe(0);
     expect(samples(f, 'slotctl_store_epoch')).toHaveLength(0);

@@ -16,16 +16,15 @@ export interface LeaderSnapshot {
   running: readonly OperationRow[];
   atRiskOpen: number;
   agentsConnected: number;
-  /** Events committed after `afterId` (oldest first, at most `limit`), and the operation an event names. */
+  /** The oldest `limit` events committed after `afterId` (oldest first), and the operation an event names. */
   eventsAfter(afterId: number, limit: number): EventRow[];
   operation(id: string): OperationRow | undefined;
   lastEventId(): number;
 }
 
 const OPERATION_END = /^operation\.(succeeded|failed|refused|cancelled)$/;
-// the events table is read newest first: a burst larger than this between two scrapes (a cluster apply of a thousand
-// machines writes ~10,000) would have its oldest events uncounted
-const EVENTS_PER_READ = 100_000;
+// read in order, in batches (a cluster apply of a thousand machines writes ~10,000 events at once)
+const EVENTS_PER_READ = 20_000;
 
 export class CoordinatorMetrics {
   readonly registry = new Registry();
@@ -33,7 +32,9 @@ export class CoordinatorMetrics {
   /** The snapshot of the scrape in progress: taken once, read by every gauge. */
   private current: LeaderSnapshot | undefined;
   private scraping: Promise<unknown> = Promise.resolve();
-  /** The last event counted; undefined until a leader's first scrape sets it (history is not counted). */
+  /** Per machine, whether its agent last said it was fenced (across its sessions: a reconnect is not a new fence). */
+  private readonly fencedNow = new Map<string, boolean>();
+  /** The last event counted (undefined: none yet — the first look marks, history is not counted). */
   private lastEventId: number | undefined;
 
   private readonly events = new Counter({ name: 'slotctl_events_total', help: 'Events written to the cluster log, by kind (see slotctl events).', labelNames: ['kind'], registers: [this.registry] });
@@ -88,18 +89,24 @@ export class CoordinatorMetrics {
     this.stateGauges(snapshot);
   }
 
-  /** Where the state comes from: the leading coordinator, or undefined while this one follows. */
-  setSource(source: (() => LeaderSnapshot | undefined) | undefined): void {
+  /**
+   * Where the state comes from: the leading coordinator, or undefined while this one follows. Events are counted from
+   * `fromEventId` on (a new leader counts what it does, from the moment it leads: its failovers first of all).
+   */
+  setSource(source: (() => LeaderSnapshot | undefined) | undefined, fromEventId?: number): void {
     this.source = source;
-    this.lastEventId = undefined;
+    this.lastEventId = fromEventId;
+    this.fencedNow.clear();
   }
 
   heartbeatAcknowledged(seconds: number): void {
     this.ackSeconds.observe(seconds);
   }
 
-  fenced(machine: string): void {
-    this.fences.inc({ machine });
+  /** A connected agent's heartbeat said whether its masters are fenced: a fence counts when it begins. */
+  fencedState(machine: string, fenced: boolean): void {
+    if (fenced && !this.fencedNow.get(machine)) this.fences.inc({ machine });
+    this.fencedNow.set(machine, fenced);
   }
 
   /** The exposition; scrapes run one at a time (each reads one snapshot of the state). */

@@ -11,6 +11,8 @@ export interface LeaderView {
   status(): StatusReplyObject;
   /** The newest `limit` events, oldest first. */
   recentEvents(limit: number): EventRow[];
+  /** The id of the newest event now (0: none). */
+  lastEventId(): number;
 }
 
 export class CoordinatorObserver {
@@ -20,7 +22,7 @@ export class CoordinatorObserver {
   /** A Coordinator started leading: the endpoints show its state. */
   lead(view: LeaderView): void {
     this.view = view;
-    this.metrics.setSource(() => view.snapshot());
+    this.metrics.setSource(() => view.snapshot(), view.lastEventId());
   }
 
   /** It stopped: the endpoints say this coordinator follows. */
@@ -36,6 +38,6 @@ export class CoordinatorObserver {
   /** For the agent sessions: what they measure goes into the metrics. */
   readonly sessions = {
     acknowledged: (seconds: number) => this.metrics.heartbeatAcknowledged(seconds),
-    fenced: (machine: string) => this.metrics.fenced(machine),
+    fenced: (machine: string, fenced: boolean) => this.metrics.fencedState(machine, fenced),
   };
 }

@@ -82,4 +82,11 @@ describe('events: actors and retention', () => {
     expect(await pruneEvents(storage, Date.parse('2026-12-01T00:00:00Z'))).toBeGreaterThanOrEqual(12_000);
     expect(storage.events.list({ limit: 100_000 }).filter((e) => e.kind === 'x')).toEqual([]);
   });
+
+  it('reads the newest events by default, or the oldest after an id for a reader going through them in order', () => {
+    const from = storage.events.list({ limit: 1 })[0]!.id;
+    for (let i = 0; i < 5; i++) storage.events.append({ kind: 'tick', reason: String(i) });
+    expect(storage.events.list({ afterId: from, limit: 2 }).map((e) => e.reason)).toEqual(['3', '4']);
+    expect(storage.events.list({ afterId: from, limit: 2, oldestFirst: true }).map((e) => e.reason)).toEqual(['0', '1']);
+  });
 });

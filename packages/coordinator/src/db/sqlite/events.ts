@@ -68,8 +68,8 @@ export class SqliteEvents implements EventStorage {
       machine: 'machine = @machine',
       who: '(actor = @who OR op IN (SELECT op FROM events WHERE actor = @who AND op IS NOT NULL))',
     });
-    // The newest `limit` events, returned oldest first.
-    const sql = `SELECT * FROM (SELECT * FROM events ${clause} ORDER BY id DESC LIMIT @limit) ORDER BY id`;
+    // The newest `limit` events, returned oldest first; or, `oldestFirst`, the oldest `limit` (a reader catching up)
+    const sql = filter.oldestFirst ? `SELECT * FROM events ${clause} ORDER BY id LIMIT @limit` : `SELECT * FROM (SELECT * FROM events ${clause} ORDER BY id DESC LIMIT @limit) ORDER BY id`;
     return this.db.prepare(sql).all(params) as EventRow[];
   }
 
