@@ -3,6 +3,7 @@
 'use strict';
 
 const HEALTH_ORDER = { down: 0, degraded: 1, unknown: 2, ok: 3 };
+const MAX_STORE_ROWS = 300;
 let model = null;
 
 function el(tag, attrs, ...children) {
@@ -40,10 +41,13 @@ function since(iso) {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
+// a slot's state as its agent reports it (SERVING, STOPPED, FAILED, …), in the CLI's lower case
+const SLOT_CLASS = { serving: 'ok', failed: 'down', fenced: 'down' };
+
 function slotCell(slot) {
   if (!slot || !slot.name) return el('td', {}, '—');
-  const state = slot.state || '?';
-  return el('td', { 'data-machine': slot.machine, title: `${slot.name} ${slot.ip || ''} ${slot.lastError || ''}`.trim() }, `${slot.machine} `, el('span', { class: `s-${state === 'running' ? 'ok' : state === 'failed' ? 'down' : 'unknown'}` }, state));
+  const state = String(slot.state || 'unknown').toLowerCase();
+  return el('td', { 'data-machine': slot.machine, title: `${slot.name} ${slot.ip || ''} ${slot.lastError || ''}`.trim() }, `${slot.machine} `, el('span', { class: `s-${SLOT_CLASS[state] || 'unknown'}` }, state));
 }
 
 function setCount(id, n, total) {
@@ -95,8 +99,10 @@ function renderStores() {
   const shown = all
     .filter((s) => !filter || [s.name, s.health, s.master && s.master.machine, s.replica && s.replica.machine].some((v) => v && String(v).toLowerCase().includes(filter)))
     .sort((a, b) => (HEALTH_ORDER[a.health] ?? 2) - (HEALTH_ORDER[b.health] ?? 2) || a.name.localeCompare(b.name));
+  // worst first, and no more rows than a page can redraw every second: the filter finds the others
+  const drawn = shown.slice(0, MAX_STORE_ROWS);
   const frag = document.createDocumentFragment();
-  for (const s of shown) {
+  for (const s of drawn) {
     const b = (s.master && s.master.backlog) || {};
     frag.append(
       el('tr', { 'data-store': s.name, 'data-master': s.master ? s.master.machine : '', title: (s.problems || []).join('\n') },
@@ -108,6 +114,7 @@ function renderStores() {
   }
   document.querySelector('#stores tbody').replaceChildren(frag);
   setCount('stores-count', shown.length, all.length);
+  document.getElementById('stores-more').textContent = shown.length > drawn.length ? `${shown.length - drawn.length} more stores, all ok or as above: type in the filter to find one` : '';
 }
 
 function renderEvents(events) {
@@ -131,6 +138,10 @@ function render(next) {
 }
 
 function follower(data) {
+  // what this coordinator showed while it led is no longer the cluster: cleared, not left standing
+  model = null;
+  for (const id of ['problems', 'operations', 'events']) document.getElementById(id).replaceChildren();
+  for (const id of ['#machines tbody', '#stores tbody']) document.querySelector(id).replaceChildren();
   document.getElementById('follower').hidden = false;
   document.getElementById('follower-text').textContent = data.leader
     ? `This coordinator follows. The leader coordinator is at ${data.leader}: open its status page.`
@@ -149,5 +160,9 @@ function connect() {
   source.addEventListener('follower', (e) => follower(JSON.parse(e.data)));
 }
 
-document.getElementById('filter').addEventListener('input', renderStores);
+let filterTimer;
+document.getElementById('filter').addEventListener('input', () => {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(renderStores, 150);
+});
 connect();

@@ -128,10 +128,17 @@ export class Coordinator {
     const security = this.config.certificates ? `mutual TLS as ${this.config.certificates.identity.role} ${this.config.certificates.identity.name}` : 'INSECURE (no TLS, no identities: --insecure)';
     storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${server.port}, ${security}, state in ${backend.describe}` });
     this.state = { phase: 'running', port: server.port, since: startedAt, term: leading.term };
+    // one view of the cluster a second at most for the metrics and the status page (9,000 stores: ~0.2 s each)
+    let cached: { at: number; view: ReturnType<typeof clusterView> } | undefined;
+    const viewNow = () => {
+      const now = performance.now();
+      if (!cached || now - cached.at > 1000) cached = { at: now, view: clusterView(adminDeps) };
+      return cached.view;
+    };
     this.config.observer?.lead({
       snapshot: () => ({
         term: leading.term,
-        view: clusterView(adminDeps),
+        view: viewNow(),
         running: storage.operations.running(),
         atRiskOpen: storage.atRisk.listOpen().length,
         agentsConnected: sessions.connectedMachines().size,
@@ -139,7 +146,7 @@ export class Coordinator {
         operation: (id) => storage.operations.get(id),
         lastEventId: () => storage.events.list({ limit: 1 })[0]?.id ?? 0,
       }),
-      status: () => clusterStatus(adminDeps),
+      status: () => clusterStatus(adminDeps, viewNow()),
       recentEvents: (limit) => storage.events.list({ limit }),
       lastEventId: () => storage.events.list({ limit: 1 })[0]?.id ?? 0,
     });

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { healthRoutes, metricsRoute, sendHttp, type HttpRoute, type Logger } from '@slotctl/shared';
 import type { CoordinatorObserver } from './observer.js';
-import { StatusStream, pageModelJson } from './stream.js';
+import { StatusStream } from './stream.js';
+import { pageModelJson } from './page-model.js';
 
 export interface CoordinatorHttpDeps {
   observer: CoordinatorObserver;
@@ -15,6 +16,7 @@ export interface CoordinatorHttpDeps {
   log: Logger;
 }
 
+const RECENT_EVENTS = 30;
 const PAGE_DIR = new URL('../../page/', import.meta.url);
 const ASSETS: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
@@ -35,7 +37,7 @@ export function coordinatorRoutes(deps: CoordinatorHttpDeps): { routes: HttpRout
   };
   const stream = new StatusStream(() => {
     const view = observer.leader;
-    if (view) return { leading: true as const, json: pageModelJson(view) };
+    if (view) return { leading: true as const, json: pageModelJson({ status: view.status(), events: view.recentEvents(RECENT_EVENTS) }) };
     return { leading: false as const, leader: deps.leadership().leader };
   }, deps.log);
   const assets = Object.entries(ASSETS).map(([path, a]): HttpRoute => {
@@ -68,9 +70,10 @@ export function coordinatorRoutes(deps: CoordinatorHttpDeps): { routes: HttpRout
       role: 'reader',
       what: 'what the page shows, once (JSON; 503 with the leader on a follower)',
       handle: (_req, res) => {
-        const view = observer.leader;
-        if (!view) sendHttp(res, 503, `${JSON.stringify({ leading: false, leader: deps.leadership().leader ?? null })}\n`, 'application/json');
-        else sendHttp(res, 200, pageModelJson(view), 'application/json');
+        // what the stream last sent, if recent: a script polling this costs no more than an open page
+        const state = stream.json(2000);
+        if (!state.leading) sendHttp(res, 503, `${JSON.stringify({ leading: false, leader: state.leader ?? null })}\n`, 'application/json');
+        else sendHttp(res, 200, state.json, 'application/json');
       },
     },
     { path: '/status/stream', role: 'reader', what: 'what the page shows, live (server-sent events)', handle: (req, res) => stream.add(req, res) },

@@ -1,16 +1,17 @@
 // What the HTTP endpoints see of this coordinator process: the leading Coordinator while there is one (its database,
 // sessions and status), nothing while it follows. Outlives leaderships, like the gRPC server.
-import type { EventRow } from '../db/rows.js';
 import { CoordinatorMetrics, type LeaderSnapshot } from './metrics.js';
 
+import type { PageSource } from './page-model.js';
+
 /** What `slotctl status` shows (the Status reply), as the leading coordinator computes it. */
-export type StatusReplyObject = Record<string, unknown> & { healthy: boolean; problems: string[] };
+export type StatusReplyObject = PageSource['status'];
 
 export interface LeaderView {
   snapshot(): LeaderSnapshot;
   status(): StatusReplyObject;
   /** The newest `limit` events, oldest first. */
-  recentEvents(limit: number): EventRow[];
+  recentEvents(limit: number): PageSource['events'];
   /** The id of the newest event now (0: none). */
   lastEventId(): number;
 }

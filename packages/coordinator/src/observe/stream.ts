@@ -3,35 +3,24 @@
 // is open and sends it only when it changed — never once per page, so ten open pages cost what one does.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '@slotctl/shared';
-import type { LeaderView } from './observer.js';
 
 const TICK_MS = 1000;
 const KEEPALIVE_MS = 15_000;
 const MAX_CLIENTS = 64;
-/** Frames waiting unread for one page beyond this and the page is dropped (its browser reconnects by itself). */
-const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
-const RECENT_EVENTS = 30;
-// not drawn, and they move with every report or heartbeat: kept, they would make every second a change to send
-const DROPPED = new Set(['recentLog', 'reportedAt', 'lastHeartbeat', 'mailboxNames']);
-
-/**
- * What the page shows, as the JSON sent: the Status reply without what it does not draw (Cyrus log lines, report
- * times), and the recent events — one stringify, the fields dropped on the way.
- */
-export function pageModelJson(view: LeaderView): string {
-  const model = {
-    status: view.status(),
-    events: view.recentEvents(RECENT_EVENTS).map((e) => ({ id: e.id, at: e.at, kind: e.kind, machine: e.machine, store: e.store, slot: e.slot, op: e.op, reason: e.reason, actor: e.actor })),
-  };
-  return JSON.stringify(model, (key, value: unknown) => (DROPPED.has(key) ? undefined : value));
-}
-
+const KEEPALIVE = Buffer.from(': keepalive\n\n');
 export type StreamState = { leading: true; json: string } | { leading: false; leader: string | undefined };
 
+interface Client {
+  res: ServerResponse;
+  /** The newest frame not written yet because the page has not read the last one (one in flight at most). */
+  pending: Buffer | undefined;
+}
+
 export class StatusStream {
-  private readonly clients = new Set<ServerResponse>();
+  private readonly clients = new Set<Client>();
   private timer: NodeJS.Timeout | undefined;
-  private lastFrame: string | undefined;
+  private lastFrame: Buffer | undefined;
+  private lastJson: { json: string; at: number } | undefined;
   private lastSentAt = 0;
 
   constructor(private readonly compute: () => StreamState, private readonly log: Logger) {}
@@ -40,7 +29,20 @@ export class StatusStream {
     return this.clients.size;
   }
 
+  /** The page's JSON no older than `maxAgeMs` (the stream's last, or a new one): /status.json costs no more. */
+  json(maxAgeMs: number): StreamState {
+    if (this.lastJson && performance.now() - this.lastJson.at <= maxAgeMs) return { leading: true, json: this.lastJson.json };
+    const state = this.compute();
+    if (state.leading) this.lastJson = { json: state.json, at: performance.now() };
+    return state;
+  }
+
   add(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
     if (this.clients.size >= MAX_CLIENTS) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '10' });
       res.end(`${MAX_CLIENTS} status pages are open already: close one, or use slotctl status\n`);
@@ -50,23 +52,29 @@ export class StatusStream {
     // the request's own timeouts do not apply to a stream that is meant to stay open
     req.socket.setTimeout(0);
     req.socket.setKeepAlive(true, 30_000);
-    this.clients.add(res);
+    const client: Client = { res, pending: undefined };
+    this.clients.add(client);
     const drop = () => {
-      this.clients.delete(res);
+      this.clients.delete(client);
       if (this.clients.size === 0) this.stop();
     };
     res.on('close', drop);
     res.on('error', drop);
+    res.on('drain', () => {
+      const next = client.pending;
+      client.pending = undefined;
+      if (next) this.send(client, next);
+    });
     // the picture the other pages have (every page sees the same frames), or a first one; then changes
     const first = this.lastFrame ?? this.frame();
-    if (first) this.send(res, first);
+    if (first) this.send(client, first);
     if (!this.timer) this.schedule(TICK_MS);
   }
 
   /** Ends every stream (the process stops). */
   close(): void {
     this.stop();
-    for (const res of this.clients) res.end();
+    for (const c of this.clients) c.res.end();
     this.clients.clear();
   }
 
@@ -80,10 +88,12 @@ export class StatusStream {
     this.timer = setTimeout(() => this.tick(), ms);
   }
 
-  private frame(): string | undefined {
+  private frame(): Buffer | undefined {
     try {
       const state = this.compute();
-      const frame = state.leading ? `event: status\ndata: ${state.json}\n\n` : `event: follower\ndata: ${JSON.stringify({ leader: state.leader ?? null })}\n\n`;
+      if (state.leading) this.lastJson = { json: state.json, at: performance.now() };
+      // encoded once, written to every page as it is
+      const frame = Buffer.from(state.leading ? `event: status\ndata: ${state.json}\n\n` : `event: follower\ndata: ${JSON.stringify({ leader: state.leader ?? null })}\n\n`);
       this.lastFrame = frame;
       return frame;
     } catch (err) {
@@ -92,16 +102,13 @@ export class StatusStream {
     }
   }
 
-  /**
-   * A frame to one page; a page that does not read (a stalled browser, a phone gone to sleep) is dropped once a few
-   * frames wait for it, instead of piling them up in this process.
-   */
-  private send(res: ServerResponse, frame: string): void {
-    if (res.writableLength > MAX_UNREAD_BYTES) {
-      res.destroy();
+  /** A page that has not read the last frame gets only the newest once it has (a slow phone falls behind, not us). */
+  private send(client: Client, frame: Buffer): void {
+    if (client.res.writableNeedDrain) {
+      client.pending = frame;
       return;
     }
-    res.write(frame);
+    client.res.write(frame);
   }
 
   private tick(): void {
@@ -111,12 +118,12 @@ export class StatusStream {
     const started = performance.now();
     const frame = this.frame();
     const cost = performance.now() - started;
-    let out: string | undefined;
-    if (frame && frame !== before) out = frame;
-    else if (performance.now() - this.lastSentAt > KEEPALIVE_MS) out = ': keepalive\n\n';
+    let out: Buffer | undefined;
+    if (frame && !(before && frame.equals(before))) out = frame;
+    else if (performance.now() - this.lastSentAt > KEEPALIVE_MS) out = KEEPALIVE;
     if (out) {
       this.lastSentAt = performance.now();
-      for (const res of this.clients) this.send(res, out);
+      for (const c of this.clients) this.send(c, out);
     }
     // the model is computed on the loop that acknowledges heartbeats: a big cluster's (tens of ms) is computed less
     // often, so that the page never takes more than a twentieth of it
