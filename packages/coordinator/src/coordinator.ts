@@ -12,6 +12,7 @@ import { testCrashPoint } from './operations/framework/crash-hook.js';
 import { EventRetention } from './db/retention.js';
 import { adminHandlers, clusterStatus, clusterView, type AdminDeps } from './grpc/admin-service.js';
 import type { CoordinatorObserver } from './observe/observer.js';
+import { ViewCache } from './observe/view-cache.js';
 
 export interface CoordinatorConfig {
   heartbeatIntervalMs: number;
@@ -59,6 +60,7 @@ export class Coordinator {
   private sessions: AgentSessions | undefined;
   private orchestrator: Orchestrator | undefined;
   private retention: EventRetention | undefined;
+  private views: ViewCache<unknown> | undefined;
 
   constructor(private readonly config: CoordinatorConfig, private readonly log: Logger) {}
 
@@ -128,17 +130,15 @@ export class Coordinator {
     const security = this.config.certificates ? `mutual TLS as ${this.config.certificates.identity.role} ${this.config.certificates.identity.name}` : 'INSECURE (no TLS, no identities: --insecure)';
     storage.events.append({ kind: 'coordinator.started', reason: `coordinator ${this.id} listening on port ${server.port}, ${security}, state in ${backend.describe}` });
     this.state = { phase: 'running', port: server.port, since: startedAt, term: leading.term };
-    // one view of the cluster a second at most for the metrics and the status page (9,000 stores: ~0.2 s each)
-    let cached: { at: number; view: ReturnType<typeof clusterView> } | undefined;
-    const viewNow = () => {
-      const now = performance.now();
-      if (!cached || now - cached.at > 1000) cached = { at: now, view: clusterView(adminDeps) };
-      return cached.view;
-    };
+    // one view of the cluster for the metrics and the status page, refreshed in the background while they are read
+    const views = new ViewCache(() => clusterView(adminDeps));
+    this.views = views;
+    const viewNow = () => views.get().view;
     this.config.observer?.lead({
       snapshot: () => ({
         term: leading.term,
         view: viewNow(),
+        viewSeconds: views.get().ms / 1000,
         running: storage.operations.running(),
         atRiskOpen: storage.atRisk.listOpen().length,
         agentsConnected: sessions.connectedMachines().size,
@@ -162,6 +162,7 @@ export class Coordinator {
     if (this.state.phase !== 'running') return;
     this.state = { phase: 'stopping' };
     this.config.observer?.follow();
+    this.views?.stop();
     this.server?.follow(options.leader);
     this.liveness?.stop();
     this.orchestrator?.stop();

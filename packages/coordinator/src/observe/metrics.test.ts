@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseExposition, samples, value } from '../../../../tools/exposition.js';
 import type { EventRow, OperationRow } from '../db/rows.js';
 import type { ClusterView } from '../status/view.js';
-import { CoordinatorMetrics, type LeaderSnapshot } from './metrics.js';
+import { CoordinatorMetrics, labelValue, type LeaderSnapshot } from './metrics.js';
 
 const T0 = Date.parse('2026-12-04T10:00:00Z');
 const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -126,5 +126,16 @@ describe('coordinator metrics', () => {
     expect(samples(f, 'slotctl_machine_state')).toHaveLength(0);
     expect(value(f, 'slotctl_heartbeat_ack_seconds', {}, '_count')).toBe(1);
     expect(value(f, 'slotctl_fences_total', { machine: 'm2' })).toBe(1);
+  });
+
+  it('escapes label values as the text format wants them, and they read back as they were', async () => {
+    expect(labelValue('plain')).toBe('plain');
+    expect(labelValue('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
+    const m = new CoordinatorMetrics();
+    const leader = new FakeLeader();
+    leader.view = { ...leader.view, stores: [{ name: 'odd"store\\', epoch: 1, health: 'ok', master: { machine: 'm1' } }] as ClusterView['stores'] };
+    m.setSource(() => leader.snapshot(), 0);
+    const f = parseExposition(await m.metrics());
+    expect(value(f, 'slotctl_store_epoch', { store: 'odd"store\\' })).toBe(1);
   });
 });
