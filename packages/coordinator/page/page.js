@@ -47,7 +47,7 @@ const SLOT_CLASS = { serving: 'ok', failed: 'down', fenced: 'down' };
 function slotCell(slot) {
   if (!slot || !slot.name) return el('td', {}, '—');
   const state = String(slot.state || 'unknown').toLowerCase();
-  return el('td', { 'data-machine': slot.machine, title: `${slot.name} ${slot.ip || ''} ${slot.lastError || ''}`.trim() }, `${slot.machine} `, el('span', { class: `s-${SLOT_CLASS[state] || 'unknown'}` }, state));
+  return el('td', { 'data-machine': slot.machine, title: slot.name }, `${slot.machine} `, el('span', { class: `s-${SLOT_CLASS[state] || 'unknown'}` }, state));
 }
 
 function setCount(id, n, total) {
@@ -123,7 +123,22 @@ function renderEvents(events) {
   );
 }
 
+/** Stores arrive as rows (a compact frame); the page works with objects. */
+function storesOf(status) {
+  const cols = status.storeColumns || [];
+  return (status.stores || []).map((row) => {
+    const o = {};
+    cols.forEach((c, i) => (o[c] = row[i]));
+    return {
+      name: o.name, health: o.health, epoch: o.epoch, problems: o.problems || [],
+      master: o.masterSlot ? { name: o.masterSlot, machine: o.masterMachine, state: o.masterState, backlog: { files: o.backlogFiles, bytes: o.backlogBytes, stalled: Boolean(o.stalled), oldestChangeAgeMs: o.oldestChangeAgeMs } } : null,
+      replica: o.replicaSlot ? { name: o.replicaSlot, machine: o.replicaMachine, state: o.replicaState } : null,
+    };
+  });
+}
+
 function render(next) {
+  next.status.stores = storesOf(next.status);
   model = next;
   const t0 = performance.now();
   document.getElementById('follower').hidden = true;

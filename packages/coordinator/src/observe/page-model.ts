@@ -2,7 +2,7 @@
 // times and the mailboxes named by its backlog — 53 MB for 9,000 stores, where the page draws ~300 bytes a store. Ages
 // are rounded to what the page shows (seconds, then minutes, then tenths of an hour), so that a frame changes only when
 // what a person sees changes.
-import type { MachineInfo, OperationInfo, SlotInfo, StoreInfo } from '@slotctl/shared';
+import type { MachineInfo, OperationInfo, StoreInfo } from '@slotctl/shared';
 
 export interface PageSource {
   status: {
@@ -24,17 +24,20 @@ export function coarseAgeMs(ms: number): number {
   return Math.max(step, Math.round(ms / step) * step);
 }
 
-function slot(s: SlotInfo | null | undefined, withBacklog: boolean) {
-  if (!s?.name) return null;
-  const b = s.backlog;
-  return {
-    name: s.name,
-    machine: s.machine,
-    ip: s.ip,
-    state: s.state,
-    ...(s.lastError ? { lastError: s.lastError } : {}),
-    ...(withBacklog && b ? { backlog: { files: b.files, bytes: b.bytes, stalled: b.stalled, oldestChangeAgeMs: coarseAgeMs(Number(b.oldestChangeAgeMs ?? 0)) } } : {}),
-  };
+/**
+ * A store as one row of the page's table, an array in the order of STORE_COLUMNS: 9,000 stores as objects made a
+ * 2.4 MB frame, as rows 0.7 MB (the page's first render waited mostly for the transfer).
+ */
+export const STORE_COLUMNS = ['name', 'health', 'epoch', 'masterSlot', 'masterMachine', 'masterState', 'replicaSlot', 'replicaMachine', 'replicaState', 'backlogFiles', 'backlogBytes', 'stalled', 'oldestChangeAgeMs', 'problems'] as const;
+
+function storeRow(s: StoreInfo): unknown[] {
+  const m = s.master;
+  const r = s.replica;
+  const b = m?.backlog;
+  const row: unknown[] = [s.name, s.health || 'unknown', Number(s.epoch ?? 0), m?.name || '', m?.machine || '', m?.state || '', r?.name || '', r?.machine || '', r?.state || '', Number(b?.files ?? 0), Number(b?.bytes ?? 0), b?.stalled ? 1 : 0, coarseAgeMs(Number(b?.oldestChangeAgeMs ?? 0))];
+  const problems = [...(s.problems ?? []), ...(m?.lastError ? [`${m.name}: ${m.lastError}`] : []), ...(r?.lastError ? [`${r.name}: ${r.lastError}`] : [])];
+  if (problems.length) row.push(problems);
+  return row;
 }
 
 /** The page's model as the JSON sent to it. */
@@ -48,7 +51,8 @@ export function pageModelJson(source: PageSource): string {
       term: st.term ?? 0,
       operations: st.operations.map((op) => ({ id: op.id, kind: op.kind, store: op.store, machine: op.machine, step: op.step, waiting: op.waiting, createdAt: op.createdAt, steps: (op.steps ?? []).map((s) => ({ step: s.step, reason: s.reason })) })),
       machines: st.machines.map((m) => ({ name: m.name, state: m.state, drained: m.drained, connected: m.connected, slots: m.slots, masters: m.masters, fanOut: m.fanOut, stateSince: m.stateSince })),
-      stores: st.stores.map((s) => ({ name: s.name, health: s.health, epoch: s.epoch, ...(s.problems?.length ? { problems: s.problems } : {}), master: slot(s.master, true), replica: slot(s.replica, false) })),
+      storeColumns: STORE_COLUMNS,
+      stores: st.stores.map(storeRow),
     },
     events: source.events,
   });
