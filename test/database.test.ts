@@ -17,7 +17,7 @@ async function startOn(dbPath: string) {
   const port = await freePort();
   const pki = process.env.SLOTCTL_TEST_PKI_DIR ?? join(root, 'pki');
   ensureCertificates(pki, [HARNESS_COORDINATOR]);
-  return execa('node', [BIN.coordinator, '--listen', `127.0.0.1:${port}`, '--db', dbPath, ...tlsArgs(pki, HARNESS_COORDINATOR)], { reject: false, timeout: 15_000 });
+  return execa('node', [BIN.coordinator, '--listen', `127.0.0.1:${port}`, '--http-listen', 'off', '--db', dbPath, ...tlsArgs(pki, HARNESS_COORDINATOR)], { reject: false, timeout: 15_000 });
 }
 
 describe('coordinator database', () => {
