@@ -9,3 +9,4 @@ export * from './throttle.js';
 export * from './leader.js';
 export * from './coordinator-choice.js';
 export * from './http/index.js';
+export * from './replication.js';

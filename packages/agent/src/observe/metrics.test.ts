@@ -5,7 +5,8 @@ import type { PartitionReport } from '@slotctl/shared';
 import { cleanup } from '../requests/cleanup.js';
 import type { RequestJob } from '../requests/handler.js';
 import type { SlotSupervisor } from '../slot/supervisor.js';
-import { AgentMetrics, FENCE_ACTIONS, isStuck, type AgentView, type SlotObservation } from './metrics.js';
+import { isReplicationStuck as isStuck } from '@slotctl/shared';
+import { AgentMetrics, FENCE_ACTIONS, type AgentView, type SlotObservation } from './metrics.js';
 
 type Json = Awaited<ReturnType<AgentMetrics['json']>>;
 

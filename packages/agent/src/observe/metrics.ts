@@ -7,7 +7,7 @@
 // - counters: what happened, counted where it happens (one call at each site, through SlotCounters).
 // Labels are bounded: per slot and store, per partition role, per action or outcome — never per mailbox.
 import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { Backlog, PartitionReport, SlotState } from '@slotctl/shared';
+import { isReplicationStuck, type Backlog, type PartitionReport, type SlotState } from '@slotctl/shared';
 
 /** One slot as the agent sees it now (MachineSlots.observe: the same fields its report carries). */
 export interface SlotObservation {
@@ -59,15 +59,6 @@ export interface SlotCounters {
   vipRepaired(slot: string): void;
   cyrusRestarted(slot: string): void;
   cleanupRan(slot: string, run: CleanupRun): void;
-}
-
-/**
- * Stuck, not merely stalled: the replica accepts connections and the rolling sync_client still makes no progress (a
- * loop on one mailbox, which replicates nothing else). The same test as the coordinator's replicationStallEvent
- * (packages/coordinator/src/db/change-events.ts), on the same stall reason (sync/watch.ts writes it).
- */
-export function isStuck(backlog: Pick<Backlog, 'stalled' | 'stallReason'>): boolean {
-  return Boolean(backlog.stalled) && /accepts connections/.test(backlog.stallReason ?? '');
 }
 
 const ROLE: Record<string, string> = { MASTER: 'master', REPLICA: 'replica' };
@@ -245,57 +236,26 @@ export class AgentMetrics implements SlotCounters {
   }
 
   private backlogGauges(view: () => AgentView | undefined): void {
-    const registers = [this.registry];
     // every slot with a sync watcher (a replica's is empty); a slot not looked at yet has no series
-    const each = (gauge: Gauge, value: (b: Backlog) => number) => {
-      gauge.reset();
-      for (const s of view()?.slots ?? []) if (s.backlog) gauge.set({ slot: s.slot, store: s.store }, value(s.backlog));
-    };
-    new Gauge({
-      name: 'slotctl_slot_backlog_files',
-      help: "Sync log files waiting in a slot's sync directory: changes not yet replicated to its replica.",
-      labelNames: ['slot', 'store'],
-      registers,
-      collect() {
-        each(this, (b) => Number(b.files ?? 0));
-      },
-    });
-    new Gauge({
-      name: 'slotctl_slot_backlog_bytes',
-      help: "Bytes of the sync log files waiting in a slot's sync directory.",
-      labelNames: ['slot', 'store'],
-      registers,
-      collect() {
-        each(this, (b) => Number(b.bytes ?? 0));
-      },
-    });
-    new Gauge({
-      name: 'slotctl_slot_backlog_oldest_change_age_seconds',
-      help: 'Age of the oldest unreplicated change of a slot (0: nothing waits): what a failover now would put at risk since then.',
-      labelNames: ['slot', 'store'],
-      registers,
-      collect() {
-        each(this, (b) => Number(b.oldestChangeAgeMs ?? 0) / 1000);
-      },
-    });
-    new Gauge({
-      name: 'slotctl_slot_replication_stalled',
-      help: "1 while a master slot's replication makes no progress although changes wait (--stall-after, 30 s), whatever the cause; slotctl_slot_replication_stuck says which of these are stuck.",
-      labelNames: ['slot', 'store'],
-      registers,
-      collect() {
-        each(this, (b) => (b.stalled ? 1 : 0));
-      },
-    });
-    new Gauge({
-      name: 'slotctl_slot_replication_stuck',
-      help: "1 while a stalled slot's replica accepts connections and its sync_client still makes no progress (a loop on one mailbox: replicates nothing else; critical); a stall with the replica refusing connections is 0 here.",
-      labelNames: ['slot', 'store'],
-      registers,
-      collect() {
-        each(this, (b) => (isStuck(b) ? 1 : 0));
-      },
-    });
+    const families: [string, string, (b: Backlog) => number][] = [
+      ['slotctl_slot_backlog_files', "Sync log files waiting in a slot's sync directory: changes not yet replicated to its replica.", (b) => Number(b.files ?? 0)],
+      ['slotctl_slot_backlog_bytes', "Bytes of the sync log files waiting in a slot's sync directory.", (b) => Number(b.bytes ?? 0)],
+      ['slotctl_slot_backlog_oldest_change_age_seconds', 'Age of the oldest unreplicated change of a slot (0: nothing waits): what a failover now would put at risk since then.', (b) => Number(b.oldestChangeAgeMs ?? 0) / 1000],
+      ['slotctl_slot_replication_stalled', "1 while a master slot's replication makes no progress although changes wait (--stall-after, 30 s), whatever the cause; slotctl_slot_replication_stuck says which of these are stuck.", (b) => (b.stalled ? 1 : 0)],
+      ['slotctl_slot_replication_stuck', "1 while a stalled slot's replica accepts connections and its sync_client still makes no progress (a loop on one mailbox: replicates nothing else; critical); a stall with the replica refusing connections is 0 here.", (b) => (isReplicationStuck(b) ? 1 : 0)],
+    ];
+    for (const [name, help, value] of families) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['slot', 'store'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const s of view()?.slots ?? []) if (s.backlog) this.set({ slot: s.slot, store: s.store }, value(s.backlog));
+        },
+      });
+    }
   }
 
   private partitionGauges(view: () => AgentView | undefined): void {

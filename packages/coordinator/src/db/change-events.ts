@@ -1,5 +1,6 @@
 // Which event a change of state writes, and what it says. Decided here, in pure code, so that the SQL code only
 // stores it and any other backend writes the very same events.
+import { isReplicationStuck } from '@slotctl/shared';
 import type { AtRiskState, BacklogRow, CleanupResultRow, OperationState } from './rows.js';
 
 /** An event's own words; storage adds where it happened (machine, store, slot, epoch, op). */
@@ -19,7 +20,7 @@ export interface EventWords {
 export function replicationStallEvent(wasStalled: boolean, now: BacklogRow): EventWords | undefined {
   if (wasStalled === now.stalled) return undefined;
   if (!now.stalled) return { kind: 'slot.replication-resumed', reason: `replication moves again (${now.files} log file(s) left)` };
-  const stuck = /accepts connections/.test(now.stallReason);
+  const stuck = isReplicationStuck(now);
   return {
     kind: stuck ? 'slot.replication-stuck' : 'slot.replication-stalled',
     reason: now.stallReason,

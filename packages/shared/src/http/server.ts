@@ -74,10 +74,6 @@ export class ObserveServer {
     this.routes = new Map(options.routes.map((r) => [r.path, r]));
   }
 
-  get secure(): boolean {
-    return this.options.certificates !== undefined;
-  }
-
   async listen(address: string, flag = '--http-listen'): Promise<number> {
     const { host, port } = parseListen(address, flag);
     const files = this.options.certificates;
