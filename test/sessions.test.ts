@@ -110,6 +110,40 @@ describe('agent sessions and liveness', () => {
     expect(kinds.filter((k) => k === 'agent.disconnected')).toEqual([]);
   });
 
+  it('refuses an agent of an incompatible version at hello with an event naming both versions; the machine keeps its session', async () => {
+    const { Agent } = loadContract().slotctl.v1;
+    const m2 = new CertificateFiles(tlsPaths(cluster.pkiDir, { role: 'agent', name: 'm2' }));
+    const client = new Agent(cluster.target, channelCredentials(m2, expectIdentity('coordinator')));
+    const hello = (agentVersion: string) =>
+      new Promise<grpc.ServiceError>((resolve) => {
+        const stream = client.Session();
+        stream.on('data', () => undefined);
+        stream.on('error', resolve);
+        stream.write({ hello: { machine: 'm2', instanceId: 'upgraded-too-far', agentVersion, slots: [] } });
+      });
+    try {
+      const newer = await hello('0.99.0');
+      expect(newer.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(newer.details).toBe('agent of machine m2 refused: agent 0.99.0 and coordinator 0.1.0: the agent is newer than the coordinator');
+      expect(newer.metadata.get('slotctl-hint')[0]?.toString()).toMatch(/upgrade the coordinators first/);
+      expect((await hello('garbage')).code).toBe(grpc.status.FAILED_PRECONDITION);
+    } finally {
+      client.close();
+      m2.close();
+    }
+    const events = await waitFor('the refusals recorded', async () => {
+      const found = (await cluster.client().listEvents({ machine: 'm2', limit: 50 })).events.filter((e) => e.kind === 'agent.version-refused');
+      return found.length >= 2 ? found : undefined;
+    });
+    expect(events.map((e) => e.reason).sort()).toEqual([
+      'agent 0.99.0 and coordinator 0.1.0: the agent is newer than the coordinator; upgrade the coordinators first, then the agents one machine at a time',
+      'agent version "garbage" is not a version (X.Y.Z); install a released slotctl package on this machine',
+    ]);
+    // refused before it could replace anything: the real m2 is still connected and up
+    const machine = (await cluster.client().listMachines()).machines.find((m) => m.name === 'm2')!;
+    expect([machine.state, machine.connected, machine.agentVersion]).toEqual(['up', true, '0.1.0']);
+  });
+
   it('applies the desired state it is sent and reports every slot', async () => {
     await waitFor('m1 to apply its desired state', () => (applyLines('m1').length > 0 ? true : undefined));
     expect(applyLines('m1')[0]).toMatchObject({ changed: 2, refused: 0 });

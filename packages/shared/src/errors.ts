@@ -83,3 +83,8 @@ export class UnsafePathError extends UserError {
 export class SecretFileError extends UserError {
   readonly code = 'SecretFile';
 }
+
+/** An agent whose version this coordinator does not speak with (more than one minor behind, or ahead of it). */
+export class IncompatibleVersionError extends UserError {
+  readonly code = 'IncompatibleVersion';
+}

@@ -12,6 +12,7 @@ import {
   ValidationError,
   ConfigError,
   PermissionError,
+  IncompatibleVersionError,
 } from './errors.js';
 
 const CODE_KEY = 'slotctl-error-code';
@@ -28,6 +29,7 @@ const BY_CODE: Record<string, { cls: UserErrorClass; status: grpc.status }> = {
   NewerSchema: { cls: NewerSchemaError, status: grpc.status.INTERNAL },
   Unavailable: { cls: UnavailableError, status: grpc.status.UNAVAILABLE },
   PermissionDenied: { cls: PermissionError, status: grpc.status.PERMISSION_DENIED },
+  IncompatibleVersion: { cls: IncompatibleVersionError, status: grpc.status.FAILED_PRECONDITION },
 };
 
 export function toGrpcError(err: unknown): Partial<grpc.StatusObject> {

@@ -3,7 +3,10 @@
 // agent says it applied.
 import * as grpc from '@grpc/grpc-js';
 import {
+  IncompatibleVersionError,
   LogThrottle,
+  SLOTCTL_VERSION,
+  agentVersionProblem,
   NotFoundError,
   PermissionError,
   ValidationError,
@@ -346,6 +349,24 @@ export class AgentSessions {
     throw new PermissionError(`${what} as machine ${machine} refused: this certificate is for ${who}`, { hint: `give agent ${machine} its own certificate: slotctl pki issue agent ${machine} --dir PKI-DIR --out DIR` });
   }
 
+  /**
+   * A rolling upgrade runs coordinators one minor version ahead of some agents for a while: that is accepted, anything
+   * else refused with an event that names both versions (recorded once a minute per machine and version; the agent
+   * keeps retrying, and its slots keep serving until its lease runs out — an old agent must not be told a desired state
+   * in a contract it may read differently).
+   */
+  private assertVersion(call: SessionCall, machine: string, agentVersion: string): void {
+    const problem = agentVersionProblem(agentVersion, SLOTCTL_VERSION);
+    if (!problem) return;
+    if (this.refusals.allow(`version|${machine}|${agentVersion.slice(0, 40)}`, Date.now())) {
+      this.log.warn({ machine, agentVersion: agentVersion.slice(0, 40), peer: call.getPeer() }, `agent refused: ${problem.reason}`);
+      this.writer.enqueue(() => this.storage.events.append({ kind: 'agent.version-refused', machine, reason: `${problem.reason}; ${problem.hint}`, data: { agentVersion: agentVersion.slice(0, 40), coordinatorVersion: SLOTCTL_VERSION } }, nowIso()), (err) => {
+        if (err) this.log.error({ err: (err as Error).message }, 'could not record a refused agent version');
+      });
+    }
+    throw new IncompatibleVersionError(`agent of machine ${machine} refused: ${problem.reason}`, { hint: problem.hint });
+  }
+
   private hello(call: SessionCall, message: AgentMessage__Output): Session {
     if (message.body !== 'hello' || !message.hello) throw new ValidationError('the first message of a session must be hello');
     const hello = message.hello;
@@ -356,6 +377,7 @@ export class AgentSessions {
         hint: 'add it to the cluster file and run `slotctl cluster apply FILE`, or fix the agent\'s --machine',
       });
     }
+    this.assertVersion(call, machine, hello.agentVersion);
     const previous = this.sessions.get(machine);
     const session: Session = { machine, instanceId: hello.instanceId, call, lastSentVersion: '', log: withContext(this.log, { machine }) };
     this.sessions.set(machine, session);
