@@ -37,6 +37,13 @@ export interface NetnsClusterOptions {
    * every coordinator's address. The cluster starts on etcd unless `startOn: 'sqlite'` (c1 alone, its SQLite file).
    */
   ha?: HaOptions;
+  /**
+   * The executables run for the coordinator, the agents and slotctl: the source tree's by default; the installed
+   * package's (/usr/bin/…) in the install test. Read at each start, so a package upgrade in between takes effect.
+   */
+  bin?: { coordinator: string; agent: string; slotctl: string };
+  /** Agents leave their slots serving when they stop (as in production): for tests of agent restarts and upgrades. */
+  agentsKeepSlots?: boolean;
   log?: (line: string) => void;
 }
 
@@ -95,6 +102,11 @@ export class NetnsCluster {
     return tlsEnv(this.pkiDir);
   }
 
+  /** The executables (options.bin, else the source tree's bin files, run by their #! line). */
+  get bin(): { coordinator: string; agent: string; slotctl: string } {
+    return this.options.bin ?? BIN;
+  }
+
   ns(host: string): string {
     return `${this.prefix}-${host}`;
   }
@@ -124,7 +136,7 @@ export class NetnsCluster {
 
   /** slotctl, run in the coordinator's namespace. */
   async slotctl(args: string[], input?: string) {
-    return this.exec('co', ['node', BIN.slotctl, '--coordinator', this.coordinatorTarget, ...tlsArgs(this.pkiDir, HARNESS_OPERATOR), ...args], input);
+    return this.exec('co', [this.bin.slotctl, '--coordinator', this.coordinatorTarget, ...tlsArgs(this.pkiDir, HARNESS_OPERATOR), ...args], input);
   }
 
   /**
@@ -223,7 +235,7 @@ export class NetnsCluster {
   async startCoordinator(env: Record<string, string> = {}): Promise<void> {
     if (this.ha) return this.ha.start(env);
     this.coordinator = this.daemon('coordinator', 'co', [
-      BIN.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...tlsArgs(this.pkiDir, HARNESS_COORDINATOR), ...(this.options.coordinatorArgs ?? []),
+      this.bin.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...tlsArgs(this.pkiDir, HARNESS_COORDINATOR), ...(this.options.coordinatorArgs ?? []),
     ], env);
     await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
     this.log('coordinator started');
@@ -242,12 +254,19 @@ export class NetnsCluster {
 
   startAgent(machine: string): Daemon {
     const agent = this.daemon(`agent-${machine}`, machine, [
-      BIN.agent, '--machine', machine, '--coordinator', this.coordinatorTarget,
+      this.bin.agent, '--machine', machine, '--coordinator', this.coordinatorTarget,
       '--state-dir', join(this.options.dir, 'agents', machine), '--auth', 'test', ...tlsArgs(this.pkiDir, { role: 'agent', name: machine }),
-      '--vip-driver', 'ip', '--vip-interface', 'eth0', '--stop-slots-on-exit', ...(this.options.agentArgs ?? []),
+      '--vip-driver', 'ip', '--vip-interface', 'eth0', ...(this.options.agentsKeepSlots ? [] : ['--stop-slots-on-exit']), ...(this.options.agentArgs ?? []),
     ]);
     this.agents.set(machine, agent);
     return agent;
+  }
+
+  /** SIGTERM to the agent, wait for it to end (its slots keep serving with agentsKeepSlots), start it again. */
+  async restartAgent(machine: string): Promise<Daemon> {
+    await this.agents.get(machine)?.stop(30_000);
+    this.log(`restartAgent(${machine})`);
+    return this.startAgent(machine);
   }
 
   agentPid(machine: string): number {

@@ -1,0 +1,166 @@
+// The package as an operator installs it. `npm run package` builds the .deb, `dpkg -i` installs it on this host, and a
+// namespace cluster runs on what it installed: coordinator, agents and slotctl are /usr/bin's, not the source tree's
+// (the mail tools of the test still come from the tree). Mail is delivered and a switchover works. Then a rolling
+// upgrade: the next minor version installed over it, the coordinator restarted onto it, and the agents one by one
+// while mail flows — no fence, no failover, no message lost, and every slot re-adopted (the same cyrmaster serves
+// before and after). Last, `dpkg --purge` leaves nothing of the package but what purge is meant to keep.
+import { existsSync, lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, waitFor } from '../tools/local-cluster.js';
+import { NetnsCluster } from './cluster/netns.js';
+import { clusterChecks, type OperationJson, useCluster } from './cluster/checks.js';
+import { tempDir } from './support/fixtures.js';
+
+const dir = tempDir('install');
+const debs = join(dir, 'debs');
+const OLD = '0.1.0';
+const NEW = '0.2.0';
+const cluster = new NetnsCluster({
+  dir,
+  id: 'i',
+  storePrefix: 'i',
+  machines: 4,
+  slotsPerMachine: 4,
+  bin: { coordinator: '/usr/bin/slot-coordinator', agent: '/usr/bin/slot-agent', slotctl: '/usr/bin/slotctl' },
+  agentsKeepSlots: true,
+  log: (line) => console.log(`[install] ${line}`),
+});
+const { stores, expectOneMaster, waitAgentsConnected, expectNoLoss, loadTargets } = clusterChecks(cluster, ['ann', 'ben']);
+
+async function run(cmd: string, args: string[], options: { cwd?: string } = {}) {
+  const r = await execa(cmd, args, { reject: false, ...options });
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.exitCode}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  return r;
+}
+
+const debOf = (version: string) => join(debs, `slotctl_${version}_amd64.deb`);
+
+async function installed(): Promise<string | undefined> {
+  const r = await execa('dpkg-query', ['-W', '-f', '${Status} ${Version}', 'slotctl'], { reject: false });
+  return r.exitCode === 0 && r.stdout.startsWith('install ok installed') ? r.stdout.split(' ').at(-1) : undefined;
+}
+
+/** Milliseconds of `dpkg -i`. */
+async function dpkgInstall(version: string): Promise<number> {
+  const t = performance.now();
+  await run('dpkg', ['-i', debOf(version)]);
+  return performance.now() - t;
+}
+
+// registered before useCluster's hooks: the packages are built and installed before the cluster starts, and (hooks
+// after a file run in reverse order) a purge left over by a failed test runs after the cluster is gone
+beforeAll(async () => {
+  mkdirSync(debs, { recursive: true });
+  for (const version of [OLD, NEW]) {
+    const t = performance.now();
+    await run('npm', ['run', '--silent', 'package', '--', '--version', version, '--out', debs], { cwd: ROOT });
+    console.log(`[install] built ${debOf(version)} (${readFileSync(debOf(version)).length} bytes) in ${Math.round(performance.now() - t)} ms`);
+  }
+  console.log(`[install] dpkg -i ${OLD}: ${Math.round(await dpkgInstall(OLD))} ms`);
+  expect(await installed()).toBe(OLD);
+}, 600_000);
+
+afterAll(async () => {
+  if (await installed()) await execa('dpkg', ['--purge', 'slotctl'], { reject: false });
+}, 120_000);
+
+useCluster(cluster, dir, 'i');
+
+/** The command line of a running process: proves which executable a daemon is. */
+function commandLine(pid: number): string {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+}
+
+describe('the Debian package on a namespace cluster', () => {
+  it('runs the cluster from /usr/bin: mail is delivered and a switchover works', async () => {
+    expect(commandLine(cluster.agentPid('m1'))).toContain('/usr/bin/slot-agent');
+    expect(commandLine(cluster.coordinatorProcess!.pid)).toContain('/usr/bin/slot-coordinator');
+    const machines = await cluster.slotctlJson<{ name: string; agentVersion: string }[]>(['machine', 'list']);
+    expect(machines.map((m) => m.agentVersion)).toEqual(cluster.machines.map(() => OLD));
+    const all = await stores();
+    const load = cluster.startLoad('load-install', loadTargets(all), 20);
+    await new Promise((r) => setTimeout(r, 3000));
+    const name = all[0]!.name;
+    const before = all[0]!;
+    const switched = await cluster.slotctl(['store', 'switchover', name]);
+    expect(switched.exitCode, switched.stdout + switched.stderr).toBe(0);
+    const after = await expectOneMaster(name);
+    expect(after.master.machine).toBe(before.replica.machine);
+    const summary = await load.stop();
+    expect(summary.rejected).toBe(0);
+    expect(summary.inFlight).toBe(0);
+    expect(summary.acked).toBeGreaterThan(0);
+    expect(await expectNoLoss(load.out, all.map((s) => s.name))).toBe(summary.acked);
+  }, 300_000);
+
+  it(`upgrades ${OLD} → ${NEW} with mail flowing: coordinator, then each agent; no fence, no failover, nothing lost, slots re-adopted`, async () => {
+    const before = await stores();
+    const since = new Date().toISOString();
+    const load = cluster.startLoad('load-upgrade', loadTargets(before), 20);
+    await new Promise((r) => setTimeout(r, 2000));
+    console.log(`[install] dpkg -i ${NEW} over ${OLD}: ${Math.round(await dpkgInstall(NEW))} ms`);
+    expect(await installed()).toBe(NEW);
+    expect((await run('/usr/bin/slotctl', ['--version'])).stdout.trim()).toBe(NEW);
+    // coordinators first: the new one works with agents of the previous minor version
+    await cluster.stopCoordinator();
+    await cluster.startCoordinator();
+    await waitAgentsConnected();
+    const readopted: number[] = [];
+    for (const machine of cluster.machines) {
+      const mine = before.flatMap((s) => [s.master, s.replica]).filter((slot) => slot.machine === machine);
+      const t = performance.now();
+      await cluster.restartAgent(machine);
+      // re-adopted: connected on the new version, and each of its slots served by the cyrmaster that served it before
+      await waitFor(`${machine}'s agent on ${NEW} with its slots re-adopted`, async () => {
+        const m = (await cluster.slotctlJson<{ name: string; connected: boolean; agentVersion: string; state: string }[]>(['machine', 'list'])).find((x) => x.name === machine)!;
+        if (!m.connected || m.agentVersion !== NEW || m.state !== 'up') return undefined;
+        const now = (await stores()).flatMap((s) => [s.master, s.replica]).filter((slot) => slot.machine === machine);
+        return now.every((slot) => slot.state === 'SERVING' && mine.find((b) => b.name === slot.name)?.pid === slot.pid) ? true : undefined;
+      }, 60_000, 100);
+      readopted.push(performance.now() - t);
+      expect(commandLine(cluster.agentPid(machine))).toContain('/usr/bin/slot-agent');
+    }
+    const sorted = [...readopted].sort((a, b) => a - b);
+    console.log(`[install] agent restart → slots re-adopted: ${sorted.map((ms) => Math.round(ms)).join(', ')} ms`);
+    const summary = await load.stop();
+    console.log(`[install] load through the upgrade: ${JSON.stringify(summary)}`);
+    const events = await cluster.slotctlJson<{ kind: string; machine: string; reason: string }[]>(['events', '--since', since, '--limit', '10000']);
+    expect(events.filter((e) => e.kind === 'machine.down' || e.kind === 'agent.version-refused')).toEqual([]);
+    const failovers = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all'])).filter((o) => o.kind === 'failover');
+    expect(failovers).toEqual([]);
+    for (const m of cluster.machines) expect(existsSync(join(dir, 'agents', m, 'fenced.json')), `${m} fenced`).toBe(false);
+    const after = await stores();
+    for (const s of after) {
+      const b = before.find((x) => x.name === s.name)!;
+      expect([s.master.name, s.epoch, s.master.pid, s.replica.pid], s.name).toEqual([b.master.name, b.epoch, b.master.pid, b.replica.pid]);
+    }
+    expect(summary.rejected).toBe(0);
+    expect(summary.inFlight, `still queued or being delivered, per store: ${JSON.stringify(summary.inFlightByStore)}`).toBe(0);
+    expect(await expectNoLoss(load.out, before.map((s) => s.name))).toBe(summary.acked);
+  }, 600_000);
+
+  it('purge removes every file of the package and its state; what it keeps is said', async () => {
+    await cluster.destroy();
+    const files = (await run('dpkg', ['-L', 'slotctl'])).stdout.split('\n').filter(Boolean);
+    expect(files).toContain('/usr/bin/slot-agent');
+    const purged = await run('dpkg', ['--purge', 'slotctl']);
+    console.log(`[install] purge said: ${purged.stdout.trim()} ${purged.stderr.trim()}`);
+    expect(await installed()).toBeUndefined();
+    // directories the package shares with the system (/usr/bin, /lib/systemd/system…) stay; nothing of its own does
+    const left = files.filter((f) => {
+      try {
+        const st = lstatSync(f);
+        return !st.isDirectory() || f.includes('slotctl');
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+    for (const path of ['/var/lib/slotctl', '/var/lib/slotctl-agent', '/usr/lib/slotctl', '/etc/slotctl/agent.yaml', '/etc/slotctl/coordinator.yaml']) expect(existsSync(path), path).toBe(false);
+    // the mask on Debian's own Cyrus was the package's: gone with it
+    expect(existsSync('/etc/systemd/system/cyrus-imapd.service')).toBe(false);
+  }, 120_000);
+});
+
