@@ -27,7 +27,7 @@ const cluster = new NetnsCluster({
   agentsKeepSlots: true,
   log: (line) => console.log(`[install] ${line}`),
 });
-const { stores, expectOneMaster, waitAgentsConnected, expectNoLoss, loadTargets } = clusterChecks(cluster, ['ann', 'ben']);
+const { stores, expectOneMaster, waitAgentsConnected, expectNoLoss, loadTargets, restartAgentReadopted } = clusterChecks(cluster, ['ann', 'ben']);
 
 async function run(cmd: string, args: string[], options: { cwd?: string } = {}) {
   const r = await execa(cmd, args, { reject: false, ...options });
@@ -109,17 +109,7 @@ describe('the Debian package on a namespace cluster', () => {
     await waitAgentsConnected();
     const readopted: number[] = [];
     for (const machine of cluster.machines) {
-      const mine = before.flatMap((s) => [s.master, s.replica]).filter((slot) => slot.machine === machine);
-      const t = performance.now();
-      await cluster.restartAgent(machine);
-      // re-adopted: connected on the new version, and each of its slots served by the cyrmaster that served it before
-      await waitFor(`${machine}'s agent on ${NEW} with its slots re-adopted`, async () => {
-        const m = (await cluster.slotctlJson<{ name: string; connected: boolean; agentVersion: string; state: string }[]>(['machine', 'list'])).find((x) => x.name === machine)!;
-        if (!m.connected || m.agentVersion !== NEW || m.state !== 'up') return undefined;
-        const now = (await stores()).flatMap((s) => [s.master, s.replica]).filter((slot) => slot.machine === machine);
-        return now.every((slot) => slot.state === 'SERVING' && mine.find((b) => b.name === slot.name)?.pid === slot.pid) ? true : undefined;
-      }, 60_000, 100);
-      readopted.push(performance.now() - t);
+      readopted.push(await restartAgentReadopted(machine, NEW));
       expect(commandLine(cluster.agentPid(machine))).toContain('/usr/bin/slot-agent');
     }
     const sorted = [...readopted].sort((a, b) => a - b);

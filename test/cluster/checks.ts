@@ -133,9 +133,28 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
     for (const s of list) expect(result.listening[s.serviceIp] ?? 0, `share of the time ${s.name} was listened on`).toBeGreaterThan(seenShare);
   };
 
+  /**
+   * Restarts `machine`'s agent (SIGTERM, wait, start; the cluster's agents must keep their slots) and resolves, with
+   * the milliseconds it took, once the new agent is connected (on `version` if given), its machine up and every one
+   * of its slots serving from the cyrmaster that served it before: re-adopted, not restarted.
+   */
+  const restartAgentReadopted = async (machine: string, version?: string): Promise<number> => {
+    const slotsOf = (list: StoreJson[]) => list.flatMap((s) => [s.master, s.replica]).filter((slot) => slot.machine === machine);
+    const before = slotsOf(await stores());
+    const t = performance.now();
+    await cluster.restartAgent(machine);
+    await waitFor(`${machine}'s agent${version ? ` on ${version}` : ''} with its slots re-adopted`, async () => {
+      const m = (await cluster.slotctlJson<{ name: string; connected: boolean; agentVersion: string; state: string }[]>(['machine', 'list'])).find((x) => x.name === machine)!;
+      if (!m.connected || m.state !== 'up' || (version && m.agentVersion !== version)) return undefined;
+      const now = slotsOf(await stores());
+      return now.length === before.length && now.every((slot) => slot.state === 'SERVING' && before.find((b) => b.name === slot.name)?.pid === slot.pid) ? true : undefined;
+    }, 60_000, 100);
+    return performance.now() - t;
+  };
+
   const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: [...users] }));
 
-  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets };
+  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets, restartAgentReadopted };
 }
 
 /**
