@@ -1,7 +1,7 @@
 // slot-agent: one per mail host. This file turns flags into AgentOptions and handles signals; agent.ts builds the
 // agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, nameProblem, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
 
@@ -35,16 +35,26 @@ function httpListen(value: string): string {
   }
 }
 
+function machineName(value: string): string {
+  const problem = nameProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
+}
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError(`"${value}" is not a TCP port`);
   return n;
 }
 
-const program = new Command('slot-agent')
+/** How the options are written in --config FILE (the rest is each long flag in snake_case). */
+const CONFIG_KEYS = { keys: { coordinator: 'coordinators' }, lists: ['coordinator'] };
+
+const program: Command = new Command('slot-agent')
   .description("The slotctl agent: runs this machine's Cyrus slots in the roles the coordinator's desired state gives them, and reports what it observes.")
   .version(SLOTCTL_VERSION)
-  .addOption(new Option('--machine <name>', "this machine's name in the cluster").env('SLOTCTL_MACHINE').makeOptionMandatory())
+  .addOption(new Option('--config <file>', 'YAML file with any of the options below (e.g. /etc/slotctl/agent.yaml); no file is read unless named').env('SLOTCTL_CONFIG'))
+  .addOption(new Option('--machine <name>', "this machine's name in the cluster").env('SLOTCTL_MACHINE').argParser(machineName))
   .addOption(
     new Option('--coordinator <host:port,...>', 'coordinator address, or a comma-separated list of the coordinators of which one leads (etcd backend): the agent keeps its session with the leader, goes at once to the leader a follower names, and otherwise tries the next address')
       .env('SLOTCTL_COORDINATOR')
@@ -81,12 +91,19 @@ const program = new Command('slot-agent')
   .addOption(new Option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa).env('SLOTCTL_TLS_CA'))
   .addOption(new Option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert).env('SLOTCTL_TLS_CERT'))
   .addOption(new Option('--tls-key <file>', TLS_FLAG_HELP.tlsKey).env('SLOTCTL_TLS_KEY'))
-  // SLOTCTL_INSECURE=1 only (commander's .env() would take any value, even 0, as yes)
-  .option('--insecure', `${TLS_FLAG_HELP.insecure}; refused with --vip-driver ip (env: SLOTCTL_INSECURE=1)`, process.env.SLOTCTL_INSECURE === '1')
+  // SLOTCTL_INSECURE=1 only, applied by configureOrExit (commander's .env() would take any value, even 0, as yes)
+  .option('--insecure', `${TLS_FLAG_HELP.insecure}; refused with --vip-driver ip (env: SLOTCTL_INSECURE=1)`, false)
   .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
-  .addHelpText('after', '\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.');
+  .addHelpText('after', (): string => `\n${configFileHelp(program, CONFIG_KEYS)}\n\nLogs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully; a second signal forces the exit.`);
 
 program.parse();
+// flag > environment > file > default (exits 2 naming FILE:LINE on a bad file)
+await configureOrExit('slot-agent', program, {
+  ...CONFIG_KEYS,
+  file: program.opts<{ config?: string }>().config,
+  required: { machine: "this machine's name in the cluster file" },
+  strictBooleanEnv: { insecure: 'SLOTCTL_INSECURE' },
+});
 const opts = program.opts<TlsFlags & {
   machine: string;
   coordinator: string[];

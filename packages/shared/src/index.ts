@@ -11,3 +11,4 @@ export * from './coordinator-choice.js';
 export * from './http/index.js';
 export * from './replication.js';
 export * from './version-compat.js';
+export * from './config-file/index.js';
