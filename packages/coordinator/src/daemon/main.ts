@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ObserveServer, SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { ObserveServer, SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, parseListen, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
 import { sqliteBackend } from '../db/backend.js';
 import { CoordinatorServer } from '../grpc/server.js';
@@ -22,21 +22,38 @@ function duration(what: string) {
   };
 }
 
-const program = new Command('slot-coordinator')
+/** HOST:PORT, or "off" (no HTTP endpoints): the check ObserveServer makes, made before anything starts. */
+function httpListen(value: string): string {
+  if (value === 'off') return value;
+  try {
+    parseListen(value, '--http-listen');
+    return value;
+  } catch (err) {
+    throw new InvalidArgumentError(describeError(err));
+  }
+}
+
+/** How the options are written in --config FILE (the rest is each long flag in snake_case). */
+const CONFIG_KEYS = { lists: ['etcdEndpoints'] };
+
+// Defaults from the environment go through Option.env(), not `process.env.X ?? default`: commander then knows which
+// of the two a value came from, and a --config file can sit between them (flag > environment > file > default).
+const program: Command = new Command('slot-coordinator')
   .description('The slotctl coordinator: keeps the cluster database, watches agent liveness and serves slotctl.')
   .version(SLOTCTL_VERSION)
-  .option('--listen <host:port>', 'gRPC address for agents and slotctl', process.env.SLOTCTL_LISTEN ?? '127.0.0.1:7400')
-  .addOption(new Option('--store <backend>', 'where the cluster state lives: sqlite (one coordinator, the default) or etcd (several coordinators, one leader)').choices(['sqlite', 'etcd']).default(process.env.SLOTCTL_STORE ?? 'sqlite'))
-  .option('--data-dir <dir>', 'directory for the database (--store sqlite)', process.env.SLOTCTL_DATA_DIR ?? '/var/lib/slotctl')
+  .addOption(new Option('--config <file>', 'YAML file with any of the options below (e.g. /etc/slotctl/coordinator.yaml); no file is read unless named').env('SLOTCTL_CONFIG'))
+  .addOption(new Option('--listen <host:port>', 'gRPC address for agents and slotctl').env('SLOTCTL_LISTEN').default('127.0.0.1:7400'))
+  .addOption(new Option('--store <backend>', 'where the cluster state lives: sqlite (one coordinator, the default) or etcd (several coordinators, one leader)').choices(['sqlite', 'etcd']).env('SLOTCTL_STORE').default('sqlite'))
+  .addOption(new Option('--data-dir <dir>', 'directory for the database (--store sqlite)').env('SLOTCTL_DATA_DIR').default('/var/lib/slotctl'))
   .option('--db <file>', 'SQLite database file (default: DATA_DIR/coordinator.db)')
-  .option('--etcd-endpoints <urls>', 'etcd members, comma-separated (https://10.0.0.1:2379,…); http:// only with --insecure', process.env.SLOTCTL_ETCD_ENDPOINTS)
-  .option('--etcd-prefix <key>', 'the key prefix of this cluster in etcd (several clusters can share one etcd)', process.env.SLOTCTL_ETCD_PREFIX ?? '/slotctl')
-  .option('--etcd-ca <file>', "the etcd CA, which etcd members' certificates are checked against (default: etcd-ca.crt in --tls-dir)", process.env.SLOTCTL_ETCD_CA)
-  .option('--etcd-cert <file>', 'the etcd-client certificate shown to etcd (default: the one etcd-client-*.crt in --tls-dir; never this coordinator\'s own, which etcd refuses)', process.env.SLOTCTL_ETCD_CERT)
-  .option('--etcd-key <file>', 'its private key, mode 0600 (with --etcd-cert)', process.env.SLOTCTL_ETCD_KEY)
+  .addOption(new Option('--etcd-endpoints <urls>', 'etcd members, comma-separated (https://10.0.0.1:2379,…); http:// only with --insecure').env('SLOTCTL_ETCD_ENDPOINTS'))
+  .addOption(new Option('--etcd-prefix <key>', 'the key prefix of this cluster in etcd (several clusters can share one etcd)').env('SLOTCTL_ETCD_PREFIX').default('/slotctl'))
+  .addOption(new Option('--etcd-ca <file>', "the etcd CA, which etcd members' certificates are checked against (default: etcd-ca.crt in --tls-dir)").env('SLOTCTL_ETCD_CA'))
+  .addOption(new Option('--etcd-cert <file>', 'the etcd-client certificate shown to etcd (default: the one etcd-client-*.crt in --tls-dir; never this coordinator\'s own, which etcd refuses)').env('SLOTCTL_ETCD_CERT'))
+  .addOption(new Option('--etcd-key <file>', 'its private key, mode 0600 (with --etcd-cert)').env('SLOTCTL_ETCD_KEY'))
   .option('--leader-lease <duration>', "the leader's etcd lease (whole seconds, at least 2 s): a dead leader is replaced about this long after it stopped renewing it; a leader that could not renew it in time (etcd unreachable — or electing a leader of its own, 1–2 s with etcd's defaults: hence not less than 5 s by default) renews no agent lease and stops leading", duration('--leader-lease'), 5000)
-  .option('--http-listen <host:port>', 'HTTP endpoints (mutual TLS, reader role): /metrics, /livez, /readyz, /leader and the live status page at /; "off" for none', process.env.SLOTCTL_HTTP_LISTEN ?? '127.0.0.1:7480')
-  .option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)', process.env.SLOTCTL_ADVERTISE)
+  .addOption(new Option('--http-listen <host:port>', 'HTTP endpoints (mutual TLS, reader role): /metrics, /livez, /readyz, /leader and the live status page at /; "off" for none').env('SLOTCTL_HTTP_LISTEN').argParser(httpListen).default('127.0.0.1:7480'))
+  .addOption(new Option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)').env('SLOTCTL_ADVERTISE'))
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
   .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over", duration('--lease'), 5000)
   .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', (v) => {
@@ -56,15 +73,18 @@ const program = new Command('slot-coordinator')
       throw new InvalidArgumentError(describeError(err));
     }
   }, DAEMON_NICE)
-  .option('--tls-dir <dir>', `${TLS_FLAG_HELP.tlsDir} (one coordinator-HOST certificate)`, process.env.SLOTCTL_TLS_DIR)
-  .option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa, process.env.SLOTCTL_TLS_CA)
-  .option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert, process.env.SLOTCTL_TLS_CERT)
-  .option('--tls-key <file>', TLS_FLAG_HELP.tlsKey, process.env.SLOTCTL_TLS_KEY)
-  .option('--insecure', TLS_FLAG_HELP.insecure, process.env.SLOTCTL_INSECURE === '1')
-  .option('--log-level <level>', 'pino log level', process.env.SLOTCTL_LOG_LEVEL ?? 'info')
+  .addOption(new Option('--tls-dir <dir>', `${TLS_FLAG_HELP.tlsDir} (one coordinator-HOST certificate)`).env('SLOTCTL_TLS_DIR'))
+  .addOption(new Option('--tls-ca <file>', TLS_FLAG_HELP.tlsCa).env('SLOTCTL_TLS_CA'))
+  .addOption(new Option('--tls-cert <file>', TLS_FLAG_HELP.tlsCert).env('SLOTCTL_TLS_CERT'))
+  .addOption(new Option('--tls-key <file>', TLS_FLAG_HELP.tlsKey).env('SLOTCTL_TLS_KEY'))
+  // SLOTCTL_INSECURE=1 only, applied by configureOrExit (commander's .env() would take any value, even 0, as yes)
+  .option('--insecure', `${TLS_FLAG_HELP.insecure} (env: SLOTCTL_INSECURE=1)`, false)
+  .addOption(new Option('--log-level <level>', 'pino log level').env('SLOTCTL_LOG_LEVEL').default('info'))
   .addHelpText(
     'after',
-    `
+    (): string => `
+${configFileHelp(program, CONFIG_KEYS)}
+
 With --store etcd, run slot-coordinator on two or more hosts against the same etcd cluster: one is elected leader
 (an etcd lease of --leader-lease) and does everything; the others answer every call with the leader's address, and
 agents and slotctl (given every coordinator's address: --coordinator a:7400,b:7400,c:7400) follow it. A leader that
@@ -81,6 +101,8 @@ Logs are JSON lines on stdout. SIGTERM/SIGINT stop gracefully (a leader hands ov
   );
 
 registerStateCommands(program);
+// the file applies to the subcommands too (export, import, backup read --store, --data-dir, --etcd-*)
+program.hook('preAction', () => configureOrExit('slot-coordinator', program, { ...CONFIG_KEYS, file: program.opts<{ config?: string }>().config, strictBooleanEnv: { insecure: 'SLOTCTL_INSECURE' } }));
 program.action(() => daemon(program.opts<DaemonOptions>()));
 await program.parseAsync();
 

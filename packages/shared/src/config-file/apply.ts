@@ -71,7 +71,9 @@ function asFlagText(key: string, value: unknown, option: ConfigurableOption, lis
 }
 
 function messageOf(err: unknown): string {
-  return err instanceof SlotctlError && err.hint ? `${err.message} (${err.hint})` : describeError(err);
+  // one line per problem: a parser's "message\n  hint: ..." becomes "message (...)"
+  const text = err instanceof SlotctlError && err.hint ? `${err.message} (${err.hint})` : describeError(err);
+  return text.replace(/\n\s*hint: ([^]*)$/, ' ($1)').replaceAll('\n', ' ');
 }
 
 /**
