@@ -1,0 +1,211 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { applyConfigFile, checkFileTrust, ConfigFileError, configFileHelp, nearest, parseConfigText, type ConfigFileOptions, type ConfigurableCommand } from '../index.js';
+
+// commander is the daemons' dependency, not this package's: the test borrows the agent's copy, so that the loader is
+// tested against the option sources (cli, env, default) commander really keeps.
+interface TestCommand extends ConfigurableCommand {
+  addOption(option: unknown): TestCommand;
+  exitOverride(): TestCommand;
+  parse(argv: string[], options: { from: 'user' }): TestCommand;
+}
+interface TestOption {
+  env(name: string): TestOption;
+  default(value: unknown): TestOption;
+  argParser(fn: (value: string) => unknown): TestOption;
+  choices(values: string[]): TestOption;
+}
+const commander = (await import(new URL('../../../agent/node_modules/commander/index.js', import.meta.url).href)) as {
+  Command: new (name: string) => TestCommand;
+  Option: new (flags: string, description: string) => TestOption;
+  InvalidArgumentError: new (message: string) => Error;
+};
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new commander.InvalidArgumentError(`"${value}" is not a TCP port`);
+  return n;
+}
+
+const ENV = { level: 'CONFIG_TEST_LOG_LEVEL', insecure: 'CONFIG_TEST_INSECURE' };
+const OPTIONS: ConfigFileOptions = { keys: { coordinator: 'coordinators' }, lists: ['coordinator'], strictBooleanEnv: { insecure: ENV.insecure } };
+
+/** A daemon-like program, parsed from `argv` as commander parses the real ones. */
+function program(argv: string[] = []): TestCommand {
+  const { Command, Option } = commander;
+  return new Command('test')
+    .exitOverride()
+    .addOption(new Option('--config <file>', 'the file'))
+    .addOption(new Option('--machine <name>', 'name'))
+    .addOption(new Option('--coordinator <list>', 'addresses').argParser((v) => v.split(',')).default(['127.0.0.1:7400']))
+    .addOption(new Option('--imap-port <port>', 'port').argParser(port).default(1143))
+    .addOption(new Option('--vip-driver <driver>', 'driver').choices(['loopback', 'ip']).default('loopback'))
+    .addOption(new Option('--log-level <level>', 'level').env(ENV.level).default('info'))
+    .addOption(new Option('--stop-slots-on-exit', 'flag'))
+    .addOption(new Option('--insecure', 'flag').default(false))
+    .parse(argv, { from: 'user' });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'slotctl-config-file-'));
+let n = 0;
+function file(text: string): string {
+  const path = join(dir, `c${n++}.yaml`);
+  writeFileSync(path, text, { mode: 0o644 });
+  return path;
+}
+
+async function problemOf(text: string, options: ConfigFileOptions = OPTIONS): Promise<string> {
+  const path = file(text);
+  const err = await applyConfigFile(program(), { ...options, file: path }).then(() => undefined, (e: unknown) => e);
+  expect(err).toBeInstanceOf(ConfigFileError);
+  return (err as Error).message.replaceAll(path, 'FILE');
+}
+
+afterEach(() => {
+  delete process.env[ENV.level];
+  delete process.env[ENV.insecure];
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('daemon configuration file', () => {
+  it('a good file sets every kind of option: text, a port, a list (YAML or comma string), a boolean', async () => {
+    const cmd = program();
+    await applyConfigFile(cmd, { ...OPTIONS, file: file('# comment\nmachine: m1\ncoordinators:\n  - a:1\n  - b:2\nimap_port: 143\nvip_driver: ip\nstop_slots_on_exit: true\n') });
+    expect(cmd.getOptionValue('machine')).toBe('m1');
+    expect(cmd.getOptionValue('coordinator')).toEqual(['a:1', 'b:2']);
+    expect(cmd.getOptionValue('imapPort')).toBe(143);
+    expect(cmd.getOptionValue('vipDriver')).toBe('ip');
+    expect(cmd.getOptionValue('stopSlotsOnExit')).toBe(true);
+    expect(cmd.getOptionValueSource('imapPort')).toBe('config');
+    const comma = program();
+    await applyConfigFile(comma, { ...OPTIONS, file: file('coordinators: a:1,b:2\n') });
+    expect(comma.getOptionValue('coordinator')).toEqual(['a:1', 'b:2']);
+  });
+
+  it('an empty file (or comments only) changes nothing', async () => {
+    const cmd = program();
+    await applyConfigFile(cmd, { ...OPTIONS, file: file('# nothing yet\n') });
+    expect(cmd.getOptionValue('imapPort')).toBe(1143);
+    expect(cmd.getOptionValueSource('imapPort')).toBe('default');
+  });
+
+  it('precedence: flag > environment > file > default', async () => {
+    const path = file('log_level: warn\nimap_port: 143\n');
+    const value = async (argv: string[], env?: string) => {
+      if (env === undefined) delete process.env[ENV.level];
+      else process.env[ENV.level] = env;
+      const cmd = program(['--config', path, ...argv]);
+      await applyConfigFile(cmd, { ...OPTIONS, file: path });
+      return cmd.getOptionValue('logLevel');
+    };
+    expect(await value(['--log-level', 'debug'], 'error')).toBe('debug');
+    expect(await value([], 'error')).toBe('error');
+    expect(await value([])).toBe('warn');
+    const none = program();
+    await applyConfigFile(none, { ...OPTIONS, file: file('imap_port: 143\n') });
+    expect(none.getOptionValue('logLevel')).toBe('info');
+    // a flag without an environment variable: flag > file
+    const flagged = program(['--imap-port', '993']);
+    await applyConfigFile(flagged, { ...OPTIONS, file: path });
+    expect(flagged.getOptionValue('imapPort')).toBe(993);
+  });
+
+  it('a boolean environment variable counts only as 1 (yes) or anything else (no), and wins over the file', async () => {
+    const path = file('insecure: true\n');
+    const insecure = async (env?: string, argv: string[] = []) => {
+      if (env === undefined) delete process.env[ENV.insecure];
+      else process.env[ENV.insecure] = env;
+      const cmd = program(argv);
+      await applyConfigFile(cmd, { ...OPTIONS, file: path });
+      return cmd.getOptionValue('insecure');
+    };
+    expect(await insecure()).toBe(true);
+    expect(await insecure('0')).toBe(false);
+    expect(await insecure('1')).toBe(true);
+    expect(await insecure('0', ['--insecure'])).toBe(true);
+  });
+
+  it('an unknown key: its line, and the known key nearest to it', async () => {
+    expect(await problemOf('machine: m1\nimap_prot: 143\n')).toBe('FILE:2: unknown key "imap_prot" (did you mean imap_port?)');
+    expect(await problemOf('vip-driver: ip\n')).toBe('FILE:1: unknown key "vip-driver" (did you mean vip_driver?)');
+    expect(await problemOf('\n\ncoordinator: a:1\n')).toBe('FILE:3: unknown key "coordinator" (did you mean coordinators?)');
+    expect(await problemOf('completely_else: 1\n')).toBe('FILE:1: unknown key "completely_else"');
+    // not settings: the file that holds them, and the options that print and exit
+    expect(await problemOf('config: /x\n')).toMatch(/^FILE:1: unknown key "config"/);
+  });
+
+  it('a wrong type: its line', async () => {
+    expect(await problemOf('machine: m1\nimap_port: [143]\n')).toBe('FILE:2: imap_port: expected a single value, got a list');
+    expect(await problemOf('machine:\n  name: m1\n')).toBe('FILE:1: machine: expected a single value, got a mapping');
+    expect(await problemOf('log_level: true\n')).toBe('FILE:1: log_level: expected a value, not true/false (quote it if you mean the word), got true/false true');
+    expect(await problemOf('stop_slots_on_exit: yes\n')).toBe('FILE:1: stop_slots_on_exit: expected true or false, got string "yes"');
+    expect(await problemOf('x: 1\nmachine:\n')).toMatch(/^FILE:1: unknown key "x"\nFILE:2: machine has no value: give one, or remove the line/);
+    expect(await problemOf('coordinators: [[a]]\n')).toBe('FILE:1: coordinators: expected a list of values, or one comma-separated string, got a list');
+  });
+
+  it("a bad value: the flag's own parser's message, with the line", async () => {
+    expect(await problemOf('machine: m1\n\nimap_port: 70000\n')).toBe('FILE:3: imap_port: "70000" is not a TCP port');
+    expect(await problemOf('vip_driver: ipv6\n')).toBe('FILE:1: vip_driver: Allowed choices are loopback, ip.');
+  });
+
+  it('YAML syntax: line and column; a file that is no mapping: its line', async () => {
+    expect(await problemOf('machine: m1\nimap_port: [\n')).toMatch(/^FILE:3:1: YAML syntax: /);
+    expect(await problemOf('machine: m1\nmachine: m2\n')).toMatch(/^FILE:2:1: YAML syntax: Map keys must be unique/);
+    expect(await problemOf('machine: m1\n  x: 2\n')).toMatch(/^FILE:1:\d+: YAML syntax: /);
+    expect(await problemOf('\n- machine\n')).toBe('FILE:2: the file must be a mapping of KEY: VALUE lines');
+  });
+
+  it('a missing file names its path and says what to do', async () => {
+    const err = (await applyConfigFile(program(), { file: join(dir, 'absent.yaml') }).catch((e: unknown) => e)) as ConfigFileError;
+    expect(err).toBeInstanceOf(ConfigFileError);
+    expect(err.message).toBe(`cannot read the configuration file ${join(dir, 'absent.yaml')} (--config): no such file`);
+    expect(err.hint).toMatch(/create it from the commented example/);
+  });
+
+  it('a file every user may write is refused', async () => {
+    const path = file('machine: m1\n');
+    chmodSync(path, 0o666);
+    await expect(applyConfigFile(program(), { file: path })).rejects.toThrow(/^refusing the configuration file .*: it is writable by every user/);
+  });
+
+  it('a file (or a symbolic link to it, or its directory) that an untrusted user could have placed is refused', () => {
+    const stats = (uid: number, mode: number, kind: 'file' | 'dir' | 'link' = 'file') => ({ uid, mode, isFile: () => kind === 'file' }) as unknown as Stats;
+    const ok = { file: stats(0, 0o100644), dir: stats(0, 0o40755, 'dir') };
+    expect(checkFileTrust('/etc/slotctl/a.yaml', ok, [0])).toBeUndefined();
+    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, file: stats(1000, 0o100644) }, [0])).toMatch(/^it is owned by uid 1000: make it belong to root/);
+    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, file: stats(1000, 0o100644) }, [0, 1000])).toBeUndefined();
+    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, link: stats(1000, 0o120777, 'link') }, [0])).toMatch(/^it is a symbolic link owned by uid 1000/);
+    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, file: stats(0, 0o40755, 'dir') }, [0])).toBe('it is not a regular file');
+    expect(checkFileTrust('/srv/a.yaml', { ...ok, dir: stats(0, 0o40777, 'dir') }, [0])).toMatch(/every user may write to its directory \/srv/);
+    expect(checkFileTrust('/tmp/a.yaml', { ...ok, dir: stats(0, 0o41777, 'dir') }, [0])).toBeUndefined(); // sticky: others cannot replace it
+  });
+
+  it('a required option left unset names the key and the file', async () => {
+    const path = file('imap_port: 143\n');
+    await expect(applyConfigFile(program(), { ...OPTIONS, file: path, required: { machine: "this machine's name" } })).rejects.toThrow(
+      `machine is not set: set machine: in ${path} (this machine's name), or give --machine`,
+    );
+    await expect(applyConfigFile(program(), { required: { machine: 'its name' } })).rejects.toThrow('--machine is not set: give --machine (its name), or set machine: in the file --config names');
+    await expect(applyConfigFile(program(['--machine', 'm1']), { ...OPTIONS, file: path, required: { machine: 'x' } })).resolves.toBeUndefined();
+  });
+
+  it('--help says where each option goes in the file', () => {
+    const help = configFileHelp(program(), OPTIONS);
+    expect(help).toMatch(/--log-level is log_level/);
+    expect(help).toMatch(/--coordinator is coordinators \(a YAML list, or a comma-separated string\)/);
+  });
+
+  it('did you mean: only a near key', () => {
+    expect(nearest('tls_dri', ['tls_dir', 'tls_ca'])).toBe('tls_dir');
+    expect(nearest('zzz', ['tls_dir', 'tls_ca'])).toBeUndefined();
+  });
+
+  it('keeps each key with the line it is on', async () => {
+    expect(await parseConfigText('f', '# a\nmachine: m1\n\nimap_port: 143\n')).toEqual([
+      { key: 'machine', value: 'm1', line: 2 },
+      { key: 'imap_port', value: 143, line: 4 },
+    ]);
+  });
+});
