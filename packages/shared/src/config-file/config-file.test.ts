@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -200,6 +200,14 @@ describe('daemon configuration file', () => {
   it('did you mean: only a near key', () => {
     expect(nearest('tls_dri', ['tls_dir', 'tls_ca'])).toBe('tls_dir');
     expect(nearest('zzz', ['tls_dir', 'tls_ca'])).toBeUndefined();
+  });
+
+  it('the shipped examples are flat YAML mappings (their keys are checked against the daemons in test/config-files.test.ts)', async () => {
+    for (const name of ['agent.yaml', 'coordinator.yaml']) {
+      const text = readFileSync(new URL(`../../../../deploy/config/${name}`, import.meta.url), 'utf8');
+      const keys = (await parseConfigText(name, text)).map((e) => e.key);
+      expect(keys, name).toEqual(expect.arrayContaining(['tls_dir', 'http_listen', 'log_level']));
+    }
   });
 
   it('keeps each key with the line it is on', async () => {
