@@ -2,26 +2,11 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type Stats
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import * as commander from 'commander';
 import { applyConfigFile, checkFileTrust, ConfigFileError, configFileHelp, nearest, parseConfigText, type ConfigFileOptions, type ConfigurableCommand } from '../index.js';
 
-// commander is the daemons' dependency, not this package's: the test borrows the agent's copy, so that the loader is
-// tested against the option sources (cli, env, default) commander really keeps.
-interface TestCommand extends ConfigurableCommand {
-  addOption(option: unknown): TestCommand;
-  exitOverride(): TestCommand;
-  parse(argv: string[], options: { from: 'user' }): TestCommand;
-}
-interface TestOption {
-  env(name: string): TestOption;
-  default(value: unknown): TestOption;
-  argParser(fn: (value: string) => unknown): TestOption;
-  choices(values: string[]): TestOption;
-}
-const commander = (await import(new URL('../../../agent/node_modules/commander/index.js', import.meta.url).href)) as {
-  Command: new (name: string) => TestCommand;
-  Option: new (flags: string, description: string) => TestOption;
-  InvalidArgumentError: new (message: string) => Error;
-};
+// tested against commander itself (a devDependency here; the daemons' dependency): the option sources (cli, env,
+// default) it really keeps
 
 function port(value: string): number {
   const n = Number(value);
@@ -33,7 +18,7 @@ const ENV = { level: 'CONFIG_TEST_LOG_LEVEL', insecure: 'CONFIG_TEST_INSECURE' }
 const OPTIONS: ConfigFileOptions = { keys: { coordinator: 'coordinators' }, lists: ['coordinator'], strictBooleanEnv: { insecure: ENV.insecure } };
 
 /** A daemon-like program, parsed from `argv` as commander parses the real ones. */
-function program(argv: string[] = []): TestCommand {
+function program(argv: string[] = []): commander.Command {
   const { Command, Option } = commander;
   return new Command('test')
     .exitOverride()
