@@ -10,3 +10,4 @@ export * from './leader.js';
 export * from './coordinator-choice.js';
 export * from './http/index.js';
 export * from './replication.js';
+export * from './systemd/notify.js';
