@@ -26,13 +26,13 @@ function parseUnit(text: string): Record<string, Record<string, string[]>> {
     if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
     const header = /^\[(.+)\]$/.exec(line);
     if (header) {
-      section = header[1];
+      section = header[1]!;
       out[section] ??= {};
       continue;
     }
     const eq = line.indexOf('=');
     if (eq < 0 || !section) throw new Error(`not an assignment in a section: ${line}`);
-    (out[section][line.slice(0, eq)] ??= []).push(line.slice(eq + 1));
+    ((out[section] ??= {})[line.slice(0, eq)] ??= []).push(line.slice(eq + 1));
   }
   return out;
 }
@@ -95,7 +95,7 @@ describe('systemd units', () => {
       ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_SETUID', 'CAP_SETGID', 'CAP_CHOWN', 'CAP_FOWNER', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_KILL', 'CAP_SYS_NICE'].sort(),
     );
     // at shutdown the agent stops (and flushes its masters) before the network goes down
-    expect(unit(u).Unit.After).toContain('network-online.target');
+    expect(unit(u).Unit?.After).toContain('network-online.target');
   });
 
   it('the coordinator: notify, its own user, a read-only system, no capability', () => {
