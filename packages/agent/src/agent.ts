@@ -66,6 +66,8 @@ export class Agent {
   private http: ObserveServer | undefined;
   /** The lease ran out and has not been held since (its return is then a fence action). */
   private leaseLost = false;
+  /** Called after each pass of the supervision loop (the systemd watchdog's keep-alive goes from there). */
+  private readonly tickListeners: Array<() => void> = [];
 
   constructor(private readonly opts: AgentOptions, private readonly log: Logger) {}
 
@@ -117,7 +119,9 @@ export class Agent {
     this.slots = slots;
     const adopted = await slots.adopt(persisted);
     slots.startDiskReports();
-    slots.startReconciling(opts.reconcileIntervalMs);
+    slots.startReconciling(opts.reconcileIntervalMs, () => {
+      for (const fn of this.tickListeners) fn();
+    });
     log.info({ coordinators: opts.coordinators, term: applied.term, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
     this.peers = this.startPeers(keeper, slots);
     this.link = new CoordinatorLink({
@@ -141,6 +145,22 @@ export class Agent {
     this.link.start();
     this.metrics.setSource(() => this.view());
     this.phase = 'running';
+  }
+
+  /** `fn` runs after each pass of the agent's supervision loop (slots' processes and addresses): it stops when the loop hangs. */
+  onTick(fn: () => void): void {
+    this.tickListeners.push(fn);
+  }
+
+  /** What the agent is doing, in a line (systemd's STATUS=): from memory, as cheap as a scrape. */
+  statusLine(): string {
+    const { link, keeper, slots } = this;
+    if (this.phase !== 'running' || !link || !keeper || !slots) return this.phase;
+    const seen = slots.observe();
+    const serving = seen.filter((s) => s.state === 'SERVING');
+    const masters = serving.filter((s) => s.role === 'MASTER').length;
+    const session = link.state.phase === 'connected' ? `connected to ${link.state.coordinator}` : `coordinator: ${link.state.phase}`;
+    return `serving ${serving.length}/${seen.length} slots (${masters} master), ${session}, lease ${keeper.holds() ? 'held' : 'not held'}`;
   }
 
   /** The port the HTTP endpoints listen on (0: none). */
@@ -172,15 +192,17 @@ export class Agent {
 
   /**
    * Graceful stop: the link goes first, so that no desired state arriving meanwhile starts a slot again; the slots
-   * are left serving (a restarted agent re-adopts them) unless stopSlotsOnExit, and then nothing is left to guard.
+   * are left serving (a restarted agent re-adopts them) unless `stopSlots` (--stop-slots-on-exit, or the system is
+   * shutting down: see systemd.ts), and then nothing is left to guard. `progress` hears each step of stopping them.
    */
-  async stop(): Promise<void> {
+  async stop(how: { stopSlots?: boolean; why?: string; progress?: (what: string, ms: number) => void } = {}): Promise<void> {
     if (this.phase === 'stopping' || this.phase === 'stopped') return;
     this.phase = 'stopping';
     this.peers?.stop();
     await this.link?.stop();
-    if (this.opts.stopSlotsOnExit && this.slots) {
-      await this.slots.stopAll('agent stopping with --stop-slots-on-exit');
+    if ((how.stopSlots ?? this.opts.stopSlotsOnExit) && this.slots) {
+      const keeper = this.keeper;
+      await this.slots.stopInOrder(how.why ?? 'agent stopping with --stop-slots-on-exit', { mayReplay: () => keeper?.holds() ?? false, progress: how.progress ?? (() => undefined) });
       clearInterval(this.fenceWatch);
       await this.keeper?.publishMasters([]);
       this.guard?.stopProcess();

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, nameProblem, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
+import { AgentSystemd } from './systemd.js';
 
 /** A graceful stop that takes longer than this ends in a forced exit. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -176,7 +177,10 @@ async function main(): Promise<void> {
     },
     log,
   );
+  const systemd = new AgentSystemd(log); // Type=notify: READY, STATUS, watchdog keep-alives, the stop at shutdown
+  systemd.attach(agent);
   await agent.start();
+  systemd.ready(agent);
   // from here on (a signal during the start ends the process at once, as it did before the agent had any handler)
   let signals = 0;
   const shutdown = (signal: string) => {
@@ -185,11 +189,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     log.info({ signal, stopSlots: !!opts.stopSlotsOnExit }, 'stopping');
-    setTimeout(() => {
+    const onTimeout = () => {
       log.error('graceful stop took too long; exiting');
       process.exit(1);
-    }, STOP_TIMEOUT_MS).unref();
-    void agent.stop().then(() => {
+    };
+    void systemd.stop(agent, { stopSlotsOnExit: !!opts.stopSlotsOnExit, timeoutMs: STOP_TIMEOUT_MS, onTimeout }).then(() => {
       log.info('agent stopped');
       process.exit(0);
     });

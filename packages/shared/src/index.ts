@@ -12,3 +12,4 @@ export * from './http/index.js';
 export * from './replication.js';
 export * from './version-compat.js';
 export * from './config-file/index.js';
+export * from './systemd/notify.js';

@@ -9,6 +9,7 @@ import { SyncWatcher } from '../sync/watch.js';
 import type { SlotLifecycle } from '../slot/lifecycle.js';
 import type { ReplayStore } from '../state/replay-store.js';
 import { EventBudget } from './event-budget.js';
+import { stopInOrder, type OrderedStopOptions } from './ordered-stop.js';
 import type { FencedMaster } from '../fence/fence-file.js';
 import { slotLayout } from '../slot/layout.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
@@ -238,11 +239,14 @@ export class MachineSlots {
 
   /**
    * Level-triggered addresses and processes: every `everyMs` (and after each desired state) the interface's
-   * addresses are listed once and each slot repairs its own drift (see SlotSupervisor.reconcile).
+   * addresses are listed once and each slot repairs its own drift (see SlotSupervisor.reconcile). This is the
+   * agent's supervision loop: `onPass` follows each pass that came round (failed or not; the systemd watchdog's
+   * keep-alive), so a pass that never ends — or a blocked event loop — stops it.
    */
-  startReconciling(everyMs: number): void {
+  startReconciling(everyMs: number, onPass: () => void = () => undefined): void {
     const tick = async () => {
       await this.reconcileNow().catch((err: Error) => this.options.log.error({ err: err.message }, 'address reconciliation failed; trying again'));
+      onPass();
       this.reconcileTimer = setTimeout(() => void tick(), everyMs);
       this.reconcileTimer.unref();
     };
@@ -362,6 +366,11 @@ export class MachineSlots {
 
   async stopAll(why: string): Promise<void> {
     await Promise.all([...this.supervisors.values()].map((s) => s.stop(why)));
+  }
+
+  /** Every slot stopped so that nothing acknowledged is lost: masters, flushed to their replicas, then replicas (ordered-stop.ts). */
+  async stopInOrder(why: string, o: Pick<OrderedStopOptions, 'mayReplay' | 'progress'>): Promise<void> {
+    await stopInOrder([...this.supervisors.values()], { ...o, why, syncPort: this.options.runtime.ports.sync, log: this.options.log });
   }
 
   /** Agent exit without stopping Cyrus: stop watching, leave every cyrmaster running. */

@@ -8,6 +8,7 @@ import { sqliteBackend } from '../db/backend.js';
 import { CoordinatorServer } from '../grpc/server.js';
 import { HaCoordinator } from '../ha/run.js';
 import { etcdClientFromFlags, type EtcdFlags } from './etcd-flags.js';
+import { CoordinatorSystemd, coordinatorStatus } from './systemd.js';
 import { registerStateCommands } from './state-cli.js';
 import { CoordinatorObserver } from '../observe/observer.js';
 import { coordinatorRoutes } from '../observe/http.js';
@@ -195,6 +196,7 @@ async function daemon(opts: DaemonOptions): Promise<void> {
     };
   }
 
+  const systemd = new CoordinatorSystemd(log); // Type=notify
   let signals = 0;
   const shutdown = (signal: string) => {
     signals++;
@@ -203,6 +205,7 @@ async function daemon(opts: DaemonOptions): Promise<void> {
       process.exit(1);
     }
     log.info({ signal }, 'stopping');
+    systemd.stopping(signal);
     stopAll().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -216,6 +219,7 @@ async function daemon(opts: DaemonOptions): Promise<void> {
 
   try {
     await start();
+    systemd.ready(() => coordinatorStatus(opts.listen, opts.store, server.leadership));
   } catch (err) {
     const message = describeError(err);
     log.fatal({ err: isUserError(err) ? undefined : err }, `cannot start: ${message}`);

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { stopPhases } from './machine/ordered-stop.js';
+import { slotsAtStop, underSystemd } from './systemd.js';
+
+describe('slotsAtStop: do the slots stop with the agent?', () => {
+  const cases: Array<[string, Parameters<typeof slotsAtStop>[0], boolean]> = [
+    ['--stop-slots-on-exit, always', { stopSlotsOnExit: true, underSystemd: false, systemState: undefined }, true],
+    ['system shutting down (systemctl is-system-running: stopping)', { stopSlotsOnExit: false, underSystemd: true, systemState: 'stopping' }, true],
+    ['systemctl stop/restart on a running system (a package upgrade)', { stopSlotsOnExit: false, underSystemd: true, systemState: 'running' }, false],
+    ['… on a degraded one', { stopSlotsOnExit: false, underSystemd: true, systemState: 'degraded' }, false],
+    ['systemctl gave no answer', { stopSlotsOnExit: false, underSystemd: true, systemState: undefined }, false],
+    ['not under systemd (a shell, the test harness), whatever the host does', { stopSlotsOnExit: false, underSystemd: false, systemState: 'stopping' }, false],
+  ];
+  for (const [what, input, stop] of cases) {
+    it(what, () => {
+      const d = slotsAtStop(input);
+      expect(d.stopSlots).toBe(stop);
+      expect(d.why).not.toBe('');
+    });
+  }
+
+  it('knows systemd by INVOCATION_ID or NOTIFY_SOCKET', () => {
+    expect(underSystemd({ INVOCATION_ID: 'abc' })).toBe(true);
+    expect(underSystemd({ NOTIFY_SOCKET: '/run/systemd/notify' })).toBe(true);
+    expect(underSystemd({ PATH: '/usr/bin' })).toBe(false);
+  });
+});
+
+describe('stopPhases', () => {
+  it('stops masters first (then flushed to their replicas), replicas and slots without a role last', () => {
+    expect(stopPhases([
+      { name: 'r1', role: 'REPLICA' },
+      { name: 'm1', role: 'MASTER' },
+      { name: 'x', role: undefined },
+      { name: 'm2', role: 'MASTER' },
+    ])).toEqual({ masters: ['m1', 'm2'], others: ['r1', 'x'] });
+  });
+});
