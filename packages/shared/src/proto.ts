@@ -1,13 +1,19 @@
 // Loads the gRPC contract at run time. The generated types (src/generated, made by `pnpm gen` from proto/) only
 // describe what this loader returns; hand-written code imports them from here.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/slotctl.js';
 
-export const PROTO_PATH = fileURLToPath(new URL('../../../proto/slotctl.proto', import.meta.url));
+/** Where the contract may be, in order: inside this package (an installed package: the .deb build copies proto/
+ * there, tools/package), then the checkout's proto/ (this file in packages/shared/src or /dist). */
+export const PROTO_CANDIDATES: readonly string[] = ['../proto/slotctl.proto', '../../../proto/slotctl.proto'].map((p) =>
+  fileURLToPath(new URL(p, import.meta.url)),
+);
+/** The first candidate that exists (the checkout's when none does: loading then fails naming every place looked at). */
+export const PROTO_PATH = PROTO_CANDIDATES.find((p) => existsSync(p)) ?? PROTO_CANDIDATES[PROTO_CANDIDATES.length - 1]!;
 /** The same contract parsed at build time (scripts/contract-json.mjs, with the .proto's hash): a third of the start-up cost. */
 export const CONTRACT_JSON_PATH = fileURLToPath(new URL('../dist/contract.json', import.meta.url));
 
@@ -34,7 +40,16 @@ export function contractDefinition(source: 'auto' | 'proto' = 'auto'): protoLoad
       // not built yet: the .proto below
     }
   }
+  if (!existsSync(PROTO_PATH)) throw new ContractMissingError(`the gRPC contract slotctl.proto is missing: looked at ${PROTO_CANDIDATES.join(', ')}`);
   return protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+}
+
+/** Neither the installed nor the checkout's contract is there: a broken install or checkout. */
+export class ContractMissingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContractMissingError';
+  }
 }
 
 export function loadContract(): ProtoGrpcType {
