@@ -199,13 +199,17 @@ export class Agent {
     if (this.phase === 'stopping' || this.phase === 'stopped') return;
     this.phase = 'stopping';
     this.peers?.stop();
-    await this.link?.stop();
-    if ((how.stopSlots ?? this.opts.stopSlotsOnExit) && this.slots) {
+    const stopSlots = (how.stopSlots ?? this.opts.stopSlotsOnExit) && this.slots;
+    // stopping slots: the session (so the lease) stays until they are stopped, a stopped master's flush needs it
+    if (stopSlots) this.link?.freeze();
+    else await this.link?.stop();
+    if (stopSlots && this.slots) {
       const keeper = this.keeper;
       await this.slots.stopInOrder(how.why ?? 'agent stopping with --stop-slots-on-exit', { mayReplay: () => keeper?.holds() ?? false, progress: how.progress ?? (() => undefined) });
       clearInterval(this.fenceWatch);
       await this.keeper?.publishMasters([]);
       this.guard?.stopProcess();
+      await this.link?.stop();
     }
     await this.slots?.detachAll();
     // last: a load balancer and Prometheus see the agent (not ready) until it has stopped

@@ -94,6 +94,7 @@ export class CoordinatorLink {
   private seq = 0;
   private attempt = 0;
   private applying: Promise<void> = Promise.resolve();
+  private frozen = false;
   /** monotonic ms of the last heartbeat acknowledgement: what a lease is counted from. */
   lastAckAt = 0;
   private lastDesired: DesiredState__Output | undefined;
@@ -140,6 +141,15 @@ export class CoordinatorLink {
 
   start(): void {
     this.connect();
+  }
+
+  /**
+   * The agent is stopping its slots in order (system shutdown): the session, and with it the lease that lets a
+   * stopped master flush its sync logs to its replica, stays up until they are stopped; but no desired state is
+   * applied any more — one would start again what is being stopped.
+   */
+  freeze(): void {
+    this.frozen = true;
   }
 
   /** Ends the stream politely; the coordinator records the disconnection. */
@@ -345,6 +355,10 @@ export class CoordinatorLink {
   }
 
   private async apply(stream: Stream, desired: DesiredState__Output): Promise<void> {
+    if (this.frozen) {
+      this.log.info({ version: desired.version }, 'desired state not applied: the agent is stopping its slots');
+      return;
+    }
     const store = this.options.applied;
     const previous = store.current();
     const plan = planApply(previous, desired.slots);
