@@ -1,6 +1,7 @@
 // Can the user Cyrus runs as reach a slot's files? Computed from modes, owners and groups, walking from / with lstat
 // (no access(2): the agent is root, and setpriv to test as cyrus would cost a process per path). A directory Cyrus
 // cannot traverse made every cyrmaster exit with code 78 and nothing more; this names the directory and the fix.
+import type { Stats } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import { CYRUS_GROUP } from '../cyrus/install.js';
@@ -57,14 +58,14 @@ const trusted = (uid: number) => uid === 0 || uid === process.getuid?.();
  * undefined when it can. Every directory from / down must be traversable; a symlink on the way is followed only when
  * root (or the agent's user) owns it.
  */
-export async function accessProblem(target: string, need: Need, who: CyrusUser): Promise<string | undefined> {
+export async function accessProblem(target: string, need: Need, who: CyrusUser, stat: (path: string) => Promise<Stats> = lstat): Promise<string | undefined> {
   if (!isAbsolute(target)) return `${target} is not an absolute path`;
   const parts = target.split('/').filter(Boolean);
   let at = '/';
   let hops = 0;
   const describe = (path: string, s: Stat) => `${path} (${modeString(s.mode)} ${who.userName(s.uid)}:${who.groupName(s.gid)})`;
   const lacking = async (path: string, bits: number): Promise<string | undefined> => {
-    const s = await lstat(path);
+    const s = await stat(path);
     const missing = bits & ~bitsFor(s, who);
     if (!missing) return undefined;
     return `${who.label} (uid ${who.uid}) cannot ${VERB[bits]} ${describe(path, s)}: ${accessFix(path, s, who, bits)}`;
@@ -74,7 +75,7 @@ export async function accessProblem(target: string, need: Need, who: CyrusUser):
       const problem = await lacking(at, 1);
       if (problem) return problem;
       const next = join(at, parts[i]!);
-      const s = await lstat(next);
+      const s = await stat(next);
       if (s.isSymbolicLink()) {
         if (!trusted(s.uid)) return `${next} is a symlink owned by ${who.userName(s.uid)} (uid ${s.uid}), not followed: point the slot at the real path`;
         if (++hops > 40) return `${next}: too many levels of symbolic links`;
@@ -87,7 +88,7 @@ export async function accessProblem(target: string, need: Need, who: CyrusUser):
       }
       at = next;
     }
-    const s = await lstat(at);
+    const s = await stat(at);
     if (need === 'write' && !s.isDirectory()) return `${at} is not a directory`;
     if (need === 'read' && !s.isFile()) return `${at} is not a regular file`;
     return await lacking(at, need === 'write' ? 3 : 4);

@@ -2,6 +2,8 @@
 // port, what is wrong and what to do; a slot with any answer is failed with them instead of started (no crash loop
 // whose only words are an exit code), and checked again at its next desired state and every few seconds.
 // The agent-wide check (Debian's own Cyrus) runs once, at agent start, and only warns.
+import type { Stats } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import type { Logger } from '@slotctl/shared';
 import type { SlotLayout } from '../slot/layout.js';
 import { accessProblem, type CyrusUser, type Need } from './access.js';
@@ -42,8 +44,11 @@ export const PREFLIGHT_CHECKS: readonly PreflightCheck[] = [
     run: async ({ layout }, who) => {
       // one directory on the way to several of them is one problem, naming what it keeps Cyrus from
       const problems = new Map<string, string[]>();
+      // the six paths share most of their ancestors: each is looked at once per check
+      const seen = new Map<string, Promise<Stats>>();
+      const stat = (path: string) => seen.get(path) ?? seen.set(path, lstat(path)).get(path)!;
       for (const { path, need, role } of slotPaths(layout)) {
-        const problem = await accessProblem(path, need, who);
+        const problem = await accessProblem(path, need, who, stat);
         if (problem) problems.set(problem, [...(problems.get(problem) ?? []), role]);
       }
       return [...problems].map(([problem, roles]) => `${problem} (Cyrus needs it for the slot's ${roles.join(', ')})`);
