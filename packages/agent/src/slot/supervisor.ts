@@ -509,8 +509,11 @@ export class SlotSupervisor {
       signal,
       startedAt: this.startedAt,
       stderr: () => (this.rt.outputDir ? masterOutputTail(this.rt.outputDir, this.name) : Promise.resolve([])),
-      logLines: () => this.rt.masterLines?.(pid, this.startedAt) ?? Promise.resolve([]),
+      // its last seconds: a master that ran for days did not die of an error it logged then
+      logLines: () => this.rt.masterLines?.(pid, Math.max(this.startedAt, Date.now() - 5000)) ?? Promise.resolve([]),
       pick: (lines) => exitWords(lines),
+      // killed by a signal, it had no last words to wait for
+      waitMs: signal ? 0 : 500,
     }).finally(() => (this.explaining = false));
     if (!unasked()) return;
     withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch }).error({ pid, code, signal }, why);
