@@ -22,6 +22,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, LoopbackBlock>> = {
   'test/no-root-path.test.ts': { net: 56, prefix: 'nr' },
   'test/observe.test.ts': { net: 57, prefix: 'ob' },
   'test/agent-metrics.test.ts': { net: 58, prefix: 'am' },
+  'test/preflight.test.ts': { net: 59, prefix: 'pf' },
 };
 
 /** Blocks used outside the test files (named by the file that uses them), which no test may take. */

@@ -4,6 +4,7 @@
 // turns flags into AgentOptions; this file owns the lifecycle: start, then a graceful stop (the caller forces the exit
 // when it takes too long).
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CertificateFiles, ObserveServer, SLOTCTL_VERSION, type DesiredState__Output, type Logger, type Readiness } from '@slotctl/shared';
 import { CoordinatorLink } from './coordinator/link.js';
@@ -16,6 +17,7 @@ import { agentReadiness, agentRoutes } from './observe/http.js';
 import { AgentMetrics, type AgentView } from './observe/metrics.js';
 import { withholdPromotions } from './peer/failsafe.js';
 import { PeerLink } from './peer/link.js';
+import { preflightAtStart } from './preflight/checks.js';
 import { AppliedStore } from './state/applied-store.js';
 import { ReplayStore } from './state/replay-store.js';
 import { AddressWatch } from './vip/address-watch.js';
@@ -83,6 +85,8 @@ export class Agent {
     const replays = new ReplayStore(opts.stateDir);
     await replays.load();
     await this.startSyslog();
+    // Debian's own Cyrus running beside the slots is worth a warning at once (a slot whose ports it holds fails)
+    await preflightAtStart(log).catch((err: Error) => log.warn({ err: err.message }, "could not look for Debian's own Cyrus"));
     const keeper = await this.startLease();
     if (opts.vip.driver === 'ip') tuneArpRetransmit(opts.vip.iface, opts.vip.arpRetransmitMs, log);
     // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
@@ -101,6 +105,8 @@ export class Agent {
         stopTimeoutMs: 10_000,
         readyTimeoutMs: opts.readyTimeoutMs,
         metrics: this.metrics,
+        // root's own directory: what each cyrmaster writes to stdout/stderr, read back when it exits unasked
+        outputDir: join(opts.stateDir, 'cyrmaster'),
       },
       // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
       logs: new SlotLogs(opts.syslog.dir),

@@ -9,6 +9,9 @@ import { isNotable } from './syslog-format.js';
 import { SYSLOGD_PID_FILE, socketIsLive } from './syslogd.js';
 import { pidAlive } from '../slot/process.js';
 
+/** Where slot-syslogd files lines without a slot's tag (slot-syslogd.ts `fileFor`). */
+const UNTAGGED = 'other';
+
 export class SlotLogs {
   private offsets = new Map<string, number>();
   /** Reports ask for the tail of every slot each time; the file is read again only when it has grown. */
@@ -44,6 +47,16 @@ export class SlotLogs {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * The lines of the cyrmaster `pid` of `slot` started at `sinceMs`: the slot's lines since then, and those of the
+   * master before it had read its config (no syslog_prefix yet, so slot-syslogd files them as `other`).
+   */
+  async masterLines(slot: string, pid: number, sinceMs: number): Promise<string[]> {
+    const own = (await this.tail(slot, 200)).filter((l) => Date.parse(l.slice(0, l.indexOf(' '))) >= sinceMs - 1000);
+    const early = (await this.tail(UNTAGGED, 200)).filter((l) => new RegExp(`^\\S+ \\w+ (master|cyrmaster)\\[${pid}\\]: `).test(l));
+    return [...early, ...own];
   }
 
   /** From now on, lines added to the slot's log count as new (all of them, if the file does not exist yet). */

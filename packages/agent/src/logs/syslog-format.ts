@@ -38,3 +38,16 @@ export function formatLogLine(line: SyslogLine, at: Date): string {
 export function isNotable(message: string): boolean {
   return /SYNCERROR|IOERROR|Fatal error|DBERROR|bailing out|IMAP_MAILBOX_MOVED/.test(message);
 }
+
+const SERIOUS = new Set(['emerg', 'alert', 'crit', 'err']);
+
+/**
+ * Pure: what a cyrmaster that exited said, from its slot's log lines (as formatLogLine wrote them) since it was
+ * started: its errors (the line before "exiting" says why), else its last line; at most `max`, as `program: message`.
+ */
+export function exitWords(lines: readonly string[], max = 2): string[] {
+  const parsed = lines.map((l) => /^\S+ (\w+) ([^\s[:]+)(?:\[\d+\])?: (.*)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+  const serious = parsed.filter((m) => SERIOUS.has(m[1]!));
+  const chosen = serious.length ? serious : parsed.filter((m) => m[3] !== 'exiting').slice(-1);
+  return [...new Set(chosen.map((m) => `${m[2]}: ${m[3]}`))].slice(-max);
+}

@@ -122,6 +122,7 @@ export class MachineSlots {
         log: this.options.log,
         onChange: this.options.onChange,
         onEvent: (kind, message) => this.options.onEvent(name, kind, message),
+        masterLines: (pid, sinceMs) => this.options.logs?.masterLines(name, pid, sinceMs) ?? Promise.resolve([]),
       });
       this.options.logs?.track(name);
       this.supervisors.set(name, s);

@@ -12,6 +12,7 @@ export type SlotEvent =
   | 'stop' // it should not run (stop requested, role change, removal, agent exit)
   | 'exited' // cyrmaster exited after we asked it to stop
   | 'removed' // desired state no longer names the slot
+  | 'blocked' // a check before start failed (preflight/): cyrmaster is not started, the check is tried again
   | 'unsafe' // its directories are not safe for root to act in (a symlink, a path outside the disks)
   | 'fenced'; // the machine's lease ran out: a master is killed and stays down until the lease is held again
 
@@ -50,6 +51,7 @@ export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
   { from: ['failed'], event: 'stop', to: 'stopped', action: 'none', reason: 'desired to stop: the crash loop is cleared' },
   { from: ['stopping'], event: 'exited', to: 'stopped', action: 'none', reason: 'cyrmaster and its children are gone' },
   { from: ['starting', 'serving', 'stopping'], event: 'fenced', to: 'stopped', action: 'fence', reason: 'lease ran out: cyrmaster killed and the service IP released (fence); starts again once the lease is held' },
+  { from: ['configured', 'stopped', 'failed', 'starting'], event: 'blocked', to: 'failed', action: 'give-up', reason: 'a check before start failed: cyrmaster not started; checked again at each desired state and every few seconds' },
   { from: ['absent', 'configured', 'stopped', 'failed', 'starting'], event: 'unsafe', to: 'failed', action: 'give-up', reason: 'its files are unsafe for the agent (root) to touch: down until they are fixed and it is started again' },
   { from: ['configured', 'stopped', 'failed', 'absent'], event: 'removed', to: 'absent', action: 'forget', reason: 'no longer in the desired state (files are kept)' },
 ];

@@ -11,7 +11,7 @@ import type { AppliedSlot } from '../state/apply-plan.js';
 import type { VipDriver } from '../vip/driver.js';
 import { SlotAddresses, describeDrift } from '../vip/slot-addresses.js';
 import { planConverge } from './converge-plan.js';
-import { prepareSlotDirs, writeCyrusFile, writeSlotConfig } from './files.js';
+import { prepareSlotDirs, readCyrusFile, writeCyrusFile, writeSlotConfig } from './files.js';
 import { slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotAction, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
 import { isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts, terminateMaster } from './process.js';
@@ -19,6 +19,9 @@ import { awaitReady } from './readiness.js';
 import { quiesceService } from './quiesce.js';
 import { renderSlotConfig, type AuthConfig, type Ports } from './render.js';
 import type { SlotCounters } from '../observe/metrics.js';
+import { PreflightGate } from '../preflight/gate.js';
+import { exitWords } from '../logs/syslog-format.js';
+import { capMasterOutput, closeQuietly, explainExit, masterOutputTail, openMasterOutput } from './master-exit.js';
 
 export interface SlotRuntime {
   ports: Ports;
@@ -39,6 +42,10 @@ export interface SlotRuntime {
   readyTimeoutMs: number;
   /** Where fences, repairs, restarts and cleanups are counted (/metrics); absent in tests and benchmarks that do not look. */
   metrics?: SlotCounters;
+  /** Where each slot's cyrmaster writes its stdout and stderr (the agent's own directory); absent: nowhere. */
+  outputDir?: string;
+  /** The slot's Cyrus log lines of the cyrmaster `pid` started at `sinceMs` (logs/slot-logs.ts masterLines). */
+  masterLines?: (pid: number, sinceMs: number) => Promise<string[]>;
 }
 
 export class SlotSupervisor {
@@ -71,6 +78,11 @@ export class SlotSupervisor {
   private running: number | undefined;
   /** Stopped by the fence and not started since: its next start (the lease back) is counted as a resume. */
   private fencedStop = false;
+  /** The checks before start (preflight/): what holds the slot down, and when to look again. */
+  private readonly gate = new PreflightGate();
+  /** When the cyrmaster we spawned started; and whether its exit is being explained (its words read). */
+  private startedAt = 0;
+  private explaining = false;
 
   /** Each row's action of the lifecycle table (lifecycle.ts), run after its state change. */
   private readonly actions: Record<SlotAction, () => void | Promise<void>> = {
@@ -181,7 +193,8 @@ export class SlotSupervisor {
       const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth, recoverListen: listen });
       const layout = this.layout!;
       const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
-      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry, onDisk, rendered, recoverListen });
+      // a slot held down by a failed check tries again with every desired state
+      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.gate.blocked, onDisk, rendered, recoverListen });
       if (plan.kind === 'toggle-recover-listener') return this.toggleRecoverListener(layout, rendered.cyrusConf, plan.op);
       if (plan.kind === 'rewrite-header') {
         const write = writeSlotConfig({ slot: this.name, desired, layout, rendered, auth: this.rt.auth, disks: this.rt.disks() });
@@ -321,7 +334,13 @@ export class SlotSupervisor {
   async reconcile(bound: ReadonlySet<string> | undefined): Promise<void> {
     const d = this.desired;
     if (!d) return;
-    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid)) this.crashed('cyrmaster is gone (found by the periodic check)');
+    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid) && !this.explaining) this.crashed('cyrmaster is gone (found by the periodic check)');
+    if (this.lifecycle === 'failed' && this.wantRunning && this.gate.takeDue(Date.now())) {
+      void this.serial(async () => {
+        if (this.lifecycle === 'failed' && this.wantRunning) await this.startNow();
+      });
+    }
+    if (this.rt.outputDir) capMasterOutput(this.rt.outputDir, this.name);
     if (!bound) return;
     // held is held until the supervisor itself releases it: a stopping master keeps its address while the LMTP
     // deliveries in flight finish (quiesce), and the reconciliation must not take it away under them
@@ -375,6 +394,8 @@ export class SlotSupervisor {
     // every start prepares the directories again: one swapped for a link while the slot was down is refused here
     if (!(await prepareSlotDirs(layout, this.rt.disks()).then(() => true, (err: unknown) => this.refuseUnsafe(err)))) return;
     this.refused = '';
+    // before its addresses are taken: a slot that cannot start must not hold its store's service IP
+    if (!(await this.passesPreflight(existing))) return;
     if (!(await this.takeAddresses(d))) {
       // Level-triggered: try again while the slot should run (the other holder may be releasing it right now).
       clearTimeout(this.restartTimer);
@@ -416,9 +437,19 @@ export class SlotSupervisor {
       return;
     }
     const { file, args } = asCyrus(cyrusBinary('master'), ['-C', layout.imapdConf, '-M', layout.cyrusConf, '-p', layout.pidFile, '-D']);
-    const child = execa(file, args, { detached: true, stdio: 'ignore', cleanup: false, reject: false });
+    const output = this.rt.outputDir === undefined ? undefined : openMasterOutput(this.rt.outputDir, this.name);
+    // execa hands a descriptor to the child as it is (its types only name 3–9)
+    const to = (output ?? 'ignore') as 'ignore';
+    const start = () => execa(file, args, { detached: true, stdin: 'ignore', stdout: to, stderr: to, cleanup: false, reject: false });
+    let child: ReturnType<typeof start>;
+    try {
+      child = start();
+    } finally {
+      closeQuietly(output); // the child has its own copy
+    }
     this.child = child;
     this.pid = child.pid;
+    this.startedAt = Date.now();
     void child.then((result) => this.onExit(child, result.exitCode, result.signal));
   }
 
@@ -467,10 +498,53 @@ export class SlotSupervisor {
     }, 500);
   }
 
-  private onExit(child: ResultPromise, code: number | undefined, signal: string | undefined): void {
-    if (this.child !== child) return;
-    if (!(this.lifecycle === 'starting' || this.lifecycle === 'serving')) return; // stopNow or fence handles it
-    this.crashed(`cyrmaster exited with ${signal ? `signal ${signal}` : `code ${code}`}`);
+  /** Our cyrmaster exited unasked: its own words (stderr, syslog) become the slot's error and an event. */
+  private async onExit(child: ResultPromise, code: number | undefined, signal: string | undefined): Promise<void> {
+    const unasked = () => this.child === child && (this.lifecycle === 'starting' || this.lifecycle === 'serving');
+    if (!unasked()) return; // stopNow or fence handles it
+    const pid = child.pid ?? 0;
+    this.explaining = true;
+    const why = await explainExit({
+      code,
+      signal,
+      startedAt: this.startedAt,
+      stderr: () => (this.rt.outputDir ? masterOutputTail(this.rt.outputDir, this.name) : Promise.resolve([])),
+      // its last seconds: a master that ran for days did not die of an error it logged then
+      logLines: () => this.rt.masterLines?.(pid, Math.max(this.startedAt, Date.now() - 5000)) ?? Promise.resolve([]),
+      pick: (lines) => exitWords(lines),
+      // killed by a signal, it had no last words to wait for
+      waitMs: signal ? 0 : 500,
+    }).finally(() => (this.explaining = false));
+    if (!unasked()) return;
+    withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch }).error({ pid, code, signal }, why);
+    this.rt.onEvent('cyrmaster-exited', why);
+    this.crashed(why);
+  }
+
+  /**
+   * The checks before start (preflight/). A failure fails the slot with their sentences (its last error, and one
+   * event until they change) and starts nothing; reconcile() and the next desired state look again.
+   */
+  private async passesPreflight(existing: number | undefined): Promise<boolean> {
+    const layout = this.layout!;
+    const ownMaster = existing && pidAlive(existing) && isSlotMaster(existing, layout.imapdConf) ? existing : undefined;
+    const cyrusConf = await readCyrusFile(layout, layout.cyrusConf).catch(() => '');
+    const { problem, changed, cleared } = await this.gate.check({ layout, cyrusConf, ownMaster });
+    const log = withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch });
+    if (cleared) {
+      log.info({ was: cleared }, 'the checks before start pass again');
+      if (this.lastError === cleared) this.lastError = '';
+    }
+    if (!problem) return true;
+    this.lastError = problem;
+    if (changed) {
+      log.error({ problem }, 'not starting cyrmaster: a check before start failed');
+      this.rt.onEvent('preflight-failed', problem);
+    }
+    // a failed slot failing the same way again stays as it is (no transition logged every few seconds)
+    if (this.lifecycle !== 'failed' || changed) await this.fire('blocked', problem);
+    this.rt.onChange();
+    return false;
   }
 
   /**

@@ -1,0 +1,36 @@
+// One slot's checks before start, with their memory: the problem that holds the slot down and when to look again
+// (1 s, 2 s, 4 s … 10 s: a fixed permission starts the slot within seconds, without the agent being restarted, and
+// a slot that stays broken costs a few lstat calls every 10 s).
+import { preflight, type PreflightInput } from './checks.js';
+
+const MAX_BACKOFF_MS = 10_000;
+
+export class PreflightGate {
+  /** The sentence(s) holding the slot down ('' = none). */
+  problem = '';
+  private failures = 0;
+  private nextAt = 0;
+
+  /** Held down by a failed check. */
+  get blocked(): boolean {
+    return this.problem !== '';
+  }
+
+  /** Held down and due for another look; true once, until check() has run again. */
+  takeDue(now: number): boolean {
+    if (!this.blocked || now < this.nextAt) return false;
+    this.nextAt = Number.POSITIVE_INFINITY;
+    return true;
+  }
+
+  /** Runs the checks: '' when the slot may start, else what holds it down (every problem, one sentence each). */
+  async check(input: PreflightInput, run = preflight): Promise<{ problem: string; changed: boolean; cleared: string }> {
+    const problems = await run(input).catch((err: Error) => [`the checks before start failed: ${err.message}`]);
+    const problem = problems.join('; ');
+    const before = this.problem;
+    this.problem = problem;
+    this.failures = problem ? this.failures + 1 : 0;
+    this.nextAt = problem ? Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1)) : 0;
+    return { problem, changed: problem !== before, cleared: problem ? '' : before };
+  }
+}
