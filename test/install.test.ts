@@ -25,6 +25,8 @@ const cluster = new NetnsCluster({
   slotsPerMachine: 4,
   bin: { coordinator: '/usr/bin/slot-coordinator', agent: '/usr/bin/slot-agent', slotctl: '/usr/bin/slotctl' },
   agentsKeepSlots: true,
+  // as an operator runs them: settings in /etc/slotctl/*.yaml-like files, not flags
+  configFiles: true,
   log: (line) => console.log(`[install] ${line}`),
 });
 const { stores, expectOneMaster, waitAgentsConnected, expectNoLoss, loadTargets, restartAgentReadopted } = clusterChecks(cluster, ['ann', 'ben']);
@@ -75,7 +77,7 @@ function commandLine(pid: number): string {
 
 describe('the Debian package on a namespace cluster', () => {
   it('runs the cluster from /usr/bin: mail is delivered and a switchover works', async () => {
-    expect(commandLine(cluster.agentPid('m1'))).toContain('/usr/bin/slot-agent');
+    expect(commandLine(cluster.agentPid('m1'))).toMatch(/\/usr\/bin\/slot-agent --config \S+agent-m1\.yaml/);
     expect(commandLine(cluster.coordinatorProcess!.pid)).toContain('/usr/bin/slot-coordinator');
     const machines = await cluster.slotctlJson<{ name: string; agentVersion: string }[]>(['machine', 'list']);
     expect(machines.map((m) => m.agentVersion)).toEqual(cluster.machines.map(() => OLD));

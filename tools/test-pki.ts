@@ -37,6 +37,12 @@ export function tlsArgs(dir: string, id: { role: string; name: string }): string
   return ['--tls-ca', p.ca, '--tls-cert', p.cert, '--tls-key', p.key];
 }
 
+/** The same as settings (flag name → file), for a daemon's flags or its --config file. */
+export function tlsSettings(dir: string, id: { role: string; name: string }): Record<'tls-ca' | 'tls-cert' | 'tls-key', string> {
+  const p = tlsPaths(dir, id);
+  return { 'tls-ca': p.ca, 'tls-cert': p.cert, 'tls-key': p.key };
+}
+
 /** The harness operator's certificate files, for an in-process Admin client. */
 export function harnessCertificates(dir: string): CertificateFiles {
   ensureCertificates(dir, [HARNESS_OPERATOR]);

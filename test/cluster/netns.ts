@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
-import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, tlsArgs, tlsEnv } from '../../tools/test-pki.js';
+import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, tlsArgs, tlsEnv, tlsSettings } from '../../tools/test-pki.js';
 import { logTail } from '../support/fixtures.js';
 import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock } from './netns-cleanup.js';
 import { CoordinatorGroup, type HaOptions } from './netns-ha.js';
@@ -42,6 +42,8 @@ export interface NetnsClusterOptions {
    * package's (/usr/bin/…) in the install test. Read at each start, so a package upgrade in between takes effect.
    */
   bin?: { coordinator: string; agent: string; slotctl: string };
+  /** The coordinator's and agents' settings in a --config file each instead of flags (extra args stay flags). */
+  configFiles?: boolean;
   /** Agents leave their slots serving when they stop (as in production): for tests of agent restarts and upgrades. */
   agentsKeepSlots?: boolean;
   log?: (line: string) => void;
@@ -100,6 +102,24 @@ export class NetnsCluster {
   /** The environment that gives a tool (operation driver, admin-move) the harness operator's certificate. */
   get operatorEnv(): Record<string, string> {
     return tlsEnv(this.pkiDir);
+  }
+
+  /**
+   * A daemon's settings as flags, or (configFiles) as the YAML file an operator writes (/etc/slotctl/agent.yaml):
+   * each flag's name in snake_case, the coordinators a list. Written 0644 by root in a directory only root writes.
+   */
+  private settingsArgs(name: string, settings: Record<string, string | boolean | string[]>): string[] {
+    if (!this.options.configFiles) {
+      return Object.entries(settings).flatMap(([flag, value]) => (value === true ? [`--${flag}`] : [`--${flag}`, String(value)]));
+    }
+    const lines = Object.entries(settings).map(([flag, value]) => {
+      const key = flag === 'coordinator' ? 'coordinators' : flag.replaceAll('-', '_');
+      return key === 'coordinators' ? `${key}: [${String(value).split(',').join(', ')}]` : `${key}: ${JSON.stringify(value)}`;
+    });
+    const file = join(this.options.dir, 'config', `${name}.yaml`);
+    mkdirSync(join(this.options.dir, 'config'), { recursive: true, mode: 0o755 });
+    writeFileSync(file, `# written by the namespace-cluster harness\n${lines.join('\n')}\n`, { mode: 0o644 });
+    return ['--config', file];
   }
 
   /** The executables (options.bin, else the source tree's bin files, run by their #! line). */
@@ -234,9 +254,8 @@ export class NetnsCluster {
   /** `env` reaches the coordinator process (e.g. the SLOTCTL_TEST_CRASH_AT hook). */
   async startCoordinator(env: Record<string, string> = {}): Promise<void> {
     if (this.ha) return this.ha.start(env);
-    this.coordinator = this.daemon('coordinator', 'co', [
-      this.bin.coordinator, '--listen', this.coordinatorTarget, '--data-dir', join(this.options.dir, 'coordinator'), ...tlsArgs(this.pkiDir, HARNESS_COORDINATOR), ...(this.options.coordinatorArgs ?? []),
-    ], env);
+    const settings = { listen: this.coordinatorTarget, 'data-dir': join(this.options.dir, 'coordinator'), ...tlsSettings(this.pkiDir, HARNESS_COORDINATOR) };
+    this.coordinator = this.daemon('coordinator', 'co', [this.bin.coordinator, ...this.settingsArgs('coordinator', settings), ...(this.options.coordinatorArgs ?? [])], env);
     await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
     this.log('coordinator started');
   }
@@ -253,11 +272,12 @@ export class NetnsCluster {
   }
 
   startAgent(machine: string): Daemon {
-    const agent = this.daemon(`agent-${machine}`, machine, [
-      this.bin.agent, '--machine', machine, '--coordinator', this.coordinatorTarget,
-      '--state-dir', join(this.options.dir, 'agents', machine), '--auth', 'test', ...tlsArgs(this.pkiDir, { role: 'agent', name: machine }),
-      '--vip-driver', 'ip', '--vip-interface', 'eth0', ...(this.options.agentsKeepSlots ? [] : ['--stop-slots-on-exit']), ...(this.options.agentArgs ?? []),
-    ]);
+    const settings: Record<string, string | boolean | string[]> = {
+      machine, coordinator: this.coordinatorTarget, 'state-dir': join(this.options.dir, 'agents', machine), auth: 'test',
+      ...tlsSettings(this.pkiDir, { role: 'agent', name: machine }), 'vip-driver': 'ip', 'vip-interface': 'eth0',
+      ...(this.options.agentsKeepSlots ? {} : { 'stop-slots-on-exit': true }),
+    };
+    const agent = this.daemon(`agent-${machine}`, machine, [this.bin.agent, ...this.settingsArgs(`agent-${machine}`, settings), ...(this.options.agentArgs ?? [])]);
     this.agents.set(machine, agent);
     return agent;
   }
