@@ -9,6 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, freePort } from '../tools/local-cluster.js';
 import { removeDir, tempDir } from './support/fixtures.js';
+import { clearTestInstall, installedVersion, markTestInstall, purgeTestInstall } from './support/package-install.js';
 
 const dir = tempDir('package');
 const V1 = (JSON.parse(readFileSync(join(ROOT, 'packages/shared/package.json'), 'utf8')) as { version: string }).version;
@@ -34,8 +35,11 @@ function lstatExists(path: string): boolean {
 }
 /** Run an installed command from a neutral directory: nothing of the checkout on its way. */
 const run = (cmd: string, args: string[]) => execa(cmd, args, { reject: false, cwd: dir, env: { NODE_PATH: '' } });
-const installed = async () => (await execa('dpkg-query', ['-W', '-f=${Status}', 'slotctl'], { reject: false })).stdout.includes('installed');
-const dpkg = (args: string[]) => execa('dpkg', args, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+const dpkg = async (args: string[]) => {
+  const r = await execa('dpkg', args, { reject: false, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  if (args[0] === '-i' && r.exitCode === 0) markTestInstall(); // this install is the test's: it may purge it
+  return r;
+};
 
 async function build(version: string): Promise<void> {
   const started = Date.now();
@@ -48,15 +52,15 @@ async function build(version: string): Promise<void> {
 
 beforeAll(async () => {
   expect(process.getuid?.(), 'dpkg -i needs root').toBe(0);
-  // a leftover of an earlier run that failed before its clean-up
-  if (await installed()) await dpkg(['--purge', 'slotctl']);
+  // a leftover of an earlier run that failed before its clean-up; never an install that is not a test's
+  await clearTestInstall();
   await build(V1);
   await build(V2);
 }, 240_000);
 
 afterAll(async () => {
   coordinator?.kill('SIGKILL');
-  if (await installed()) await dpkg(['--purge', 'slotctl']);
+  await purgeTestInstall();
   // what purge keeps on purpose (the operator's certificates) must not reach later tests either
   if (!etcBefore) rmSync('/etc/slotctl', { recursive: true, force: true });
   removeDir(dir);
@@ -169,6 +173,24 @@ describe('the .deb', () => {
     expect(readFileSync('/etc/slotctl/tls/operator.key', 'utf8')).toBe('not a real key');
     if (conffile) expect(readFileSync(conffile, 'utf8')).toContain('# edited by the operator');
     expect(readlinkSync(MASK)).toBe('/dev/null');
+  });
+
+  it('refuses removal while a slot-fence still guards Cyrus slots (their state must outlive the package)', async () => {
+    // a stand-in fence: a live process whose command line names slot-fence, in the agent's state directory's pid file
+    const fence = execa('sleep', ['300'], { argv0: 'slot-fence', reject: false });
+    const pidFile = '/var/lib/slotctl-agent/slot-fence.pid';
+    writeFileSync(pidFile, `${fence.pid}\n`);
+    try {
+      const r = await dpkg(['--remove', 'slotctl']);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain(`slot-fence (pid ${fence.pid}) still guards Cyrus slots on this host`);
+      expect(await installedVersion()).toBe(V2);
+      expect(existsSync('/usr/bin/slot-agent')).toBe(true);
+    } finally {
+      fence.kill('SIGKILL');
+      await fence;
+      rmSync(pidFile, { force: true });
+    }
   });
 
   it('purges all of itself but the operator\'s certificates and the system user', async () => {

@@ -193,10 +193,17 @@ async function main(): Promise<void> {
       log.error('graceful stop took too long; exiting');
       process.exit(1);
     };
-    void systemd.stop(agent, { stopSlotsOnExit: !!opts.stopSlotsOnExit, timeoutMs: STOP_TIMEOUT_MS, onTimeout }).then(() => {
-      log.info('agent stopped');
-      process.exit(0);
-    });
+    systemd.stop(agent, { stopSlotsOnExit: !!opts.stopSlotsOnExit, stateDir: opts.stateDir, timeoutMs: STOP_TIMEOUT_MS, onTimeout }).then(
+      () => {
+        log.info('agent stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        // the fence (still running unless the slots were stopped) guards whatever is left; a restarted agent re-adopts
+        log.error({ err: err instanceof Error ? err.stack : String(err) }, 'the stop failed (a bug); exiting');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

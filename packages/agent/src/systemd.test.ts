@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { stopPhases } from './machine/ordered-stop.js';
-import { slotsAtStop, underSystemd } from './systemd.js';
+import { chownSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { STOP_REQUEST_FILE, slotsAtStop, stopRequested, underSystemd } from './systemd.js';
 
 describe('slotsAtStop: do the slots stop with the agent?', () => {
   const cases: Array<[string, Parameters<typeof slotsAtStop>[0], boolean]> = [
@@ -9,6 +12,7 @@ describe('slotsAtStop: do the slots stop with the agent?', () => {
     ['systemctl stop/restart on a running system (a package upgrade)', { stopSlotsOnExit: false, underSystemd: true, systemState: 'running' }, false],
     ['… on a degraded one', { stopSlotsOnExit: false, underSystemd: true, systemState: 'degraded' }, false],
     ['systemctl gave no answer', { stopSlotsOnExit: false, underSystemd: true, systemState: undefined }, false],
+    ['the package is being removed (prerm wrote the request file)', { stopSlotsOnExit: false, stopRequested: true, underSystemd: true, systemState: 'running' }, true],
     ['not under systemd (a shell, the test harness), whatever the host does', { stopSlotsOnExit: false, underSystemd: false, systemState: 'stopping' }, false],
   ];
   for (const [what, input, stop] of cases) {
@@ -18,6 +22,24 @@ describe('slotsAtStop: do the slots stop with the agent?', () => {
       expect(d.why).not.toBe('');
     });
   }
+
+  it('takes a stop request only from a regular file root owns, not a link or another user\'s file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stop-request-'));
+    try {
+      expect(stopRequested(dir)).toBe(false);
+      symlinkSync('/etc/hostname', join(dir, STOP_REQUEST_FILE));
+      expect(stopRequested(dir)).toBe(false);
+      rmSync(join(dir, STOP_REQUEST_FILE));
+      writeFileSync(join(dir, STOP_REQUEST_FILE), '');
+      expect(stopRequested(dir)).toBe(process.getuid?.() === 0);
+      if (process.getuid?.() === 0) {
+        chownSync(join(dir, STOP_REQUEST_FILE), 65534, 65534);
+        expect(stopRequested(dir)).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('knows systemd by INVOCATION_ID or NOTIFY_SOCKET', () => {
     expect(underSystemd({ INVOCATION_ID: 'abc' })).toBe(true);

@@ -3,6 +3,8 @@
 // stops it and systemd restarts the agent — only the agent: KillMode=process), and the decision at SIGTERM whether
 // the slots stop too. A plain `systemctl stop/restart` (a package upgrade) leaves them serving, to be re-adopted; a
 // system shutdown stops them in order (ordered-stop.ts) instead of leaving them to the final SIGKILL.
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { SystemdNotifier, type Logger } from '@slotctl/shared';
 import type { Agent } from './agent.js';
@@ -20,11 +22,28 @@ export interface SlotsAtStop {
  * (undefined: not asked, or no answer); it is asked only under systemd (INVOCATION_ID or NOTIFY_SOCKET set).
  * Unknown means a plain stop: slots serving on is today's behaviour, and at a shutdown the final kill still ends them.
  */
-export function slotsAtStop(input: { stopSlotsOnExit: boolean; underSystemd: boolean; systemState: string | undefined }): SlotsAtStop {
+export function slotsAtStop(input: { stopSlotsOnExit: boolean; underSystemd: boolean; systemState: string | undefined; stopRequested?: boolean }): SlotsAtStop {
   if (input.stopSlotsOnExit) return { stopSlots: true, why: 'agent stopping with --stop-slots-on-exit' };
+  if (input.stopRequested) return { stopSlots: true, why: `agent stopping with ${STOP_REQUEST_FILE} in its state directory (the package is being removed): slots stopped in order` };
   if (!input.underSystemd) return { stopSlots: false, why: 'agent stopping; slots keep serving (a restarted agent re-adopts them)' };
   if (input.systemState === 'stopping') return { stopSlots: true, why: 'the system is shutting down: slots stopped in order (masters flushed to their replicas first)' };
   return { stopSlots: false, why: `service stopped or restarted (system ${input.systemState ?? 'state unknown'}); slots keep serving (a restarted agent re-adopts them)` };
+}
+
+/**
+ * In the state directory: the package's prerm writes it before `systemctl stop slot-agent` on removal, so that the
+ * slots stop in order with the agent instead of being left to a fence nobody renews. Root's directory (0700): only
+ * root can place it; a link or anything but a root-owned regular file does not count.
+ */
+export const STOP_REQUEST_FILE = 'stop-slots-on-exit';
+
+export function stopRequested(stateDir: string): boolean {
+  try {
+    const st = lstatSync(join(stateDir, STOP_REQUEST_FILE));
+    return st.isFile() && st.uid === 0;
+  } catch {
+    return false;
+  }
 }
 
 export function underSystemd(env: NodeJS.ProcessEnv): boolean {
@@ -64,10 +83,11 @@ export class AgentSystemd {
    * (the forced exit): `timeoutMs` for a plain stop, and each step of stopping slots gets its own time, which
    * systemd hears too (EXTEND_TIMEOUT_USEC) so that it does not kill the agent in the middle of a flush.
    */
-  async stop(agent: Agent, o: { stopSlotsOnExit: boolean; timeoutMs: number; onTimeout: () => void }): Promise<void> {
+  async stop(agent: Agent, o: { stopSlotsOnExit: boolean; stateDir: string; timeoutMs: number; onTimeout: () => void }): Promise<void> {
     let timer = setTimeout(o.onTimeout, o.timeoutMs).unref();
     const systemd = underSystemd(this.env);
-    const decision = slotsAtStop({ stopSlotsOnExit: o.stopSlotsOnExit, underSystemd: systemd, systemState: systemd && !o.stopSlotsOnExit ? await systemState().catch(() => undefined) : undefined });
+    const requested = stopRequested(o.stateDir);
+    const decision = slotsAtStop({ stopSlotsOnExit: o.stopSlotsOnExit, stopRequested: requested, underSystemd: systemd, systemState: systemd && !o.stopSlotsOnExit && !requested ? await systemState().catch(() => undefined) : undefined });
     this.log.info(decision, decision.stopSlots ? 'stopping the agent and its slots' : 'stopping the agent; slots keep serving');
     void this.notifier.stopping(decision.why);
     await agent.stop({

@@ -97,6 +97,15 @@ export async function socketOwners(inodes: ReadonlySet<string>): Promise<SocketO
   return out;
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 const show = (a: ListenAddress) => (a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`);
 
 /**
@@ -104,6 +113,9 @@ const show = (a: ListenAddress) => (a.ip.includes(':') ? `[${a.ip}]:${a.port}` :
  * the slot's own cyrmaster (`ownMaster`, and its children: its process group), which may be re-adopted, are not.
  */
 export async function portProblems(wanted: readonly ListenAddress[], ownMaster: number | undefined): Promise<string[]> {
+  // the slot's own cyrmaster runs (to be re-adopted): the ports are its. Not left to the owner search below, which
+  // needs CAP_SYS_PTRACE to see the sockets of a process of another user (cyrus) and would otherwise call it foreign
+  if (ownMaster !== undefined && alive(ownMaster)) return [];
   const all = await listeners();
   const problems: string[] = [];
   for (const at of wanted) {

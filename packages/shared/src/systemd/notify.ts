@@ -56,6 +56,7 @@ export class SystemdNotifier {
   private queue: Promise<void> = Promise.resolve();
   private keepAliveInFlight = false;
   private lastKeepAlive = -Infinity;
+  private skipSaid = false;
   /** The newest status asked for while one was being sent (older ones are dropped, never queued). */
   private pendingStatus: string | undefined;
   private sendingStatus = false;
@@ -118,13 +119,16 @@ export class SystemdNotifier {
     const now = this.now();
     if (now - this.lastKeepAlive < this.keepAliveMs) return false;
     if (this.keepAliveInFlight) {
-      this.log.warn({ sinceLastMs: Math.round(now - this.lastKeepAlive) }, 'watchdog keep-alive skipped: the previous systemd-notify has not returned yet');
-      this.lastKeepAlive = now;
+      // tried again at the loop's next pass (not half a watchdog later: that could outlast the watchdog); said once
+      if (!this.skipSaid) this.log.warn({ sinceLastMs: Math.round(now - this.lastKeepAlive) }, 'watchdog keep-alive skipped: the previous systemd-notify has not returned yet');
+      this.skipSaid = true;
       return false;
     }
     this.lastKeepAlive = now;
     this.keepAliveInFlight = true;
-    void this.run(['WATCHDOG=1'])
+    this.skipSaid = false;
+    // a keep-alive that waits longer than the interval is given up, so that the next one can go
+    void this.run(['WATCHDOG=1'], Math.min(NOTIFY_TIMEOUT_MS, this.keepAliveMs))
       .catch((err: Error) => this.log.warn({ err: err.message }, 'watchdog keep-alive not delivered'))
       .finally(() => {
         this.keepAliveInFlight = false;
@@ -139,9 +143,9 @@ export class SystemdNotifier {
     return sent;
   }
 
-  private async run(fields: string[]): Promise<void> {
+  private async run(fields: string[], timeoutMs = NOTIFY_TIMEOUT_MS): Promise<void> {
     // VAR=VALUE arguments, no shell: a status text is one argument whatever it holds
-    const result = await execa(this.binary, fields, { env: this.env, extendEnv: false, timeout: NOTIFY_TIMEOUT_MS, reject: false, stdin: 'ignore' });
-    if (result.failed) throw new SystemdNotifyError(`systemd-notify ${fields.map((f) => f.split('=')[0]).join(' ')} failed: ${result.timedOut ? `no answer in ${NOTIFY_TIMEOUT_MS} ms` : result.stderr.trim() || result.shortMessage}`);
+    const result = await execa(this.binary, fields, { env: this.env, extendEnv: false, timeout: timeoutMs, reject: false, stdin: 'ignore' });
+    if (result.failed) throw new SystemdNotifyError(`systemd-notify ${fields.map((f) => f.split('=')[0]).join(' ')} failed: ${result.timedOut ? `no answer in ${timeoutMs} ms` : result.stderr.trim() || result.shortMessage}`);
   }
 }

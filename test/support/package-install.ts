@@ -1,0 +1,35 @@
+// The package tests install slotctl on this host with dpkg and purge it afterwards. A purge deletes
+// /var/lib/slotctl (a coordinator's database): it must never hit an install that is not the tests' own. So every
+// test install is marked, and a test finding slotctl installed purges it only if the mark says a test made it
+// (an earlier run killed before its clean-up); otherwise it refuses to run.
+import { existsSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+
+const MARK = '/var/lib/slotctl/.installed-by-slotctl-tests';
+
+export async function installedVersion(): Promise<string | undefined> {
+  // the package's state, whatever was asked of it (a refused removal leaves it installed, selected for removal)
+  const r = await execa('dpkg-query', ['-W', '-f', '${db:Status-Status} ${Version}', 'slotctl'], { reject: false });
+  return r.exitCode === 0 && r.stdout.startsWith('installed ') ? r.stdout.split(' ').at(-1) : undefined;
+}
+
+/** After each `dpkg -i` of a test. */
+export function markTestInstall(): void {
+  writeFileSync(MARK, 'installed by a slotctl test: a later test may purge it\n', { mode: 0o600 });
+}
+
+/** Before a test installs: purges a test's leftover install, refuses to touch anybody else's. */
+export async function clearTestInstall(): Promise<void> {
+  const version = await installedVersion();
+  if (!version) return;
+  if (!existsSync(MARK)) {
+    throw new Error(`slotctl ${version} is installed on this host and not by a test: the package tests install and purge it (a purge deletes /var/lib/slotctl). Run them on a host without slotctl, or purge it yourself first (dpkg --purge slotctl)`);
+  }
+  const r = await execa('dpkg', ['--purge', 'slotctl'], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`could not purge a test's leftover slotctl install: ${r.stderr}`);
+}
+
+/** After a test: purges its own install (only if the mark is there). */
+export async function purgeTestInstall(): Promise<void> {
+  if ((await installedVersion()) && existsSync(MARK)) await execa('dpkg', ['--purge', 'slotctl'], { reject: false });
+}
