@@ -1,7 +1,7 @@
 // The daemons' --config files as an operator meets them: the built binaries, a bad file (exit 2, one line naming
 // FILE:LINE), precedence of flag > environment > file > default, and the shipped examples in deploy/config/, which
 // must load (the agent's once its machine is set) so that they cannot rot.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,14 @@ describe('daemon --config files', { timeout: 120_000 }, () => {
     const r = await run(BIN.agent, ['--config', join(dir, 'absent.yaml'), '--machine', 'm1']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain(`cannot read the configuration file ${join(dir, 'absent.yaml')} (--config): no such file`);
+  });
+
+  it('a group-writable file is refused: exit 2, which bit, and the chmod that fixes it', async () => {
+    const path = write('agent-group-writable.yaml', 'machine: m1\n');
+    chmodSync(path, 0o664);
+    const r = await run(BIN.agent, ['--config', path]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^slot-agent: refusing the configuration file ${path}: the file ${path} \\(mode 0664, owner .*\\) is writable by group gid \\d+ \\(the group-write bit\\)\nslot-agent: hint: chmod go-w ${path}$`));
   });
 
   it('precedence in the real daemon: flag > environment > file > default', async () => {

@@ -147,7 +147,8 @@ export function configFileHelp(command: ConfigurableCommand, options: Pick<Confi
     ...special.map((s) => `${s};`),
     'a flag without a value is true or false there. A flag wins over its environment variable, which wins over',
     'the file, which wins over the default. The file must belong to root (or the user the daemon runs as) and be',
-    'writable by its owner only.',
+    'writable by its owner only (chmod go-w FILE), and so must every directory above it (unless sticky, as /tmp) and',
+    'every symbolic link on the way to it.',
   ].join('\n');
 }
 

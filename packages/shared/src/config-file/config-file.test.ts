@@ -1,9 +1,9 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import * as commander from 'commander';
-import { applyConfigFile, checkFileTrust, ConfigFileError, configFileHelp, nearest, parseConfigText, type ConfigFileOptions, type ConfigurableCommand } from '../index.js';
+import { applyConfigFile, checkFileTrust, ConfigFileError, configFileHelp, nearest, parseConfigText, readTrustedFile, resolveTrustedPath, type ConfigFileOptions, type ConfigurableCommand } from '../index.js';
 
 // tested against commander itself (a devDependency here; the daemons' dependency): the option sources (cli, env,
 // default) it really keeps
@@ -149,22 +149,150 @@ describe('daemon configuration file', () => {
     expect(err.hint).toMatch(/create it from the commented example/);
   });
 
-  it('a file every user may write is refused', async () => {
+  it('a file every user (or its group) may write is refused', async () => {
     const path = file('machine: m1\n');
     chmodSync(path, 0o666);
-    await expect(applyConfigFile(program(), { file: path })).rejects.toThrow(/^refusing the configuration file .*: it is writable by every user/);
+    await expect(applyConfigFile(program(), { file: path })).rejects.toThrow(/^refusing the configuration file .*: the file .* is writable by every user/);
+    chmodSync(path, 0o664);
+    await expect(applyConfigFile(program(), { file: path })).rejects.toThrow(/^refusing the configuration file .*: the file .* is writable by group gid \d+ \(the group-write bit\)$/);
   });
 
-  it('a file (or a symbolic link to it, or its directory) that an untrusted user could have placed is refused', () => {
-    const stats = (uid: number, mode: number, kind: 'file' | 'dir' | 'link' = 'file') => ({ uid, mode, isFile: () => kind === 'file' }) as unknown as Stats;
-    const ok = { file: stats(0, 0o100644), dir: stats(0, 0o40755, 'dir') };
-    expect(checkFileTrust('/etc/slotctl/a.yaml', ok, [0])).toBeUndefined();
-    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, file: stats(1000, 0o100644) }, [0])).toMatch(/^it is owned by uid 1000: make it belong to root/);
-    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, file: stats(1000, 0o100644) }, [0, 1000])).toBeUndefined();
-    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, link: stats(1000, 0o120777, 'link') }, [0])).toMatch(/^it is a symbolic link owned by uid 1000/);
-    expect(checkFileTrust('/etc/slotctl/a.yaml', { ...ok, file: stats(0, 0o40755, 'dir') }, [0])).toBe('it is not a regular file');
-    expect(checkFileTrust('/srv/a.yaml', { ...ok, dir: stats(0, 0o40777, 'dir') }, [0])).toMatch(/every user may write to its directory \/srv/);
-    expect(checkFileTrust('/tmp/a.yaml', { ...ok, dir: stats(0, 0o41777, 'dir') }, [0])).toBeUndefined(); // sticky: others cannot replace it
+  it('one entry on the way: owner, write bits, sticky directories (pure)', () => {
+    const stats = (uid: number, mode: number, kind: 'file' | 'dir' | 'link' = 'file') => ({ uid, gid: 0, mode, isFile: () => kind === 'file' }) as unknown as Stats;
+    const check = (s: Stats, kind: 'file' | 'directory' | 'symbolic link', owners = [0]) => checkFileTrust('/x/a', s, kind, owners);
+    expect(check(stats(0, 0o100644), 'file')).toBeUndefined();
+    expect(check(stats(1000, 0o100644), 'file')?.problem).toBe('the file /x/a (mode 0644, owner uid 1000, group gid 0) belongs to uid 1000, who could have written it');
+    expect(check(stats(1000, 0o100644), 'file', [0, 1000])).toBeUndefined();
+    expect(check(stats(0, 0o100664), 'file')).toEqual({ problem: 'the file /x/a (mode 0664, owner root, group gid 0) is writable by group gid 0 (the group-write bit)', fix: 'chmod go-w /x/a' });
+    expect(check(stats(0, 0o100646), 'file')?.problem).toMatch(/is writable by every user \(the world-write bit\)$/);
+    expect(check(stats(0, 0o40755, 'dir'), 'file')?.problem).toBe('/x/a is not a regular file');
+    expect(check(stats(0, 0o40755, 'dir'), 'directory')).toBeUndefined();
+    expect(check(stats(0, 0o40775, 'dir'), 'directory')?.problem).toMatch(/^the directory \/x\/a \(mode 0775, .*\) is writable by group gid 0 \(the group-write bit, without the sticky bit\)/);
+    expect(check(stats(0, 0o40777, 'dir'), 'directory')?.fix).toMatch(/^chmod go-w \/x\/a, or move the file/);
+    expect(check(stats(0, 0o41777, 'dir'), 'directory')).toBeUndefined(); // sticky (/tmp): others cannot replace it
+    expect(check(stats(1000, 0o41777, 'dir'), 'directory')?.problem).toMatch(/belongs to uid 1000, who could replace anything in it/);
+    expect(check(stats(0, 0o120777, 'link'), 'symbolic link')).toBeUndefined(); // a link's own mode means nothing
+    expect(check(stats(1000, 0o120777, 'link'), 'symbolic link')?.fix).toMatch(/^give the real path instead, or, if the link is right, .*chown -h root \/x\/a$/);
+  });
+
+  describe.skipIf(process.geteuid?.() !== 0)('the path to the file, on disk (as root: chown to another uid)', () => {
+    const NOBODY = 65534;
+    const tree = mkdtempSync(join(tmpdir(), 'slotctl-config-trust-'));
+    afterAll(() => rmSync(tree, { recursive: true, force: true }));
+    /** A directory (and its parents) under `tree`, each of the given mode, owned by root. */
+    const mkdir = (rel: string, mode = 0o755): string => {
+      const path = join(tree, rel);
+      mkdirSync(path, { recursive: true });
+      chmodSync(path, mode);
+      return path;
+    };
+    const put = (dirPath: string, name = 'c.yaml', mode = 0o644): string => {
+      const path = join(dirPath, name);
+      writeFileSync(path, 'machine: m1\n');
+      chmodSync(path, mode);
+      return path;
+    };
+    const refusal = (path: string, owners = [0]): ConfigFileError => {
+      try {
+        readTrustedFile(path, '--config', owners);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigFileError);
+        return err as ConfigFileError;
+      }
+      throw new Error(`${path} was accepted`);
+    };
+
+    it('a good file in a tree only root can change is read, directly or through root-owned links', () => {
+      const ok = put(mkdir('good/etc/slotctl'));
+      expect(readTrustedFile(ok)).toBe('machine: m1\n');
+      symlinkSync(ok, join(tree, 'good/link.yaml'));
+      symlinkSync('etc/slotctl', join(tree, 'good/dirlink'));
+      expect(readTrustedFile(join(tree, 'good/link.yaml'))).toBe('machine: m1\n');
+      expect(readTrustedFile(join(tree, 'good/dirlink/c.yaml'))).toBe('machine: m1\n');
+      // ".." after a link is the link target's parent, as the kernel resolves it
+      const dotdot = `${tree}/good/dirlink/../slotctl/c.yaml`; // not join(): it would drop "dirlink/.." unseen
+      expect(resolveTrustedPath(dotdot, [0]).real).toBe(realpathSync.native(dotdot)); // realpath(3): node's own realpathSync resolves ".." by name first
+      expect(resolveTrustedPath(dotdot, [0]).real).toBe(join(realpathSync(tree), 'good/etc/slotctl/c.yaml'));
+      expect(readTrustedFile(dotdot)).toBe('machine: m1\n');
+    });
+
+    it('a file straight in /tmp (root, sticky 1777) is read', { skip: (lstatSync('/tmp').mode & 0o7777) !== 0o1777 || lstatSync('/tmp').uid !== 0 }, () => {
+      const path = `/tmp/slotctl-config-trust-${process.pid}.yaml`;
+      try {
+        writeFileSync(path, 'machine: m1\n', { mode: 0o644 });
+        chmodSync(path, 0o644);
+        expect(readTrustedFile(path)).toBe('machine: m1\n');
+      } finally {
+        rmSync(path, { force: true });
+      }
+    });
+
+    it('a sticky world-writable directory owned by root is accepted', () => {
+      expect(readTrustedFile(put(mkdir('sticky', 0o1777)))).toBe('machine: m1\n');
+    });
+
+    it('a group-writable file is refused: which bit, and chmod go-w', () => {
+      const path = put(mkdir('gw-file'), 'c.yaml', 0o664);
+      const err = refusal(path);
+      expect(err.message).toBe(`refusing the configuration file ${path}: the file ${path} (mode 0664, owner root, group gid 0) is writable by group gid 0 (the group-write bit)`);
+      expect(err.hint).toBe(`chmod go-w ${path}`);
+    });
+
+    it('a group-writable ancestor directory is refused, naming it', () => {
+      const parent = mkdir('gw-dir', 0o775);
+      const path = put(mkdir('gw-dir/below'));
+      const err = refusal(path);
+      expect(err.message).toBe(`refusing the configuration file ${path}: the directory ${parent} (mode 0775, owner root, group gid 0) is writable by group gid 0 (the group-write bit, without the sticky bit), who could replace the file`);
+      expect(err.hint).toMatch(new RegExp(`^chmod go-w ${parent}, `));
+    });
+
+    it("an ancestor directory of another user is refused (even sticky), but the daemon's own user's is not", () => {
+      const theirs = mkdir('theirs');
+      const path = put(mkdir('theirs/below'));
+      chownSync(theirs, NOBODY, NOBODY);
+      expect(refusal(path).message).toMatch(new RegExp(`: the directory ${theirs} \\(mode 0755, owner uid ${NOBODY}, group gid ${NOBODY}\\) belongs to uid ${NOBODY}, who could replace anything in it$`));
+      expect(readTrustedFile(path, '--config', [0, NOBODY])).toBe('machine: m1\n');
+      const sticky = mkdir('theirs-sticky', 0o1777);
+      chownSync(sticky, NOBODY, NOBODY);
+      expect(refusal(put(sticky)).message).toMatch(/belongs to uid 65534/);
+    });
+
+    it('a file of another user is refused', () => {
+      const path = put(mkdir('their-file'));
+      chownSync(path, NOBODY, NOBODY);
+      expect(refusal(path).message).toMatch(new RegExp(`: the file ${path} \\(mode 0644, owner uid ${NOBODY}, .*\\) belongs to uid ${NOBODY}, who could have written it$`));
+    });
+
+    it('a symbolic link of another user is refused, the one given or a later one in a chain', () => {
+      const ok = put(mkdir('links/etc'));
+      const theirs = join(tree, 'links/theirs.yaml');
+      symlinkSync(ok, theirs);
+      lchownSync(theirs, NOBODY, NOBODY);
+      expect(refusal(theirs).message).toMatch(new RegExp(`: the symbolic link ${theirs} \\(.*owner uid ${NOBODY}.*\\) belongs to uid ${NOBODY}, who could point it anywhere$`));
+      // root's link -> root's link -> their link -> the file: the third is refused
+      symlinkSync('theirs.yaml', join(tree, 'links/second.yaml'));
+      symlinkSync(join(tree, 'links/second.yaml'), join(tree, 'links/first.yaml'));
+      expect(refusal(join(tree, 'links/first.yaml')).message).toMatch(new RegExp(`: the symbolic link ${theirs} \\(`));
+      // a link in the middle of the path (to a directory) counts as much
+      const dirLink = join(tree, 'links/their-dir');
+      symlinkSync('etc', dirLink);
+      lchownSync(dirLink, NOBODY, NOBODY);
+      expect(refusal(join(dirLink, 'c.yaml')).message).toMatch(new RegExp(`: the symbolic link ${dirLink} \\(`));
+      // a root link into a directory another user can change
+      const open = mkdir('links/open', 0o777);
+      const inOpen = put(open);
+      symlinkSync(inOpen, join(tree, 'links/to-open.yaml'));
+      expect(refusal(join(tree, 'links/to-open.yaml')).message).toMatch(new RegExp(`: the directory ${open} \\(mode 0777, .*\\) is writable by every user`));
+    });
+
+    it('a loop of links, a file used as a directory: cannot read, not a crash', () => {
+      const loops = mkdir('loops');
+      symlinkSync('b', join(loops, 'a'));
+      symlinkSync('a', join(loops, 'b'));
+      expect(refusal(join(loops, 'a')).message).toBe(`cannot read the configuration file ${join(loops, 'a')} (--config): more than 40 symbolic links on the way`);
+      const path = put(loops);
+      expect(refusal(join(path, 'x.yaml')).message).toBe(`cannot read the configuration file ${join(path, 'x.yaml')} (--config): ${path} is not a directory`);
+    });
   });
 
   it('a required option left unset names the key and the file', async () => {
