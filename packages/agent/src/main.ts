@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, nameProblem, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
-import { AgentSystemd } from './systemd.js';
+import { AgentSystemd, takeSystemdEnv } from './systemd.js';
 
 /** A graceful stop that takes longer than this ends in a forced exit. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -177,7 +177,8 @@ async function main(): Promise<void> {
     },
     log,
   );
-  const systemd = new AgentSystemd(log); // Type=notify: READY, STATUS, watchdog keep-alives, the stop at shutdown
+  // Type=notify: READY, STATUS, watchdog keep-alives, the stop at shutdown; systemd's variables kept from the children
+  const systemd = new AgentSystemd(log, takeSystemdEnv());
   systemd.attach(agent);
   await agent.start();
   systemd.ready(agent);

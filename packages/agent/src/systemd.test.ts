@@ -3,7 +3,7 @@ import { stopPhases } from './machine/ordered-stop.js';
 import { chownSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STOP_REQUEST_FILE, slotsAtStop, stopRequested, underSystemd } from './systemd.js';
+import { STOP_REQUEST_FILE, slotsAtStop, stopRequested, takeSystemdEnv, underSystemd } from './systemd.js';
 
 describe('slotsAtStop: do the slots stop with the agent?', () => {
   const cases: Array<[string, Parameters<typeof slotsAtStop>[0], boolean]> = [
@@ -39,6 +39,14 @@ describe('slotsAtStop: do the slots stop with the agent?', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('takes systemd\'s variables out of the environment the Cyrus programs inherit, for the notifier alone', () => {
+    const env: NodeJS.ProcessEnv = { PATH: '/usr/bin', HOME: '/root', NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '8000000', WATCHDOG_PID: '42', INVOCATION_ID: 'abc' };
+    const taken = takeSystemdEnv(env);
+    expect(env).toEqual({ PATH: '/usr/bin', HOME: '/root' });
+    expect(taken).toEqual({ PATH: '/usr/bin', NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '8000000', WATCHDOG_PID: '42', INVOCATION_ID: 'abc' });
+    expect(underSystemd(taken)).toBe(true);
   });
 
   it('knows systemd by INVOCATION_ID or NOTIFY_SOCKET', () => {

@@ -46,6 +46,23 @@ export function stopRequested(stateDir: string): boolean {
   }
 }
 
+/** What systemd tells the service about itself: the notifier's, and no child's business. */
+const SYSTEMD_VARIABLES = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'INVOCATION_ID'] as const;
+
+/**
+ * Takes systemd's variables out of `env` (process.env: what every child inherits) and returns them. The Cyrus
+ * programs run in the agent's cgroup and NotifyAccess=all hears them: an imapd that found NOTIFY_SOCKET could tell
+ * systemd a MAINPID or a watchdog trigger. (The socket's path is well known; not handing it out is the part we can do.)
+ */
+export function takeSystemdEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const taken: NodeJS.ProcessEnv = { PATH: env.PATH };
+  for (const name of SYSTEMD_VARIABLES) {
+    if (env[name] !== undefined) taken[name] = env[name];
+    delete env[name];
+  }
+  return taken;
+}
+
 export function underSystemd(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.INVOCATION_ID || env.NOTIFY_SOCKET);
 }
