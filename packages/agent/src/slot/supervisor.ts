@@ -2,51 +2,29 @@
 // (IMAP * OK on the slot IP), stop (SIGTERM, then SIGKILL of the group), crash restarts with backoff and the
 // crash-loop rule, and re-adoption of a cyrmaster that outlived an agent restart. What to do on a new desired state
 // is planned by planConverge (converge-plan.ts); every change of lifecycle goes through the transition table in
-// lifecycle.ts, whose row names the action run here, and is logged with its reason.
+// lifecycle.ts, whose row names the action run here, and is logged with its reason. Its addresses, the words of its
+// failures and a recovery's listener are kept by helpers of their own (address-keeper.ts, failure-words.ts,
+// recover-listener.ts).
 import { readFile } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
 import { UnsafePathError, describeError, withContext, type Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
-import type { VipDriver } from '../vip/driver.js';
-import { SlotAddresses, describeDrift } from '../vip/slot-addresses.js';
 import { planConverge } from './converge-plan.js';
-import { prepareSlotDirs, readCyrusFile, writeCyrusFile, writeSlotConfig } from './files.js';
+import { prepareSlotDirs, writeSlotConfig } from './files.js';
 import { slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotAction, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
-import { isSlotMaster, pidAlive, readPidFile, signalGroup, tcpAccepts, terminateMaster } from './process.js';
+import { isSlotMaster, pidAlive, readPidFile, signalGroup, terminateMaster } from './process.js';
 import { awaitReady } from './readiness.js';
 import { quiesceService } from './quiesce.js';
-import { renderSlotConfig, type AuthConfig, type Ports } from './render.js';
-import type { SlotCounters } from '../observe/metrics.js';
-import { PreflightGate } from '../preflight/gate.js';
-import { exitWords } from '../logs/syslog-format.js';
-import { capMasterOutput, closeQuietly, explainExit, masterOutputTail, openMasterOutput } from './master-exit.js';
+import { renderSlotConfig } from './render.js';
+import type { SlotRuntime } from './runtime.js';
+import { capMasterOutput, closeQuietly, openMasterOutput } from './master-exit.js';
+import { AddressKeeper } from './address-keeper.js';
+import { FailureWords } from './failure-words.js';
+import { RecoverListener } from './recover-listener.js';
 
-export interface SlotRuntime {
-  ports: Ports;
-  auth: AuthConfig;
-  vip: VipDriver;
-  log: Logger;
-  /** Called after every change worth reporting. */
-  onChange: () => void;
-  /** Something an operator must hear about at once (an address conflict). */
-  onEvent: (kind: string, message: string) => void;
-  /** False while the machine holds no lease: a master must not start (or restart after a crash). */
-  mayServeMaster: () => boolean;
-  /** Where the machine's declared disks are mounted (the last desired state's): slot paths must lie under one. */
-  disks: () => readonly string[];
-  crashLimit: number;
-  crashWindowMs: number;
-  stopTimeoutMs: number;
-  readyTimeoutMs: number;
-  /** Where fences, repairs, restarts and cleanups are counted (/metrics); absent in tests and benchmarks that do not look. */
-  metrics?: SlotCounters;
-  /** Where each slot's cyrmaster writes its stdout and stderr (the agent's own directory); absent: nowhere. */
-  outputDir?: string;
-  /** The slot's Cyrus log lines of the cyrmaster `pid` started at `sinceMs` (logs/slot-logs.ts masterLines). */
-  masterLines?: (pid: number, sinceMs: number) => Promise<string[]>;
-}
+export type { SlotRuntime } from './runtime.js';
 
 export class SlotSupervisor {
   lifecycle: SlotLifecycle = 'absent';
@@ -55,13 +33,11 @@ export class SlotSupervisor {
   pid: number | undefined;
   desired: AppliedSlot | undefined;
   private wantRunning = false;
-  /** The recovery whose temporary sync_server this master has open ('' = none). */
-  recoverListening = '';
-  private recoverWanted = '';
+  /** The temporary sync_server a master opens for a recovery (recover-listener.ts). */
+  private readonly recovery: RecoverListener;
   private startGeneration: number | undefined;
-  /** The slot IP and, while it runs as master, the service IP it holds; reconciled with the interface. */
-  readonly addresses: SlotAddresses;
-  private lastDrift = '';
+  /** The slot IP and, while it runs as master, the service IP (address-keeper.ts). */
+  readonly addresses: AddressKeeper;
   /** The last refusal of its files: one event, not one more with every desired state until it changes. */
   private refused = '';
   private child: ResultPromise | undefined;
@@ -78,11 +54,8 @@ export class SlotSupervisor {
   private running: number | undefined;
   /** Stopped by the fence and not started since: its next start (the lease back) is counted as a resume. */
   private fencedStop = false;
-  /** The checks before start (preflight/): what holds the slot down, and when to look again. */
-  private readonly gate = new PreflightGate();
-  /** When the cyrmaster we spawned started; and whether its exit is being explained (its words read). */
-  private startedAt = 0;
-  private explaining = false;
+  /** The checks before start that hold it down, and the words of a cyrmaster's exit (failure-words.ts). */
+  private readonly words: FailureWords;
 
   /** Each row's action of the lifecycle table (lifecycle.ts), run after its state change. */
   private readonly actions: Record<SlotAction, () => void | Promise<void>> = {
@@ -91,14 +64,21 @@ export class SlotSupervisor {
     spawn: () => this.spawn(),
     'stop-cyrmaster': () => this.stopCyrmaster(),
     'schedule-restart': () => this.scheduleRestart(),
-    'give-up': () => this.releaseServiceIp(),
+    'give-up': () => this.addresses.releaseService(),
     fence: () => this.kill(),
-    forget: () => this.addresses.releaseAll(this.desired?.slotIp).catch((err: Error) => this.log.warn({ err: err.message }, "could not release the slot's addresses")),
+    forget: () => this.addresses.releaseAll(this.desired?.slotIp),
   };
 
   constructor(readonly name: string, private readonly rt: SlotRuntime) {
     this.log = withContext(rt.log, { slot: name });
-    this.addresses = new SlotAddresses(rt.vip);
+    this.addresses = new AddressKeeper(this, rt, this.log);
+    this.words = new FailureWords(this, rt, this.log);
+    this.recovery = new RecoverListener(this, rt, this.log);
+  }
+
+  /** The recovery whose temporary sync_server this master has open ('' = none). */
+  get recoverListening(): string {
+    return this.recovery.listening;
   }
 
   get layout(): SlotLayout | undefined {
@@ -169,7 +149,7 @@ export class SlotSupervisor {
       this.pid = pid;
       this.lifecycle = 'serving';
       this.wantRunning = true;
-      this.addresses.adopted(applied.slotIp, applied.role === 'MASTER' ? applied.serviceIp : undefined);
+      this.addresses.adopted(applied);
       this.reason = `re-adopted running cyrmaster ${pid} (agent restart does not restart Cyrus)`;
       this.log.info({ pid }, this.reason);
       this.watchAdopted(pid);
@@ -194,16 +174,15 @@ export class SlotSupervisor {
       const layout = this.layout!;
       const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
       // a slot held down by a failed check tries again with every desired state
-      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.gate.blocked, onDisk, rendered, recoverListen });
-      if (plan.kind === 'toggle-recover-listener') return this.toggleRecoverListener(layout, rendered.cyrusConf, plan.op);
+      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.words.gate.blocked, onDisk, rendered, recoverListen });
+      if (plan.kind === 'toggle-recover-listener') return this.recovery.toggle(desired, layout, rendered.cyrusConf, plan.op);
       if (plan.kind === 'rewrite-header') {
         const write = writeSlotConfig({ slot: this.name, desired, layout, rendered, auth: this.rt.auth, disks: this.rt.disks() });
         if (!(await write.then(() => true, (err: unknown) => this.refuseUnsafe(err, () => this.stopNow('its files are unsafe'))))) return;
         this.log.info({ epoch: desired.epoch, role: desired.role }, `${plan.why}: config header rewritten, cyrmaster keeps running`);
         return;
       }
-      this.recoverWanted = plan.recoverWanted;
-      if (!plan.recoverWanted) this.recoverListening = '';
+      this.recovery.want(plan.recoverWanted);
       if (plan.stop) await this.stopNow(plan.stop);
       if (plan.configure) {
         this.rendered = rendered;
@@ -216,27 +195,6 @@ export class SlotSupervisor {
         await this.startNow();
       }
     });
-  }
-
-  /**
-   * Opens or closes the recovery listener of a running master without a restart: cyrus.conf rewritten, SIGHUP
-   * (measured: listening after 0.13 s). Open means the port accepts.
-   */
-  private async toggleRecoverListener(layout: SlotLayout, cyrusConf: string, op: string): Promise<void> {
-    await writeCyrusFile(layout, layout.cyrusConf, cyrusConf);
-    process.kill(this.pid!, 'SIGHUP');
-    const d = this.desired!;
-    const log = withContext(this.log, { store: d.store, epoch: d.epoch, op: op || this.recoverListening });
-    if (!op) {
-      this.recoverListening = '';
-      log.info('recovery listener closed (SIGHUP)');
-      this.rt.onChange();
-      return;
-    }
-    for (let i = 0; i < 100 && !(await tcpAccepts(d.slotIp, this.rt.ports.sync, 200)); i++) await new Promise((r) => setTimeout(r, 50));
-    this.recoverListening = op;
-    log.info({ ip: d.slotIp, port: this.rt.ports.sync }, 'recovery listener open (SIGHUP): a returned old master may push its mailboxes');
-    this.rt.onChange();
   }
 
   /** Files found unsafe outside the slot's own steps (its sync logs' quarantine): the slot fails, as in refuseUnsafe. */
@@ -282,7 +240,7 @@ export class SlotSupervisor {
     clearInterval(this.pollTimer);
     this.rt.metrics?.fenceAction('master-stopped');
     this.fencedStop = true;
-    await this.releaseServiceIp();
+    await this.addresses.releaseService();
   }
 
   /** The lease is held again: a slot that should run and does not (fenced, or held back at start) starts. */
@@ -300,33 +258,6 @@ export class SlotSupervisor {
   }
 
   /**
-   * Takes the slot's own IP, and the store's service IP for a master, before cyrmaster starts (Cyrus listens on
-   * them). An address someone else answers for is refused: the slot does not start, and the operator hears of it.
-   */
-  private async takeAddresses(d: AppliedSlot): Promise<boolean> {
-    try {
-      await this.addresses.take(d.slotIp, d.role === 'MASTER' ? d.serviceIp : undefined);
-      return true;
-    } catch (err) {
-      this.lastError = `cannot take its addresses: ${(err as Error).message}`;
-      this.log.error({ slotIp: d.slotIp, serviceIp: d.role === 'MASTER' ? d.serviceIp : undefined, err: (err as Error).message }, 'not starting: address not taken');
-      this.rt.onEvent((err as { code?: string }).code === 'AddressConflict' ? 'address-conflict' : 'address-error', this.lastError);
-      this.rt.onChange();
-      return false;
-    }
-  }
-
-  private async releaseServiceIp(): Promise<void> {
-    const ip = this.addresses.heldServiceIp;
-    try {
-      await this.addresses.releaseService();
-    } catch (err) {
-      this.lastError = `cannot release ${ip}: ${(err as Error).message}`;
-      this.log.error({ ip, err: (err as Error).message }, 'service IP not released');
-    }
-  }
-
-  /**
    * Level-triggered, every second and after every desired state: the addresses this slot holds are on the
    * interface (`bound`), and its store's service IP is nowhere else on it; each drift repaired is logged and raised
    * as an event. Also: a slot counted as running whose cyrmaster is gone is a crash, whatever missed its exit.
@@ -334,8 +265,8 @@ export class SlotSupervisor {
   async reconcile(bound: ReadonlySet<string> | undefined): Promise<void> {
     const d = this.desired;
     if (!d) return;
-    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid) && !this.explaining) this.crashed('cyrmaster is gone (found by the periodic check)');
-    if (this.lifecycle === 'failed' && this.wantRunning && this.gate.takeDue(Date.now())) {
+    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid) && !this.words.explaining) this.crashed('cyrmaster is gone (found by the periodic check)');
+    if (this.lifecycle === 'failed' && this.wantRunning && this.words.gate.takeDue(Date.now())) {
       void this.serial(async () => {
         if (this.lifecycle === 'failed' && this.wantRunning) await this.startNow();
       });
@@ -344,26 +275,14 @@ export class SlotSupervisor {
     if (!bound) return;
     // held is held until the supervisor itself releases it: a stopping master keeps its address while the LMTP
     // deliveries in flight finish (quiesce), and the reconciliation must not take it away under them
-    const mayServe = d.role === 'MASTER' && this.rt.mayServeMaster();
-    const hadProblem = this.addresses.serviceProblem;
-    const drifts = await this.addresses.reconcile(bound, { serviceIp: d.serviceIp }, mayServe);
-    if (drifts.length === 0) this.lastDrift = '';
-    for (const drift of drifts) {
-      const what = describeDrift(drift);
-      withContext(this.log, { store: d.store, epoch: d.epoch }).warn({ ip: drift.ip, drift: drift.drift, repaired: drift.repaired }, what);
-      // a repair is an event each time; a failure that repeats every second is one event until it changes
-      if (drift.repaired || what !== this.lastDrift) this.rt.onEvent(drift.repaired ? 'address-repaired' : 'address-error', what);
-      if (drift.repaired) this.rt.metrics?.vipRepaired(this.name);
-      this.lastDrift = drift.repaired ? '' : what;
-    }
-    if (hadProblem !== this.addresses.serviceProblem) this.rt.onChange();
+    await this.addresses.reconcile(bound, d, d.role === 'MASTER' && this.rt.mayServeMaster());
   }
 
   /** The 'write-config' action: the config converge rendered; a replica first lets go of its store's address. */
   private async writeConfig(): Promise<void> {
     const d = this.desired!;
     // a replica never holds its store's address (an old master back after a crash may still have it bound)
-    if (d.role === 'REPLICA') await this.addresses.releaseUnheld(d.serviceIp).catch((err: Error) => this.log.warn({ ip: d.serviceIp, err: err.message }, 'could not release the service IP of a replica'));
+    if (d.role === 'REPLICA') await this.addresses.releaseForReplica(d.serviceIp);
     await writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered: this.rendered!, auth: this.rt.auth, disks: this.rt.disks() });
   }
 
@@ -396,7 +315,7 @@ export class SlotSupervisor {
     this.refused = '';
     // before its addresses are taken: a slot that cannot start must not hold its store's service IP
     if (!(await this.passesPreflight(existing))) return;
-    if (!(await this.takeAddresses(d))) {
+    if (!(await this.addresses.take(d))) {
       // Level-triggered: try again while the slot should run (the other holder may be releasing it right now).
       clearTimeout(this.restartTimer);
       this.restartTimer = setTimeout(() => {
@@ -422,8 +341,7 @@ export class SlotSupervisor {
     });
     if (ready.outcome === 'failed') this.crashed(ready.why);
     if (ready.outcome !== 'ready') return;
-    // started with the recovery listener in its cyrus.conf (a restart during a recovery)
-    this.recoverListening = this.recoverWanted;
+    this.recovery.started();
     await this.fire('ready', `pid ${this.pid}`);
   }
 
@@ -449,7 +367,7 @@ export class SlotSupervisor {
     }
     this.child = child;
     this.pid = child.pid;
-    this.startedAt = Date.now();
+    this.words.startedAt = Date.now();
     void child.then((result) => this.onExit(child, result.exitCode, result.signal));
   }
 
@@ -476,7 +394,7 @@ export class SlotSupervisor {
     this.stopping = undefined;
     const ip = this.addresses.heldServiceIp;
     if (pid && pidAlive(pid) && ip && this.layout) await quiesceService({ pid, ip, lmtpPort: this.rt.ports.lmtp, layout: this.layout, log: this.log });
-    await this.releaseServiceIp();
+    await this.addresses.releaseService();
     if (pid && pidAlive(pid)) {
       const child = this.child?.pid === pid ? this.child : undefined;
       await terminateMaster(pid, child, this.rt.stopTimeoutMs, () => this.log.warn({ pid, timeoutMs: this.rt.stopTimeoutMs }, 'cyrmaster did not stop in time: SIGKILL to its process group'));
@@ -503,18 +421,7 @@ export class SlotSupervisor {
     const unasked = () => this.child === child && (this.lifecycle === 'starting' || this.lifecycle === 'serving');
     if (!unasked()) return; // stopNow or fence handles it
     const pid = child.pid ?? 0;
-    this.explaining = true;
-    const why = await explainExit({
-      code,
-      signal,
-      startedAt: this.startedAt,
-      stderr: () => (this.rt.outputDir ? masterOutputTail(this.rt.outputDir, this.name) : Promise.resolve([])),
-      // its last seconds: a master that ran for days did not die of an error it logged then
-      logLines: () => this.rt.masterLines?.(pid, Math.max(this.startedAt, Date.now() - 5000)) ?? Promise.resolve([]),
-      pick: (lines) => exitWords(lines),
-      // killed by a signal, it had no last words to wait for
-      waitMs: signal ? 0 : 500,
-    }).finally(() => (this.explaining = false));
+    const why = await this.words.ofExit(pid, code, signal);
     if (!unasked()) return;
     withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch }).error({ pid, code, signal }, why);
     this.rt.onEvent('cyrmaster-exited', why);
@@ -522,25 +429,12 @@ export class SlotSupervisor {
   }
 
   /**
-   * The checks before start (preflight/). A failure fails the slot with their sentences (its last error, and one
-   * event until they change) and starts nothing; reconcile() and the next desired state look again.
+   * The checks before start (failure-words.ts). A failure fails the slot with their sentences and starts nothing;
+   * reconcile() and the next desired state look again.
    */
   private async passesPreflight(existing: number | undefined): Promise<boolean> {
-    const layout = this.layout!;
-    const ownMaster = existing && pidAlive(existing) && isSlotMaster(existing, layout.imapdConf) ? existing : undefined;
-    const cyrusConf = await readCyrusFile(layout, layout.cyrusConf).catch(() => '');
-    const { problem, changed, cleared } = await this.gate.check({ layout, cyrusConf, ownMaster });
-    const log = withContext(this.log, { store: this.desired?.store, epoch: this.desired?.epoch });
-    if (cleared) {
-      log.info({ was: cleared }, 'the checks before start pass again');
-      if (this.lastError === cleared) this.lastError = '';
-    }
+    const { problem, changed } = await this.words.preflight(this.layout!, existing);
     if (!problem) return true;
-    this.lastError = problem;
-    if (changed) {
-      log.error({ problem }, 'not starting cyrmaster: a check before start failed');
-      this.rt.onEvent('preflight-failed', problem);
-    }
     // a failed slot failing the same way again stays as it is (no transition logged every few seconds)
     if (this.lifecycle !== 'failed' || changed) await this.fire('blocked', problem);
     this.rt.onChange();
