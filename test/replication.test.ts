@@ -2,8 +2,8 @@
 // service IP is read back by IMAP from the replica; a stopped replica makes the backlog grow and a restarted one
 // drains it; replay after stopping a master leaves the replica complete; a failed replay keeps every file; crashes
 // restart with backoff and a crash loop ends in failed.
-import { readdirSync, statSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -234,28 +234,63 @@ describe('replication with real Cyrus and real mail', { timeout: 180_000 }, () =
     expect((await slot('re01-m2')).crashesInWindow).toBe(0);
   });
 
-  it('kills and restarts a cyrmaster that does not greet within the ready timeout (its IMAP port held at start), and serves once the port is free', async () => {
+  it('names the process holding a slot\'s port and starts no cyrmaster, then serves once the port is free (no agent restart)', async () => {
     expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
     await waitState('re01-m2', 'STOPPED');
-    // a stray listener that accepts and never greets: cyrmaster cannot bind its IMAP socket and stays deaf for good
-    const sockets = new Set<Socket>();
-    const stray = createServer((socket) => sockets.add(socket));
+    // a stray listener on the replica's IMAP port: before, cyrmaster started deaf and was killed at the ready timeout
+    const stray = createServer((socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => stray.once('error', reject).listen(IMAP, REPLICA_SLOT_IP, resolve));
-    let deafPid = 0;
     try {
       expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
-      const crashed = await waitFor('the deaf start to be judged', async () => {
+      const refused = await waitFor('the start to be refused by the check', async () => {
         const s = await slot('re01-m2');
-        return s.crashesInWindow >= 1 && /did not answer within 8000 ms/.test(s.lastError) ? s : undefined;
+        return s.lastError.includes(`${REPLICA_SLOT_IP}:${IMAP} is taken by pid ${process.pid}`) ? s : undefined;
       }, 60_000, 100);
-      expect(crashed.lastError).toMatch(new RegExp(`IMAP on ${REPLICA_SLOT_IP.replaceAll('.', '\\.')}:${IMAP} did not answer within 8000 ms \\(cyrmaster pid (\\d+) running\\)`));
-      deafPid = Number(/pid (\d+)/.exec(crashed.lastError)![1]);
-      // killed with its group, not left holding the slot's other ports
-      await waitFor('the deaf cyrmaster to be gone', async () => (pidAlive(deafPid) ? undefined : true), 10_000, 50);
+      expect(refused.state).toBe('FAILED');
+      expect(refused.crashesInWindow).toBe(0);
+      expect(refused.pid).toBeFalsy();
     } finally {
-      for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => stray.close(resolve));
     }
+    await waitFor('the slot to serve once its port is free', async () => ((await slot('re01-m2')).state === 'SERVING' ? true : undefined), 60_000, 100);
+  });
+
+  it('kills and restarts a cyrmaster that does not greet within the ready timeout, and serves again', async () => {
+    expect((await cluster.slotctl(['slot', 'stop', 're01-m2'])).exitCode).toBe(0);
+    await waitState('re01-m2', 'STOPPED');
+    // a deaf start: the slot's cyrmaster is stopped (SIGSTOP) the moment it appears, before it can bind or greet
+    const root = join(dir, 'srv', 'm2', 're01');
+    let deafPid = 0;
+    const watch = (async () => {
+      const deadline = Date.now() + 30_000;
+      while (!deafPid && Date.now() < deadline) {
+        for (const entry of readdirSync('/proc')) {
+          if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+          let cmd = '';
+          try {
+            cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+          } catch {
+            continue;
+          }
+          if (cmd.includes(root) && /(^|\/)(master|cyrmaster|setpriv)\0/.test(cmd)) {
+            process.kill(Number(entry), 'SIGSTOP');
+            deafPid = Number(entry);
+            break;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    expect((await cluster.slotctl(['slot', 'start', 're01-m2'])).exitCode).toBe(0);
+    await watch;
+    expect(deafPid, 'the cyrmaster was never seen starting').toBeGreaterThan(0);
+    const crashed = await waitFor('the deaf start to be judged', async () => {
+      const s = await slot('re01-m2');
+      return s.crashesInWindow >= 1 && /did not answer within 8000 ms/.test(s.lastError) ? s : undefined;
+    }, 60_000, 100);
+    expect(crashed.lastError).toMatch(new RegExp(`IMAP on ${REPLICA_SLOT_IP.replaceAll('.', '\\.')}:${IMAP} did not answer within 8000 ms \\(cyrmaster pid ${deafPid} running\\)`));
+    // killed with its group (a stopped process dies of SIGKILL too), not left holding the slot's other ports
+    await waitFor('the deaf cyrmaster to be gone', async () => (pidAlive(deafPid) ? undefined : true), 10_000, 50);
     const served = await waitFor('a cyrmaster that serves', async () => {
       const s = await slot('re01-m2');
       return s.state === 'SERVING' && s.pid && s.pid !== deafPid ? s : undefined;
