@@ -1,9 +1,9 @@
 // bench/preflight: the checks before start (packages/agent/src/preflight) for a machine's slots, as a desired state
 // runs them: 18 slots checked at once (slots converge in parallel), each walking from / to its configs, partitions
 // and sync dir and reading the listeners. p50 and max over --runs passes; one more pass with one slot's port taken
-// (the only case that looks through /proc/*/fd). Prints the figures; nothing is asserted.
+// (the only case that looks through /proc/*/fd). Prints the figures and writes them; nothing is asserted.
 //
-//   node --import tsx bench/preflight.ts -- [--runs 20] [--slots 18]
+//   npm run bench:preflight -- [--runs 20] [--slots 18]      (writes bench/results/preflight.json)
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,7 +52,10 @@ try {
   const taken = await pass();
   server.close();
   const processes = (await import('node:fs')).readdirSync('/proc').filter((p) => /^\d+$/.test(p)).length;
-  console.log(JSON.stringify({ slots, runs, firstPassMs: +first.ms.toFixed(1), p50Ms: +times[Math.floor(times.length / 2)]!.toFixed(1), maxMs: +times.at(-1)!.toFixed(1), withOnePortTakenMs: +taken.ms.toFixed(1), takenProblem: taken.problems[0], processes }, null, 1));
+  const result = { bench: 'preflight', at: new Date().toISOString(), slots, runs, firstPassMs: +first.ms.toFixed(1), p50Ms: +times[Math.floor(times.length / 2)]!.toFixed(1), maxMs: +times.at(-1)!.toFixed(1), withOnePortTakenMs: +taken.ms.toFixed(1), takenProblem: taken.problems[0], processes };
+  console.log(JSON.stringify(result, null, 1));
+  const out = new URL('./results/preflight.json', import.meta.url);
+  (await import('node:fs')).writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
