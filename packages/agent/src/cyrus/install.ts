@@ -12,8 +12,8 @@ export function cyrusBinary(name: 'master' | 'sync_client' | 'cyr_expire' | 'ctl
  * Runs a Cyrus program as cyrus:mail with its supplementary groups (setpriv, as the measured recipe does), allowed
  * to bind privileged ports (143, 24) without being root.
  */
-export function asCyrus(binary: string, args: readonly string[]): { file: string; args: string[] } {
-  const run = process.getuid?.() !== 0 ? { file: binary, args: [...args] } : setpriv(binary, args);
+export function asCyrus(binary: string, args: readonly string[], options: { diesWithAgent?: boolean } = {}): { file: string; args: string[] } {
+  const run = process.getuid?.() !== 0 ? { file: binary, args: [...args] } : setpriv(binary, args, options.diesWithAgent ?? false);
   // the agent runs ahead of the mail workload (see @slotctl/shared priority); Cyrus runs at the normal priority
   const adjust = niceAdjustment();
   return adjust === 0 ? run : { file: 'nice', args: ['-n', String(adjust), run.file, ...run.args] };
@@ -26,11 +26,13 @@ export function asCyrus(binary: string, args: readonly string[]): { file: string
  * for a process-group leader; a child spawned without `detached` is none, so the tool keeps the PID execa knows.
  */
 export function asCyrusTool(binary: string, args: readonly string[]): { file: string; args: string[] } {
-  const run = asCyrus(binary, args);
+  // killed with the agent (even by SIGKILL: a watchdog kill, a forced stop): an orphaned replay would race the one
+  // the next agent starts for the same sync log. cyrmaster (asCyrus) is the opposite: it outlives agent restarts.
+  const run = asCyrus(binary, args, { diesWithAgent: true });
   return { file: 'setsid', args: [run.file, ...run.args] };
 }
 
-function setpriv(binary: string, args: readonly string[]): { file: string; args: string[] } {
+function setpriv(binary: string, args: readonly string[], diesWithAgent: boolean): { file: string; args: string[] } {
   return {
     file: 'setpriv',
     args: [
@@ -39,6 +41,9 @@ function setpriv(binary: string, args: readonly string[]): { file: string; args:
       '--init-groups',
       '--inh-caps=+net_bind_service',
       '--ambient-caps=+net_bind_service',
+      // the parent-death signal, set after the change of user (measured: it holds through setpriv's exec); setsid
+      // and nice exec without forking, so the parent is the agent
+      ...(diesWithAgent ? ['--pdeathsig=KILL'] : []),
       binary,
       ...args,
     ],
