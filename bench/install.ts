@@ -16,6 +16,7 @@ import { clusterChecks, type OperationJson } from '../test/cluster/checks.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT } from '../tools/local-cluster.js';
 import { benchArg } from './common.js';
+import { installedVersion } from '../test/support/package-install.js';
 
 const restarts = Number(benchArg('restarts', '20'));
 const installs = Number(benchArg('installs', '3'));
@@ -33,11 +34,6 @@ async function run(cmd: string, args: string[], cwd?: string) {
   const r = await execa(cmd, args, { reject: false, ...(cwd ? { cwd } : {}) });
   if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   return r;
-}
-
-async function installedVersion(): Promise<string | undefined> {
-  const r = await execa('dpkg-query', ['-W', '-f', '${Status} ${Version}', 'slotctl'], { reject: false });
-  return r.exitCode === 0 && r.stdout.startsWith('install ok installed') ? r.stdout.split(' ').at(-1) : undefined;
 }
 
 async function main(): Promise<void> {

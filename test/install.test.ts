@@ -12,7 +12,7 @@ import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster } from './cluster/netns.js';
 import { clusterChecks, type OperationJson, useCluster } from './cluster/checks.js';
 import { tempDir } from './support/fixtures.js';
-import { clearTestInstall, installedVersion, markTestInstall, purgeTestInstall } from './support/package-install.js';
+import { clearTestInstall, installedVersion, markTestInstall, purgeTestInstall, lstatExists } from './support/package-install.js';
 
 const dir = tempDir('install');
 const debs = join(dir, 'debs');
@@ -38,14 +38,6 @@ async function run(cmd: string, args: string[], options: { cwd?: string } = {}) 
   return r;
 }
 
-const lstatExists = (path: string) => {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-};
 // a mask of Debian's cyrus-imapd that was there before the test is not the package's to remove
 const maskedBefore = lstatExists('/etc/systemd/system/cyrus-imapd.service');
 const debOf = (version: string) => join(debs, `slotctl_${version}_amd64.deb`);

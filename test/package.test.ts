@@ -9,7 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, freePort } from '../tools/local-cluster.js';
 import { removeDir, tempDir } from './support/fixtures.js';
-import { clearTestInstall, installedVersion, markTestInstall, purgeTestInstall } from './support/package-install.js';
+import { clearTestInstall, installedVersion, markTestInstall, purgeTestInstall, lstatExists } from './support/package-install.js';
 
 const dir = tempDir('package');
 const V1 = (JSON.parse(readFileSync(join(ROOT, 'packages/shared/package.json'), 'utf8')) as { version: string }).version;
@@ -25,14 +25,6 @@ const maskedBefore = existsSync(MASK) || lstatExists(MASK);
 const etcBefore = existsSync('/etc/slotctl');
 let coordinator: ResultPromise<{ reject: false }> | undefined;
 
-function lstatExists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 /** Run an installed command from a neutral directory: nothing of the checkout on its way. */
 const run = (cmd: string, args: string[]) => execa(cmd, args, { reject: false, cwd: dir, env: { NODE_PATH: '' } });
 const dpkg = async (args: string[]) => {

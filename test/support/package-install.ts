@@ -2,7 +2,7 @@
 // /var/lib/slotctl (a coordinator's database): it must never hit an install that is not the tests' own. So every
 // test install is marked, and a test finding slotctl installed purges it only if the mark says a test made it
 // (an earlier run killed before its clean-up); otherwise it refuses to run.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 
 const MARK = '/var/lib/slotctl/.installed-by-slotctl-tests';
@@ -32,4 +32,14 @@ export async function clearTestInstall(): Promise<void> {
 /** After a test: purges its own install (only if the mark is there). */
 export async function purgeTestInstall(): Promise<void> {
   if ((await installedVersion()) && existsSync(MARK)) await execa('dpkg', ['--purge', 'slotctl'], { reject: false });
+}
+
+/** Whether anything (a dangling link included) is at `path`. */
+export function lstatExists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -3,6 +3,7 @@
 // /proc/net/tcp{,6} (one read shared by the slots checked within a moment); who holds one is looked up in /proc/*/fd
 // only when something does.
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { pidAlive } from '../slot/process.js';
 import net from 'node:net';
 import { procAddresses } from '../slot/process.js';
 import { DEBIAN_CYRUS_FIX, isDebianCyrusMaster } from './debian-cyrus.js';
@@ -97,15 +98,6 @@ export async function socketOwners(inodes: ReadonlySet<string>): Promise<SocketO
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const show = (a: ListenAddress) => (a.ip.includes(':') ? `[${a.ip}]:${a.port}` : `${a.ip}:${a.port}`);
 
 /**
@@ -115,7 +107,7 @@ const show = (a: ListenAddress) => (a.ip.includes(':') ? `[${a.ip}]:${a.port}` :
 export async function portProblems(wanted: readonly ListenAddress[], ownMaster: number | undefined): Promise<string[]> {
   // the slot's own cyrmaster runs (to be re-adopted): the ports are its. Not left to the owner search below, which
   // needs CAP_SYS_PTRACE to see the sockets of a process of another user (cyrus) and would otherwise call it foreign
-  if (ownMaster !== undefined && alive(ownMaster)) return [];
+  if (ownMaster !== undefined && pidAlive(ownMaster)) return [];
   const all = await listeners();
   const problems: string[] = [];
   for (const at of wanted) {
