@@ -11,6 +11,18 @@ export interface MessageFacts {
   flags: string[];
   /** sha256 of the message as stored, headers and body. */
   sha256: string;
+  /**
+   * bodySha256 of the message as stored: what its sender can know in advance (LMTP adds a Received header, so
+   * `sha256` never matches what a client sent). The soak's checker compares it with the hash its clients recorded.
+   */
+  bodySha256?: string;
+}
+
+/** sha256 of a message's body (after the first blank line), line ends made LF: the part no server rewrites. */
+export function bodySha256(message: string | Buffer): string {
+  const text = (typeof message === 'string' ? message : message.toString('utf8')).replace(/\r\n/g, '\n');
+  const blank = text.indexOf('\n\n');
+  return createHash('sha256').update(blank < 0 ? '' : text.slice(blank + 2)).digest('hex');
 }
 
 /** user → folder (as the user sees it: INBOX, INBOX/Projects) → messages, sorted. */
@@ -74,6 +86,7 @@ export async function snapshotUser(host: string, port: number, admin: ImapAdmin,
             messageId: m.envelope?.messageId ?? '(no Message-ID)',
             flags: [...(m.flags ?? new Set<string>())].filter((f) => f !== '\\Recent').sort(),
             sha256: createHash('sha256').update(m.source ?? Buffer.alloc(0)).digest('hex'),
+            bodySha256: bodySha256(m.source ?? Buffer.alloc(0)),
           });
         }
       }
