@@ -12,11 +12,11 @@ export type OperatorKind = (typeof OPERATOR_KINDS)[number];
 export type StepKind = FaultKind | OperatorKind;
 
 /** Faults that leave a machine without its agent or its network: the ones the failover limit counts. */
-export const DOWN_KINDS: readonly FaultKind[] = ['crash', 'isolate', 'pause-short', 'pause-long', 'kill-agent'];
+export const DOWN_KINDS: readonly StepKind[] = ['crash', 'isolate', 'pause-short', 'pause-long', 'kill-agent'];
 /** Faults the harness heals with one heal() for all: they must not overlap while heal() is global. */
-export const NETWORK_KINDS: readonly FaultKind[] = ['isolate', 'cut'];
+export const NETWORK_KINDS: readonly StepKind[] = ['isolate', 'cut'];
 /** Down faults after which the coordinator no longer sees the machine's agent: a switchover touching it is refused. */
-const GONE_KINDS: readonly FaultKind[] = ['crash', 'isolate', 'kill-agent'];
+const GONE_KINDS: readonly StepKind[] = ['crash', 'isolate', 'kill-agent'];
 
 export interface Step {
   /** Position in the schedule (steps are sorted by `at`), for reports. */
@@ -201,7 +201,7 @@ function draw(rng: Rng, kind: StepKind, at: number, machines: readonly string[],
     case 'replay': {
       // a refusal is only expected where it is certain: a switchover touching a machine the coordinator no longer
       // sees, or a replay of a slot that is still running (replay asks for a stopped slot)
-      const gone = placed.filter((p) => GONE_KINDS.includes(p.step.kind as FaultKind) && at >= p.step.at + 1.5 * s.leaseMs && at <= p.step.at + p.step.duration - 2000);
+      const gone = placed.filter((p) => GONE_KINDS.includes(p.step.kind) && at >= p.step.at + 1.5 * s.leaseMs && at <= p.step.at + p.step.duration - 2000);
       const refuseOn = kind === 'switchover' ? s.stores.filter((st) => gone.some((g) => st.machines.includes(g.step.target))) : s.stores;
       const refuse = refuseOn.length > 0 && rng.float() < 0.3;
       const store = rng.pick(refuse ? refuseOn : s.stores);
@@ -257,10 +257,10 @@ function admissible(step: Step, span: Span, s: Settings, placed: readonly Span[]
     // a clock step may share its machine with another fault: that is the point (leases must not follow the wall clock)
     if (shared.length && step.kind !== 'clock-step' && p.step.kind !== 'clock-step') return `#${p.step.id} already on ${shared.join(', ')}`;
     if (step.kind === 'kill-coordinator' && p.step.kind === 'kill-coordinator') return 'coordinator already down';
-    if (s.globalHeal && NETWORK_KINDS.includes(step.kind) && NETWORK_KINDS.includes(p.step.kind as FaultKind)) return 'heal() is global: network faults one at a time';
+    if (s.globalHeal && NETWORK_KINDS.includes(step.kind) && NETWORK_KINDS.includes(p.step.kind)) return 'heal() is global: network faults one at a time';
   }
   if (DOWN_KINDS.includes(step.kind)) {
-    const down = liveFaults.filter((p) => DOWN_KINDS.includes(p.step.kind as FaultKind));
+    const down = liveFaults.filter((p) => DOWN_KINDS.includes(p.step.kind));
     const limit = s.several ? s.maxAutoFailover : 1;
     if (down.length + 1 > limit) return `${down.length} machine(s) already down (limit ${limit})`;
   }
@@ -285,7 +285,7 @@ export function generateSchedule(seed: number, minutes: number, machines: readon
       const span = spanOf(step, s);
       if (admissible(step, span, s, placed, endMs)) continue;
       if (DOWN_KINDS.includes(step.kind)) {
-        const with_ = placed.filter((p) => DOWN_KINDS.includes(p.step.kind as FaultKind) && overlaps(p, span));
+        const with_ = placed.filter((p) => DOWN_KINDS.includes(p.step.kind) && overlaps(p, span));
         // every member of a several-down moment says so, not only the one that made it several
         for (const p of with_) p.step.several = true;
         if (with_.length) step.several = true;
