@@ -17,12 +17,14 @@ pnpm install --frozen-lockfile --config.confirmModulesPurge=false --reporter=app
 # backend: the tests run real etcd members; etcdctl to look inside), prometheus (for its promtool: test/alerts.test.ts
 # checks and unit-tests deploy/prometheus/alerts.yml with it, test/observe.test.ts parses /metrics with it; the
 # policy-rc.d below keeps the server from starting), chromium (the status page is tested in headless Chromium),
-# systemd (test/units.test.ts runs systemd-analyze verify on deploy/systemd's units; systemd-notify for sd_notify).
+# systemd (test/units.test.ts runs systemd-analyze verify on deploy/systemd's units; systemd-notify for sd_notify),
+# libfaketime (the soak steps one machine's wall clock: network namespaces share the host's clock, so the agents of
+# the soak's cluster see time through it).
 # prometheus and chromium without their recommended packages (a node exporter, avahi, cups helpers: services the
 # tests do not need).
 # Debian would start its own cyrus, rsyslog and prometheus services on install: a policy-rc.d that says "no" keeps it
 # from doing so (removed again if we put it there).
-if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || ! command -v rsyslogd >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1 || ! command -v systemd-notify >/dev/null 2>&1; then
+if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || ! command -v rsyslogd >/dev/null 2>&1 || ! command -v nft >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1 || ! command -v systemd-analyze >/dev/null 2>&1 || ! command -v systemd-notify >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 || { echo "setup: Cyrus is missing and installing it needs root (or sudo)" >&2; exit 1; }
@@ -36,7 +38,7 @@ if [ ! -x /usr/lib/cyrus/bin/master ] || ! command -v arping >/dev/null 2>&1 || 
   fi
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog nftables iproute2 etcd-server etcd-client systemd >/dev/null
+    cyrus-imapd cyrus-replication cyrus-clients cyrus-admin sasl2-bin iputils-arping rsyslog nftables iproute2 etcd-server etcd-client systemd libfaketime >/dev/null
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus chromium fonts-liberation >/dev/null
 fi
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArg } from '../../bench/common.js';
 import { removeWatchInstances } from './master-watch.js';
-import { NETNS_PREFIX, cleanupNetns } from './netns-cleanup.js';
+import { NETNS_PREFIX, cleanupNetns, unmountUnder } from './netns-cleanup.js';
 
 const id = benchArg('id', '');
 const onlyDir = benchArg('dir', '');
@@ -17,7 +17,11 @@ const onlyDir = benchArg('dir', '');
 const dirs = onlyDir ? [onlyDir] : readdirSync(tmpdir(), { withFileTypes: true }).filter((d) => d.isDirectory() && d.name.startsWith('slotctl-')).map((d) => join(tmpdir(), d.name));
 const prefix = id ? `${NETNS_PREFIX}${id}-` : NETNS_PREFIX;
 let processes = 0;
-for (const dir of dirs) processes += cleanupNetns(dir, `${prefix}\0`).processes; // processes only
+let mounts = 0;
+for (const dir of dirs) {
+  processes += cleanupNetns(dir, `${prefix}\0`).processes; // processes only
+  mounts += unmountUnder(dir).length; // the soak's tmpfs partitions
+}
 const { namespaces } = cleanupNetns(undefined, prefix);
 const instances = id ? [] : removeWatchInstances(); // the split-brain watch's tracing instances
-console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}${instances.length ? `, ${instances.length} tracing instance(s) removed` : ''}`);
+console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}${instances.length ? `, ${instances.length} tracing instance(s) removed` : ''}${mounts ? `, ${mounts} mount(s) removed` : ''}`);

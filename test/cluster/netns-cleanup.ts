@@ -66,3 +66,27 @@ export function cleanupNetns(dir: string | undefined, prefix: string): { process
 function ipSync(args: string[]): string {
   return execaSync('ip', args, { reject: false }).stdout;
 }
+
+/**
+ * Unmounts every filesystem mounted at or under `dir` (the soak's tmpfs partitions), deepest first, lazily: a
+ * process still holding one open must not keep the directory from being removed. Read from /proc/self/mountinfo,
+ * whose paths escape spaces and the like as octal.
+ */
+export function unmountUnder(dir: string): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const points = text
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map(unescape)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) execaSync('umount', ['-l', p], { reject: false });
+  return points;
+}

@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import { BIN, Daemon, ROOT, killSlotsUnder, waitFor } from '../../tools/local-cluster.js';
 import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, tlsArgs, tlsEnv, tlsSettings } from '../../tools/test-pki.js';
 import { logTail } from '../support/fixtures.js';
-import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock } from './netns-cleanup.js';
+import { CLUSTER_LOCK, NETNS_PREFIX, cleanupNetns, removeStaleLock, unmountUnder } from './netns-cleanup.js';
 import { CoordinatorGroup, type HaOptions } from './netns-ha.js';
 
 const SUBNET = '10.231';
@@ -46,6 +46,10 @@ export interface NetnsClusterOptions {
   configFiles?: boolean;
   /** Agents leave their slots serving when they stop (as in production): for tests of agent restarts and upgrades. */
   agentsKeepSlots?: boolean;
+  /** Extra environment of each machine's agent (and so of its Cyrus slots): the soak's libfaketime clock. */
+  agentEnv?: (machine: string) => Record<string, string>;
+  /** Each slot's data and meta partition on a tmpfs of its own, this size: a partition that can be filled up. */
+  partitionFsMb?: number;
   log?: (line: string) => void;
 }
 
@@ -273,11 +277,11 @@ export class NetnsCluster {
 
   startAgent(machine: string): Daemon {
     const settings: Record<string, string | boolean | string[]> = {
-      machine, coordinator: this.coordinatorTarget, 'state-dir': join(this.options.dir, 'agents', machine), auth: 'test',
+      machine, coordinator: this.coordinatorTarget, 'state-dir': this.stateDir(machine), auth: 'test',
       ...tlsSettings(this.pkiDir, { role: 'agent', name: machine }), 'vip-driver': 'ip', 'vip-interface': 'eth0',
       ...(this.options.agentsKeepSlots ? {} : { 'stop-slots-on-exit': true }),
     };
-    const agent = this.daemon(`agent-${machine}`, machine, [this.bin.agent, ...this.settingsArgs(`agent-${machine}`, settings), ...(this.options.agentArgs ?? [])]);
+    const agent = this.daemon(`agent-${machine}`, machine, [this.bin.agent, ...this.settingsArgs(`agent-${machine}`, settings), ...(this.options.agentArgs ?? [])], this.options.agentEnv?.(machine));
     this.agents.set(machine, agent);
     return agent;
   }
@@ -287,6 +291,11 @@ export class NetnsCluster {
     await this.agents.get(machine)?.stop(30_000);
     this.log(`restartAgent(${machine})`);
     return this.startAgent(machine);
+  }
+
+  /** The agent's --state-dir (its fence's PID file is there). */
+  stateDir(machine: string): string {
+    return join(this.options.dir, 'agents', machine);
   }
 
   agentPid(machine: string): number {
@@ -308,6 +317,25 @@ export class NetnsCluster {
       }
     });
     return `${lines.join('\n')}\n`;
+  }
+
+  /** A slot's data or meta partition, as the cluster file names it. */
+  partitionPath(machine: string, store: string, partition: 'data' | 'meta'): string {
+    return join(this.options.dir, 'srv', machine, store, partition);
+  }
+
+  /** Every slot's partitions on a tmpfs of `mb` MiB each (unmounted by destroy(), or by cleanup after a killed run). */
+  private async mountPartitions(mb: number): Promise<void> {
+    for (const { name, master, replica } of this.layout()) {
+      for (const machine of [master, replica]) {
+        for (const partition of ['data', 'meta'] as const) {
+          const path = this.partitionPath(machine, name, partition);
+          mkdirSync(path, { recursive: true, mode: 0o755 });
+          await sh(['mount', '-t', 'tmpfs', '-o', `size=${mb}m,mode=0755,nosuid,nodev`, `slotctl-test-${this.options.id}`, path]);
+        }
+      }
+    }
+    this.log(`partitions on tmpfs of ${mb} MiB each`);
   }
 
   private layout(): { name: string; master: string; replica: string }[] {
@@ -354,6 +382,7 @@ export class NetnsCluster {
     await this.lock();
     const t = performance.now();
     await this.createNetwork();
+    if (this.options.partitionFsMb) await this.mountPartitions(this.options.partitionFsMb);
     await this.startCoordinator();
     const applied = await this.slotctl(['cluster', 'apply', '-'], this.clusterYaml());
     if (applied.exitCode !== 0) throw new Error(`cluster apply failed: ${applied.stdout}${applied.stderr}`);
@@ -561,6 +590,7 @@ export class NetnsCluster {
     await this.coordinator?.stop();
     await this.ha?.destroy();
     cleanupNetns(this.options.dir, this.prefix);
+    unmountUnder(this.options.dir);
     this.unlock();
     this.log(`destroyed in ${Math.round(performance.now() - t)} ms`);
   }

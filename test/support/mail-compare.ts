@@ -142,6 +142,8 @@ export const messageCount = (s: Snapshot): number => Object.values(s).reduce((n,
 export interface PairResult {
   name: string;
   master: Snapshot;
+  /** The replica's snapshot as last read (the soak's checker judges both sides). */
+  replica: Snapshot;
   diffs: string[];
   messages: number;
 }
@@ -158,19 +160,20 @@ export async function compareUntilEqual(pairs: readonly { name: string; master: 
     for (;;) {
       let diffs: string[];
       let master: Snapshot = {};
+      let replica: Snapshot = {};
       try {
         const mu = await listUsers(p.master, port, admin);
         const ru = await listUsers(p.replica, port, admin);
         // a user missing on one side is a difference, not something to log in as (a master would autocreate it)
         const missing = (options.users ?? []).filter((u) => !mu.includes(u) && !ru.includes(u));
         master = await snapshot(p.master, mu, options);
-        const replica = await snapshot(p.replica, ru, options);
+        replica = await snapshot(p.replica, ru, options);
         diffs = diffSnapshots(master, replica);
         if (missing.length) diffs.push(`users on neither side: ${missing.join(', ')}`);
       } catch (err) {
         diffs = [`reading failed: ${(err as Error).message}`];
       }
-      if (diffs.length === 0 || Date.now() > deadline) return { name: p.name, master, diffs, messages: messageCount(master) };
+      if (diffs.length === 0 || Date.now() > deadline) return { name: p.name, master, replica, diffs, messages: messageCount(master) };
       await new Promise((r) => setTimeout(r, 500));
     }
   };
