@@ -5,10 +5,11 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // host by itself; the loopback tests beside it made its leases, load targets and split-brain watch depend on what
 // else happened to run. So the suite runs in two groups: first every other file, two at a time, then the files that
 // build a namespace cluster, one at a time with the host to themselves. The second group is found by reading the
-// files directly under test/ (whoever writes `new NetnsCluster(` there joins it), so no list can fall out of date.
+// files directly under test/ (whoever writes `new NetnsCluster(` or `runSoak(` there joins it), so no list can fall
+// out of date.
 const TEST_DIR = new URL('./test/', import.meta.url);
 const NAMESPACE_FILES = readdirSync(TEST_DIR)
-  .filter((f) => f.endsWith('.test.ts') && readFileSync(new URL(f, TEST_DIR), 'utf8').includes('new NetnsCluster('))
+  .filter((f) => f.endsWith('.test.ts') && /new NetnsCluster\(|runSoak\(/.test(readFileSync(new URL(f, TEST_DIR), 'utf8')))
   .map((f) => `test/${f}`);
 
 export default defineConfig({
