@@ -161,9 +161,14 @@ describe('machine loss on a namespace cluster', () => {
       await cluster.mail('deliver', [{ host: first.serviceIp, user: 'newcomer', subject: 'only on the old master' }]);
       await cluster.mail('deliver', [{ host: first.serviceIp, user: 'clashy', subject: 'clashy before the crash' }]);
       await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Projects', subject: 'filed on the old master' }]);
+      // a folder made and deleted on the old master only: its sync log names it under DELETED (delayed delete),
+      // which sync_client -m cannot push — the soak found a recovery that failed on it for ever (seed 3274726004)
+      await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Doomed', subject: 'filed, then its folder deleted' }]);
+      await cluster.mail('rmfolder', [{ host: first.serviceIp, user: 'ann', folder: 'Doomed' }]);
       await waitFor('the old master to report a backlog naming them', async () => {
         const names = (await store(first.name)).master.backlog?.mailboxNames ?? [];
-        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') ? true : undefined;
+        const deleted = names.some((n) => n.startsWith('DELETED.user.ann.Doomed.'));
+        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') && deleted ? true : undefined;
       }, 20_000, 200);
       crashedAt = Date.now();
       await cluster.crash(victim);
@@ -220,6 +225,7 @@ describe('machine loss on a namespace cluster', () => {
     expect(clashy).toEqual(['clashy after the failover', 'clashy before the crash']);
     const detail = (await cluster.slotctl(['store', 'at-risk', first.name])).stdout;
     expect(detail).toMatch(/user\.clashy\s+copied\s+verified\s+uniqueid \S+ here, \S+ on the new master: 1 message\(s\) copied over IMAP/);
+    expect(detail).toMatch(/DELETED\.user\.ann\.Doomed\.\S+\s+nothing\s+.*deleted on the old slot/);
     // and the returned replica catches up with the clashing user from the new master (user-level resync)
     await waitFor('the replica to hold the clashing user as the master does', async () => {
       const [onReplica] = await cluster.mail<string[][]>('subjects', [{ host: first.master.ip, user: 'clashy' }]);

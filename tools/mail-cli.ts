@@ -7,7 +7,8 @@
 //   file '[{"host":"10.231.3.1","user":"amy","folder":"Projects","subject":"plan"}]'  → {"ok":true} (IMAP APPEND)
 //   folder '[{"host":"10.231.3.1","user":"amy","folder":"Projects"}]'                 → [["plan"]]
 //   expunge '[{"host":"10.231.3.1","user":"amy","subject":"old"}]'                     → [1]
-import { appendToFolder, deliver, deliverMany, expungeSubject, folderSubjects, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
+//   rmfolder '[{"host":"10.231.3.1","user":"amy","folder":"Projects"}]'               → {"ok":true} (IMAP DELETE)
+import { appendToFolder, deleteFolder, deliver, deliverMany, expungeSubject, folderSubjects, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
 
 const [command, json] = process.argv.slice(2);
 const requests = JSON.parse(json ?? '[]') as { host: string; user: string; users?: string[]; subject?: string; count?: number; folder?: string; bytes?: number }[];
@@ -39,7 +40,10 @@ if (command === 'deliver') {
   const out: number[] = [];
   for (const r of requests) out.push(await expungeSubject(r.host, 1143, r.user, r.subject ?? ''));
   console.log(JSON.stringify(out));
+} else if (command === 'rmfolder') {
+  for (const r of requests) await deleteFolder(r.host, 1143, r.user, r.folder ?? 'Filed');
+  console.log(JSON.stringify({ ok: true }));
 } else {
-  console.error('usage: mail-cli.ts deliver|subjects|mailboxes|bulk|file|folder|expunge JSON');
+  console.error('usage: mail-cli.ts deliver|subjects|mailboxes|bulk|file|folder|expunge|rmfolder JSON');
   process.exit(2);
 }

@@ -563,7 +563,7 @@ export class NetnsCluster {
   }
 
   /** Runs tools/mail-cli.ts in the client namespace: mail in and out as a user on the network sees it. */
-  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes' | 'bulk' | 'file' | 'folder' | 'expunge', requests: { host: string; user?: string; users?: string[]; subject?: string; count?: number; folder?: string; bytes?: number }[]): Promise<T> {
+  async mail<T>(command: 'deliver' | 'subjects' | 'mailboxes' | 'bulk' | 'file' | 'folder' | 'expunge' | 'rmfolder', requests: { host: string; user?: string; users?: string[]; subject?: string; count?: number; folder?: string; bytes?: number }[]): Promise<T> {
     const result = await this.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'mail-cli.ts'), command, JSON.stringify(requests)]);
     if (result.exitCode !== 0) throw new Error(`mail ${command} failed: ${result.stderr}`);
     return JSON.parse(result.stdout) as T;

@@ -27,6 +27,14 @@ export function isPlausibleMailbox(name: string): boolean {
   return mailboxProblem(name) === undefined;
 }
 
+/**
+ * A folder its user deleted, kept by delayed delete (`delete_mode: delayed`) as `DELETED.<old name>.<hex>` with its
+ * files where they were until cyr_expire removes it. Not mail anyone can read: neither seeded nor pushed back.
+ */
+export function isDelayedDeleted(name: string): boolean {
+  return name.startsWith('DELETED.');
+}
+
 /** Parses mbexamine's output: one block per mailbox that exists, starting `Examining NAME... `. */
 export function parseMbexamine(output: string): Map<string, Omit<MailboxSummary, 'name' | 'exists'>> {
   const out = new Map<string, Omit<MailboxSummary, 'name' | 'exists'>>();

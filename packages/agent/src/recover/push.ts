@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger, MailboxRecovery, RecoverReport } from '@slotctl/shared';
 import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
-import { externalName, isPlausibleMailbox, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
+import { externalName, isDelayedDeleted, isPlausibleMailbox, mailboxGuids, type MailboxGuidList } from '../cyrus/mailboxes.js';
 import { readCyrusFile, writeCyrusFile } from '../slot/files.js';
 import { renderRecoverConfig, type AuthConfig, type Ports } from '../slot/render.js';
 import type { SlotLayout } from '../slot/layout.js';
@@ -38,12 +38,19 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   const own = await readCyrusFile(layout, layout.imapdConf);
   await writeCyrusFile(layout, recoverConf, renderRecoverConfig(own, input.targetIp, input.ports, input.auth));
 
-  const names = [...new Set(input.mailboxes)].filter(isPlausibleMailbox).sort();
+  const named = [...new Set(input.mailboxes)].filter(isPlausibleMailbox).sort();
+  const results: Required<MailboxRecovery>[] = [];
+  // a folder deleted on the old slot before the failover: its sync log names it under DELETED, where sync_client -m
+  // cannot push it (seen in the soak, seed 3274726004: it exits 1, "bailing out", and the record stayed open for
+  // ever). What its user deleted is nothing to give back; its files stay on the old slot until cleanup.
+  for (const name of named.filter(isDelayedDeleted)) {
+    results.push({ name, result: 'nothing', detail: 'deleted on the old slot (delayed delete keeps its files there): nothing to give back', messages: 0, missing: 0 });
+  }
+  const names = named.filter((n) => !isDelayedDeleted(n));
   const local = await mailboxGuids(layout.imapdConf, names);
   // the new master's view first: a mailbox it holds under another uniqueid cannot be merged by sync_client -m
   // (measured: it exits 1 and changes nothing); those go the IMAP way
   const before = new Map((await input.targetGuids(local.filter((m) => m.exists).map((m) => m.name))).map((r) => [r.name, r]));
-  const results: Required<MailboxRecovery>[] = [];
   for (const m of local) {
     if (!m.exists) {
       results.push({ name: m.name, result: 'nothing', detail: 'not on the old slot (deleted or never created there)', messages: 0, missing: 0 });

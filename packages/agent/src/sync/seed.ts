@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { execa } from 'execa';
 import type { Logger, SeedReport } from '@slotctl/shared';
 import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
-import { isPlausibleMailbox, summarizeAllMailboxes } from '../cyrus/mailboxes.js';
+import { isDelayedDeleted, isPlausibleMailbox, summarizeAllMailboxes } from '../cyrus/mailboxes.js';
 
 
 export interface SeedTarget {
@@ -29,7 +29,7 @@ export function seedWork(mailboxes: readonly string[]): { users: string[]; share
   const users = new Set<string>();
   const shared: string[] = [];
   for (const name of mailboxes) {
-    if (name.startsWith('DELETED.')) continue;
+    if (isDelayedDeleted(name)) continue;
     const user = userOf(name);
     if (user) users.add(user);
     else shared.push(name);
@@ -70,7 +70,7 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
     return result({ error: `listing the master's mailboxes failed: ${(err as Error).message}` });
   }
   const { users, shared } = seedWork(all.map((m) => m.name).filter(isPlausibleMailbox));
-  const messages = all.reduce((a, m) => a + (m.name.startsWith('DELETED.') ? 0 : m.messages), 0);
+  const messages = all.reduce((a, m) => a + (isDelayedDeleted(m.name) ? 0 : m.messages), 0);
   log.info({ users: users.length, shared: shared.length, mailboxes: all.length, messages }, 'full initial sync to the new replica: starting');
   const failed: string[] = [];
   let lastError = '';

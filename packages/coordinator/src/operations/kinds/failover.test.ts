@@ -43,6 +43,10 @@ describe('failover rules', () => {
     // a new replica not yet verified to hold everything is never promoted
     expect(fire(view('preflight', { to: { seeding: 'rr-1' } }))).toMatchObject({ to: 'refused', detail: expect.stringMatching(/still being seeded \(rr-1\)/) });
     expect(fire(view('preflight', { from: { reportedAt: null } }))?.detail).toMatch(/never reported/);
+    // a former master held for recovery since an earlier failover (reporting itself stopped, as replica, at the
+    // store's epoch) lacks everything since: never promoted (found by the soak, seed 3274726004)
+    const held = fire(view('preflight', { to: { recoveryHold: 'fo-1' } }));
+    expect(held).toMatchObject({ to: 'refused', detail: expect.stringMatching(/held stopped since failover fo-1 .*would serve old mail/) });
   });
 
   it('waits for the flip, then for the new master to serve at the new epoch, and fails after the settle time', () => {

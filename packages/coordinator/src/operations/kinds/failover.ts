@@ -40,7 +40,11 @@ export function failoverProblems(v: Omit<FailoverView, 'op' | 'now'>): string[] 
   if (v.toMachine.state !== 'up') problems.push(`the replica's machine ${v.toMachine.name} is ${v.toMachine.state}: store ${v.store.name} has no slot that can serve (both machines lost)`);
   else if (!v.connected.has(v.toMachine.name)) problems.push(`the agent of ${v.toMachine.name} (replica) is not connected`);
   if (v.to.seeding) problems.push(`slot ${v.to.name} is a new replica still being seeded (${v.to.seeding}): it may not hold all of the mail yet; promoting it could lose mail (wait for ${v.fromMachine.name} to return, or for the seed to finish)`);
-  if (v.to.epochApplied !== v.store.epoch || v.to.observedRole !== 'REPLICA') problems.push(`slot ${v.to.name} is ${v.to.observedRole || 'nothing'} at epoch ${v.to.epochApplied}, not the replica at epoch ${v.store.epoch}`);
+  // a former master held stopped since an earlier failover (its unreplicated changes not yet recovered) has none of
+  // the mail its successor took since: promoting it serves old mail, and it stays held, so nothing serves at all
+  // (the soak, seed 3274726004: a second machine loss promoted such a slot and the store stayed down)
+  if (v.to.recoveryHold) problems.push(`slot ${v.to.name} is a former master held stopped since failover ${v.to.recoveryHold} until what it did not replicate is recovered: it lacks what ${v.from.name} took since; promoting it would serve old mail (bring ${v.fromMachine.name} back; recover ${v.to.name} with slotctl store recover ${v.store.name} once both machines are up)`);
+  else if (v.to.epochApplied !== v.store.epoch || v.to.observedRole !== 'REPLICA') problems.push(`slot ${v.to.name} is ${v.to.observedRole || 'nothing'} at epoch ${v.to.epochApplied}, not the replica at epoch ${v.store.epoch}`);
   return problems;
 }
 
@@ -55,7 +59,7 @@ export function failoverPlan(p: FailoverParams, store: string, serviceIp: string
 export const FAILOVER_RULES: readonly FailoverRule[] = [
   {
     from: 'preflight', to: 'refused', state: 'refused', reason: 'cannot fail over', action: 'none', failure: true,
-    doc: 'the store changed meanwhile, the old master\'s machine is no longer down, its slot never reported, the replica\'s machine is not up and connected, the replica is being seeded or is not the replica at E',
+    doc: 'the store changed meanwhile, the old master\'s machine is no longer down, its slot never reported, the replica\'s machine is not up and connected, the replica is being seeded, is a former master held for recovery, or is not the replica at E',
     when: (v) => failoverProblems(v).join('; ') || undefined,
   },
   {
