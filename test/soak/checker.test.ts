@@ -2,7 +2,7 @@
 // the excerpt that shows it; 'unknown' outcomes are allowed both ways (there or not, flag set or not).
 import { describe, expect, it } from 'vitest';
 import type { MessageFacts, Snapshot } from '../support/mail-compare.js';
-import { type FinalState, check, passed, renderReport } from './checker.js';
+import { type FinalState, check, internalMailbox, passed, renderReport } from './checker.js';
 import { type History, type NemesisEvent, type Operation, emptyHistory } from './history.js';
 
 let seq = 0;
@@ -132,6 +132,38 @@ describe('each rule, broken once', () => {
     expect(vs[0]!.what).toBe('<d2> is in s01/ann INBOX after an acknowledged EXPUNGE that nothing followed');
     expect(vs[0]!.excerpt.map((e) => e.op?.kind)).toEqual(['deliver', undefined, undefined, 'set-flags', 'clear-flags', 'expunge']);
     expect(vs[1]!.excerpt.map((e) => e.op?.kind)).toEqual(['create-folder', 'delete-folder']);
+  });
+
+  it('explains an expunge, delete or flag change undone by a disaster failover whose at-risk record names its mailbox', () => {
+    const { h, final } = cleanRun();
+    for (const side of ['master', 'replica'] as const) {
+      final.s01![side].ann!.INBOX!.push(msg('d2'));
+      final.s01![side].ann!['INBOX/Old'] = [];
+      final.s01![side].ann!.INBOX![0]!.flags = [];
+    }
+    // the failover (at 100) came after the changes (50–95) and names both mailboxes: undone by design, explained
+    const atRisk = [{ id: 7, store: 's01', at: 100, mailboxes: ['user.ann', 'DELETED.user.ann.Old.5F3A'], state: 'recovered' }];
+    const report = check(h, final, { atRisk });
+    expect(report.violations.map((v) => [v.rule, v.explainedBy?.slice(0, 20)])).toEqual([
+      ['flags', 'at-risk record #7 (r'],
+      ['resurrected', 'at-risk record #7 (r'],
+      ['resurrected', 'at-risk record #7 (r'],
+    ]);
+    expect(passed(report)).toBe(true);
+    expect(report.summary).toMatchObject({ violations: {}, explained: 3 });
+    // a record of another mailbox, or a failover before the change, explains nothing
+    for (const other of [{ ...atRisk[0]!, mailboxes: ['user.bob'] }, { ...atRisk[0]!, at: 40 }, { ...atRisk[0]!, store: 's02' }]) {
+      expect(passed(check(h, final, { atRisk: [other] }))).toBe(false);
+    }
+    // a lost message is never explained
+    const lost = cleanRun();
+    lost.final.s01!.master.ann!.INBOX = [];
+    lost.final.s01!.replica.ann!.INBOX = [];
+    expect(check(lost.h, lost.final, { atRisk }).violations.filter((v) => !v.explainedBy).map((v) => v.rule)).toEqual(['lost']);
+  });
+
+  it('names a folder as Cyrus does', () => {
+    expect([internalMailbox('ann', 'INBOX'), internalMailbox('ann', 'Work'), internalMailbox('ann', 'INBOX/Work/2026'), internalMailbox('ann', 'v1.2')]).toEqual(['user.ann', 'user.ann.Work', 'user.ann.Work.2026', 'user.ann.v1^2']);
   });
 
   it('flags: a flag the last acknowledged change set is missing, one it cleared is set', () => {

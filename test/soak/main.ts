@@ -29,7 +29,7 @@ const figures = {
   faults: result.schedule.faults, operatorActions: result.schedule.operator, severalDown: result.schedule.several,
   deliveriesAcked: ops.deliver?.ok ?? 0, imapAcked: count('ok') - (ops.deliver?.ok ?? 0), failed: count('fail'), unknown: count('unknown'),
   violations: result.report.summary.violations, messages: result.report.summary.messages,
-  twoMasterMoments: result.report.twoMasterMoments.length, atRiskUnrecovered: result.report.atRiskUnexplained.length,
+  twoMasterMoments: result.report.twoMasterMoments.length, atRiskByState: result.atRiskByState, atRiskUnrecovered: result.report.atRiskUnexplained.length,
   unended: result.report.summary.violations.unended ?? 0, leftovers: result.leftovers.length, problems: result.problems, lateMs: Math.round(result.lateMs),
   at: new Date().toISOString(),
 };

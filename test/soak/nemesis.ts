@@ -41,6 +41,8 @@ export class Nemesis {
   readonly problems: string[] = [];
   private readonly pending = new Set<Promise<void>>();
   private readonly fills = new Map<number, string>();
+  /** Machines whose recovery runs: one at a time per machine (a crash after an isolation must not start a second). */
+  private readonly recovering = new Set<string>();
 
   constructor(
     private readonly cluster: NetnsCluster,
@@ -226,9 +228,9 @@ export class Nemesis {
         case 'drain':
           return attempt(['machine', 'drain', step.machines[0]!]);
         case 'rebalance':
-          return attempt(['plan', 'rebalance', '--apply']);
+          return attempt(['plan', 'rebalance', '--apply', '--timeout', '180s']);
         case 'cleanup':
-          return attempt(['cleanup', 'run', '--machine', step.machines[0]!, '--wait']);
+          return attempt(['cleanup', 'run', '--machine', step.machines[0]!, '--wait', '--timeout', '120s']);
         case 'replay': {
           const slots = await this.cluster.slotctlJson<{ name: string; store: string; desiredRole: string }[]>(['slot', 'list']);
           const of = slots.filter((s) => store().some((x) => x.slot === s.name));
@@ -252,6 +254,16 @@ export class Nemesis {
 
   /** The machine's agent is back: any at-risk record a failover left for it is recovered, as an operator would. */
   private async recover(machine: string): Promise<void> {
+    if (this.recovering.has(machine)) return;
+    this.recovering.add(machine);
+    try {
+      await this.recoverOnce(machine);
+    } finally {
+      this.recovering.delete(machine);
+    }
+  }
+
+  private async recoverOnce(machine: string): Promise<void> {
     await waitFor(`${machine}'s agent to connect`, async () => {
       const m = (await this.cluster.slotctlJson<{ name: string; connected: boolean }[]>(['machine', 'list'])).find((x) => x.name === machine);
       return m?.connected ? true : undefined;

@@ -12,7 +12,7 @@ import { NetnsCluster } from '../cluster/netns.js';
 import { NETNS_PREFIX } from '../cluster/netns-cleanup.js';
 import { processCommandLines } from '../support/fixtures.js';
 import type { PairResult } from '../support/mail-compare.js';
-import { type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, renderReport } from './checker.js';
+import { type AtRiskRecord, type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, renderReport } from './checker.js';
 import { HistoryWriter, monotonicMs, readHistory } from './history.js';
 import { Nemesis, type OperatorResult, type SlotPlace } from './nemesis.js';
 import { generateSchedule, nemesisActions, renderSchedule, type Schedule, type ScheduleOptions, type StoreLayout, summarizeSchedule, type ScheduleSummary } from './schedule.js';
@@ -45,6 +45,8 @@ export interface SoakResult {
   lateMs: number;
   watch: { watchedMs: number; changes: number; lost: number; inconsistent: string[] };
   leftovers: string[];
+  /** The at-risk records the run's failovers opened, by their final state (recovered, nothing-lost; open ones fail it). */
+  atRiskByState: Record<string, number>;
   /** The report as lines (counts, violations with excerpts, the schedule when it failed). */
   lines: string[];
   dir: string;
@@ -69,6 +71,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   let lateMs = 0;
   let final: FinalState = {};
   let atRisk: AtRiskUnexplained[] = [];
+  let records: AtRiskRecord[] = [];
+  // the coordinator stamps records on the wall clock (its own, never stepped); the history runs on CLOCK_MONOTONIC
+  const wallToMono = (() => {
+    const wall = Date.now();
+    const mono = monotonicMs();
+    return (iso: string) => mono + (Date.parse(iso) - wall);
+  })();
+  const atRiskByState: Record<string, number> = {};
   try {
     await cluster.start();
     const stores = await cluster.slotctlJson<StoreJson[]>(['store', 'list']);
@@ -115,7 +125,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       watchResult = await watch.stop();
     }
     final = await finalState(cluster, stores, problems);
-    atRisk = (await cluster.slotctlJson<{ id: number; store: string; slot: string; machine: string; state: string }[]>(['store', 'at-risk'])).map((r) => ({ ...r, why: 'still open after the run settled' }));
+    const all = await cluster.slotctlJson<{ id: number; store: string; slot: string; machine: string; state: string; createdAt: string; mailboxes: string[] }[]>(['store', 'at-risk', '--all']);
+    for (const r of all) atRiskByState[r.state] = (atRiskByState[r.state] ?? 0) + 1;
+    records = all.map((r) => ({ id: r.id, store: r.store, at: wallToMono(r.createdAt), mailboxes: r.mailboxes, state: r.state }));
+    atRisk = all.filter((r) => r.state !== 'recovered' && r.state !== 'nothing-lost').map((r) => ({ id: r.id, store: r.store, slot: r.slot, machine: r.machine, state: r.state, why: `still ${r.state} after the run settled` }));
   } catch (err) {
     problems.push(`run: ${(err as Error).stack ?? (err as Error).message}`);
   } finally {
@@ -123,7 +136,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   }
   const leftovers = await leftoversOf(o.dir, id);
   const history = readHistory([clientsOut, nemesisOut].filter((f) => exists(f)));
-  const report = check(history, final);
+  const report = check(history, final, { atRisk: records });
   report.twoMasterMoments = watchResult?.dual ?? [];
   report.atRiskUnexplained = atRisk;
   const operator = nemesis?.operator ?? [];
@@ -140,12 +153,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     `operator actions: ${operator.length} (${operator.filter((r) => r.got === 'accept').length} accepted, ${operator.filter((r) => r.got === 'refuse').length} refused; ${wronglyAccepted.length} accepted where a refusal was certain)`,
     ...operator.filter((r) => r.expect !== r.got).map((r) => `  #${r.step} ${r.kind} ${r.target}: expected ${r.expect}, got ${r.got}: ${r.detail.split('\n')[0]}`),
     `split-brain watch: ${Math.round(watch.watchedMs / 1000)} s, ${watch.changes} listener change(s), ${watch.lost} lost, ${report.twoMasterMoments.length} moment(s) with two masters`,
+    `at-risk records: ${Object.entries(atRiskByState).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
     `nemesis at most ${Math.round(lateMs)} ms behind its schedule`,
     ...problems.map((p) => `problem: ${p}`),
     ...leftovers.map((l) => `left behind: ${l}`),
     ...(ok || !schedule ? [] : ['schedule:', ...renderSchedule(schedule).map((l) => `  ${l}`)]),
   ];
-  const result: SoakResult = { seed: o.seed, minutes: o.minutes, passed: ok, schedule: schedule ? summarizeSchedule(schedule) : { faults: {}, operator: {}, several: 0, faultMs: 0 }, report, operator, wronglyAccepted, problems, lateMs, watch, leftovers, lines, dir: o.dir };
+  const result: SoakResult = { seed: o.seed, minutes: o.minutes, passed: ok, schedule: schedule ? summarizeSchedule(schedule) : { faults: {}, operator: {}, several: 0, faultMs: 0 }, report, operator, wronglyAccepted, problems, lateMs, watch, leftovers, atRiskByState, lines, dir: o.dir };
   writeFileSync(join(o.dir, 'report.json'), `${JSON.stringify({ ...result, report: { ...report, violations: report.violations.slice(0, 50) } }, null, 1)}\n`);
   return result;
 }
@@ -177,12 +191,18 @@ async function settleCluster(cluster: NetnsCluster, stores: StoreJson[], problem
         log(`settle: machine recover ${m} exit ${r.exitCode}`);
       }
     }
-    for (const s of stores) {
-      await waitFor(`${s.name} to have one master and one replica serving`, async () => {
-        const now = (await cluster.slotctlJson<StoreJson[]>(['store', 'list'])).find((x) => x.name === s.name)!;
-        const ok = now.master.state === 'SERVING' && now.master.role === 'MASTER' && now.replica.state === 'SERVING' && now.replica.role === 'REPLICA';
-        return ok && now.master.epochApplied === now.epoch && now.replica.epochApplied === now.epoch ? true : undefined;
-      }, 180_000, 500);
+    let notYet: string[] = [];
+    try {
+      await waitFor('every store to have one master and one replica serving', async () => {
+        const now = await cluster.slotctlJson<StoreJson[]>(['store', 'list']);
+        notYet = now.filter((s) => stores.some((x) => x.name === s.name)).filter((s) => {
+          const ok = s.master.state === 'SERVING' && s.master.role === 'MASTER' && s.replica.state === 'SERVING' && s.replica.role === 'REPLICA';
+          return !(ok && s.master.epochApplied === s.epoch && s.replica.epochApplied === s.epoch);
+        }).map((s) => `${s.name} (epoch ${s.epoch}: master ${s.master.name} ${s.master.state} as ${s.master.role || 'nothing'} at ${s.master.epochApplied}, replica ${s.replica.name} ${s.replica.state} as ${s.replica.role || 'nothing'} at ${s.replica.epochApplied})`);
+        return notYet.length ? undefined : true;
+      }, 240_000, 1000);
+    } catch {
+      throw new Error(`not settled after 240 s: ${notYet.join('; ')}`);
     }
     for (const m of cluster.machines) {
       const pidFile = join(cluster.stateDir(m), 'slot-fence.pid');
