@@ -148,6 +148,10 @@ describe('machine loss on a namespace cluster', () => {
     // a message that reached the replica, to be expunged on the new master after the failover
     await cluster.mail('deliver', [{ host: first.serviceIp, user: 'ann', subject: 'expunge me later' }]);
     await waitFor('the replica to have it', async () => ((await cluster.mail<string[][]>('subjects', [{ host: first.replica.ip, user: 'ann' }]))[0]!.includes('expunge me later') ? true : undefined), 30_000, 500);
+    // a folder both sides have, to be deleted on the new master after the failover while the old master holds a
+    // message filed there that never replicated (the soak, seed 3274726004: that recovery failed at every retry)
+    await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Shared', subject: 'in Shared on both' }]);
+    await waitFor('the replica to have Shared', async () => ((await cluster.mail<string[][]>('folder', [{ host: first.replica.ip, user: 'ann', folder: 'Shared' }]))[0]!.length ? true : undefined), 30_000, 500);
 
     const watch = await watchMasters(all);
     const load = cluster.startLoad('load-crash', loadTargets(all), 25);
@@ -165,10 +169,11 @@ describe('machine loss on a namespace cluster', () => {
       // which sync_client -m cannot push — the soak found a recovery that failed on it for ever (seed 3274726004)
       await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Doomed', subject: 'filed, then its folder deleted' }]);
       await cluster.mail('rmfolder', [{ host: first.serviceIp, user: 'ann', folder: 'Doomed' }]);
+      await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Shared', subject: 'in Shared on the old master only' }]);
       await waitFor('the old master to report a backlog naming them', async () => {
         const names = (await store(first.name)).master.backlog?.mailboxNames ?? [];
         const deleted = names.some((n) => n.startsWith('DELETED.user.ann.Doomed.'));
-        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') && deleted ? true : undefined;
+        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') && names.includes('user.ann.Shared') && deleted ? true : undefined;
       }, 20_000, 200);
       crashedAt = Date.now();
       await cluster.crash(victim);
@@ -190,6 +195,7 @@ describe('machine loss on a namespace cluster', () => {
 
     // after the failover: mail goes to the new masters (the load goes on), one message is expunged there
     expect(await cluster.mail<number[]>('expunge', [{ host: first.serviceIp, user: 'ann', subject: 'expunge me later' }])).toEqual([1]);
+    await cluster.mail('rmfolder', [{ host: first.serviceIp, user: 'ann', folder: 'Shared' }]);
     await cluster.mail('deliver', [{ host: first.serviceIp, user: 'clashy', subject: 'clashy after the failover' }]);
     await sleep(2000);
     const summary = await load.stop();
@@ -226,6 +232,11 @@ describe('machine loss on a namespace cluster', () => {
     const detail = (await cluster.slotctl(['store', 'at-risk', first.name])).stdout;
     expect(detail).toMatch(/user\.clashy\s+copied\s+verified\s+uniqueid \S+ here, \S+ on the new master: 1 message\(s\) copied over IMAP/);
     expect(detail).toMatch(/DELETED\.user\.ann\.Doomed\.\S+\s+nothing\s+.*deleted on the old slot/);
+    // Shared, deleted on the new master after the failover: made again there with what the old slot had (its
+    // unreplicated message is not dropped unseen; the message both had comes back with it — recovery never deletes)
+    expect(detail).toMatch(/user\.ann\.Shared\s+copied\s+verified\s+gone from the new master/);
+    const [shared] = await cluster.mail<string[][]>('folder', [{ host: first.serviceIp, user: 'ann', folder: 'Shared' }]);
+    expect(shared).toContain('in Shared on the old master only');
     // and the returned replica catches up with the clashing user from the new master (user-level resync)
     await waitFor('the replica to hold the clashing user as the master does', async () => {
       const [onReplica] = await cluster.mail<string[][]>('subjects', [{ host: first.master.ip, user: 'clashy' }]);

@@ -142,7 +142,7 @@ describe('each rule, broken once', () => {
       final.s01![side].ann!.INBOX![0]!.flags = [];
     }
     // the failover (at 100) came after the changes (50–95) and names both mailboxes: undone by design, explained
-    const atRisk = [{ id: 7, store: 's01', at: 100, mailboxes: ['user.ann', 'DELETED.user.ann.Old.5F3A'], state: 'recovered' }];
+    const atRisk = [{ id: 7, store: 's01', at: 100, from: 45, mailboxes: ['user.ann', 'DELETED.user.ann.Old.5F3A'], state: 'recovered' }];
     const report = check(h, final, { atRisk });
     expect(report.violations.map((v) => [v.rule, v.explainedBy?.slice(0, 20)])).toEqual([
       ['flags', 'at-risk record #7 (r'],
@@ -152,7 +152,7 @@ describe('each rule, broken once', () => {
     expect(passed(report)).toBe(true);
     expect(report.summary).toMatchObject({ violations: {}, explained: 3 });
     // a record of another mailbox, or a failover before the change, explains nothing
-    for (const other of [{ ...atRisk[0]!, mailboxes: ['user.bob'] }, { ...atRisk[0]!, at: 40 }, { ...atRisk[0]!, store: 's02' }]) {
+    for (const other of [{ ...atRisk[0]!, mailboxes: ['user.bob'] }, { ...atRisk[0]!, at: 40, from: 30 }, { ...atRisk[0]!, store: 's02' }, { ...atRisk[0]!, from: 99 }]) {
       expect(passed(check(h, final, { atRisk: [other] }))).toBe(false);
     }
     // a lost message is never explained

@@ -44,6 +44,8 @@ export interface AtRiskRecord {
   id: number;
   store: string;
   at: number;
+  /** From when changes may not have replicated: the oldest unreplicated change the old master last reported. */
+  from: number;
   mailboxes: string[];
   state: string;
 }
@@ -332,11 +334,15 @@ const UNDOABLE: readonly OpKind[] = ['expunge', 'delete-folder', 'set-flags', 'c
 function explanation(v: Violation, records: readonly AtRiskRecord[]): string | undefined {
   if (v.rule !== 'resurrected' && v.rule !== 'flags') return undefined;
   const name = internalMailbox(v.user, v.folder ?? 'INBOX');
-  const changes = v.excerpt.flatMap((e) => (e.op && e.op.outcome === 'ok' && UNDOABLE.includes(e.op.kind) ? [e.op] : []));
+  const ops = v.excerpt.flatMap((e) => (e.op && e.op.outcome === 'ok' ? [e.op] : []));
   for (const r of records) {
-    if (r.store !== v.store) continue;
-    const names = r.mailboxes.some((m) => m === name || m.startsWith(`DELETED.${name}.`));
-    if (names && changes.some((o) => o.start < r.at)) return `at-risk record #${r.id} (${r.state}): the failover at this store names ${name}, changed on the old master before it`;
+    if (r.store !== v.store || !r.mailboxes.some((m) => m === name || m.startsWith(`DELETED.${name}.`))) continue;
+    // answered by the old master inside the window its record covers: from its oldest unreplicated change to the failover
+    const atRisk = (o: Operation) => o.start < r.at && endOf(o) >= r.from;
+    // undone: a removal or flag change that may not have replicated; given back: a message only the old master had,
+    // which recovery brings back even where the new master removed its folder meanwhile (it never deletes)
+    if (ops.some((o) => UNDOABLE.includes(o.kind) && atRisk(o))) return `at-risk record #${r.id} (${r.state}): its failover names ${name}, changed on the old master before it and not replicated`;
+    if (v.rule === 'resurrected' && ops.some((o) => isCreation(o) && atRisk(o))) return `at-risk record #${r.id} (${r.state}): its failover names ${name}; the message was stored on the old master only and recovery gave it back`;
   }
   return undefined;
 }

@@ -84,7 +84,12 @@ export async function copyMissing(input: CopyInput): Promise<{ copied: number; p
   await dst.connect();
   try {
     const have = new Set<string>();
-    const box = await dst.mailboxOpen(folder);
+    // gone from the new master (deleted there after the failover): made again, to hold what only the old slot has
+    const box = await dst.mailboxOpen(folder).catch(async (err: unknown) => {
+      if ((err as { responseStatus?: string }).responseStatus !== 'NO') throw err;
+      await dst.mailboxCreate(folder);
+      return dst.mailboxOpen(folder);
+    });
     if (box.exists > 0) for await (const m of dst.fetch('1:*', { emailId: true })) if (m.emailId) have.add(m.emailId);
     await src.mailboxOpen(folder, { readOnly: true });
     let copied = 0;
