@@ -268,11 +268,21 @@ export class Nemesis {
       const m = (await this.cluster.slotctlJson<{ name: string; connected: boolean }[]>(['machine', 'list'])).find((x) => x.name === machine);
       return m?.connected ? true : undefined;
     }, 120_000, 500);
+    let unreachable = 0;
     for (let attempt = 1; ; attempt++) {
-      const open = (await this.cluster.slotctlJson<{ machine: string; state: string }[]>(['store', 'at-risk'])).filter((r) => r.machine === machine);
+      // the coordinator may be down (a kill-coordinator step): not the recovery's failure, ask again
+      const records = await this.cluster.slotctlJson<{ machine: string; state: string }[]>(['store', 'at-risk']).catch(() => undefined);
+      if (!records) {
+        if (++unreachable > 60) throw new NemesisError(`the coordinator did not answer for 2 minutes while ${machine} waited for its recovery`);
+        attempt--;
+        await sleep(2000);
+        continue;
+      }
+      const open = records.filter((r) => r.machine === machine);
       if (!open.length) return;
       const r = await this.slotctl(['machine', 'recover', machine]);
-      this.history.nemesis({ kind: 'recover', target: machine, phase: 'end', detail: `machine recover exit ${r.exitCode}` });
+      const said = (r.exitCode === 0 ? '' : (r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ').slice(0, 300));
+      this.history.nemesis({ kind: 'recover', target: machine, phase: 'end', detail: `machine recover exit ${r.exitCode}${said ? `: ${said}` : ''}` });
       if (r.exitCode === 0) continue; // read the records again: all closed?
       if (attempt >= 10) throw new NemesisError(`machine recover ${machine} failed ${attempt} times: ${(r.stderr || r.stdout).trim().slice(0, 400)}`);
       await sleep(3000);
