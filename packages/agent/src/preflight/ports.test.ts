@@ -53,6 +53,17 @@ describe('ports already taken', () => {
     expect(await portProblems([{ ip: '127.0.59.3', port: portOf(other) }], undefined)).toEqual([]);
   });
 
+  it('are free once their holder has exited, even within the 500 ms a shared read of /proc/net/tcp lives', async () => {
+    const { child, port } = await listenerProcess('127.0.59.9');
+    cleanups.push(() => child.kill('SIGKILL'));
+    await fresh();
+    expect(await portProblems([{ ip: '127.0.59.9', port }], undefined)).toHaveLength(1); // the shared read: held
+    child.kill('SIGKILL');
+    await child;
+    // a read this old would still show the listener, with nobody holding it: read again before calling it taken
+    expect(await portProblems([{ ip: '127.0.59.9', port }], undefined)).toEqual([]);
+  });
+
   it('name the process that listens there, with its PID and command line', async () => {
     const { child, port } = await listenerProcess('127.0.59.4');
     cleanups.push(() => child.kill('SIGKILL'));

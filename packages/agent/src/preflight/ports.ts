@@ -108,12 +108,22 @@ export async function portProblems(wanted: readonly ListenAddress[], ownMaster: 
   // the slot's own cyrmaster runs (to be re-adopted): the ports are its. Not left to the owner search below, which
   // needs CAP_SYS_PTRACE to see the sockets of a process of another user (cyrus) and would otherwise call it foreign
   if (ownMaster !== undefined && pidAlive(ownMaster)) return [];
-  const all = await listeners();
+  let all = await listeners();
+  let fresh = false;
   const problems: string[] = [];
   for (const at of wanted) {
-    const found = blocking(all, at);
+    let found = blocking(all, at);
     if (found.length === 0) continue;
-    const owners = await socketOwners(new Set(found.map((f) => f.listener.inode)));
+    let owners = await socketOwners(new Set(found.map((f) => f.listener.inode)));
+    if (owners.length === 0 && !fresh) {
+      // nobody holds it: the shared read may be older than the exit of its holder — the slot's own cyrmaster, stopped
+      // a moment ago for a change of role (the soak, seed 20261204: a new master refused, its store down 8 minutes)
+      all = await listeners(0);
+      fresh = true;
+      found = blocking(all, at);
+      if (found.length === 0) continue;
+      owners = await socketOwners(new Set(found.map((f) => f.listener.inode)));
+    }
     if (ownMaster && owners.length > 0 && owners.every((o) => o.pid === ownMaster || o.pgid === ownMaster)) continue;
     // the master of a group first: it is what an operator stops (its children hold the same socket)
     const owner = owners.find((o) => o.pid === o.pgid) ?? owners[0];
