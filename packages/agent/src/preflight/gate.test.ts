@@ -5,7 +5,7 @@ import { PreflightGate } from './gate.js';
 const input = {} as PreflightInput;
 
 describe('a slot held down by its checks', () => {
-  it('is looked at again after 1 s, 2 s, 4 s … at most 10 s, once per due time, and let go when they pass', async () => {
+  it('is looked at again after 1 s, 2 s, 4 s … at most 10 s, once per due time (checked or not), and let go when they pass', async () => {
     vi.useFakeTimers({ now: 0 });
     try {
       const gate = new PreflightGate();
@@ -14,7 +14,8 @@ describe('a slot held down by its checks', () => {
       expect(gate.blocked).toBe(true);
       expect(gate.takeDue(999)).toBe(false);
       expect(gate.takeDue(1000)).toBe(true);
-      expect(gate.takeDue(5000)).toBe(false); // taken: not again until it has been checked
+      expect(gate.takeDue(1999)).toBe(false); // taken: not again within its backoff…
+      expect(gate.takeDue(2000)).toBe(true); // …but again after it, though the start never reached the checks
       vi.setSystemTime(1000);
       expect((await gate.check(input, failing)).changed).toBe(false);
       expect(gate.takeDue(2999)).toBe(false);

@@ -16,11 +16,19 @@ export class PreflightGate {
     return this.problem !== '';
   }
 
-  /** Held down and due for another look; true once, until check() has run again. */
+  /**
+   * Held down and due for another look; true once per backoff step. Not once until check() has run again: a start
+   * that stops short of the checks (waiting for the lease, say) must be tried again, or the slot stays down until its
+   * next desired state (the soak, seed 20261204: a new master FAILED for 8 minutes).
+   */
   takeDue(now: number): boolean {
     if (!this.blocked || now < this.nextAt) return false;
-    this.nextAt = Number.POSITIVE_INFINITY;
+    this.nextAt = now + this.backoff();
     return true;
+  }
+
+  private backoff(): number {
+    return Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.max(0, this.failures - 1));
   }
 
   /** Runs the checks: '' when the slot may start, else what holds it down (every problem, one sentence each). */
@@ -30,7 +38,7 @@ export class PreflightGate {
     const before = this.problem;
     this.problem = problem;
     this.failures = problem ? this.failures + 1 : 0;
-    this.nextAt = problem ? Date.now() + Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (this.failures - 1)) : 0;
+    this.nextAt = problem ? Date.now() + this.backoff() : 0;
     return { problem, changed: problem !== before, cleared: problem ? '' : before };
   }
 }
