@@ -68,11 +68,10 @@ function ipSync(args: string[]): string {
 }
 
 /**
- * Unmounts every filesystem mounted at or under `dir` (the soak's tmpfs partitions), deepest first, lazily: a
- * process still holding one open must not keep the directory from being removed. Read from /proc/self/mountinfo,
- * whose paths escape spaces and the like as octal.
+ * Mount points at or under `dir`, deepest first (the soak's tmpfs partitions), from /proc/self/mountinfo, whose paths
+ * escape spaces and the like as octal.
  */
-export function unmountUnder(dir: string): string[] {
+export function mountsUnder(dir: string): string[] {
   let text = '';
   try {
     text = readFileSync('/proc/self/mountinfo', 'utf8');
@@ -80,13 +79,21 @@ export function unmountUnder(dir: string): string[] {
     return [];
   }
   const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const points = text
+  return text
     .split('\n')
     .map((line) => line.split(' ')[4])
     .filter((p): p is string => !!p)
     .map(unescape)
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Unmounts every filesystem mounted at or under `dir`, lazily: a process still holding one open must not keep the
+ * directory from being removed.
+ */
+export function unmountUnder(dir: string): string[] {
+  const points = mountsUnder(dir);
   for (const p of points) execaSync('umount', ['-l', p], { reject: false });
   return points;
 }

@@ -2,14 +2,14 @@
 // out a seeded schedule, a split-brain watch throughout; then every fault healed, every machine recovered, both sides
 // of every store read, and the checker's verdict over the history and that final state. `npm run soak` (main.ts) and
 // the 3-minute run of `npm test` (test/soak.test.ts) both call runSoak.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT, waitFor } from '../../tools/local-cluster.js';
 import type { StoreJson } from '../cluster/checks.js';
 import { MasterWatch, type MasterWatchResult } from '../cluster/master-watch.js';
 import { NetnsCluster } from '../cluster/netns.js';
-import { NETNS_PREFIX } from '../cluster/netns-cleanup.js';
+import { mountsUnder, NETNS_PREFIX } from '../cluster/netns-cleanup.js';
 import { processCommandLines } from '../support/fixtures.js';
 import type { PairResult } from '../support/mail-compare.js';
 import { type AtRiskRecord, type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, renderReport } from './checker.js';
@@ -144,7 +144,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await cluster.destroy().catch((err: Error) => problems.push(`destroy: ${err.message}`));
   }
   const leftovers = await leftoversOf(o.dir, id);
-  const history = readHistory([clientsOut, nemesisOut].filter((f) => exists(f)));
+  const history = readHistory([clientsOut, nemesisOut].filter((f) => existsSync(f)));
   const report = check(history, final, { atRisk: records });
   report.twoMasterMoments = watchResult?.dual ?? [];
   report.atRiskUnexplained = atRisk;
@@ -173,14 +173,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   return result;
 }
 
-const exists = (f: string) => {
-  try {
-    readFileSync(f);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * After the last fault: every agent connected and its machine up, every open at-risk record recovered, every store
@@ -254,7 +246,6 @@ async function leftoversOf(dir: string, id: string): Promise<string[]> {
   const ns = (await execa('ip', ['netns', 'list'], { reject: false })).stdout.split('\n').filter((l) => l.startsWith(`${NETNS_PREFIX}${id}-`));
   out.push(...ns.map((n) => `namespace ${n}`));
   out.push(...processCommandLines().filter((l) => l.includes(dir)).map((l) => `process ${l}`));
-  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
-  out.push(...mounts.map((m) => `mount ${m}`));
+  out.push(...mountsUnder(dir).map((m) => `mount ${m}`));
   return out;
 }
