@@ -551,6 +551,13 @@ export class NetnsCluster {
     this.log('heal(): all links up, no cuts');
   }
 
+  /** The agent's log (pino JSON lines, every agent of the machine started by this cluster). */
+  agentLogFile(machine: string): string {
+    const agent = this.agents.get(machine);
+    if (!agent) throw new Error(`no agent was started for ${machine}`);
+    return agent.logFile;
+  }
+
   /** A hung agent (SIGSTOP); `resumeAgent` continues it. */
   pauseAgent(machine: string): void {
     process.kill(this.agentPid(machine), 'SIGSTOP');

@@ -27,6 +27,8 @@ import { tuneArpRetransmit } from './vip/neighbour.js';
 
 /** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
 const FENCE_BACKUP_DELAY_MS = 250;
+/** A desired state the coordinator's acknowledgements name and that has not arrived this long after the lease came back is fetched by a fresh session. */
+const RESYNC_AFTER_MS = 10_000;
 
 export interface AgentOptions {
   machine: string;
@@ -68,6 +70,17 @@ export class Agent {
   private http: ObserveServer | undefined;
   /** The lease ran out and has not been held since (its return is then a fence action). */
   private leaseLost = false;
+  /**
+   * The lease is held again after it ran out, and the masters wait for the coordinator to confirm the desired state
+   * they were fenced under: a failover while this machine was away made them replicas, and the desired state saying
+   * so may still be on its way (the lease can come back over a fresh connection before the session's stream
+   * delivers). Until then no master starts and none holds its service IP.
+   */
+  private unconfirmed = false;
+  /** The last confirmation since the lease last ran out (see LinkOptions.confirmed), and when the lease came back. */
+  private confirmation: { version: string; matches: boolean } | undefined;
+  private regainedAt = 0;
+  private resynced = false;
   /** Called after each pass of the supervision loop (the systemd watchdog's keep-alive goes from there). */
   private readonly tickListeners: Array<() => void> = [];
 
@@ -97,7 +110,7 @@ export class Agent {
         ports: { imap: opts.ports.imap, lmtp: opts.ports.lmtp, sync: opts.ports.sync },
         auth: opts.auth,
         vip: opts.vip.driver === 'ip' ? new IpVipDriver({ iface: opts.vip.iface, probeMs: opts.vip.arpProbeMs, log, watch: addressWatch }) : new LoopbackVipDriver(),
-        mayServeMaster: () => keeper.holds(),
+        mayServeMaster: () => keeper.holds() && !this.unconfirmed,
         // the slots' paths must lie under these (none declared: only the system's directories are refused)
         disks: () => this.desired?.diskPaths ?? [],
         crashLimit: 5,
@@ -145,8 +158,16 @@ export class Agent {
       },
       withhold: (plan, previous) => withholdPromotions(plan, previous, (slot) => this.peerMachine(slot), this.peers!.promises, monotonicMs()),
       peerViews: () => this.peers!.views(),
-      // fenced means a lease was held and ran out (masters stopped); an agent that has not had its first one yet is not
-      fenced: () => keeper.remaining() !== undefined && !keeper.holds(),
+      // fenced means a lease was held and ran out (masters stopped) and the masters have not started since; an agent
+      // that has not had its first lease yet is not
+      fenced: () => (keeper.remaining() !== undefined && !keeper.holds()) || this.unconfirmed,
+      confirmed: (version, matches) => {
+        // only while the lease is held: one read before the lease came back may predate a failover, one read while
+        // it is held cannot (no promotion before a granted lease has run out, and then the masters stop again)
+        if (!keeper.holds()) return;
+        this.confirmation = { version, matches };
+        this.resumeIfConfirmed();
+      },
     });
     this.link.start();
     this.metrics.setSource(() => this.view());
@@ -254,13 +275,20 @@ export class Agent {
       lost: () => {
         this.metrics.fenceAction('lease-expired');
         this.leaseLost = true;
+        this.unconfirmed = false;
+        this.confirmation = undefined;
         setTimeout(() => (keeper.holds() ? undefined : void this.slots?.fence()), FENCE_BACKUP_DELAY_MS).unref();
       },
       regained: () => {
         // the first lease of this agent is no return: only one after an expiry counts
-        if (this.leaseLost) this.metrics.fenceAction('lease-regained');
+        if (!this.leaseLost) return void this.slots?.resume();
+        this.metrics.fenceAction('lease-regained');
         this.leaseLost = false;
-        void this.slots?.resume();
+        this.unconfirmed = true;
+        this.regainedAt = monotonicMs();
+        this.resynced = false;
+        this.log.info('lease held again: masters start once the coordinator confirms the desired state they were fenced under');
+        this.resumeIfConfirmed();
       },
       // a critical event on each local master (the coordinator's events are per slot): they stop serving at the
       // deadline the fence last read until fence.json can be written again
@@ -275,6 +303,26 @@ export class Agent {
     this.keeper = keeper;
     this.guard = guard;
     return keeper;
+  }
+
+  /**
+   * The fenced masters start again when the lease is held and an acknowledgement of a heartbeat sent since it ran
+   * out names the desired version applied here. One naming another means a newer desired state is on its way; when
+   * it has not come RESYNC_AFTER_MS after the lease did, a fresh session fetches it.
+   */
+  private resumeIfConfirmed(): void {
+    if (!this.unconfirmed || !this.keeper?.holds() || !this.confirmation) return;
+    const { version, matches } = this.confirmation;
+    if (!matches) {
+      if (!this.resynced && monotonicMs() - this.regainedAt > RESYNC_AFTER_MS) {
+        this.resynced = true;
+        this.link?.resync(`the coordinator's desired version ${version} has not arrived ${RESYNC_AFTER_MS / 1000} s after the lease came back; the masters wait for it`);
+      }
+      return;
+    }
+    this.unconfirmed = false;
+    this.log.info({ version }, 'the coordinator confirmed the desired state: fenced masters start again');
+    void this.slots?.resume();
   }
 
   /**

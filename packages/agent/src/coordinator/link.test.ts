@@ -11,7 +11,7 @@ import type { MachineSlots } from '../machine/slots.js';
 import { AppliedStore } from '../state/applied-store.js';
 import { CoordinatorLink } from './link.js';
 
-type Mode = { follower: string | undefined } | { term: number; desiredTerm?: number; ackTerm?: number };
+type Mode = { follower: string | undefined } | { term: number; desiredTerm?: number; ackTerm?: number; ackVersion?: string };
 
 interface Fake {
   address: string;
@@ -38,7 +38,7 @@ async function fakeCoordinator(mode: Mode): Promise<Fake> {
           send({ welcome: { heartbeatIntervalMs: 1000, leaseMs: 5000, coordinatorId: fake.address, term: m.term } });
           send({ desired: { version: `v-${fake.address}`, machine: 'm1', slots: [], term: m.desiredTerm ?? m.term } });
         }
-        if (message.heartbeat) send({ ack: { seq: message.heartbeat.seq, leaseMs: 5000, term: m.ackTerm ?? m.term } });
+        if (message.heartbeat) send({ ack: { seq: message.heartbeat.seq, leaseMs: 5000, term: m.ackTerm ?? m.term, desiredVersion: m.ackVersion ?? `v-${fake.address}` } });
       });
       call.on('end', () => call.end());
     },
@@ -54,7 +54,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setUp(coordinators: Fake[], persistedTerm = 0) {
+async function setUp(coordinators: Fake[], persistedTerm = 0, fence: { fenced?: () => boolean; confirmed?: (version: string, matches: boolean) => void } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'slotctl-link-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const applied = new AppliedStore(dir, 'm1');
@@ -81,7 +81,8 @@ async function setUp(coordinators: Fake[], persistedTerm = 0) {
     onDesired: (d) => void appliedVersions.push(d.version),
     withhold: () => [],
     peerViews: () => [],
-    fenced: () => false,
+    fenced: fence.fenced ?? (() => false),
+    confirmed: fence.confirmed,
   });
   cleanups.push(() => link.stop());
   for (const c of coordinators) cleanups.push(() => c.server.forceShutdown());
@@ -167,5 +168,32 @@ describe('CoordinatorLink with several coordinators', () => {
     await until(() => link.state.phase === 'connected', 8000);
     expect(link.state).toMatchObject({ coordinator: leader.address });
     expect(lines.join('')).toContain('no connection within 1500 ms');
+  });
+});
+
+describe('CoordinatorLink confirming the desired state to a fenced agent', () => {
+  it('passes on the version an acknowledgement of a fenced heartbeat names, and whether it is the one applied', async () => {
+    const coordinator = await fakeCoordinator({ term: 0 });
+    let fenced = false;
+    const confirmations: { version: string; matches: boolean }[] = [];
+    const { link, lease } = await setUp([coordinator], 0, { fenced: () => fenced, confirmed: (version, matches) => void confirmations.push({ version, matches }) });
+    await until(() => link.state.phase === 'connected' && lease.acked > 1, 10_000);
+    // not fenced: acknowledgements confirm nothing
+    expect(confirmations).toEqual([]);
+    fenced = true;
+    await until(() => confirmations.length > 0, 5000);
+    expect(confirmations[0]).toEqual({ version: `v-${coordinator.address}`, matches: true });
+    // a failover meanwhile: the coordinator names a version this agent has not applied
+    (coordinator.mode as { ackVersion?: string }).ackVersion = 'v-after-failover';
+    await until(() => confirmations.some((c) => c.version === 'v-after-failover'), 5000);
+    expect(confirmations.find((c) => c.version === 'v-after-failover')!.matches).toBe(false);
+  });
+
+  it('starts a fresh session on resync, whose desired state is applied again', async () => {
+    const coordinator = await fakeCoordinator({ term: 0 });
+    const { link, appliedVersions } = await setUp([coordinator]);
+    await until(() => link.state.phase === 'connected' && appliedVersions.length === 1 && link.appliedVersion === `v-${coordinator.address}`, 10_000);
+    link.resync('a test');
+    await until(() => coordinator.sessions === 2 && appliedVersions.length === 2 && link.state.phase === 'connected', 10_000);
   });
 });

@@ -74,6 +74,12 @@ export interface LinkOptions {
   /** Sent with every heartbeat. */
   peerViews: () => PeerView[];
   fenced: () => boolean;
+  /**
+   * The acknowledgement of a heartbeat sent fenced names the coordinator's desired version for this machine, read
+   * when it acknowledged; `matches` once every desired state received before it has been applied: whether that is
+   * the version applied here.
+   */
+  confirmed?: (version: string, matches: boolean) => void;
 }
 
 export class CoordinatorLink {
@@ -101,6 +107,10 @@ export class CoordinatorLink {
   private reapplyTimer: NodeJS.Timeout | undefined;
   /** Send times of recent heartbeats, for the acknowledgement's round trip in the logs. */
   private readonly sentAt = new Map<number, number>();
+  /** Heartbeats sent saying fenced: their acknowledgements confirm (or not) the desired state applied here. */
+  private readonly fencedSeqs = new Set<number>();
+  /** The version of the last desired state applied here (as far as it could be: refused or withheld slots aside). */
+  appliedVersion: string | undefined;
   /** When the current stream was opened, and until when its coordinator said it promotes nothing (monotonic ms). */
   private openedAt = 0;
   private graceUntil = 0;
@@ -302,6 +312,14 @@ export class CoordinatorLink {
         if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
         for (const k of this.sentAt.keys()) if (k <= Number(ack.seq)) this.sentAt.delete(k);
         this.options.lease.acked(Number(ack.seq), ack.leaseMs);
+        if (this.fencedSeqs.has(Number(ack.seq)) && ack.desiredVersion) {
+          // a desired state the coordinator wrote before this acknowledgement is applied first
+          const version = ack.desiredVersion;
+          void this.applying.then(() => {
+            if (stream === this.stream) this.options.confirmed?.(version, version === this.appliedVersion);
+          });
+        }
+        for (const k of this.fencedSeqs) if (k <= Number(ack.seq)) this.fencedSeqs.delete(k);
         return;
       }
       case 'desired': {
@@ -325,7 +343,10 @@ export class CoordinatorLink {
     this.sentAt.set(seq, at);
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
     this.options.lease.sent(seq, at);
-    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced: this.options.fenced() } });
+    const fenced = this.options.fenced();
+    if (fenced) this.fencedSeqs.add(seq);
+    if (this.fencedSeqs.size > 64) this.fencedSeqs.delete(this.fencedSeqs.values().next().value!);
+    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced } });
   }
 
   /**
@@ -393,9 +414,26 @@ export class CoordinatorLink {
       { version: desired.version, changed: changed.length, unchanged: plan.results.length - changed.length - refused.length, refused: refused.length, removed: plan.removed.length },
       'desired state applied',
     );
+    this.appliedVersion = desired.version;
     if (stream !== this.stream) return;
     stream.write({ applied: { version: desired.version, slots: plan.results } });
     stream.write({ reports: { slots: await this.options.slots.reports() } });
+  }
+
+  /**
+   * A fresh session with the same coordinator at once: its welcome is followed by the whole desired state. For a
+   * desired state the acknowledgements say exists and that has not arrived (its send failed on the coordinator).
+   */
+  resync(why: string): void {
+    const stream = this.stream;
+    if (!stream || this.state.phase !== 'connected') return;
+    this.log.warn({ why }, 'starting a fresh session with the coordinator');
+    this.stream = undefined;
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.welcomeTimer);
+    this.options.lease.sessionEnded();
+    stream.cancel();
+    this.connect();
   }
 
   /** The coordinator is back (a partner reaches it): waiting out the reconnect backoff could cost the lease. */

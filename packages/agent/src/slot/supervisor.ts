@@ -305,7 +305,7 @@ export class SlotSupervisor {
     const existing = await readPidFile(layout.pidFile);
     if (d.role === 'MASTER' && !this.rt.mayServeMaster()) {
       if (this.lifecycle === 'starting') await this.fire('fenced', 'restart after a crash without a lease');
-      this.reason = 'waiting for the lease before serving as master';
+      this.reason = 'waiting for the lease (after a fence: and the coordinator confirming this desired state) before serving as master';
       this.log.info({ store: d.store, epoch: d.epoch }, this.reason);
       this.rt.onChange();
       return;

@@ -427,7 +427,10 @@ export class AgentSessions {
         this.heartbeat(session.machine, () => {
           const leaseMs = this.grantLeaseMs();
           if (leaseMs > 0 && this.sessions.get(session.machine) === session) {
-            session.call.write({ ack: { seq, leaseMs, term: this.config.term ?? 0 } });
+            // a fenced agent starts its masters again on this acknowledgement's word: the version is read afresh
+            // (and a desired state not sent yet goes first), never one a failover has since made stale
+            if (fenced) this.sendDesired(session);
+            session.call.write({ ack: { seq, leaseMs, term: this.config.term ?? 0, desiredVersion: session.lastSentVersion } });
             this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
           }
         });
