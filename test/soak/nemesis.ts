@@ -4,15 +4,13 @@
 // report: a refusal where one was certain must have happened, and an acceptance where a refusal was certain is a
 // finding. A machine coming back from a down fault is recovered (`slotctl machine recover`) when a failover left
 // at-risk records for it, as an operator would.
-import { closeSync, existsSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../tools/local-cluster.js';
 import type { NetnsCluster } from '../cluster/netns.js';
+import type { MachineClocks } from './clock.js';
 import type { HistoryWriter } from './history.js';
 import { END_ACTION, START_ACTION, type NemesisAction, type Step } from './schedule.js';
-
-/** libfaketime: the wall clock of the processes it is preloaded into, offset by what the machine's file says. */
-export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
 export interface OperatorResult {
   step: number;
@@ -50,15 +48,9 @@ export class Nemesis {
     private readonly history: HistoryWriter,
     private readonly slots: readonly SlotPlace[],
     private readonly log: (line: string) => void,
+    /** The machines' clocks; undefined: no clock steps in this run. */
+    private readonly clocks?: MachineClocks,
   ) {}
-
-  /** The libfaketime settings of a machine's agent (its clock file starts at no offset). */
-  static clockEnv(dir: string, machine: string): Record<string, string> {
-    const file = join(dir, 'clock', machine);
-    if (!existsSync(file)) writeFileSync(file, '+0\n');
-    // monotonic time stays true: that is what leases must run on; the cache keeps Cyrus from reading it per call
-    return { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
-  }
 
   private note(step: Step, phase: 'start' | 'end', detail?: string): void {
     this.history.nemesis({ kind: step.kind, target: step.target, phase, step: step.id, ...(detail ? { detail } : {}) });
@@ -110,7 +102,7 @@ export class Nemesis {
         await c.coordinatorProcess?.crash();
         break;
       case 'clock-step':
-        writeFileSync(join(this.dir, 'clock', m), `${step.clockStepMs! > 0 ? '+' : '-'}${Math.round(Math.abs(step.clockStepMs!) / 1000)}\n`);
+        this.clocks!.set(m, step.clockStepMs!);
         break;
       case 'fill-partition':
         this.note(step, 'start', this.fill(step));
@@ -151,7 +143,7 @@ export class Nemesis {
         await c.startCoordinator();
         break;
       case 'clock-step':
-        writeFileSync(join(this.dir, 'clock', m), '+0\n');
+        this.clocks!.set(m, 0);
         break;
       case 'fill-partition': {
         const file = this.fills.get(step.id);
@@ -297,7 +289,7 @@ export class Nemesis {
   /** Heals whatever a stopped run left (every fault of the schedule has an end, but a run can be interrupted). */
   async healAll(machines: readonly string[]): Promise<void> {
     for (const file of this.fills.values()) rmSync(file, { force: true });
-    for (const m of machines) if (existsSync(join(this.dir, 'clock', m))) writeFileSync(join(this.dir, 'clock', m), '+0\n');
+    this.clocks?.resetAll(machines);
     await this.cluster.heal().catch(() => undefined);
   }
 }

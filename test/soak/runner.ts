@@ -10,6 +10,7 @@ import type { StoreJson } from '../cluster/checks.js';
 import { MasterWatch, type MasterWatchResult } from '../cluster/master-watch.js';
 import { NetnsCluster } from '../cluster/netns.js';
 import { mountsUnder, NETNS_PREFIX } from '../cluster/netns-cleanup.js';
+import { MachineClocks } from './clock.js';
 import { processCommandLines } from '../support/fixtures.js';
 import type { PairResult } from '../support/mail-compare.js';
 import { type AtRiskRecord, type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, renderReport } from './checker.js';
@@ -28,11 +29,7 @@ export interface SoakOptions {
   schedule?: ScheduleOptions;
   /** Cluster id (namespace names): one soak cluster at a time per id. */
   id?: string;
-  /**
-   * Step machines' wall clocks (agents and Cyrus under libfaketime). Off in `npm test`: libfaketime's shared
-   * semaphore, made by the root agent, cannot be opened by Cyrus running as cyrus when it is inherited (seen in CI:
-   * every cyrmaster exited 1), and each process that makes its own leaves a file in /dev/shm.
-   */
+  /** Step machines' wall clocks (agents, fences and Cyrus under libfaketime, clock.ts); default on. */
   clock?: boolean;
 }
 
@@ -63,10 +60,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const log = o.log ?? ((line: string) => console.log(line));
   const id = o.id ?? 'sk';
-  mkdirSync(join(o.dir, 'clock'), { recursive: true });
+  mkdirSync(o.dir, { recursive: true });
+  const clocks = o.clock === false ? undefined : new MachineClocks(o.dir);
   const cluster = new NetnsCluster({
     dir: o.dir, id, storePrefix: 's', machines: 5, slotsPerMachine: 8, log,
-    agentArgs: ['--stall-after', '3s'], ...(o.clock === false ? {} : { agentEnv: (m: string) => Nemesis.clockEnv(o.dir, m) }), partitionFsMb: 48,
+    agentArgs: ['--stall-after', '3s'], ...(clocks ? { agentEnv: (m: string) => clocks.env(m) } : {}), partitionFsMb: 48,
   });
   const problems: string[] = [];
   const clientsOut = join(o.dir, 'history-clients.jsonl');
@@ -105,7 +103,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await watch.start();
     try {
       const history = new HistoryWriter(nemesisOut, 'nemesis');
-      nemesis = new Nemesis(cluster, o.dir, history, slots, log);
+      nemesis = new Nemesis(cluster, o.dir, history, slots, log, clocks);
       const clients = cluster.daemon('soak-clients', 'cl', clientArgs('c1'));
       const t0 = monotonicMs();
       history.nemesis({ kind: 'run', target: 'cluster', phase: 'start', detail: `seed ${o.seed}, ${o.minutes} min` });
@@ -144,6 +142,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await cluster.destroy().catch((err: Error) => problems.push(`destroy: ${err.message}`));
   }
   const leftovers = await leftoversOf(o.dir, id);
+  leftovers.push(...(clocks?.strays() ?? []).map((f) => `libfaketime object ${f}`));
+  clocks?.remove();
   const history = readHistory([clientsOut, nemesisOut].filter((f) => existsSync(f)));
   const report = check(history, final, { atRisk: records });
   report.twoMasterMoments = watchResult?.dual ?? [];

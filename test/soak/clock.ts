@@ -1,0 +1,89 @@
+// The machines' wall clocks for the soak's clock steps: each machine's agent, fence and Cyrus run under libfaketime,
+// whose offset is read from that machine's file (monotonic time stays true: leases must run on it).
+//
+// libfaketime shares a semaphore and a memory segment (/dev/shm) among the processes of one tree. Left to itself,
+// the first process makes them, mode 0600, named by its pid: a root process that then runs Cyrus as cyrus (the same
+// pid after exec, setpriv) leaves cyrus unable to open them or to make its own under that name, and every cyrmaster
+// exited 1 (CI, ci-122); and each maker killed or replaced by exec left both files behind (≈1,200 in a day). Here
+// one pair per machine is made up front by libfaketime itself, opened to every user, and named to every process in
+// FAKETIME_SHARED, so that no process makes its own; the run removes them, and any other such file made during the
+// run is a leftover.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** libfaketime: the wall clock of the processes it is preloaded into, offset by what the machine's file says. */
+export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+const SHM = '/dev/shm';
+/** The names libfaketime gives its objects in /dev/shm. */
+const FAKETIME_FILE = /^(sem\.faketime_sem_|faketime_shm_)\d+$/;
+
+export class MachineClocks {
+  private readonly shared = new Map<string, { sem: string; shm: string }>();
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly dir: string) {
+    mkdirSync(join(dir, 'clock'), { recursive: true });
+  }
+
+  /** The environment of a machine's agent (and so of its fence and Cyrus): its clock file starts at no offset. */
+  env(machine: string): Record<string, string> {
+    const file = this.file(machine);
+    if (!existsSync(file)) writeFileSync(file, '+0\n');
+    const shared = this.shared.get(machine) ?? this.makeShared(machine);
+    // the cache keeps Cyrus from reading the file per call
+    return { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_CACHE_DURATION: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_SHARED: `/${shared.sem} /${shared.shm}` };
+  }
+
+  /** Steps a machine's wall clock to `offsetMs` from the true one (0: back). */
+  set(machine: string, offsetMs: number): void {
+    writeFileSync(this.file(machine), `${offsetMs < 0 ? '-' : '+'}${Math.round(Math.abs(offsetMs) / 1000)}\n`);
+  }
+
+  /** Every machine's clock back to the true one. */
+  resetAll(machines: readonly string[]): void {
+    for (const m of machines) if (existsSync(this.file(m))) this.set(m, 0);
+  }
+
+  /** Removes the shared objects made for the machines (every process using them has ended). */
+  remove(): void {
+    for (const { sem, shm } of this.shared.values()) {
+      rmSync(join(SHM, `sem.${sem}`), { force: true });
+      rmSync(join(SHM, shm), { force: true });
+    }
+    this.shared.clear();
+  }
+
+  /** libfaketime objects made since this run started that are not the machines' own: some process made its own. */
+  strays(): string[] {
+    const ours = new Set([...this.shared.values()].flatMap(({ sem, shm }) => [`sem.${sem}`, shm]));
+    const madeDuringRun = (f: string) => (statSync(join(SHM, f), { throwIfNoEntry: false })?.ctimeMs ?? 0) >= this.startedAt - 1000;
+    return readdirSync(SHM).filter((f) => FAKETIME_FILE.test(f) && !ours.has(f) && madeDuringRun(f)).map((f) => join(SHM, f));
+  }
+
+  private file(machine: string): string {
+    return join(this.dir, 'clock', machine);
+  }
+
+  /**
+   * A shell under libfaketime makes the pair for its pid as any first process would; it opens them to everyone
+   * and is killed before its exit handler could remove them.
+   */
+  private makeShared(machine: string): { sem: string; shm: string } {
+    const { FAKETIME_SHARED: _inherited, ...rest } = process.env;
+    const env = { ...rest, LD_PRELOAD: LIBFAKETIME, FAKETIME: '+0' };
+    let pid = '';
+    try {
+      const script = 'chmod 0666 "$1/sem.faketime_sem_$$" "$1/faketime_shm_$$" && echo $$ && kill -KILL $$';
+      execFileSync('sh', ['-c', script, 'sh', SHM], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (err) {
+      // killed, as meant: its pid is what it printed
+      pid = String((err as { stdout?: string }).stdout ?? '').trim();
+      if (!/^\d+$/.test(pid)) throw new Error(`could not make libfaketime's shared objects for ${machine}: ${(err as Error).message}`);
+    }
+    if (!pid) throw new Error(`could not make libfaketime's shared objects for ${machine}: the shell was not killed`);
+    const made = { sem: `faketime_sem_${pid}`, shm: `faketime_shm_${pid}` };
+    this.shared.set(machine, made);
+    return made;
+  }
+}
