@@ -1,11 +1,12 @@
 // `pnpm test:cleanup [--id ID] [--dir DIR]`: removes what a killed test run left behind — processes named in the PID
 // files of its directories (checked against their command lines), Cyrus slots under them, and its namespaces. Without
 // arguments: every harness directory under the temp dir, every namespace with the harness prefix and every tracing
-// instance of the split-brain watch.
+// instance of the split-brain watch, and the soak's libfaketime objects in /dev/shm that no process maps.
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchArg } from '../../bench/common.js';
+import { removeUnusedFaketimeObjects } from '../soak/clock.js';
 import { removeWatchInstances } from './master-watch.js';
 import { NETNS_PREFIX, cleanupNetns, unmountUnder } from './netns-cleanup.js';
 
@@ -24,4 +25,5 @@ for (const dir of dirs) {
 }
 const { namespaces } = cleanupNetns(undefined, prefix);
 const instances = id ? [] : removeWatchInstances(); // the split-brain watch's tracing instances
-console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}${instances.length ? `, ${instances.length} tracing instance(s) removed` : ''}${mounts ? `, ${mounts} mount(s) removed` : ''}`);
+const faketime = id ? [] : removeUnusedFaketimeObjects(); // the soak's clock objects nobody maps any more
+console.log(`test:cleanup: ${processes} process(es) stopped, ${namespaces.length} namespace(s) removed${namespaces.length ? `: ${namespaces.join(', ')}` : ''}${instances.length ? `, ${instances.length} tracing instance(s) removed` : ''}${mounts ? `, ${mounts} mount(s) removed` : ''}${faketime.length ? `, ${faketime.length} libfaketime object(s) removed` : ''}`);

@@ -9,7 +9,7 @@
 // FAKETIME_SHARED, so that no process makes its own; the run removes them, and any other such file made during the
 // run is a leftover.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** libfaketime: the wall clock of the processes it is preloaded into, offset by what the machine's file says. */
@@ -87,3 +87,26 @@ export class MachineClocks {
     return made;
   }
 }
+
+/**
+ * libfaketime objects in /dev/shm that no living process has mapped (a killed run's, or a maker's that was killed):
+ * removed; their paths. One that is mapped is in use and stays.
+ */
+export function removeUnusedFaketimeObjects(): string[] {
+  const candidates = readdirSync(SHM).filter((f) => FAKETIME_FILE.test(f));
+  if (!candidates.length) return [];
+  const mapped = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let maps = '';
+    try {
+      maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const m of maps.matchAll(/\/dev\/shm\/(\S+)/g)) mapped.add(m[1]!);
+  }
+  const removed = candidates.filter((f) => !mapped.has(f)).map((f) => join(SHM, f));
+  for (const f of removed) rmSync(f, { force: true });
+  return removed;
+}
+
