@@ -138,8 +138,8 @@ export async function ensureSyslog(dir: string, socketPath: string, syslogdBin: 
   }
   const child = execa(syslogdBin, ['--socket', socketPath, '--dir', dir], { detached: true, stdio: 'ignore', cleanup: false, reject: false });
   child.unref();
-  const deadline = Date.now() + 3000;
-  while (Date.now() < deadline) {
+  const deadline = performance.now() + 3000;
+  while (performance.now() < deadline) {
     if ((await socketIsLive(socketPath)) && ours()) {
       log.info({ socket: socketPath, dir, pid: child.pid }, 'started slot-syslogd for Cyrus logs');
       return 'ours';

@@ -8,7 +8,7 @@ export class EventBudget {
     private readonly limit: number,
     private readonly windowMs: number,
     private readonly onSuppressed: (slot: string, count: number) => void,
-    private readonly now = () => Date.now(),
+    private readonly now = () => performance.now(),
   ) {}
 
   take(slot: string): boolean {

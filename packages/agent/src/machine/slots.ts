@@ -58,7 +58,7 @@ export interface SlotsOptions {
 export class MachineSlots {
   private readonly supervisors = new Map<string, SlotSupervisor>();
   private readonly watchers = new Map<string, SyncWatcher>();
-  private lastLogReport = 0;
+  private lastLogReport = -Infinity;
   /** Per slot: what its quarantine holds (read once, and again after every change). */
   private readonly quarantines = new Map<string, QuarantineReport>();
   /** The slot requests of the desired state, each run once per id (requests/). */
@@ -103,10 +103,10 @@ export class MachineSlots {
       () => {
         // New log lines travel with the next report: at most one report for them every 2 s, the last one never lost.
         if (this.logReportTimer) return;
-        const wait = Math.max(0, this.lastLogReport + 2000 - Date.now());
+        const wait = Math.max(0, this.lastLogReport + 2000 - performance.now());
         this.logReportTimer = setTimeout(() => {
           this.logReportTimer = undefined;
-          this.lastLogReport = Date.now();
+          this.lastLogReport = performance.now();
           options.onChange();
         }, wait);
         this.logReportTimer.unref();

@@ -11,6 +11,9 @@ export class PreflightGate {
   private failures = 0;
   private nextAt = 0;
 
+  /** `now`: monotonic ms (a wall clock stepped back by NTP would hold the slot down for the length of the step). */
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
   /** Held down by a failed check. */
   get blocked(): boolean {
     return this.problem !== '';
@@ -21,7 +24,7 @@ export class PreflightGate {
    * that stops short of the checks (waiting for the lease, say) must be tried again, or the slot stays down until its
    * next desired state (the soak, seed 20261204: a new master FAILED for 8 minutes).
    */
-  takeDue(now: number): boolean {
+  takeDue(now = this.now()): boolean {
     if (!this.blocked || now < this.nextAt) return false;
     this.nextAt = now + this.backoff();
     return true;
@@ -38,7 +41,7 @@ export class PreflightGate {
     const before = this.problem;
     this.problem = problem;
     this.failures = problem ? this.failures + 1 : 0;
-    this.nextAt = problem ? Date.now() + this.backoff() : 0;
+    this.nextAt = problem ? this.now() + this.backoff() : 0;
     return { problem, changed: problem !== before, cleared: problem ? '' : before };
   }
 }

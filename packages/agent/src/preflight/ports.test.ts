@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { execa, type ResultPromise } from 'execa';
-import { afterEach, describe, expect, it } from 'vitest';
-import { listenAddresses, portProblems } from './ports.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { listenAddresses, portProblems, waitPortsFree } from './ports.js';
 
 const listen = async (host: string, port = 0): Promise<net.Server> => {
   const server = net.createServer(() => undefined);
@@ -97,5 +97,46 @@ describe('ports already taken', () => {
     const [problem] = await portProblems([{ ip: '127.0.59.7', port }], undefined);
     expect(problem).toMatch(new RegExp(`^127\\.0\\.59\\.7:${port} is taken by pid ${child.pid} \\(/usr/sbin/cyrmaster -e `));
     expect(problem).toMatch(/: Debian's own Cyrus \(cyrus-imapd\.service\) holds it: systemctl mask --now cyrus-imapd$/);
+  });
+});
+
+describe('the listeners read from /proc/net/tcp', () => {
+  it('are read afresh after a step back of the wall clock: a shared read is aged on monotonic time', async () => {
+    const { child, port } = await listenerProcess('127.0.59.12');
+    cleanups.push(() => child.kill('SIGKILL'));
+    await fresh();
+    expect(await portProblems([{ ip: '127.0.59.12', port }], undefined)).toHaveLength(1); // a shared read made now
+    child.kill('SIGKILL');
+    await child;
+    // aged on the wall clock, that read would look 10 minutes younger than zero and be used again (and again after
+    // the fresh re-read): the listener long gone, "taken by a process this agent cannot see" (the soak, seed 20261204)
+    vi.spyOn(Date, 'now').mockReturnValue(Date.now() - 600_000);
+    try {
+      await fresh();
+      expect(await portProblems([{ ip: '127.0.59.12', port }], undefined)).toEqual([]);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+});
+
+describe('waiting for a stopped cyrmaster\'s listeners to be released', () => {
+  it('ends as soon as the listener is gone, and says false when it stays past the wait', async () => {
+    const server = await listen('127.0.59.10');
+    cleanups.push(() => server.close());
+    const at = { ip: '127.0.59.10', port: portOf(server) };
+    // held for the whole wait
+    const t0 = performance.now();
+    expect(await waitPortsFree([at], 300)).toBe(false);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(300);
+    // released during the wait
+    setTimeout(() => server.close(), 200);
+    expect(await waitPortsFree([at], 5000)).toBe(true);
+  });
+
+  it('does not wait for a listener on every address of the port (another program may hold it for good)', async () => {
+    const any = await listen('0.0.0.0');
+    cleanups.push(() => any.close());
+    expect(await waitPortsFree([{ ip: '127.0.59.11', port: portOf(any) }], 5000)).toBe(true);
   });
 });

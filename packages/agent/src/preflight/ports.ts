@@ -35,7 +35,7 @@ let snapshot: { at: number; listeners: Promise<Listener[]> } | undefined;
 
 /** The namespace's TCP listeners; slots checked within `maxAgeMs` of each other share one read. */
 export function listeners(maxAgeMs = 500): Promise<Listener[]> {
-  if (snapshot && Date.now() - snapshot.at <= maxAgeMs) return snapshot.listeners;
+  if (snapshot && performance.now() - snapshot.at <= maxAgeMs) return snapshot.listeners;
   const read = (async () => {
     const out: Listener[] = [];
     for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
@@ -47,7 +47,7 @@ export function listeners(maxAgeMs = 500): Promise<Listener[]> {
     }
     return out;
   })();
-  snapshot = { at: Date.now(), listeners: read };
+  snapshot = { at: performance.now(), listeners: read };
   return read;
 }
 
@@ -65,6 +65,22 @@ function blocking(all: readonly Listener[], at: ListenAddress): { listener: List
   const exact = new Set(procAddresses(at.ip).map((a) => `${a}:${port}`));
   const any = new Set([...(net.isIP(at.ip) === 4 ? [`${V4_ANY}:${port}`] : []), `${V6_ANY}:${port}`]);
   return all.filter((l) => exact.has(l.local) || any.has(l.local)).map((listener) => ({ listener, wildcard: any.has(listener.local) }));
+}
+
+/**
+ * Resolves true once no listener holds any of `addresses` itself (wildcards, which another program may hold, aside),
+ * read fresh every 50 ms; false after `timeoutMs`. A stopped cyrmaster's children die a moment after it (the SIGKILL
+ * to its group is not waited for), and a listen socket they share is released with the last of them.
+ */
+export async function waitPortsFree(addresses: readonly ListenAddress[], timeoutMs: number): Promise<boolean> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const all = await listeners(0);
+    const held = addresses.some((a) => blocking(all, a).some((f) => !f.wildcard));
+    if (!held) return true;
+    if (performance.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export interface SocketOwner {

@@ -47,9 +47,9 @@ export async function startTemporaryImap(layout: SlotLayout, slotIp: string, ima
   const { file, args } = asCyrus(cyrusBinary('master'), ['-C', layout.imapdConf, '-M', conf, '-p', pidFile, '-D']);
   const child = execa(file, args, { detached: true, stdio: 'ignore', cleanup: false, reject: false });
   const pid = child.pid!;
-  const deadline = Date.now() + 15_000;
+  const deadline = performance.now() + 15_000;
   while (!(await imapGreets(slotIp, imapPort, 500))) {
-    if (Date.now() > deadline || !pidAlive(pid)) {
+    if (performance.now() > deadline || !pidAlive(pid)) {
       signalGroup(pid, 'SIGKILL');
       throw new Error(`the returning slot's temporary IMAP on ${slotIp}:${imapPort} did not start`);
     }

@@ -24,12 +24,12 @@ export const confirm: RequestHandler<{ op: string; epoch: number }> = {
       // If sync_client renamed `log` already, wait for the directory to empty instead.
       const marker = await currentLogIdentity(layout.syncDir);
       const consumed = async () => (marker ? !(await logIdentityPresent(layout.syncDir, marker)) : (await readdir(layout.syncDir)).every((f) => !isSyncLogName(f)));
-      const deadline = Date.now() + CONFIRM_TIMEOUT_MS;
-      while (Date.now() < deadline && still()) {
+      const deadline = performance.now() + CONFIRM_TIMEOUT_MS;
+      while (performance.now() < deadline && still()) {
         if (await consumed()) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      if (still() && Date.now() < deadline) {
+      if (still() && performance.now() < deadline) {
         log.info('replication confirmed: a marker change reached the replica');
         return { op: id, epoch };
       }

@@ -23,9 +23,9 @@ export async function awaitReady(input: {
   current: () => boolean;
 }): Promise<Readiness> {
   const { pid, slotIp, serviceIp, ports } = input;
-  const deadline = Date.now() + input.timeoutMs;
+  const deadline = performance.now() + input.timeoutMs;
   let deafSince: number | undefined;
-  while (Date.now() < deadline && input.current()) {
+  while (performance.now() < deadline && input.current()) {
     if (await imapGreets(slotIp, ports.imap, 500)) {
       // the greeting may have been in flight while the process was killed (the fence): ready only if the process
       // spawned is still the slot's and alive; otherwise its exit is handled as a crash or a fence
@@ -35,8 +35,8 @@ export async function awaitReady(input: {
       // operator) leaves it deaf there for good, although it greets, and the address put back later does not help
       // (seen: a master reported serving whose service IP refused every LMTP connection). Not ready then: started again.
       if (serviceIp && !(await tcpAccepts(serviceIp, ports.lmtp, 300))) {
-        deafSince ??= Date.now();
-        if (Date.now() - deafSince > SERVICE_LISTEN_GRACE_MS) {
+        deafSince ??= performance.now();
+        if (performance.now() - deafSince > SERVICE_LISTEN_GRACE_MS) {
           return { outcome: 'failed', why: `cyrmaster answers on ${slotIp} but not for its store on ${serviceIp}:${ports.lmtp} (the address was missing when it bound its sockets)` };
         }
         await new Promise((r) => setTimeout(r, 100));

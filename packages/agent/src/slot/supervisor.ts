@@ -11,7 +11,8 @@ import { UnsafePathError, describeError, withContext, type Logger } from '@slotc
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
 import { planConverge } from './converge-plan.js';
-import { prepareSlotDirs, writeSlotConfig } from './files.js';
+import { listenAddresses, waitPortsFree } from '../preflight/ports.js';
+import { prepareSlotDirs, readCyrusFile, writeSlotConfig } from './files.js';
 import { slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotAction, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
 import { isSlotMaster, pidAlive, readPidFile, signalGroup, terminateMaster } from './process.js';
@@ -25,6 +26,9 @@ import { FailureWords } from './failure-words.js';
 import { RecoverListener } from './recover-listener.js';
 
 export type { SlotRuntime } from './runtime.js';
+
+/** How long a stop waits for the listeners of an exited cyrmaster to be released (its children dying after it). */
+const PORTS_FREE_WAIT_MS = 5000;
 
 export class SlotSupervisor {
   lifecycle: SlotLifecycle = 'absent';
@@ -93,7 +97,7 @@ export class SlotSupervisor {
   }
 
   get crashesInWindow(): number {
-    return recentCrashes(this.crashes, Date.now(), this.rt.crashWindowMs).length;
+    return recentCrashes(this.crashes, performance.now(), this.rt.crashWindowMs).length;
   }
 
   /** Serializes everything that changes this slot: one step at a time. */
@@ -266,7 +270,7 @@ export class SlotSupervisor {
     const d = this.desired;
     if (!d) return;
     if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid) && !this.words.explaining) this.crashed('cyrmaster is gone (found by the periodic check)');
-    if (this.lifecycle === 'failed' && this.wantRunning && this.words.gate.takeDue(Date.now())) {
+    if (this.lifecycle === 'failed' && this.wantRunning && this.words.gate.takeDue()) {
       void this.serial(async () => {
         if (this.lifecycle === 'failed' && this.wantRunning) await this.startNow();
       });
@@ -397,7 +401,14 @@ export class SlotSupervisor {
     await this.addresses.releaseService();
     if (pid && pidAlive(pid)) {
       const child = this.child?.pid === pid ? this.child : undefined;
+      // what it listens on, from the config it runs with (the next start may render another)
+      const listening = this.layout ? listenAddresses(await readCyrusFile(this.layout, this.layout.cyrusConf).catch(() => '')) : [];
       await terminateMaster(pid, child, this.rt.stopTimeoutMs, () => this.log.warn({ pid, timeoutMs: this.rt.stopTimeoutMs }, 'cyrmaster did not stop in time: SIGKILL to its process group'));
+      // "stopped" means its ports are free: a start right after (a replica promoted) must not find its own listener
+      // held by a child still dying, whose holder the preflight cannot name (the soak: new masters FAILED)
+      const started = performance.now();
+      if (!(await waitPortsFree(listening, PORTS_FREE_WAIT_MS))) this.log.warn({ pid, waitedMs: PORTS_FREE_WAIT_MS, addresses: listening }, "cyrmaster is gone but its listeners are not: the next start's checks will say who holds them");
+      else if (performance.now() - started > 100) this.log.info({ pid, waitedMs: Math.round(performance.now() - started) }, "cyrmaster's listeners were released after it exited");
     }
     clearInterval(this.pollTimer);
     this.child = undefined;
@@ -457,8 +468,8 @@ export class SlotSupervisor {
       void this.fire('fenced', why).catch(logged);
       return;
     }
-    this.crashes.push(Date.now());
-    this.crashes = recentCrashes(this.crashes, Date.now(), this.rt.crashWindowMs);
+    this.crashes.push(performance.now());
+    this.crashes = recentCrashes(this.crashes, performance.now(), this.rt.crashWindowMs);
     this.lastError = why;
     if (this.crashes.length >= this.rt.crashLimit) {
       void this.fire('crash-loop', `${this.crashes.length} crashes in ${this.rt.crashWindowMs / 1000} s; last: ${why}`).catch(logged);

@@ -26,10 +26,10 @@ export class SyncWatcher {
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
   private pending: NodeJS.Timeout | undefined;
-  private lastProgressAt = Date.now();
+  private lastProgressAt = performance.now();
   private lastInodes = new Set<number>();
   private peerWasUp: boolean | undefined;
-  private lastKickAt = 0;
+  private lastKickAt = -Infinity;
   private busy = false;
 
   constructor(private readonly options: SyncWatchOptions) {
@@ -61,7 +61,7 @@ export class SyncWatcher {
     this.busy = true;
     try {
       const summary = await this.reader.read();
-      const now = Date.now();
+      const now = performance.now();
       const inodes = this.reader.inodes();
       const finishedBatch = [...this.lastInodes].some((ino) => !inodes.has(ino));
       if (summary.files === 0 || finishedBatch) this.lastProgressAt = now;
@@ -118,7 +118,7 @@ export class SyncWatcher {
   private kickSyncClient(why: string): void {
     const master = this.options.masterPid();
     if (!master) return;
-    this.lastKickAt = Date.now();
+    this.lastKickAt = performance.now();
     const clients = childrenNamed(master, 'sync_client');
     if (clients.length === 0) {
       // no rolling client to wake: cyrmaster re-reads cyrus.conf on SIGHUP and starts the DAEMON entries it lacks
