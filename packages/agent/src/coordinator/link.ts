@@ -105,10 +105,11 @@ export class CoordinatorLink {
   lastAckAt = 0;
   private lastDesired: DesiredState__Output | undefined;
   private reapplyTimer: NodeJS.Timeout | undefined;
-  /** Send times of recent heartbeats, for the acknowledgement's round trip in the logs. */
-  private readonly sentAt = new Map<number, number>();
-  /** Heartbeats sent saying fenced: their acknowledgements confirm (or not) the desired state applied here. */
-  private readonly fencedSeqs = new Set<number>();
+  /**
+   * Recent heartbeats: when each was sent (the acknowledgement's round trip in the logs) and whether it said fenced
+   * (its acknowledgement confirms, or not, the desired state applied here).
+   */
+  private readonly sentAt = new Map<number, { at: number; fenced: boolean }>();
   /** The version of the last desired state applied here (as far as it could be: refused or withheld slots aside). */
   appliedVersion: string | undefined;
   /** When the current stream was opened, and until when its coordinator said it promotes nothing (monotonic ms). */
@@ -308,18 +309,17 @@ export class CoordinatorLink {
         if (this.refusedTerm(stream, 'heartbeat acknowledgement', ack.term)) return;
         this.lastAckAt = performance.now();
         const sent = this.sentAt.get(Number(ack.seq));
-        const rttMs = sent === undefined ? undefined : monotonicMs() - sent;
+        const rttMs = sent === undefined ? undefined : monotonicMs() - sent.at;
         if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
         for (const k of this.sentAt.keys()) if (k <= Number(ack.seq)) this.sentAt.delete(k);
         this.options.lease.acked(Number(ack.seq), ack.leaseMs);
-        if (this.fencedSeqs.has(Number(ack.seq)) && ack.desiredVersion) {
+        if (sent?.fenced && ack.desiredVersion) {
           // a desired state the coordinator wrote before this acknowledgement is applied first
           const version = ack.desiredVersion;
           void this.applying.then(() => {
             if (stream === this.stream) this.options.confirmed?.(version, version === this.appliedVersion);
           });
         }
-        for (const k of this.fencedSeqs) if (k <= Number(ack.seq)) this.fencedSeqs.delete(k);
         return;
       }
       case 'desired': {
@@ -340,12 +340,10 @@ export class CoordinatorLink {
     if (this.several) setImmediate(() => this.checkSilence(stream));
     const seq = ++this.seq;
     const at = monotonicMs();
-    this.sentAt.set(seq, at);
+    const fenced = this.options.fenced();
+    this.sentAt.set(seq, { at, fenced });
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
     this.options.lease.sent(seq, at);
-    const fenced = this.options.fenced();
-    if (fenced) this.fencedSeqs.add(seq);
-    if (this.fencedSeqs.size > 64) this.fencedSeqs.delete(this.fencedSeqs.values().next().value!);
     stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced } });
   }
 
