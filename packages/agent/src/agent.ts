@@ -20,6 +20,7 @@ import { PeerLink } from './peer/link.js';
 import { preflightAtStart } from './preflight/checks.js';
 import { AppliedStore } from './state/applied-store.js';
 import { ReplayStore } from './state/replay-store.js';
+import { UnloggedStore } from './sync/unlogged.js';
 import { AddressWatch } from './vip/address-watch.js';
 import { IpVipDriver } from './vip/ip.js';
 import { LoopbackVipDriver } from './vip/loopback.js';
@@ -97,6 +98,8 @@ export class Agent {
     const persisted = await applied.load();
     const replays = new ReplayStore(opts.stateDir);
     await replays.load();
+    const unlogged = new UnloggedStore(opts.stateDir);
+    await unlogged.load();
     await this.startSyslog();
     // Debian's own Cyrus running beside the slots is worth a warning at once (a slot whose ports it holds fails)
     await preflightAtStart(log).catch((err: Error) => log.warn({ err: err.message }, "could not look for Debian's own Cyrus"));
@@ -130,6 +133,7 @@ export class Agent {
       stallAfterMs: opts.stallAfterMs,
       diskReportIntervalMs: opts.diskReportIntervalMs,
       replays,
+      unlogged,
       publishMasters: (masters) => keeper.publishMasters(masters),
       // the peer link exists long before any recovery asks
       targetGuids: (machine, slot, names) => this.peers!.askGuids(machine, slot, names),

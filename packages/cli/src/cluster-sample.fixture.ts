@@ -38,7 +38,7 @@ function slot(store: string, machineName: string, role: 'MASTER' | 'REPLICA', ip
     state: 'SERVING',
     role,
     epochApplied: 3,
-    backlog: { files: 0, bytes: 0, mailboxes: 0, oldestChangeAgeMs: 0, stalled: false, stallReason: '', mailboxNames: [] },
+    backlog: { files: 0, bytes: 0, mailboxes: 0, oldestChangeAgeMs: 0, stalled: false, stallReason: '', mailboxNames: [], unloggedSince: '' },
     lastError: '',
     reportedAt: before(800),
     store,
@@ -85,7 +85,7 @@ export function sampleStatus(names: readonly string[] = ['m1', 'm2', 'm3', 'm4',
     const masterSlot = slot(name, master, 'MASTER', `10.20.${1 + (i % 2)}.${i + 1}`, {
       epochApplied: failedOver ? 4 : 3,
       storeEpoch: failedOver ? 4 : 3,
-      backlog: { files: 0, bytes: 0, mailboxes: 0, oldestChangeAgeMs: 0, stalled: false, stallReason: '', mailboxNames: [], ...backlogs[name] },
+      backlog: { files: 0, bytes: 0, mailboxes: 0, oldestChangeAgeMs: 0, stalled: false, stallReason: '', mailboxNames: [], unloggedSince: '', ...backlogs[name] },
     });
     const replicaSlot = slot(name, replica, 'REPLICA', `10.20.${2 - (i % 2)}.${i + 1}`, replica === down ? { state: '', reportedAt: before(7 * 60_000) } : {});
     const health = replica === down ? 'degraded' : backlogs[name]?.stalled ? 'degraded' : 'ok';
@@ -128,7 +128,7 @@ export function sampleOperations(status = sampleStatus()): OperationInfo[] {
 
 export function sampleAtRisk(): AtRiskInfo[] {
   const record = (store: string, slot: string, machine: string, op: string, files: number, mailboxes: number, state: string): AtRiskInfo => ({
-    id: 1, store, slot, machine, op, epoch: 4, createdAt: before(7 * 60_000), files, bytes: files * 4_096, mailboxCount: mailboxes, oldestChangeAgeMs: files ? 95_000 : 0, reportedAt: before(7 * 60_000 + 1_000), state, mailboxes: [], resultJson: '{}', closedAt: '',
+    id: 1, store, slot, machine, op, epoch: 4, createdAt: before(7 * 60_000), files, bytes: files * 4_096, mailboxCount: mailboxes, oldestChangeAgeMs: files ? 95_000 : 0, reportedAt: before(7 * 60_000 + 1_000), state, mailboxes: [], resultJson: '{}', closedAt: '', unloggedSince: '',
   });
   return [record('s04', 's04-m4', 'm4', 'fo-3e21c9d0', 17, 6, 'open'), record('s10', 's10-m4', 'm4', 'fo-9a0c2b77', 0, 0, 'open'), record('s22', 's22-m4', 'm4', 'fo-11f0e5a2', 3, 1, 'nothing-lost')];
 }

@@ -91,17 +91,17 @@ function slotBrief(store: StoreInfo, slot: SlotInfo | null | undefined): string 
 
 export function backlogCell(slot: SlotInfo | null | undefined): string {
   const b = slot?.backlog;
-  if (!b || !b.files) return '0';
+  if (!b || !b.files) return b?.unloggedSince ? '0 UNLOGGED' : '0';
   const age = b.oldestChangeAgeMs ? `, oldest ${formatDuration(Number(b.oldestChangeAgeMs))}` : '';
-  return `${b.files} file(s), ${b.mailboxes} mbox${age}${b.stalled ? ' STALLED' : ''}`;
+  return `${b.files} file(s), ${b.mailboxes} mbox${age}${b.stalled ? ' STALLED' : ''}${b.unloggedSince ? ' UNLOGGED' : ''}`;
 }
 
 /** The backlog in fewer words, STALLED first so that a cut never loses it. */
 export function backlogBrief(slot: SlotInfo | null | undefined): string {
   const b = slot?.backlog;
-  if (!b || !b.files) return '0';
+  if (!b || !b.files) return b?.unloggedSince ? 'UNLOGGED 0' : '0';
   const age = b.oldestChangeAgeMs ? `, ${formatDuration(Number(b.oldestChangeAgeMs))}` : '';
-  return `${b.stalled ? 'STALLED ' : ''}${b.files} file${b.files === 1 ? '' : 's'}, ${b.mailboxes} mbox${age}`;
+  return `${b.unloggedSince ? 'UNLOGGED ' : ''}${b.stalled ? 'STALLED ' : ''}${b.files} file${b.files === 1 ? '' : 's'}, ${b.mailboxes} mbox${age}`;
 }
 
 // The service ip is configuration; the backlog shortens, then master and replica share a column, then the epoch

@@ -159,3 +159,13 @@ export async function logUserSync(imapdConf: string, users: readonly string[]): 
     if (result.exitCode !== 0) throw new Error(`cyr_synclog -u ${user} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
   }
 }
+
+/** Logs a change of each mailbox (`cyr_synclog -m`, internal names): the rolling sync_client then syncs each one. */
+export async function logMailboxSync(imapdConf: string, mailboxes: readonly string[]): Promise<void> {
+  for (const name of mailboxes) {
+    if (!isPlausibleMailbox(name)) throw new Error(`"${name}" is not a mailbox name`);
+    const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', name]);
+    const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
+    if (result.exitCode !== 0) throw new Error(`cyr_synclog -m ${name} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+  }
+}

@@ -19,6 +19,7 @@ describe('syslog lines from Cyrus', () => {
   it('marks replication and I/O errors as notable', () => {
     expect(isNotable('IOERROR: zero length response: command=<RESTART>')).toBe(true);
     expect(isNotable('SYNCERROR: mailbox uniqueid changed')).toBe(true);
+    expect(isNotable('write() to /m/conf/sync/log failed: No space left on device')).toBe(true);
     expect(isNotable('Error in do_sync(): bailing out! Bad protocol')).toBe(true);
     expect(isNotable('login: localhost [127.0.0.1] admin PLAIN User logged in')).toBe(false);
   });

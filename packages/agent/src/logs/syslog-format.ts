@@ -34,9 +34,9 @@ export function formatLogLine(line: SyslogLine, at: Date): string {
   return `${at.toISOString()} ${SEVERITY[line.severity]} ${line.program}${line.pid ? `[${line.pid}]` : ''}: ${line.message}`;
 }
 
-/** Lines that become slot events: replication and I/O errors, fatal errors. */
+/** Lines that become slot events: replication and I/O errors, fatal errors, a sync log that could not be written. */
 export function isNotable(message: string): boolean {
-  return /SYNCERROR|IOERROR|Fatal error|DBERROR|bailing out|IMAP_MAILBOX_MOVED/.test(message);
+  return /SYNCERROR|IOERROR|Fatal error|DBERROR|bailing out|IMAP_MAILBOX_MOVED|sync_log\(\): |write\(\) to \S+ failed/.test(message);
 }
 
 const SERIOUS = new Set(['emerg', 'alert', 'crit', 'err']);

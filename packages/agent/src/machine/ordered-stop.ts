@@ -23,6 +23,8 @@ export interface OrderedStopOptions {
   mayReplay: () => boolean;
   /** A step begins that may take up to `ms` (the caller extends its stop timeout and says what it is doing). */
   progress: (what: string, ms: number) => void;
+  /** Logs a sync of everything for a master whose sync log missed changes; false when it could not. */
+  logUnlogged?: (s: SlotSupervisor) => Promise<boolean>;
 }
 
 /** Which slots stop in which phase: masters (stopped, then flushed), then every other slot. Pure. */
@@ -52,6 +54,9 @@ async function flushMaster(s: SlotSupervisor, o: OrderedStopOptions): Promise<vo
     return;
   }
   o.progress(`flushing the sync logs of ${s.name} to its replica ${d.peerIp}`, FLUSH_TIMEOUT_MS);
+  if (o.logUnlogged && !(await o.logUnlogged(s).catch(() => false))) {
+    log.error('changes its sync log missed could not be logged (meta partition full?): the replica may lack them; they stay marked (slotctl status)');
+  }
   const r = await replaySyncLogs(s.layout, { ip: d.peerIp, port: o.syncPort }, log, FLUSH_TIMEOUT_MS).catch((err: Error) => ({ ok: false, replayed: [], error: err.message, remaining: [] as string[] }));
   if (r.ok) log.info({ replayed: r.replayed }, 'stopped master flushed: its replica has every change');
   else log.error({ replayed: r.replayed, error: r.error, remaining: r.remaining }, 'stopped master not flushed: its leftover sync logs stay on disk (slotctl store recover after a failover)');

@@ -21,6 +21,8 @@ import { requestOf } from '../requests/handler.js';
 import { REQUEST_HANDLERS } from '../requests/handlers.js';
 import { RequestRunner } from '../requests/runner.js';
 import type { SlotObservation } from '../observe/metrics.js';
+import type { UnloggedStore } from '../sync/unlogged.js';
+import { ownSyncLogFailure, UnloggedChanges } from './unlogged-changes.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -45,6 +47,8 @@ export interface SlotsOptions {
   recentLogLines: number;
   stallAfterMs: number;
   replays: ReplayStore;
+  /** Slots whose Cyrus made changes it could not write to their sync logs (unlogged-changes.ts). */
+  unlogged: UnloggedStore;
   /** The fence must know every slot that may run as master before it starts; false when it could not be told. */
   publishMasters: (masters: FencedMaster[]) => Promise<boolean>;
   /** Recovery's verification: a new master's message GUIDs, asked of the agent of `machine`. */
@@ -67,11 +71,13 @@ export class MachineSlots {
   private diskTimer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private logReportTimer: NodeJS.Timeout | undefined;
+  private readonly unlogged: UnloggedChanges;
   private readonly eventBudget = new EventBudget(LOG_EVENTS_PER_WINDOW, LOG_EVENT_WINDOW_MS, (slot, suppressed) =>
     this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
   );
 
   constructor(private readonly options: SlotsOptions) {
+    this.unlogged = new UnloggedChanges(options.unlogged, { log: options.log, onChange: options.onChange, onEvent: options.onEvent });
     this.requests = new RequestRunner({
       handlers: REQUEST_HANDLERS,
       log: options.log,
@@ -86,17 +92,24 @@ export class MachineSlots {
         },
         quarantineChanged: async (s) => {
           if (s.layout) this.quarantines.set(s.name, await readQuarantine(s.layout));
+          await this.unlogged.recovered(s.name);
         },
+        logUnlogged: (s) => this.unlogged.logFullSync(s),
         measure: (s) => this.measure(s),
         metrics: options.runtime.metrics,
       },
     });
     options.logs?.follow(
       (slot, line) => {
+        const s = this.supervisors.get(slot);
+        if (ownSyncLogFailure(s, line)) {
+          // its own event (the first line); every line counted in the slot's mark
+          void this.unlogged.noticed(s!, line).catch((err: Error) => options.log.error({ slot, err: err.message }, 'recording an unlogged change failed'));
+          return;
+        }
         const kind = /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error';
         // A sync loop writes ~100 such lines a second: the first few of each window become events, the rest a count.
         if (!this.eventBudget.take(slot)) return;
-        const s = this.supervisors.get(slot);
         withContext(options.log, { slot, store: s?.desired?.store, epoch: s?.desired?.epoch }).warn({ kind, line }, 'notable Cyrus log line');
         options.onEvent(slot, kind, line);
       },
@@ -235,6 +248,8 @@ export class MachineSlots {
     const layout = slotLayout(next.dataPath, next.metaPath);
     const folder = await quarantineLeftovers(layout, next.epoch);
     if (folder) withContext(this.options.log, { slot: s.name, store: next.store, epoch: next.epoch }).warn({ folder }, 'leftover sync logs of a former master moved into quarantine: they name changes the new master may lack (slotctl store recover)');
+    // changes it made that no sync log names: every mailbox joins the quarantine (refused start if they cannot be listed)
+    await this.unlogged.quarantine(s, layout, next.epoch);
     if (folder || !this.quarantines.has(s.name)) this.quarantines.set(s.name, await readQuarantine(layout));
   }
 
@@ -247,6 +262,8 @@ export class MachineSlots {
   startReconciling(everyMs: number, onPass: () => void = () => undefined): void {
     const tick = async () => {
       await this.reconcileNow().catch((err: Error) => this.options.log.error({ err: err.message }, 'address reconciliation failed; trying again'));
+      // not awaited: a full partition must not hold up the supervision loop (one attempt per slot at a time)
+      void this.unlogged.pass(this.supervisors.values());
       onPass();
       this.reconcileTimer = setTimeout(() => void tick(), everyMs);
       this.reconcileTimer.unref();
@@ -348,7 +365,7 @@ export class MachineSlots {
         state: seen.state,
         role: d?.role ?? 'ROLE_UNSPECIFIED',
         epochApplied: d?.epoch ?? 0,
-        backlog: seen.backlog,
+        backlog: this.unlogged.backlogOf(s.name, seen.backlog),
         lastError: s.lastError,
         recentLog: (await this.options.logs?.tail(s.name, this.options.recentLogLines)) ?? [],
         pid: s.pid ?? 0,
@@ -356,7 +373,7 @@ export class MachineSlots {
         crashesInWindow: s.crashesInWindow,
         syncConfirmedEpoch: (this.requests.last(s.name, 'confirm') as { epoch?: number } | undefined)?.epoch ?? 0,
         // a replica always says what its quarantine holds (empty too): the coordinator learns a returned old master is clean
-        quarantine: d?.role === 'REPLICA' ? this.quarantines.get(s.name) : undefined,
+        quarantine: d?.role === 'REPLICA' ? this.unlogged.quarantineOf(s.name, this.quarantines.get(s.name)) : undefined,
         recoverListening: s.recoverListening,
         results: this.requests.report(s.name),
         partitions: [...seen.partitions],
@@ -371,7 +388,7 @@ export class MachineSlots {
 
   /** Every slot stopped so that nothing acknowledged is lost: masters, flushed to their replicas, then replicas (ordered-stop.ts). */
   async stopInOrder(why: string, o: Pick<OrderedStopOptions, 'mayReplay' | 'progress'>): Promise<void> {
-    await stopInOrder([...this.supervisors.values()], { ...o, why, syncPort: this.options.runtime.ports.sync, log: this.options.log });
+    await stopInOrder([...this.supervisors.values()], { ...o, why, syncPort: this.options.runtime.ports.sync, log: this.options.log, logUnlogged: (s) => this.unlogged.logFullSync(s) });
   }
 
   /** Agent exit without stopping Cyrus: stop watching, leave every cyrmaster running. */

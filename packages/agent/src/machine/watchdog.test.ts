@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createLogger, SystemdNotifier } from '@slotctl/shared';
 import { NotifyListener } from '../../../../tools/notify-listener.js';
+import { UnloggedStore } from '../sync/unlogged.js';
 import { ReplayStore } from '../state/replay-store.js';
 import type { VipDriver } from '../vip/driver.js';
 import { MachineSlots } from './slots.js';
@@ -48,6 +49,7 @@ it('keep-alives arrive while the supervision loop goes round and stop when a pas
     recentLogLines: 0,
     stallAfterMs: 30_000,
     replays: new ReplayStore(dir),
+    unlogged: new UnloggedStore(dir),
     publishMasters: async () => true,
     targetGuids: async () => [],
     targetUserSync: async () => undefined,

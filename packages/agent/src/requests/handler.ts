@@ -29,6 +29,8 @@ export interface RequestServices {
   refreshBacklog: (slot: string) => Promise<void>;
   /** The slot's quarantine changed (a recovery marked it recovered): it is read again. */
   quarantineChanged: (s: SlotSupervisor) => Promise<void>;
+  /** A master whose Cyrus could not write some changes to its sync log: logs a sync of everything (true: none left). */
+  logUnlogged: (s: SlotSupervisor) => Promise<boolean>;
   /** Measures the slot's partitions now (and keeps the figures for its report). */
   measure: (s: SlotSupervisor) => Promise<PartitionReport[]>;
   /** Where cleanup runs are counted (/metrics); absent in tests that do not look. */

@@ -13,7 +13,11 @@ export const replay: RequestHandler<Required<ReplayReport> & { op: string }> = {
   mayRun: (s) => Boolean(s.layout) && SLOT_DOWN.includes(s.lifecycle),
   async run({ s, d, id, log, services }) {
     const layout = s.layout!;
-    const result = d.peerIp
+    // changes the sync log missed are logged first (a sync of every mailbox), or the replay cannot be complete
+    const unlogged = !(await services.logUnlogged(s));
+    const result = unlogged
+      ? { ok: false, replayed: [], failedFile: '', error: `${s.name} made changes its sync log could not record (its meta partition full or failing) and a sync of every mailbox could not be logged yet: free space on ${layout.metaPath}`, mailboxes: [], ms: 0 }
+      : d.peerIp
       ? await replaySyncLogs(layout, { ip: d.peerIp, port: services.runtime.ports.sync }, log)
       : { ok: false, replayed: [], failedFile: '', error: 'the slot has no replica to replay to', mailboxes: [], ms: 0 };
     let mailboxes: MailboxSummary[] = [];

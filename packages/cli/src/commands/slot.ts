@@ -36,7 +36,7 @@ function slotDetail(s: SlotInfo): string {
     `  why         ${s.stateReason || '-'}`,
     `  crashes     ${s.crashesInWindow} in the last minute`,
     `  address     ${s.ip}; data ${s.dataPath}; meta ${s.metaPath}`,
-    `  backlog     ${b && b.files ? `${b.files} file(s), ${b.bytes} bytes, ${b.mailboxes} mailbox(es), oldest change ${formatDuration(Number(b.oldestChangeAgeMs))} ago` : 'empty'}${b?.stalled ? `\n  STALLED     ${b.stallReason}` : ''}`,
+    `  backlog     ${b && b.files ? `${b.files} file(s), ${b.bytes} bytes, ${b.mailboxes} mailbox(es), oldest change ${formatDuration(Number(b.oldestChangeAgeMs))} ago` : 'empty'}${b?.stalled ? `\n  STALLED     ${b.stallReason}` : ''}${b?.unloggedSince ? `\n  UNLOGGED    changes since ${b.unloggedSince} may be missing from its sync log (meta partition full or failing): free space there` : ''}`,
     `  last error  ${s.lastError || '-'}`,
     `  last replay ${s.replay?.op ? (s.replay.ok ? `ok, ${s.replay.replayed.length} file(s) in ${s.replay.ms} ms` : `FAILED at ${s.replay.failedFile || '-'}: ${s.replay.error}`) + ` (${s.replay.op}, ${s.replay.finishedAt})` : '-'}`,
     `  reported    ${ago(s.reportedAt)}`,

@@ -38,6 +38,7 @@ function atRiskDetail(r: AtRiskInfo__Output): string {
     `store ${r.store}: ${r.state}${r.closedAt ? ` (closed ${r.closedAt})` : ''}`,
     `  failover ${r.op} at ${r.createdAt}: ${r.slot} on ${r.machine} was master; the store is at epoch ${r.epoch} since`,
     `  its last report (${r.reportedAt || 'none'}): ${r.files} sync log file(s), ${r.bytes} bytes, ${r.mailboxCount} mailbox(es), oldest change ${ageText(r.oldestChangeAgeMs)} old`,
+    ...(r.unloggedSince ? [`  and changes since ${r.unloggedSince} its sync log could not record (meta partition full or failing): every mailbox of the slot is at risk`] : []),
   ];
   if (r.mailboxes.length) lines.push(`  mailboxes that may miss changes on the new master:`, ...r.mailboxes.map((m) => `    ${m}`));
   const result = JSON.parse(r.resultJson || '{}') as { op?: string; error?: string; mailboxes?: { name: string; result: string; missing: number; detail: string }[] };

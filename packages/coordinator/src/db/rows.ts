@@ -44,6 +44,11 @@ export interface BacklogRow {
   oldestChangeAgeMs: number;
   stalled: boolean;
   stallReason: string;
+  /**
+   * Since when the slot's Cyrus may have made changes it could not write to its sync log (ISO; '' when none): a
+   * failover now puts every mailbox of the slot at risk. Absent in rows stored before it existed.
+   */
+  unloggedSince?: string;
 }
 
 export interface SlotRow {
@@ -435,6 +440,7 @@ export const EMPTY_BACKLOG: BacklogRow = {
   oldestChangeAgeMs: 0,
   stalled: false,
   stallReason: '',
+  unloggedSince: '',
 };
 
 /** A second operation on a store (or a second drain of a machine) while one runs. */

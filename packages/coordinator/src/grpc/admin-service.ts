@@ -144,6 +144,7 @@ function atRiskInfo(r: AtRiskRow): AtRiskInfo {
     mailboxCount: r.backlog.mailboxes,
     oldestChangeAgeMs: r.backlog.oldestChangeAgeMs,
     reportedAt: r.backlog.reportedAt ?? '',
+    unloggedSince: r.backlog.unloggedSince ?? '',
     state: r.state,
     mailboxes: r.mailboxes,
     resultJson: JSON.stringify(r.result),

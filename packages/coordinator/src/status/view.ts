@@ -97,6 +97,9 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
   if (role === 'master' && slot.backlog.stalled) {
     out.push({ severity: 1, text: `${where}: replication stalled (${slot.backlog.files} log file(s)): ${slot.backlog.stallReason}` });
   }
+  if (slot.backlog.unloggedSince) {
+    out.push({ severity: critical, text: `${where}: changes since ${slot.backlog.unloggedSince} may be missing from its sync log (its meta partition full or failing): free space there; until its agent has logged a sync of every mailbox, a failover puts them all at risk` });
+  }
   return out;
 }
 

@@ -56,6 +56,13 @@ describe('switchover rules', () => {
     expect(f!.detail).toContain('stalled: replica refuses connections');
   });
 
+  it('refuses a master whose sync log could not record some changes: they would not reach the new master', () => {
+    const f = fire(view('preflight', { from: { backlog: { ...EMPTY_BACKLOG, unloggedSince: '2026-12-05T01:16:07.375Z' } } }));
+    expect(f).toMatchObject({ to: 'refused', state: 'refused' });
+    expect(f!.detail).toContain('s01-m1 may have changes its sync log could not record (since 2026-12-05T01:16:07.375Z');
+    expect(f!.detail).toContain('free space on it');
+  });
+
   it('waits instead of refusing while a restarted coordinator gives agents time to reconnect', () => {
     expect(fire(view('preflight', { connected: [], inGrace: true }))).toBeUndefined();
     expect(fire(view('preflight', { inGrace: true }))).toMatchObject({ to: 'stop-master' });

@@ -70,6 +70,9 @@ export function switchoverProblems(v: Omit<SwitchoverView, 'op' | 'now'>): strin
   if (v.to.seeding) problems.push(`slot ${v.to.name} is a new replica still being seeded (operation ${v.to.seeding}): wait until it is verified (slotctl operations show ${v.to.seeding})`);
   if (v.from.adminStopped || v.to.adminStopped) problems.push(`an operator stopped slot ${v.from.adminStopped ? v.from.name : v.to.name} (slotctl slot start)`);
   if (v.from.backlog.stalled) problems.push(`replication from ${v.from.name} to ${v.to.name} is stalled: ${v.from.backlog.stallReason || 'no progress'}`);
+  if (v.from.backlog.unloggedSince) {
+    problems.push(`${v.from.name} may have changes its sync log could not record (since ${v.from.backlog.unloggedSince}; its meta partition full or failing): free space on it; its agent then logs a sync of every mailbox, and the switchover may run`);
+  }
   if (v.from.backlog.mailboxes > p.maxBacklogMailboxes) {
     problems.push(`the backlog of ${v.from.name} names ${v.from.backlog.mailboxes} mailboxes (limit ${p.maxBacklogMailboxes}): wait until replication catches up, or raise --max-backlog`);
   }
@@ -79,7 +82,7 @@ export function switchoverProblems(v: Omit<SwitchoverView, 'op' | 'now'>): strin
 /** The steps in words, for a dry run and for `operations show`. */
 export function switchoverPlan(p: SwitchoverParams, store: string, serviceIp: string): string[] {
   return [
-    `preflight: ${p.fromMachine} and ${p.toMachine} up and connected, ${p.to} serving as replica, backlog not stalled and naming at most ${p.maxBacklogMailboxes} mailboxes`,
+    `preflight: ${p.fromMachine} and ${p.toMachine} up and connected, ${p.to} serving as replica, backlog not stalled, every change in the sync log and the backlog naming at most ${p.maxBacklogMailboxes} mailboxes`,
     `stop-master: ${p.from} releases ${serviceIp} and stops its cyrmaster`,
     `replay: every leftover sync log of ${p.from} is pushed to ${p.to}; on failure roll back (${p.from} serves again, database untouched)`,
     `verify: no sync log left; the mailboxes the logs named are identical on both slots (mbexamine index headers)`,
@@ -130,7 +133,7 @@ const abortRows: SwitchoverRule[] = PRE_FLIP.flatMap((from) => [
 export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
   {
     from: 'preflight', to: 'refused', state: 'refused', reason: 'preflight failed', action: 'none', failure: true,
-    doc: 'any problem: a machine not up or not connected, B\'s machine drained, A not serving as master or B not as replica at E, B still being seeded, an operator stop, replication stalled, backlog over `--max-backlog` mailboxes (after a restart\'s grace)',
+    doc: 'any problem: a machine not up or not connected, B\'s machine drained, A not serving as master or B not as replica at E, B still being seeded, an operator stop, replication stalled, changes the sync log could not record, backlog over `--max-backlog` mailboxes (after a restart\'s grace)',
     when: (v) => (v.inGrace ? undefined : switchoverProblems(v).join('; ') || undefined),
   },
   {
