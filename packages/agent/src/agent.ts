@@ -98,7 +98,7 @@ export class Agent {
     const persisted = await applied.load();
     const replays = new ReplayStore(opts.stateDir);
     await replays.load();
-    const unlogged = new UnloggedStore(opts.stateDir);
+    const unlogged = new UnloggedStore(opts.stateDir, (err) => log.error({ err: err.message }, 'writing unlogged.json failed: trying again in 2 s'));
     await unlogged.load();
     await this.startSyslog();
     // Debian's own Cyrus running beside the slots is worth a warning at once (a slot whose ports it holds fails)

@@ -160,12 +160,35 @@ export async function logUserSync(imapdConf: string, users: readonly string[]): 
   }
 }
 
-/** Logs a change of each mailbox (`cyr_synclog -m`, internal names): the rolling sync_client then syncs each one. */
-export async function logMailboxSync(imapdConf: string, mailboxes: readonly string[]): Promise<void> {
-  for (const name of mailboxes) {
-    if (!isPlausibleMailbox(name)) throw new Error(`"${name}" is not a mailbox name`);
-    const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', name]);
-    const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
-    if (result.exitCode !== 0) throw new Error(`cyr_synclog -m ${name} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+/**
+ * Logs a sync of each user (`cyr_synclog -u`) and each mailbox (`-m`, internal names), four at a time, after the
+ * replication marker: a log whose last write was cut by a full partition ends in half a line, and the first line
+ * appended joins it (the reader drops it), so that first line is one that names no mail. A name that does not look
+ * like one is skipped and returned.
+ */
+export async function logSyncLines(imapdConf: string, users: readonly string[], mailboxes: readonly string[]): Promise<string[]> {
+  await writeSyncMarker(imapdConf);
+  const skipped: string[] = [];
+  const jobs: string[][] = [];
+  for (const user of users) {
+    if (isPlausibleMailbox(user) && !user.includes('/')) jobs.push(['-u', user]);
+    else skipped.push(user);
   }
+  for (const name of mailboxes) {
+    if (isPlausibleMailbox(name)) jobs.push(['-m', name]);
+    else skipped.push(name);
+  }
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < jobs.length) {
+      const job = jobs[next++]!;
+      const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, ...job]);
+      const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
+      if (result.exitCode !== 0 && !failed) failed = true;
+      if (result.exitCode !== 0) throw new Error(`cyr_synclog ${job.join(' ')} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return skipped;
 }

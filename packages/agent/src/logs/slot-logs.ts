@@ -12,8 +12,16 @@ import { pidAlive } from '../slot/process.js';
 /** Where slot-syslogd files lines without a slot's tag (slot-syslogd.ts `fileFor`). */
 const UNTAGGED = 'other';
 
+/** How far a slot's log file (by inode) has been read. */
+export interface LogPosition {
+  ino: number;
+  offset: number;
+}
+
+const READ_CHUNK = 256 * 1024;
+
 export class SlotLogs {
-  private offsets = new Map<string, number>();
+  private offsets = new Map<string, LogPosition>();
   /** Reports ask for the tail of every slot each time; the file is read again only when it has grown. */
   private tails = new Map<string, { size: number; lines: string[] }>();
   private timer: NodeJS.Timeout | undefined;
@@ -59,16 +67,20 @@ export class SlotLogs {
     return [...early, ...own];
   }
 
-  /** From now on, lines added to the slot's log count as new (all of them, if the file does not exist yet). */
-  track(slot: string): void {
+  /**
+   * From now on, lines added to the slot's log count as new (all of them, if the file does not exist yet). `resume`:
+   * where a previous agent had read to (same file, not shrunk): the lines it never read are read first.
+   */
+  track(slot: string, resume?: LogPosition): void {
     if (this.offsets.has(slot)) return;
-    let size = 0;
+    let at: LogPosition = { ino: 0, offset: 0 };
     try {
-      size = statSync(this.fileOf(slot)).size;
+      const st = statSync(this.fileOf(slot));
+      at = resume && resume.ino === st.ino && resume.offset <= st.size ? resume : { ino: st.ino, offset: st.size };
     } catch {
       // no file yet: everything in it will be new
     }
-    this.offsets.set(slot, size);
+    this.offsets.set(slot, at);
   }
 
   untrack(slot: string): void {
@@ -76,40 +88,73 @@ export class SlotLogs {
     this.tails.delete(slot);
   }
 
+  /** Where each tracked slot's log has been read to (persisted by the caller, so a restart reads what it missed). */
+  positions(): Record<string, LogPosition> {
+    return Object.fromEntries(this.offsets);
+  }
+
+  private onNotable: (slot: string, line: string) => void = () => undefined;
+  private onGrow: () => void = () => undefined;
+  private polling: Promise<void> | undefined;
+  private pollAgain = false;
+
+  /**
+   * Reads every tracked slot's new lines now (the follower does every 500 ms): a caller about to decide on what the
+   * log says (a replay, a demotion) first sees every line written so far. Concurrent calls share one read, and one
+   * asked for while a read runs gets another after it.
+   */
+  poll(): Promise<void> {
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    this.polling = (async () => {
+      do {
+        this.pollAgain = false;
+        for (const slot of [...this.offsets.keys()]) await this.readNew(slot);
+      } while (this.pollAgain);
+    })().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async readNew(slot: string): Promise<void> {
+    const path = this.fileOf(slot);
+    let st;
+    try {
+      st = await stat(path);
+    } catch {
+      return;
+    }
+    const seen = this.offsets.get(slot);
+    if (seen === undefined) return; // untracked meanwhile
+    // another file (slot-syslogd rotated it) or a shorter one: the new file is read whole
+    const from = seen.ino !== st.ino || st.size < seen.offset ? 0 : seen.offset;
+    this.offsets.set(slot, { ino: st.ino, offset: st.size });
+    if (st.size === from) return;
+    this.onGrow();
+    const handle = await open(path, 'r');
+    try {
+      // every byte in chunks, a line cut at a chunk's end carried into the next (a full partition floods the log)
+      let carry = '';
+      for (let at = from; at < st.size; at += READ_CHUNK) {
+        const length = Math.min(READ_CHUNK, st.size - at);
+        const buffer = Buffer.alloc(length);
+        await handle.read(buffer, 0, length, at);
+        const lines = (carry + buffer.toString('utf8')).split('\n');
+        carry = lines.pop() ?? '';
+        for (const line of lines) if (line && isNotable(line)) this.onNotable(slot, line);
+      }
+      if (carry && isNotable(carry)) this.onNotable(slot, carry);
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** Polls the tracked slots' files for new notable lines. */
   follow(onNotable: (slot: string, line: string) => void, onGrow: () => void, everyMs = 500): void {
-    const check = async () => {
-      for (const slot of [...this.offsets.keys()]) {
-        const path = this.fileOf(slot);
-        let size: number;
-        try {
-          size = (await stat(path)).size;
-        } catch {
-          continue;
-        }
-        const seen = this.offsets.get(slot);
-        if (seen === undefined) continue; // untracked meanwhile
-        this.offsets.set(slot, size);
-        if (size === seen) continue;
-        const from = size < seen ? 0 : seen; // smaller: slot-syslogd rotated the file; read the new one whole
-        onGrow();
-        const handle = await open(path, 'r');
-        try {
-          const length = Math.min(size - from, 256 * 1024);
-          const buffer = Buffer.alloc(length);
-          await handle.read(buffer, 0, length, size - length);
-          for (const line of buffer.toString('utf8').split('\n')) if (line && isNotable(line)) onNotable(slot, line);
-        } finally {
-          await handle.close();
-        }
-      }
-    };
-    let running = false;
-    this.timer = setInterval(() => {
-      if (running) return;
-      running = true;
-      check().finally(() => (running = false));
-    }, everyMs);
+    this.onNotable = onNotable;
+    this.onGrow = onGrow;
+    this.timer = setInterval(() => void this.poll().catch(() => undefined), everyMs);
     this.timer.unref();
   }
 

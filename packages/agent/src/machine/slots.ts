@@ -77,7 +77,7 @@ export class MachineSlots {
   );
 
   constructor(private readonly options: SlotsOptions) {
-    this.unlogged = new UnloggedChanges(options.unlogged, { log: options.log, onChange: options.onChange, onEvent: options.onEvent });
+    this.unlogged = new UnloggedChanges(options.unlogged, { log: options.log, onChange: options.onChange, onEvent: options.onEvent, catchUp: async () => options.logs?.poll() });
     this.requests = new RequestRunner({
       handlers: REQUEST_HANDLERS,
       log: options.log,
@@ -90,9 +90,9 @@ export class MachineSlots {
         refreshBacklog: async (slot) => {
           await this.watchers.get(slot)?.refresh();
         },
-        quarantineChanged: async (s) => {
+        quarantineChanged: async (s, recovered) => {
           if (s.layout) this.quarantines.set(s.name, await readQuarantine(s.layout));
-          await this.unlogged.recovered(s.name);
+          await this.unlogged.recovered(s.name, recovered);
         },
         logUnlogged: (s) => this.unlogged.logFullSync(s),
         measure: (s) => this.measure(s),
@@ -104,7 +104,7 @@ export class MachineSlots {
         const s = this.supervisors.get(slot);
         if (ownSyncLogFailure(s, line)) {
           // its own event (the first line); every line counted in the slot's mark
-          void this.unlogged.noticed(s!, line).catch((err: Error) => options.log.error({ slot, err: err.message }, 'recording an unlogged change failed'));
+          this.unlogged.noticed(s!, line);
           return;
         }
         const kind = /SYNCERROR/.test(line) ? 'sync-error' : /IOERROR/.test(line) ? 'io-error' : 'cyrus-error';
@@ -120,6 +120,8 @@ export class MachineSlots {
         this.logReportTimer = setTimeout(() => {
           this.logReportTimer = undefined;
           this.lastLogReport = performance.now();
+          // how far each log was read, so that a restarted agent reads what came while it was down
+          if (options.logs) options.unlogged.setLogPositions(options.logs.positions());
           options.onChange();
         }, wait);
         this.logReportTimer.unref();
@@ -137,7 +139,7 @@ export class MachineSlots {
         onEvent: (kind, message) => this.options.onEvent(name, kind, message),
         masterLines: (pid, sinceMs) => this.options.logs?.masterLines(name, pid, sinceMs) ?? Promise.resolve([]),
       });
-      this.options.logs?.track(name);
+      this.options.logs?.track(name, this.options.unlogged.logPosition(name));
       this.supervisors.set(name, s);
     }
     return s;
@@ -215,6 +217,7 @@ export class MachineSlots {
           // a link where the sync logs or the quarantine should be: the slot is refused, not started without them
           .catch(async (err: unknown) => Promise.reject(err instanceof UnsafePathError ? (await s.refuse(err), err) : err))
           .then(() => s.converge(slot, !d.stopped, d.startGeneration, requestOf(d, 'recoverListen')?.id ?? ''))
+          .finally(() => this.unlogged.demotionDone(s.name))
           .then(() => this.watch(s))
           .then(() => this.requests.drive(s, d)),
       );
@@ -229,6 +232,7 @@ export class MachineSlots {
           this.supervisors.delete(name);
           this.requests.forget(name);
           this.options.logs?.untrack(name);
+          await this.unlogged.removed(name);
         }),
       );
     }
@@ -244,6 +248,8 @@ export class MachineSlots {
    */
   private async quarantineIfReplica(s: SlotSupervisor, next: AppliedSlot): Promise<void> {
     if (next.role !== 'REPLICA') return;
+    // a try at logging a marked master's changes ends first, and the log is read up to now (a late failed write)
+    if (s.desired?.role === 'MASTER' || this.unlogged.marked(s.name)) await this.unlogged.beginDemotion(s.name);
     if (s.desired?.role === 'MASTER' && (s.lifecycle === 'serving' || s.lifecycle === 'starting')) await s.stop(`demoted to replica at epoch ${next.epoch}`);
     const layout = slotLayout(next.dataPath, next.metaPath);
     const folder = await quarantineLeftovers(layout, next.epoch);
@@ -394,6 +400,8 @@ export class MachineSlots {
   /** Agent exit without stopping Cyrus: stop watching, leave every cyrmaster running. */
   async detachAll(): Promise<void> {
     this.options.logs?.stop();
+    if (this.options.logs) this.options.unlogged.setLogPositions(this.options.logs.positions());
+    await this.options.unlogged.flush().catch((err: Error) => this.options.log.error({ err: err.message }, 'unlogged.json not written at exit'));
     clearTimeout(this.logReportTimer);
     clearTimeout(this.reconcileTimer);
     for (const s of this.supervisors.values()) s.detach();

@@ -28,7 +28,7 @@ export interface RequestServices {
   /** The slot's sync directory changed (a replay consumed logs): its backlog is read again. */
   refreshBacklog: (slot: string) => Promise<void>;
   /** The slot's quarantine changed (a recovery marked it recovered): it is read again. */
-  quarantineChanged: (s: SlotSupervisor) => Promise<void>;
+  quarantineChanged: (s: SlotSupervisor, recovered: string[]) => Promise<void>;
   /** A master whose Cyrus could not write some changes to its sync log: logs a sync of everything (true: none left). */
   logUnlogged: (s: SlotSupervisor) => Promise<boolean>;
   /** Measures the slot's partitions now (and keeps the figures for its report). */

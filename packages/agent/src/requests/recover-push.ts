@@ -42,7 +42,7 @@ export const recoverPush: RequestHandler<RecoverReport & { op: string }> = {
     const complete = !report.error && (report.mailboxes ?? []).every((m) => (m.result === 'pushed' || m.result === 'copied' || m.result === 'nothing') && m.missing === 0);
     if (complete) {
       await markRecovered(layout, id);
-      await services.quarantineChanged(s);
+      await services.quarantineChanged(s, mailboxes);
     }
     log.info({ complete, mailboxes: report.mailboxes?.length, error: report.error }, 'recovery push finished');
     return report;

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fullSyncWork, logFullSync, MIN_FREE_BYTES, syncLogWriteFailure, UnloggedStore, type FullSyncDeps } from './unlogged.js';
+import { fullSyncWork, logFullSync, MIN_FREE_BYTES, syncLogWriteFailure, UnloggedStateError, UnloggedStore, type FullSyncDeps } from './unlogged.js';
 
 const dirs: string[] = [];
 const stateDir = () => {
@@ -40,12 +40,23 @@ describe('UnloggedStore', () => {
   it('keeps the first time and counts every failed write, persisted across a restart', async () => {
     const dir = stateDir();
     const store = new UnloggedStore(dir);
-    expect(await store.mark('s1', 4, 'line 1', new Date('2026-12-05T01:00:00Z'))).toBe(true);
-    expect(await store.mark('s1', 5, 'line 2', new Date('2026-12-05T01:01:00Z'))).toBe(false);
+    expect(store.mark('s1', 4, 'line 1', new Date('2026-12-05T01:00:00Z'))).toBe(true);
+    expect(store.mark('s1', 5, 'line 2', new Date('2026-12-05T01:01:00Z'))).toBe(false);
+    store.setLogPositions({ s1: { ino: 7, offset: 1234 } });
+    await store.flush();
     const again = new UnloggedStore(dir);
     await again.load();
     expect(again.get('s1')).toEqual({ since: '2026-12-05T01:00:00.000Z', epoch: 4, lines: 2, last: 'line 2' });
-    expect(JSON.parse(readFileSync(join(dir, 'unlogged.json'), 'utf8')).s1.lines).toBe(2);
+    expect(again.logPosition('s1')).toEqual({ ino: 7, offset: 1234 });
+    expect(JSON.parse(readFileSync(join(dir, 'unlogged.json'), 'utf8')).marks.s1.lines).toBe(2);
+  });
+
+  it('refuses to start from a file it cannot read, saying what it holds', async () => {
+    const dir = stateDir();
+    writeFileSync(join(dir, 'unlogged.json'), '{"marks": ');
+    await expect(new UnloggedStore(dir).load()).rejects.toThrow(/unlogged\.json: not valid JSON .*remove it to forget them/);
+    writeFileSync(join(dir, 'unlogged.json'), '[]');
+    await expect(new UnloggedStore(dir).load()).rejects.toThrow(UnloggedStateError);
   });
 
   it('clears a mark only if no failed write came after the count it was given, and never a demoted one', async () => {
@@ -72,8 +83,10 @@ describe('logFullSync', () => {
     logSync: async (_conf, users, mailboxes) => {
       over.logged?.push([...users], [...mailboxes]);
     },
-    freeBytes: async () => 10 * MIN_FREE_BYTES,
+    room: async () => ({ bytes: 10 * MIN_FREE_BYTES, inodes: 1000 }),
     settleMs: 0,
+    catchUp: async () => undefined,
+    mayClear: () => true,
     ...over,
   });
 
@@ -90,8 +103,9 @@ describe('logFullSync', () => {
     const store = new UnloggedStore(stateDir());
     await store.mark('s1', 3, 'x');
     const logged: string[][] = [];
-    const r = await logFullSync(store, 's1', layout, deps({ logged, freeBytes: async () => 4096 }));
-    expect(r).toEqual({ done: false, why: expect.stringContaining('/m has 4096 bytes free') });
+    const r = await logFullSync(store, 's1', layout, deps({ logged, room: async () => ({ bytes: 4096, inodes: 1000 }) }));
+    expect(r).toEqual({ done: false, why: expect.stringContaining('/m has 4096 bytes and 1000 inodes free (1049344 bytes and 10 inodes needed to log a sync of 3 mailbox(es))') });
+    expect(await logFullSync(store, 's1', layout, deps({ logged, room: async () => ({ bytes: 1e9, inodes: 3 }) }))).toMatchObject({ done: false });
     expect(logged).toEqual([]);
     expect(store.get('s1')).toBeDefined();
   });
@@ -99,9 +113,24 @@ describe('logFullSync', () => {
   it('keeps the mark when a write failed again while the sync was being logged', async () => {
     const store = new UnloggedStore(stateDir());
     await store.mark('s1', 3, 'x');
-    const r = await logFullSync(store, 's1', layout, deps({ logSync: async () => void (await store.mark('s1', 3, 'our own line failed')) }));
+    const r = await logFullSync(store, 's1', layout, deps({ logSync: async () => void store.mark('s1', 3, 'our own line failed') }));
     expect(r).toEqual({ done: false, why: expect.stringContaining('failed again') });
     expect(store.get('s1')?.lines).toBe(2);
+  });
+
+  it('reads the log up to now before deciding, and does not clear the mark of a slot being demoted', async () => {
+    const store = new UnloggedStore(stateDir());
+    await store.mark('s1', 3, 'x');
+    // a failed write the follower had not read yet is counted before the decision
+    let late = true;
+    const catchUp = async () => {
+      if (late) store.mark('s1', 3, 'read late');
+      late = false;
+    };
+    expect(await logFullSync(store, 's1', layout, deps({ catchUp }))).toMatchObject({ done: true });
+    await store.mark('s1', 3, 'x');
+    expect(await logFullSync(store, 's1', layout, deps({ mayClear: () => false }))).toEqual({ done: false, why: expect.stringContaining('being demoted') });
+    expect(store.get('s1')).toBeDefined();
   });
 
   it('keeps the mark when logging fails', async () => {

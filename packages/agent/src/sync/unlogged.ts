@@ -14,9 +14,10 @@ import { readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@slotctl/shared';
 import { isDelayedDeleted, MARKER_MAILBOX } from '../cyrus/mailboxes.js';
+import type { LogPosition } from '../logs/slot-logs.js';
 import { userOf } from './seed.js';
 
-/** Below this much free space on the meta partition, logging a sync of every mailbox is not tried. */
+/** Free space on the meta partition kept beyond what the logged lines take. */
 export const MIN_FREE_BYTES = 1024 * 1024;
 
 /**
@@ -59,43 +60,80 @@ export interface UnloggedMark {
   quarantined?: { epoch: number; mailboxes: string[] };
 }
 
-/** Every slot's mark, in STATE_DIR/unlogged.json (atomic writes, one at a time). */
+interface UnloggedFile {
+  marks: Record<string, UnloggedMark>;
+  /** Where the agent had read each slot's log to: a restarted agent reads what came meanwhile. */
+  logs: Record<string, LogPosition>;
+}
+
+/** STATE_DIR/unlogged.json cannot be read: the agent does not start without knowing which slots are marked. */
+export class UnloggedStateError extends Error {
+  constructor(path: string, why: string) {
+    super(`${path}: ${why}. It records which slots made changes their sync logs missed; repair it, or remove it to forget them (their changes may then never replicate)`);
+    this.name = 'UnloggedStateError';
+  }
+}
+
+const SAVE_EVERY_MS = 2000;
+
+/**
+ * Every slot's mark, and how far each slot's log was read, in STATE_DIR/unlogged.json (atomic writes, one at a
+ * time). A first mark is written at once; later counts and read positions at most every 2 s. A failed write is
+ * retried with the next change and said through `onSaveError`.
+ */
 export class UnloggedStore {
   private readonly path: string;
-  private marks: Record<string, UnloggedMark> = {};
+  private data: UnloggedFile = { marks: {}, logs: {} };
   private writing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, private readonly onSaveError: (err: Error) => void = () => undefined) {
     this.path = join(stateDir, 'unlogged.json');
   }
 
   async load(): Promise<void> {
+    let text: string;
     try {
-      this.marks = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, UnloggedMark>;
+      text = await readFile(this.path, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
     }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new UnloggedStateError(this.path, `not valid JSON (${(err as Error).message})`);
+    }
+    const file = parsed as Partial<UnloggedFile> | null;
+    if (!file || typeof file !== 'object' || typeof file.marks !== 'object' || file.marks === null) throw new UnloggedStateError(this.path, 'no "marks" object in it');
+    this.data = { marks: file.marks, logs: file.logs && typeof file.logs === 'object' ? file.logs : {} };
   }
 
   get(slot: string): UnloggedMark | undefined {
-    return this.marks[slot];
+    return this.data.marks[slot];
   }
 
   slots(): string[] {
-    return Object.keys(this.marks);
+    return Object.keys(this.data.marks);
   }
 
-  /** One more failed write for `slot`; true when it is the first (the slot was not marked). */
-  async mark(slot: string, epoch: number, line: string, at = new Date()): Promise<boolean> {
-    const before = this.marks[slot];
-    this.marks = { ...this.marks, [slot]: { ...before, since: before?.since ?? at.toISOString(), epoch: before?.epoch ?? epoch, lines: (before?.lines ?? 0) + 1, last: line.slice(0, 500) } };
-    await this.save();
+  logPosition(slot: string): LogPosition | undefined {
+    return this.data.logs[slot];
+  }
+
+  /** One more failed write for `slot`; true when it is the first (the slot was not marked). Counted at once. */
+  mark(slot: string, epoch: number, line: string, at = new Date()): boolean {
+    const before = this.data.marks[slot];
+    this.data.marks = { ...this.data.marks, [slot]: { ...before, since: before?.since ?? at.toISOString(), epoch: before?.epoch ?? epoch, lines: (before?.lines ?? 0) + 1, last: line.slice(0, 500) } };
+    if (before) this.saveSoon();
+    else void this.save().catch(() => undefined);
     return !before;
   }
 
   /** Clears the mark if no failed write came since it counted `lines`; false (kept) otherwise. */
   async clear(slot: string, lines: number): Promise<boolean> {
-    const mark = this.marks[slot];
+    const mark = this.data.marks[slot];
     if (!mark) return true;
     if (mark.lines !== lines || mark.quarantined) return false;
     await this.forget(slot);
@@ -104,22 +142,51 @@ export class UnloggedStore {
 
   /** The slot was demoted still marked: these mailboxes join its quarantine until a recovery. */
   async quarantine(slot: string, epoch: number, mailboxes: string[]): Promise<void> {
-    const mark = this.marks[slot];
+    const mark = this.data.marks[slot];
     if (!mark) return;
-    this.marks = { ...this.marks, [slot]: { ...mark, quarantined: { epoch, mailboxes } } };
+    this.data.marks = { ...this.data.marks, [slot]: { ...mark, quarantined: { epoch, mailboxes } } };
     await this.save();
   }
 
-  /** A recovery verified what the mark put at risk. */
+  /** A recovery verified what the mark put at risk, or the slot left the machine. */
   async forget(slot: string): Promise<void> {
-    const { [slot]: _gone, ...rest } = this.marks;
-    this.marks = rest;
+    if (!this.data.marks[slot]) return;
+    const { [slot]: _gone, ...rest } = this.data.marks;
+    this.data.marks = rest;
     await this.save();
+  }
+
+  /** The log follower's read positions (saved within 2 s when they changed). */
+  setLogPositions(positions: Record<string, LogPosition>): void {
+    if (JSON.stringify(positions) === JSON.stringify(this.data.logs)) return;
+    this.data.logs = positions;
+    this.saveSoon();
+  }
+
+  /** Every change written (at agent exit). */
+  async flush(): Promise<void> {
+    if (this.timer) await this.save();
+    await this.writing;
+  }
+
+  private saveSoon(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => void this.save().catch(() => undefined), SAVE_EVERY_MS);
+    this.timer.unref();
   }
 
   private save(): Promise<void> {
-    const text = `${JSON.stringify(this.marks, null, 2)}\n`;
-    this.writing = this.writing.catch(() => undefined).then(() => writeFileAtomic(this.path, text, 0o600));
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const text = `${JSON.stringify(this.data, null, 2)}\n`;
+    this.writing = this.writing
+      .catch(() => undefined)
+      .then(() => writeFileAtomic(this.path, text, 0o600))
+      .catch((err: Error) => {
+        this.onSaveError(err);
+        this.saveSoon(); // tried again
+        throw err;
+      });
     return this.writing;
   }
 }
@@ -129,32 +196,45 @@ export interface FullSyncDeps {
   listMailboxes: (imapdConf: string) => Promise<string[]>;
   /** Appends the lines to the slot's sync log. */
   logSync: (imapdConf: string, users: readonly string[], mailboxes: readonly string[]) => Promise<void>;
-  /** Free bytes on the filesystem of `path`. */
-  freeBytes: (path: string) => Promise<number>;
+  /** Free bytes and inodes on the filesystem of `path`. */
+  room: (path: string) => Promise<{ bytes: number; inodes: number }>;
   /** How long the slot's log lines take to reach the follower (a failed write of our own lines shows by then). */
   settleMs: number;
+  /** Reads the slot's log up to now (the follower's poll): failed writes so far are counted. */
+  catchUp: () => Promise<void>;
+  /** Whether the mark may still be cleared (false once a demotion of the slot began). */
+  mayClear: () => boolean;
 }
 
 export type FullSyncOutcome = { done: true; users: number; mailboxes: number } | { done: false; why: string };
 
-export async function freeBytes(path: string): Promise<number> {
+export async function room(path: string): Promise<{ bytes: number; inodes: number }> {
   const fs = await statfs(path);
-  return fs.bavail * fs.bsize;
+  return { bytes: fs.bavail * fs.bsize, inodes: fs.ffree };
 }
+
+/** Room the lines need: each under 128 bytes, a margin besides, and a few inodes (a new log file). */
+export const roomNeeded = (lines: number) => MIN_FREE_BYTES + 128 * lines;
 
 /**
  * For a marked slot: logs a sync of every user and mailbox, then clears the mark if no write of the log failed
  * meanwhile. `done: false` says why the mark stays (it is tried again later).
  */
 export async function logFullSync(store: UnloggedStore, slot: string, layout: { imapdConf: string; metaPath: string }, deps: FullSyncDeps): Promise<FullSyncOutcome> {
+  await deps.catchUp();
   const mark = store.get(slot);
   if (!mark) return { done: true, users: 0, mailboxes: 0 };
-  const free = await deps.freeBytes(layout.metaPath);
-  if (free < MIN_FREE_BYTES) return { done: false, why: `its meta partition ${layout.metaPath} has ${free} bytes free (at least ${MIN_FREE_BYTES} needed to log the sync)` };
   const seen = mark.lines;
   const work = fullSyncWork(await deps.listMailboxes(layout.imapdConf));
+  const lines = work.users.length + work.mailboxes.length + 1;
+  const free = await deps.room(layout.metaPath);
+  if (free.bytes < roomNeeded(lines) || free.inodes < 10) {
+    return { done: false, why: `its meta partition ${layout.metaPath} has ${free.bytes} bytes and ${free.inodes} inodes free (${roomNeeded(lines)} bytes and 10 inodes needed to log a sync of ${work.mailboxes.length} mailbox(es))` };
+  }
   await deps.logSync(layout.imapdConf, work.users, work.mailboxes);
   await new Promise((r) => setTimeout(r, deps.settleMs));
+  await deps.catchUp();
+  if (!deps.mayClear()) return { done: false, why: 'the slot is being demoted: its mailboxes go into its quarantine instead' };
   if (!(await store.clear(slot, seen))) return { done: false, why: `writing the sync log failed again while the sync of ${work.mailboxes.length} mailbox(es) was logged` };
   return { done: true, users: work.users.length, mailboxes: work.mailboxes.length };
 }

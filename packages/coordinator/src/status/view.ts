@@ -98,7 +98,13 @@ function slotProblems(store: StoreRow, slot: SlotRow | undefined, role: 'master'
     out.push({ severity: 1, text: `${where}: replication stalled (${slot.backlog.files} log file(s)): ${slot.backlog.stallReason}` });
   }
   if (slot.backlog.unloggedSince) {
-    out.push({ severity: critical, text: `${where}: changes since ${slot.backlog.unloggedSince} may be missing from its sync log (its meta partition full or failing): free space there; until its agent has logged a sync of every mailbox, a failover puts them all at risk` });
+    // the store still serves (degraded, not down); what to do depends on the role the slot has now
+    out.push({
+      severity: 1,
+      text: role === 'master'
+        ? `${where}: changes since ${slot.backlog.unloggedSince} may be missing from its sync log (its meta partition full or failing): free space there; until its agent has logged a sync of every mailbox, a failover puts them all at risk`
+        : `${where}: as master it made changes since ${slot.backlog.unloggedSince} that its sync log missed: every mailbox it holds waits for slotctl store recover ${store.name}`,
+    });
   }
   return out;
 }
