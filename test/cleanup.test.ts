@@ -4,6 +4,7 @@
 // never clean at the same time. A cleanup asked during a switchover waits for it; a failing cyr_expire is reported
 // with its error and changes nothing else.
 import { readdirSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
@@ -172,9 +173,22 @@ describe('per-slot cleanup with real Cyrus', () => {
 
   it('kills a cyr_expire that outlives its timeout and reports it', async () => {
     const log = { info: () => undefined, warn: () => undefined } as unknown as Parameters<typeof runCyrExpire>[0]['log'];
-    const conf = join(dataPath(`${STORE}-m1`), '..', 'meta', 'etc', 'imapd.conf');
-    const report = await runCyrExpire({ op: 'cl-test', imapdConf: conf, retention: { expunged: '7d', deleted: '7d', duplicates: '3d' }, timeoutMs: 1, waiting: async () => 0, log });
-    expect(report).toMatchObject({ ok: false, exitCode: -1, error: expect.stringMatching(/did not finish within 0 s: killed/) });
+    const meta = join(dataPath(`${STORE}-m1`), '..', 'meta');
+    // a cyr_expire that hangs for real: another process holds the lock of the slot's mailbox list (as a long
+    // mailbox operation would), so it waits past its timeout whatever the host's speed (a 1 ms timeout raced the
+    // run itself on a busy host: CI ci-124)
+    const holder = execa('python3', ['-c', 'import fcntl,sys; f=open(sys.argv[1],"r+b"); fcntl.lockf(f,fcntl.LOCK_EX); print("held",flush=True); sys.stdin.read()', join(meta, 'conf', 'mailboxes.db')], { stdin: 'pipe', reject: false });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.once('data', () => resolve());
+        void holder.then((r) => reject(new Error(`the lock holder exited: ${r.stderr}`)));
+      });
+      const report = await runCyrExpire({ op: 'cl-test', imapdConf: join(meta, 'etc', 'imapd.conf'), retention: { expunged: '7d', deleted: '7d', duplicates: '3d' }, timeoutMs: 1500, waiting: async () => 0, log });
+      expect(report).toMatchObject({ ok: false, exitCode: -1, error: expect.stringMatching(/did not finish within 2 s: killed/) });
+    } finally {
+      holder.stdin!.end();
+      await holder;
+    }
     // the slot serves on
     expect(await inboxSubjects(serviceIp(STORE), 1143, 'ann')).toContain('after cleanup');
   });
