@@ -3,8 +3,7 @@
 // switchover is refused; once there is room again the agent logs a sync of every mailbox and the replica gets them.
 // And if the machine is lost while marked: every mailbox of the old master is at risk, and recovery brings the
 // acknowledged messages to the new master. Real Cyrus on tmpfs partitions, real IMAP, a namespace cluster.
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster } from './cluster/netns.js';
@@ -39,19 +38,22 @@ const unloggedSince = async (slot: string) => (await cluster.slotctlJson<SlotSho
 const events = (since: number) => cluster.slotctlJson<EventJson[]>(['events', '--since', new Date(since).toISOString(), '--limit', '10000']);
 const folder = async (host: string, name: string) => (await cluster.mail<string[][]>('folder', [{ host, user: 'ann', folder: name }]))[0]!;
 
-/** Takes every free byte of the slot's meta partition; returns the file to remove to free it. */
-function fillMeta(machine: string, store: string): string {
-  const file = join(cluster.partitionPath(machine, store, 'meta'), 'test-fill');
-  const chunk = Buffer.alloc(1 << 20, 0x5a);
-  const fd = openSync(file, 'wx', 0o600);
+/**
+ * The master's meta partition filled, 8 APPENDs to ann's folder tried, and the master's report of the changes its
+ * sync log missed awaited; the fill file (to remove) and the subjects acknowledged.
+ */
+async function appendWhileMetaFull(s: StoreJson, folderName: string): Promise<{ fill: string; acked: string[] }> {
+  const { file } = cluster.fillPartition(s.master.machine, s.name, 'meta', 'test-fill');
   try {
-    for (;;) writeSync(fd, chunk);
+    const acked = await fileEach(s.serviceIp, folderName, Array.from({ length: 8 }, (_, i) => `${s.name} while full ${i + 1}`));
+    console.log(`${s.name}: ${acked.length} of 8 APPENDs acknowledged with the master's meta partition full`);
+    expect(acked.length, 'APPENDs acknowledged while the meta partition was full').toBeGreaterThan(0);
+    await waitFor('the master to report changes its sync log missed', async () => ((await unloggedSince(s.master.name)) ? true : undefined), 30_000, 250);
+    return { fill: file, acked };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
+    rmSync(file, { force: true });
+    throw err;
   }
-  return file;
 }
 
 /** APPENDs each subject to ann's folder on `host`, one session each; the subjects the server acknowledged. */
@@ -74,20 +76,13 @@ async function folderReplicated(s: StoreJson, name: string): Promise<void> {
   await waitFor(`${name} on the replica`, async () => ((await folder(s.replica.ip, name)).length === 1 ? true : undefined), 30_000, 250);
 }
 
-const whileFull = (tag: string) => Array.from({ length: 8 }, (_, i) => `${tag} while full ${i + 1}`);
-
 describe('changes the sync log could not record', () => {
   it('marks the master, refuses a switchover, and replicates them once its meta partition has room again', async () => {
     const s = await storeOf('u01');
     await folderReplicated(s, 'Later');
     const since = Date.now();
-    const fill = fillMeta(s.master.machine, s.name);
-    let acked: string[];
+    const { fill, acked } = await appendWhileMetaFull(s, 'Later');
     try {
-      acked = await fileEach(s.serviceIp, 'Later', whileFull('u01'));
-      console.log(`u01: ${acked.length} of 8 APPENDs acknowledged with the master's meta partition full`);
-      expect(acked.length, 'APPENDs acknowledged while the meta partition was full').toBeGreaterThan(0);
-      await waitFor('the master to report changes its sync log missed', async () => ((await unloggedSince(s.master.name)) ? true : undefined), 30_000, 250);
       const refused = await cluster.slotctl(['store', 'switchover', s.name, '--wait']);
       expect(refused.exitCode).not.toBe(0);
       expect(`${refused.stdout}${refused.stderr}`).toMatch(/may have changes its sync log could not record \(since \S+; its meta partition full or failing\): free space on it/);
@@ -113,13 +108,8 @@ describe('changes the sync log could not record', () => {
     const s = await storeOf('u02');
     const victim = s.master.machine;
     await folderReplicated(s, 'Archive');
-    const fill = fillMeta(victim, s.name);
-    let acked: string[];
+    const { fill, acked } = await appendWhileMetaFull(s, 'Archive');
     try {
-      acked = await fileEach(s.serviceIp, 'Archive', whileFull('u02'));
-      console.log(`u02: ${acked.length} of 8 APPENDs acknowledged with the master's meta partition full`);
-      expect(acked.length, 'APPENDs acknowledged while the meta partition was full').toBeGreaterThan(0);
-      await waitFor('the master to report changes its sync log missed', async () => ((await unloggedSince(s.master.name)) ? true : undefined), 30_000, 250);
       await cluster.crash(victim);
     } finally {
       rmSync(fill, { force: true }); // the disk is repaired while the machine is off

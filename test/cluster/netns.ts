@@ -5,7 +5,7 @@
 //
 // Everything this harness creates carries its prefix (namespaces `PREFIX-…`) and every process it starts has a PID
 // file under DIR/pids, so `destroy()` (and `pnpm test:cleanup` after a killed run) remove exactly what it made.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -322,6 +322,27 @@ export class NetnsCluster {
   /** A slot's data or meta partition, as the cluster file names it. */
   partitionPath(machine: string, store: string, partition: 'data' | 'meta'): string {
     return join(this.options.dir, 'srv', machine, store, partition);
+  }
+
+  /**
+   * Takes every free byte of a slot's partition with a file of real blocks (a sparse one would take nothing) until
+   * the filesystem says it is full; removing `file` frees them again.
+   */
+  fillPartition(machine: string, store: string, partition: 'data' | 'meta', name: string): { file: string; written: number; free: number } {
+    const path = this.partitionPath(machine, store, partition);
+    const file = join(path, name);
+    const fs = statfsSync(path);
+    const chunk = Buffer.alloc(1 << 20, 0x5a);
+    const fd = openSync(file, 'wx', 0o600);
+    let written = 0;
+    try {
+      for (;;) written += writeSync(fd, chunk);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+    } finally {
+      closeSync(fd);
+    }
+    return { file, written, free: fs.bavail * fs.bsize };
   }
 
   /** Every slot's partitions on a tmpfs of `mb` MiB each (unmounted by destroy(), or by cleanup after a killed run). */

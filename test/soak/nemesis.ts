@@ -4,7 +4,7 @@
 // report: a refusal where one was certain must have happened, and an acceptance where a refusal was certain is a
 // finding. A machine coming back from a down fault is recovered (`slotctl machine recover`) when a failover left
 // at-risk records for it, as an operator would.
-import { closeSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../tools/local-cluster.js';
 import type { NetnsCluster } from '../cluster/netns.js';
@@ -172,21 +172,7 @@ export class Nemesis {
   private fill(step: Step): string {
     const mine = this.slots.filter((s) => s.machine === step.machines[0]).sort((a, b) => a.slot.localeCompare(b.slot));
     const slot = mine[step.slotIndex! % mine.length]!;
-    const path = this.cluster.partitionPath(slot.machine, slot.store, step.partition!);
-    const file = join(path, 'soak-fill');
-    const fs = statfsSync(path);
-    const free = fs.bavail * fs.bsize;
-    // a sparse file would take nothing: write real blocks until the filesystem says it is full
-    const chunk = Buffer.alloc(1 << 20, 0x5a);
-    const fd = openSync(file, 'wx', 0o600);
-    let written = 0;
-    try {
-      for (;;) written += writeSync(fd, chunk);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-    } finally {
-      closeSync(fd);
-    }
+    const { file, written, free } = this.cluster.fillPartition(slot.machine, slot.store, step.partition!, 'soak-fill');
     this.fills.set(step.id, file);
     return `${slot.slot} ${step.partition} full: ${Math.round(written / 1048576)} MiB of ${Math.round(free / 1048576)} MiB free taken`;
   }

@@ -6,6 +6,7 @@ export * from './tls/credentials.js';
 export * from './tls/options.js';
 export * from './tls/paths.js';
 export * from './throttle.js';
+export * from './coalesce.js';
 export * from './leader.js';
 export * from './coordinator-choice.js';
 export * from './http/index.js';

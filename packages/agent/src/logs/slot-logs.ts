@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Logger } from '@slotctl/shared';
+import { coalesced, type Logger } from '@slotctl/shared';
 import { isNotable } from './syslog-format.js';
 import { SYSLOGD_PID_FILE, socketIsLive } from './syslogd.js';
 import { pidAlive } from '../slot/process.js';
@@ -95,27 +95,14 @@ export class SlotLogs {
 
   private onNotable: (slot: string, line: string) => void = () => undefined;
   private onGrow: () => void = () => undefined;
-  private polling: Promise<void> | undefined;
-  private pollAgain = false;
-
   /**
    * Reads every tracked slot's new lines now (the follower does every 500 ms): a caller about to decide on what the
    * log says (a replay, a demotion) first sees every line written so far. Concurrent calls share one read, and one
    * asked for while a read runs gets another after it.
    */
-  poll(): Promise<void> {
-    if (this.polling) {
-      this.pollAgain = true;
-      return this.polling;
-    }
-    this.polling = (async () => {
-      do {
-        this.pollAgain = false;
-        for (const slot of [...this.offsets.keys()]) await this.readNew(slot);
-      } while (this.pollAgain);
-    })().finally(() => (this.polling = undefined));
-    return this.polling;
-  }
+  readonly poll = coalesced(async () => {
+    for (const slot of [...this.offsets.keys()]) await this.readNew(slot);
+  });
 
   private async readNew(slot: string): Promise<void> {
     const path = this.fileOf(slot);

@@ -1,7 +1,7 @@
 // All slots of this machine: one supervisor and one sync-dir watcher per slot, converged to the desired state,
 // and the reports the session sends up. Startup safety: at start the agent only re-adopts what is running; it
 // starts nothing until the coordinator's desired state has arrived and been checked against the persisted epochs.
-import { UnsafePathError, withContext, type DesiredSlot__Output, type Logger, type SlotReport, type SlotState } from '@slotctl/shared';
+import { coalesced, UnsafePathError, withContext, type DesiredSlot__Output, type Logger, type SlotReport, type SlotState } from '@slotctl/shared';
 import type { SlotLogs } from '../logs/slot-logs.js';
 import { SlotSupervisor, type SlotRuntime } from '../slot/supervisor.js';
 import type { ApplyPlan, AppliedSlots } from '../state/apply-plan.js';
@@ -278,26 +278,11 @@ export class MachineSlots {
     this.reconcileTimer.unref();
   }
 
-  private reconciling: Promise<void> | undefined;
-  private reconcileAgain = false;
-
   /** One pass now; asked for while one runs, one more pass follows it (bursts of address events coalesce). */
-  reconcileNow(): Promise<void> {
-    if (this.reconciling) {
-      this.reconcileAgain = true;
-      return this.reconciling;
-    }
-    this.reconciling = (async () => {
-      do {
-        this.reconcileAgain = false;
-        const bound = await this.options.runtime.vip.list();
-        await Promise.all([...this.supervisors.values()].map((s) => s.reconcile(bound)));
-      } while (this.reconcileAgain);
-    })().finally(() => {
-      this.reconciling = undefined;
-    });
-    return this.reconciling;
-  }
+  readonly reconcileNow = coalesced(async () => {
+    const bound = await this.options.runtime.vip.list();
+    await Promise.all([...this.supervisors.values()].map((s) => s.reconcile(bound)));
+  });
 
   /** Measures every slot's partitions now and then (a walk of the partitions and one mbexamine per slot). */
   startDiskReports(): void {

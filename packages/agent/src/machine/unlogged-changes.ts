@@ -11,6 +11,7 @@ import { withContext, type Backlog, type Logger } from '@slotctl/shared';
 import { logSyncLines, summarizeAllMailboxes } from '../cyrus/mailboxes.js';
 import type { SlotSupervisor } from '../slot/supervisor.js';
 import type { QuarantineReport } from '../sync/quarantine.js';
+import { EMPTY_BACKLOG } from '../sync/watch.js';
 import { fullSyncWork, logFullSync, room, syncLogWriteFailure, type FullSyncDeps, type UnloggedStore } from '../sync/unlogged.js';
 
 /** A failure of this slot's own sync log (its path in the slot's sync dir); other lines are not ours. */
@@ -18,8 +19,6 @@ export function ownSyncLogFailure(s: SlotSupervisor | undefined, line: string): 
   const file = syncLogWriteFailure(line);
   return Boolean(file && s?.layout && file.startsWith(`${s.layout.syncDir}/`));
 }
-
-export const EMPTY_BACKLOG: Backlog = { files: 0, bytes: 0, mailboxes: 0, mailboxNames: [], oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
 
 /** After a try that could not log the sync, the next pass waits this long. */
 const RETRY_AFTER_MS = 10_000;

@@ -10,7 +10,8 @@
 // As soon as the sync log can be written again it logs a sync of every user and every mailbox of the slot
 // (cyr_synclog): from then on the sync log itself names the changes, and the rolling sync_client, a replay or a
 // quarantine deal with them like any other. Only then is the mark cleared.
-import { readFile, statfs } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { partitionReport } from '../cleanup/space.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@slotctl/shared';
 import { isDelayedDeleted, MARKER_MAILBOX } from '../cyrus/mailboxes.js';
@@ -209,8 +210,8 @@ export interface FullSyncDeps {
 export type FullSyncOutcome = { done: true; users: number; mailboxes: number } | { done: false; why: string };
 
 export async function room(path: string): Promise<{ bytes: number; inodes: number }> {
-  const fs = await statfs(path);
-  return { bytes: fs.bavail * fs.bsize, inodes: fs.ffree };
+  const r = await partitionReport('meta', path, undefined); // a statfs, and zeros when it fails: then nothing is tried
+  return { bytes: Number(r.freeBytes), inodes: Number(r.freeInodes) };
 }
 
 /** Room the lines need: each under 128 bytes, a margin besides, and a few inodes (a new log file). */

@@ -20,8 +20,11 @@ export interface SyncWatchOptions {
   stallAfterMs?: number;
 }
 
+/** No sync log, nothing stalled. */
+export const EMPTY_BACKLOG: Readonly<Backlog> = { files: 0, bytes: 0, mailboxes: 0, mailboxNames: [], oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
+
 export class SyncWatcher {
-  backlog: Backlog = { files: 0, bytes: 0, mailboxes: 0, mailboxNames: [], oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
+  backlog: Backlog = { ...EMPTY_BACKLOG };
   readonly reader: BacklogReader;
   private watcher: FSWatcher | undefined;
   private timer: NodeJS.Timeout | undefined;
