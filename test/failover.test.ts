@@ -170,6 +170,12 @@ describe('machine loss on a namespace cluster', () => {
     // message filed there that never replicated (the soak, seed 3274726004: that recovery failed at every retry)
     await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Shared', subject: 'in Shared on both' }]);
     await waitFor('the replica to have Shared', async () => ((await cluster.mail<string[][]>('folder', [{ host: first.replica.ip, user: 'ann', folder: 'Shared' }]))[0]!.length ? true : undefined), 30_000, 500);
+    // and one both have that the old master alone deletes before the crash: the failover undoes the delete (by
+    // design: recovery never deletes on the new master), and the returning slot, its replica, must get it back
+    // (the soak, seed 12914: a folder deleted 0.7 s before a crash stayed on the master only)
+    // (ben's: ann's clash below resynchronises all of ann anyway)
+    await cluster.mail('file', [{ host: first.serviceIp, user: 'ben', folder: 'Kept', subject: 'in Kept on both' }]);
+    await waitFor('the replica to have Kept', async () => ((await cluster.mail<string[][]>('folder', [{ host: first.replica.ip, user: 'ben', folder: 'Kept' }]))[0]!.length ? true : undefined), 30_000, 500);
 
     const watch = await watchMasters(all);
     const load = cluster.startLoad('load-crash', loadTargets(all), 25);
@@ -188,10 +194,12 @@ describe('machine loss on a namespace cluster', () => {
       await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Doomed', subject: 'filed, then its folder deleted' }]);
       await cluster.mail('rmfolder', [{ host: first.serviceIp, user: 'ann', folder: 'Doomed' }]);
       await cluster.mail('file', [{ host: first.serviceIp, user: 'ann', folder: 'Shared', subject: 'in Shared on the old master only' }]);
+      await cluster.mail('rmfolder', [{ host: first.serviceIp, user: 'ben', folder: 'Kept' }]);
       await waitFor('the old master to report a backlog naming them', async () => {
         const names = (await store(first.name)).master.backlog?.mailboxNames ?? [];
         const deleted = names.some((n) => n.startsWith('DELETED.user.ann.Doomed.'));
-        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') && names.includes('user.ann.Shared') && deleted ? true : undefined;
+        const kept = names.some((n) => n.startsWith('DELETED.user.ben.Kept.'));
+        return names.includes('user.newcomer') && names.includes('user.ann.Projects') && names.includes('user.clashy') && names.includes('user.ann.Shared') && deleted && kept ? true : undefined;
       }, 20_000, 200);
       crashedAt = Date.now();
       await cluster.crash(victim);
@@ -255,6 +263,15 @@ describe('machine loss on a namespace cluster', () => {
     expect(detail).toMatch(/user\.ann\.Shared\s+copied\s+verified\s+gone from the new master/);
     const [shared] = await cluster.mail<string[][]>('folder', [{ host: first.serviceIp, user: 'ann', folder: 'Shared' }]);
     expect(shared).toContain('in Shared on the old master only');
+    // Kept, deleted on the old master only: back on the new master (the delete was at risk and is undone), and on
+    // the returned replica too — its owner was resynchronised from the new master
+    expect(detail).toMatch(/DELETED\.user\.ben\.Kept\.\S+\s+nothing\s+.*deleted on the old slot/);
+    const [keptOnMaster] = await cluster.mail<string[][]>('folder', [{ host: first.serviceIp, user: 'ben', folder: 'Kept' }]);
+    expect(keptOnMaster).toEqual(['in Kept on both']);
+    await waitFor('the returned replica to hold Kept again', async () => {
+      const [onReplica] = await cluster.mail<string[][]>('folder', [{ host: first.master.ip, user: 'ben', folder: 'Kept' }]);
+      return JSON.stringify(onReplica) === JSON.stringify(keptOnMaster) ? true : undefined;
+    }, 30_000, 500);
     // and the returned replica catches up with the clashing user from the new master (user-level resync)
     await waitFor('the replica to hold the clashing user as the master does', async () => {
       const [onReplica] = await cluster.mail<string[][]>('subjects', [{ host: first.master.ip, user: 'clashy' }]);

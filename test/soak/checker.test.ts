@@ -151,10 +151,12 @@ describe('each rule, broken once', () => {
     ]);
     expect(passed(report)).toBe(true);
     expect(report.summary).toMatchObject({ violations: {}, explained: 3 });
-    // a record of another mailbox, or a failover before the change, explains nothing
-    for (const other of [{ ...atRisk[0]!, mailboxes: ['user.bob'] }, { ...atRisk[0]!, at: 40, from: 30 }, { ...atRisk[0]!, store: 's02' }, { ...atRisk[0]!, from: 99 }]) {
+    // a record of another mailbox, a failover before the change, or a window starting well after it explains nothing
+    for (const other of [{ ...atRisk[0]!, mailboxes: ['user.bob'] }, { ...atRisk[0]!, at: 40, from: 30 }, { ...atRisk[0]!, store: 's02' }, { ...atRisk[0]!, at: 2000, from: 1200 }]) {
       expect(passed(check(h, final, { atRisk: [other] }))).toBe(false);
     }
+    // a window that starts just after the change (the report's way to the coordinator): still explained
+    expect(passed(check(h, final, { atRisk: [{ ...atRisk[0]!, from: 99 }] }))).toBe(true);
     // a lost message is never explained
     const lost = cleanRun();
     lost.final.s01!.master.ann!.INBOX = [];

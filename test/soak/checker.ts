@@ -330,6 +330,15 @@ export function internalMailbox(user: string, folder: string): string {
 
 const UNDOABLE: readonly OpKind[] = ['expunge', 'delete-folder', 'set-flags', 'clear-flags'];
 
+/**
+ * A record's window starts at the old master's oldest unreplicated change as the runner reads it: the report's time
+ * (the coordinator's, when it stored the report) less the change's age (the agent's, when it read its sync logs). The
+ * report's way between the two — a coalescing delay, the session, the coordinator's writer — makes that up to
+ * hundreds of ms later than the change itself on a busy host, after the client already had its answer (seed 12914: a
+ * DELETE answered 0.7 s before a crash fell just outside). The window is taken that much wider.
+ */
+const REPORT_SLACK_MS = 1000;
+
 /** The at-risk record that explains an undone change, if any (see CheckOptions.atRisk). */
 function explanation(v: Violation, records: readonly AtRiskRecord[]): string | undefined {
   if (v.rule !== 'resurrected' && v.rule !== 'flags') return undefined;
@@ -338,7 +347,7 @@ function explanation(v: Violation, records: readonly AtRiskRecord[]): string | u
   for (const r of records) {
     if (r.store !== v.store || !r.mailboxes.some((m) => m === name || m.startsWith(`DELETED.${name}.`))) continue;
     // answered by the old master inside the window its record covers: from its oldest unreplicated change to the failover
-    const atRisk = (o: Operation) => o.start < r.at && endOf(o) >= r.from;
+    const atRisk = (o: Operation) => o.start < r.at && endOf(o) >= r.from - REPORT_SLACK_MS;
     // undone: a removal or flag change that may not have replicated; given back: a message only the old master had,
     // which recovery brings back even where the new master removed its folder meanwhile (it never deletes)
     if (ops.some((o) => UNDOABLE.includes(o.kind) && atRisk(o))) return `at-risk record #${r.id} (${r.state}): its failover names ${name}, changed on the old master before it and not replicated`;

@@ -109,7 +109,29 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   } finally {
     await imap?.stop();
   }
+  // A mailbox deleted here before the failover and not replicated is still on the new master (recovery never deletes
+  // there): this slot, its replica from now on, would lack it for good — the new master's rolling sync sends only
+  // what changes. Its owners get a user-level sync logged on the new master, which gives this slot their whole state
+  // again (the soak, seed 12914: a folder deleted 0.7 s before a crash, on the master only after the recovery).
+  const gone = [...new Set(results.filter((r) => r.result === 'nothing').flatMap((r) => ownerOf(r.name) ?? []))];
+  if (!error && gone.length) {
+    try {
+      await input.targetUserSync(gone);
+      log.info({ users: gone }, 'mailboxes deleted here before the failover: their owners resynchronised from the new master');
+    } catch (err) {
+      error = `could not ask the new master to resynchronise ${gone.join(', ')} (mailboxes deleted here before the failover): ${(err as Error).message}`;
+    }
+  }
   return { op: input.op, done: true, mailboxes: results, error };
+}
+
+/** The user owning an internal mailbox name, a delayed-deleted one too (DELETED.user.bob.Work.5F3A…); undefined: not a user's. */
+export function ownerOf(name: string): string | undefined {
+  try {
+    return ownerAndFolder(isDelayedDeleted(name) ? name.slice('DELETED.'.length) : name).owner;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
