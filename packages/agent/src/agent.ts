@@ -11,6 +11,7 @@ import { CoordinatorLink } from './coordinator/link.js';
 import { FenceGuard } from './fence/guard.js';
 import { LeaseKeeper } from './lease/keeper.js';
 import { leaseMargin, monotonicMs } from './lease/lease.js';
+import { mayServeMaster, saysFenced, type ServeGateView } from './lease/serve-gate.js';
 import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
 import { agentReadiness, agentRoutes } from './observe/http.js';
@@ -78,6 +79,8 @@ export class Agent {
    * delivers). Until then no master starts and none holds its service IP.
    */
   private unconfirmed = false;
+  /** The lease lapses the main thread has handled (its `lost`): one the lease thread counted beyond it is pending. */
+  private lapsesHandled = 0;
   /** The last confirmation since the lease last ran out (see LinkOptions.confirmed), and when the lease came back. */
   private confirmation: { version: string; matches: boolean } | undefined;
   private regainedAt = 0;
@@ -113,7 +116,7 @@ export class Agent {
         ports: { imap: opts.ports.imap, lmtp: opts.ports.lmtp, sync: opts.ports.sync },
         auth: opts.auth,
         vip: opts.vip.driver === 'ip' ? new IpVipDriver({ iface: opts.vip.iface, probeMs: opts.vip.arpProbeMs, log, watch: addressWatch }) : new LoopbackVipDriver(),
-        mayServeMaster: () => keeper.holds() && !this.unconfirmed,
+        mayServeMaster: () => mayServeMaster(this.serveGate(keeper)),
         // the slots' paths must lie under these (none declared: only the system's directories are refused)
         disks: () => this.desired?.diskPaths ?? [],
         crashLimit: 5,
@@ -164,7 +167,7 @@ export class Agent {
       peerViews: () => this.peers!.views(),
       // fenced means a lease was held and ran out (masters stopped) and the masters have not started since; an agent
       // that has not had its first lease yet is not
-      fenced: () => (keeper.remaining() !== undefined && !keeper.holds()) || this.unconfirmed,
+      fenced: () => saysFenced({ ...this.serveGate(keeper), everHeld: keeper.remaining() !== undefined }),
       confirmed: (version, matches) => {
         // only while the lease is held: one read before the lease came back may predate a failover, one read while
         // it is held cannot (no promotion before a granted lease has run out, and then the masters stop again)
@@ -279,7 +282,9 @@ export class Agent {
       lost: () => {
         this.metrics.fenceAction('lease-expired');
         this.leaseLost = true;
-        this.unconfirmed = false;
+        this.lapsesHandled = keeper.lapses();
+        // the masters wait for the coordinator's word from the lapse on, not only from the lease's return
+        this.unconfirmed = true;
         this.confirmation = undefined;
         setTimeout(() => (keeper.holds() ? undefined : void this.slots?.fence()), FENCE_BACKUP_DELAY_MS).unref();
       },
@@ -307,6 +312,10 @@ export class Agent {
     this.keeper = keeper;
     this.guard = guard;
     return keeper;
+  }
+
+  private serveGate(keeper: LeaseKeeper): ServeGateView {
+    return { holds: keeper.holds(), lapses: keeper.lapses(), lapsesHandled: this.lapsesHandled, unconfirmed: this.unconfirmed };
   }
 
   /**

@@ -16,9 +16,15 @@ export interface KeeperData {
   path: string;
   /** What fence.json starts with (an earlier agent's deadline and masters, same boot). */
   file: FenceFile;
-  /** [0]: the deadline the masters may serve to (NaN: none); [1]: 1 while held; [2]: the coordinator's lease alone (NaN: none). */
+  /**
+   * Float64 [0]: the deadline the masters may serve to (NaN: none); [1]: 1 while held; [2]: the coordinator's lease
+   * alone (NaN: none). Int32 at byte 24: how many times the lease has run out (LAPSES_OFFSET).
+   */
   shared: SharedArrayBuffer;
 }
+
+/** Where the lapse counter lives in the shared buffer (an Int32 after the three Float64s). */
+export const LAPSES_OFFSET = 24;
 
 export type ToKeeper =
   | { t: 'session'; coordinator: string; instanceId: string; intervalMs: number; leaseMs: number; term: number }
@@ -54,8 +60,9 @@ export interface KeeperOptions {
 }
 
 export class LeaseKeeper {
-  private readonly buffer = new SharedArrayBuffer(24);
-  private readonly shared = new Float64Array(this.buffer);
+  private readonly buffer = new SharedArrayBuffer(32);
+  private readonly shared = new Float64Array(this.buffer, 0, 3);
+  private readonly lapseCount = new Int32Array(this.buffer, LAPSES_OFFSET, 1);
   private readonly worker: Worker;
   private readonly waiting = new Map<number, (ok: boolean) => void>();
   private nextId = 1;
@@ -106,6 +113,16 @@ export class LeaseKeeper {
   holds(now = monotonicMs()): boolean {
     const d = this.deadline;
     return d !== undefined && now < d;
+  }
+
+  /**
+   * How many times the lease has run out, counted by the lease thread at the moment it does — before it posts `lost`
+   * and before any renewal can move the deadline again. The shared deadline can say "held" again (a renewal) before
+   * the main thread has handled the `lost` that came first: a reader compares this count with the one it last
+   * handled, and a difference means a lapse it has not dealt with yet.
+   */
+  lapses(): number {
+    return Atomics.load(this.lapseCount, 0);
   }
 
   /** Whether acknowledgements from a coordinator hold the lease now (a failsafe promise aside). */

@@ -12,12 +12,13 @@ import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
 import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
-import type { KeeperData, ToKeeper, FromKeeper } from './keeper.js';
+import { LAPSES_OFFSET, type KeeperData, type ToKeeper, type FromKeeper } from './keeper.js';
 
 const data = workerData as KeeperData;
 const port = parentPort!;
 const log = createLogger('slot-agent', { level: data.logLevel }).child({ machine: data.machine, thread: 'lease' });
-const effective = new Float64Array(data.shared);
+const effective = new Float64Array(data.shared, 0, 3);
+const lapses = new Int32Array(data.shared, LAPSES_OFFSET, 1);
 const post = (m: FromKeeper) => port.postMessage(m);
 // this thread's own reading of the certificate files (checked by the main thread at start; renewals are read here too)
 const certificates = data.tls ? new CertificateFiles(data.tls, { onError: (err) => log.error({ err: err.message }, 'renewed certificate files refused; the old ones stay in use') }) : undefined;
@@ -53,7 +54,12 @@ const write = (change: Partial<FenceFile>): boolean => {
 const authority = new ServingAuthority(
   {
     publish: (deadline, holder) => write({ deadline, holder }),
-    lost: (why) => post({ t: 'lost', why }),
+    // counted before the message leaves: the main thread must not read a renewed deadline as "held" before it has
+    // handled this lapse (see LeaseKeeper.lapses)
+    lost: (why) => {
+      Atomics.add(lapses, 0, 1);
+      post({ t: 'lost', why });
+    },
     regained: () => post({ t: 'held', holder: authority.holder }),
     log,
   },
