@@ -80,6 +80,8 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   }
   const clashes = results.filter((r) => r.result === 'clash');
   let error = '';
+  /** Owners the new master logs a user-level sync of, once, at the end (Peer.SyncUsers): this slot gets their whole state. */
+  const resync = new Set<string>();
   const imap = clashes.length ? await startTemporaryImap(layout, input.slotIp, input.ports.imap, input.vip, log) : undefined;
   try {
     const source = { host: input.slotIp, port: input.ports.imap };
@@ -102,7 +104,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
       for (const r of verifiedClashes) {
         await deleteOnOldSlot(r.name, source, input.auth, async () => !(await mailboxGuids(layout.imapdConf, [r.name]))[0]!.exists);
       }
-      await input.targetUserSync([...new Set(verifiedClashes.map((r) => ownerAndFolder(r.name).owner))]);
+      for (const r of verifiedClashes) resync.add(ownerAndFolder(r.name).owner);
     }
   } catch (err) {
     error ||= imapError(err);
@@ -111,15 +113,19 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   }
   // A mailbox deleted here before the failover and not replicated is still on the new master (recovery never deletes
   // there): this slot, its replica from now on, would lack it for good — the new master's rolling sync sends only
-  // what changes. Its owners get a user-level sync logged on the new master, which gives this slot their whole state
-  // again (the soak, seed 12914: a folder deleted 0.7 s before a crash, on the master only after the recovery).
-  const gone = [...new Set(results.filter((r) => r.result === 'nothing').flatMap((r) => ownerOf(r.name) ?? []))];
-  if (!error && gone.length) {
+  // what changes. Its owners are resynchronised too (the soak, seed 12914: a folder deleted 0.7 s before a crash, on
+  // the master only after the recovery).
+  for (const r of results) {
+    const owner = r.result === 'nothing' ? ownerOf(r.name) : undefined;
+    if (owner) resync.add(owner);
+  }
+  if (!error && resync.size) {
+    const users = [...resync];
     try {
-      await input.targetUserSync(gone);
-      log.info({ users: gone }, 'mailboxes deleted here before the failover: their owners resynchronised from the new master');
+      await input.targetUserSync(users);
+      log.info({ users }, 'their owners resynchronised from the new master (mailboxes deleted here, or clashing ones copied)');
     } catch (err) {
-      error = `could not ask the new master to resynchronise ${gone.join(', ')} (mailboxes deleted here before the failover): ${(err as Error).message}`;
+      error = `could not ask the new master to resynchronise ${users.join(', ')}: ${(err as Error).message}`;
     }
   }
   return { op: input.op, done: true, mailboxes: results, error };

@@ -11,9 +11,9 @@
 // (cyr_synclog): from then on the sync log itself names the changes, and the rolling sync_client, a replay or a
 // quarantine deal with them like any other. Only then is the mark cleared.
 import { readFile } from 'node:fs/promises';
-import { partitionReport } from '../cleanup/space.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@slotctl/shared';
+import { partitionReport } from '../cleanup/space.js';
 import { isDelayedDeleted, MARKER_MAILBOX } from '../cyrus/mailboxes.js';
 import type { LogPosition } from '../logs/slot-logs.js';
 import { userOf } from './seed.js';
