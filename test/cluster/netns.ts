@@ -450,12 +450,15 @@ export class NetnsCluster {
       return `; (slotctl failed: ${(err as Error).message})`;
     }
     const silent = this.machines.filter((m) => slots.filter((s) => s.machine === m).every((s) => s.state === 'unknown'));
-    return silent.map((m) => {
-      const agent = this.agents.get(m);
-      const running = !agent ? 'not started' : agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : `running (pid ${agent.pid})`;
-      const tail = agent ? logTail(agent.logFile, 12) : [];
-      return `\n  agent ${m}: ${running}; coordinator says ${JSON.stringify(machines.find((x) => x.name === m) ?? 'unknown machine')}; its log ends:\n    ${tail.join('\n    ')}`;
-    }).join('');
+    return silent.map((m) => `\n  ${this.agentStatus(m, 12)}; coordinator says ${JSON.stringify(machines.find((x) => x.name === m) ?? 'unknown machine')}`).join('');
+  }
+
+  /** A machine's agent process as the harness knows it (running, exited with its code, or not started) and its last log lines: for a wait that timed out. */
+  agentStatus(machine: string, lines = 8): string {
+    const agent = this.agents.get(machine);
+    const running = !agent ? 'not started' : agent.exited ? `exited (code ${agent.exitCode ?? 'signal'})` : `running (pid ${agent.pid})`;
+    const tail = agent ? logTail(agent.logFile, lines) : [];
+    return `agent ${machine}: ${running}; its log ends:\n    ${tail.join('\n    ')}`;
   }
 
   // ---------------------------------------------------------------------------------------------------------------

@@ -245,7 +245,10 @@ export class Nemesis {
     await waitFor(`${machine}'s agent to connect`, async () => {
       const m = (await this.cluster.slotctlJson<{ name: string; connected: boolean }[]>(['machine', 'list'])).find((x) => x.name === machine);
       return m?.connected ? true : undefined;
-    }, 120_000, 500);
+    }, 120_000, 500).catch((err: Error) => {
+      // what the agent was doing says more than the timeout
+      throw new NemesisError(`${err.message}; ${this.cluster.agentStatus(machine)}`);
+    });
     let unreachable = 0;
     for (let attempt = 1; ; attempt++) {
       // the coordinator may be down (a kill-coordinator step): not the recovery's failure, ask again
