@@ -1,7 +1,7 @@
 // `npm run soak -- --minutes N --seed S [--lmtp-rate 6] [--imap-rate 4] [--keep]`: a nemesis soak on a 5 × 8
 // namespace cluster (test/soak/runner.ts). Prints the verdict and the report, writes bench/results/soak.json (the
 // figures BENCHMARKS.md quotes) and exits 1 when the run failed; --keep leaves the run's directory (history files,
-// schedule, logs) for reading. A failing run prints its seed: the same --seed and --minutes replay its schedule.
+// schedule, logs) for reading, and a failed run always leaves it. A failing run prints its seed: the same --seed and --minutes replay its schedule.
 import { writeFileSync } from 'node:fs';
 import { benchArg } from '../../bench/common.js';
 import { removeDir, tempDir } from '../support/fixtures.js';
@@ -34,6 +34,8 @@ const figures = {
   at: new Date().toISOString(),
 };
 writeFileSync(new URL('../../bench/results/soak.json', import.meta.url), `${JSON.stringify(figures, null, 2)}\n`);
-if (!process.argv.includes('--keep')) removeDir(dir);
-else console.log(`soak: kept ${dir}`);
+// a failed run keeps its directory whatever was asked: its agents' and coordinator's logs are the evidence (a failure
+// once went unexplained because they were removed with it)
+if (result.passed && !process.argv.includes('--keep')) removeDir(dir);
+else console.log(`soak: kept ${dir}${result.passed ? '' : ' (the run failed: logs/, history-*.jsonl and schedule.txt are there)'}`);
 process.exit(result.passed ? 0 : 1);
