@@ -187,6 +187,9 @@ export class SlotSupervisor {
         return;
       }
       this.recovery.want(plan.recoverWanted);
+      // a replica promoted: its store's address is probed while it stops (the probe is a wait, the stop is work), and
+      // the bind right after takes that probe's word (EARLY_PROBE_VALID_MS) instead of waiting out another
+      if (plan.stop && plan.start && desired.role === 'MASTER' && before?.role === 'REPLICA') void this.rt.vip.probeEarly?.(desired.serviceIp);
       if (plan.stop) await this.stopNow(plan.stop);
       if (plan.configure) {
         this.rendered = rendered;

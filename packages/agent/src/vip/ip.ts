@@ -5,6 +5,10 @@ import { execa } from 'execa';
 import { AddressConflictError, assertIp, type Logger } from '@slotctl/shared/base';
 import type { VipDriver } from './driver.js';
 import { parseAddressLine, type AddressWatch } from './address-watch.js';
+import { probeAddress, type ProbeResult } from './probe.js';
+
+/** A probe that found an address free stands in for the bind's own this long (see VipDriver.probeEarly). */
+export const EARLY_PROBE_VALID_MS = 1000;
 
 export interface IpDriverOptions {
   iface: string;
@@ -27,6 +31,9 @@ export function parseAddresses(output: string): Set<string> {
 
 export class IpVipDriver implements VipDriver {
   readonly name = 'ip';
+  /** Early probes: in flight, and when each last found its address free. */
+  private readonly early = new Map<string, Promise<void>>();
+  private readonly freeAt = new Map<string, number>();
 
   constructor(private readonly options: IpDriverOptions) {
     // The interface name reaches a command line: same rule as names from the network.
@@ -60,18 +67,40 @@ export class IpVipDriver implements VipDriver {
     return this.isBound(ip);
   }
 
+  private probe(ip: string): Promise<ProbeResult> {
+    return probeAddress({ iface: this.options.iface, ip, probeMs: this.options.probeMs });
+  }
+
+  probeEarly(ip: string): Promise<void> {
+    const running = this.early.get(ip);
+    if (running) return running;
+    const done = this.probe(ip)
+      .then((r) => {
+        if (r.free) this.freeAt.set(ip, performance.now());
+      })
+      .catch(() => undefined) // the bind probes again and reports what fails
+      .finally(() => this.early.delete(ip));
+    this.early.set(ip, done);
+    return done;
+  }
+
   async bind(ip: string): Promise<void> {
     if (await this.present(ip)) return;
-    // arping -D waits whole seconds for an answer when none comes: it is cut short after probeMs, and silence
-    // until then means the address is free. -f ends it at the first answer.
-    const probe = await execa('arping', ['-D', '-f', '-c', '1', '-w', '1', '-I', this.options.iface, ip], { reject: false, timeout: this.options.probeMs });
-    if (!probe.timedOut && probe.exitCode === 1 && /Received [1-9]/.test(probe.stdout)) {
-      this.options.log.error({ ip, iface: this.options.iface }, `ADDRESS CONFLICT: another host answers for ${ip}; refusing to bind it`);
-      throw new AddressConflictError(`${ip} is already answered for by another host on ${this.options.iface}; not binding it`, {
-        hint: 'find who holds it (arping -I IFACE IP shows the MAC) before anything serves this store here',
-      });
+    await this.early.get(ip);
+    const early = this.freeAt.get(ip);
+    this.freeAt.delete(ip);
+    // nobody may answer for it: listened for probeMs from arping's start (probe.ts), or an early probe moments ago
+    if (early === undefined || performance.now() - early > EARLY_PROBE_VALID_MS) {
+      const probe = await this.probe(ip);
+      // the window counts from arping's start, so a slow start costs time, not safety: worth knowing all the same
+      if (probe.spawnMs > 250) this.options.log.warn({ ip, spawnMs: Math.round(probe.spawnMs) }, 'arping took long to start (a loaded host, or its output is buffered: is stdbuf installed?)');
+      if (!probe.free) {
+        this.options.log.error({ ip, iface: this.options.iface, owner: probe.owner }, `ADDRESS CONFLICT: another host (${probe.owner}) answers for ${ip}; refusing to bind it`);
+        throw new AddressConflictError(`${ip} is already answered for by another host (${probe.owner}) on ${this.options.iface}; not binding it`, {
+          hint: 'find who holds it (arping -I IFACE IP shows the MAC) before anything serves this store here',
+        });
+      }
     }
-    if (!probe.timedOut && probe.exitCode !== 0) throw new Error(`arping -D ${ip} on ${this.options.iface} failed: ${probe.stderr || probe.stdout || probe.exitCode}`);
     const add = await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', this.options.iface], { reject: false });
     // "Address already assigned" (or "File exists"): it was there after all (the watch was a moment behind); bound is what was asked
     if (add.exitCode !== 0 && !/File exists|already assigned/.test(add.stderr)) throw new Error(`ip addr add ${ip}/32 dev ${this.options.iface} failed: ${add.stderr || add.exitCode}`);

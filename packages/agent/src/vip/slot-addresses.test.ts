@@ -9,10 +9,18 @@ class MemoryInterface implements VipDriver {
   readonly name = 'memory';
   readonly addrs = new Set<string>();
   failBind = false;
+  /** Addresses whose bind fails (another host answers for them). */
+  readonly refuse = new Set<string>();
+  /** Binds running now, and the most at once. */
+  binding = 0;
+  mostBinding = 0;
   /** An unbind whose address is gone from the interface but whose call has not returned yet. */
   gate: Promise<void> | undefined;
   async bind(ip: string) {
-    if (this.failBind) throw new Error(`${ip} is answered for by another host`);
+    this.mostBinding = Math.max(this.mostBinding, ++this.binding);
+    await new Promise((r) => setTimeout(r, 5)); // a probe's wait
+    this.binding--;
+    if (this.failBind || this.refuse.has(ip)) throw new Error(`${ip} is answered for by another host`);
     this.addrs.add(ip);
   }
   async unbind(ip: string) {
@@ -28,6 +36,25 @@ class MemoryInterface implements VipDriver {
 }
 
 describe('a slot\'s addresses', () => {
+  it('takes the slot IP and the service IP at once, and holds neither address of a start that fails', async () => {
+    const nic = new MemoryInterface();
+    const a = new SlotAddresses(nic);
+    await a.take('10.0.0.1', '10.0.1.1');
+    expect(nic.mostBinding).toBe(2);
+    expect(a.heldServiceIp).toBe('10.0.1.1');
+    const b = new SlotAddresses(nic);
+    nic.refuse.add('10.0.0.2');
+    await expect(b.take('10.0.0.2', '10.0.1.2')).rejects.toThrow('10.0.0.2 is answered for');
+    expect(nic.addrs.has('10.0.1.2')).toBe(false);
+    expect(b.heldServiceIp).toBeUndefined();
+    nic.refuse.clear();
+    nic.refuse.add('10.0.1.3');
+    const c = new SlotAddresses(nic);
+    await expect(c.take('10.0.0.3', '10.0.1.3')).rejects.toThrow('10.0.1.3 is answered for');
+    expect(nic.addrs.has('10.0.0.3')).toBe(true); // its own address stays its own
+    expect(c.heldServiceIp).toBeUndefined();
+  });
+
   it('binds again a held service IP that vanished, and reports the repair', async () => {
     const nic = new MemoryInterface();
     const a = new SlotAddresses(nic);

@@ -48,13 +48,21 @@ export class SlotAddresses {
     this.serviceIp = serviceIp;
   }
 
-  /** Binds the slot IP, then the service IP (a master); throws (e.g. AddressConflictError) naming the address. */
+  /**
+   * Binds the slot IP and the service IP (a master) at once — each probe is a wait, not work; throws (e.g.
+   * AddressConflictError) naming the address. Whichever was bound is held (and released like any held address).
+   */
   take(slotIp: string, serviceIp: string | undefined): Promise<void> {
     return this.locked(async () => {
-      await this.vip.bind(slotIp);
+      const [slot, service] = await Promise.allSettled([this.vip.bind(slotIp), serviceIp ? this.vip.bind(serviceIp) : Promise.resolve()]);
+      if (slot.status === 'rejected') {
+        // a slot that cannot start must not hold its store's address (one it held before is left to its release)
+        if (serviceIp && service.status === 'fulfilled' && this.serviceIp !== serviceIp) await this.vip.unbind(serviceIp).catch(() => undefined);
+        throw slot.reason;
+      }
       this.slotIp = slotIp;
+      if (service.status === 'rejected') throw service.reason;
       if (serviceIp) {
-        await this.vip.bind(serviceIp);
         this.serviceIp = serviceIp;
         this.serviceProblem = undefined;
       }

@@ -44,7 +44,8 @@ describe('switchover rules', () => {
   });
 
   it('passes preflight and holds the old master when both slots serve in step', () => {
-    expect(fire(view('preflight'))).toMatchObject({ to: 'stop-master', action: 'hold-old-master' });
+    expect(fire(view('preflight'))).toMatchObject({ to: 'catch-up', action: 'none' });
+    expect(fire(view('catch-up'))).toMatchObject({ to: 'stop-master', action: 'hold-old-master' });
   });
 
   it('refuses with every reason at once', () => {
@@ -65,8 +66,30 @@ describe('switchover rules', () => {
 
   it('waits instead of refusing while a restarted coordinator gives agents time to reconnect', () => {
     expect(fire(view('preflight', { connected: [], inGrace: true }))).toBeUndefined();
-    expect(fire(view('preflight', { inGrace: true }))).toMatchObject({ to: 'stop-master' });
+    expect(fire(view('preflight', { inGrace: true }))).toMatchObject({ to: 'catch-up' });
+    expect(fire(view('catch-up', { connected: [], inGrace: true }))).toBeUndefined();
     expect(fire(view('preflight', { connected: [] }))).toMatchObject({ to: 'refused' });
+  });
+
+  it('lets rolling replication drain a backlog over 4 KiB before the old master stops, for at most 5 s of its own', () => {
+    const backlog = { ...EMPTY_BACKLOG, files: 1, bytes: 600_000, mailboxes: 40 };
+    // preflight passes whatever the backlog (within --max-backlog); the catch-up step began at 100 ms: 200 ms in, it waits, and says why
+    expect(fire(view('preflight', { from: { backlog } }))).toMatchObject({ to: 'catch-up' });
+    expect(fire(view('catch-up', { from: { backlog } }))).toBeUndefined();
+    expect(switchoverWaiting(view('catch-up', { from: { backlog } }))).toMatch(/^rolling replication to drain the backlog of s01-m1 \(600000 bytes, 1 file\(s\)\) to 4 KiB before it stops/);
+    expect(fire(view('catch-up', { from: { backlog: { ...backlog, bytes: 4096 } } }))).toMatchObject({ to: 'stop-master', action: 'hold-old-master' });
+    expect(fire(view('catch-up', { from: { backlog }, now: 5100 }))).toMatchObject({ to: 'stop-master', detail: expect.stringContaining('the replay takes the rest') });
+    // a problem appearing meanwhile refuses it: nothing was touched yet
+    expect(fire(view('catch-up', { from: { backlog: { ...backlog, stalled: true, stallReason: 'replica refuses connections' } } }))).toMatchObject({ to: 'refused', action: 'none' });
+  });
+
+  it('ends a switchover cancelled in preflight or catch-up as cancelled, or timed out in catch-up as failed, without touching anything', () => {
+    const backlog = { ...EMPTY_BACKLOG, files: 1, bytes: 600_000 };
+    expect(fire(view('preflight', { slotsFree: 0, op: { cancelRequested: true } }))).toMatchObject({ to: 'rolled-back', action: 'finish', state: 'cancelled' });
+    expect(fire(view('catch-up', { from: { backlog }, op: { cancelRequested: true } }))).toMatchObject({ to: 'rolled-back', action: 'finish', state: 'cancelled' });
+    expect(fire(view('catch-up', { from: { backlog }, now: 121_000 }))).toMatchObject({ to: 'rolled-back', action: 'finish', state: 'failed', detail: expect.stringContaining('no flip within 120 s') });
+    // queued in preflight (no free slot) past the timeout: it waits, as before
+    expect(fire(view('preflight', { slotsFree: 0, now: 121_000 }))).toBeUndefined();
   });
 
   it('waits in preflight while as many switchovers as allowed are under way', () => {

@@ -3,17 +3,17 @@
 // condition holds fires. States cause no actions, transitions do. Every action is idempotent (it writes desired state), so a coordinator that died after recording
 // a step but before (or after) its action simply runs the action again on resume.
 //
-//   preflight ─► stop-master ─► replay ─► verify ─► flip ─► start ─► confirm ─► done
-//       │             │            │         │        │       (after the flip: forward only)
-//       ▼             └────────────┴─────────┴────────┴──► rollback ─► rolled-back
-//    refused
+//   preflight ─► catch-up ─► stop-master ─► replay ─► verify ─► flip ─► start ─► confirm ─► done
+//       │            │             │            │         │        │       (after the flip: forward only)
+//       ▼            ▼             └────────────┴─────────┴────────┴──► rollback ─► rolled-back
+//    refused   refused / rolled-back (nothing touched yet)
 import { ConflictError, NotFoundError } from '@slotctl/shared';
 import { OperationConflict, type MachineRow, type MailboxSummaryRow, type OperationRow, type OperationState, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import { pairRows, type PairView } from '../framework/pair.js';
 import { clock, stepAge, until, type Rule } from '../framework/rule.js';
 
-export type SwitchoverStep = 'preflight' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';
+export type SwitchoverStep = 'preflight' | 'catch-up' | 'stop-master' | 'replay' | 'verify' | 'flip' | 'start' | 'confirm' | 'rollback' | 'done' | 'rolled-back' | 'refused';
 
 export type SwitchoverAction = 'none' | 'hold-old-master' | 'request-replay' | 'request-check' | 'flip' | 'release-hold' | 'finish';
 
@@ -109,6 +109,15 @@ export function mailboxDifferences(master: readonly MailboxSummaryRow[], replica
   return out;
 }
 
+/**
+ * Catch-up before the window: the old master stops only once rolling replication has (nearly) drained its backlog,
+ * or after this long waiting for it. What the rolling sync_client sends while the store serves is not replayed
+ * after the stop, while the store is unserved: a 1,000-message backlog is seconds of replay in the window.
+ */
+export const CATCH_UP_BYTES = 4096;
+export const CATCH_UP_MS = 5000;
+const caughtUp = (v: SwitchoverView) => v.from.backlog.bytes <= CATCH_UP_BYTES || stepAge(v) >= CATCH_UP_MS;
+
 const deadlinePassed = (v: SwitchoverView) =>
   v.now > ms(v.op.createdAt) + v.params.timeoutMs ? `no flip within ${v.params.timeoutMs / 1000} s (at step ${v.op.step})` : undefined;
 const CANCELLED = 'an operator cancelled the switchover';
@@ -136,12 +145,25 @@ export const SWITCHOVER_RULES: readonly SwitchoverRule[] = [
     doc: 'any problem: a machine not up or not connected, B\'s machine drained, A not serving as master or B not as replica at E, B still being seeded, an operator stop, replication stalled, changes the sync log could not record, backlog over `--max-backlog` mailboxes (after a restart\'s grace)',
     when: (v) => (v.inGrace ? undefined : switchoverProblems(v).join('; ') || undefined),
   },
+  { from: 'preflight', to: 'rolled-back', state: 'cancelled', reason: 'cancelled', doc: 'cancel (nothing was touched yet)', when: cancelled, action: 'finish', failure: true },
   {
-    from: 'preflight', to: 'stop-master', reason: 'preflight passed', action: 'hold-old-master',
+    from: 'preflight', to: 'catch-up', reason: 'preflight passed', action: 'none',
     doc: 'no problem, fewer than `--max-switchovers` switchovers past their preflight, no cleanup running on A or B',
     // with as many switchovers under way as allowed, it waits in preflight (oldest first)
     // ... and while a cleanup (cyr_expire) runs on either slot: no operation runs during one
-    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 || v.from.requests.cleanup || v.to.requests.cleanup ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s)`),
+    when: (v) => (switchoverProblems(v).length || v.slotsFree < 1 || v.from.requests.cleanup || v.to.requests.cleanup ? undefined : `${v.from.name} serves as master, ${v.to.name} as replica, backlog ${v.from.backlog.files} file(s), ${v.from.backlog.bytes} bytes`),
+  },
+  {
+    from: 'catch-up', to: 'refused', state: 'refused', reason: 'preflight failed', action: 'none', failure: true,
+    doc: 'a problem of the preflight appears while A\'s backlog drains (after a restart\'s grace; nothing was touched yet)',
+    when: (v) => (v.inGrace ? undefined : switchoverProblems(v).join('; ') || undefined),
+  },
+  { from: 'catch-up', to: 'rolled-back', state: 'cancelled', reason: 'cancelled', doc: 'cancel (nothing was touched yet)', when: cancelled, action: 'finish', failure: true },
+  { from: 'catch-up', to: 'rolled-back', state: 'failed', reason: 'timed out', doc: 'no flip within `--timeout` (nothing was touched yet)', when: deadlinePassed, action: 'finish', failure: true },
+  {
+    from: 'catch-up', to: 'stop-master', reason: 'backlog caught up', action: 'hold-old-master',
+    doc: `A's backlog at most ${CATCH_UP_BYTES / 1024} KiB, or ${CATCH_UP_MS / 1000} s in this step: what rolling replication sends while the store serves is not replayed in the window`,
+    when: (v) => (caughtUp(v) && switchoverProblems(v).length === 0 ? `backlog of ${v.from.name}: ${v.from.backlog.files} file(s), ${v.from.backlog.bytes} bytes${v.from.backlog.bytes > CATCH_UP_BYTES ? ` (still over ${CATCH_UP_BYTES / 1024} KiB after ${CATCH_UP_MS / 1000} s: the replay takes the rest)` : ''}` : undefined),
   },
   ...abortRows,
   {
@@ -258,6 +280,11 @@ export function switchoverWaiting(v: SwitchoverView): string {
       if (cleaning) return `a cleanup runs on ${cleaning.name} (cyr_expire since ${clock(cleaning.cleanupStartedAt)})`;
       return 'preflight';
     }
+    case 'catch-up': {
+      const problems = switchoverProblems(v);
+      if (problems.length) return `agents may still be reconnecting to the restarted coordinator: ${problems.join('; ')}`;
+      return `rolling replication to drain the backlog of ${p.from} (${v.from.backlog.bytes} bytes, ${v.from.backlog.files} file(s)) to ${CATCH_UP_BYTES / 1024} KiB before it stops, ${until(v.op.stepSince, CATCH_UP_MS)}`;
+    }
     case 'stop-master':
       return `${p.from} to report STOPPED (last report: ${v.from.observedState}${v.from.reportedAt && ms(v.from.reportedAt) >= ms(v.op.stepSince) ? '' : ', from before this step'})`;
     case 'replay':
@@ -351,7 +378,7 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
   epoch: (v, rule) => (rule.action === 'flip' ? v.params.epoch : v.store.epoch),
   crashName: (step) => step,
   cancelRefusal: (op) =>
-    ['preflight', ...PRE_FLIP].includes(op.step)
+    ['preflight', 'catch-up', ...PRE_FLIP].includes(op.step)
       ? undefined
       : { message: `operation ${op.id} is past the flip (at step ${op.step}): it completes, it cannot be rolled back`, hint: `to move the master back, wait for it to end and run slotctl store switchover ${op.store}` },
   waiting: switchoverWaiting,
