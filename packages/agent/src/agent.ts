@@ -6,11 +6,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CertificateFiles, ObserveServer, SLOTCTL_VERSION, type DesiredState__Output, type Logger, type Readiness } from '@slotctl/shared';
+import { type CertificateFiles, ObserveServer, SLOTCTL_VERSION, type DesiredState__Output, type Logger, type Readiness, leaseTimings, UnavailableError } from '@slotctl/shared';
 import { CoordinatorLink } from './coordinator/link.js';
 import { FenceGuard } from './fence/guard.js';
 import { LeaseKeeper } from './lease/keeper.js';
-import { leaseMargin, monotonicMs } from './lease/lease.js';
+import { monotonicMs } from './lease/lease.js';
 import { mayServeMaster, saysFenced, type ServeGateView } from './lease/serve-gate.js';
 import { SlotLogs, ensureSyslog, keepSyslog } from './logs/slot-logs.js';
 import { MachineSlots } from './machine/slots.js';
@@ -165,6 +165,10 @@ export class Agent {
       },
       withhold: (plan, previous) => withholdPromotions(plan, previous, (slot) => this.peerMachine(slot), this.peers!.promises, monotonicMs()),
       peerViews: () => this.peers!.views(),
+      onWelcome: (intervalMs, leaseMs) => {
+        const t = leaseTimings(leaseMs, intervalMs);
+        this.peers!.setTimings(t.peerIntervalMs, t.failsafeMarginMs);
+      },
       // fenced means a lease was held and ran out (masters stopped) and the masters have not started since; an agent
       // that has not had its first lease yet is not
       fenced: () => saysFenced({ ...this.serveGate(keeper), everHeld: keeper.remaining() !== undefined }),
@@ -194,7 +198,8 @@ export class Agent {
     const serving = seen.filter((s) => s.state === 'SERVING');
     const masters = serving.filter((s) => s.role === 'MASTER').length;
     const session = link.state.phase === 'connected' ? `connected to ${link.state.coordinator}` : `coordinator: ${link.state.phase}`;
-    return `serving ${serving.length}/${seen.length} slots (${masters} master), ${session}, lease ${keeper.holds() ? 'held' : 'not held'}`;
+    const lease = keeper.holds() ? (keeper.relayedVia ? `held via ${keeper.relayedVia}` : 'held') : 'not held';
+    return `serving ${serving.length}/${seen.length} slots (${masters} master), ${session}, lease ${lease}`;
   }
 
   /** The port the HTTP endpoints listen on (0: none). */
@@ -221,7 +226,7 @@ export class Agent {
   private view(): AgentView | undefined {
     const { link, keeper, slots } = this;
     if (!link || !keeper || !slots) return undefined;
-    return { connected: link.state.phase === 'connected', term: link.term, leaseRemainingMs: keeper.remaining(), leaseMs: keeper.grantedLeaseMs, slots: slots.observe() };
+    return { connected: link.state.phase === 'connected', term: link.term, leaseRemainingMs: keeper.remaining(), leaseMs: keeper.grantedLeaseMs, relayedVia: keeper.relayedVia, slots: slots.observe() };
   }
 
   /**
@@ -276,6 +281,7 @@ export class Agent {
       path: guard.filePath,
       file: guard.initialFile,
       log,
+      handledLapses: () => this.lapsesHandled,
       // the fence process kills the masters at the deadline (within its 100 ms tick) and records it; the agent does
       // the same a moment later in case that process is gone (well inside the margin before any promotion). A lease
       // already lost at start (a restart after its deadline) calls back before the slots exist: they start fenced.
@@ -347,14 +353,16 @@ export class Agent {
       certificates: this.opts.certificates,
       machine: this.opts.machine,
       port: this.opts.ports.peer,
-      intervalMs: 1000,
+      intervalMs: leaseTimings(5000, 1000).peerIntervalMs,
       promiseMs: () => (this.link?.state.phase === 'connected' ? this.link.state.leaseMs : 5000),
-      marginMs: leaseMargin(5000),
+      marginMs: leaseTimings(5000, 1000).failsafeMarginMs,
       coordinatorReachable: () => this.link?.coordinatorReachable() ?? false,
       coordinatorGraceUntil: () => this.link?.coordinatorGraceUntil(),
       holds: () => keeper.holds(),
       replicaPartners: () => [...new Set((this.desired?.slots ?? []).filter((d) => d.role === 'MASTER' && d.peerMachine).map((d) => d.peerMachine))],
       onFailsafe: (deadline) => keeper.setFailsafe(deadline),
+      relay: (renew, timeoutMs) => (this.link ? this.link.relay(renew, timeoutMs) : Promise.reject(new UnavailableError('not connected to a coordinator yet'))),
+      onRelayers: (candidates) => keeper.relayers(candidates),
       partnerReachesCoordinator: () => this.link?.reconnectNow(),
       slotPartner: (slot) => this.peerMachine(slot),
       guids: (slot, names) => slots.guidsOf(slot, names),

@@ -24,6 +24,7 @@ function machine(name: string, i: number, over: Partial<MachineInfo> = {}): Mach
     slotCapacity: 18,
     rack: `r${(i % 3) + 1}`,
     retired: false,
+    relayedVia: '',
     ...over,
   };
 }

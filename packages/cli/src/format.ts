@@ -50,7 +50,7 @@ const MACHINES: TableSpec<MachineInfo> = {
   columns: [
     { head: 'machine', cell: (m) => m.name },
     { head: 'address', cell: (m) => m.address },
-    { head: 'state', cell: (m) => (m.drained ? `${m.state} (drained)` : m.state) },
+    { head: 'state', cell: (m) => `${m.state}${m.relayedVia ? ` (via ${m.relayedVia})` : ''}${m.drained ? ' (drained)' : ''}` },
     { head: 'since', cell: (m) => ago(m.stateSince), short: { cell: (m) => agoShort(m.stateSince) } },
     { head: 'agent', cell: (m) => (m.connected ? `connected ${m.agentVersion}` : 'not connected'), short: { cell: (m) => (m.connected ? m.agentVersion || 'yes' : '-') } },
     { head: 'last heartbeat', cell: (m) => ago(m.lastHeartbeat), short: { head: 'heartbeat', cell: (m) => agoShort(m.lastHeartbeat) } },

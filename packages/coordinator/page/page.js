@@ -86,7 +86,7 @@ function renderMachines(machines) {
   document.querySelector('#machines tbody').replaceChildren(
     ...rows.map((m) =>
       el('tr', { 'data-machine': m.name },
-        el('td', {}, m.name), el('td', { class: `s-${m.state}` }, m.state + (m.drained ? ' (drained)' : '')), el('td', {}, m.connected ? 'connected' : 'not connected'),
+        el('td', {}, m.name), el('td', { class: `s-${m.state}` }, m.state + (m.relayedVia ? ` (via ${m.relayedVia})` : '') + (m.drained ? ' (drained)' : '')), el('td', {}, m.connected ? 'connected' : 'not connected'),
         el('td', { class: 'num' }, m.slots), el('td', { class: 'num' }, m.masters), el('td', { class: 'num' }, m.fanOut), el('td', {}, since(m.stateSince)))),
   );
   setCount('machines-count', machines.length);

@@ -101,6 +101,8 @@ export class Coordinator {
     );
     orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: testCrashPoint(), graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
+    // a machine declared down comes back through a session of its own, never through a partner's relay
+    liveness.onDown = (machine) => sessions.relays.forget(machine);
     this.liveness = liveness;
     this.sessions = sessions;
     const startedAt = new Date().toISOString();
@@ -108,6 +110,7 @@ export class Coordinator {
       storage,
       connected: () => sessions.connectedMachines(),
       fenced: () => sessions.fencedMachines(),
+      relayed: () => liveness.relayedVia(),
       onClusterChanged: (machines) => {
         liveness.reload();
         sessions.push(machines);

@@ -9,3 +9,4 @@ export * from './atomic-file.js';
 export * from './version.js';
 export * from './priority.js';
 export * from './loop-lag.js';
+export * from './lease-timing.js';

@@ -14,3 +14,4 @@ export * from './replication.js';
 export * from './version-compat.js';
 export * from './config-file/index.js';
 export * from './systemd/notify.js';
+export * from './relay-mac.js';

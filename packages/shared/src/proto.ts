@@ -138,3 +138,5 @@ export const ALL_MAILBOXES = '*';
 /** The largest Admin message the coordinator sends and slotctl accepts: the status of a large cluster (1,000
  * machines, 9,000 stores) is over gRPC's default 4 MB. One constant so that the two ends cannot disagree. */
 export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+export type { RelayRequest, RelayRequest__Output } from './generated/slotctl/v1/RelayRequest.js';
+export type { RelayedRenew, RelayedRenew__Output } from './generated/slotctl/v1/RelayedRenew.js';

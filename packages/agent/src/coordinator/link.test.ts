@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createServer, type Socket } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger, loadContract, notLeaderStatus, serverCredentials, type AgentHandlers, type AgentMessage__Output, type CoordinatorMessage } from '@slotctl/shared';
+import { createLogger, rolesDigest, loadContract, notLeaderStatus, serverCredentials, type AgentHandlers, type AgentMessage__Output, type CoordinatorMessage } from '@slotctl/shared';
 import type { MachineSlots } from '../machine/slots.js';
 import { AppliedStore } from '../state/applied-store.js';
 import { CoordinatorLink } from './link.js';
@@ -62,7 +62,7 @@ async function setUp(coordinators: Fake[], persistedTerm = 0, fence: { fenced?: 
   if (persistedTerm) await applied.saveTerm(persistedTerm);
   const lines: string[] = [];
   const log = createLogger('slot-agent', { level: 'info', destination: { write: (s: string) => void lines.push(s) } });
-  const lease = { sessions: [] as { coordinator: string; term: number }[], acked: 0 };
+  const lease = { sessions: [] as { coordinator: string; term: number }[], acked: 0, roles: [] as string[] };
   const appliedVersions: string[] = [];
   const link = new CoordinatorLink({
     machine: 'm1',
@@ -77,6 +77,7 @@ async function setUp(coordinators: Fake[], persistedTerm = 0, fence: { fenced?: 
       acked: () => void lease.acked++,
       term: () => undefined,
       coordinatorLeaseHeld: () => true,
+      roles: (digest) => void lease.roles.push(digest),
     },
     onDesired: (d) => void appliedVersions.push(d.version),
     withhold: () => [],
@@ -191,8 +192,11 @@ describe('CoordinatorLink confirming the desired state to a fenced agent', () =>
 
   it('starts a fresh session on resync, whose desired state is applied again', async () => {
     const coordinator = await fakeCoordinator({ term: 0 });
-    const { link, appliedVersions } = await setUp([coordinator]);
+    const { link, appliedVersions, lease } = await setUp([coordinator]);
     await until(() => link.state.phase === 'connected' && appliedVersions.length === 1 && link.appliedVersion === `v-${coordinator.address}`, 10_000);
+    // the lease thread knows the roles applied (relayed renewals carry them): at the start, and after each apply
+    expect(lease.roles.length).toBeGreaterThanOrEqual(2);
+    expect(lease.roles.at(-1)).toBe(rolesDigest([]));
     link.resync('a test');
     await until(() => coordinator.sessions === 2 && appliedVersions.length === 2 && link.state.phase === 'connected', 10_000);
   });

@@ -29,6 +29,9 @@ import {
   TLS_CHANNEL_OPTIONS,
   channelCredentials,
   expectIdentity,
+  UnavailableError,
+  type HeartbeatAck__Output,
+  type RelayedRenew__Output,
 } from '@slotctl/shared';
 import { planApply, type ApplyPlan, type AppliedSlots } from '../state/apply-plan.js';
 import type { Withheld } from '../peer/failsafe.js';
@@ -37,6 +40,7 @@ import type { MachineSlots } from '../machine/slots.js';
 import { reconnectDelay } from './backoff.js';
 import { monotonicMs } from '../lease/lease.js';
 import type { LeaseKeeper } from '../lease/keeper.js';
+import { appliedRolesDigest } from '../lease/relay.js';
 
 export type LinkState =
   | { phase: 'idle' }
@@ -66,13 +70,15 @@ export interface LinkOptions {
   slots: MachineSlots;
   log: Logger;
   /** Counts the lease from what this link sends and what is acknowledged (on a thread of its own). */
-  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked' | 'term' | 'coordinatorLeaseHeld'>;
+  lease: Pick<LeaseKeeper, 'session' | 'sessionEnded' | 'sent' | 'acked' | 'term' | 'coordinatorLeaseHeld' | 'roles'>;
   /** Every desired state, before it is applied (the partners and this machine's address come with it). */
   onDesired: (desired: DesiredState__Output) => void;
   /** Promotions this agent must not accept yet (failsafe promises); they are applied again when the promise ends. */
   withhold: (plan: ApplyPlan, previous: AppliedSlots, desired: DesiredState__Output) => Withheld[];
   /** Sent with every heartbeat. */
   peerViews: () => PeerView[];
+  /** Each welcome: the coordinator's heartbeat interval and lease (what the partners' timings follow). */
+  onWelcome?: (heartbeatIntervalMs: number, leaseMs: number) => void;
   fenced: () => boolean;
   /**
    * The acknowledgement of a heartbeat sent fenced names the coordinator's desired version for this machine, read
@@ -151,7 +157,29 @@ export class CoordinatorLink {
   }
 
   start(): void {
+    this.options.lease.roles(appliedRolesDigest(this.options.applied.current()));
     this.connect();
+  }
+
+  /**
+   * Passes a partner's renewal on to the coordinator (Peer.Relay → Agent.Relay) over this session's connection, and
+   * returns the acknowledgement as it came (signed for the partner: this agent cannot alter it). Only while this
+   * agent hears the coordinator itself.
+   */
+  relay(renew: RelayedRenew__Output, timeoutMs = 1500): Promise<HeartbeatAck__Output> {
+    const state = this.state;
+    if (state.phase !== 'connected' || !this.coordinatorReachable()) {
+      return Promise.reject(new UnavailableError(`${this.options.machine} does not reach the coordinator either (${state.phase})`, { hint: 'the asker tries another partner' }));
+    }
+    const client = this.client(state.coordinator);
+    return new Promise((resolve, reject) => {
+      client.Relay({ renew, relayer: this.options.machine }, { deadline: Date.now() + timeoutMs }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+        if (ack && !err) return resolve(ack);
+        // the coordinator's refusal goes back as it is (FAILED_PRECONDITION: the asker says why); anything else is this hop's
+        if (err?.code === grpc.status.FAILED_PRECONDITION) reject(new Error(err.details));
+        else reject(new UnavailableError(`the coordinator did not take the relayed renewal: ${err?.details ?? 'no answer'}`));
+      });
+    });
   }
 
   /**
@@ -298,8 +326,9 @@ export class CoordinatorLink {
         clearInterval(this.heartbeatTimer);
         this.heartbeatTimer = setInterval(() => this.heartbeat(stream), w.heartbeatIntervalMs);
         // the lease thread's renewals go where this session is
-        this.options.lease.session(coordinator, this.instanceId, w.heartbeatIntervalMs, w.leaseMs, this.newestTerm);
+        this.options.lease.session(coordinator, this.instanceId, w.heartbeatIntervalMs, w.leaseMs, this.newestTerm, w.relayKey, this.lastHeardAt);
         this.heartbeat(stream); // the lease starts now, not one interval later
+        this.options.onWelcome?.(w.heartbeatIntervalMs, w.leaseMs);
         this.log.info({ coordinator, coordinatorId: w.coordinatorId, term: w.term, heartbeatIntervalMs: w.heartbeatIntervalMs, leaseMs: w.leaseMs, restartGraceMs: w.restartGraceMs }, 'connected to coordinator');
         return;
       }
@@ -343,7 +372,7 @@ export class CoordinatorLink {
     const fenced = this.options.fenced();
     this.sentAt.set(seq, { at, fenced });
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
-    this.options.lease.sent(seq, at);
+    this.options.lease.sent(seq, at, fenced);
     stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced } });
   }
 
@@ -396,6 +425,8 @@ export class CoordinatorLink {
     const refused = plan.results.filter((r) => r.result === 'REFUSED');
     try {
       if (changed.length || plan.removed.length) await store.save(plan.next);
+      // relayed renewals say which roles this agent runs (the coordinator refuses them once it wants others)
+      this.options.lease.roles(appliedRolesDigest(plan.next));
     } catch (err) {
       this.log.error({ err: describeError(err), version: desired.version }, 'could not persist applied state; not applied');
       return;

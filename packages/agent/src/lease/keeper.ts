@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger, TlsPaths } from '@slotctl/shared';
 import type { FenceFile, FencedMaster } from '../fence/fence-file.js';
 import { monotonicMs } from './lease.js';
+import type { RelayCandidate } from './relay.js';
 
 export interface KeeperData {
   /** The certificate files (the thread reads them itself); undefined: --insecure. */
@@ -27,20 +28,28 @@ export interface KeeperData {
 export const LAPSES_OFFSET = 24;
 
 export type ToKeeper =
-  | { t: 'session'; coordinator: string; instanceId: string; intervalMs: number; leaseMs: number; term: number }
+  /** welcomedAt: when the main thread read the welcome (monotonic ms): relayed renewals say how long after it they left. */
+  | { t: 'session'; coordinator: string; instanceId: string; intervalMs: number; leaseMs: number; term: number; relayKey: string; welcomedAt: number }
   | { t: 'session-end' }
   /** A newer leadership term seen by the link: renewals acknowledged under an older one do not count. */
   | { t: 'term'; term: number }
-  | { t: 'sent'; seq: number; at: number }
+  /** fenced: what the heartbeat said (the masters wait for the coordinator's confirmation): no relay meanwhile. */
+  | { t: 'sent'; seq: number; at: number; fenced: boolean; handled: number }
   | { t: 'acked'; seq: number; leaseMs: number }
   | { t: 'failsafe'; until: number | undefined }
   | { t: 'masters'; id: number; masters: FencedMaster[] }
+  /** The digest of the roles this agent has applied (relayed renewals carry it). */
+  | { t: 'roles'; digest: string }
+  /** The partners a renewal may be relayed through, those that reach the coordinator first. */
+  | { t: 'relayers'; candidates: RelayCandidate[] }
   | { t: 'stop' };
 
 export type FromKeeper =
   | { t: 'ready'; ok: boolean }
   | { t: 'written'; id: number; ok: boolean }
   | { t: 'held'; holder: string }
+  /** Renewals go through partner `via` (undefined: directly again). */
+  | { t: 'relayed'; via: string | undefined }
   | { t: 'lost'; why: string }
   | { t: 'fence-write-failed'; why: string };
 
@@ -55,6 +64,10 @@ export interface KeeperOptions {
   lost: (why: string) => void;
   /** Held again (or for the first time): masters may start. */
   regained: () => void;
+  /** How many lapses the agent has handled (its `lost`): see sent(). */
+  handledLapses?: () => number;
+  /** The lease is renewed through partner `via` (a heartbeat relay), or directly again (undefined). */
+  relayed?: (via: string | undefined) => void;
   /** fence.json could not be written (at most once a minute while it fails): worth a critical event. */
   fenceWriteFailed?: (why: string) => void;
 }
@@ -68,6 +81,8 @@ export class LeaseKeeper {
   private nextId = 1;
   private ready: Promise<boolean>;
   holder = 'coordinator lease';
+  /** The partner the lease is renewed through now, if it is relayed. */
+  relayedVia: string | undefined;
   /** The lease length the coordinator last granted (welcome or acknowledgement), ms; undefined before the first. */
   grantedLeaseMs: number | undefined;
 
@@ -86,6 +101,10 @@ export class LeaseKeeper {
           this.holder = m.holder;
           options.regained();
         } else if (m.t === 'lost') options.lost(m.why);
+        else if (m.t === 'relayed') {
+          this.relayedVia = m.via;
+          options.relayed?.(m.via);
+        }
         else if (m.t === 'fence-write-failed') options.fenceWriteFailed?.(m.why);
       });
     });
@@ -142,9 +161,18 @@ export class LeaseKeeper {
   }
 
   /** A session was welcomed: renewals go to its coordinator, whose term is `term`. */
-  session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number, term: number): void {
+  session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number, term: number, relayKey: string, welcomedAt = monotonicMs()): void {
     this.grantedLeaseMs = leaseMs;
-    this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs, term });
+    this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs, term, relayKey, welcomedAt });
+  }
+
+  /** The roles this agent has applied changed: relayed renewals say so (see Agent.Relay). */
+  roles(digest: string): void {
+    this.send({ t: 'roles', digest });
+  }
+
+  relayers(candidates: RelayCandidate[]): void {
+    this.send({ t: 'relayers', candidates });
   }
 
   term(term: number): void {
@@ -155,8 +183,9 @@ export class LeaseKeeper {
     this.send({ t: 'session-end' });
   }
 
-  sent(seq: number, at: number): void {
-    this.send({ t: 'sent', seq, at });
+  /** `fenced`: what the heartbeat says; sent with the lapses the agent had handled then (one not handled yet counts as fenced). */
+  sent(seq: number, at: number, fenced = false): void {
+    this.send({ t: 'sent', seq, at, fenced, handled: this.options.handledLapses?.() ?? 0 });
   }
 
   acked(seq: number, leaseMs: number): void {

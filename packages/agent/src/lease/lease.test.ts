@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
+import { Lease, RENEWAL_SEQ_BASE, leaseMargin, monotonicMs, renewalDue } from './lease.js';
 
 describe('the agent lease', () => {
   it('runs from the send time of the acknowledged heartbeat, minus the margin', () => {
@@ -19,6 +19,17 @@ describe('the agent lease', () => {
     expect(lease.acked(1, 5000, 1000)).toBe(5000); // 1 was dropped with the ack of 2
   });
 
+  it("keeps the session's heartbeats in flight when a renewal or relay of the lease thread is acknowledged", () => {
+    const lease = new Lease();
+    lease.sentAt(7, 1000); // the stream's, waiting for its acknowledgement
+    lease.sentAt(RENEWAL_SEQ_BASE + 1, 1500); // a relay through a partner
+    expect(lease.acked(RENEWAL_SEQ_BASE + 1, 5000, 1000)).toBe(5500);
+    // the stream's acknowledgement still counts (before, the relay's had made it unknown)
+    lease.sentAt(8, 2000);
+    expect(lease.acked(8, 5000, 1000)).toBe(6000);
+    expect(lease.sentTime(7)).toBeUndefined(); // and forgets the older ones of its own kind
+  });
+
   it('ignores an acknowledgement of a heartbeat it never sent and forgets everything on reset', () => {
     const lease = new Lease();
     expect(lease.acked(7, 5000, 500)).toBeUndefined();
@@ -28,9 +39,10 @@ describe('the agent lease', () => {
     expect(lease.held(1)).toBe(false);
   });
 
-  it('gives up at least 500 ms and a fifth of the lease early, on a clock that only moves forward', () => {
+  it('gives up at least 250 ms and a fifth of the lease early, on a clock that only moves forward', () => {
     expect(leaseMargin(5000)).toBe(1000);
-    expect(leaseMargin(2000)).toBe(500);
+    expect(leaseMargin(2000)).toBe(400);
+    expect(leaseMargin(1000)).toBe(250);
     const a = monotonicMs();
     const b = monotonicMs();
     expect(b).toBeGreaterThanOrEqual(a);

@@ -4,7 +4,16 @@
 // on it. Times are milliseconds of CLOCK_MONOTONIC (`monotonicMs`), shared by every process of the host, so a fence
 // process can hold the same deadline.
 
+import { leaseTimings } from '@slotctl/shared/base';
+
 export const monotonicMs = (): number => Number(process.hrtime.bigint() / 1_000_000n);
+
+/**
+ * The lease thread's own renewals (fresh connections, relays) count from here; the session's heartbeats from 1. An
+ * acknowledgement forgets the older sends of its own kind only: a renewal's must not make the stream's in flight
+ * unknown (their acknowledgements would then renew nothing).
+ */
+export const RENEWAL_SEQ_BASE = 2 ** 40;
 
 export class Lease {
   private readonly sent = new Map<number, number>();
@@ -25,7 +34,8 @@ export class Lease {
   acked(seq: number, leaseMs: number, marginMs: number): number | undefined {
     const sent = this.sent.get(seq);
     if (sent === undefined) return this.until; // an ack for a heartbeat we did not send, or already forgotten
-    for (const k of [...this.sent.keys()]) if (k <= seq) this.sent.delete(k);
+    const renewal = seq >= RENEWAL_SEQ_BASE;
+    for (const k of [...this.sent.keys()]) if (k <= seq && k >= RENEWAL_SEQ_BASE === renewal) this.sent.delete(k);
     const deadline = sent + leaseMs - marginMs;
     if (this.until === undefined || deadline > this.until) this.until = deadline;
     return this.until;
@@ -46,9 +56,9 @@ export class Lease {
   }
 }
 
-/** The margin by which the agent gives up before the coordinator: a fifth of the lease, at least 500 ms. */
+/** The margin by which the agent gives up before the coordinator: a fifth of the lease, at least 250 ms (lease-timing.ts). */
 export function leaseMargin(leaseMs: number): number {
-  return Math.max(500, Math.round(leaseMs / 5));
+  return leaseTimings(leaseMs, 0).agentMarginMs;
 }
 
 export interface RenewalView {

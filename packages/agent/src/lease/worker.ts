@@ -8,11 +8,13 @@
 // memory (`effective`): the main thread reads it without waiting for any message.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, isStaleTerm, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
+import { leaseTimings, CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, isStaleTerm, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
-import { Lease, leaseMargin, monotonicMs, renewalDue } from './lease.js';
+import { Lease, RENEWAL_SEQ_BASE, leaseMargin, monotonicMs, renewalDue } from './lease.js';
 import { LAPSES_OFFSET, type KeeperData, type ToKeeper, type FromKeeper } from './keeper.js';
+import { relayDue } from './relay.js';
+import { RelaySender, type RelaySession } from './relay-sender.js';
 
 const data = workerData as KeeperData;
 const port = parentPort!;
@@ -51,6 +53,11 @@ const write = (change: Partial<FenceFile>): boolean => {
   return true;
 };
 
+/** The partner the lease was last renewed through (undefined: directly). */
+let relayedVia: string | undefined;
+/** The masters are fenced (a lapse the coordinator has not confirmed since, as the last heartbeat said): no relay. */
+let fenced = false;
+
 const authority = new ServingAuthority(
   {
     publish: (deadline, holder) => write({ deadline, holder }),
@@ -58,7 +65,13 @@ const authority = new ServingAuthority(
     // handled this lapse (see LeaseKeeper.lapses)
     lost: (why) => {
       Atomics.add(lapses, 0, 1);
+      // fenced from now until a heartbeat says otherwise (the coordinator confirmed the masters); nothing relayed meanwhile
+      fenced = true;
       post({ t: 'lost', why });
+      if (relayedVia !== undefined) {
+        relayedVia = undefined;
+        post({ t: 'relayed', via: undefined });
+      }
     },
     regained: () => post({ t: 'held', holder: authority.holder }),
     log,
@@ -77,7 +90,7 @@ let margin = leaseMargin(5000);
 let lastAckAt = monotonicMs();
 /** The newest leadership term the link has seen (it tells this thread): a renewal acknowledged under an older one is a deposed leader's. */
 let newestTerm = 0;
-let renewSeq = 2 ** 40; // the main thread's stream heartbeats count from 1: these never meet them
+let renewSeq = RENEWAL_SEQ_BASE; // the main thread's stream heartbeats count from 1: these never meet them
 /** The main thread sends a heartbeat every interval: silent much longer than that, it is hung, not busy. */
 const MAIN_SILENCE_MS = 10_000;
 let lastMainAt = monotonicMs();
@@ -91,9 +104,9 @@ function acked(seq: number, leaseMs: number): void {
   share();
 }
 
-/** While acknowledgements are overdue, a new renewal this often (see renewIfOverdue). */
-const RENEW_EVERY_MS = 500;
-const RENEW_TIMEOUT_MS = 1500;
+/** While acknowledgements are overdue, a new renewal this often (see renewIfOverdue), each waiting this long: from the session's interval (lease-timing.ts). */
+let RENEW_EVERY_MS = 500;
+let RENEW_TIMEOUT_MS = 1500;
 const MAX_RENEWALS = 3;
 let renewals = 0;
 let lastRenewalAt = 0;
@@ -157,18 +170,87 @@ function renewIfOverdue(): void {
     }
     newestTerm = Math.max(newestTerm, ack.term);
     acked(Number(ack.seq), ack.leaseMs);
+    direct();
     log.info({ seq, ms: Math.round(monotonicMs() - now), connection: kept ? 'kept' : 'fresh' }, "lease renewed outside the session (its acknowledgements were overdue or late)");
   });
 }
 
-const timer = setInterval(renewIfOverdue, 100);
+/**
+ * The partners' relay (see relay.ts): kept past the session's end — a machine cut from the coordinator loses its
+ * stream too, and what keeps its lease then is a partner that still reaches the coordinator. A new welcome replaces
+ * it (the coordinator counts only the instance and key it welcomed last).
+ */
+let relaySession: (RelaySession & { intervalMs: number }) | undefined;
+let rolesDigest = '';
+/** Refusals of relayed renewals said, by reason, at most once a minute each. */
+const refusalsSaid = new Map<string, number>();
+/** A relayed renewal waits this long for its answer (two hops; a late answer still counts from when it left). */
+const RELAY_TIMEOUT_MS = 1500;
+const relay = new RelaySender({ machine: data.machine, credentials: (partner) => channelCredentials(certificates, expectIdentity('agent', partner)), log });
+
+/**
+ * Only a lease that still holds is kept through a partner, and only while the masters are not fenced: a relay brings
+ * no desired state, so a lapse must be confirmed through a session of the machine's own (the coordinator would
+ * otherwise see a machine up whose masters are stopped, and fail nothing over).
+ */
+function relayIfOverdue(): void {
+  const ctx = relaySession;
+  if (!ctx || !rolesDigest || !relay.ready()) return;
+  const now = monotonicMs();
+  if (fenced || !lease.held(now) || !authority.holds()) return;
+  if (!relayDue({ now, lastAckAt, heartbeatIntervalMs: ctx.intervalMs, lastRelayAt: relay.lastRelayAt, inFlight: relay.inFlight, everyMs: RENEW_EVERY_MS })) return;
+  if (now - lastMainAt > MAIN_SILENCE_MS) return; // see renewIfOverdue
+  const seq = ++renewSeq;
+  lease.sentAt(seq, now);
+  relay.send(ctx, { seq, rolesDigest, fenced }, now, RELAY_TIMEOUT_MS, (ack, via, failure) => {
+    if (!ack) {
+      // an answer that is not the coordinator's is worth a warning (a partner gone wrong, or worse), and so is the
+      // coordinator's refusal (it says why the lease will not hold: other roles wanted, say); no answer is not
+      const why = failure?.why ?? '';
+      if (failure?.kind === 'unanswered') log.debug({ seq, via, why }, 'relayed renewal failed');
+      else if (monotonicMs() - (refusalsSaid.get(why) ?? -Infinity) >= 60_000) {
+        refusalsSaid.set(why, monotonicMs());
+        if (refusalsSaid.size > 64) refusalsSaid.delete(refusalsSaid.keys().next().value!);
+        log.warn({ seq, via }, `relayed renewal through ${via}: ${why}`);
+      }
+      return;
+    }
+    if (relaySession !== ctx) return;
+    if (isStaleTerm(newestTerm, ack.term)) {
+      log.warn({ seq, term: ack.term, newestTerm, via }, 'relayed renewal acknowledged under an older leadership term: not counted');
+      return;
+    }
+    newestTerm = Math.max(newestTerm, ack.term);
+    acked(ack.seq, ack.leaseMs);
+    if (via !== relayedVia) {
+      relayedVia = via;
+      log.warn({ via, ms: Math.round(monotonicMs() - now) }, `lease renewed through partner ${via}: this machine does not reach the coordinator, its partner does`);
+      post({ t: 'relayed', via });
+    }
+  });
+}
+
+/** An acknowledgement that came directly (stream or renewal): the relay, if there was one, is over. */
+function direct(): void {
+  if (relayedVia === undefined) return;
+  log.info({ was: relayedVia }, 'lease renewed directly again');
+  relayedVia = undefined;
+  post({ t: 'relayed', via: undefined });
+}
+
+const timer = setInterval(() => {
+  renewIfOverdue();
+  relayIfOverdue();
+}, 100);
 
 port.on('message', (m: ToKeeper) => {
   lastMainAt = monotonicMs();
   switch (m.t) {
     case 'session':
       session = m;
+      relaySession = m.relayKey ? { instanceId: m.instanceId, key: m.relayKey, intervalMs: m.intervalMs, welcomedAt: m.welcomedAt } : undefined;
       margin = leaseMargin(m.leaseMs);
+      ({ renewEveryMs: RENEW_EVERY_MS, renewTimeoutMs: RENEW_TIMEOUT_MS } = leaseTimings(m.leaseMs, m.intervalMs));
       lastAckAt = monotonicMs();
       newestTerm = Math.max(newestTerm, m.term);
       break;
@@ -180,9 +262,18 @@ port.on('message', (m: ToKeeper) => {
       break;
     case 'sent':
       lease.sentAt(m.seq, m.at);
+      // a heartbeat made before the main thread handled the latest lapse says nothing about it
+      fenced = m.fenced || m.handled < Atomics.load(lapses, 0);
       break;
     case 'acked':
       acked(m.seq, m.leaseMs);
+      direct();
+      break;
+    case 'roles':
+      rolesDigest = m.digest;
+      break;
+    case 'relayers':
+      relay.setCandidates(m.candidates);
       break;
     case 'failsafe':
       authority.setFailsafe(m.until);
@@ -194,6 +285,7 @@ port.on('message', (m: ToKeeper) => {
     case 'stop':
       clearInterval(timer);
       keptClient?.client.close();
+      relay.close();
       authority.stop();
       port.close();
       break;

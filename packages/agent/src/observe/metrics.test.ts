@@ -77,6 +77,9 @@ describe('agent metrics', () => {
     const never = await withView({ leaseRemainingMs: undefined, leaseMs: undefined }).json();
     expect(value(never, 'slotctl_agent_lease_remaining_seconds')).toBe(0);
     expect(value(never, 'slotctl_agent_lease_seconds')).toBe(0);
+    // renewed through a partner: 1 until an acknowledgement comes directly again
+    expect(value(json, 'slotctl_agent_lease_relayed')).toBe(0);
+    expect(value(await withView({ connected: false, relayedVia: 'm3' }).json(), 'slotctl_agent_lease_relayed')).toBe(1);
   });
 
   it('gives each slot one role (the one it runs in: none when no cyrmaster runs) and one state, lower case', async () => {

@@ -35,6 +35,8 @@ export interface AgentView {
   leaseRemainingMs: number | undefined;
   /** The lease length last granted, ms. */
   leaseMs: number | undefined;
+  /** The partner the lease is renewed through now (a heartbeat relay); undefined: directly. */
+  relayedVia?: string | undefined;
   slots: readonly SlotObservation[];
 }
 
@@ -136,6 +138,14 @@ export class AgentMetrics implements SlotCounters {
       registers,
       collect() {
         this.set((view()?.leaseMs ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'slotctl_agent_lease_relayed',
+      help: '1 while the lease is renewed only through a partner (this machine does not reach the coordinator, a partner does), else 0.',
+      registers,
+      collect() {
+        this.set(view()?.relayedVia ? 1 : 0);
       },
     });
     new Gauge({

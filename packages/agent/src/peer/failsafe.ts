@@ -63,7 +63,8 @@ export function cappedPromise(answer: Pick<PartnerAnswer, 'promisedMs' | 'askedM
 export class FailsafeLedger {
   private readonly promisedUntil = new Map<string, number>();
 
-  constructor(private readonly marginMs: number) {}
+  /** The asker's margin on every promise (lease-timing.ts failsafeMarginMs; follows the coordinator's lease). */
+  constructor(public marginMs: number) {}
 
   /** A promise counts whether or not the partner reaches the coordinator (it may, during a restart's grace). */
   record(machine: string, answer: PartnerAnswer): void {

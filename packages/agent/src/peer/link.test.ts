@@ -14,6 +14,7 @@ import { monotonicMs } from '../lease/lease.js';
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 import { PeerLink, type PeerLinkOptions } from './link.js';
 import { MAX_NAMES_PER_REQUEST, PEER_WORK_CONCURRENCY, PEER_WORK_QUEUE } from './trust.js';
+import type { RelayCandidate } from '../lease/relay.js';
 
 const pki = mkdtempSync(join(tmpdir(), 'slotctl-peer-link-'));
 const files = (name: string) => new CertificateFiles(tlsPaths(pki, { role: 'agent', name }));
@@ -33,6 +34,10 @@ let running = 0;
 let mostRunning = 0;
 let release: () => void = () => undefined;
 let held: Promise<void> = Promise.resolve();
+/** Renewals m1 was asked to pass on to the coordinator, and what holds them there. */
+const relayed: { machine: string; seq: number; mac: string }[] = [];
+let relayHeld: Promise<void> = Promise.resolve();
+let relayers: RelayCandidate[] = [];
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -65,6 +70,12 @@ function link(overrides: Partial<PeerLinkOptions>): PeerLink {
     syncUsers: async () => undefined,
     partnerReachesCoordinator: () => undefined,
     onFailsafe: () => undefined,
+    relay: async (renew) => {
+      relayed.push({ machine: renew.machine, seq: renew.seq, mac: renew.mac });
+      await relayHeld;
+      return { seq: renew.seq, leaseMs: 4321, term: 7, mac: 'ab'.repeat(32) };
+    },
+    onRelayers: (c) => (relayers = c),
     log,
     ...overrides,
   });
@@ -140,6 +151,32 @@ describe('Peer service with mutual TLS', () => {
     expect(running).toBe(0);
   });
 
+  it("passes a partner's own renewal on to the coordinator and returns the answer unchanged; refuses others'", async () => {
+    const renew = (c: PeerClient, machine: string, seq: number) => call<{ seq: number; leaseMs: number; term: number; mac: string }>((cb) => c.Relay({ machine, instanceId: 'i-1', seq, rolesDigest: 'r', mac: 'cd'.repeat(32) }, { deadline: Date.now() + 5000 }, cb));
+    const m2 = client('127.0.0.1', 'm2');
+    const ok = await renew(m2, 'm2', 11);
+    expect(ok.err).toBeNull();
+    expect(ok.reply).toMatchObject({ seq: 11, leaseMs: 4321, term: 7, mac: 'ab'.repeat(32) });
+    expect(relayed).toEqual([{ machine: 'm2', seq: 11, mac: 'cd'.repeat(32) }]);
+    const spoofed = await renew(m2, 'm3', 12);
+    expect(spoofed.err?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await renew(client('127.0.0.1', 'm9'), 'm9', 13)).err?.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(relayed).toHaveLength(1);
+    // a partner gone wrong cannot pile renewals up on the coordinator through this agent
+    let let_go: () => void = () => undefined;
+    relayHeld = new Promise<void>((r) => (let_go = r));
+    const waiting = Array.from({ length: 4 }, (_, i) => renew(m2, 'm2', 20 + i));
+    for (let waited = 0; relayed.length < 5; waited += 20) {
+      if (waited > 20_000) throw new Error(`only ${relayed.length} relays reached the coordinator side`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const fifth = await renew(m2, 'm2', 30);
+    expect(fifth.err?.code).toBe(grpc.status.UNAVAILABLE);
+    let_go();
+    relayHeld = Promise.resolve();
+    expect((await Promise.all(waiting)).every((r) => r.err === null)).toBe(true);
+  });
+
   it('refuses a request with too many names or a pattern before any Cyrus tool runs', async () => {
     const m2 = client('127.0.0.1', 'm2');
     const big = await guids(m2, Array.from({ length: MAX_NAMES_PER_REQUEST + 1 }, (_, i) => `user.u${i}`));
@@ -179,6 +216,8 @@ describe('Peer service with mutual TLS', () => {
     expect(askedOfM2.at(-1)).toEqual({ caller: 'm1', machine: 'm1', promiseMs: LEASE_MS });
     expect(until - monotonicMs()).toBeLessThanOrEqual(LEASE_MS - MARGIN_MS);
     expect(lines.find((l) => l.msg === "partner promised longer than asked: believed only as long as this agent's lease")).toMatchObject({ partner: 'm2', promisedMs: 0xffffffff, askedMs: LEASE_MS });
+    // m2 said it does not reach the coordinator: still a partner to relay through, not a preferred one
+    expect(relayers).toEqual([{ machine: 'm2', address: `127.0.0.2:${port}`, reaches: false }]);
   });
 });
 

@@ -14,6 +14,9 @@ import {
   type GuidsRequest__Output,
   type SyncUsersReply,
   type SyncUsersRequest__Output,
+  type HeartbeatAck,
+  type RelayedRenew__Output,
+  UnavailableError,
   type Logger,
   type PeerAgent__Output,
   type PeerClient,
@@ -33,6 +36,10 @@ import { monotonicMs } from '../lease/lease.js';
 import { FailsafeLedger, PromiseBook, promiseFor } from './failsafe.js';
 import { batches, checkPeerNames, peerCallProblem, WorkGate } from './trust.js';
 import type { MailboxGuidList } from '../cyrus/mailboxes.js';
+import type { RelayCandidate } from '../lease/relay.js';
+
+/** Relayed renewals of one asker this agent passes on at once (it sends at most two; more is a partner gone wrong). */
+const MAX_RELAYS_PER_ASKER = 4;
 
 export interface PeerLinkOptions {
   /** Mutual TLS: this machine's certificate; a partner must present its own machine's. Undefined: --insecure. */
@@ -62,12 +69,17 @@ export interface PeerLinkOptions {
   partnerReachesCoordinator: () => void;
   /** A new failsafe deadline (undefined: none). */
   onFailsafe: (deadline: number | undefined) => void;
+  /** Passes a partner's renewal on to the coordinator (Agent.Relay) within `timeoutMs`; rejects when this agent does not reach it. */
+  relay: (renew: RelayedRenew__Output, timeoutMs: number) => Promise<HeartbeatAck>;
+  /** The partners this agent's own renewals may be relayed through changed (those that reach the coordinator first). */
+  onRelayers: (candidates: RelayCandidate[]) => void;
   log: Logger;
 }
 
 export class PeerLink {
   readonly promises = new PromiseBook();
   private readonly ledger: FailsafeLedger;
+  private readonly options: PeerLinkOptions;
   /** When each partner was last heard: partners only, so that no name a caller makes up can grow it. */
   private readonly heard = new Map<string, number>();
   /** The machines sharing a store with this one, from the last desired state: the only callers served. */
@@ -80,10 +92,15 @@ export class PeerLink {
   private listening = '';
   private timer: NodeJS.Timeout | undefined;
   private failsafeHeld = false;
+  /** Whether each partner's last answer said it reaches the coordinator, and when it came. */
+  private readonly reaches = new Map<string, { reachable: boolean; at: number }>();
+  private relaysInFlight = new Map<string, number>();
+  private lastRelayers = '';
   /** Partners whose last answer promised more than was asked (warned about once). */
   private readonly overpromised = new Set<string>();
 
-  constructor(private readonly options: PeerLinkOptions) {
+  constructor(options: PeerLinkOptions) {
+    this.options = { ...options };
     this.ledger = new FailsafeLedger(options.marginMs);
   }
 
@@ -102,6 +119,7 @@ export class PeerLink {
         checkPeerNames('mailbox', req.mailboxes);
         return this.work.run(async () => ({ mailboxes: await this.options.guids(req.slot, req.mailboxes) }), () => !call.cancelled);
       }),
+      Relay: this.unary<RelayedRenew__Output, HeartbeatAck>('Relay', (req, call) => this.passOn(req, call.getDeadline()), (req) => req.machine),
       SyncUsers: this.unary<SyncUsersRequest__Output, SyncUsersReply>('SyncUsers', (req, call) => {
         assertName(req.slot, 'slot');
         this.admitForSlot(call, 'SyncUsers', req.slot);
@@ -181,6 +199,47 @@ export class PeerLink {
     return { machine, coordinatorReachable: reachable, promisedMs: ms };
   }
 
+  /**
+   * A partner cut from the coordinator asks this agent to pass its renewal on. Only a partner, only for itself
+   * (admit checks the certificate; --insecure at least the name), a few at a time; what comes back is signed for the
+   * asker, so this agent can neither forge nor alter it.
+   */
+  private async passOn(req: RelayedRenew__Output, deadline: grpc.Deadline): Promise<HeartbeatAck> {
+    const asker = req.machine;
+    if (!this.partners.has(asker)) throw new PermissionError(`Peer.Relay refused by ${this.options.machine}: ${asker.slice(0, 64)} shares no store with it`);
+    const n = this.relaysInFlight.get(asker) ?? 0;
+    if (n >= MAX_RELAYS_PER_ASKER) throw new UnavailableError(`${n} relayed renewals of ${asker} already wait for the coordinator`, { hint: 'wait for their answers' });
+    this.relaysInFlight.set(asker, n + 1);
+    this.heard.set(asker, monotonicMs());
+    try {
+      // within the asker's own deadline (less a moment for the answer's way back), at most 2 s
+      const left = (deadline instanceof Date ? deadline.getTime() : Number(deadline)) - Date.now() - 50;
+      return await this.options.relay(req, Math.max(100, Math.min(2000, Number.isFinite(left) ? left : 1500)));
+    } finally {
+      const left = (this.relaysInFlight.get(asker) ?? 1) - 1;
+      if (left > 0) this.relaysInFlight.set(asker, left);
+      else this.relaysInFlight.delete(asker);
+    }
+  }
+
+  /** The partners this agent may relay through, those whose last answer (recent) says they reach the coordinator first. */
+  relayCandidates(now = monotonicMs()): RelayCandidate[] {
+    const fresh = 3 * this.options.intervalMs;
+    const out = [...this.clients].map(([machine, c]) => {
+      const r = this.reaches.get(machine);
+      return { machine, address: c.address, reaches: Boolean(r && r.reachable && now - r.at < fresh) };
+    });
+    return out.sort((a, b) => Number(b.reaches) - Number(a.reaches) || a.machine.localeCompare(b.machine));
+  }
+
+  private tellRelayers(): void {
+    const candidates = this.relayCandidates();
+    const said = JSON.stringify(candidates);
+    if (said === this.lastRelayers) return;
+    this.lastRelayers = said;
+    this.options.onRelayers(candidates);
+  }
+
   /** The partners to ask, from the desired state. */
   setPartners(peers: readonly PeerAgent__Output[]): void {
     const wanted = new Map<string, string>();
@@ -195,6 +254,7 @@ export class PeerLink {
     }
     this.partners = new Set(wanted.keys());
     for (const m of this.heard.keys()) if (!this.partners.has(m)) this.heard.delete(m);
+    for (const m of this.reaches.keys()) if (!this.partners.has(m)) this.reaches.delete(m);
     for (const m of this.overpromised) if (!this.partners.has(m)) this.overpromised.delete(m);
     this.ledger.retain(this.partners);
     for (const [m, c] of this.clients) {
@@ -207,6 +267,7 @@ export class PeerLink {
     for (const [m, address] of wanted) {
       if (!this.clients.has(m)) this.clients.set(m, { address, client: new Peer(address, channelCredentials(this.options.certificates, expectIdentity('agent', m)), { ...TLS_CHANNEL_OPTIONS, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 1000 }) });
     }
+    this.tellRelayers();
   }
 
   start(): void {
@@ -214,14 +275,28 @@ export class PeerLink {
     this.timer.unref();
   }
 
+  /**
+   * The coordinator's lease and interval (its welcome): partners are asked every `intervalMs`, and their promises
+   * believed until `marginMs` before they end (lease-timing.ts), so that a short lease keeps a failsafe continuous.
+   */
+  setTimings(intervalMs: number, marginMs: number): void {
+    this.ledger.marginMs = marginMs;
+    if (intervalMs === this.options.intervalMs) return;
+    this.options.intervalMs = intervalMs;
+    if (!this.timer) return;
+    clearInterval(this.timer);
+    this.start();
+  }
+
   private round(): void {
     for (const [machine, { client }] of this.clients) {
       const sentAt = monotonicMs();
       // this agent's own lease: what it asks for, and the most of any answer it believes
       const askedMs = this.options.promiseMs();
-      client.Confirm({ machine: this.options.machine, promiseMs: askedMs, holds: this.options.holds() }, { deadline: Date.now() + Math.min(1000, this.options.intervalMs) }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
+      client.Confirm({ machine: this.options.machine, promiseMs: askedMs, holds: this.options.holds() }, { deadline: Date.now() + 1000 }, (err: grpc.ServiceError | null, reply?: ConfirmReply__Output) => {
         if (err || !reply) return; // no answer: no promise; the last one runs out on its own
         this.heard.set(machine, monotonicMs());
+        this.reaches.set(machine, { reachable: reply.coordinatorReachable, at: monotonicMs() });
         // said once per episode: an answer every second would fill the log
         const over = reply.promisedMs > askedMs;
         if (over && !this.overpromised.has(machine)) this.options.log.warn({ partner: machine, promisedMs: reply.promisedMs, askedMs }, 'partner promised longer than asked: believed only as long as this agent\'s lease');
@@ -230,9 +305,11 @@ export class PeerLink {
         this.ledger.record(machine, { sentAt, reachable: reply.coordinatorReachable, promisedMs: reply.promisedMs, askedMs });
         if (reply.coordinatorReachable && !this.options.coordinatorReachable()) this.options.partnerReachesCoordinator();
         this.updateFailsafe();
+        this.tellRelayers();
       });
     }
     this.updateFailsafe();
+    this.tellRelayers();
   }
 
   private updateFailsafe(): void {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ObserveServer, SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, parseListen, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { ObserveServer, SLOTCTL_VERSION, DAEMON_NICE, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, parseListen, parseNice, setOwnNice, watchLoopLag, createLogger, describeError, isUserError, parseDuration, leaseTimingProblem } from '@slotctl/shared';
 import { Coordinator } from '../coordinator.js';
 import { sqliteBackend } from '../db/backend.js';
 import { CoordinatorServer } from '../grpc/server.js';
@@ -114,8 +114,9 @@ async function daemon(opts: DaemonOptions): Promise<void> {
   setOwnNice(opts.nice, log);
   watchLoopLag({ log });
 
-  if (opts.lease < 2 * opts.heartbeatInterval) {
-    console.error(`slot-coordinator: --lease (${opts.lease} ms) must be at least twice --heartbeat-interval (${opts.heartbeatInterval} ms)`);
+  const timingProblem = leaseTimingProblem(opts.lease, opts.heartbeatInterval);
+  if (timingProblem) {
+    console.error(`slot-coordinator: --lease ${opts.lease} ms with --heartbeat-interval ${opts.heartbeatInterval} ms: ${timingProblem}; shorten the interval or lengthen the lease (see BENCHMARKS.md, lease)`);
     process.exit(2);
   }
 

@@ -18,6 +18,8 @@ export interface AdminDeps {
   storage: Storage;
   connected: () => ReadonlySet<string>;
   fenced: () => ReadonlySet<string>;
+  /** Machines heard only through a partner's relay (Agent.Relay), with that partner. */
+  relayed?: () => ReadonlyMap<string, string>;
   /** Called after a cluster apply changed the database, with the machines whose desired state may have changed. */
   onClusterChanged: (machines: string[]) => void;
   coordinatorId: string;
@@ -158,8 +160,8 @@ function requireMachine(storage: Storage, machine: string): void {
 }
 
 /** The cluster as `slotctl status` shows it (machines, stores, problems worst first), from the database now. */
-export function clusterView(deps: Pick<AdminDeps, 'storage' | 'connected' | 'fenced' | 'orchestrator'>) {
-  return buildClusterView({ machines: deps.storage.machines.list(), stores: deps.storage.stores.list(), slots: deps.storage.slots.list(), connected: deps.connected(), fenced: deps.fenced(), disks: deps.orchestrator.cleanup.config() });
+export function clusterView(deps: Pick<AdminDeps, 'storage' | 'connected' | 'fenced' | 'relayed' | 'orchestrator'>) {
+  return buildClusterView({ machines: deps.storage.machines.list(), stores: deps.storage.stores.list(), slots: deps.storage.slots.list(), connected: deps.connected(), fenced: deps.fenced(), relayed: deps.relayed?.(), disks: deps.orchestrator.cleanup.config() });
 }
 
 /** The Status reply: what `slotctl status` and the status page show. */

@@ -25,6 +25,9 @@ import {
   type SlotResult__Output,
   type HeartbeatAck,
   type RenewRequest__Output,
+  type RelayRequest__Output,
+  ackMac,
+  rolesDigest,
 } from '@slotctl/shared';
 import { EMPTY_BACKLOG, nowIso, type MailboxSummaryRow, type SlotReportInput, type SlotResults } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
@@ -33,6 +36,7 @@ import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
 import { Paced, StormWatch } from './paced.js';
 import { SessionWriter, WriterClosed } from './session-writer.js';
+import { RelayRegistry } from './relay.js';
 
 type SessionCall = grpc.ServerDuplexStream<AgentMessage__Output, CoordinatorMessage>;
 
@@ -200,6 +204,8 @@ export class AgentSessions {
   private readonly desired: Paced;
   private readonly storm = new StormWatch(STORM_HELLOS_PER_SECOND);
   private readonly refusals = new LogThrottle(60_000, 256);
+  /** The relay keys of the agent instances welcomed (Agent.Relay). */
+  readonly relays = new RelayRegistry();
   private connected: ReadonlySet<string> | undefined;
   /** After closeAll: messages still arriving on ended sessions are dropped. */
   private closed = false;
@@ -229,7 +235,68 @@ export class AgentSessions {
     return {
       Session: (call: SessionCall) => this.open(call),
       Renew: (call: grpc.ServerUnaryCall<RenewRequest__Output, HeartbeatAck>, callback: grpc.sendUnaryData<HeartbeatAck>) => this.renew(call.request, callback, call as never),
+      Relay: (call: grpc.ServerUnaryCall<RelayRequest__Output, HeartbeatAck>, callback: grpc.sendUnaryData<HeartbeatAck>) => this.relay(call.request, callback, call as never),
     };
+  }
+
+  /**
+   * A partner passes on the renewal of a machine cut from this coordinator (see RelayRegistry for what is checked).
+   * Acknowledged, signed with the machine's relay key, after the heartbeat is committed; a refusal is
+   * FAILED_PRECONDITION naming the rule, logged once a minute per machine and rule.
+   */
+  private relay(request: RelayRequest__Output, callback: grpc.sendUnaryData<HeartbeatAck>, call?: SessionCall): void {
+    const renew = request.renew;
+    let relayer: string;
+    let machine: string;
+    try {
+      relayer = assertName(request.relayer, 'relayer');
+      if (call) this.assertIdentity(call, relayer, 'relay');
+      if (!renew) throw new ValidationError('a relay request without a renewal');
+      machine = assertName(renew.machine, 'relayed machine');
+    } catch (err) {
+      callback(toGrpcError(err), null);
+      return;
+    }
+    const row = this.storage.machines.get(machine);
+    if (!row) this.relays.forget(machine); // removed from the cluster: its key goes too
+    const state = row ? this.liveness.stateOf(machine) : undefined;
+    const verdict = this.relays.check(
+      { machine, instanceId: renew!.instanceId, seq: renew!.seq, rolesDigest: renew!.rolesDigest, mac: renew!.mac, fenced: renew!.fenced, sinceWelcomeMs: renew!.sinceWelcomeMs },
+      {
+        now: performance.now(),
+        leaseMs: this.config.leaseMs,
+        relayer,
+        relayerConnected: this.sessions.has(relayer),
+        relayerState: this.liveness.stateOf(relayer),
+        machineState: state,
+        retired: Boolean(row?.retiredAt),
+        partners: this.storage.machines.partnersOf(machine),
+        desiredRolesDigest: () => rolesDigest(this.desiredFor(machine).slots!.map((s) => ({ slot: s.slot!, role: String(s.role), epoch: Number(s.epoch) }))),
+      },
+    );
+    if (!verdict.ok) {
+      if (this.refusals.allow(`relay|${machine}|${verdict.problem.slice(0, 40)}`, Date.now())) this.log.warn({ machine, relayer }, `relayed heartbeat refused: ${verdict.problem}`);
+      callback({ code: grpc.status.FAILED_PRECONDITION, details: `relayed heartbeat of ${machine} refused: ${verdict.problem}` }, null);
+      return;
+    }
+    const arrived = performance.now();
+    this.liveness.heard(machine, undefined, relayer);
+    const seq = renew!.seq;
+    const instanceId = renew!.instanceId;
+    this.heartbeat(
+      machine,
+      () => {
+        const leaseMs = this.grantLeaseMs();
+        if (leaseMs <= 0) {
+          callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
+          return;
+        }
+        const term = this.config.term ?? 0;
+        callback(null, { seq, leaseMs, term, mac: ackMac(verdict.key, { machine, instanceId, seq, leaseMs, term }) });
+        this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
+      },
+      () => callback({ code: grpc.status.UNAVAILABLE, details: 'the heartbeat could not be persisted: no lease granted' }, null),
+    );
   }
 
   /**
@@ -252,14 +319,17 @@ export class AgentSessions {
     }
     const arrived = performance.now();
     this.liveness.heard(session.machine);
-    this.heartbeat(session.machine, () => {
-      const leaseMs = this.grantLeaseMs();
-      if (leaseMs > 0) {
-        callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
-        this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
-      }
-      else callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
-    });
+    this.heartbeat(
+      session.machine,
+      () => {
+        const leaseMs = this.grantLeaseMs();
+        if (leaseMs > 0) {
+          callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
+          this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
+        } else callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
+      },
+      () => callback({ code: grpc.status.UNAVAILABLE, details: 'the heartbeat could not be persisted: no lease granted' }, null),
+    );
   }
 
   /** Re-sends the desired state to every connected machine in `machines` whose state changed. */
@@ -405,7 +475,8 @@ export class AgentSessions {
     this.saveReports(session, hello.slots);
     session.log.info({ agentVersion: hello.agentVersion, instanceId: hello.instanceId }, 'agent session started');
     const restartGraceMs = this.config.restartGraceMs?.() ?? 0;
-    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId, restartGraceMs, term: this.config.term ?? 0 } });
+    const relayKey = this.relays.welcome(machine, hello.instanceId, performance.now());
+    call.write({ welcome: { heartbeatIntervalMs: this.config.heartbeatIntervalMs, leaseMs: this.config.leaseMs, coordinatorId: this.config.coordinatorId, restartGraceMs, term: this.config.term ?? 0, relayKey } });
     // the welcome (and so the lease) at once; the desired state (a query and a digest, half of a hello's work, and
     // the agent answers it with a full report) paced, and in a reconnect storm only once the storm has passed: a
     // thousand hellos after a restart held every acknowledgement behind them
@@ -467,11 +538,12 @@ export class AgentSessions {
     }
   }
 
-  /** Persists a heartbeat; `ack` runs after the commit (never for one that could not be written). */
-  private heartbeat(machine: string, ack: () => void): void {
+  /** Persists a heartbeat; `ack` runs after the commit (never for one that could not be written: `failed` then). */
+  private heartbeat(machine: string, ack: () => void, failed?: () => void): void {
     const at = nowIso();
     this.writer.heartbeat(() => this.storage.machines.recordHeartbeat(machine, at), (err) => {
       if (!err) ack();
+      else failed?.();
     });
   }
 

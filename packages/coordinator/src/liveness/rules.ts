@@ -1,5 +1,6 @@
 // Pure: machine liveness as a transition table. One decision function over an immutable snapshot returns the rule
 // that fires (or none) with a sentence explaining it. States cause no actions; transitions write events.
+import { leaseTimings } from '@slotctl/shared';
 import type { MachineState } from '../db/rows.js';
 
 export interface LivenessConfig {
@@ -12,7 +13,7 @@ export interface LivenessConfig {
  * before the lease ended (agent side, lease/lease.ts), so by then its fence has certainly stopped its masters.
  */
 export function deadMarginMs(c: LivenessConfig): number {
-  return Math.max(500, Math.round(c.leaseMs / 5));
+  return leaseTimings(c.leaseMs, c.heartbeatIntervalMs).deadMarginMs;
 }
 
 export interface LivenessSnapshot {

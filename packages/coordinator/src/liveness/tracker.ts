@@ -17,12 +17,16 @@ interface Entry {
   lastHeardMs: number;
   heard: boolean;
   everHeard: boolean;
+  /** The partner whose relay brought the last heartbeat (undefined: the agent's own session or renewal). */
+  via: string | undefined;
 }
 
 export class LivenessTracker {
   private readonly machines = new Map<string, Entry>();
   private readonly partnerViews = new Map<string, PartnerViews>();
   private timer: NodeJS.Timeout | undefined;
+  /** Called when a machine is declared down (its relay key stops counting: it comes back through a session). */
+  onDown: (machine: string) => void = () => undefined;
 
   constructor(
     private readonly storage: Storage,
@@ -30,6 +34,18 @@ export class LivenessTracker {
     private readonly log: Logger,
     private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /** The machine's state as this tracker holds it (undefined: not in the cluster). */
+  stateOf(machine: string): MachineState | undefined {
+    return this.machines.get(machine)?.state;
+  }
+
+  /** Machines whose last heartbeat came relayed, with the partner that relayed it. */
+  relayedVia(): ReadonlyMap<string, string> {
+    const out = new Map<string, string>();
+    for (const [machine, e] of this.machines) if (e.via !== undefined && e.state === 'up') out.set(machine, e.via);
+    return out;
+  }
 
   /**
    * `graceMs`: machines known at the start count their silence from that much later (the agents' reconnect delay
@@ -54,15 +70,22 @@ export class LivenessTracker {
     const seen = new Set<string>();
     for (const row of this.storage.machines.list()) {
       seen.add(row.name);
-      if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now() + graceMs, heard: false, everHeard: row.lastHeartbeat !== null });
+      if (!this.machines.has(row.name)) this.machines.set(row.name, { state: row.state, lastHeardMs: this.now() + graceMs, heard: false, everHeard: row.lastHeartbeat !== null, via: undefined });
     }
     for (const name of this.machines.keys()) if (!seen.has(name)) this.machines.delete(name);
   }
 
-  heard(machine: string, views?: PartnerViews['views']): void {
+  /** A heartbeat of `machine` arrived: from its own agent, or relayed by partner `via`. */
+  heard(machine: string, views?: PartnerViews['views'], via?: string): void {
     const entry = this.machines.get(machine);
     if (!entry) return;
     if (views) this.keepViews(machine, views);
+    if (via !== entry.via) {
+      // said on each change only: relayed heartbeats come every interval
+      if (via) this.log.warn({ machine, via }, `machine ${machine} is heard only through partner ${via}: cut from the coordinator, not from its partners`);
+      else this.log.info({ machine, was: entry.via }, `machine ${machine} is heard directly again`);
+      entry.via = via;
+    }
     entry.lastHeardMs = this.now();
     entry.heard = true;
     entry.everHeard = true;
@@ -118,6 +141,10 @@ export class LivenessTracker {
             : `; machine gone: none of its partners (${names.join(', ')}) hears it`;
     }
     this.storage.machines.setState(machine, decision.to, reason, { rule: decision.rule, silenceMs, ...(partners ? { partners } : {}) });
+    if (decision.to === 'down') {
+      entry.via = undefined;
+      this.onDown(machine);
+    }
     const level = decision.to === 'up' ? 'info' : 'warn';
     this.log[level]({ machine, from, to: decision.to, rule: decision.rule }, `machine ${machine} is ${decision.to}: ${reason}`);
   }

@@ -23,7 +23,7 @@ class FakeLeader {
   view: ClusterView = {
     healthy: false,
     problems: ['machine m3 is down'],
-    machines: [{ name: 'm1', state: 'up' }, { name: 'm2', state: 'up' }, { name: 'm3', state: 'down' }] as ClusterView['machines'],
+    machines: [{ name: 'm1', state: 'up' }, { name: 'm2', state: 'up', relayedVia: 'm1' }, { name: 'm3', state: 'down' }] as ClusterView['machines'],
     stores: [
       { name: 's1', epoch: 4, health: 'ok', master: { machine: 'm1' } },
       { name: 's2', epoch: 7, health: 'degraded', master: { machine: 'm2' } },
@@ -54,6 +54,8 @@ describe('coordinator metrics', () => {
     expect(value(f, 'slotctl_coordinator_term')).toBe(3);
     expect(value(f, 'slotctl_machine_state', { machine: 'm3', state: 'down' })).toBe(1);
     expect(samples(f, 'slotctl_machine_state', { machine: 'm3' })).toHaveLength(1);
+    expect(value(f, 'slotctl_machine_relayed', { machine: 'm2' })).toBe(1);
+    expect(value(f, 'slotctl_machine_relayed', { machine: 'm1' })).toBe(0);
     expect(value(f, 'slotctl_machines', { state: 'up' })).toBe(2);
     expect(value(f, 'slotctl_store_health', { store: 's2', health: 'degraded' })).toBe(1);
     expect(value(f, 'slotctl_stores', { health: 'ok' })).toBe(1);

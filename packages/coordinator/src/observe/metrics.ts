@@ -234,6 +234,8 @@ export function perItemFamilies(view: ClusterView | undefined): string {
   const family = (name: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
   family('slotctl_machine_state', "1 for each machine's current state (up, suspect, down, unknown, fenced, returning, retired), as slotctl status shows it.");
   for (const m of view?.machines ?? []) out.push(`slotctl_machine_state{machine="${labelValue(String(m.name))}",state="${labelValue(m.state || 'unknown')}"} 1`);
+  family('slotctl_machine_relayed', '1 while a machine is heard only through a partner (cut from the coordinator, not from its partners: its heartbeats are relayed and no desired state reaches it), else 0.');
+  for (const m of view?.machines ?? []) out.push(`slotctl_machine_relayed{machine="${labelValue(String(m.name))}"} ${m.relayedVia ? 1 : 0}`);
   const stores = view?.stores ?? [];
   family('slotctl_store_health', "1 for each store's health: ok, degraded (served, but its replica or replication is not right), down (not served), unknown.");
   for (const st of stores) out.push(`slotctl_store_health{store="${labelValue(String(st.name))}",health="${labelValue(st.health || 'unknown')}"} 1`);

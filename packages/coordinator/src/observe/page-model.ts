@@ -50,7 +50,7 @@ export function pageModelJson(source: PageSource): string {
       backend: st.backend ?? '',
       term: st.term ?? 0,
       operations: st.operations.map((op) => ({ id: op.id, kind: op.kind, store: op.store, machine: op.machine, step: op.step, waiting: op.waiting, createdAt: op.createdAt, steps: (op.steps ?? []).map((s) => ({ step: s.step, reason: s.reason })) })),
-      machines: st.machines.map((m) => ({ name: m.name, state: m.state, drained: m.drained, connected: m.connected, slots: m.slots, masters: m.masters, fanOut: m.fanOut, stateSince: m.stateSince })),
+      machines: st.machines.map((m) => ({ name: m.name, state: m.state, drained: m.drained, relayedVia: m.relayedVia, connected: m.connected, slots: m.slots, masters: m.masters, fanOut: m.fanOut, stateSince: m.stateSince })),
       storeColumns: STORE_COLUMNS,
       stores: st.stores.map(storeRow),
     },

@@ -12,6 +12,8 @@ export interface ClusterRows {
   connected: ReadonlySet<string>;
   /** Connected machines whose agent says it holds no lease: their masters are stopped. */
   fenced: ReadonlySet<string>;
+  /** Machines heard only through a partner's relay, with that partner. */
+  relayed?: ReadonlyMap<string, string> | undefined;
   /** Disk thresholds: a partition over them is a problem. */
   disks?: CleanupConfig | undefined;
 }
@@ -65,7 +67,7 @@ export function machineState(m: MachineRow, fenced: boolean, returning: boolean)
   return fenced ? 'fenced' : returning ? 'returning' : 'up';
 }
 
-function machineProblems(m: MachineRow, connected: boolean, state: string): Problem[] {
+function machineProblems(m: MachineRow, connected: boolean, state: string, via: string | undefined): Problem[] {
   // a retired machine is gone by decision; what it left behind shows on its stores
   if (state === 'retired') return [];
   if (m.state === 'down') return [{ severity: 0, text: `machine ${m.name} is down since ${m.stateSince}` }];
@@ -73,6 +75,7 @@ function machineProblems(m: MachineRow, connected: boolean, state: string): Prob
   if (state === 'returning') return [{ severity: 1, text: `machine ${m.name} is returning: an old master of it waits for recovery (slotctl store at-risk)` }];
   if (m.state === 'suspect') return [{ severity: 1, text: `machine ${m.name} is suspect (missed heartbeats) since ${m.stateSince}` }];
   if (m.state === 'unknown') return [{ severity: 1, text: `machine ${m.name}: no agent has reported yet` }];
+  if (via) return [{ severity: 1, text: `machine ${m.name} is up via ${via}: cut from the coordinator, its heartbeats relayed by a partner (its masters keep serving; no new desired state reaches it until it reconnects)` }];
   if (!connected) return [{ severity: 1, text: `machine ${m.name}: agent not connected` }];
   return [];
 }
@@ -143,7 +146,8 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
   const returning = new Set(rows.slots.filter((s) => s.recoveryHold).map((s) => s.machine));
   const machineInfos: MachineInfo[] = rows.machines.map((m) => {
     const state = machineState(m, rows.fenced.has(m.name), returning.has(m.name));
-    problems.push(...machineProblems(m, rows.connected.has(m.name), state));
+    const via = rows.relayed?.get(m.name);
+    problems.push(...machineProblems(m, rows.connected.has(m.name), state, via));
     return {
       name: m.name,
       address: m.address,
@@ -161,6 +165,7 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
       slotCapacity: m.slotCapacity,
       rack: m.rack,
       retired: m.retiredAt !== '',
+      relayedVia: via ?? '',
     };
   });
 
