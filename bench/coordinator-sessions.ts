@@ -15,7 +15,9 @@
 //
 //   npm run bench -- [--agents 100,1000] [--seconds 30] [--warmup 5] [--restart] [--busy 2] [--reports-every 10]
 //                    [--quiet-load 3] [--agents-wait-for-ready] [--cpu-prof DIR]
-//                    [--store sqlite|etcd] [--coordinators N] [--leader-lease 2s] [--observe]
+//                    [--store sqlite|etcd] [--coordinators N] [--leader-lease 2s] [--observe] [--lease 5s] [--interval 1s]
+//
+// --lease, --interval: the coordinator's --lease and --heartbeat-interval (a shorter interval is more heartbeats).
 //
 // --observe: after the steady state, the leader's /metrics scraped 10 times and the status page rendered in headless
 // Chromium (bench/observe.ts); the figures go to bench/results/observe.json.
@@ -53,6 +55,8 @@ if (!Number.isInteger(coordinatorCount) || coordinatorCount < 1) throw new Error
 if (store === 'sqlite' && coordinatorCount !== 1) throw new Error('several coordinators need --store etcd');
 if (store === 'etcd' && insecure) throw new Error('--insecure is not for --store etcd (the etcd harness runs mutual TLS)');
 const leaderLease = benchArg('leader-lease', '2s');
+const agentLease = benchArg('lease', '5s');
+const heartbeatInterval = benchArg('interval', '1s');
 const observe = argv.includes('--observe');
 const ETCD_MEMBERS = 3;
 const SLOTS = 18;
@@ -158,7 +162,7 @@ interface LeaderFailover {
 async function run(agents: number): Promise<Run> {
   const dir = join(ROOT, '.bench', `sessions-${agents}`);
   rmSync(dir, { recursive: true, force: true });
-  const cluster = new LocalCluster({ dir, logLevel: (process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn', callTimeoutMs: 120_000, insecure, coordinators: coordinatorCount, ...(cpuProfDir ? { coordinatorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) });
+  const cluster = new LocalCluster({ dir, logLevel: (process.env.BENCH_LOG_LEVEL ?? 'warn') as 'warn', callTimeoutMs: 120_000, insecure, coordinators: coordinatorCount, lease: agentLease, heartbeatInterval, ...(cpuProfDir ? { coordinatorNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] } : {}) });
   let sims: SimProcesses | undefined;
   let etcd: EtcdTestCluster | undefined;
   let probe: EtcdProbe | undefined;
@@ -527,7 +531,8 @@ const verdict = big && {
 };
 // SQLite keeps the names it always had; etcd's say so (and how many coordinators, when not the default 2)
 const storeName = store === 'etcd' ? `etcd${coordinatorCount === 2 ? '' : `-${coordinatorCount}c`}-` : '';
-const variant = `${storeName}${busy ? `busy-${busy}` : 'quiet'}${waitForReady ? '-wait-for-ready' : ''}`;
+const timings = agentLease === '5s' && heartbeatInterval === '1s' ? '' : `-lease-${agentLease}-interval-${heartbeatInterval}`;
+const variant = `${storeName}${busy ? `busy-${busy}` : 'quiet'}${waitForReady ? '-wait-for-ready' : ''}${timings}`;
 const file = join(ROOT, 'bench', 'results', 'coordinator-sessions.json');
 const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { variants?: Record<string, unknown> }) : {};
 const out = {

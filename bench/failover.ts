@@ -11,7 +11,7 @@
 // agents and then fail the machine over (goal: < 15 s with a 2 s etcd lease).
 // Writes bench/results/failover.json (failover-LEASE.json, failover-loadN.json, failover-ha.json).
 //
-//   npm run bench:failover -- [--runs 10] [--lease 5s] [--load 25] [--ha]
+//   npm run bench:failover -- [--runs 10] [--lease 5s] [--interval 1s] [--load 25] [--ha]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,8 @@ const lease = benchArg('lease', '5s');
 const leaseMs = parseDuration(lease, '--lease');
 const loadRate = Number(benchArg('load', '0'));
 const ha = process.argv.includes('--ha');
-const interval = `${Math.max(200, Math.round(leaseMs / 5))}ms`;
+// the heartbeat interval: --interval, else a fifth of the lease (at least 200 ms)
+const interval = benchArg('interval', `${Math.max(200, Math.round(leaseMs / 5))}ms`);
 const dir = tempDir('failover-bench');
 const cluster = new NetnsCluster({
   dir,
@@ -149,7 +150,8 @@ const out: Record<string, unknown> = {
   benchmark: 'failover',
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  command: `npm run bench:failover -- --runs ${runs} --lease ${lease}${loadRate ? ` --load ${loadRate}` : ''}${ha ? ' --ha' : ''}`,
+  command: `npm run bench:failover -- --runs ${runs} --lease ${lease}${process.argv.includes('--interval') ? ` --interval ${interval}` : ''}${loadRate ? ` --load ${loadRate}` : ''}${ha ? ' --ha' : ''}`,
+  heartbeatInterval: interval,
   coordinators: ha ? '3 over 3 etcd members (--leader-lease 2s); the leader killed with the machine' : 'one, SQLite',
   load: loadRate ? { messagesPerSecond: loadRate, to: 'every store, LMTP on its service IP, from the client namespace' } : 'none',
   lease: { leaseMs, heartbeatInterval: interval },

@@ -4,7 +4,9 @@
 // broken down by recorded step; and the time to drain a machine of 4 and of 18 masters. Goal: p50 < 2 s (empty).
 // Writes bench/results/switchover.json.
 //
-//   npm run bench:switchover -- [--runs 20] [--backlog 1000] [--phases empty,backlog,drain]
+// With --load N an MTA-like load of N messages/s goes to every store throughout (the window under load).
+//
+//   npm run bench:switchover -- [--runs 20] [--backlog 1000] [--load 25] [--phases empty,backlog,drain]
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,7 @@ import { benchArg, type StoreJson } from './common.js';
 const runs = Number(benchArg('runs', '20'));
 const phases = new Set(benchArg('phases', 'empty,backlog,drain').split(','));
 const backlog = Number(benchArg('backlog', '1000'));
+const loadRate = Number(benchArg('load', '0'));
 const machines = ['m1', 'm2', 'm3', 'm4', 'm5'];
 // 18 masters on m1 (replicas fanned out over m2…m5), 4 masters on m2
 const stores = [
@@ -76,14 +79,18 @@ const out: Record<string, unknown> = {
   benchmark: 'switchover',
   at: new Date().toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
-  command: `npm run bench:switchover -- --runs ${runs} --backlog ${backlog}${phases.size < 3 ? ` --phases ${[...phases].join(',')}` : ''}`,
+  command: `npm run bench:switchover -- --runs ${runs} --backlog ${backlog}${loadRate ? ` --load ${loadRate}` : ''}${phases.size < 3 ? ` --phases ${[...phases].join(',')}` : ''}`,
+  load: loadRate ? { messagesPerSecond: loadRate, to: 'every store, LMTP on its service IP, from the client namespace' } : 'none',
   goal: { emptyBacklogP50Ms: 2000, stretchMs: 1000 },
 };
 let drv: ReturnType<typeof driver> | undefined;
+let load: ReturnType<typeof cluster.startLoad> | undefined;
 try {
   console.log(`switchover: ${machines.length} machines, ${stores.length} stores…`);
   await cluster.start();
   drv = driver();
+  const all = await cluster.slotctlJson<StoreJson[]>(['store', 'list']);
+  load = loadRate ? cluster.startLoad('switchover-load', all.map((s) => ({ store: s.name, host: s.serviceIp, users: ['amy', 'bob'] })), loadRate) : undefined;
 
   const empty: Run[] = [];
   for (let i = 0; phases.has('empty') && i < runs; i++) {
@@ -140,7 +147,10 @@ try {
     'window: from the first refused or unanswered IMAP connection at the service IP to the first * OK from the new master, probed every 5 ms from the client namespace',
     'steps: between the recorded steps of the operation (coordinator clock); startNewRoles ends when both agents have reported the new roles; confirmReplication (after the window) ends when a marker written on the new master was consumed by its rolling sync_client',
   ];
+  if (load) out.loadSummary = await load.stop();
+  load = undefined;
 } finally {
+  await load?.stop().catch(() => undefined);
   drv?.close();
   await cluster.destroy();
   removeDir(dir);

@@ -177,7 +177,7 @@ describe('slotctl', { timeout: 180_000 }, () => {
     const run = await cluster.slotctl(['store', 'switchover', 'cl01', '--wait', '--json'], undefined, OPERATOR);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: string; operation?: { id: string; state: string } });
-    expect(lines.filter((l) => l.type === 'step').map((l) => l.step)).toEqual(['started', 'stop-master', 'replay', 'verify', 'flip', 'start', 'confirm', 'done']);
+    expect(lines.filter((l) => l.type === 'step').map((l) => l.step)).toEqual(['started', 'catch-up', 'stop-master', 'replay', 'verify', 'flip', 'start', 'confirm', 'done']);
     const op = lines.at(-1)!.operation!;
     expect(op.state).toBe('succeeded');
     const shown = await cluster.slotctl(['operations', 'show', op.id]);

@@ -155,6 +155,49 @@ describe('machine loss on a namespace cluster', () => {
     expectNeverTwoMasters(await watch.stop(), all, 0.99); // nothing moved: every master listened throughout
   }, 120_000);
 
+  it('keeps a machine cut from the coordinator alone serving through a partner: its heartbeats relayed, no fence, no failover', async () => {
+    const all = await stores();
+    const victim = 'm2';
+    const own = all.filter((s) => s.master.machine === victim);
+    const pids = Object.fromEntries(own.map((s) => [s.name, s.master.pid]));
+    const watch = await watchMasters(all);
+    const since = Date.now();
+    // its partners reach the coordinator, so none promises it anything (failsafe): only the relay keeps its lease.
+    // 25 s: past the lease (5 s) and past the session's keepalive (15 s), after which its stream is gone too
+    await cluster.cut(victim, 'co');
+    let via: string | undefined;
+    try {
+      for (const at of [6_000, 14_000, 22_000]) {
+        await sleep(at - (Date.now() - since));
+        await cluster.mail('deliver', own.map((s) => ({ host: s.serviceIp, user: 'ann', subject: `cut from the coordinator ${at}` })));
+        const m = (await cluster.slotctlJson<(MachineJson & { relayedVia: string })[]>(['machine', 'list'])).find((x) => x.name === victim)!;
+        expect(m.state, `${victim} at ${at} ms`).toBe('up');
+        via ??= m.relayedVia || undefined;
+      }
+      await sleep(25_000 - (Date.now() - since));
+    } finally {
+      await cluster.heal();
+    }
+    expect(via, 'status names the partner that relays').toMatch(/^m[1-5]$/);
+    await waitAgentsConnected();
+    await waitFor(`${victim} to be heard directly again`, async () => ((await cluster.slotctlJson<(MachineJson & { relayedVia: string })[]>(['machine', 'list'])).find((x) => x.name === victim)!.relayedVia === '' ? true : undefined), 20_000, 250);
+    expectNeverTwoMasters(await watch.stop(), all, 0.99); // every master listened throughout: none was fenced
+    expect(await operationsOf('failover', since)).toEqual([]);
+    expect((await events(since)).filter((e) => e.kind === 'machine.down' && e.machine === victim)).toEqual([]);
+    for (const s of own) expect((await store(s.name)).master.pid, `${s.name}'s master was not restarted`).toBe(pids[s.name]);
+    const said = readFileSync(cluster.agentLogFile(victim), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { time: string; msg: string })
+      .filter((l) => Date.parse(l.time) >= since)
+      .map((l) => l.msg);
+    expect(said).toContain(`lease renewed through partner ${via}: this machine does not reach the coordinator, its partner does`);
+    expect(said.filter((m) => m.startsWith('lease expired'))).toEqual([]);
+    const subjects = await cluster.mail<string[][]>('subjects', own.map((s) => ({ host: s.serviceIp, user: 'ann' })));
+    for (const got of subjects) expect(got).toEqual(expect.arrayContaining(['cut from the coordinator 6000', 'cut from the coordinator 14000', 'cut from the coordinator 22000']));
+    await expectReplicasMatch(await stores(), { users: ['ann'] });
+  }, 150_000);
+
   it('fails a crashed machine over to its peers under load, records what was at risk, and recovers it when the machine returns', async () => {
     const all = await stores();
     const victim = 'm1';

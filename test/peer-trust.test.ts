@@ -41,6 +41,13 @@ const m1Log = () => readLogLines(cluster.agents.get('m1')!.logFile);
 
 /** The questions m1 asked of "m2", with the identity of the certificate it asked with. */
 const askedOfM2: { caller: string | undefined; machine: string; promiseMs: number }[] = [];
+/**
+ * How "m2" answers: a partner cut from the coordinator too, promising the longest it can (the failsafe); or one that
+ * says it reaches the coordinator, promises nothing, and answers every relayed renewal with an acknowledgement of its
+ * own making (a minute's lease, not signed with m1's relay key).
+ */
+let m2Plays: 'promising' | 'forging' = 'promising';
+const relayedToM2: { caller: string | undefined; machine: string; seq: number }[] = [];
 let fakeM2: grpc.Server;
 
 beforeAll(async () => {
@@ -48,7 +55,12 @@ beforeAll(async () => {
   fakeM2.addService(loadContract().slotctl.v1.Peer.service, {
     Confirm: (c: grpc.ServerUnaryCall<{ machine: string; promiseMs: number }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       askedOfM2.push({ caller: peerIdentity(c)?.name, machine: c.request.machine, promiseMs: c.request.promiseMs });
-      cb(null, { machine: 'm2', coordinatorReachable: false, promisedMs: 0xffffffff });
+      if (m2Plays === 'promising') cb(null, { machine: 'm2', coordinatorReachable: false, promisedMs: 0xffffffff });
+      else cb(null, { machine: 'm2', coordinatorReachable: true, promisedMs: 0 });
+    },
+    Relay: (c: grpc.ServerUnaryCall<{ machine: string; seq: number }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      relayedToM2.push({ caller: peerIdentity(c)?.name, machine: c.request.machine, seq: c.request.seq });
+      cb(null, { seq: c.request.seq, leaseMs: 60_000, term: 0, mac: 'ab'.repeat(32) });
     },
   });
   await new Promise<void>((resolve, reject) => fakeM2.bindAsync(M2, serverCredentials(agentFiles('m2')), (e) => (e ? reject(e) : resolve())));
@@ -104,4 +116,26 @@ describe('Peer service: bounded trust between agents', () => {
     expect(failsafe.remainingMs).toBeLessThanOrEqual(LEASE_MS);
     expect(m1Log().find((l) => l.msg === "partner promised longer than asked: believed only as long as this agent's lease")).toMatchObject({ partner: 'm2', promisedMs: 0xffffffff, askedMs: LEASE_MS });
   });
+
+  it('does not believe an acknowledgement a partner made up: with the coordinator silent, m1 relays through m2 and still fences on time', async () => {
+    m2Plays = 'forging';
+    // m1 hears m2 say it reaches the coordinator (its next Confirm round), then the coordinator falls silent
+    const asked = askedOfM2.length;
+    await waitFor('m1 to ask m2 again', () => (askedOfM2.length > asked + 1 ? true : undefined), 10_000, 100);
+    const coordinator = cluster.coordinator!.pid;
+    process.kill(coordinator, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    try {
+      const expired = await waitFor('m1 to give up its lease', () => m1Log().find((l) => typeof l.msg === 'string' && l.msg.startsWith('lease expired') && Date.parse(l.time as string) >= stoppedAt), 3 * LEASE_MS, 100);
+      // within its lease of the last acknowledgement, though m2 answered each relay with "a minute more"
+      expect(Date.parse(expired.time as string) - stoppedAt).toBeLessThan(LEASE_MS + 1000);
+      expect(relayedToM2.length).toBeGreaterThan(0);
+      expect(relayedToM2.every((r) => r.caller === 'm1' && r.machine === 'm1')).toBe(true);
+      expect(m1Log().some((l) => typeof l.msg === 'string' && l.msg.startsWith('relayed renewal through m2: the acknowledgement is not signed'))).toBe(true);
+      expect(m1Log().some((l) => typeof l.msg === 'string' && l.msg.startsWith('lease renewed through partner'))).toBe(false);
+    } finally {
+      process.kill(coordinator, 'SIGCONT');
+      m2Plays = 'promising';
+    }
+  }, 60_000);
 });

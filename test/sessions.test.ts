@@ -52,6 +52,31 @@ describe('agent sessions and liveness', () => {
     });
   });
 
+  it("refuses a relayed renewal a partner cannot vouch for: as another relayer, or not signed with m1's relay key", async () => {
+    const { Agent } = loadContract().slotctl.v1;
+    const m2 = new CertificateFiles(tlsPaths(cluster.pkiDir, { role: 'agent', name: 'm2' }));
+    const client = new Agent(cluster.target, channelCredentials(m2, expectIdentity('coordinator')));
+    const relay = (relayer: string) =>
+      new Promise<grpc.ServiceError | null>((resolve) =>
+        client.Relay({ relayer, renew: { machine: 'm1', instanceId: 'made-up', seq: 1, rolesDigest: '', mac: '00'.repeat(32) } }, { deadline: Date.now() + 5000 }, (err: grpc.ServiceError | null) => resolve(err)),
+      );
+    try {
+      // m2's certificate relaying as m1's partner m3: refused before anything is looked at
+      const spoofed = await relay('m3');
+      expect(spoofed?.code).toBe(grpc.status.PERMISSION_DENIED);
+      expect(spoofed?.details).toMatch(/relay as machine m3 refused: this certificate is for agent m2/);
+      // as itself, for an instance and key it does not know: no lease for m1 through it
+      const forged = await relay('m2');
+      expect(forged?.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(forged?.details).toMatch(/^relayed heartbeat of m1 refused: /);
+    } finally {
+      client.close();
+      m2.close();
+    }
+    // m1's own session and lease are untouched
+    expect((await cluster.client().listMachines()).machines.find((m) => m.name === 'm1')).toMatchObject({ state: 'up', connected: true, relayedVia: '' });
+  });
+
   it('refuses a hello or a renewal as m1 with m2\'s certificate, none, or one of another CA; m1 keeps its session and lease, and an event names the attempt', async () => {
     const { Agent } = loadContract().slotctl.v1;
     const m2 = new CertificateFiles(tlsPaths(cluster.pkiDir, { role: 'agent', name: 'm2' }));

@@ -88,6 +88,9 @@ export class Nemesis {
       case 'cut':
         await c.cut(step.machines[0]!, step.machines[1]!);
         break;
+      case 'cut-coordinator':
+        await c.cut(m, 'co');
+        break;
       case 'pause-short':
       case 'pause-long':
         c.pauseAgent(m);
@@ -125,8 +128,11 @@ export class Nemesis {
         break;
       case 'isolate':
       case 'cut':
+      case 'cut-coordinator':
         await c.heal();
-        if (step.kind === 'isolate') this.background(`recovery of ${m}`, () => this.recover(m));
+        // a machine cut from the coordinator alone keeps its lease through a partner: nothing to recover, unless the
+        // relay failed it (the coordinator restarted meanwhile, say): then it is recovered as after an isolation
+        if (step.kind !== 'cut') this.background(`recovery of ${m}`, () => this.recover(m));
         break;
       case 'pause-short':
       case 'pause-long':

@@ -3,7 +3,7 @@
 // generator), for many seeds and lengths, and a schedule bent by hand is shown to fail that verification.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DOWN_KINDS, NETWORK_KINDS, OPERATOR_KINDS, type Schedule, ScheduleInputError, type ScheduleOptions, type Step, type StoreLayout, clock, generateSchedule, mulberry32, nemesisActions, renderSchedule, summarizeSchedule } from './schedule.js';
+import { DOWN_KINDS, FAULT_KINDS, NETWORK_KINDS, OPERATOR_KINDS, type Schedule, ScheduleInputError, type ScheduleOptions, type Step, type StoreLayout, clock, generateSchedule, mulberry32, nemesisActions, renderSchedule, summarizeSchedule } from './schedule.js';
 
 const MACHINES = ['m1', 'm2', 'm3', 'm4', 'm5'];
 /** 20 stores over 5 machines, each pair of machines distinct (as the round-robin layout does). */
@@ -117,6 +117,17 @@ describe('the rules of a schedule', () => {
       several += summarizeSchedule(s).several;
     }
     expect(several).toBeGreaterThan(0);
+  });
+
+  it("adds cuts from the coordinator in the gaps of a seed's schedule without changing the rest of it", () => {
+    const kinds = [...FAULT_KINDS, ...OPERATOR_KINDS];
+    const key = (x: Step) => `${x.at} ${x.kind} ${x.target} ${x.duration}`;
+    const without = run(20261204, 60, { kinds: kinds.filter((k) => k !== 'cut-coordinator') });
+    const withCuts = run(20261204, 60, { kinds });
+    const cuts = withCuts.steps.filter((x) => x.kind === 'cut-coordinator');
+    expect(cuts.length).toBeGreaterThan(0);
+    expect(withCuts.steps.filter((x) => x.kind !== 'cut-coordinator').map(key)).toEqual(without.steps.map(key));
+    expect(brokenRules(withCuts)).toEqual([]);
   });
 
   it('keeps its rules when heal() is per target and network faults may overlap, and draws only the kinds asked', () => {

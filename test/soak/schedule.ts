@@ -5,7 +5,7 @@
 // Pure: the runner executes it (nemesisActions), a failure report prints it (renderSchedule), `--seed S` replays it.
 
 /** Machine faults, a coordinator fault and operator actions. */
-export const FAULT_KINDS = ['crash', 'isolate', 'cut', 'pause-short', 'pause-long', 'kill-agent', 'kill-fence', 'kill-coordinator', 'clock-step', 'fill-partition'] as const;
+export const FAULT_KINDS = ['crash', 'isolate', 'cut', 'pause-short', 'pause-long', 'kill-agent', 'kill-fence', 'kill-coordinator', 'clock-step', 'fill-partition', 'cut-coordinator'] as const;
 export const OPERATOR_KINDS = ['switchover', 'drain', 'rebalance', 'cleanup', 'replay'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type OperatorKind = (typeof OPERATOR_KINDS)[number];
@@ -14,7 +14,7 @@ export type StepKind = FaultKind | OperatorKind;
 /** Faults that leave a machine without its agent or its network: the ones the failover limit counts. */
 export const DOWN_KINDS: readonly StepKind[] = ['crash', 'isolate', 'pause-short', 'pause-long', 'kill-agent'];
 /** Faults the harness heals with one heal() for all: they must not overlap while heal() is global. */
-export const NETWORK_KINDS: readonly StepKind[] = ['isolate', 'cut'];
+export const NETWORK_KINDS: readonly StepKind[] = ['isolate', 'cut', 'cut-coordinator'];
 /** Down faults after which the coordinator no longer sees the machine's agent: a switchover touching it is refused. */
 const GONE_KINDS: readonly StepKind[] = ['crash', 'isolate', 'kill-agent'];
 
@@ -125,6 +125,8 @@ export class Rng {
 
 const DEFAULT_WEIGHTS: Record<StepKind, number> = {
   crash: 3, isolate: 3, cut: 3, 'pause-short': 2, 'pause-long': 2, 'kill-agent': 2, 'kill-fence': 1, 'kill-coordinator': 1, 'clock-step': 1, 'fill-partition': 2,
+  // drawn by a pass of its own (overlayCoordinatorCuts): a weight here would change every earlier seed's schedule
+  'cut-coordinator': 0,
   switchover: 3, drain: 1, rebalance: 1, cleanup: 1, replay: 1,
 };
 
@@ -193,6 +195,8 @@ function draw(rng: Rng, kind: StepKind, at: number, machines: readonly string[],
       return Object.assign(one(), { duration: sec(1, 10) });
     case 'kill-coordinator':
       return Object.assign(step, { target: 'coordinator', duration: rng.int(500, s.leaseMs * 3) });
+    case 'cut-coordinator': // the machine's partners still reach both: its heartbeats go through one (Agent.Relay)
+      return Object.assign(one(), { duration: sec(10, 60) });
     case 'clock-step':
       return Object.assign(one(), { duration: sec(5, 30), clockStepMs: (rng.float() < 0.5 ? -1 : 1) * sec(30, 600) });
     case 'fill-partition':
@@ -299,7 +303,39 @@ export function generateSchedule(seed: number, minutes: number, machines: readon
     }
     at += Math.max(250, Math.round(-Math.log(1 - rng.float()) * s.meanGapMs)); // exponential gaps: bursts and lulls
   }
-  return { seed, minutes, machines: [...machines], steps: placed.map((p) => p.step) };
+  if (s.kinds.includes('cut-coordinator')) overlayCoordinatorCuts(seed, machines, s, placed, endMs);
+  // by time, numbered in that order (the overlay's steps fall between the others; a `why` naming a step follows it)
+  const steps = placed.map((p) => p.step).sort((a, b) => a.at - b.at || a.id - b.id);
+  const renumbered = new Map(steps.map((step, i) => [step.id, i]));
+  for (const [i, step] of steps.entries()) {
+    step.id = i;
+    if (step.why) step.why = step.why.replace(/#(\d+)/g, (_, n: string) => `#${renumbered.get(Number(n)) ?? n}`);
+  }
+  return { seed, minutes, machines: [...machines], steps };
+}
+
+/** Mean time between two cuts of a machine from the coordinator alone. */
+const COORDINATOR_CUT_GAP_MS = 60_000;
+
+/**
+ * Cuts of one machine from the coordinator alone, drawn from a random stream of their own (the seed's, mixed) and
+ * placed where the rules allow among the steps already placed: the schedule a seed gave before this fault existed
+ * stays as it was, with these in its gaps.
+ */
+function overlayCoordinatorCuts(seed: number, machines: readonly string[], s: Settings, placed: Span[], endMs: number): void {
+  const rng = new Rng((seed ^ 0x5bd1e995) >>> 0);
+  let at = s.warmupMs + Math.round(-Math.log(1 - rng.float()) * COORDINATOR_CUT_GAP_MS);
+  while (at < endMs - s.settleMs) {
+    const step = draw(rng, 'cut-coordinator', at, machines, s, placed);
+    const span = spanOf(step, s);
+    // not even beside a clock step on its machine: the steps placed before it were numbered without it
+    const sharing = placed.some((p) => isFault(p.step.kind) && overlaps(p, span) && p.step.machines.some((m) => step.machines.includes(m)));
+    if (!sharing && !admissible(step, span, s, placed, endMs)) {
+      step.id = placed.length;
+      placed.push(span);
+    }
+    at += Math.max(1000, Math.round(-Math.log(1 - rng.float()) * COORDINATOR_CUT_GAP_MS));
+  }
 }
 
 export interface ScheduleSummary {
@@ -331,12 +367,12 @@ export function summarizeSchedule(schedule: Schedule): ScheduleSummary {
 /** What the nemesis does at the start and at the end of each step, in time order. */
 export const START_ACTION: Record<StepKind, string> = {
   crash: 'crash (power cut)', isolate: 'isolate (switch port down)', cut: 'cut (frames between them dropped)', 'pause-short': 'pauseAgent (SIGSTOP)', 'pause-long': 'pauseAgent (SIGSTOP)',
-  'kill-agent': 'kill -9 of the agent', 'kill-fence': 'kill -9 of the fence process', 'kill-coordinator': 'kill -9 of the coordinator', 'clock-step': 'wall clock stepped', 'fill-partition': 'partition filled',
+  'kill-agent': 'kill -9 of the agent', 'kill-fence': 'kill -9 of the fence process', 'kill-coordinator': 'kill -9 of the coordinator', 'clock-step': 'wall clock stepped', 'fill-partition': 'partition filled', 'cut-coordinator': 'cut from the coordinator (its partners still reach both)',
   switchover: 'slotctl store switchover', drain: 'slotctl machine drain', rebalance: 'slotctl plan rebalance --apply', cleanup: 'slotctl cleanup run --machine', replay: 'slotctl slot replay',
 };
 export const END_ACTION: Record<StepKind, string> = {
   crash: 'powerOn + slotctl machine recover', isolate: 'heal', cut: 'heal', 'pause-short': 'resumeAgent (SIGCONT)', 'pause-long': 'resumeAgent (SIGCONT)',
-  'kill-agent': 'agent started', 'kill-fence': 'fence running again (restarted if the agent did not)', 'kill-coordinator': 'coordinator started', 'clock-step': 'wall clock stepped back', 'fill-partition': 'space freed',
+  'kill-agent': 'agent started', 'kill-fence': 'fence running again (restarted if the agent did not)', 'kill-coordinator': 'coordinator started', 'clock-step': 'wall clock stepped back', 'fill-partition': 'space freed', 'cut-coordinator': 'heal',
   switchover: 'result checked', drain: 'slotctl machine undrain', rebalance: 'result checked', cleanup: 'result checked', replay: 'result checked',
 };
 
