@@ -66,8 +66,6 @@ export interface KeeperOptions {
   regained: () => void;
   /** How many lapses the agent has handled (its `lost`): see sent(). */
   handledLapses?: () => number;
-  /** The lease is renewed through partner `via` (a heartbeat relay), or directly again (undefined). */
-  relayed?: (via: string | undefined) => void;
   /** fence.json could not be written (at most once a minute while it fails): worth a critical event. */
   fenceWriteFailed?: (why: string) => void;
 }
@@ -101,10 +99,7 @@ export class LeaseKeeper {
           this.holder = m.holder;
           options.regained();
         } else if (m.t === 'lost') options.lost(m.why);
-        else if (m.t === 'relayed') {
-          this.relayedVia = m.via;
-          options.relayed?.(m.via);
-        }
+        else if (m.t === 'relayed') this.relayedVia = m.via;
         else if (m.t === 'fence-write-failed') options.fenceWriteFailed?.(m.why);
       });
     });

@@ -78,8 +78,11 @@ export interface RenewalView {
  * overdue again came back after the fence had read the old deadline (seen: fenced by 89 ms while 40 slots started
  * beside two busy loops).
  */
+/** No acknowledgement for 1.5 intervals: what starts renewals over fresh connections and relays alike. */
+export const acksOverdue = (now: number, lastAckAt: number, heartbeatIntervalMs: number): boolean => now - lastAckAt > 1.5 * heartbeatIntervalMs;
+
 export function renewalDue(v: RenewalView): boolean {
-  if (v.now - v.lastAckAt > 1.5 * v.heartbeatIntervalMs) return true;
+  if (acksOverdue(v.now, v.lastAckAt, v.heartbeatIntervalMs)) return true;
   if (v.deadline === undefined) return false;
   const newestAckedSentAt = v.deadline - (v.leaseMs - leaseMargin(v.leaseMs));
   return v.now - newestAckedSentAt > 2 * v.heartbeatIntervalMs;

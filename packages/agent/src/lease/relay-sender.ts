@@ -44,10 +44,6 @@ export class RelaySender {
     return this.busy.size;
   }
 
-  get hasCandidates(): boolean {
-    return this.candidates.length > 0;
-  }
-
   setCandidates(candidates: RelayCandidate[]): void {
     this.candidates = candidates;
     const wanted = new Map(candidates.map((c) => [c.machine, c.address]));

@@ -3,6 +3,7 @@
 // (a relayed renewal counts from when it left, like any other, so a slow or delaying partner only shortens it).
 import { rolesDigest } from '@slotctl/shared';
 import type { AppliedSlots } from '../state/apply-plan.js';
+import { acksOverdue } from './lease.js';
 
 /** The digest of the roles applied here, as the coordinator computes it from what it wants (Agent.Relay). */
 export function appliedRolesDigest(applied: AppliedSlots): string {
@@ -37,7 +38,7 @@ export const MAX_RELAYS_IN_FLIGHT = 2;
  * connections: both go at once, whichever gets through renews), none left within `everyMs`, and not too many wait.
  */
 export function relayDue(v: RelayView): boolean {
-  if (v.now - v.lastAckAt <= 1.5 * v.heartbeatIntervalMs) return false;
+  if (!acksOverdue(v.now, v.lastAckAt, v.heartbeatIntervalMs)) return false;
   if (v.inFlight >= MAX_RELAYS_IN_FLIGHT) return false;
   return v.now - v.lastRelayAt >= v.everyMs;
 }

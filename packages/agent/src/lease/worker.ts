@@ -105,8 +105,7 @@ function acked(seq: number, leaseMs: number): void {
 }
 
 /** While acknowledgements are overdue, a new renewal this often (see renewIfOverdue), each waiting this long: from the session's interval (lease-timing.ts). */
-let RENEW_EVERY_MS = 500;
-let RENEW_TIMEOUT_MS = 1500;
+let { renewEveryMs, renewTimeoutMs } = leaseTimings(5000, 1000);
 const MAX_RENEWALS = 3;
 let renewals = 0;
 let lastRenewalAt = 0;
@@ -116,14 +115,14 @@ let keptInFlight = false;
 /**
  * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
  * held up), or arrive so late that the deadline is near (renewalDue): the heartbeat goes as Agent.Renew over a new
- * connection of this thread's own. Several overlap, a new one every RENEW_EVERY_MS: one started during a blip has
+ * connection of this thread's own. Several overlap, a new one every renewEveryMs: one started during a blip has
  * its SYN dropped and waits out a 1 s, then 3 s, SYN backoff, so only a connection opened after the blip ends gets through at once (evidence: a 1.7 s blip whose
  * single renewal attempt was still in its backoff when the 4 s lease ended, and the fence fired).
  */
 function renewIfOverdue(): void {
   share();
   const now = monotonicMs();
-  if (!session || (keptInFlight && renewals >= MAX_RENEWALS) || now - lastRenewalAt < RENEW_EVERY_MS) return;
+  if (!session || (keptInFlight && renewals >= MAX_RENEWALS) || now - lastRenewalAt < renewEveryMs) return;
   if (!renewalDue({ now, lastAckAt, heartbeatIntervalMs: session.intervalMs, leaseMs: session.leaseMs, deadline: lease.deadline })) return;
   // a main thread stuck for good (a bug) must not keep the machine's masters serving on this thread's say-so
   if (now - lastMainAt > MAIN_SILENCE_MS) {
@@ -151,7 +150,7 @@ function renewIfOverdue(): void {
   }
   const dial = () => new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
   const client = kept ? (keptClient ??= { coordinator: current.coordinator, client: dial() }).client : dial();
-  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + RENEW_TIMEOUT_MS }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + renewTimeoutMs }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     if (!kept) {
       client.close();
       renewals--;
@@ -198,7 +197,7 @@ function relayIfOverdue(): void {
   if (!ctx || !rolesDigest || !relay.ready()) return;
   const now = monotonicMs();
   if (fenced || !lease.held(now) || !authority.holds()) return;
-  if (!relayDue({ now, lastAckAt, heartbeatIntervalMs: ctx.intervalMs, lastRelayAt: relay.lastRelayAt, inFlight: relay.inFlight, everyMs: RENEW_EVERY_MS })) return;
+  if (!relayDue({ now, lastAckAt, heartbeatIntervalMs: ctx.intervalMs, lastRelayAt: relay.lastRelayAt, inFlight: relay.inFlight, everyMs: renewEveryMs })) return;
   if (now - lastMainAt > MAIN_SILENCE_MS) return; // see renewIfOverdue
   const seq = ++renewSeq;
   lease.sentAt(seq, now);
@@ -250,7 +249,7 @@ port.on('message', (m: ToKeeper) => {
       session = m;
       relaySession = m.relayKey ? { instanceId: m.instanceId, key: m.relayKey, intervalMs: m.intervalMs, welcomedAt: m.welcomedAt } : undefined;
       margin = leaseMargin(m.leaseMs);
-      ({ renewEveryMs: RENEW_EVERY_MS, renewTimeoutMs: RENEW_TIMEOUT_MS } = leaseTimings(m.leaseMs, m.intervalMs));
+      ({ renewEveryMs, renewTimeoutMs } = leaseTimings(m.leaseMs, m.intervalMs));
       lastAckAt = monotonicMs();
       newestTerm = Math.max(newestTerm, m.term);
       break;
