@@ -8,8 +8,16 @@
 // one pair per machine is made up front by libfaketime itself, opened to every user, and named to every process in
 // FAKETIME_SHARED, so that no process makes its own; the run removes them, and any other such file made during the
 // run is a leftover.
+//
+// That semaphore is a lock every process of the machine takes as it starts (libfaketime's init records a start time
+// under it). A process killed with SIGKILL while holding it never gives it back: left at libfaketime's 1, the next
+// process to start on that machine — the agent restarted, a fence, every Cyrus child — waited on it for ever, and the
+// machine froze for the rest of the run (60-minute soak, seed 20261204: m4's agent never connected again; reproduced
+// by killing a process group that execs in a loop: stuck after 224 kills). What the lock guards is the start time of
+// libfaketime's start-at and rate modes, which the soak does not use (its clocks are offsets), so the pair is made
+// with the semaphore counting from 2^30: a killed holder costs one unit of a billion, and `lostUnits()` says how many.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** libfaketime: the wall clock of the processes it is preloaded into, offset by what the machine's file says. */
@@ -17,6 +25,8 @@ export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
 const SHM = '/dev/shm';
 /** The names libfaketime gives its objects in /dev/shm. */
 const FAKETIME_FILE = /^(sem\.faketime_sem_|faketime_shm_)\d+$/;
+/** Where the machine semaphore's count starts: far more units than a run's killed processes can take. */
+export const SEMAPHORE_UNITS = 2 ** 30;
 
 export class MachineClocks {
   private readonly shared = new Map<string, { sem: string; shm: string }>();
@@ -43,6 +53,16 @@ export class MachineClocks {
   /** Every machine's clock back to the true one. */
   resetAll(machines: readonly string[]): void {
     for (const m of machines) if (existsSync(this.file(m))) this.set(m, 0);
+  }
+
+  /**
+   * Per machine, the semaphore units taken and not given back (processes killed while holding it); a machine absent
+   * had no clock. Exact once the machine's processes have stopped; while they run, one may hold a unit for a moment.
+   */
+  lostUnits(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [machine, { sem }] of this.shared) out[machine] = SEMAPHORE_UNITS - readSemaphore(join(SHM, `sem.${sem}`));
+    return out;
   }
 
   /** Removes the shared objects made for the machines (every process using them has ended). */
@@ -83,6 +103,7 @@ export class MachineClocks {
     }
     if (!pid) throw new Error(`could not make libfaketime's shared objects for ${machine}: the shell was not killed`);
     const made = { sem: `faketime_sem_${pid}`, shm: `faketime_shm_${pid}` };
+    setSemaphore(join(SHM, `sem.${made.sem}`), SEMAPHORE_UNITS);
     this.shared.set(machine, made);
     return made;
   }
@@ -110,3 +131,35 @@ export function removeUnusedFaketimeObjects(): string[] {
   return removed;
 }
 
+
+// glibc's POSIX semaphore on x86-64 (and any 64-bit-atomics target): a 64-bit word, the count in its low 32 bits
+// (little-endian: the file's first four bytes) and the sleepers in its high 32, then two ints. Written through the
+// file before any process maps it; read through the file (tmpfs: the same page the processes map).
+const SEM_SIZE = 32;
+
+/** The count of a semaphore file of /dev/shm. */
+export function readSemaphore(path: string): number {
+  const buf = Buffer.alloc(SEM_SIZE);
+  const fd = openSync(path, 'r');
+  try {
+    if (readSync(fd, buf, 0, SEM_SIZE, 0) !== SEM_SIZE) throw new Error(`${path} is not a ${SEM_SIZE}-byte glibc semaphore`);
+  } finally {
+    closeSync(fd);
+  }
+  return buf.readUInt32LE(0);
+}
+
+/** Sets the count of a semaphore file nobody uses yet; a layout it does not recognise stops the run instead. */
+export function setSemaphore(path: string, count: number): void {
+  const found = readSemaphore(path);
+  if (found !== 1) throw new Error(`${path}: a fresh libfaketime semaphore should count 1, found ${found}: glibc's semaphore layout is not the one this harness knows`);
+  const buf = Buffer.alloc(4);
+  buf.writeUInt32LE(count);
+  const fd = openSync(path, 'r+');
+  try {
+    writeSync(fd, buf, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (readSemaphore(path) !== count) throw new Error(`${path}: the semaphore count did not take ${count}`);
+}

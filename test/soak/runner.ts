@@ -50,6 +50,8 @@ export interface SoakResult {
   leftovers: string[];
   /** The at-risk records the run's failovers opened, by their final state (recovered, nothing-lost; open ones fail it). */
   atRiskByState: Record<string, number>;
+  /** Per machine, libfaketime semaphore units kept by processes killed while holding them (see clock.ts). */
+  faketimeLost: Record<string, number>;
   /** The report as lines (counts, violations with excerpts, the schedule when it failed). */
   lines: string[];
   dir: string;
@@ -143,6 +145,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   }
   const leftovers = await leftoversOf(o.dir, id);
   leftovers.push(...(clocks?.strays() ?? []).map((f) => `libfaketime object ${f}`));
+  // every machine process has ended: what its semaphore lacks was kept by processes killed inside libfaketime's lock
+  const faketimeLost = clocks?.lostUnits() ?? {};
   clocks?.remove();
   const history = readHistory([clientsOut, nemesisOut].filter((f) => existsSync(f)));
   const report = check(history, final, { atRisk: records });
@@ -164,11 +168,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     `split-brain watch: ${Math.round(watch.watchedMs / 1000)} s, ${watch.changes} listener change(s), ${watch.lost} lost, ${report.twoMasterMoments.length} moment(s) with two masters`,
     `at-risk records: ${Object.entries(atRiskByState).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
     `nemesis at most ${Math.round(lateMs)} ms behind its schedule`,
+    ...(clocks ? [`libfaketime: ${Object.entries(faketimeLost).map(([m, n]) => `${m} ${n}`).join(', ') || 'no machine'} unit(s) kept by processes killed inside its lock (of ${2 ** 30} each; harmless)`] : []),
     ...problems.map((p) => `problem: ${p}`),
     ...leftovers.map((l) => `left behind: ${l}`),
     ...(ok || !schedule ? [] : ['schedule:', ...renderSchedule(schedule).map((l) => `  ${l}`)]),
   ];
-  const result: SoakResult = { seed: o.seed, minutes: o.minutes, passed: ok, schedule: schedule ? summarizeSchedule(schedule) : { faults: {}, operator: {}, several: 0, faultMs: 0 }, report, operator, wronglyAccepted, problems, lateMs, watch, leftovers, atRiskByState, lines, dir: o.dir };
+  const result: SoakResult = { seed: o.seed, minutes: o.minutes, passed: ok, schedule: schedule ? summarizeSchedule(schedule) : { faults: {}, operator: {}, several: 0, faultMs: 0 }, report, operator, wronglyAccepted, problems, lateMs, watch, leftovers, atRiskByState, faketimeLost, lines, dir: o.dir };
   writeFileSync(join(o.dir, 'report.json'), `${JSON.stringify({ ...result, report: { ...report, violations: report.violations.slice(0, 50) } }, null, 1)}\n`);
   return result;
 }
