@@ -1,7 +1,9 @@
 // The fence process: independent of the agent's event loop (a hung or stopped agent cannot keep a master alive).
 // Every 100 ms it reads fence.json; when the listed masters' deadline has passed it kills each master's process
-// group (SIGKILL: no further write is acknowledged) and releases its service IP, then records what it did in
-// fenced.json. It acts again for a new deadline, or when a listed master runs again past its deadline.
+// group (SIGKILL: no further write is acknowledged), all of them before anything that could wait, then releases their
+// service IPs beside the ticks and records what it did in fenced.json. It acts again for a new deadline, or when a
+// listed master runs again past its deadline. (A release once waited inline on an `ip` that never returned — a
+// frozen host in the soak — and no later deadline was enforced.)
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { writeFileAtomic, type Logger } from '@slotctl/shared/base';
 import { monotonicMs } from '../lease/lease.js';
@@ -20,12 +22,25 @@ function masterPid(pidFile: string, imapdConf: string): number | undefined {
   }
 }
 
-async function fence(file: FenceFile, now: number, log: Logger): Promise<FencedRecord> {
-  const driver = file.vip.driver === 'ip' ? new IpVipDriver({ iface: file.vip.iface, probeMs: 0, log }) : undefined;
-  const slots: FencedRecord['slots'] = [];
+/**
+ * Kills every listed master's process group first, before anything that could wait: signals only, no process spawned,
+ * so nothing here can hang. What was killed, by slot.
+ */
+function killMasters(file: FenceFile): Map<string, number | undefined> {
+  const killed = new Map<string, number | undefined>();
   for (const m of file.masters) {
     const pid = masterPid(m.pidFile, m.imapdConf);
     if (pid) signalGroup(pid, 'SIGKILL');
+    killed.set(m.slot, pid);
+  }
+  return killed;
+}
+
+/** Then releases their service IPs (each `ip` bounded by vip/ip.ts) and says what was done, slot by slot. */
+async function releaseAddresses(file: FenceFile, killed: ReadonlyMap<string, number | undefined>, now: number, log: Logger): Promise<FencedRecord> {
+  const driver = file.vip.driver === 'ip' ? new IpVipDriver({ iface: file.vip.iface, probeMs: 0, log }) : undefined;
+  const slots: FencedRecord['slots'] = [];
+  for (const m of file.masters) {
     let released = false;
     let error: string | undefined;
     try {
@@ -36,7 +51,7 @@ async function fence(file: FenceFile, now: number, log: Logger): Promise<FencedR
     } catch (err) {
       error = (err as Error).message;
     }
-    slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: pid, released, ...(error ? { error } : {}) });
+    slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: killed.get(m.slot), released, ...(error ? { error } : {}) });
   }
   return { bootId: file.bootId, at: now, deadline: file.deadline, wallTime: new Date().toISOString(), slots };
 }
@@ -45,11 +60,11 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
   const paths = fencePaths(stateDir);
   const boot = bootId();
   let fencedDeadline: number | undefined | null = null; // the deadline last enforced (null: none yet)
-  let busy = false;
   let lastGood: FenceFile | undefined;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
+  // address releases run one after another beside the ticks: a release that waits (a slow or hung `ip`, bounded all
+  // the same) must never keep the next deadline's kill waiting
+  let releasing: Promise<void> = Promise.resolve();
+  const tick = () => {
     try {
       // a state directory removed under it (a demo run again from scratch) leaves nothing to guard
       if (!existsSync(stateDir)) return stop();
@@ -66,20 +81,28 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
       // again only for a new deadline, or when a listed master is found running past it
       const again = fencedDeadline !== file!.deadline || running();
       if (!again) return;
-      const record = await fence(file!, now, log);
+      const killed = killMasters(file!);
       fencedDeadline = file!.deadline;
-      // a master listed before it ever started (or already stopped by its agent) needs nothing: no record then
-      if (!record.slots.some((x) => x.killed || x.released || x.error)) return;
-      await writeFileAtomic(paths.fenced, `${JSON.stringify(record)}\n`, 0o600);
-      const late = file!.deadline === undefined ? undefined : now - file!.deadline;
-      log.warn({ holder: file!.holder, lateMs: late, slots: record.slots }, `FENCED: lease deadline passed; ${record.slots.length} master slot(s) killed and their service IPs released`);
+      releasing = releasing.then(() => record(file!, killed, now));
     } catch (err) {
       log.error({ err: (err as Error).stack }, 'fence tick failed (a bug); trying again');
-    } finally {
-      busy = false;
     }
   };
-  const timer = setInterval(() => void tick(), TICK_MS);
+  const record = async (file: FenceFile, killed: ReadonlyMap<string, number | undefined>, now: number) => {
+    try {
+      const done = await releaseAddresses(file, killed, now, log);
+      // a master listed before it ever started (or already stopped by its agent) needs nothing: no record then
+      if (!done.slots.some((x) => x.killed || x.released || x.error)) return;
+      await writeFileAtomic(paths.fenced, `${JSON.stringify(done)}\n`, 0o600);
+      const late = file.deadline === undefined ? undefined : now - file.deadline;
+      const failed = done.slots.filter((x) => x.error);
+      const what = `${done.slots.length} master slot(s) killed and their service IPs released${failed.length ? ` except ${failed.length} (see the errors)` : ''}`;
+      log[failed.length ? 'error' : 'warn']({ holder: file.holder, lateMs: late, slots: done.slots }, `FENCED: lease deadline passed; ${what}`);
+    } catch (err) {
+      log.error({ err: (err as Error).stack }, 'fence record failed (a bug); the masters were killed all the same');
+    }
+  };
+  const timer = setInterval(tick, TICK_MS);
   const stop = () => {
     clearInterval(timer);
     try {
@@ -94,5 +117,5 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
   process.on('SIGINT', stop);
   await writeFileAtomic(paths.pid, `${process.pid}\n`, 0o644);
   log.info({ stateDir, tickMs: TICK_MS }, 'fence running');
-  await tick();
+  tick();
 }

@@ -61,10 +61,11 @@ export class AddressWatch {
   }
 
   private async list(): Promise<void> {
-    const result = await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', this.options.iface], { reject: false });
+    // bounded as every one-shot `ip` is (vip/ip.ts): a listing that never ends would leave the view stale for good
+    const result = await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', this.options.iface], { reject: false, timeout: 5000, killSignal: 'SIGKILL' });
     if (result.exitCode !== 0) {
       this.fresh = false;
-      this.options.log.warn({ iface: this.options.iface, err: result.stderr }, 'cannot list the interface\'s addresses');
+      this.options.log.warn({ iface: this.options.iface, err: result.timedOut ? 'did not finish within 5 s (killed)' : result.stderr }, 'cannot list the interface\'s addresses');
       return;
     }
     const now = new Set<string>();

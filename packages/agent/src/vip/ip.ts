@@ -7,6 +7,20 @@ import type { VipDriver } from './driver.js';
 import { parseAddressLine, type AddressWatch } from './address-watch.js';
 import { probeAddress, type ProbeResult } from './probe.js';
 
+/**
+ * How long one `ip` command may take before it is killed and reported: a netlink call answers in milliseconds, and
+ * one that never ends (a frozen host, a hung kernel call) must not hold whoever waits on it — least of all the fence.
+ */
+export const IP_COMMAND_TIMEOUT_MS = 5000;
+
+/** `ip ARGS` with a deadline (SIGKILL at it); a timeout is an error naming the command. */
+async function runIp(args: string[]): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
+  const r = await execa('ip', args, { reject: false, timeout: IP_COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
+  if (r.timedOut) throw new Error(`ip ${args.join(' ')} did not finish within ${IP_COMMAND_TIMEOUT_MS / 1000} s (killed); is the host frozen or out of processes?`);
+  if (r.failed && r.exitCode === undefined) throw new Error(`ip ${args.join(' ')} could not be run: ${r.shortMessage ?? r.message}`);
+  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
 /** A probe that found an address free stands in for the bind's own this long (see VipDriver.probeEarly). */
 export const EARLY_PROBE_VALID_MS = 1000;
 
@@ -52,8 +66,10 @@ export class IpVipDriver implements VipDriver {
 
   /** Always asks `ip`: what bind, unbind and isBound act on. */
   private async listNow(): Promise<ReadonlySet<string>> {
-    const { stdout } = await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', this.options.iface]);
-    return parseAddresses(stdout);
+    const args = ['-o', '-4', 'addr', 'show', 'dev', this.options.iface];
+    const r = await runIp(args);
+    if (r.exitCode !== 0) throw new Error(`ip ${args.join(' ')} failed: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+    return parseAddresses(r.stdout);
   }
 
   /**
@@ -101,7 +117,7 @@ export class IpVipDriver implements VipDriver {
         });
       }
     }
-    const add = await execa('ip', ['addr', 'add', `${ip}/32`, 'dev', this.options.iface], { reject: false });
+    const add = await runIp(['addr', 'add', `${ip}/32`, 'dev', this.options.iface]);
     // "Address already assigned" (or "File exists"): it was there after all (the watch was a moment behind); bound is what was asked
     if (add.exitCode !== 0 && !/File exists|already assigned/.test(add.stderr)) throw new Error(`ip addr add ${ip}/32 dev ${this.options.iface} failed: ${add.stderr || add.exitCode}`);
     this.options.watch?.note(ip, true);
@@ -116,7 +132,7 @@ export class IpVipDriver implements VipDriver {
   /** Always asks the kernel (a stale "not bound" must never leave an address where it must not be). */
   async unbind(ip: string): Promise<void> {
     assertIp(ip, 'service IP');
-    const del = await execa('ip', ['addr', 'del', `${ip}/32`, 'dev', this.options.iface], { reject: false });
+    const del = await runIp(['addr', 'del', `${ip}/32`, 'dev', this.options.iface]);
     this.options.watch?.note(ip, false);
     // "Address not found" (or "Cannot assign requested address" on older kernels): it was not there
     if (del.exitCode !== 0) {

@@ -1,0 +1,95 @@
+// The fence process on its own (no cluster): the masters it guards are killed at their deadline even when releasing
+// their service IPs never finishes. Found by the 60-minute soak (seed 20261204): on a frozen machine every `ip` the
+// fence started waited for ever; the fence killed one master, then waited on `ip` inline, and no later deadline was
+// enforced. Here `ip` is made to hang (the fault), everything else is real: the slot-fence binary, its fence.json,
+// masters in process groups of their own whose command lines are cyrmaster's, SIGKILL.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bootId, fencePaths, type FencedRecord, type FenceFile } from '../packages/agent/src/fence/fence-file.js';
+import { monotonicMs } from '../packages/agent/src/lease/lease.js';
+import { pidAlive } from '../packages/agent/src/slot/process.js';
+
+const FENCE_BIN = fileURLToPath(new URL('../packages/agent/bin/slot-fence.js', import.meta.url));
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0).reverse()) c();
+});
+
+const killPid = (pid: number | undefined, group = false) => {
+  try {
+    if (pid) process.kill(group ? -pid : pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+};
+
+/** A stand-in master: its own process group, `cyrmaster … -C CONF` on its command line, its PID in a file. */
+function master(dir: string, slot: string): { child: ChildProcess; entry: FenceFile['masters'][number] } {
+  const imapdConf = join(dir, `${slot}-imapd.conf`);
+  const pidFile = join(dir, `${slot}.pid`);
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)', '--', '-C', imapdConf], { argv0: 'cyrmaster', detached: true, stdio: 'ignore' });
+  cleanups.push(() => killPid(child.pid, true));
+  writeFileSync(pidFile, `${child.pid}\n`);
+  return { child, entry: { slot, store: slot.split('-')[0]!, epoch: 3, pidFile, imapdConf, serviceIp: '10.254.0.1' } };
+}
+
+async function until(what: string, ok: () => boolean, ms: number): Promise<number> {
+  const started = performance.now();
+  while (!ok()) {
+    if (performance.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return performance.now() - started;
+}
+
+describe('the fence process', () => {
+  it('kills every master at the deadline though `ip` never returns, and enforces the next deadline meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slotctl-fence-hang-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const state = join(dir, 'state');
+    const bin = join(dir, 'bin');
+    for (const d of [state, bin]) mkdirSync(d, { mode: 0o700 });
+    // the fault: an `ip` that never answers (its PIDs noted, so the test ends every one it left)
+    const ipPids = join(dir, 'ip-pids');
+    writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho $$ >> '${ipPids}'\nexec sleep 600\n`);
+    chmodSync(join(bin, 'ip'), 0o755);
+    cleanups.push(() => {
+      if (existsSync(ipPids)) for (const p of readFileSync(ipPids, 'utf8').split('\n').filter(Boolean)) killPid(Number(p));
+    });
+
+    const a = master(dir, 's01-m1');
+    const b = master(dir, 's02-m1');
+    const paths = fencePaths(state);
+    const write = (masters: FenceFile['masters'], deadline: number) => {
+      const file: FenceFile = { format: 1, bootId: bootId(), agentPid: process.pid, deadline, holder: 'test', masters, vip: { driver: 'ip', iface: 'lo' } };
+      writeFileSync(`${paths.file}.tmp`, JSON.stringify(file));
+      renameSync(`${paths.file}.tmp`, paths.file);
+    };
+    write([a.entry, b.entry], monotonicMs() + 1500);
+    const fence = spawn(process.execPath, [FENCE_BIN, '--state-dir', state], { detached: true, stdio: 'ignore', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    cleanups.push(() => killPid(fence.pid));
+    await until('the fence running', () => existsSync(paths.pid), 15_000);
+    expect(pidAlive(a.child.pid!) && pidAlive(b.child.pid!)).toBe(true); // not before the deadline
+
+    // both masters die at the deadline: the second is not kept waiting by the first one's release
+    await until('both masters killed', () => !pidAlive(a.child.pid!) && !pidAlive(b.child.pid!), 5000);
+    await until('the release tried (it hangs)', () => existsSync(ipPids), 5000);
+
+    // a new deadline while that release still waits on `ip`: its master is killed all the same
+    const c = master(dir, 's03-m1');
+    write([c.entry], monotonicMs() + 300);
+    await until('the next deadline enforced', () => !pidAlive(c.child.pid!), 3000);
+
+    // the hung `ip` is killed at its own deadline and the record says the release failed, naming the command
+    await until('the first record', () => existsSync(paths.fenced), 30_000);
+    const record = JSON.parse(readFileSync(paths.fenced, 'utf8')) as FencedRecord;
+    expect(record.slots.map((s) => s.slot)).toEqual(['s01-m1', 's02-m1']);
+    expect(record.slots.every((s) => s.killed !== undefined && !s.released)).toBe(true);
+    expect(record.slots[0]!.error).toMatch(/ip -o -4 addr show dev lo did not finish within 5 s \(killed\)/);
+  }, 60_000);
+});
+
