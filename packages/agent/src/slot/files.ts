@@ -88,6 +88,8 @@ export async function writeSlotConfig(input: { slot: string; desired: AppliedSlo
 async function setSyncPassword(slot: string, layout: SlotLayout, auth: AuthConfig): Promise<void> {
   const db = sasldbPath(layout.confDir);
   const { file, args } = asCyrusTool('saslpasswd2', ['-p', '-c', '-f', db, '-u', saslRealm(slot), auth.syncUser]);
-  const result = await execa(file, args, { input: auth.syncPassword, reject: false, all: true });
+  // bounded like every command the agent waits on: a slot's start must not hang on it
+  const result = await execa(file, args, { input: auth.syncPassword, reject: false, all: true, timeout: 30_000, killSignal: 'SIGKILL' });
+  if (result.timedOut) throw new Error(`saslpasswd2 for ${db} did not finish within 30 s (killed)`);
   if (result.exitCode !== 0) throw new Error(`saslpasswd2 for ${db} failed: ${result.all ?? result.exitCode}`);
 }
