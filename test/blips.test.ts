@@ -2,6 +2,8 @@
 // `npm run test:soak`) a random machine is cut off from everyone for 1–2 s every few seconds, under an MTA-like mail
 // load. Afterwards: no machine was declared down, nothing failed over, no fence fired, every master is the same
 // process it was, and every acknowledged message is on its master once and on its replica.
+// For a shorter lease: SLOTCTL_SOAK_LEASE / SLOTCTL_SOAK_INTERVAL (the coordinator's --lease and
+// --heartbeat-interval, e.g. 2s and 250ms) and SLOTCTL_BLIP_MS (the blips' range, e.g. 300-1000).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -10,8 +12,14 @@ import { clusterChecks, type OperationJson, useCluster } from './cluster/checks.
 import { tempDir } from './support/fixtures.js';
 
 const seconds = Number(process.env.SLOTCTL_SOAK_SECONDS ?? '60');
+const lease = process.env.SLOTCTL_SOAK_LEASE;
+const interval = process.env.SLOTCTL_SOAK_INTERVAL;
+const blipRange = /^(\d+)-(\d+)$/.exec(process.env.SLOTCTL_BLIP_MS ?? '1000-2000');
+if (!blipRange || Number(blipRange[1]) > Number(blipRange[2])) throw new Error(`SLOTCTL_BLIP_MS must be MIN-MAX in ms (e.g. 300-1000), not "${process.env.SLOTCTL_BLIP_MS}"`);
+const [blipMin, blipMax] = [Number(blipRange[1]), Number(blipRange[2])];
 const dir = tempDir('blips');
-const cluster = new NetnsCluster({ dir, id: 'k', storePrefix: 'k', machines: 4, slotsPerMachine: 4 });
+const coordinatorArgs = [...(lease ? ['--lease', lease] : []), ...(interval ? ['--heartbeat-interval', interval] : [])];
+const cluster = new NetnsCluster({ dir, id: 'k', storePrefix: 'k', machines: 4, slotsPerMachine: 4, coordinatorArgs });
 const { stores, waitAgentsConnected, expectNoLoss, loadTargets } = clusterChecks(cluster, ['ann', 'ben']);
 
 useCluster(cluster, dir, 'k');
@@ -30,14 +38,14 @@ function leaseStory(machine: string, blips: string[]): string {
 }
 
 describe('network blips', () => {
-  it(`fences nothing and fails over nothing through ${seconds} s of 1–2 s blips to random machines`, async () => {
+  it(`fences nothing and fails over nothing through ${seconds} s of ${blipMin / 1000}–${blipMax / 1000} s blips to random machines${lease ? ` (lease ${lease}${interval ? `, heartbeats every ${interval}` : ''})` : ''}`, async () => {
     const before = await stores();
     const load = cluster.startLoad('load-blips', loadTargets(before), 25);
     const since = Date.now();
     const blips: string[] = [];
     while (Date.now() - since < seconds * 1000) {
       const machine = cluster.machines[Math.floor(Math.random() * cluster.machines.length)]!;
-      const ms = 1000 + Math.round(Math.random() * 1000);
+      const ms = blipMin + Math.round(Math.random() * (blipMax - blipMin));
       const at = new Date().toISOString().slice(11, 23);
       const begun = performance.now();
       await cluster.isolate(machine);
