@@ -46,34 +46,47 @@ async function until(what: string, ok: () => boolean, ms: number): Promise<numbe
   return performance.now() - started;
 }
 
+/** A fence over `masters` in a fresh state directory, with an `ip` that never answers (the fault). */
+function hungFence(): { dir: string; paths: ReturnType<typeof fencePaths>; ipPids: string; write: (masters: FenceFile['masters'], deadline: number, agentPid?: number) => void; start: () => ChildProcess } {
+  const dir = mkdtempSync(join(tmpdir(), 'slotctl-fence-hang-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'state');
+  const bin = join(dir, 'bin');
+  for (const d of [state, bin]) mkdirSync(d, { mode: 0o700 });
+  // its PIDs noted, so the test ends every one it left
+  const ipPids = join(dir, 'ip-pids');
+  writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho $$ >> '${ipPids}'\nexec sleep 600\n`);
+  chmodSync(join(bin, 'ip'), 0o755);
+  cleanups.push(() => {
+    if (existsSync(ipPids)) for (const p of readFileSync(ipPids, 'utf8').split('\n').filter(Boolean)) killPid(Number(p));
+  });
+  const paths = fencePaths(state);
+  const write = (masters: FenceFile['masters'], deadline: number, agentPid = process.pid) => {
+    const file: FenceFile = { format: 1, bootId: bootId(), agentPid, deadline, holder: 'test', masters, vip: { driver: 'ip', iface: 'lo' } };
+    writeFileSync(`${paths.file}.tmp`, JSON.stringify(file));
+    renameSync(`${paths.file}.tmp`, paths.file);
+  };
+  const start = () => {
+    const fence = spawn(process.execPath, [FENCE_BIN, '--state-dir', state], { detached: true, stdio: 'ignore', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    // its own process group (detached): the `ip` it runs goes with it
+    cleanups.push(() => killPid(fence.pid, true));
+    return fence;
+  };
+  return { dir, paths, ipPids, write, start };
+}
+
 describe('the fence process', () => {
   it('kills every master at the deadline though `ip` never returns, and enforces the next deadline meanwhile', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'slotctl-fence-hang-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const state = join(dir, 'state');
-    const bin = join(dir, 'bin');
-    for (const d of [state, bin]) mkdirSync(d, { mode: 0o700 });
-    // the fault: an `ip` that never answers (its PIDs noted, so the test ends every one it left)
-    const ipPids = join(dir, 'ip-pids');
-    writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho $$ >> '${ipPids}'\nexec sleep 600\n`);
-    chmodSync(join(bin, 'ip'), 0o755);
-    cleanups.push(() => {
-      if (existsSync(ipPids)) for (const p of readFileSync(ipPids, 'utf8').split('\n').filter(Boolean)) killPid(Number(p));
-    });
-
+    const { dir, paths, ipPids, write, start } = hungFence();
     const a = master(dir, 's01-m1');
     const b = master(dir, 's02-m1');
-    const paths = fencePaths(state);
-    const write = (masters: FenceFile['masters'], deadline: number) => {
-      const file: FenceFile = { format: 1, bootId: bootId(), agentPid: process.pid, deadline, holder: 'test', masters, vip: { driver: 'ip', iface: 'lo' } };
-      writeFileSync(`${paths.file}.tmp`, JSON.stringify(file));
-      renameSync(`${paths.file}.tmp`, paths.file);
-    };
-    write([a.entry, b.entry], monotonicMs() + 1500);
-    const fence = spawn(process.execPath, [FENCE_BIN, '--state-dir', state], { detached: true, stdio: 'ignore', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
-    cleanups.push(() => killPid(fence.pid));
-    await until('the fence running', () => existsSync(paths.pid), 15_000);
+    // a far deadline while the fence starts (slow on a busy host), the near one once it runs
+    write([a.entry, b.entry], monotonicMs() + 600_000);
+    start();
+    await until('the fence running', () => existsSync(paths.pid), 30_000);
+    await new Promise((r) => setTimeout(r, 300));
     expect(pidAlive(a.child.pid!) && pidAlive(b.child.pid!)).toBe(true); // not before the deadline
+    write([a.entry, b.entry], monotonicMs() + 500);
 
     // both masters die at the deadline: the second is not kept waiting by the first one's release
     await until('both masters killed', () => !pidAlive(a.child.pid!) && !pidAlive(b.child.pid!), 5000);
@@ -91,5 +104,22 @@ describe('the fence process', () => {
     expect(record.slots.every((s) => s.killed !== undefined && !s.released)).toBe(true);
     expect(record.slots[0]!.error).toMatch(/ip -o -4 addr show dev lo did not finish within 5 s \(killed\)/);
   }, 60_000);
-});
 
+  it('with its agent gone, it finishes the address releases before it stops', async () => {
+    const { dir, paths, write, start } = hungFence();
+    const a = master(dir, 's01-m1');
+    write([a.entry], monotonicMs() + 600_000);
+    const fence = start();
+    const exited = new Promise<number>((resolve) => fence.once('exit', () => resolve(performance.now())));
+    await until('the fence running', () => existsSync(paths.pid), 30_000);
+    // the agent is gone at the deadline: once the master is killed nothing is left to guard but the release
+    const gone = spawn('true');
+    await new Promise((r) => gone.once('exit', r));
+    write([a.entry], monotonicMs() + 300, gone.pid!);
+    await until('the master killed', () => !pidAlive(a.child.pid!), 5000);
+    const killedAt = performance.now();
+    const stoppedAt = await exited;
+    expect(existsSync(paths.fenced), 'the record written before the fence stopped').toBe(true);
+    expect(stoppedAt - killedAt).toBeGreaterThan(4000); // it waited for the bounded `ip` (5 s) rather than leave at once
+  }, 60_000);
+});

@@ -16,6 +16,8 @@
 // by killing a process group that execs in a loop: stuck after 224 kills). What the lock guards is the start time of
 // libfaketime's start-at and rate modes, which the soak does not use (its clocks are offsets), so the pair is made
 // with the semaphore counting from 2^30: a killed holder costs one unit of a billion, and `lostUnits()` says how many.
+// The semaphore then excludes nothing: the soak must keep to offsets (never libfaketime's start-at, rate or increment
+// modes, whose shared start time and tick counter it guards).
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';

@@ -10,7 +10,7 @@ import type { StoreJson } from '../cluster/checks.js';
 import { MasterWatch, type MasterWatchResult } from '../cluster/master-watch.js';
 import { NetnsCluster } from '../cluster/netns.js';
 import { mountsUnder, NETNS_PREFIX } from '../cluster/netns-cleanup.js';
-import { MachineClocks } from './clock.js';
+import { MachineClocks, SEMAPHORE_UNITS } from './clock.js';
 import { processCommandLines } from '../support/fixtures.js';
 import type { PairResult } from '../support/mail-compare.js';
 import { type AtRiskRecord, type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, renderReport } from './checker.js';
@@ -168,7 +168,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     `split-brain watch: ${Math.round(watch.watchedMs / 1000)} s, ${watch.changes} listener change(s), ${watch.lost} lost, ${report.twoMasterMoments.length} moment(s) with two masters`,
     `at-risk records: ${Object.entries(atRiskByState).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
     `nemesis at most ${Math.round(lateMs)} ms behind its schedule`,
-    ...(clocks ? [`libfaketime: ${Object.entries(faketimeLost).map(([m, n]) => `${m} ${n}`).join(', ') || 'no machine'} unit(s) kept by processes killed inside its lock (of ${2 ** 30} each; harmless)`] : []),
+    ...(clocks ? [`libfaketime: ${Object.entries(faketimeLost).map(([m, n]) => `${m} ${n}`).join(', ') || 'no machine'} unit(s) kept by processes killed inside its lock (of ${SEMAPHORE_UNITS} each; harmless)`] : []),
     ...problems.map((p) => `problem: ${p}`),
     ...leftovers.map((l) => `left behind: ${l}`),
     ...(ok || !schedule ? [] : ['schedule:', ...renderSchedule(schedule).map((l) => `  ${l}`)]),

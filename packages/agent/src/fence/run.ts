@@ -12,6 +12,8 @@ import { IpVipDriver } from '../vip/ip.js';
 import { bootId, fenceDue, fencePaths, readFenceFile, type FenceFile, type FencedRecord } from './fence-file.js';
 
 const TICK_MS = 100;
+/** How long a stopping fence waits for the address releases under way (two bounded `ip` runs per master). */
+const STOP_WAIT_MS = 15_000;
 
 function masterPid(pidFile: string, imapdConf: string): number | undefined {
   try {
@@ -26,18 +28,31 @@ function masterPid(pidFile: string, imapdConf: string): number | undefined {
  * Kills every listed master's process group first, before anything that could wait: signals only, no process spawned,
  * so nothing here can hang. What was killed, by slot.
  */
-function killMasters(file: FenceFile): Map<string, number | undefined> {
+function killMasters(file: FenceFile, log: Logger): Map<string, number | undefined> {
   const killed = new Map<string, number | undefined>();
   for (const m of file.masters) {
     const pid = masterPid(m.pidFile, m.imapdConf);
-    if (pid) signalGroup(pid, 'SIGKILL');
+    try {
+      if (pid) signalGroup(pid, 'SIGKILL');
+    } catch (err) {
+      // one master that cannot be signalled (EPERM) must not spare the others
+      log.error({ slot: m.slot, store: m.store, pid, err: (err as Error).message }, 'could not kill a master past its deadline');
+    }
     killed.set(m.slot, pid);
   }
   return killed;
 }
 
+/** One enforcement: the file it enforced, what it killed, and when (monotonic and wall clock). */
+interface Kill {
+  file: FenceFile;
+  killed: Map<string, number | undefined>;
+  at: number;
+  wallTime: string;
+}
+
 /** Then releases their service IPs (each `ip` bounded by vip/ip.ts) and says what was done, slot by slot. */
-async function releaseAddresses(file: FenceFile, killed: ReadonlyMap<string, number | undefined>, now: number, log: Logger): Promise<FencedRecord> {
+async function releaseAddresses({ file, killed, at, wallTime }: Kill, log: Logger): Promise<FencedRecord> {
   const driver = file.vip.driver === 'ip' ? new IpVipDriver({ iface: file.vip.iface, probeMs: 0, log }) : undefined;
   const slots: FencedRecord['slots'] = [];
   for (const m of file.masters) {
@@ -53,7 +68,7 @@ async function releaseAddresses(file: FenceFile, killed: ReadonlyMap<string, num
     }
     slots.push({ slot: m.slot, store: m.store, epoch: m.epoch, killed: killed.get(m.slot), released, ...(error ? { error } : {}) });
   }
-  return { bootId: file.bootId, at: now, deadline: file.deadline, wallTime: new Date().toISOString(), slots };
+  return { bootId: file.bootId, at, deadline: file.deadline, wallTime, slots };
 }
 
 export async function runFence(stateDir: string, log: Logger): Promise<void> {
@@ -61,10 +76,25 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
   const boot = bootId();
   let fencedDeadline: number | undefined | null = null; // the deadline last enforced (null: none yet)
   let lastGood: FenceFile | undefined;
-  // address releases run one after another beside the ticks: a release that waits (a slow or hung `ip`, bounded all
-  // the same) must never keep the next deadline's kill waiting
-  let releasing: Promise<void> = Promise.resolve();
+  // Address releases run beside the ticks, one at a time: a release that waits (a slow `ip`, bounded all the same)
+  // must never keep the next deadline's kill waiting. At most one more waits behind the running one, the latest
+  // enforcement with every PID killed since folded in: ticks that kill again every 100 ms cannot pile releases up.
+  let releasing = false;
+  let queued: Kill | undefined;
+  let idle: (() => void) | undefined;
+  const release = () => {
+    if (releasing) return;
+    if (!queued) return idle?.();
+    const next = queued;
+    queued = undefined;
+    releasing = true;
+    void record(next).finally(() => {
+      releasing = false;
+      release();
+    });
+  };
   const tick = () => {
+    if (stopping) return;
     try {
       // a state directory removed under it (a demo run again from scratch) leaves nothing to guard
       if (!existsSync(stateDir)) return stop();
@@ -74,44 +104,60 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
       if (read) lastGood = read;
       const file = read ?? lastGood;
       const now = monotonicMs();
-      // its agent is gone and nothing it guards runs: the job is done (an agent that starts again starts its own fence)
+      // its agent is gone, nothing it guards runs and no release is left to do: the job is done (an agent that starts
+      // again starts its own fence)
       const running = () => file!.masters.some((m) => masterPid(m.pidFile, m.imapdConf) !== undefined);
-      if (file && !pidAlive(file.agentPid) && !running()) return stop();
+      if (file && !pidAlive(file.agentPid) && !running() && !releasing && !queued) return stop();
       if (!fenceDue(file, now)) return;
       // again only for a new deadline, or when a listed master is found running past it
       const again = fencedDeadline !== file!.deadline || running();
       if (!again) return;
-      const killed = killMasters(file!);
+      const killed = killMasters(file!, log);
       fencedDeadline = file!.deadline;
-      releasing = releasing.then(() => record(file!, killed, now));
+      // a release still waiting is folded in: its masters' addresses and PIDs go into this one
+      const waiting = queued;
+      const masters = [...file!.masters, ...(waiting?.file.masters.filter((m) => !file!.masters.some((x) => x.slot === m.slot)) ?? [])];
+      for (const [slot, pid] of waiting?.killed ?? []) if (pid && !killed.get(slot)) killed.set(slot, pid);
+      queued = { file: { ...file!, masters }, killed, at: now, wallTime: new Date().toISOString() };
+      release();
     } catch (err) {
       log.error({ err: (err as Error).stack }, 'fence tick failed (a bug); trying again');
     }
   };
-  const record = async (file: FenceFile, killed: ReadonlyMap<string, number | undefined>, now: number) => {
+  const record = async (kill: Kill) => {
     try {
-      const done = await releaseAddresses(file, killed, now, log);
+      const done = await releaseAddresses(kill, log);
       // a master listed before it ever started (or already stopped by its agent) needs nothing: no record then
       if (!done.slots.some((x) => x.killed || x.released || x.error)) return;
       await writeFileAtomic(paths.fenced, `${JSON.stringify(done)}\n`, 0o600);
-      const late = file.deadline === undefined ? undefined : now - file.deadline;
+      const late = kill.file.deadline === undefined ? undefined : kill.at - kill.file.deadline;
       const failed = done.slots.filter((x) => x.error);
       const what = `${done.slots.length} master slot(s) killed and their service IPs released${failed.length ? ` except ${failed.length} (see the errors)` : ''}`;
-      log[failed.length ? 'error' : 'warn']({ holder: file.holder, lateMs: late, slots: done.slots }, `FENCED: lease deadline passed; ${what}`);
+      log[failed.length ? 'error' : 'warn']({ holder: kill.file.holder, lateMs: late, slots: done.slots }, `FENCED: lease deadline passed; ${what}`);
     } catch (err) {
       log.error({ err: (err as Error).stack }, 'fence record failed (a bug); the masters were killed all the same');
     }
   };
   const timer = setInterval(tick, TICK_MS);
+  let stopping = false;
+  // Stops ticking, lets the releases under way finish (each bounded: at most STOP_WAIT_MS in all), then exits.
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     clearInterval(timer);
-    try {
-      if (existsSync(paths.pid) && readFileSync(paths.pid, 'utf8').trim() === String(process.pid)) unlinkSync(paths.pid);
-    } catch {
-      // already gone
-    }
-    log.info('fence stopped');
-    process.exit(0);
+    const exit = () => {
+      try {
+        if (existsSync(paths.pid) && readFileSync(paths.pid, 'utf8').trim() === String(process.pid)) unlinkSync(paths.pid);
+      } catch {
+        // already gone
+      }
+      log.info('fence stopped');
+      process.exit(0);
+    };
+    if (!releasing && !queued) return exit();
+    log.info({ waitMs: STOP_WAIT_MS }, 'fence stopping once its address releases are done');
+    setTimeout(exit, STOP_WAIT_MS).unref();
+    idle = exit;
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -61,7 +61,8 @@ export class AddressWatch {
   }
 
   private async list(): Promise<void> {
-    // bounded as every one-shot `ip` is (vip/ip.ts): a listing that never ends would leave the view stale for good
+    // bounded as every one-shot `ip` is (IP_COMMAND_TIMEOUT_MS in vip/ip.ts, not imported: ip.ts imports this file):
+    // a listing that never ends would leave the view stale for good
     const result = await execa('ip', ['-o', '-4', 'addr', 'show', 'dev', this.options.iface], { reject: false, timeout: 5000, killSignal: 'SIGKILL' });
     if (result.exitCode !== 0) {
       this.fresh = false;

@@ -13,12 +13,26 @@ import { probeAddress, type ProbeResult } from './probe.js';
  */
 export const IP_COMMAND_TIMEOUT_MS = 5000;
 
-/** `ip ARGS` with a deadline (SIGKILL at it); a timeout is an error naming the command. */
+/**
+ * `ip ARGS` with a deadline: SIGKILL at it, and an error a second later whether or not the process has gone (one
+ * stuck in the kernel, or whose output a descendant holds open, may never be reaped: its caller must not wait on it).
+ */
 async function runIp(args: string[]): Promise<{ exitCode: number | undefined; stdout: string; stderr: string }> {
-  const r = await execa('ip', args, { reject: false, timeout: IP_COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
-  if (r.timedOut) throw new Error(`ip ${args.join(' ')} did not finish within ${IP_COMMAND_TIMEOUT_MS / 1000} s (killed); is the host frozen or out of processes?`);
-  if (r.failed && r.exitCode === undefined) throw new Error(`ip ${args.join(' ')} could not be run: ${r.shortMessage ?? r.message}`);
-  return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+  const command = `ip ${args.join(' ')}`;
+  const child = execa('ip', args, { reject: false, timeout: IP_COMMAND_TIMEOUT_MS, killSignal: 'SIGKILL' });
+  let timer: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${command} did not end within ${IP_COMMAND_TIMEOUT_MS / 1000 + 1} s, even killed; left behind`)), IP_COMMAND_TIMEOUT_MS + 1000);
+  });
+  try {
+    const r = await Promise.race([child, abandoned]);
+    if (r.timedOut) throw new Error(`${command} did not finish within ${IP_COMMAND_TIMEOUT_MS / 1000} s (killed); is the host frozen or out of processes?`);
+    if (r.signal) throw new Error(`${command} was killed by ${r.signal}`);
+    if (r.failed && r.exitCode === undefined) throw new Error(`${command} could not be run: ${r.shortMessage ?? r.message}`);
+    return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A probe that found an address free stands in for the bind's own this long (see VipDriver.probeEarly). */
