@@ -1,13 +1,14 @@
 // The soak's machine clocks (libfaketime): a process killed while it holds the machine's libfaketime semaphore must
 // not freeze every later process of that machine. Found by the 60-minute soak, seed 20261204: a kill inside
 // libfaketime's start-up lock left the count at 0, and m4's restarted agent waited on it for the rest of the run.
-// A killed holder is simulated here by taking one unit through the file, exactly what such a kill leaves behind.
+// A killed holder is simulated here by taking one unit through the file (writeSemaphore), exactly what such a kill
+// leaves behind.
 import { execa } from 'execa';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LIBFAKETIME, MachineClocks, SEMAPHORE_UNITS, readSemaphore } from './clock.js';
+import { LIBFAKETIME, MachineClocks, SEMAPHORE_UNITS, readSemaphore, writeSemaphore } from './clock.js';
 
 const dirs: string[] = [];
 const clocks: MachineClocks[] = [];
@@ -26,18 +27,6 @@ function machineClocks(): MachineClocks {
 
 /** The semaphore file a machine's environment names. */
 const semaphoreOf = (env: Record<string, string>) => join('/dev/shm', `sem.${env.FAKETIME_SHARED!.split(' ')[0]!.slice(1)}`);
-
-/** Overwrites a semaphore's count as a killed holder would leave it (the test's own hand, not the harness's). */
-function forceCount(path: string, count: number): void {
-  const buf = Buffer.alloc(4);
-  buf.writeUInt32LE(count);
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, buf, 0, 4, 0);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Starts `date +%s` under a machine's clock; resolves to its output, or undefined if it did not end within `ms`. */
 async function startUnder(env: Record<string, string>, ms: number): Promise<string | undefined> {
@@ -58,7 +47,7 @@ describe.runIf(existsSync(LIBFAKETIME))('machine clocks under libfaketime', () =
   it('a unit kept by a killed holder does not stop the next process of the machine from starting', async () => {
     const c = machineClocks();
     const env = c.env('m1');
-    forceCount(semaphoreOf(env), SEMAPHORE_UNITS - 1);
+    writeSemaphore(semaphoreOf(env), SEMAPHORE_UNITS - 1);
     expect(await startUnder(env, 10_000)).toMatch(/^\d+$/);
     expect(c.lostUnits()).toEqual({ m1: 1 });
   });
@@ -66,7 +55,7 @@ describe.runIf(existsSync(LIBFAKETIME))('machine clocks under libfaketime', () =
   it("with libfaketime's own count of 1, that one lost unit freezes the machine (what the soak saw)", async () => {
     const c = machineClocks();
     const env = c.env('m1');
-    forceCount(semaphoreOf(env), 0);
+    writeSemaphore(semaphoreOf(env), 0);
     expect(await startUnder(env, 1500)).toBeUndefined();
   });
 
