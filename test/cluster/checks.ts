@@ -145,9 +145,17 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
     await cluster.restartAgent(machine);
     await waitFor(`${machine}'s agent${version ? ` on ${version}` : ''} with its slots re-adopted`, async () => {
       const m = (await cluster.slotctlJson<{ name: string; connected: boolean; agentVersion: string; state: string }[]>(['machine', 'list'])).find((x) => x.name === machine)!;
-      if (!m.connected || m.state !== 'up' || (version && m.agentVersion !== version)) return undefined;
+      // not yet: thrown, so that a timeout names what was last seen instead of only what was awaited
+      if (!m.connected || m.state !== 'up' || (version && m.agentVersion !== version)) {
+        throw new Error(`${machine}: connected ${m.connected}, state ${m.state}, agent ${m.agentVersion}`);
+      }
       const now = slotsOf(await stores());
-      return now.length === before.length && now.every((slot) => slot.state === 'SERVING' && before.find((b) => b.name === slot.name)?.pid === slot.pid) ? true : undefined;
+      const notYet = before
+        .map((b) => ({ b, slot: now.find((x) => x.name === b.name) }))
+        .filter(({ b, slot }) => !slot || slot.state !== 'SERVING' || slot.pid !== b.pid)
+        .map(({ b, slot }) => (slot ? `${slot.name} ${slot.state} pid ${slot.pid} (was ${b.pid})` : `${b.name} missing`));
+      if (notYet.length > 0 || now.length !== before.length) throw new Error(`${machine}: ${notYet.join(', ') || `${now.length} slots, was ${before.length}`}`);
+      return true;
     }, 60_000, 100);
     return performance.now() - t;
   };
