@@ -82,6 +82,14 @@ async function main(): Promise<void> {
     const failovers = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all'])).filter((o) => o.kind === 'failover').length;
     const fenced = cluster.machines.filter((m) => existsSync(join(dir, 'agents', m, 'fenced.json'))).length;
     const down = events.filter((e) => e.kind === 'machine.down').length;
+    // how close each restart came to the fence: the inherited lease (renewed with the restart hold on the way out)
+    // left at the new agent's first renewal
+    const leftMs = cluster.machines.flatMap((m) =>
+      readFileSync(cluster.agentLogFile(m), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('first renewal of this agent'))
+        .map((l) => (JSON.parse(l) as { leftMs: number }).leftMs),
+    );
     result = {
       bench: 'install',
       at: new Date().toISOString(),
@@ -89,6 +97,7 @@ async function main(): Promise<void> {
       package: { version, bytes, installedKb, buildMs: Math.round(buildMs) },
       dpkgInstallMs: { runs: installMs.map(Math.round), p50: Math.round(percentile(installMs, 50)) },
       agentRestartReadoptedMs: stats(readopted),
+      leaseLeftAtFirstRenewalMs: { min: Math.min(...leftMs), p50: Math.round(percentile(leftMs, 50)), runs: leftMs.length },
       load: { rate: loadRate, acked: summary.acked, rejected: summary.rejected, inFlight: summary.inFlight, longestMs: summary.longestMs },
       machinesDown: down,
       failovers,

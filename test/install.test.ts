@@ -117,6 +117,12 @@ describe('the Debian package on a namespace cluster', () => {
     }
     const sorted = [...readopted].sort((a, b) => a - b);
     console.log(`[install] agent restart → slots re-adopted: ${sorted.map((ms) => Math.round(ms)).join(', ')} ms`);
+    // how close each restart came to the fence: the lease its predecessor renewed on the way out, left at its first renewal
+    const margins = cluster.machines.map((m) => {
+      const lines = readFileSync(cluster.agentLogFile(m), 'utf8').split('\n').filter((l) => l.includes('first renewal of this agent'));
+      return `${m} ${lines.length ? (JSON.parse(lines.at(-1)!) as { leftMs: number }).leftMs : '?'}`;
+    });
+    console.log(`[install] lease left at each restarted agent's first renewal (ms): ${margins.join(', ')}`);
     const summary = await load.stop();
     console.log(`[install] load through the upgrade: ${JSON.stringify(summary)}`);
     const events = await cluster.slotctlJson<{ kind: string; machine: string; reason: string }[]>(['events', '--since', since, '--limit', '10000']);

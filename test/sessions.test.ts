@@ -232,6 +232,34 @@ describe('agent sessions and liveness', () => {
     expect(records.map((r) => r.state)).toEqual(['nothing-lost']);
   }, 120_000); // an agent start (AGENT_START_MS) and the waits around it
 
+  it('holds the lease of an agent stopped for a restart (slots kept) 3 s longer: the machine goes down only after lease + hold + margin, and says why', async () => {
+    // m2's agent, restarted with its slots kept on exit, then stopped (SIGTERM) as an upgrade does
+    await cluster.agents.get('m2')!.stop();
+    const log = cluster.agents.get('m2')!.logFile;
+    const started = readLogLines(log).length;
+    cluster.startAgent('m2', { keepSlotsOnExit: true });
+    // this agent's own session (the machine may still read up from the one before)
+    await waitFor('the new agent of m2 to connect', () => (readLogLines(log).slice(started).some((l) => l.msg === 'connected to coordinator') ? true : undefined), AGENT_START_MS);
+    await cluster.waitForMachines('up', ['m2'], AGENT_START_MS);
+    const before = readLogLines(log).length;
+    const stoppedAt = Date.now();
+    await cluster.agents.get('m2')!.stop();
+    // its last heartbeat, saying restarting, was acknowledged with lease + hold: the masters serve ~7 s on it (lease
+    // less a fifth, plus the hold), no longer the 4 s a restart had to come back in
+    const handover = readLogLines(log).slice(before).find((l) => String(l.msg).startsWith('lease renewed for the agent started next')) as { leaseLeftMs: number } | undefined;
+    expect(handover, 'the stopping agent renewed the lease for its successor').toBeDefined();
+    expect(handover!.leaseLeftMs).toBeGreaterThan(4000);
+    expect(handover!.leaseLeftMs).toBeLessThanOrEqual(7000);
+    await cluster.waitForMachines('down', ['m2'], 20_000);
+    const down = (await cluster.client().listEvents({ machine: 'm2', limit: 50 })).events.filter((e) => Date.parse(e.at) >= stoppedAt - 1).find((e) => e.kind === 'machine.down')!;
+    expect(down.reason).toMatch(/restart hold of 3000 ms/);
+    // on the coordinator's own clock: not before lease + hold + margin after the last heartbeat
+    const lastBeat = Date.parse((await cluster.client().listMachines()).machines.find((m) => m.name === 'm2')!.lastHeartbeat);
+    expect(Date.parse(down.at) - lastBeat).toBeGreaterThanOrEqual(9000);
+    cluster.startAgent('m2');
+    await cluster.waitForMachines('up', ['m2'], AGENT_START_MS);
+  }, 120_000);
+
   let rotatedSerial = '';
 
   it('takes a renewed certificate while it serves, without a restart and without losing its lease', async () => {

@@ -29,6 +29,8 @@ import { tuneArpRetransmit } from './vip/neighbour.js';
 
 /** How long after the lease ran out the agent stops masters itself, behind the fence process (2–3 of its ticks). */
 const FENCE_BACKUP_DELAY_MS = 250;
+/** How long a stopping agent that leaves its slots serving waits for its last heartbeat's acknowledgement (see stop). */
+const HANDOVER_RENEWAL_MS = 1000;
 /** A desired state the coordinator's acknowledgements name and that has not arrived this long after the lease came back is fetched by a fresh session. */
 const RESYNC_AFTER_MS = 10_000;
 
@@ -103,10 +105,12 @@ export class Agent {
     await replays.load();
     const unlogged = new UnloggedStore(opts.stateDir, (err) => log.error({ err: err.message }, 'writing unlogged.json failed: trying again in 2 s'));
     await unlogged.load();
+    // the lease thread boots (it loads gRPC: most of a second on a loaded host) while the log collector is checked:
+    // a restarted agent has its predecessor's lease to renew, and every step before the session spends it
+    const leaseStarting = this.startLease();
+    leaseStarting.catch(() => undefined); // awaited below: its error is thrown there
     await this.startSyslog();
-    // Debian's own Cyrus running beside the slots is worth a warning at once (a slot whose ports it holds fails)
-    await preflightAtStart(log).catch((err: Error) => log.warn({ err: err.message }, "could not look for Debian's own Cyrus"));
-    const keeper = await this.startLease();
+    const keeper = await leaseStarting;
     if (opts.vip.driver === 'ip') tuneArpRetransmit(opts.vip.iface, opts.vip.arpRetransmitMs, log);
     // the interface's addresses as they change (ip monitor), so that reconciling them costs no process per look
     const addressWatch = opts.vip.driver === 'ip' ? new AddressWatch({ iface: opts.vip.iface, log, onChange: () => void this.slots?.reconcileNow().catch(() => undefined) }) : undefined;
@@ -148,7 +152,7 @@ export class Agent {
     slots.startReconciling(opts.reconcileIntervalMs, () => {
       for (const fn of this.tickListeners) fn();
     });
-    log.info({ coordinators: opts.coordinators, term: applied.term, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION }, 'agent starting');
+    log.info({ coordinators: opts.coordinators, term: applied.term, stateDir: opts.stateDir, slots: Object.keys(persisted).length, adopted, version: SLOTCTL_VERSION, sinceProcessStartMs: Math.round(performance.now()) }, 'agent starting');
     this.peers = this.startPeers(keeper, slots);
     this.link = new CoordinatorLink({
       certificates: opts.certificates,
@@ -181,6 +185,10 @@ export class Agent {
       },
     });
     this.link.start();
+    // Debian's own Cyrus running beside the slots is worth a warning (a slot whose ports it holds fails), but not
+    // before the session: the look reads every process's command line (~1 s on a loaded host), and a restarted agent
+    // has to renew the lease its slots inherited first
+    void preflightAtStart(log).catch((err: Error) => log.warn({ err: err.message }, "could not look for Debian's own Cyrus"));
     this.metrics.setSource(() => this.view());
     this.phase = 'running';
   }
@@ -241,7 +249,15 @@ export class Agent {
     const stopSlots = (how.stopSlots ?? this.opts.stopSlotsOnExit) && this.slots;
     // stopping slots: the session (so the lease) stays until they are stopped, a stopped master's flush needs it
     if (stopSlots) this.link?.freeze();
-    else await this.link?.stop();
+    else {
+      // the slots keep serving under the lease the next agent inherits from fence.json: renewed on the way out with
+      // the coordinator's restart hold, it gives a restart (a package upgrade) a whole lease and the hold to
+      // reconnect in, not what was left of a lease an interval old
+      const renewed = await this.link?.stop(HANDOVER_RENEWAL_MS);
+      await this.keeper?.flush();
+      const leftMs = this.keeper?.remaining();
+      this.log.info({ renewed, leaseLeftMs: leftMs === undefined ? undefined : Math.round(leftMs) }, renewed ? 'lease renewed for the agent started next: its masters serve on it until that agent renews it' : 'the last renewal was not acknowledged: the agent started next has what is left of the lease');
+    }
     if (stopSlots && this.slots) {
       const keeper = this.keeper;
       await this.slots.stopInOrder(how.why ?? 'agent stopping with --stop-slots-on-exit', { mayReplay: () => keeper?.holds() ?? false, progress: how.progress ?? (() => undefined) });

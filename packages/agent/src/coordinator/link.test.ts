@@ -11,18 +11,20 @@ import type { MachineSlots } from '../machine/slots.js';
 import { AppliedStore } from '../state/applied-store.js';
 import { CoordinatorLink } from './link.js';
 
-type Mode = { follower: string | undefined } | { term: number; desiredTerm?: number; ackTerm?: number; ackVersion?: string };
+type Mode = { follower: string | undefined } | { term: number; desiredTerm?: number; ackTerm?: number; ackVersion?: string; ackDelayMs?: number; noAck?: boolean };
 
 interface Fake {
   address: string;
   sessions: number;
   mode: Mode;
+  /** What reached it, in order: `heartbeat SEQ`, `ack SEQ` (when sent) and `end` (the agent ended the stream). */
+  seen: string[];
   server: grpc.Server;
 }
 
 async function fakeCoordinator(mode: Mode): Promise<Fake> {
   const server = new grpc.Server();
-  const fake: Fake = { address: '', sessions: 0, mode, server };
+  const fake: Fake = { address: '', sessions: 0, mode, server, seen: [] };
   const handlers: Partial<AgentHandlers> = {
     Session: (call) => {
       fake.sessions++;
@@ -38,9 +40,20 @@ async function fakeCoordinator(mode: Mode): Promise<Fake> {
           send({ welcome: { heartbeatIntervalMs: 1000, leaseMs: 5000, coordinatorId: fake.address, term: m.term } });
           send({ desired: { version: `v-${fake.address}`, machine: 'm1', slots: [], term: m.desiredTerm ?? m.term } });
         }
-        if (message.heartbeat) send({ ack: { seq: message.heartbeat.seq, leaseMs: 5000, term: m.ackTerm ?? m.term, desiredVersion: m.ackVersion ?? `v-${fake.address}` } });
+        if (message.heartbeat) {
+          const seq = message.heartbeat.seq;
+          fake.seen.push(`heartbeat ${seq}${message.heartbeat.restarting ? ' restarting' : ''}`);
+          if (m.noAck) return;
+          setTimeout(() => {
+            fake.seen.push(`ack ${seq}`);
+            send({ ack: { seq, leaseMs: 5000, term: m.ackTerm ?? m.term, desiredVersion: m.ackVersion ?? `v-${fake.address}` } });
+          }, m.ackDelayMs ?? 0);
+        }
       });
-      call.on('end', () => call.end());
+      call.on('end', () => {
+        fake.seen.push('end');
+        call.end();
+      });
     },
   };
   server.addService(loadContract().slotctl.v1.Agent.service, handlers as AgentHandlers);
@@ -85,7 +98,7 @@ async function setUp(coordinators: Fake[], persistedTerm = 0, fence: { fenced?: 
     fenced: fence.fenced ?? (() => false),
     confirmed: fence.confirmed,
   });
-  cleanups.push(() => link.stop());
+  cleanups.push(async () => void (await link.stop()));
   for (const c of coordinators) cleanups.push(() => c.server.forceShutdown());
   link.start();
   return { link, applied, lease, lines, appliedVersions };
@@ -164,7 +177,7 @@ describe('CoordinatorLink with several coordinators', () => {
     });
     const port = (silent.address() as { port: number }).port;
     const leader = await fakeCoordinator({ term: 2 });
-    const black = { address: `127.0.0.1:${port}`, sessions: 0, mode: { follower: undefined }, server: new grpc.Server() } satisfies Fake;
+    const black = { address: `127.0.0.1:${port}`, sessions: 0, mode: { follower: undefined }, server: new grpc.Server(), seen: [] } satisfies Fake;
     const { link, lines } = await setUp([black, leader]);
     await until(() => link.state.phase === 'connected', 8000);
     expect(link.state).toMatchObject({ coordinator: leader.address });
@@ -199,5 +212,39 @@ describe('CoordinatorLink confirming the desired state to a fenced agent', () =>
     expect(lease.roles.at(-1)).toBe(rolesDigest([]));
     link.resync('a test');
     await until(() => coordinator.sessions === 2 && appliedVersions.length === 2 && link.state.phase === 'connected', 10_000);
+  });
+});
+
+describe('CoordinatorLink stopping with a last renewal (an agent restart leaving its slots serving)', () => {
+  it('sends one more heartbeat, saying restarting, and ends the stream only once it is acknowledged', async () => {
+    const coordinator = await fakeCoordinator({ term: 0, ackDelayMs: 300 });
+    const { link, lease } = await setUp([coordinator]);
+    await until(() => link.state.phase === 'connected' && lease.acked > 0, 10_000);
+    const acked = lease.acked;
+    const t = performance.now();
+    expect(await link.stop(2000)).toBe(true);
+    // the acknowledgement came ~300 ms after the heartbeat: waited for, not the whole 2 s
+    expect(performance.now() - t).toBeGreaterThanOrEqual(250);
+    expect(performance.now() - t).toBeLessThan(1900);
+    expect(lease.acked).toBeGreaterThan(acked);
+    await until(() => coordinator.seen.includes('end'));
+    // the last heartbeat, and only it, asks for the restart hold
+    const heartbeats = coordinator.seen.filter((e) => e.startsWith('heartbeat'));
+    expect(heartbeats.filter((e) => e.endsWith('restarting'))).toEqual([heartbeats.at(-1)]);
+    const seq = heartbeats.at(-1)!.split(' ')[1];
+    expect(coordinator.seen.indexOf(`ack ${seq}`), coordinator.seen.join(', ')).toBeGreaterThan(-1);
+    expect(coordinator.seen.indexOf(`ack ${seq}`)).toBeLessThan(coordinator.seen.indexOf('end'));
+  });
+
+  it('waits no longer than it was told for an acknowledgement that does not come', async () => {
+    const coordinator = await fakeCoordinator({ term: 0 });
+    const { link, lease } = await setUp([coordinator]);
+    await until(() => link.state.phase === 'connected' && lease.acked > 0, 10_000);
+    (coordinator.mode as { noAck?: boolean }).noAck = true;
+    const t = performance.now();
+    expect(await link.stop(400)).toBe(false);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(350);
+    expect(performance.now() - t).toBeLessThan(3000);
+    expect(link.state.phase).toBe('stopped');
   });
 });

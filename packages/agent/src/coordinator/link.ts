@@ -116,6 +116,8 @@ export class CoordinatorLink {
    * (its acknowledgement confirms, or not, the desired state applied here).
    */
   private readonly sentAt = new Map<number, { at: number; fenced: boolean }>();
+  /** Those awaiting the acknowledgement of heartbeat `seq` (see renewNow). */
+  private readonly ackWaiters = new Set<{ seq: number; done: () => void }>();
   /** The version of the last desired state applied here (as far as it could be: refused or withheld slots aside). */
   appliedVersion: string | undefined;
   /** When the current stream was opened, and until when its coordinator said it promotes nothing (monotonic ms). */
@@ -191,8 +193,14 @@ export class CoordinatorLink {
     this.frozen = true;
   }
 
-  /** Ends the stream politely; the coordinator records the disconnection. */
-  async stop(): Promise<void> {
+  /**
+   * Ends the stream politely; the coordinator records the disconnection. `renewFirstMs`: the slots keep serving for
+   * the agent started next, so a last heartbeat, saying `restarting`, goes first and its acknowledgement is awaited (at
+   * most that long): the next agent inherits a lease renewed a moment ago, and longer by the coordinator's restart
+   * hold — what it has to reconnect within before the fence fires.
+   */
+  async stop(renewFirstMs = 0): Promise<boolean> {
+    const renewed = renewFirstMs > 0 ? await this.renewNow(renewFirstMs) : false;
     this.state = { phase: 'stopped' };
     clearTimeout(this.retryTimer);
     clearTimeout(this.reportTimer);
@@ -215,6 +223,7 @@ export class CoordinatorLink {
     await this.applying;
     for (const client of this.clients.values()) client.close();
     this.clients.clear();
+    return renewed;
   }
 
   private connect(): void {
@@ -342,6 +351,12 @@ export class CoordinatorLink {
         if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
         for (const k of this.sentAt.keys()) if (k <= Number(ack.seq)) this.sentAt.delete(k);
         this.options.lease.acked(Number(ack.seq), ack.leaseMs);
+        for (const w of this.ackWaiters) {
+          if (w.seq <= Number(ack.seq)) {
+            this.ackWaiters.delete(w);
+            w.done();
+          }
+        }
         if (sent?.fenced && ack.desiredVersion) {
           // a desired state the coordinator wrote before this acknowledgement is applied first
           const version = ack.desiredVersion;
@@ -364,8 +379,25 @@ export class CoordinatorLink {
     }
   }
 
-  private heartbeat(stream: Stream): void {
-    if (stream !== this.stream) return;
+  /** The last heartbeat, saying `restarting`; resolves true once it (or a later one) is acknowledged, false after `timeoutMs` or off line. */
+  private renewNow(timeoutMs: number): Promise<boolean> {
+    const stream = this.stream;
+    if (!stream || this.state.phase !== 'connected') return Promise.resolve(false);
+    // the last one: no ordinary heartbeat after it
+    clearInterval(this.heartbeatTimer);
+    const seq = this.heartbeat(stream, true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.ackWaiters.delete(waiter);
+        resolve(false);
+      }, timeoutMs);
+      const waiter = { seq, done: () => (clearTimeout(timer), resolve(true)) };
+      this.ackWaiters.add(waiter);
+    });
+  }
+
+  private heartbeat(stream: Stream, restarting = false): number {
+    if (stream !== this.stream) return 0;
     if (this.several) setImmediate(() => this.checkSilence(stream));
     const seq = ++this.seq;
     const at = monotonicMs();
@@ -373,7 +405,8 @@ export class CoordinatorLink {
     this.sentAt.set(seq, { at, fenced });
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
     this.options.lease.sent(seq, at, fenced);
-    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced } });
+    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced, restarting } });
+    return seq;
   }
 
   /**

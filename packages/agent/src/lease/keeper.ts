@@ -42,6 +42,8 @@ export type ToKeeper =
   | { t: 'roles'; digest: string }
   /** The partners a renewal may be relayed through, those that reach the coordinator first. */
   | { t: 'relayers'; candidates: RelayCandidate[] }
+  /** Answered ('written') once every message before it has been handled: fence.json holds what they changed. */
+  | { t: 'flush'; id: number }
   | { t: 'stop' };
 
 export type FromKeeper =
@@ -198,6 +200,15 @@ export class LeaseKeeper {
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       this.send({ t: 'masters', id, masters });
+    });
+  }
+
+  /** Resolves once the thread has handled every message sent before (an acknowledgement's deadline is in fence.json). */
+  flush(): Promise<boolean> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      this.send({ t: 'flush', id });
     });
   }
 

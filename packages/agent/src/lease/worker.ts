@@ -97,8 +97,16 @@ let lastMainAt = monotonicMs();
 let hungSaid = false;
 const { Agent } = loadContract().slotctl.v1;
 
+/** The deadline this agent inherited from fence.json (a restart's predecessor renewed it), until its first renewal. */
+let inherited = file.deadline;
+
 function acked(seq: number, leaseMs: number): void {
   lastAckAt = monotonicMs();
+  if (inherited !== undefined) {
+    // how close a restart came to the fence: the margin an operator reads after an upgrade
+    log.info({ leftMs: Math.round(inherited - lastAckAt) }, 'first renewal of this agent: the lease inherited from the one before had this much left');
+    inherited = undefined;
+  }
   const deadline = lease.acked(seq, leaseMs, margin);
   if (deadline !== undefined) authority.renewLease(deadline);
   share();
@@ -280,6 +288,10 @@ port.on('message', (m: ToKeeper) => {
       break;
     case 'masters':
       post({ t: 'written', id: m.id, ok: write({ masters: m.masters }) });
+      break;
+    case 'flush':
+      // messages are handled in order: each acknowledgement before this one has written its deadline already
+      post({ t: 'written', id: m.id, ok: true });
       break;
     case 'stop':
       clearInterval(timer);

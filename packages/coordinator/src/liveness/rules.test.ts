@@ -15,6 +15,15 @@ describe('liveness rules', () => {
     expect(decide({ state: 'suspect', silenceMs: 6000, heard: true, everHeard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
   });
 
+  it('declares a machine whose agent said it was restarting down only after the restart hold too', () => {
+    // suspect as usual (the restart is visible), down only after lease + hold + margin
+    expect(decide({ state: 'up', silenceMs: 2000, heard: true, everHeard: true, holdMs: 3000 })).toMatchObject({ to: 'suspect' });
+    expect(decide({ state: 'suspect', silenceMs: 8999, heard: true, everHeard: true, holdMs: 3000 })).toBeUndefined();
+    const down = decide({ state: 'suspect', silenceMs: 9000, heard: true, everHeard: true, holdMs: 3000 });
+    expect(down).toMatchObject({ to: 'down', rule: 'lease-expired' });
+    expect(down!.reason).toMatch(/restart hold of 3000 ms/);
+  });
+
   it('goes straight to down when a whole lease passed between two looks', () => {
     expect(decide({ state: 'up', silenceMs: 7000, heard: true, everHeard: true })).toMatchObject({ to: 'down', rule: 'lease-expired' });
   });

@@ -24,6 +24,8 @@ export interface LivenessSnapshot {
   heard: boolean;
   /** An agent of this machine was ever heard (the database has a heartbeat of it, from before a restart too). */
   everHeard: boolean;
+  /** What is left of a restart hold beyond the last heartbeat (ms beyond the lease; 0: none): see RESTART_HOLD_MS. */
+  holdMs?: number;
 }
 
 export interface LivenessRule {
@@ -55,14 +57,26 @@ export const AGENT_RECONNECT_MAX_MS = 6000;
  */
 export const AGENT_RECONNECT_TO_NEW_LEADER_MS = 3000;
 
+/**
+ * The restart hold: an agent stopping for a restart (an upgrade) leaves its slots serving on the lease its successor
+ * inherits, which had to reconnect within the lease less a fifth (4 s) — a budget a loaded host's restart (loading
+ * Node modules is ~1 s of it) came within 0.5 s of, and once missed: the fence stopped every master. Its last
+ * heartbeat says `restarting`, and the lease granted on it is longer by this much (never ending later than a lease
+ * after this coordinator's leadership, the bound every renewal keeps), during which the machine is not declared down.
+ * A coordinator that starts meanwhile knows nothing of it, and needs none: its first judgement of silence comes at
+ * least its own grace (≥ this) plus a lease and a margin after it started.
+ */
+export const RESTART_HOLD_MS = AGENT_RECONNECT_TO_NEW_LEADER_MS;
+
 export const LIVENESS_RULES: readonly LivenessRule[] = [
   {
     name: 'lease-expired',
-    doc: 'silence ≥ lease (5 s) + margin (a fifth of the lease, at least 500 ms)',
+    doc: 'silence ≥ lease (5 s) + margin (a fifth of the lease, at least 500 ms); after a heartbeat that said the agent is restarting, + the restart hold granted (≤ 3 s)',
     from: ['up', 'suspect'],
     to: 'down',
-    when: (s, c) => s.silenceMs >= c.leaseMs + deadMarginMs(c),
-    reason: (s, c) => `lease of ${c.leaseMs} ms (+ ${deadMarginMs(c)} ms margin) expired: no heartbeat for ${s.silenceMs} ms`,
+    when: (s, c) => s.silenceMs >= c.leaseMs + (s.holdMs ?? 0) + deadMarginMs(c),
+    reason: (s, c) =>
+      `lease of ${c.leaseMs} ms${s.holdMs ? ` (+ a restart hold of ${s.holdMs} ms: its agent said it was restarting)` : ''} (+ ${deadMarginMs(c)} ms margin) expired: no heartbeat for ${s.silenceMs} ms`,
   },
   {
     name: 'never-heard',

@@ -19,6 +19,11 @@ interface Entry {
   everHeard: boolean;
   /** The partner whose relay brought the last heartbeat (undefined: the agent's own session or renewal). */
   via: string | undefined;
+  /**
+   * A restart hold granted (see RESTART_HOLD_MS): when the heartbeat that asked for it was heard, plus the hold. A
+   * later heartbeat does not cancel it (the agent's lease never moves back): silence counts from the later of the two.
+   */
+  heldUntilMs?: number;
 }
 
 export class LivenessTracker {
@@ -93,6 +98,17 @@ export class LivenessTracker {
   }
 
   /**
+   * The lease granted on the heartbeat just heard is longer by `holdMs` (a restart hold): the machine is declared
+   * down that much later. Called before the acknowledgement leaves, so that this side never counts a shorter lease.
+   */
+  hold(machine: string, holdMs: number): void {
+    const entry = this.machines.get(machine);
+    if (!entry || holdMs <= 0) return;
+    entry.heldUntilMs = Math.max(entry.heldUntilMs ?? 0, entry.lastHeardMs + holdMs);
+    this.log.info({ machine, holdMs }, `machine ${machine}'s agent is restarting: its lease is held ${holdMs} ms longer, and the machine is declared down only after that`);
+  }
+
+  /**
    * The partners' views, copied into records kept per machine: holding on to each heartbeat's decoded objects until
    * the next one let a thousand agents' heartbeats outlive the young generation, to be collected as old garbage.
    */
@@ -122,7 +138,7 @@ export class LivenessTracker {
 
   private evaluate(machine: string, entry: Entry): void {
     const silenceMs = Math.round(this.now() - entry.lastHeardMs);
-    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard }, this.config);
+    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard, holdMs: Math.max(0, (entry.heldUntilMs ?? 0) - entry.lastHeardMs) }, this.config);
     if (!decision) return;
     const from = entry.state;
     entry.state = decision.to;
