@@ -253,10 +253,14 @@ export class Agent {
       // the slots keep serving under the lease the next agent inherits from fence.json: renewed on the way out with
       // the coordinator's restart hold, it gives a restart (a package upgrade) a whole lease and the hold to
       // reconnect in, not what was left of a lease an interval old
-      const renewed = await this.link?.stop(HANDOVER_RENEWAL_MS);
-      await this.keeper?.flush();
+      const acked = await this.link?.stop(HANDOVER_RENEWAL_MS);
+      const written = this.keeper ? await Promise.race([this.keeper.flush(), new Promise<boolean>((r) => setTimeout(() => r(false), HANDOVER_RENEWAL_MS).unref())]) : false;
+      const renewed = Boolean(acked && written);
       const leftMs = this.keeper?.remaining();
-      this.log.info({ renewed, leaseLeftMs: leftMs === undefined ? undefined : Math.round(leftMs) }, renewed ? 'lease renewed for the agent started next: its masters serve on it until that agent renews it' : 'the last renewal was not acknowledged: the agent started next has what is left of the lease');
+      this.log.info(
+        { renewed, acked: Boolean(acked), written, leaseLeftMs: leftMs === undefined ? undefined : Math.round(leftMs) },
+        renewed ? 'lease renewed for the agent started next: its masters serve on it until that agent renews it' : 'the last renewal was not acknowledged, or not written to fence.json: the agent started next has what is left of the lease',
+      );
     }
     if (stopSlots && this.slots) {
       const keeper = this.keeper;

@@ -247,4 +247,19 @@ describe('CoordinatorLink stopping with a last renewal (an agent restart leaving
     expect(performance.now() - t).toBeLessThan(3000);
     expect(link.state.phase).toBe('stopped');
   });
+
+  it('gives up the wait when the stream breaks, and does not connect again while stopping', async () => {
+    const coordinator = await fakeCoordinator({ term: 0 });
+    const { link, lease } = await setUp([coordinator]);
+    await until(() => link.state.phase === 'connected' && lease.acked > 0, 10_000);
+    (coordinator.mode as { noAck?: boolean }).noAck = true;
+    const t = performance.now();
+    const stopping = link.stop(5000);
+    await new Promise((r) => setTimeout(r, 200));
+    coordinator.server.forceShutdown();
+    expect(await stopping).toBe(false);
+    expect(performance.now() - t).toBeLessThan(4000);
+    expect(link.state.phase).toBe('stopped');
+    expect(coordinator.sessions).toBe(1);
+  });
 });

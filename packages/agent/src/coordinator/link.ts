@@ -116,8 +116,10 @@ export class CoordinatorLink {
    * (its acknowledgement confirms, or not, the desired state applied here).
    */
   private readonly sentAt = new Map<number, { at: number; fenced: boolean }>();
-  /** Those awaiting the acknowledgement of heartbeat `seq` (see renewNow). */
-  private readonly ackWaiters = new Set<{ seq: number; done: () => void }>();
+  /** Those awaiting the acknowledgement of heartbeat `seq` on the current stream (see renewNow). */
+  private readonly ackWaiters = new Set<{ seq: number; done: (acked: boolean) => void }>();
+  /** stop() has begun: a stream that breaks meanwhile is not replaced. */
+  private stopping = false;
   /** The version of the last desired state applied here (as far as it could be: refused or withheld slots aside). */
   appliedVersion: string | undefined;
   /** When the current stream was opened, and until when its coordinator said it promotes nothing (monotonic ms). */
@@ -200,6 +202,9 @@ export class CoordinatorLink {
    * hold — what it has to reconnect within before the fence fires.
    */
   async stop(renewFirstMs = 0): Promise<boolean> {
+    this.stopping = true;
+    // nothing is applied any more: a slot started now would only be left to the next agent half set up
+    this.frozen = true;
     const renewed = renewFirstMs > 0 ? await this.renewNow(renewFirstMs) : false;
     this.state = { phase: 'stopped' };
     clearTimeout(this.retryTimer);
@@ -354,7 +359,7 @@ export class CoordinatorLink {
         for (const w of this.ackWaiters) {
           if (w.seq <= Number(ack.seq)) {
             this.ackWaiters.delete(w);
-            w.done();
+            w.done(true);
           }
         }
         if (sent?.fenced && ack.desiredVersion) {
@@ -387,11 +392,15 @@ export class CoordinatorLink {
     clearInterval(this.heartbeatTimer);
     const seq = this.heartbeat(stream, true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.ackWaiters.delete(waiter);
-        resolve(false);
-      }, timeoutMs);
-      const waiter = { seq, done: () => (clearTimeout(timer), resolve(true)) };
+      const waiter = {
+        seq,
+        done: (acked: boolean) => {
+          clearTimeout(timer);
+          this.ackWaiters.delete(waiter);
+          resolve(acked);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(false), timeoutMs);
       this.ackWaiters.add(waiter);
     });
   }
@@ -518,6 +527,9 @@ export class CoordinatorLink {
     clearTimeout(this.welcomeTimer);
     this.options.lease.sessionEnded();
     stream.cancel();
+    // an acknowledgement awaited on this stream will not come (one of a later session would not be the hold's)
+    for (const w of [...this.ackWaiters]) w.done(false);
+    if (this.stopping) return;
     const list = this.options.coordinators;
     const from = list[this.position.index]!;
     const next = nextCoordinator(list, this.position, outcome);

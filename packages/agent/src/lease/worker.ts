@@ -30,6 +30,8 @@ let file: FenceFile = data.file;
 /** A failing write is told to the coordinator at most this often. */
 const FAILURE_REPEAT_MS = 60_000;
 let failureSaidAt = -Infinity;
+/** Whether the last write of fence.json succeeded (what a flush answers). */
+let lastWriteOk = true;
 const write = (change: Partial<FenceFile>): boolean => {
   const next = { ...file, ...change, agentPid: process.pid };
   const started = performance.now();
@@ -44,8 +46,10 @@ const write = (change: Partial<FenceFile>): boolean => {
       failureSaidAt = monotonicMs();
       post({ t: 'fence-write-failed', why });
     }
+    lastWriteOk = false;
     return false;
   }
+  lastWriteOk = true;
   failureSaidAt = -Infinity;
   file = next;
   const ms = performance.now() - started;
@@ -290,8 +294,9 @@ port.on('message', (m: ToKeeper) => {
       post({ t: 'written', id: m.id, ok: write({ masters: m.masters }) });
       break;
     case 'flush':
-      // messages are handled in order: each acknowledgement before this one has written its deadline already
-      post({ t: 'written', id: m.id, ok: true });
+      // messages are handled in order: each acknowledgement before this one has had its deadline written — or not,
+      // when fence.json cannot be written (the fence keeps the deadline it last read)
+      post({ t: 'written', id: m.id, ok: lastWriteOk });
       break;
     case 'stop':
       clearInterval(timer);

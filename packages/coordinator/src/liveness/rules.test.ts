@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LIVENESS_RULES, decideLiveness, type LivenessSnapshot } from './rules.js';
+import { AGENT_RECONNECT_MAX_MS, AGENT_RECONNECT_TO_NEW_LEADER_MS, LIVENESS_RULES, RESTART_HOLD_MS, decideLiveness, type LivenessSnapshot } from './rules.js';
 
 const config = { heartbeatIntervalMs: 1000, leaseMs: 5000 };
 const decide = (s: LivenessSnapshot) => decideLiveness(s, config);
@@ -22,6 +22,11 @@ describe('liveness rules', () => {
     const down = decide({ state: 'suspect', silenceMs: 9000, heard: true, everHeard: true, holdMs: 3000 });
     expect(down).toMatchObject({ to: 'down', rule: 'lease-expired' });
     expect(down!.reason).toMatch(/restart hold of 3000 ms/);
+  });
+
+  it('keeps the restart hold within the grace of any coordinator that starts meanwhile (it keeps no record of the hold)', () => {
+    expect(RESTART_HOLD_MS).toBeLessThanOrEqual(AGENT_RECONNECT_TO_NEW_LEADER_MS);
+    expect(RESTART_HOLD_MS).toBeLessThanOrEqual(AGENT_RECONNECT_MAX_MS);
   });
 
   it('goes straight to down when a whole lease passed between two looks', () => {

@@ -60,7 +60,7 @@ export const AGENT_RECONNECT_TO_NEW_LEADER_MS = 3000;
 /**
  * The restart hold: an agent stopping for a restart (an upgrade) leaves its slots serving on the lease its successor
  * inherits, which had to reconnect within the lease less a fifth (4 s) — a budget a loaded host's restart (loading
- * Node modules is ~1 s of it) came within 0.5 s of, and once missed: the fence stopped every master. Its last
+ * Node modules is 1–2 s of it) came within 0.5 s of, and once missed: the fence stopped every master. Its last
  * heartbeat says `restarting`, and the lease granted on it is longer by this much (never ending later than a lease
  * after this coordinator's leadership, the bound every renewal keeps), during which the machine is not declared down.
  * A coordinator that starts meanwhile knows nothing of it, and needs none: its first judgement of silence comes at
