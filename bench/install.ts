@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     bin: { coordinator: '/usr/bin/slot-coordinator', agent: '/usr/bin/slot-agent', slotctl: '/usr/bin/slotctl' },
     log: (l) => console.log(`  ${l}`),
   });
-  const { stores, loadTargets, restartAgentReadopted } = clusterChecks(cluster, ['ann', 'ben']);
+  const { stores, loadTargets, restartAgentReadopted, leaseLeftAtRestarts } = clusterChecks(cluster, ['ann', 'ben']);
   const readopted: number[] = [];
   let result: Record<string, unknown> = {};
   try {
@@ -84,12 +84,7 @@ async function main(): Promise<void> {
     const down = events.filter((e) => e.kind === 'machine.down').length;
     // how close each restart came to the fence: the inherited lease (renewed with the restart hold on the way out)
     // left at the new agent's first renewal
-    const leftMs = cluster.machines.flatMap((m) =>
-      readFileSync(cluster.agentLogFile(m), 'utf8')
-        .split('\n')
-        .filter((l) => l.includes('first renewal of this agent'))
-        .map((l) => (JSON.parse(l) as { leftMs: number }).leftMs),
-    );
+    const leftMs = cluster.machines.flatMap(leaseLeftAtRestarts);
     result = {
       bench: 'install',
       at: new Date().toISOString(),

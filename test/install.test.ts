@@ -30,7 +30,7 @@ const cluster = new NetnsCluster({
   configFiles: true,
   log: (line) => console.log(`[install] ${line}`),
 });
-const { stores, expectOneMaster, waitAgentsConnected, expectNoLoss, loadTargets, restartAgentReadopted } = clusterChecks(cluster, ['ann', 'ben']);
+const { stores, expectOneMaster, waitAgentsConnected, expectNoLoss, loadTargets, restartAgentReadopted, leaseLeftAtRestarts } = clusterChecks(cluster, ['ann', 'ben']);
 
 async function run(cmd: string, args: string[], options: { cwd?: string } = {}) {
   const r = await execa(cmd, args, { reject: false, ...options });
@@ -118,10 +118,7 @@ describe('the Debian package on a namespace cluster', () => {
     const sorted = [...readopted].sort((a, b) => a - b);
     console.log(`[install] agent restart → slots re-adopted: ${sorted.map((ms) => Math.round(ms)).join(', ')} ms`);
     // how close each restart came to the fence: the lease its predecessor renewed on the way out, left at its first renewal
-    const margins = cluster.machines.map((m) => {
-      const lines = readFileSync(cluster.agentLogFile(m), 'utf8').split('\n').filter((l) => l.includes('first renewal of this agent'));
-      return `${m} ${lines.length ? (JSON.parse(lines.at(-1)!) as { leftMs: number }).leftMs : '?'}`;
-    });
+    const margins = cluster.machines.map((m) => `${m} ${leaseLeftAtRestarts(m).at(-1) ?? '?'}`);
     console.log(`[install] lease left at each restarted agent's first renewal (ms): ${margins.join(', ')}`);
     const summary = await load.stop();
     console.log(`[install] load through the upgrade: ${JSON.stringify(summary)}`);

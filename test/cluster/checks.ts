@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect } from 'vitest';
-import { processCommandLines, removeDir } from '../support/fixtures.js';
+import { processCommandLines, readLogLines, removeDir } from '../support/fixtures.js';
 import { type FoundLoad, type LoadCheckOptions, loadIdOf, loadProblems, readLoadRecord } from '../support/load-record.js';
 import type { CompareOptions, PairResult } from '../support/mail-compare.js';
 import { expectSameMail } from '../support/same-mail.js';
@@ -160,9 +160,18 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
     return performance.now() - t;
   };
 
+  /**
+   * How close each restart of `machine`'s agent came to the fence: the lease inherited from the agent before (renewed
+   * with the restart hold on its way out), left at the new agent's first renewal — one figure per restart, oldest first.
+   */
+  const leaseLeftAtRestarts = (machine: string): number[] =>
+    readLogLines(cluster.agentLogFile(machine))
+      .filter((l) => l.msg === 'first renewal of this agent: the lease inherited from the one before had this much left')
+      .map((l) => l.leftMs as number);
+
   const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: [...users] }));
 
-  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets, restartAgentReadopted };
+  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets, restartAgentReadopted, leaseLeftAtRestarts };
 }
 
 /**

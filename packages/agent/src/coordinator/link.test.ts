@@ -236,11 +236,17 @@ describe('CoordinatorLink stopping with a last renewal (an agent restart leaving
     expect(coordinator.seen.indexOf(`ack ${seq}`)).toBeLessThan(coordinator.seen.indexOf('end'));
   });
 
-  it('waits no longer than it was told for an acknowledgement that does not come', async () => {
+  /** A link in session with a coordinator that, from now on, acknowledges nothing. */
+  async function connectedThenSilent() {
     const coordinator = await fakeCoordinator({ term: 0 });
     const { link, lease } = await setUp([coordinator]);
     await until(() => link.state.phase === 'connected' && lease.acked > 0, 10_000);
     (coordinator.mode as { noAck?: boolean }).noAck = true;
+    return { coordinator, link };
+  }
+
+  it('waits no longer than it was told for an acknowledgement that does not come', async () => {
+    const { link } = await connectedThenSilent();
     const t = performance.now();
     expect(await link.stop(400)).toBe(false);
     expect(performance.now() - t).toBeGreaterThanOrEqual(350);
@@ -249,10 +255,7 @@ describe('CoordinatorLink stopping with a last renewal (an agent restart leaving
   });
 
   it('gives up the wait when the stream breaks, and does not connect again while stopping', async () => {
-    const coordinator = await fakeCoordinator({ term: 0 });
-    const { link, lease } = await setUp([coordinator]);
-    await until(() => link.state.phase === 'connected' && lease.acked > 0, 10_000);
-    (coordinator.mode as { noAck?: boolean }).noAck = true;
+    const { coordinator, link } = await connectedThenSilent();
     const t = performance.now();
     const stopping = link.stop(5000);
     await new Promise((r) => setTimeout(r, 200));
