@@ -1,6 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NetnsCluster } from '../test/cluster/netns.js';
+import { ROOT } from '../tools/local-cluster.js';
 
 /** `--name value` from the command line, or the fallback. */
 export function benchArg(name: string, fallback: string, argv = process.argv.slice(2)): string {
@@ -60,4 +62,35 @@ export async function takeClusterLock(log: (line: string) => void = () => {}): P
   };
   process.once('exit', release);
   return release;
+}
+
+/** A line of tools/imap-probe.ts: at `at` (the attempt's start) the address began to answer `* OK`, or stopped. */
+export interface ProbeLine {
+  at: number;
+  ok: boolean;
+}
+
+/**
+ * Starts tools/imap-probe.ts in the client namespace against `ip` (an attempt every `everyMs` for `forMs`) and resolves
+ * once it has made its first attempt, with that first line: a fault is injected only when the probe is already seeing
+ * the address. A fixed sleep was not enough: on a loaded host a probe (a Node process loading tsx) started late, after
+ * the failover it was to time had ended, and saw no outage at all. `lines()` resolves when the probe has ended.
+ */
+export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number): Promise<{ first: ProbeLine; lines: () => Promise<ProbeLine[]> }> {
+  const run = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), ip, String(everyMs), String(forMs)]);
+  const parse = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeLine);
+  const first = await new Promise<ProbeLine>((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const line = seen.split('\n')[0];
+      if (seen.includes('\n') && line) {
+        run.stdout?.off('data', onData);
+        resolve(JSON.parse(line) as ProbeLine);
+      }
+    };
+    run.stdout?.on('data', onData);
+    void run.then((r) => reject(new Error(`the IMAP probe of ${ip} ended before its first attempt (exit ${r.exitCode}): ${r.stderr}`)));
+  });
+  return { first, lines: async () => parse((await run).stdout) };
 }

@@ -20,7 +20,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg, type StoreJson } from './common.js';
+import { benchArg, startImapProbe, type StoreJson } from './common.js';
 
 const runs = Number(benchArg('runs', '10'));
 const lease = benchArg('lease', '5s');
@@ -63,13 +63,17 @@ interface OperationJson {
 type StoreState = StoreJson & { epoch: number; replica: { name: string; state: string; role: string; epochApplied: number } };
 const storeList = () => cluster.slotctlJson<StoreState[]>(['store', 'list']);
 
-/** Starts an IMAP probe per service IP in the client namespace; resolves to the first `* OK` after an outage. */
-function probe(ip: string, forMs: number) {
-  const run = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), ip, '5', String(forMs)]);
+/**
+ * Starts an IMAP probe per service IP in the client namespace, once it sees the store answer; resolves to the first
+ * `* OK` after an outage that began after `after`.
+ */
+async function probe(ip: string, forMs: number) {
+  const p = await startImapProbe(cluster, ip, 5, forMs);
+  if (!p.first.ok) throw new Error(`${ip}: not answering * OK before the crash`);
   return async (after: number): Promise<number> => {
-    const lines = (await run).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { at: number; ok: boolean });
+    const lines = await p.lines();
     const up = lines.find((l) => l.ok && l.at > after && lines.some((d) => !d.ok && d.at <= l.at));
-    if (!up) throw new Error(`${ip}: never answered again: ${JSON.stringify(lines)}`);
+    if (!up) throw new Error(`${ip}: no outage and return seen after the crash at ${after}: ${JSON.stringify(lines)}`);
     return up.at;
   };
 }
@@ -82,8 +86,7 @@ type Run = { totalMs: number; detectionMs: number; decisionMs: number; promotion
 
 async function oneRun(i: number): Promise<Run> {
   const lost = (await storeList()).filter((s) => s.master.machine === victim);
-  const probes = lost.map((s) => probe(s.serviceIp, 25_000 + 4 * leaseMs));
-  await new Promise((r) => setTimeout(r, 1000));
+  const probes = await Promise.all(lost.map((s) => probe(s.serviceIp, 25_000 + 4 * leaseMs)));
   const leader = ha ? await cluster.ha!.waitLeader() : undefined;
   const crashedAt = Date.now();
   await Promise.all([cluster.crash(victim), leader ? cluster.ha!.kill(leader) : undefined]);

@@ -10,7 +10,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg, type StoreJson } from './common.js';
+import { benchArg, startImapProbe, type StoreJson } from './common.js';
 
 const machines = Number(benchArg('machines', '5'));
 const slots = Number(benchArg('slots', '4'));
@@ -35,8 +35,8 @@ try {
   const boundMs: number[] = [];
   for (let i = 0; i < moves; i++) {
     const store = (await cluster.slotctlJson<StoreJson[]>(['store', 'list']))[i]!;
-    const probe = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), store.serviceIp, '5', '20000']);
-    await new Promise((r) => setTimeout(r, 1500)); // the probe is up and sees the old master answering
+    const probe = await startImapProbe(cluster, store.serviceIp, 5, 20000);
+    if (!probe.first.ok) throw new Error(`${store.serviceIp}: not answering * OK before the move`);
     const released = Date.now();
     file = file.replace(new RegExp(`(name: ${store.name}\\n {4}service_ip: \\S+\\n {4}master: )m\\d`), `$1${store.replica.machine}`);
     const fileName = join(dir, `cluster-move-${i}.yaml`);
@@ -45,7 +45,7 @@ try {
     const move = await cluster.exec('co', ['env', ...Object.entries(cluster.operatorEnv).map(([k, v]) => `${k}=${v}`), 'node', '--import', 'tsx', join(ROOT, 'tools', 'admin-move.ts'), cluster.coordinatorTarget, store.master.name, fileName]);
     if (move.exitCode !== 0) throw new Error(`admin-move failed: ${move.stderr}`);
     await waitFor('the new master to serve', async () => ((await cluster.slots()).find((s) => s.name === store.replica.name)?.state === 'SERVING' ? true : undefined), 30_000, 20);
-    const lines = (await probe).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { at: number; ok: boolean });
+    const lines = await probe.lines();
     // the moment the old machine's agent released the address, from its log
     const unbound = readFileSync(join(dir, 'logs', `agent-${store.master.machine}.log`), 'utf8')
       .split('\n')

@@ -15,7 +15,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg, type StoreJson } from './common.js';
+import { benchArg, startImapProbe, type StoreJson } from './common.js';
 
 const runs = Number(benchArg('runs', '20'));
 const phases = new Set(benchArg('phases', 'empty,backlog,drain').split(','));
@@ -62,13 +62,13 @@ type Run = { windowMs: number; steps: Record<string, number>; replayed: string }
 
 async function switchoverWindow(drv: ReturnType<typeof driver>, store: string, before?: () => Promise<void>): Promise<Run> {
   const s = (await cluster.slotctlJson<StoreJson[]>(['store', 'list'])).find((x) => x.name === store)!;
-  const probe = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), s.serviceIp, '5', '6000']);
-  await new Promise((r) => setTimeout(r, 1200)); // the probe runs and sees the old master answer
+  const probe = await startImapProbe(cluster, s.serviceIp, 5, 6000);
+  if (!probe.first.ok) throw new Error(`${s.serviceIp}: not answering * OK before the switchover`);
   await before?.();
   const requested = Date.now();
   const op = await drv.run({ switchover: store });
   if (op.state !== 'succeeded') throw new Error(`switchover of ${store} ${op.state}: ${op.error}`);
-  const lines = (await probe).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { at: number; ok: boolean });
+  const lines = await probe.lines();
   const down = lines.find((l) => !l.ok && l.at >= requested - 5);
   const up = down && lines.find((l) => l.ok && l.at > down.at);
   if (!down || !up) throw new Error(`no outage and recovery seen at ${s.serviceIp}: ${JSON.stringify(lines)}`);
