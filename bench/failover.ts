@@ -17,7 +17,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration } from '@slotctl/shared';
 import { NetnsCluster } from '../test/cluster/netns.js';
-import { removeDir, tempDir } from '../test/support/fixtures.js';
+import { readLogLines, removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { benchArg, startImapProbe, type StoreJson } from './common.js';
@@ -53,6 +53,7 @@ interface EventJson {
   at: string;
   kind: string;
   machine: string;
+  store?: string;
 }
 interface OperationJson {
   kind: string;
@@ -78,6 +79,37 @@ async function probe(ip: string, forMs: number) {
   };
 }
 
+/** The steps of the start phase, as the promoted replica's agent logged them (after the database flip). */
+const START_STEPS = ['applied', 'stopping', 'stopped', 'configured', 'ipBound', 'spawned', 'serving'] as const;
+type StartSteps = Partial<Record<(typeof START_STEPS)[number], number>>;
+
+/**
+ * Where the start phase goes for one store: each step of its promoted replica's agent, ms after the store's flip
+ * (the desired slot applied, the replica's cyrmaster stopping and gone, the master config written, the service IP
+ * bound after the address probe, cyrmaster spawned, IMAP answering on the slot).
+ */
+function startSteps(store: StoreJson, flippedAt: number): StartSteps {
+  const at = (l: Record<string, unknown>) => Date.parse(String(l.time));
+  const lines = readLogLines(cluster.agentLogFile(store.replica.machine)).filter((l) => at(l) >= flippedAt);
+  const first = (match: (l: Record<string, unknown>) => boolean) => {
+    const l = lines.find(match);
+    return l ? at(l) - flippedAt : undefined;
+  };
+  const ofSlot = (l: Record<string, unknown>) => l.slot === store.replica.name;
+  const event = (e: string) => first((l) => ofSlot(l) && l.event === e);
+  const steps: StartSteps = {
+    applied: first((l) => ofSlot(l) && l.msg === 'desired slot applied'),
+    stopping: event('stop'),
+    stopped: event('exited'),
+    configured: event('configured'),
+    ipBound: first((l) => l.msg === 'service IP bound and announced' && l.ip === store.serviceIp),
+    spawned: event('start'),
+    serving: event('ready'),
+  };
+  return Object.fromEntries(Object.entries(steps).filter(([, v]) => v !== undefined));
+}
+const startBreakdown: StartSteps[] = [];
+
 const stalledBack: string[] = [];
 /** Runs after which the returning machine needed `machine recover` (changes at risk under load). */
 let recovered = 0;
@@ -96,6 +128,10 @@ async function oneRun(i: number): Promise<Run> {
   const down = Date.parse(events.find((e) => e.kind === 'machine.down' && e.machine === victim)!.at);
   const ops = (await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all', '--limit', '100'])).filter((o) => o.kind === 'failover' && Date.parse(o.createdAt) >= crashedAt);
   const flips = events.filter((e) => e.kind === 'store.master-changed');
+  for (const s of lost) {
+    const flip = flips.find((e) => e.store === s.name);
+    if (flip) startBreakdown.push(startSteps(s, Date.parse(flip.at)));
+  }
   if (ops.length !== lost.length || flips.length < lost.length) throw new Error(`run ${i + 1}: ${lost.length} stores lost, ${ops.length} failover operations, ${flips.length} flips`);
   const decided = Math.min(...ops.map((o) => Date.parse(o.createdAt)));
   const flipped = Math.max(...flips.map((e) => Date.parse(e.at)));
@@ -174,6 +210,9 @@ try {
   }
   const keys = ['totalMs', 'detectionMs', 'decisionMs', 'promotionMs', 'startMs', ...(ha ? (['newLeaderMs'] as const) : [])] as const;
   out.failover = Object.fromEntries(keys.map((k) => [k, stats(results.map((r) => r[k] ?? Number.NaN))]));
+  // each step of the start phase, ms after the store's flip, over every store of every run
+  out.startSteps = Object.fromEntries(START_STEPS.map((k) => [k, stats(startBreakdown.flatMap((b) => (b[k] === undefined ? [] : [b[k]!])))]));
+  console.log(`start phase, ms after the flip (p50): ${START_STEPS.map((k) => `${k} ${(out.startSteps as Record<string, { p50: number }>)[k]!.p50}`).join(', ')}`);
   out.switchBackRetries = stalledBack;
   out.recoveredAfterRuns = recovered;
   out.notes = [
