@@ -77,8 +77,22 @@ describe('coordinators on etcd, on a namespace cluster', () => {
       await sleep(2000);
       ha.armCrash(leader, 'flip:after');
       // the leader may die before it answers
-      await cluster.slotctl(['store', 'switchover', name, '--json']);
-      await waitFor('the armed leader to kill itself', () => (ha.process(leader)?.exited ? true : undefined), 60_000, 50);
+      const asked = await cluster.slotctl(['store', 'switchover', name, '--json']);
+      // Either the armed leader dies at the flip, or the switchover ended without passing it there (refused, rolled
+      // back, or run by another leader): that says why instead of waiting out the minute in silence.
+      const outcome = await waitFor('the armed leader to kill itself, or the switchover to end without it', async () => {
+        if (ha.process(leader)?.exited) return 'killed';
+        const op = await operations().then((all) => all.filter((o) => o.store === name && o.kind === 'switchover').pop(), () => undefined);
+        return op && op.state !== 'running' ? op : undefined;
+      }, 60_000, 50);
+      if (outcome !== 'killed') {
+        const steps = outcome.steps.map((x) => `${x.at.slice(11, 23)} ${x.step}: ${x.reason}`).join('\n    ');
+        throw new Error(
+          `the switchover of ${name} ended ${outcome.state} (${outcome.error || 'no error'}) without the armed leader ${leader} passing its flip; ` +
+            `leader now ${(await ha.leader()) ?? 'none'}; ${leader} lost its leadership at ${JSON.stringify(ha.logTimes(leader, 'leadership lost').map((t) => new Date(t).toISOString()))}; ` +
+            `switchover asked: exit ${asked.exitCode} ${asked.stdout.trim()} ${asked.stderr.trim()}\n  steps:\n    ${steps}`,
+        );
+      }
       const next = await ha.waitLeader(30_000, leader);
       console.log(`leader ${leader} killed at flip:after; ${next} leads`);
       const op = (await operations()).filter((o) => o.store === name && o.kind === 'switchover').pop()!;
