@@ -106,8 +106,12 @@ export class Coordinator {
     );
     orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: testCrashPoint(), graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
     this.orchestrator = orchestrator;
-    // a machine declared down comes back through a session of its own, never through a partner's relay
-    liveness.onDown = (machine) => sessions.relays.forget(machine);
+    // a machine declared down comes back through a session of its own, never through a partner's relay; its
+    // failover is decided now, not at the orchestrator's next 200 ms pass (a tenth of a 2 s lease)
+    liveness.onDown = (machine) => {
+      sessions.relays.forget(machine);
+      setImmediate(() => orchestrator.wake());
+    };
     this.liveness = liveness;
     this.sessions = sessions;
     const startedAt = new Date().toISOString();
