@@ -72,25 +72,31 @@ export interface ProbeLine {
 
 /**
  * Starts tools/imap-probe.ts in the client namespace against `ip` (an attempt every `everyMs` for `forMs`) and resolves
- * once it has made its first attempt, with that first line: a fault is injected only when the probe is already seeing
- * the address. A fixed sleep was not enough: on a loaded host a probe (a Node process loading tsx) started late, after
- * the failover it was to time had ended, and saw no outage at all. `lines()` resolves when the probe has ended.
+ * once it has seen the address answer `* OK` (within `readyMs`): a fault is injected only when the probe is already
+ * seeing the store serve. A fixed sleep was not enough: on a loaded host a probe (a Node process loading tsx) started
+ * late, after the failover it was to time had ended, and saw no outage at all; and a first attempt can miss its
+ * 200 ms while four probes start at once. `lines()` resolves when the probe has ended, with every line.
  */
-export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number): Promise<{ first: ProbeLine; lines: () => Promise<ProbeLine[]> }> {
+export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number, readyMs = 15_000): Promise<{ answeredAt: number; lines: () => Promise<ProbeLine[]> }> {
   const run = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), ip, String(everyMs), String(forMs)]);
   const parse = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeLine);
-  const first = await new Promise<ProbeLine>((resolve, reject) => {
+  const answeredAt = await new Promise<number>((resolve, reject) => {
     let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${ip} did not answer * OK within ${readyMs} ms of its probe's start: ${seen.trim() || 'no attempt yet'}`)), readyMs);
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
-      const line = seen.split('\n')[0];
-      if (seen.includes('\n') && line) {
+      const ok = parse(seen.slice(0, seen.lastIndexOf('\n') + 1)).find((l) => l.ok);
+      if (ok) {
+        clearTimeout(timer);
         run.stdout?.off('data', onData);
-        resolve(JSON.parse(line) as ProbeLine);
+        resolve(ok.at);
       }
     };
     run.stdout?.on('data', onData);
-    void run.then((r) => reject(new Error(`the IMAP probe of ${ip} ended before its first attempt (exit ${r.exitCode}): ${r.stderr}`)));
+    void run.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`the IMAP probe of ${ip} ended before it saw * OK (exit ${r.exitCode}): ${r.stdout} ${r.stderr}`));
+    });
   });
-  return { first, lines: async () => parse((await run).stdout) };
+  return { answeredAt, lines: async () => parse((await run).stdout) };
 }

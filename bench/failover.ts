@@ -70,10 +70,11 @@ const storeList = () => cluster.slotctlJson<StoreState[]>(['store', 'list']);
  */
 async function probe(ip: string, forMs: number) {
   const p = await startImapProbe(cluster, ip, 5, forMs);
-  if (!p.first.ok) throw new Error(`${ip}: not answering * OK before the crash`);
   return async (after: number): Promise<number> => {
     const lines = await p.lines();
-    const up = lines.find((l) => l.ok && l.at > after && lines.some((d) => !d.ok && d.at <= l.at));
+    // the outage: the first failed attempt begun after the crash (or within 250 ms before it: stamped at its start)
+    const down = lines.find((l) => !l.ok && l.at > after - 250);
+    const up = down && lines.find((l) => l.ok && l.at > down.at);
     if (!up) throw new Error(`${ip}: no outage and return seen after the crash at ${after}: ${JSON.stringify(lines)}`);
     return up.at;
   };

@@ -36,7 +36,6 @@ try {
   for (let i = 0; i < moves; i++) {
     const store = (await cluster.slotctlJson<StoreJson[]>(['store', 'list']))[i]!;
     const probe = await startImapProbe(cluster, store.serviceIp, 5, 20000);
-    if (!probe.first.ok) throw new Error(`${store.serviceIp}: not answering * OK before the move`);
     const released = Date.now();
     file = file.replace(new RegExp(`(name: ${store.name}\\n {4}service_ip: \\S+\\n {4}master: )m\\d`), `$1${store.replica.machine}`);
     const fileName = join(dir, `cluster-move-${i}.yaml`);
