@@ -31,6 +31,9 @@ export interface PushInput {
   log: Logger;
 }
 
+/** How many times a mailbox's `sync_client -m` into an existing mailbox is tried before it counts as failed. */
+const PUSH_ATTEMPTS = 5;
+
 export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   const { layout, log } = input;
   const recoverConf = join(layout.etcDir, 'imapd-recover.conf');
@@ -62,7 +65,15 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
       continue;
     }
     const { file, args } = asCyrusTool(cyrusBinary('sync_client'), ['-C', recoverConf, '-S', input.targetIp, '-o', '-v', '-l', '-m', externalName(m.name)]);
-    const run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
+    // Recovery runs while mail keeps arriving at the new master: a push into a mailbox receiving deliveries at the
+    // same moment was seen to bail out (bench:failover under 25 msg/s: exit 1, "Error from sync_do_mailboxes():
+    // bailing out!") where the same push after the load had stopped merged. Tried again a few times, each logged.
+    let run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
+    for (let attempt = 2; run.exitCode !== 0 && there?.exists && attempt <= PUSH_ATTEMPTS; attempt++) {
+      log.warn({ mailbox: m.name, attempt, exitCode: run.exitCode, output: (run.all ?? '').trim().split('\n').slice(-6).join(' | ') }, 'sync_client -m failed to merge into the new master; trying again');
+      await new Promise((r) => setTimeout(r, 250 * attempt));
+      run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
+    }
     const output = (run.all ?? '').trim().split('\n').slice(-3).join(' | ');
     if (run.exitCode !== 0 && !there?.exists) {
       // the new master deleted it after the failover: the name is a tombstone there under another uniqueid, which
