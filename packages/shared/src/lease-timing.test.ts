@@ -3,7 +3,7 @@ import { leaseTimingProblem, leaseTimings } from './lease-timing.js';
 
 describe('leaseTimings', () => {
   it('keeps the timings of the 5 s lease and 1 s interval', () => {
-    expect(leaseTimings(5000, 1000)).toEqual({ leaseMs: 5000, heartbeatIntervalMs: 1000, agentMarginMs: 1000, deadMarginMs: 1000, renewEveryMs: 500, renewTimeoutMs: 1500, peerIntervalMs: 1000, failsafeMarginMs: 1000 });
+    expect(leaseTimings(5000, 1000)).toEqual({ leaseMs: 5000, heartbeatIntervalMs: 1000, agentMarginMs: 1000, deadMarginMs: 1000, renewEveryMs: 500, renewTimeoutMs: 1500, keptRenewTimeoutMs: 4000, peerIntervalMs: 1000, failsafeMarginMs: 1000 });
   });
 
   it('a 2 s lease at 250 ms: promotion ≥ 900 ms after the old masters stopped, 1 s blips survive', () => {
@@ -12,6 +12,8 @@ describe('leaseTimings', () => {
     // blip + interval + one renewal period + a 100 ms handshake inside what the agent believes it holds
     expect(1000 + t.heartbeatIntervalMs + t.renewEveryMs + 100).toBeLessThan(t.leaseMs - t.agentMarginMs);
     expect(t.renewTimeoutMs).toBeGreaterThanOrEqual(500);
+    // the kept connection's renewal waits as long as its answer can still renew: until a lease less the margin
+    expect(t.keptRenewTimeoutMs).toBe(t.leaseMs - t.agentMarginMs);
     expect(t.peerIntervalMs).toBe(250);
   });
 

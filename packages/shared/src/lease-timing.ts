@@ -18,8 +18,15 @@ export interface LeaseTimings {
   deadMarginMs: number;
   /** While acknowledgements are overdue, a renewal (fresh connection or relay) this often. */
   renewEveryMs: number;
-  /** How long one renewal may wait for its answer. */
+  /** How long one renewal over a fresh connection may wait for its answer (short: the next one dials anew). */
   renewTimeoutMs: number;
+  /**
+   * How long the renewal over the lease thread's kept connection may wait: as long as its answer can still help, a
+   * lease less the agent's margin (the lease counts from when it left). On a saturated host the coordinator answered
+   * in 1–3 s; with the fresh connections' 500 ms every renewal of a 2 s lease was abandoned before its answer came
+   * and the fence fired (bench:failover start-up, 40 slots starting on 2 cores).
+   */
+  keptRenewTimeoutMs: number;
   /** How often an agent asks its partners (Peer.Confirm), and its margin on their promises. */
   peerIntervalMs: number;
   failsafeMarginMs: number;
@@ -36,6 +43,7 @@ export function leaseTimings(leaseMs: number, heartbeatIntervalMs: number): Leas
     deadMarginMs: Math.max(500, Math.round(leaseMs / 5)),
     renewEveryMs,
     renewTimeoutMs: clamp(3 * renewEveryMs, 500, 1500),
+    keptRenewTimeoutMs: Math.max(clamp(3 * renewEveryMs, 500, 1500), leaseMs - Math.max(250, Math.round(leaseMs / 5))),
     peerIntervalMs: clamp(heartbeatIntervalMs, 250, 1000),
     failsafeMarginMs: Math.max(500, Math.round(leaseMs / 5)),
   };

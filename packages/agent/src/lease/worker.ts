@@ -117,7 +117,7 @@ function acked(seq: number, leaseMs: number): void {
 }
 
 /** While acknowledgements are overdue, a new renewal this often (see renewIfOverdue), each waiting this long: from the session's interval (lease-timing.ts). */
-let { renewEveryMs, renewTimeoutMs } = leaseTimings(5000, 1000);
+let { renewEveryMs, renewTimeoutMs, keptRenewTimeoutMs } = leaseTimings(5000, 1000);
 const MAX_RENEWALS = 3;
 let renewals = 0;
 let lastRenewalAt = 0;
@@ -162,7 +162,7 @@ function renewIfOverdue(): void {
   }
   const dial = () => new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
   const client = kept ? (keptClient ??= { coordinator: current.coordinator, client: dial() }).client : dial();
-  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + renewTimeoutMs }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + (kept ? keptRenewTimeoutMs : renewTimeoutMs) }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     if (!kept) {
       client.close();
       renewals--;
@@ -261,7 +261,7 @@ port.on('message', (m: ToKeeper) => {
       session = m;
       relaySession = m.relayKey ? { instanceId: m.instanceId, key: m.relayKey, intervalMs: m.intervalMs, welcomedAt: m.welcomedAt } : undefined;
       margin = leaseMargin(m.leaseMs);
-      ({ renewEveryMs, renewTimeoutMs } = leaseTimings(m.leaseMs, m.intervalMs));
+      ({ renewEveryMs, renewTimeoutMs, keptRenewTimeoutMs } = leaseTimings(m.leaseMs, m.intervalMs));
       lastAckAt = monotonicMs();
       newestTerm = Math.max(newestTerm, m.term);
       break;
