@@ -62,7 +62,8 @@ type Run = { windowMs: number; steps: Record<string, number>; replayed: string }
 
 async function switchoverWindow(drv: ReturnType<typeof driver>, store: string, before?: () => Promise<void>): Promise<Run> {
   const s = (await cluster.slotctlJson<StoreJson[]>(['store', 'list'])).find((x) => x.name === store)!;
-  const probe = await startImapProbe(cluster, s.serviceIp, 5, 6000);
+  // long enough for a switchover that replays a backlog under load (one took over 5 s: the 6 s probe ended first)
+  const probe = await startImapProbe(cluster, s.serviceIp, 5, before ? 20_000 : 8000);
   await before?.();
   const requested = Date.now();
   const op = await drv.run({ switchover: store });
