@@ -131,8 +131,9 @@ async function oneRun(i: number): Promise<Run> {
   const flips = events.filter((e) => e.kind === 'store.master-changed');
   for (const s of lost) {
     const flip = flips.find((e) => e.store === s.name);
-    if (flip) startBreakdown.push(startSteps(s, Date.parse(flip.at)));
-    if (flip) console.log(`    ${s.name}: start phase, ms after its flip ${JSON.stringify(startBreakdown.at(-1))}`);
+    if (!flip) continue;
+    startBreakdown.push(startSteps(s, Date.parse(flip.at)));
+    console.log(`    ${s.name}: start phase, ms after its flip ${JSON.stringify(startBreakdown.at(-1))}`);
   }
   if (ops.length !== lost.length || flips.length < lost.length) throw new Error(`run ${i + 1}: ${lost.length} stores lost, ${ops.length} failover operations, ${flips.length} flips`);
   const decided = Math.min(...ops.map((o) => Date.parse(o.createdAt)));

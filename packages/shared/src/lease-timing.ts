@@ -36,14 +36,16 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
 
 export function leaseTimings(leaseMs: number, heartbeatIntervalMs: number): LeaseTimings {
   const renewEveryMs = clamp(Math.round(heartbeatIntervalMs / 2), 100, 500);
+  const agentMarginMs = Math.max(250, Math.round(leaseMs / 5));
+  const renewTimeoutMs = clamp(3 * renewEveryMs, 500, 1500);
   return {
     leaseMs,
     heartbeatIntervalMs,
-    agentMarginMs: Math.max(250, Math.round(leaseMs / 5)),
+    agentMarginMs,
     deadMarginMs: Math.max(500, Math.round(leaseMs / 5)),
     renewEveryMs,
-    renewTimeoutMs: clamp(3 * renewEveryMs, 500, 1500),
-    keptRenewTimeoutMs: Math.max(clamp(3 * renewEveryMs, 500, 1500), leaseMs - Math.max(250, Math.round(leaseMs / 5))),
+    renewTimeoutMs,
+    keptRenewTimeoutMs: Math.max(renewTimeoutMs, leaseMs - agentMarginMs),
     peerIntervalMs: clamp(heartbeatIntervalMs, 250, 1000),
     failsafeMarginMs: Math.max(500, Math.round(leaseMs / 5)),
   };

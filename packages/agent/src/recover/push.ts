@@ -31,6 +31,9 @@ export interface PushInput {
   log: Logger;
 }
 
+/** A tool's last `n` lines of output, on one line. */
+const lastLines = (all: string | undefined, n: number) => (all ?? '').trim().split('\n').slice(-n).join(' | ');
+
 /** How many times a mailbox's `sync_client -m` into an existing mailbox is tried before it counts as failed. */
 const PUSH_ATTEMPTS = 5;
 
@@ -70,11 +73,11 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     // bailing out!") where the same push after the load had stopped merged. Tried again a few times, each logged.
     let run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
     for (let attempt = 2; run.exitCode !== 0 && there?.exists && attempt <= PUSH_ATTEMPTS; attempt++) {
-      log.warn({ mailbox: m.name, attempt, exitCode: run.exitCode, output: (run.all ?? '').trim().split('\n').slice(-6).join(' | ') }, 'sync_client -m failed to merge into the new master; trying again');
+      log.warn({ mailbox: m.name, attempt, exitCode: run.exitCode, output: lastLines(run.all, 6) }, 'sync_client -m failed to merge into the new master; trying again');
       await new Promise((r) => setTimeout(r, 250 * attempt));
       run = await execa(file, args, { reject: false, timeout: 300_000, all: true });
     }
-    const output = (run.all ?? '').trim().split('\n').slice(-3).join(' | ');
+    const output = lastLines(run.all, 3);
     if (run.exitCode !== 0 && !there?.exists) {
       // the new master deleted it after the failover: the name is a tombstone there under another uniqueid, which
       // sync_client -m cannot merge into (measured in the soak, seed 3274726004: exit 1, "bailing out", every
