@@ -27,6 +27,18 @@ async function switchover(name: string, extra: string[] = []): Promise<{ exitCod
 }
 
 /**
+ * A node script (for `node -e` in a namespace) that logs in to IMAP at ip:1143 as `user` (test auth: any password),
+ * says "logged in", keeps the session busy with a NOOP every 0.5 s and exits 0 saying "closed by the server" when the
+ * server ends it, or 1 after 120 s.
+ */
+function holdImapSession(ip: string, user: string): string {
+  return `const s=require('net').connect({host:${JSON.stringify(ip)},port:1143});let n=0;
+s.on('data',(d)=>{if(n++===0)s.write('a LOGIN ${user} x\\r\\n');else if(/^a OK/m.test(String(d)))console.log('logged in');});
+s.on('close',()=>{console.log('closed by the server');process.exit(0);});s.on('error',()=>{});
+setInterval(()=>s.write('n NOOP\\r\\n'),500);setTimeout(()=>process.exit(1),120000);`;
+}
+
+/**
  * Pauses `machine`'s agent (SIGSTOP) and starts a switchover of `name` whose old master it hangs. What follows must
  * happen before the silence makes the machine suspect (two heartbeat intervals) or down (a lease and a fifth): beside
  * two busy loops the slotctl CLI alone took 2–4 s to start, the preflight rightly refused a suspect machine three
@@ -103,6 +115,32 @@ describe('planned switchover on a namespace cluster', () => {
       expect(s.master.machine).toBe(all.find((x) => x.name === name)!.master.machine);
     }
   }, 600_000); // a hang detector, not a speed goal (bench/switchover.ts): 20 switchovers took over 300 s beside two busy loops
+
+  it('promotes the replica in place: its cyrmaster keeps running, a session begun under the replica settings is ended, and mail on the new master replicates', async () => {
+    const before = await store('n03');
+    // an admin's IMAP session on the replica's slot IP, open across the promotion (it read the replica's imapd.conf)
+    const session = cluster.exec('cl', ['node', '-e', holdImapSession(before.replica.ip, 'ann')]);
+    let said = '';
+    session.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    await waitFor('an IMAP session logged in on the replica', async () => said.includes('logged in'), 15_000, 50);
+    const r = await switchover('n03', ['--wait']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const after = await store('n03');
+    expect(after.master.name).toBe(before.replica.name);
+    expect(after.master.pid, 'the promoted replica kept its cyrmaster (reloaded, not restarted)').toBe(before.replica.pid);
+    const ended = await Promise.race([session, new Promise<undefined>((res) => setTimeout(() => res(undefined), 15_000))]);
+    expect(ended, `the replica-era session was not ended: ${said}`).toBeDefined();
+    expect(said).toContain('closed by the server');
+    // the new master logs what it takes in (sync_log) and its rolling sync_client sends it to the old master
+    await cluster.mail('deliver', [{ host: after.serviceIp, user: 'ann', subject: 'after a promotion in place' }]);
+    await expectReplicasMatch([after], { timeoutMs: 30_000 });
+    // and back: the old master, restarted as replica, is promoted in place in its turn
+    expect((await switchover('n03', ['--wait'])).exitCode).toBe(0);
+    const back = await store('n03');
+    expect(back.master.name).toBe(before.master.name);
+    expect(back.master.pid).toBe(after.replica.pid);
+    await expectOneMaster('n03');
+  }, 240_000);
 
   it('refuses and rolls back when the replay cannot reach the replica; the old master serves and keeps its sync log', async () => {
     const before = await store('n09');

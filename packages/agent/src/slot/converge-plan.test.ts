@@ -7,6 +7,7 @@ import { renderSlotConfig } from './render.js';
 
 const master: AppliedSlot = { store: 's01', role: 'MASTER', epoch: 4, slotIp: '127.0.21.1', serviceIp: '127.0.20.1', peerSlot: 's01-m2', peerIp: '127.0.22.1', dataPath: '/d', metaPath: '/m' };
 const replica: AppliedSlot = { ...master, role: 'REPLICA', epoch: 5 };
+const promoted: AppliedSlot = { ...replica, role: 'MASTER', epoch: 6 };
 const render = (desired: AppliedSlot, recoverListen = false) => renderSlotConfig({ slot: 's01-m1', desired, ports: { imap: 143, lmtp: 24, sync: 2005 }, auth: { mode: 'test', syncUser: 'admin', syncPassword: 'x' }, recoverListen });
 const disk = (desired: AppliedSlot | undefined, recoverListen = false): [string, string] => (desired ? [render(desired, recoverListen).imapdConf, render(desired, recoverListen).cyrusConf] : ['', '']);
 
@@ -20,6 +21,8 @@ interface Row {
   retry?: boolean;
   onDisk: [string, string];
   recoverListen?: string;
+  /** The machine holds its lease (default true). */
+  mayServe?: boolean;
   plan: Partial<ConvergePlan> | Record<string, unknown>;
 }
 
@@ -44,6 +47,14 @@ const ROWS: Row[] = [
   { case: 'failed, the config changed: rewritten (no longer failed) and started', lifecycle: 'failed', before: master, desired: replica, onDisk: disk(master), plan: steps({ configure: true, start: true }) },
   { case: 'failed, desired stopped: the crash loop is cleared', lifecycle: 'failed', before: master, desired: master, run: false, onDisk: disk(master), plan: steps({ clearFailed: true }) },
   { case: 'starting (restart pending) and unchanged: nothing, the restart timer does it', lifecycle: 'starting', hasPid: false, before: master, desired: master, onDisk: disk(master), plan: steps({}) },
+  { case: 'a serving replica promoted, paths and slot IP unchanged: reloaded in place', lifecycle: 'serving', hasPid: true, before: replica, desired: promoted, onDisk: disk(replica), plan: { kind: 'promote-in-place', recoverWanted: '' } },
+  { case: 'promoted with a recovery listener wanted: reloaded in place with it', lifecycle: 'serving', hasPid: true, before: replica, desired: promoted, recoverListen: 'rc-1', onDisk: disk(replica), plan: { kind: 'promote-in-place', recoverWanted: 'rc-1' } },
+  { case: 'promoted without a lease: stop, rewrite, start (which waits for the lease)', lifecycle: 'serving', hasPid: true, before: replica, desired: promoted, mayServe: false, onDisk: disk(replica), plan: steps({ stop: 'config changed', configure: true, start: true }) },
+  { case: 'promoted while still starting: stop, rewrite, start', lifecycle: 'starting', hasPid: true, before: replica, desired: promoted, onDisk: disk(replica), plan: steps({ stop: 'config changed', configure: true, start: true }) },
+  { case: 'promoted with its data moved: stop, rewrite, start', lifecycle: 'serving', hasPid: true, before: replica, desired: { ...promoted, dataPath: '/d2' }, onDisk: disk(replica), plan: steps({ stop: 'config changed', configure: true, start: true }) },
+  { case: 'promoted with a new slot IP: stop, rewrite, start', lifecycle: 'serving', hasPid: true, before: replica, desired: { ...promoted, slotIp: '127.0.21.9' }, onDisk: disk(replica), plan: steps({ stop: 'config changed', configure: true, start: true }) },
+  { case: 'promoted, but the config on disk is not what the replica was given (edited by hand): stop, rewrite, start', lifecycle: 'serving', hasPid: true, before: replica, desired: promoted, onDisk: [`${disk(replica)[0]}sync_log: 1\n`, disk(replica)[1]], plan: steps({ stop: 'config changed', configure: true, start: true }) },
+  { case: 'promoted while stopped: rewrite and start', lifecycle: 'stopped', before: replica, desired: promoted, onDisk: disk(replica), plan: steps({ configure: true, start: true }) },
   { case: 'a config file missing on disk: rewritten and started', lifecycle: 'stopped', before: master, desired: master, onDisk: [disk(master)[0], ''], plan: steps({ configure: true, start: true }) },
 ];
 
@@ -60,6 +71,8 @@ describe('planConverge', () => {
         onDisk: row.onDisk,
         rendered: render(row.desired, row.desired.role === 'MASTER' && !!row.recoverListen),
         recoverListen: row.recoverListen ?? '',
+        renderedBefore: row.before && render(row.before),
+        mayServe: row.mayServe ?? true,
       };
       const plan = planConverge(input);
       const expected = Object.fromEntries(Object.entries(row.plan).filter(([, v]) => v !== undefined));

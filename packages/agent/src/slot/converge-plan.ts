@@ -21,6 +21,10 @@ export interface ConvergeInput {
   rendered: { imapdConf: string; cyrusConf: string };
   /** The recovery whose listener a master must have open ('' = none). */
   recoverListen: string;
+  /** The config the previous desired state renders (what a running slot runs, if it is what is on disk). */
+  renderedBefore?: { imapdConf: string; cyrusConf: string };
+  /** The machine holds its lease: a master may serve now (otherwise a promoted replica stops and waits for it). */
+  mayServe: boolean;
 }
 
 /** The steps of an ordinary convergence, in order; each is a lifecycle transition. */
@@ -40,6 +44,8 @@ export type ConvergePlan =
   | { kind: 'toggle-recover-listener'; op: string; why: string }
   /** A new epoch with the same role and settings: only the config header is rewritten, cyrmaster keeps running. */
   | { kind: 'rewrite-header'; why: string }
+  /** A serving replica becomes master: its cyrmaster reloads the master's config (promote-in-place.ts). */
+  | { kind: 'promote-in-place'; why: string; recoverWanted: string }
   | ({ kind: 'steps'; why: string; recoverWanted: string } & ConvergeSteps);
 
 const isRunning = (l: SlotLifecycle) => l === 'starting' || l === 'serving';
@@ -57,6 +63,16 @@ export function planConverge(input: ConvergeInput): ConvergePlan {
   const sameElse = (a: string, b: string) => a === b || differsOnlyInHeader(a, b);
   if (running && run && input.hasPid && input.before?.role === desired.role && configChanged && sameElse(onDisk[0], rendered.imapdConf) && sameElse(onDisk[1], rendered.cyrusConf)) {
     return { kind: 'rewrite-header', why: 'new epoch, same role and settings' };
+  }
+  // a serving replica promoted with its paths and slot IP unchanged, running exactly the config its previous desired
+  // state renders: reloaded as master, not restarted (the order of a restart's steps is kept: config, address, serve)
+  const b = input.before;
+  if (
+    input.lifecycle === 'serving' && run && input.hasPid && input.mayServe && b?.role === 'REPLICA' && desired.role === 'MASTER' &&
+    b.dataPath === desired.dataPath && b.metaPath === desired.metaPath && b.slotIp === desired.slotIp &&
+    input.renderedBefore !== undefined && sameElse(onDisk[0], input.renderedBefore.imapdConf) && sameElse(onDisk[1], input.renderedBefore.cyrusConf)
+  ) {
+    return { kind: 'promote-in-place', why: 'a serving replica promoted: reloaded as master without a restart', recoverWanted: listen ? input.recoverListen : '' };
   }
   // the lifecycle as each step leaves it
   let lifecycle = input.lifecycle;

@@ -6,6 +6,7 @@ export type SlotLifecycle = 'absent' | 'configured' | 'starting' | 'serving' | '
 export type SlotEvent =
   | 'configured' // desired state names the slot; its config is written
   | 'start' // it should run and does not
+  | 'promote' // a serving replica becomes master: reloaded, not restarted (promote-in-place.ts)
   | 'ready' // IMAP answered * OK
   | 'crashed' // cyrmaster exited without being asked to
   | 'crash-loop' // too many crashes in the window
@@ -24,6 +25,7 @@ export const SLOT_ACTIONS = {
   none: 'nothing',
   'write-config': "writes the slot's directories, imapd.conf and cyrus.conf (a replica first lets go of its store's service IP)",
   spawn: 'starts cyrmaster in its own process group as cyrus (or takes over one already running for the slot)',
+  'reload-as-master': "writes the master's imapd.conf and cyrus.conf, takes the store's service IP, SIGHUP to the running cyrmaster",
   'stop-cyrmaster': 'closes the service listeners and waits for deliveries in flight, releases the service IP, SIGTERM, SIGKILL of the group after the stop timeout',
   'schedule-restart': 'starts cyrmaster again after the backoff delay',
   'give-up': "releases the service IP (the slot stays down)",
@@ -44,6 +46,7 @@ export interface SlotTransition {
 export const SLOT_TRANSITIONS: readonly SlotTransition[] = [
   { from: ['absent', 'configured', 'stopped', 'failed'], event: 'configured', to: 'configured', action: 'write-config', reason: 'desired state rendered to imapd.conf and cyrus.conf' },
   { from: ['configured', 'stopped', 'failed', 'starting'], event: 'start', to: 'starting', action: 'spawn', reason: 'desired to run: starting cyrmaster' },
+  { from: ['serving'], event: 'promote', to: 'starting', action: 'reload-as-master', reason: 'a serving replica promoted in place: reloaded as master without a restart' },
   { from: ['starting'], event: 'ready', to: 'serving', action: 'none', reason: 'IMAP answered * OK' },
   { from: ['starting', 'serving'], event: 'crashed', to: 'starting', action: 'schedule-restart', reason: 'cyrmaster exited unexpectedly, or did not greet within the ready timeout: restarting after backoff' },
   { from: ['starting', 'serving'], event: 'crash-loop', to: 'failed', action: 'give-up', reason: 'too many crashes in the window: not restarting until the desired state changes or an operator starts it' },

@@ -1,6 +1,7 @@
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { connectionsTo, procAddresses, socketsAt } from './process.js';
+import { childProcesses, connectionsTo, pidAlive, procAddresses, signalStillRunning, socketsAt, type ProcessRef } from './process.js';
 
 const listen = async (host: string, port = 0): Promise<net.Server> => {
   const server = net.createServer(() => undefined);
@@ -57,5 +58,32 @@ describe('procAddresses', () => {
     expect(procAddresses('::ffff:127.0.0.1')).toEqual(['0000000000000000FFFF00000100007F']);
     expect(procAddresses('fd00::a:b')).toEqual(['000000FD00000000000000000B000A00']);
     expect(() => procAddresses('10.0.0')).toThrow(/not an IP address/);
+  });
+});
+
+describe('childProcesses and signalStillRunning', () => {
+  it('sees the named children of a process and signals only those still the same process', async () => {
+    // a parent with two sleeps and a tail: only the sleeps are asked for
+    const parent = spawn('sh', ['-c', 'sleep 30 & sleep 30 & tail -f /dev/null & wait'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      let refs: ProcessRef[] = [];
+      for (let i = 0; i < 100 && refs.length < 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        refs = childProcesses(parent.pid!, ['sleep']);
+      }
+      expect(refs).toHaveLength(2);
+      expect(childProcesses(parent.pid!, ['tail'])).toHaveLength(1);
+      // a PID whose start time is not the one seen is another process: left alone
+      expect(signalStillRunning(refs.map((r) => ({ ...r, started: `${r.started}0` })), 'SIGTERM')).toBe(0);
+      expect(signalStillRunning(refs, 'SIGTERM')).toBe(2);
+      for (let i = 0; i < 100 && refs.some((r) => pidAlive(r.pid)); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(childProcesses(parent.pid!, ['sleep'])).toHaveLength(0);
+      expect(signalStillRunning(refs, 'SIGTERM')).toBe(0);
+    } finally {
+      // its children by PID first (killed alone, the shell would leave them running)
+      for (const child of childProcesses(parent.pid!, ['sleep', 'tail'])) process.kill(child.pid, 'SIGKILL');
+      parent.kill('SIGKILL');
+    }
+    expect(childProcesses(999_999_999, ['sleep'])).toEqual([]);
   });
 });

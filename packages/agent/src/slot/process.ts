@@ -84,25 +84,73 @@ export function isSlotMaster(pid: number, imapdConf: string): boolean {
   }
 }
 
-/** PIDs of the direct children of `parent` whose program name ends with `name` (e.g. the rolling sync_client). */
-export function childrenNamed(parent: number, name: string): number[] {
-  const out: number[] = [];
-  let entries: string[];
+/** The direct children of `parent` (none when it is gone). */
+function childPids(parent: number): number[] {
   try {
-    entries = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
-    return out;
+    return [];
   }
-  for (const entry of entries) {
-    const pid = Number(entry);
+}
+
+/** PIDs of the direct children of `parent` whose program name is one of `names` (a path's last part counts). */
+function childrenNamedAny(parent: number, names: readonly string[]): number[] {
+  const out: number[] = [];
+  for (const pid of childPids(parent)) {
     try {
       const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
-      if (argv0 === name || argv0.endsWith(`/${name}`)) out.push(pid);
+      if (names.includes(argv0.slice(argv0.lastIndexOf('/') + 1))) out.push(pid);
     } catch {
       // gone meanwhile
     }
   }
   return out;
+}
+
+/** PIDs of the direct children of `parent` whose program name ends with `name` (e.g. the rolling sync_client). */
+export function childrenNamed(parent: number, name: string): number[] {
+  return childrenNamedAny(parent, [name]);
+}
+
+/** A process as it was seen: its PID and start time, so that a PID taken by another process later is not it. */
+export interface ProcessRef {
+  pid: number;
+  /** /proc/PID/stat field 22: clock ticks after boot when it started. */
+  started: string;
+}
+
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The direct children of `parent` now whose program name is one of `names`. */
+export function childProcesses(parent: number, names: readonly string[]): ProcessRef[] {
+  const out: ProcessRef[] = [];
+  for (const pid of childrenNamedAny(parent, names)) {
+    const started = startTime(pid);
+    if (started !== undefined) out.push({ pid, started });
+  }
+  return out;
+}
+
+/** Signals each process of `refs` that still runs (the same process, not a later one with its PID); how many. */
+export function signalStillRunning(refs: readonly ProcessRef[], signal: NodeJS.Signals): number {
+  let signalled = 0;
+  for (const ref of refs) {
+    if (startTime(ref.pid) !== ref.started || !pidAlive(ref.pid)) continue;
+    try {
+      process.kill(ref.pid, signal);
+      signalled++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return signalled;
 }
 
 /** Resolves when host:port sends a line starting with "* OK" (the IMAP greeting). */

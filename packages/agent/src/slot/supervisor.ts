@@ -10,12 +10,13 @@ import { execa, type ResultPromise } from 'execa';
 import { UnsafePathError, describeError, withContext, type Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
-import { planConverge } from './converge-plan.js';
+import { planConverge, type ConvergePlan } from './converge-plan.js';
 import { listenAddresses, waitPortsFree } from '../preflight/ports.js';
 import { prepareSlotDirs, readCyrusFile, writeSlotConfig } from './files.js';
 import { slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotAction, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
-import { isSlotMaster, pidAlive, readPidFile, signalGroup, terminateMaster } from './process.js';
+import { isSlotMaster, pidAlive, readPidFile, signalGroup, terminateMaster, type ProcessRef } from './process.js';
+import { endReplicaSessions, reloadAsMaster } from './promote-in-place.js';
 import { awaitReady } from './readiness.js';
 import { quiesceService } from './quiesce.js';
 import { renderSlotConfig } from './render.js';
@@ -60,12 +61,15 @@ export class SlotSupervisor {
   private fencedStop = false;
   /** The checks before start that hold it down, and the words of a cyrmaster's exit (failure-words.ts). */
   private readonly words: FailureWords;
+  /** A replica reloaded as master: its children that read the replica's settings, stopped once it serves. */
+  private replicaChildren: ProcessRef[] = [];
 
   /** Each row's action of the lifecycle table (lifecycle.ts), run after its state change. */
   private readonly actions: Record<SlotAction, () => void | Promise<void>> = {
     none: () => undefined,
     'write-config': () => this.writeConfig(),
     spawn: () => this.spawn(),
+    'reload-as-master': () => this.reloadAsMaster(),
     'stop-cyrmaster': () => this.stopCyrmaster(),
     'schedule-restart': () => this.scheduleRestart(),
     'give-up': () => this.addresses.releaseService(),
@@ -163,8 +167,9 @@ export class SlotSupervisor {
   }
 
   /**
-   * Converges to `desired` (run or stopped). A changed config of a running slot means stop, rewrite, start:
-   * the role of a running cyrmaster never changes under it.
+   * Converges to `desired` (run or stopped). A changed config of a running slot means stop, rewrite, start — except a
+   * serving replica promoted to master, which reloads in place (promote-in-place.ts). A master never becomes a replica
+   * under a running cyrmaster: it drains and stops first.
    */
   converge(desired: AppliedSlot, run: boolean, startGeneration = 0, recoverListen = ''): Promise<void> {
     return this.serial(async () => {
@@ -177,8 +182,9 @@ export class SlotSupervisor {
       const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth, recoverListen: listen });
       const layout = this.layout!;
       const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
+      const renderedBefore = before && renderSlotConfig({ slot: this.name, desired: before, ports: this.rt.ports, auth: this.rt.auth });
       // a slot held down by a failed check tries again with every desired state
-      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.words.gate.blocked, onDisk, rendered, recoverListen });
+      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.words.gate.blocked, onDisk, rendered, recoverListen, renderedBefore, mayServe: this.rt.mayServeMaster() });
       if (plan.kind === 'toggle-recover-listener') return this.recovery.toggle(desired, layout, rendered.cyrusConf, plan.op);
       if (plan.kind === 'rewrite-header') {
         const write = writeSlotConfig({ slot: this.name, desired, layout, rendered, auth: this.rt.auth, disks: this.rt.disks() });
@@ -186,21 +192,66 @@ export class SlotSupervisor {
         this.log.info({ epoch: desired.epoch, role: desired.role }, `${plan.why}: config header rewritten, cyrmaster keeps running`);
         return;
       }
-      this.recovery.want(plan.recoverWanted);
-      // a replica promoted: its store's address is probed while it stops (the probe is a wait, the stop is work), and
-      // the bind right after takes that probe's word (EARLY_PROBE_VALID_MS) instead of waiting out another
-      if (plan.stop && plan.start && desired.role === 'MASTER' && before?.role === 'REPLICA') void this.rt.vip.probeEarly?.(desired.serviceIp);
-      if (plan.stop) await this.stopNow(plan.stop);
-      if (plan.configure) {
-        this.rendered = rendered;
-        const written = this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
-        if (!(await written.then(() => true, (err: unknown) => this.refuseUnsafe(err)))) return;
-      }
-      if (plan.clearFailed) await this.fire('stop', 'operator stop');
-      if (plan.start) {
-        this.crashes = [];
-        await this.startNow();
-      }
+      if (plan.kind === 'promote-in-place') return this.promoteInPlace(plan, rendered, before);
+      return this.runSteps(plan, rendered, before);
+    });
+  }
+
+  /** The steps of an ordinary convergence (stop, write, start), as planned. */
+  private async runSteps(plan: Extract<ConvergePlan, { kind: 'steps' }>, rendered: { imapdConf: string; cyrusConf: string }, before: AppliedSlot | undefined): Promise<void> {
+    const desired = this.desired!;
+    this.recovery.want(plan.recoverWanted);
+    // a replica promoted: its store's address is probed while it stops (the probe is a wait, the stop is work), and
+    // the bind right after takes that probe's word (EARLY_PROBE_VALID_MS) instead of waiting out another
+    if (plan.stop && plan.start && desired.role === 'MASTER' && before?.role === 'REPLICA') void this.rt.vip.probeEarly?.(desired.serviceIp);
+    if (plan.stop) await this.stopNow(plan.stop);
+    if (plan.configure) {
+      this.rendered = rendered;
+      const written = this.fire('configured', `${desired.role.toLowerCase()} epoch ${desired.epoch}`);
+      if (!(await written.then(() => true, (err: unknown) => this.refuseUnsafe(err)))) return;
+    }
+    if (plan.clearFailed) await this.fire('stop', 'operator stop');
+    if (plan.start) {
+      this.crashes = [];
+      await this.startNow();
+    }
+  }
+
+  /**
+   * A serving replica promoted without a restart (promote-in-place.ts). If the reload cannot be done (its address not
+   * taken, a write that failed), the ordinary way: stop, rewrite, start as master.
+   */
+  private async promoteInPlace(plan: Extract<ConvergePlan, { kind: 'promote-in-place' }>, rendered: { imapdConf: string; cyrusConf: string }, before: AppliedSlot | undefined): Promise<void> {
+    const d = this.desired!;
+    this.recovery.want(plan.recoverWanted);
+    // the duplicate-address probe (a wait) runs while the config is written (work)
+    void this.rt.vip.probeEarly?.(d.serviceIp);
+    this.rendered = rendered;
+    this.crashes = [];
+    const reloaded = await this.fire('promote', `master epoch ${d.epoch}`).then(
+      () => true,
+      (err: unknown) => (err instanceof UnsafePathError ? this.refuseUnsafe(err, () => this.stopNow('its files are unsafe')).then(() => undefined) : false),
+    );
+    if (reloaded === undefined) return;
+    if (!reloaded) {
+      this.log.warn({ store: d.store, epoch: d.epoch, err: this.lastError }, 'promotion in place failed: restarting as master');
+      return this.runSteps({ kind: 'steps', why: 'promotion in place failed', recoverWanted: plan.recoverWanted, stop: 'config changed', configure: true, clearFailed: false, start: true }, rendered, before);
+    }
+    await this.judgeStart(this.pid, () => {
+      const ended = endReplicaSessions(this.replicaChildren);
+      this.replicaChildren = [];
+      return `promoted in place${ended ? `; ${ended} session(s) begun as replica stopped` : ''}`;
+    });
+  }
+
+  /** The 'reload-as-master' action: master config written, service IP taken, SIGHUP (promote-in-place.ts). */
+  private async reloadAsMaster(): Promise<void> {
+    const d = this.desired!;
+    this.replicaChildren = await reloadAsMaster({
+      pid: this.pid!,
+      serviceIp: d.serviceIp,
+      write: () => writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered: this.rendered!, auth: this.rt.auth, disks: this.rt.disks() }),
+      take: () => this.addresses.take(d),
     });
   }
 
@@ -336,7 +387,15 @@ export class SlotSupervisor {
     if (this.fencedStop) this.rt.metrics?.fenceAction('master-resumed');
     this.fencedStop = false;
     await this.fire('start');
-    const spawned = this.pid;
+    await this.judgeStart(this.pid);
+  }
+
+  /**
+   * Waits until the cyrmaster `spawned` (started or reloaded) serves: ready, or a failed start (a crash: restarted
+   * after backoff). `onReady` runs before it counts as serving and may add words to the reason.
+   */
+  private async judgeStart(spawned: number | undefined, onReady?: () => string): Promise<void> {
+    const d = this.desired!;
     const ready = await awaitReady({
       pid: spawned,
       slotIp: d.slotIp,
@@ -348,8 +407,9 @@ export class SlotSupervisor {
     });
     if (ready.outcome === 'failed') this.crashed(ready.why);
     if (ready.outcome !== 'ready') return;
+    const more = onReady?.();
     this.recovery.started();
-    await this.fire('ready', `pid ${this.pid}`);
+    await this.fire('ready', `pid ${this.pid}${more ? `, ${more}` : ''}`);
   }
 
   /** The 'spawn' action: cyrmaster started in its own process group as cyrus, or the one already running taken over. */
