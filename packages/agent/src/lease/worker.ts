@@ -174,6 +174,7 @@ function renewIfOverdue(): void {
         keptClient = undefined;
       }
     }
+    if (err) renewalFailed(seq, kept, monotonicMs() - now, err);
     if (err || !ack || session !== current) return;
     if (isStaleTerm(newestTerm, ack.term)) {
       log.warn({ seq, term: ack.term, newestTerm, coordinator: current.coordinator }, 'renewal acknowledged under an older leadership term (a deposed leader): the lease is not renewed by it');
@@ -184,6 +185,22 @@ function renewIfOverdue(): void {
     direct();
     log.info({ seq, ms: Math.round(monotonicMs() - now), connection: kept ? 'kept' : 'fresh' }, "lease renewed outside the session (its acknowledgements were overdue or late)");
   });
+}
+
+/** Failed renewals said, by connection and code, at most once every 5 s each (a blip fails several a second). */
+const renewalFailuresSaid = new Map<string, number>();
+
+/**
+ * A renewal outside the session that failed: said with how long it took and how much lease was left, so that a fence
+ * after a run of them can be read from the log (a lapse at a busy cluster start-up left nothing to read).
+ */
+function renewalFailed(seq: number, kept: boolean, ms: number, err: grpc.ServiceError): void {
+  const key = `${kept ? 'kept' : 'fresh'} ${err.code}`;
+  const now = monotonicMs();
+  if (now - (renewalFailuresSaid.get(key) ?? -Infinity) < 5000) return;
+  renewalFailuresSaid.set(key, now);
+  const leftMs = lease.deadline === undefined ? undefined : Math.round(lease.deadline - now);
+  log.info({ seq, ms: Math.round(ms), connection: kept ? 'kept' : 'fresh', code: err.code, err: err.details, leaseLeftMs: leftMs }, 'lease renewal outside the session failed');
 }
 
 /**
