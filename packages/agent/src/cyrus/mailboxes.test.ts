@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { externalName, isPlausibleMailbox, parseGuids, parseMbexamine } from './mailboxes.js';
+import { externalName, isPlausibleMailbox, parseGuids, parseMbexamine, parseRecords } from './mailboxes.js';
 
 const SAMPLE = `Examining user/alice... Mailbox Header Info:
   Path to mailbox: /srv/s/data/spool/uuid/1/j/1jfrmf19
@@ -55,5 +55,7 @@ describe('parseGuids', () => {
       '      > INTERNALFLAGS: EXPUNGED      > SYSTEMFLAGS:',
     ].join('\n');
     expect(parseGuids(block)).toEqual(['c91fd638012277b73458b1779f16e66d0892b785']);
+    // what a recovery's IMAP copy leaves out: the expunged ones
+    expect(parseRecords(block)).toEqual({ live: ['c91fd638012277b73458b1779f16e66d0892b785'], expunged: ['b05bce4e454ecf89b4c12d86e9c732db19c1679b'] });
   });
 });

@@ -118,13 +118,18 @@ export async function writeSyncMarker(imapdConf: string): Promise<void> {
 
 /** Per message record of mbexamine's full output: its GUID, unless the record is expunged. */
 export function parseGuids(block: string): string[] {
-  const out: string[] = [];
+  return parseRecords(block).live;
+}
+
+/** The GUIDs of one mbexamine block's records: those the mailbox holds, and those it held and expunged. */
+export function parseRecords(block: string): { live: string[]; expunged: string[] } {
+  const live: string[] = [];
+  const expunged: string[] = [];
   for (const record of block.split(/^\d{6}> /m).slice(1)) {
-    if (/INTERNALFLAGS:[^\n>]*EXPUNGED/.test(record)) continue;
     const guid = record.match(/GUID:([0-9a-f]{40})/)?.[1];
-    if (guid) out.push(guid);
+    if (guid) (/INTERNALFLAGS:[^\n>]*EXPUNGED/.test(record) ? expunged : live).push(guid);
   }
-  return out;
+  return { live, expunged };
 }
 
 /**
@@ -136,6 +141,8 @@ export interface MailboxGuidList {
   exists: boolean;
   uniqueid: string;
   guids: string[];
+  /** What it held and expunged (delayed expunge keeps the records until cyr_expire). */
+  expungedGuids: string[];
 }
 
 export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000): Promise<MailboxGuidList[]> {
@@ -145,7 +152,8 @@ export async function mailboxGuids(imapdConf: string, names: readonly string[], 
     const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
     if (result.exitCode !== 0) throw new Error(`mbexamine ${externalName(name)} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
     const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
-    out.push(block ? { name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: parseGuids(block) } : { name, exists: false, uniqueid: '', guids: [] });
+    const records = block ? parseRecords(block) : undefined;
+    out.push(block && records ? { name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: records.live, expungedGuids: records.expunged } : { name, exists: false, uniqueid: '', guids: [], expungedGuids: [] });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ownerAndFolder } from './imap-copy.js';
+import { emailIdOf, ownerAndFolder } from './imap-copy.js';
 
 describe('ownerAndFolder', () => {
   it('maps an internal mailbox name to its owner and the folder as that owner sees it', () => {
@@ -7,5 +7,11 @@ describe('ownerAndFolder', () => {
     expect(ownerAndFolder('user.ann.Projects')).toEqual({ owner: 'ann', folder: 'Projects' });
     expect(ownerAndFolder('user.bob^smith.Work.2026')).toEqual({ owner: 'bob.smith', folder: 'Work/2026' });
     expect(() => ownerAndFolder('shared.news')).toThrow(/not a user/);
+  });
+});
+
+describe('emailIdOf', () => {
+  it('is the EMAILID Cyrus 3.6 gives a message of that GUID (seen: FETCH EMAILID against mbexamine)', () => {
+    expect(emailIdOf('432ca9b3212f517b0670791c7503650765a7f242')).toBe('M432ca9b3212f517b0670791c');
   });
 });

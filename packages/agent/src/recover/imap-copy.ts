@@ -1,7 +1,8 @@
-// The clash fallback of recovery (RECIPE.md): when the new master holds a mailbox under another uniqueid (e.g. a
-// delivery autocreated it after the failover), `sync_client -m` changes nothing, so the old slot's messages are
-// copied over IMAP: FETCH FLAGS INTERNALDATE EMAILID BODY.PEEK[] on the old slot, skip what the new master already
-// has (same EMAILID: same content), APPEND the rest with their flags (minus \Recent) and date. Content, EMAILID,
+// The IMAP way of recovery (RECIPE.md): when the new master holds a mailbox under another uniqueid (e.g. a
+// delivery autocreated it after the failover), `sync_client -m` changes nothing, and when the mailbox keeps changing
+// under deliveries it cannot merge (IMAP_SYNC_CHANGED, see push.ts); then the old slot's messages are copied over
+// IMAP: FETCH FLAGS INTERNALDATE EMAILID BODY.PEEK[] on the old slot, skip what the new master already
+// has or had and expunged (same EMAILID: same content), APPEND the rest with their flags (minus \Recent) and date. Content, EMAILID,
 // flags and date stay; UIDs and modseqs do not. Running it twice copies nothing. The old slot serves IMAP for this
 // from a temporary cyrmaster on its slot IP only (no LMTP, no sync service, no sync log): nothing can reach it but us.
 import { join } from 'node:path';
@@ -73,10 +74,18 @@ export interface CopyInput {
   source: { host: string; port: number };
   target: { host: string; port: number };
   auth: AuthConfig;
+  /** GUIDs of messages the target held and expunged: not brought back (its user deleted them after the failover). */
+  expungedThere?: readonly string[];
 }
 
-/** Copies what the target lacks (by EMAILID); returns how many were copied and how many it already had. */
-export async function copyMissing(input: CopyInput): Promise<{ copied: number; present: number }> {
+/** Cyrus's EMAILID of a message: "M" and the first 24 hex digits of its GUID (measured on Cyrus 3.6). */
+export const emailIdOf = (guid: string) => `M${guid.slice(0, 24)}`;
+
+/**
+ * Copies what the target lacks (by EMAILID) and never expunged; returns how many were copied, how many it already
+ * had, and how many it had expunged.
+ */
+export async function copyMissing(input: CopyInput): Promise<{ copied: number; present: number; expunged: number }> {
   const { owner, folder } = ownerAndFolder(input.mailbox);
   const src = client(input.source.host, input.source.port, input.auth, owner);
   const dst = client(input.target.host, input.target.port, input.auth, owner);
@@ -92,18 +101,24 @@ export async function copyMissing(input: CopyInput): Promise<{ copied: number; p
     });
     if (box.exists > 0) for await (const m of dst.fetch('1:*', { emailId: true })) if (m.emailId) have.add(m.emailId);
     await src.mailboxOpen(folder, { readOnly: true });
+    const gone = new Set((input.expungedThere ?? []).map(emailIdOf));
     let copied = 0;
     let present = 0;
+    let expunged = 0;
     for await (const m of src.fetch('1:*', { emailId: true, flags: true, internalDate: true, source: true })) {
       if (m.emailId && have.has(m.emailId)) {
         present++;
+        continue;
+      }
+      if (m.emailId && gone.has(m.emailId)) {
+        expunged++;
         continue;
       }
       const flags = [...(m.flags ?? [])].filter((f) => f !== '\\Recent');
       await dst.append(folder, m.source!, flags, m.internalDate);
       copied++;
     }
-    return { copied, present };
+    return { copied, present, expunged };
   } finally {
     await leave(src);
     await leave(dst);

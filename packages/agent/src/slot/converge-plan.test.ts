@@ -23,6 +23,8 @@ interface Row {
   recoverListen?: string;
   /** The machine holds its lease (default true). */
   mayServe?: boolean;
+  /** Its cyrmaster was promoted in place. */
+  reloaded?: boolean;
   plan: Partial<ConvergePlan> | Record<string, unknown>;
 }
 
@@ -54,6 +56,7 @@ const ROWS: Row[] = [
   { case: 'promoted with its data moved: stop, rewrite, start', lifecycle: 'serving', hasPid: true, before: replica, desired: { ...promoted, dataPath: '/d2' }, onDisk: disk(replica), plan: steps({ stop: 'config changed', configure: true, start: true }) },
   { case: 'promoted with a new slot IP: stop, rewrite, start', lifecycle: 'serving', hasPid: true, before: replica, desired: { ...promoted, slotIp: '127.0.21.9' }, onDisk: disk(replica), plan: steps({ stop: 'config changed', configure: true, start: true }) },
   { case: 'promoted, but the config on disk is not what the replica was given (edited by hand): stop, rewrite, start', lifecycle: 'serving', hasPid: true, before: replica, desired: promoted, onDisk: [`${disk(replica)[0]}sync_log: 1\n`, disk(replica)[1]], plan: steps({ stop: 'config changed', configure: true, start: true }) },
+  { case: 'a recovery listener asked of a master promoted in place: restarted with it, not signalled (Cyrus SIGHUP bug)', lifecycle: 'serving', hasPid: true, reloaded: true, before: promoted, desired: promoted, recoverListen: 'rc-1', onDisk: disk(promoted), plan: { ...steps({ stop: 'config changed', configure: true, start: true }), recoverWanted: 'rc-1' } },
   { case: 'promoted while stopped: rewrite and start', lifecycle: 'stopped', before: replica, desired: promoted, onDisk: disk(replica), plan: steps({ configure: true, start: true }) },
   { case: 'a config file missing on disk: rewritten and started', lifecycle: 'stopped', before: master, desired: master, onDisk: [disk(master)[0], ''], plan: steps({ configure: true, start: true }) },
 ];
@@ -73,6 +76,7 @@ describe('planConverge', () => {
         recoverListen: row.recoverListen ?? '',
         renderedBefore: row.before && render(row.before),
         mayServe: row.mayServe ?? true,
+        reloaded: row.reloaded ?? false,
       };
       const plan = planConverge(input);
       const expected = Object.fromEntries(Object.entries(row.plan).filter(([, v]) => v !== undefined));

@@ -25,6 +25,13 @@ export interface ConvergeInput {
   renderedBefore?: { imapdConf: string; cyrusConf: string };
   /** The machine holds its lease: a master may serve now (otherwise a promoted replica stops and waits for it). */
   mayServe: boolean;
+  /**
+   * The running cyrmaster was promoted in place. Cyrus 3.6 keeps a removed service's entry, and a later SIGHUP that
+   * changes services again closed listeners that were not its own (measured: after the promotion's SIGHUP, opening
+   * the recovery listener closed IMAP on the service IP, closing it closed LMTP there) — so such a master is restarted
+   * for the next change of services rather than signalled.
+   */
+  reloaded?: boolean;
 }
 
 /** The steps of an ordinary convergence, in order; each is a lifecycle transition. */
@@ -54,7 +61,7 @@ export function planConverge(input: ConvergeInput): ConvergePlan {
   const { desired, rendered, onDisk, run } = input;
   const running = isRunning(input.lifecycle);
   const listen = desired.role === 'MASTER' && input.recoverListen !== '';
-  if (running && run && input.hasPid && onDisk[0] === rendered.imapdConf && differsOnlyInRecoverListener(onDisk[1], rendered.cyrusConf)) {
+  if (running && run && input.hasPid && !input.reloaded && onDisk[0] === rendered.imapdConf && differsOnlyInRecoverListener(onDisk[1], rendered.cyrusConf)) {
     return { kind: 'toggle-recover-listener', op: listen ? input.recoverListen : '', why: listen ? 'a recovery needs the listener' : 'no recovery needs the listener' };
   }
   const configChanged = onDisk[0] !== rendered.imapdConf || onDisk[1] !== rendered.cyrusConf;

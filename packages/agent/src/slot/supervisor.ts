@@ -63,6 +63,8 @@ export class SlotSupervisor {
   private readonly words: FailureWords;
   /** A replica reloaded as master: its children that read the replica's settings, stopped once it serves. */
   private replicaChildren: ProcessRef[] = [];
+  /** The cyrmaster promoted in place (converge-plan.ts `reloaded`: the next change of services restarts it). */
+  private reloadedPid: number | undefined;
 
   /** Each row's action of the lifecycle table (lifecycle.ts), run after its state change. */
   private readonly actions: Record<SlotAction, () => void | Promise<void>> = {
@@ -184,7 +186,7 @@ export class SlotSupervisor {
       const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
       const renderedBefore = before && renderSlotConfig({ slot: this.name, desired: before, ports: this.rt.ports, auth: this.rt.auth });
       // a slot held down by a failed check tries again with every desired state
-      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.words.gate.blocked, onDisk, rendered, recoverListen, renderedBefore, mayServe: this.rt.mayServeMaster() });
+      const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.words.gate.blocked, onDisk, rendered, recoverListen, renderedBefore, mayServe: this.rt.mayServeMaster(), reloaded: this.pid !== undefined && this.pid === this.reloadedPid });
       if (plan.kind === 'toggle-recover-listener') return this.recovery.toggle(desired, layout, rendered.cyrusConf, plan.op);
       if (plan.kind === 'rewrite-header') {
         const write = writeSlotConfig({ slot: this.name, desired, layout, rendered, auth: this.rt.auth, disks: this.rt.disks() });
@@ -238,6 +240,7 @@ export class SlotSupervisor {
       return this.runSteps({ kind: 'steps', why: 'promotion in place failed', recoverWanted: plan.recoverWanted, stop: 'config changed', configure: true, clearFailed: false, start: true }, rendered, before);
     }
     await this.judgeStart(this.pid, () => {
+      this.reloadedPid = this.pid;
       const ended = endReplicaSessions(this.replicaChildren);
       this.replicaChildren = [];
       return `promoted in place${ended ? `; ${ended} session(s) begun as replica stopped` : ''}`;
