@@ -6,7 +6,8 @@ import { imapGreets, pidAlive, tcpAccepts } from './process.js';
 export const SERVICE_LISTEN_GRACE_MS = 2000;
 
 export type Readiness =
-  | { outcome: 'ready' }
+  /** Ready: when it first greeted on the slot IP and when, after that, its store's address accepted LMTP. */
+  | { outcome: 'ready'; greetedMs: number; servingMs: number }
   /** The start failed: killed and started again, within the crash limit. */
   | { outcome: 'failed'; why: string }
   /** The process is no longer the slot's to judge (killed by the fence, stopped, crashed): its exit is handled there. */
@@ -23,10 +24,13 @@ export async function awaitReady(input: {
   current: () => boolean;
 }): Promise<Readiness> {
   const { pid, slotIp, serviceIp, ports } = input;
-  const deadline = performance.now() + input.timeoutMs;
+  const started = performance.now();
+  const deadline = started + input.timeoutMs;
   let deafSince: number | undefined;
+  let greetedAt: number | undefined;
   while (performance.now() < deadline && input.current()) {
     if (await imapGreets(slotIp, ports.imap, 500)) {
+      greetedAt ??= performance.now();
       // the greeting may have been in flight while the process was killed (the fence): ready only if the process
       // spawned is still the slot's and alive; otherwise its exit is handled as a crash or a fence
       if (!input.current() || !pid || !pidAlive(pid)) return { outcome: 'gone' };
@@ -42,7 +46,7 @@ export async function awaitReady(input: {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      return { outcome: 'ready' };
+      return { outcome: 'ready', greetedMs: Math.round(greetedAt - started), servingMs: Math.round(performance.now() - started) };
     }
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -412,7 +412,9 @@ export class SlotSupervisor {
     if (ready.outcome !== 'ready') return;
     const more = onReady?.();
     this.recovery.started();
-    await this.fire('ready', `pid ${this.pid}${more ? `, ${more}` : ''}`);
+    // where a slow start went (greeting on the slot IP, then LMTP on the service IP), in the transition's reason
+    const timing = `greeted after ${ready.greetedMs} ms${d.role === 'MASTER' ? `, LMTP on ${d.serviceIp} after ${ready.servingMs} ms` : ''}`;
+    await this.fire('ready', `pid ${this.pid}, ${timing}${more ? `, ${more}` : ''}`);
   }
 
   /** The 'spawn' action: cyrmaster started in its own process group as cyrus, or the one already running taken over. */
