@@ -184,7 +184,8 @@ export class SlotSupervisor {
       const rendered = renderSlotConfig({ slot: this.name, desired, ports: this.rt.ports, auth: this.rt.auth, recoverListen: listen });
       const layout = this.layout!;
       const onDisk = await Promise.all([readFile(layout.imapdConf, 'utf8').catch(() => ''), readFile(layout.cyrusConf, 'utf8').catch(() => '')]);
-      const renderedBefore = before && renderSlotConfig({ slot: this.name, desired: before, ports: this.rt.ports, auth: this.rt.auth });
+      // only a replica becoming master is compared with what it runs (a promotion in place): no render otherwise
+      const renderedBefore = before?.role === 'REPLICA' && desired.role === 'MASTER' ? renderSlotConfig({ slot: this.name, desired: before, ports: this.rt.ports, auth: this.rt.auth }) : undefined;
       // a slot held down by a failed check tries again with every desired state
       const plan = planConverge({ lifecycle: this.lifecycle, hasPid: this.pid !== undefined, before, desired, run, retry: retry || this.words.gate.blocked, onDisk, rendered, recoverListen, renderedBefore, mayServe: this.rt.mayServeMaster(), reloaded: this.pid !== undefined && this.pid === this.reloadedPid });
       if (plan.kind === 'toggle-recover-listener') return this.recovery.toggle(desired, layout, rendered.cyrusConf, plan.op);
