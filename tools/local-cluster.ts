@@ -1,6 +1,5 @@
 // A cluster on this one host: a coordinator and agents as real processes on loopback addresses. Used by the demo,
 // the integration tests and the benchmarks. Processes are started without a shell and stopped only by their PID.
-import { createServer } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -8,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { Admin } from '@slotctl/cli';
 import { HARNESS_COORDINATOR, HARNESS_OPERATOR, ensureCertificates, harnessCertificates, tlsArgs } from './test-pki.js';
+import { freePorts } from './ports.js';
+
+export { freePort } from './ports.js';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const BIN = {
@@ -15,17 +17,6 @@ export const BIN = {
   slotctl: join(ROOT, 'packages/cli/bin/slotctl.js'),
   agent: join(ROOT, 'packages/agent/bin/slot-agent.js'),
 };
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -101,6 +92,15 @@ export class Daemon {
       clearTimeout(timer);
     }
     return this.exitCode;
+  }
+
+  /** The last lines of its log: for an error that reaches a CI log whose machine's files are gone. */
+  logEnd(lines = 8): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-lines).map((l) => `  ${l}`).join('\n');
+    } catch (err) {
+      return `  (cannot read it: ${(err as Error).message})`;
+    }
   }
 
   /** kill -9: a crash, as far as anyone else can tell. */
@@ -264,7 +264,7 @@ export class LocalCluster {
     this.coordinators[index] = daemon;
     if (options.ready === false) return daemon;
     await waitFor('the coordinator to answer', async () => {
-      if (daemon.exited) throw new Error(`coordinator exited with code ${daemon.exitCode}; see ${daemon.logFile}`);
+      if (daemon.exited) throw new Error(`coordinator exited with code ${daemon.exitCode}; see ${daemon.logFile}, which ends:\n${daemon.logEnd()}`);
       return (await this.client().status()) ? true : undefined;
     });
     return daemon;
@@ -277,7 +277,7 @@ export class LocalCluster {
     if (options.ready === false) return started;
     await waitFor('a coordinator to lead and answer', async () => {
       const gone = started.find((d) => d.exited);
-      if (gone) throw new Error(`${gone.name} exited with code ${gone.exitCode}; see ${gone.logFile}`);
+      if (gone) throw new Error(`${gone.name} exited with code ${gone.exitCode}; see ${gone.logFile}, which ends:\n${gone.logEnd()}`);
       return (await this.client().status()) ? true : undefined;
     }, 30_000);
     return started;
@@ -309,18 +309,15 @@ export class LocalCluster {
     return i < 0 ? undefined : i;
   }
 
-  /** A port for each coordinator, once, distinct. */
+  /** A port for each coordinator and its HTTP endpoint, once, all distinct (tools/ports.ts says where from). */
   private async assignPorts(): Promise<void> {
     if (this.port) this.ports[0] = this.port;
     for (let i = 0; i < this.coordinatorCount; i++) {
-      while (!this.ports[i]) {
-        const p = await freePort();
-        if (!this.ports.includes(p)) this.ports[i] = p;
-      }
-      while (!this.httpPorts[i]) {
-        const p = await freePort();
-        if (!this.ports.includes(p) && !this.httpPorts.includes(p)) this.httpPorts[i] = p;
-      }
+      if (this.ports[i] && this.httpPorts[i]) continue;
+      const taken = [...this.ports, ...this.httpPorts];
+      const [grpcPort, httpPort] = (await freePorts(2 + taken.length)).filter((p) => !taken.includes(p));
+      this.ports[i] ??= grpcPort!;
+      this.httpPorts[i] ??= httpPort!;
     }
     this.port = this.ports[0]!;
   }

@@ -8,11 +8,11 @@
 // Processes are signalled by PID only; each member's PID is written to PIDDIR/etcd-NAME.pid, and its command line
 // names its data directory, so `pnpm test:cleanup` (test/cluster/cleanup.ts) ends what a killed run left.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { assertName, tlsPaths, type TlsPaths } from '@slotctl/shared';
 import { issueToDirectory } from '@slotctl/shared/pki';
+import { freePorts } from '../../tools/ports.js';
 import { HARNESS_ETCD_CLIENT, ensureCertificates } from '../../tools/test-pki.js';
 import { removeDir, tempDir } from './fixtures.js';
 
@@ -105,21 +105,6 @@ const url = (host: string, port: number) => `https://${host.includes(':') ? `[${
 /** The environment without ETCD_* and ETCDCTL_* variables: etcd and etcdctl take each as a flag. */
 function cleanEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !/^ETCD(CTL)?_/.test(e[0])));
-}
-
-/** Free ports of `host`, all held open until every one is found, so that none is handed out twice. */
-async function freePorts(host: string, n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
-    }
-    return servers.map((s) => (s.address() as { port: number }).port);
-  } finally {
-    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  }
 }
 
 const describeEnd = (end: { exitCode?: number; signal?: string } | undefined) => (end?.signal ? `killed by ${end.signal}` : `exit code ${end?.exitCode ?? 'unknown'}`);
@@ -345,7 +330,7 @@ export class EtcdTestCluster {
     const byHost = new Map<string, Member[]>();
     for (const m of this.members.values()) if (!m.netns) byHost.set(m.host, [...(byHost.get(m.host) ?? []), m]);
     for (const [host, members] of byHost) {
-      const ports = await freePorts(host, members.length * 2);
+      const ports = await freePorts(members.length * 2, host);
       members.forEach((m, i) => {
         m.clientPort ||= ports[2 * i]!;
         m.peerPort ||= ports[2 * i + 1]!;

@@ -3,7 +3,6 @@
 // many requests run Cyrus tools at once, and how long a partner's promise is believed. Insecure mode is served, but
 // made-up names grow nothing.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -15,6 +14,7 @@ import type { MailboxGuidList } from '../cyrus/mailboxes.js';
 import { PeerLink, type PeerLinkOptions } from './link.js';
 import { MAX_NAMES_PER_REQUEST, PEER_WORK_CONCURRENCY, PEER_WORK_QUEUE } from './trust.js';
 import type { RelayCandidate } from '../lease/relay.js';
+import { freePort } from '../../../../tools/ports.js';
 
 const pki = mkdtempSync(join(tmpdir(), 'slotctl-peer-link-'));
 const files = (name: string) => new CertificateFiles(tlsPaths(pki, { role: 'agent', name }));
@@ -38,15 +38,6 @@ let held: Promise<void> = Promise.resolve();
 const relayed: { machine: string; seq: number; mac: string }[] = [];
 let relayHeld: Promise<void> = Promise.resolve();
 let relayers: RelayCandidate[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function link(overrides: Partial<PeerLinkOptions>): PeerLink {
   const l = new PeerLink({
@@ -101,7 +92,7 @@ let failsafe: number | undefined;
 beforeAll(async () => {
   await initPki(pki);
   for (const m of ['m1', 'm2', 'm9']) await issueToDirectory(pki, { role: 'agent', name: m });
-  port = await freePort();
+  port = await freePort('127.0.0.2');
   // m1's partner m2 answers every question with the longest promise the contract can carry
   fakeM2 = new grpc.Server();
   fakeM2.addService(loadContract().slotctl.v1.Peer.service, {
