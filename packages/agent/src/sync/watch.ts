@@ -32,6 +32,8 @@ export class SyncWatcher {
   private lastProgressAt = performance.now();
   private lastInodes = new Set<number>();
   private peerWasUp: boolean | undefined;
+  /** When the replica was last seen coming back after refusing connections. */
+  private peerBackAt = -Infinity;
   private lastKickAt = -Infinity;
   private busy = false;
 
@@ -78,6 +80,7 @@ export class SyncWatcher {
         // connection every 250 ms per slot under load, so knock only while it is not moving or was seen down.
         const peerUp = idleMs > 1000 || this.peerWasUp !== true ? await tcpAccepts(peer.ip, peer.port, 200) : true;
         const cameBack = peerUp && this.peerWasUp === false;
+        if (cameBack) this.peerBackAt = now;
         this.peerWasUp = peerUp;
         // Only a client in its reconnect backoff is woken: one connected to the replica is working (or waiting for a
         // slow replica), and a kill throws its batch away — on a host so slow that a batch took over 2 s, kills every
@@ -86,12 +89,17 @@ export class SyncWatcher {
           if (cameBack) this.kickSyncClient('replica is back');
           else if (idleMs > 2000 && (await connectionsTo(peer.ip, peer.port)) === 0) this.kickSyncClient(`no progress for ${idleMs} ms and no connection to the replica`);
         }
+        // A sync_client can only be blamed for the time the replica accepted connections: a replica back from an
+        // outage gets a whole --stall-after to be caught up with before it is called stuck (a switchover asked the
+        // moment it came back was refused for a stall that was the outage's, 2026-12-06).
+        const blamedMs = peerUp ? now - Math.max(this.lastProgressAt, this.peerBackAt) : idleMs;
         const stallAfter = this.options.stallAfterMs ?? 30_000;
-        if (idleMs > stallAfter) {
+        if (blamedMs > stallAfter) {
           stalled = true;
-          const logLine = (await this.options.lastError()) ?? '';
+          const logLine = peerUp ? ((await this.options.lastError()) ?? '') : '';
+          const since = blamedMs < idleMs ? `, ${Math.round(blamedMs / 1000)} s of them since the replica came back,` : '';
           stallReason = peerUp
-            ? `no progress for ${Math.round(idleMs / 1000)} s although ${peer.ip}:${peer.port} accepts connections (rolling sync_client stuck?)${logLine ? `: ${logLine}` : ''}`
+            ? `no progress for ${Math.round(idleMs / 1000)} s${since} although ${peer.ip}:${peer.port} accepts connections (rolling sync_client stuck?)${logLine ? `: ${logLine}` : ''}`
             : `replica ${peer.ip}:${peer.port} refuses connections; backlog waiting for ${Math.round(idleMs / 1000)} s`;
         }
       } else {

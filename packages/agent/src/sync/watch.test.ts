@@ -1,0 +1,63 @@
+// The stall flag with a real sync directory and a real TCP port for the replica: refused, then listening.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger, type Backlog } from '@slotctl/shared';
+import { freePort } from '../../../../tools/ports.js';
+import { SyncWatcher } from './watch.js';
+
+const STALL_AFTER_MS = 600;
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !check(); await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+describe('SyncWatcher', () => {
+  it('blames a stall on the sync_client only for the time the replica has been accepting connections', async () => {
+    const syncDir = mkdtempSync(join(tmpdir(), 'slotctl-watch-'));
+    cleanups.push(() => rmSync(syncDir, { recursive: true, force: true }));
+    writeFileSync(join(syncDir, 'log'), 'APPEND user.alice\n');
+    const port = await freePort();
+    const seen: Backlog[] = [];
+    const watcher = new SyncWatcher({
+      syncDir,
+      peer: () => ({ ip: '127.0.0.1', port }),
+      masterPid: () => undefined, // no cyrmaster: nothing to wake
+      lastError: async () => 'MAILBOX user.alice: bailing out',
+      onChange: (b) => void seen.push(b),
+      log: createLogger('test', { level: 'silent' }),
+      stallAfterMs: STALL_AFTER_MS,
+    });
+    watcher.start();
+    cleanups.push(() => watcher.stop());
+
+    // the replica refuses connections: stalled once --stall-after has passed, the outage named
+    await until('a stall with the replica refusing', () => watcher.backlog.stalled === true);
+    expect(watcher.backlog.stallReason).toMatch(new RegExp(`^replica 127\\.0\\.0\\.1:${port} refuses connections; backlog waiting for \\d+ s$`));
+
+    // it comes back: no longer stalled at once, although the backlog has not moved for longer than --stall-after
+    const server: Server = createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    cleanups.push(() => new Promise((r) => server.close(() => r())));
+    const cameBackAt = seen.length;
+    await until('the stall flag to clear', () => !watcher.backlog.stalled);
+    expect(seen.slice(cameBackAt).find((b) => !b.stalled)?.files).toBe(1);
+
+    // and stalled again, now the client's fault, when nothing moves for --stall-after more
+    await until('a stall with the replica accepting', () => watcher.backlog.stalled === true);
+    expect(watcher.backlog.stallReason).toMatch(/^no progress for \d+ s, \d+ s of them since the replica came back, although 127\.0\.0\.1:\d+ accepts connections \(rolling sync_client stuck\?\): MAILBOX user\.alice: bailing out$/);
+
+    // progress (the batch's file gone) ends it
+    rmSync(join(syncDir, 'log'));
+    await until('the backlog to empty', () => watcher.backlog.files === 0);
+    expect(watcher.backlog.stalled).toBe(false);
+  });
+});
