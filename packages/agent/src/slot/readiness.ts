@@ -29,7 +29,9 @@ export async function awaitReady(input: {
   let deafSince: number | undefined;
   let greetedAt: number | undefined;
   while (performance.now() < deadline && input.current()) {
-    if (await imapGreets(slotIp, ports.imap, 500)) {
+    // Greeted once is enough: each greeting is an imapd cyrmaster forks, work a loaded host does not need while
+    // the loop waits for the service address below.
+    if (greetedAt !== undefined || (await imapGreets(slotIp, ports.imap, 500))) {
       greetedAt ??= performance.now();
       // the greeting may have been in flight while the process was killed (the fence): ready only if the process
       // spawned is still the slot's and alive; otherwise its exit is handled as a crash or a fence
