@@ -1,5 +1,5 @@
 // bench/arp-probe: how fast a real holder of an address answers the duplicate-address probe (arping -D) on a veth
-// link between two network namespaces — the figure the agent's --arp-probe window (100 ms) is a margin on — and how
+// link between two network namespaces — the figure the agent's --arp-probe window (25 ms by default) is a margin on — and how
 // long arping takes to start (the part of the window the probe no longer counts: vip/probe.ts counts from arping's
 // header line). --busy N runs N busy loops beside it (a loaded host). Writes bench/results/arp-probe.json.
 //
@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { probeAddress } from '../packages/agent/src/vip/probe.js';
+import { DEFAULT_ARP_PROBE_MS, probeAddress } from '../packages/agent/src/vip/probe.js';
 import { NETNS_PREFIX } from '../test/cluster/netns-cleanup.js';
 import { ROOT } from '../tools/local-cluster.js';
 import { benchArg, takeClusterLock } from './common.js';
@@ -67,7 +67,7 @@ try {
   out.notes = [
     'headerToReply: from arping\'s header line (printed as it starts, read unbuffered through stdbuf -oL) to the owner\'s reply line, in the probing namespace',
     'spawnToHeader: from the spawn of `ip netns exec … stdbuf -oL arping` to its header (the agent spawns stdbuf directly: one exec fewer)',
-    `the agent listens --arp-probe (100 ms) from the header on: ${round(100 / Math.max(percentile(reply, 99), 0.001))} times the p99 answer here`,
+    `the agent listens --arp-probe (${DEFAULT_ARP_PROBE_MS} ms by default) from the header on: ${round(DEFAULT_ARP_PROBE_MS / Math.max(percentile(reply, 99), 0.001))} times the p99 answer here`,
   ];
   console.log(`arp-probe: header→reply ${JSON.stringify(out.headerToReplyMs)}, spawn→header ${JSON.stringify(out.spawnToHeaderMs)}${busyLoops ? ` beside ${busyLoops} busy loops` : ''}`);
 } finally {

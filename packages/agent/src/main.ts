@@ -5,6 +5,7 @@ import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
 import { AgentSystemd, takeSystemdEnv } from './systemd.js';
+import { DEFAULT_ARP_PROBE_MS } from './vip/probe.js';
 
 /** A graceful stop that takes longer than this ends in a forced exit. */
 const STOP_TIMEOUT_MS = 30_000;
@@ -72,7 +73,7 @@ const program: Command = new Command('slot-agent')
   .addOption(new Option('--peer-port <port>', "agent-to-agent port on each machine's address: failsafe confirmations (same on every agent)").argParser(port).default(7401))
   .addOption(new Option('--vip-driver <driver>', 'how slot and service IPs are taken: loopback (127.0.0.0/8, no ip calls) or ip (ip addr + arping)').choices(['loopback', 'ip']).default('loopback'))
   .addOption(new Option('--vip-interface <iface>', 'interface for --vip-driver ip').default('eth0'))
-  .addOption(new Option('--arp-probe <duration>', 'how long arping -D listens for another owner of an address before it is taken, counted from when arping has started (a real owner on the link answers within a millisecond: BENCHMARKS.md, probe)').argParser((v) => parseDuration(v, '--arp-probe')).default(100, '100ms'))
+  .addOption(new Option('--arp-probe <duration>', 'how long arping -D listens for another owner of an address before it is taken, counted from when arping has started (a real owner on the link answered within 6 ms on a loaded host: BENCHMARKS.md; raise it on virtual machines whose CPUs are stolen)').argParser((v) => parseDuration(v, '--arp-probe')).default(DEFAULT_ARP_PROBE_MS, `${DEFAULT_ARP_PROBE_MS}ms`))
   .addOption(new Option('--arp-retransmit <duration>', "with --vip-driver ip: how often the kernel repeats an unanswered ARP request on the interface (its default, 1 s, made renewals wait up to a second more after a link flap); 0 leaves the kernel's setting").argParser((v) => parseDuration(v, '--arp-retransmit')).default(250, '250ms'))
   .addOption(new Option('--syslog-dir <dir>', 'where Cyrus lines are filed per slot (by slot-syslogd when nothing owns /dev/log, else by rsyslog with deploy/rsyslog/30-slotctl.conf.template)').default('/run/slotctl/syslog'))
   .addOption(new Option('--syslog-socket <path>', 'the syslog socket Cyrus writes to').default('/dev/log'))
