@@ -20,9 +20,11 @@ const BINS = ['slotctl', 'slot-agent', 'slot-coordinator', 'slot-fence', 'slot-s
 const CONFIGS = existsSync(join(ROOT, 'deploy/config')) ? readdirSync(join(ROOT, 'deploy/config')) : [];
 const MASK = '/etc/systemd/system/cyrus-imapd.service';
 const SHARED = '/usr/lib/slotctl/node_modules/@slotctl/shared';
-// state on this host before the test, so that the clean-up removes only what the test made
-const maskedBefore = existsSync(MASK) || lstatExists(MASK);
-const etcBefore = existsSync('/etc/slotctl');
+// State on this host before the test, so that the clean-up removes only what the test made. Read once a leftover
+// of an earlier test run is gone (beforeAll): read before, a killed run's install counted as the host's own (its
+// masked cyrus-imapd.service, its /etc/slotctl), and the next run's purge check failed on it.
+let maskedBefore = false;
+let etcBefore = false;
 let coordinator: ResultPromise<{ reject: false }> | undefined;
 
 /** Run an installed command from a neutral directory: nothing of the checkout on its way. */
@@ -46,6 +48,8 @@ beforeAll(async () => {
   expect(process.getuid?.(), 'dpkg -i needs root').toBe(0);
   // a leftover of an earlier run that failed before its clean-up; never an install that is not a test's
   await clearTestInstall();
+  maskedBefore = lstatExists(MASK);
+  etcBefore = existsSync('/etc/slotctl');
   await build(V1);
   await build(V2);
 }, 240_000);
