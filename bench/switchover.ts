@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { NetnsCluster } from '../test/cluster/netns.js';
-import { removeDir, tempDir } from '../test/support/fixtures.js';
+import { readLogLines, removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
 import { benchArg, startImapProbe, type StoreJson } from './common.js';
@@ -58,7 +58,33 @@ function stepTimes(op: OperationInfo__Output): Record<string, number> {
   };
 }
 
-type Run = { windowMs: number; steps: Record<string, number>; replayed: string };
+type Run = { windowMs: number; steps: Record<string, number>; replayed: string; timeline: Record<string, number> };
+
+/**
+ * Where one window went, in ms from its start (the first refused IMAP connection), from the operation's steps and
+ * the two agents' logs: the old master's listeners closed (quiesce) and its stop reported; the flip; the new
+ * master's promotion (or restart) begun, its service address bound, LMTP answering there (ready); the first * OK.
+ */
+function timeline(s: StoreJson, op: OperationInfo__Output, requested: number, down: number, up: number): Record<string, number> {
+  const since = (path: string) => readLogLines(path).filter((l) => Date.parse(String(l.time)) >= requested);
+  const at = (l: Record<string, unknown> | undefined) => (l ? Date.parse(String(l.time)) - down : NaN);
+  const step = (name: string) => {
+    const x = op.steps.find((st) => st.step === name);
+    return x ? Date.parse(x.at) - down : NaN;
+  };
+  const old = since(cluster.agentLogFile(s.master.machine));
+  const neu = since(cluster.agentLogFile(s.replica.machine));
+  const slotLine = (lines: Record<string, unknown>[], slot: string, event: string) => lines.find((l) => l.slot === slot && l.event === event);
+  return {
+    quiesced: at(old.find((l) => l.ip === s.serviceIp && String(l.msg).startsWith('service listeners closed'))),
+    stopReported: step('replay'),
+    flipped: step('start'),
+    promoteBegun: at(slotLine(neu, s.replica.name, 'promote') ?? slotLine(neu, s.replica.name, 'start')),
+    addressBound: at(neu.find((l) => l.ip === s.serviceIp && l.msg === 'service IP bound and announced')),
+    lmtpReady: at(slotLine(neu, s.replica.name, 'ready')),
+    firstOk: up - down,
+  };
+}
 
 async function switchoverWindow(drv: ReturnType<typeof driver>, store: string, before?: () => Promise<void>): Promise<Run> {
   const s = (await cluster.slotctlJson<StoreJson[]>(['store', 'list'])).find((x) => x.name === store)!;
@@ -72,7 +98,7 @@ async function switchoverWindow(drv: ReturnType<typeof driver>, store: string, b
   const down = lines.find((l) => !l.ok && l.at >= requested - 5);
   const up = down && lines.find((l) => l.ok && l.at > down.at);
   if (!down || !up) throw new Error(`no outage and recovery seen at ${s.serviceIp}: ${JSON.stringify(lines)}`);
-  return { windowMs: up.at - down.at, steps: stepTimes(op), replayed: op.steps.find((x) => x.step === 'verify')?.reason ?? '' };
+  return { windowMs: up.at - down.at, steps: stepTimes(op), replayed: op.steps.find((x) => x.step === 'verify')?.reason ?? '', timeline: timeline(s, op, requested, down.at, up.at) };
 }
 
 const out: Record<string, unknown> = {
@@ -95,7 +121,7 @@ try {
   const empty: Run[] = [];
   for (let i = 0; phases.has('empty') && i < runs; i++) {
     empty.push(await switchoverWindow(drv, 'a01'));
-    console.log(`  empty backlog, run ${i + 1}: window ${empty.at(-1)!.windowMs} ms ${JSON.stringify(empty.at(-1)!.steps)}`);
+    console.log(`  empty backlog, run ${i + 1}: window ${empty.at(-1)!.windowMs} ms ${JSON.stringify(empty.at(-1)!.steps)} timeline ${JSON.stringify(empty.at(-1)!.timeline)}`);
   }
 
   const full: (Run & { backlogLines: number })[] = [];
@@ -124,7 +150,7 @@ try {
     // backlog to the switchover's replay (the agent's watcher would wake the client within ~250 ms)
     const r = await switchoverWindow(drv, 'a02', () => cluster.unblockSync(s.replica.machine));
     full.push({ ...r, backlogLines: lines });
-    console.log(`  ${lines}-message backlog, run ${i + 1}: window ${r.windowMs} ms ${JSON.stringify(r.steps)} (${r.replayed})`);
+    console.log(`  ${lines}-message backlog, run ${i + 1}: window ${r.windowMs} ms ${JSON.stringify(r.steps)} (${r.replayed}) timeline ${JSON.stringify(r.timeline)}`);
   }
 
   const drains: Record<string, unknown> = {};
@@ -140,12 +166,14 @@ try {
 
   const keys = ['stopMaster', 'replay', 'verify', 'flip', 'startNewRoles', 'confirmReplication', 'total'] as const;
   const breakdown = (xs: Run[]) => Object.fromEntries(keys.map((k) => [k, stats(xs.map((x) => x.steps[k]!))]));
-  out.emptyBacklog = { windowMs: stats(empty.map((x) => x.windowMs)), stepsMs: breakdown(empty) };
-  out.backlog = { messages: backlog, backlogLines: stats(full.map((x) => x.backlogLines)), windowMs: stats(full.map((x) => x.windowMs)), stepsMs: breakdown(full) };
+  const marks = (xs: Run[]) => Object.fromEntries(Object.keys(xs[0]?.timeline ?? {}).map((k) => [k, stats(xs.map((x) => x.timeline[k]!).filter((v) => !Number.isNaN(v)))]));
+  out.emptyBacklog = { windowMs: stats(empty.map((x) => x.windowMs)), stepsMs: breakdown(empty), timelineMs: marks(empty) };
+  out.backlog = { messages: backlog, backlogLines: stats(full.map((x) => x.backlogLines)), windowMs: stats(full.map((x) => x.windowMs)), stepsMs: breakdown(full), timelineMs: marks(full) };
   out.drain = drains;
   out.notes = [
     'window: from the first refused or unanswered IMAP connection at the service IP to the first * OK from the new master, probed every 5 ms from the client namespace',
     'steps: between the recorded steps of the operation (coordinator clock); startNewRoles ends when both agents have reported the new roles; confirmReplication (after the window) ends when a marker written on the new master was consumed by its rolling sync_client',
+    'timeline: ms from the window\'s start to: the old master\'s service listeners closed (its agent log), its stop reported (the replay step), the flip (the start step), the new master\'s promotion (or start) begun, its service address bound, LMTP answering there (ready), the first * OK (the probe); one host, one clock',
   ];
   if (load) out.loadSummary = await load.stop();
   load = undefined;
