@@ -83,8 +83,8 @@ export function switchoverProblems(v: Omit<SwitchoverView, 'op' | 'now'>): strin
 export function switchoverPlan(p: SwitchoverParams, store: string, serviceIp: string): string[] {
   return [
     `preflight: ${p.fromMachine} and ${p.toMachine} up and connected, ${p.to} serving as replica, backlog not stalled, every change in the sync log and the backlog naming at most ${p.maxBacklogMailboxes} mailboxes`,
-    `stop-master: ${p.from} releases ${serviceIp} and stops its cyrmaster`,
-    `replay: every leftover sync log of ${p.from} is pushed to ${p.to}; on failure roll back (${p.from} serves again, database untouched)`,
+    `stop-master: ${p.from} releases ${serviceIp} and stops its cyrmaster (asked to replay in the same message)`,
+    `replay: every leftover sync log of ${p.from} is pushed to ${p.to} as soon as it is stopped; on failure roll back (${p.from} serves again, database untouched)`,
     `verify: no sync log left; the mailboxes the logs named are identical on both slots (mbexamine index headers)`,
     `flip: ${store} master ${p.from} -> ${p.to} in one transaction, epoch ${p.epoch} -> ${p.epoch + 1}`,
     `start: ${p.to} serves as master with ${serviceIp} (gratuitous ARP), ${p.from} as its replica`,
@@ -333,8 +333,8 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
   idPrefix: 'sw',
   rules: SWITCHOVER_RULES,
   actionDocs: {
-    'hold-old-master': 'hold A stopped (`op_hold`): A closes its service listeners and waits (up to 15 s) until cyrmaster\'s LMTP listener is gone and no delivery is in flight, then releases the service IP and stops',
-    'request-replay': 'ask A to replay its leftover sync logs (a `replay` request, id = operation id)',
+    'hold-old-master': 'hold A stopped (`op_hold`) and ask it, in the same desired state, to replay its leftover sync logs once stopped (a `replay` request, id = operation id): A closes its service listeners and waits (up to 15 s) until cyrmaster\'s LMTP listener is gone and no delivery is in flight, then releases the service IP, stops and replays without waiting for another message',
+    'request-replay': 'ask A to replay its leftover sync logs (a `replay` request, id = operation id), unless the request the hold sent is still there: then nothing to send',
     'request-check': 'ask B to summarize the mailboxes the replayed logs named (a `check` request)',
     flip: 'one transaction: master B, replica A, epoch E+1, hold released, check request cleared, event; both agents get their new desired state',
     'release-hold': 'A serves again (its hold released), database untouched',
@@ -343,11 +343,17 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
   view: switchoverView,
   actions: {
     none: () => undefined,
+    // The replay is asked with the hold: the agent runs it as soon as the slot is down (replay.ts: only then), so the
+    // window does not wait for a round trip to the coordinator between the stop and the replay.
     'hold-old-master': (v, ctx) => {
-      ctx.storage.slots.setOpHold(v.params.from, v.op.id);
+      ctx.storage.transaction(() => {
+        ctx.storage.slots.setOpHold(v.params.from, v.op.id);
+        ctx.storage.requests.put(v.params.from, { kind: 'replay', id: v.op.id }, `switchover ${v.op.id}: replay leftover sync logs to ${v.params.to} once stopped`);
+      });
       ctx.push([v.params.fromMachine]);
     },
     'request-replay': (v, ctx) => {
+      if (v.from.requests.replay?.id === v.op.id) return;
       ctx.storage.requests.put(v.params.from, { kind: 'replay', id: v.op.id }, `switchover ${v.op.id}: replay leftover sync logs to ${v.params.to}`);
       ctx.push([v.params.fromMachine]);
     },
