@@ -29,9 +29,10 @@ export async function clearTestInstall(): Promise<void> {
   if (r.exitCode !== 0) throw new Error(`could not purge a test's leftover slotctl install: ${r.stderr}`);
 }
 
-/** After a test: purges its own install (only if the mark is there). */
-export async function purgeTestInstall(): Promise<void> {
-  if ((await installedVersion()) && existsSync(MARK)) await execa('dpkg', ['--purge', 'slotctl'], { reject: false });
+/** After a test (or a killed one's clean-up): purges its own install, only if the mark is there; whether it did. */
+export async function purgeTestInstall(): Promise<boolean> {
+  if (!(await installedVersion()) || !existsSync(MARK)) return false;
+  return (await execa('dpkg', ['--purge', 'slotctl'], { reject: false })).exitCode === 0;
 }
 
 /** Whether anything (a dangling link included) is at `path`. */
