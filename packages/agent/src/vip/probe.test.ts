@@ -34,6 +34,24 @@ describe('probeAddress', () => {
     expect(performance.now() - started).toBeLessThan(1500);
   });
 
+  it('does not call an address free when the agent was held up past the window while the answer came', async () => {
+    // The answer reaches the pipe while the agent's event loop is busy (a loaded agent), and when it runs again the
+    // window's timer is due too: the answer must win. The stand-in answers once the test says so (a file appears).
+    const go = join(dir, 'answer-now');
+    const command = fake('late-look', `echo "ARPING 10.9.0.5 from 0.0.0.0 veth0"; while [ ! -e ${go} ]; do sleep 0.01; done; echo "Unicast reply from 10.9.0.5 [AA:BB:CC:00:11:44]  0.3ms"; exec sleep 5`);
+    const probe = probeAddress({ iface: 'veth0', ip: '10.9.0.5', probeMs: 1000, command });
+    // arping has started and its header was read (the window runs), or the header is read with the answer later
+    await new Promise((r) => setTimeout(r, 300));
+    // held up for longer than the window, outside the timers' phase (the next turn runs due timers before reading
+    // the pipe); the answer is written meanwhile
+    await new Promise<void>((r) => setImmediate(() => {
+      writeFileSync(go, '');
+      for (const until = performance.now() + 1500; performance.now() < until; );
+      r();
+    }));
+    expect(await probe).toMatchObject({ free: false, owner: 'AA:BB:CC:00:11:44' });
+  });
+
   it('takes an arping that found an owner and exited (exit 1, "Received 1") as taken', async () => {
     const command = fake('exited', 'echo "ARPING 10.9.0.5 from 0.0.0.0 veth0"; echo "Sent 1 probes (1 broadcast(s))"; echo "Received 1 response(s)"; exit 1');
     expect(await probeAddress({ iface: 'veth0', ip: '10.9.0.5', probeMs: 500, command })).toMatchObject({ free: false });

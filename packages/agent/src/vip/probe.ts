@@ -64,7 +64,12 @@ export async function probeAddress(o: ProbeOptions): Promise<ProbeResult> {
       if (startedAt === undefined && HEADER.test(out)) {
         startedAt = performance.now();
         clearTimeout(startTimer);
-        windowTimer = setTimeout(() => finish({ free: true, spawnMs: startedAt! - spawned, listenedMs: performance.now() - startedAt! }), o.probeMs);
+        // The verdict "free" waits 5 ms more, through a turn of the event loop that reads what the pipe holds: a due
+        // timer runs before pending I/O is read, so when the agent was held up for longer than the window, a reply
+        // already in the pipe lost to the timer and a held address was called free (probe.test.ts).
+        windowTimer = setTimeout(() => {
+          windowTimer = setTimeout(() => finish({ free: true, spawnMs: startedAt! - spawned, listenedMs: performance.now() - startedAt! }), 5);
+        }, o.probeMs);
       }
       const reply = REPLY.exec(out);
       if (reply) finish({ free: false, owner: reply[2]!, spawnMs: (startedAt ?? performance.now()) - spawned, replyMs: performance.now() - (startedAt ?? spawned) });
