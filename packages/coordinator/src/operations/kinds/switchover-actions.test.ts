@@ -73,4 +73,20 @@ describe('switchover actions', () => {
     expect(storage.slots.get(master)!.requests.replay?.id).toBe(id);
     expect(pushed).toEqual([['m1'], ['m1']]);
   });
+
+  it('leaves no replay request behind: not after a rollback (A may never have run it), not after the flip', () => {
+    const rolledBack = createSwitchover(ctx, 's1');
+    const master = storage.stores.get('s1')!.masterSlot;
+    SWITCHOVER.actions['hold-old-master'](view(rolledBack), ctx);
+    SWITCHOVER.actions['release-hold'](view(rolledBack), ctx);
+    expect(storage.slots.get(master)!.opHold).toBe('');
+    expect(storage.slots.get(master)!.requests.replay?.id ?? '').toBe('');
+    storage.operations.advance(storage.operations.get(rolledBack)!, { to: 'rolled-back', state: 'failed', reason: 'test', rule: 'test' });
+
+    const flipped = createSwitchover(ctx, 's1');
+    SWITCHOVER.actions['hold-old-master'](view(flipped), ctx);
+    SWITCHOVER.actions.flip(view(flipped), ctx);
+    expect(storage.stores.get('s1')!.masterSlot).not.toBe(master);
+    expect(storage.slots.get(master)!.requests.replay?.id ?? '').toBe('');
+  });
 });

@@ -319,11 +319,13 @@ function switchoverView(op: OperationRow, ctx: KindContext): SwitchoverView | un
   return { now, op, params, ...pair, connected: ctx.connected(), inGrace: now < graceUntil, slotsFree: ctx.maxSwitchovers - active, maxSwitchovers: ctx.maxSwitchovers, graceUntil };
 }
 
-/** The requests a switchover leaves in the slots' desired state cleared (the check; the old master's hold if it is ours). */
+/** The requests a switchover leaves in the slots' desired state cleared (its replay and check; the old master's hold if it is ours). */
 function clearRequests(v: SwitchoverView, ctx: KindContext, hold: 'release' | 'if-ours'): void {
   const { storage } = ctx;
   const p = v.params;
   if (hold === 'release' || storage.slots.get(p.from)?.opHold === v.op.id) storage.slots.setOpHold(p.from, '');
+  // the replay asked with the hold may never have run (a rollback before A stopped): it must not run at A's next stop
+  if (storage.slots.get(p.from)?.requests.replay?.id === v.op.id) storage.requests.withdraw(p.from, 'replay');
   storage.requests.withdraw(p.to, 'check');
   ctx.push([p.fromMachine, p.toMachine]);
 }
@@ -336,7 +338,7 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
     'hold-old-master': 'hold A stopped (`op_hold`) and ask it, in the same desired state, to replay its leftover sync logs once stopped (a `replay` request, id = operation id): A closes its service listeners and waits (up to 15 s) until cyrmaster\'s LMTP listener is gone and no delivery is in flight, then releases the service IP, stops and replays without waiting for another message',
     'request-replay': 'ask A to replay its leftover sync logs (a `replay` request, id = operation id), unless the request the hold sent is still there: then nothing to send',
     'request-check': 'ask B to summarize the mailboxes the replayed logs named (a `check` request)',
-    flip: 'one transaction: master B, replica A, epoch E+1, hold released, check request cleared, event; both agents get their new desired state',
+    flip: 'one transaction: master B, replica A, epoch E+1, hold released, replay and check requests cleared, event; both agents get their new desired state',
     'release-hold': 'A serves again (its hold released), database untouched',
     finish: 'clear the requests (and the hold, if still ours)',
   },
@@ -344,7 +346,9 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
   actions: {
     none: () => undefined,
     // The replay is asked with the hold: the agent runs it as soon as the slot is down (replay.ts: only then), so the
-    // window does not wait for a round trip to the coordinator between the stop and the replay.
+    // window does not wait for a round trip to the coordinator between the stop and the replay. The price: a rollback
+    // that comes while A replays waits for the replay to end (the catch-up step keeps it short), as one during the
+    // replay step always did; and a stop whose apply failed after the stop runs no replay until the timeout.
     'hold-old-master': (v, ctx) => {
       ctx.storage.transaction(() => {
         ctx.storage.slots.setOpHold(v.params.from, v.op.id);
@@ -370,6 +374,7 @@ export const SWITCHOVER: OperationKind<SwitchoverView, SwitchoverAction> = {
         storage.transaction(() => {
           storage.stores.setMaster(v.store.name, p.to, p.epoch, `switchover ${v.op.id}: ${p.from} -> ${p.to}`, v.op.id);
           storage.slots.setOpHold(p.from, '');
+          storage.requests.withdraw(p.from, 'replay');
           storage.requests.withdraw(p.to, 'check');
         });
       } catch (err) {
