@@ -6,13 +6,21 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Backlog } from '@slotctl/shared';
 import { freePort } from '../../../../tools/ports.js';
-import { SyncWatcher } from './watch.js';
+import { OUTAGE_MS, SyncWatcher } from './watch.js';
 
 const STALL_AFTER_MS = 600;
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+async function listen(port: number): Promise<Server> {
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return server;
+}
+
+const close = (server: Server) => new Promise<void>((r) => server.close(() => r()));
 
 async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; !check(); await new Promise((r) => setTimeout(r, 20))) {
@@ -40,20 +48,29 @@ describe('SyncWatcher', () => {
     cleanups.push(() => watcher.stop());
 
     // the replica refuses connections: stalled once --stall-after has passed, the outage named
-    await until('a stall with the replica refusing', () => watcher.backlog.stalled === true);
+    await until('a stall with the replica refusing', () => watcher.backlog.stalled === true && /refuses/.test(watcher.backlog.stallReason ?? ''));
     expect(watcher.backlog.stallReason).toMatch(new RegExp(`^replica 127\\.0\\.0\\.1:${port} refuses connections; backlog waiting for \\d+ s$`));
+    await new Promise((r) => setTimeout(r, OUTAGE_MS)); // an outage, not a look that timed out
 
     // it comes back: no longer stalled at once, although the backlog has not moved for longer than --stall-after
-    const server: Server = createServer((s) => s.destroy());
-    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-    cleanups.push(() => new Promise((r) => server.close(() => r())));
+    let server = await listen(port);
+    cleanups.push(() => (server.listening ? close(server) : undefined));
     const cameBackAt = seen.length;
     await until('the stall flag to clear', () => !watcher.backlog.stalled);
     expect(seen.slice(cameBackAt).find((b) => !b.stalled)?.files).toBe(1);
 
     // and stalled again, now the client's fault, when nothing moves for --stall-after more
-    await until('a stall with the replica accepting', () => watcher.backlog.stalled === true);
+    await until('a stall with the replica accepting', () => watcher.backlog.stalled === true && /accepts/.test(watcher.backlog.stallReason ?? ''));
     expect(watcher.backlog.stallReason).toMatch(/^no progress for \d+ s, \d+ s of them since the replica came back, although 127\.0\.0\.1:\d+ accepts connections \(rolling sync_client stuck\?\): MAILBOX user\.alice: bailing out$/);
+
+    // a blip shorter than an outage (a look that timed out on a busy host) does not excuse the client again
+    const beforeBlip = seen.length;
+    await close(server);
+    await until('the blip to be seen', () => /refuses/.test(watcher.backlog.stallReason ?? ''));
+    server = await listen(port);
+    await until('the replica to be seen back', () => /accepts/.test(watcher.backlog.stallReason ?? ''));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(seen.slice(beforeBlip).every((b) => b.stalled)).toBe(true);
 
     // progress (the batch's file gone) ends it
     rmSync(join(syncDir, 'log'));

@@ -20,6 +20,9 @@ export interface SyncWatchOptions {
   stallAfterMs?: number;
 }
 
+/** How long a replica must have refused connections for its return to start a new --stall-after for the client. */
+export const OUTAGE_MS = 2000;
+
 /** No sync log, nothing stalled. */
 export const EMPTY_BACKLOG: Readonly<Backlog> = { files: 0, bytes: 0, mailboxes: 0, mailboxNames: [], oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
 
@@ -32,7 +35,9 @@ export class SyncWatcher {
   private lastProgressAt = performance.now();
   private lastInodes = new Set<number>();
   private peerWasUp: boolean | undefined;
-  /** When the replica was last seen coming back after refusing connections. */
+  /** Since when the replica refuses connections (or does not answer), while it does. */
+  private peerDownSince: number | undefined;
+  /** When the replica last came back from an outage (OUTAGE_MS or longer). */
   private peerBackAt = -Infinity;
   private lastKickAt = -Infinity;
   private busy = false;
@@ -80,7 +85,10 @@ export class SyncWatcher {
         // connection every 250 ms per slot under load, so knock only while it is not moving or was seen down.
         const peerUp = idleMs > 1000 || this.peerWasUp !== true ? await tcpAccepts(peer.ip, peer.port, 200) : true;
         const cameBack = peerUp && this.peerWasUp === false;
-        if (cameBack) this.peerBackAt = now;
+        // a look that timed out once (a busy host) is no outage: it must not hide a stuck client by resetting the
+        // time it is blamed for
+        if (cameBack && this.peerDownSince !== undefined && now - this.peerDownSince >= OUTAGE_MS) this.peerBackAt = now;
+        this.peerDownSince = peerUp ? undefined : (this.peerDownSince ?? now);
         this.peerWasUp = peerUp;
         // Only a client in its reconnect backoff is woken: one connected to the replica is working (or waiting for a
         // slow replica), and a kill throws its batch away — on a host so slow that a batch took over 2 s, kills every
@@ -90,8 +98,8 @@ export class SyncWatcher {
           else if (idleMs > 2000 && (await connectionsTo(peer.ip, peer.port)) === 0) this.kickSyncClient(`no progress for ${idleMs} ms and no connection to the replica`);
         }
         // A sync_client can only be blamed for the time the replica accepted connections: a replica back from an
-        // outage gets a whole --stall-after to be caught up with before it is called stuck (a switchover asked the
-        // moment it came back was refused for a stall that was the outage's, 2026-12-06).
+        // outage (OUTAGE_MS or more) gets a whole --stall-after to be caught up with before it is called stuck (a
+        // switchover asked the moment it came back was refused for a stall that was the outage's, 2026-12-06).
         const blamedMs = peerUp ? now - Math.max(this.lastProgressAt, this.peerBackAt) : idleMs;
         const stallAfter = this.options.stallAfterMs ?? 30_000;
         if (blamedMs > stallAfter) {
@@ -104,6 +112,7 @@ export class SyncWatcher {
         }
       } else {
         this.peerWasUp = peer ? undefined : this.peerWasUp;
+        this.peerDownSince = undefined;
       }
       const next: Backlog = { ...summary, stalled, stallReason };
       const changed =

@@ -38,7 +38,7 @@ describe('replicationStallEvent', () => {
   });
 
   it('says when it moves again, with the files left and no severity', () => {
-    expect(replicationStallEvent(true, backlog({ files: 1 }))).toEqual({ kind: 'slot.replication-resumed', reason: 'replication moves again (1 log file(s) left)' });
+    expect(replicationStallEvent(true, backlog({ files: 1 }))).toEqual({ kind: 'slot.replication-resumed', reason: 'replication no longer stalled: it moves again or its replica is back (1 log file(s) left)' });
   });
 });
 

@@ -19,7 +19,7 @@ export interface EventWords {
  */
 export function replicationStallEvent(wasStalled: boolean, now: BacklogRow): EventWords | undefined {
   if (wasStalled === now.stalled) return undefined;
-  if (!now.stalled) return { kind: 'slot.replication-resumed', reason: `replication moves again (${now.files} log file(s) left)` };
+  if (!now.stalled) return { kind: 'slot.replication-resumed', reason: `replication no longer stalled: it moves again or its replica is back (${now.files} log file(s) left)` };
   const stuck = isReplicationStuck(now);
   return {
     kind: stuck ? 'slot.replication-stuck' : 'slot.replication-stalled',
