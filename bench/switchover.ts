@@ -78,7 +78,7 @@ function timeline(s: StoreJson, op: OperationInfo__Output, requested: number, do
   return {
     quiesced: at(old.find((l) => l.ip === s.serviceIp && String(l.msg).startsWith('service listeners closed'))),
     stopReported: step('replay'),
-    flipped: step('start'),
+    flipped: step('flip'), // the flip is that step's action
     promoteBegun: at(slotLine(neu, s.replica.name, 'promote') ?? slotLine(neu, s.replica.name, 'start')),
     addressBound: at(neu.find((l) => l.ip === s.serviceIp && l.msg === 'service IP bound and announced')),
     lmtpReady: at(slotLine(neu, s.replica.name, 'ready')),
@@ -173,7 +173,7 @@ try {
   out.notes = [
     'window: from the first refused or unanswered IMAP connection at the service IP to the first * OK from the new master, probed every 5 ms from the client namespace',
     'steps: between the recorded steps of the operation (coordinator clock); startNewRoles ends when both agents have reported the new roles; confirmReplication (after the window) ends when a marker written on the new master was consumed by its rolling sync_client',
-    'timeline: ms from the window\'s start to: the old master\'s service listeners closed (its agent log), its stop reported (the replay step), the flip (the start step), the new master\'s promotion (or start) begun, its service address bound, LMTP answering there (ready), the first * OK (the probe); one host, one clock',
+    'timeline: ms from the window\'s start to: the old master\'s service listeners closed (its agent log), its stop reported (the replay step), the flip (the flip step, whose action it is), the new master\'s promotion (or start) begun, its service address bound, LMTP answering there (ready), the first * OK (the probe); one host, one clock',
   ];
   if (load) out.loadSummary = await load.stop();
   load = undefined;

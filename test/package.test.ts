@@ -9,7 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, freePort } from '../tools/local-cluster.js';
 import { removeDir, tempDir } from './support/fixtures.js';
-import { clearTestInstall, installedVersion, markTestInstall, purgeTestInstall, lstatExists } from './support/package-install.js';
+import { TEST_OPERATOR_KEY, clearTestInstall, installedVersion, markTestInstall, purgeTestInstall, lstatExists } from './support/package-install.js';
 
 const dir = tempDir('package');
 const V1 = (JSON.parse(readFileSync(join(ROOT, 'packages/shared/package.json'), 'utf8')) as { version: string }).version;
@@ -157,7 +157,7 @@ describe('the .deb', () => {
 
   it('upgrades in place keeping state, certificates and an edited conffile', async () => {
     writeFileSync('/var/lib/slotctl/kept.db', 'state');
-    writeFileSync('/etc/slotctl/tls/operator.key', 'not a real key', { mode: 0o600 });
+    writeFileSync(TEST_OPERATOR_KEY.path, TEST_OPERATOR_KEY.content, { mode: 0o600 });
     const conffile = (await execa('dpkg-deb', ['-I', debs[V2]!, 'conffiles'], { reject: false })).stdout.split('\n').find(Boolean);
     if (conffile) appendFileSync(conffile, '# edited by the operator\n');
     const started = Date.now();

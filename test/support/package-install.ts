@@ -2,7 +2,7 @@
 // /var/lib/slotctl (a coordinator's database): it must never hit an install that is not the tests' own. So every
 // test install is marked, and a test finding slotctl installed purges it only if the mark says a test made it
 // (an earlier run killed before its clean-up); otherwise it refuses to run.
-import { existsSync, lstatSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { execa } from 'execa';
 
 const MARK = '/var/lib/slotctl/.installed-by-slotctl-tests';
@@ -27,12 +27,35 @@ export async function clearTestInstall(): Promise<void> {
   }
   const r = await execa('dpkg', ['--purge', 'slotctl'], { reject: false });
   if (r.exitCode !== 0) throw new Error(`could not purge a test's leftover slotctl install: ${r.stderr}`);
+  removeTestKey();
+}
+
+/** The stand-in operator key package.test writes (purge keeps /etc/slotctl/tls while it holds an operator's files). */
+export const TEST_OPERATOR_KEY = { path: '/etc/slotctl/tls/operator.key', content: 'not a real key' };
+
+/** A killed package test's stand-in key, and the directories purge kept only for it; never anything else. */
+function removeTestKey(): void {
+  try {
+    if (readFileSync(TEST_OPERATOR_KEY.path, 'utf8') !== TEST_OPERATOR_KEY.content) return;
+  } catch {
+    return;
+  }
+  rmSync(TEST_OPERATOR_KEY.path);
+  for (const dir of ['/etc/slotctl/tls', '/etc/slotctl']) {
+    try {
+      rmdirSync(dir); // only if empty
+    } catch {
+      return;
+    }
+  }
 }
 
 /** After a test (or a killed one's clean-up): purges its own install, only if the mark is there; whether it did. */
 export async function purgeTestInstall(): Promise<boolean> {
   if (!(await installedVersion()) || !existsSync(MARK)) return false;
-  return (await execa('dpkg', ['--purge', 'slotctl'], { reject: false })).exitCode === 0;
+  if ((await execa('dpkg', ['--purge', 'slotctl'], { reject: false })).exitCode !== 0) return false;
+  removeTestKey();
+  return true;
 }
 
 /** Whether anything (a dangling link included) is at `path`. */

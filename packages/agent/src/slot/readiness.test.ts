@@ -1,7 +1,7 @@
 // awaitReady against real sockets: an IMAP greeter on the slot IP, LMTP on the service IP opened late or never.
 import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePorts } from '../../../../tools/ports.js';
+import { freePort, freePorts } from '../../../../tools/ports.js';
 import { awaitReady, SERVICE_LISTEN_GRACE_MS } from './readiness.js';
 
 const servers: Server[] = [];
@@ -21,21 +21,23 @@ async function listen(host: string, port: number, onConnection: (s: import('node
 
 describe('awaitReady', () => {
   it('greets on the slot IP once, then waits for LMTP on the service IP without greeting again', async () => {
-    const [imap, lmtp] = await freePorts(2);
+    const imap = await freePort('127.0.0.1');
+    const lmtp = await freePort('127.0.0.2');
     let greetings = 0;
-    await listen('127.0.0.1', imap!, (s) => {
+    await listen('127.0.0.1', imap, (s) => {
       greetings++;
       s.end('* OK test ready\r\n');
     });
-    // the service address starts accepting LMTP 600 ms later
-    const late = new Promise<void>((resolve) => setTimeout(() => void listen('127.0.0.2', lmtp!, (s) => s.end('220 ok\r\n')).then(() => resolve()), 600));
-    const ready = await awaitReady({ pid: process.pid, slotIp: '127.0.0.1', serviceIp: '127.0.0.2', ports: { imap: imap!, lmtp: lmtp! }, timeoutMs: 10_000, current: () => true });
+    // the service address starts accepting LMTP a second later
+    const late = new Promise<void>((r) => setTimeout(r, 1000)).then(() => listen('127.0.0.2', lmtp, (s) => s.end('220 ok\r\n')));
+    const ready = await awaitReady({ pid: process.pid, slotIp: '127.0.0.1', serviceIp: '127.0.0.2', ports: { imap, lmtp }, timeoutMs: 20_000, current: () => true });
     await late;
     expect(ready.outcome).toBe('ready');
     if (ready.outcome !== 'ready') return;
-    expect(ready.servingMs).toBeGreaterThanOrEqual(500);
+    expect(ready.servingMs).toBeGreaterThanOrEqual(900);
     expect(ready.greetedMs).toBeLessThan(ready.servingMs);
-    expect(greetings).toBe(1);
+    // one greeting (two if the first answer took over its 500 ms on a busy host), not one per look (~10 before)
+    expect(greetings).toBeLessThanOrEqual(2);
   });
 
   it('fails a master that greets but stays deaf on its service IP', async () => {

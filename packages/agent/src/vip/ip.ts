@@ -40,7 +40,7 @@ export const EARLY_PROBE_VALID_MS = 1000;
 
 export interface IpDriverOptions {
   iface: string;
-  /** How long arping -D listens for another owner; an owner on the same LAN answers within a millisecond or two. */
+  /** How long arping -D listens for another owner; an owner on the same link answered within 6 ms even on a loaded host (probe.ts). */
   probeMs: number;
   log: Logger;
   /** The agent's live view of the interface (the fence process has none: it asks `ip` each time). */

@@ -1,7 +1,7 @@
 // The duplicate-address probe before an address is taken (`arping -D`): does any host on the link answer for it?
 // Its window is counted from the moment arping has started — the header it prints before its first probe leaves —
 // not from the spawn: a fork on a loaded host took up to 60 ms (bench/arp-probe.ts), which a window counted from the
-// spawn would have taken out of the listening. A real owner on the same link answers within a millisecond (measured
+// spawn would have taken out of the listening. A real owner on the same link answers within milliseconds (measured
 // on a veth link, 500 probes: p99 1.1 ms, max 3.2 ms; beside two busy loops p99 5.3 ms, max 5.6 ms), so the default
 // window of 25 ms is over 4 times the slowest answer seen on a loaded host; it was 100 ms, and every master start
 // waited the difference. On virtual machines whose CPUs are stolen for tens of milliseconds, raise --arp-probe. stdbuf makes arping write each line as it happens (a pipe would hold them until it exits); LC_ALL=C keeps
