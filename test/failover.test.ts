@@ -8,11 +8,17 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../tools/local-cluster.js';
 import { NetnsCluster } from './cluster/netns.js';
+import { UNMERGEABLE_FAILPOINT } from '../packages/agent/src/recover/push.js';
 import { clusterChecks, type OperationJson, type StoreJson, useCluster } from './cluster/checks.js';
 import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('failover');
-const cluster = new NetnsCluster({ dir, id: 'f', storePrefix: 'f', machines: 5, slotsPerMachine: 8, agentArgs: ['--stall-after', '3s'] });
+/** Mailboxes the crash test's returning machine takes as not mergeable (its agent's failpoint; '' for none). */
+let unmergeable = '';
+const cluster = new NetnsCluster({
+  dir, id: 'f', storePrefix: 'f', machines: 5, slotsPerMachine: 8, agentArgs: ['--stall-after', '3s'],
+  agentEnv: (machine): Record<string, string> => (machine === 'm1' && unmergeable ? { [UNMERGEABLE_FAILPOINT]: unmergeable } : {}),
+});
 const USERS = ['ann', 'ben'];
 const { stores, store, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
 
@@ -271,7 +277,13 @@ describe('machine loss on a namespace cluster', () => {
     // the machine returns (mail still arriving: a recovery merges into mailboxes that receive deliveries as it
     // pushes, as in production and in bench:failover, where such pushes bailed out): its old masters stay stopped,
     // their leftover sync logs in quarantine
+    // ben's INBOX of every store goes the IMAP way, as a mailbox under deliveries does when sync_client -m loses its
+    // race (IMAP_SYNC_CHANGED): both sides hold it under one uniqueid, and the copy left on the returning slot must
+    // not be merged back into the master once the slot is its replica (ci-146: every message twice). (Not ann's:
+    // the new master expunged one of hers, which the IMAP way brings back today — ARCHITECTURE.md, open.)
+    unmergeable = 'user.ben';
     await cluster.powerOn(victim);
+    unmergeable = '';
     await waitFor(`${victim} to be returning`, async () => ((await machines()).find((m) => m.name === victim)?.state === 'returning' ? true : undefined), 30_000, 250);
     const quarantine = join(dir, 'srv', victim, first.name, 'meta', 'quarantine');
     expect(readdirSync(quarantine).length).toBeGreaterThan(0);
@@ -303,6 +315,7 @@ describe('machine loss on a namespace cluster', () => {
     const detail = (await cluster.slotctl(['store', 'at-risk', first.name])).stdout;
     expect(detail).toMatch(/user\.clashy\s+copied\s+verified\s+uniqueid \S+ here, \S+ on the new master: 1 message\(s\) copied over IMAP/);
     expect(detail).toMatch(/DELETED\.user\.ann\.Doomed\.\S+\s+nothing\s+.*deleted on the old slot/);
+    expect(detail).toMatch(/user\.ben\s+copied\s+verified\s+not merged \(failpoint \S+\): \d+ message\(s\) copied over IMAP, \d+ already there/);
     // Shared, deleted on the new master after the failover: made again there with what the old slot had (its
     // unreplicated message is not dropped unseen; the message both had comes back with it — recovery never deletes)
     expect(detail).toMatch(/user\.ann\.Shared\s+copied\s+verified\s+gone from the new master/);

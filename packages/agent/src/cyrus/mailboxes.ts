@@ -121,7 +121,11 @@ export function parseGuids(block: string): string[] {
   return parseRecords(block).live;
 }
 
-/** The GUIDs of one mbexamine block's records: those the mailbox holds, and those it held and expunged. */
+/**
+ * The GUIDs of one mbexamine block's records: those the mailbox holds, and those it held and expunged. Cyrus 3.6's
+ * mbexamine prints live records only (ITER_SKIP_EXPUNGED; checked on this host), so `expunged` is empty from it
+ * today: recovery's IMAP way then brings back what the new master expunged (ARCHITECTURE.md, open).
+ */
 export function parseRecords(block: string): { live: string[]; expunged: string[] } {
   const live: string[] = [];
   const expunged: string[] = [];
@@ -141,7 +145,7 @@ export interface MailboxGuidList {
   exists: boolean;
   uniqueid: string;
   guids: string[];
-  /** What it held and expunged (delayed expunge keeps the records until cyr_expire). */
+  /** What it held and expunged, as far as mbexamine shows it: nothing on Cyrus 3.6 (see parseRecords). */
   expungedGuids: string[];
 }
 

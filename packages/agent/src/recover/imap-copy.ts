@@ -2,7 +2,7 @@
 // delivery autocreated it after the failover), `sync_client -m` changes nothing, and when the mailbox keeps changing
 // under deliveries it cannot merge (IMAP_SYNC_CHANGED, see push.ts); then the old slot's messages are copied over
 // IMAP: FETCH FLAGS INTERNALDATE EMAILID BODY.PEEK[] on the old slot, skip what the new master already
-// has or had and expunged (same EMAILID: same content), APPEND the rest with their flags (minus \Recent) and date. Content, EMAILID,
+// has (same EMAILID: same content) or is known to have expunged, APPEND the rest with their flags (minus \Recent) and date. Content, EMAILID,
 // flags and date stay; UIDs and modseqs do not. Running it twice copies nothing. The old slot serves IMAP for this
 // from a temporary cyrmaster on its slot IP only (no LMTP, no sync service, no sync log): nothing can reach it but us.
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { ImapFlow } from 'imapflow';
 import type { Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
 import { imapGreets, pidAlive, readPidFile, signalGroup } from '../slot/process.js';
-import { writeCyrusFile } from '../slot/files.js';
+import { readCyrusFile, writeCyrusFile } from '../slot/files.js';
 import type { SlotLayout } from '../slot/layout.js';
 import type { AuthConfig } from '../slot/render.js';
 import type { VipDriver } from '../vip/driver.js';
@@ -38,14 +38,29 @@ export interface TemporaryImap {
   stop: () => Promise<void>;
 }
 
+/**
+ * The slot's imapd.conf for its temporary IMAP, with `delete_mode: immediate`. A mailbox deleted here after its copy
+ * was verified must be gone, not kept under DELETED: a delayed delete keeps its uniqueid, and once this slot is the
+ * new master's replica, the master's sync renames a mailbox of the same uniqueid back into place (IMAP_MAILBOX_MOVED),
+ * finds other messages at the UIDs both used (SYNCERROR: guid mismatch) and copies the replica's back into the master,
+ * where the IMAP copy had already put them: every message of the mailbox twice (CI beside two busy loops, ci-146).
+ */
+export function temporaryImapdConf(own: string): string {
+  const lines = own.split('\n').filter((l) => !/^\s*delete_mode\s*:/.test(l));
+  return [...lines.filter((l, i) => l !== '' || i < lines.length - 1), 'delete_mode: immediate', ''].join('\n');
+}
+
 /** Starts the returning slot's cyrmaster with IMAP on its slot IP only; resolves when it greets. */
 export async function startTemporaryImap(layout: SlotLayout, slotIp: string, imapPort: number, vip: VipDriver, log: Logger): Promise<TemporaryImap> {
   const conf = join(layout.etcDir, 'cyrus-recover.conf');
+  const imapdConf = join(layout.etcDir, 'imapd-recover-imap.conf');
   const pidFile = join(layout.runDir, 'recover.pid');
-  const text = ['# Written by slot-agent for a recovery: IMAP on the slot IP only', 'START {', `  recover cmd="ctl_cyrusdb -C ${layout.imapdConf} -r"`, '}', 'SERVICES {', `  imap cmd="imapd -C ${layout.imapdConf}" listen="${slotIp}:${imapPort}" prefork=0`, '}', ''].join('\n');
+  // read without following a link: what it holds is copied into a file Cyrus reads
+  await writeCyrusFile(layout, imapdConf, temporaryImapdConf(await readCyrusFile(layout, layout.imapdConf)));
+  const text = ['# Written by slot-agent for a recovery: IMAP on the slot IP only, deletes immediate', 'START {', `  recover cmd="ctl_cyrusdb -C ${imapdConf} -r"`, '}', 'SERVICES {', `  imap cmd="imapd -C ${imapdConf}" listen="${slotIp}:${imapPort}" prefork=0`, '}', ''].join('\n');
   await writeCyrusFile(layout, conf, text);
   await vip.bind(slotIp);
-  const { file, args } = asCyrus(cyrusBinary('master'), ['-C', layout.imapdConf, '-M', conf, '-p', pidFile, '-D']);
+  const { file, args } = asCyrus(cyrusBinary('master'), ['-C', imapdConf, '-M', conf, '-p', pidFile, '-D']);
   const child = execa(file, args, { detached: true, stdio: 'ignore', cleanup: false, reject: false });
   const pid = child.pid!;
   const deadline = performance.now() + 15_000;
@@ -135,7 +150,7 @@ export function imapError(err: unknown): string {
 type RawImap = { exec(command: string, attributes: { type: string; value: string }[]): Promise<unknown> };
 
 /**
- * Deletes a mailbox on the (temporary) old slot as admin; delayed delete keeps its files under DELETED. Cyrus lets
+ * Deletes a mailbox on the (temporary) old slot as admin, for good (its temporary imapd.conf). Cyrus lets
  * nobody delete a mailbox without the x right on it, admins included: the admin first grants itself all rights
  * (it may: admins hold the a right everywhere). Tried three times half a second apart.
  */
@@ -156,6 +171,8 @@ export async function deleteOnOldSlot(mailbox: string, source: { host: string; p
       if (answered || (await gone())) return;
       throw new Error(`no answer to DELETE ${name} within 10 s, and it still exists`);
     } catch (err) {
+      // gone already: a folder of a user whose INBOX was deleted before it (deleting an INBOX deletes the whole user)
+      if (await gone().catch(() => false)) return;
       if (attempt >= 3) throw new Error(`deleting ${name} on the returning slot failed: ${imapError(err)}`);
       await new Promise((r) => setTimeout(r, 500));
     } finally {

@@ -37,6 +37,14 @@ const lastLines = (all: string | undefined, n: number) => (all ?? '').trim().spl
 /** How many times a mailbox's `sync_client -m` into an existing mailbox is tried before the IMAP way is taken. */
 const PUSH_ATTEMPTS = 3;
 
+/**
+ * A failpoint for tests: mailboxes (internal names, comma-separated) whose merge is taken as failed without running
+ * sync_client, so that the IMAP way for a mailbox both sides hold under one uniqueid is exercised on demand (under
+ * load it is taken only when deliveries win the race). Never set in production.
+ */
+export const UNMERGEABLE_FAILPOINT = 'SLOTCTL_FAILPOINT_UNMERGEABLE';
+const forcedUnmergeable = () => new Set((process.env[UNMERGEABLE_FAILPOINT] ?? '').split(',').filter(Boolean));
+
 export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   const { layout, log } = input;
   const recoverConf = join(layout.etcDir, 'imapd-recover.conf');
@@ -57,6 +65,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   // the new master's view first: a mailbox it holds under another uniqueid cannot be merged by sync_client -m
   // (measured: it exits 1 and changes nothing); those go the IMAP way
   const before = new Map((await input.targetGuids(local.filter((m) => m.exists).map((m) => m.name))).map((r) => [r.name, r]));
+  const unmergeable = forcedUnmergeable();
   for (const m of local) {
     if (!m.exists) {
       results.push({ name: m.name, result: 'nothing', detail: 'not on the old slot (deleted or never created there)', messages: 0, missing: 0 });
@@ -65,6 +74,11 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     const there = before.get(m.name);
     if (there?.exists && there.uniqueid !== m.uniqueid) {
       results.push({ name: m.name, result: 'clash', detail: `uniqueid ${m.uniqueid} here, ${there.uniqueid} on the new master`, messages: m.guids.length, missing: 0 });
+      continue;
+    }
+    if (there?.exists && unmergeable.has(m.name)) {
+      log.warn({ mailbox: m.name, failpoint: UNMERGEABLE_FAILPOINT }, 'failpoint: merge taken as failed; copying over IMAP');
+      results.push({ name: m.name, result: 'clash', detail: `not merged (failpoint ${UNMERGEABLE_FAILPOINT})`, messages: m.guids.length, missing: 0 });
       continue;
     }
     const { file, args } = asCyrusTool(cyrusBinary('sync_client'), ['-C', recoverConf, '-S', input.targetIp, '-o', '-v', '-l', '-m', externalName(m.name)]);
@@ -88,8 +102,8 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
       continue;
     }
     if (run.exitCode !== 0) {
-      // not merged (a mailbox that kept changing under deliveries): the IMAP way copies what the new master never
-      // held — what it held and expunged stays expunged, as a merge would have kept it — and the copy is verified
+      // not merged (a mailbox that kept changing under deliveries): the IMAP way copies what the new master lacks
+      // (what it expunged after the failover comes back: ARCHITECTURE.md, open) and the copy is verified
       results.push({ name: m.name, result: 'clash', detail: `not merged by sync_client -m after ${PUSH_ATTEMPTS} tries (${output})`, messages: m.guids.length, missing: 0 });
       log.warn({ mailbox: m.name, output }, 'sync_client -m could not merge into the new master: copying what it lacks over IMAP');
       continue;
@@ -121,7 +135,8 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     }
     error = await verify(results, local, input);
     // a clashing mailbox left on the returning slot would make the new master's rolling sync loop for ever once
-    // this slot is its replica: delete it here (delayed delete keeps its files) once every message is verified
+    // this slot is its replica, and one of the new master's uniqueid would be merged back into it (every message
+    // twice): delete it here for good (imap-copy.ts temporaryImapdConf) once every message is verified there
     const verifiedClashes = results.filter((r) => r.result === 'copied' && r.missing === 0);
     if (!error && imap && verifiedClashes.length) {
       for (const r of verifiedClashes) {
