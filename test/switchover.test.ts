@@ -229,6 +229,7 @@ describe('planned switchover on a namespace cluster', () => {
   }, 180_000);
 
   it('refuses a second switchover of a busy store, cancels the first, and keeps one master when the agent is killed', async () => {
+    const since = new Date().toISOString();
     const before = await expectOneMaster('n17');
     const all = await stores();
     const watch = await watchMasters(all);
@@ -260,10 +261,27 @@ describe('planned switchover on a namespace cluster', () => {
         // already replaced
       }
     }
-    const after = await expectOneMaster('n17');
-    expect(after.master.name).toBe(before.master.name);
+    let after = await expectOneMaster('n17');
+    const failedOver = after.master.name !== before.master.name;
+    if (failedOver) {
+      // The replacement agent connected only after the hung one's lease had run out (an agent's start took 13–16 s
+      // beside two busy loops; CI ci-146): the machine was declared down and its masters failed over, as they must.
+      // The cancelled switchover did not flip (it ended cancelled, through its rollback), so only that failover may
+      // have moved the master; then the layout the next tests expect is put back.
+      const machine = before.master.machine;
+      const events = await cluster.slotctlJson<{ kind: string; machine?: string }[]>(['events', '--since', since, '--limit', '10000']);
+      expect(events.filter((e) => e.kind === 'machine.down').map((e) => e.machine), `n17 moved to ${after.master.name} without ${machine} going down`).toContain(machine);
+      await waitAgentsConnected();
+      const movedAway = all.filter((s) => s.master.machine === machine);
+      for (const s of movedAway) {
+        if ((await expectOneMaster(s.name)).master.machine !== machine) expect((await switchover(s.name, ['--wait'])).exitCode).toBe(0);
+      }
+      after = await expectOneMaster('n17');
+      expect(after.master.name).toBe(before.master.name);
+    }
     await cluster.mail('deliver', [{ host: after.serviceIp, user: 'ann', subject: 'after the cancelled switchover' }]);
-    expectNeverTwoMasters(await watch.stop(), all);
+    // a failover of the hung machine leaves its stores unserved for a while (fenced, then promoted elsewhere)
+    expectNeverTwoMasters(await watch.stop(), all, failedOver ? 0.2 : 0.5);
     await expectReplicasMatch([after], { users: ['ann'] });
   }, 120_000);
 
