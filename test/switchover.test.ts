@@ -261,6 +261,8 @@ describe('planned switchover on a namespace cluster', () => {
         // already replaced
       }
     }
+    // the replacement agent connected first: a machine declared down after this look would move the flake to the next test
+    await waitAgentsConnected();
     let after = await expectOneMaster('n17');
     const failedOver = after.master.name !== before.master.name;
     if (failedOver) {
@@ -271,7 +273,6 @@ describe('planned switchover on a namespace cluster', () => {
       const machine = before.master.machine;
       const events = await cluster.slotctlJson<{ kind: string; machine?: string }[]>(['events', '--since', since, '--limit', '10000']);
       expect(events.filter((e) => e.kind === 'machine.down').map((e) => e.machine), `n17 moved to ${after.master.name} without ${machine} going down`).toContain(machine);
-      await waitAgentsConnected();
       const movedAway = all.filter((s) => s.master.machine === machine);
       for (const s of movedAway) {
         if ((await expectOneMaster(s.name)).master.machine !== machine) expect((await switchover(s.name, ['--wait'])).exitCode).toBe(0);

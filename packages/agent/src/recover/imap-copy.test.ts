@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emailIdOf, ownerAndFolder, temporaryImapdConf } from './imap-copy.js';
+import { emailIdOf, internalName, ownerAndFolder, temporaryImapdConf } from './imap-copy.js';
 
 describe('ownerAndFolder', () => {
   it('maps an internal mailbox name to its owner and the folder as that owner sees it', () => {
@@ -21,5 +21,15 @@ describe('temporaryImapdConf', () => {
     const own = 'configdirectory: /srv/a/meta/conf\ndelete_mode: delayed\nexpunge_mode: delayed\nsync_log: 1\n';
     expect(temporaryImapdConf(own)).toBe('configdirectory: /srv/a/meta/conf\nexpunge_mode: delayed\nsync_log: 1\ndelete_mode: immediate\n');
     expect(temporaryImapdConf('partition-default: /x')).toBe('partition-default: /x\ndelete_mode: immediate\n');
+  });
+});
+
+describe('internalName', () => {
+  it('is the inverse of ownerAndFolder, dots in names included', () => {
+    for (const name of ['user.bob^smith', 'user.bob^smith.Projects', 'user.ann.A.B^c', 'user.ann']) {
+      const { owner, folder } = ownerAndFolder(name);
+      expect(internalName(owner, folder)).toBe(name);
+    }
+    expect(internalName('ann', 'INBOX')).toBe('user.ann');
   });
 });

@@ -140,6 +140,23 @@ export async function copyMissing(input: CopyInput): Promise<{ copied: number; p
   }
 }
 
+/** `bob.smith`, `Projects/2026` → `user.bob^smith.Projects.2026` (INBOX → `user.bob^smith`): the inverse of ownerAndFolder. */
+export function internalName(owner: string, folder: string): string {
+  const escape = (s: string) => s.replaceAll('.', '^');
+  return folder.toUpperCase() === 'INBOX' ? `user.${escape(owner)}` : `user.${escape(owner)}.${folder.split('/').map(escape).join('.')}`;
+}
+
+/** Every mailbox `owner` has on the (temporary) old slot, as internal names (LIST as the owner). */
+export async function listOwnerMailboxes(source: { host: string; port: number }, auth: AuthConfig, owner: string): Promise<string[]> {
+  const c = client(source.host, source.port, auth, owner);
+  await c.connect();
+  try {
+    return (await c.list()).filter((f) => !f.flags.has('\\NonExistent') && !f.flags.has('\\Noselect')).map((f) => internalName(owner, f.path));
+  } finally {
+    await leave(c);
+  }
+}
+
 /** What an IMAP server said, not just imapflow's "Command failed". */
 export function imapError(err: unknown): string {
   const e = err as Error & { responseText?: string; responseStatus?: string };

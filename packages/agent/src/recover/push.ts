@@ -12,7 +12,7 @@ import { readCyrusFile, writeCyrusFile } from '../slot/files.js';
 import { renderRecoverConfig, type AuthConfig, type Ports } from '../slot/render.js';
 import type { SlotLayout } from '../slot/layout.js';
 import type { VipDriver } from '../vip/driver.js';
-import { copyMissing, deleteOnOldSlot, imapError, ownerAndFolder, startTemporaryImap } from './imap-copy.js';
+import { copyMissing, deleteOnOldSlot, imapError, listOwnerMailboxes, ownerAndFolder, startTemporaryImap } from './imap-copy.js';
 
 export interface PushInput {
   op: string;
@@ -34,6 +34,20 @@ export interface PushInput {
 /** A tool's last `n` lines of output, on one line. */
 const lastLines = (all: string | undefined, n: number) => (all ?? '').trim().split('\n').slice(-n).join(' | ');
 
+/**
+ * Of `names` (mailboxes of this slot), those holding messages the new master does not hold live, each with how many:
+ * what would be lost if they were deleted here.
+ */
+async function messagesNotOnTarget(imapdConf: string, names: readonly string[], input: Pick<PushInput, 'targetGuids'>): Promise<string[]> {
+  const here = (await mailboxGuids(imapdConf, names)).filter((m) => m.exists && m.guids.length);
+  if (!here.length) return [];
+  const there = new Map((await input.targetGuids(here.map((m) => m.name))).map((r) => [r.name, new Set(r.guids)]));
+  return here.flatMap((m) => {
+    const absent = m.guids.filter((g) => !there.get(m.name)?.has(g)).length;
+    return absent ? [`${m.name}: ${absent} message(s) not on the new master`] : [];
+  });
+}
+
 /** How many times a mailbox's `sync_client -m` into an existing mailbox is tried before the IMAP way is taken. */
 const PUSH_ATTEMPTS = 3;
 
@@ -42,8 +56,8 @@ const PUSH_ATTEMPTS = 3;
  * sync_client, so that the IMAP way for a mailbox both sides hold under one uniqueid is exercised on demand (under
  * load it is taken only when deliveries win the race). Never set in production.
  */
-export const UNMERGEABLE_FAILPOINT = 'SLOTCTL_FAILPOINT_UNMERGEABLE';
-const forcedUnmergeable = () => new Set((process.env[UNMERGEABLE_FAILPOINT] ?? '').split(',').filter(Boolean));
+export const UNMERGEABLE_FAILPOINT = 'SLOTCTL_TEST_UNMERGEABLE';
+const forcedUnmergeable = () => new Set((process.env[UNMERGEABLE_FAILPOINT] ?? '').split(',').map((n) => n.trim()).filter(Boolean));
 
 export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
   const { layout, log } = input;
@@ -140,9 +154,21 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     const verifiedClashes = results.filter((r) => r.result === 'copied' && r.missing === 0);
     if (!error && imap && verifiedClashes.length) {
       for (const r of verifiedClashes) {
+        const { owner, folder } = ownerAndFolder(r.name);
+        // Deleting a user's INBOX deletes the whole user here, folders never named in the sync logs included: only
+        // once every message of every one of them is on the new master (else the record stays open, nothing lost).
+        if (folder === 'INBOX') {
+          const unverified = await messagesNotOnTarget(layout.imapdConf, await listOwnerMailboxes(source, input.auth, owner), input);
+          if (unverified.length) {
+            r.result = 'failed';
+            r.detail = `${r.detail}; not deleted on the returning slot, which would delete all of ${owner} there: ${unverified.join('; ')}`;
+            error ||= `${r.name}: ${r.detail}`;
+            continue;
+          }
+        }
         await deleteOnOldSlot(r.name, source, input.auth, async () => !(await mailboxGuids(layout.imapdConf, [r.name]))[0]!.exists);
+        resync.add(owner);
       }
-      for (const r of verifiedClashes) resync.add(ownerAndFolder(r.name).owner);
     }
   } catch (err) {
     error ||= imapError(err);
