@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emailIdOf, internalName, ownerAndFolder, temporaryImapdConf } from './imap-copy.js';
+import { emailIdOf, mailboxOf, ownerAndFolder, temporaryImapdConf } from './imap-copy.js';
 
 describe('ownerAndFolder', () => {
   it('maps an internal mailbox name to its owner and the folder as that owner sees it', () => {
@@ -24,12 +24,12 @@ describe('temporaryImapdConf', () => {
   });
 });
 
-describe('internalName', () => {
+describe('mailboxOf', () => {
   it('is the inverse of ownerAndFolder, dots in names included', () => {
     for (const name of ['user.bob^smith', 'user.bob^smith.Projects', 'user.ann.A.B^c', 'user.ann']) {
       const { owner, folder } = ownerAndFolder(name);
-      expect(internalName(owner, folder)).toBe(name);
+      expect(mailboxOf(owner, folder)).toBe(name);
     }
-    expect(internalName('ann', 'INBOX')).toBe('user.ann');
+    expect(mailboxOf('ann', 'INBOX')).toBe('user.ann');
   });
 });

@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import type { Logger } from '@slotctl/shared';
 import { asCyrus, cyrusBinary } from '../cyrus/install.js';
+import { internalName } from '../cyrus/mailboxes.js';
 import { imapGreets, pidAlive, readPidFile, signalGroup } from '../slot/process.js';
 import { readCyrusFile, writeCyrusFile } from '../slot/files.js';
 import type { SlotLayout } from '../slot/layout.js';
@@ -46,8 +47,7 @@ export interface TemporaryImap {
  * where the IMAP copy had already put them: every message of the mailbox twice (CI beside two busy loops, ci-146).
  */
 export function temporaryImapdConf(own: string): string {
-  const lines = own.split('\n').filter((l) => !/^\s*delete_mode\s*:/.test(l));
-  return [...lines.filter((l, i) => l !== '' || i < lines.length - 1), 'delete_mode: immediate', ''].join('\n');
+  return [...own.trimEnd().split('\n').filter((l) => !/^\s*delete_mode\s*:/.test(l)), 'delete_mode: immediate', ''].join('\n');
 }
 
 /** Starts the returning slot's cyrmaster with IMAP on its slot IP only; resolves when it greets. */
@@ -140,10 +140,9 @@ export async function copyMissing(input: CopyInput): Promise<{ copied: number; p
   }
 }
 
-/** `bob.smith`, `Projects/2026` → `user.bob^smith.Projects.2026` (INBOX → `user.bob^smith`): the inverse of ownerAndFolder. */
-export function internalName(owner: string, folder: string): string {
-  const escape = (s: string) => s.replaceAll('.', '^');
-  return folder.toUpperCase() === 'INBOX' ? `user.${escape(owner)}` : `user.${escape(owner)}.${folder.split('/').map(escape).join('.')}`;
+/** The inverse of ownerAndFolder: `bob.smith`, `Projects/2026` → `user.bob^smith.Projects.2026`. */
+export function mailboxOf(owner: string, folder: string): string {
+  return internalName(folder.toUpperCase() === 'INBOX' ? `user/${owner}` : `user/${owner}/${folder}`);
 }
 
 /** Every mailbox `owner` has on the (temporary) old slot, as internal names (LIST as the owner). */
@@ -151,7 +150,7 @@ export async function listOwnerMailboxes(source: { host: string; port: number },
   const c = client(source.host, source.port, auth, owner);
   await c.connect();
   try {
-    return (await c.list()).filter((f) => !f.flags.has('\\NonExistent') && !f.flags.has('\\Noselect')).map((f) => internalName(owner, f.path));
+    return (await c.list()).filter((f) => !f.flags.has('\\NonExistent') && !f.flags.has('\\Noselect')).map((f) => mailboxOf(owner, f.path));
   } finally {
     await leave(c);
   }

@@ -39,13 +39,19 @@ const lastLines = (all: string | undefined, n: number) => (all ?? '').trim().spl
  * what would be lost if they were deleted here.
  */
 async function messagesNotOnTarget(imapdConf: string, names: readonly string[], input: Pick<PushInput, 'targetGuids'>): Promise<string[]> {
-  const here = (await mailboxGuids(imapdConf, names)).filter((m) => m.exists && m.guids.length);
-  if (!here.length) return [];
-  const there = new Map((await input.targetGuids(here.map((m) => m.name))).map((r) => [r.name, new Set(r.guids)]));
-  return here.flatMap((m) => {
-    const absent = m.guids.filter((g) => !there.get(m.name)?.has(g)).length;
-    return absent ? [`${m.name}: ${absent} message(s) not on the new master`] : [];
-  });
+  const absent = await absentOnTarget((await mailboxGuids(imapdConf, names)).filter((m) => m.exists && m.guids.length), input);
+  return [...absent].flatMap(([name, { guids }]) => (guids.length ? [`${name}: ${guids.length} message(s) not on the new master`] : []));
+}
+
+/** Per mailbox of the old slot (`local`): its GUIDs the new master does not hold live, and what it holds expunged. */
+async function absentOnTarget(local: readonly { name: string; guids: string[] }[], input: Pick<PushInput, 'targetGuids'>): Promise<Map<string, { guids: string[]; expunged: Set<string> }>> {
+  if (!local.length) return new Map();
+  const remote = new Map((await input.targetGuids(local.map((m) => m.name))).map((r) => [r.name, r]));
+  return new Map(local.map((m) => {
+    const there = remote.get(m.name);
+    const live = new Set(there?.guids ?? []);
+    return [m.name, { guids: m.guids.filter((g) => !live.has(g)), expunged: new Set(there?.expungedGuids ?? []) }];
+  }));
 }
 
 /** How many times a mailbox's `sync_client -m` into an existing mailbox is tried before the IMAP way is taken. */
@@ -211,18 +217,16 @@ export function ownerOf(name: string): string | undefined {
  master never held.
  */
 async function verify(results: Required<MailboxRecovery>[], local: MailboxGuidList[], input: PushInput): Promise<string> {
-  const toCheck = results.filter((r) => r.result === 'pushed' || r.result === 'copied').map((r) => r.name);
-  if (toCheck.length === 0) return '';
+  const checked = results.filter((r) => r.result === 'pushed' || r.result === 'copied');
+  if (checked.length === 0) return '';
   try {
-    const remote = new Map((await input.targetGuids(toCheck)).map((r) => [r.name, { live: new Set(r.guids), expunged: new Set(r.expungedGuids) }]));
     const mine = new Map(local.map((m) => [m.name, m.guids]));
-    for (const r of results) {
-      if (r.result !== 'pushed' && r.result !== 'copied') continue;
-      const there = remote.get(r.name) ?? { live: new Set<string>(), expunged: new Set<string>() };
-      const absent = (mine.get(r.name) ?? []).filter((g) => !there.live.has(g));
+    const absent = await absentOnTarget(checked.map((r) => ({ name: r.name, guids: mine.get(r.name) ?? [] })), input);
+    for (const r of checked) {
+      const { guids, expunged } = absent.get(r.name)!;
       // after a copy, only what the new master never held counts as missing: what it expunged was left out
-      if (r.result === 'copied') r.missing = absent.filter((g) => !there.expunged.has(g)).length;
-      else if (absent.length) r.detail = `${absent.length} message(s) expunged on the new master after the failover stay expunged`;
+      if (r.result === 'copied') r.missing = guids.filter((g) => !expunged.has(g)).length;
+      else if (guids.length) r.detail = `${guids.length} message(s) expunged on the new master after the failover stay expunged`;
     }
     return '';
   } catch (err) {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Backlog } from '@slotctl/shared';
+import { waitFor } from '../../../../tools/local-cluster.js';
 import { freePort } from '../../../../tools/ports.js';
 import { OUTAGE_MS, SyncWatcher } from './watch.js';
 
@@ -22,11 +23,7 @@ async function listen(port: number): Promise<Server> {
 
 const close = (server: Server) => new Promise<void>((r) => server.close(() => r()));
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  for (const deadline = Date.now() + timeoutMs; !check(); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-  }
-}
+const until = (what: string, check: () => boolean) => waitFor(what, () => check() || undefined, 10_000, 20);
 
 describe('SyncWatcher', () => {
   it('blames a stall on the sync_client only for the time the replica has been accepting connections', async () => {
