@@ -4,7 +4,7 @@ export const CYRUS_BIN = process.env.SLOTCTL_CYRUS_BIN ?? '/usr/lib/cyrus/bin';
 export const CYRUS_USER = 'cyrus';
 export const CYRUS_GROUP = 'mail';
 
-export function cyrusBinary(name: 'master' | 'sync_client' | 'cyr_expire' | 'ctl_cyrusdb' | 'mbexamine' | 'cyr_synclog'): string {
+export function cyrusBinary(name: 'master' | 'sync_client' | 'cyr_expire' | 'ctl_cyrusdb' | 'mbexamine' | 'cyr_synclog' | 'unexpunge' | 'mbpath'): string {
   return `${CYRUS_BIN}/${name}`;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { externalName, isPlausibleMailbox, parseGuids, parseMbexamine, parseRecords } from './mailboxes.js';
+import { externalName, isPlausibleMailbox, parseGuids, parseMbexamine, parseRecords, parseSha1sum, parseUnexpungeList } from './mailboxes.js';
 
 const SAMPLE = `Examining user/alice... Mailbox Header Info:
   Path to mailbox: /srv/s/data/spool/uuid/1/j/1jfrmf19
@@ -57,5 +57,18 @@ describe('parseGuids', () => {
     expect(parseGuids(block)).toEqual(['c91fd638012277b73458b1779f16e66d0892b785']);
     // what a recovery's IMAP copy leaves out: the expunged ones
     expect(parseRecords(block)).toEqual({ live: ['c91fd638012277b73458b1779f16e66d0892b785'], expunged: ['b05bce4e454ecf89b4c12d86e9c732db19c1679b'] });
+  });
+});
+
+describe('expunged records', () => {
+  it('reads the UIDs unexpunge -l lists (Cyrus 3.6 output)', () => {
+    const out = ['UID: 1', '\tSize: 354', '\tSent: Sun Dec  6 00:00:00 2026', '\tSubj: "UID: 7"', '', 'UID: 12', '\tSize: 20', ''].join('\n');
+    expect(parseUnexpungeList(out)).toEqual([1, 12]);
+    expect(parseUnexpungeList('')).toEqual([]);
+  });
+
+  it('reads sha1sum lines, paths with spaces too, and nothing of an error', () => {
+    const out = 'b3ca53398f9aec08248f7a422f6740732e884091  /srv/s 1/data/uuid/l/e/x/1.\nsha1sum: /srv/x/2.: No such file or directory\n';
+    expect([...parseSha1sum(out)]).toEqual([['/srv/s 1/data/uuid/l/e/x/1.', 'b3ca53398f9aec08248f7a422f6740732e884091']]);
   });
 });

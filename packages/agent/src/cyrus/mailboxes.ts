@@ -123,8 +123,8 @@ export function parseGuids(block: string): string[] {
 
 /**
  * The GUIDs of one mbexamine block's records: those the mailbox holds, and those it held and expunged. Cyrus 3.6's
- * mbexamine prints live records only (ITER_SKIP_EXPUNGED; checked on this host), so `expunged` is empty from it
- * today: recovery's IMAP way then brings back what the new master expunged (ARCHITECTURE.md, open).
+ * mbexamine prints live records only (ITER_SKIP_EXPUNGED; checked on this host), so `expunged` is empty from it;
+ * `expungedGuids` below finds those another way.
  */
 export function parseRecords(block: string): { live: string[]; expunged: string[] } {
   const live: string[] = [];
@@ -145,11 +145,57 @@ export interface MailboxGuidList {
   exists: boolean;
   uniqueid: string;
   guids: string[];
-  /** What it held and expunged, as far as mbexamine shows it: nothing on Cyrus 3.6 (see parseRecords). */
+  /** What it held and expunged (records still in its index), when asked for: see `expungedGuids`. */
   expungedGuids: string[];
 }
 
-export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000): Promise<MailboxGuidList[]> {
+/** The UIDs `unexpunge -l` lists: the records of a mailbox's index flagged expunged and not yet removed by cyr_expire. */
+export function parseUnexpungeList(output: string): number[] {
+  return [...output.matchAll(/^UID: (\d+)$/gm)].map((m) => Number(m[1]));
+}
+
+/** `sha1sum` output (`HASH  PATH` per line) as PATH → HASH; lines of files it could not read are not there. */
+export function parseSha1sum(output: string): Map<string, string> {
+  return new Map([...output.matchAll(/^([0-9a-f]{40})  (.+)$/gm)].map((m) => [m[2]!, m[1]!]));
+}
+
+/**
+ * The GUIDs of the messages a mailbox holds expunged. mbexamine leaves expunged records out (parseRecords), but
+ * `unexpunge -l` lists their UIDs, and with `expunge_mode: delayed` (the slots' config) a message's file stays in
+ * the mailbox's data directory (`mbpath`) as `UID.` until cyr_expire removes record and file together. A message's
+ * GUID is the SHA-1 of that file (checked on this host against mbexamine's GUIDs). Read as cyrus (sha1sum through
+ * setpriv), not as root: the directory is Cyrus's, and a link placed there can then show nothing cyrus may not
+ * read. A record whose file is gone (cyr_expire ran in between) is missing from the answer.
+ */
+export async function expungedGuids(imapdConf: string, external: string, timeoutMs = 120_000): Promise<string[]> {
+  const tool = async (binary: string, args: string[]) => {
+    const { file, args: argv } = asCyrusTool(binary, args);
+    return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 256 * 1024 * 1024 });
+  };
+  const listed = await tool(cyrusBinary('unexpunge'), ['-C', imapdConf, '-l', external]);
+  if (listed.exitCode !== 0) throw new Error(`unexpunge -l ${external} exited ${listed.exitCode ?? listed.signal}: ${(listed.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+  const uids = parseUnexpungeList(listed.stdout);
+  if (!uids.length) return [];
+  const where = await tool(cyrusBinary('mbpath'), ['-C', imapdConf, external]);
+  const dir = where.stdout.trim();
+  if (where.exitCode !== 0 || !dir.startsWith('/') || dir.includes('\n') || dir.split('/').includes('..')) {
+    throw new Error(`mbpath ${external} gave no data directory (exit ${where.exitCode ?? where.signal}): ${(where.all ?? '').trim().slice(0, 200)}`);
+  }
+  const guids: string[] = [];
+  for (let i = 0; i < uids.length; i += 500) {
+    // exit 1 when a file is gone: the others are still hashed, and what is not in the output is not known
+    const hashed = await tool('sha1sum', ['--', ...uids.slice(i, i + 500).map((uid) => `${dir}/${uid}.`)]);
+    guids.push(...parseSha1sum(hashed.stdout).values());
+  }
+  return guids;
+}
+
+/**
+ * The message GUIDs of each named mailbox (one mbexamine per mailbox) and, with `withExpunged`, those it holds
+ * expunged. Recovery checks that every message of the old slot is on the new master with them, and leaves out of
+ * an IMAP copy what the new master expunged after the failover.
+ */
+export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000, withExpunged = false): Promise<MailboxGuidList[]> {
   const out: MailboxGuidList[] = [];
   for (const name of [...new Set(names)].filter(isPlausibleMailbox)) {
     const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)]);
@@ -157,7 +203,12 @@ export async function mailboxGuids(imapdConf: string, names: readonly string[], 
     if (result.exitCode !== 0) throw new Error(`mbexamine ${externalName(name)} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
     const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
     const records = block ? parseRecords(block) : undefined;
-    out.push(block && records ? { name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: records.live, expungedGuids: records.expunged } : { name, exists: false, uniqueid: '', guids: [], expungedGuids: [] });
+    if (!block || !records) {
+      out.push({ name, exists: false, uniqueid: '', guids: [], expungedGuids: [] });
+      continue;
+    }
+    const expunged = withExpunged ? [...new Set([...records.expunged, ...(await expungedGuids(imapdConf, externalName(name), timeoutMs))])] : records.expunged;
+    out.push({ name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: records.live, expungedGuids: expunged });
   }
   return out;
 }

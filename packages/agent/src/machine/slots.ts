@@ -315,7 +315,8 @@ export class MachineSlots {
   async guidsOf(slot: string, names: readonly string[]): Promise<MailboxGuidList[]> {
     const s = this.supervisors.get(slot);
     if (!s?.layout) throw new Error(`slot ${slot} is not on this machine`);
-    return mailboxGuids(s.layout.imapdConf, names.slice(0, 10_000));
+    // with what it holds expunged: a recovery's IMAP copy leaves out what this (new) master's users deleted
+    return mailboxGuids(s.layout.imapdConf, names.slice(0, 10_000), undefined, true);
   }
 
   /** A partner's recovery asks this (new master) slot to log a user-level sync of some users. */

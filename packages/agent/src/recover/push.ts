@@ -35,12 +35,15 @@ export interface PushInput {
 const lastLines = (all: string | undefined, n: number) => (all ?? '').trim().split('\n').slice(-n).join(' | ');
 
 /**
- * Of `names` (mailboxes of this slot), those holding messages the new master does not hold live, each with how many:
- * what would be lost if they were deleted here.
+ * Of `names` (mailboxes of this slot), those holding messages the new master neither holds live nor expunged after
+ * the failover, each with how many: what would be lost if they were deleted here.
  */
 async function messagesNotOnTarget(imapdConf: string, names: readonly string[], input: Pick<PushInput, 'targetGuids'>): Promise<string[]> {
   const absent = await absentOnTarget((await mailboxGuids(imapdConf, names)).filter((m) => m.exists && m.guids.length), input);
-  return [...absent].flatMap(([name, { guids }]) => (guids.length ? [`${name}: ${guids.length} message(s) not on the new master`] : []));
+  return [...absent].flatMap(([name, { guids, expunged }]) => {
+    const lost = guids.filter((g) => !expunged.has(g)).length;
+    return lost ? [`${name}: ${lost} message(s) not on the new master`] : [];
+  });
 }
 
 /** Per mailbox of the old slot (`local`): its GUIDs the new master does not hold live, and what it holds expunged. */
@@ -123,7 +126,7 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     }
     if (run.exitCode !== 0) {
       // not merged (a mailbox that kept changing under deliveries): the IMAP way copies what the new master lacks
-      // (what it expunged after the failover comes back: ARCHITECTURE.md, open) and the copy is verified
+      // and did not expunge after the failover, and the copy is verified
       results.push({ name: m.name, result: 'clash', detail: `not merged by sync_client -m after ${PUSH_ATTEMPTS} tries (${output})`, messages: m.guids.length, missing: 0 });
       log.warn({ mailbox: m.name, output }, 'sync_client -m could not merge into the new master: copying what it lacks over IMAP');
       continue;
