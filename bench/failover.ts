@@ -81,13 +81,14 @@ async function probe(ip: string, forMs: number) {
 }
 
 /** The steps of the start phase, as the promoted replica's agent logged them (after the database flip). */
-const START_STEPS = ['applied', 'stopping', 'stopped', 'configured', 'ipBound', 'spawned', 'serving'] as const;
+const START_STEPS = ['applied', 'promote', 'stopping', 'stopped', 'configured', 'ipBound', 'spawned', 'serving'] as const;
 type StartSteps = Partial<Record<(typeof START_STEPS)[number], number>>;
 
 /**
  * Where the start phase goes for one store: each step of its promoted replica's agent, ms after the store's flip
- * (the desired slot applied, the replica's cyrmaster stopping and gone, the master config written, the service IP
- * bound after the address probe, cyrmaster spawned, IMAP answering on the slot).
+ * (the desired slot applied; a promotion in place begun — or, for a restart, the replica's cyrmaster stopping and
+ * gone, the master config written —; the service IP bound after the address probe, cyrmaster spawned (restart
+ * only), ready: greeting on the slot and LMTP on the service IP).
  */
 function startSteps(store: StoreJson, flippedAt: number): StartSteps {
   const at = (l: Record<string, unknown>) => Date.parse(String(l.time));
@@ -100,6 +101,7 @@ function startSteps(store: StoreJson, flippedAt: number): StartSteps {
   const event = (e: string) => first((l) => ofSlot(l) && l.event === e);
   const steps: StartSteps = {
     applied: first((l) => ofSlot(l) && l.msg === 'desired slot applied'),
+    promote: event('promote'),
     stopping: event('stop'),
     stopped: event('exited'),
     configured: event('configured'),
