@@ -8,7 +8,7 @@
 // memory (`effective`): the main thread reads it without waiting for any message.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as grpc from '@grpc/grpc-js';
-import { leaseTimings, CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, isStaleTerm, loadContract, type HeartbeatAck__Output } from '@slotctl/shared';
+import { leaseTimings, CertificateFiles, TLS_CHANNEL_OPTIONS, channelCredentials, createLogger, expectIdentity, isStaleTerm, loadContract, watchLoopLag, type HeartbeatAck__Output } from '@slotctl/shared';
 import { ServingAuthority } from '../fence/authority.js';
 import { writeFenceFile, type FenceFile } from '../fence/fence-file.js';
 import { Lease, RENEWAL_SEQ_BASE, leaseMargin, monotonicMs, renewalDue } from './lease.js';
@@ -19,6 +19,10 @@ import { RelaySender, type RelaySession } from './relay-sender.js';
 const data = workerData as KeeperData;
 const port = parentPort!;
 const log = createLogger('slot-agent', { level: data.logLevel }).child({ machine: data.machine, thread: 'lease' });
+// This thread's own delays, apart from the main thread's: a lease lost at a busy start-up (CI, the starvation test)
+// came with the main thread held up for seconds by its spawns; whether this thread was held up too (a fork holds the
+// whole process's memory map while it copies it) or its renewals went unanswered is what this tells.
+const stopLoopWatch = watchLoopLag({ log, everyMs: 1000 });
 const effective = new Float64Array(data.shared, 0, 3);
 const lapses = new Int32Array(data.shared, LAPSES_OFFSET, 1);
 const post = (m: FromKeeper) => port.postMessage(m);
@@ -317,6 +321,7 @@ port.on('message', (m: ToKeeper) => {
       break;
     case 'stop':
       clearInterval(timer);
+      stopLoopWatch();
       keptClient?.client.close();
       relay.close();
       authority.stop();
