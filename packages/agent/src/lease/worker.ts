@@ -128,6 +128,39 @@ let lastRenewalAt = 0;
 let keptClient: { coordinator: string; client: InstanceType<typeof Agent> } | undefined;
 let keptInFlight = false;
 
+const dialCoordinator = (coordinator: string) => new Agent(coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
+
+/**
+ * Opens the kept connection to the session's coordinator now, not at the first renewal: its TCP and TLS handshakes
+ * are done while the agent is calm, so a renewal needed later costs one round trip. Seen at a busy cluster start
+ * (the starvation test, two busy loops and 40 slots starting): the first renewal, which also had to connect, took
+ * 1.5–3 s and lost a lease, where renewals over the connection once open took ~140 ms under the same load.
+ */
+function warmKeptConnection(coordinator: string): void {
+  if (keptClient?.coordinator === coordinator) return;
+  keptClient?.client.close();
+  const client = dialCoordinator(coordinator);
+  keptClient = { coordinator, client };
+  keepConnected(client);
+}
+
+/**
+ * Connects the channel and connects it again whenever it falls idle (grpc-js idles a channel after 30 min without
+ * calls; the kept one may go hours without a renewal): a renewal never waits for a handshake. Failures reconnect by
+ * themselves (grpc-js's backoff). Ends once the channel is no longer the kept one (closed).
+ */
+function keepConnected(client: InstanceType<typeof Agent>): void {
+  if (keptClient?.client !== client) return;
+  let state: grpc.connectivityState;
+  try {
+    state = client.getChannel().getConnectivityState(true);
+  } catch {
+    return; // closed meanwhile
+  }
+  if (state === grpc.connectivityState.SHUTDOWN) return;
+  client.getChannel().watchConnectivityState(state, Date.now() + 3_600_000, () => keepConnected(client));
+}
+
 /**
  * Acknowledgements are overdue (the stream's connection waits out a TCP backoff after a blip, or the main thread is
  * held up), or arrive so late that the deadline is near (renewalDue): the heartbeat goes as Agent.Renew over a new
@@ -156,26 +189,23 @@ function renewIfOverdue(): void {
   const seq = ++renewSeq;
   lease.sentAt(seq, now);
   const current = session;
-  // The first renewal of a burst goes over this thread's kept connection (opened by the first renewal, kept while it
-  // answers): a TLS handshake costs the coordinator ~2.5 ms, and renewals come in bursts when it is slow — a handshake
-  // per renewal fed the slowness that caused them (1,000 agents: 2,300 renewals, p99 1.8 s). The others of the burst
-  // open fresh connections, which a blip's SYN backoff does not hold up.
-  if (keptClient && keptClient.coordinator !== current.coordinator) {
-    keptClient.client.close();
-    keptClient = undefined;
-  }
-  const dial = () => new Agent(current.coordinator, credentials, { ...TLS_CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 });
-  const client = kept ? (keptClient ??= { coordinator: current.coordinator, client: dial() }).client : dial();
+  // The first renewal of a burst goes over this thread's kept connection (opened when the session began, kept while
+  // it answers): a TLS handshake costs the coordinator ~2.5 ms, and renewals come in bursts when it is slow — a
+  // handshake per renewal fed the slowness that caused them (1,000 agents: 2,300 renewals, p99 1.8 s). The others of
+  // the burst open fresh connections, which a blip's SYN backoff does not hold up.
+  if (kept) warmKeptConnection(current.coordinator);
+  const client = kept ? keptClient!.client : dialCoordinator(current.coordinator);
   client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + (kept ? keptRenewTimeoutMs : renewTimeoutMs) }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     if (!kept) {
       client.close();
       renewals--;
     } else {
       keptInFlight = false;
-      // a kept connection that failed may be the stuck one: the next burst starts on a new one
+      // a kept connection that failed may be the stuck one: a new one is opened for the next burst at once
       if (err && keptClient?.client === client) {
         client.close();
         keptClient = undefined;
+        if (session === current) warmKeptConnection(current.coordinator);
       }
     }
     if (err) renewalFailed(seq, kept, monotonicMs() - now, err);
@@ -285,6 +315,7 @@ port.on('message', (m: ToKeeper) => {
       ({ renewEveryMs, renewTimeoutMs, keptRenewTimeoutMs } = leaseTimings(m.leaseMs, m.intervalMs));
       lastAckAt = monotonicMs();
       newestTerm = Math.max(newestTerm, m.term);
+      warmKeptConnection(m.coordinator);
       break;
     case 'term':
       newestTerm = Math.max(newestTerm, m.term);
