@@ -20,8 +20,8 @@ const data = workerData as KeeperData;
 const port = parentPort!;
 const log = createLogger('slot-agent', { level: data.logLevel }).child({ machine: data.machine, thread: 'lease' });
 // This thread's own delays, apart from the main thread's: a lease lost at a busy start-up (CI, the starvation test)
-// came with the main thread held up for seconds by its spawns; whether this thread was held up too (a fork holds the
-// whole process's memory map while it copies it) or its renewals went unanswered is what this tells.
+// came with the main thread held up for seconds by slot starts; whether this thread was held up too or only its
+// renewals were slow to be answered is what a lapse's log must tell.
 const stopLoopWatch = watchLoopLag({ log, everyMs: 1000 });
 const effective = new Float64Array(data.shared, 0, 3);
 const lapses = new Int32Array(data.shared, LAPSES_OFFSET, 1);
