@@ -88,8 +88,9 @@ function timeline(s: StoreJson, op: OperationInfo__Output, requested: number, do
 
 async function switchoverWindow(drv: ReturnType<typeof driver>, store: string, before?: () => Promise<void>): Promise<Run> {
   const s = (await cluster.slotctlJson<StoreJson[]>(['store', 'list'])).find((x) => x.name === store)!;
-  // long enough for a switchover that replays a backlog under load (one took over 5 s: the 6 s probe ended first)
-  const probe = await startImapProbe(cluster, s.serviceIp, 5, before ? 20_000 : 8000);
+  // long enough for a switchover that replays a backlog or runs under load (one took over 5 s: the 6 s probe ended
+  // first; under --load 25 the first empty-backlog window outlived an 8 s probe)
+  const probe = await startImapProbe(cluster, s.serviceIp, 5, before || loadRate ? 20_000 : 8000);
   await before?.();
   const requested = Date.now();
   const op = await drv.run({ switchover: store });
