@@ -159,6 +159,17 @@ export function parseSha1sum(output: string): Map<string, string> {
   return new Map([...output.matchAll(/^([0-9a-f]{40})  (.+)$/gm)].map((m) => [m[2]!, m[1]!]));
 }
 
+/** A one-shot tool run as cyrus (asCyrusTool), its output kept in full, never rejecting. */
+function runTool(binary: string, args: string[], timeoutMs: number) {
+  const { file, args: argv } = asCyrusTool(binary, args);
+  return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
+}
+
+/** `WHAT exited N: its last two lines`, for a tool that failed. */
+function toolFailure(what: string, result: Awaited<ReturnType<typeof runTool>>): Error {
+  return new Error(`${what} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+}
+
 /**
  * The GUIDs of the messages a mailbox holds expunged. mbexamine leaves expunged records out (parseRecords), but
  * `unexpunge -l` lists their UIDs, and with `expunge_mode: delayed` (the slots' config) a message's file stays in
@@ -168,12 +179,9 @@ export function parseSha1sum(output: string): Map<string, string> {
  * read. A record whose file is gone (cyr_expire ran in between) is missing from the answer.
  */
 export async function expungedGuids(imapdConf: string, external: string, timeoutMs = 120_000): Promise<string[]> {
-  const tool = async (binary: string, args: string[]) => {
-    const { file, args: argv } = asCyrusTool(binary, args);
-    return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 256 * 1024 * 1024 });
-  };
+  const tool = (binary: string, args: string[]) => runTool(binary, args, timeoutMs);
   const listed = await tool(cyrusBinary('unexpunge'), ['-C', imapdConf, '-l', external]);
-  if (listed.exitCode !== 0) throw new Error(`unexpunge -l ${external} exited ${listed.exitCode ?? listed.signal}: ${(listed.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+  if (listed.exitCode !== 0) throw toolFailure(`unexpunge -l ${external}`, listed);
   const uids = parseUnexpungeList(listed.stdout);
   if (!uids.length) return [];
   const where = await tool(cyrusBinary('mbpath'), ['-C', imapdConf, external]);
@@ -198,9 +206,8 @@ export async function expungedGuids(imapdConf: string, external: string, timeout
 export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000, withExpunged = false): Promise<MailboxGuidList[]> {
   const out: MailboxGuidList[] = [];
   for (const name of [...new Set(names)].filter(isPlausibleMailbox)) {
-    const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)]);
-    const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
-    if (result.exitCode !== 0) throw new Error(`mbexamine ${externalName(name)} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+    const result = await runTool(cyrusBinary('mbexamine'), ['-C', imapdConf, externalName(name)], timeoutMs);
+    if (result.exitCode !== 0) throw toolFailure(`mbexamine ${externalName(name)}`, result);
     const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
     const records = block ? parseRecords(block) : undefined;
     if (!block || !records) {
