@@ -138,7 +138,10 @@ export class LivenessTracker {
 
   private evaluate(machine: string, entry: Entry): void {
     const silenceMs = Math.round(this.now() - entry.lastHeardMs);
-    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard, holdMs: Math.max(0, (entry.heldUntilMs ?? 0) - entry.lastHeardMs) }, this.config);
+    // a hold is granted in whole milliseconds; the difference of two clock readings gives it back only to within a
+    // rounding error (2999.9999999999964 ms once, in the machine.down reason an operator reads)
+    const holdMs = Math.max(0, Math.round((entry.heldUntilMs ?? 0) - entry.lastHeardMs));
+    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard, holdMs }, this.config);
     if (!decision) return;
     const from = entry.state;
     entry.state = decision.to;
