@@ -64,22 +64,39 @@ export async function takeClusterLock(log: (line: string) => void = () => {}): P
   return release;
 }
 
-/** A line of tools/imap-probe.ts: at `at` (the attempt's start) the address began to answer `* OK`, or stopped. */
+/**
+ * A line of tools/imap-probe.ts: at `at` (the attempt's start) the address began to answer `* OK`, or stopped; an `ok`
+ * line also says when that attempt's TCP handshake completed and when its greeting arrived.
+ */
 export interface ProbeLine {
   at: number;
   ok: boolean;
+  connectedAt?: number;
+  greetedAt?: number;
 }
+
+/** The probe's last line: how long its greeted attempts waited from the handshake to `* OK`. */
+export interface ProbeSummary {
+  greeted: number;
+  greetP50Ms?: number;
+  greetP99Ms?: number;
+  greetMaxMs?: number;
+}
+
+/** When the client of an `ok` line was greeted (its attempt's start, for a line of a probe that did not say). */
+export const greetedAt = (l: ProbeLine) => l.greetedAt ?? l.at;
 
 /**
  * Starts tools/imap-probe.ts in the client namespace against `ip` (an attempt every `everyMs` for `forMs`) and resolves
  * once it has seen the address answer `* OK` (within `readyMs`): a fault is injected only when the probe is already
  * seeing the store serve. A fixed sleep was not enough: on a loaded host a probe (a Node process loading tsx) started
  * late, after the failover it was to time had ended, and saw no outage at all; and a first attempt can miss its
- * 200 ms while four probes start at once. `lines()` resolves when the probe has ended, with every line.
+ * 200 ms handshake while four probes start at once. `lines()` resolves when the probe has ended, with every line; `summary()` with its greeting times.
  */
-export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number, readyMs = 15_000): Promise<{ answeredAt: number; lines: () => Promise<ProbeLine[]> }> {
+export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number, readyMs = 15_000): Promise<{ answeredAt: number; lines: () => Promise<ProbeLine[]>; summary: () => Promise<ProbeSummary | undefined> }> {
   const run = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), ip, String(everyMs), String(forMs)]);
-  const parse = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeLine);
+  const all = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeLine | { summary: ProbeSummary });
+  const parse = (text: string) => all(text).filter((l): l is ProbeLine => 'at' in l);
   const answeredAt = await new Promise<number>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`${ip} did not answer * OK within ${readyMs} ms of its probe's start: ${seen.trim() || 'no attempt yet'}`)), readyMs);
@@ -98,5 +115,9 @@ export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs:
       reject(new Error(`the IMAP probe of ${ip} ended before it saw * OK (exit ${r.exitCode}): ${r.stdout} ${r.stderr}`));
     });
   });
-  return { answeredAt, lines: async () => parse((await run).stdout) };
+  return {
+    answeredAt,
+    lines: async () => parse((await run).stdout),
+    summary: async () => all((await run).stdout).flatMap((l) => ('summary' in l ? [l.summary] : []))[0],
+  };
 }

@@ -20,7 +20,7 @@ import { NetnsCluster } from '../test/cluster/netns.js';
 import { readLogLines, removeDir, tempDir } from '../test/support/fixtures.js';
 import { ROOT, waitFor } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg, startImapProbe, type StoreJson } from './common.js';
+import { benchArg, greetedAt, startImapProbe, type StoreJson } from './common.js';
 
 const runs = Number(benchArg('runs', '10'));
 const lease = benchArg('lease', '5s');
@@ -76,7 +76,7 @@ async function probe(ip: string, forMs: number) {
     const down = lines.find((l) => !l.ok && l.at > after - 250);
     const up = down && lines.find((l) => l.ok && l.at > down.at);
     if (!up) throw new Error(`${ip}: no outage and return seen after the crash at ${after}: ${JSON.stringify(lines)}`);
-    return up.at;
+    return greetedAt(up);
   };
 }
 
@@ -221,7 +221,7 @@ try {
   out.switchBackRetries = stalledBack;
   out.recoveredAfterRuns = recovered;
   out.notes = [
-    'total: crash → the last of the machine\'s 4 stores answers * OK on its service IP from its peer (client namespace, 5 ms probes)',
+    'total: crash → the last of the machine\'s 4 stores greets a client (* OK arrived) on its service IP from its peer (client namespace, 5 ms probes: 200 ms for the handshake, then up to 2 s for the greeting)',
     'detection: crash → machine.down (lease + a fifth of it after the last heartbeat, so up to one heartbeat interval less after the crash)',
     'decision: machine.down → failover operations created; promotion: → the last database flip; start: last flip → last * OK (address taken after the ARP probe, cyrmaster started as master)',
     ...(ha ? ['newLeader: crash and leader kill → the new leader coordinator running (its coordinator.started event)'] : []),
