@@ -171,7 +171,8 @@ try {
   const breakdown = (xs: Run[]) => Object.fromEntries(keys.map((k) => [k, stats(xs.map((x) => x.steps[k]!))]));
   const marks = (xs: Run[]) => Object.fromEntries(Object.keys(xs[0]?.timeline ?? {}).map((k) => [k, stats(xs.map((x) => x.timeline[k]!).filter((v) => !Number.isNaN(v)))]));
   // a greeting's own wait while the store serves (each run's probe, its p50 and its slowest): the floor of any window
-  const greeting = (xs: Run[]) => ({ p50OfRuns: stats(xs.flatMap((x) => (x.greet?.greetP50Ms === undefined ? [] : [x.greet.greetP50Ms]))), maxOfRuns: stats(xs.flatMap((x) => (x.greet?.greetMaxMs === undefined ? [] : [x.greet.greetMaxMs]))) });
+  const ofRuns = (xs: Run[], field: 'greetP50Ms' | 'greetMaxMs') => stats(xs.flatMap((x) => x.greet?.[field] ?? []));
+  const greeting = (xs: Run[]) => ({ p50OfRuns: ofRuns(xs, 'greetP50Ms'), maxOfRuns: ofRuns(xs, 'greetMaxMs') });
   out.emptyBacklog = { windowMs: stats(empty.map((x) => x.windowMs)), stepsMs: breakdown(empty), timelineMs: marks(empty), greetingMs: greeting(empty) };
   out.backlog = { messages: backlog, backlogLines: stats(full.map((x) => x.backlogLines)), windowMs: stats(full.map((x) => x.windowMs)), stepsMs: breakdown(full), timelineMs: marks(full), greetingMs: greeting(full) };
   out.drain = drains;

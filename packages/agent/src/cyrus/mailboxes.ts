@@ -58,10 +58,20 @@ export function internalName(external: string): string {
   return external.replaceAll('.', '^').replaceAll('/', '.');
 }
 
+/** A one-shot tool run as cyrus (asCyrusTool), its output kept in full, never rejecting. */
+function runTool(binary: string, args: string[], timeoutMs: number) {
+  const { file, args: argv } = asCyrusTool(binary, args);
+  return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 1e9 });
+}
+
+/** `WHAT exited N: its last two lines`, for a tool that failed. */
+function toolFailure(what: string, result: Awaited<ReturnType<typeof runTool>>): Error {
+  return new Error(`${what} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+}
+
 async function examineAll(imapdConf: string, timeoutMs: number): Promise<string> {
-  const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID]);
-  const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 1e9 });
-  if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+  const result = await runTool(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID], timeoutMs);
+  if (result.exitCode !== 0) throw toolFailure('mbexamine', result);
   return result.stdout;
 }
 
@@ -92,9 +102,8 @@ export async function summarizeMailboxes(imapdConf: string, names: readonly stri
   const out: MailboxSummary[] = [];
   for (let i = 0; i < unique.length; i += BATCH) {
     const batch = unique.slice(i, i + BATCH);
-    const { file, args } = asCyrusTool(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID, ...batch.map(externalName)]);
-    const result = await execa(file, args, { reject: false, timeout: timeoutMs, all: true });
-    if (result.exitCode !== 0) throw new Error(`mbexamine exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
+    const result = await runTool(cyrusBinary('mbexamine'), ['-C', imapdConf, '-u', NO_SUCH_UID, ...batch.map(externalName)], timeoutMs);
+    if (result.exitCode !== 0) throw toolFailure('mbexamine', result);
     const found = parseMbexamine(result.stdout);
     for (const name of batch) {
       const s = found.get(externalName(name));
@@ -111,9 +120,8 @@ export async function summarizeMailboxes(imapdConf: string, names: readonly stri
 export const MARKER_MAILBOX = 'user.slotctl-replication-marker';
 
 export async function writeSyncMarker(imapdConf: string): Promise<void> {
-  const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', MARKER_MAILBOX]);
-  const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
-  if (result.exitCode !== 0) throw new Error(`cyr_synclog exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+  const result = await runTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-m', MARKER_MAILBOX], 10_000);
+  if (result.exitCode !== 0) throw toolFailure('cyr_synclog', result);
 }
 
 /** Per message record of mbexamine's full output: its GUID, unless the record is expunged. */
@@ -157,17 +165,6 @@ export function parseUnexpungeList(output: string): number[] {
 /** `sha1sum` output (`HASH  PATH` per line) as PATH → HASH; lines of files it could not read are not there. */
 export function parseSha1sum(output: string): Map<string, string> {
   return new Map([...output.matchAll(/^([0-9a-f]{40})  (.+)$/gm)].map((m) => [m[2]!, m[1]!]));
-}
-
-/** A one-shot tool run as cyrus (asCyrusTool), its output kept in full, never rejecting. */
-function runTool(binary: string, args: string[], timeoutMs: number) {
-  const { file, args: argv } = asCyrusTool(binary, args);
-  return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 512 * 1024 * 1024 });
-}
-
-/** `WHAT exited N: its last two lines`, for a tool that failed. */
-function toolFailure(what: string, result: Awaited<ReturnType<typeof runTool>>): Error {
-  return new Error(`${what} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`);
 }
 
 /**
@@ -224,9 +221,8 @@ export async function mailboxGuids(imapdConf: string, names: readonly string[], 
 export async function logUserSync(imapdConf: string, users: readonly string[]): Promise<void> {
   for (const user of users) {
     if (!isPlausibleMailbox(user) || user.includes('/')) throw new Error(`"${user}" is not a user name`);
-    const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-u', user]);
-    const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
-    if (result.exitCode !== 0) throw new Error(`cyr_synclog -u ${user} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+    const result = await runTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, '-u', user], 10_000);
+    if (result.exitCode !== 0) throw toolFailure(`cyr_synclog -u ${user}`, result);
   }
 }
 
@@ -253,10 +249,11 @@ export async function logSyncLines(imapdConf: string, users: readonly string[], 
   const worker = async () => {
     while (!failed && next < jobs.length) {
       const job = jobs[next++]!;
-      const { file, args } = asCyrusTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, ...job]);
-      const result = await execa(file, args, { reject: false, timeout: 10_000, all: true });
-      if (result.exitCode !== 0 && !failed) failed = true;
-      if (result.exitCode !== 0) throw new Error(`cyr_synclog ${job.join(' ')} exited ${result.exitCode ?? result.signal}: ${(result.all ?? '').trim()}`);
+      const result = await runTool(cyrusBinary('cyr_synclog'), ['-C', imapdConf, ...job], 10_000);
+      if (result.exitCode !== 0) {
+        failed = true;
+        throw toolFailure(`cyr_synclog ${job.join(' ')}`, result);
+      }
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
