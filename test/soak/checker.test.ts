@@ -2,7 +2,7 @@
 // the excerpt that shows it; 'unknown' outcomes are allowed both ways (there or not, flag set or not).
 import { describe, expect, it } from 'vitest';
 import type { MessageFacts, Snapshot } from '../support/mail-compare.js';
-import { type FinalState, check, internalMailbox, passed, renderReport } from './checker.js';
+import { type FinalState, atRiskFrom, check, internalMailbox, passed, renderReport } from './checker.js';
 import { type History, type NemesisEvent, type Operation, emptyHistory } from './history.js';
 
 let seq = 0;
@@ -162,6 +162,20 @@ describe('each rule, broken once', () => {
     lost.final.s01!.master.ann!.INBOX = [];
     lost.final.s01!.replica.ann!.INBOX = [];
     expect(check(lost.h, lost.final, { atRisk }).violations.filter((v) => !v.explainedBy).map((v) => v.rule)).toEqual(['lost']);
+  });
+
+  it("starts an at-risk record's window at its oldest logged change, or earlier when changes went unlogged", () => {
+    const clock = (wall: string) => Date.parse(wall); // the run's clock in ms, here the wall clock itself
+    const base = { reportedAt: '2026-12-06T13:14:41.710Z', files: 0, oldestChangeAgeMs: 0 };
+    expect(atRiskFrom(base, clock)).toBe(clock(base.reportedAt));
+    expect(atRiskFrom({ ...base, files: 2, oldestChangeAgeMs: 5000 }, clock)).toBe(clock(base.reportedAt) - 5000);
+    expect(atRiskFrom({ ...base, reportedAt: null }, clock)).toBe(-Infinity);
+    // seed 12914 (ci-160): 0 files reported at 41.7 s, but the meta partition was full from 17.9 s: a \Seen set at
+    // 18.5 s on the old master was in no sync log, and its window must hold it
+    const unlogged = { ...base, unloggedSince: '2026-12-06T13:14:17.870Z' };
+    expect(atRiskFrom(unlogged, clock)).toBe(clock('2026-12-06T13:14:17.870Z'));
+    expect(atRiskFrom({ ...unlogged, files: 1, oldestChangeAgeMs: 60_000 }, clock)).toBe(clock(base.reportedAt) - 60_000);
+    expect(atRiskFrom({ ...unlogged, unloggedSince: '' }, clock)).toBe(clock(base.reportedAt));
   });
 
   it('names a folder as Cyrus does', () => {

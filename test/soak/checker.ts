@@ -44,7 +44,7 @@ export interface AtRiskRecord {
   id: number;
   store: string;
   at: number;
-  /** From when changes may not have replicated: the oldest unreplicated change the old master last reported. */
+  /** From when changes may not have replicated (see atRiskFrom). */
   from: number;
   mailboxes: string[];
   state: string;
@@ -338,6 +338,27 @@ const UNDOABLE: readonly OpKind[] = ['expunge', 'delete-folder', 'set-flags', 'c
  * DELETE answered 0.7 s before a crash fell just outside). The window is taken that much wider.
  */
 const REPORT_SLACK_MS = 1000;
+
+/** What the old master last reported about its backlog, as `slotctl store at-risk --json` shows it. */
+export interface ReportedBacklog {
+  reportedAt: string | null;
+  files: number;
+  oldestChangeAgeMs: number;
+  /** Set when a full partition kept changes out of the sync log from then on (they are in no file). */
+  unloggedSince?: string;
+}
+
+/**
+ * From when an at-risk record's changes may not have replicated, on the run's clock (`toRunClock` maps a wall-clock
+ * time onto it): the oldest change in a sync log the old master last reported, or its report time when it had none —
+ * and no later than the moment the slot could no longer log changes (`unloggedSince`), which no sync log file counts
+ * (seed 12914: a \Seen set 23 s before a report of 0 files, while the meta partition was full, fell outside).
+ */
+export function atRiskFrom(r: ReportedBacklog, toRunClock: (wall: string) => number): number {
+  if (!r.reportedAt) return -Infinity;
+  const logged = toRunClock(r.reportedAt) - (r.files ? r.oldestChangeAgeMs : 0);
+  return r.unloggedSince ? Math.min(logged, toRunClock(r.unloggedSince)) : logged;
+}
 
 /** The at-risk record that explains an undone change, if any (see CheckOptions.atRisk). */
 function explanation(v: Violation, records: readonly AtRiskRecord[]): string | undefined {

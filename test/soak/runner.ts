@@ -13,7 +13,7 @@ import { mountsUnder, NETNS_PREFIX } from '../cluster/netns-cleanup.js';
 import { MachineClocks, SEMAPHORE_UNITS } from './clock.js';
 import { processCommandLines } from '../support/fixtures.js';
 import type { PairResult } from '../support/mail-compare.js';
-import { type AtRiskRecord, type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, renderReport } from './checker.js';
+import { type AtRiskRecord, atRiskFrom, type AtRiskUnexplained, type CheckReport, check, type FinalState, passed, type ReportedBacklog, renderReport } from './checker.js';
 import { HistoryWriter, monotonicMs, readHistory } from './history.js';
 import { Nemesis, type OperatorResult, type SlotPlace } from './nemesis.js';
 import { FAULT_KINDS, OPERATOR_KINDS, generateSchedule, nemesisActions, renderSchedule, type Schedule, type ScheduleOptions, type StoreLayout, summarizeSchedule, type ScheduleSummary } from './schedule.js';
@@ -132,11 +132,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       watchResult = await watch.stop();
     }
     final = await finalState(cluster, stores, problems);
-    const all = await cluster.slotctlJson<{ id: number; store: string; slot: string; machine: string; state: string; createdAt: string; reportedAt: string | null; oldestChangeAgeMs: number; files: number; mailboxes: string[] }[]>(['store', 'at-risk', '--all']);
+    const all = await cluster.slotctlJson<({ id: number; store: string; slot: string; machine: string; state: string; createdAt: string; mailboxes: string[] } & ReportedBacklog)[]>(['store', 'at-risk', '--all']);
     for (const r of all) atRiskByState[r.state] = (atRiskByState[r.state] ?? 0) + 1;
-    // changes may be unreplicated from the oldest one the old master last reported (its report time when it had none)
-    const from = (r: (typeof all)[number]) => (r.reportedAt ? wallToMono(r.reportedAt) - (r.files ? r.oldestChangeAgeMs : 0) : -Infinity);
-    records = all.map((r) => ({ id: r.id, store: r.store, at: wallToMono(r.createdAt), from: from(r), mailboxes: r.mailboxes, state: r.state }));
+    records = all.map((r) => ({ id: r.id, store: r.store, at: wallToMono(r.createdAt), from: atRiskFrom(r, wallToMono), mailboxes: r.mailboxes, state: r.state }));
     atRisk = all.filter((r) => r.state !== 'recovered' && r.state !== 'nothing-lost').map((r) => ({ id: r.id, store: r.store, slot: r.slot, machine: r.machine, state: r.state, why: `still ${r.state} after the run settled` }));
   } catch (err) {
     problems.push(`run: ${(err as Error).stack ?? (err as Error).message}`);
