@@ -169,7 +169,7 @@ describe('each rule, broken once', () => {
     const base = { reportedAt: '2026-12-06T13:14:41.710Z', files: 0, oldestChangeAgeMs: 0 };
     expect(atRiskFrom(base, clock)).toBe(clock(base.reportedAt));
     expect(atRiskFrom({ ...base, files: 2, oldestChangeAgeMs: 5000 }, clock)).toBe(clock(base.reportedAt) - 5000);
-    expect(atRiskFrom({ ...base, reportedAt: null }, clock)).toBe(-Infinity);
+    expect(atRiskFrom({ ...base, reportedAt: '' }, clock)).toBe(-Infinity);
     // seed 12914 (ci-160): 0 files reported at 41.7 s, but the meta partition was full from 17.9 s: a \Seen set at
     // 18.5 s on the old master was in no sync log, and its window must hold it
     const unlogged = { ...base, unloggedSince: '2026-12-06T13:14:17.870Z' };

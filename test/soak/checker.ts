@@ -341,7 +341,8 @@ const REPORT_SLACK_MS = 1000;
 
 /** What the old master last reported about its backlog, as `slotctl store at-risk --json` shows it. */
 export interface ReportedBacklog {
-  reportedAt: string | null;
+  /** '' when the old master never reported (the contract's default for an unset string). */
+  reportedAt: string;
   files: number;
   oldestChangeAgeMs: number;
   /** Set when a full partition kept changes out of the sync log from then on (they are in no file). */

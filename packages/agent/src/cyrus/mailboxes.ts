@@ -58,10 +58,16 @@ export function internalName(external: string): string {
   return external.replaceAll('.', '^').replaceAll('/', '.');
 }
 
+/**
+ * The most output a tool may give: mbexamine prints a line per message record. Node's longest string is a little
+ * under 512 MiB (v20), so a larger limit would end in a string-length error instead of execa's clear one.
+ */
+const TOOL_OUTPUT_LIMIT = 512 * 1024 * 1024;
+
 /** A one-shot tool run as cyrus (asCyrusTool), its output kept in full, never rejecting. */
 function runTool(binary: string, args: string[], timeoutMs: number) {
   const { file, args: argv } = asCyrusTool(binary, args);
-  return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: 1e9 });
+  return execa(file, argv, { reject: false, timeout: timeoutMs, all: true, maxBuffer: TOOL_OUTPUT_LIMIT });
 }
 
 /** `WHAT exited N: its last two lines`, for a tool that failed. */
