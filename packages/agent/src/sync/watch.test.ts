@@ -1,5 +1,6 @@
 // The stall flag with a real sync directory and a real TCP port for the replica: refused, then listening.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Backlog } from '@slotctl/shared';
 import { waitFor } from '../../../../tools/local-cluster.js';
 import { freePort } from '../../../../tools/ports.js';
+import { childrenNamed } from '../slot/process.js';
 import { OUTAGE_MS, SyncWatcher } from './watch.js';
 
 const STALL_AFTER_MS = 600;
@@ -73,5 +75,53 @@ describe('SyncWatcher', () => {
     rmSync(join(syncDir, 'log'));
     await until('the backlog to empty', () => watcher.backlog.files === 0);
     expect(watcher.backlog.stalled).toBe(false);
+  });
+
+  it('wakes the rolling client each time the replica comes back from an outage, even soon after the last wake', async () => {
+    const syncDir = mkdtempSync(join(tmpdir(), 'slotctl-watch-'));
+    cleanups.push(() => rmSync(syncDir, { recursive: true, force: true }));
+    writeFileSync(join(syncDir, 'log'), 'APPEND user.alice\n');
+    // a stand-in cyrmaster: starts its "sync_client" (a copy of sleep) again whenever it ends, as cyrmaster does
+    copyFileSync('/bin/sleep', join(syncDir, 'sync_client'));
+    const master = spawn('sh', ['-c', 'while :; do "$0" 600; done', join(syncDir, 'sync_client')], { stdio: 'ignore' });
+    cleanups.push(() => {
+      for (const pid of childrenNamed(master.pid!, 'sync_client')) process.kill(pid, 'SIGKILL');
+      master.kill('SIGKILL');
+    });
+    const clients = new Set<number>();
+    const client = () => childrenNamed(master.pid!, 'sync_client')[0];
+    await until('the first sync_client', () => client() !== undefined);
+    clients.add(client()!);
+    const port = await freePort();
+    const watcher = new SyncWatcher({
+      syncDir,
+      peer: () => ({ ip: '127.0.0.1', port }),
+      masterPid: () => master.pid,
+      lastError: async () => undefined,
+      onChange: () => undefined,
+      log: createLogger('test', { level: 'silent' }),
+      stallAfterMs: 60_000,
+    });
+    watcher.start();
+    cleanups.push(() => watcher.stop());
+    const woken = async (what: string, within: number) => {
+      await waitFor(what, () => {
+        const pid = client();
+        return pid !== undefined && !clients.has(pid) ? clients.add(pid) : undefined;
+      }, within, 20);
+    };
+
+    // an outage, then the replica back: woken
+    await new Promise((r) => setTimeout(r, OUTAGE_MS + 300));
+    let server = await listen(port);
+    cleanups.push(() => (server.listening ? close(server) : undefined));
+    await woken('the client woken when the replica is back', 3000);
+    // down again for an outage and back ~3 s after that wake (the stall test: a replica restarted 6 s after one):
+    // woken again at once, not only 10 s after the last wake (the old rule left the client in its backoff)
+    await close(server);
+    await new Promise((r) => setTimeout(r, OUTAGE_MS + 300));
+    server = await listen(port);
+    await woken('the client woken again when the replica is back again', 3000);
+    expect(clients.size).toBe(3);
   });
 });
