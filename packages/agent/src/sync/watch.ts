@@ -24,6 +24,8 @@ export interface SyncWatchOptions {
 export const OUTAGE_MS = 2000;
 /** A replica back from an outage wakes the rolling client unless it was woken this recently (a flapping replica). */
 export const KICK_AFTER_RETURN_MS = 1000;
+/** A client that merely makes no progress is woken at most this often (a kill throws its batch away). */
+const KICK_IDLE_EVERY_MS = 10_000;
 
 /** No sync log, nothing stalled. */
 export const EMPTY_BACKLOG: Readonly<Backlog> = { files: 0, bytes: 0, mailboxes: 0, mailboxNames: [], oldestChangeAgeMs: 0, stalled: false, stallReason: '' };
@@ -98,8 +100,8 @@ export class SyncWatcher {
         // a wake even soon after the last one (a replica restarted 6 s after one waited 4 s more for the client's
         // backoff, and was called stalled meanwhile: CI, test/stall.test.ts), unless the client is already on it.
         const sinceKick = now - this.lastKickAt;
-        if (peerUp && cameBack && sinceKick > KICK_AFTER_RETURN_MS && (await connectionsTo(peer.ip, peer.port)) === 0) this.kickSyncClient('replica is back');
-        else if (peerUp && sinceKick > 10_000 && idleMs > 2000 && (await connectionsTo(peer.ip, peer.port)) === 0) this.kickSyncClient(`no progress for ${idleMs} ms and no connection to the replica`);
+        const due = cameBack ? sinceKick > KICK_AFTER_RETURN_MS : sinceKick > KICK_IDLE_EVERY_MS && idleMs > 2000;
+        if (peerUp && due && (await connectionsTo(peer.ip, peer.port)) === 0) this.kickSyncClient(cameBack ? 'replica is back' : `no progress for ${idleMs} ms and no connection to the replica`);
         // A sync_client can only be blamed for the time the replica accepted connections: a replica back from an
         // outage (OUTAGE_MS or more) gets a whole --stall-after to be caught up with before it is called stuck (a
         // switchover asked the moment it came back was refused for a stall that was the outage's, 2026-12-06).
