@@ -5,7 +5,8 @@
 // Plain http:// endpoints only with --insecure, by name.
 import { readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Etcd3 } from 'etcd3';
+import { circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
 import { ConfigError, expectIdentity, loadCertificateSet, resolveTlsPaths, type TlsFlags, type TlsPaths } from '@slotctl/shared';
 
 export interface EtcdFlags {
@@ -18,8 +19,27 @@ export interface EtcdFlags {
 
 const ETCD_CLIENT = 'etcd-client';
 
-/** A new leader reads the cluster in pages of thousands of rows (load.ts): more than gRPC's 4 MB default. */
-const GRPC_OPTIONS = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
+/**
+ * etcd3's fault handling, made to hold through an election of etcd's own leader. Its defaults set a member aside for
+ * 5 s after three recoverable errors in a row, counting etcd's answers while it elects a leader ("etcdserver: no
+ * leader") as the member's failures, and a call retried after its deadline passed failed at once on every other
+ * member, counted against them too: a routine election with writes in flight set every member aside for 5 s, longer
+ * than the leader lease's margin, and the leader stepped down (defect 18). Here only a member's own failure counts
+ * (refused, unreachable, hung until the call's deadline), a member set aside is asked again after 1 s, and a call
+ * whose deadline passed is not retried (its caller retries on its own schedule: writer, keepalive, campaign).
+ */
+const memberFailed = (err: Error) => isRecoverableError(err) && !err.message.includes('etcdserver:');
+const FAULT_HANDLING = {
+  host: () => circuitBreaker(handleWhen(memberFailed), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+  global: retry(handleWhen((err) => isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError)), { maxAttempts: 3 }),
+};
+
+/** The options of every coordinator's etcd client. A new leader reads the cluster in pages of thousands of rows (load.ts): more than gRPC's 4 MB default. */
+export const ETCD_CLIENT_OPTIONS = {
+  dialTimeout: 2000,
+  grpcOptions: { 'grpc.max_receive_message_length': 64 * 1024 * 1024 },
+  faultHandling: FAULT_HANDLING,
+} satisfies Partial<IOptions>;
 
 export function etcdClientFromFlags(flags: EtcdFlags & TlsFlags): Etcd3 {
   const endpoints = (flags.etcdEndpoints ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -29,7 +49,7 @@ export function etcdClientFromFlags(flags: EtcdFlags & TlsFlags): Etcd3 {
   const plain = endpoints.filter((e) => e.startsWith('http://'));
   if (plain.length && !flags.insecure) throw new ConfigError(`etcd endpoint ${plain[0]} is in the clear`, { hint: 'use https:// (etcd with --client-cert-auth; certificates: slotctl pki --help), or --insecure for a test setup' });
   if (plain.length !== endpoints.length && plain.length) throw new ConfigError('some etcd endpoints are https:// and some http://', { hint: 'one kind for all' });
-  if (plain.length) return new Etcd3({ hosts: endpoints, dialTimeout: 2000, grpcOptions: GRPC_OPTIONS });
+  if (plain.length) return new Etcd3({ hosts: endpoints, ...ETCD_CLIENT_OPTIONS });
   const paths = etcdTlsPaths(flags);
   let set: ReturnType<typeof loadCertificateSet>;
   try {
@@ -39,7 +59,7 @@ export function etcdClientFromFlags(flags: EtcdFlags & TlsFlags): Etcd3 {
     if (!(err instanceof ConfigError)) throw err;
     throw new ConfigError(`the certificate for etcd: ${err.message}`, { hint: err.hint, cause: err });
   }
-  return new Etcd3({ hosts: endpoints, dialTimeout: 2000, grpcOptions: GRPC_OPTIONS, credentials: { rootCertificate: set.ca, certChain: set.cert, privateKey: set.key } });
+  return new Etcd3({ hosts: endpoints, ...ETCD_CLIENT_OPTIONS, credentials: { rootCertificate: set.ca, certChain: set.cert, privateKey: set.key } });
 }
 
 /**

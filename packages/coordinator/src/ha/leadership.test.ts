@@ -1,5 +1,6 @@
 // The leadership's deadline is kept by a timer of its own: a keepalive whose stream never opens (etcd unreachable)
-// must not keep a leader believing past `until`. A fake etcd client (pure logic): elections against real etcd are
+// must not keep a leader believing past `until`; and a keepalive that hangs (a hung member) must not hold the lease
+// while another attempt could renew it. A fake etcd client (pure logic): elections against real etcd are
 // in test/etcd-backend.test.ts and test/coordinator-ha.test.ts.
 import type { Etcd3 } from 'etcd3';
 import { describe, expect, it } from 'vitest';
@@ -44,4 +45,20 @@ describe('Leadership', () => {
     expect(leadership.until()).toBe(0);
     await leadership.resign();
   }, 10_000);
+
+  it('sends another keepalive while one hangs (a hung etcd member): the first answer keeps the lease', async () => {
+    let calls = 0;
+    const answering = { on: (event: string, fn: (res: unknown) => void) => event === 'data' && setImmediate(() => fn({ TTL: '2' })), write: () => true, end: () => undefined };
+    const hanging = { on: () => undefined, write: () => true, end: () => undefined };
+    // every other attempt goes to the hung member: its stream opens, nothing ever answers
+    const leadership = new Leadership({ client: fakeEtcd(async () => (++calls % 2 === 1 ? hanging : answering)), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
+    const lost: string[] = [];
+    leadership.onLost((why) => lost.push(why));
+    await leadership.campaign();
+    await new Promise((resolve) => setTimeout(resolve, 3 * 2000));
+    expect(lost, 'a hung keepalive held the lease until it ran out').toEqual([]);
+    expect(leadership.until()).toBeGreaterThan(performance.now());
+    expect(calls, 'attempts went to the hung member and to the other').toBeGreaterThan(4);
+    await leadership.resign();
+  }, 15_000);
 });

@@ -6,6 +6,11 @@
 // answered with a TTL of T means etcd cannot expire the lease before s + T (it counts T from when it received the
 // request, after s). `until` is that, less a margin for the two clocks' rates. Past `until` this coordinator may no
 // longer lead; it grants agents no lease reaching beyond `until` (AgentSessions), and stops acting.
+//
+// One keepalive round may take several attempts: while none has answered, another is sent every little while
+// (keepAliveTiming), each to a member the client chooses afresh, and the first answer counts (`until` from when that
+// one was sent). A member that is hung (its connection open, nothing answering) or still electing a leader of its
+// own holds the attempts sent to it, not the lease.
 import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Logger } from '@slotctl/shared';
 import type { EtcdKeys } from '../db/etcd/keys.js';
@@ -33,6 +38,13 @@ export interface LeadershipOptions {
 const CALL_MS = 1000;
 /** How often a coordinator that does not lead looks at the leader key: a new leader within this of the old one's lease. */
 const CAMPAIGN_POLL_MS = 150;
+/** After a failed keepalive attempt, the next one this soon. */
+const KEEPALIVE_RETRY_MS = 100;
+
+/** One keepalive attempt waits at most `attemptMs` for its answer; while none has answered, another goes every `hedgeMs`. */
+export function keepAliveTiming(ttlMs: number): { attemptMs: number; hedgeMs: number } {
+  return { attemptMs: Math.min(1000, Math.floor(ttlMs / 5)), hedgeMs: Math.max(100, Math.floor(ttlMs / 20)) };
+}
 
 /** Rate difference between this host's clock and etcd's, and scheduling: taken off every lease. */
 export function leadershipMargin(ttlMs: number): number {
@@ -140,13 +152,14 @@ export class Leadership {
     this.keepTimer = setTimeout(() => void this.keepAlive(), Math.max(100, Math.floor(this.ttlMs / 8)));
   }
 
-  /** One keepalive round trip; reschedules itself. Once leader, a lapse is the end of the leadership. */
+  /** One keepalive round (attempts until one answers); reschedules itself. Once leader, a lapse is the end of the leadership. */
   private async keepAlive(): Promise<void> {
     if (this.stopped || !this.leaseId) return;
     const id = this.leaseId;
-    const sentAt = performance.now();
     try {
-      const ttl = await keepAliveOnce(this.o.client, id, Math.max(200, this.untilMs - performance.now()));
+      const { ttl, sentAt } = await keepAliveRound(this.o.client, id, keepAliveTiming(this.ttlMs), () => this.untilMs, (err) => {
+        if (!this.stopped) this.o.log.warn({ err: err.message, leftMs: Math.round(this.untilMs - performance.now()) }, 'etcd lease keepalive failed');
+      });
       if (this.stopped) return; // lost meanwhile (the deadline passed): a late answer brings nothing back
       if (ttl <= 0) {
         this.leaseId = undefined;
@@ -154,9 +167,8 @@ export class Leadership {
         return;
       }
       this.untilMs = Math.max(this.untilMs, sentAt + ttl * 1000 - leadershipMargin(this.ttlMs));
-    } catch (err) {
+    } catch {
       if (this.stopped) return; // resigned or lost meanwhile: nothing more to say
-      this.o.log.warn({ err: (err as Error).message, leftMs: Math.round(this.untilMs - performance.now()) }, 'etcd lease keepalive failed');
     }
     if (this.term && performance.now() > this.untilMs) {
       this.lose('etcd did not renew the leadership lease in time');
@@ -199,6 +211,46 @@ function seen(kv: IKeyValue): LeaderSeen {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Keepalive attempts until one answers: the first at once, then one every `hedgeMs` (or sooner after a failure) while
+ * none has, until `until()` has passed (rejects). Resolves with the first answer's TTL and when that attempt was sent.
+ */
+function keepAliveRound(client: Etcd3, id: string, timing: { attemptMs: number; hedgeMs: number }, until: () => number, onFailure: (err: Error) => void): Promise<{ ttl: number; sentAt: number }> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const next = (ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(send, ms);
+    };
+    const send = () => {
+      if (done) return;
+      const left = until() - performance.now();
+      if (left <= 0) {
+        done = true;
+        reject(new Error('no keepalive answered in time'));
+        return;
+      }
+      const sentAt = performance.now();
+      keepAliveOnce(client, id, Math.max(200, Math.min(timing.attemptMs, left))).then(
+        (ttl) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve({ ttl, sentAt });
+        },
+        (err: Error) => {
+          if (done) return;
+          onFailure(err);
+          next(Math.min(KEEPALIVE_RETRY_MS, timing.hedgeMs)); // refused at once (a dead member): the next one soon
+        },
+      );
+      next(timing.hedgeMs);
+    };
+    send();
+  });
+}
 
 /** One LeaseKeepAlive exchange on a stream of its own; the TTL etcd answered (0: the lease is gone). */
 async function keepAliveOnce(client: Etcd3, id: string, timeoutMs: number): Promise<number> {
