@@ -1,12 +1,14 @@
 // Which certificate a coordinator shows etcd: the etcd-client one in --tls-dir by default (never its own, which etcd
-// refuses), --etcd-* over it, and a refusal at start that names the command making the missing one.
+// refuses), --etcd-* over it, and a refusal at start that names the command making the missing one. Which errors
+// count against an etcd member (its circuit breaker).
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@slotctl/shared';
 import { initPki, issueToDirectory } from '@slotctl/shared/pki';
-import { etcdClientFromFlags, etcdTlsPaths, type EtcdFlags } from './etcd-flags.js';
+import { EtcdLeaseInvalidError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
+import { etcdClientFromFlags, etcdTlsPaths, memberFailed, type EtcdFlags } from './etcd-flags.js';
 
 const root = mkdtempSync(join(tmpdir(), 'slotctl-etcd-flags-'));
 const pki = join(root, 'pki');
@@ -90,5 +92,16 @@ describe('the certificate a coordinator shows etcd', () => {
   it('keeps the rule for http://: only with --insecure, and then no certificate is needed', () => {
     expect(refusal(flags({ etcdEndpoints: 'http://127.0.0.1:2379' })).message).toMatch(/is in the clear/);
     etcdClientFromFlags(flags({ etcdEndpoints: 'http://127.0.0.1:2379', insecure: true, tlsDir: undefined })).close();
+  });
+});
+
+describe('which errors count against an etcd member', () => {
+  it("counts the member's own failures, not etcd's answers during an election nor a deadline that passed elsewhere", () => {
+    expect(memberFailed(new GRPCUnavailableError('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 10.0.0.2:2379'))).toBe(true);
+    expect(memberFailed(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 0.999s,name resolution: 0.001s,LB pick: 0.009s,remote_addr=10.0.0.3:2379'))).toBe(true);
+    expect(memberFailed(new GRPCUnavailableError('14 UNAVAILABLE: etcdserver: no leader'))).toBe(false);
+    expect(memberFailed(new GRPCUnavailableError('14 UNAVAILABLE: etcdserver: leader changed'))).toBe(false);
+    expect(memberFailed(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 0.000s,waiting for name resolution'))).toBe(false);
+    expect(memberFailed(new EtcdLeaseInvalidError('etcdserver: requested lease not found'))).toBe(false);
   });
 });

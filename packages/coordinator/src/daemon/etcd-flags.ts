@@ -22,13 +22,21 @@ const ETCD_CLIENT = 'etcd-client';
 /**
  * etcd3's fault handling, made to hold through an election of etcd's own leader. Its defaults set a member aside for
  * 5 s after three recoverable errors in a row, counting etcd's answers while it elects a leader ("etcdserver: no
- * leader") as the member's failures, and a call retried after its deadline passed failed at once on every other
- * member, counted against them too: a routine election with writes in flight set every member aside for 5 s, longer
- * than the leader lease's margin, and the leader stepped down (defect 18). Here only a member's own failure counts
- * (refused, unreachable, hung until the call's deadline), a member set aside is asked again after 1 s, and a call
- * whose deadline passed is not retried (its caller retries on its own schedule: writer, keepalive, campaign).
+ * leader") as the member's failures, and a call retried after its deadline had passed failed at once on every other
+ * member and counted against them too: a routine election with writes in flight set every member aside for 5 s,
+ * longer than what was left of the leader's lease (TTL less its margin and up to TTL/8 since the last keepalive: about
+ * 4-4.65 s at 5 s), and the leader stepped down (defect 18). Here only a member's own failure counts (memberFailed),
+ * a member set aside is asked again after 1 s, and a call whose deadline passed is not retried by the client: its
+ * caller retries on its own schedule (writer, keepalive, campaign).
  */
-const memberFailed = (err: Error) => isRecoverableError(err) && !err.message.includes('etcdserver:');
+export function memberFailed(err: Error): boolean {
+  if (!isRecoverableError(err) || err.message.includes('etcdserver:')) return false;
+  if (!(err instanceof GRPCDeadlineExceededError)) return true; // refused, unreachable, reset
+  // hung: the deadline passed while the call waited on this member — not one that had passed before it was sent
+  // (grpc-js: "Deadline exceeded after 0.000s"), as happens to a call that waited on another member first
+  const waited = /Deadline exceeded after (\d+(?:\.\d+)?)s/.exec(err.message);
+  return !waited || Number(waited[1]) >= 0.1;
+}
 const FAULT_HANDLING = {
   host: () => circuitBreaker(handleWhen(memberFailed), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
   global: retry(handleWhen((err) => isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError)), { maxAttempts: 3 }),

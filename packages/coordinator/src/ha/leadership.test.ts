@@ -61,4 +61,20 @@ describe('Leadership', () => {
     expect(calls, 'attempts went to the hung member and to the other').toBeGreaterThan(4);
     await leadership.resign();
   }, 15_000);
+
+  it('counts the lease from when the attempt that answered was sent, not a later one', async () => {
+    const calledAt: number[] = [];
+    let round = 0;
+    const hanging = { on: () => undefined, write: () => true, end: () => undefined };
+    // the first attempt answers after 300 ms (two more are sent meanwhile, 100 ms apart); every later one hangs
+    const late = { on: (event: string, fn: (res: unknown) => void) => event === 'data' && setTimeout(() => fn({ TTL: '2' }), 300), write: () => true, end: () => undefined };
+    const leadership = new Leadership({ client: fakeEtcd(async () => (calledAt.push(performance.now()), ++round === 1 ? late : hanging)), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
+    leadership.onLost(() => undefined);
+    await leadership.campaign();
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(calledAt.length, 'more attempts sent while the first had not answered').toBeGreaterThanOrEqual(3);
+    expect(leadership.until()).toBeGreaterThan(calledAt[0]! + 2000 - leadershipMargin(2000) - 50);
+    expect(leadership.until(), 'from the first attempt, which answered').toBeLessThanOrEqual(calledAt[0]! + 2000 - leadershipMargin(2000));
+    await leadership.resign();
+  }, 10_000);
 });

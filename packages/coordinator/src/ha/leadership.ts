@@ -2,7 +2,7 @@
 // etcd lease. Its term is the revision at which it created the key (etcd revisions only grow, so a later leader's
 // term is larger); every write of the etcd backend is conditioned on that key still having that create revision.
 //
-// The lease is kept alive here, one request at a time, so that `until` is known: a keepalive sent at `s` and
+// The lease is kept alive here, so that `until` is known: a keepalive sent at `s` and
 // answered with a TTL of T means etcd cannot expire the lease before s + T (it counts T from when it received the
 // request, after s). `until` is that, less a margin for the two clocks' rates. Past `until` this coordinator may no
 // longer lead; it grants agents no lease reaching beyond `until` (AgentSessions), and stops acting.
@@ -156,11 +156,21 @@ export class Leadership {
   private async keepAlive(): Promise<void> {
     if (this.stopped || !this.leaseId) return;
     const id = this.leaseId;
+    // bound to this lease: a round still running when a new lease is granted (campaign) neither ends nor extends it
+    const mine = () => this.leaseId === id;
+    let failures = 0;
+    let lastError = '';
+    const started = performance.now();
+    const timing = keepAliveTiming(this.ttlMs);
+    const said = () => ({ failures, err: lastError, tookMs: Math.round(performance.now() - started), leftMs: Math.round(this.untilMs - performance.now()) });
     try {
-      const { ttl, sentAt } = await keepAliveRound(this.o.client, id, keepAliveTiming(this.ttlMs), () => this.untilMs, (err) => {
-        if (!this.stopped) this.o.log.warn({ err: err.message, leftMs: Math.round(this.untilMs - performance.now()) }, 'etcd lease keepalive failed');
+      const { ttl, sentAt } = await keepAliveRound(this.o.client, id, timing, () => (mine() ? this.untilMs : 0), (err) => {
+        lastError = err.message;
+        failures++;
       });
-      if (this.stopped) return; // lost meanwhile (the deadline passed): a late answer brings nothing back
+      if (this.stopped || !mine()) return; // lost or replaced meanwhile: a late answer brings nothing back
+      // a dead member refuses a third of the attempts for as long as it is dead: said quietly unless it cost time
+      if (failures) this.o.log[performance.now() - started > timing.attemptMs ? 'warn' : 'debug'](said(), 'etcd lease keepalive answered after failed attempts');
       if (ttl <= 0) {
         this.leaseId = undefined;
         this.lose('the etcd lease expired');
@@ -168,7 +178,8 @@ export class Leadership {
       }
       this.untilMs = Math.max(this.untilMs, sentAt + ttl * 1000 - leadershipMargin(this.ttlMs));
     } catch {
-      if (this.stopped) return; // resigned or lost meanwhile: nothing more to say
+      if (this.stopped || !mine()) return; // resigned, lost or replaced meanwhile: nothing more to say
+      this.o.log.warn(said(), 'etcd lease keepalive: no attempt answered before the lease ran out');
     }
     if (this.term && performance.now() > this.untilMs) {
       this.lose('etcd did not renew the leadership lease in time');
@@ -270,5 +281,8 @@ async function keepAliveOnce(client: Etcd3, id: string, timeoutMs: number): Prom
     });
   } finally {
     stream.end();
+    // and the call itself, if it is still open (an attempt that timed out on a hung member): ended first, so that
+    // etcd3 does not count the cancellation against the member
+    (stream as { cancel?: () => void }).cancel?.();
   }
 }
