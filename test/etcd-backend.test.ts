@@ -1,18 +1,19 @@
 // The etcd backend against a real etcd: what one leader writes, the next one reads back row for row; a deposed
 // leader's write changes nothing; a change too large for one etcd transaction (journal), a value too large for
-// one etcd value (parts), a journal left half applied; heartbeats write nothing.
+// one etcd value (parts), a journal left half applied; heartbeats write nothing; a transaction that reaches etcd late
+// changes nothing, and one retried after its answer was lost is written once.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type ITxnRequest, type KVClient } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '@slotctl/shared';
 import { applyCluster } from '../packages/coordinator/src/cluster/apply.js';
 import { dumpRows } from '../packages/coordinator/src/db/dump.js';
 import { etcdBackend, type EtcdBackend } from '../packages/coordinator/src/db/etcd/index.js';
 import { EtcdKeys } from '../packages/coordinator/src/db/etcd/keys.js';
-import { encodeOps } from '../packages/coordinator/src/db/etcd/writer.js';
+import { encodeOps, EtcdWriter } from '../packages/coordinator/src/db/etcd/writer.js';
 import { Leadership } from '../packages/coordinator/src/ha/leadership.js';
 import { STATE_TABLES } from '../packages/coordinator/src/db/tables.js';
 import type Database from 'better-sqlite3';
@@ -178,6 +179,44 @@ describe('etcd backend', () => {
     const leadership = new Leadership({ client, keys: new EtcdKeys('/t5'), me: { id: 'b', address: 'b:7400', since: '' }, ttlSeconds: 2, log });
     const term = await leadership.campaign();
     await expect(etcdBackend({ kv: client.kv, prefix: '/t5', term, leaderUntil: () => leadership.until(), log })).rejects.toThrow(/unknown table "spools"/);
+    await leadership.resign();
+  }, 30_000);
+
+  it('a transaction that reaches etcd late, after the ones that followed it, changes nothing; a retry whose first try was applied counts as written', async () => {
+    const keys = new EtcdKeys('/t9');
+    const leadership = new Leadership({ client, keys, me: { id: 'w', address: 'w:7400', since: '' }, ttlSeconds: 2, log });
+    const term = await leadership.campaign();
+    const sent: ITxnRequest[] = [];
+    let loseNextAnswer = false;
+    // the leader's etcd client, recording what it sends; once, an answer lost on the way back (etcd applied it)
+    const kv = {
+      range: (req: never, opts: never) => client.kv.range(req, opts),
+      txn: async (req: ITxnRequest, opts: never) => {
+        sent.push(req);
+        const res = await client.kv.txn(req, opts);
+        if (loseNextAnswer) {
+          loseNextAnswer = false;
+          throw new Error('14 UNAVAILABLE: read ECONNRESET');
+        }
+        return res;
+      },
+    } as unknown as KVClient;
+    const writer = new EtcdWriter({ kv, keys, term, leaderUntil: () => leadership.until(), log });
+    const row = `${keys.rows}stores/s1`;
+    await writer.write([{ key: row, value: 'epoch 1' }]);
+    const late = sent[sent.length - 1]!;
+    await writer.write([{ key: row, value: 'epoch 2' }]);
+    // the first try of "epoch 1", held by a hung member, proposed after "epoch 2" was written
+    const replayed = await client.kv.txn(late);
+    expect(replayed.succeeded, 'a late transaction is refused').toBe(false);
+    expect(await client.get(row).string()).toBe('epoch 2');
+    // an answer lost: the writer tries again, finds its own transaction applied, and goes on
+    loseNextAnswer = true;
+    await writer.write([{ key: row, value: 'epoch 3' }]);
+    await writer.write([{ key: row, value: 'epoch 4' }]);
+    expect(writer.failed).toBeUndefined();
+    expect(await client.get(row).string()).toBe('epoch 4');
+    expect(writer.transactions).toBe(4);
     await leadership.resign();
   }, 30_000);
 });

@@ -5,6 +5,7 @@
 //   PREFIX/rows/TABLE/KEY[/KEY2]      one row as JSON (integer keys zero-padded, so etcdctl lists them in order)
 //   PREFIX/parts/ROWKEY/N             the parts of a row too large for one etcd value
 //   PREFIX/meta/events-seq            the highest event id ever given, once old events were deleted
+//   PREFIX/meta/writer                {"term", "seq"} of the leader's last transaction (orders them: writer.ts)
 //   PREFIX/journal/ready              a committed change too large for one etcd transaction, not yet fully applied
 //   PREFIX/journal/ID/N               its parts
 import type { TableSpec } from '../tables.js';
@@ -14,6 +15,7 @@ export class EtcdKeys {
   readonly schema: string;
   readonly rows: string;
   readonly eventsSeq: string;
+  readonly writer: string;
   readonly journalReady: string;
   readonly journal: string;
   readonly parts: string;
@@ -24,6 +26,7 @@ export class EtcdKeys {
     this.schema = `${p}/schema`;
     this.rows = `${p}/rows/`;
     this.eventsSeq = `${p}/meta/events-seq`;
+    this.writer = `${p}/meta/writer`;
     this.journalReady = `${p}/journal/ready`;
     this.journal = `${p}/journal/`;
     this.parts = `${p}/parts/`;

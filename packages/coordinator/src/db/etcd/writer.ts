@@ -9,6 +9,13 @@
 //
 // A transaction that fails for the network is tried again until the leadership's own deadline; after that, or when
 // the comparison fails, every change waiting fails with LeadershipLost and nothing is written any more.
+//
+// Transactions are also ordered: each compares the mod revision of PREFIX/meta/writer with the one the previous
+// transaction left (read once at the start of the term) and writes {term, seq} there. A try that timed out may still
+// reach etcd later — held by a member that was hung or cut off, then proposed when it answers again (etcd counts the
+// call's timeout from when it reads the request) — after its retry and the changes that followed were written; the
+// leader key alone would let it through, and a row would go back to an older value. It now changes nothing. A retry
+// whose first try was applied (the answer lost) finds its own {term, seq} there and counts as written.
 import type { ICompare, IRequestOp, KVClient } from 'etcd3';
 import type { Logger } from '@slotctl/shared';
 import { prefixEnd, type EtcdKeys } from './keys.js';
@@ -40,6 +47,10 @@ export class EtcdWriter {
   private tail: Promise<void> = Promise.resolve();
   private failure: LeadershipLost | undefined;
   private seq = 0;
+  /** Transactions of this term so far (each one's number in PREFIX/meta/writer). */
+  private txnSeq = 0;
+  /** PREFIX/meta/writer's mod revision after the last transaction (undefined: not read yet this term). */
+  private lastRev: number | undefined;
   private readonly maxOps: number;
   private readonly maxBytes: number;
   /** Transactions committed (a figure for the benchmark: etcd writes per second). */
@@ -123,23 +134,50 @@ export class EtcdWriter {
     return splitOps(ops, maxBytes, maxOps);
   }
 
-  /** One transaction conditioned on this leadership; network failures retried until the leadership's deadline. */
+  /** One transaction conditioned on this leadership and on following the last one; network failures retried until the leadership's deadline. */
   async txn(success: IRequestOp[]): Promise<void> {
-    const compare: ICompare[] = [{ key: Buffer.from(this.o.keys.leader), target: 'Create', result: 'Equal', create_revision: this.o.term }];
+    const writerKey = Buffer.from(this.o.keys.writer);
+    const leaderKey = Buffer.from(this.o.keys.leader);
+    const mark = JSON.stringify({ term: this.o.term, seq: ++this.txnSeq });
     for (;;) {
       if (this.failure) throw this.failure;
       if (performance.now() > this.o.leaderUntil()) throw new LeadershipLost('the leadership lease ran out before etcd took the change (etcd unreachable)');
       try {
-        const res = await this.o.kv.txn({ compare, success, failure: [] }, { deadline: Date.now() + (this.o.callTimeoutMs ?? 1000) });
-        if (!res.succeeded) throw new LeadershipLost(`no longer the leader: the leader key is not the one created at term ${this.o.term}`);
-        this.transactions++;
-        return;
+        this.lastRev ??= await this.writerRevision();
+        const compare: ICompare[] = [
+          { key: leaderKey, target: 'Create', result: 'Equal', create_revision: this.o.term },
+          { key: writerKey, target: 'Mod', result: 'Equal', mod_revision: this.lastRev },
+        ];
+        const res = await this.o.kv.txn(
+          { compare, success: [...success, put(this.o.keys.writer, mark)], failure: [{ request_range: { key: writerKey } }, { request_range: { key: leaderKey } }] },
+          { deadline: Date.now() + (this.o.callTimeoutMs ?? 1000) },
+        );
+        if (res.succeeded) {
+          this.lastRev = Number(res.header.revision);
+          this.transactions++;
+          return;
+        }
+        const [writerNow, leaderNow] = res.responses.map((r) => r.response_range?.kvs[0]);
+        if (!leaderNow || Number(leaderNow.create_revision) !== this.o.term) throw new LeadershipLost(`no longer the leader: the leader key is not the one created at term ${this.o.term}`);
+        if (writerNow?.value.toString() === mark) {
+          // an earlier try of this very transaction was applied; its answer was lost
+          this.lastRev = Number(writerNow.mod_revision);
+          this.transactions++;
+          return;
+        }
+        throw new LeadershipLost(`etcd's ${this.o.keys.writer} is ${writerNow ? `${writerNow.value.toString()} at revision ${writerNow.mod_revision}` : 'missing'}, not what this leader last wrote (term ${this.o.term}, transaction ${this.txnSeq - 1} at revision ${this.lastRev}): another writer under this prefix`);
       } catch (err) {
         if (err instanceof LeadershipLost) throw err;
         this.o.log.warn({ err: (err as Error).message }, 'etcd transaction failed; trying again');
         await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
     }
+  }
+
+  /** PREFIX/meta/writer's mod revision now (0: none yet). */
+  private async writerRevision(): Promise<number> {
+    const res = await this.o.kv.range({ key: Buffer.from(this.o.keys.writer) }, { deadline: Date.now() + (this.o.callTimeoutMs ?? 1000) });
+    return Number(res.kvs[0]?.mod_revision ?? 0);
   }
 }
 
