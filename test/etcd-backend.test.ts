@@ -217,6 +217,10 @@ describe('etcd backend', () => {
     expect(writer.failed).toBeUndefined();
     expect(await client.get(row).string()).toBe('epoch 4');
     expect(writer.transactions).toBe(4);
+    // someone else wrote under the prefix (or etcd's data went back): this leader stops, it does not write over it
+    await client.put(keys.writer).value('{"term":1,"seq":1}');
+    await expect(writer.write([{ key: row, value: 'epoch 5' }])).rejects.toThrow(/another writer under this prefix/);
+    expect(await client.get(row).string()).toBe('epoch 4');
     await leadership.resign();
   }, 30_000);
 });

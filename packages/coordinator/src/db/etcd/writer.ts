@@ -32,7 +32,7 @@ export interface WriterOptions {
   /** performance.now() until which this coordinator surely leads (its etcd lease, as last renewed). */
   leaderUntil: () => number;
   log: Logger;
-  /** Per transaction (etcd: --max-txn-ops 128 and --max-request-bytes 1.5 MiB by default). */
+  /** Per transaction, besides the writer's own put of PREFIX/meta/writer (etcd: --max-txn-ops 128 and --max-request-bytes 1.5 MiB by default). */
   maxOps?: number;
   maxBytes?: number;
   /** Per etcd call. */
@@ -134,7 +134,11 @@ export class EtcdWriter {
     return splitOps(ops, maxBytes, maxOps);
   }
 
-  /** One transaction conditioned on this leadership and on following the last one; network failures retried until the leadership's deadline. */
+  /**
+   * One transaction conditioned on this leadership and on following the last one; network failures retried until the
+   * leadership's deadline. One at a time: two at once would compare the same revision and one would end the
+   * leadership (write() queues them; finishJournal runs before anything else is written).
+   */
   async txn(success: IRequestOp[]): Promise<void> {
     const writerKey = Buffer.from(this.o.keys.writer);
     const leaderKey = Buffer.from(this.o.keys.leader);
@@ -165,7 +169,8 @@ export class EtcdWriter {
           this.transactions++;
           return;
         }
-        throw new LeadershipLost(`etcd's ${this.o.keys.writer} is ${writerNow ? `${writerNow.value.toString()} at revision ${writerNow.mod_revision}` : 'missing'}, not what this leader last wrote (term ${this.o.term}, transaction ${this.txnSeq - 1} at revision ${this.lastRev}): another writer under this prefix`);
+        const found = writerNow ? `${JSON.stringify(writerNow.value.toString().slice(0, 200))} at mod revision ${writerNow.mod_revision}` : 'missing';
+        throw new LeadershipLost(`etcd's ${this.o.keys.writer} is ${found}, where this leader (term ${this.o.term}) expected mod revision ${this.lastRev} (its last transaction, or the key as read at the start of the term): another writer under this prefix, or etcd's data went back (a restored snapshot)`);
       } catch (err) {
         if (err instanceof LeadershipLost) throw err;
         this.o.log.warn({ err: (err as Error).message }, 'etcd transaction failed; trying again');
