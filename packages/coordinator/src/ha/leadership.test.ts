@@ -23,6 +23,10 @@ function fakeEtcd(keepAlive: () => Promise<unknown>): Etcd3 {
 }
 
 const log = createLogger('test', { level: 'silent' });
+/** A keepalive stream of a hung member: it opens, nothing ever answers. */
+const hanging = { on: () => undefined, write: () => true, end: () => undefined };
+/** A keepalive stream that answers TTL 2 after `ms` (0: at once). */
+const answering = (ms = 0) => ({ on: (event: string, fn: (res: unknown) => void) => event === 'data' && setTimeout(() => fn({ TTL: '2' }), ms), write: () => true, end: () => undefined });
 
 describe('Leadership', () => {
   it('ends at its deadline when keepalives hang, and a late answer brings nothing back', async () => {
@@ -40,7 +44,7 @@ describe('Leadership', () => {
     expect(at - until, 'on time (a timer, give or take a busy host)').toBeLessThan(1000);
     expect(leadership.until()).toBe(0);
     // the hung keepalive finally answers with a fresh TTL: leadership stays lost
-    answerLate?.({ on: (event: string, fn: (res: unknown) => void) => event === 'data' && setImmediate(() => fn({ TTL: '2' })), write: () => true, end: () => undefined });
+    answerLate?.(answering());
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(leadership.until()).toBe(0);
     await leadership.resign();
@@ -48,10 +52,8 @@ describe('Leadership', () => {
 
   it('sends another keepalive while one hangs (a hung etcd member): the first answer keeps the lease', async () => {
     let calls = 0;
-    const answering = { on: (event: string, fn: (res: unknown) => void) => event === 'data' && setImmediate(() => fn({ TTL: '2' })), write: () => true, end: () => undefined };
-    const hanging = { on: () => undefined, write: () => true, end: () => undefined };
-    // every other attempt goes to the hung member: its stream opens, nothing ever answers
-    const leadership = new Leadership({ client: fakeEtcd(async () => (++calls % 2 === 1 ? hanging : answering)), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
+    // every other attempt goes to the hung member
+    const leadership = new Leadership({ client: fakeEtcd(async () => (++calls % 2 === 1 ? hanging : answering())), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
     const lost: string[] = [];
     leadership.onLost((why) => lost.push(why));
     await leadership.campaign();
@@ -65,10 +67,8 @@ describe('Leadership', () => {
   it('counts the lease from when the attempt that answered was sent, not a later one', async () => {
     const calledAt: number[] = [];
     let round = 0;
-    const hanging = { on: () => undefined, write: () => true, end: () => undefined };
     // the first attempt answers after 300 ms (two more are sent meanwhile, 100 ms apart); every later one hangs
-    const late = { on: (event: string, fn: (res: unknown) => void) => event === 'data' && setTimeout(() => fn({ TTL: '2' }), 300), write: () => true, end: () => undefined };
-    const leadership = new Leadership({ client: fakeEtcd(async () => (calledAt.push(performance.now()), ++round === 1 ? late : hanging)), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
+    const leadership = new Leadership({ client: fakeEtcd(async () => (calledAt.push(performance.now()), ++round === 1 ? answering(300) : hanging)), keys: new EtcdKeys('/t'), me: { id: 'a', address: 'a:7400', since: '' }, ttlSeconds: 2, log });
     leadership.onLost(() => undefined);
     await leadership.campaign();
     await new Promise((resolve) => setTimeout(resolve, 1200));

@@ -254,7 +254,7 @@ function keepAliveRound(client: Etcd3, id: string, timing: { attemptMs: number; 
         (err: Error) => {
           if (done) return;
           onFailure(err);
-          next(Math.min(KEEPALIVE_RETRY_MS, timing.hedgeMs)); // refused at once (a dead member): the next one soon
+          next(KEEPALIVE_RETRY_MS); // refused at once (a dead member): the next one soon (hedgeMs is never shorter)
         },
       );
       next(timing.hedgeMs);
