@@ -20,7 +20,7 @@ const cluster = new NetnsCluster({
   agentEnv: (machine): Record<string, string> => (machine === 'm1' && unmergeable ? { [UNMERGEABLE_FAILPOINT]: unmergeable } : {}),
 });
 const USERS = ['ann', 'ben'];
-const { stores, store, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
+const { stores, store, expectOneMaster, expectAllOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
 
 interface EventJson {
   at: string;
@@ -92,7 +92,7 @@ function masterStartsSince(victim: string, lost: StoreJson[], since: number): st
 /** A machine that comes back: every store one master and one replica again (old masters clean or recovered). */
 async function expectAllSettled(): Promise<void> {
   await waitAgentsConnected();
-  for (const s of await stores()) await expectOneMaster(s.name, 90_000);
+  await expectAllOneMaster(undefined, 120_000);
 }
 
 useCluster(cluster, dir, 'f');
@@ -301,7 +301,7 @@ describe('machine loss on a namespace cluster', () => {
     }, 30_000, 250);
     const r = await cluster.slotctl(['machine', 'recover', victim]);
     expect(r.exitCode, `${r.stdout}${r.stderr}`).toBe(0);
-    for (const s of lost) await expectOneMaster(s.name);
+    await expectAllOneMaster(lost.map((s) => s.name), 60_000);
     const summary = await load.stop();
     // what only the old master had is on the new master now; the expunge made there after the failover stands
     const [newcomer] = await cluster.mail<string[][]>('subjects', [{ host: first.serviceIp, user: 'newcomer' }]);

@@ -19,7 +19,7 @@ const dir = tempDir('switchover');
 const cluster = new NetnsCluster({ dir, id: 's', machines: 5, slotsPerMachine: 8, coordinatorArgs: ['--lease', '10s'] });
 const USERS = ['ann', 'ben'];
 
-const { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
+const { stores, store, operation, ended, expectOneMaster, expectAllOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets } = clusterChecks(cluster, USERS);
 
 async function switchover(name: string, extra: string[] = []): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const r = await cluster.slotctl(['store', 'switchover', name, ...extra]);
@@ -311,7 +311,7 @@ describe('planned switchover on a namespace cluster', () => {
       cluster.startAgent(machine);
     }
     await waitAgentsConnected();
-    for (const s of movedAway) await expectOneMaster(s.name);
+    await expectAllOneMaster(movedAway.map((s) => s.name), 60_000);
     // the layout the next tests expect: the masters back on their machine
     for (const s of movedAway) expect((await switchover(s.name, ['--wait'])).exitCode).toBe(0);
     expect((await expectOneMaster('n18')).master.name).toBe(before.master.name);

@@ -58,11 +58,27 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
     }, timeoutMs, 200);
 
   /** Exactly one slot of the store serves as master, the one the database names, and the other as its replica. */
+  /** One master and one replica serving, both at the store's epoch. */
+  const settled = (s: StoreJson): boolean =>
+    s.master.state === 'SERVING' && s.master.role === 'MASTER' && s.replica.state === 'SERVING' && s.replica.role === 'REPLICA' && s.master.epochApplied === s.epoch && s.replica.epochApplied === s.epoch;
+
   const expectOneMaster = (name: string, timeoutMs = 60_000): Promise<StoreJson> =>
     waitFor(`${name} to have one master and one replica serving`, async () => {
       const s = await store(name);
-      const ok = s.master.state === 'SERVING' && s.master.role === 'MASTER' && s.replica.state === 'SERVING' && s.replica.role === 'REPLICA';
-      return ok && s.master.epochApplied === s.epoch && s.replica.epochApplied === s.epoch ? s : undefined;
+      return settled(s) ? s : undefined;
+    }, timeoutMs, 250);
+
+  /**
+   * expectOneMaster for many stores (default: every one) in one poll of the store list — one `slotctl` per poll, not
+   * one per store (each ~1 s on a busy host). On timeout it names the stores that were not settled.
+   */
+  const expectAllOneMaster = (names?: readonly string[], timeoutMs = 90_000): Promise<StoreJson[]> =>
+    waitFor(`${names ? names.join(', ') : 'every store'} to have one master and one replica serving`, async () => {
+      const list = (await stores()).filter((s) => !names || names.includes(s.name));
+      if (names && list.length !== names.length) throw new Error(`unknown store among ${names.join(', ')}`);
+      const waiting = list.filter((s) => !settled(s));
+      if (waiting.length) throw new Error(`not yet: ${waiting.map((s) => `${s.name} (master ${s.master.name} ${s.master.state}/${s.master.role} at ${s.master.epochApplied}, replica ${s.replica.name} ${s.replica.state}/${s.replica.role} at ${s.replica.epochApplied}, epoch ${s.epoch})`).join('; ')}`);
+      return list;
     }, timeoutMs, 250);
 
   const waitAgentsConnected = (): Promise<unknown> =>
@@ -171,7 +187,7 @@ export function clusterChecks(cluster: NetnsCluster, users: readonly string[]) {
 
   const loadTargets = (list: StoreJson[]) => list.map((s) => ({ store: s.name, host: s.serviceIp, users: [...users] }));
 
-  return { stores, store, operation, ended, expectOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets, restartAgentReadopted, leaseLeftAtRestarts };
+  return { stores, store, operation, ended, expectOneMaster, expectAllOneMaster, waitAgentsConnected, expectReplicasMatch, expectNoLoss, watchMasters, expectNeverTwoMasters, loadTargets, restartAgentReadopted, leaseLeftAtRestarts };
 }
 
 /**
