@@ -18,15 +18,23 @@ export function removeStaleLock(): void {
   } catch {
     return;
   }
-  if (holder && !pidAliveWithArg(holder, '')) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+  if (holder && !pidNames(holder, '')) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
 }
 
-function pidAliveWithArg(pid: number, needle: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle);
-  } catch {
-    return false;
+/**
+ * Whether the live process `pid` names `needle` (the test directory) in its command line or its environment — a
+ * reused PID does not. The environment too: an etcd-backed coordinator's command line names no directory of the test
+ * (no --data-dir), only its crash file in SLOTCTL_TEST_CRASH_FILE does; three of them outlived a killed run.
+ */
+export function pidNames(pid: number, needle: string): boolean {
+  for (const what of ['cmdline', 'environ']) {
+    try {
+      if (readFileSync(`/proc/${pid}/${what}`, 'utf8').includes(needle)) return true;
+    } catch {
+      // gone, or not ours to read
+    }
   }
+  return false;
 }
 
 /**
@@ -46,7 +54,7 @@ export function cleanupNetns(dir: string | undefined, prefix: string): { process
     }
     for (const file of files) {
       const pid = Number(readFileSync(join(pidDir, file), 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 1 && pidAliveWithArg(pid, dir)) {
+      if (Number.isInteger(pid) && pid > 1 && pidNames(pid, dir)) {
         process.kill(pid, 'SIGCONT');
         process.kill(pid, 'SIGKILL');
         processes++;
