@@ -134,7 +134,7 @@ export class Agent {
       // Either slot-syslogd or the host's syslog daemon (with the slotctl rsyslog rule) writes DIR/SLOT.log.
       logs: new SlotLogs(opts.syslog.dir),
       log,
-      onChange: () => this.link?.reportSoon(),
+      onChange: (what) => this.link?.reportSoon(what),
       onEvent: (slot, kind, message) => this.link?.sendEvent(slot, kind, message),
       recentLogLines: 20,
       stallAfterMs: opts.stallAfterMs,

@@ -38,6 +38,7 @@ import type { Withheld } from '../peer/failsafe.js';
 import type { AppliedStore } from '../state/applied-store.js';
 import type { MachineSlots } from '../machine/slots.js';
 import { reconnectDelay } from './backoff.js';
+import { ReportPacer, type ReportUrgency } from './report-pacer.js';
 import { monotonicMs } from '../lease/lease.js';
 import type { LeaseKeeper } from '../lease/keeper.js';
 import { appliedRolesDigest } from '../lease/relay.js';
@@ -208,7 +209,7 @@ export class CoordinatorLink {
     const renewed = renewFirstMs > 0 ? await this.renewNow(renewFirstMs) : false;
     this.state = { phase: 'stopped' };
     clearTimeout(this.retryTimer);
-    clearTimeout(this.reportTimer);
+    this.reports.stop();
     clearTimeout(this.reapplyTimer);
     clearTimeout(this.welcomeTimer);
     clearInterval(this.heartbeatTimer);
@@ -277,22 +278,21 @@ export class CoordinatorLink {
     this.welcomeTimer = setTimeout(() => setImmediate(check, CONNECT_WAIT_MS), CONNECT_WAIT_MS);
   }
 
-  private reportTimer: NodeJS.Timeout | undefined;
+  /** When the next slot report goes (report-pacer.ts): a change of state at once, a backlog's size at most 5 times a second. */
+  private readonly reports = new ReportPacer(() => {
+    const stream = this.stream;
+    if (!stream || this.state.phase !== 'connected') return;
+    void this.options.slots
+      .reports()
+      .then((slots) => {
+        if (stream === this.stream) stream.write({ reports: { slots } });
+      })
+      .catch((err: Error) => this.log.error({ err: err.stack }, 'could not build the slot reports'));
+  });
 
-  /** Slot state changed: report within a few ms, coalescing bursts (the backlog must be up within 200 ms). */
-  reportSoon(): void {
-    if (this.reportTimer) return;
-    this.reportTimer = setTimeout(() => {
-      this.reportTimer = undefined;
-      const stream = this.stream;
-      if (!stream || this.state.phase !== 'connected') return;
-      void this.options.slots
-        .reports()
-        .then((slots) => {
-          if (stream === this.stream) stream.write({ reports: { slots } });
-        })
-        .catch((err: Error) => this.log.error({ err: err.stack }, 'could not build the slot reports'));
-    }, 15);
+  /** Slot state changed (`state`), or only a backlog's size or age (`backlog`): report soon, coalescing bursts. */
+  reportSoon(what: ReportUrgency = 'state'): void {
+    this.reports.soon(what);
   }
 
   sendEvent(slot: string, kind: string, message: string): void {

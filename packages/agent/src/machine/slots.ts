@@ -23,6 +23,7 @@ import { RequestRunner } from '../requests/runner.js';
 import type { SlotObservation } from '../observe/metrics.js';
 import type { UnloggedStore } from '../sync/unlogged.js';
 import { ownSyncLogFailure, UnloggedChanges } from './unlogged-changes.js';
+import type { ReportUrgency } from '../coordinator/report-pacer.js';
 
 const STATE: Record<SlotLifecycle, SlotState> = {
   absent: 'ABSENT',
@@ -41,8 +42,8 @@ export interface SlotsOptions {
   runtime: Omit<SlotRuntime, 'onChange' | 'onEvent' | 'log'>;
   logs: SlotLogs | undefined;
   log: Logger;
-  /** Something changed that the coordinator should hear about (debounced by the caller). */
-  onChange: () => void;
+  /** Something changed that the coordinator should hear about (paced by the caller: a backlog's size less often). */
+  onChange: (what?: ReportUrgency) => void;
   onEvent: (slot: string, kind: string, message: string) => void;
   recentLogLines: number;
   stallAfterMs: number;
@@ -152,7 +153,7 @@ export class MachineSlots {
       peer: () => (s.desired?.role === 'MASTER' && s.desired.peerIp ? { ip: s.desired.peerIp, port: this.options.runtime.ports.sync } : undefined),
       masterPid: () => s.pid,
       lastError: async () => (await this.options.logs?.tail(s.name, 200))?.reverse().find((l) => /SYNCERROR|IOERROR|bailing out|Fatal/.test(l)),
-      onChange: () => this.options.onChange(),
+      onChange: (_backlog, urgent) => this.options.onChange(urgent ? 'state' : 'backlog'),
       stallAfterMs: this.options.stallAfterMs,
       log: withContext(this.options.log, { slot: s.name, store: s.desired?.store }),
     });

@@ -124,4 +124,38 @@ describe('SyncWatcher', () => {
     await woken('the client woken again when the replica is back again', 3000);
     expect(clients.size).toBe(3);
   });
+
+  it('reads an empty sync directory only on file events, and notices a new sync log by its event', async () => {
+    const syncDir = mkdtempSync(join(tmpdir(), 'slotctl-watch-'));
+    cleanups.push(() => rmSync(syncDir, { recursive: true, force: true }));
+    const changes: { files: number; urgent: boolean }[] = [];
+    const watcher = new SyncWatcher({
+      syncDir,
+      peer: () => undefined, // a replica: no peer to probe
+      masterPid: () => undefined,
+      lastError: async () => undefined,
+      onChange: (b, urgent) => void changes.push({ files: Number(b.files), urgent }),
+      log: createLogger('test', { level: 'silent' }),
+      idleLookMs: 60_000, // no look of its own in this test: only chokidar's events can wake it
+    });
+    let reads = 0;
+    const read = watcher.reader.read.bind(watcher.reader);
+    watcher.reader.read = (now?: number) => {
+      reads++;
+      return read(now);
+    };
+    watcher.start();
+    cleanups.push(() => watcher.stop());
+    await new Promise((r) => setTimeout(r, 1500));
+    // the first look and at most one for chokidar's initial scan (every 250 ms before: 6 or more)
+    expect(reads).toBeLessThanOrEqual(2);
+
+    writeFileSync(join(syncDir, 'log'), 'APPEND user.alice\n');
+    await until('the new sync log seen', () => watcher.backlog.files === 1);
+    // a backlog that began is only news of its size; its emptying ends waits (a switchover's verify step)
+    expect(changes.at(-1)).toEqual({ files: 1, urgent: false });
+    rmSync(join(syncDir, 'log'));
+    await until('the emptied backlog seen', () => watcher.backlog.files === 0);
+    expect(changes.at(-1)).toEqual({ files: 0, urgent: true });
+  });
 });
