@@ -121,3 +121,10 @@ export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs:
     summary: async () => all((await run).stdout).flatMap((l) => ('summary' in l ? [l.summary] : []))[0],
   };
 }
+
+/** Writes a benchmark's figures to bench/results/NAME.json; returns the path as the benchmarks print it. */
+export function writeResult(name: string, out: unknown): string {
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'results', `${name}.json`), `${JSON.stringify(out, null, 2)}\n`);
+  return `bench/results/${name}.json`;
+}

@@ -7,14 +7,12 @@
 //   npm run bench:overhead -- [--load 25] [--seconds 60] [--warmup 20]
 //
 // BENCH_AGENT_NODE_OPTIONS reaches the agents' NODE_OPTIONS (e.g. `--require` of a CPU profiler, to see where it goes).
-import { readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
-import { ROOT } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg, type StoreJson } from './common.js';
+import { benchArg, writeResult, type StoreJson } from './common.js';
 
 const loadRate = Number(benchArg('load', '25'));
 const seconds = Number(benchArg('seconds', '60'));
@@ -117,6 +115,5 @@ try {
   removeDir(dir);
   stopSyslogd();
 }
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-writeFileSync(join(ROOT, 'bench', 'results', 'overhead.json'), `${JSON.stringify(out, null, 2)}\n`);
-console.log(`overhead: agents ${String((out.pctOfOneCore as { agents: number }).agents)} % of a core; written to bench/results/overhead.json`);
+const written = writeResult('overhead', out);
+console.log(`overhead: agents ${String((out.pctOfOneCore as { agents: number }).agents)} % of a core; written to ${written}`);

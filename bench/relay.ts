@@ -5,16 +5,14 @@
 // the cut. Writes bench/results/relay.json.
 //
 //   npm run bench:relay -- [--seconds 60] [--load 25] [--lease 5s] [--interval 1s]
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { parseDuration } from '@slotctl/shared';
 import { NetnsCluster } from '../test/cluster/netns.js';
 import { removeDir, tempDir } from '../test/support/fixtures.js';
 import { readLoadRecord } from '../test/support/load-record.js';
-import { ROOT } from '../tools/local-cluster.js';
 import { stopSyslogdStartedAfterNow } from '../tools/syslogd.js';
-import { benchArg, type StoreJson } from './common.js';
+import { benchArg, writeResult, type StoreJson } from './common.js';
 
 const seconds = Number(benchArg('seconds', '60'));
 const loadRate = Number(benchArg('load', '25'));
@@ -95,7 +93,6 @@ try {
   removeDir(dir);
   stopSyslogd();
 }
-mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-writeFileSync(join(ROOT, 'bench', 'results', 'relay.json'), `${JSON.stringify(out, null, 2)}\n`);
-console.log('written to bench/results/relay.json');
+const written = writeResult('relay', out);
+console.log(`written to ${written}`);
 if (!out.passed) process.exitCode = 1;
