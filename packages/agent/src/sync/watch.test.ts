@@ -158,4 +158,55 @@ describe('SyncWatcher', () => {
     await until('the emptied backlog seen', () => watcher.backlog.files === 0);
     expect(changes.at(-1)).toEqual({ files: 0, urgent: true });
   });
+
+  /** A watcher on a fresh directory, counting its looks. */
+  function counted(o: Partial<ConstructorParameters<typeof SyncWatcher>[0]> = {}) {
+    const syncDir = mkdtempSync(join(tmpdir(), 'slotctl-watch-'));
+    cleanups.push(() => rmSync(syncDir, { recursive: true, force: true }));
+    const seen: Backlog[] = [];
+    const watcher = new SyncWatcher({
+      syncDir,
+      peer: () => undefined,
+      masterPid: () => undefined,
+      lastError: async () => undefined,
+      onChange: (b) => void seen.push(b),
+      log: createLogger('test', { level: 'silent' }),
+      ...o,
+    });
+    const looks = { n: 0 };
+    const read = watcher.reader.read.bind(watcher.reader);
+    watcher.reader.read = (now?: number) => {
+      looks.n++;
+      return read(now);
+    };
+    cleanups.push(() => watcher.stop());
+    return { syncDir, watcher, looks, seen };
+  }
+
+  it('looks at an empty directory on its own now and then, follows a look asked during one, and stops looking', async () => {
+    const { watcher, looks } = counted({ idleLookMs: 200 });
+    watcher.start();
+    await until('three looks without any file event', () => looks.n >= 3);
+    // asked twice at once: the second is not dropped but follows the first
+    const before = looks.n;
+    await Promise.all([watcher.refresh(), watcher.refresh()]);
+    await until('the look asked during a look', () => looks.n >= before + 2);
+    await watcher.stop();
+    const stoppedAt = looks.n;
+    await watcher.refresh();
+    await new Promise((r) => setTimeout(r, 600));
+    expect(looks.n).toBe(stoppedAt);
+  });
+
+  it('blames a backlog that began after a long idle only from when it was seen, not from the last empty look', async () => {
+    const port = await freePort(); // nothing listens: the replica refuses
+    const { syncDir, watcher, seen } = counted({ peer: () => ({ ip: '127.0.0.1', port }), stallAfterMs: STALL_AFTER_MS, idleLookMs: 60_000 });
+    watcher.start();
+    await new Promise((r) => setTimeout(r, 3 * STALL_AFTER_MS)); // idle for longer than --stall-after
+    writeFileSync(join(syncDir, 'log'), 'APPEND user.alice\n');
+    await until('the new sync log seen', () => seen.some((b) => b.files === 1));
+    expect(seen.find((b) => b.files === 1)?.stalled).toBe(false);
+    // and it is blamed once --stall-after has really passed
+    await until('stalled after --stall-after', () => watcher.backlog.stalled === true);
+  });
 });

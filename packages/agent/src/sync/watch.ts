@@ -2,6 +2,7 @@
 // of the oldest unreplicated change. Also the two cures for a rolling sync_client that is not making progress:
 // when the replica comes (back) up, TERM the client sleeping in its reconnect backoff so cyrmaster restarts it at
 // once; and when the backlog does not move although the replica accepts connections, flag it stalled.
+import { existsSync } from 'node:fs';
 import chokidar, { type FSWatcher } from 'chokidar';
 import type { Backlog, Logger } from '@slotctl/shared';
 import { BacklogReader } from './backlog-reader.js';
@@ -32,8 +33,8 @@ const KICK_IDLE_EVERY_MS = 10_000;
 
 /**
  * How often the directory is read without a file event: while there is a backlog (its age grows, the replica may come
- * back, the client may stall) and while the replica was seen down; an empty backlog only waits for chokidar's next
- * event, and looks now and then in case one was missed. Reading every slot's directory every 250 ms was the largest
+ * back, the client may stall), and while chokidar's events cannot be trusted; an empty backlog only waits for
+ * chokidar's next event, and looks now and then in case one was missed. Reading every slot's directory every 250 ms was the largest
  * part of a master-heavy agent's CPU under mail load (18 masters: 72 looks a second, most of them at empty directories).
  */
 export const ACTIVE_LOOK_MS = 250;
@@ -60,18 +61,27 @@ export class SyncWatcher {
   /** A look was asked for while one ran: one more follows it (a file event is never dropped). */
   private again = false;
   private stopped = false;
+  /** chokidar's events can be trusted to wake a look: the directory existed when the watch began and no watch error. */
+  private eventsTrusted = false;
 
   constructor(private readonly options: SyncWatchOptions) {
     this.reader = new BacklogReader(options.syncDir);
   }
 
   start(): void {
+    this.stopped = false;
+    // a directory created after the watch began is not watched inside (chokidar watches its parent); nor is one whose
+    // watch failed (inotify's limit): those are looked at every ACTIVE_LOOK_MS
+    this.eventsTrusted = existsSync(this.options.syncDir);
     this.watcher = chokidar.watch(this.options.syncDir, { depth: 0, ignoreInitial: false, awaitWriteFinish: false });
     const soon = () => {
-      if (!this.pending) this.pending = setTimeout(() => void this.refresh(), 10);
+      if (!this.pending && !this.stopped) this.pending = setTimeout(() => void this.refresh(), 10);
     };
     this.watcher.on('all', soon);
-    this.watcher.on('error', (err) => this.options.log.warn({ err: (err as Error).message }, 'sync dir watch error'));
+    this.watcher.on('error', (err) => {
+      this.eventsTrusted = false;
+      this.options.log.warn({ err: (err as Error).message }, 'sync dir watch error: looking every 250 ms instead');
+    });
     // each look schedules the next one (ACTIVE_LOOK_MS or IDLE_LOOK_MS)
     void this.refresh();
   }
@@ -79,7 +89,7 @@ export class SyncWatcher {
   private scheduleLook(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    const active = Number(this.backlog.files) > 0 || this.backlog.stalled || this.peerWasUp === false;
+    const active = Number(this.backlog.files) > 0 || this.backlog.stalled || !this.eventsTrusted;
     this.timer = setTimeout(() => void this.refresh(), active ? ACTIVE_LOOK_MS : (this.options.idleLookMs ?? IDLE_LOOK_MS));
   }
 
@@ -93,6 +103,7 @@ export class SyncWatcher {
   /** Re-reads the directory now (after a replay, for instance). */
   async refresh(): Promise<Backlog> {
     this.pending = undefined;
+    if (this.stopped) return this.backlog;
     if (this.busy) {
       this.again = true;
       return this.backlog;
@@ -104,6 +115,10 @@ export class SyncWatcher {
       const inodes = this.reader.inodes();
       const finishedBatch = [...this.lastInodes].some((ino) => !inodes.has(ino));
       if (summary.files === 0 || finishedBatch) this.lastProgressAt = now;
+      // a backlog that began since the last look (an empty directory is looked at only every IDLE_LOOK_MS, so that
+      // look may be seconds old) is blamed from now, not from then: at most IDLE_LOOK_MS of grace, never a stall
+      // called early (not from the files' birth times: the soak steps the agent's clock, not the file system's)
+      else if (Number(this.backlog.files) === 0) this.lastProgressAt = now;
       this.lastInodes = inodes;
       let stalled = false;
       let stallReason = '';
