@@ -85,19 +85,15 @@ describe('planned switchover on a namespace cluster', () => {
     const load = cluster.startLoad('load1', loadTargets(all), 25);
     await new Promise((r) => setTimeout(r, 2000));
     const started = Date.now();
-    // one store per machine (none the later tests use), switched back and forth at the same time, 4 times each: 20
-    // switchovers, up to --max-switchovers (4) past preflight at once; an even number leaves the layout as it was
-    const later = new Set(['n03', 'n09', 'n13', 'n17', 'n18']);
-    const chains = [...new Map(all.filter((s) => !later.has(s.name)).map((s) => [s.master.machine, s] as const)).values()];
-    expect(chains.map((s) => s.master.machine).sort()).toEqual([...cluster.machines].sort());
+    // two stores switched back and forth at the same time, 10 times each
     const results = await Promise.all(
-      chains.map(async ({ name }) => {
+      ['n01', 'n05'].map(async (name) => {
         const out: string[] = [];
-        for (let i = 0; i < 4; i++) {
+        for (let i = 0; i < 10; i++) {
           const r = await switchover(name, ['--wait']);
           expect(r.exitCode, `${name} switchover ${i + 1}: ${r.stdout}${r.stderr}`).toBe(0);
           out.push(r.stdout.split('\n').filter(Boolean).pop()!);
-          await expectOneMaster(name); // settled before the next: a switchover refuses a store that is not
+          await expectOneMaster(name);
         }
         return out;
       }),
@@ -113,12 +109,12 @@ describe('planned switchover on a namespace cluster', () => {
     expect(summary.acked / seconds).toBeGreaterThanOrEqual(20);
     const n = await expectNoLoss(load.out, all.map((s) => s.name));
     expect(n).toBe(summary.acked);
-    for (const before of chains) {
-      const s = await store(before.name);
-      expect(s.epoch, before.name).toBe(before.epoch + 4);
-      expect(s.master.machine, before.name).toBe(before.master.machine);
+    for (const name of ['n01', 'n05']) {
+      const s = await store(name);
+      expect(s.epoch).toBe(11); // 1 + 10 flips
+      expect(s.master.machine).toBe(all.find((x) => x.name === name)!.master.machine);
     }
-  }, 600_000); // a hang detector, not a speed goal (bench/switchover.ts): 20 switchovers in two chains of ten took over 300 s beside two busy loops
+  }, 600_000); // a hang detector, not a speed goal (bench/switchover.ts): 20 switchovers took over 300 s beside two busy loops
 
   it('promotes the replica in place: its cyrmaster keeps running, a session begun under the replica settings is ended, and mail on the new master replicates', async () => {
     const before = await store('n03');
