@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UnsafePathError } from '@slotctl/shared';
-import { CONFIG_MODE, cyrusOwner, prepareSlotDirs, writeCyrusFile } from './files.js';
+import { CONFIG_MODE, cyrusOwner, prepareSlotDirs, writeCyrusFile, writeSlotConfig } from './files.js';
 import { slotLayout, type SlotLayout } from './layout.js';
+import { sasldbPath } from './render.js';
+import type { AppliedSlot } from '../state/apply-plan.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string;
@@ -62,5 +64,23 @@ describe("a slot's files", () => {
     } finally {
       rmSync(target, { recursive: true, force: true });
     }
+  });
+
+  it.runIf(isRoot)('sets the replication password in the sasldb once, again when the password or the file changed', async () => {
+    const desired: AppliedSlot = { store: 's01', role: 'REPLICA', epoch: 1, slotIp: '127.0.21.1', serviceIp: '127.0.20.1', peerSlot: 's01-m2', peerIp: '127.0.22.1', dataPath: layout.dataPath, metaPath: layout.metaPath };
+    const write = (password: string) => writeSlotConfig({ slot: 's01-m1', desired, layout, rendered: { imapdConf: 'x\n', cyrusConf: 'y\n' }, auth: { mode: 'sasldb', syncUser: 'repl', syncPassword: password }, disks: [] });
+    const db = sasldbPath(layout.confDir);
+    const changed = () => statSync(db, { bigint: true }).ctimeNs;
+    await write('one');
+    const first = changed();
+    await new Promise((r) => setTimeout(r, 20));
+    await write('one'); // a promotion in place writes the config again: no saslpasswd2
+    expect(changed()).toBe(first);
+    await write('two');
+    const second = changed();
+    expect(second).not.toBe(first);
+    rmSync(db);
+    await write('two'); // the file gone: set again
+    expect(changed()).not.toBe(second);
   });
 });

@@ -2,7 +2,8 @@
 // (root:mail 0640: Cyrus reads them through its group, nobody else can, and imapd.conf holds the sync password) and,
 // with production auth, the replication user's password in the slot's own sasldb. The slot's directories belong to
 // Cyrus, so everything below them is done through safe-fs.ts: no link Cyrus could put there is ever followed.
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { execa } from 'execa';
 import { asCyrusTool } from '../cyrus/install.js';
@@ -87,9 +88,31 @@ export async function writeSlotConfig(input: { slot: string; desired: AppliedSlo
  */
 async function setSyncPassword(slot: string, layout: SlotLayout, auth: AuthConfig): Promise<void> {
   const db = sasldbPath(layout.confDir);
+  // Once per slot and password while the database stays as this process left it: a replica promoted in place writes
+  // its config again, and saslpasswd2 (a process started as cyrus) was one of the steps between the promotion and
+  // the bound address on a loaded host. lstat: the directory is Cyrus's, nothing there is followed.
+  const wanted = createHash('sha256').update(`${saslRealm(slot)}\0${auth.syncUser}\0${auth.syncPassword}`).digest('hex');
+  const seen = passwordsSet.get(db);
+  if (seen && seen.wanted === wanted && seen.file === (await fileIdentity(db))) return;
   const { file, args } = asCyrusTool('saslpasswd2', ['-p', '-c', '-f', db, '-u', saslRealm(slot), auth.syncUser]);
   // bounded like every command the agent waits on: a slot's start must not hang on it
   const result = await execa(file, args, { input: auth.syncPassword, reject: false, all: true, timeout: 30_000, killSignal: 'SIGKILL' });
   if (result.timedOut) throw new Error(`saslpasswd2 for ${db} did not finish within 30 s (killed)`);
   if (result.exitCode !== 0) throw new Error(`saslpasswd2 for ${db} failed: ${result.all ?? result.exitCode}`);
+  const now = await fileIdentity(db);
+  if (now) passwordsSet.set(db, { wanted, file: now });
+  else passwordsSet.delete(db);
+}
+
+/** The sasldb files whose replication password this process set, and how each file was when it had. */
+const passwordsSet = new Map<string, { wanted: string; file: string }>();
+
+/** A file as it is now (device, inode, size, change time: any write or replacement changes it); '' when missing. */
+async function fileIdentity(path: string): Promise<string> {
+  try {
+    const st = await lstat(path, { bigint: true });
+    return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}` : '';
+  } catch {
+    return '';
+  }
 }
