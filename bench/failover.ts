@@ -119,7 +119,7 @@ const startBreakdown: StartSteps[] = [];
  */
 function fencedAt(machine: string): number {
   try {
-    return statSync(join(dir, 'agents', machine, 'fenced.json')).mtimeMs;
+    return statSync(join(cluster.stateDir(machine), 'fenced.json')).mtimeMs;
   } catch {
     return 0;
   }

@@ -6,6 +6,7 @@ export * from './duration.js';
 export * from './size.js';
 export * from './validate.js';
 export * from './atomic-file.js';
+export * from './file-stamp.js';
 export * from './version.js';
 export * from './priority.js';
 export * from './loop-lag.js';

@@ -3,9 +3,10 @@
 // with production auth, the replication user's password in the slot's own sasldb. The slot's directories belong to
 // Cyrus, so everything below them is done through safe-fs.ts: no link Cyrus could put there is ever followed.
 import { createHash } from 'node:crypto';
-import { lstat, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { execa } from 'execa';
+import { fileStamp } from '@slotctl/shared/base';
 import { asCyrusTool } from '../cyrus/install.js';
 import { CYRUS_GROUP, CYRUS_USER } from '../cyrus/install.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
@@ -93,13 +94,13 @@ async function setSyncPassword(slot: string, layout: SlotLayout, auth: AuthConfi
   // the bound address on a loaded host. lstat: the directory is Cyrus's, nothing there is followed.
   const wanted = createHash('sha256').update(`${saslRealm(slot)}\0${auth.syncUser}\0${auth.syncPassword}`).digest('hex');
   const seen = passwordsSet.get(db);
-  if (seen && seen.wanted === wanted && seen.file === (await fileIdentity(db))) return;
+  if (seen && seen.wanted === wanted && seen.file === fileStamp(db, { noFollow: true })) return;
   const { file, args } = asCyrusTool('saslpasswd2', ['-p', '-c', '-f', db, '-u', saslRealm(slot), auth.syncUser]);
   // bounded like every command the agent waits on: a slot's start must not hang on it
   const result = await execa(file, args, { input: auth.syncPassword, reject: false, all: true, timeout: 30_000, killSignal: 'SIGKILL' });
   if (result.timedOut) throw new Error(`saslpasswd2 for ${db} did not finish within 30 s (killed)`);
   if (result.exitCode !== 0) throw new Error(`saslpasswd2 for ${db} failed: ${result.all ?? result.exitCode}`);
-  const now = await fileIdentity(db);
+  const now = fileStamp(db, { noFollow: true });
   if (now) passwordsSet.set(db, { wanted, file: now });
   else passwordsSet.delete(db);
 }
@@ -107,12 +108,3 @@ async function setSyncPassword(slot: string, layout: SlotLayout, auth: AuthConfi
 /** The sasldb files whose replication password this process set, and how each file was when it had. */
 const passwordsSet = new Map<string, { wanted: string; file: string }>();
 
-/** A file as it is now (device, inode, size, change time: any write or replacement changes it); '' when missing. */
-async function fileIdentity(path: string): Promise<string> {
-  try {
-    const st = await lstat(path, { bigint: true });
-    return st.isFile() ? `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}` : '';
-  } catch {
-    return '';
-  }
-}

@@ -11,6 +11,7 @@ type CertificateProvider = grpc.experimental.CertificateProvider;
 type CaCertificateUpdateListener = grpc.experimental.CaCertificateUpdateListener;
 type IdentityCertificateUpdateListener = grpc.experimental.IdentityCertificateUpdateListener;
 import { ConfigError } from '../errors.js';
+import { fileStamp } from '../file-stamp.js';
 import type { TlsPaths } from './paths.js';
 
 export interface Identity {
@@ -57,14 +58,7 @@ const read = (path: string, what: string, hint: string): Buffer => {
 /** Device, inode, size and change time of each file ('' for one that cannot be looked at): changes when one is replaced or written. */
 function fileStamps(paths: TlsPaths): string {
   return [paths.ca, paths.cert, paths.key]
-    .map((path) => {
-      try {
-        const st = statSync(path, { bigint: true });
-        return `${st.dev}:${st.ino}:${st.size}:${st.ctimeNs}:${st.mtimeNs}`;
-      } catch {
-        return '';
-      }
-    })
+    .map((path) => fileStamp(path))
     .join('|');
 }
 
