@@ -46,8 +46,8 @@ async function until(what: string, ok: () => boolean, ms: number): Promise<numbe
   return performance.now() - started;
 }
 
-/** A fence over `masters` in a fresh state directory, with an `ip` that never answers (the fault). */
-function hungFence(): { dir: string; paths: ReturnType<typeof fencePaths>; ipPids: string; write: (masters: FenceFile['masters'], deadline: number, agentPid?: number) => void; start: () => ChildProcess } {
+/** A fence over `masters` in a fresh state directory, with an `ip` that never answers (the fault) or answers at once. */
+function hungFence(ip: 'hangs' | 'answers' = 'hangs'): { dir: string; paths: ReturnType<typeof fencePaths>; ipPids: string; write: (masters: FenceFile['masters'], deadline: number, agentPid?: number) => void; start: () => ChildProcess } {
   const dir = mkdtempSync(join(tmpdir(), 'slotctl-fence-hang-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const state = join(dir, 'state');
@@ -55,7 +55,7 @@ function hungFence(): { dir: string; paths: ReturnType<typeof fencePaths>; ipPid
   for (const d of [state, bin]) mkdirSync(d, { mode: 0o700 });
   // its PIDs noted, so the test ends every one it left
   const ipPids = join(dir, 'ip-pids');
-  writeFileSync(join(bin, 'ip'), `#!/bin/sh\necho $$ >> '${ipPids}'\nexec sleep 600\n`);
+  writeFileSync(join(bin, 'ip'), ip === 'hangs' ? `#!/bin/sh\necho $$ >> '${ipPids}'\nexec sleep 600\n` : '#!/bin/sh\nexit 0\n');
   chmodSync(join(bin, 'ip'), 0o755);
   cleanups.push(() => {
     if (existsSync(ipPids)) for (const p of readFileSync(ipPids, 'utf8').split('\n').filter(Boolean)) killPid(Number(p));
@@ -103,6 +103,28 @@ describe('the fence process', () => {
     expect(record.slots.map((s) => s.slot)).toEqual(['s01-m1', 's02-m1']);
     expect(record.slots.every((s) => s.killed !== undefined && !s.released)).toBe(true);
     expect(record.slots[0]!.error).toMatch(/ip -o -4 addr show dev lo did not finish within 5 s \(killed\)/);
+  }, 60_000);
+
+  it('names every master it killed for a deadline in its record, though it had to kill one of them again', async () => {
+    // ci on ba76305 (failover.test.ts, a hung agent): the fence killed every master, found one still running at the
+    // next tick (dying on a busy host), killed it again, and its second record said the others were not killed
+    const { dir, paths, write, start } = hungFence('answers');
+    const a = master(dir, 's01-m1');
+    const b = master(dir, 's02-m1');
+    write([a.entry, b.entry], monotonicMs() + 600_000);
+    start();
+    await until('the fence running', () => existsSync(paths.pid), 30_000);
+    write([a.entry, b.entry], monotonicMs() + 300);
+    await until('both masters killed', () => !pidAlive(a.child.pid!) && !pidAlive(b.child.pid!), 5000);
+    await until('the first record', () => existsSync(paths.fenced), 10_000);
+    const record = () => JSON.parse(readFileSync(paths.fenced, 'utf8')) as FencedRecord;
+    expect(record().slots.map((s) => [s.slot, s.killed])).toEqual([['s01-m1', a.child.pid], ['s02-m1', b.child.pid]]);
+
+    // s01-m1 runs again past the same deadline: killed again, and the new record still names s02-m1's kill
+    const again = master(dir, 's01-m1');
+    await until('the master started again killed', () => !pidAlive(again.child.pid!), 5000);
+    await until('the second record', () => record().slots[0]!.killed === again.child.pid, 10_000);
+    expect(record().slots.map((s) => [s.slot, s.killed])).toEqual([['s01-m1', again.child.pid], ['s02-m1', b.child.pid]]);
   }, 60_000);
 
   it('with its agent gone, it finishes the address releases before it stops', async () => {

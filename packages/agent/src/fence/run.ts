@@ -75,6 +75,10 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
   const paths = fencePaths(stateDir);
   const boot = bootId();
   let fencedDeadline: number | undefined | null = null; // the deadline last enforced (null: none yet)
+  // Every PID killed for that deadline, by slot. A deadline can be enforced more than once (a master still dying
+  // from the first SIGKILL on a busy host, or started again, is found running at the next tick); each record names
+  // all of them, not only the last tick's (ci on ba76305: a second record said "killed: none" of masters it had killed).
+  let killedForDeadline = new Map<string, number | undefined>();
   let lastGood: FenceFile | undefined;
   // Address releases run beside the ticks, one at a time: a release that waits (a slow `ip`, bounded all the same)
   // must never keep the next deadline's kill waiting. At most one more waits behind the running one, the latest
@@ -112,7 +116,9 @@ export async function runFence(stateDir: string, log: Logger): Promise<void> {
       // again only for a new deadline, or when a listed master is found running past it
       const again = fencedDeadline !== file!.deadline || running();
       if (!again) return;
-      const killed = killMasters(file!, log);
+      if (fencedDeadline !== file!.deadline) killedForDeadline = new Map();
+      for (const [slot, pid] of killMasters(file!, log)) if (pid || !killedForDeadline.get(slot)) killedForDeadline.set(slot, pid);
+      const killed = new Map(killedForDeadline);
       fencedDeadline = file!.deadline;
       // a release still waiting is folded in: its masters' addresses and PIDs go into this one
       const waiting = queued;
