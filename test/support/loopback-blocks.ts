@@ -23,6 +23,7 @@ export const LOOPBACK_BLOCKS: Readonly<Record<string, LoopbackBlock>> = {
   'test/observe.test.ts': { net: 57, prefix: 'ob' },
   'test/agent-metrics.test.ts': { net: 58, prefix: 'am' },
   'test/preflight.test.ts': { net: 59, prefix: 'pf' },
+  'test/start-hold.test.ts': { net: 60, prefix: 'sh' },
 };
 
 /** Blocks used outside the test files (named by the file that uses them), which no test may take. */

@@ -169,6 +169,7 @@ export class Agent {
       },
       withhold: (plan, previous) => withholdPromotions(plan, previous, (slot) => this.peerMachine(slot), this.peers!.promises, monotonicMs()),
       peerViews: () => this.peers!.views(),
+      starting: () => slots.starting(),
       onWelcome: (intervalMs, leaseMs) => {
         const t = leaseTimings(leaseMs, intervalMs);
         this.peers!.setTimings(t.peerIntervalMs, t.failsafeMarginMs);

@@ -6,7 +6,7 @@ import type { Backend } from './db/backend.js';
 import { AgentSessions } from './grpc/agent-sessions.js';
 import type { CoordinatorServer } from './grpc/server.js';
 import { LivenessTracker } from './liveness/tracker.js';
-import { AGENT_RECONNECT_MAX_MS, RESTART_HOLD_MS } from './liveness/rules.js';
+import { AGENT_RECONNECT_MAX_MS, holdMs } from './liveness/rules.js';
 import { Orchestrator } from './operations/orchestrator.js';
 import { testCrashPoint } from './operations/framework/crash-hook.js';
 import { EventRetention } from './db/retention.js';
@@ -93,11 +93,11 @@ export class Coordinator {
         term: leading.term,
         // no renewal once this coordinator's own leadership may have ended: a leader cut from etcd but not from its
         // agents must not keep their masters serving while a new leader fails them over (ARCHITECTURE.md, HA)
-        // a restart hold ends no later than a lease after the leadership, like every other grant: a leader elected
+        // a hold (restart, start) ends no later than a lease after the leadership, like every other grant: a leader elected
         // next counts silence only from its own start
-        grantLeaseMs: (restarting) => {
+        grantLeaseMs: (hold) => {
           const left = leading.until() - performance.now();
-          return left > 0 ? this.config.leaseMs + (restarting ? Math.floor(Math.min(RESTART_HOLD_MS, left)) : 0) : 0;
+          return left > 0 ? this.config.leaseMs + Math.floor(Math.min(holdMs(this.config.leaseMs, hold), left)) : 0;
         },
         durable: () => backend.durable(),
         observe: this.config.observer?.sessions,

@@ -78,6 +78,8 @@ export interface LinkOptions {
   withhold: (plan: ApplyPlan, previous: AppliedSlots, desired: DesiredState__Output) => Withheld[];
   /** Sent with every heartbeat. */
   peerViews: () => PeerView[];
+  /** Slots are starting here: each heartbeat then asks for a start hold (a lease as long as the default 5 s). */
+  starting?: () => boolean;
   /** Each welcome: the coordinator's heartbeat interval and lease (what the partners' timings follow). */
   onWelcome?: (heartbeatIntervalMs: number, leaseMs: number) => void;
   fenced: () => boolean;
@@ -414,7 +416,8 @@ export class CoordinatorLink {
     this.sentAt.set(seq, { at, fenced });
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
     this.options.lease.sent(seq, at, fenced);
-    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced, restarting } });
+    const starting = !restarting && (this.options.starting?.() ?? false);
+    stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced, restarting, starting } });
     return seq;
   }
 

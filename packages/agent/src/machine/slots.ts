@@ -185,6 +185,15 @@ export class MachineSlots {
     return [...out.values()];
   }
 
+  /**
+   * A slot is starting (its cyrmaster spawned, reloaded or waiting to restart, not yet serving): the heartbeats ask
+   * for a start hold (liveness/rules.ts of the coordinator: the lease of a machine in its busiest moments).
+   */
+  starting(): boolean {
+    for (const s of this.supervisors.values()) if (s.lifecycle === 'starting') return true;
+    return false;
+  }
+
   /** The names of the slots that are (or are about to be) master. */
   masterSlots(): string[] {
     return this.fencedMasters().map((m) => m.slot);

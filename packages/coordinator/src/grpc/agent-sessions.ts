@@ -34,7 +34,7 @@ import type { Storage } from '../db/storage.js';
 import { CLEANUP_SETTING, readCleanupConfig } from '../cleanup/config.js';
 import { desiredStateFor } from '../desired/desired-state.js';
 import type { LivenessTracker } from '../liveness/tracker.js';
-import { RESTART_HOLD_MS } from '../liveness/rules.js';
+import { holdMs, type HoldReason } from '../liveness/rules.js';
 import { Paced, StormWatch } from './paced.js';
 import { SessionWriter, WriterClosed } from './session-writer.js';
 import { RelayRegistry } from './relay.js';
@@ -66,10 +66,10 @@ export interface SessionConfig {
   /** The leadership term, sent with the welcome, every acknowledgement and every desired state (0: SQLite). */
   term?: number;
   /**
-   * The lease an acknowledgement grants now; ≤ 0: none, no acknowledgement (the leadership may have ended).
-   * `restarting`: longer by up to the restart hold (RESTART_HOLD_MS).
+   * The lease an acknowledgement grants now; ≤ 0: none, no acknowledgement (the leadership may have ended). A
+   * heartbeat that asked for a hold (`restarting`, `starting`) gets it: longer by up to `holdMs` of liveness/rules.ts.
    */
-  grantLeaseMs?: (restarting: boolean) => number;
+  grantLeaseMs?: (hold?: HoldReason) => number;
   /** Resolves once what a desired state about to be sent shows is durable (the etcd backend's commit). */
   durable?: () => Promise<void>;
   /** Metrics: an acknowledgement left `seconds` after its heartbeat arrived; whether a machine's agent says it is fenced. */
@@ -499,12 +499,13 @@ export class AgentSessions {
         if (fenced !== session.fenced) this.config.observe?.fenced(session.machine, fenced);
         session.fenced = fenced;
         const seq = message.heartbeat?.seq ?? 0;
-        const restarting = message.heartbeat?.restarting ?? false;
+        // a restart hold first: it is the longer, and the agent is about to go
+        const hold: HoldReason | undefined = message.heartbeat?.restarting ? 'restarting' : message.heartbeat?.starting ? 'starting' : undefined;
         this.heartbeat(session.machine, () => {
-          const leaseMs = this.grantLeaseMs(restarting);
+          const leaseMs = this.grantLeaseMs(hold);
           if (leaseMs > 0 && this.sessions.get(session.machine) === session) {
             // the hold is counted here before the agent can count on it
-            if (leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs);
+            if (leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs, hold);
             // a fenced agent starts its masters again on this acknowledgement's word: the version is read afresh
             // (and a desired state not sent yet goes first), never one a failover has since made stale
             if (fenced) this.sendDesired(session);
@@ -573,9 +574,9 @@ export class AgentSessions {
     );
   }
 
-  /** `restarting`: the heartbeat asks for a restart hold (see RESTART_HOLD_MS). */
-  private grantLeaseMs(restarting = false): number {
-    return this.config.grantLeaseMs?.(restarting) ?? this.config.leaseMs + (restarting ? RESTART_HOLD_MS : 0);
+  /** `hold`: the heartbeat asks for a restart or a start hold (see liveness/rules.ts). */
+  private grantLeaseMs(hold?: HoldReason): number {
+    return this.config.grantLeaseMs?.(hold) ?? this.config.leaseMs + holdMs(this.config.leaseMs, hold);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT_RECONNECT_MAX_MS, AGENT_RECONNECT_TO_NEW_LEADER_MS, LIVENESS_RULES, RESTART_HOLD_MS, decideLiveness, type LivenessSnapshot } from './rules.js';
+import { AGENT_RECONNECT_MAX_MS, AGENT_RECONNECT_TO_NEW_LEADER_MS, LIVENESS_RULES, RESTART_HOLD_MS, decideLiveness, holdMs, startHoldMs, type LivenessSnapshot } from './rules.js';
 
 const config = { heartbeatIntervalMs: 1000, leaseMs: 5000 };
 const decide = (s: LivenessSnapshot) => decideLiveness(s, config);
@@ -22,6 +22,20 @@ describe('liveness rules', () => {
     const down = decide({ state: 'suspect', silenceMs: 9000, heard: true, everHeard: true, holdMs: 3000 });
     expect(down).toMatchObject({ to: 'down', rule: 'lease-expired' });
     expect(down!.reason).toMatch(/restart hold of 3000 ms/);
+  });
+
+  it('brings a lease shorter than the default up to it while slots start (the start hold), and no more than the restart hold', () => {
+    expect(startHoldMs(2000)).toBe(3000);
+    expect(startHoldMs(4000)).toBe(1000);
+    expect(startHoldMs(5000)).toBe(0);
+    expect(startHoldMs(8000)).toBe(0);
+    expect(startHoldMs(1000)).toBe(RESTART_HOLD_MS); // never longer than the hold a new coordinator's grace covers
+    expect(holdMs(2000, 'starting')).toBe(3000);
+    expect(holdMs(5000, 'restarting')).toBe(RESTART_HOLD_MS);
+    expect(holdMs(2000, undefined)).toBe(0);
+    const down = decideLiveness({ state: 'suspect', silenceMs: 5500, heard: true, everHeard: true, holdMs: 3000, holdWhy: 'starting' }, { heartbeatIntervalMs: 250, leaseMs: 2000 });
+    expect(down).toMatchObject({ to: 'down', rule: 'lease-expired' });
+    expect(down!.reason).toMatch(/^lease of 2000 ms \(\+ a start hold of 3000 ms: its agent said it was starting slots\) \(\+ 500 ms margin\)/);
   });
 
   it('keeps the restart hold within the grace of any coordinator that starts meanwhile (it keeps no record of the hold)', () => {

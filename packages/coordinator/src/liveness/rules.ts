@@ -24,8 +24,10 @@ export interface LivenessSnapshot {
   heard: boolean;
   /** An agent of this machine was ever heard (the database has a heartbeat of it, from before a restart too). */
   everHeard: boolean;
-  /** What is left of a restart hold beyond the last heartbeat (ms beyond the lease; 0: none): see RESTART_HOLD_MS. */
+  /** What is left of a hold beyond the last heartbeat (ms beyond the lease; 0: none): see RESTART_HOLD_MS, startHoldMs. */
   holdMs?: number;
+  /** What the hold was asked for. */
+  holdWhy?: HoldReason;
 }
 
 export interface LivenessRule {
@@ -68,15 +70,36 @@ export const AGENT_RECONNECT_TO_NEW_LEADER_MS = 3000;
  */
 export const RESTART_HOLD_MS = AGENT_RECONNECT_TO_NEW_LEADER_MS;
 
+/** Why a lease was granted longer than configured (a hold), as the heartbeat that asked for it said. */
+export type HoldReason = 'restarting' | 'starting';
+
+/** The default lease: what a lease shorter than it is brought up to while a machine starts slots (the start hold). */
+export const DEFAULT_LEASE_MS = 5000;
+
+/**
+ * The start hold: while Cyrus slots start on a machine (cold processes, recovery, the host's busiest moments) its
+ * heartbeats say `starting`, and a lease shorter than the default is granted as long as the default (at most the
+ * restart hold more). Measured (BENCHMARKS.md, issue 21): at a 2 s lease, a cluster's start on a 2-core host held an
+ * agent's threads up to ~1 s and its acknowledgements came 1–3 s late; fences fired in start-ups and killed starting
+ * masters. A machine that dies while it starts slots is declared down that much later; in steady state nothing changes.
+ */
+export const startHoldMs = (leaseMs: number): number => Math.max(0, Math.min(RESTART_HOLD_MS, DEFAULT_LEASE_MS - leaseMs));
+
+/** The hold a heartbeat asked for is granted (before the leadership's own bound, which the caller applies). */
+export const holdMs = (leaseMs: number, why: HoldReason | undefined): number => (why === 'restarting' ? RESTART_HOLD_MS : why === 'starting' ? startHoldMs(leaseMs) : 0);
+
+const HOLD_WORDS: Record<HoldReason, string> = { restarting: 'a restart hold', starting: 'a start hold' };
+const HOLD_CAUSE: Record<HoldReason, string> = { restarting: 'its agent said it was restarting', starting: 'its agent said it was starting slots' };
+
 export const LIVENESS_RULES: readonly LivenessRule[] = [
   {
     name: 'lease-expired',
-    doc: 'silence ≥ lease (5 s) + margin (a fifth of the lease, at least 500 ms); after a heartbeat that said the agent is restarting, + the restart hold granted (≤ 3 s)',
+    doc: 'silence ≥ lease (5 s) + margin (a fifth of the lease, at least 500 ms); after a heartbeat that said the agent is restarting, + the restart hold granted (≤ 3 s); one that said it is starting slots, + the start hold (up to the default lease, ≤ 3 s)',
     from: ['up', 'suspect'],
     to: 'down',
     when: (s, c) => s.silenceMs >= c.leaseMs + (s.holdMs ?? 0) + deadMarginMs(c),
     reason: (s, c) =>
-      `lease of ${c.leaseMs} ms${s.holdMs ? ` (+ a restart hold of ${s.holdMs} ms: its agent said it was restarting)` : ''} (+ ${deadMarginMs(c)} ms margin) expired: no heartbeat for ${s.silenceMs} ms`,
+      `lease of ${c.leaseMs} ms${s.holdMs ? ` (+ ${HOLD_WORDS[s.holdWhy ?? 'restarting']} of ${s.holdMs} ms: ${HOLD_CAUSE[s.holdWhy ?? 'restarting']})` : ''} (+ ${deadMarginMs(c)} ms margin) expired: no heartbeat for ${s.silenceMs} ms`,
   },
   {
     name: 'never-heard',

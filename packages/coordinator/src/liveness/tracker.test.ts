@@ -30,4 +30,17 @@ describe('LivenessTracker', () => {
     const down = storage.events.list({ machine: 'm1', limit: 10 }).find((e) => e.kind === 'machine.down');
     expect(down?.reason).toMatch(/^lease of 5000 ms \(\+ a restart hold of 3000 ms: its agent said it was restarting\) \(\+ 1000 ms margin\) expired: no heartbeat for 9001 ms/);
   });
+
+  it('says a start hold was asked for because slots were starting, and keeps it across the heartbeats that ride it', () => {
+    const { t, storage, advance } = tracker(1000);
+    for (let i = 0; i < 4; i++) {
+      t.heard('m1');
+      t.hold('m1', 3000, 'starting');
+      advance(250);
+    }
+    advance(8750); // 9000 after the last heartbeat: lease 5000 + hold 3000 + margin 1000
+    t.tick();
+    const down = storage.events.list({ machine: 'm1', limit: 10 }).find((e) => e.kind === 'machine.down');
+    expect(down?.reason).toMatch(/^lease of 5000 ms \(\+ a start hold of 3000 ms: its agent said it was starting slots\)/);
+  });
 });

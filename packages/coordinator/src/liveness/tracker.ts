@@ -4,7 +4,7 @@
 import type { Logger } from '@slotctl/shared';
 import type { MachineState } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
-import { decideLiveness, type LivenessConfig } from './rules.js';
+import { decideLiveness, type HoldReason, type LivenessConfig } from './rules.js';
 
 /** What one agent last said about how recently it heard each partner. */
 interface PartnerViews {
@@ -20,10 +20,13 @@ interface Entry {
   /** The partner whose relay brought the last heartbeat (undefined: the agent's own session or renewal). */
   via: string | undefined;
   /**
-   * A restart hold granted (see RESTART_HOLD_MS): when the heartbeat that asked for it was heard, plus the hold. A
-   * later heartbeat does not cancel it (the agent's lease never moves back): silence counts from the later of the two.
+   * A hold granted (a restart or a start: see RESTART_HOLD_MS, startHoldMs): when the heartbeat that asked for it was
+   * heard, plus the hold. A later heartbeat does not cancel it (the agent's lease never moves back): silence counts
+   * from the later of the two.
    */
   heldUntilMs?: number;
+  /** What the latest hold was asked for (the reason a machine declared down gives). */
+  holdWhy?: HoldReason;
 }
 
 export class LivenessTracker {
@@ -98,14 +101,19 @@ export class LivenessTracker {
   }
 
   /**
-   * The lease granted on the heartbeat just heard is longer by `holdMs` (a restart hold): the machine is declared
-   * down that much later. Called before the acknowledgement leaves, so that this side never counts a shorter lease.
+   * The lease granted on the heartbeat just heard is longer by `holdMs` (a restart or a start hold): the machine is
+   * declared down that much later. Called before the acknowledgement leaves, so that this side never counts a shorter
+   * lease. Said in the log when a hold begins, not at every heartbeat of one (a start hold rides many).
    */
-  hold(machine: string, holdMs: number): void {
+  hold(machine: string, holdMs: number, why: HoldReason = 'restarting'): void {
     const entry = this.machines.get(machine);
     if (!entry || holdMs <= 0) return;
+    const holding = entry.heldUntilMs !== undefined && entry.heldUntilMs > this.now() && entry.holdWhy === why;
     entry.heldUntilMs = Math.max(entry.heldUntilMs ?? 0, entry.lastHeardMs + holdMs);
-    this.log.info({ machine, holdMs }, `machine ${machine}'s agent is restarting: its lease is held ${holdMs} ms longer, and the machine is declared down only after that`);
+    entry.holdWhy = why;
+    if (holding) return;
+    const what = why === 'restarting' ? 'is restarting' : 'is starting slots';
+    this.log.info({ machine, holdMs, why }, `machine ${machine}'s agent ${what}: its lease is held ${holdMs} ms longer, and the machine is declared down only after that`);
   }
 
   /**
@@ -141,7 +149,7 @@ export class LivenessTracker {
     // a hold is granted in whole milliseconds; the difference of two clock readings gives it back only to within a
     // rounding error (2999.9999999999964 ms once, in the machine.down reason an operator reads)
     const holdMs = Math.max(0, Math.round((entry.heldUntilMs ?? 0) - entry.lastHeardMs));
-    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard, holdMs }, this.config);
+    const decision = decideLiveness({ state: entry.state, silenceMs, heard: entry.heard, everHeard: entry.everHeard, holdMs, holdWhy: entry.holdWhy }, this.config);
     if (!decision) return;
     const from = entry.state;
     entry.state = decision.to;
