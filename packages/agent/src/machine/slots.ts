@@ -77,6 +77,9 @@ export class MachineSlots {
     this.options.onEvent(slot, 'cyrus-log-suppressed', `${suppressed} more notable Cyrus log line(s) in ${LOG_EVENT_WINDOW_MS / 1000} s not sent as events (see slotctl slot logs ${slot})`),
   );
 
+  /** The first desired state has been applied (see `starting`). */
+  private firstApplied = false;
+
   constructor(private readonly options: SlotsOptions) {
     this.unlogged = new UnloggedChanges(options.unlogged, { log: options.log, onChange: options.onChange, onEvent: options.onEvent, catchUp: async () => options.logs?.poll() });
     this.requests = new RequestRunner({
@@ -186,10 +189,12 @@ export class MachineSlots {
   }
 
   /**
-   * A slot is starting (its cyrmaster spawned, reloaded or waiting to restart, not yet serving): the heartbeats ask
-   * for a start hold (liveness/rules.ts of the coordinator: the lease of a machine in its busiest moments).
+   * A slot is starting (its cyrmaster spawned, reloaded or waiting to restart, not yet serving), or this agent has
+   * not applied its first desired state yet (its slots start the moment it comes: the first heartbeats are
+   * acknowledged in that storm): the heartbeats ask for a start hold (liveness/rules.ts of the coordinator).
    */
   starting(): boolean {
+    if (!this.firstApplied) return true;
     for (const s of this.supervisors.values()) if (s.lifecycle === 'starting') return true;
     return false;
   }
@@ -247,6 +252,7 @@ export class MachineSlots {
       );
     }
     const results = await Promise.allSettled(work);
+    this.firstApplied = true;
     for (const r of results) if (r.status === 'rejected') this.options.log.error({ err: (r.reason as Error).message }, 'converging a slot failed');
     await this.options.publishMasters(this.fencedMasters());
     void this.reconcileNow().catch((err: Error) => this.options.log.error({ err: err.message }, 'address reconciliation failed'));
