@@ -2,7 +2,11 @@
 // slots start, its heartbeats say `starting` and the coordinator grants the default lease's length (5 s) instead of
 // the configured 2 s — at a 2 s lease a cluster's start on a 2-core host had fenced starting masters (BENCHMARKS.md,
 // issue 21). Once every slot serves, the configured lease is granted again: failure detection in steady state is
-// not slowed. What an agent was granted is read from its /metrics; what the coordinator held, from its log.
+// not slowed. What an agent was granted is read from its /metrics and its log; what the coordinator held, from its
+// log. (A slot's own start — lifecycle `starting` — also asks for the hold; on an idle host it can be shorter than a
+// heartbeat interval, so it is not asserted here: the failover benchmark's start-ups measure it.)
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
 import { HARNESS_OPERATOR } from '../tools/test-pki.js';
@@ -30,25 +34,21 @@ afterAll(async () => {
 });
 
 describe('the start hold', () => {
-  it('grants a machine whose slots are starting the default lease (5 s), and the configured 2 s once they serve', async () => {
-    // the slots started during bringUp: each machine's hold began then, and the coordinator said so once per hold
+  it('grants a starting machine the default lease (5 s) and says so on both sides; the configured 2 s once its slots serve', async () => {
+    // bringUp started both agents: their first heartbeats (before the first desired state was applied) asked for the
+    // hold, whatever the slots' own start took; the coordinator said each hold once, each agent the grant it got
     const holds = readLogLines(cluster.coordinatorLog()).filter((l) => /agent is starting slots: its lease is held 3000 ms longer/.test(String(l.msg)));
     expect([...new Set(holds.map((l) => l.machine))].sort()).toEqual(['m1', 'm2']);
-    expect(holds.every((l) => l.why === 'starting')).toBe(true);
-
-    // every slot serves: the next acknowledgements grant 2 s again
-    for (const m of ['m1', 'm2']) await waitFor(`${m}'s agent granted the 2-s lease again`, async () => ((await grantedLeaseSeconds(m)) === 2 ? true : undefined), 15_000, 250);
-
-    // a slot started again (an operator's stop and start of a replica) asks for the hold again
-    const before = holds.length;
-    expect((await cluster.slotctl(['slot', 'stop', SLOTS[1]!])).exitCode).toBe(0);
-    await cluster.waitSlotState(SLOTS[1]!, 'STOPPED', 60_000);
-    expect((await cluster.slotctl(['slot', 'start', SLOTS[1]!])).exitCode).toBe(0);
-    await waitFor('a new start hold for m2', async () => {
-      const now = readLogLines(cluster.coordinatorLog()).filter((l) => /agent is starting slots/.test(String(l.msg)));
-      return now.length > before && now.at(-1)!.machine === 'm2' ? true : undefined;
-    }, 30_000, 250);
-    await cluster.waitSlotState(SLOTS[1]!, 'SERVING', 60_000);
-    await waitFor("m2's agent granted the 2-s lease again", async () => ((await grantedLeaseSeconds('m2')) === 2 ? true : undefined), 15_000, 250);
-  }, 180_000);
+    for (const m of ['m1', 'm2']) {
+      // every slot serves: the next acknowledgements grant 2 s again
+      await waitFor(`${m}'s agent granted the 2-s lease again`, async () => ((await grantedLeaseSeconds(m)) === 2 ? true : undefined), 15_000, 250);
+      const grants = readLogLines(cluster.agents.get(m)!.logFile).filter((l) => /^the coordinator now grants a lease of/.test(String(l.msg))).map((l) => [l.wasMs, l.leaseMs]);
+      expect(grants.slice(0, 2), `${m}: held at 5 s, then back to 2 s`).toEqual([
+        [2000, 5000],
+        [5000, 2000],
+      ]);
+      // and no fence fired while they started
+      expect(existsSync(join(dir, 'agents', m, 'fenced.json')), `${m}'s fence fired`).toBe(false);
+    }
+  }, 120_000);
 });

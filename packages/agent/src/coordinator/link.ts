@@ -355,7 +355,9 @@ export class CoordinatorLink {
         this.lastAckAt = performance.now();
         const sent = this.sentAt.get(Number(ack.seq));
         const rttMs = sent === undefined ? undefined : monotonicMs() - sent.at;
-        if (rttMs !== undefined && rttMs > ack.leaseMs / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
+        // against the configured lease: a hold's longer grant must not hide the lateness it is there for
+        const configured = this.state.phase === 'connected' ? this.state.leaseMs : ack.leaseMs;
+        if (rttMs !== undefined && rttMs > configured / 5) this.log.warn({ seq: Number(ack.seq), rttMs, leaseMs: ack.leaseMs }, 'heartbeat acknowledged late');
         for (const k of this.sentAt.keys()) if (k <= Number(ack.seq)) this.sentAt.delete(k);
         this.options.lease.acked(Number(ack.seq), ack.leaseMs);
         for (const w of this.ackWaiters) {

@@ -85,6 +85,8 @@ export class LeaseKeeper {
   relayedVia: string | undefined;
   /** The lease length the coordinator last granted (welcome or acknowledgement), ms; undefined before the first. */
   grantedLeaseMs: number | undefined;
+  /** The grant last said in the log (see acked). */
+  private saidLeaseMs: number | undefined;
 
   constructor(private readonly options: KeeperOptions) {
     this.shared[0] = Number.NaN;
@@ -160,6 +162,7 @@ export class LeaseKeeper {
   /** A session was welcomed: renewals go to its coordinator, whose term is `term`. */
   session(coordinator: string, instanceId: string, intervalMs: number, leaseMs: number, term: number, relayKey: string, welcomedAt = monotonicMs()): void {
     this.grantedLeaseMs = leaseMs;
+    this.saidLeaseMs = leaseMs;
     this.send({ t: 'session', coordinator, instanceId, intervalMs, leaseMs, term, relayKey, welcomedAt });
   }
 
@@ -186,6 +189,13 @@ export class LeaseKeeper {
   }
 
   acked(seq: number, leaseMs: number): void {
+    // a hold begins or ends (the coordinator's restart or start hold): said once, not at every acknowledgement, nor
+    // for the few ms a grant bounded by an etcd leadership differs by from the last
+    const said = this.saidLeaseMs ?? this.grantedLeaseMs;
+    if (said !== undefined && Math.abs(leaseMs - said) >= 500) {
+      this.options.log.info({ leaseMs, wasMs: said }, `the coordinator now grants a lease of ${leaseMs} ms (was ${said} ms)`);
+      this.saidLeaseMs = leaseMs;
+    }
     this.grantedLeaseMs = leaseMs;
     this.send({ t: 'acked', seq, leaseMs });
   }

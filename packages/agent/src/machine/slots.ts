@@ -38,6 +38,9 @@ const STATE: Record<SlotLifecycle, SlotState> = {
 const LOG_EVENTS_PER_WINDOW = 10;
 const LOG_EVENT_WINDOW_MS = 10_000;
 
+/** How long a fresh agent asks for the start hold at most while its first desired state is awaited and applied. */
+const FRESH_HOLD_MS = 60_000;
+
 export interface SlotsOptions {
   runtime: Omit<SlotRuntime, 'onChange' | 'onEvent' | 'log'>;
   logs: SlotLogs | undefined;
@@ -79,6 +82,7 @@ export class MachineSlots {
 
   /** The first desired state has been applied (see `starting`). */
   private firstApplied = false;
+  private readonly createdAt = performance.now();
 
   constructor(private readonly options: SlotsOptions) {
     this.unlogged = new UnloggedChanges(options.unlogged, { log: options.log, onChange: options.onChange, onEvent: options.onEvent, catchUp: async () => options.logs?.poll() });
@@ -190,11 +194,12 @@ export class MachineSlots {
 
   /**
    * A slot is starting (its cyrmaster spawned, reloaded or waiting to restart, not yet serving), or this agent has
-   * not applied its first desired state yet (its slots start the moment it comes: the first heartbeats are
-   * acknowledged in that storm): the heartbeats ask for a start hold (liveness/rules.ts of the coordinator).
+   * not finished applying its first desired state (its slots start the moment it comes: the first heartbeats are
+   * acknowledged in that storm; at most its first FRESH_HOLD_MS, should that state be slow to come or to apply): the
+   * heartbeats ask for a start hold (liveness/rules.ts of the coordinator).
    */
   starting(): boolean {
-    if (!this.firstApplied) return true;
+    if (!this.firstApplied && performance.now() - this.createdAt < FRESH_HOLD_MS) return true;
     for (const s of this.supervisors.values()) if (s.lifecycle === 'starting') return true;
     return false;
   }

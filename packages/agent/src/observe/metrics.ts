@@ -134,7 +134,7 @@ export class AgentMetrics implements SlotCounters {
     });
     new Gauge({
       name: 'slotctl_agent_lease_seconds',
-      help: 'Length of the lease the coordinator last granted (its --lease); 0 before the first.',
+      help: 'Length of the lease the coordinator last granted (its --lease, longer during a restart or start hold); 0 before the first.',
       registers,
       collect() {
         this.set((view()?.leaseMs ?? 0) / 1000);

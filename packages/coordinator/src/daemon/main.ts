@@ -12,6 +12,7 @@ import { CoordinatorSystemd, coordinatorStatus } from './systemd.js';
 import { registerStateCommands } from './state-cli.js';
 import { CoordinatorObserver } from '../observe/observer.js';
 import { coordinatorRoutes } from '../observe/http.js';
+import { DEFAULT_LEASE_MS } from '../liveness/rules.js';
 
 function duration(what: string) {
   return (value: string) => {
@@ -56,7 +57,7 @@ const program: Command = new Command('slot-coordinator')
   .addOption(new Option('--http-listen <host:port>', 'HTTP endpoints (mutual TLS, reader role): /metrics, /livez, /readyz, /leader and the live status page at /; "off" for none').env('SLOTCTL_HTTP_LISTEN').argParser(httpListen).default('127.0.0.1:7480'))
   .addOption(new Option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)').env('SLOTCTL_ADVERTISE'))
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
-  .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over", duration('--lease'), 5000)
+  .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over. Shorter than 5 s, it is lengthened to at most 5 s (up to 3 s more) while a machine's slots are starting (the start hold)", duration('--lease'), DEFAULT_LEASE_MS)
   .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');

@@ -505,7 +505,7 @@ export class AgentSessions {
           const leaseMs = this.grantLeaseMs(hold);
           if (leaseMs > 0 && this.sessions.get(session.machine) === session) {
             // the hold is counted here before the agent can count on it
-            if (leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs, hold);
+            if (hold && leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs, hold);
             // a fenced agent starts its masters again on this acknowledgement's word: the version is read afresh
             // (and a desired state not sent yet goes first), never one a failover has since made stale
             if (fenced) this.sendDesired(session);

@@ -73,7 +73,7 @@ export const RESTART_HOLD_MS = AGENT_RECONNECT_TO_NEW_LEADER_MS;
 /** Why a lease was granted longer than configured (a hold), as the heartbeat that asked for it said. */
 export type HoldReason = 'restarting' | 'starting';
 
-/** The default lease: what a lease shorter than it is brought up to while a machine starts slots (the start hold). */
+/** The default lease (the coordinator's --lease): what a shorter lease is lengthened towards while a machine starts slots (the start hold). */
 export const DEFAULT_LEASE_MS = 5000;
 
 /**

@@ -20,7 +20,7 @@ describe('LivenessTracker', () => {
     // a monotonic clock value whose fractional part does not survive + 3000 − itself exactly
     const { t, storage, advance } = tracker(4_192_969.2327085068); // + 3000 − itself = 2999.9999999995343
     t.heard('m1');
-    t.hold('m1', 3000);
+    t.hold('m1', 3000, 'restarting');
     advance(8999);
     t.tick();
     expect(storage.machines.get('m1')?.state, 'before lease + hold + margin').not.toBe('down');
@@ -42,5 +42,28 @@ describe('LivenessTracker', () => {
     t.tick();
     const down = storage.events.list({ machine: 'm1', limit: 10 }).find((e) => e.kind === 'machine.down');
     expect(down?.reason).toMatch(/^lease of 5000 ms \(\+ a start hold of 3000 ms: its agent said it was starting slots\)/);
+  });
+
+  it('says a hold once when it begins, again only after it lapsed or for a hold of another kind', () => {
+    const lines: string[] = [];
+    const db = openMemoryDatabase();
+    db.prepare("INSERT INTO machines (name, address, created_at, state_since, state) VALUES ('m1', '10.0.0.1', 'x', 'x', 'up')").run();
+    let now = 1000;
+    const log = createLogger('test', { level: 'info', destination: { write: (l: string) => void lines.push(l) } });
+    const t = new LivenessTracker(sqliteStorage(db), { heartbeatIntervalMs: 250, leaseMs: 2000 }, log, () => now);
+    t.reload();
+    const beat = (why: 'starting' | 'restarting') => {
+      t.heard('m1');
+      t.hold('m1', 3000, why);
+      now += 250;
+    };
+    const said = () => lines.filter((l) => l.includes('its lease is held')).length;
+    for (let i = 0; i < 8; i++) beat('starting');
+    expect(said()).toBe(1);
+    beat('restarting');
+    expect(said()).toBe(2);
+    now += 3500; // the hold lapsed
+    beat('starting');
+    expect(said()).toBe(3);
   });
 });

@@ -103,14 +103,18 @@ export class LivenessTracker {
   /**
    * The lease granted on the heartbeat just heard is longer by `holdMs` (a restart or a start hold): the machine is
    * declared down that much later. Called before the acknowledgement leaves, so that this side never counts a shorter
-   * lease. Said in the log when a hold begins, not at every heartbeat of one (a start hold rides many).
+   * lease. Said in the log when a hold begins, not at every heartbeat of one (a start hold rides many): a hold of the
+   * same kind asked again before the last one ended continues it. The reason kept is that of the hold that ends last.
    */
-  hold(machine: string, holdMs: number, why: HoldReason = 'restarting'): void {
+  hold(machine: string, holdMs: number, why: HoldReason): void {
     const entry = this.machines.get(machine);
     if (!entry || holdMs <= 0) return;
     const holding = entry.heldUntilMs !== undefined && entry.heldUntilMs > this.now() && entry.holdWhy === why;
-    entry.heldUntilMs = Math.max(entry.heldUntilMs ?? 0, entry.lastHeardMs + holdMs);
-    entry.holdWhy = why;
+    const until = entry.lastHeardMs + holdMs;
+    if (until >= (entry.heldUntilMs ?? 0)) {
+      entry.heldUntilMs = until;
+      entry.holdWhy = why;
+    }
     if (holding) return;
     const what = why === 'restarting' ? 'is restarting' : 'is starting slots';
     this.log.info({ machine, holdMs, why }, `machine ${machine}'s agent ${what}: its lease is held ${holdMs} ms longer, and the machine is declared down only after that`);
