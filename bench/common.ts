@@ -92,8 +92,11 @@ export const greetedAt = (l: ProbeLine) => l.greetedAt ?? l.at;
  * seeing the store serve. A fixed sleep was not enough: on a loaded host a probe (a Node process loading tsx) started
  * late, after the failover it was to time had ended, and saw no outage at all; and a first attempt can miss its
  * 200 ms handshake while four probes start at once. `lines()` resolves when the probe has ended, with every line; `summary()` with its greeting times.
+ * `readyMs` bounds the probe's own start, not a measured outage (the fault comes after it): 15 s ended two failover
+ * benchmarks at a 2 s lease under load before any crash ("no attempt yet": four probes, each a Node process loading
+ * tsx in the client namespace, beside 40 slots and the mail load), so it is a minute.
  */
-export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number, readyMs = 15_000): Promise<{ answeredAt: number; lines: () => Promise<ProbeLine[]>; summary: () => Promise<ProbeSummary | undefined> }> {
+export async function startImapProbe(cluster: NetnsCluster, ip: string, everyMs: number, forMs: number, readyMs = 60_000): Promise<{ answeredAt: number; lines: () => Promise<ProbeLine[]>; summary: () => Promise<ProbeSummary | undefined> }> {
   const run = cluster.exec('cl', ['node', '--import', 'tsx', join(ROOT, 'tools', 'imap-probe.ts'), ip, String(everyMs), String(forMs)]);
   const all = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeLine | { summary: ProbeSummary });
   const parse = (text: string) => all(text).filter((l): l is ProbeLine => 'at' in l);
