@@ -417,8 +417,8 @@ export class CoordinatorLink {
     const fenced = this.options.fenced();
     this.sentAt.set(seq, { at, fenced });
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value!);
-    this.options.lease.sent(seq, at, fenced);
     const starting = !restarting && (this.options.starting?.() ?? false);
+    this.options.lease.sent(seq, at, fenced, starting);
     stream.write({ heartbeat: { seq, peers: this.options.peerViews(), fenced, restarting, starting } });
     return seq;
   }

@@ -34,7 +34,7 @@ export type ToKeeper =
   /** A newer leadership term seen by the link: renewals acknowledged under an older one do not count. */
   | { t: 'term'; term: number }
   /** fenced: what the heartbeat said (the masters wait for the coordinator's confirmation): no relay meanwhile. */
-  | { t: 'sent'; seq: number; at: number; fenced: boolean; handled: number }
+  | { t: 'sent'; seq: number; at: number; fenced: boolean; handled: number; starting: boolean }
   | { t: 'acked'; seq: number; leaseMs: number }
   | { t: 'failsafe'; until: number | undefined }
   | { t: 'masters'; id: number; masters: FencedMaster[] }
@@ -183,9 +183,12 @@ export class LeaseKeeper {
     this.send({ t: 'session-end' });
   }
 
-  /** `fenced`: what the heartbeat says; sent with the lapses the agent had handled then (one not handled yet counts as fenced). */
-  sent(seq: number, at: number, fenced = false): void {
-    this.send({ t: 'sent', seq, at, fenced, handled: this.options.handledLapses?.() ?? 0 });
+  /**
+   * `fenced`, `starting`: what the heartbeat says (the thread's renewals say the same); sent with the lapses the agent
+   * had handled then (one not handled yet counts as fenced).
+   */
+  sent(seq: number, at: number, fenced = false, starting = false): void {
+    this.send({ t: 'sent', seq, at, fenced, handled: this.options.handledLapses?.() ?? 0, starting });
   }
 
   acked(seq: number, leaseMs: number): void {

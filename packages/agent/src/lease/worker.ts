@@ -65,6 +65,8 @@ const write = (change: Partial<FenceFile>): boolean => {
 let relayedVia: string | undefined;
 /** The masters are fenced (a lapse the coordinator has not confirmed since, as the last heartbeat said): no relay. */
 let fenced = false;
+/** The last heartbeat said slots are starting: renewals ask for the start hold too (RenewRequest.starting). */
+let starting = false;
 
 const authority = new ServingAuthority(
   {
@@ -195,7 +197,7 @@ function renewIfOverdue(): void {
   // the burst open fresh connections, which a blip's SYN backoff does not hold up.
   if (kept) warmKeptConnection(current.coordinator);
   const client = kept ? keptClient!.client : dialCoordinator(current.coordinator);
-  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq }, { deadline: Date.now() + (kept ? keptRenewTimeoutMs : renewTimeoutMs) }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
+  client.Renew({ machine: data.machine, instanceId: current.instanceId, seq, starting }, { deadline: Date.now() + (kept ? keptRenewTimeoutMs : renewTimeoutMs) }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => {
     if (!kept) {
       client.close();
       renewals--;
@@ -325,6 +327,7 @@ port.on('message', (m: ToKeeper) => {
       break;
     case 'sent':
       lease.sentAt(m.seq, m.at);
+      starting = m.starting;
       // a heartbeat made before the main thread handled the latest lapse says nothing about it
       fenced = m.fenced || m.handled < Atomics.load(lapses, 0);
       break;

@@ -323,11 +323,14 @@ export class AgentSessions {
     }
     const arrived = performance.now();
     this.liveness.heard(session.machine);
+    const hold: HoldReason | undefined = request.starting ? 'starting' : undefined;
     this.heartbeat(
       session.machine,
       () => {
-        const leaseMs = this.grantLeaseMs();
+        const leaseMs = this.grantLeaseMs(hold);
         if (leaseMs > 0) {
+          // the hold is counted here before the agent can count on it (as for a heartbeat on the stream)
+          if (hold && leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs, hold);
           callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
           this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
         } else callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
