@@ -7,9 +7,12 @@
 // heartbeat interval, so it is not asserted here: the failover benchmark's start-ups measure it.)
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CertificateFiles, channelCredentials, expectIdentity, loadContract, tlsPaths } from '@slotctl/shared';
+import type { HeartbeatAck__Output } from '@slotctl/shared';
 import { LocalCluster, waitFor } from '../tools/local-cluster.js';
-import { HARNESS_OPERATOR } from '../tools/test-pki.js';
+import { HARNESS_OPERATOR, ensureCertificates } from '../tools/test-pki.js';
 import { httpsGet } from '../tools/https-get.js';
 import { parseExposition, value } from '../tools/exposition.js';
 import { readLogLines, removeDir, tempDir, twoMachineCluster } from './support/fixtures.js';
@@ -26,7 +29,9 @@ async function grantedLeaseSeconds(machine: string): Promise<number | undefined>
   return answer.status === 200 ? value(parseExposition(answer.body), 'slotctl_agent_lease_seconds', {}) : undefined;
 }
 
-beforeAll(() => cluster.bringUp(twoMachineCluster(dir, NET, PREFIX), ['m1', 'm2'], SLOTS));
+// m3 has no agent and no slot: the test speaks for it itself (a session, then renewals outside it)
+const clusterText = twoMachineCluster(dir, NET, PREFIX).replace('stores:', `  - { name: m3, address: 127.${NET}.0.3 }\nstores:`);
+beforeAll(() => cluster.bringUp(clusterText, ['m1', 'm2'], SLOTS));
 
 afterAll(async () => {
   await cluster.stopAll();
@@ -51,4 +56,34 @@ describe('the start hold', () => {
       expect(existsSync(join(dir, 'agents', m, 'fenced.json')), `${m}'s fence fired`).toBe(false);
     }
   }, 120_000);
+
+  it('grants the hold on a renewal outside the session that says starting, and counts it before it answers', async () => {
+    ensureCertificates(cluster.pkiDir, [{ role: 'agent', name: 'm3' }]);
+    const { Agent } = loadContract().slotctl.v1;
+    const m3 = new CertificateFiles(tlsPaths(cluster.pkiDir, { role: 'agent', name: 'm3' }));
+    const client = new Agent(cluster.target, channelCredentials(m3, expectIdentity('coordinator')));
+    const stream = client.Session();
+    try {
+      const welcomed = new Promise<void>((resolve, reject) => {
+        stream.on('data', (m: { body?: string }) => m.body === 'welcome' && resolve());
+        stream.on('error', reject);
+      });
+      stream.write({ hello: { machine: 'm3', instanceId: 'start-hold-test', agentVersion: '0.1.0', slots: [] } });
+      await welcomed;
+      const renew = (seq: number, starting: boolean) =>
+        new Promise<HeartbeatAck__Output>((resolve, reject) =>
+          client.Renew({ machine: 'm3', instanceId: 'start-hold-test', seq, starting }, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, ack?: HeartbeatAck__Output) => (err ? reject(err) : resolve(ack!))),
+        );
+      expect((await renew(1, false)).leaseMs).toBe(2000);
+      const before = readLogLines(cluster.coordinatorLog()).length;
+      expect((await renew(2, true)).leaseMs).toBe(5000);
+      // the coordinator counted it (and said so: its log is written by the process, read here from the file)
+      await waitFor("the coordinator's word on m3's hold", () => (readLogLines(cluster.coordinatorLog()).slice(before).some((l) => l.machine === 'm3' && /agent is starting slots: its lease is held 3000 ms longer/.test(String(l.msg))) ? true : undefined), 5000, 50);
+      expect((await renew(3, false)).leaseMs).toBe(2000);
+    } finally {
+      stream.cancel();
+      client.close();
+      m3.close();
+    }
+  }, 60_000);
 });

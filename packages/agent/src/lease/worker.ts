@@ -219,7 +219,7 @@ function renewIfOverdue(): void {
     newestTerm = Math.max(newestTerm, ack.term);
     acked(Number(ack.seq), ack.leaseMs);
     direct();
-    log.info({ seq, ms: Math.round(monotonicMs() - now), connection: kept ? 'kept' : 'fresh' }, "lease renewed outside the session (its acknowledgements were overdue or late)");
+    log.info({ seq, ms: Math.round(monotonicMs() - now), connection: kept ? 'kept' : 'fresh', leaseMs: ack.leaseMs }, "lease renewed outside the session (its acknowledgements were overdue or late)");
   });
 }
 
