@@ -327,7 +327,10 @@ export class SlotSupervisor {
   async reconcile(bound: ReadonlySet<string> | undefined): Promise<void> {
     const d = this.desired;
     if (!d) return;
-    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid) && !this.words.explaining) this.crashed('cyrmaster is gone (found by the periodic check)');
+    // this agent's own child that died is a zombie (gone to pidAlive) until Node reaps it and reports its exit with
+    // the signal: that report says more, so the check leaves it the word (ci-170: a SIGKILL was reported as "gone")
+    const exitComing = this.child !== undefined && this.child.pid === this.pid && this.child.exitCode === null && this.child.signalCode === null;
+    if ((this.lifecycle === 'serving' || this.lifecycle === 'starting') && this.pid && !pidAlive(this.pid) && !this.words.explaining && !exitComing) this.crashed('cyrmaster is gone (found by the periodic check)');
     if (this.lifecycle === 'failed' && this.wantRunning && this.words.gate.takeDue()) {
       void this.serial(async () => {
         if (this.lifecycle === 'failed' && this.wantRunning) await this.startNow();
