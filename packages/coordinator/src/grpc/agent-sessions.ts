@@ -327,10 +327,8 @@ export class AgentSessions {
     this.heartbeat(
       session.machine,
       () => {
-        const leaseMs = this.grantLeaseMs(hold);
+        const leaseMs = this.grantLeaseMs(hold, session.machine);
         if (leaseMs > 0) {
-          // the hold is counted here before the agent can count on it (as for a heartbeat on the stream)
-          if (hold && leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs, hold);
           callback(null, { seq: request.seq, leaseMs, term: this.config.term ?? 0 });
           this.config.observe?.acknowledged((performance.now() - arrived) / 1000);
         } else callback({ code: grpc.status.UNAVAILABLE, details: 'this coordinator is losing its leadership: no lease granted' }, null);
@@ -505,10 +503,8 @@ export class AgentSessions {
         // a restart hold first: it is the longer, and the agent is about to go
         const hold: HoldReason | undefined = message.heartbeat?.restarting ? 'restarting' : message.heartbeat?.starting ? 'starting' : undefined;
         this.heartbeat(session.machine, () => {
-          const leaseMs = this.grantLeaseMs(hold);
-          if (leaseMs > 0 && this.sessions.get(session.machine) === session) {
-            // the hold is counted here before the agent can count on it
-            if (hold && leaseMs > this.config.leaseMs) this.liveness.hold(session.machine, leaseMs - this.config.leaseMs, hold);
+          const leaseMs = this.sessions.get(session.machine) === session ? this.grantLeaseMs(hold, session.machine) : 0;
+          if (leaseMs > 0) {
             // a fenced agent starts its masters again on this acknowledgement's word: the version is read afresh
             // (and a desired state not sent yet goes first), never one a failover has since made stale
             if (fenced) this.sendDesired(session);
@@ -577,9 +573,15 @@ export class AgentSessions {
     );
   }
 
-  /** `hold`: the heartbeat asks for a restart or a start hold (see liveness/rules.ts). */
-  private grantLeaseMs(hold?: HoldReason): number {
-    return this.config.grantLeaseMs?.(hold) ?? this.config.leaseMs + holdMs(this.config.leaseMs, hold);
+  /**
+   * `hold`: the heartbeat asks for a restart or a start hold (see liveness/rules.ts). With `machine`, a hold granted is
+   * counted by the liveness tracker here, before the answer leaves: the agent never counts on a longer lease than
+   * the coordinator waits for.
+   */
+  private grantLeaseMs(hold?: HoldReason, machine?: string): number {
+    const leaseMs = this.config.grantLeaseMs?.(hold) ?? this.config.leaseMs + holdMs(this.config.leaseMs, hold);
+    if (machine && hold && leaseMs > this.config.leaseMs) this.liveness.hold(machine, leaseMs - this.config.leaseMs, hold);
+    return leaseMs;
   }
 
   /**
