@@ -69,6 +69,8 @@ export type { MailboxSummary, MailboxSummary__Output } from './generated/slotctl
 export type { OperationInfo, OperationInfo__Output } from './generated/slotctl/v1/OperationInfo.js';
 export type { SwitchoverRequest } from './generated/slotctl/v1/SwitchoverRequest.js';
 export type { SwitchoverReply__Output } from './generated/slotctl/v1/SwitchoverReply.js';
+export type { MoveReplicaRequest } from './generated/slotctl/v1/MoveReplicaRequest.js';
+export type { MoveReplicaReply__Output } from './generated/slotctl/v1/MoveReplicaReply.js';
 export type { DrainRequest } from './generated/slotctl/v1/DrainRequest.js';
 export type { DrainReply__Output } from './generated/slotctl/v1/DrainReply.js';
 export type { UndrainReply__Output } from './generated/slotctl/v1/UndrainReply.js';

@@ -3,7 +3,7 @@
 // given. The supervisor carries the plan out; its steps fire the lifecycle table's transitions.
 import type { AppliedSlot } from '../state/apply-plan.js';
 import type { SlotLifecycle } from './lifecycle.js';
-import { differsOnlyInHeader, differsOnlyInRecoverListener } from './render.js';
+import { differsOnlyInHeader, differsOnlyInRecoverListener, differsOnlyInReplication } from './render.js';
 
 export interface ConvergeInput {
   lifecycle: SlotLifecycle;
@@ -51,6 +51,11 @@ export type ConvergePlan =
   | { kind: 'toggle-recover-listener'; op: string; why: string }
   /** A new epoch with the same role and settings: only the config header is rewritten, cyrmaster keeps running. */
   | { kind: 'rewrite-header'; why: string }
+  /**
+   * A serving master whose replication targets changed (a replica being moved: the second channel added, or the switch
+   * to the new replica): config written, SIGHUP, its sync_clients restarted with the new settings; services untouched.
+   */
+  | { kind: 'reload-sync'; why: string }
   /** A serving replica becomes master: its cyrmaster reloads the master's config (promote-in-place.ts). */
   | { kind: 'promote-in-place'; why: string; recoverWanted: string }
   | ({ kind: 'steps'; why: string; recoverWanted: string } & ConvergeSteps);
@@ -70,6 +75,15 @@ export function planConverge(input: ConvergeInput): ConvergePlan {
   const sameElse = (a: string, b: string) => a === b || differsOnlyInHeader(a, b);
   if (running && run && input.hasPid && input.before?.role === desired.role && configChanged && sameElse(onDisk[0], rendered.imapdConf) && sameElse(onDisk[1], rendered.cyrusConf)) {
     return { kind: 'rewrite-header', why: 'new epoch, same role and settings' };
+  }
+  // a serving master that only replicates elsewhere (or to one more replica): reloaded, not restarted — unless it was
+  // promoted in place (Cyrus 3.6 mixes up a reloaded master's entries at a second SIGHUP that changes them: restarted)
+  if (
+    input.lifecycle === 'serving' && run && input.hasPid && !input.reloaded && input.before?.role === 'MASTER' && desired.role === 'MASTER' &&
+    input.before.dataPath === desired.dataPath && input.before.metaPath === desired.metaPath && input.before.slotIp === desired.slotIp &&
+    differsOnlyInReplication({ imapdConf: onDisk[0], cyrusConf: onDisk[1] }, rendered)
+  ) {
+    return { kind: 'reload-sync', why: desired.moveTargetIp ? `also replicating to ${desired.moveTargetIp} (a replica being moved)` : `replicating to ${desired.peerIp}` };
   }
   // a serving replica promoted with its paths and slot IP unchanged, running exactly the config its previous desired
   // state renders: reloaded as master, not restarted (the order of a restart's steps is kept: config, address, serve)

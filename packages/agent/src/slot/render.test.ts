@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { expectGolden } from '../../../../test/support/golden.js';
 import type { AppliedSlot } from '../state/apply-plan.js';
-import { renderSlotConfig, type RenderInput } from './render.js';
+import { differsOnlyInReplication, renderSlotConfig, type RenderInput } from './render.js';
 
 const golden = (name: string) => fileURLToPath(new URL(`./golden/${name}`, import.meta.url));
 
@@ -41,6 +41,16 @@ describe('slot config rendering', () => {
     check('replica.imapd.conf', out.imapdConf);
     check('replica.cyrus.conf', out.cyrusConf);
     expect(out.imapdConf).not.toMatch(/sync_log|autocreate/);
+  });
+
+  it('renders a master whose replica is being moved: a second sync log channel and its rolling sync_client', () => {
+    const out = renderSlotConfig({ ...base, desired: { ...desired, moveTargetIp: '127.0.23.1' } });
+    check('master-moving.imapd.conf', out.imapdConf);
+    check('master-moving.cyrus.conf', out.cyrusConf);
+    expect(differsOnlyInReplication(renderSlotConfig(base), out)).toBe(true);
+    expect(differsOnlyInReplication(renderSlotConfig(base), renderSlotConfig({ ...base, desired: { ...desired, peerIp: '127.0.23.1' } }))).toBe(true);
+    expect(differsOnlyInReplication(renderSlotConfig(base), renderSlotConfig({ ...base, desired: { ...desired, serviceIp: '127.0.20.9' } }))).toBe(false);
+    expect(differsOnlyInReplication(renderSlotConfig(base), renderSlotConfig(base))).toBe(false);
   });
 
   it('renders test mode (any password) only when asked', () => {

@@ -38,6 +38,10 @@ const HEADER = '# Written by slot-agent; changes are overwritten. Role and epoch
 export const sasldbPath = (confDir: string) => `${confDir}/sasldb2`;
 export const saslRealm = (slot: string) => `slot-${slot}`;
 
+/** The sync log channel (and its rolling sync_client's cyrus.conf entry) of a replica being moved. */
+export const MOVE_CHANNEL = 'move';
+const MOVE_DAEMON = 'syncmove';
+
 /** The cyrus.conf line of the recovery listener: added and removed on a running master with SIGHUP alone. */
 export const RECOVER_SERVICE = 'syncrecover';
 
@@ -87,6 +91,9 @@ export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false
       `sync_password: ${auth.syncPassword}`,
       'sync_repeat_interval: 1',
     );
+    // a replica being moved: every change is logged twice, to the default channel (the store's replica) and to the
+    // `move` channel, which its own rolling sync_client sends to the new replica (measured: ../shared/cyrus)
+    if (desired.moveTargetIp) imapd.push(`sync_log_channels: "" ${MOVE_CHANNEL}`, `${MOVE_CHANNEL}_sync_host: ${desired.moveTargetIp}`);
   }
   const listen = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
   const services = [`  imap cmd="imapd -C ${conf}" listen="${listen(desired.slotIp, ports.imap)}" prefork=0`];
@@ -111,7 +118,7 @@ export function renderSlotConfig({ slot, desired, ports, auth, quiescing = false
     `  checkpoint cmd="ctl_cyrusdb -C ${conf} -c" period=30`,
     '}',
   ];
-  if (master) cyrus.push('DAEMON {', `  syncclient cmd="sync_client -C ${conf} -r"`, '}');
+  if (master) cyrus.push('DAEMON {', `  syncclient cmd="sync_client -C ${conf} -r"`, ...(desired.moveTargetIp ? [`  ${MOVE_DAEMON} cmd="sync_client -C ${conf} -r -n ${MOVE_CHANNEL}"`] : []), '}');
   return { imapdConf: `${imapd.join('\n')}\n`, cyrusConf: `${cyrus.join('\n')}\n` };
 }
 
@@ -125,13 +132,23 @@ export function renderRecoverConfig(imapdConf: string, targetIp: string, ports: 
   return `${[...own, `sync_host: ${targetIp}`, `sync_port: ${ports.sync}`, 'sync_try_imap: 0', `sync_authname: ${auth.syncUser}`, `sync_password: ${auth.syncPassword}`].join('\n')}\n`;
 }
 
-/** True when two cyrus.conf texts differ only in the recovery listener line. */
+/**
+ * Two configs of a master that differ only in where it replicates to (sync_* settings, the move channel and its
+ * sync_client): cyrmaster can take them with SIGHUP, its services unchanged.
+ */
+export function differsOnlyInReplication(a: RenderedConfig, b: RenderedConfig): boolean {
+  const imapd = (t: string) => t.split('\n').filter((l) => !l.startsWith(HEADER) && !/^(sync_|move_sync_)/.test(l)).join('\n');
+  const cyrus = (t: string) => t.split('\n').filter((l) => !l.startsWith(HEADER) && !/^\s*(syncclient|syncmove) /.test(l)).join('\n');
+  return (a.imapdConf !== b.imapdConf || a.cyrusConf !== b.cyrusConf) && imapd(a.imapdConf) === imapd(b.imapdConf) && cyrus(a.cyrusConf) === cyrus(b.cyrusConf);
+}
+
 /** Only the header line (role and epoch) differs: an epoch moved without a change of role or of anything Cyrus reads. */
 export function differsOnlyInHeader(a: string, b: string): boolean {
   const strip = (t: string) => t.split('\n').filter((l) => !l.startsWith(HEADER)).join('\n');
   return a !== b && strip(a) === strip(b);
 }
 
+/** True when two cyrus.conf texts differ only in the recovery listener line. */
 export function differsOnlyInRecoverListener(a: string, b: string): boolean {
   const strip = (t: string) => t.split('\n').filter((l) => !l.trimStart().startsWith(`${RECOVER_SERVICE} `)).join('\n');
   return a !== b && strip(a) === strip(b);

@@ -17,6 +17,7 @@ import { slotLayout, type SlotLayout } from './layout.js';
 import { recentCrashes, restartDelayMs, transition, type SlotAction, type SlotEvent, type SlotLifecycle } from './lifecycle.js';
 import { isSlotMaster, pidAlive, readPidFile, signalGroup, terminateMaster, type ProcessRef } from './process.js';
 import { endReplicaSessions, reloadAsMaster } from './promote-in-place.js';
+import { reloadReplication } from './reload-replication.js';
 import { awaitReady } from './readiness.js';
 import { quiesceService } from './quiesce.js';
 import { renderSlotConfig } from './render.js';
@@ -196,6 +197,7 @@ export class SlotSupervisor {
         return;
       }
       if (plan.kind === 'promote-in-place') return this.promoteInPlace(plan, rendered, before);
+      if (plan.kind === 'reload-sync') return this.reloadReplication(plan, rendered, before);
       return this.runSteps(plan, rendered, before);
     });
   }
@@ -246,6 +248,20 @@ export class SlotSupervisor {
       this.replicaChildren = [];
       return `promoted in place${ended ? `; ${ended} session(s) begun as replica stopped` : ''}`;
     });
+  }
+
+  /** A serving master's replication targets changed (reload-replication.ts); a reload that fails restarts it. */
+  private async reloadReplication(plan: Extract<ConvergePlan, { kind: 'reload-sync' }>, rendered: { imapdConf: string; cyrusConf: string }, before: AppliedSlot | undefined): Promise<void> {
+    const d = this.desired!;
+    this.rendered = rendered;
+    try {
+      const ended = await reloadReplication({ pid: this.pid!, write: () => writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered, auth: this.rt.auth, disks: this.rt.disks() }) });
+      this.log.info({ epoch: d.epoch, peerIp: d.peerIp, moveTargetIp: d.moveTargetIp ?? '' }, `${plan.why}: cyrmaster reloaded, ${ended} sync_client(s) of the old settings ended`);
+    } catch (err) {
+      if (err instanceof UnsafePathError) return void (await this.refuseUnsafe(err, () => this.stopNow('its files are unsafe')));
+      this.log.warn({ err: describeError(err), epoch: d.epoch }, 'reloading the replication settings failed: restarting the master');
+      return this.runSteps({ kind: 'steps', why: 'reload failed', recoverWanted: '', stop: 'config changed', configure: true, clearFailed: false, start: true }, rendered, before);
+    }
   }
 
   /** The 'reload-as-master' action: master config written, service IP taken, SIGHUP (promote-in-place.ts). */

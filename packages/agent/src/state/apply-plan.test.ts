@@ -17,10 +17,21 @@ const slot = (over: Partial<DesiredSlot__Output> = {}): DesiredSlot__Output => (
   stopped: false,
   startGeneration: 0,
   requests: [],
+  moveTargetIp: '',
   ...over,
 });
 
 describe('applying a desired state', () => {
+  it('takes a moved replica\'s address on a master, refuses it on a replica or when it is not an address', () => {
+    const moving = planApply({}, [slot({ moveTargetIp: '127.0.23.1' })]);
+    expect(moving.next['s01-m1']?.moveTargetIp).toBe('127.0.23.1');
+    expect(planApply(moving.next, [slot()]).results[0]?.result).toBe('CHANGED');
+    expect(planApply({}, [slot({ role: 'REPLICA', moveTargetIp: '127.0.23.1' })]).results[0]).toMatchObject({ result: 'REFUSED', detail: expect.stringContaining('only a master') });
+    expect(planApply({}, [slot({ moveTargetIp: '127.0.23.1; rm -rf /' })]).results[0]?.result).toBe('REFUSED');
+    // no move: the same state as before the field existed
+    expect(planApply({}, [slot()]).next['s01-m1']).not.toHaveProperty('moveTargetIp');
+  });
+
   it('is idempotent: the same state twice changes nothing the second time', () => {
     const first = planApply({}, [slot()]);
     expect(first.results).toEqual([{ slot: 's01-m1', result: 'CHANGED', detail: 'new: MASTER@3' }]);

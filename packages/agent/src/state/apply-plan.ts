@@ -13,6 +13,8 @@ export interface AppliedSlot {
   peerIp: string;
   dataPath: string;
   metaPath: string;
+  /** A master whose replica is being moved: the new replica's address, replicated to as well ('' = none). */
+  moveTargetIp?: string;
 }
 
 export type AppliedSlots = Readonly<Record<string, AppliedSlot>>;
@@ -35,6 +37,8 @@ export function validateDesiredSlot(d: DesiredSlot__Output): AppliedSlot {
   assertIp(d.serviceIp, `${what}: service_ip`);
   if (d.peerSlot) assertName(d.peerSlot, `${what}: peer_slot`);
   if (d.peerIp) assertIp(d.peerIp, `${what}: peer_ip`);
+  if (d.moveTargetIp) assertIp(d.moveTargetIp, `${what}: move_target_ip`);
+  if (d.moveTargetIp && d.role !== 'MASTER') throw new Error(`${what}: move_target_ip on a ${d.role}: only a master replicates to a moved replica`);
   assertPath(d.dataPath, `${what}: data_path`);
   assertPath(d.metaPath, `${what}: meta_path`);
   return {
@@ -47,11 +51,13 @@ export function validateDesiredSlot(d: DesiredSlot__Output): AppliedSlot {
     peerIp: d.peerIp,
     dataPath: d.dataPath,
     metaPath: d.metaPath,
+    ...(d.moveTargetIp ? { moveTargetIp: d.moveTargetIp } : {}),
   };
 }
 
 function same(a: AppliedSlot, b: AppliedSlot): boolean {
-  return (Object.keys(a) as (keyof AppliedSlot)[]).every((k) => a[k] === b[k]);
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof AppliedSlot)[]);
+  return [...keys].every((k) => (a[k] ?? '') === (b[k] ?? ''));
 }
 
 export function planApply(applied: AppliedSlots, desired: readonly DesiredSlot__Output[]): ApplyPlan {
