@@ -36,6 +36,8 @@ import {
   type StatusReply__Output,
   type SwitchoverRequest,
   type SwitchoverReply__Output,
+  type MoveReplicaRequest,
+  type MoveReplicaReply__Output,
   type DrainRequest,
   type DrainReply__Output,
   type UndrainReply__Output,
@@ -115,6 +117,7 @@ export class Admin {
   applyCluster = (request: ApplyClusterRequest) => this.unary<ApplyClusterReply__Output>('ApplyCluster', request);
   exportCluster = (request: ExportClusterRequest) => this.unary<ExportClusterReply__Output>('ExportCluster', request);
   switchover = (request: SwitchoverRequest) => this.unary<SwitchoverReply__Output>('Switchover', request);
+  moveReplica = (request: MoveReplicaRequest) => this.unary<MoveReplicaReply__Output>('MoveReplica', request);
   drainMachine = (request: DrainRequest) => this.unary<DrainReply__Output>('DrainMachine', request);
   undrainMachine = (machine: string) => this.unary<UndrainReply__Output>('UndrainMachine', { machine });
   listOperations = (request: ListOperationsRequest) => this.unary<ListOperationsReply__Output>('ListOperations', request);

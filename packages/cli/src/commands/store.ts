@@ -1,5 +1,6 @@
 // slotctl store …: every verb about stores, in the order `slotctl store --help` lists them: list, switchover (a
-// planned move of the master), at-risk and recover (what a disaster failover may have left behind).
+// planned move of the master), move-replica (the replica to another machine), at-risk and recover (what a disaster
+// failover may have left behind).
 import type { Command } from 'commander';
 import { parseDuration, type AtRiskInfo__Output } from '@slotctl/shared';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
@@ -103,6 +104,51 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
         }
         if (!opts.json) process.stdout.write(`switchover of ${name}: ${op.id}\n`);
         await follow(a, op.id, !!opts.json, timeoutMs + 120_000);
+      });
+    });
+
+  store
+    .command('move-replica')
+    .description(
+      "Move the store's replica to another machine without ever running on one copy: a new replica slot is added on " +
+        'MACHINE (its own --ip), the master replicates to both and copies every user to it while the old replica keeps ' +
+        'replicating, every mailbox is compared, then the new slot becomes the replica (epoch + 1) and the old one stops ' +
+        'and lets its address go (its files stay on its machine). Refused when MACHINE is drained, full, in the ' +
+        "master's rack or lacks a disk of the right class. Cancellable before the switch (the new slot is abandoned).",
+    )
+    .argument('<store>', 'store name')
+    .requiredOption('--to <machine>', 'the machine that will hold the replica')
+    .requiredOption('--ip <address>', "the new replica slot's address (routed to MACHINE, like its other slots' addresses)")
+    .option('--data-path <path>', "the new slot's data partition (default: the old replica's place under MACHINE's disk of the same name)")
+    .option('--meta-path <path>', "the new slot's meta partition (default: as for --data-path)")
+    .option('--no-wait', 'start it and return at once')
+    .option('--timeout <duration>', 'stop waiting after this long (the move goes on)', '70m')
+    .option('--dry-run', 'print the steps and what stops the move now; change nothing')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl store move-replica s01 --to m5 --ip 10.0.5.21 --dry-run\n  slotctl store move-replica s01 --to m5 --ip 10.0.5.21\n  slotctl operations cancel mv-1a2b3c4d   (before the switch only)')
+    .action(async (name: string, opts: { to: string; ip: string; dataPath?: string; metaPath?: string; wait: boolean; timeout: string; dryRun?: boolean; json?: boolean }) => {
+      const timeoutMs = parseDuration(opts.timeout, '--timeout');
+      await withAdmin(async (a) => {
+        const reply = await a.moveReplica({ store: name, toMachine: opts.to, ip: opts.ip, dataPath: opts.dataPath ?? '', metaPath: opts.metaPath ?? '', dryRun: !!opts.dryRun });
+        if (reply.dryRun) {
+          if (opts.json) printJson({ store: name, to: opts.to, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
+          else {
+            process.stdout.write(`replica move of ${name} to ${opts.to} (dry run): ${reply.problems.length ? 'would be REFUSED' : 'it may start'}\n`);
+            for (const p of reply.problems) process.stdout.write(`  problem: ${p}\n`);
+            process.stdout.write(`steps:\n${reply.plan.map((l, i) => `  ${i + 1}. ${l}`).join('\n')}\n`);
+          }
+          if (reply.problems.length) process.exitCode = EXIT.error;
+          return;
+        }
+        const op = reply.operation!;
+        if (!opts.wait || op.state !== 'running') {
+          if (opts.json) printJson(op);
+          else process.stdout.write(op.state === 'running' ? `replica move of ${name} started: ${op.id} (follow: slotctl operations show ${op.id} --wait)\n` : `${verdict(op)}\n`);
+          if (op.state !== 'running' && op.state !== 'succeeded') process.exitCode = EXIT.error;
+          return;
+        }
+        if (!opts.json) process.stdout.write(`replica move of ${name}: ${op.id}\n`);
+        await follow(a, op.id, !!opts.json, timeoutMs);
       });
     });
 

@@ -249,7 +249,7 @@ export interface MailboxCheckRow {
   error: string;
 }
 
-export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover' | 'rebalance' | 'rereplicate';
+export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover' | 'rebalance' | 'rereplicate' | 'move-replica';
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
 
 export interface OperationRow {
@@ -306,6 +306,8 @@ export interface PlacedSlotRow extends SlotPlace {
   requests: SlotRequests;
   recoverTargetIp: string | null;
   recoverTargetMachine: string | null;
+  /** On a master whose replica is being moved: the new replica slot's IP (its second sync log channel). */
+  moveTargetIp: string | null;
 }
 
 export interface EventInput {
@@ -407,6 +409,19 @@ export interface ReplicaReplacement {
   store: string;
   machine: string;
   slot: string;
+  dataPath: string;
+  metaPath: string;
+  expectEpoch: number;
+  op: string;
+  reason: string;
+}
+
+/** A replica being moved: the new slot, added beside the store's replica until the switch. */
+export interface MovingReplica {
+  store: string;
+  machine: string;
+  slot: string;
+  ip: string;
   dataPath: string;
   metaPath: string;
   expectEpoch: number;

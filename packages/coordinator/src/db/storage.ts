@@ -27,6 +27,7 @@ import type {
   OperationRow,
   OperationStep,
   PlacedSlotRow,
+  MovingReplica,
   ReplicaReplacement,
   RetiredSlotRow,
   SlotReportInput,
@@ -96,6 +97,24 @@ export interface StoreStorage {
    * verified), epoch + 1, the `store.replica-replaced` event. Returns the new epoch.
    */
   replaceReplica(input: ReplicaReplacement): number;
+  /**
+   * A replica move begins: a new slot of the store on `machine`, beside its replica (which keeps replicating), marked
+   * seeding by `op`. One transaction: compare on `expectEpoch`, epoch + 1 (the master's desired state now names the
+   * new slot, which it replicates to as well), the `store.replica-moving` event. Returns the new epoch.
+   */
+  addMovingReplica(input: MovingReplica): number;
+  /**
+   * A replica move ends before its switch (cancelled or failed): the new slot leaves the cluster (its files stay, as a
+   * retired slot's do), epoch + 1 (the master stops replicating to it), the `store.replica-move-abandoned` event.
+   * Nothing when the slot is gone already. Returns the store's epoch.
+   */
+  dropMovingReplica(input: { store: string; slot: string; op: string; reason: string }): number;
+  /**
+   * The switch of a replica move: one transaction, compare on `expectEpoch`: the new slot becomes the store's replica
+   * and is no longer marked seeding, the old replica's row moves to the retired slots (its files stay), epoch + 1, the
+   * `store.replica-moved` event. Returns the new epoch, or the current one when the slot already is the replica.
+   */
+  switchToMovedReplica(input: { store: string; slot: string; expectEpoch: number; op: string; reason: string }): number;
   /** Cluster apply (which writes the events): a declared store at epoch 1 with its two slots. */
   add(store: StoreInput, at: string): void;
   /** Cluster apply: a store's service IP and its slots' IPs and paths. */

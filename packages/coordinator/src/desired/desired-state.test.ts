@@ -23,6 +23,7 @@ const row = (over: Partial<PlacedSlotRow>): PlacedSlotRow => ({
   requests: {},
   recoverTargetIp: null,
   recoverTargetMachine: null,
+  moveTargetIp: null,
   ...over,
 });
 
@@ -36,6 +37,13 @@ describe('desired state of a machine', () => {
     // the partners, for the failsafe: every machine sharing a store, once
     expect(state.peers).toEqual([{ machine: 'm2', address: '127.0.10.2' }]);
     expect(state.address).toBe('127.0.10.1');
+  });
+
+  it('names a replica being moved in on the master only, and changes the version with it', () => {
+    const moving = desiredStateFor('m1', '127.0.10.1', [row({ moveTargetIp: '127.0.23.1' })]);
+    expect(moving.slots![0]!.moveTargetIp).toBe('127.0.23.1');
+    expect(moving.version).not.toBe(desiredStateFor('m1', '127.0.10.1', [row({})]).version);
+    expect(desiredStateFor('m1', '127.0.10.1', [row({ masterSlot: 's01-m2', moveTargetIp: '127.0.23.1' })]).slots![0]).not.toHaveProperty('moveTargetIp');
   });
 
   it('has a version that depends only on the content', () => {

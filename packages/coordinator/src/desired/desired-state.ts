@@ -49,6 +49,8 @@ export function desiredStateFor(machine: string, address: string, rows: readonly
       startGeneration: row.startGeneration,
       peerMachine: row.peerMachine ?? '',
       requests: requestList(row, cleanup),
+      // only a master replicates to a replica being moved in; absent otherwise (versions as before the field)
+      ...(row.moveTargetIp && row.masterSlot === row.name ? { moveTargetIp: row.moveTargetIp } : {}),
     }))
     .sort((a, b) => (a.slot < b.slot ? -1 : 1));
   // partners: every machine sharing a store with this one

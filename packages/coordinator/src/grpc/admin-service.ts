@@ -243,6 +243,13 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
       const op = deps.orchestrator.startSwitchover(request.store, options);
       return { dryRun: false, operation: operationInfo(deps.storage, op), problems: op.state === 'refused' ? op.error.split('; ') : [], plan: preview.plan };
     }),
+    MoveReplica: unary(deps, 'MoveReplica', (request) => {
+      const req = { store: request.store, to: request.toMachine, ip: request.ip, dataPath: request.dataPath, metaPath: request.metaPath };
+      const preview = deps.orchestrator.previewMoveReplica(req);
+      if (request.dryRun) return { dryRun: true, problems: preview.problems, plan: preview.plan };
+      const op = deps.orchestrator.startMoveReplica(req);
+      return { dryRun: false, operation: operationInfo(deps.storage, op), problems: [], plan: preview.plan };
+    }),
     DrainMachine: unary(deps, 'DrainMachine', (request) => {
       const preview = deps.orchestrator.previewDrain(request.machine);
       if (request.dryRun) return { dryRun: true, plan: preview.plan, problems: [] };

@@ -67,6 +67,7 @@ export const ADMIN_ACCESS = {
   DiskStatus: { role: 'reader' },
   Plan: { role: 'operator', changesOnlyIf: 'apply' },
   Switchover: { role: 'operator', readerIf: 'dryRun' },
+  MoveReplica: { role: 'operator', readerIf: 'dryRun' },
   DrainMachine: { role: 'operator', readerIf: 'dryRun' },
   UndrainMachine: { role: 'operator' },
   CancelOperation: { role: 'operator' },

@@ -17,6 +17,7 @@ import { FAILOVER_DEFAULTS, createFailover, previewFailover, storesMasteredOn } 
 import { KIND_BY_NAME } from './kinds/index.js';
 import { requestRecovery } from './kinds/recovery.js';
 import { retireMachine } from './kinds/rereplicate.js';
+import { previewMoveReplica, startMoveReplica, type MoveReplicaRequest } from './kinds/move-replica-plan.js';
 import { createSwitchover, previewSwitchover, type SwitchoverOptions, type SwitchoverParams } from './kinds/switchover.js';
 import { FailoverWatch } from './watch/failover.js';
 import { RecoveryWatch } from './watch/recovery.js';
@@ -149,6 +150,21 @@ export class Orchestrator {
   /** Records a switchover and runs its preflight at once; the returned row says whether it was refused. */
   startSwitchover(storeName: string, options: SwitchoverOptions = {}): OperationRow {
     const id = createSwitchover(this.ctx, storeName, options);
+    this.wake();
+    return this.deps.storage.operations.get(id)!;
+  }
+
+  /** `slotctl store move-replica STORE --to M --dry-run`: the steps and what stops the move now. */
+  previewMoveReplica(req: MoveReplicaRequest): { plan: string[]; problems: string[] } {
+    const { plan, problems } = previewMoveReplica(this.ctx, req);
+    const grace = this.graceProblem();
+    return { plan, problems: grace ? [grace, ...problems] : problems };
+  }
+
+  startMoveReplica(req: MoveReplicaRequest): OperationRow {
+    const grace = this.graceProblem();
+    if (grace) throw new ConflictError(`cannot move ${req.store}'s replica now: ${grace}`, { hint: 'try again in a few seconds' });
+    const id = startMoveReplica(this.ctx, req);
     this.wake();
     return this.deps.storage.operations.get(id)!;
   }

@@ -54,9 +54,10 @@ export class SqliteSlots implements SlotStorage {
         `SELECT s.name, s.store, s.machine, s.ip, s.data_path AS dataPath, s.meta_path AS metaPath,
                 st.service_ip AS serviceIp, st.master_slot AS masterSlot, st.epoch, p.name AS peerSlot, p.ip AS peerIp, p.machine AS peerMachine, pm.address AS peerAddress, s.admin_stopped AS adminStopped, s.start_generation AS startGeneration,
                 s.op_hold AS opHold, s.recovery_hold AS recoveryHold, ${SLOT_REQUESTS('s.name', " AND q.id <> ''")} AS requests,
-                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine
+                t.ip AS recoverTargetIp, t.machine AS recoverTargetMachine, mv.ip AS moveTargetIp
          FROM slots s JOIN stores st ON st.name = s.store
-         LEFT JOIN slots p ON p.store = s.store AND p.name <> s.name
+         LEFT JOIN slots p ON p.name = CASE WHEN s.name = st.master_slot THEN st.replica_slot ELSE st.master_slot END
+         LEFT JOIN slots mv ON s.name = st.master_slot AND mv.store = s.store AND mv.name <> st.master_slot AND mv.name <> st.replica_slot
          LEFT JOIN machines pm ON pm.name = p.machine
          LEFT JOIN slot_requests rp ON rp.slot = s.name AND rp.kind = 'recover-push' AND rp.id <> ''
          LEFT JOIN slots t ON t.name = json_extract(rp.params, '$.targetSlot')

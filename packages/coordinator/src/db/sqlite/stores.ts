@@ -1,7 +1,7 @@
 // Stores in SQLite: who is master at which epoch (the single truth), a replica replaced by re-replication, and the
 // rows cluster apply declares. Every change of master or epoch is one transaction with its event.
 import type Database from 'better-sqlite3';
-import { nowIso, type ReplicaReplacement, type SlotRow, type StoreInput, type StoreRow } from '../rows.js';
+import { nowIso, type MovingReplica, type ReplicaReplacement, type SlotRow, type StoreInput, type StoreRow } from '../rows.js';
 import type { StoreStorage } from '../storage.js';
 import type { SqliteEvents } from './events.js';
 import { toStore, type RawStore } from './raw.js';
@@ -20,6 +20,9 @@ export class SqliteStores implements StoreStorage {
       deleteSlot: db.prepare('DELETE FROM slots WHERE name = ?'),
       insertSeedingSlot: db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path, seeding) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       bumpReplica: db.prepare('UPDATE stores SET replica_slot = ?, epoch = epoch + 1, updated_at = ? WHERE name = ?'),
+      bumpEpoch: db.prepare('UPDATE stores SET epoch = epoch + 1, updated_at = ? WHERE name = ?'),
+      insertMovingSlot: db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path, seeding) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      clearSeeding: db.prepare("UPDATE slots SET seeding = '' WHERE name = ?"),
       insert: db.prepare('INSERT INTO stores (name, service_ip, master_slot, replica_slot, epoch, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)'),
       update: db.prepare('UPDATE stores SET service_ip = ?, updated_at = ? WHERE name = ?'),
       insertSlot: db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path) VALUES (?, ?, ?, ?, ?, ?)'),
@@ -72,6 +75,61 @@ export class SqliteStores implements StoreStorage {
       this.events.append({ kind: 'store.replica-replaced', store: input.store, slot: input.slot, epoch, op: input.op, reason: input.reason, data: { from: old.name, fromMachine: old.machine, to: input.slot, toMachine: input.machine } }, at);
       return epoch;
     })();
+  }
+
+  addMovingReplica(input: MovingReplica): number {
+    return this.db.transaction(() => {
+      const store = this.expect(input.store, input.expectEpoch);
+      const at = nowIso();
+      this.stmt.insertMovingSlot.run(input.slot, input.store, input.machine, input.ip, input.dataPath, input.metaPath, input.op);
+      this.stmt.bumpEpoch.run(at, input.store);
+      const epoch = store.epoch + 1;
+      this.events.append({ kind: 'store.replica-moving', store: input.store, slot: input.slot, epoch, op: input.op, reason: input.reason, data: { from: store.replicaSlot, to: input.slot, toMachine: input.machine, ip: input.ip } }, at);
+      return epoch;
+    })();
+  }
+
+  dropMovingReplica(input: { store: string; slot: string; op: string; reason: string }): number {
+    return this.db.transaction(() => {
+      const store = this.get(input.store);
+      if (!store) throw new Error(`store ${input.store} vanished`);
+      const slot = this.slot(input.slot);
+      if (!slot || slot.store !== input.store || slot.name === store.masterSlot || slot.name === store.replicaSlot) return store.epoch;
+      const at = nowIso();
+      this.stmt.retireSlot.run(slot.name, slot.store, slot.machine, slot.ip, slot.dataPath, slot.metaPath, '', input.op, at);
+      this.stmt.deleteSlot.run(slot.name);
+      this.stmt.bumpEpoch.run(at, input.store);
+      const epoch = store.epoch + 1;
+      this.events.append({ kind: 'store.replica-move-abandoned', store: input.store, slot: slot.name, epoch, op: input.op, reason: input.reason, data: { slot: slot.name, machine: slot.machine } }, at);
+      return epoch;
+    })();
+  }
+
+  switchToMovedReplica(input: { store: string; slot: string; expectEpoch: number; op: string; reason: string }): number {
+    return this.db.transaction(() => {
+      const current = this.get(input.store);
+      if (current?.replicaSlot === input.slot) return current.epoch;
+      const store = this.expect(input.store, input.expectEpoch);
+      const old = this.slot(store.replicaSlot)!;
+      const next = this.slot(input.slot);
+      if (!next || next.store !== input.store) throw new Error(`slot ${input.slot} is not a slot of store ${input.store}`);
+      const at = nowIso();
+      this.stmt.retireSlot.run(old.name, old.store, old.machine, old.ip, old.dataPath, old.metaPath, input.slot, input.op, at);
+      this.stmt.deleteSlot.run(old.name);
+      this.stmt.clearSeeding.run(input.slot);
+      this.stmt.bumpReplica.run(input.slot, at, input.store);
+      const epoch = store.epoch + 1;
+      this.events.append({ kind: 'store.replica-moved', store: input.store, slot: input.slot, epoch, op: input.op, reason: input.reason, data: { from: old.name, fromMachine: old.machine, to: input.slot, toMachine: next.machine } }, at);
+      return epoch;
+    })();
+  }
+
+  /** The store at `expectEpoch`; throws when it vanished or its epoch moved (a decision taken on a stale view). */
+  private expect(name: string, expectEpoch: number): StoreRow {
+    const store = this.get(name);
+    if (!store) throw new Error(`store ${name} vanished`);
+    if (store.epoch !== expectEpoch) throw new Error(`store ${name} changed meanwhile (epoch is ${store.epoch}, expected ${expectEpoch})`);
+    return store;
   }
 
   add(store: StoreInput, at: string): void {

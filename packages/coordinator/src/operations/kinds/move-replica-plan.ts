@@ -1,0 +1,144 @@
+// `slotctl store move-replica STORE --to M --ip IP`: what a replica move would do and why it would be refused, and
+// the operation it starts (move-replica.ts runs it). Refused when the target cannot hold the slot for good: drained,
+// full (slot count, declared disk sizes at the planner's reservation, or a measured partition over the warning
+// threshold), in the master's rack, without a disk of the class the replica's partitions need; or when the store is
+// not whole (its replica still being seeded) or busy.
+import { ConflictError, NotFoundError, ValidationError, assertIp, assertName, assertPath } from '@slotctl/shared';
+import { DEFAULT_SLOT_SIZE, freeSlots } from '@slotctl/planner';
+import { OperationConflict, type DiskRow, type MachineRow, type PartitionRow, type SlotRow } from '../../db/rows.js';
+import { readCleanupConfig, CLEANUP_SETTING } from '../../cleanup/config.js';
+import { clusterFromRows } from '../../placement/from-rows.js';
+import { createOperation, type KindContext } from '../framework/kind.js';
+import { MOVE_REPLICA, MOVE_REPLICA_DEFAULTS, moveProblems, type MoveReplicaParams } from './move-replica.js';
+import { pathOnMachine } from './rereplicate.js';
+
+export interface MoveReplicaRequest {
+  store: string;
+  to: string;
+  /** The new slot's address (its own: the old replica keeps its address until the switch). */
+  ip: string;
+  /** '' = the old replica's place under the target's disk of the same name (or class). */
+  dataPath?: string;
+  metaPath?: string;
+}
+
+export interface MoveReplicaPreview {
+  params: MoveReplicaParams;
+  problems: string[];
+  plan: string[];
+}
+
+const inside = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+const diskOf = (path: string, disks: readonly DiskRow[]) => [...disks].filter((d) => inside(path, d.path)).sort((a, b) => b.path.length - a.path.length)[0];
+const pct = (used: number, total: number) => (total > 0 ? Math.round((used / total) * 100) : 0);
+
+/** The measured use of the target's disk that holds `path` (any slot's partition on it tells), or undefined. */
+function measuredUse(path: string, disks: readonly DiskRow[], slotsThere: readonly SlotRow[]): { disk: string; pct: number; what: string } | undefined {
+  const disk = diskOf(path, disks);
+  if (!disk) return undefined;
+  const parts: PartitionRow[] = slotsThere.flatMap((s) => s.partitions).filter((p) => !p.error && p.totalBytes > 0 && inside(p.path, disk.path));
+  let worst: { disk: string; pct: number; what: string } | undefined;
+  for (const p of parts) {
+    const bytes = pct(p.totalBytes - p.freeBytes, p.totalBytes);
+    const inodes = pct(p.totalInodes - p.freeInodes, p.totalInodes);
+    const use = bytes >= inodes ? { disk: disk.name, pct: bytes, what: 'bytes' } : { disk: disk.name, pct: inodes, what: 'inodes' };
+    if (!worst || use.pct > worst.pct) worst = use;
+  }
+  return worst;
+}
+
+/** The target's problems as a home for the replica for good (the ones a running move does not re-check). */
+function targetProblems(ctx: KindContext, master: MachineRow, old: SlotRow, target: MachineRow, dataPath: string, metaPath: string, ip: string, slotName: string): string[] {
+  const { storage } = ctx;
+  const out: string[] = [];
+  const oldMachine = storage.machines.get(old.machine)!;
+  if (target.retiredAt) out.push(`machine ${target.name} is retired`);
+  if (target.rack && master.rack && target.rack === master.rack) out.push(`machine ${target.name} stands in rack ${target.rack}, as the master ${master.name} does: a store's two slots stand in two racks`);
+  // a disk of the class each partition needs
+  for (const [what, path] of [['data', old.dataPath], ['meta', old.metaPath]] as const) {
+    const from = diskOf(path, oldMachine.disks);
+    if (from && target.disks.length && !target.disks.some((d) => d.name === from.name || d.class === from.class)) out.push(`machine ${target.name} has no ${from.class} disk for the ${what} partition (on ${old.machine} it is on ${from.name}, ${from.class})`);
+  }
+  const allSlots = storage.slots.list();
+  const slotsThere = allSlots.filter((s) => s.machine === target.name);
+  // full: slot count, declared disk sizes at the planner's reservation
+  const cluster = clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots: allSlots });
+  const planned = cluster.machines.find((m) => m.name === target.name);
+  if (planned && freeSlots({ ...planned, down: false }, slotsThere.length, DEFAULT_SLOT_SIZE) < 1) {
+    out.push(`machine ${target.name} is full: ${slotsThere.length} slot(s) of ${target.slotCapacity}${target.disks.some((d) => d.size) ? `, or its disks cannot reserve ${DEFAULT_SLOT_SIZE.dataBytes / 1e9} GB data and ${DEFAULT_SLOT_SIZE.metaBytes / 1e9} GB meta more` : ''}`);
+  }
+  // full: what the agents measured, against the warning threshold
+  const warn = readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct;
+  for (const path of new Set([dataPath, metaPath])) {
+    const use = measuredUse(path, target.disks, slotsThere);
+    if (use && use.pct >= warn) out.push(`disk ${use.disk} on ${target.name} is ${use.pct}% full (${use.what}; the warning threshold is ${warn}%): free space there or choose another machine`);
+  }
+  if (target.disks.length) for (const path of [dataPath, metaPath]) if (!diskOf(path, target.disks)) out.push(`${path} is under none of ${target.name}'s disks (${target.disks.map((d) => d.path).join(', ')})`);
+  const clash = slotsThere.find((s) => s.dataPath === dataPath || s.metaPath === metaPath);
+  if (clash) out.push(`${target.name} already uses ${clash.dataPath === dataPath ? dataPath : metaPath} (slot ${clash.name}): give other paths with --data-path and --meta-path`);
+  if (allSlots.some((s) => s.name === slotName)) out.push(`a slot named ${slotName} exists already`);
+  const taken = allSlots.find((s) => s.ip === ip)?.name ?? storage.stores.list().find((s) => s.serviceIp === ip)?.name ?? storage.machines.list().find((m) => m.address === ip)?.name;
+  if (taken) out.push(`address ${ip} is in use (${taken}): give the new slot an address of its own`);
+  return out;
+}
+
+/** What a move of `store`'s replica to `to` would do, and what stops it now; throws on a name that does not exist. */
+export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): MoveReplicaPreview {
+  const { storage } = ctx;
+  assertName(req.store, 'store');
+  assertName(req.to, '--to');
+  if (!req.ip) throw new ValidationError('the new replica slot needs an address of its own', { hint: 'give it with --ip ADDRESS (one routed to the target machine, like its other slots\' addresses)' });
+  assertIp(req.ip, '--ip');
+  if (req.dataPath) assertPath(req.dataPath, '--data-path');
+  if (req.metaPath) assertPath(req.metaPath, '--meta-path');
+  const store = storage.stores.get(req.store);
+  if (!store) throw new NotFoundError(`store "${req.store}" is not in the cluster`, { hint: 'list stores with `slotctl store list`' });
+  const target = storage.machines.get(req.to);
+  if (!target) throw new NotFoundError(`machine "${req.to}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
+  const master = storage.slots.get(store.masterSlot)!;
+  const old = storage.slots.get(store.replicaSlot)!;
+  const masterMachine = storage.machines.get(master.machine)!;
+  const oldMachine = storage.machines.get(old.machine)!;
+  const params: MoveReplicaParams = {
+    master: master.name,
+    masterMachine: master.machine,
+    oldReplica: old.name,
+    oldMachine: old.machine,
+    target: `${store.name}-${target.name}`,
+    targetMachine: target.name,
+    ip: req.ip,
+    dataPath: req.dataPath || pathOnMachine(old.dataPath, oldMachine.disks, target.disks, 'hdd'),
+    metaPath: req.metaPath || pathOnMachine(old.metaPath, oldMachine.disks, target.disks, 'ssd'),
+    timeoutMs: MOVE_REPLICA_DEFAULTS.timeoutMs,
+    verifyTimeoutMs: MOVE_REPLICA_DEFAULTS.verifyTimeoutMs,
+  };
+  const problems: string[] = [];
+  if (target.name === master.machine) problems.push(`machine ${target.name} holds the master ${master.name}: the replica must be on another machine`);
+  else if (target.name === old.machine) problems.push(`machine ${target.name} already holds the replica ${old.name}`);
+  else problems.push(...targetProblems(ctx, masterMachine, old, target, params.dataPath, params.metaPath, params.ip, params.target));
+  if (old.seeding) problems.push(`the replica ${old.name} is still being seeded (${old.seeding}): the store is not whole yet; let that finish first`);
+  const running = storage.operations.running().find((o) => o.store === store.name);
+  if (running) problems.push(`store ${store.name} is busy with operation ${running.id} (${running.kind})`);
+  problems.push(...moveProblems({ params, store, master, masterMachine, targetMachine: target, connected: ctx.connected() }));
+  const plan = [
+    `add ${params.target} on ${target.name} (${params.ip}; data ${params.dataPath}, meta ${params.metaPath}) beside ${old.name} on ${old.machine}; ${master.name} replicates to both (epoch + 1, no restart)`,
+    `copy every user of ${master.name} to ${params.target} (sync_client -u), while ${old.name} keeps replicating`,
+    `compare every mailbox on both slots (uniqueid, message count) until they agree (at most ${MOVE_REPLICA_DEFAULTS.verifyTimeoutMs / 1000} s)`,
+    `switch: ${params.target} becomes ${store.name}'s replica (epoch + 1); ${old.name} stops, releases its address, and keeps its files on ${old.machine}`,
+    `copy every user once more and compare again (changes made by sessions begun before the second channel)`,
+  ];
+  return { params, problems, plan };
+}
+
+/** Starts the move (a ConflictError when something stops it, naming what). */
+export function startMoveReplica(ctx: KindContext, req: MoveReplicaRequest): string {
+  const { params, problems } = previewMoveReplica(ctx, req);
+  if (problems.length) throw new ConflictError(`cannot move ${req.store}'s replica to ${req.to}: ${problems.join('; ')}`, { hint: `see what it would do: slotctl store move-replica ${req.store} --to ${req.to} --ip ${req.ip} --dry-run` });
+  const epoch = ctx.storage.stores.get(req.store)!.epoch;
+  return createOperation(
+    ctx,
+    MOVE_REPLICA,
+    { store: req.store, machine: params.targetMachine, step: 'preflight', params: { ...params }, epoch, reason: `replica move of ${req.store}: ${params.oldReplica} (${params.oldMachine}) -> ${params.target} (${params.targetMachine}) requested` },
+    (running) => new ConflictError(`store ${req.store} is busy: ${new OperationConflict(running).message}`, { hint: `wait for it (slotctl operations show ${running.id} --wait)` }),
+  );
+}

@@ -1,0 +1,126 @@
+// The replica-move rule table over hand-made snapshots (pure logic: no database, no agents).
+import { describe, expect, it } from 'vitest';
+import type { MachineRow, MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import { T0, iso, machine, slot } from '../rows.fixture.js';
+import { entryAction, decide } from '../framework/rule.js';
+import { MOVE_REPLICA, MOVE_REPLICA_RULES, moveReplicaWaiting, type MoveReplicaView } from './move-replica.js';
+
+const mbox = (name: string, messages: number): MailboxSummaryRow => ({ name, exists: true, uniqueid: `u-${name}`, messages, uidvalidity: 1, lastUid: messages, highestModseq: messages });
+
+interface Over {
+  master?: Partial<SlotRow>;
+  target?: Partial<SlotRow> | null;
+  store?: Partial<StoreRow>;
+  masterMachine?: Partial<MachineRow>;
+  targetMachine?: Partial<MachineRow>;
+  connected?: string[];
+  now?: number;
+  result?: Record<string, unknown>;
+  cancel?: boolean;
+  error?: string;
+}
+
+function view(step: string, over: Over = {}): MoveReplicaView {
+  const op: OperationRow = {
+    id: 'mv-1', kind: 'move-replica', store: 's01', machine: 'm3', state: 'running', step, stepSince: iso(100), params: {}, result: over.result ?? {}, error: over.error ?? '', parent: null,
+    cancelRequested: over.cancel ?? false, createdAt: iso(0), updatedAt: iso(100), waiting: '',
+  };
+  const result = over.result ?? {};
+  return {
+    now: T0 + (over.now ?? 200),
+    op,
+    params: { master: 's01-m1', masterMachine: 'm1', oldReplica: 's01-m2', oldMachine: 'm2', target: 's01-m3', targetMachine: 'm3', ip: '10.0.3.9', dataPath: '/srv/m3/s01/data', metaPath: '/srv/m3/s01/meta', timeoutMs: 3_600_000, verifyTimeoutMs: 120_000 },
+    store: { name: 's01', serviceIp: '10.0.9.1', masterSlot: 's01-m1', replicaSlot: 's01-m2', epoch: 6, ...over.store },
+    master: slot('s01-m1', 'm1', { observedState: 'SERVING', observedRole: 'MASTER', epochApplied: 6, ...over.master }),
+    target: over.target === null ? undefined : slot('s01-m3', 'm3', { observedState: 'SERVING', observedRole: 'REPLICA', epochApplied: 6, seeding: 'mv-1', ...over.target }),
+    masterMachine: { ...machine('m1'), ...over.masterMachine },
+    targetMachine: { ...machine('m3'), ...over.targetMachine },
+    connected: new Set(over.connected ?? ['m1', 'm3']),
+    checkId: typeof result.checkId === 'string' ? result.checkId : '',
+    createdEpoch: Number(result.createdEpoch ?? 0),
+    switchedEpoch: Number(result.switchedEpoch ?? 0),
+  };
+}
+
+const fire = (v: MoveReplicaView) => {
+  const f = decide(MOVE_REPLICA_RULES, v);
+  return f && { to: f.rule.to, action: f.rule.action, state: typeof f.rule.state === 'function' ? f.rule.state(v) : f.rule.state, detail: f.detail };
+};
+const seed = (op: string, ok: boolean) => ({ op, ok, users: 3, mailboxes: 5, messages: 90, ms: 400, error: ok ? '' : '1 of 3 did not copy', failed: ok ? [] : ['bob'], finishedAt: iso(150) });
+const check = (id: string, mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: id, mailboxes, error: '' } } });
+
+describe('replica-move rules', () => {
+  it('adds the new slot when both machines are up and the master serves; refuses with every reason otherwise', () => {
+    expect(fire(view('preflight', { target: null }))).toMatchObject({ to: 'create', action: 'create-slot' });
+    const refused = fire(view('preflight', { target: null, connected: ['m1'], master: { observedState: 'STOPPED' }, store: { replicaSlot: 's01-m4' } }));
+    expect(refused).toMatchObject({ to: 'done', state: 'refused' });
+    expect(refused!.detail).toMatch(/m3 \(new replica\) is not up/);
+    expect(refused!.detail).toMatch(/s01-m1 is not serving as master/);
+    expect(refused!.detail).toMatch(/replica is s01-m4 now/);
+    expect(fire(view('preflight', { target: null, targetMachine: { drained: true } }))!.detail).toMatch(/m3 is drained/);
+    expect(fire(view('preflight', { target: null, cancel: true }))).toMatchObject({ to: 'done', state: 'cancelled' });
+  });
+
+  it('seeds only once the new slot serves as replica and the master applied the epoch of the create', () => {
+    const created = { result: { createdEpoch: 7 }, store: { epoch: 7 } };
+    expect(fire(view('create', { ...created, master: { epochApplied: 6 }, target: { epochApplied: 7 } }))).toBeUndefined();
+    expect(fire(view('create', { ...created, master: { epochApplied: 7 }, target: { epochApplied: 7, observedState: 'STARTING' } }))).toBeUndefined();
+    expect(fire(view('create', { ...created, master: { epochApplied: 7 }, target: { epochApplied: 7 } }))).toMatchObject({ to: 'seed', action: 'request-seed' });
+  });
+
+  it('abandons the new slot before the switch on a cancel, a failed seed, a lost store or machine, the time limit', () => {
+    expect(fire(view('seed', { cancel: true }))).toMatchObject({ to: 'abandon', action: 'drop-slot' });
+    expect(fire(view('seed', { master: { results: { seed: seed('mv-1', false) } } }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/not copied: bob/) });
+    expect(fire(view('verify', { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1' } }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/master changed to s01-m2/) });
+    expect(fire(view('create', { targetMachine: { state: 'down' } }))).toMatchObject({ to: 'abandon', detail: 'machine m3 is down' });
+    expect(fire(view('seed', { now: 3_700_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/not switched after 3600 s/) });
+    // a blip (suspect, or the agent reconnecting) does not abandon an hour-long seed
+    expect(fire(view('seed', { targetMachine: { state: 'suspect' }, connected: ['m1'] }))).toBeUndefined();
+    // after the switch nothing abandons: forward only
+    expect(fire(view('catch-up', { cancel: true, store: { replicaSlot: 's01-m3' } }))).toBeUndefined();
+    expect(MOVE_REPLICA.cancelRefusal(view('catch-up').op)?.message).toMatch(/past its switch/);
+    expect(MOVE_REPLICA.cancelRefusal(view('verify').op)).toBeUndefined();
+  });
+
+  it('ends an abandoned move once the new slot left the cluster: failed, or cancelled when a cancel caused it', () => {
+    expect(fire(view('abandon'))).toBeUndefined();
+    expect(fire(view('abandon', { target: null, error: 'initial sync failed' }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/keeps s01-m2 as replica: initial sync failed/) });
+    expect(fire(view('abandon', { target: null, cancel: true }))).toMatchObject({ to: 'done', state: 'cancelled' });
+  });
+
+  it('switches when every mailbox agrees; checks again while they differ', () => {
+    const result = { checkId: 'mv-1.1', checkAskedAt: T0 + 100 };
+    expect(fire(view('verify', { result, master: check('mv-1.1', [mbox('user.ann', 30)]), target: check('mv-1.1', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'switch', action: 'switch-replica' });
+    const behind = { result, master: check('mv-1.1', [mbox('user.ann', 31)]), target: check('mv-1.1', [mbox('user.ann', 30)]) };
+    expect(fire(view('verify', behind))).toBeUndefined();
+    expect(fire(view('verify', { ...behind, now: 2500 }))).toMatchObject({ to: 'verify', action: 'request-check' });
+    expect(fire(view('verify', { ...behind, now: 130_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/still 1 difference/) });
+  });
+
+  it('after the switch: catches up once the master applied it, then confirms; failures end it failed, forward only', () => {
+    const switched = { result: { switchedEpoch: 8 }, store: { replicaSlot: 's01-m3', epoch: 8 } };
+    expect(fire(view('switch', { ...switched, master: { epochApplied: 7 } }))).toBeUndefined();
+    expect(fire(view('switch', { ...switched, master: { epochApplied: 8 } }))).toMatchObject({ to: 'catch-up', action: 'request-catch-up' });
+    expect(fire(view('switch', { ...switched, master: { epochApplied: 7 }, now: 70_000 }))).toMatchObject({ to: 'done', state: 'failed' });
+    // the store changed before the switch could be written (a failover between the record and the action)
+    expect(fire(view('switch', { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1' } }))).toMatchObject({ to: 'abandon' });
+    expect(fire(view('catch-up', { ...switched, master: { epochApplied: 8, results: { seed: seed('mv-1.catch-up', true) } } }))).toMatchObject({ to: 'confirm', action: 'request-check' });
+    expect(fire(view('catch-up', { ...switched, master: { epochApplied: 8, results: { seed: seed('mv-1', true) } } }))).toBeUndefined();
+    expect(fire(view('catch-up', { ...switched, master: { epochApplied: 8, results: { seed: seed('mv-1.catch-up', false) } } }))).toMatchObject({ to: 'done', state: 'failed' });
+    const result = { ...switched.result, checkId: 'mv-1.2', checkAskedAt: T0 + 100 };
+    expect(fire(view('confirm', { store: switched.store, result, master: check('mv-1.2', [mbox('user.ann', 30)]), target: check('mv-1.2', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'done', state: 'succeeded', action: 'finish' });
+  });
+
+  it('resumes every step by the action that entered it', () => {
+    expect(entryAction(MOVE_REPLICA_RULES, 'create')).toBe('create-slot');
+    expect(entryAction(MOVE_REPLICA_RULES, 'seed')).toBe('request-seed');
+    expect(entryAction(MOVE_REPLICA_RULES, 'switch')).toBe('switch-replica');
+    expect(entryAction(MOVE_REPLICA_RULES, 'catch-up')).toBe('request-catch-up');
+    expect(entryAction(MOVE_REPLICA_RULES, 'abandon')).toBe('drop-slot');
+  });
+
+  it('says why it waits', () => {
+    expect(moveReplicaWaiting(view('seed'))).toBe('s01-m1 to copy every user to s01-m3 (sync_client -u), until 11:00:00');
+    expect(moveReplicaWaiting(view('abandon'))).toBe('s01-m3 to leave the cluster');
+  });
+});

@@ -1,0 +1,340 @@
+// The replica-move kind: one store's replica moved to another live machine, as a table, with its view and actions
+// (`slotctl store move-replica STORE --to M`; what it checks before it starts is in move-replica-plan.ts).
+//
+//   preflight ─► create ─► seed ─► verify ─► switch ─► catch-up ─► confirm ─► done
+//                  └──────────┴────────┴──► abandon ─► done (failed or cancelled; nothing switched)
+//
+// The store is never down to one copy: until the switch the old replica keeps replicating and stays the store's
+// replica (failover promotes it, never the new slot, which is marked seeding). create: one transaction adds the new
+// slot beside it (epoch + 1): the master logs every change twice from then on, to its replica and to the new slot (a
+// second Cyrus sync log channel, reloaded without a restart). seed: the master copies every user to the new slot.
+// verify: every mailbox of the master on the new slot with the same uniqueid and message count. switch: one
+// transaction makes the new slot the replica (epoch + 1; the old slot's row goes to the retired slots, its agent stops
+// it and lets its address go, its files stay). catch-up: every user copied once more, for what a session begun before
+// the second channel changed; confirm: compared again. Before the switch a cancel or a failure abandons the new slot;
+// after it the move only goes forward.
+import { ALL_MAILBOXES } from '@slotctl/shared';
+import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import type { KindContext, OperationKind } from '../framework/kind.js';
+import { age, stepAge, until, type Rule } from '../framework/rule.js';
+import { seedDifferences } from './rereplicate.js';
+
+export type MoveReplicaStep = 'preflight' | 'create' | 'seed' | 'verify' | 'switch' | 'catch-up' | 'confirm' | 'abandon' | 'done';
+export type MoveReplicaAction = 'none' | 'create-slot' | 'request-seed' | 'request-check' | 'switch-replica' | 'request-catch-up' | 'finish' | 'drop-slot';
+
+export interface MoveReplicaParams {
+  master: string;
+  masterMachine: string;
+  /** The store's replica when the move began, and its machine. */
+  oldReplica: string;
+  oldMachine: string;
+  /** The new replica slot, its machine, address and partitions. */
+  target: string;
+  targetMachine: string;
+  ip: string;
+  dataPath: string;
+  metaPath: string;
+  timeoutMs: number;
+  verifyTimeoutMs: number;
+}
+
+export interface MoveReplicaView {
+  now: number;
+  op: OperationRow;
+  params: MoveReplicaParams;
+  store: StoreRow;
+  master: SlotRow | undefined;
+  target: SlotRow | undefined;
+  masterMachine: MachineRow | undefined;
+  targetMachine: MachineRow | undefined;
+  connected: ReadonlySet<string>;
+  /** The check id of the current comparison ('' before the first). */
+  checkId: string;
+  /** The epoch the create and the switch wrote (0: not yet). */
+  createdEpoch: number;
+  switchedEpoch: number;
+}
+
+export type MoveReplicaRule = Rule<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>;
+
+export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000, recheckMs: 2000, switchTimeoutMs: 60_000 };
+
+const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
+const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
+const serving = (s: SlotRow | undefined, role: 'MASTER' | 'REPLICA') => s?.observedState === 'SERVING' && s.observedRole === role;
+const catchUpId = (op: OperationRow) => `${op.id}.catch-up`;
+
+/** What stops a move from starting, or from going on before its switch; [] when nothing does. */
+export function moveProblems(v: Pick<MoveReplicaView, 'params' | 'store' | 'master' | 'masterMachine' | 'targetMachine' | 'connected'>): string[] {
+  const p = v.params;
+  const out: string[] = [];
+  if (v.store.masterSlot !== p.master) out.push(`store ${v.store.name}'s master is ${v.store.masterSlot} now, not ${p.master}`);
+  if (v.store.replicaSlot !== p.oldReplica) out.push(`store ${v.store.name}'s replica is ${v.store.replicaSlot} now, not ${p.oldReplica}`);
+  if (!up(v.masterMachine, v.connected)) out.push(`machine ${p.masterMachine} (master) is not up with its agent connected`);
+  if (!up(v.targetMachine, v.connected)) out.push(`machine ${p.targetMachine} (new replica) is not up with its agent connected`);
+  else if (v.targetMachine!.drained) out.push(`machine ${p.targetMachine} is drained (being emptied): undrain it first (slotctl machine undrain ${p.targetMachine})`);
+  if (v.master && !serving(v.master, 'MASTER')) out.push(`slot ${p.master} is not serving as master (${v.master.observedState} ${v.master.observedRole || '-'})`);
+  return out;
+}
+
+/** A reason to give up before the switch (the machine of a slot declared down, the store changed): abandon. */
+function lost(v: MoveReplicaView): string | undefined {
+  const p = v.params;
+  if (v.store.masterSlot !== p.master) return `store ${v.store.name}'s master changed to ${v.store.masterSlot} (a failover or a switchover)`;
+  if (v.store.replicaSlot !== p.oldReplica) return `store ${v.store.name}'s replica changed to ${v.store.replicaSlot}`;
+  for (const m of [v.masterMachine, v.targetMachine]) if (!m || m.state === 'down' || m.retiredAt) return `machine ${m?.name ?? '?'} is ${m ? (m.retiredAt ? 'retired' : 'down') : 'gone'}`;
+  return undefined;
+}
+
+function checks(v: MoveReplicaView): { master: NonNullable<SlotRow['results']['check']>; target: NonNullable<SlotRow['results']['check']> } | undefined {
+  const m = v.master?.results.check;
+  const t = v.target?.results.check;
+  if (!v.checkId || m?.op !== v.checkId || t?.op !== v.checkId) return undefined;
+  return { master: m, target: t };
+}
+
+function differences(v: MoveReplicaView): string[] | undefined {
+  const c = checks(v);
+  if (!c || c.master.error || c.target.error) return undefined;
+  return seedDifferences(c.master.mailboxes, c.target.mailboxes);
+}
+
+const checkError = (v: MoveReplicaView) => {
+  const c = checks(v);
+  const error = c?.master.error || c?.target.error;
+  return error ? `mbexamine: ${error}` : undefined;
+};
+
+const summary = (d: readonly string[]) => `${d.length} difference(s): ${d.slice(0, 5).join('; ')}${d.length > 5 ? '; …' : ''}`;
+const mailboxCount = (v: MoveReplicaView) => checks(v)!.master.mailboxes.filter((m) => m.exists && !m.name.startsWith('DELETED.')).length;
+
+function seedResult(v: MoveReplicaView, id: string): { ok: boolean; text: string } | undefined {
+  const r = v.master?.results.seed;
+  if (r?.op !== id) return undefined;
+  if (!r.ok) return { ok: false, text: `${r.error || 'no detail'}${r.failed.length ? ` (not copied: ${r.failed.slice(0, 10).join(', ')})` : ''}` };
+  return { ok: true, text: `${r.users} user(s), ${r.mailboxes} mailbox(es), ${r.messages} message(s) in ${r.ms} ms` };
+}
+
+/** Rows that compare both slots again every 2 s while they differ (mail arriving replicates within a second or two). */
+function compareRows(step: 'verify' | 'confirm', onEqual: Pick<MoveReplicaRule, 'to' | 'state' | 'reason' | 'action' | 'doc'>, onFail: Pick<MoveReplicaRule, 'to' | 'state' | 'action'>): MoveReplicaRule[] {
+  return [
+    { from: step, ...onFail, reason: 'check failed', failure: true, doc: 'mbexamine failed on either slot', when: checkError },
+    {
+      from: step, ...onEqual,
+      when: (v) => (differences(v)?.length === 0 ? `every one of the master's ${mailboxCount(v)} mailbox(es) is on ${v.params.target} with the same uniqueid and message count` : undefined),
+    },
+    {
+      from: step, ...onFail, reason: 'new replica differs', failure: true, doc: 'still differences after 2 min',
+      when: (v) => {
+        const d = differences(v);
+        return d?.length && stepAge(v) > v.params.verifyTimeoutMs ? `after ${Math.round(stepAge(v) / 1000)} s still ${summary(d)}` : undefined;
+      },
+    },
+    {
+      from: step, to: step, reason: 'checking again', action: 'request-check', doc: 'differences, and the last check was asked 2 s ago or more',
+      when: (v) => {
+        const d = differences(v);
+        const asked = Number(v.op.result.checkAskedAt ?? 0);
+        return d?.length && v.now - asked >= MOVE_REPLICA_DEFAULTS.recheckMs ? `${summary(d)} (mail arriving meanwhile replicates within a second or two)` : undefined;
+      },
+    },
+  ];
+}
+
+const ABANDON = { to: 'abandon' as const, action: 'drop-slot' as const, failure: true };
+const afterSwitchFailed = { to: 'done' as const, state: 'failed' as const, action: 'finish' as const };
+
+export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
+  // before the switch: a cancel, the time limit, or the store or a machine lost abandon the new slot
+  { from: '*', ...ABANDON, failure: false, reason: 'cancelled', doc: 'before the switch: an operator cancel', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.op.cancelRequested ? `cancelled at step ${v.op.step}: the new slot ${v.params.target} is abandoned` : undefined) },
+  { from: '*', ...ABANDON, reason: 'timed out', doc: 'before the switch: not switched within an hour', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && age(v) > v.params.timeoutMs ? `not switched after ${Math.round(v.params.timeoutMs / 1000)} s (at step ${v.op.step})` : undefined) },
+  { from: '*', ...ABANDON, reason: 'store or machine lost', doc: 'before the switch: the store\'s master or replica changed, or the master\'s or the new slot\'s machine is declared down or retired', when: (v) => (BEFORE_SWITCH.includes(v.op.step) ? lost(v) : undefined) },
+
+  { from: 'preflight', to: 'done', state: 'cancelled', reason: 'cancelled', action: 'none', doc: 'cancel (nothing was touched yet)', when: (v) => (v.op.cancelRequested ? 'cancelled before anything was touched' : undefined) },
+  {
+    from: 'preflight', to: 'done', state: 'refused', reason: 'cannot move the replica', failure: true, action: 'none', doc: 'the store\'s master or replica changed, a machine not up and connected, the target drained, the master not serving',
+    when: (v) => {
+      const problems = moveProblems(v);
+      return problems.length ? problems.join('; ') : undefined;
+    },
+  },
+  { from: 'preflight', to: 'create', reason: 'new replica slot added', action: 'create-slot', doc: 'otherwise', when: (v) => `${v.params.target} (${v.params.ip}) on ${v.params.targetMachine} beside ${v.params.oldReplica} (${v.params.oldMachine}), which keeps replicating` },
+  {
+    from: 'create', to: 'seed', reason: 'new slot serving', action: 'request-seed', doc: 'the new slot serves as replica and the master applied the epoch of the create (it replicates to both)',
+    when: (v) =>
+      v.createdEpoch > 0 && serving(v.target, 'REPLICA') && v.target!.epochApplied >= v.createdEpoch && serving(v.master, 'MASTER') && v.master!.epochApplied >= v.createdEpoch
+        ? `${v.params.target} serves as replica and ${v.params.master} replicates to it too (epoch ${v.createdEpoch}); copying every user`
+        : undefined,
+  },
+  { from: 'seed', ...ABANDON, reason: 'initial sync failed', doc: 'the seed failed (the users not copied named)', when: (v) => { const r = seedResult(v, v.op.id); return r && !r.ok ? r.text : undefined; } },
+  { from: 'seed', to: 'verify', reason: 'initial sync done', action: 'request-check', doc: 'the seed succeeded', when: (v) => { const r = seedResult(v, v.op.id); return r?.ok ? `${r.text}; comparing every mailbox on both slots` : undefined; } },
+  ...compareRows('verify', { to: 'switch', reason: 'new slot verified', action: 'switch-replica', doc: 'every mailbox of the master on the new slot with the same uniqueid and message count' }, ABANDON),
+  {
+    from: 'switch', to: 'catch-up', reason: 'switched', action: 'request-catch-up', doc: 'the new slot is the store\'s replica and the master applied it',
+    when: (v) =>
+      v.store.replicaSlot === v.params.target && v.switchedEpoch > 0 && (v.master?.epochApplied ?? 0) >= v.switchedEpoch && serving(v.master, 'MASTER')
+        ? `${v.params.target} is ${v.store.name}'s replica at epoch ${v.switchedEpoch}, ${v.params.oldReplica} retired; copying every user once more`
+        : undefined,
+  },
+  { from: 'switch', ...ABANDON, reason: 'switch did not happen', doc: 'the store changed before the switch could be written', when: (v) => (v.store.replicaSlot !== v.params.target && v.switchedEpoch === 0 ? lost(v) ?? 'the store changed before the switch' : undefined) },
+  {
+    from: 'switch', ...afterSwitchFailed, reason: 'master did not apply the switch', failure: true, doc: '60 s without the master applying the switch (forward only: the new slot is the replica)',
+    when: (v) => (stepAge(v) > MOVE_REPLICA_DEFAULTS.switchTimeoutMs ? `${v.params.master} did not apply epoch ${v.switchedEpoch} within ${MOVE_REPLICA_DEFAULTS.switchTimeoutMs / 1000} s; ${v.params.target} is the replica, the catch-up copy did not run` : undefined),
+  },
+  { from: 'catch-up', to: 'confirm', reason: 'catch-up copy done', action: 'request-check', doc: 'the second copy of every user succeeded', when: (v) => { const r = seedResult(v, catchUpId(v.op)); return r?.ok ? `${r.text}; comparing every mailbox again` : undefined; } },
+  { from: 'catch-up', ...afterSwitchFailed, reason: 'catch-up copy failed', failure: true, doc: 'the second copy failed (forward only)', when: (v) => { const r = seedResult(v, catchUpId(v.op)); return r && !r.ok ? `${v.params.target} is the replica; the catch-up copy failed: ${r.text}` : undefined; } },
+  { from: 'catch-up', ...afterSwitchFailed, reason: 'master changed', failure: true, doc: 'the master changed after the switch (a failover)', when: (v) => (v.store.masterSlot !== v.params.master ? `${v.store.name}'s master is ${v.store.masterSlot} now; the catch-up copy did not finish` : undefined) },
+  ...compareRows('confirm', { to: 'done', state: 'succeeded', reason: 'moved', action: 'finish', doc: 'every mailbox of the master on the new replica with the same uniqueid and message count' }, afterSwitchFailed),
+  {
+    from: 'abandon', to: 'done', state: (v) => (v.op.cancelRequested ? 'cancelled' : 'failed'), stateDoc: 'failed, or cancelled when a cancel caused it', reason: 'new slot abandoned', action: 'finish', doc: 'the new slot left the cluster',
+    when: (v) => (v.target === undefined ? `${v.params.target} left the cluster (its files stay on ${v.params.targetMachine}); ${v.store.name} keeps ${v.store.replicaSlot} as replica${v.op.error ? `: ${v.op.error}` : ''}` : undefined),
+  },
+];
+
+function moveReplicaView(op: OperationRow, ctx: KindContext): MoveReplicaView | undefined {
+  const { storage } = ctx;
+  const params = op.params as unknown as MoveReplicaParams;
+  const store = op.store ? storage.stores.get(op.store) : undefined;
+  if (!store) return undefined;
+  const num = (k: string) => Number(op.result[k] ?? 0);
+  return {
+    now: Date.now(),
+    op,
+    params,
+    store,
+    master: storage.slots.get(params.master),
+    target: storage.slots.get(params.target),
+    masterMachine: storage.machines.get(params.masterMachine),
+    targetMachine: storage.machines.get(params.targetMachine),
+    connected: ctx.connected(),
+    checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
+    createdEpoch: num('createdEpoch'),
+    switchedEpoch: num('switchedEpoch'),
+  };
+}
+
+function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): void {
+  const { storage } = ctx;
+  const p = v.params;
+  const machines = [p.masterMachine, p.oldMachine, p.targetMachine];
+  const withdraw = () => {
+    for (const slot of [p.master, p.target]) {
+      if (!storage.slots.get(slot)) continue;
+      if (slot === p.master) storage.requests.withdraw(slot, 'seed');
+      storage.requests.withdraw(slot, 'check');
+    }
+  };
+  switch (action) {
+    case 'create-slot':
+      storage.transaction(() => {
+        if (storage.slots.get(p.target)) return; // created before a coordinator restart
+        const epoch = storage.stores.addMovingReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, ip: p.ip, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `replica move ${v.op.id}: ${p.target} on ${p.targetMachine} added beside ${p.oldReplica}; the master replicates to both until the switch` });
+        storage.operations.mergeResult(v.op.id, { createdEpoch: epoch });
+      });
+      ctx.push(machines);
+      return;
+    case 'request-seed':
+      storage.requests.put(p.master, { kind: 'seed', id: v.op.id });
+      ctx.push([p.masterMachine]);
+      return;
+    case 'request-catch-up':
+      storage.requests.put(p.master, { kind: 'seed', id: catchUpId(v.op) });
+      ctx.push([p.masterMachine]);
+      return;
+    case 'request-check': {
+      const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
+      const checkId = `${v.op.id}.${attempt}`;
+      storage.transaction(() => {
+        storage.requests.put(p.master, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
+        storage.requests.put(p.target, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
+        storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
+      });
+      ctx.push([p.masterMachine, p.targetMachine]);
+      return;
+    }
+    case 'switch-replica':
+      storage.transaction(() => {
+        withdraw();
+        // only the store the move began on: a failover meanwhile (a restart between the record and this) abandons
+        if (v.store.replicaSlot === p.target) return;
+        if (v.store.masterSlot !== p.master || v.store.replicaSlot !== p.oldReplica) return;
+        const epoch = storage.stores.switchToMovedReplica({ store: v.store.name, slot: p.target, expectEpoch: v.store.epoch, op: v.op.id, reason: `replica move ${v.op.id}: ${p.target} on ${p.targetMachine} is the replica; ${p.oldReplica} on ${p.oldMachine} retired (its files stay)` });
+        storage.operations.mergeResult(v.op.id, { switchedEpoch: epoch });
+      });
+      ctx.push(machines);
+      return;
+    case 'drop-slot':
+      storage.transaction(() => {
+        withdraw();
+        storage.stores.dropMovingReplica({ store: v.store.name, slot: p.target, op: v.op.id, reason: `replica move ${v.op.id} abandoned: ${p.target} on ${p.targetMachine} leaves the cluster (its files stay); ${p.oldReplica} stays the replica` });
+      });
+      ctx.push(machines);
+      return;
+    case 'finish':
+      storage.transaction(withdraw);
+      ctx.push(machines);
+      return;
+    default:
+      return;
+  }
+}
+
+export function moveReplicaWaiting(v: MoveReplicaView): string {
+  const p = v.params;
+  const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
+  const t = v.target;
+  switch (v.op.step) {
+    case 'create':
+      return `${p.target} to serve as replica at epoch ${v.createdEpoch || v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
+    case 'seed':
+      return `${p.master} to copy every user to ${p.target} (sync_client -u)${left}`;
+    case 'catch-up':
+      return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)`;
+    case 'verify':
+    case 'confirm': {
+      const d = differences(v);
+      if (!d) return `both slots' mailbox summaries (check ${v.checkId || 'not asked yet'})`;
+      return `${summary(d)}: checking again every ${MOVE_REPLICA_DEFAULTS.recheckMs / 1000} s, ${until(v.op.stepSince, p.verifyTimeoutMs)}`;
+    }
+    case 'switch':
+      return `${p.master} to apply epoch ${v.switchedEpoch} (replicating to ${p.target} only), ${until(v.op.stepSince, MOVE_REPLICA_DEFAULTS.switchTimeoutMs)}`;
+    case 'abandon':
+      return `${p.target} to leave the cluster`;
+    default:
+      return '';
+  }
+}
+
+export const MOVE_REPLICA: OperationKind<MoveReplicaView, MoveReplicaAction> = {
+  name: 'move-replica',
+  idPrefix: 'mv',
+  rules: MOVE_REPLICA_RULES,
+  actionDocs: {
+    'create-slot': 'one transaction: the new slot added to the store beside its replica, marked seeding, epoch + 1 (the master replicates to both)',
+    'request-seed': 'ask the master to copy every user to the new slot (sync_client -u, 50 per call)',
+    'request-check': 'ask both slots to summarize every mailbox (mbexamine), as a new check attempt',
+    'switch-replica': 'one transaction: the new slot is the replica (no longer seeding), the old one moves to the retired slots (its files stay), epoch + 1',
+    'request-catch-up': 'ask the master to copy every user to the new replica once more',
+    finish: 'clear the requests',
+    'drop-slot': 'the new slot leaves the cluster (its files stay), epoch + 1; the requests cleared',
+  },
+  view: moveReplicaView,
+  actions: {
+    none: () => undefined,
+    'create-slot': (v, ctx) => act('create-slot', v, ctx),
+    'request-seed': (v, ctx) => act('request-seed', v, ctx),
+    'request-check': (v, ctx) => act('request-check', v, ctx),
+    'switch-replica': (v, ctx) => act('switch-replica', v, ctx),
+    'request-catch-up': (v, ctx) => act('request-catch-up', v, ctx),
+    finish: (v, ctx) => act('finish', v, ctx),
+    'drop-slot': (v, ctx) => act('drop-slot', v, ctx),
+  },
+  gone: () => ({ to: 'done', state: 'failed', reason: 'store removed from the cluster meanwhile', error: 'the store was removed' }),
+  epoch: (v) => v.store.epoch,
+  crashName: (step) => `move-${step}`,
+  cancelRefusal: (op) =>
+    ['preflight', ...BEFORE_SWITCH].includes(op.step)
+      ? undefined
+      : { message: `operation ${op.id} is past its switch (at ${op.step}): the new slot is the store's replica`, hint: `wait for it to end (slotctl operations show ${op.id} --wait); to move the replica back, start another move` },
+  waiting: moveReplicaWaiting,
+};
