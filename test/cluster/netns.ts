@@ -256,10 +256,12 @@ export class NetnsCluster {
   }
 
   /** `env` reaches the coordinator process (e.g. the SLOTCTL_TEST_CRASH_AT hook). */
-  async startCoordinator(env: Record<string, string> = {}): Promise<void> {
+  /** `answer: false`: returns once started, without waiting for it to answer (one that is meant to die soon). */
+  async startCoordinator(env: Record<string, string> = {}, { answer = true }: { answer?: boolean } = {}): Promise<void> {
     if (this.ha) return this.ha.start(env);
     const settings = { listen: this.coordinatorTarget, 'data-dir': join(this.options.dir, 'coordinator'), ...tlsSettings(this.pkiDir, HARNESS_COORDINATOR) };
     this.coordinator = this.daemon('coordinator', 'co', [this.bin.coordinator, ...this.settingsArgs('coordinator', settings), ...(this.options.coordinatorArgs ?? [])], env);
+    if (!answer) return;
     await waitFor('the coordinator to answer', async () => ((await this.slotctl(['machine', 'list', '--json'])).exitCode === 0 ? true : undefined), 15_000, 100);
     this.log('coordinator started');
   }

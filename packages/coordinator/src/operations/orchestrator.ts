@@ -154,16 +154,16 @@ export class Orchestrator {
     return this.deps.storage.operations.get(id)!;
   }
 
-  /** `slotctl store move-replica STORE --to M --dry-run`: the steps and what stops the move now. */
+  /**
+   * `slotctl store move-replica STORE --to M --dry-run`: the steps and what stops the move now. Not held back by a
+   * restart's grace: a move needs both machines' agents connected, which is news from this coordinator, not a state
+   * its predecessor left (a machine that is down cannot be connected).
+   */
   previewMoveReplica(req: MoveReplicaRequest): { plan: string[]; problems: string[] } {
-    const { plan, problems } = previewMoveReplica(this.ctx, req);
-    const grace = this.graceProblem();
-    return { plan, problems: grace ? [grace, ...problems] : problems };
+    return previewMoveReplica(this.ctx, req);
   }
 
   startMoveReplica(req: MoveReplicaRequest): OperationRow {
-    const grace = this.graceProblem();
-    if (grace) throw new ConflictError(`cannot move ${req.store}'s replica now: ${grace}`, { hint: 'try again in a few seconds' });
     const id = startMoveReplica(this.ctx, req);
     this.wake();
     return this.deps.storage.operations.get(id)!;

@@ -123,7 +123,7 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
   const plan = [
     `add ${params.target} on ${target.name} (${params.ip}; data ${params.dataPath}, meta ${params.metaPath}) beside ${old.name} on ${old.machine}; ${master.name} replicates to both (epoch + 1, no restart)`,
     `copy every user of ${master.name} to ${params.target} (sync_client -u), while ${old.name} keeps replicating`,
-    `compare every mailbox on both slots (uniqueid, message count) until they agree (at most ${MOVE_REPLICA_DEFAULTS.verifyTimeoutMs / 1000} s)`,
+    `compare every mailbox: the new slot summarized 1.5 s after the master must hold each as the master did or newer (uniqueid, UIDVALIDITY, last UID, modseq), again every 2 s for at most ${MOVE_REPLICA_DEFAULTS.verifyTimeoutMs / 1000} s`,
     `switch: ${params.target} becomes ${store.name}'s replica (epoch + 1); ${old.name} stops, releases its address, and keeps its files on ${old.machine}`,
     `copy every user once more and compare again (changes made by sessions begun before the second channel)`,
   ];

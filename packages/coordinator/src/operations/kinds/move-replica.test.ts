@@ -5,7 +5,7 @@ import { T0, iso, machine, slot } from '../rows.fixture.js';
 import { entryAction, decide } from '../framework/rule.js';
 import { MOVE_REPLICA, MOVE_REPLICA_RULES, moveReplicaWaiting, type MoveReplicaView } from './move-replica.js';
 
-const mbox = (name: string, messages: number): MailboxSummaryRow => ({ name, exists: true, uniqueid: `u-${name}`, messages, uidvalidity: 1, lastUid: messages, highestModseq: messages });
+const mbox = (name: string, messages: number, modseq = messages): MailboxSummaryRow => ({ name, exists: true, uniqueid: `u-${name}`, messages, uidvalidity: 1, lastUid: messages, highestModseq: modseq });
 
 interface Over {
   master?: Partial<SlotRow>;
@@ -88,13 +88,23 @@ describe('replica-move rules', () => {
     expect(fire(view('abandon', { target: null, cancel: true }))).toMatchObject({ to: 'done', state: 'cancelled' });
   });
 
-  it('switches when every mailbox agrees; checks again while they differ', () => {
-    const result = { checkId: 'mv-1.1', checkAskedAt: T0 + 100 };
-    expect(fire(view('verify', { result, master: check('mv-1.1', [mbox('user.ann', 30)]), target: check('mv-1.1', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'switch', action: 'switch-replica' });
-    const behind = { result, master: check('mv-1.1', [mbox('user.ann', 31)]), target: check('mv-1.1', [mbox('user.ann', 30)]) };
-    expect(fire(view('verify', behind))).toBeUndefined();
-    expect(fire(view('verify', { ...behind, now: 2500 }))).toMatchObject({ to: 'verify', action: 'request-check' });
-    expect(fire(view('verify', { ...behind, now: 130_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/still 1 difference/) });
+  it('summarizes the master, then the new slot 1.5 s later; switches when it holds what the master held, or newer', () => {
+    const asked = { checkId: 'mv-1.1', checkAskedAt: T0 + 100, masterSeenAt: 0, targetAsked: '' };
+    // the master's summary arrives: its time is noted, the new slot is asked only 1.5 s later
+    expect(fire(view('verify', { result: asked, master: check('mv-1.1', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'verify', action: 'note-master' });
+    const seen = { ...asked, masterSeenAt: T0 + 200 };
+    expect(fire(view('verify', { result: seen, master: check('mv-1.1', [mbox('user.ann', 30)]), now: 1000 }))).toBeUndefined();
+    expect(fire(view('verify', { result: seen, master: check('mv-1.1', [mbox('user.ann', 30)]), now: 1800 }))).toMatchObject({ to: 'verify', action: 'request-target-check' });
+    const both = { ...seen, targetAsked: 'mv-1.1' };
+    // newer on the new slot (mail arrived meanwhile) is caught up; an older modseq or a missing mailbox is not
+    expect(fire(view('verify', { result: both, now: 2000, master: check('mv-1.1', [mbox('user.ann', 30)]), target: check('mv-1.1', [mbox('user.ann', 32)]) }))).toMatchObject({ to: 'switch', action: 'switch-replica' });
+    const behind = { result: both, master: check('mv-1.1', [mbox('user.ann', 30), mbox('user.ben', 3)]), target: check('mv-1.1', [mbox('user.ann', 30, 29)]) };
+    expect(fire(view('verify', { ...behind, now: 2000 }))).toBeUndefined(); // asked 1.9 s ago: the answer stands until 2 s passed
+    const again = fire(view('verify', { ...behind, now: 2500 }));
+    expect(again).toMatchObject({ to: 'verify', action: 'request-check' });
+    expect(again!.detail).toMatch(/user.ann: last UID 30, modseq 29 on the new slot, behind the master's 30, 30; user.ben: missing on the new slot/);
+    expect(fire(view('verify', { ...behind, now: 130_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/still 2 difference/) });
+    expect(moveReplicaWaiting(view('verify', { result: seen, master: check('mv-1.1', [mbox('user.ann', 30)]) }))).toBe('1500 ms of replication before s01-m3 is summarized');
   });
 
   it('after the switch: catches up once the master applied it, then confirms; failures end it failed, forward only', () => {
@@ -107,7 +117,7 @@ describe('replica-move rules', () => {
     expect(fire(view('catch-up', { ...switched, master: { epochApplied: 8, results: { seed: seed('mv-1.catch-up', true) } } }))).toMatchObject({ to: 'confirm', action: 'request-check' });
     expect(fire(view('catch-up', { ...switched, master: { epochApplied: 8, results: { seed: seed('mv-1', true) } } }))).toBeUndefined();
     expect(fire(view('catch-up', { ...switched, master: { epochApplied: 8, results: { seed: seed('mv-1.catch-up', false) } } }))).toMatchObject({ to: 'done', state: 'failed' });
-    const result = { ...switched.result, checkId: 'mv-1.2', checkAskedAt: T0 + 100 };
+    const result = { ...switched.result, checkId: 'mv-1.2', checkAskedAt: T0 + 100, masterSeenAt: T0 + 150, targetAsked: 'mv-1.2' };
     expect(fire(view('confirm', { store: switched.store, result, master: check('mv-1.2', [mbox('user.ann', 30)]), target: check('mv-1.2', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'done', state: 'succeeded', action: 'finish' });
   });
 
