@@ -14,7 +14,7 @@ import { clusterChecks, type OperationJson, type StoreJson, useCluster } from '.
 import { tempDir } from './support/fixtures.js';
 
 const dir = tempDir('move-replica');
-const cluster = new NetnsCluster({ dir, id: 'v', storePrefix: 'v', machines: 4, slotsPerMachine: 4, agentArgs: ['--disk-report-interval', '5s'] });
+const cluster = new NetnsCluster({ dir, id: 'v', storePrefix: 'v', machines: 4, slotsPerMachine: 4, agentArgs: ['--disk-report-interval', '5s'], coordinatorArgs: ['--max-seeds', '1'] });
 const USERS = ['ann', 'ben'];
 const { stores, store, operation, ended, expectOneMaster, expectReplicasMatch, expectNoLoss, loadTargets, waitAgentsConnected } = clusterChecks(cluster, USERS);
 
@@ -174,6 +174,40 @@ describe('moving a replica between live machines', () => {
     await waitFor(`${newIp(3)} released on ${to}`, async () => (!(await boundOn(to)).includes(newIp(3)) ? true : undefined), 30_000, 500);
     await cluster.mail('deliver', [{ host: s.serviceIp, user: 'ann', subject: 'after the cancel' }]);
     await expectReplicasMatch([after], { users: ['ann'], timeoutMs: 30_000 });
+  }, 300_000);
+
+  it('copies one store at a time with --max-seeds 1: three moves asked at once, never two copying together', async () => {
+    const all = await stores();
+    const list = all.slice(4, 7);
+    const ops: OperationJson[] = [];
+    for (const [i, s] of list.entries()) ops.push(await move(s, thirdMachine(s), newIp(10 + i)));
+    const copying = new Set(['create', 'seed', 'verify']);
+    let most = 0;
+    let samples = 0;
+    let waited = '';
+    for (;;) {
+      const now = await cluster.slotctlJson<OperationJson[]>(['operations', 'list', '--all']);
+      const mine = now.filter((o) => ops.some((x) => x.id === o.id));
+      most = Math.max(most, mine.filter((o) => o.state === 'running' && copying.has(o.step)).length);
+      waited ||= mine.find((o) => o.step === 'preflight' && /no free seed slot/.test(o.waiting))?.waiting ?? '';
+      samples++;
+      if (mine.every((o) => o.state !== 'running')) {
+        for (const o of mine) expect(`${o.store}: ${o.state} ${o.error}`).toBe(`${o.store}: succeeded `);
+        break;
+      }
+      await sleep(200);
+    }
+    // and from the operations' own records: each one's copy (create → switch) never overlaps another's
+    const spans = await Promise.all(ops.map(async (o) => {
+      const steps = (await operation(o.id)).steps;
+      const at = (step: string) => Date.parse(steps.find((x) => x.step === step)!.at);
+      return { id: o.id, from: at('create'), to: at('switch') };
+    }));
+    spans.sort((a, b) => a.from - b.from);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]!.from, `${spans[i]!.id} began copying before ${spans[i - 1]!.id} switched`).toBeGreaterThanOrEqual(spans[i - 1]!.to);
+    console.log(`seed limit: at most ${most} copying at once in ${samples} samples; copies ${spans.map((s) => `${s.to - s.from} ms`).join(', ')}, one after another; a waiting one said: ${waited}`);
+    expect(most).toBe(1);
+    expect(waited).toMatch(/limit 1: --max-seeds/);
   }, 300_000);
 
   it('refuses a move the target cannot take, naming why: its own machines, an address in use, a drained target, a partition over the warning threshold', async () => {

@@ -13,6 +13,7 @@ import { EventRetention } from './db/retention.js';
 import { adminHandlers, clusterStatus, clusterView, type AdminDeps } from './grpc/admin-service.js';
 import type { CoordinatorObserver } from './observe/observer.js';
 import { ViewCache } from './observe/view-cache.js';
+import { DEFAULT_SEED_LIMITS } from './operations/seed-limits.js';
 
 export interface CoordinatorConfig {
   heartbeatIntervalMs: number;
@@ -21,6 +22,9 @@ export interface CoordinatorConfig {
   maxSwitchovers?: number;
   /** Machines with masters down at once that still fail over automatically (default 1). */
   maxAutoFailover?: number;
+  /** Full copies at once (re-replication, replica moves), cluster-wide and per machine (default 2 and 1). */
+  maxSeeds?: number;
+  maxSeedsPerMachine?: number;
   /** This coordinator's certificate (mutual TLS on every connection); undefined only when run --insecure. */
   certificates?: CertificateFiles;
   /** The HTTP endpoints' view of this process (metrics, health, status page): shown this coordinator while it leads. */
@@ -104,7 +108,7 @@ export class Coordinator {
       },
       this.log,
     );
-    orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: testCrashPoint(), graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover });
+    orchestrator = new Orchestrator({ storage, push: (machines) => sessions.push(machines), connected: () => sessions.connectedMachines(), log: this.log, crashAt: testCrashPoint(), graceMs, maxSwitchovers: this.config.maxSwitchovers ?? 4, maxAutomaticFailover: this.config.maxAutoFailover, seedLimits: { cluster: this.config.maxSeeds ?? DEFAULT_SEED_LIMITS.cluster, perMachine: this.config.maxSeedsPerMachine ?? DEFAULT_SEED_LIMITS.perMachine } });
     this.orchestrator = orchestrator;
     // a machine declared down comes back through a session of its own, never through a partner's relay; its
     // failover is decided now, not at the orchestrator's next 200 ms pass (a tenth of a 2 s lease)

@@ -25,6 +25,12 @@ function duration(what: string) {
 }
 
 /** HOST:PORT, or "off" (no HTTP endpoints): the check ObserveServer makes, made before anything starts. */
+function wholeAtLeastOne(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
+  return n;
+}
+
 function httpListen(value: string): string {
   if (value === 'off') return value;
   try {
@@ -58,11 +64,9 @@ const program: Command = new Command('slot-coordinator')
   .addOption(new Option('--advertise <host:port>', 'where agents and slotctl reach this coordinator (--store etcd: followers point callers at the leader by it; default: --listen)').env('SLOTCTL_ADVERTISE'))
   .option('--heartbeat-interval <duration>', 'how often agents heartbeat', duration('--heartbeat-interval'), 1000)
   .option('--lease <duration>', "lease length: an agent that got no acknowledgement for this long (less a fifth) fences its masters; a machine silent for it plus a fifth is down and its stores fail over. Shorter than 5 s, it is lengthened to at most 5 s (up to 3 s more) while a machine's slots are starting (the start hold)", duration('--lease'), DEFAULT_LEASE_MS)
-  .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
-    return n;
-  }, 4)
+  .option('--max-switchovers <n>', 'switchovers past their preflight at once, cluster-wide; more wait in preflight', wholeAtLeastOne, 4)
+  .option('--max-seeds <n>', 'full copies to a new replica (re-replication, replica moves) at once, cluster-wide; more wait in preflight', wholeAtLeastOne, 2)
+  .option('--max-seeds-per-machine <n>', 'full copies at once that read from or write to one machine', wholeAtLeastOne, 1)
   .option('--max-auto-failover <n>', 'machines with masters down at once that still fail over automatically; more looks like a network problem and waits for slotctl machine failover --force', (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number (0 turns automatic failover off)');
@@ -108,7 +112,7 @@ program.hook('preAction', () => configureOrExit('slot-coordinator', program, { .
 program.action(() => daemon(program.opts<DaemonOptions>()));
 await program.parseAsync();
 
-type DaemonOptions = TlsFlags & EtcdFlags & { listen: string; httpListen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string };
+type DaemonOptions = TlsFlags & EtcdFlags & { listen: string; httpListen: string; store: 'sqlite' | 'etcd'; dataDir: string; db?: string; heartbeatInterval: number; lease: number; maxSwitchovers: number; maxSeeds: number; maxSeedsPerMachine: number; maxAutoFailover: number; logLevel: string; nice: number; leaderLease: number; advertise?: string };
 
 async function daemon(opts: DaemonOptions): Promise<void> {
   const log = createLogger('slot-coordinator', { level: opts.logLevel });
@@ -133,7 +137,7 @@ async function daemon(opts: DaemonOptions): Promise<void> {
   }
 
   const observer = new CoordinatorObserver();
-  const config = { observer, certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxAutoFailover: opts.maxAutoFailover };
+  const config = { observer, certificates: certificates?.files, heartbeatIntervalMs: opts.heartbeatInterval, leaseMs: opts.lease, maxSwitchovers: opts.maxSwitchovers, maxSeeds: opts.maxSeeds, maxSeedsPerMachine: opts.maxSeedsPerMachine, maxAutoFailover: opts.maxAutoFailover };
   const server = new CoordinatorServer(opts.advertise ?? opts.listen, certificates?.files);
   const web = coordinatorRoutes({ observer, leadership: () => server.leadership, store: opts.store, log });
   const http = opts.httpListen === 'off' ? undefined : new ObserveServer({ certificates: certificates?.files, routes: web.routes, log, program: 'slot-coordinator' });

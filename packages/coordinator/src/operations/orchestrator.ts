@@ -17,6 +17,7 @@ import { FAILOVER_DEFAULTS, createFailover, previewFailover, storesMasteredOn } 
 import { KIND_BY_NAME } from './kinds/index.js';
 import { requestRecovery } from './kinds/recovery.js';
 import { retireMachine } from './kinds/rereplicate.js';
+import { DEFAULT_SEED_LIMITS, type SeedLimits } from './seed-limits.js';
 import { previewMoveReplica, startMoveReplica, type MoveReplicaRequest } from './kinds/move-replica-plan.js';
 import { createSwitchover, previewSwitchover, type SwitchoverOptions, type SwitchoverParams } from './kinds/switchover.js';
 import { FailoverWatch } from './watch/failover.js';
@@ -39,6 +40,8 @@ export interface OrchestratorDeps {
   graceMs: number;
   /** Switchovers past their preflight at once, cluster-wide (a drain's `--parallel` bounds its own). */
   maxSwitchovers: number;
+  /** Seeds at once, cluster-wide and per machine (default 2 and 1). */
+  seedLimits?: SeedLimits | undefined;
   /** More machines with masters down at once than this: no automatic failover (default 1). */
   maxAutomaticFailover?: number | undefined;
 }
@@ -68,6 +71,7 @@ export class Orchestrator {
       log: deps.log,
       graceUntil: () => this.graceUntil,
       maxSwitchovers: deps.maxSwitchovers,
+      seedLimits: deps.seedLimits ?? DEFAULT_SEED_LIMITS,
       startSwitchover: (store, options) => {
         this.startSwitchover(store, options);
       },

@@ -7,6 +7,7 @@ import type { ConflictError } from '@slotctl/shared';
 import { OperationConflict, type NewOperation, type OperationKind as KindName, type OperationRow, type OperationStep } from '../../db/rows.js';
 import type { Storage } from '../../db/storage.js';
 import type { OperationSnapshot, Rule } from './rule.js';
+import type { SeedLimits } from '../seed-limits.js';
 
 /** What a kind's view and actions are given: the database, the agents, and the orchestrator's few knobs. */
 export interface KindContext {
@@ -19,6 +20,8 @@ export interface KindContext {
   graceUntil: () => number;
   /** Switchovers past their preflight at once, cluster-wide. */
   maxSwitchovers: number;
+  /** Full copies (re-replication, replica moves) at once, cluster-wide and per machine. */
+  seedLimits: SeedLimits;
   /** Starts a child switchover of a drain or rebalance (throws ConflictError when the store is busy). */
   startSwitchover: (store: string, options: { timeoutMs: number; parent: string; reason: string }) => void;
   /** Asks a running operation to stop where its kind allows; silent when it cannot. */

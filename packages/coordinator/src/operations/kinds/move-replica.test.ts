@@ -18,6 +18,7 @@ interface Over {
   result?: Record<string, unknown>;
   cancel?: boolean;
   error?: string;
+  seedWait?: string;
 }
 
 function view(step: string, over: Over = {}): MoveReplicaView {
@@ -39,6 +40,8 @@ function view(step: string, over: Over = {}): MoveReplicaView {
     checkId: typeof result.checkId === 'string' ? result.checkId : '',
     createdEpoch: Number(result.createdEpoch ?? 0),
     switchedEpoch: Number(result.switchedEpoch ?? 0),
+    copyingSince: Number(result.copyingSince ?? 0),
+    seedWait: over.seedWait ?? '',
   };
 }
 
@@ -59,6 +62,10 @@ describe('replica-move rules', () => {
     expect(refused!.detail).toMatch(/replica is s01-m4 now/);
     expect(fire(view('preflight', { target: null, targetMachine: { drained: true } }))!.detail).toMatch(/m3 is drained/);
     expect(fire(view('preflight', { target: null, cancel: true }))).toMatchObject({ to: 'done', state: 'cancelled' });
+    // no free seed slot: it waits in preflight, saying which limit holds it
+    const held = view('preflight', { target: null, seedWait: 'no free seed slot (2 running, limit 2: --max-seeds): mv-7, rr-2' });
+    expect(fire(held)).toBeUndefined();
+    expect(moveReplicaWaiting(held)).toMatch(/limit 2: --max-seeds/);
   });
 
   it('seeds only once the new slot serves as replica and the master applied the epoch of the create', () => {
@@ -73,7 +80,9 @@ describe('replica-move rules', () => {
     expect(fire(view('seed', { master: { results: { seed: seed('mv-1', false) } } }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/not copied: bob/) });
     expect(fire(view('verify', { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1' } }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/master changed to s01-m2/) });
     expect(fire(view('create', { targetMachine: { state: 'down' } }))).toMatchObject({ to: 'abandon', detail: 'machine m3 is down' });
-    expect(fire(view('seed', { now: 3_700_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/not switched after 3600 s/) });
+    expect(fire(view('seed', { now: 3_700_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/not switched 3600 s after the create/) });
+    // the hour counts from the create, not from a wait for a seed slot
+    expect(fire(view('seed', { now: 3_700_000, result: { copyingSince: T0 + 200_000 } }))).toBeUndefined();
     // a blip (suspect, or the agent reconnecting) does not abandon an hour-long seed
     expect(fire(view('seed', { targetMachine: { state: 'suspect' }, connected: ['m1'] }))).toBeUndefined();
     // after the switch nothing abandons: forward only

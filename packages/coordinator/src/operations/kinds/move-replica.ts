@@ -17,7 +17,8 @@
 import { ALL_MAILBOXES } from '@slotctl/shared';
 import type { MachineRow, MailboxCheckRow, MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
 import type { KindContext, OperationKind } from '../framework/kind.js';
-import { age, stepAge, until, type Rule } from '../framework/rule.js';
+import { stepAge, until, type Rule } from '../framework/rule.js';
+import { seedSlotProblem } from '../seed-limits.js';
 
 export type MoveReplicaStep = 'preflight' | 'create' | 'seed' | 'verify' | 'switch' | 'catch-up' | 'confirm' | 'abandon' | 'done';
 export type MoveReplicaAction = 'none' | 'create-slot' | 'request-seed' | 'request-check' | 'note-master' | 'request-target-check' | 'switch-replica' | 'request-catch-up' | 'finish' | 'drop-slot';
@@ -53,6 +54,10 @@ export interface MoveReplicaView {
   /** The epoch the create and the switch wrote (0: not yet). */
   createdEpoch: number;
   switchedEpoch: number;
+  /** When the create was written (epoch ms; 0: not yet): the copy's time limit counts from it. */
+  copyingSince: number;
+  /** In preflight: why no seed slot is free ('' when one is; seed-limits.ts). */
+  seedWait: string;
 }
 
 export type MoveReplicaRule = Rule<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>;
@@ -182,7 +187,7 @@ const afterSwitchFailed = { to: 'done' as const, state: 'failed' as const, actio
 export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
   // before the switch: a cancel, the time limit, or the store or a machine lost abandon the new slot
   { from: '*', ...ABANDON, failure: false, reason: 'cancelled', doc: 'before the switch: an operator cancel', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.op.cancelRequested ? `cancelled at step ${v.op.step}: the new slot ${v.params.target} is abandoned` : undefined) },
-  { from: '*', ...ABANDON, reason: 'timed out', doc: 'before the switch: not switched within an hour', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && age(v) > v.params.timeoutMs ? `not switched after ${Math.round(v.params.timeoutMs / 1000)} s (at step ${v.op.step})` : undefined) },
+  { from: '*', ...ABANDON, reason: 'timed out', doc: 'before the switch: not switched within an hour of the create', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.now - (v.copyingSince || Date.parse(v.op.createdAt)) > v.params.timeoutMs ? `not switched ${Math.round(v.params.timeoutMs / 1000)} s after the create (at step ${v.op.step})` : undefined) },
   { from: '*', ...ABANDON, reason: 'store or machine lost', doc: 'before the switch: the store\'s master or replica changed, or the master\'s or the new slot\'s machine is declared down or retired', when: (v) => (BEFORE_SWITCH.includes(v.op.step) ? lost(v) : undefined) },
 
   { from: 'preflight', to: 'done', state: 'cancelled', reason: 'cancelled', action: 'none', doc: 'cancel (nothing was touched yet)', when: (v) => (v.op.cancelRequested ? 'cancelled before anything was touched' : undefined) },
@@ -193,7 +198,7 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
       return problems.length ? problems.join('; ') : undefined;
     },
   },
-  { from: 'preflight', to: 'create', reason: 'new replica slot added', action: 'create-slot', doc: 'otherwise', when: (v) => `${v.params.target} (${v.params.ip}) on ${v.params.targetMachine} beside ${v.params.oldReplica} (${v.params.oldMachine}), which keeps replicating` },
+  { from: 'preflight', to: 'create', reason: 'new replica slot added', action: 'create-slot', doc: 'otherwise, once a seed slot is free (`--max-seeds` cluster-wide, `--max-seeds-per-machine` for the master\'s and the target\'s machine)', when: (v) => (v.seedWait ? undefined : `${v.params.target} (${v.params.ip}) on ${v.params.targetMachine} beside ${v.params.oldReplica} (${v.params.oldMachine}), which keeps replicating`) },
   {
     from: 'create', to: 'seed', reason: 'new slot serving', action: 'request-seed', doc: 'the new slot serves as replica and the master applied the epoch of the create (it replicates to both)',
     when: (v) =>
@@ -245,6 +250,8 @@ function moveReplicaView(op: OperationRow, ctx: KindContext): MoveReplicaView | 
     checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
     createdEpoch: num('createdEpoch'),
     switchedEpoch: num('switchedEpoch'),
+    copyingSince: num('copyingSince'),
+    seedWait: op.step === 'preflight' ? seedSlotProblem({ id: op.id, masterMachine: params.masterMachine, targetMachine: params.targetMachine }, storage.operations.running(), ctx.seedLimits) : '',
   };
 }
 
@@ -264,7 +271,7 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
       storage.transaction(() => {
         if (storage.slots.get(p.target)) return; // created before a coordinator restart
         const epoch = storage.stores.addMovingReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, ip: p.ip, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `replica move ${v.op.id}: ${p.target} on ${p.targetMachine} added beside ${p.oldReplica}; the master replicates to both until the switch` });
-        storage.operations.mergeResult(v.op.id, { createdEpoch: epoch });
+        storage.operations.mergeResult(v.op.id, { createdEpoch: epoch, copyingSince: Date.now() });
       });
       ctx.push(machines);
       return;
@@ -329,6 +336,8 @@ export function moveReplicaWaiting(v: MoveReplicaView): string {
   const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
   const t = v.target;
   switch (v.op.step) {
+    case 'preflight':
+      return v.seedWait;
     case 'create':
       return `${p.target} to serve as replica at epoch ${v.createdEpoch || v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
     case 'seed':

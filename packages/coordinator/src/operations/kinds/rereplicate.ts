@@ -15,7 +15,8 @@ import { OperationConflict, type DiskRow, type MachineRow, type MailboxSummaryRo
 import { planReReplication } from '@slotctl/planner';
 import { clusterFromRows } from '../../placement/from-rows.js';
 import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
-import { age, stepAge, until, type Rule } from '../framework/rule.js';
+import { stepAge, until, type Rule } from '../framework/rule.js';
+import { seedSlotProblem } from '../seed-limits.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';
 export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | 'request-check' | 'finish' | 'end-failed';
@@ -49,6 +50,8 @@ export interface ReReplicationView {
   connected: ReadonlySet<string>;
   /** The check id of the current verification attempt ('' before the first). */
   checkId: string;
+  /** In preflight: why no seed slot is free ('' when one is; seed-limits.ts). */
+  seedWait?: string;
 }
 
 export type ReReplicationRule = Rule<ReReplicationView, ReReplicationAction, ReReplicationStep>;
@@ -102,8 +105,9 @@ const summary = (d: readonly string[]) => `${d.length} difference(s): ${d.slice(
 
 export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
   {
-    from: '*', to: 'done', state: 'failed', reason: 'timed out', failure: true, action: 'end-failed', doc: 'not done within an hour (the new replica stays marked seeding)',
-    when: (v) => (age(v) > v.params.timeoutMs ? `not done after ${Math.round(v.params.timeoutMs / 1000)} s (at step ${v.op.step}); the new replica stays marked seeding` : undefined),
+    from: '*', to: 'done', state: 'failed', reason: 'timed out', failure: true, action: 'end-failed', doc: 'not done within an hour of the create (the new replica stays marked seeding)',
+    // counted from the create: waiting in preflight for a seed slot is not the copy's time
+    when: (v) => (v.op.step !== 'preflight' && v.now - (Number(v.op.result.copyingSince ?? 0) || Date.parse(v.op.createdAt)) > v.params.timeoutMs ? `not done ${Math.round(v.params.timeoutMs / 1000)} s after the create (at step ${v.op.step}); the new replica stays marked seeding` : undefined),
   },
   {
     from: 'preflight', to: 'done', state: 'refused', reason: 'cannot re-replicate', failure: true, action: 'none', doc: 'the store\'s replica or master changed, a machine not up and connected, the target retired or the master\'s machine, the master not serving',
@@ -112,7 +116,7 @@ export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
       return problems.length ? problems.join('; ') : undefined;
     },
   },
-  { from: 'preflight', to: 'create', reason: 'new replica slot created', action: 'create-slot', doc: 'otherwise', when: (v) => `${v.params.target} on ${v.params.targetMachine} replaces ${v.params.oldReplica} (${v.params.oldMachine})` },
+  { from: 'preflight', to: 'create', reason: 'new replica slot created', action: 'create-slot', doc: 'otherwise, once a seed slot is free (`--max-seeds`, `--max-seeds-per-machine`)', when: (v) => (v.seedWait ? undefined : `${v.params.target} on ${v.params.targetMachine} replaces ${v.params.oldReplica} (${v.params.oldMachine})`) },
   {
     from: 'create', to: 'done', state: 'failed', reason: 'a machine is gone', failure: true, action: 'end-failed', doc: 'the master\'s or the new replica\'s machine is not up and connected',
     when: (v) => (!up(v.masterMachine, v.connected) || !up(v.targetMachine, v.connected) ? `${!up(v.masterMachine, v.connected) ? v.params.masterMachine : v.params.targetMachine} is not up with its agent connected` : undefined),
@@ -186,6 +190,7 @@ function rereplicateView(op: OperationRow, ctx: KindContext): ReReplicationView 
     targetMachine: storage.machines.get(params.targetMachine),
     connected: ctx.connected(),
     checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
+    seedWait: op.step === 'preflight' ? seedSlotProblem({ id: op.id, masterMachine: params.masterMachine, targetMachine: params.targetMachine }, storage.operations.running(), ctx.seedLimits) : '',
   };
 }
 
@@ -197,6 +202,7 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
     case 'create-slot':
       if (v.store.replicaSlot === p.target) storage.slots.setSeeding(p.target, v.op.id);
       else storage.stores.replaceReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `re-replication ${v.op.id}: ${p.target} on ${p.targetMachine} replaces ${p.oldReplica} (${p.oldMachine}, retired); not promotable until verified` });
+      if (!v.op.result.copyingSince) storage.operations.mergeResult(v.op.id, { copyingSince: Date.now() });
       ctx.push([...both, p.oldMachine]);
       return;
     case 'request-seed':
@@ -233,6 +239,7 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
 export function rereplicateWaiting(v: ReReplicationView): string {
   const p = v.params;
   const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
+  if (v.op.step === 'preflight' && v.seedWait) return v.seedWait;
   if (v.op.step === 'create') {
     const t = v.target;
     return `${p.target} to serve as replica at epoch ${v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;

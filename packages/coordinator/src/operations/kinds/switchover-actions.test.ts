@@ -35,7 +35,8 @@ describe('switchover actions', () => {
       connected: () => new Set(['m1', 'm2']),
       log: createLogger('test', { level: 'silent' }),
       graceUntil: () => 0,
-      maxSwitchovers: 1,
+      seedLimits: { cluster: 2, perMachine: 1 },
+    maxSwitchovers: 1,
       startSwitchover: () => undefined,
       cancelQuietly: () => undefined,
     };
