@@ -1,5 +1,5 @@
 // Text output of the planner's answers (slotctl plan …, machine add/retire). The golden tests compare exactly this.
-import type { AddMachinePlan, LayoutPlan, MachineSummary, RebalancePlan, ReplicaMove, WhatIfPlan } from '@slotctl/planner';
+import type { AddMachinePlan, FanOutPlan, LayoutPlan, MachineSummary, RebalancePlan, ReplicaMove, WhatIfPlan } from '@slotctl/planner';
 import { table } from './format.js';
 
 function disks(slot: { dataDisk: string; metaDisk: string }): string {
@@ -66,6 +66,20 @@ export function rebalanceText(plan: RebalancePlan): string {
 
 export function replicaMovesTable(moves: readonly ReplicaMove[]): string {
   return table(['store', 'replica from', 'to', 'why'], moves.map((m) => [m.store, m.from, m.to, m.reason]));
+}
+
+export function fanOutText(plan: FanOutPlan): string {
+  const after = new Map(plan.after.map((m) => [m.machine, m]));
+  const lines = [
+    plan.sentence,
+    '',
+    table(['machine', 'masters', 'fan-out', 'target', 'after', 'peers'], plan.before.filter((m) => !m.down).map((m) => [m.machine, String(m.masters), String(m.fanOut), String(m.target), String(after.get(m.machine)!.fanOut), m.peers.join(' ') || '-'])),
+  ];
+  if (plan.moves.length) {
+    lines.push('', 'replica moves (each: slotctl store move-replica STORE --to MACHINE --ip ADDRESS):', replicaMovesTable(plan.moves));
+  }
+  for (const s of plan.short) lines.push(`note: ${s.machine} stays at fan-out ${s.fanOut} of ${s.target}: ${s.why}`);
+  return lines.join('\n');
 }
 
 export function addMachineText(plan: AddMachinePlan): string {

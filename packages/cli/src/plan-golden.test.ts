@@ -9,9 +9,9 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { parseSize } from '@slotctl/shared';
-import { planAddMachine, planLayout, planRebalance, planReReplication, whatIf, type PlanCluster, type PlanMachine } from '@slotctl/planner';
+import { planAddMachine, planFanOut, planLayout, planRebalance, planReReplication, whatIf, type PlanCluster, type PlanMachine } from '@slotctl/planner';
 import { expectGolden } from '../../../test/support/golden.js';
-import { addMachineText, layoutText, rebalanceText, replicaMovesTable, whatIfText } from './plan-format.js';
+import { addMachineText, fanOutText, layoutText, rebalanceText, replicaMovesTable, whatIfText } from './plan-format.js';
 
 const dir = join(import.meta.dirname, 'plan-golden');
 
@@ -22,7 +22,7 @@ const scenario = z.strictObject({
   machines: z.array(machine),
   stores: z.array(z.strictObject({ name: z.string(), master: z.string(), replica: z.string() })).default([]),
   prepare: z.array(z.strictObject({ layout: z.strictObject({ count: z.number().optional() }).optional(), failover: z.string().optional(), drain: z.string().optional(), return: z.string().optional() })).default([]),
-  action: z.enum(['layout', 'whatif', 'rebalance', 'add-machine', 'rereplicate']),
+  action: z.enum(['layout', 'whatif', 'rebalance', 'add-machine', 'rereplicate', 'fanout']),
   options: z.strictObject({ count: z.number().optional(), lose: z.array(z.string()).optional(), machine: machine.optional(), retire: z.string().optional() }).default({}),
 });
 
@@ -58,6 +58,8 @@ export function runScenario(text: string): string {
       return head + rebalanceText(planRebalance(cluster));
     case 'add-machine':
       return head + addMachineText(planAddMachine(cluster, toMachine(s.options.machine!)));
+    case 'fanout':
+      return head + fanOutText(planFanOut(cluster));
     case 'rereplicate': {
       const plan = planReReplication(cluster, s.options.retire!);
       return head + replicaMovesTable(plan.moves) + (plan.unplaced.length ? `\n\nnot placed:\n${plan.unplaced.map((u) => `  - ${u.store}: ${u.reason}`).join('\n')}` : '');

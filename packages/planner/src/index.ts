@@ -7,3 +7,4 @@ export * from './whatif.js';
 export * from './rebalance.js';
 export * from './grow.js';
 export * from './input.js';
+export * from './fanout.js';

@@ -1,13 +1,14 @@
 // slotctl plan …: placement, computed and explained: layout (where new stores go), whatif (what losing machines
-// would do), rebalance (the fewest switchovers back to balance, --apply runs them). `machine add` and `machine retire`
+// would do), fanout (the replica moves that spread each machine's replicas), rebalance (the fewest switchovers back
+// to balance, --apply runs them). `machine add` and `machine retire`
 // are planner answers too, but machine verbs: they live with the other machine verbs.
 import type { Command } from 'commander';
 import { ValidationError, parseDuration } from '@slotctl/shared';
 import { parseCluster } from '@slotctl/shared/cluster-spec';
-import { DEFAULT_SLOT_SIZE, clusterFromSpec, planLayout, type LayoutPlan, type PlanCluster, type RebalancePlan, type WhatIfPlan } from '@slotctl/planner';
+import { DEFAULT_SLOT_SIZE, clusterFromSpec, planLayout, type FanOutPlan, type LayoutPlan, type PlanCluster, type RebalancePlan, type WhatIfPlan } from '@slotctl/planner';
 import { EXIT, positive, printJson, readFileArgument, type WithAdmin } from '../context.js';
 import { followOne } from '../follow.js';
-import { layoutText, rebalanceText, whatIfText } from '../plan-format.js';
+import { fanOutText, layoutText, rebalanceText, whatIfText } from '../plan-format.js';
 
 /** A cluster file as the planner sees it, for a layout planned offline (`plan layout --machines FILE`). */
 function readLayoutFile(file: string): PlanCluster {
@@ -65,6 +66,23 @@ export function registerPlanCommands(program: Command, withAdmin: WithAdmin): vo
       if (opts.json) printJson(result);
       else process.stdout.write(`${whatIfText(result)}\n`);
       if (result.lostStores.length) process.exitCode = EXIT.error;
+    });
+
+  plan
+    .command('fanout')
+    .description(
+      "Over how many peers each machine's masters keep their replicas (fan-out: losing the machine spreads its load " +
+        'over them), against the target min(5, machines − 1) — or its masters, when fewer — and the replica moves that ' +
+        'reach it: a replica that shares its machine with another of the master\'s goes to a machine that is not yet a ' +
+        'peer (up, undrained, a free slot, another rack when labelled). Busy and seeding stores are left alone. Run each ' +
+        'move with slotctl store move-replica.',
+    )
+    .option('--json', 'print the plan as JSON')
+    .addHelpText('after', '\nExamples:\n  slotctl plan fanout\n  slotctl plan fanout --json')
+    .action(async (opts: { json?: boolean }) => {
+      const result = JSON.parse((await withAdmin((a) => a.plan({ kind: 'fanout' }))).planJson) as FanOutPlan;
+      if (opts.json) printJson(result);
+      else process.stdout.write(`${fanOutText(result)}\n`);
     });
 
   plan

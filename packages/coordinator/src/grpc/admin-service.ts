@@ -292,6 +292,8 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
           return { planJson: JSON.stringify(planLayout(cluster(), { count: request.count || undefined, prefix: request.prefix || undefined })) };
         case 'whatif':
           return { planJson: JSON.stringify(whatIf(cluster(), request.lose)) };
+        case 'fanout':
+          return { planJson: JSON.stringify(deps.orchestrator.previewFanOut()) };
         case 'add-machine':
           return { planJson: JSON.stringify(planAddMachine(cluster(), parseNewMachine(request.machineJson), { prefix: request.prefix || undefined })) };
         case 'rebalance': {
@@ -300,7 +302,7 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
           return { planJson: JSON.stringify(out.plan), ...(out.operation ? { operation: operationInfo(storage, out.operation) } : {}) };
         }
         default:
-          throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, add-machine' });
+          throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, fanout, add-machine' });
       }
     }),
     CleanupStatus: unary(deps, 'CleanupStatus', (request) => {

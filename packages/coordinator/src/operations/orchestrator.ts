@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError, type Logger } from '@slotctl/shared';
 import type { OperationRow } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import { CleanupScheduler } from '../cleanup/runner.js';
-import { planRebalance, type RebalancePlan } from '@slotctl/planner';
+import { planFanOut, planRebalance, type FanOutPlan, type RebalancePlan } from '@slotctl/planner';
 import { clusterFromRows } from '../placement/from-rows.js';
 import { Coalescer } from './coalesce.js';
 import type { KindContext } from './framework/kind.js';
@@ -247,6 +247,14 @@ export class Orchestrator {
     const slots = storage.slots.list();
     const busy = new Set([...storage.operations.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
     return planRebalance(clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots }), busy);
+  }
+
+  /** `slotctl plan fanout`: the replica moves that bring every machine to its fan-out (busy and seeding stores left alone). */
+  previewFanOut(): FanOutPlan {
+    const { storage } = this.deps;
+    const slots = storage.slots.list();
+    const busy = new Set([...storage.operations.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
+    return planFanOut(clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots }), { exclude: busy });
   }
 
   /** `slotctl plan rebalance --apply`: the planner's switchovers as one resumable operation (a drain's table). */
