@@ -21,7 +21,7 @@ import { stepAge, until, type Rule } from '../framework/rule.js';
 import { seedSlotProblem } from '../seed-limits.js';
 
 export type MoveReplicaStep = 'preflight' | 'create' | 'seed' | 'verify' | 'switch' | 'catch-up' | 'confirm' | 'abandon' | 'done';
-export type MoveReplicaAction = 'none' | 'create-slot' | 'request-seed' | 'request-check' | 'note-master' | 'request-target-check' | 'switch-replica' | 'request-catch-up' | 'finish' | 'drop-slot';
+export type MoveReplicaAction = 'none' | 'create-slot' | 'request-seed' | 'retry-seed' | 'request-check' | 'note-master' | 'request-target-check' | 'switch-replica' | 'request-catch-up' | 'retry-catch-up' | 'finish' | 'drop-slot';
 
 export interface MoveReplicaParams {
   master: string;
@@ -67,7 +67,16 @@ export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 12
 const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
 const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
 const serving = (s: SlotRow | undefined, role: 'MASTER' | 'REPLICA') => s?.observedState === 'SERVING' && s.observedRole === role;
-const catchUpId = (op: OperationRow) => `${op.id}.catch-up`;
+/** A copy's attempts: a failed one (a replica briefly unreachable) is tried again after a pause, up to a bound. */
+const COPY_ATTEMPTS = 3;
+const COPY_RETRY_MS = 5000;
+const copyAttempt = (op: OperationRow, phase: 'seed' | 'catch-up') => Number(op.result[phase === 'seed' ? 'seedAttempt' : 'catchUpAttempt'] ?? 1);
+/** The request id of the copy's current attempt (the first seed's is the operation's own id). */
+function copyId(op: OperationRow, phase: 'seed' | 'catch-up'): string {
+  const n = copyAttempt(op, phase);
+  if (phase === 'seed') return n === 1 ? op.id : `${op.id}.seed-${n}`;
+  return n === 1 ? `${op.id}.catch-up` : `${op.id}.catch-up-${n}`;
+}
 
 /** What stops a move from starting, or from going on before its switch; [] when nothing does. */
 export function moveProblems(v: Pick<MoveReplicaView, 'params' | 'store' | 'master' | 'masterMachine' | 'targetMachine' | 'connected'>): string[] {
@@ -140,11 +149,25 @@ const targetAsked = (v: MoveReplicaView) => v.op.result.targetAsked === v.checkI
 const summary = (d: readonly string[]) => `${d.length} difference(s): ${d.slice(0, 5).join('; ')}${d.length > 5 ? '; …' : ''}`;
 const mailboxCount = (v: MoveReplicaView) => checks(v)!.master.mailboxes.filter((m) => m.exists && !m.name.startsWith('DELETED.')).length;
 
-function seedResult(v: MoveReplicaView, id: string): { ok: boolean; text: string } | undefined {
+function seedResult(v: MoveReplicaView, phase: 'seed' | 'catch-up'): { ok: boolean; text: string; finishedAt: number; last: boolean } | undefined {
   const r = v.master?.results.seed;
-  if (r?.op !== id) return undefined;
-  if (!r.ok) return { ok: false, text: `${r.error || 'no detail'}${r.failed.length ? ` (not copied: ${r.failed.slice(0, 10).join(', ')})` : ''}` };
-  return { ok: true, text: `${r.users} user(s), ${r.mailboxes} mailbox(es), ${r.messages} message(s) in ${r.ms} ms` };
+  if (r?.op !== copyId(v.op, phase)) return undefined;
+  const n = copyAttempt(v.op, phase);
+  const last = n >= COPY_ATTEMPTS;
+  if (!r.ok) return { ok: false, last, finishedAt: Date.parse(r.finishedAt) || 0, text: `${r.error || 'no detail'}${r.failed.length ? ` (not copied: ${r.failed.slice(0, 10).join(', ')})` : ''} (attempt ${n} of ${COPY_ATTEMPTS})` };
+  return { ok: true, last, finishedAt: Date.parse(r.finishedAt) || 0, text: `${r.users} user(s), ${r.mailboxes} mailbox(es), ${r.messages} message(s) in ${r.ms} ms` };
+}
+
+/** A failed copy tried again: after a pause, while attempts are left. */
+function retryRow(phase: 'seed' | 'catch-up'): MoveReplicaRule {
+  return {
+    from: phase, to: phase, reason: `${phase === 'seed' ? 'initial sync' : 'catch-up copy'} failed, trying again`, action: phase === 'seed' ? 'retry-seed' : 'retry-catch-up',
+    doc: `the copy failed and attempts are left (${COPY_ATTEMPTS} in all), ${COPY_RETRY_MS / 1000} s after the failure`,
+    when: (v) => {
+      const r = seedResult(v, phase);
+      return r && !r.ok && !r.last && v.now - r.finishedAt >= COPY_RETRY_MS ? r.text : undefined;
+    },
+  };
 }
 
 /** Rows that compare both slots again every 2 s while they differ (mail arriving replicates within a second or two). */
@@ -206,8 +229,9 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
         ? `${v.params.target} serves as replica and ${v.params.master} replicates to it too (epoch ${v.createdEpoch}); copying every user`
         : undefined,
   },
-  { from: 'seed', ...ABANDON, reason: 'initial sync failed', doc: 'the seed failed (the users not copied named)', when: (v) => { const r = seedResult(v, v.op.id); return r && !r.ok ? r.text : undefined; } },
-  { from: 'seed', to: 'verify', reason: 'initial sync done', action: 'request-check', doc: 'the seed succeeded', when: (v) => { const r = seedResult(v, v.op.id); return r?.ok ? `${r.text}; comparing every mailbox on both slots` : undefined; } },
+  { from: 'seed', ...ABANDON, reason: 'initial sync failed', doc: `the seed failed ${COPY_ATTEMPTS} times (the users not copied named)`, when: (v) => { const r = seedResult(v, 'seed'); return r && !r.ok && r.last ? r.text : undefined; } },
+  retryRow('seed'),
+  { from: 'seed', to: 'verify', reason: 'initial sync done', action: 'request-check', doc: 'the seed succeeded', when: (v) => { const r = seedResult(v, 'seed'); return r?.ok ? `${r.text}; comparing every mailbox on both slots` : undefined; } },
   ...compareRows('verify', { to: 'switch', reason: 'new slot verified', action: 'switch-replica', doc: 'every mailbox of the master\'s summary on the new slot, same uniqueid and UIDVALIDITY, last UID and modseq at least the master\'s' }, ABANDON),
   {
     from: 'switch', to: 'catch-up', reason: 'switched', action: 'request-catch-up', doc: 'the new slot is the store\'s replica and the master applied it',
@@ -221,8 +245,9 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
     from: 'switch', ...afterSwitchFailed, reason: 'master did not apply the switch', failure: true, doc: '60 s without the master applying the switch (forward only: the new slot is the replica)',
     when: (v) => (stepAge(v) > MOVE_REPLICA_DEFAULTS.switchTimeoutMs ? `${v.params.master} did not apply epoch ${v.switchedEpoch} within ${MOVE_REPLICA_DEFAULTS.switchTimeoutMs / 1000} s; ${v.params.target} is the replica, the catch-up copy did not run` : undefined),
   },
-  { from: 'catch-up', to: 'confirm', reason: 'catch-up copy done', action: 'request-check', doc: 'the second copy of every user succeeded', when: (v) => { const r = seedResult(v, catchUpId(v.op)); return r?.ok ? `${r.text}; comparing every mailbox again` : undefined; } },
-  { from: 'catch-up', ...afterSwitchFailed, reason: 'catch-up copy failed', failure: true, doc: 'the second copy failed (forward only)', when: (v) => { const r = seedResult(v, catchUpId(v.op)); return r && !r.ok ? `${v.params.target} is the replica; the catch-up copy failed: ${r.text}` : undefined; } },
+  { from: 'catch-up', to: 'confirm', reason: 'catch-up copy done', action: 'request-check', doc: 'the second copy of every user succeeded', when: (v) => { const r = seedResult(v, 'catch-up'); return r?.ok ? `${r.text}; comparing every mailbox again` : undefined; } },
+  { from: 'catch-up', ...afterSwitchFailed, reason: 'catch-up copy failed', failure: true, doc: `the second copy failed ${COPY_ATTEMPTS} times (forward only)`, when: (v) => { const r = seedResult(v, 'catch-up'); return r && !r.ok && r.last ? `${v.params.target} is the replica; the catch-up copy failed: ${r.text}` : undefined; } },
+  retryRow('catch-up'),
   { from: 'catch-up', ...afterSwitchFailed, reason: 'master changed', failure: true, doc: 'the master changed after the switch (a failover)', when: (v) => (v.store.masterSlot !== v.params.master ? `${v.store.name}'s master is ${v.store.masterSlot} now; the catch-up copy did not finish` : undefined) },
   ...compareRows('confirm', { to: 'done', state: 'succeeded', reason: 'moved', action: 'finish', doc: 'the same, on the new replica' }, afterSwitchFailed),
   {
@@ -276,13 +301,23 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
       ctx.push(machines);
       return;
     case 'request-seed':
-      storage.requests.put(p.master, { kind: 'seed', id: v.op.id });
+    case 'request-catch-up': {
+      const phase = action === 'request-seed' ? 'seed' : 'catch-up';
+      storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase) });
       ctx.push([p.masterMachine]);
       return;
-    case 'request-catch-up':
-      storage.requests.put(p.master, { kind: 'seed', id: catchUpId(v.op) });
+    }
+    case 'retry-seed':
+    case 'retry-catch-up': {
+      const phase = action === 'retry-seed' ? 'seed' : 'catch-up';
+      const next = { ...v.op, result: { ...v.op.result, [phase === 'seed' ? 'seedAttempt' : 'catchUpAttempt']: copyAttempt(v.op, phase) + 1 } };
+      storage.transaction(() => {
+        storage.operations.mergeResult(v.op.id, { [phase === 'seed' ? 'seedAttempt' : 'catchUpAttempt']: copyAttempt(v.op, phase) + 1 });
+        storage.requests.put(p.master, { kind: 'seed', id: copyId(next, phase) });
+      });
       ctx.push([p.masterMachine]);
       return;
+    }
     case 'request-check': {
       // the master first; the new slot once the master's summary is in and replication had time to carry it
       const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
@@ -340,8 +375,11 @@ export function moveReplicaWaiting(v: MoveReplicaView): string {
       return v.seedWait;
     case 'create':
       return `${p.target} to serve as replica at epoch ${v.createdEpoch || v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
-    case 'seed':
-      return `${p.master} to copy every user to ${p.target} (sync_client -u)${left}`;
+    case 'seed': {
+      const r = seedResult(v, 'seed');
+      if (r && !r.ok && !r.last) return `attempt ${copyAttempt(v.op, 'seed')} failed (${r.text}): trying again ${COPY_RETRY_MS / 1000} s after it`;
+      return `${p.master} to copy every user to ${p.target} (sync_client -u${copyAttempt(v.op, 'seed') > 1 ? `, attempt ${copyAttempt(v.op, 'seed')}` : ''})${left}`;
+    }
     case 'catch-up':
       return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)`;
     case 'verify':
@@ -373,6 +411,8 @@ export const MOVE_REPLICA: OperationKind<MoveReplicaView, MoveReplicaAction> = {
     'request-target-check': 'ask the new slot to summarize every mailbox',
     'switch-replica': 'one transaction: the new slot is the replica (no longer seeding), the old one moves to the retired slots (its files stay), epoch + 1',
     'request-catch-up': 'ask the master to copy every user to the new replica once more',
+    'retry-seed': 'ask the master to copy every user again (a new attempt)',
+    'retry-catch-up': 'ask the master for the catch-up copy again (a new attempt)',
     finish: 'clear the requests',
     'drop-slot': 'the new slot leaves the cluster (its files stay), epoch + 1; the requests cleared',
   },
@@ -386,6 +426,8 @@ export const MOVE_REPLICA: OperationKind<MoveReplicaView, MoveReplicaAction> = {
     'request-target-check': (v, ctx) => act('request-target-check', v, ctx),
     'switch-replica': (v, ctx) => act('switch-replica', v, ctx),
     'request-catch-up': (v, ctx) => act('request-catch-up', v, ctx),
+    'retry-seed': (v, ctx) => act('retry-seed', v, ctx),
+    'retry-catch-up': (v, ctx) => act('retry-catch-up', v, ctx),
     finish: (v, ctx) => act('finish', v, ctx),
     'drop-slot': (v, ctx) => act('drop-slot', v, ctx),
   },
