@@ -90,7 +90,7 @@ export function sampleStatus(names: readonly string[] = ['m1', 'm2', 'm3', 'm4',
     });
     const replicaSlot = slot(name, replica, 'REPLICA', `10.20.${2 - (i % 2)}.${i + 1}`, replica === down ? { state: '', reportedAt: before(7 * 60_000) } : {});
     const health = replica === down ? 'degraded' : backlogs[name]?.stalled ? 'degraded' : 'ok';
-    stores.push({ name, epoch: failedOver ? 4 : 3, serviceIp: `10.20.0.${100 + i}`, master: masterSlot, replica: replicaSlot, health, problems: [] });
+    stores.push({ name, epoch: failedOver ? 4 : 3, serviceIp: `10.20.0.${100 + i}`, master: masterSlot, replica: replicaSlot, moving: null, health, problems: [] });
   }
   const problems = [
     `machine ${down} is down since ${before(7 * 60_000 + 13_000)}`,

@@ -113,7 +113,7 @@ const STORES: TableSpec<StoreInfo> = {
     { head: 'epoch', cell: (s) => s.epoch },
     { head: 'service ip', cell: (s) => s.serviceIp },
     { head: 'master', cell: (s) => slotCell(s.master), short: { head: 'master -> replica', cell: (s) => `${slotBrief(s, s.master)} -> ${slotBrief(s, s.replica)}` } },
-    { head: 'replica', cell: (s) => slotCell(s.replica) },
+    { head: 'replica', cell: (s) => (s.moving ? `${slotCell(s.replica)} (moving to ${slotCell(s.moving)})` : slotCell(s.replica)) },
     { head: 'backlog', cell: (s) => backlogCell(s.master), short: { cell: (s) => backlogBrief(s.master) } },
   ],
   fit: [{ drop: 'service ip' }, { shorten: 'backlog' }, [{ shorten: 'master' }, { drop: 'replica' }], { drop: 'epoch' }, { truncate: 'backlog', min: 12 }],

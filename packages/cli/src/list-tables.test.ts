@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { expectGolden } from '../../../test/support/golden.js';
-import { NOW, sampleAtRisk, sampleCleanup, sampleDisks, sampleOperations, sampleSlots } from './cluster-sample.fixture.js';
+import { NOW, sampleAtRisk, sampleCleanup, sampleDisks, sampleOperations, sampleSlots, sampleStatus } from './cluster-sample.fixture.js';
+import { storesTable } from './format.js';
 import { cleanupTable } from './commands/cleanup.js';
 import { diskTable } from './commands/disk.js';
 import { operationsTable } from './commands/operations.js';
@@ -53,5 +54,15 @@ describe('list tables fit the terminal', () => {
     const text = slotsTable(sampleSlots(), 80);
     expect(text).toMatch(/│ s09-m3 .*│ STALLED 1208 files, 311 mbox, 2h14m │/);
     expect(text).toMatch(/│ s02-m3 .*│ stopped… +│/);
+  });
+});
+
+describe('store list', () => {
+  it('names a replica being moved in beside the replica, until its switch', () => {
+    const [store] = sampleStatus().stores;
+    const moving = { ...store!.replica!, name: `${store!.name}-m9`, machine: 'm9', state: 'SERVING' };
+    const wide = storesTable([{ ...store!, moving }]);
+    expect(wide).toContain(`${store!.replica!.name}@${store!.replica!.machine} serving (moving to ${store!.name}-m9@m9 serving)`);
+    expect(storesTable([store!])).not.toContain('moving to');
   });
 });

@@ -122,6 +122,8 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
   const slotCount = new Map<string, number>();
   for (const slot of rows.slots) slotCount.set(slot.machine, (slotCount.get(slot.machine) ?? 0) + 1);
 
+  // a slot of a store that is neither its master nor its replica: a replica being moved in
+  const moving = new Map(rows.slots.filter((s) => s.seeding && rows.stores.some((st) => st.name === s.store && st.masterSlot !== s.name && st.replicaSlot !== s.name)).map((s) => [s.store, s]));
   const stores: StoreInfo[] = rows.stores.map((store) => {
     const master = slots.get(store.masterSlot);
     const replica = slots.get(store.replicaSlot);
@@ -138,6 +140,7 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
       serviceIp: store.serviceIp,
       master: slotInfo(master, store),
       replica: slotInfo(replica, store),
+      ...(moving.has(store.name) ? { moving: slotInfo(moving.get(store.name), store) } : {}),
       health,
       problems: own.map((p) => p.text),
     };
