@@ -30,8 +30,9 @@ async function boundOn(machine: string): Promise<string[]> {
   return out.stdout.split('\n').map((l) => l.split(/\s+/)[3]?.split('/')[0] ?? '').filter(Boolean);
 }
 
+/** Starts a move ('' for `ip`: the target's slot_ips give it). */
 async function move(s: StoreJson, to: string, ip: string, extra: string[] = []): Promise<OperationJson> {
-  const started = await cluster.slotctl(['store', 'move-replica', s.name, '--to', to, '--ip', ip, '--no-wait', '--json', ...extra]);
+  const started = await cluster.slotctl(['store', 'move-replica', s.name, '--to', to, ...(ip ? ['--ip', ip] : []), '--no-wait', '--json', ...extra]);
   expect(started.exitCode, started.stderr).toBe(0);
   return JSON.parse(started.stdout) as OperationJson;
 }
@@ -176,11 +177,20 @@ describe('moving a replica between live machines', () => {
     await expectReplicasMatch([after], { users: ['ann'], timeoutMs: 30_000 });
   }, 300_000);
 
-  it('copies one store at a time with --max-seeds 1: three moves asked at once, never two copying together', async () => {
+  it('copies one store at a time with --max-seeds 1: three moves asked at once, never two copying together; addresses from the machines\' slot_ips', async () => {
     const all = await stores();
     const list = all.slice(4, 7);
+    // no --ip and no pool: refused, saying how to give one
+    const none = await cluster.slotctl(['store', 'move-replica', list[0]!.name, '--to', thirdMachine(list[0]!), '--dry-run', '--json']);
+    expect(none.exitCode).toBe(1);
+    expect(JSON.parse(none.stdout).problems.join('; ')).toMatch(/needs an address of its own: give one with --ip, or declare addresses for new slots on m\d in the cluster file \(slot_ips/);
+    // each machine gets a pool of its own (10.231.6.10x for m1, .11x for m2, …), applied from the cluster as it is now
+    const now = parse((await cluster.slotctl(['cluster', 'export'])).stdout) as { machines: { name: string }[] };
+    const pools = { ...now, machines: now.machines.map((m) => ({ ...m, slot_ips: [`10.231.6.${100 + Number(m.name.slice(1)) * 10}-10.231.6.${109 + Number(m.name.slice(1)) * 10}`] })) };
+    const applied = await cluster.slotctl(['cluster', 'apply', '-'], JSON.stringify(pools));
+    expect(applied.exitCode, applied.stdout + applied.stderr).toBe(0);
     const ops: OperationJson[] = [];
-    for (const [i, s] of list.entries()) ops.push(await move(s, thirdMachine(s), newIp(10 + i)));
+    for (const s of list) ops.push(await move(s, thirdMachine(s), ''));
     const copying = new Set(['create', 'seed', 'verify']);
     let most = 0;
     let samples = 0;
@@ -205,6 +215,10 @@ describe('moving a replica between live machines', () => {
     }));
     spans.sort((a, b) => a.from - b.from);
     for (let i = 1; i < spans.length; i++) expect(spans[i]!.from, `${spans[i]!.id} began copying before ${spans[i - 1]!.id} switched`).toBeGreaterThanOrEqual(spans[i - 1]!.to);
+    // each new replica took an address of its machine's pool
+    const moved = (await stores()).filter((x) => list.some((s) => s.name === x.name));
+    for (const x of moved) expect(x.replica.ip, `${x.name}'s new replica on ${x.replica.machine}`).toMatch(new RegExp(`^10\\.231\\.6\\.1${x.replica.machine.slice(1)}\\d$`));
+    expect(new Set(moved.map((x) => x.replica.ip)).size).toBe(moved.length);
     console.log(`seed limit: at most ${most} copying at once in ${samples} samples; copies ${spans.map((s) => `${s.to - s.from} ms`).join(', ')}, one after another; a waiting one said: ${waited}`);
     expect(most).toBe(1);
     expect(waited).toMatch(/limit 1: --max-seeds/);
@@ -227,7 +241,6 @@ describe('moving a replica between live machines', () => {
     const unknown = await cluster.slotctl(['store', 'move-replica', 'nosuch', '--to', to, '--ip', newIp(9)]);
     expect(unknown.exitCode).toBe(1);
     expect(unknown.stderr).toMatch(/store "nosuch" is not in the cluster/);
-    expect((await cluster.slotctl(['store', 'move-replica', s.name, '--to', to])).exitCode, 'no --ip').toBe(2);
 
     // a partition over the warning threshold on the target: the agents' own measurement (every 5 s here) against the
     // cluster's threshold, lowered to 1 % (any used disk is over it), then set back

@@ -19,6 +19,16 @@ describe('cluster file: placement fields', () => {
   });
 });
 
+describe('cluster file: address pools', () => {
+  it('reads slot_ips (addresses and IPv4 ranges), none by default, and names a bad entry as an address problem', () => {
+    expect(parseCluster('machines:\n  - { name: m1, address: 10.0.0.1, slot_ips: [10.0.1.10-10.0.1.40, 10.0.2.5] }\n').spec!.machines[0]!.slot_ips).toEqual(['10.0.1.10-10.0.1.40', '10.0.2.5']);
+    expect(parseCluster('machines:\n  - { name: m1, address: 10.0.0.1 }\n').spec!.machines[0]!.slot_ips).toEqual([]);
+    const bad = parseCluster('machines:\n  - name: m1\n    address: 10.0.0.1\n    slot_ips: [10.0.1.40-10.0.1.10]\n');
+    expect(bad.problems.map((p) => [p.line, p.code, p.path])).toEqual([[4, 'InvalidAddress', 'machines[0].slot_ips[0]']]);
+    expect(bad.problems[0]!.message).toMatch(/ends before it begins/);
+  });
+});
+
 describe('cluster file: event retention', () => {
   it('reads `events: keep`, 90 days by default, and refuses less than a day with its line', () => {
     expect(parseCluster('events: { keep: 30d }\n').spec!.events).toEqual({ keep: '30d' });

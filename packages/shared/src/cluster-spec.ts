@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
 import { ipProblem, nameProblem, pathProblem } from './validate.js';
+import { poolEntryProblem } from './address-pool.js';
 
 function refineWith(check: (value: string) => string | undefined) {
   return (value: string, ctx: z.RefinementCtx) => {
@@ -47,6 +48,8 @@ const machineSchema = z.strictObject({
   /** Racks (or zones) keep a store's two slots apart. */
   rack: z.string().superRefine(refineWith(nameProblem)).optional(),
   disks: z.array(diskSchema).default([]),
+  /** Addresses new slots on this machine may take (a replica moved to it): single addresses or IPv4 ranges FIRST-LAST. */
+  slot_ips: z.array(z.string().superRefine(refineWith((v) => poolEntryProblem(v) || undefined))).default([]),
 });
 
 const slotSchema = z.strictObject({
@@ -177,7 +180,7 @@ function entryOf(raw: unknown, path: readonly PathKey[]): string {
 function codeForField(path: readonly PathKey[]): ProblemCode {
   const field = String(path[path.length - 1] ?? '');
   if (field === 'name' || field === 'machine' || field === 'master') return 'InvalidName';
-  if (field === 'address' || field.endsWith('ip')) return 'InvalidAddress';
+  if (field === 'address' || field.endsWith('ip') || path.includes('slot_ips')) return 'InvalidAddress';
   if (field.endsWith('path')) return 'InvalidPath';
   return 'SchemaError';
 }

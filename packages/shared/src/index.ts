@@ -15,3 +15,4 @@ export * from './version-compat.js';
 export * from './config-file/index.js';
 export * from './systemd/notify.js';
 export * from './relay-mac.js';
+export * from './address-pool.js';

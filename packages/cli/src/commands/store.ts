@@ -118,18 +118,18 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
     )
     .argument('<store>', 'store name')
     .requiredOption('--to <machine>', 'the machine that will hold the replica')
-    .requiredOption('--ip <address>', "the new replica slot's address (routed to MACHINE, like its other slots' addresses)")
+    .option('--ip <address>', "the new replica slot's address (routed to MACHINE, like its other slots' addresses); default: the first free one of MACHINE's slot_ips in the cluster file")
     .option('--data-path <path>', "the new slot's data partition (default: the old replica's place under MACHINE's disk of the same name)")
     .option('--meta-path <path>', "the new slot's meta partition (default: as for --data-path)")
     .option('--no-wait', 'start it and return at once')
     .option('--timeout <duration>', 'stop waiting after this long (the move goes on)', '70m')
     .option('--dry-run', 'print the steps and what stops the move now; change nothing')
     .option('--json', 'print JSON (while following: one object per line)')
-    .addHelpText('after', '\nExamples:\n  slotctl store move-replica s01 --to m5 --ip 10.0.5.21 --dry-run\n  slotctl store move-replica s01 --to m5 --ip 10.0.5.21\n  slotctl operations cancel mv-1a2b3c4d   (before the switch only)')
-    .action(async (name: string, opts: { to: string; ip: string; dataPath?: string; metaPath?: string; wait: boolean; timeout: string; dryRun?: boolean; json?: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  slotctl store move-replica s01 --to m5 --dry-run\n  slotctl store move-replica s01 --to m5 --ip 10.0.5.21\n  slotctl operations cancel mv-1a2b3c4d   (before the switch only)')
+    .action(async (name: string, opts: { to: string; ip?: string; dataPath?: string; metaPath?: string; wait: boolean; timeout: string; dryRun?: boolean; json?: boolean }) => {
       const timeoutMs = parseDuration(opts.timeout, '--timeout');
       await withAdmin(async (a) => {
-        const reply = await a.moveReplica({ store: name, toMachine: opts.to, ip: opts.ip, dataPath: opts.dataPath ?? '', metaPath: opts.metaPath ?? '', dryRun: !!opts.dryRun });
+        const reply = await a.moveReplica({ store: name, toMachine: opts.to, ip: opts.ip ?? '', dataPath: opts.dataPath ?? '', metaPath: opts.metaPath ?? '', dryRun: !!opts.dryRun });
         if (reply.dryRun) {
           if (opts.json) printJson({ store: name, to: opts.to, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
           else {

@@ -91,7 +91,7 @@ function write(storage: Storage, spec: ClusterSpec, changes: Change[], source: s
 }
 
 function machineInput(m: MachineSpec): MachineInput {
-  return { name: m.name, address: m.address, disks: m.disks, slotCapacity: m.slots, rack: m.rack ?? '' };
+  return { name: m.name, address: m.address, disks: m.disks, slotCapacity: m.slots, rack: m.rack ?? '', slotIps: m.slot_ips };
 }
 
 function slotInputs(s: StoreSpec): SlotInput[] {

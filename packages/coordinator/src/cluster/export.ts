@@ -22,6 +22,7 @@ export function exportCluster(storage: Storage, now = new Date()): string {
         slots: m.slotCapacity,
         ...(m.rack ? { rack: m.rack } : {}),
         disks: m.disks.map((d) => ({ name: d.name, path: d.path, class: d.class, ...(d.size !== undefined ? { size: d.size } : {}) })),
+        ...(m.slotIps.length ? { slot_ips: m.slotIps } : {}),
       })),
     stores: storage.stores.list().map((st) => {
       const master = slots.get(st.masterSlot)!;

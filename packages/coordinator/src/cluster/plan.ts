@@ -123,6 +123,7 @@ function diffMachines(spec: ClusterSpec, current: CurrentCluster, prune: boolean
     if (JSON.stringify(before.disks) !== JSON.stringify(m.disks)) what.push('disks');
     if (before.slotCapacity !== m.slots) what.push(`slots ${before.slotCapacity} -> ${m.slots}`);
     if (before.rack !== (m.rack ?? '')) what.push(`rack ${before.rack || '-'} -> ${m.rack || '-'}`);
+    if (JSON.stringify(before.slotIps) !== JSON.stringify(m.slot_ips)) what.push(`slot_ips [${before.slotIps.join(', ')}] -> [${m.slot_ips.join(', ')}]`);
     if (what.length) changes.push({ action: 'update', kind: 'machine', name: m.name, detail: what.join(', ') });
   }
   const named = new Set(spec.machines.map((m) => m.name));

@@ -307,6 +307,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX stores_by_replica ON stores(replica_slot);
     `,
   },
+  {
+    version: 13,
+    description: "a machine's pool of addresses for new slots (the cluster file's slot_ips): a replica moved to it takes the first free one",
+    sql: `
+      ALTER TABLE machines ADD COLUMN slot_ips TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -25,6 +25,8 @@ export interface MachineRow {
   rack: string;
   /** When `slotctl machine retire` declared it gone for good; '' otherwise. */
   retiredAt: string;
+  /** Addresses new slots on it may take (the cluster file's slot_ips: addresses and IPv4 ranges). */
+  slotIps: string[];
 }
 
 export interface StoreRow {
@@ -438,6 +440,7 @@ export interface CleanupRunFilter {
 /** A machine as the cluster file declares it (cluster apply). */
 export interface MachineInput extends Pick<MachineRow, 'name' | 'address' | 'slotCapacity' | 'rack'> {
   disks: readonly DiskRow[];
+  slotIps?: readonly string[];
 }
 
 /** A store as the cluster file declares it, with its two slots (cluster apply). */

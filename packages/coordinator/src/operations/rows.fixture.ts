@@ -5,7 +5,7 @@ export const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 export const iso = (ms: number) => new Date(T0 + ms).toISOString();
 
 export const machine = (name: string, over: Partial<MachineRow> = {}): MachineRow => ({
-  name, address: '10.0.0.1', disks: [], drained: false, state: 'up', stateSince: iso(0), lastHeartbeat: iso(0), agentVersion: '1', slotCapacity: 18, rack: '', retiredAt: '', ...over,
+  name, address: '10.0.0.1', disks: [], drained: false, state: 'up', stateSince: iso(0), lastHeartbeat: iso(0), agentVersion: '1', slotCapacity: 18, rack: '', retiredAt: '', slotIps: [], ...over,
 });
 
 export const slot = (name: string, machineName: string, over: Partial<SlotRow> = {}): SlotRow => ({

@@ -3,7 +3,7 @@ import type { MachineRow } from '../db/rows.js';
 import { buildClusterView } from './view.js';
 import { slot } from '../operations/rows.fixture.js';
 
-const machine = (name: string): MachineRow => ({ name, address: `10.0.0.${name.slice(1)}`, disks: [], drained: false, state: 'up', stateSince: '2026-12-05T09:00:00.000Z', lastHeartbeat: '2026-12-05T09:10:00.000Z', agentVersion: '0.1.0', slotCapacity: 8, rack: '', retiredAt: '' });
+const machine = (name: string): MachineRow => ({ name, address: `10.0.0.${name.slice(1)}`, disks: [], drained: false, state: 'up', stateSince: '2026-12-05T09:00:00.000Z', lastHeartbeat: '2026-12-05T09:10:00.000Z', agentVersion: '0.1.0', slotCapacity: 8, rack: '', retiredAt: '', slotIps: [] });
 
 describe('status of a machine heard through a partner', () => {
   it('says up via the partner, as a warning that names what it means', () => {

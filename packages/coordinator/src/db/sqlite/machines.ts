@@ -28,9 +28,9 @@ export class SqliteMachines implements MachineStorage {
         `SELECT DISTINCT p.machine FROM slots s JOIN slots p ON p.store = s.store AND p.machine <> s.machine WHERE s.machine = ? ORDER BY p.machine`,
       ),
       insert: db.prepare(
-        "INSERT INTO machines (name, address, disks, slot_capacity, rack, state, state_since, created_at) VALUES (?, ?, ?, ?, ?, 'unknown', ?, ?)",
+        "INSERT INTO machines (name, address, disks, slot_capacity, rack, slot_ips, state, state_since, created_at) VALUES (?, ?, ?, ?, ?, ?, 'unknown', ?, ?)",
       ),
-      update: db.prepare('UPDATE machines SET address = ?, disks = ?, slot_capacity = ?, rack = ? WHERE name = ?'),
+      update: db.prepare('UPDATE machines SET address = ?, disks = ?, slot_capacity = ?, rack = ?, slot_ips = ? WHERE name = ?'),
       delete: db.prepare('DELETE FROM machines WHERE name = ?'),
     };
   }
@@ -90,11 +90,11 @@ export class SqliteMachines implements MachineStorage {
   }
 
   add(m: MachineInput, at: string): void {
-    this.stmt.insert.run(m.name, m.address, JSON.stringify(m.disks), m.slotCapacity, m.rack, at, at);
+    this.stmt.insert.run(m.name, m.address, JSON.stringify(m.disks), m.slotCapacity, m.rack, JSON.stringify(m.slotIps ?? []), at, at);
   }
 
   update(m: MachineInput): void {
-    this.stmt.update.run(m.address, JSON.stringify(m.disks), m.slotCapacity, m.rack, m.name);
+    this.stmt.update.run(m.address, JSON.stringify(m.disks), m.slotCapacity, m.rack, JSON.stringify(m.slotIps ?? []), m.name);
   }
 
   remove(name: string): void {

@@ -36,6 +36,7 @@ export interface RawMachine {
   slot_capacity: number;
   rack: string;
   retired_at: string;
+  slot_ips: string;
 }
 
 export function toMachine(raw: RawMachine): MachineRow {
@@ -51,6 +52,7 @@ export function toMachine(raw: RawMachine): MachineRow {
     slotCapacity: raw.slot_capacity,
     rack: raw.rack,
     retiredAt: raw.retired_at,
+    slotIps: JSON.parse(raw.slot_ips ?? '[]') as string[],
   };
 }
 

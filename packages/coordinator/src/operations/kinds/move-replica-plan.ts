@@ -3,7 +3,7 @@
 // full (slot count, declared disk sizes at the planner's reservation, or a measured partition over the warning
 // threshold), in the master's rack, without a disk of the class the replica's partitions need; or when the store is
 // not whole (its replica still being seeded) or busy.
-import { ConflictError, NotFoundError, ValidationError, assertIp, assertName, assertPath } from '@slotctl/shared';
+import { ConflictError, NotFoundError, assertIp, assertName, assertPath, firstFree } from '@slotctl/shared';
 import { DEFAULT_SLOT_SIZE, freeSlots } from '@slotctl/planner';
 import { OperationConflict, type DiskRow, type MachineRow, type PartitionRow, type SlotRow } from '../../db/rows.js';
 import { readCleanupConfig, CLEANUP_SETTING } from '../../cleanup/config.js';
@@ -15,7 +15,7 @@ import { pathOnMachine } from './rereplicate.js';
 export interface MoveReplicaRequest {
   store: string;
   to: string;
-  /** The new slot's address (its own: the old replica keeps its address until the switch). */
+  /** The new slot's address (its own: the old replica keeps its address until the switch); '' = the first free one of the target's slot_ips. */
   ip: string;
   /** '' = the old replica's place under the target's disk of the same name (or class). */
   dataPath?: string;
@@ -77,8 +77,25 @@ function targetProblems(ctx: KindContext, master: MachineRow, old: SlotRow, targ
   const clash = slotsThere.find((s) => s.dataPath === dataPath || s.metaPath === metaPath);
   if (clash) out.push(`${target.name} already uses ${clash.dataPath === dataPath ? dataPath : metaPath} (slot ${clash.name}): give other paths with --data-path and --meta-path`);
   if (allSlots.some((s) => s.name === slotName)) out.push(`a slot named ${slotName} exists already`);
-  const taken = allSlots.find((s) => s.ip === ip)?.name ?? storage.stores.list().find((s) => s.serviceIp === ip)?.name ?? storage.machines.list().find((m) => m.address === ip)?.name;
+  const taken = allSlots.find((s) => s.ip === ip)?.name ?? storage.stores.list().find((s) => s.serviceIp === ip)?.name ?? storage.machines.list().find((m) => m.address === ip)?.name ?? reservedIps(ctx).get(ip);
   if (taken) out.push(`address ${ip} is in use (${taken}): give the new slot an address of its own`);
+  return out;
+}
+
+/** The first address of the machine's pool that no slot, store or machine uses (undefined: none declared or left). */
+function allocate(ctx: KindContext, machine: MachineRow): string | undefined {
+  const { storage } = ctx;
+  const used = new Set([...storage.slots.list().map((s) => s.ip), ...storage.stores.list().map((s) => s.serviceIp), ...storage.machines.list().map((m) => m.address), ...reservedIps(ctx).keys()]);
+  return firstFree(machine.slotIps, used);
+}
+
+/** Addresses of moves asked for whose slot does not exist yet (waiting for a seed slot): taken all the same. */
+function reservedIps(ctx: KindContext): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const o of ctx.storage.operations.running()) {
+    const p = o.params as unknown as Partial<MoveReplicaParams>;
+    if (o.kind === 'move-replica' && p.ip) out.set(p.ip, `the replica move ${o.id} of ${o.store}`);
+  }
   return out;
 }
 
@@ -87,8 +104,7 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
   const { storage } = ctx;
   assertName(req.store, 'store');
   assertName(req.to, '--to');
-  if (!req.ip) throw new ValidationError('the new replica slot needs an address of its own', { hint: 'give it with --ip ADDRESS (one routed to the target machine, like its other slots\' addresses)' });
-  assertIp(req.ip, '--ip');
+  if (req.ip) assertIp(req.ip, '--ip');
   if (req.dataPath) assertPath(req.dataPath, '--data-path');
   if (req.metaPath) assertPath(req.metaPath, '--meta-path');
   const store = storage.stores.get(req.store);
@@ -99,6 +115,7 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
   const old = storage.slots.get(store.replicaSlot)!;
   const masterMachine = storage.machines.get(master.machine)!;
   const oldMachine = storage.machines.get(old.machine)!;
+  const ip = req.ip || allocate(ctx, target);
   const params: MoveReplicaParams = {
     master: master.name,
     masterMachine: master.machine,
@@ -106,13 +123,20 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
     oldMachine: old.machine,
     target: `${store.name}-${target.name}`,
     targetMachine: target.name,
-    ip: req.ip,
+    ip: ip ?? '',
     dataPath: req.dataPath || pathOnMachine(old.dataPath, oldMachine.disks, target.disks, 'hdd'),
     metaPath: req.metaPath || pathOnMachine(old.metaPath, oldMachine.disks, target.disks, 'ssd'),
     timeoutMs: MOVE_REPLICA_DEFAULTS.timeoutMs,
     verifyTimeoutMs: MOVE_REPLICA_DEFAULTS.verifyTimeoutMs,
   };
   const problems: string[] = [];
+  if (!ip) {
+    problems.push(
+      target.slotIps.length
+        ? `machine ${target.name} has no free address left in its slot_ips (${target.slotIps.join(', ')}): give one with --ip, or declare more in the cluster file`
+        : `the new slot needs an address of its own: give one with --ip, or declare addresses for new slots on ${target.name} in the cluster file (slot_ips: [FIRST-LAST]) and apply it`,
+    );
+  }
   if (target.name === master.machine) problems.push(`machine ${target.name} holds the master ${master.name}: the replica must be on another machine`);
   else if (target.name === old.machine) problems.push(`machine ${target.name} already holds the replica ${old.name}`);
   else problems.push(...targetProblems(ctx, masterMachine, old, target, params.dataPath, params.metaPath, params.ip, params.target));
@@ -133,7 +157,7 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
 /** Starts the move (a ConflictError when something stops it, naming what). */
 export function startMoveReplica(ctx: KindContext, req: MoveReplicaRequest): string {
   const { params, problems } = previewMoveReplica(ctx, req);
-  if (problems.length) throw new ConflictError(`cannot move ${req.store}'s replica to ${req.to}: ${problems.join('; ')}`, { hint: `see what it would do: slotctl store move-replica ${req.store} --to ${req.to} --ip ${req.ip} --dry-run` });
+  if (problems.length) throw new ConflictError(`cannot move ${req.store}'s replica to ${req.to}: ${problems.join('; ')}`, { hint: `see what it would do: slotctl store move-replica ${req.store} --to ${req.to}${req.ip ? ` --ip ${req.ip}` : ''} --dry-run` });
   const epoch = ctx.storage.stores.get(req.store)!.epoch;
   return createOperation(
     ctx,

@@ -36,7 +36,7 @@ describe('switchover actions', () => {
       log: createLogger('test', { level: 'silent' }),
       graceUntil: () => 0,
       seedLimits: { cluster: 2, perMachine: 1 },
-    maxSwitchovers: 1,
+      maxSwitchovers: 1,
       startSwitchover: () => undefined,
       cancelQuietly: () => undefined,
     };
