@@ -1,5 +1,8 @@
-// Hand-made database rows for the pure rule-table tests.
+// Hand-made database rows for the pure rule-table tests, and a kind's context for the action tests.
+import { createLogger } from '@slotctl/shared';
 import { EMPTY_BACKLOG, type MachineRow, type SlotRow } from '../db/rows.js';
+import type { Storage } from '../db/storage.js';
+import type { KindContext } from './framework/kind.js';
 
 export const T0 = Date.parse('2026-11-29T10:00:00.000Z');
 export const iso = (ms: number) => new Date(T0 + ms).toISOString();
@@ -15,3 +18,17 @@ export const slot = (name: string, machineName: string, over: Partial<SlotRow> =
   requests: {}, results: {}, recoverListening: '', seeding: '', cleanupStartedAt: '', cleanupRequested: '', cleanupNextAt: '', partitions: [], ...over,
 });
 
+
+/** A kind's context over a real database for action tests: nothing pushed anywhere unless `over` says so. */
+export const kindContext = (storage: Storage, over: Partial<KindContext> = {}): KindContext => ({
+  storage,
+  push: () => undefined,
+  connected: () => new Set(),
+  log: createLogger('test', { level: 'silent' }),
+  graceUntil: () => 0,
+  seedLimits: { cluster: 2, perMachine: 1 },
+  maxSwitchovers: 1,
+  startSwitchover: () => undefined,
+  cancelQuietly: () => undefined,
+  ...over,
+});

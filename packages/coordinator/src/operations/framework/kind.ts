@@ -60,6 +60,11 @@ export interface OperationKind<V extends OperationSnapshot = OperationSnapshot, 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyKind = OperationKind<any, any>;
 
+/** An action map whose actions all go through one function (a kind that carries its actions out in one switch). */
+export function dispatchTo<V, A extends string>(names: readonly A[], act: (action: A, v: V, ctx: KindContext) => void): Record<A, (v: V, ctx: KindContext) => void> {
+  return Object.fromEntries(names.map((name) => [name, (v: V, ctx: KindContext) => act(name, v, ctx)])) as Record<A, (v: V, ctx: KindContext) => void>;
+}
+
 /** The refusal of a kind that can never be cancelled. */
 export const neverCancelled =
   (what: string, hint: string) =>

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@slotctl/shared';
 import { applyCluster } from '../../cluster/apply.js';
 import { openDatabase } from '../../db/open.js';
 import { sqliteStorage } from '../../db/sqlite/index.js';
 import type { Storage } from '../../db/storage.js';
 import type { KindContext } from '../framework/kind.js';
 import { previewMoveReplica, startMoveReplica } from './move-replica-plan.js';
+import { kindContext } from '../rows.fixture.js';
 
 const slots = (s: string, n: number, a: string, b: string) => [
   { machine: a, ip: `127.0.7.${n}`, data_path: `/srv/${a}/${s}/data`, meta_path: `/srv/${a}/${s}/meta` },
@@ -42,17 +42,7 @@ describe('a replica move before it starts', () => {
     db = openDatabase(join(dir, 'c.db'));
     storage = sqliteStorage(db);
     expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
-    ctx = {
-      storage,
-      push: () => undefined,
-      connected: () => new Set(['m1', 'm2', 'm3', 'm4']),
-      log: createLogger('test', { level: 'silent' }),
-      graceUntil: () => 0,
-      seedLimits: { cluster: 2, perMachine: 1 },
-      maxSwitchovers: 1,
-      startSwitchover: () => undefined,
-      cancelQuietly: () => undefined,
-    };
+    ctx = kindContext(storage, { connected: () => new Set(['m1', 'm2', 'm3', 'm4']) });
   });
   afterEach(() => {
     db.close();

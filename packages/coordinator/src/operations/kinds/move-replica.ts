@@ -14,11 +14,12 @@
 // it and lets its address go, its files stay). catch-up: every user copied once more, for what a session begun before
 // the second channel changed; confirm: compared again. Before the switch a cancel or a failure abandons the new slot;
 // after it the move only goes forward.
-import { ALL_MAILBOXES } from '@slotctl/shared';
-import type { MachineRow, MailboxCheckRow, MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
-import type { KindContext, OperationKind } from '../framework/kind.js';
+import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
+import { dispatchTo, type KindContext, type OperationKind } from '../framework/kind.js';
 import { stepAge, until, type Rule } from '../framework/rule.js';
-import { seedSlotProblem } from '../seed-limits.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, notCaughtUp } from './copy-compare.js';
+
+export { notCaughtUp };
 
 export type MoveReplicaStep = 'preflight' | 'create' | 'seed' | 'verify' | 'switch' | 'catch-up' | 'confirm' | 'abandon' | 'done';
 export type MoveReplicaAction = 'none' | 'create-slot' | 'request-seed' | 'retry-seed' | 'request-check' | 'note-master' | 'request-target-check' | 'switch-replica' | 'request-catch-up' | 'retry-catch-up' | 'finish' | 'drop-slot';
@@ -62,7 +63,7 @@ export interface MoveReplicaView {
 
 export type MoveReplicaRule = Rule<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>;
 
-export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000, recheckMs: 2000, switchTimeoutMs: 60_000, lagMs: 1500 };
+export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000, switchTimeoutMs: 60_000 };
 
 const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
 const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
@@ -100,55 +101,6 @@ function lost(v: MoveReplicaView): string | undefined {
   return undefined;
 }
 
-/** Both summaries of the current comparison, once both arrived. */
-function checks(v: MoveReplicaView): { master: MailboxCheckRow; target: MailboxCheckRow } | undefined {
-  const m = v.master?.results.check;
-  const t = v.target?.results.check;
-  if (!v.checkId || m?.op !== v.checkId || t?.op !== v.checkId) return undefined;
-  return { master: m, target: t };
-}
-
-/**
- * Mailboxes of the master's summary that the new slot had not caught up with when it was summarized (1.5 s or more
- * later): missing, another uniqueid or UIDVALIDITY, or an older last UID or highest modseq. Under a steady load the
- * two never hold the same count at the same instant (measured: 36 comparisons in 72 s before one agreed), but a
- * replica whose mailbox is at or past the master's modseq of a moment before holds everything the master held then
- * — and what came after flows through the replication channel. Delayed-deleted mailboxes are not compared.
- */
-export function notCaughtUp(master: readonly MailboxSummaryRow[], target: readonly MailboxSummaryRow[]): string[] {
-  const byName = new Map(target.map((m) => [m.name, m]));
-  const out: string[] = [];
-  for (const m of master) {
-    if (!m.exists || m.name.startsWith('DELETED.')) continue;
-    const r = byName.get(m.name);
-    if (!r?.exists) out.push(`${m.name}: missing on the new slot`);
-    else if (r.uniqueid !== m.uniqueid) out.push(`${m.name}: uniqueid ${m.uniqueid} on the master, ${r.uniqueid} on the new slot`);
-    else if (r.uidvalidity !== m.uidvalidity) out.push(`${m.name}: UIDVALIDITY ${m.uidvalidity} on the master, ${r.uidvalidity} on the new slot`);
-    else if (r.lastUid < m.lastUid || r.highestModseq < m.highestModseq) out.push(`${m.name}: last UID ${r.lastUid}, modseq ${r.highestModseq} on the new slot, behind the master's ${m.lastUid}, ${m.highestModseq}`);
-  }
-  return out;
-}
-
-function differences(v: MoveReplicaView): string[] | undefined {
-  const c = checks(v);
-  if (!c || c.master.error || c.target.error) return undefined;
-  return notCaughtUp(c.master.mailboxes, c.target.mailboxes);
-}
-
-const checkError = (v: MoveReplicaView) => {
-  const c = checks(v);
-  const error = c?.master.error || c?.target.error;
-  return error ? `mbexamine: ${error}` : undefined;
-};
-
-/** The master's summary of the current comparison arrived, and when the coordinator saw it (0: not yet). */
-const masterSummarized = (v: MoveReplicaView) => Boolean(v.checkId) && v.master?.results.check?.op === v.checkId;
-const masterSeenAt = (v: MoveReplicaView) => Number(v.op.result.masterSeenAt ?? 0);
-const targetAsked = (v: MoveReplicaView) => v.op.result.targetAsked === v.checkId;
-
-const summary = (d: readonly string[]) => `${d.length} difference(s): ${d.slice(0, 5).join('; ')}${d.length > 5 ? '; …' : ''}`;
-const mailboxCount = (v: MoveReplicaView) => checks(v)!.master.mailboxes.filter((m) => m.exists && !m.name.startsWith('DELETED.')).length;
-
 function seedResult(v: MoveReplicaView, phase: 'seed' | 'catch-up'): { ok: boolean; text: string; finishedAt: number; last: boolean } | undefined {
   const r = v.master?.results.seed;
   if (r?.op !== copyId(v.op, phase)) return undefined;
@@ -168,40 +120,6 @@ function retryRow(phase: 'seed' | 'catch-up'): MoveReplicaRule {
       return r && !r.ok && !r.last && v.now - r.finishedAt >= COPY_RETRY_MS ? r.text : undefined;
     },
   };
-}
-
-/** Rows that compare both slots again every 2 s while they differ (mail arriving replicates within a second or two). */
-function compareRows(step: 'verify' | 'confirm', onEqual: Pick<MoveReplicaRule, 'to' | 'state' | 'reason' | 'action' | 'doc'>, onFail: Pick<MoveReplicaRule, 'to' | 'state' | 'action'>): MoveReplicaRule[] {
-  return [
-    { from: step, ...onFail, reason: 'check failed', failure: true, doc: 'mbexamine failed on either slot', when: checkError },
-    {
-      from: step, to: step, reason: 'master summarized', action: 'note-master', doc: 'the master\'s summary arrived (its time noted)',
-      when: (v) => (masterSummarized(v) && masterSeenAt(v) === 0 ? `${v.params.master} summarized ${v.master!.results.check!.mailboxes.length} mailbox(es)` : undefined),
-    },
-    {
-      from: step, to: step, reason: 'new slot asked', action: 'request-target-check', doc: '1.5 s after the master\'s summary: the new slot is summarized (replication is a second behind)',
-      when: (v) => (masterSeenAt(v) > 0 && !targetAsked(v) && v.now - masterSeenAt(v) >= MOVE_REPLICA_DEFAULTS.lagMs ? `summarizing ${v.params.target}, ${v.now - masterSeenAt(v)} ms after the master` : undefined),
-    },
-    {
-      from: step, ...onEqual,
-      when: (v) => (differences(v)?.length === 0 ? `every one of the master's ${mailboxCount(v)} mailbox(es) is on ${v.params.target} as the master had it a moment before, or newer` : undefined),
-    },
-    {
-      from: step, ...onFail, reason: 'new replica differs', failure: true, doc: 'still differences after 2 min',
-      when: (v) => {
-        const d = differences(v);
-        return d?.length && stepAge(v) > v.params.verifyTimeoutMs ? `after ${Math.round(stepAge(v) / 1000)} s still ${summary(d)}` : undefined;
-      },
-    },
-    {
-      from: step, to: step, reason: 'checking again', action: 'request-check', doc: 'differences, and the last check was asked 2 s ago or more',
-      when: (v) => {
-        const d = differences(v);
-        const asked = Number(v.op.result.checkAskedAt ?? 0);
-        return d?.length && v.now - asked >= MOVE_REPLICA_DEFAULTS.recheckMs ? `${summary(d)} (mail arriving meanwhile replicates within a second or two)` : undefined;
-      },
-    },
-  ];
 }
 
 const ABANDON = { to: 'abandon' as const, action: 'drop-slot' as const, failure: true };
@@ -232,7 +150,7 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
   { from: 'seed', ...ABANDON, reason: 'initial sync failed', doc: `the seed failed ${COPY_ATTEMPTS} times (the users not copied named)`, when: (v) => { const r = seedResult(v, 'seed'); return r && !r.ok && r.last ? r.text : undefined; } },
   retryRow('seed'),
   { from: 'seed', to: 'verify', reason: 'initial sync done', action: 'request-check', doc: 'the seed succeeded', when: (v) => { const r = seedResult(v, 'seed'); return r?.ok ? `${r.text}; comparing every mailbox on both slots` : undefined; } },
-  ...compareRows('verify', { to: 'switch', reason: 'new slot verified', action: 'switch-replica', doc: 'every mailbox of the master\'s summary on the new slot, same uniqueid and UIDVALIDITY, last UID and modseq at least the master\'s' }, ABANDON),
+  ...compareRows<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>('verify', { to: 'switch', reason: 'new slot verified', action: 'switch-replica', doc: 'every mailbox of the master\'s summary on the new slot, same uniqueid and UIDVALIDITY, last UID and modseq at least the master\'s' }, ABANDON),
   {
     from: 'switch', to: 'catch-up', reason: 'switched', action: 'request-catch-up', doc: 'the new slot is the store\'s replica and the master applied it',
     when: (v) =>
@@ -249,7 +167,7 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
   { from: 'catch-up', ...afterSwitchFailed, reason: 'catch-up copy failed', failure: true, doc: `the second copy failed ${COPY_ATTEMPTS} times (forward only)`, when: (v) => { const r = seedResult(v, 'catch-up'); return r && !r.ok && r.last ? `${v.params.target} is the replica; the catch-up copy failed: ${r.text}` : undefined; } },
   retryRow('catch-up'),
   { from: 'catch-up', ...afterSwitchFailed, reason: 'master changed', failure: true, doc: 'the master changed after the switch (a failover)', when: (v) => (v.store.masterSlot !== v.params.master ? `${v.store.name}'s master is ${v.store.masterSlot} now; the catch-up copy did not finish` : undefined) },
-  ...compareRows('confirm', { to: 'done', state: 'succeeded', reason: 'moved', action: 'finish', doc: 'the same, on the new replica' }, afterSwitchFailed),
+  ...compareRows<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>('confirm', { to: 'done', state: 'succeeded', reason: 'moved', action: 'finish', doc: 'the same, on the new replica' }, afterSwitchFailed),
   {
     from: 'abandon', to: 'done', state: (v) => (v.op.cancelRequested ? 'cancelled' : 'failed'), stateDoc: 'failed, or cancelled when a cancel caused it', reason: 'new slot abandoned', action: 'finish', doc: 'the new slot left the cluster',
     when: (v) => (v.target === undefined ? `${v.params.target} left the cluster (its files stay on ${v.params.targetMachine}); ${v.store.name} keeps ${v.store.replicaSlot} as replica${v.op.error ? `: ${v.op.error}` : ''}` : undefined),
@@ -257,27 +175,9 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
 ];
 
 function moveReplicaView(op: OperationRow, ctx: KindContext): MoveReplicaView | undefined {
-  const { storage } = ctx;
-  const params = op.params as unknown as MoveReplicaParams;
-  const store = op.store ? storage.stores.get(op.store) : undefined;
-  if (!store) return undefined;
+  const base = copyView<MoveReplicaParams>(op, ctx);
   const num = (k: string) => Number(op.result[k] ?? 0);
-  return {
-    now: Date.now(),
-    op,
-    params,
-    store,
-    master: storage.slots.get(params.master),
-    target: storage.slots.get(params.target),
-    masterMachine: storage.machines.get(params.masterMachine),
-    targetMachine: storage.machines.get(params.targetMachine),
-    connected: ctx.connected(),
-    checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
-    createdEpoch: num('createdEpoch'),
-    switchedEpoch: num('switchedEpoch'),
-    copyingSince: num('copyingSince'),
-    seedWait: op.step === 'preflight' ? seedSlotProblem({ id: op.id, masterMachine: params.masterMachine, targetMachine: params.targetMachine }, storage.operations.running(), ctx.seedLimits) : '',
-  };
+  return base && { ...base, createdEpoch: num('createdEpoch'), switchedEpoch: num('switchedEpoch'), copyingSince: num('copyingSince') };
 }
 
 function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): void {
@@ -318,27 +218,10 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
       ctx.push([p.masterMachine]);
       return;
     }
-    case 'request-check': {
-      // the master first; the new slot once the master's summary is in and replication had time to carry it
-      const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
-      const checkId = `${v.op.id}.${attempt}`;
-      storage.transaction(() => {
-        storage.requests.put(p.master, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
-        storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now(), masterSeenAt: 0, targetAsked: '' });
-      });
-      ctx.push([p.masterMachine]);
-      return;
-    }
+    case 'request-check':
     case 'note-master':
-      storage.operations.mergeResult(v.op.id, { masterSeenAt: v.now });
-      return;
     case 'request-target-check':
-      storage.transaction(() => {
-        storage.requests.put(p.target, { kind: 'check', id: v.checkId, mailboxes: [ALL_MAILBOXES] });
-        storage.operations.mergeResult(v.op.id, { targetAsked: v.checkId });
-      });
-      ctx.push([p.targetMachine]);
-      return;
+      return compareAction(action, v, ctx);
     case 'switch-replica':
       storage.transaction(() => {
         withdraw();
@@ -383,13 +266,8 @@ export function moveReplicaWaiting(v: MoveReplicaView): string {
     case 'catch-up':
       return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)`;
     case 'verify':
-    case 'confirm': {
-      const d = differences(v);
-      if (!masterSummarized(v)) return `${p.master}'s mailbox summary (check ${v.checkId || 'not asked yet'})`;
-      if (!targetAsked(v)) return `${MOVE_REPLICA_DEFAULTS.lagMs} ms of replication before ${p.target} is summarized`;
-      if (!d) return `${p.target}'s mailbox summary (check ${v.checkId})`;
-      return `${summary(d)}: checking again every ${MOVE_REPLICA_DEFAULTS.recheckMs / 1000} s, ${until(v.op.stepSince, p.verifyTimeoutMs)}`;
-    }
+    case 'confirm':
+      return compareWaiting(v);
     case 'switch':
       return `${p.master} to apply epoch ${v.switchedEpoch} (replicating to ${p.target} only), ${until(v.op.stepSince, MOVE_REPLICA_DEFAULTS.switchTimeoutMs)}`;
     case 'abandon':
@@ -406,9 +284,7 @@ export const MOVE_REPLICA: OperationKind<MoveReplicaView, MoveReplicaAction> = {
   actionDocs: {
     'create-slot': 'one transaction: the new slot added to the store beside its replica, marked seeding, epoch + 1 (the master replicates to both)',
     'request-seed': 'ask the master to copy every user to the new slot (sync_client -u, 50 per call)',
-    'request-check': 'ask the master to summarize every mailbox (mbexamine), as a new comparison',
-    'note-master': 'note when the master\'s summary arrived',
-    'request-target-check': 'ask the new slot to summarize every mailbox',
+    ...COMPARE_ACTION_DOCS,
     'switch-replica': 'one transaction: the new slot is the replica (no longer seeding), the old one moves to the retired slots (its files stay), epoch + 1',
     'request-catch-up': 'ask the master to copy every user to the new replica once more',
     'retry-seed': 'ask the master to copy every user again (a new attempt)',
@@ -417,20 +293,8 @@ export const MOVE_REPLICA: OperationKind<MoveReplicaView, MoveReplicaAction> = {
     'drop-slot': 'the new slot leaves the cluster (its files stay), epoch + 1; the requests cleared',
   },
   view: moveReplicaView,
-  actions: {
-    none: () => undefined,
-    'create-slot': (v, ctx) => act('create-slot', v, ctx),
-    'request-seed': (v, ctx) => act('request-seed', v, ctx),
-    'request-check': (v, ctx) => act('request-check', v, ctx),
-    'note-master': (v, ctx) => act('note-master', v, ctx),
-    'request-target-check': (v, ctx) => act('request-target-check', v, ctx),
-    'switch-replica': (v, ctx) => act('switch-replica', v, ctx),
-    'request-catch-up': (v, ctx) => act('request-catch-up', v, ctx),
-    'retry-seed': (v, ctx) => act('retry-seed', v, ctx),
-    'retry-catch-up': (v, ctx) => act('retry-catch-up', v, ctx),
-    finish: (v, ctx) => act('finish', v, ctx),
-    'drop-slot': (v, ctx) => act('drop-slot', v, ctx),
-  },
+  actions: { none: () => undefined, ...dispatchTo<MoveReplicaView, Exclude<MoveReplicaAction, 'none'>>(['create-slot', 'request-seed', 'request-check', 'note-master', 'request-target-check', 'switch-replica', 'request-catch-up', 'retry-seed', 'retry-catch-up', 'finish', 'drop-slot'], act) },
+
   gone: () => ({ to: 'done', state: 'failed', reason: 'store removed from the cluster meanwhile', error: 'the store was removed' }),
   epoch: (v) => v.store.epoch,
   crashName: (step) => `move-${step}`,

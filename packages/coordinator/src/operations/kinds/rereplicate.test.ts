@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
 import { T0, iso, machine, slot } from '../rows.fixture.js';
-import { REREPLICATE, RE_REPLICATION_RULES, rereplicateWaiting, seedDifferences, type ReReplicationView } from './rereplicate.js';
+import { REREPLICATE, RE_REPLICATION_RULES, rereplicateWaiting, type ReReplicationView } from './rereplicate.js';
+import { notCaughtUp } from './copy-compare.js';
 import { decide } from '../framework/rule.js';
 
 const mbox = (name: string, messages: number, uniqueid = `u-${name}`): MailboxSummaryRow => ({ name, exists: true, uniqueid, messages, uidvalidity: 1, lastUid: messages, highestModseq: messages });
@@ -58,28 +59,30 @@ describe('re-replication rules', () => {
     expect(fire(view('seed', { master: { results: { seed: { ...seed(true), op: 'rr-0' } } } }))).toBeUndefined();
   });
 
-  it('succeeds when every mailbox matches, checks again while mail arrives, fails after the bound', () => {
-    const result = { checkId: 'rr-1.1', checkAskedAt: T0 + 100 };
-    const check = (mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: 'rr-1.1', mailboxes, error: '' } } });
-    const same = view('verify', { result, master: check([mbox('user.ann', 30)]), target: check([mbox('user.ann', 30)]) });
-    expect(fire(same)).toMatchObject({ to: 'done', state: 'succeeded', action: 'finish' });
-    const behind = { result, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) };
-    expect(fire(view('verify', behind))).toBeUndefined(); // asked 100 ms ago: the answer stands until 2 s passed
-    expect(fire(view('verify', { ...behind, now: 2500 }))).toMatchObject({ to: 'verify', action: 'request-check', detail: expect.stringMatching(/31 message\(s\) on the master, 30/) });
+  it('summarizes the master, then the new replica 1.5 s later; succeeds when it holds what the master held or newer', () => {
+    const check = (id: string, mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: id, mailboxes, error: '' } } });
+    const asked = { checkId: 'rr-1.1', checkAskedAt: T0 + 100, masterSeenAt: 0, targetAsked: '' };
+    expect(fire(view('verify', { result: asked, master: check('rr-1.1', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'verify', action: 'note-master' });
+    const seen = { ...asked, masterSeenAt: T0 + 200 };
+    expect(fire(view('verify', { result: seen, now: 1800, master: check('rr-1.1', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'verify', action: 'request-target-check' });
+    const both = { ...seen, targetAsked: 'rr-1.1' };
+    expect(fire(view('verify', { result: both, now: 2000, master: check('rr-1.1', [mbox('user.ann', 30)]), target: check('rr-1.1', [mbox('user.ann', 31)]) }))).toMatchObject({ to: 'done', state: 'succeeded', action: 'finish' });
+    const behind = { result: both, master: check('rr-1.1', [mbox('user.ann', 31)]), target: check('rr-1.1', [mbox('user.ann', 30)]) };
+    expect(fire(view('verify', { ...behind, now: 2500 }))).toMatchObject({ to: 'verify', action: 'request-check', detail: expect.stringMatching(/last UID 30, modseq 30 on the new slot, behind the master's 31, 31/) });
     expect(fire(view('verify', { ...behind, now: 130_000 }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/still 1 difference/) });
   });
 
-  it('compares uniqueid and message count of every mailbox of the master, not delayed-deleted ones', () => {
-    expect(seedDifferences([mbox('user.ann', 3), mbox('DELETED.user.ann.Old.5F', 2)], [mbox('user.ann', 3)])).toEqual([]);
-    expect(seedDifferences([mbox('user.ann', 3), mbox('user.ben', 1)], [mbox('user.ann', 2)])).toEqual(['user.ann: 3 message(s) on the master, 2 on the new replica', 'user.ben: missing on the new replica']);
-    expect(seedDifferences([mbox('user.ann', 3, 'a')], [mbox('user.ann', 3, 'b')])).toEqual(['user.ann: uniqueid a on the master, b on the new replica']);
+  it('compares uniqueid, UIDVALIDITY, last UID and modseq of every mailbox of the master, not delayed-deleted ones', () => {
+    expect(notCaughtUp([mbox('user.ann', 3), mbox('DELETED.user.ann.Old.5F', 2)], [mbox('user.ann', 3)])).toEqual([]);
+    expect(notCaughtUp([mbox('user.ann', 3), mbox('user.ben', 1)], [mbox('user.ann', 2)])).toEqual(["user.ann: last UID 2, modseq 2 on the new slot, behind the master's 3, 3", 'user.ben: missing on the new slot']);
+    expect(notCaughtUp([mbox('user.ann', 3, 'a')], [mbox('user.ann', 3, 'b')])).toEqual(['user.ann: uniqueid a on the master, b on the new slot']);
   });
 
   it('says why it waits, and is never cancelled', () => {
     expect(rereplicateWaiting(view('seed'))).toBe('s01-m2 to copy every user to s01-m3 (sync_client -u), until 11:00:00');
     const check = (mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: 'rr-1.1', mailboxes, error: '' } } });
-    const behind = view('verify', { result: { checkId: 'rr-1.1', checkAskedAt: T0 + 100 }, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) });
-    expect(rereplicateWaiting(behind)).toBe('1 difference(s): user.ann: 31 message(s) on the master, 30 on the new replica: checking again every 2 s, until 10:02:00');
+    const behind = view('verify', { result: { checkId: 'rr-1.1', checkAskedAt: T0 + 100, masterSeenAt: T0 + 150, targetAsked: 'rr-1.1' }, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) });
+    expect(rereplicateWaiting(behind)).toBe("1 difference(s): user.ann: last UID 30, modseq 30 on the new slot, behind the master's 31, 31: checking again every 2 s, until 10:02:00");
     expect(REREPLICATE.cancelRefusal(behind.op)?.hint).toBe('wait for it to end (slotctl operations show rr-1 --wait); run slotctl machine retire again to resume a failed one');
   });
 });

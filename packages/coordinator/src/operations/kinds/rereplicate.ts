@@ -6,20 +6,20 @@
 // create: one transaction replaces the store's replica slot by a new slot on the chosen peer (same IP and paths,
 // epoch + 1; the old slot's row moves to retired_slots, its files stay on the retired machine) and marks the new
 // slot `seeding`: a replica that has not been verified to hold everything is never promoted (failover and
-// switchover refuse it). seed: the master copies every user to it (sync_client -u). verify: every mailbox of the
-// master exists on the new replica with the same uniqueid and message count (mbexamine on both), re-checked every
-// 2 s while mail keeps arriving, up to a bound. done: the seeding mark is cleared; the store is whole again.
+// switchover refuse it). seed: the master copies every user to it (sync_client -u). verify: the new replica, summarized
+// 1.5 s after the master, holds every mailbox of the master's summary as new or newer (copy-compare.ts), compared again
+// every 2 s while it does not, up to a bound. done: the seeding mark is cleared; the store is whole again.
 import { randomUUID } from 'node:crypto';
-import { ALL_MAILBOXES, NotFoundError } from '@slotctl/shared';
-import { OperationConflict, type DiskRow, type MachineRow, type MailboxSummaryRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
+import { NotFoundError } from '@slotctl/shared';
+import { OperationConflict, type DiskRow, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import { planReReplication } from '@slotctl/planner';
 import { clusterFromRows } from '../../placement/from-rows.js';
-import { failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
-import { stepAge, until, type Rule } from '../framework/rule.js';
-import { seedSlotProblem } from '../seed-limits.js';
+import { dispatchTo, failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
+import { until, type Rule } from '../framework/rule.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, type CompareAction } from './copy-compare.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';
-export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | 'request-check' | 'finish' | 'end-failed';
+export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | CompareAction | 'finish' | 'end-failed';
 
 export interface ReReplicationParams {
   master: string;
@@ -56,7 +56,7 @@ export interface ReReplicationView {
 
 export type ReReplicationRule = Rule<ReReplicationView, ReReplicationAction, ReReplicationStep>;
 
-export const RE_REPLICATION_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000, recheckMs: 2000 };
+export const RE_REPLICATION_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000 };
 
 const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
 
@@ -73,35 +73,6 @@ export function reReplicationProblems(v: Omit<ReReplicationView, 'now' | 'op' | 
   if (v.master && (v.master.observedRole !== 'MASTER' || v.master.observedState !== 'SERVING')) problems.push(`slot ${p.master} is not serving as master (${v.master.observedState} ${v.master.observedRole || '-'})`);
   return problems;
 }
-
-/** Mailboxes of the master that the replica lacks or holds differently (delayed-deleted ones are not compared). */
-export function seedDifferences(master: readonly MailboxSummaryRow[], replica: readonly MailboxSummaryRow[]): string[] {
-  const byName = new Map(replica.map((m) => [m.name, m]));
-  const out: string[] = [];
-  for (const m of master) {
-    if (!m.exists || m.name.startsWith('DELETED.')) continue;
-    const r = byName.get(m.name);
-    if (!r?.exists) out.push(`${m.name}: missing on the new replica`);
-    else if (r.uniqueid !== m.uniqueid) out.push(`${m.name}: uniqueid ${m.uniqueid} on the master, ${r.uniqueid} on the new replica`);
-    else if (r.messages !== m.messages) out.push(`${m.name}: ${m.messages} message(s) on the master, ${r.messages} on the new replica`);
-  }
-  return out;
-}
-
-function checks(v: ReReplicationView): { master: SlotRow['results']['check']; replica: SlotRow['results']['check'] } | undefined {
-  const m = v.master?.results.check;
-  const r = v.target?.results.check;
-  if (!v.checkId || m?.op !== v.checkId || r?.op !== v.checkId) return undefined;
-  return { master: m, replica: r };
-}
-
-function differences(v: ReReplicationView): string[] | undefined {
-  const c = checks(v);
-  if (!c || c.master!.error || c.replica!.error) return undefined;
-  return seedDifferences(c.master!.mailboxes, c.replica!.mailboxes);
-}
-
-const summary = (d: readonly string[]) => `${d.length} difference(s): ${d.slice(0, 5).join('; ')}${d.length > 5 ? '; …' : ''}`;
 
 export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
   {
@@ -142,56 +113,11 @@ export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
       return r?.op === v.op.id && r.ok ? `${r.users} user(s), ${r.mailboxes} mailbox(es), ${r.messages} message(s) in ${r.ms} ms; comparing every mailbox on both slots` : undefined;
     },
   },
-  {
-    from: 'verify', to: 'done', state: 'failed', reason: 'check failed', failure: true, action: 'end-failed', doc: 'mbexamine failed on either slot',
-    when: (v) => {
-      const c = checks(v);
-      const error = c?.master?.error || c?.replica?.error;
-      return error ? `mbexamine: ${error}` : undefined;
-    },
-  },
-  {
-    from: 'verify', to: 'done', state: 'succeeded', reason: 'new replica verified', action: 'finish', doc: 'every mailbox of the master on the new replica with the same uniqueid and message count',
-    when: (v) => {
-      const d = differences(v);
-      return d && d.length === 0 ? `every one of the master's ${checks(v)!.master!.mailboxes.filter((m) => !m.name.startsWith('DELETED.')).length} mailbox(es) is on ${v.params.target} with the same uniqueid and message count` : undefined;
-    },
-  },
-  {
-    from: 'verify', to: 'done', state: 'failed', reason: 'new replica differs', failure: true, action: 'end-failed', doc: 'still differences after 2 min',
-    when: (v) => {
-      const d = differences(v);
-      return d && d.length && stepAge(v) > v.params.verifyTimeoutMs ? `after ${Math.round(stepAge(v) / 1000)} s still ${summary(d)}` : undefined;
-    },
-  },
-  {
-    from: 'verify', to: 'verify', reason: 'checking again', action: 'request-check', doc: 'differences, and the last check was asked 2 s ago or more',
-    when: (v) => {
-      const d = differences(v);
-      const asked = Number(v.op.result.checkAskedAt ?? 0);
-      return d && d.length && v.now - asked >= RE_REPLICATION_DEFAULTS.recheckMs ? `${summary(d)} (mail arriving meanwhile replicates within a second or two)` : undefined;
-    },
-  },
+  ...compareRows<ReReplicationView, ReReplicationAction, ReReplicationStep>('verify', { to: 'done', state: 'succeeded', reason: 'new replica verified', action: 'finish', doc: "every mailbox of the master's summary on the new replica, same uniqueid and UIDVALIDITY, last UID and modseq at least the master's" }, { to: 'done', state: 'failed', action: 'end-failed' }),
 ];
 
 function rereplicateView(op: OperationRow, ctx: KindContext): ReReplicationView | undefined {
-  const { storage } = ctx;
-  const params = op.params as unknown as ReReplicationParams;
-  const store = op.store ? storage.stores.get(op.store) : undefined;
-  if (!store) return undefined;
-  return {
-    now: Date.now(),
-    op,
-    params,
-    store,
-    master: storage.slots.get(params.master),
-    target: storage.slots.get(params.target),
-    masterMachine: storage.machines.get(params.masterMachine),
-    targetMachine: storage.machines.get(params.targetMachine),
-    connected: ctx.connected(),
-    checkId: typeof op.result.checkId === 'string' ? op.result.checkId : '',
-    seedWait: op.step === 'preflight' ? seedSlotProblem({ id: op.id, masterMachine: params.masterMachine, targetMachine: params.targetMachine }, storage.operations.running(), ctx.seedLimits) : '',
-  };
+  return copyView<ReReplicationParams>(op, ctx);
 }
 
 function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext): void {
@@ -209,17 +135,10 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
       storage.requests.put(p.master, { kind: 'seed', id: v.op.id });
       ctx.push([p.masterMachine]);
       return;
-    case 'request-check': {
-      const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
-      const checkId = `${v.op.id}.${attempt}`;
-      storage.transaction(() => {
-        storage.requests.put(p.master, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
-        storage.requests.put(p.target, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
-        storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now() });
-      });
-      ctx.push(both);
-      return;
-    }
+    case 'request-check':
+    case 'note-master':
+    case 'request-target-check':
+      return compareAction(action, v, ctx);
     case 'finish':
     case 'end-failed':
       storage.transaction(() => {
@@ -245,11 +164,7 @@ export function rereplicateWaiting(v: ReReplicationView): string {
     return `${p.target} to serve as replica at epoch ${v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
   }
   if (v.op.step === 'seed') return `${p.master} to copy every user to ${p.target} (sync_client -u)${left}`;
-  if (v.op.step === 'verify') {
-    const d = differences(v);
-    if (!d) return `both slots' mailbox summaries (check ${v.checkId || 'not asked yet'})${left}`;
-    return `${summary(d)}: checking again every ${RE_REPLICATION_DEFAULTS.recheckMs / 1000} s, ${until(v.op.stepSince, p.verifyTimeoutMs)}`;
-  }
+  if (v.op.step === 'verify') return compareWaiting(v);
   return '';
 }
 
@@ -260,19 +175,13 @@ export const REREPLICATE: OperationKind<ReReplicationView, ReReplicationAction> 
   actionDocs: {
     'create-slot': 'one transaction: the old replica slot moves to `retired_slots`, a new slot on the peer takes its IP, marked seeding, epoch + 1',
     'request-seed': 'ask the master to copy every user to the new replica (sync_client -u, 50 per call)',
-    'request-check': 'ask both slots to summarize every mailbox (mbexamine), as a new check attempt',
+    ...COMPARE_ACTION_DOCS,
     finish: 'clear the seeding mark and the requests',
     'end-failed': 'clear the requests; the seeding mark stays (the replica is not known to be complete)',
   },
   view: rereplicateView,
-  actions: {
-    none: () => undefined,
-    'create-slot': (v, ctx) => act('create-slot', v, ctx),
-    'request-seed': (v, ctx) => act('request-seed', v, ctx),
-    'request-check': (v, ctx) => act('request-check', v, ctx),
-    finish: (v, ctx) => act('finish', v, ctx),
-    'end-failed': (v, ctx) => act('end-failed', v, ctx),
-  },
+  actions: { none: () => undefined, ...dispatchTo<ReReplicationView, Exclude<ReReplicationAction, 'none'>>(['create-slot', 'request-seed', 'request-check', 'note-master', 'request-target-check', 'finish', 'end-failed'], act) },
+
   gone: failedAsRemoved('store removed from the cluster meanwhile', 'the store was removed', 0),
   epoch: (v) => v.store.epoch,
   crashName: (step) => `rereplicate-${step}`,

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@slotctl/shared';
 import { applyCluster } from '../../cluster/apply.js';
 import { openDatabase } from '../../db/open.js';
 import { sqliteStorage } from '../../db/sqlite/index.js';
 import type { Storage } from '../../db/storage.js';
 import type { KindContext } from '../framework/kind.js';
 import { SWITCHOVER, createSwitchover, type SwitchoverView } from './switchover.js';
+import { kindContext } from '../rows.fixture.js';
 
 const CLUSTER = {
   machines: ['m1', 'm2'].map((name, i) => ({ name, address: `127.0.9.${i + 1}` })),
@@ -29,17 +29,7 @@ describe('switchover actions', () => {
     storage = sqliteStorage(db);
     expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
     pushed = [];
-    ctx = {
-      storage,
-      push: (machines) => void pushed.push([...machines]),
-      connected: () => new Set(['m1', 'm2']),
-      log: createLogger('test', { level: 'silent' }),
-      graceUntil: () => 0,
-      seedLimits: { cluster: 2, perMachine: 1 },
-      maxSwitchovers: 1,
-      startSwitchover: () => undefined,
-      cancelQuietly: () => undefined,
-    };
+    ctx = kindContext(storage, { push: (machines) => void pushed.push([...machines]), connected: () => new Set(['m1', 'm2']) });
   });
   afterEach(() => {
     db.close();
