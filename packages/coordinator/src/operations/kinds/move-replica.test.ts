@@ -41,6 +41,7 @@ function view(step: string, over: Over = {}): MoveReplicaView {
     createdEpoch: Number(result.createdEpoch ?? 0),
     switchedEpoch: Number(result.switchedEpoch ?? 0),
     copyingSince: Number(result.copyingSince ?? 0),
+    switchedAt: Number(result.switchedAt ?? 0),
     seedWait: over.seedWait ?? '',
   };
 }
@@ -134,6 +135,18 @@ describe('replica-move rules', () => {
     expect(fire(view('catch-up', { ...switched, result: { ...switched.result, catchUpAttempt: 3 }, master: { epochApplied: 8, results: { seed: seed('mv-1.catch-up-3', false) } } }))).toMatchObject({ to: 'done', state: 'failed' });
     const result = { ...switched.result, checkId: 'mv-1.2', checkAskedAt: T0 + 100, masterSeenAt: T0 + 150, targetAsked: 'mv-1.2' };
     expect(fire(view('confirm', { store: switched.store, result, master: check('mv-1.2', [mbox('user.ann', 30)]), target: check('mv-1.2', [mbox('user.ann', 30)]) }))).toMatchObject({ to: 'done', state: 'succeeded', action: 'finish' });
+  });
+
+  it('after the switch, ends when the master is lost (a failover must not wait for it) or after an hour; a failed create abandons', () => {
+    const switched = { result: { switchedEpoch: 8, switchedAt: T0 + 100 }, store: { replicaSlot: 's01-m3', epoch: 8 } };
+    expect(fire(view('catch-up', { ...switched, masterMachine: { state: 'down' } }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/machine m1 is down/) });
+    // a failover made the new slot master: the move ends (it would otherwise hold the store for an hour)
+    expect(fire(view('confirm', { ...switched, store: { ...switched.store, masterSlot: 's01-m3', replicaSlot: 's01-m1' } }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/master is s01-m3 now/) });
+    expect(fire(view('confirm', { ...switched, store: { ...switched.store, masterSlot: 's01-m9' } }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/is s01-m9 now/) });
+    expect(fire(view('catch-up', { ...switched, now: 3_700_000 }))).toMatchObject({ to: 'done', state: 'failed', detail: expect.stringMatching(/3600 s after the switch/) });
+    expect(fire(view('create', { target: null, result: { createError: 's01-m3 could not be added: UNIQUE constraint failed: slots.ip' } }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/UNIQUE/) });
+    // a refusal is judged only once a seed slot is free: a wait for one refuses nothing
+    expect(fire(view('preflight', { target: null, connected: ['m1'], seedWait: 'no free seed slot (1 running, limit 1: --max-seeds): mv-7' }))).toBeUndefined();
   });
 
   it('resumes every step by the action that entered it', () => {

@@ -57,6 +57,8 @@ export interface MoveReplicaView {
   switchedEpoch: number;
   /** When the create was written (epoch ms; 0: not yet): the copy's time limit counts from it. */
   copyingSince: number;
+  /** When the switch was written (epoch ms; 0: not yet). */
+  switchedAt: number;
   /** In preflight: why no seed slot is free ('' when one is; seed-limits.ts). */
   seedWait: string;
 }
@@ -66,6 +68,7 @@ export type MoveReplicaRule = Rule<MoveReplicaView, MoveReplicaAction, MoveRepli
 export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000, switchTimeoutMs: 60_000 };
 
 const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
+const AFTER_SWITCH: readonly string[] = ['switch', 'catch-up', 'confirm'];
 const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
 const serving = (s: SlotRow | undefined, role: 'MASTER' | 'REPLICA') => s?.observedState === 'SERVING' && s.observedRole === role;
 /** A copy's attempts: a failed one (a replica briefly unreachable) is tried again after a pause, up to a bound. */
@@ -130,11 +133,23 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
   { from: '*', ...ABANDON, failure: false, reason: 'cancelled', doc: 'before the switch: an operator cancel', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.op.cancelRequested ? `cancelled at step ${v.op.step}: the new slot ${v.params.target} is abandoned` : undefined) },
   { from: '*', ...ABANDON, reason: 'timed out', doc: 'before the switch: not switched within an hour of the create', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.now - (v.copyingSince || Date.parse(v.op.createdAt)) > v.params.timeoutMs ? `not switched ${Math.round(v.params.timeoutMs / 1000)} s after the create (at step ${v.op.step})` : undefined) },
   { from: '*', ...ABANDON, reason: 'store or machine lost', doc: 'before the switch: the store\'s master or replica changed, or the master\'s or the new slot\'s machine is declared down or retired', when: (v) => (BEFORE_SWITCH.includes(v.op.step) ? lost(v) : undefined) },
+  // after the switch the new slot is the replica: a failover of the store must not wait for the move (it waits for
+  // any operation on the store), and nothing may keep the move running for ever
+  {
+    from: '*', to: 'done', state: 'failed', action: 'finish', failure: true, reason: 'master lost after the switch', doc: 'after the switch: the master\'s machine is declared down, or the store\'s master changed (a failover takes over)',
+    when: (v) => (AFTER_SWITCH.includes(v.op.step) && v.switchedEpoch > 0 && (v.store.masterSlot !== v.params.master || v.masterMachine?.state === 'down') ? `${v.store.name}'s master ${v.store.masterSlot === v.params.master ? `machine ${v.params.masterMachine} is down` : `is ${v.store.masterSlot} now`}: the move ends after its switch, its catch-up copy not finished` : undefined),
+  },
+  {
+    from: '*', to: 'done', state: 'failed', action: 'finish', failure: true, reason: 'timed out after the switch', doc: 'after the switch: not done within an hour of it',
+    when: (v) => (AFTER_SWITCH.includes(v.op.step) && v.switchedAt > 0 && v.now - v.switchedAt > v.params.timeoutMs ? `not done ${Math.round(v.params.timeoutMs / 1000)} s after the switch (at step ${v.op.step}); ${v.params.target} is the replica` : undefined),
+  },
+  { from: 'create', ...ABANDON, reason: 'new slot not added', doc: 'the create could not be written (its address or paths taken meanwhile)', when: (v) => (typeof v.op.result.createError === 'string' && v.target === undefined ? v.op.result.createError : undefined) },
 
   { from: 'preflight', to: 'done', state: 'cancelled', reason: 'cancelled', action: 'none', doc: 'cancel (nothing was touched yet)', when: (v) => (v.op.cancelRequested ? 'cancelled before anything was touched' : undefined) },
   {
-    from: 'preflight', to: 'done', state: 'refused', reason: 'cannot move the replica', failure: true, action: 'none', doc: 'the store\'s master or replica changed, a machine not up and connected, the target drained, the master not serving',
+    from: 'preflight', to: 'done', state: 'refused', reason: 'cannot move the replica', failure: true, action: 'none', doc: 'the store\'s master or replica changed, a machine not up and connected, the target drained, the master not serving (judged once a seed slot is free: a wait for one refuses nothing)',
     when: (v) => {
+      if (v.seedWait) return undefined;
       const problems = moveProblems(v);
       return problems.length ? problems.join('; ') : undefined;
     },
@@ -166,7 +181,6 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
   { from: 'catch-up', to: 'confirm', reason: 'catch-up copy done', action: 'request-check', doc: 'the second copy of every user succeeded', when: (v) => { const r = seedResult(v, 'catch-up'); return r?.ok ? `${r.text}; comparing every mailbox again` : undefined; } },
   { from: 'catch-up', ...afterSwitchFailed, reason: 'catch-up copy failed', failure: true, doc: `the second copy failed ${COPY_ATTEMPTS} times (forward only)`, when: (v) => { const r = seedResult(v, 'catch-up'); return r && !r.ok && r.last ? `${v.params.target} is the replica; the catch-up copy failed: ${r.text}` : undefined; } },
   retryRow('catch-up'),
-  { from: 'catch-up', ...afterSwitchFailed, reason: 'master changed', failure: true, doc: 'the master changed after the switch (a failover)', when: (v) => (v.store.masterSlot !== v.params.master ? `${v.store.name}'s master is ${v.store.masterSlot} now; the catch-up copy did not finish` : undefined) },
   ...compareRows<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>('confirm', { to: 'done', state: 'succeeded', reason: 'moved', action: 'finish', doc: 'the same, on the new replica' }, afterSwitchFailed),
   {
     from: 'abandon', to: 'done', state: (v) => (v.op.cancelRequested ? 'cancelled' : 'failed'), stateDoc: 'failed, or cancelled when a cancel caused it', reason: 'new slot abandoned', action: 'finish', doc: 'the new slot left the cluster',
@@ -177,7 +191,7 @@ export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
 function moveReplicaView(op: OperationRow, ctx: KindContext): MoveReplicaView | undefined {
   const base = copyView<MoveReplicaParams>(op, ctx);
   const num = (k: string) => Number(op.result[k] ?? 0);
-  return base && { ...base, createdEpoch: num('createdEpoch'), switchedEpoch: num('switchedEpoch'), copyingSince: num('copyingSince') };
+  return base && { ...base, createdEpoch: num('createdEpoch'), switchedEpoch: num('switchedEpoch'), copyingSince: num('copyingSince'), switchedAt: num('switchedAt') };
 }
 
 function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): void {
@@ -193,11 +207,17 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
   };
   switch (action) {
     case 'create-slot':
-      storage.transaction(() => {
-        if (storage.slots.get(p.target)) return; // created before a coordinator restart
-        const epoch = storage.stores.addMovingReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, ip: p.ip, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `replica move ${v.op.id}: ${p.target} on ${p.targetMachine} added beside ${p.oldReplica}; the master replicates to both until the switch` });
-        storage.operations.mergeResult(v.op.id, { createdEpoch: epoch, copyingSince: Date.now() });
-      });
+      try {
+        storage.transaction(() => {
+          if (storage.slots.get(p.target)) return; // created before a coordinator restart
+          const epoch = storage.stores.addMovingReplica({ store: v.store.name, machine: p.targetMachine, slot: p.target, ip: p.ip, dataPath: p.dataPath, metaPath: p.metaPath, expectEpoch: v.store.epoch, op: v.op.id, reason: `replica move ${v.op.id}: ${p.target} on ${p.targetMachine} added beside ${p.oldReplica}; the master replicates to both until the switch` });
+          storage.operations.mergeResult(v.op.id, { createdEpoch: epoch, copyingSince: Date.now() });
+        });
+      } catch (err) {
+        // its address or paths taken since the request (a cluster apply, another move): the move gives up, and a
+        // restarted coordinator that runs this action again must not fail to start on it
+        storage.operations.mergeResult(v.op.id, { createError: `${p.target} could not be added: ${(err as Error).message}` });
+      }
       ctx.push(machines);
       return;
     case 'request-seed':
@@ -229,7 +249,7 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
         if (v.store.replicaSlot === p.target) return;
         if (v.store.masterSlot !== p.master || v.store.replicaSlot !== p.oldReplica) return;
         const epoch = storage.stores.switchToMovedReplica({ store: v.store.name, slot: p.target, expectEpoch: v.store.epoch, op: v.op.id, reason: `replica move ${v.op.id}: ${p.target} on ${p.targetMachine} is the replica; ${p.oldReplica} on ${p.oldMachine} retired (its files stay)` });
-        storage.operations.mergeResult(v.op.id, { switchedEpoch: epoch });
+        storage.operations.mergeResult(v.op.id, { switchedEpoch: epoch, switchedAt: Date.now() });
       });
       ctx.push(machines);
       return;

@@ -81,8 +81,9 @@ export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
     when: (v) => (v.op.step !== 'preflight' && v.now - (Number(v.op.result.copyingSince ?? 0) || Date.parse(v.op.createdAt)) > v.params.timeoutMs ? `not done ${Math.round(v.params.timeoutMs / 1000)} s after the create (at step ${v.op.step}); the new replica stays marked seeding` : undefined),
   },
   {
-    from: 'preflight', to: 'done', state: 'refused', reason: 'cannot re-replicate', failure: true, action: 'none', doc: 'the store\'s replica or master changed, a machine not up and connected, the target retired or the master\'s machine, the master not serving',
+    from: 'preflight', to: 'done', state: 'refused', reason: 'cannot re-replicate', failure: true, action: 'none', doc: 'the store\'s replica or master changed, a machine not up and connected, the target retired or the master\'s machine, the master not serving (judged once a seed slot is free: a wait for one refuses nothing)',
     when: (v) => {
+      if (v.seedWait) return undefined;
       const problems = reReplicationProblems(v);
       return problems.length ? problems.join('; ') : undefined;
     },
