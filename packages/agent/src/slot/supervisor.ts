@@ -255,8 +255,9 @@ export class SlotSupervisor {
     const d = this.desired!;
     this.rendered = rendered;
     try {
-      const ended = await reloadReplication({ pid: this.pid!, write: () => writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered, auth: this.rt.auth, disks: this.rt.disks() }) });
-      this.log.info({ epoch: d.epoch, peerIp: d.peerIp, moveTargetIp: d.moveTargetIp ?? '' }, `${plan.why}: cyrmaster reloaded, ${ended} sync_client(s) of the old settings ended`);
+      const endSessions = Boolean(d.moveTargetIp) && !before?.moveTargetIp;
+      const ended = await reloadReplication({ pid: this.pid!, endSessions, write: () => writeSlotConfig({ slot: this.name, desired: d, layout: this.layout!, rendered, auth: this.rt.auth, disks: this.rt.disks() }) });
+      this.log.info({ epoch: d.epoch, peerIp: d.peerIp, moveTargetIp: d.moveTargetIp ?? '' }, `${plan.why}: cyrmaster reloaded, ${ended.clients} sync_client(s) of the old settings ended${endSessions ? `, ${ended.sessions} IMAP/POP session(s) begun before the second channel ended` : ''}`);
     } catch (err) {
       if (err instanceof UnsafePathError) return void (await this.refuseUnsafe(err, () => this.stopNow('its files are unsafe')));
       this.log.warn({ err: describeError(err), epoch: d.epoch }, 'reloading the replication settings failed: restarting the master');

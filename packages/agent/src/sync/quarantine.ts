@@ -8,6 +8,7 @@ import { MARKER_MAILBOX } from '../cyrus/mailboxes.js';
 import { cyrusOwner } from '../slot/files.js';
 import type { SlotLayout } from '../slot/layout.js';
 import { openSlotRoot } from '../slot/roots.js';
+import { MOVE_CHANNEL } from '../slot/render.js';
 import { using, type SafeDir } from '../slot/safe-fs.js';
 
 export const RECOVERED_MARK = 'RECOVERED';
@@ -35,11 +36,19 @@ export async function quarantineLeftovers(layout: SlotLayout, epoch: number): Pr
   return using(metaRoot(layout), (meta) =>
     using(meta.walk(below(layout, layout.syncDir)), async (sync) => {
       const names = replayOrder(await sync.list());
-      if (names.length === 0) return undefined;
+      // a replica move's channel (render.ts MOVE_CHANNEL): what it had not sent to the new slot is at risk as well
+      const channel = existsSync(join(layout.syncDir, MOVE_CHANNEL)) ? await sync.dir(MOVE_CHANNEL).catch(() => undefined) : undefined;
+      const moved = channel ? replayOrder(await channel.list()) : [];
+      if (names.length === 0 && moved.length === 0) {
+        await channel?.close();
+        return undefined;
+      }
       const name = `${epoch}-${stamp()}`;
       return using(meta.walk(`${below(layout, layout.quarantineDir)}/${name}`, { mode: 0o750 }), async (folder) => {
         // the order they would have been replayed in, kept in the name
         for (const [i, file] of names.entries()) await sync.move(file, folder, `${String(i).padStart(3, '0')}-${file}`);
+        for (const [i, file] of moved.entries()) await channel!.move(file, folder, `${String(names.length + i).padStart(3, '0')}-${MOVE_CHANNEL}-${file}`);
+        await channel?.close();
         return join(layout.quarantineDir, name);
       });
     }),
