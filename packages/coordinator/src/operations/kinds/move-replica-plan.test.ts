@@ -66,6 +66,9 @@ describe('a replica move before it starts', () => {
     expect(noPool).toContain("machine m4 stands in rack r1, as the master m1 does: a store's two slots stand in two racks");
     expect(previewMoveReplica(ctx, { store: 's1', to: 'm1', ip: '127.0.5.9' }).problems).toContain('machine m1 holds the master s1-m1: the replica must be on another machine');
     expect(previewMoveReplica(ctx, { store: 's1', to: 'm2', ip: '127.0.5.9' }).problems).toContain('machine m2 already holds the replica s1-m2');
+    // partitions on the target: none may be, hold or lie inside another slot's (m3 holds /srv/m3/s3/…)
+    expect(previewMoveReplica(ctx, { store: 's1', to: 'm3', ip: '', dataPath: '/srv/m3/s3/meta/x', metaPath: '/srv/m3/s1/meta' }).problems).toContain('/srv/m3/s3/meta/x overlaps /srv/m3/s3/meta of slot s3-m3 on m3: give other paths with --data-path and --meta-path');
+    expect(previewMoveReplica(ctx, { store: 's1', to: 'm3', ip: '', dataPath: '/srv/m3/s1', metaPath: '/srv/m3/s1/meta' }).problems).toContain("the new slot's data path /srv/m3/s1 and meta path /srv/m3/s1/meta overlap: give other paths with --data-path and --meta-path");
     expect(() => previewMoveReplica(ctx, { store: 'nosuch', to: 'm3', ip: '' })).toThrow(/store "nosuch" is not in the cluster/);
     expect(() => previewMoveReplica(ctx, { store: 's1', to: 'm3', ip: '127.0.5.2; reboot' })).toThrow(/--ip/);
     // the machines are not up yet (no agent ever reported): a move does not start, and says why

@@ -74,8 +74,15 @@ function targetProblems(ctx: KindContext, master: MachineRow, old: SlotRow, targ
     if (use && use.pct >= warn) out.push(`disk ${use.disk} on ${target.name} is ${use.pct}% full (${use.what}; the warning threshold is ${warn}%): free space there or choose another machine`);
   }
   if (target.disks.length) for (const path of [dataPath, metaPath]) if (!diskOf(path, target.disks)) out.push(`${path} is under none of ${target.name}'s disks (${target.disks.map((d) => d.path).join(', ')})`);
-  const clash = slotsThere.find((s) => s.dataPath === dataPath || s.metaPath === metaPath);
-  if (clash) out.push(`${target.name} already uses ${clash.dataPath === dataPath ? dataPath : metaPath} (slot ${clash.name}): give other paths with --data-path and --meta-path`);
+  // as cluster apply judges partitions: none may be, hold or lie inside another on the machine
+  const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+  if (overlaps(dataPath, metaPath)) out.push(`the new slot's data path ${dataPath} and meta path ${metaPath} overlap: give other paths with --data-path and --meta-path`);
+  for (const s of slotsThere) {
+    for (const mine of [dataPath, metaPath]) {
+      const theirs = [s.dataPath, s.metaPath].find((other) => overlaps(mine, other));
+      if (theirs) out.push(`${mine} overlaps ${theirs} of slot ${s.name} on ${target.name}: give other paths with --data-path and --meta-path`);
+    }
+  }
   if (allSlots.some((s) => s.name === slotName)) out.push(`a slot named ${slotName} exists already`);
   const taken = allSlots.find((s) => s.ip === ip)?.name ?? storage.stores.list().find((s) => s.serviceIp === ip)?.name ?? storage.machines.list().find((m) => m.address === ip)?.name ?? reservedIps(ctx).get(ip);
   if (taken) out.push(`address ${ip} is in use (${taken}): give the new slot an address of its own`);
