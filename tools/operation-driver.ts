@@ -8,6 +8,9 @@
 //   {"undrain":"m2"}                      → {"ok":true}
 //   {"waiting":"m2","kind":"drain"}       → {"said":[…]} every waiting sentence of that machine's running operations
 //                                           of that kind, polled every 10 ms until one ran and none runs (or 120 s)
+//   {"moves":[{"store":"v05","to":"m3"}]} → {"ids":[…],"said":[…],"most":N} replica moves started back to back (their
+//                                           addresses from the targets' slot_ips), then polled every 10 ms until all
+//                                           ended (or 300 s): every waiting sentence, and the most copying at once
 import { createInterface } from 'node:readline';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { Admin } from '@slotctl/cli';
@@ -26,7 +29,7 @@ async function until(id: string): Promise<OperationInfo__Output> {
 
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string; waiting?: string; kind?: string };
+  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string; waiting?: string; kind?: string; moves?: { store: string; to: string }[] };
   try {
     if (cmd.ping) {
       await admin.listMachines();
@@ -52,6 +55,18 @@ for await (const line of createInterface({ input: process.stdin })) {
         else if (seen) break;
       }
       console.log(JSON.stringify({ said: [...said], seen }));
+    } else if (cmd.moves) {
+      const ids: string[] = [];
+      for (const m of cmd.moves) ids.push((await admin.moveReplica({ store: m.store, toMachine: m.to, ip: '', dataPath: '', metaPath: '', dryRun: false })).operation!.id);
+      const said = new Set<string>();
+      let most = 0;
+      for (const until = Date.now() + 300_000; Date.now() < until; await new Promise((r) => setTimeout(r, 10))) {
+        const ops = await Promise.all(ids.map(async (id) => (await admin.getOperation(id)).operation!));
+        for (const op of ops) if (op.waiting) said.add(op.waiting);
+        most = Math.max(most, ops.filter((op) => op.state === 'running' && ['create', 'seed', 'verify'].includes(op.step)).length);
+        if (ops.every((op) => op.state !== 'running')) break;
+      }
+      console.log(JSON.stringify({ ids, said: [...said], most }));
     } else if (cmd.undrain) {
       await admin.undrainMachine(cmd.undrain);
       console.log(JSON.stringify({ ok: true }));
