@@ -2,7 +2,8 @@
 // planned move of the master), move-replica (the replica to another machine), at-risk and recover (what a disaster
 // failover may have left behind).
 import type { Command } from 'commander';
-import { parseDuration, type AtRiskInfo__Output } from '@slotctl/shared';
+import { parseDuration, type AtRiskInfo__Output, type OperationInfo__Output } from '@slotctl/shared';
+import type { Admin } from '../admin-client.js';
 import { EXIT, printJson, type WithAdmin } from '../context.js';
 import { follow, verdict } from '../follow.js';
 import { shortTime, storesTable } from '../format.js';
@@ -51,6 +52,36 @@ function atRiskDetail(r: AtRiskInfo__Output): string {
   return lines.join('\n');
 }
 
+/**
+ * The answer to a verb that starts an operation (or says, on a dry run, what it would do and what stops it): the dry
+ * run's verdict and steps, the operation started (or its end), or the operation followed until it ends.
+ */
+async function startedOperation(
+  a: Admin,
+  reply: { dryRun: boolean; problems: string[]; plan: string[]; operation?: OperationInfo__Output | null },
+  o: { what: string; ok: string; dryRunJson: Record<string, string>; wait: boolean; json: boolean; followMs: number },
+): Promise<void> {
+  if (reply.dryRun) {
+    if (o.json) printJson({ ...o.dryRunJson, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
+    else {
+      process.stdout.write(`${o.what} (dry run): ${reply.problems.length ? 'would be REFUSED' : o.ok}\n`);
+      for (const p of reply.problems) process.stdout.write(`  problem: ${p}\n`);
+      process.stdout.write(`steps:\n${reply.plan.map((l, i) => `  ${i + 1}. ${l}`).join('\n')}\n`);
+    }
+    if (reply.problems.length) process.exitCode = EXIT.error;
+    return;
+  }
+  const op = reply.operation!;
+  if (!o.wait || op.state !== 'running') {
+    if (o.json) printJson(op);
+    else process.stdout.write(op.state === 'running' ? `${o.what} started: ${op.id} (follow: slotctl operations show ${op.id} --wait)\n` : `${verdict(op)}\n`);
+    if (op.state !== 'running' && op.state !== 'succeeded') process.exitCode = EXIT.error;
+    return;
+  }
+  if (!o.json) process.stdout.write(`${o.what}: ${op.id}\n`);
+  await follow(a, op.id, o.json, o.followMs);
+}
+
 export function registerStoreCommands(program: Command, withAdmin: WithAdmin): void {
   const store = program.command('store').description('Stores (a master slot and a replica slot on two machines).');
 
@@ -85,25 +116,7 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
       const maxBacklogMailboxes = Number(opts.maxBacklog);
       await withAdmin(async (a) => {
         const reply = await a.switchover({ store: name, dryRun: !!opts.dryRun, timeoutMs, maxBacklogMailboxes });
-        if (reply.dryRun) {
-          if (opts.json) printJson({ store: name, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
-          else {
-            process.stdout.write(`switchover of ${name} (dry run): ${reply.problems.length ? 'would be REFUSED' : 'preflight passes'}\n`);
-            for (const p of reply.problems) process.stdout.write(`  problem: ${p}\n`);
-            process.stdout.write(`steps:\n${reply.plan.map((l, i) => `  ${i + 1}. ${l}`).join('\n')}\n`);
-          }
-          if (reply.problems.length) process.exitCode = EXIT.error;
-          return;
-        }
-        const op = reply.operation!;
-        if (!opts.wait || op.state !== 'running') {
-          if (opts.json) printJson(op);
-          else process.stdout.write(op.state === 'running' ? `switchover of ${name} started: ${op.id} (follow: slotctl operations show ${op.id} --wait)\n` : `${verdict(op)}\n`);
-          if (op.state !== 'running' && op.state !== 'succeeded') process.exitCode = EXIT.error;
-          return;
-        }
-        if (!opts.json) process.stdout.write(`switchover of ${name}: ${op.id}\n`);
-        await follow(a, op.id, !!opts.json, timeoutMs + 120_000);
+        await startedOperation(a, reply, { what: `switchover of ${name}`, ok: 'preflight passes', dryRunJson: { store: name }, wait: !!opts.wait, json: !!opts.json, followMs: timeoutMs + 120_000 });
       });
     });
 
@@ -130,25 +143,7 @@ export function registerStoreCommands(program: Command, withAdmin: WithAdmin): v
       const timeoutMs = parseDuration(opts.timeout, '--timeout');
       await withAdmin(async (a) => {
         const reply = await a.moveReplica({ store: name, toMachine: opts.to, ip: opts.ip ?? '', dataPath: opts.dataPath ?? '', metaPath: opts.metaPath ?? '', dryRun: !!opts.dryRun });
-        if (reply.dryRun) {
-          if (opts.json) printJson({ store: name, to: opts.to, wouldRun: reply.problems.length === 0, problems: reply.problems, plan: reply.plan });
-          else {
-            process.stdout.write(`replica move of ${name} to ${opts.to} (dry run): ${reply.problems.length ? 'would be REFUSED' : 'it may start'}\n`);
-            for (const p of reply.problems) process.stdout.write(`  problem: ${p}\n`);
-            process.stdout.write(`steps:\n${reply.plan.map((l, i) => `  ${i + 1}. ${l}`).join('\n')}\n`);
-          }
-          if (reply.problems.length) process.exitCode = EXIT.error;
-          return;
-        }
-        const op = reply.operation!;
-        if (!opts.wait || op.state !== 'running') {
-          if (opts.json) printJson(op);
-          else process.stdout.write(op.state === 'running' ? `replica move of ${name} started: ${op.id} (follow: slotctl operations show ${op.id} --wait)\n` : `${verdict(op)}\n`);
-          if (op.state !== 'running' && op.state !== 'succeeded') process.exitCode = EXIT.error;
-          return;
-        }
-        if (!opts.json) process.stdout.write(`replica move of ${name}: ${op.id}\n`);
-        await follow(a, op.id, !!opts.json, timeoutMs);
+        await startedOperation(a, reply, { what: `replica move of ${name} to ${opts.to}`, ok: 'it may start', dryRunJson: { store: name, to: opts.to }, wait: opts.wait, json: !!opts.json, followMs: timeoutMs });
       });
     });
 
