@@ -123,7 +123,12 @@ export function buildClusterView(rows: ClusterRows): ClusterView {
   for (const slot of rows.slots) slotCount.set(slot.machine, (slotCount.get(slot.machine) ?? 0) + 1);
 
   // a slot of a store that is neither its master nor its replica: a replica being moved in
-  const moving = new Map(rows.slots.filter((s) => s.seeding && rows.stores.some((st) => st.name === s.store && st.masterSlot !== s.name && st.replicaSlot !== s.name)).map((s) => [s.store, s]));
+  const storeByName = new Map(rows.stores.map((st) => [st.name, st]));
+  const moving = new Map<string, SlotRow>();
+  for (const s of rows.slots) {
+    const st = s.seeding ? storeByName.get(s.store) : undefined;
+    if (st && st.masterSlot !== s.name && st.replicaSlot !== s.name) moving.set(s.store, s);
+  }
   const stores: StoreInfo[] = rows.stores.map((store) => {
     const master = slots.get(store.masterSlot);
     const replica = slots.get(store.replicaSlot);

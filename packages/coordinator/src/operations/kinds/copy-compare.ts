@@ -108,6 +108,9 @@ export function compareRows<V extends CompareView, A extends string, S extends s
 }
 
 
+/** The machine is up and its agent connected to this coordinator. */
+export const up = (m: MachineRow | undefined, connected: ReadonlySet<string>): boolean => m !== undefined && m.state === 'up' && connected.has(m.name);
+
 /** What both kinds' views hold: the store, the master and the new slot with their machines, the comparison, the seed slot. */
 export interface CopyView<P extends CompareView['params']> extends CompareView {
   params: P;

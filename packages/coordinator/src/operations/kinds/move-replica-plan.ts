@@ -5,7 +5,8 @@
 // not whole (its replica still being seeded) or busy.
 import { ConflictError, NotFoundError, assertIp, assertName, assertPath, firstFree } from '@slotctl/shared';
 import { DEFAULT_SLOT_SIZE, freeSlots } from '@slotctl/planner';
-import { OperationConflict, type DiskRow, type MachineRow, type PartitionRow, type SlotRow } from '../../db/rows.js';
+import { OperationConflict, type DiskRow, type MachineRow, type SlotRow } from '../../db/rows.js';
+import { usedPercent } from '../../cleanup/schedule.js';
 import { readCleanupConfig, CLEANUP_SETTING } from '../../cleanup/config.js';
 import { clusterFromRows } from '../../placement/from-rows.js';
 import { createOperation, type KindContext } from '../framework/kind.js';
@@ -30,25 +31,22 @@ export interface MoveReplicaPreview {
 
 const inside = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 const diskOf = (path: string, disks: readonly DiskRow[]) => [...disks].filter((d) => inside(path, d.path)).sort((a, b) => b.path.length - a.path.length)[0];
-const pct = (used: number, total: number) => (total > 0 ? Math.round((used / total) * 100) : 0);
-
-/** The measured use of the target's disk that holds `path` (any slot's partition on it tells), or undefined. */
+/** The measured use of the target's disk that holds `path` (any slot's partition on it tells; cleanup's usedPercent), or undefined. */
 function measuredUse(path: string, disks: readonly DiskRow[], slotsThere: readonly SlotRow[]): { disk: string; pct: number; what: string } | undefined {
   const disk = diskOf(path, disks);
   if (!disk) return undefined;
-  const parts: PartitionRow[] = slotsThere.flatMap((s) => s.partitions).filter((p) => !p.error && p.totalBytes > 0 && inside(p.path, disk.path));
   let worst: { disk: string; pct: number; what: string } | undefined;
-  for (const p of parts) {
-    const bytes = pct(p.totalBytes - p.freeBytes, p.totalBytes);
-    const inodes = pct(p.totalInodes - p.freeInodes, p.totalInodes);
-    const use = bytes >= inodes ? { disk: disk.name, pct: bytes, what: 'bytes' } : { disk: disk.name, pct: inodes, what: 'inodes' };
+  for (const p of slotsThere.flatMap((s) => s.partitions)) {
+    if (p.error || p.totalBytes <= 0 || !inside(p.path, disk.path)) continue;
+    const u = usedPercent(p);
+    const use = u.bytes >= u.inodes ? { disk: disk.name, pct: u.bytes, what: 'bytes' } : { disk: disk.name, pct: u.inodes, what: 'inodes' };
     if (!worst || use.pct > worst.pct) worst = use;
   }
   return worst;
 }
 
 /** The target's problems as a home for the replica for good (the ones a running move does not re-check). */
-function targetProblems(ctx: KindContext, master: MachineRow, old: SlotRow, target: MachineRow, dataPath: string, metaPath: string, ip: string, slotName: string): string[] {
+function targetProblems(ctx: KindContext, inUse: ReadonlyMap<string, string>, master: MachineRow, old: SlotRow, target: MachineRow, dataPath: string, metaPath: string, ip: string, slotName: string): string[] {
   const { storage } = ctx;
   const out: string[] = [];
   const oldMachine = storage.machines.get(old.machine)!;
@@ -71,7 +69,7 @@ function targetProblems(ctx: KindContext, master: MachineRow, old: SlotRow, targ
   const warn = readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct;
   for (const path of new Set([dataPath, metaPath])) {
     const use = measuredUse(path, target.disks, slotsThere);
-    if (use && use.pct >= warn) out.push(`disk ${use.disk} on ${target.name} is ${use.pct}% full (${use.what}; the warning threshold is ${warn}%): free space there or choose another machine`);
+    if (use && use.pct >= warn) out.push(`disk ${use.disk} on ${target.name} is ${Math.round(use.pct)}% full (${use.what}; the warning threshold is ${warn}%): free space there or choose another machine`);
   }
   if (target.disks.length) for (const path of [dataPath, metaPath]) if (!diskOf(path, target.disks)) out.push(`${path} is under none of ${target.name}'s disks (${target.disks.map((d) => d.path).join(', ')})`);
   // as cluster apply judges partitions: none may be, hold or lie inside another on the machine
@@ -84,25 +82,25 @@ function targetProblems(ctx: KindContext, master: MachineRow, old: SlotRow, targ
     }
   }
   if (allSlots.some((s) => s.name === slotName)) out.push(`a slot named ${slotName} exists already`);
-  const taken = allSlots.find((s) => s.ip === ip)?.name ?? storage.stores.list().find((s) => s.serviceIp === ip)?.name ?? storage.machines.list().find((m) => m.address === ip)?.name ?? reservedIps(ctx).get(ip);
+  const taken = inUse.get(ip);
   if (taken) out.push(`address ${ip} is in use (${taken}): give the new slot an address of its own`);
   return out;
 }
 
-/** The first address of the machine's pool that no slot, store or machine uses (undefined: none declared or left). */
-function allocate(ctx: KindContext, machine: MachineRow): string | undefined {
+/**
+ * Every address in use, with what uses it: slots, stores' service addresses, machines, and moves asked for whose slot
+ * does not exist yet (waiting for a seed slot: taken all the same).
+ */
+function addressesInUse(ctx: KindContext): Map<string, string> {
   const { storage } = ctx;
-  const used = new Set([...storage.slots.list().map((s) => s.ip), ...storage.stores.list().map((s) => s.serviceIp), ...storage.machines.list().map((m) => m.address), ...reservedIps(ctx).keys()]);
-  return firstFree(machine.slotIps, used);
-}
-
-/** Addresses of moves asked for whose slot does not exist yet (waiting for a seed slot): taken all the same. */
-function reservedIps(ctx: KindContext): Map<string, string> {
   const out = new Map<string, string>();
-  for (const o of ctx.storage.operations.running()) {
+  for (const o of storage.operations.running()) {
     const p = o.params as unknown as Partial<MoveReplicaParams>;
     if (o.kind === 'move-replica' && p.ip) out.set(p.ip, `the replica move ${o.id} of ${o.store}`);
   }
+  for (const m of storage.machines.list()) out.set(m.address, m.name);
+  for (const s of storage.stores.list()) out.set(s.serviceIp, s.name);
+  for (const s of storage.slots.list()) out.set(s.ip, s.name);
   return out;
 }
 
@@ -122,7 +120,8 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
   const old = storage.slots.get(store.replicaSlot)!;
   const masterMachine = storage.machines.get(master.machine)!;
   const oldMachine = storage.machines.get(old.machine)!;
-  const ip = req.ip || allocate(ctx, target);
+  const inUse = addressesInUse(ctx);
+  const ip = req.ip || firstFree(target.slotIps, new Set(inUse.keys()));
   const params: MoveReplicaParams = {
     master: master.name,
     masterMachine: master.machine,
@@ -146,7 +145,7 @@ export function previewMoveReplica(ctx: KindContext, req: MoveReplicaRequest): M
   }
   if (target.name === master.machine) problems.push(`machine ${target.name} holds the master ${master.name}: the replica must be on another machine`);
   else if (target.name === old.machine) problems.push(`machine ${target.name} already holds the replica ${old.name}`);
-  else problems.push(...targetProblems(ctx, masterMachine, old, target, params.dataPath, params.metaPath, params.ip, params.target));
+  else problems.push(...targetProblems(ctx, inUse, masterMachine, old, target, params.dataPath, params.metaPath, params.ip, params.target));
   if (old.seeding) problems.push(`the replica ${old.name} is still being seeded (${old.seeding}): the store is not whole yet; let that finish first`);
   const running = storage.operations.running().find((o) => o.store === store.name);
   if (running) problems.push(`store ${store.name} is busy with operation ${running.id} (${running.kind})`);

@@ -14,10 +14,10 @@
 // it and lets its address go, its files stay). catch-up: every user copied once more, for what a session begun before
 // the second channel changed; confirm: compared again. Before the switch a cancel or a failure abandons the new slot;
 // after it the move only goes forward.
-import type { MachineRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
-import { dispatchTo, type KindContext, type OperationKind } from '../framework/kind.js';
+import type { OperationRow, SlotRow } from '../../db/rows.js';
+import { dispatchTo, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import { stepAge, until, type Rule } from '../framework/rule.js';
-import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, notCaughtUp } from './copy-compare.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, notCaughtUp, up, type CopyView } from './copy-compare.js';
 
 export { notCaughtUp };
 
@@ -40,18 +40,7 @@ export interface MoveReplicaParams {
   verifyTimeoutMs: number;
 }
 
-export interface MoveReplicaView {
-  now: number;
-  op: OperationRow;
-  params: MoveReplicaParams;
-  store: StoreRow;
-  master: SlotRow | undefined;
-  target: SlotRow | undefined;
-  masterMachine: MachineRow | undefined;
-  targetMachine: MachineRow | undefined;
-  connected: ReadonlySet<string>;
-  /** The check id of the current comparison ('' before the first). */
-  checkId: string;
+export interface MoveReplicaView extends CopyView<MoveReplicaParams> {
   /** The epoch the create and the switch wrote (0: not yet). */
   createdEpoch: number;
   switchedEpoch: number;
@@ -59,8 +48,6 @@ export interface MoveReplicaView {
   copyingSince: number;
   /** When the switch was written (epoch ms; 0: not yet). */
   switchedAt: number;
-  /** In preflight: why no seed slot is free ('' when one is; seed-limits.ts). */
-  seedWait: string;
 }
 
 export type MoveReplicaRule = Rule<MoveReplicaView, MoveReplicaAction, MoveReplicaStep>;
@@ -69,15 +56,14 @@ export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 12
 
 const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
 const AFTER_SWITCH: readonly string[] = ['switch', 'catch-up', 'confirm'];
-const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
 const serving = (s: SlotRow | undefined, role: 'MASTER' | 'REPLICA') => s?.observedState === 'SERVING' && s.observedRole === role;
 /** A copy's attempts: a failed one (a replica briefly unreachable) is tried again after a pause, up to a bound. */
 const COPY_ATTEMPTS = 3;
 const COPY_RETRY_MS = 5000;
-const copyAttempt = (op: OperationRow, phase: 'seed' | 'catch-up') => Number(op.result[phase === 'seed' ? 'seedAttempt' : 'catchUpAttempt'] ?? 1);
-/** The request id of the copy's current attempt (the first seed's is the operation's own id). */
-function copyId(op: OperationRow, phase: 'seed' | 'catch-up'): string {
-  const n = copyAttempt(op, phase);
+const ATTEMPT_KEY = { seed: 'seedAttempt', 'catch-up': 'catchUpAttempt' } as const;
+const copyAttempt = (op: OperationRow, phase: 'seed' | 'catch-up') => Number(op.result[ATTEMPT_KEY[phase]] ?? 1);
+/** The request id of a copy's attempt (the first seed's is the operation's own id). */
+function copyId(op: OperationRow, phase: 'seed' | 'catch-up', n = copyAttempt(op, phase)): string {
   if (phase === 'seed') return n === 1 ? op.id : `${op.id}.seed-${n}`;
   return n === 1 ? `${op.id}.catch-up` : `${op.id}.catch-up-${n}`;
 }
@@ -230,10 +216,10 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
     case 'retry-seed':
     case 'retry-catch-up': {
       const phase = action === 'retry-seed' ? 'seed' : 'catch-up';
-      const next = { ...v.op, result: { ...v.op.result, [phase === 'seed' ? 'seedAttempt' : 'catchUpAttempt']: copyAttempt(v.op, phase) + 1 } };
+      const attempt = copyAttempt(v.op, phase) + 1;
       storage.transaction(() => {
-        storage.operations.mergeResult(v.op.id, { [phase === 'seed' ? 'seedAttempt' : 'catchUpAttempt']: copyAttempt(v.op, phase) + 1 });
-        storage.requests.put(p.master, { kind: 'seed', id: copyId(next, phase) });
+        storage.operations.mergeResult(v.op.id, { [ATTEMPT_KEY[phase]]: attempt });
+        storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase, attempt) });
       });
       ctx.push([p.masterMachine]);
       return;
@@ -315,7 +301,7 @@ export const MOVE_REPLICA: OperationKind<MoveReplicaView, MoveReplicaAction> = {
   view: moveReplicaView,
   actions: { none: () => undefined, ...dispatchTo<MoveReplicaView, Exclude<MoveReplicaAction, 'none'>>(['create-slot', 'request-seed', 'request-check', 'note-master', 'request-target-check', 'switch-replica', 'request-catch-up', 'retry-seed', 'retry-catch-up', 'finish', 'drop-slot'], act) },
 
-  gone: () => ({ to: 'done', state: 'failed', reason: 'store removed from the cluster meanwhile', error: 'the store was removed' }),
+  gone: failedAsRemoved('store removed from the cluster meanwhile', 'the store was removed'),
   epoch: (v) => v.store.epoch,
   crashName: (step) => `move-${step}`,
   cancelRefusal: (op) =>

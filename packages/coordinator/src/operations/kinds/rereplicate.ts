@@ -11,12 +11,12 @@
 // every 2 s while it does not, up to a bound. done: the seeding mark is cleared; the store is whole again.
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from '@slotctl/shared';
-import { OperationConflict, type DiskRow, type MachineRow, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
+import { OperationConflict, type DiskRow, type OperationRow } from '../../db/rows.js';
 import { planReReplication } from '@slotctl/planner';
 import { clusterFromRows } from '../../placement/from-rows.js';
 import { dispatchTo, failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
 import { until, type Rule } from '../framework/rule.js';
-import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, type CompareAction } from './copy-compare.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, up, type CompareAction, type CopyView } from './copy-compare.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';
 export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | CompareAction | 'finish' | 'end-failed';
@@ -37,20 +37,8 @@ export interface ReReplicationParams {
   verifyTimeoutMs: number;
 }
 
-export interface ReReplicationView {
-  now: number;
-  op: OperationRow;
-  params: ReReplicationParams;
-  store: StoreRow;
-  master: SlotRow | undefined;
-  /** The new replica slot, once created. */
-  target: SlotRow | undefined;
-  masterMachine: MachineRow | undefined;
-  targetMachine: MachineRow | undefined;
-  connected: ReadonlySet<string>;
-  /** The check id of the current verification attempt ('' before the first). */
-  checkId: string;
-  /** In preflight: why no seed slot is free ('' when one is; seed-limits.ts). */
+/** The kinds' shared view (copy-compare.ts); the seed slot's wait is optional for hand-made views. */
+export interface ReReplicationView extends Omit<CopyView<ReReplicationParams>, 'seedWait'> {
   seedWait?: string;
 }
 
@@ -58,7 +46,6 @@ export type ReReplicationRule = Rule<ReReplicationView, ReReplicationAction, ReR
 
 export const RE_REPLICATION_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000 };
 
-const up = (m: MachineRow | undefined, connected: ReadonlySet<string>) => m !== undefined && m.state === 'up' && connected.has(m.name);
 
 export function reReplicationProblems(v: Omit<ReReplicationView, 'now' | 'op' | 'checkId'>): string[] {
   const p = v.params;
