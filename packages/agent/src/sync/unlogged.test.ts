@@ -10,7 +10,16 @@ const stateDir = () => {
   dirs.push(d);
   return d;
 };
-afterEach(() => {
+const stores: UnloggedStore[] = [];
+// A first mark saves without being awaited (mark() is synchronous): every store's writes end before its directory goes,
+// or rmSync races the atomic write's temporary file (ENOTEMPTY, seen once in CI).
+const newStore = () => {
+  const store = new UnloggedStore(stateDir());
+  stores.push(store);
+  return store;
+};
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.flush().catch(() => undefined);
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
@@ -60,7 +69,7 @@ describe('UnloggedStore', () => {
   });
 
   it('clears a mark only if no failed write came after the count it was given, and never a demoted one', async () => {
-    const store = new UnloggedStore(stateDir());
+    const store = newStore();
     await store.mark('s1', 1, 'a');
     await store.mark('s1', 1, 'b');
     expect(await store.clear('s1', 1)).toBe(false);
@@ -91,7 +100,7 @@ describe('logFullSync', () => {
   });
 
   it('logs every user and mailbox, then clears the mark', async () => {
-    const store = new UnloggedStore(stateDir());
+    const store = newStore();
     await store.mark('s1', 3, 'x');
     const logged: string[][] = [];
     expect(await logFullSync(store, 's1', layout, deps({ logged }))).toEqual({ done: true, users: 2, mailboxes: 3 });
@@ -100,7 +109,7 @@ describe('logFullSync', () => {
   });
 
   it('does not try while the meta partition has no room, and keeps the mark', async () => {
-    const store = new UnloggedStore(stateDir());
+    const store = newStore();
     await store.mark('s1', 3, 'x');
     const logged: string[][] = [];
     const r = await logFullSync(store, 's1', layout, deps({ logged, room: async () => ({ bytes: 4096, inodes: 1000 }) }));
@@ -111,7 +120,7 @@ describe('logFullSync', () => {
   });
 
   it('keeps the mark when a write failed again while the sync was being logged', async () => {
-    const store = new UnloggedStore(stateDir());
+    const store = newStore();
     await store.mark('s1', 3, 'x');
     const r = await logFullSync(store, 's1', layout, deps({ logSync: async () => void store.mark('s1', 3, 'our own line failed') }));
     expect(r).toEqual({ done: false, why: expect.stringContaining('failed again') });
@@ -119,7 +128,7 @@ describe('logFullSync', () => {
   });
 
   it('reads the log up to now before deciding, and does not clear the mark of a slot being demoted', async () => {
-    const store = new UnloggedStore(stateDir());
+    const store = newStore();
     await store.mark('s1', 3, 'x');
     // a failed write the follower had not read yet is counted before the decision
     let late = true;
@@ -134,7 +143,7 @@ describe('logFullSync', () => {
   });
 
   it('keeps the mark when logging fails', async () => {
-    const store = new UnloggedStore(stateDir());
+    const store = newStore();
     await store.mark('s1', 3, 'x');
     await expect(logFullSync(store, 's1', layout, deps({ logSync: async () => Promise.reject(new Error('cyr_synclog -u ann exited 75')) }))).rejects.toThrow('exited 75');
     expect(store.get('s1')).toBeDefined();
