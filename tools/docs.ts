@@ -14,6 +14,7 @@ import { FAILOVER } from '../packages/coordinator/src/operations/kinds/failover.
 import { RECOVERY } from '../packages/coordinator/src/operations/kinds/recovery.js';
 import { REREPLICATE } from '../packages/coordinator/src/operations/kinds/rereplicate.js';
 import { MOVE_REPLICA } from '../packages/coordinator/src/operations/kinds/move-replica.js';
+import { EVACUATE } from '../packages/coordinator/src/operations/kinds/relocate.js';
 import { SWITCHOVER } from '../packages/coordinator/src/operations/kinds/switchover.js';
 import type { CheckRule } from '../packages/coordinator/src/operations/framework/rule.js';
 import { FAILOVER_WATCH_RULES } from '../packages/coordinator/src/operations/watch/failover.js';
@@ -85,6 +86,7 @@ export function sections(proto = readFileSync(PROTO, 'utf8')): Record<string, st
     'recovery-rules': kindTable(RECOVERY),
     'rereplicate-rules': kindTable(REREPLICATE),
     'move-replica-rules': kindTable(MOVE_REPLICA),
+    'relocate-rules': kindTable(EVACUATE),
     'failover-watch': checkTable(FAILOVER_WATCH_RULES),
     'recovery-watch': checkTable(RECOVERY_WATCH_RULES),
     'slot-lifecycle': table(

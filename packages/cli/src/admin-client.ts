@@ -126,7 +126,7 @@ export class Admin {
   failoverMachine = (request: { machine: string; force: boolean; dryRun: boolean }) => this.unary<FailoverMachineReply__Output>('FailoverMachine', request);
   listAtRisk = (request: { store: string; all: boolean }) => this.unary<ListAtRiskReply__Output>('ListAtRisk', request);
   recover = (request: { store: string; machine: string; dryRun: boolean }) => this.unary<RecoverReply__Output>('Recover', request);
-  plan = (request: { kind: string; lose?: string[]; count?: number; prefix?: string; machineJson?: string; apply?: boolean; parallel?: number }) => this.unary<PlanReply__Output>('Plan', request);
+  plan = (request: { kind: string; lose?: string[]; count?: number; prefix?: string; machineJson?: string; apply?: boolean; parallel?: number; machine?: string }) => this.unary<PlanReply__Output>('Plan', request);
   retireMachine = (request: { machine: string; dryRun: boolean }) => this.unary<RetireMachineReply__Output>('RetireMachine', request);
   cleanupStatus = (request: { machine: string }) => this.unary<{ json: string }>('CleanupStatus', request);
   runCleanup = (request: { slot: string; machine: string }) => this.unary<{ slots: string[]; problems: string[] }>('RunCleanup', request);

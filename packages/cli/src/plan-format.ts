@@ -1,5 +1,5 @@
 // Text output of the planner's answers (slotctl plan …, machine add/retire). The golden tests compare exactly this.
-import type { AddMachinePlan, FanOutPlan, LayoutPlan, MachineSummary, RebalancePlan, ReplicaMove, WhatIfPlan } from '@slotctl/planner';
+import type { AddMachinePlan, EvacuatePlan, FanOutPlan, LayoutPlan, MachineSummary, RebalancePlan, ReplicaMove, WhatIfPlan } from '@slotctl/planner';
 import { table } from './format.js';
 
 function disks(slot: { dataDisk: string; metaDisk: string }): string {
@@ -79,6 +79,15 @@ export function fanOutText(plan: FanOutPlan): string {
     lines.push('', 'replica moves (each: slotctl store move-replica STORE --to MACHINE --ip ADDRESS):', replicaMovesTable(plan.moves));
   }
   for (const s of plan.short) lines.push(`note: ${s.machine} stays at fan-out ${s.fanOut} of ${s.target}: ${s.why}`);
+  return lines.join('\n');
+}
+
+export function evacuateText(plan: EvacuatePlan): string {
+  const lines = [plan.sentence];
+  if (plan.switchovers.length) lines.push('', 'first, its masters switched over:', table(['store', 'master from', 'to', 'why'], plan.switchovers.map((m) => [m.store, m.from, m.to, m.reason])));
+  if (plan.replicaMoves.length) lines.push('', 'then its replicas moved (a new replica slot seeded from the master each; the old slot stops after the switch, its files stay):', replicaMovesTable(plan.replicaMoves));
+  if (plan.unplaced.length) lines.push('', 'cannot leave it now:', table(['store', 'why'], plan.unplaced.map((u) => [u.store, u.reason])));
+  lines.push('', 'machines afterwards:', machinesPlanTable(plan.machines));
   return lines.join('\n');
 }
 

@@ -80,7 +80,22 @@ export function planReReplication(cluster: PlanCluster, retired: string, options
   return { moves, unplaced };
 }
 
-export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, options: { size?: SlotSize; fanOut?: number; prefix?: string } = {}): AddMachinePlan {
+/**
+ * A machine declared in the cluster (cluster apply) that holds nothing yet: the replicas moved to it and the
+ * switchovers that give it its share of masters (`slotctl machine add M --apply` runs them). New stores are the
+ * cluster file's to declare: this plan only moves what exists.
+ */
+export function planFillMachine(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number } = {}): AddMachinePlan {
+  const machine = cluster.machines.find((m) => m.name === name);
+  if (!machine) throw new ValidationError(`machine "${name}" is not in the cluster`, { hint: 'declare it in the cluster file and apply it (slotctl cluster apply FILE), or plan a machine not yet declared with --slots, --rack and --disk' });
+  const holds = cluster.stores.filter((s) => s.master === name || s.replica === name).length;
+  if (holds) throw new ValidationError(`machine "${name}" already holds ${holds} slot(s): machine add fills an empty machine`, { hint: 'to spread masters: slotctl plan rebalance; to spread replicas: slotctl plan fanout' });
+  if (machine.down || machine.drained) throw new ValidationError(`machine "${name}" is ${machine.down ? 'down' : 'drained'}: nothing is moved to it`, { hint: machine.down ? 'start its agent first' : `slotctl machine undrain ${name}` });
+  const rest = { machines: cluster.machines.filter((m) => m.name !== name), stores: cluster.stores };
+  return planAddMachine(rest, machine, { ...options, movesOnly: true });
+}
+
+export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, options: { size?: SlotSize; fanOut?: number; prefix?: string; movesOnly?: boolean } = {}): AddMachinePlan {
   if (cluster.machines.some((m) => m.name === machine.name)) {
     throw new ValidationError(`machine "${machine.name}" is already in the cluster`, { hint: 'pick a new name, or plan its stores with `slotctl plan layout`' });
   }
@@ -100,7 +115,7 @@ export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, optio
   const withFree = () => live.filter((m) => m.name !== machine.name && freeSlots(m, counts.get(m.name)!.masters + counts.get(m.name)!.replicas, size) > 0);
   const partners = new Set<string>();
   // a slot freed by a move is not free: the old slot's files stay until the operator removes them
-  const full = withFree().length === 0;
+  const full = options.movesOnly || withFree().length === 0;
   while (full && replicaMoves.length < target) {
     const fullest = live
       .filter((m) => m.name !== machine.name && counts.get(m.name)!.replicas > 0)
@@ -119,7 +134,7 @@ export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, optio
     partners.add(store.master);
     store.replica = machine.name;
   }
-  if (replicaMoves.length) notes.push(`the cluster is full: ${replicaMoves.length} replica(s) move to ${machine.name} (a new replica slot seeded from the master each; the old slot's files stay until removed)`);
+  if (replicaMoves.length) notes.push(`${options.movesOnly ? 'existing stores only' : 'the cluster is full'}: ${replicaMoves.length} replica(s) move to ${machine.name} (a new replica slot seeded from the master each; the old slot's files stay until removed)`);
 
   // 2. new stores where the other machines still have free slots, paired with the new machine first
   const free = freeSlots(machine, counts.get(machine.name)!.masters + counts.get(machine.name)!.replicas, size);

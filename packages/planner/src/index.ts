@@ -8,3 +8,4 @@ export * from './rebalance.js';
 export * from './grow.js';
 export * from './input.js';
 export * from './fanout.js';
+export * from './evacuate.js';

@@ -74,16 +74,16 @@ export function registerPlanCommands(program: Command, withAdmin: WithAdmin): vo
       "Over how many peers each machine's masters keep their replicas (fan-out: losing the machine spreads its load " +
         'over them), against the target min(5, machines − 1) — or its masters, when fewer — and the replica moves that ' +
         'reach it: a replica that shares its machine with another of the master\'s goes to a machine that is not yet a ' +
-        'peer (up, undrained, a free slot, another rack when labelled). Busy and seeding stores are left alone. Run each ' +
-        'move with slotctl store move-replica.',
+        'peer (up, undrained, a free slot, another rack when labelled). Busy and seeding stores are left alone. --apply ' +
+        'runs the moves (slotctl store move-replica each) as one resumable operation.',
     )
-    .option('--json', 'print the plan as JSON')
-    .addHelpText('after', '\nExamples:\n  slotctl plan fanout\n  slotctl plan fanout --json')
-    .action(async (opts: { json?: boolean }) => {
-      const result = JSON.parse((await withAdmin((a) => a.plan({ kind: 'fanout' }))).planJson) as FanOutPlan;
-      if (opts.json) printJson(result);
-      else process.stdout.write(`${fanOutText(result)}\n`);
-    });
+    .option('--apply', 'run the moves (one resumable operation: slotctl operations show ID); each waits for a seed slot (--max-seeds)')
+    .option('--parallel <n>', 'with --apply: moves at once', '2')
+    .option('--no-wait', 'with --apply: start it and return at once')
+    .option('--timeout <duration>', 'with --apply: stop waiting after this long', '6h')
+    .option('--json', 'print JSON (while following: one object per line)')
+    .addHelpText('after', '\nExamples:\n  slotctl plan fanout\n  slotctl plan fanout --json\n  slotctl plan fanout --apply --parallel 2')
+    .action(async (opts: ApplyOptions) => planOrApply(withAdmin, opts, { kind: 'fanout', text: fanOutText, what: 'fan-out', again: 'slotctl plan fanout --apply', empty: (p: FanOutPlan) => p.moves.length === 0 }));
 
   plan
     .command('rebalance')
@@ -98,21 +98,40 @@ export function registerPlanCommands(program: Command, withAdmin: WithAdmin): vo
     .option('--timeout <duration>', 'with --apply: stop waiting after this long', '30m')
     .option('--json', 'print JSON (while following: one object per line)')
     .addHelpText('after', '\nExamples:\n  slotctl plan rebalance\n  slotctl plan rebalance --apply')
-    .action(async (opts: { apply?: boolean; parallel: string; wait: boolean; timeout: string; json?: boolean }) => {
-      await withAdmin(async (a) => {
-        const reply = await a.plan({ kind: 'rebalance', apply: !!opts.apply, parallel: positive(opts.parallel, '--parallel') });
-        const result = JSON.parse(reply.planJson) as RebalancePlan;
-        if (!opts.apply || !reply.operation) {
-          if (opts.json) printJson({ ...result, operation: null });
-          else process.stdout.write(`${rebalanceText(result)}\n${opts.apply ? 'nothing to do\n' : result.moves.length ? '\nrun them with: slotctl plan rebalance --apply\n' : ''}`);
-          return;
-        }
-        if (!opts.json) process.stdout.write(`${rebalanceText(result)}\n\nrebalance started: ${reply.operation.id}\n`);
-        if (!opts.wait) {
-          if (opts.json) printJson({ ...result, operation: reply.operation });
-          return;
-        }
-        await followOne(a, reply.operation, !!opts.json, parseDuration(opts.timeout, '--timeout'));
-      });
-    });
+    .action(async (opts: ApplyOptions) => planOrApply(withAdmin, opts, { kind: 'rebalance', text: rebalanceText, what: 'rebalance', again: 'slotctl plan rebalance --apply', empty: (p: RebalancePlan) => p.moves.length === 0 }));
+}
+
+export interface ApplyOptions {
+  apply?: boolean;
+  dryRun?: boolean;
+  parallel: string;
+  wait: boolean;
+  timeout: string;
+  json?: boolean;
+}
+
+/**
+ * A plan printed, or (--apply) run as one operation and followed: rebalance, fan-out, machine add, evacuate. The
+ * plan printed is the one the coordinator starts from, so what is shown is what runs.
+ */
+export async function planOrApply<T>(
+  withAdmin: WithAdmin,
+  opts: ApplyOptions,
+  spec: { kind: string; machine?: string; text: (plan: T) => string; what: string; again: string; empty: (plan: T) => boolean },
+): Promise<void> {
+  await withAdmin(async (a) => {
+    const reply = await a.plan({ kind: spec.kind, machine: spec.machine ?? '', apply: !!opts.apply, parallel: positive(opts.parallel, '--parallel') });
+    const result = JSON.parse(reply.planJson) as T;
+    if (!opts.apply || !reply.operation) {
+      if (opts.json) printJson({ ...result, operation: null });
+      else process.stdout.write(`${spec.text(result)}\n${opts.apply ? 'nothing to do\n' : spec.empty(result) ? '' : `\nrun it with: ${spec.again}\n`}`);
+      return;
+    }
+    if (!opts.json) process.stdout.write(`${spec.text(result)}\n\n${spec.what} started: ${reply.operation.id}\n`);
+    if (!opts.wait) {
+      if (opts.json) printJson({ ...result, operation: reply.operation });
+      return;
+    }
+    await followOne(a, reply.operation, !!opts.json, parseDuration(opts.timeout, '--timeout'));
+  });
 }

@@ -251,7 +251,7 @@ export interface MailboxCheckRow {
   error: string;
 }
 
-export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover' | 'rebalance' | 'rereplicate' | 'move-replica';
+export type OperationKind = 'switchover' | 'drain' | 'failover' | 'recover' | 'rebalance' | 'rereplicate' | 'move-replica' | 'machine-add' | 'evacuate' | 'fanout';
 export type OperationState = 'running' | 'succeeded' | 'failed' | 'refused' | 'cancelled';
 
 export interface OperationRow {

@@ -2,7 +2,7 @@
 // answer. Named errors become gRPC statuses with their code and hint (see @slotctl/shared grpc-errors).
 import type * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
-import { ConflictError, LogThrottle, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
+import { ConflictError, LogThrottle, assertName, NotFoundError, ValidationError, isUserError, toGrpcError, type AdminHandlers, type AtRiskInfo, type Logger, type OperationInfo } from '@slotctl/shared';
 import { applyCluster } from '../cluster/apply.js';
 import { exportCluster } from '../cluster/export.js';
 import type { AtRiskRow, OperationRow } from '../db/rows.js';
@@ -287,22 +287,35 @@ export function adminHandlers(deps: AdminDeps): AdminHandlers {
     Plan: unary(deps, 'Plan', (request) => {
       const { storage } = deps;
       const cluster = () => clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots: storage.slots.list() });
+      const options = { parallel: request.parallel || undefined };
+      const applied = (out: { plan: unknown; operation: OperationRow | undefined }) => ({ planJson: JSON.stringify(out.plan), ...(out.operation ? { operation: operationInfo(storage, out.operation) } : {}) });
       switch (request.kind) {
         case 'layout':
           return { planJson: JSON.stringify(planLayout(cluster(), { count: request.count || undefined, prefix: request.prefix || undefined })) };
         case 'whatif':
           return { planJson: JSON.stringify(whatIf(cluster(), request.lose)) };
         case 'fanout':
-          return { planJson: JSON.stringify(deps.orchestrator.previewFanOut()) };
+          if (!request.apply) return { planJson: JSON.stringify(deps.orchestrator.previewFanOut()) };
+          return applied(deps.orchestrator.startFanOut(options));
         case 'add-machine':
+          // a machine declared in the cluster (and empty): what moves to it, and --apply runs it
+          if (request.machine) {
+            assertName(request.machine, 'machine');
+            if (!request.apply) return { planJson: JSON.stringify(deps.orchestrator.previewMachineAdd(request.machine)) };
+            return applied(deps.orchestrator.startMachineAdd(request.machine, options));
+          }
+          if (request.apply) throw new ValidationError('only a machine declared in the cluster can be filled', { hint: 'declare it in the cluster file, slotctl cluster apply FILE, then slotctl machine add NAME --apply' });
           return { planJson: JSON.stringify(planAddMachine(cluster(), parseNewMachine(request.machineJson), { prefix: request.prefix || undefined })) };
+        case 'evacuate':
+          assertName(request.machine, 'machine');
+          if (!request.apply) return { planJson: JSON.stringify(deps.orchestrator.previewEvacuate(request.machine)) };
+          return applied(deps.orchestrator.startEvacuate(request.machine, options));
         case 'rebalance': {
           if (!request.apply) return { planJson: JSON.stringify(deps.orchestrator.previewRebalance()) };
-          const out = deps.orchestrator.startRebalance({ parallel: request.parallel || undefined });
-          return { planJson: JSON.stringify(out.plan), ...(out.operation ? { operation: operationInfo(storage, out.operation) } : {}) };
+          return applied(deps.orchestrator.startRebalance(options));
         }
         default:
-          throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, fanout, add-machine' });
+          throw new ValidationError(`unknown plan kind "${request.kind}"`, { hint: 'one of layout, whatif, rebalance, fanout, add-machine, evacuate' });
       }
     }),
     CleanupStatus: unary(deps, 'CleanupStatus', (request) => {

@@ -7,12 +7,13 @@ import { ConflictError, NotFoundError, type Logger } from '@slotctl/shared';
 import type { OperationRow } from '../db/rows.js';
 import type { Storage } from '../db/storage.js';
 import { CleanupScheduler } from '../cleanup/runner.js';
-import { planFanOut, planRebalance, type FanOutPlan, type RebalancePlan } from '@slotctl/planner';
+import { planEvacuate, planFanOut, planFillMachine, planRebalance, type AddMachinePlan, type EvacuatePlan, type FanOutPlan, type PlanCluster, type RebalancePlan } from '@slotctl/planner';
 import { clusterFromRows } from '../placement/from-rows.js';
 import { Coalescer } from './coalesce.js';
 import type { KindContext } from './framework/kind.js';
 import { OperationRunner } from './framework/runner.js';
 import { createDrain, createRebalance, previewDrain } from './kinds/drain.js';
+import { createRelocation, type RelocateKindName, type RelocateTask } from './kinds/relocate.js';
 import { FAILOVER_DEFAULTS, createFailover, previewFailover, storesMasteredOn } from './kinds/failover.js';
 import { KIND_BY_NAME } from './kinds/index.js';
 import { requestRecovery } from './kinds/recovery.js';
@@ -24,6 +25,12 @@ import { FailoverWatch } from './watch/failover.js';
 import { RecoveryWatch } from './watch/recovery.js';
 
 export type { SwitchoverOptions } from './kinds/switchover.js';
+
+/** A relocation's knobs: children at once, and each switchover's timeout. */
+export interface RelocateOptions {
+  parallel?: number | undefined;
+  timeoutMs?: number | undefined;
+}
 
 export interface OrchestratorDeps {
   storage: Storage;
@@ -241,20 +248,70 @@ export class Orchestrator {
     return `this coordinator started (or became leader) moments ago: machines may still hold leases its predecessor granted and are reconnecting; nothing fails over for ${Math.ceil(left / 1000)} s more — ask again then`;
   }
 
-  /** The planner's rebalance over the database as it is now (busy stores and seeding replicas left alone). */
-  previewRebalance(): RebalancePlan {
+  /** The cluster as the planner sees it, and the stores no plan may touch now (busy, seeding, held, stopped). */
+  private planInput(): { cluster: PlanCluster; busy: Set<string> } {
     const { storage } = this.deps;
     const slots = storage.slots.list();
     const busy = new Set([...storage.operations.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
-    return planRebalance(clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots }), busy);
+    return { cluster: clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots }), busy };
+  }
+
+  /** The planner's rebalance over the database as it is now (busy stores and seeding replicas left alone). */
+  previewRebalance(): RebalancePlan {
+    const { cluster, busy } = this.planInput();
+    return planRebalance(cluster, busy);
   }
 
   /** `slotctl plan fanout`: the replica moves that bring every machine to its fan-out (busy and seeding stores left alone). */
   previewFanOut(): FanOutPlan {
-    const { storage } = this.deps;
-    const slots = storage.slots.list();
-    const busy = new Set([...storage.operations.busyStores(), ...slots.filter((s) => s.seeding || s.recoveryHold || s.adminStopped).map((s) => s.store)]);
-    return planFanOut(clusterFromRows({ machines: storage.machines.list(), stores: storage.stores.list(), slots }), { exclude: busy });
+    const { cluster, busy } = this.planInput();
+    return planFanOut(cluster, { exclude: busy });
+  }
+
+  /** `slotctl plan fanout --apply`: the planner's replica moves as one resumable operation. */
+  startFanOut(options: RelocateOptions): { plan: FanOutPlan; operation: OperationRow | undefined } {
+    const plan = this.previewFanOut();
+    const tasks = plan.moves.map((m): RelocateTask => ({ store: m.store, action: 'move-replica', from: m.from, to: m.to, phase: 0, reason: m.reason }));
+    return { plan, operation: this.startRelocation('fanout', '', tasks, options, `fan-out: ${plan.sentence}`) };
+  }
+
+  /** `slotctl machine add M` for a machine declared and empty: the replicas moved to it, then its share of masters. */
+  previewMachineAdd(machine: string): AddMachinePlan {
+    return planFillMachine(this.planInput().cluster, machine);
+  }
+
+  startMachineAdd(machine: string, options: RelocateOptions): { plan: AddMachinePlan; operation: OperationRow | undefined } {
+    const plan = this.previewMachineAdd(machine);
+    const tasks: RelocateTask[] = [
+      ...plan.replicaMoves.map((m): RelocateTask => ({ store: m.store, action: 'move-replica', from: m.from, to: m.to, phase: 0, reason: m.reason })),
+      ...plan.switchovers.map((m): RelocateTask => ({ store: m.store, action: 'switchover', from: m.from, to: m.to, phase: 1, reason: m.reason })),
+    ];
+    return { plan, operation: this.startRelocation('machine-add', machine, tasks, options, `machine add of ${machine}: ${plan.sentence}`) };
+  }
+
+  /** `slotctl machine evacuate M --dry-run`: its masters switched away, then its replicas moved to peers. */
+  previewEvacuate(machine: string): EvacuatePlan {
+    const { cluster, busy } = this.planInput();
+    return planEvacuate(cluster, machine, { busy });
+  }
+
+  startEvacuate(machine: string, options: RelocateOptions): { plan: EvacuatePlan; operation: OperationRow | undefined } {
+    const plan = this.previewEvacuate(machine);
+    if (plan.unplaced.length) {
+      throw new ConflictError(`cannot evacuate ${machine}: ${plan.unplaced.map((u) => `${u.store}: ${u.reason}`).join('; ')}`, { hint: `see the plan with slotctl machine evacuate ${machine} --dry-run` });
+    }
+    const tasks: RelocateTask[] = [
+      ...plan.switchovers.map((m): RelocateTask => ({ store: m.store, action: 'switchover', from: m.from, to: m.to, phase: 0, reason: m.reason })),
+      ...plan.replicaMoves.map((m): RelocateTask => ({ store: m.store, action: 'move-replica', from: m.from, to: m.to, phase: 1, reason: m.reason })),
+    ];
+    return { plan, operation: this.startRelocation('evacuate', machine, tasks, options, `evacuation of ${machine}: ${plan.sentence}`) };
+  }
+
+  private startRelocation(kind: RelocateKindName, machine: string, tasks: RelocateTask[], options: RelocateOptions, reason: string): OperationRow | undefined {
+    if (tasks.length === 0) return undefined;
+    const id = createRelocation(this.ctx, kind, machine, tasks, { ...options, reason });
+    this.wake();
+    return this.deps.storage.operations.get(id)!;
   }
 
   /** `slotctl plan rebalance --apply`: the planner's switchovers as one resumable operation (a drain's table). */

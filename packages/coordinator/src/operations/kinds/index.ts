@@ -4,9 +4,10 @@ import { DRAIN, REBALANCE } from './drain.js';
 import { FAILOVER } from './failover.js';
 import { MOVE_REPLICA } from './move-replica.js';
 import { RECOVERY } from './recovery.js';
+import { EVACUATE, FANOUT, MACHINE_ADD } from './relocate.js';
 import { REREPLICATE } from './rereplicate.js';
 import { SWITCHOVER } from './switchover.js';
 
-export const KINDS: readonly AnyKind[] = [SWITCHOVER, DRAIN, REBALANCE, FAILOVER, RECOVERY, REREPLICATE, MOVE_REPLICA];
+export const KINDS: readonly AnyKind[] = [SWITCHOVER, DRAIN, REBALANCE, FAILOVER, RECOVERY, REREPLICATE, MOVE_REPLICA, MACHINE_ADD, EVACUATE, FANOUT];
 
 export const KIND_BY_NAME: ReadonlyMap<string, AnyKind> = new Map(KINDS.map((k) => [k.name, k]));

@@ -21,6 +21,9 @@ export interface MoveReplicaRequest {
   /** '' = the old replica's place under the target's disk of the same name (or class). */
   dataPath?: string;
   metaPath?: string;
+  /** A child of a machine add, evacuation or fan-out: that operation's id, and the reason its event gives. */
+  parent?: string;
+  reason?: string;
 }
 
 export interface MoveReplicaPreview {
@@ -168,7 +171,7 @@ export function startMoveReplica(ctx: KindContext, req: MoveReplicaRequest): str
   return createOperation(
     ctx,
     MOVE_REPLICA,
-    { store: req.store, machine: params.targetMachine, step: 'preflight', params: { ...params }, epoch, reason: `replica move of ${req.store}: ${params.oldReplica} (${params.oldMachine}) -> ${params.target} (${params.targetMachine}) requested` },
+    { store: req.store, machine: params.targetMachine, ...(req.parent ? { parent: req.parent } : {}), step: 'preflight', params: { ...params }, epoch, reason: req.reason ?? `replica move of ${req.store}: ${params.oldReplica} (${params.oldMachine}) -> ${params.target} (${params.targetMachine}) requested` },
     (running) => new ConflictError(`store ${req.store} is busy: ${new OperationConflict(running).message}`, { hint: `wait for it (slotctl operations show ${running.id} --wait)` }),
   );
 }
