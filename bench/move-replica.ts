@@ -64,8 +64,11 @@ try {
   const probeFrom = Date.now();
   const during = await startImapProbe(cluster, target.serviceIp, 50, probeMs);
   const seeding = await during.summary();
+  // what the operator reads while it copies: the seed's progress (users, MB, messages, time left)
+  const progress: string[] = [];
   const done = await waitFor('the move to end', async () => {
-    const o = await cluster.slotctlJson<OperationJson>(['operations', 'show', op.id]);
+    const o = await cluster.slotctlJson<OperationJson & { waiting: string }>(['operations', 'show', op.id]);
+    if (o.step === 'seed' && / user\(s\), /.test(o.waiting) && progress.at(-1) !== o.waiting) progress.push(o.waiting);
     return o.state === 'running' ? undefined : o;
   }, 1_800_000, 500);
   if (done.state !== 'succeeded') throw new Error(`move ${done.state}: ${done.error}`);
@@ -93,12 +96,14 @@ try {
     messagesPerSecond: Math.round((copied / agentMs) * 1000),
     mbPerSecond: Math.round((onDisk / 1e6 / (agentMs / 1000)) * 10) / 10,
     masterGreeting: { before: greet(quiet), duringSeed: greet(seeding), probeMs, probeOverlapWithSeedMs: overlapMs },
+    seedProgressSeen: progress,
   };
   console.log(
     `\nmove of ${target.name}'s replica m2 → m3 (${copied} messages, ${(onDisk / 1e6).toFixed(1)} MB on the new replica): ${result.totalMs} ms in all` +
       `\n  steps: ${Object.entries(result.steps).map(([k, v]) => `${k} ${v}`).join(', ')}` +
       `\n  seed: ${agentMs} ms → ${result.messagesPerSecond} messages/s, ${result.mbPerSecond} MB/s` +
       `\n  master's IMAP greeting before: p50 ${result.masterGreeting.before.p50Ms} ms, p99 ${result.masterGreeting.before.p99Ms} ms (${result.masterGreeting.before.attempts} attempts)` +
+      `\n  progress read during the seed (${progress.length}): ${progress.length ? `${progress[0]} … ${progress.at(-1)}` : 'none'}` +
       `\n  beside the seed: p50 ${result.masterGreeting.duringSeed.p50Ms} ms, p99 ${result.masterGreeting.duringSeed.p99Ms} ms (${result.masterGreeting.duringSeed.attempts} attempts; ${overlapMs} of the probe's ${probeMs} ms inside the seed)`,
   );
   console.log(`wrote ${writeResult('move-replica', result)}`);

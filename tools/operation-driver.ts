@@ -11,6 +11,11 @@
 //   {"moves":[{"store":"v05","to":"m3"}]} → {"ids":[…],"said":[…],"most":N} replica moves started back to back (their
 //                                           addresses from the targets' slot_ips), then polled every 10 ms until all
 //                                           ended (or 300 s): every waiting sentence, and the most copying at once
+//   {"watch":"op-id","limitMs":600000}   → {"operation":{…},"samples":N,"copies":[…],"paused":[…],"most":N} the
+//                                           operation (a relocation) and every store, polled every 100 ms until it
+//                                           ended: `copies` names each sample where a store had not two slots on two
+//                                           machines; `paused` each store seen not
+//                                           serving on both slots outside a running switchover of it for over 3 s
 import { createInterface } from 'node:readline';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { Admin } from '@slotctl/cli';
@@ -27,9 +32,39 @@ async function until(id: string): Promise<OperationInfo__Output> {
   }
 }
 
+/** Follows a relocation, sampling every store: never fewer than two copies, never paused outside a switchover. */
+async function watch(id: string, limitMs: number) {
+  const copies: string[] = [];
+  const paused: string[] = [];
+  const since = new Map<string, number>();
+  let samples = 0;
+  let most = 0;
+  for (const until = Date.now() + limitMs; ; await new Promise((r) => setTimeout(r, 100))) {
+    const op = (await admin.getOperation(id)).operation!;
+    const switching = new Set(op.children.filter((c) => c.kind === 'switchover' && c.state === 'running').map((c) => c.store));
+    most = Math.max(most, op.children.filter((c) => c.state === 'running').length);
+    const at = new Date().toISOString();
+    for (const s of (await admin.listStores()).stores) {
+      const m = s.master;
+      const r = s.replica;
+      if (!m?.name || !r?.name || m.machine === r.machine) copies.push(`${at} ${s.name}: ${m?.name ?? '-'} on ${m?.machine ?? '-'}, ${r?.name ?? '-'} on ${r?.machine ?? '-'}`);
+      const serving = m?.state === 'SERVING' && r?.state === 'SERVING';
+      if (serving || switching.has(s.name)) since.delete(s.name);
+      else {
+        const first = since.get(s.name) ?? Date.now();
+        since.set(s.name, first);
+        if (Date.now() - first > 3000) paused.push(`${at} ${s.name}: ${m?.name} ${m?.state}, ${r?.name} ${r?.state} for ${Date.now() - first} ms outside a switchover`);
+      }
+    }
+    samples++;
+    if (op.state !== 'running') return { operation: op, samples, copies, paused, most };
+    if (Date.now() > until) return { operation: op, samples, copies, paused, most, timedOut: true };
+  }
+}
+
 for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
-  const cmd = JSON.parse(line) as { ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string; waiting?: string; kind?: string; moves?: { store: string; to: string }[] };
+  const cmd = JSON.parse(line) as { watch?: string; limitMs?: number; ping?: boolean; switchover?: string; start?: string; cancel?: string; drain?: string; parallel?: number; undrain?: string; waiting?: string; kind?: string; moves?: { store: string; to: string }[] };
   try {
     if (cmd.ping) {
       await admin.listMachines();
@@ -67,6 +102,8 @@ for await (const line of createInterface({ input: process.stdin })) {
         if (ops.every((op) => op.state !== 'running')) break;
       }
       console.log(JSON.stringify({ ids, said: [...said], most }));
+    } else if (cmd.watch) {
+      console.log(JSON.stringify(await watch(cmd.watch, cmd.limitMs ?? 600_000)));
     } else if (cmd.undrain) {
       await admin.undrainMachine(cmd.undrain);
       console.log(JSON.stringify({ ok: true }));

@@ -50,6 +50,8 @@ export interface NetnsClusterOptions {
   agentEnv?: (machine: string) => Record<string, string>;
   /** Each slot's data and meta partition on a tmpfs of its own, this size: a partition that can be filled up. */
   partitionFsMb?: number;
+  /** Each machine mN declares addresses for new slots (replica moves): slot_ips 10.231.6.(20N)–(20N+19). */
+  slotPools?: boolean;
   log?: (line: string) => void;
 }
 
@@ -308,7 +310,12 @@ export class NetnsCluster {
   clusterYaml(): string {
     const lines = ['machines:'];
     // one disk per machine, so that a slot moved to another machine (re-replication) gets its own directories
-    for (const m of this.machines) lines.push(`  - { name: ${m}, address: ${this.address(m)}, disks: [{ name: d0, path: ${join(this.options.dir, 'srv', m)}, class: hdd }] }`);
+    for (const m of this.machines) {
+      const n = Number(m.slice(1));
+      if (this.options.slotPools && n > 11) throw new Error('slotPools: at most 11 machines (10.231.6.x)');
+      const pool = this.options.slotPools ? `, slot_ips: ["${SUBNET}.6.${n * 20}-${SUBNET}.6.${n * 20 + 19}"]` : '';
+      lines.push(`  - { name: ${m}, address: ${this.address(m)}, disks: [{ name: d0, path: ${join(this.options.dir, 'srv', m)}, class: hdd }]${pool} }`);
+    }
     lines.push('stores:');
     this.layout().forEach(({ name, master, replica }, i) => {
       const s = i + 1;

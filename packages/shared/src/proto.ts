@@ -127,6 +127,7 @@ export type { RecoverReply__Output } from './generated/slotctl/v1/RecoverReply.j
 export type { PlanReply__Output } from './generated/slotctl/v1/PlanReply.js';
 export type { RetireMachineReply__Output } from './generated/slotctl/v1/RetireMachineReply.js';
 export type { SeedReport, SeedReport__Output } from './generated/slotctl/v1/SeedReport.js';
+export type { SeedProgress, SeedProgress__Output } from './generated/slotctl/v1/SeedProgress.js';
 export type { CleanupReport, CleanupReport__Output } from './generated/slotctl/v1/CleanupReport.js';
 export type { PartitionReport, PartitionReport__Output } from './generated/slotctl/v1/PartitionReport.js';
 export type { SyncUsersRequest__Output } from './generated/slotctl/v1/SyncUsersRequest.js';

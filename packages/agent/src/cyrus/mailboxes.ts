@@ -87,6 +87,14 @@ export async function summarizeAllMailboxes(imapdConf: string, timeoutMs = 300_0
   return [...parseMbexamine(out)].map(([name, s]) => ({ name: internalName(name), exists: true, ...s })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
+/** Every mailbox's summary and the bytes its index header counts (Mailbox Size), from one mbexamine run. */
+export async function summarizeWithSizes(imapdConf: string, timeoutMs = 300_000): Promise<(MailboxSummary & { bytes: number })[]> {
+  const out = await examineAll(imapdConf, timeoutMs);
+  const sizes = new Map<string, number>();
+  for (const block of out.split(/^Examining /m).slice(1)) sizes.set(block.slice(0, block.indexOf('... ')), Number(/Mailbox Size: (\d+) bytes/.exec(block)?.[1] ?? 0));
+  return [...parseMbexamine(out)].map(([name, s]) => ({ name: internalName(name), exists: true, ...s, bytes: sizes.get(name) ?? 0 })).sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
 /**
  * What the index headers count, in bytes: live mailboxes, and delayed-deleted ones (`DELETED.…`: Cyrus 3.6 keeps
  * their files in place under spool/uuid, only their name changes). Expunged messages are counted by neither.

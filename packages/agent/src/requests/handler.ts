@@ -44,6 +44,8 @@ export interface RequestJob {
   id: string;
   log: Logger;
   services: RequestServices;
+  /** Something of the run worth reporting changed (its progress): the slot's report goes out again soon. */
+  changed: () => void;
 }
 
 /** Every result names the id (operation) it was run under. */
@@ -66,6 +68,8 @@ export interface RequestHandler<R extends RequestResult = RequestResult> {
   readonly waits: boolean;
   /** Its result as the slot's report carries it (none: reported another way). */
   asResult?(r: R): SlotResult;
+  /** While it runs on `slot`: how far it got, as the report carries it. */
+  progress?(slot: string): SlotResult | undefined;
 }
 
 /** Where a handler's results outlive the agent (replay: persisted before it is reported). */

@@ -40,6 +40,27 @@ const runner = (handlers: RequestHandler[], extra: Partial<ConstructorParameters
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('the slot request runner', () => {
+  it('reports a running handler\'s progress while it runs, and only then', async () => {
+    const progress = { op: 'sw-1', usersDone: 1, users: 4, mailboxesDone: 2, mailboxes: 8, messagesDone: 10, messages: 40, bytesDone: 100, bytes: 400, startedAt: '', updatedAt: '' };
+    let tell: () => void = () => undefined;
+    const f = fake({
+      run: async ({ id, changed }) => {
+        tell = changed;
+        await new Promise<void>((r) => setTimeout(r, 20));
+        return { op: id };
+      },
+      progress: () => ({ seedProgress: progress }),
+    });
+    const { r, changes } = runner([f.handler]);
+    const run = r.drive(slot('stopped'), desired([{ id: 'sw-1', replay: {}, kind: 'replay' }]));
+    await tick();
+    tell();
+    expect(changes()).toBe(1);
+    expect(r.report('s01-m1')).toEqual([{ seedProgress: progress }]);
+    await run;
+    expect(r.report('s01-m1')).toEqual([{ replay: expect.objectContaining({ op: 'sw-1' }) }]);
+  });
+
   it('runs a request once per id, never twice at once, and reports its answer', async () => {
     const f = fake();
     const { r, changes } = runner([f.handler]);

@@ -53,7 +53,7 @@ export class RequestRunner {
     try {
       let result: RequestResult | undefined;
       try {
-        result = await handler.run({ s, d, id, log, services: this.options.services });
+        result = await handler.run({ s, d, id, log, services: this.options.services, changed: this.options.onChange });
       } catch (err) {
         log.error({ request: handler.name, err: (err as Error).stack }, 'a slot request failed unexpectedly');
         result = handler.failed?.(id, (err as Error).message);
@@ -78,6 +78,8 @@ export class RequestRunner {
     for (const handler of this.options.handlers) {
       const r = this.last(slot, handler.name);
       if (r && handler.asResult) out.push(handler.asResult(r));
+      const progress = this.busy(slot, handler.name) ? handler.progress?.(slot) : undefined;
+      if (progress) out.push(progress);
     }
     return out;
   }

@@ -5,9 +5,9 @@
 // and its rolling sync_client keeps running meanwhile (Cyrus locks per user).
 import { connect } from 'node:net';
 import { execa } from 'execa';
-import type { Logger, SeedReport } from '@slotctl/shared';
+import type { Logger, SeedProgress, SeedReport } from '@slotctl/shared';
 import { asCyrusTool, cyrusBinary } from '../cyrus/install.js';
-import { isDelayedDeleted, isPlausibleMailbox, summarizeAllMailboxes } from '../cyrus/mailboxes.js';
+import { isDelayedDeleted, isPlausibleMailbox, summarizeWithSizes } from '../cyrus/mailboxes.js';
 
 
 export interface SeedTarget {
@@ -15,7 +15,33 @@ export interface SeedTarget {
   port: number;
 }
 
-const BATCH = 50;
+/**
+ * Users per sync_client -u: at most 50 (one process per batch), and small enough that a seed reports progress some
+ * twenty times (a store of 20 users goes user by user).
+ */
+export const batchSize = (users: number) => Math.max(1, Math.min(50, Math.ceil(users / 20)));
+
+/** What a seed will copy, per unit of work (a user, or a shared mailbox): mailboxes, messages, bytes. */
+export interface SeedUnit {
+  mailboxes: number;
+  messages: number;
+  bytes: number;
+}
+
+/** Sums the master's summary per user and per shared mailbox (delayed-deleted ones are not copied). */
+export function seedUnits(mailboxes: readonly { name: string; messages: number; bytes: number }[]): Map<string, SeedUnit> {
+  const out = new Map<string, SeedUnit>();
+  for (const m of mailboxes) {
+    if (isDelayedDeleted(m.name)) continue;
+    const key = userOf(m.name) ?? m.name;
+    const u = out.get(key) ?? { mailboxes: 0, messages: 0, bytes: 0 };
+    u.mailboxes++;
+    u.messages += Number.isFinite(m.messages) ? m.messages : 0;
+    u.bytes += m.bytes;
+    out.set(key, u);
+  }
+  return out;
+}
 
 /** `user.bob^smith.Sent` → user `bob.smith`; undefined for a shared or deleted mailbox. */
 export function userOf(internal: string): string | undefined {
@@ -58,35 +84,57 @@ async function syncClient(imapdConf: string, target: SeedTarget, mode: '-u' | '-
   return `sync_client ${mode} ${why}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`;
 }
 
-export async function seedReplica(op: string, imapdConf: string, target: SeedTarget, log: Logger, timeoutMs = 600_000): Promise<SeedReport> {
+export async function seedReplica(op: string, imapdConf: string, target: SeedTarget, log: Logger, timeoutMs = 600_000, onProgress: (p: SeedProgress) => void = () => undefined): Promise<SeedReport> {
   const started = Date.now();
   const result = (fields: Partial<SeedReport>): SeedReport => ({ op, ok: false, users: 0, mailboxes: 0, messages: 0, error: '', failed: [], ...fields, ms: Date.now() - started, finishedAt: new Date().toISOString() });
   const unreachable = await reachable(target);
   if (unreachable) return result({ error: unreachable });
   let all;
   try {
-    all = await summarizeAllMailboxes(imapdConf);
+    all = await summarizeWithSizes(imapdConf);
   } catch (err) {
     return result({ error: `listing the master's mailboxes failed: ${(err as Error).message}` });
   }
   const { users, shared } = seedWork(all.map((m) => m.name).filter(isPlausibleMailbox));
   const messages = all.reduce((a, m) => a + (isDelayedDeleted(m.name) ? 0 : m.messages), 0);
-  log.info({ users: users.length, shared: shared.length, mailboxes: all.length, messages }, 'full initial sync to the new replica: starting');
+  const units = seedUnits(all);
+  const total = [...units.values()].reduce((a, u) => ({ mailboxes: a.mailboxes + u.mailboxes, messages: a.messages + u.messages, bytes: a.bytes + u.bytes }), { mailboxes: 0, messages: 0, bytes: 0 });
+  const progress: SeedProgress = {
+    op, usersDone: 0, users: users.length, mailboxesDone: 0, mailboxes: total.mailboxes, messagesDone: 0, messages: total.messages, bytesDone: 0, bytes: total.bytes,
+    startedAt: new Date(started).toISOString(), updatedAt: new Date().toISOString(),
+  };
+  const advance = (keys: readonly string[], userCount: number) => {
+    for (const k of keys) {
+      const u = units.get(k);
+      if (!u) continue;
+      progress.mailboxesDone = Number(progress.mailboxesDone) + u.mailboxes;
+      progress.messagesDone = Number(progress.messagesDone) + u.messages;
+      progress.bytesDone = Number(progress.bytesDone) + u.bytes;
+    }
+    progress.usersDone = Number(progress.usersDone) + userCount;
+    progress.updatedAt = new Date().toISOString();
+    onProgress({ ...progress });
+  };
+  onProgress({ ...progress });
+  log.info({ users: users.length, shared: shared.length, mailboxes: all.length, messages, bytes: total.bytes }, 'full initial sync to the new replica: starting');
   const failed: string[] = [];
   let lastError = '';
-  for (let i = 0; i < users.length; i += BATCH) {
-    const batch = users.slice(i, i + BATCH);
-    const error = await syncClient(imapdConf, target, '-u', batch, timeoutMs);
-    if (!error) continue;
-    // the batch failed: each of its users once more on its own, so that one bad user names itself
-    log.warn({ err: error, users: batch.length }, 'a batch of the initial sync failed: retrying its users one by one');
-    for (const user of batch) {
-      const again = await syncClient(imapdConf, target, '-u', [user], timeoutMs);
-      if (again) {
-        failed.push(user);
-        lastError = again;
+  const batch = batchSize(users.length);
+  for (let i = 0; i < users.length; i += batch) {
+    const some = users.slice(i, i + batch);
+    const error = await syncClient(imapdConf, target, '-u', some, timeoutMs);
+    if (error) {
+      // the batch failed: each of its users once more on its own, so that one bad user names itself
+      log.warn({ err: error, users: some.length }, 'a batch of the initial sync failed: retrying its users one by one');
+      for (const user of some) {
+        const again = await syncClient(imapdConf, target, '-u', [user], timeoutMs);
+        if (again) {
+          failed.push(user);
+          lastError = again;
+        }
       }
     }
+    advance(some, some.length);
   }
   for (const name of shared) {
     const error = await syncClient(imapdConf, target, '-m', [name.replaceAll('.', '/').replaceAll('^', '.')], timeoutMs);
@@ -94,6 +142,7 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
       failed.push(name);
       lastError = error;
     }
+    advance([name], 0);
   }
   const out = result({ ok: failed.length === 0, users: users.length, mailboxes: all.length, messages, failed, error: failed.length ? `${failed.length} of ${users.length + shared.length} did not copy; last: ${lastError}` : '' });
   log.info({ ok: out.ok, ms: out.ms, users: out.users, messages, failed: failed.length }, 'full initial sync to the new replica: done');

@@ -135,6 +135,7 @@ export interface SlotResultRows {
   check: MailboxCheckRow;
   'recover-push': RecoverResultRow;
   seed: SeedResultRow;
+  'seed-progress': SeedProgressRow;
   cleanup: CleanupResultRow;
 }
 export type SlotResults = { [K in keyof SlotResultRows]?: SlotResultRows[K] };
@@ -181,6 +182,21 @@ export interface SeedResultRow {
   error: string;
   failed: string[];
   finishedAt: string;
+}
+
+/** A running seed: done of total (users, mailboxes, messages, bytes), as the master's agent last reported it. */
+export interface SeedProgressRow {
+  op: string;
+  usersDone: number;
+  users: number;
+  mailboxesDone: number;
+  mailboxes: number;
+  messagesDone: number;
+  messages: number;
+  bytesDone: number;
+  bytes: number;
+  startedAt: string;
+  updatedAt: string;
 }
 
 /** Where a slot is: its store, machine, address and partitions. */

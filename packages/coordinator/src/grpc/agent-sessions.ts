@@ -138,6 +138,16 @@ function toResults(report: SlotReport__Output): SlotResults {
   const recover = of('recoverPush');
   const seed = of('seed');
   const cleanup = of('cleanup');
+  const progress = of('seedProgress');
+  if (progress?.op) {
+    const n = (x: number | string | { toString(): string }) => Number(x) || 0;
+    results['seed-progress'] = {
+      op: progress.op.slice(0, 100),
+      usersDone: n(progress.usersDone), users: n(progress.users), mailboxesDone: n(progress.mailboxesDone), mailboxes: n(progress.mailboxes),
+      messagesDone: n(progress.messagesDone), messages: n(progress.messages), bytesDone: n(progress.bytesDone), bytes: n(progress.bytes),
+      startedAt: progress.startedAt.slice(0, 40), updatedAt: progress.updatedAt.slice(0, 40),
+    };
+  }
   if (replay?.op) {
     results.replay = {
       op: replay.op.slice(0, 100),

@@ -186,3 +186,20 @@ export function compareWaiting(v: CompareView): string {
   if (!d) return `${p.target}'s mailbox summary (check ${v.checkId})`;
   return `${summary(d)}: checking again every ${COMPARE.recheckMs / 1000} s, ${until(v.op.stepSince, p.verifyTimeoutMs)}`;
 }
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 10e6 ? 1 : 0);
+
+/**
+ * How far the copy `id` got, as the master's agent last reported it (every second or so, batch by batch): users,
+ * bytes and messages done of the master's totals, and the time left at the rate so far. '' before its first report.
+ */
+export function seedProgressText(master: Pick<SlotRow, 'results'> | undefined, id: string, now: number): string {
+  const p = master?.results['seed-progress'];
+  if (!p || p.op !== id) return '';
+  const pct = p.bytes > 0 ? Math.floor((p.bytesDone / p.bytes) * 100) : p.users > 0 ? Math.floor((p.usersDone / p.users) * 100) : 0;
+  const elapsed = (Date.parse(p.updatedAt) - Date.parse(p.startedAt)) / 1000;
+  const rate = elapsed > 0 ? p.bytesDone / elapsed : 0;
+  const left = rate > 0 && p.bytes > p.bytesDone ? `, about ${Math.ceil((p.bytes - p.bytesDone) / rate)} s left at ${mb(rate)} MB/s` : '';
+  const age = Math.max(0, Math.round((now - Date.parse(p.updatedAt)) / 1000));
+  return `: ${p.usersDone} of ${p.users} user(s), ${mb(p.bytesDone)} of ${mb(p.bytes)} MB (${pct}%), ${p.messagesDone} of ${p.messages} message(s)${left} (reported ${age} s ago)`;
+}

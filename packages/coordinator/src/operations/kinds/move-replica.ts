@@ -17,7 +17,7 @@
 import type { OperationRow, SlotRow } from '../../db/rows.js';
 import { dispatchTo, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import { stepAge, until, type Rule } from '../framework/rule.js';
-import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, notCaughtUp, up, type CopyView } from './copy-compare.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, notCaughtUp, seedProgressText, up, type CopyView } from './copy-compare.js';
 
 export { notCaughtUp };
 
@@ -267,10 +267,10 @@ export function moveReplicaWaiting(v: MoveReplicaView): string {
     case 'seed': {
       const r = seedResult(v, 'seed');
       if (r && !r.ok && !r.last) return `attempt ${copyAttempt(v.op, 'seed')} failed (${r.text}): trying again ${COPY_RETRY_MS / 1000} s after it`;
-      return `${p.master} to copy every user to ${p.target} (sync_client -u${copyAttempt(v.op, 'seed') > 1 ? `, attempt ${copyAttempt(v.op, 'seed')}` : ''})${left}`;
+      return `${p.master} to copy every user to ${p.target} (sync_client -u${copyAttempt(v.op, 'seed') > 1 ? `, attempt ${copyAttempt(v.op, 'seed')}` : ''})${seedProgressText(v.master, copyId(v.op, 'seed'), v.now)}${left}`;
     }
     case 'catch-up':
-      return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)`;
+      return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)${seedProgressText(v.master, copyId(v.op, 'catch-up'), v.now)}`;
     case 'verify':
     case 'confirm':
       return compareWaiting(v);

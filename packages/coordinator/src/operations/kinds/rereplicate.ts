@@ -16,7 +16,7 @@ import { planReReplication } from '@slotctl/planner';
 import { clusterFromRows } from '../../placement/from-rows.js';
 import { dispatchTo, failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
 import { until, type Rule } from '../framework/rule.js';
-import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, up, type CompareAction, type CopyView } from './copy-compare.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, seedProgressText, up, type CompareAction, type CopyView } from './copy-compare.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';
 export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | CompareAction | 'finish' | 'end-failed';
@@ -151,7 +151,7 @@ export function rereplicateWaiting(v: ReReplicationView): string {
     const t = v.target;
     return `${p.target} to serve as replica at epoch ${v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
   }
-  if (v.op.step === 'seed') return `${p.master} to copy every user to ${p.target} (sync_client -u)${left}`;
+  if (v.op.step === 'seed') return `${p.master} to copy every user to ${p.target} (sync_client -u)${seedProgressText(v.master, v.op.id, v.now)}${left}`;
   if (v.op.step === 'verify') return compareWaiting(v);
   return '';
 }
