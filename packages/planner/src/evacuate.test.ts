@@ -25,6 +25,17 @@ describe('plan evacuate', () => {
     expect(plan.sentence).toBe('m1 would hold nothing: 2 switchover(s), then 4 replica move(s)');
   });
 
+  it('does not choose a machine whose disks cannot hold the store (the coordinator\'s measured room check)', () => {
+    const cluster = ring();
+    cluster.machines.push(machine('m5'), machine('m6'));
+    const open = planEvacuate(cluster, 'm1');
+    const full = planEvacuate(cluster, 'm1', { mayHold: (_store, m) => (m === 'm5' ? 'disk d0 on m5 would be 91% full' : undefined) });
+    expect(open.replicaMoves.some((m) => m.to === 'm5')).toBe(true);
+    expect(full.replicaMoves.some((m) => m.to === 'm5')).toBe(false);
+    const none = planEvacuate(cluster, 'm1', { mayHold: (_store, m) => `no room on ${m}` });
+    expect(none.unplaced[0]!.reason).toMatch(/has a free slot and room on its disks \(no room on m2; /);
+  });
+
   it('names what cannot leave: busy stores, a down replica, no room', () => {
     const cluster = ring();
     cluster.machines = cluster.machines.map((m) => (m.name === 'm2' ? { ...m, down: true } : m));

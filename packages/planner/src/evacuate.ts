@@ -19,7 +19,11 @@ export interface EvacuatePlan {
   sentence: string;
 }
 
-export function planEvacuate(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number; busy?: ReadonlySet<string> } = {}): EvacuatePlan {
+/**
+ * `mayHold(store, machine)`: why a machine's disks cannot hold the store's copy (the coordinator's measured room
+ * check), undefined when they can; such machines are not chosen.
+ */
+export function planEvacuate(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number; busy?: ReadonlySet<string>; mayHold?: (store: string, machine: string) => string | undefined } = {}): EvacuatePlan {
   const machine = cluster.machines.find((m) => m.name === name);
   if (!machine) throw new ValidationError(`machine "${name}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
   const work = cloneCluster(cluster);
@@ -48,9 +52,14 @@ export function planEvacuate(cluster: PlanCluster, name: string, options: { size
     // never in the master's rack (slotctl store move-replica refuses it): a store's two slots stand in two racks
     const rack = work.machines.find((m) => m.name === s.master)?.rack ?? '';
     const sameRack = rack ? work.machines.filter((m) => m.rack === rack).map((m) => m.name) : [];
-    const choice = chooseReplicaMachine(work, s.master, { exclude: new Set([name, ...drained, ...sameRack]), ...(options.size ? { size: options.size } : {}), ...(options.fanOut ? { fanOut: options.fanOut } : {}) });
+    const noRoom = new Map<string, string>();
+    for (const m of work.machines) {
+      const why = m.name === name || m.down ? undefined : options.mayHold?.(s.name, m.name);
+      if (why) noRoom.set(m.name, why);
+    }
+    const choice = chooseReplicaMachine(work, s.master, { exclude: new Set([name, ...drained, ...sameRack, ...noRoom.keys()]), ...(options.size ? { size: options.size } : {}), ...(options.fanOut ? { fanOut: options.fanOut } : {}) });
     if (!choice) {
-      unplaced.push({ store: s.name, reason: `no up, undrained machine other than ${s.master} and ${name} ${rack ? ` outside rack ${rack}` : ''} has a free slot` });
+      unplaced.push({ store: s.name, reason: `no up, undrained machine other than ${s.master} and ${name}${rack ? ` outside rack ${rack}` : ''} has a free slot${noRoom.size ? ` and room on its disks (${[...noRoom.values()].join('; ')})` : ''}` });
       continue;
     }
     replicaMoves.push({ store: s.name, from: name, to: choice.machine, reason: choice.reason });

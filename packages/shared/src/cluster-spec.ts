@@ -29,15 +29,18 @@ function sizeProblem(value: string | number): string | undefined {
   }
 }
 
+/** A size such as 4TB, 500GB or a number of bytes. */
+const sizeSchema = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+  const problem = sizeProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}).transform((v) => parseSize(v));
+
 const diskSchema = z.strictObject({
   name: nameSchema,
   path: pathSchema,
   class: z.enum(['ssd', 'hdd', 'nvme']).default('hdd'),
   /** e.g. 4TB: the planner fits slots' partitions on it (300 GB data, 30 GB meta each by default). */
-  size: z.union([z.string(), z.number()]).superRefine((v, ctx) => {
-    const problem = sizeProblem(v);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }).transform((v) => parseSize(v)).optional(),
+  size: sizeSchema.optional(),
 });
 
 const machineSchema = z.strictObject({
@@ -67,6 +70,8 @@ const storeSchema = z.strictObject({
   /** The machine whose slot is master. */
   master: nameSchema,
   slots: z.array(slotSchema).length(2, 'a store has exactly two slots (one master, one replica)'),
+  /** How much more its slots are expected to hold (e.g. 50GB): a replica move reserves it on the target's disks. */
+  expected_growth: sizeSchema.optional(),
 });
 
 const cyrusDuration = z.string().regex(/^\d{1,6}[dhms]?$/, 'a Cyrus duration such as 7d, 12h or 0');

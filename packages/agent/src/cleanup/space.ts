@@ -6,34 +6,47 @@ import { join } from 'node:path';
 import type { PartitionReport } from '@slotctl/shared';
 import { indexedBytes } from '../cyrus/mailboxes.js';
 
-/** Bytes of regular files under `dir` (symlinks not followed); `match` limits which files count. */
-export async function treeBytes(dir: string, match: (name: string) => boolean = () => true): Promise<number> {
-  let total = 0;
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const path = join(dir, e.name);
-    if (e.isDirectory()) total += await treeBytes(path, match);
-    else if (e.isFile() && match(e.name)) total += (await lstat(path).catch(() => ({ size: 0 }))).size;
-  }
-  return total;
-}
-
 /** A message file of a Cyrus mailbox directory: `123.` */
 const isMessage = (name: string) => /^\d+\.$/.test(name);
 
-export async function partitionReport(role: 'data' | 'meta', path: string, imapdConf: string | undefined): Promise<PartitionReport> {
+/**
+ * What a slot's own tree under `dir` takes: bytes of its regular files and its inodes (files, directories, links;
+ * links not followed), and the bytes of its message files. One walk; a file gone meanwhile counts nothing.
+ */
+export async function treeUsage(dir: string): Promise<{ bytes: number; inodes: number; messageBytes: number }> {
+  const out = { bytes: 0, inodes: 0, messageBytes: 0 };
+  const walk = async (d: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const path = join(d, e.name);
+      out.inodes++;
+      if (e.isDirectory()) await walk(path);
+      else if (e.isFile()) {
+        const size = (await lstat(path).catch(() => ({ size: 0 }))).size;
+        out.bytes += size;
+        if (isMessage(e.name)) out.messageBytes += size;
+      }
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+/** `usage: false`: the file system's figures only (no walk of the slot's tree: its used bytes and inodes are 0). */
+export async function partitionReport(role: 'data' | 'meta', path: string, imapdConf: string | undefined, options: { usage?: boolean } = {}): Promise<PartitionReport> {
   const measuredAt = new Date().toISOString();
   try {
     const fs = await statfs(path);
     let deletedBytes = 0;
     let expungedBytes = 0;
+    const used = options.usage === false && !(role === 'data' && imapdConf) ? { bytes: 0, inodes: 0, messageBytes: 0 } : await treeUsage(path);
     if (role === 'data' && imapdConf) {
-      const onDisk = await treeBytes(path, isMessage);
+      const onDisk = used.messageBytes;
       const counted = await indexedBytes(imapdConf);
       deletedBytes = counted.deleted;
       expungedBytes = Math.max(0, onDisk - counted.live - counted.deleted);
@@ -49,8 +62,10 @@ export async function partitionReport(role: 'data' | 'meta', path: string, imapd
       expungedBytes,
       measuredAt,
       error: '',
+      usedBytes: used.bytes,
+      usedInodes: used.inodes,
     };
   } catch (err) {
-    return { role, path, totalBytes: 0, freeBytes: 0, totalInodes: 0, freeInodes: 0, deletedBytes: 0, expungedBytes: 0, measuredAt, error: (err as Error).message };
+    return { role, path, totalBytes: 0, freeBytes: 0, totalInodes: 0, freeInodes: 0, deletedBytes: 0, expungedBytes: 0, measuredAt, error: (err as Error).message, usedBytes: 0, usedInodes: 0 };
   }
 }

@@ -210,7 +210,7 @@ export interface FullSyncDeps {
 export type FullSyncOutcome = { done: true; users: number; mailboxes: number } | { done: false; why: string };
 
 export async function room(path: string): Promise<{ bytes: number; inodes: number }> {
-  const r = await partitionReport('meta', path, undefined); // a statfs, and zeros when it fails: then nothing is tried
+  const r = await partitionReport('meta', path, undefined, { usage: false }); // a statfs, and zeros when it fails: then nothing is tried
   return { bytes: Number(r.freeBytes), inodes: Number(r.freeInodes) };
 }
 

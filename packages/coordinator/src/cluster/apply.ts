@@ -78,10 +78,10 @@ function write(storage: Storage, spec: ClusterSpec, changes: Change[], source: s
     }
     if (!s) continue;
     if (change.action === 'add') {
-      storage.stores.add({ name: s.name, serviceIp: s.service_ip, masterSlot: masterSlotName(s), replicaSlot: replicaSlotName(s), slots: slotInputs(s) }, at);
+      storage.stores.add({ name: s.name, serviceIp: s.service_ip, masterSlot: masterSlotName(s), replicaSlot: replicaSlotName(s), growthBytes: s.expected_growth ?? 0, slots: slotInputs(s) }, at);
       storage.events.append({ ...event, store: s.name, epoch: 1 }, at);
     } else if (change.action === 'update') {
-      storage.stores.update({ name: s.name, serviceIp: s.service_ip, slots: slotInputs(s) }, at);
+      storage.stores.update({ name: s.name, serviceIp: s.service_ip, growthBytes: s.expected_growth ?? 0, slots: slotInputs(s) }, at);
       storage.events.append({ ...event, store: s.name, epoch: storage.stores.get(s.name)?.epoch }, at);
     } else if (change.action === 'move-master') {
       const row = storage.stores.get(s.name)!;

@@ -24,6 +24,10 @@ describe('cluster export', () => {
     expect(text.startsWith('# The cluster as the coordinator')).toBe(true);
     expect(parseCluster(text).problems).toEqual([]);
     expect(effective(storage, text)).toEqual([]);
+    // a store's expected growth goes in and out as bytes
+    expect(storage.stores.get('s02')?.growthBytes).toBe(50e9);
+    expect(parseCluster(text).spec!.stores.find((s) => s.name === 's02')?.expected_growth).toBe(50e9);
+    expect(effective(storage, text.replace('expected_growth: 50000000000', 'expected_growth: 60GB'))).toEqual([expect.objectContaining({ action: 'update', kind: 'store', name: 's02', detail: 'expected_growth 50000000000 -> 60000000000 bytes' })]);
   });
 
   it('names the current master after a change of master, and the file on disk would not', () => {

@@ -34,6 +34,7 @@ export function exportCluster(storage: Storage, now = new Date()): string {
           const s = slots.get(name)!;
           return { ...(name !== `${st.name}-${s.machine}` ? { name } : {}), machine: s.machine, ip: s.ip, data_path: s.dataPath, meta_path: s.metaPath };
         }),
+        ...(st.growthBytes ? { expected_growth: st.growthBytes } : {}),
       };
     }),
   };

@@ -155,6 +155,7 @@ function diffStores(spec: ClusterSpec, current: CurrentCluster, prune: boolean, 
     }
     const what: string[] = [];
     if (before.serviceIp !== store.service_ip) what.push(`service_ip ${before.serviceIp} -> ${store.service_ip}`);
+    if ((before.growthBytes ?? 0) !== (store.expected_growth ?? 0)) what.push(`expected_growth ${before.growthBytes ?? 0} -> ${store.expected_growth ?? 0} bytes`);
     const beforeSlots = new Set([before.masterSlot, before.replicaSlot]);
     store.slots.forEach((slot, ki) => {
       const name = slotName(store, slot);

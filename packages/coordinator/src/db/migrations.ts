@@ -314,6 +314,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE machines ADD COLUMN slot_ips TEXT NOT NULL DEFAULT '[]';
     `,
   },
+  {
+    version: 14,
+    description: "a store's expected growth (the cluster file's expected_growth): a replica move reserves it on the target's disks beside what the store measures",
+    sql: `
+      ALTER TABLE stores ADD COLUMN growth_bytes INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -35,6 +35,8 @@ export interface StoreRow {
   masterSlot: string;
   replicaSlot: string;
   epoch: number;
+  /** What its slots are expected to grow by (the cluster file's expected_growth; 0: not stated). */
+  growthBytes?: number;
 }
 
 export interface BacklogRow {
@@ -151,6 +153,9 @@ export interface PartitionRow {
   expungedBytes: number;
   measuredAt: string;
   error: string;
+  /** The slot's own files there (bytes, files and directories); absent from agents before this was measured. */
+  usedBytes?: number;
+  usedInodes?: number;
 }
 
 export interface CleanupResultRow {
@@ -460,7 +465,7 @@ export interface MachineInput extends Pick<MachineRow, 'name' | 'address' | 'slo
 }
 
 /** A store as the cluster file declares it, with its two slots (cluster apply). */
-export interface StoreInput extends Pick<StoreRow, 'name' | 'serviceIp' | 'masterSlot' | 'replicaSlot'> {
+export interface StoreInput extends Pick<StoreRow, 'name' | 'serviceIp' | 'masterSlot' | 'replicaSlot' | 'growthBytes'> {
   slots: readonly SlotInput[];
 }
 

@@ -118,7 +118,7 @@ export interface StoreStorage {
   /** Cluster apply (which writes the events): a declared store at epoch 1 with its two slots. */
   add(store: StoreInput, at: string): void;
   /** Cluster apply: a store's service IP and its slots' IPs and paths. */
-  update(store: Pick<StoreInput, 'name' | 'serviceIp' | 'slots'>, at: string): void;
+  update(store: Pick<StoreInput, 'name' | 'serviceIp' | 'slots' | 'growthBytes'>, at: string): void;
   /** Cluster apply: a store and its slots (their report times go with them). */
   remove(name: string): void;
 }

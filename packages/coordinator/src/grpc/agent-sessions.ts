@@ -116,6 +116,8 @@ export function toReportInput(report: SlotReport__Output): SlotReportInput {
           freeInodes: Number(p.freeInodes),
           deletedBytes: Number(p.deletedBytes),
           expungedBytes: Number(p.expungedBytes),
+          usedBytes: Number(p.usedBytes),
+          usedInodes: Number(p.usedInodes),
           measuredAt: p.measuredAt.slice(0, 40),
           error: p.error.slice(0, MAX_LINE),
         }))

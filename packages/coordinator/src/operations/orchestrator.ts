@@ -19,7 +19,7 @@ import { KIND_BY_NAME } from './kinds/index.js';
 import { requestRecovery } from './kinds/recovery.js';
 import { retireMachine } from './kinds/rereplicate.js';
 import { DEFAULT_SEED_LIMITS, type SeedLimits } from './seed-limits.js';
-import { previewMoveReplica, startMoveReplica, type MoveReplicaRequest } from './kinds/move-replica-plan.js';
+import { moveRoomProblems, previewMoveReplica, startMoveReplica, type MoveReplicaRequest } from './kinds/move-replica-plan.js';
 import { createSwitchover, previewSwitchover, type SwitchoverOptions, type SwitchoverParams } from './kinds/switchover.js';
 import { FailoverWatch } from './watch/failover.js';
 import { RecoveryWatch } from './watch/recovery.js';
@@ -292,7 +292,7 @@ export class Orchestrator {
   /** `slotctl machine evacuate M --dry-run`: its masters switched away, then its replicas moved to peers. */
   previewEvacuate(machine: string): EvacuatePlan {
     const { cluster, busy } = this.planInput();
-    return planEvacuate(cluster, machine, { busy });
+    return planEvacuate(cluster, machine, { busy, mayHold: (store, target) => moveRoomProblems(this.ctx, store, machine, target)[0] });
   }
 
   startEvacuate(machine: string, options: RelocateOptions): { plan: EvacuatePlan; operation: OperationRow | undefined } {

@@ -62,6 +62,7 @@ export interface RawStore {
   master_slot: string;
   replica_slot: string;
   epoch: number;
+  growth_bytes?: number;
 }
 
 export function toStore(raw: RawStore): StoreRow {
@@ -71,6 +72,7 @@ export function toStore(raw: RawStore): StoreRow {
     masterSlot: raw.master_slot,
     replicaSlot: raw.replica_slot,
     epoch: raw.epoch,
+    growthBytes: raw.growth_bytes ?? 0,
   };
 }
 

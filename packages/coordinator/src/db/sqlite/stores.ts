@@ -23,8 +23,8 @@ export class SqliteStores implements StoreStorage {
       bumpEpoch: db.prepare('UPDATE stores SET epoch = epoch + 1, updated_at = ? WHERE name = ?'),
       insertMovingSlot: db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path, seeding) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       clearSeeding: db.prepare("UPDATE slots SET seeding = '' WHERE name = ?"),
-      insert: db.prepare('INSERT INTO stores (name, service_ip, master_slot, replica_slot, epoch, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)'),
-      update: db.prepare('UPDATE stores SET service_ip = ?, updated_at = ? WHERE name = ?'),
+      insert: db.prepare('INSERT INTO stores (name, service_ip, master_slot, replica_slot, epoch, growth_bytes, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?)'),
+      update: db.prepare('UPDATE stores SET service_ip = ?, growth_bytes = ?, updated_at = ? WHERE name = ?'),
       insertSlot: db.prepare('INSERT INTO slots (name, store, machine, ip, data_path, meta_path) VALUES (?, ?, ?, ?, ?, ?)'),
       updateSlot: db.prepare('UPDATE slots SET ip = ?, data_path = ?, meta_path = ? WHERE name = ?'),
       delete: db.prepare('DELETE FROM stores WHERE name = ?'),
@@ -133,12 +133,12 @@ export class SqliteStores implements StoreStorage {
   }
 
   add(store: StoreInput, at: string): void {
-    this.stmt.insert.run(store.name, store.serviceIp, store.masterSlot, store.replicaSlot, at, at);
+    this.stmt.insert.run(store.name, store.serviceIp, store.masterSlot, store.replicaSlot, store.growthBytes ?? 0, at, at);
     for (const slot of store.slots) this.stmt.insertSlot.run(slot.name, store.name, slot.machine, slot.ip, slot.dataPath, slot.metaPath);
   }
 
-  update(store: Pick<StoreInput, 'name' | 'serviceIp' | 'slots'>, at: string): void {
-    this.stmt.update.run(store.serviceIp, at, store.name);
+  update(store: Pick<StoreInput, 'name' | 'serviceIp' | 'slots' | 'growthBytes'>, at: string): void {
+    this.stmt.update.run(store.serviceIp, store.growthBytes ?? 0, at, store.name);
     for (const slot of store.slots) this.stmt.updateSlot.run(slot.ip, slot.dataPath, slot.metaPath, slot.name);
   }
 

@@ -10,8 +10,9 @@ import { openDatabase } from '../../db/open.js';
 import { sqliteStorage } from '../../db/sqlite/index.js';
 import type { Storage } from '../../db/storage.js';
 import type { KindContext } from '../framework/kind.js';
-import { previewMoveReplica, startMoveReplica } from './move-replica-plan.js';
-import { kindContext } from '../rows.fixture.js';
+import { PLACEMENT_HEADROOM, previewMoveReplica, roomProblems, startMoveReplica } from './move-replica-plan.js';
+import { kindContext, slot } from '../rows.fixture.js';
+import type { PartitionRow } from '../../db/rows.js';
 
 const slots = (s: string, n: number, a: string, b: string) => [
   { machine: a, ip: `127.0.7.${n}`, data_path: `/srv/${a}/${s}/data`, meta_path: `/srv/${a}/${s}/meta` },
@@ -73,5 +74,45 @@ describe('a replica move before it starts', () => {
     expect(() => previewMoveReplica(ctx, { store: 's1', to: 'm3', ip: '127.0.5.2; reboot' })).toThrow(/--ip/);
     // the machines are not up yet (no agent ever reported): a move does not start, and says why
     expect(() => startMoveReplica(ctx, { store: 's1', to: 'm3', ip: '' })).toThrow(/machine m1 \(master\) is not up with its agent connected/);
+  });
+});
+
+describe('room on the target for a store\'s copy, as measured', () => {
+  const GB = 1e9;
+  const part = (role: 'data' | 'meta', path: string, over: Partial<PartitionRow> = {}): PartitionRow => ({
+    role, path, totalBytes: 100 * GB, freeBytes: 60 * GB, totalInodes: 1_000_000, freeInodes: 900_000, deletedBytes: 0, expungedBytes: 0, measuredAt: '2026-12-07T10:00:00Z', error: '', ...over,
+  });
+  // the target m3 has one disk d0 at /srv/m3 (40 % used), the store's two slots measure 20 GB data, 2 GB meta
+  const input = (over: Partial<Parameters<typeof roomProblems>[0]> = {}) => ({
+    target: 'm3',
+    disks: [{ name: 'd0', path: '/srv/m3', class: 'hdd' as const, size: 0 }],
+    slotsThere: [slot('s9-m3', 'm3', { partitions: [part('data', '/srv/m3/s9/data'), part('meta', '/srv/m3/s9/meta')] })],
+    storeSlots: [
+      slot('s1-m1', 'm1', { partitions: [part('data', '/srv/m1/s1/data', { usedBytes: 20 * GB, usedInodes: 10_000 }), part('meta', '/srv/m1/s1/meta', { usedBytes: 2 * GB, usedInodes: 3_000 })] }),
+      slot('s1-m2', 'm2', { partitions: [part('data', '/srv/m2/s1/data', { usedBytes: 19 * GB, usedInodes: 9_000 })] }),
+    ],
+    growthBytes: 0,
+    dataPath: '/srv/m3/s1/data',
+    metaPath: '/srv/m3/s1/meta',
+    warnPct: 80,
+    ...over,
+  });
+
+  it('adds the larger slot\'s bytes and inodes per partition with headroom, and the expected growth, to what the disk uses', () => {
+    // 40 GB used + (20 + 2) × 1.2 = 66.4 GB: under 80 %
+    expect(roomProblems(input())).toEqual([]);
+    // with 20 GB expected growth: 86.4 %
+    expect(roomProblems(input({ growthBytes: 20 * GB }))).toEqual([
+      `disk d0 on m3 would be 86% full with the store's copy (bytes: 40.0 GB used of 100.0 GB, the store's copy 46.4 GB, measured with 20.0 GB expected growth and ${PLACEMENT_HEADROOM * 100}% headroom; the warning threshold is 80%): choose another machine or free space there`,
+    ]);
+    // inodes count as well
+    const tight = [slot('s9-m3', 'm3', { partitions: [part('data', '/srv/m3/s9/data', { freeInodes: 210_000 })] })];
+    expect(roomProblems(input({ slotsThere: tight }))[0]).toMatch(/would be 81% full with the store's copy \(inodes: 790000 used of 1000000, the store's copy 15600/);
+  });
+
+  it('says a disk is over the threshold already; a disk without a measurement is left to the declared sizes', () => {
+    const full = [slot('s9-m3', 'm3', { partitions: [part('data', '/srv/m3/s9/data', { freeBytes: 15 * GB })] })];
+    expect(roomProblems(input({ slotsThere: full }))).toEqual(['disk d0 on m3 is 85% full (bytes; the warning threshold is 80%): free space there or choose another machine']);
+    expect(roomProblems(input({ slotsThere: [] }))).toEqual([]);
   });
 });

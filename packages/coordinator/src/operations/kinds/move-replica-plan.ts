@@ -5,7 +5,7 @@
 // not whole (its replica still being seeded) or busy.
 import { ConflictError, NotFoundError, assertIp, assertName, assertPath, firstFree } from '@slotctl/shared';
 import { DEFAULT_SLOT_SIZE, freeSlots } from '@slotctl/planner';
-import { OperationConflict, type DiskRow, type MachineRow, type SlotRow } from '../../db/rows.js';
+import { OperationConflict, type DiskRow, type MachineRow, type PartitionRow, type SlotRow } from '../../db/rows.js';
 import { usedPercent } from '../../cleanup/schedule.js';
 import { readCleanupConfig, CLEANUP_SETTING } from '../../cleanup/config.js';
 import { clusterFromRows } from '../../placement/from-rows.js';
@@ -34,18 +34,78 @@ export interface MoveReplicaPreview {
 
 const inside = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 const diskOf = (path: string, disks: readonly DiskRow[]) => [...disks].filter((d) => inside(path, d.path)).sort((a, b) => b.path.length - a.path.length)[0];
-/** The measured use of the target's disk that holds `path` (any slot's partition on it tells; cleanup's usedPercent), or undefined. */
-function measuredUse(path: string, disks: readonly DiskRow[], slotsThere: readonly SlotRow[]): { disk: string; pct: number; what: string } | undefined {
+/** What a slot may grow by beyond what it measures before a disk is judged to hold it: a fifth more. */
+export const PLACEMENT_HEADROOM = 0.2;
+
+/** The file system figures of the target's disk that holds `path`, from the freshest partition measured on it. */
+function diskFigures(path: string, disks: readonly DiskRow[], slotsThere: readonly SlotRow[]): (PartitionRow & { disk: string }) | undefined {
   const disk = diskOf(path, disks);
   if (!disk) return undefined;
-  let worst: { disk: string; pct: number; what: string } | undefined;
-  for (const p of slotsThere.flatMap((s) => s.partitions)) {
-    if (p.error || p.totalBytes <= 0 || !inside(p.path, disk.path)) continue;
-    const u = usedPercent(p);
-    const use = u.bytes >= u.inodes ? { disk: disk.name, pct: u.bytes, what: 'bytes' } : { disk: disk.name, pct: u.inodes, what: 'inodes' };
-    if (!worst || use.pct > worst.pct) worst = use;
+  const seen = slotsThere.flatMap((s) => s.partitions).filter((p) => !p.error && p.totalBytes > 0 && inside(p.path, disk.path));
+  const last = seen.sort((a, b) => (a.measuredAt < b.measuredAt ? 1 : -1))[0];
+  return last && { ...last, disk: disk.name };
+}
+
+/** What the store's copy takes of one partition role, as measured on its slots (the larger of the two). */
+function storeNeeds(storeSlots: readonly SlotRow[], role: 'data' | 'meta'): { bytes: number; inodes: number } {
+  const parts = storeSlots.flatMap((s) => s.partitions).filter((p) => p.role === role && !p.error);
+  return { bytes: Math.max(0, ...parts.map((p) => p.usedBytes ?? 0)), inodes: Math.max(0, ...parts.map((p) => p.usedInodes ?? 0)) };
+}
+
+const gb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : `${(b / 1e6).toFixed(1)} MB`);
+
+/**
+ * Whether the target's disks hold the store's copy with room to spare: its measured bytes and inodes per partition
+ * (the larger of its two slots), a fifth more (PLACEMENT_HEADROOM), and its expected growth (cluster file) on the
+ * data partition, added to what each disk uses now, must stay under the warning threshold. A disk with no slot on it
+ * yet has no measurement: the planner's reservation of declared sizes judges it (targetProblems).
+ */
+export function roomProblems(input: { target: string; disks: readonly DiskRow[]; slotsThere: readonly SlotRow[]; storeSlots: readonly SlotRow[]; growthBytes: number; dataPath: string; metaPath: string; warnPct: number }): string[] {
+  const out: string[] = [];
+  const byDisk = new Map<string, { figures: PartitionRow & { disk: string }; bytes: number; inodes: number; growth: number }>();
+  for (const [role, path] of [['data', input.dataPath], ['meta', input.metaPath]] as const) {
+    const figures = diskFigures(path, input.disks, input.slotsThere);
+    if (!figures) continue;
+    const need = storeNeeds(input.storeSlots, role);
+    const growth = role === 'data' ? input.growthBytes : 0;
+    const entry = byDisk.get(figures.disk) ?? { figures, bytes: 0, inodes: 0, growth: 0 };
+    entry.bytes += need.bytes * (1 + PLACEMENT_HEADROOM) + growth;
+    entry.inodes += need.inodes * (1 + PLACEMENT_HEADROOM);
+    entry.growth += growth;
+    byDisk.set(figures.disk, entry);
   }
-  return worst;
+  for (const [disk, { figures: f, bytes, inodes, growth }] of byDisk) {
+    const now = usedPercent(f);
+    if (Math.max(now.bytes, now.inodes) >= input.warnPct) {
+      const what = now.bytes >= now.inodes ? 'bytes' : 'inodes';
+      out.push(`disk ${disk} on ${input.target} is ${Math.round(Math.max(now.bytes, now.inodes))}% full (${what}; the warning threshold is ${input.warnPct}%): free space there or choose another machine`);
+      continue;
+    }
+    const after = usedPercent({ totalBytes: f.totalBytes, freeBytes: f.freeBytes - bytes, totalInodes: f.totalInodes, freeInodes: f.freeInodes - inodes });
+    if (Math.max(after.bytes, after.inodes) >= input.warnPct) {
+      const what = after.bytes >= after.inodes ? `bytes: ${gb(f.totalBytes - f.freeBytes)} used of ${gb(f.totalBytes)}, the store's copy ${gb(bytes)}` : `inodes: ${f.totalInodes - f.freeInodes} used of ${f.totalInodes}, the store's copy ${Math.round(inodes)}`;
+      out.push(`disk ${disk} on ${input.target} would be ${Math.round(Math.max(after.bytes, after.inodes))}% full with the store's copy (${what}, measured${growth ? ` with ${gb(growth)} expected growth` : ''} and ${PLACEMENT_HEADROOM * 100}% headroom; the warning threshold is ${input.warnPct}%): choose another machine or free space there`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Whether `target`'s disks hold a copy of `store` moved there from its slot on `from` (paths as a move would choose
+ * them): the measured room check alone, for a planner choosing among machines (evacuate).
+ */
+export function moveRoomProblems(ctx: KindContext, store: string, from: string, target: string): string[] {
+  const { storage } = ctx;
+  const allSlots = storage.slots.list();
+  const slot = allSlots.find((s) => s.store === store && s.machine === from);
+  const fromMachine = storage.machines.get(from);
+  const to = storage.machines.get(target);
+  if (!slot || !fromMachine || !to) return [];
+  return roomProblems({
+    target, disks: to.disks, slotsThere: allSlots.filter((s) => s.machine === target), storeSlots: allSlots.filter((s) => s.store === store), growthBytes: storage.stores.get(store)?.growthBytes ?? 0,
+    dataPath: pathOnMachine(slot.dataPath, fromMachine.disks, to.disks, 'hdd'), metaPath: pathOnMachine(slot.metaPath, fromMachine.disks, to.disks, 'ssd'),
+    warnPct: readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct,
+  });
 }
 
 /** The target's problems as a home for the replica for good (the ones a running move does not re-check). */
@@ -68,12 +128,12 @@ function targetProblems(ctx: KindContext, inUse: ReadonlyMap<string, string>, ma
   if (planned && freeSlots({ ...planned, down: false }, slotsThere.length, DEFAULT_SLOT_SIZE) < 1) {
     out.push(`machine ${target.name} is full: ${slotsThere.length} slot(s) of ${target.slotCapacity}${target.disks.some((d) => d.size) ? `, or its disks cannot reserve ${DEFAULT_SLOT_SIZE.dataBytes / 1e9} GB data and ${DEFAULT_SLOT_SIZE.metaBytes / 1e9} GB meta more` : ''}`);
   }
-  // full: what the agents measured, against the warning threshold
-  const warn = readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct;
-  for (const path of new Set([dataPath, metaPath])) {
-    const use = measuredUse(path, target.disks, slotsThere);
-    if (use && use.pct >= warn) out.push(`disk ${use.disk} on ${target.name} is ${Math.round(use.pct)}% full (${use.what}; the warning threshold is ${warn}%): free space there or choose another machine`);
-  }
+  // full: what the agents measured (the disk, the store's copy), against the warning threshold
+  const store = storage.stores.get(old.store);
+  out.push(...roomProblems({
+    target: target.name, disks: target.disks, slotsThere, storeSlots: allSlots.filter((x) => x.store === old.store), growthBytes: store?.growthBytes ?? 0,
+    dataPath, metaPath, warnPct: readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct,
+  }));
   if (target.disks.length) for (const path of [dataPath, metaPath]) if (!diskOf(path, target.disks)) out.push(`${path} is under none of ${target.name}'s disks (${target.disks.map((d) => d.path).join(', ')})`);
   // as cluster apply judges partitions: none may be, hold or lie inside another on the machine
   const overlaps = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
