@@ -5,7 +5,10 @@
 // its service address, every 50 ms) beside the seed and, for comparison, before the move. Writes
 // bench/results/move-replica.json.
 //
-//   npm run bench:move-replica -- [--messages 10000] [--bytes 4000] [--probe-seconds 6]
+// With --seed-rate-limit (e.g. 2MB), the agents pace seeds to that average (sync_client has no limit of its own):
+// the result (bench/results/move-replica-limited.json) shows the rate reached.
+//
+//   npm run bench:move-replica -- [--messages 10000] [--bytes 4000] [--probe-seconds 6] [--seed-rate-limit 2MB]
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +22,9 @@ import { benchArg, startImapProbe, writeResult, type ProbeSummary } from './comm
 const messages = Number(benchArg('messages', '10000'));
 const bytes = Number(benchArg('bytes', '4000'));
 const probeMs = Number(benchArg('probe-seconds', '6')) * 1000;
+const limit = benchArg('seed-rate-limit', '');
 const dir = tempDir('move-replica-bench');
-const cluster = new NetnsCluster({ dir, id: 'x', storePrefix: 'x', machines: 3, slotsPerMachine: 2, log: (l) => console.log(`  ${l}`) });
+const cluster = new NetnsCluster({ dir, id: 'x', storePrefix: 'x', machines: 3, slotsPerMachine: 2, ...(limit ? { agentArgs: ['--seed-rate-limit', limit] } : {}), log: (l) => console.log(`  ${l}`) });
 const stopSyslogd = stopSyslogdStartedAfterNow();
 const users = Array.from({ length: 20 }, (_, i) => `user${i}`);
 
@@ -97,6 +101,7 @@ try {
     mbPerSecond: Math.round((onDisk / 1e6 / (agentMs / 1000)) * 10) / 10,
     masterGreeting: { before: greet(quiet), duringSeed: greet(seeding), probeMs, probeOverlapWithSeedMs: overlapMs },
     seedProgressSeen: progress,
+    seedRateLimit: limit || 'none',
   };
   console.log(
     `\nmove of ${target.name}'s replica m2 → m3 (${copied} messages, ${(onDisk / 1e6).toFixed(1)} MB on the new replica): ${result.totalMs} ms in all` +
@@ -106,7 +111,7 @@ try {
       `\n  progress read during the seed (${progress.length}): ${progress.length ? `${progress[0]} … ${progress.at(-1)}` : 'none'}` +
       `\n  beside the seed: p50 ${result.masterGreeting.duringSeed.p50Ms} ms, p99 ${result.masterGreeting.duringSeed.p99Ms} ms (${result.masterGreeting.duringSeed.attempts} attempts; ${overlapMs} of the probe's ${probeMs} ms inside the seed)`,
   );
-  console.log(`wrote ${writeResult('move-replica', result)}`);
+  console.log(`wrote ${writeResult(limit ? 'move-replica-limited' : 'move-replica', result)}`);
 } finally {
   await cluster.destroy();
   stopSyslogd();

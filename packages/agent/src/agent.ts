@@ -47,6 +47,8 @@ export interface AgentOptions {
   stallAfterMs: number;
   readyTimeoutMs: number;
   diskReportIntervalMs: number;
+  /** Bytes a second a seed from this machine averages at most (0: none). */
+  seedRateLimit?: number;
   reconcileIntervalMs: number;
   logLevel: string;
   /** This machine's certificate (mutual TLS to the coordinator and to partner agents); undefined only --insecure. */
@@ -139,6 +141,7 @@ export class Agent {
       recentLogLines: 20,
       stallAfterMs: opts.stallAfterMs,
       diskReportIntervalMs: opts.diskReportIntervalMs,
+      seedRateLimit: opts.seedRateLimit ?? 0,
       replays,
       unlogged,
       publishMasters: (masters) => keeper.publishMasters(masters),

@@ -1,7 +1,7 @@
 // slot-agent: one per mail host. This file turns flags into AgentOptions and handles signals; agent.ts builds the
 // agent. Exit codes: 0 clean stop, 1 refused to start (message says why), 2 usage.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, nameProblem, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration } from '@slotctl/shared';
+import { SLOTCTL_VERSION, DAEMON_NICE, parseListen, TLS_FLAG_HELP, type TlsFlags, certificatesFromFlags, configFileHelp, configureOrExit, nameProblem, parseCoordinatorList, parseNice, setOwnNice, watchLoopLag, ConfigError, assertName, createLogger, describeError, isUserError, parseDuration, parseSize } from '@slotctl/shared';
 import { Agent } from './agent.js';
 import { readSecretFile } from './secret-file.js';
 import { AgentSystemd, takeSystemdEnv } from './systemd.js';
@@ -80,6 +80,7 @@ const program: Command = new Command('slot-agent')
   .addOption(new Option('--stall-after <duration>', 'a backlog that does not move this long is reported stalled (counted from the replica\'s return when it refused connections)').argParser((v) => parseDuration(v, '--stall-after')).default(30_000, '30s'))
   .addOption(new Option('--ready-timeout <duration>', 'a started cyrmaster that does not greet on its slot IP this long is killed and started again (each further try waits one more timeout)').argParser((v) => parseDuration(v, '--ready-timeout')).default(15_000, '15s'))
   .addOption(new Option('--disk-report-interval <duration>', "how often each slot's partitions are measured (free space, bytes waiting for cleanup)").argParser((v) => parseDuration(v, '--disk-report-interval')).default(300_000, '5m'))
+  .addOption(new Option('--seed-rate-limit <size>', "a full copy this machine's master sends to a new replica (re-replication, replica move) averages at most this many bytes a second, e.g. 50MB (the pause comes between batches of users: Cyrus's sync_client has no limit of its own); 0 for none").argParser((v) => parseSize(v, '--seed-rate-limit')).default(0, '0 (none)'))
   .addOption(new Option('--reconcile-interval <duration>', "how often the slots' addresses on the interface are compared with what they must be (drift is repaired and raised as an event)").argParser((v) => parseDuration(v, '--reconcile-interval')).default(500, '500ms'))
   .addOption(
     new Option('--http-listen <host:port>', 'HTTP endpoints, served with this machine\'s certificate (mutual TLS; callers need a reader certificate): /metrics (Prometheus), /livez, /readyz (200 while connected to the leading coordinator and holding a lease; 503 with the reason); "off" for none')
@@ -123,6 +124,7 @@ const opts = program.opts<TlsFlags & {
   stallAfter: number;
   readyTimeout: number;
   diskReportInterval: number;
+  seedRateLimit: number;
   reconcileInterval: number;
   httpListen: string;
   vipDriver: 'loopback' | 'ip';
@@ -171,6 +173,7 @@ async function main(): Promise<void> {
       stallAfterMs: opts.stallAfter,
       readyTimeoutMs: opts.readyTimeout,
       diskReportIntervalMs: opts.diskReportInterval,
+      seedRateLimit: opts.seedRateLimit,
       reconcileIntervalMs: opts.reconcileInterval,
       logLevel: opts.logLevel,
       certificates: certificates?.files,

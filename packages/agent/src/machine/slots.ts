@@ -61,6 +61,8 @@ export interface SlotsOptions {
   targetUserSync: (machine: string, slot: string, users: string[]) => Promise<void>;
   /** How often each slot's partitions are measured (free space, bytes waiting for cleanup). */
   diskReportIntervalMs: number;
+  /** Bytes a second a seed from a master here averages at most (0: none). */
+  seedRateLimit?: number;
 }
 
 export class MachineSlots {
@@ -105,6 +107,7 @@ export class MachineSlots {
         logUnlogged: (s) => this.unlogged.logFullSync(s),
         measure: (s) => this.measure(s),
         metrics: options.runtime.metrics,
+        seedRateLimit: options.seedRateLimit ?? 0,
       },
     });
     options.logs?.follow(

@@ -33,6 +33,8 @@ export interface RequestServices {
   logUnlogged: (s: SlotSupervisor) => Promise<boolean>;
   /** Measures the slot's partitions now (and keeps the figures for its report). */
   measure: (s: SlotSupervisor) => Promise<PartitionReport[]>;
+  /** Bytes a second a seed averages at most (0 or absent: none). */
+  seedRateLimit?: number;
   /** Where cleanup runs are counted (/metrics); absent in tests that do not look. */
   metrics?: Pick<SlotCounters, 'cleanupRan'>;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { internalName, externalName } from '../cyrus/mailboxes.js';
-import { batchSize, seedUnits, seedWork, userOf } from './seed.js';
+import { batchSize, paceMs, seedUnits, seedWork, userOf } from './seed.js';
 
 describe('full initial sync work list', () => {
   it('copies each user once (with a dot in the name), shared mailboxes one by one, never delayed-deleted ones', () => {
@@ -28,5 +28,14 @@ describe('seed progress', () => {
 
   it('batches users so that a seed reports some twenty times, at most 50 users per sync_client', () => {
     expect([1, 20, 21, 400, 1000, 100_000].map(batchSize)).toEqual([1, 1, 2, 20, 50, 50]);
+  });
+});
+
+describe('seed pacing (sync_client has no bandwidth limit of its own)', () => {
+  it('pauses after a batch so that the average stays at the limit; never with no limit or when behind it', () => {
+    // 30 MB done in 1 s at 10 MB/s: 2 s more
+    expect(paceMs(30e6, 1000, 10e6)).toBe(2000);
+    expect(paceMs(5e6, 1000, 10e6)).toBe(0);
+    expect(paceMs(30e6, 1000, 0)).toBe(0);
   });
 });

@@ -84,7 +84,16 @@ async function syncClient(imapdConf: string, target: SeedTarget, mode: '-u' | '-
   return `sync_client ${mode} ${why}: ${(result.all ?? '').trim().split('\n').slice(-2).join(' | ')}`;
 }
 
-export async function seedReplica(op: string, imapdConf: string, target: SeedTarget, log: Logger, timeoutMs = 600_000, onProgress: (p: SeedProgress) => void = () => undefined): Promise<SeedReport> {
+/**
+ * How long to pause after `bytesDone` bytes in `elapsedMs` so that the average stays at `limit` bytes a second (0
+ * for none). The only limit there is: sync_client has none of its own, so a seed is paced between its batches.
+ */
+export function paceMs(bytesDone: number, elapsedMs: number, limit: number): number {
+  if (limit <= 0) return 0;
+  return Math.max(0, Math.ceil((bytesDone / limit) * 1000 - elapsedMs));
+}
+
+export async function seedReplica(op: string, imapdConf: string, target: SeedTarget, log: Logger, timeoutMs = 600_000, onProgress: (p: SeedProgress) => void = () => undefined, rateLimit = 0): Promise<SeedReport> {
   const started = Date.now();
   const result = (fields: Partial<SeedReport>): SeedReport => ({ op, ok: false, users: 0, mailboxes: 0, messages: 0, error: '', failed: [], ...fields, ms: Date.now() - started, finishedAt: new Date().toISOString() });
   const unreachable = await reachable(target);
@@ -115,6 +124,10 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
     progress.updatedAt = new Date().toISOString();
     onProgress({ ...progress });
   };
+  const pace = async () => {
+    const wait = paceMs(Number(progress.bytesDone), Date.now() - started, rateLimit);
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  };
   onProgress({ ...progress });
   log.info({ users: users.length, shared: shared.length, mailboxes: all.length, messages, bytes: total.bytes }, 'full initial sync to the new replica: starting');
   const failed: string[] = [];
@@ -135,6 +148,7 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
       }
     }
     advance(some, some.length);
+    await pace();
   }
   for (const name of shared) {
     const error = await syncClient(imapdConf, target, '-m', [name.replaceAll('.', '/').replaceAll('^', '.')], timeoutMs);
@@ -143,6 +157,7 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
       lastError = error;
     }
     advance([name], 0);
+    await pace();
   }
   const out = result({ ok: failed.length === 0, users: users.length, mailboxes: all.length, messages, failed, error: failed.length ? `${failed.length} of ${users.length + shared.length} did not copy; last: ${lastError}` : '' });
   log.info({ ok: out.ok, ms: out.ms, users: out.users, messages, failed: failed.length }, 'full initial sync to the new replica: done');

@@ -7,7 +7,7 @@ import { EXIT, positive, printJson, type WithAdmin } from '../context.js';
 import { follow, followAll, followOne, printPreview } from '../follow.js';
 import { machinesTable } from '../format.js';
 import { addMachineText, evacuateText } from '../plan-format.js';
-import { planOrApply, type ApplyOptions } from './plan.js';
+import { applyOptions, planOrApply, type ApplyOptions } from './plan.js';
 import { WIDE_HELP, outputWidth } from '../table-fit.js';
 import { RECOVER_HELP, recoverAction } from '../recovery.js';
 
@@ -121,25 +121,23 @@ export function registerMachineCommands(program: Command, withAdmin: WithAdmin):
     .option('--json', 'print JSON (while following: one object per line)')
     .action(recoverAction('machine', withAdmin));
 
-  machine
-    .command('add')
-    .description(
-      'What a new machine should hold so that balance and fan-out improve. For a machine declared in the cluster ' +
-        '(slotctl cluster apply) that holds nothing yet: the replicas moved to it from the fullest machines (each ' +
-        'seeded from its master while the old replica keeps replicating), then the switchovers that give it its share ' +
-        'of masters; --apply runs that as one resumable operation. For a machine not yet declared (--slots, --rack, ' +
-        '--disk): the plan, new stores paired with machines that have free slots included, to declare with cluster apply.',
-    )
-    .argument('<name>', 'the new machine')
-    .option('--slots <n>', 'not yet declared: how many slots it may run (default 18)')
-    .option('--rack <rack>', 'not yet declared: its rack (or zone)')
-    .option('--disk <name:class:size>', 'not yet declared: a disk (repeat): e.g. ssd0:ssd:2TB, hdd0:hdd:16TB', parseDisk)
-    .option('--prefix <prefix>', 'not yet declared: new store names: PREFIX + number', 's')
-    .option('--apply', 'declared: run the moves and switchovers (one operation: slotctl operations show ID)')
-    .option('--parallel <n>', 'with --apply: child operations at once (moves also wait for a seed slot)', '2')
-    .option('--no-wait', 'with --apply: start it and return at once')
-    .option('--timeout <duration>', 'with --apply: stop waiting after this long', '6h')
-    .option('--json', 'print JSON (while following: one object per line)')
+  applyOptions(
+    machine
+      .command('add')
+      .description(
+        'What a new machine should hold so that balance and fan-out improve. For a machine declared in the cluster ' +
+          '(slotctl cluster apply) that holds nothing yet: the replicas moved to it from the fullest machines (each ' +
+          'seeded from its master while the old replica keeps replicating), then the switchovers that give it its share ' +
+          'of masters; --apply runs that as one resumable operation. For a machine not yet declared (--slots, --rack, ' +
+          '--disk): the plan, new stores paired with machines that have free slots included, to declare with cluster apply.',
+      )
+      .argument('<name>', 'the new machine')
+      .option('--slots <n>', 'not yet declared: how many slots it may run (default 18)')
+      .option('--rack <rack>', 'not yet declared: its rack (or zone)')
+      .option('--disk <name:class:size>', 'not yet declared: a disk (repeat): e.g. ssd0:ssd:2TB, hdd0:hdd:16TB', parseDisk)
+      .option('--prefix <prefix>', 'not yet declared: new store names: PREFIX + number', 's'),
+    { apply: 'declared: run the moves and switchovers (one operation: slotctl operations show ID)', children: 'child operations (a move also waits for a seed slot):', timeout: '6h' },
+  )
     .addHelpText('after', '\nExamples:\n  slotctl machine add m9                  # declared and empty: what would move to it\n  slotctl machine add m9 --apply\n  slotctl machine add m9 --slots 18 --rack r2 --disk ssd0:ssd:2TB --disk hdd0:hdd:16TB')
     .action(async (name: string, opts: ApplyOptions & { slots?: string; rack?: string; disk?: DiskOption[]; prefix: string }) => {
       const undeclared = opts.slots !== undefined || opts.rack !== undefined || opts.disk !== undefined;
@@ -154,24 +152,22 @@ export function registerMachineCommands(program: Command, withAdmin: WithAdmin):
       else process.stdout.write(`${addMachineText(result)}\n`);
     });
 
-  machine
-    .command('evacuate')
-    .description(
-      'Take everything off a live machine before it is replaced: it is marked drained, every master on it is switched ' +
-        'over to its replica, then every replica on it is moved to a peer (seeded from the master while the old ' +
-        'replica keeps replicating; fan-out kept, never the master\'s rack), as one resumable operation. A store never ' +
-        'has fewer than two up-to-date copies during it. Refused while a store on it is busy or still being seeded. ' +
-        'The old slots\' files stay on the machine until you remove them; undrain it to use it again.',
-    )
-    .argument('<machine>', 'the machine to empty')
-    .option('--dry-run', 'print the switchovers and moves and what stops them; change nothing')
-    .option('--parallel <n>', 'child operations at once (moves also wait for a seed slot: --max-seeds)', '2')
-    .option('--no-wait', 'start it and return at once')
-    .option('--timeout <duration>', 'stop waiting after this long', '6h')
-    .option('--json', 'print JSON (while following: one object per line)')
+  applyOptions(
+    machine
+      .command('evacuate')
+      .description(
+        'Take everything off a live machine before it is replaced: it is marked drained, every master on it is switched ' +
+          'over to its replica, then every replica on it is moved to a peer (seeded from the master while the old ' +
+          'replica keeps replicating; fan-out kept, never the master\'s rack), as one resumable operation. A store never ' +
+          'has fewer than two up-to-date copies during it. Refused while a store on it is busy or still being seeded. ' +
+          'The old slots\' files stay on the machine until you remove them; undrain it to use it again.',
+      )
+      .argument('<machine>', 'the machine to empty'),
+    { children: 'child operations (a move also waits for a seed slot, --max-seeds):', timeout: '6h' },
+  )
     .addHelpText('after', '\nExamples:\n  slotctl machine evacuate m3 --dry-run\n  slotctl machine evacuate m3 --parallel 2\n  slotctl operations cancel ID   # stops it; moves not yet switched are abandoned')
     .action(async (name: string, opts: ApplyOptions) => {
-      await planOrApply(withAdmin, { ...opts, apply: !opts.dryRun }, { kind: 'evacuate', machine: name, text: evacuateText, what: 'evacuation', again: `slotctl machine evacuate ${name}`, empty: (p: EvacuatePlan) => p.switchovers.length + p.replicaMoves.length === 0 });
+      await planOrApply(withAdmin, { ...opts, apply: !opts.dryRun }, { kind: 'evacuate', machine: name, text: evacuateText, what: 'evacuation', again: `slotctl machine evacuate ${name}`, empty: (p: EvacuatePlan) => p.switchovers.length + p.replicaMoves.length === 0, incomplete: (p: EvacuatePlan) => p.unplaced.length > 0 });
     });
 
   machine

@@ -68,35 +68,31 @@ export function registerPlanCommands(program: Command, withAdmin: WithAdmin): vo
       if (result.lostStores.length) process.exitCode = EXIT.error;
     });
 
-  plan
-    .command('fanout')
-    .description(
-      "Over how many peers each machine's masters keep their replicas (fan-out: losing the machine spreads its load " +
-        'over them), against the target min(5, machines − 1) — or its masters, when fewer — and the replica moves that ' +
-        'reach it: a replica that shares its machine with another of the master\'s goes to a machine that is not yet a ' +
-        'peer (up, undrained, a free slot, another rack when labelled). Busy and seeding stores are left alone. --apply ' +
-        'runs the moves (slotctl store move-replica each) as one resumable operation.',
-    )
-    .option('--apply', 'run the moves (one resumable operation: slotctl operations show ID); each waits for a seed slot (--max-seeds)')
-    .option('--parallel <n>', 'with --apply: moves at once', '2')
-    .option('--no-wait', 'with --apply: start it and return at once')
-    .option('--timeout <duration>', 'with --apply: stop waiting after this long', '6h')
-    .option('--json', 'print JSON (while following: one object per line)')
+  applyOptions(
+    plan
+      .command('fanout')
+      .description(
+        "Over how many peers each machine's masters keep their replicas (fan-out: losing the machine spreads its load " +
+          'over them), against the target min(5, machines − 1) — or its masters, when fewer — and the replica moves that ' +
+          'reach it: a replica that shares its machine with another of the master\'s goes to a machine that is not yet a ' +
+          'peer (up, undrained, a free slot, another rack when labelled). Busy and seeding stores are left alone. --apply ' +
+          'runs the moves (slotctl store move-replica each) as one resumable operation.',
+      ),
+    { apply: 'run the moves (one resumable operation: slotctl operations show ID); each waits for a seed slot (--max-seeds)', children: 'moves', timeout: '6h' },
+  )
     .addHelpText('after', '\nExamples:\n  slotctl plan fanout\n  slotctl plan fanout --json\n  slotctl plan fanout --apply --parallel 2')
     .action(async (opts: ApplyOptions) => planOrApply(withAdmin, opts, { kind: 'fanout', text: fanOutText, what: 'fan-out', again: 'slotctl plan fanout --apply', empty: (p: FanOutPlan) => p.moves.length === 0 }));
 
-  plan
-    .command('rebalance')
-    .description(
-      'The fewest switchovers that bring every up, undrained machine to its share of masters (by slot count; equal ' +
-        'machines differ by at most one), e.g. after a failover or an undrain. Never onto a drained or down machine; ' +
-        'busy stores are left alone. --apply runs them as one resumable operation, a few at a time.',
-    )
-    .option('--apply', 'run the switchovers (one operation: slotctl operations show ID)')
-    .option('--parallel <n>', 'with --apply: switchovers at once', '2')
-    .option('--no-wait', 'with --apply: start it and return at once')
-    .option('--timeout <duration>', 'with --apply: stop waiting after this long', '30m')
-    .option('--json', 'print JSON (while following: one object per line)')
+  applyOptions(
+    plan
+      .command('rebalance')
+      .description(
+        'The fewest switchovers that bring every up, undrained machine to its share of masters (by slot count; equal ' +
+          'machines differ by at most one), e.g. after a failover or an undrain. Never onto a drained or down machine; ' +
+          'busy stores are left alone. --apply runs them as one resumable operation, a few at a time.',
+      ),
+    { apply: 'run the switchovers (one operation: slotctl operations show ID)', children: 'switchovers', timeout: '30m' },
+  )
     .addHelpText('after', '\nExamples:\n  slotctl plan rebalance\n  slotctl plan rebalance --apply')
     .action(async (opts: ApplyOptions) => planOrApply(withAdmin, opts, { kind: 'rebalance', text: rebalanceText, what: 'rebalance', again: 'slotctl plan rebalance --apply', empty: (p: RebalancePlan) => p.moves.length === 0 }));
 }
@@ -117,14 +113,17 @@ export interface ApplyOptions {
 export async function planOrApply<T>(
   withAdmin: WithAdmin,
   opts: ApplyOptions,
-  spec: { kind: string; machine?: string; text: (plan: T) => string; what: string; again: string; empty: (plan: T) => boolean },
+  spec: { kind: string; machine?: string; text: (plan: T) => string; what: string; again: string; empty: (plan: T) => boolean; incomplete?: (plan: T) => boolean },
 ): Promise<void> {
   await withAdmin(async (a) => {
     const reply = await a.plan({ kind: spec.kind, machine: spec.machine ?? '', apply: !!opts.apply, parallel: positive(opts.parallel, '--parallel') });
     const result = JSON.parse(reply.planJson) as T;
     if (!opts.apply || !reply.operation) {
+      const incomplete = spec.incomplete?.(result) ?? false;
       if (opts.json) printJson({ ...result, operation: null });
-      else process.stdout.write(`${spec.text(result)}\n${opts.apply ? 'nothing to do\n' : spec.empty(result) ? '' : `\nrun it with: ${spec.again}\n`}`);
+      else process.stdout.write(`${spec.text(result)}\n${opts.apply ? 'nothing to do\n' : spec.empty(result) || incomplete ? '' : `\nrun it with: ${spec.again}\n`}`);
+      // a plan that cannot do everything it is for (an evacuation that leaves stores behind) is not a success
+      if (incomplete) process.exitCode = EXIT.error;
       return;
     }
     if (!opts.json) process.stdout.write(`${spec.text(result)}\n\n${spec.what} started: ${reply.operation.id}\n`);
@@ -134,4 +133,19 @@ export async function planOrApply<T>(
     }
     await followOne(a, reply.operation, !!opts.json, parseDuration(opts.timeout, '--timeout'));
   });
+}
+
+/**
+ * The options of a plan that runs as one operation: --apply (or, `apply` omitted, --dry-run: the command runs it
+ * unless asked not to), --parallel, --no-wait, --timeout, --json.
+ */
+export function applyOptions(command: Command, o: { apply?: string; children: string; timeout: string }): Command {
+  const withApply = o.apply ? 'with --apply: ' : '';
+  if (o.apply) command.option('--apply', o.apply);
+  else command.option('--dry-run', 'print what it would do and what stops it; change nothing');
+  return command
+    .option('--parallel <n>', `${withApply}${o.children} at once`, '2')
+    .option('--no-wait', `${withApply}start it and return at once`)
+    .option('--timeout <duration>', `${withApply}stop waiting after this long`, o.timeout)
+    .option('--json', 'print JSON (while following: one object per line)');
 }

@@ -209,7 +209,7 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
     case 'request-seed':
     case 'request-catch-up': {
       const phase = action === 'request-seed' ? 'seed' : 'catch-up';
-      storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase) });
+      storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase), again: phase === 'catch-up' });
       ctx.push([p.masterMachine]);
       return;
     }
@@ -219,7 +219,7 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
       const attempt = copyAttempt(v.op, phase) + 1;
       storage.transaction(() => {
         storage.operations.mergeResult(v.op.id, { [ATTEMPT_KEY[phase]]: attempt });
-        storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase, attempt) });
+        storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase, attempt), again: phase === 'catch-up' });
       });
       ctx.push([p.masterMachine]);
       return;
