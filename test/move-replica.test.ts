@@ -215,7 +215,7 @@ describe('moving a replica between live machines', () => {
     expect(waited).toMatch(/limit 1: --max-seeds/);
   }, 300_000);
 
-  it('refuses a move the target cannot take, naming why: its own machines, an address in use, a drained target, a partition over the warning threshold', async () => {
+  it('refuses a move the target cannot take, naming why: its own machines, an address in use, a drained target, a partition over the warning threshold, one the store\'s copy would take over it', async () => {
     await waitAgentsConnected();
     const all = await stores();
     const s = all[3]!;
@@ -251,6 +251,16 @@ describe('moving a replica between live machines', () => {
     }
     const ok = await cluster.slotctlJson<{ problems: string[] }>(['store', 'move-replica', s.name, '--to', to, '--ip', newIp(9), '--dry-run']);
     expect(ok.problems).toEqual([]);
+
+    // a disk under the threshold that the store's copy would take over it: its measured size plus the cluster file's
+    // expected growth for it (1 PB: more than any test disk), then the growth taken back
+    const grown = { ...now, stores: (now.stores as { name: string }[]).map((x) => (x.name === s.name ? { ...x, expected_growth: '1PB' } : x)) };
+    expect((await cluster.slotctl(['cluster', 'apply', '-'], JSON.stringify(grown))).exitCode).toBe(0);
+    try {
+      expect(await problems(['--to', to, '--ip', newIp(9)])).toMatch(new RegExp(`disk d0 on ${to} would be \\d+% full with the store's copy \\(bytes: .* measured with 1000000\\.0 GB expected growth and 20% headroom; the warning threshold is 80%\\)`));
+    } finally {
+      expect((await cluster.slotctl(['cluster', 'apply', '-'], JSON.stringify(now))).exitCode).toBe(0);
+    }
 
     // a drained target (its masters moved away first), then undrained
     const drain = await cluster.slotctl(['machine', 'drain', to]);
