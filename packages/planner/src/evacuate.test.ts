@@ -47,6 +47,10 @@ describe('plan evacuate', () => {
     // the full 4×4 ring has no free slot for the rest
     expect(plan.unplaced.some((u) => /has a free slot/.test(u.reason))).toBe(true);
     expect(() => planEvacuate(cluster, 'm9')).toThrow(/not in the cluster/);
+    // a master whose replica stands on a drained machine cannot be switched there
+    const drained = ring();
+    drained.machines = drained.machines.map((m) => (m.name === 'm2' ? { ...m, drained: true } : m));
+    expect(planEvacuate(drained, 'm1').unplaced).toContainEqual({ store: 's1', reason: "its replica's machine m2 is drained: no master may be placed there (slotctl machine undrain m2, or move the replica first)" });
   });
 
   it('never leaves a store with both slots on one machine, never puts a replica in its master\'s rack nor on a full machine, empties the machine when nothing is unplaced (random clusters)', () => {
@@ -93,6 +97,18 @@ describe('plan fill machine (machine add --apply)', () => {
     expect(m5.masters).toBeGreaterThan(0);
     expect(m5.masters + m5.replicas).toBe(plan.replicaMoves.length);
     for (const s of plan.switchovers) expect(s.to).toBe('m5');
+  });
+
+  it('leaves busy stores and stores whose master stands in its rack where they are', () => {
+    const cluster = ring();
+    cluster.machines = cluster.machines.map((m) => ({ ...m, rack: m.name === 'm1' ? 'r1' : 'r2' }));
+    cluster.machines.push(machine('m5', { rack: 'r1' }));
+    const plan = planFillMachine(cluster, 'm5', { busy: new Set(['s2']) });
+    expect(plan.replicaMoves.length).toBeGreaterThan(0);
+    for (const m of plan.replicaMoves) {
+      expect(m.store).not.toBe('s2');
+      expect(cluster.stores.find((s) => s.name === m.store)!.master).not.toBe('m1');
+    }
   });
 
   it('refuses a machine not declared, one that holds slots, a drained one', () => {

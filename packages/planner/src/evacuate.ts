@@ -23,7 +23,7 @@ export interface EvacuatePlan {
  * `mayHold(store, machine)`: why a machine's disks cannot hold the store's copy (the coordinator's measured room
  * check), undefined when they can; such machines are not chosen.
  */
-export function planEvacuate(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number; busy?: ReadonlySet<string>; mayHold?: (store: string, machine: string) => string | undefined } = {}): EvacuatePlan {
+export function planEvacuate(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number; busy?: ReadonlySet<string>; mayHold?: (store: string, machine: string) => string | undefined; placed?: (store: string, machine: string) => void } = {}): EvacuatePlan {
   const machine = cluster.machines.find((m) => m.name === name);
   if (!machine) throw new ValidationError(`machine "${name}" is not in the cluster`, { hint: 'list machines with `slotctl machine list`' });
   const work = cloneCluster(cluster);
@@ -37,6 +37,7 @@ export function planEvacuate(cluster: PlanCluster, name: string, options: { size
   for (const s of stores.filter((x) => x.master === name)) {
     if (options.busy?.has(s.name)) unplaced.push({ store: s.name, reason: 'busy with another operation or still being seeded: evacuate again once it is done' });
     else if (down.has(s.replica)) unplaced.push({ store: s.name, reason: `its replica's machine ${s.replica} is down: the master cannot be switched over to it` });
+    else if (drained.includes(s.replica)) unplaced.push({ store: s.name, reason: `its replica's machine ${s.replica} is drained: no master may be placed there (slotctl machine undrain ${s.replica}, or move the replica first)` });
     else {
       switchovers.push({ store: s.name, from: name, to: s.replica, reason: `${name} is being evacuated: ${s.replica} holds the replica` });
       s.master = s.replica;
@@ -63,6 +64,7 @@ export function planEvacuate(cluster: PlanCluster, name: string, options: { size
       continue;
     }
     replicaMoves.push({ store: s.name, from: name, to: choice.machine, reason: choice.reason });
+    options.placed?.(s.name, choice.machine);
     s.replica = choice.machine;
   }
   const left = unplaced.length;

@@ -85,7 +85,7 @@ export function planReReplication(cluster: PlanCluster, retired: string, options
  * switchovers that give it its share of masters (`slotctl machine add M --apply` runs them). New stores are the
  * cluster file's to declare: this plan only moves what exists.
  */
-export function planFillMachine(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number } = {}): AddMachinePlan {
+export function planFillMachine(cluster: PlanCluster, name: string, options: { size?: SlotSize; fanOut?: number; busy?: ReadonlySet<string> } = {}): AddMachinePlan {
   const machine = cluster.machines.find((m) => m.name === name);
   if (!machine) throw new ValidationError(`machine "${name}" is not in the cluster`, { hint: 'declare it in the cluster file and apply it (slotctl cluster apply FILE), or plan a machine not yet declared with --slots, --rack and --disk' });
   const holds = cluster.stores.filter((s) => s.master === name || s.replica === name).length;
@@ -95,7 +95,8 @@ export function planFillMachine(cluster: PlanCluster, name: string, options: { s
   return planAddMachine(rest, machine, { ...options, movesOnly: true });
 }
 
-export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, options: { size?: SlotSize; fanOut?: number; prefix?: string; movesOnly?: boolean } = {}): AddMachinePlan {
+/** `busy`: stores no move may touch now (an operation runs on them, or their replica is still seeding). */
+export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, options: { size?: SlotSize; fanOut?: number; prefix?: string; movesOnly?: boolean; busy?: ReadonlySet<string> } = {}): AddMachinePlan {
   if (cluster.machines.some((m) => m.name === machine.name)) {
     throw new ValidationError(`machine "${machine.name}" is already in the cluster`, { hint: 'pick a new name, or plan its stores with `slotctl plan layout`' });
   }
@@ -116,18 +117,25 @@ export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, optio
   const partners = new Set<string>();
   // a slot freed by a move is not free: the old slot's files stay until the operator removes them
   const full = options.movesOnly || withFree().length === 0;
+  // machines none of whose replicas may move (busy, or their masters in the new machine's rack)
+  const skip = new Set<string>();
   while (full && replicaMoves.length < target) {
     const fullest = live
-      .filter((m) => m.name !== machine.name && counts.get(m.name)!.replicas > 0)
+      .filter((m) => m.name !== machine.name && !skip.has(m.name) && counts.get(m.name)!.replicas > 0)
       .sort((a, b) => counts.get(b.name)!.replicas + counts.get(b.name)!.masters - (counts.get(a.name)!.replicas + counts.get(a.name)!.masters) || counts.get(b.name)!.replicas - counts.get(a.name)!.replicas || byName(a.name, b.name))[0];
     if (!fullest) break;
     // a store whose master keeps another replica on the fullest machine: its master gains a peer and loses none
     const keepsPeer = (master: string) => work.stores.filter((x) => x.master === master && x.replica === fullest.name).length >= 2;
+    // never a store whose master stands in the new machine's rack (a store's two slots stand in two racks)
+    const rackOf = (m: string) => work.machines.find((x) => x.name === m)?.rack ?? '';
     const choices = work.stores
-      .filter((s) => s.replica === fullest.name && !replicaMoves.some((r) => r.store === s.name))
+      .filter((s) => s.replica === fullest.name && !replicaMoves.some((r) => r.store === s.name) && !options.busy?.has(s.name) && !(machine.rack && rackOf(s.master) === machine.rack))
       .sort((a, b) => Number(partners.has(a.master)) - Number(partners.has(b.master)) || Number(keepsPeer(b.master)) - Number(keepsPeer(a.master)) || byName(a.name, b.name));
     const store = choices[0];
-    if (!store) break;
+    if (!store) {
+      skip.add(fullest.name);
+      continue;
+    }
     replicaMoves.push({ store: store.name, from: fullest.name, to: machine.name, reason: `${fullest.name} is the fullest (${counts.get(fullest.name)!.masters + counts.get(fullest.name)!.replicas} slots); ${store.master} ${partners.has(store.master) ? 'is already' : 'becomes'} a partner of ${machine.name}` });
     counts.get(fullest.name)!.replicas--;
     counts.get(machine.name)!.replicas++;
@@ -157,7 +165,7 @@ export function planAddMachine(cluster: PlanCluster, machine: PlanMachine, optio
   }
 
   // 3. the switchovers that give it (and everyone) a fair share of masters
-  const rebalance = planRebalance(work);
+  const rebalance = planRebalance(work, options.busy);
   for (const m of rebalance.moves) {
     const s = work.stores.find((x) => x.name === m.store)!;
     s.master = m.to;

@@ -15,6 +15,8 @@ const isMessage = (name: string) => /^\d+\.$/.test(name);
  */
 export async function treeUsage(dir: string): Promise<{ bytes: number; inodes: number; messageBytes: number }> {
   const out = { bytes: 0, inodes: 0, messageBytes: 0 };
+  // a file with several links (Cyrus's single-instance store links one message into many mailboxes) counts once
+  const linked = new Set<string>();
   const walk = async (d: string): Promise<void> => {
     let entries;
     try {
@@ -24,12 +26,22 @@ export async function treeUsage(dir: string): Promise<{ bytes: number; inodes: n
     }
     for (const e of entries) {
       const path = join(d, e.name);
+      if (e.isDirectory()) {
+        out.inodes++;
+        await walk(path);
+        continue;
+      }
+      const st = await lstat(path).catch(() => undefined);
+      if (!st) continue;
+      if (st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`;
+        if (linked.has(key)) continue;
+        linked.add(key);
+      }
       out.inodes++;
-      if (e.isDirectory()) await walk(path);
-      else if (e.isFile()) {
-        const size = (await lstat(path).catch(() => ({ size: 0 }))).size;
-        out.bytes += size;
-        if (isMessage(e.name)) out.messageBytes += size;
+      if (e.isFile()) {
+        out.bytes += st.size;
+        if (isMessage(e.name)) out.messageBytes += st.size;
       }
     }
   };

@@ -24,7 +24,7 @@ export const seed: RequestHandler<SeedReport & { op: string }> = {
       changed();
     };
     try {
-      return { ...(await seedReplica(id, s.layout!.imapdConf, { ip: d.moveTargetIp || d.peerIp, port: services.runtime.ports.sync }, log, undefined, onProgress, requestOf(d, 'seed')?.seed.again ? 0 : (services.seedRateLimit ?? 0))), op: id };
+      return { ...(await seedReplica(id, s.layout!.imapdConf, { ip: d.moveTargetIp || d.peerIp, port: services.runtime.ports.sync }, log, undefined, onProgress, requestOf(d, 'seed')?.seed.fullSpeed ? 0 : (services.seedRateLimit ?? 0))), op: id };
     } catch (err) {
       log.error({ err: (err as Error).message }, 'full initial sync failed');
       return { op: id, ok: false, users: 0, mailboxes: 0, messages: 0, ms: 0, error: (err as Error).message, failed: [], finishedAt: new Date().toISOString() };

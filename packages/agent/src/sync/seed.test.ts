@@ -23,7 +23,7 @@ describe('seed progress', () => {
       { name: 'DELETED.user.ann.Old.5F3A', messages: 9, bytes: 900 },
       { name: 'user.ben', messages: Number.NaN, bytes: 0 },
     ]);
-    expect(Object.fromEntries(units)).toEqual({ ann: { mailboxes: 2, messages: 5, bytes: 350 }, 'shared.news': { mailboxes: 1, messages: 1, bytes: 10 }, ben: { mailboxes: 1, messages: 0, bytes: 0 } });
+    expect(Object.fromEntries(units)).toEqual({ 'user:ann': { mailboxes: 2, messages: 5, bytes: 350 }, 'mailbox:shared.news': { mailboxes: 1, messages: 1, bytes: 10 }, 'user:ben': { mailboxes: 1, messages: 0, bytes: 0 } });
   });
 
   it('batches users so that a seed reports some twenty times, at most 50 users per sync_client', () => {

@@ -33,7 +33,9 @@ export function seedUnits(mailboxes: readonly { name: string; messages: number; 
   const out = new Map<string, SeedUnit>();
   for (const m of mailboxes) {
     if (isDelayedDeleted(m.name)) continue;
-    const key = userOf(m.name) ?? m.name;
+    // a user and a shared mailbox of the same name are two units
+    const user = userOf(m.name);
+    const key = user === undefined ? `mailbox:${m.name}` : `user:${user}`;
     const u = out.get(key) ?? { mailboxes: 0, messages: 0, bytes: 0 };
     u.mailboxes++;
     u.messages += Number.isFinite(m.messages) ? m.messages : 0;
@@ -114,6 +116,7 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
   };
   const advance = (keys: readonly string[], userCount: number) => {
     for (const k of keys) {
+      // keys as seedUnits makes them
       const u = units.get(k);
       if (!u) continue;
       progress.mailboxesDone = Number(progress.mailboxesDone) + u.mailboxes;
@@ -147,17 +150,17 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
         }
       }
     }
-    advance(some, some.length);
-    await pace();
+    advance(some.map((u) => `user:${u}`), some.length);
+    if (i + batch < users.length || shared.length) await pace(); // none after the last batch
   }
-  for (const name of shared) {
+  for (const [k, name] of shared.entries()) {
     const error = await syncClient(imapdConf, target, '-m', [name.replaceAll('.', '/').replaceAll('^', '.')], timeoutMs);
     if (error) {
       failed.push(name);
       lastError = error;
     }
-    advance([name], 0);
-    await pace();
+    advance([`mailbox:${name}`], 0);
+    if (k < shared.length - 1) await pace();
   }
   const out = result({ ok: failed.length === 0, users: users.length, mailboxes: all.length, messages, failed, error: failed.length ? `${failed.length} of ${users.length + shared.length} did not copy; last: ${lastError}` : '' });
   log.info({ ok: out.ok, ms: out.ms, users: out.users, messages, failed: failed.length }, 'full initial sync to the new replica: done');

@@ -122,8 +122,8 @@ export interface SlotRequestParams {
   'recover-listen': NoParams;
   /** On a stopped returning old master: push these mailboxes to the slot `targetSlot`, verify, report. */
   'recover-push': { targetSlot: string; mailboxes: string[] };
-  /** On a master: the full initial sync to its new, empty replica (again: to one that holds it already, a catch-up). */
-  seed: { again?: boolean };
+  /** On a master: the full initial sync to its new, empty replica (fullSpeed: not paced by the agent's --seed-rate-limit). */
+  seed: { fullSpeed?: boolean };
   /** Run cyr_expire (the retentions come from the cluster's settings when the desired state is built). */
   cleanup: NoParams;
 }

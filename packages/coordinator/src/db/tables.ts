@@ -27,7 +27,8 @@ export const STATE_TABLES: readonly TableSpec[] = [
   { name: 'machines', key: ['name'], coarse: ['last_heartbeat'] },
   { name: 'stores', key: ['name'] },
   { name: 'slots', key: ['name'], coarse: ['reported_at', 'recent_log'], measured: withoutMeasurements },
-  { name: 'slot_requests', key: ['slot', 'kind'] },
+  // a running seed's progress is a measurement (reported every second or so): not worth a write elsewhere by itself
+  { name: 'slot_requests', key: ['slot', 'kind'], measured: (row) => (row.kind === 'seed-progress' ? { ...row, result: null } : row) },
   { name: 'operations', key: ['id'] },
   { name: 'at_risk', key: ['id'] },
   { name: 'retired_slots', key: ['id'] },

@@ -22,7 +22,7 @@ function requestList(row: PlacedSlotRow, cleanup: CleanupPolicy): SlotRequest[] 
   if (listen) out.push({ id: listen.id, recoverListen: {} });
   if (push) out.push({ id: push.id, recoverPush: { target: row.recoverTargetIp ?? '', targetSlot: push.targetSlot, targetMachine: row.recoverTargetMachine ?? '', mailboxes: push.mailboxes } });
   // only a master copies to a new replica
-  if (seed && row.masterSlot === row.name) out.push({ id: seed.id, seed: seed.again ? { again: true } : {} });
+  if (seed && row.masterSlot === row.name) out.push({ id: seed.id, seed: seed.fullSpeed ? { fullSpeed: true } : {} });
   // a cleanup request carries the retentions it runs with
   if (expire) out.push({ id: expire.id, cleanup: { expunged: cleanup.expunged, deleted: cleanup.deleted, duplicates: cleanup.duplicates, timeoutS: Math.ceil(cleanup.timeoutMs / 1000) } });
   return out;

@@ -19,7 +19,7 @@ import { KIND_BY_NAME } from './kinds/index.js';
 import { requestRecovery } from './kinds/recovery.js';
 import { retireMachine } from './kinds/rereplicate.js';
 import { DEFAULT_SEED_LIMITS, type SeedLimits } from './seed-limits.js';
-import { moveRoomProblems, previewMoveReplica, startMoveReplica, type MoveReplicaRequest } from './kinds/move-replica-plan.js';
+import { moveRoomChecker, previewMoveReplica, startMoveReplica, type MoveReplicaRequest } from './kinds/move-replica-plan.js';
 import { createSwitchover, previewSwitchover, type SwitchoverOptions, type SwitchoverParams } from './kinds/switchover.js';
 import { FailoverWatch } from './watch/failover.js';
 import { RecoveryWatch } from './watch/recovery.js';
@@ -277,7 +277,8 @@ export class Orchestrator {
 
   /** `slotctl machine add M` for a machine declared and empty: the replicas moved to it, then its share of masters. */
   previewMachineAdd(machine: string): AddMachinePlan {
-    return planFillMachine(this.planInput().cluster, machine);
+    const { cluster, busy } = this.planInput();
+    return planFillMachine(cluster, machine, { busy });
   }
 
   startMachineAdd(machine: string, options: RelocateOptions): { plan: AddMachinePlan; operation: OperationRow | undefined } {
@@ -292,7 +293,8 @@ export class Orchestrator {
   /** `slotctl machine evacuate M --dry-run`: its masters switched away, then its replicas moved to peers. */
   previewEvacuate(machine: string): EvacuatePlan {
     const { cluster, busy } = this.planInput();
-    return planEvacuate(cluster, machine, { busy, mayHold: (store, target) => moveRoomProblems(this.ctx, store, machine, target)[0] });
+    const room = moveRoomChecker(this.ctx);
+    return planEvacuate(cluster, machine, { busy, mayHold: (store, target) => room.problem(store, machine, target), placed: (store, target) => room.place(store, machine, target) });
   }
 
   startEvacuate(machine: string, options: RelocateOptions): { plan: EvacuatePlan; operation: OperationRow | undefined } {

@@ -7,7 +7,7 @@ import { ALL_MAILBOXES } from '@slotctl/shared';
 import type { MachineRow, MailboxCheckRow, MailboxSummaryRow, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
 import { seedSlotProblem } from '../seed-limits.js';
 import type { KindContext } from '../framework/kind.js';
-import { stepAge, until, type Rule } from '../framework/rule.js';
+import { clock, stepAge, until, type Rule } from '../framework/rule.js';
 
 export const COMPARE = { recheckMs: 2000, lagMs: 1500 };
 
@@ -193,13 +193,23 @@ const mb = (bytes: number) => (bytes / 1e6).toFixed(bytes < 10e6 ? 1 : 0);
  * How far the copy `id` got, as the master's agent last reported it (every second or so, batch by batch): users,
  * bytes and messages done of the master's totals, and the time left at the rate so far. '' before its first report.
  */
-export function seedProgressText(master: Pick<SlotRow, 'results'> | undefined, id: string, now: number): string {
+export function seedProgressText(master: Pick<SlotRow, 'results'> | undefined, id: string): string {
   const p = master?.results['seed-progress'];
   if (!p || p.op !== id) return '';
   const pct = p.bytes > 0 ? Math.floor((p.bytesDone / p.bytes) * 100) : p.users > 0 ? Math.floor((p.usersDone / p.users) * 100) : 0;
   const elapsed = (Date.parse(p.updatedAt) - Date.parse(p.startedAt)) / 1000;
   const rate = elapsed > 0 ? p.bytesDone / elapsed : 0;
-  const left = rate > 0 && p.bytes > p.bytesDone ? `, about ${Math.ceil((p.bytes - p.bytesDone) / rate)} s left at ${mb(rate)} MB/s` : '';
-  const age = Math.max(0, Math.round((now - Date.parse(p.updatedAt)) / 1000));
-  return `: ${p.usersDone} of ${p.users} user(s), ${mb(p.bytesDone)} of ${mb(p.bytes)} MB (${pct}%), ${p.messagesDone} of ${p.messages} message(s)${left} (reported ${age} s ago)`;
+  // an end time, not seconds left: the sentence is stored when it changes, and a countdown would change every second
+  const left = rate > 0 && p.bytes > p.bytesDone ? `, done about ${clock(new Date(Date.parse(p.updatedAt) + ((p.bytes - p.bytesDone) / rate) * 1000).toISOString())} at ${mb(rate)} MB/s` : '';
+  return `: ${p.usersDone} of ${p.users} user(s), ${mb(p.bytesDone)} of ${mb(p.bytes)} MB (${pct}%), ${p.messagesDone} of ${p.messages} message(s)${left}`;
+}
+
+/**
+ * When a copy of operation `op` last showed it was moving: the master's last progress report of one of its copies
+ * (request ids start with the operation's), or 0. A copy's time limit counts from this, not from its start: a large
+ * store copies for hours, a stuck one reports nothing.
+ */
+export function lastProgressAt(master: Pick<SlotRow, 'results'> | undefined, op: string): number {
+  const p = master?.results['seed-progress'];
+  return p && (p.op === op || p.op.startsWith(`${op}.`)) ? Date.parse(p.updatedAt) || 0 : 0;
 }

@@ -180,11 +180,18 @@ function checkParallel(parallel: number): void {
   if (parallel < 1 || parallel > 64) throw new ValidationError(`--parallel ${parallel} is out of range`, { hint: 'use 1 to 64' });
 }
 
+/** A machine add, evacuation or fan-out plans from the cluster as it was: no drain or rebalance moves masters beside it. */
+function refuseBesideRelocation(ctx: KindContext): void {
+  const running = ctx.storage.operations.running().find((o) => o.kind === 'machine-add' || o.kind === 'evacuate' || o.kind === 'fanout');
+  if (running) throw new ConflictError(`${running.kind} ${running.id} is running: it moves stores by a plan a drain or rebalance would upset`, { hint: `wait for it (slotctl operations show ${running.id} --wait) or cancel it` });
+}
+
 /** Records a drain of `machine` (the caller evaluates it at once); returns its id. */
 export function createDrain(ctx: KindContext, machine: string, options: { parallel?: number | undefined; timeoutMs?: number | undefined }): string {
   const { stores } = previewDrain(ctx, machine);
   const parallel = options.parallel || DRAIN_DEFAULTS.parallel;
   checkParallel(parallel);
+  refuseBesideRelocation(ctx);
   const params: DrainParams = { machine, parallel, timeoutMs: options.timeoutMs || SWITCHOVER_DEFAULTS.timeoutMs, stores };
   return createOperation(
     ctx,
@@ -198,6 +205,7 @@ export function createDrain(ctx: KindContext, machine: string, options: { parall
 export function createRebalance(ctx: KindContext, plan: RebalancePlan, options: { parallel?: number | undefined; timeoutMs?: number | undefined }): string {
   const parallel = options.parallel || DRAIN_DEFAULTS.parallel;
   checkParallel(parallel);
+  refuseBesideRelocation(ctx);
   const running = ctx.storage.operations.running().find((o) => o.kind === 'rebalance');
   if (running) throw new ConflictError(`a rebalance is already running: ${running.id}`, { hint: `follow it with slotctl operations show ${running.id} --wait` });
   const params: DrainParams = {

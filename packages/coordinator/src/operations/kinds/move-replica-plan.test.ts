@@ -110,6 +110,13 @@ describe('room on the target for a store\'s copy, as measured', () => {
     expect(roomProblems(input({ slotsThere: tight }))[0]).toMatch(/would be 81% full with the store's copy \(inodes: 790000 used of 1000000, the store's copy 15600/);
   });
 
+  it('counts the copies other moves are bringing to the same disk: each fits alone, not both', () => {
+    const other = { storeSlots: input().storeSlots, growthBytes: 0, dataPath: '/srv/m3/s2/data', metaPath: '/srv/m3/s2/meta' };
+    expect(roomProblems(input({ alsoComing: [other] }))[0]).toMatch(/^disk d0 on m3 would be 93% full with the store's copy \(bytes: 40\.0 GB used of 100\.0 GB, the store's copy and 1 other\(s\) headed there 52\.8 GB/);
+    // a copy headed for another disk of the machine does not count on this one
+    expect(roomProblems(input({ alsoComing: [{ ...other, dataPath: '/srv/other/s2/data', metaPath: '/srv/other/s2/meta' }] }))).toEqual([]);
+  });
+
   it('says a disk is over the threshold already; a disk without a measurement is left to the declared sizes', () => {
     const full = [slot('s9-m3', 'm3', { partitions: [part('data', '/srv/m3/s9/data', { freeBytes: 15 * GB })] })];
     expect(roomProblems(input({ slotsThere: full }))).toEqual(['disk d0 on m3 is 85% full (bytes; the warning threshold is 80%): free space there or choose another machine']);

@@ -60,21 +60,35 @@ const gb = (b: number) => (b >= 1e9 ? `${(b / 1e9).toFixed(1)} GB` : `${(b / 1e6
  * data partition, added to what each disk uses now, must stay under the warning threshold. A disk with no slot on it
  * yet has no measurement: the planner's reservation of declared sizes judges it (targetProblems).
  */
-export function roomProblems(input: { target: string; disks: readonly DiskRow[]; slotsThere: readonly SlotRow[]; storeSlots: readonly SlotRow[]; growthBytes: number; dataPath: string; metaPath: string; warnPct: number }): string[] {
+/** A copy headed for a machine: its store's slots (their measured sizes), its expected growth, its paths there. */
+export interface IncomingCopy {
+  storeSlots: readonly SlotRow[];
+  growthBytes: number;
+  dataPath: string;
+  metaPath: string;
+}
+
+export function roomProblems(input: IncomingCopy & { target: string; disks: readonly DiskRow[]; slotsThere: readonly SlotRow[]; warnPct: number; alsoComing?: readonly IncomingCopy[] }): string[] {
   const out: string[] = [];
-  const byDisk = new Map<string, { figures: PartitionRow & { disk: string }; bytes: number; inodes: number; growth: number }>();
-  for (const [role, path] of [['data', input.dataPath], ['meta', input.metaPath]] as const) {
-    const figures = diskFigures(path, input.disks, input.slotsThere);
-    if (!figures) continue;
-    const need = storeNeeds(input.storeSlots, role);
-    const growth = role === 'data' ? input.growthBytes : 0;
-    const entry = byDisk.get(figures.disk) ?? { figures, bytes: 0, inodes: 0, growth: 0 };
-    entry.bytes += need.bytes * (1 + PLACEMENT_HEADROOM) + growth;
-    entry.inodes += need.inodes * (1 + PLACEMENT_HEADROOM);
-    entry.growth += growth;
-    byDisk.set(figures.disk, entry);
+  const byDisk = new Map<string, { figures: PartitionRow & { disk: string }; bytes: number; inodes: number; growth: number; mine: boolean }>();
+  // this copy, and the others already headed for the same machine (running moves, or planned before it): a disk must
+  // hold them all (a copy under way is counted whole: its part on disk already is counted twice, on the safe side)
+  for (const [i, copy] of [input, ...(input.alsoComing ?? [])].entries()) {
+    for (const [role, path] of [['data', copy.dataPath], ['meta', copy.metaPath]] as const) {
+      const figures = diskFigures(path, input.disks, input.slotsThere);
+      if (!figures) continue;
+      const need = storeNeeds(copy.storeSlots, role);
+      const growth = role === 'data' ? copy.growthBytes : 0;
+      const entry = byDisk.get(figures.disk) ?? { figures, bytes: 0, inodes: 0, growth: 0, mine: false };
+      entry.bytes += need.bytes * (1 + PLACEMENT_HEADROOM) + growth;
+      entry.inodes += need.inodes * (1 + PLACEMENT_HEADROOM);
+      entry.growth += growth;
+      if (i === 0) entry.mine = true;
+      byDisk.set(figures.disk, entry);
+    }
   }
-  for (const [disk, { figures: f, bytes, inodes, growth }] of byDisk) {
+  for (const [disk, { figures: f, bytes, inodes, growth, mine }] of byDisk) {
+    if (!mine) continue;
     const now = usedPercent(f);
     if (Math.max(now.bytes, now.inodes) >= input.warnPct) {
       const what = now.bytes >= now.inodes ? 'bytes' : 'inodes';
@@ -83,7 +97,8 @@ export function roomProblems(input: { target: string; disks: readonly DiskRow[];
     }
     const after = usedPercent({ totalBytes: f.totalBytes, freeBytes: f.freeBytes - bytes, totalInodes: f.totalInodes, freeInodes: f.freeInodes - inodes });
     if (Math.max(after.bytes, after.inodes) >= input.warnPct) {
-      const what = after.bytes >= after.inodes ? `bytes: ${gb(f.totalBytes - f.freeBytes)} used of ${gb(f.totalBytes)}, the store's copy ${gb(bytes)}` : `inodes: ${f.totalInodes - f.freeInodes} used of ${f.totalInodes}, the store's copy ${Math.round(inodes)}`;
+      const copies = input.alsoComing?.length ? `the store's copy and ${input.alsoComing.length} other(s) headed there` : "the store's copy";
+      const what = after.bytes >= after.inodes ? `bytes: ${gb(f.totalBytes - f.freeBytes)} used of ${gb(f.totalBytes)}, ${copies} ${gb(bytes)}` : `inodes: ${f.totalInodes - f.freeInodes} used of ${f.totalInodes}, ${copies} ${Math.round(inodes)}`;
       out.push(`disk ${disk} on ${input.target} would be ${Math.round(Math.max(after.bytes, after.inodes))}% full with the store's copy (${what}, measured${growth ? ` with ${gb(growth)} expected growth` : ''} and ${PLACEMENT_HEADROOM * 100}% headroom; the warning threshold is ${input.warnPct}%): choose another machine or free space there`);
     }
   }
@@ -91,21 +106,48 @@ export function roomProblems(input: { target: string; disks: readonly DiskRow[];
 }
 
 /**
- * Whether `target`'s disks hold a copy of `store` moved there from its slot on `from` (paths as a move would choose
- * them): the measured room check alone, for a planner choosing among machines (evacuate).
+ * For a planner choosing among machines (evacuate): whether `target`'s disks hold a copy of `store` moved there from
+ * its slot on `from` (paths as a move would choose them), beside the copies already placed there by this plan and by
+ * moves running now. Reads the database once; `place` records a choice made.
  */
-export function moveRoomProblems(ctx: KindContext, store: string, from: string, target: string): string[] {
+export function moveRoomChecker(ctx: KindContext): { problem: (store: string, from: string, target: string) => string | undefined; place: (store: string, from: string, target: string) => void } {
   const { storage } = ctx;
   const allSlots = storage.slots.list();
-  const slot = allSlots.find((s) => s.store === store && s.machine === from);
-  const fromMachine = storage.machines.get(from);
-  const to = storage.machines.get(target);
-  if (!slot || !fromMachine || !to) return [];
-  return roomProblems({
-    target, disks: to.disks, slotsThere: allSlots.filter((s) => s.machine === target), storeSlots: allSlots.filter((s) => s.store === store), growthBytes: storage.stores.get(store)?.growthBytes ?? 0,
-    dataPath: pathOnMachine(slot.dataPath, fromMachine.disks, to.disks, 'hdd'), metaPath: pathOnMachine(slot.metaPath, fromMachine.disks, to.disks, 'ssd'),
-    warnPct: readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct,
-  });
+  const machines = new Map(storage.machines.list().map((m) => [m.name, m]));
+  const growth = new Map(storage.stores.list().map((s) => [s.name, s.growthBytes ?? 0]));
+  const warnPct = readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct;
+  const incoming = incomingCopies(ctx, allSlots, growth);
+  const copyOf = (store: string, from: string, target: string): IncomingCopy | undefined => {
+    const slot = allSlots.find((s) => s.store === store && s.machine === from);
+    const fromMachine = machines.get(from);
+    const to = machines.get(target);
+    if (!slot || !fromMachine || !to) return undefined;
+    return { storeSlots: allSlots.filter((s) => s.store === store), growthBytes: growth.get(store) ?? 0, dataPath: pathOnMachine(slot.dataPath, fromMachine.disks, to.disks, 'hdd'), metaPath: pathOnMachine(slot.metaPath, fromMachine.disks, to.disks, 'ssd') };
+  };
+  return {
+    problem: (store, from, target) => {
+      const copy = copyOf(store, from, target);
+      const to = machines.get(target);
+      if (!copy || !to) return undefined;
+      return roomProblems({ ...copy, target, disks: to.disks, slotsThere: allSlots.filter((s) => s.machine === target), warnPct, alsoComing: incoming.get(target) ?? [] })[0];
+    },
+    place: (store, from, target) => {
+      const copy = copyOf(store, from, target);
+      if (copy) incoming.set(target, [...(incoming.get(target) ?? []), copy]);
+    },
+  };
+}
+
+/** Per target machine, the copies running replica moves are bringing there that have not switched yet. */
+function incomingCopies(ctx: KindContext, allSlots: readonly SlotRow[], growth: ReadonlyMap<string, number>, except?: string): Map<string, IncomingCopy[]> {
+  const out = new Map<string, IncomingCopy[]>();
+  for (const o of ctx.storage.operations.running()) {
+    if (o.kind !== 'move-replica' || !o.store || o.store === except || !['preflight', 'create', 'seed', 'verify'].includes(o.step)) continue;
+    const p = o.params as unknown as Partial<MoveReplicaParams>;
+    if (!p.targetMachine || !p.dataPath || !p.metaPath) continue;
+    out.set(p.targetMachine, [...(out.get(p.targetMachine) ?? []), { storeSlots: allSlots.filter((s) => s.store === o.store && s.name !== p.target), growthBytes: growth.get(o.store) ?? 0, dataPath: p.dataPath, metaPath: p.metaPath }]);
+  }
+  return out;
 }
 
 /** The target's problems as a home for the replica for good (the ones a running move does not re-check). */
@@ -128,11 +170,13 @@ function targetProblems(ctx: KindContext, inUse: ReadonlyMap<string, string>, ma
   if (planned && freeSlots({ ...planned, down: false }, slotsThere.length, DEFAULT_SLOT_SIZE) < 1) {
     out.push(`machine ${target.name} is full: ${slotsThere.length} slot(s) of ${target.slotCapacity}${target.disks.some((d) => d.size) ? `, or its disks cannot reserve ${DEFAULT_SLOT_SIZE.dataBytes / 1e9} GB data and ${DEFAULT_SLOT_SIZE.metaBytes / 1e9} GB meta more` : ''}`);
   }
-  // full: what the agents measured (the disk, the store's copy), against the warning threshold
-  const store = storage.stores.get(old.store);
+  // full: what the agents measured (the disk, the store's copy, the copies other moves are bringing), against the
+  // warning threshold
+  const growth = new Map(storage.stores.list().map((s) => [s.name, s.growthBytes ?? 0]));
   out.push(...roomProblems({
-    target: target.name, disks: target.disks, slotsThere, storeSlots: allSlots.filter((x) => x.store === old.store), growthBytes: store?.growthBytes ?? 0,
+    target: target.name, disks: target.disks, slotsThere, storeSlots: allSlots.filter((x) => x.store === old.store), growthBytes: growth.get(old.store) ?? 0,
     dataPath, metaPath, warnPct: readCleanupConfig(storage.settings.get(CLEANUP_SETTING)).warnPct,
+    alsoComing: incomingCopies(ctx, allSlots, growth, old.store).get(target.name) ?? [],
   }));
   if (target.disks.length) for (const path of [dataPath, metaPath]) if (!diskOf(path, target.disks)) out.push(`${path} is under none of ${target.name}'s disks (${target.disks.map((d) => d.path).join(', ')})`);
   // as cluster apply judges partitions: none may be, hold or lie inside another on the machine

@@ -86,9 +86,13 @@ describe('replica-move rules', () => {
     expect(fire(view('seed', { result: { seedAttempt: 2 }, master: { results: { seed: seed('mv-1.seed-2', true) } } }))).toMatchObject({ to: 'verify' });
     expect(fire(view('verify', { store: { masterSlot: 's01-m2', replicaSlot: 's01-m1' } }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/master changed to s01-m2/) });
     expect(fire(view('create', { targetMachine: { state: 'down' } }))).toMatchObject({ to: 'abandon', detail: 'machine m3 is down' });
-    expect(fire(view('seed', { now: 3_700_000 }))).toMatchObject({ to: 'abandon', detail: expect.stringMatching(/not switched 3600 s after the create/) });
+    expect(fire(view('seed', { now: 3_700_000 }))).toMatchObject({ to: 'abandon', detail: 'not switched, and no progress for 3600 s (at step seed)' });
     // the hour counts from the create, not from a wait for a seed slot
     expect(fire(view('seed', { now: 3_700_000, result: { copyingSince: T0 + 200_000 } }))).toBeUndefined();
+    // and from the copy's last progress report: a large store copies for hours
+    const progress = { op: 'mv-1', usersDone: 9, users: 20, mailboxesDone: 9, mailboxes: 20, messagesDone: 9, messages: 20, bytesDone: 9, bytes: 20, startedAt: iso(0), updatedAt: iso(3_000_000) };
+    expect(fire(view('seed', { now: 3_700_000, master: { results: { 'seed-progress': progress } } }))).toBeUndefined();
+    expect(fire(view('seed', { now: 6_700_000, master: { results: { 'seed-progress': progress } } }))).toMatchObject({ to: 'abandon' });
     // a blip (suspect, or the agent reconnecting) does not abandon an hour-long seed
     expect(fire(view('seed', { targetMachine: { state: 'suspect' }, connected: ['m1'] }))).toBeUndefined();
     // after the switch nothing abandons: forward only
@@ -158,7 +162,7 @@ describe('replica-move rules', () => {
   });
 
   it('says why it waits', () => {
-    expect(moveReplicaWaiting(view('seed'))).toBe('s01-m1 to copy every user to s01-m3 (sync_client -u), until 11:00:00');
+    expect(moveReplicaWaiting(view('seed'))).toBe('s01-m1 to copy every user to s01-m3 (sync_client -u), until 11:00:00 without progress');
     expect(moveReplicaWaiting(view('abandon'))).toBe('s01-m3 to leave the cluster');
   });
 });

@@ -17,7 +17,7 @@
 import type { OperationRow, SlotRow } from '../../db/rows.js';
 import { dispatchTo, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import { stepAge, until, type Rule } from '../framework/rule.js';
-import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, notCaughtUp, seedProgressText, up, type CopyView } from './copy-compare.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, lastProgressAt, notCaughtUp, seedProgressText, up, type CopyView } from './copy-compare.js';
 
 export { notCaughtUp };
 
@@ -117,7 +117,7 @@ const afterSwitchFailed = { to: 'done' as const, state: 'failed' as const, actio
 export const MOVE_REPLICA_RULES: readonly MoveReplicaRule[] = [
   // before the switch: a cancel, the time limit, or the store or a machine lost abandon the new slot
   { from: '*', ...ABANDON, failure: false, reason: 'cancelled', doc: 'before the switch: an operator cancel', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.op.cancelRequested ? `cancelled at step ${v.op.step}: the new slot ${v.params.target} is abandoned` : undefined) },
-  { from: '*', ...ABANDON, reason: 'timed out', doc: 'before the switch: not switched within an hour of the create', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.now - (v.copyingSince || Date.parse(v.op.createdAt)) > v.params.timeoutMs ? `not switched ${Math.round(v.params.timeoutMs / 1000)} s after the create (at step ${v.op.step})` : undefined) },
+  { from: '*', ...ABANDON, reason: 'timed out', doc: 'before the switch: an hour without progress (from the create, or the copy\'s last progress report)', when: (v) => (BEFORE_SWITCH.includes(v.op.step) && v.now - Math.max(v.copyingSince || Date.parse(v.op.createdAt), lastProgressAt(v.master, v.op.id)) > v.params.timeoutMs ? `not switched, and no progress for ${Math.round(v.params.timeoutMs / 1000)} s (at step ${v.op.step})` : undefined) },
   { from: '*', ...ABANDON, reason: 'store or machine lost', doc: 'before the switch: the store\'s master or replica changed, or the master\'s or the new slot\'s machine is declared down or retired', when: (v) => (BEFORE_SWITCH.includes(v.op.step) ? lost(v) : undefined) },
   // after the switch the new slot is the replica: a failover of the store must not wait for the move (it waits for
   // any operation on the store), and nothing may keep the move running for ever
@@ -209,7 +209,7 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
     case 'request-seed':
     case 'request-catch-up': {
       const phase = action === 'request-seed' ? 'seed' : 'catch-up';
-      storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase), again: phase === 'catch-up' });
+      storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase), fullSpeed: phase === 'catch-up' });
       ctx.push([p.masterMachine]);
       return;
     }
@@ -219,7 +219,7 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
       const attempt = copyAttempt(v.op, phase) + 1;
       storage.transaction(() => {
         storage.operations.mergeResult(v.op.id, { [ATTEMPT_KEY[phase]]: attempt });
-        storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase, attempt), again: phase === 'catch-up' });
+        storage.requests.put(p.master, { kind: 'seed', id: copyId(v.op, phase, attempt), fullSpeed: phase === 'catch-up' });
       });
       ctx.push([p.masterMachine]);
       return;
@@ -257,7 +257,8 @@ function act(action: MoveReplicaAction, v: MoveReplicaView, ctx: KindContext): v
 
 export function moveReplicaWaiting(v: MoveReplicaView): string {
   const p = v.params;
-  const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
+  // the time limit counts from the create, then from each progress report of a copy
+  const left = `, ${until(new Date(Math.max(v.copyingSince || Date.parse(v.op.createdAt), lastProgressAt(v.master, v.op.id))).toISOString(), p.timeoutMs)} without progress`;
   const t = v.target;
   switch (v.op.step) {
     case 'preflight':
@@ -267,10 +268,10 @@ export function moveReplicaWaiting(v: MoveReplicaView): string {
     case 'seed': {
       const r = seedResult(v, 'seed');
       if (r && !r.ok && !r.last) return `attempt ${copyAttempt(v.op, 'seed')} failed (${r.text}): trying again ${COPY_RETRY_MS / 1000} s after it`;
-      return `${p.master} to copy every user to ${p.target} (sync_client -u${copyAttempt(v.op, 'seed') > 1 ? `, attempt ${copyAttempt(v.op, 'seed')}` : ''})${seedProgressText(v.master, copyId(v.op, 'seed'), v.now)}${left}`;
+      return `${p.master} to copy every user to ${p.target} (sync_client -u${copyAttempt(v.op, 'seed') > 1 ? `, attempt ${copyAttempt(v.op, 'seed')}` : ''})${seedProgressText(v.master, copyId(v.op, 'seed'))}${left}`;
     }
     case 'catch-up':
-      return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)${seedProgressText(v.master, copyId(v.op, 'catch-up'), v.now)}`;
+      return `${p.master} to copy every user to ${p.target} once more (what sessions begun before the second channel changed)${seedProgressText(v.master, copyId(v.op, 'catch-up'))}`;
     case 'verify':
     case 'confirm':
       return compareWaiting(v);

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { OperationRow, StoreRow } from '../../db/rows.js';
 import { T0, iso, slot } from '../rows.fixture.js';
-import { decide } from '../framework/rule.js';
+import { decide, entryAction } from '../framework/rule.js';
 import { EVACUATE, FANOUT, MACHINE_ADD, RELOCATE_RULES, relocateWaiting, taskStatuses, tasksToLaunch, type RelocateTask, type RelocateView } from './relocate.js';
 
 // evacuate m1: a is mastered on m1 (replica m2), b and c have their replica on m1 (masters on m2, m3)
@@ -36,6 +36,9 @@ const view = (step: string, children: OperationRow[], over: Partial<RelocateView
   stores: storeRows(over.storeOver),
   slots,
   children,
+  connected: new Set(['m1', 'm2', 'm3', 'm4']),
+  inGrace: false,
+  busy: new Set(),
   ...over,
 });
 
@@ -79,6 +82,36 @@ describe('relocation rules', () => {
     expect(decide(RELOCATE_RULES, v)).toMatchObject({ rule: { to: 'cancelling', action: 'cancel-children' } });
     expect(decide(RELOCATE_RULES, view('cancelling', [child('a', 'switchover', 'cancelled')]))).toMatchObject({ rule: { state: 'cancelled' } });
     expect(decide(RELOCATE_RULES, view('preflight', [], { machineExists: false }))).toMatchObject({ rule: { state: 'refused' } });
+  });
+
+  it('a task that only has to wait waits (grace, an agent not connected, a busy store) rather than fail', () => {
+    expect(tasksToLaunch(view('moving', [], { inGrace: true }))).toEqual([]);
+    const after = { a: { masterSlot: 'a-m2', replicaSlot: 'a-m1' } };
+    // m4 (the target of a's and b's moves) not connected: only c's move starts
+    const v = view('moving', [child('a', 'switchover', 'succeeded')], { storeOver: after, connected: new Set(['m1', 'm2', 'm3']) });
+    expect(tasksToLaunch(v).map((t) => t.store)).toEqual(['c']);
+    expect(relocateWaiting(v)).toMatch(/; machine m4's agent is not connected\); 1 done, 0 failed$/);
+    expect(tasksToLaunch(view('moving', [child('a', 'switchover', 'succeeded')], { storeOver: after, busy: new Set(['a', 'b']) })).map((t) => t.store)).toEqual(['c']);
+    // nothing fires while every waiting task waits: no event every evaluation
+    expect(decide(RELOCATE_RULES, view('moving', [], { inGrace: true }))).toBeUndefined();
+  });
+
+  it('a child that did not succeed fails its task even when the store left the machine (a move switched, its catch-up failed)', () => {
+    const moved = { a: { masterSlot: 'a-m2', replicaSlot: 'a-m4' } };
+    const v = view('moving', [child('a', 'switchover', 'succeeded'), child('a', 'move-replica', 'failed', 'catch-up failed 3 times')], { storeOver: moved });
+    expect(taskStatuses(v)[1]).toMatchObject({ state: 'failed', detail: 'catch-up failed 3 times' });
+  });
+
+  it('a resumed machine add re-entering `moving` does not drain its machine (only an evacuation does)', () => {
+    const drained: string[] = [];
+    const ctx = { storage: { machines: { setDrained: (m: string) => drained.push(m) } } } as unknown as Parameters<typeof MACHINE_ADD.actions.none>[1];
+    const entry = entryAction(RELOCATE_RULES, 'moving')!;
+    const add = view('moving', []);
+    add.op.kind = 'machine-add';
+    MACHINE_ADD.actions[entry](add, ctx);
+    expect(drained).toEqual([]);
+    EVACUATE.actions[entry](view('moving', []), ctx);
+    expect(drained).toEqual(['m1']);
   });
 
   it('says which phase it is in, what runs and what waits', () => {

@@ -44,6 +44,12 @@ export interface RelocateView {
   stores: ReadonlyMap<string, StoreRow>;
   slots: ReadonlyMap<string, SlotRow>;
   children: readonly OperationRow[];
+  /** Machines whose agents are connected to this coordinator now. */
+  connected: ReadonlySet<string>;
+  /** This coordinator started (or was elected) moments ago: agents may still be reconnecting. */
+  inGrace: boolean;
+  /** Stores with an operation running that is not one of this relocation's children. */
+  busy: ReadonlySet<string>;
 }
 
 export type RelocateRule = Rule<RelocateView, RelocateAction, RelocateStep>;
@@ -73,16 +79,32 @@ export function taskStatuses(v: RelocateView): TaskStatus[] {
     const out = (state: TaskState, detail = '') => ({ task, state, op: child?.id ?? '', detail });
     if (child?.state === 'running') return out('running');
     if (!store) return out('failed', 'the store no longer exists');
+    // a child that did not succeed failed the task, even past its switch (a move whose catch-up failed: its new
+    // replica is not confirmed, so nothing later may rely on it)
+    if (child && child.state !== 'succeeded') return out('failed', child.error || child.state);
     const left = task.action === 'switchover' ? master !== task.from : replica !== task.from && master !== task.from;
     if (left) return out('done', (task.action === 'switchover' ? master : replica) === task.to ? '' : `now on ${task.action === 'switchover' ? master : replica}`);
-    if (child) return out('failed', child.error || child.state);
+    if (child) return out('failed', `${child.id} succeeded, yet ${task.store} is still on ${task.from}`);
     const conflict = conflicts[taskKey(task)];
     if (conflict) return out('failed', conflict);
     return out('waiting');
   });
 }
 
-/** The tasks to start now: waiting ones of the first phase not yet ended, up to the parallel limit. */
+/**
+ * Why a waiting task cannot start yet, though nothing is wrong with it: the coordinator's start-up grace, a machine
+ * it needs whose agent is not connected, its store busy with another operation. It waits (a refusal would fail it).
+ */
+export function notReady(v: RelocateView, task: RelocateTask): string | undefined {
+  if (v.inGrace) return 'this coordinator started moments ago: agents are reconnecting';
+  const store = v.stores.get(task.store);
+  const master = store ? v.slots.get(store.masterSlot)?.machine : undefined;
+  for (const m of new Set([task.from, task.to, master ?? task.from])) if (!v.connected.has(m)) return `machine ${m}'s agent is not connected`;
+  if (v.busy.has(task.store)) return `store ${task.store} is busy with another operation`;
+  return undefined;
+}
+
+/** The tasks to start now: waiting ones of the first phase not yet ended that are ready, up to the parallel limit. */
 export function tasksToLaunch(v: RelocateView): RelocateTask[] {
   const all = taskStatuses(v);
   const open = all.filter((s) => s.state === 'running' || s.state === 'waiting');
@@ -90,7 +112,7 @@ export function tasksToLaunch(v: RelocateView): RelocateTask[] {
   const phase = Math.min(...open.map((s) => s.task.phase));
   const running = all.filter((s) => s.state === 'running').length;
   return open
-    .filter((s) => s.state === 'waiting' && s.task.phase === phase)
+    .filter((s) => s.state === 'waiting' && s.task.phase === phase && !notReady(v, s.task))
     .slice(0, Math.max(0, v.params.parallel - running))
     .map((s) => s.task);
 }
@@ -141,6 +163,8 @@ export const RELOCATE_DEFAULTS = { parallel: 2 };
 function relocateView(op: OperationRow, ctx: KindContext): RelocateView {
   const { storage } = ctx;
   const params = op.params as unknown as RelocateParams;
+  const children = storage.operations.children(op.id);
+  const mine = new Set(children.map((c) => c.id));
   return {
     now: Date.now(),
     op,
@@ -148,17 +172,23 @@ function relocateView(op: OperationRow, ctx: KindContext): RelocateView {
     machineExists: !params.machine || storage.machines.get(params.machine) !== undefined,
     stores: new Map(storage.stores.list().map((s) => [s.name, s])),
     slots: new Map(storage.slots.list().map((s) => [s.name, s])),
-    children: storage.operations.children(op.id),
+    children,
+    connected: ctx.connected(),
+    inGrace: ctx.graceUntil() > Date.now(),
+    busy: new Set(storage.operations.running().filter((o) => o.store && !mine.has(o.id)).map((o) => o.store!)),
   };
 }
 
 /** Why a task cannot start as planned now (its store changed since the plan), or undefined. */
 function launchProblem(v: RelocateView, task: RelocateTask): string | undefined {
   const store = v.stores.get(task.store)!;
+  // an earlier task of the same store failed (a machine add's move to M before the switchover to M)
+  const before = taskStatuses(v).find((s) => s.task.store === task.store && s.task.phase < task.phase && s.state === 'failed');
+  if (before) return `its ${before.task.action} failed (${before.detail})`;
   const master = v.slots.get(store.masterSlot)?.machine;
   const replica = v.slots.get(store.replicaSlot)?.machine;
   if (task.action === 'switchover' && replica !== task.to) return `its replica is on ${replica}, not ${task.to} as planned${task.to === v.params.machine ? ' (its move there did not happen)' : ''}`;
-  if (task.action === 'move-replica' && master === task.from) return `its master is still on ${task.from} (its switchover did not happen)`;
+  if (task.action === 'move-replica' && master === task.from) return `its master is still on ${task.from}, where its replica was to leave from`;
   return undefined;
 }
 
@@ -171,7 +201,8 @@ function launch(v: RelocateView, ctx: KindContext, task: RelocateTask): void {
     if (task.action === 'switchover') ctx.startSwitchover(task.store, { timeoutMs: v.params.timeoutMs, parent: op.id, reason: why });
     else startMoveReplica(ctx, { store: task.store, to: task.to, ip: '', parent: op.id, reason: why });
   } catch (err) {
-    // refused (busy, full, a machine not connected): recorded, the others go on; running the command again plans anew
+    // refused for good (full, the store changed since the plan): recorded, the others go on (what only has to wait —
+    // grace, an agent not connected, a busy store — waits in tasksToLaunch instead)
     const current = ctx.storage.operations.get(op.id)!;
     ctx.storage.operations.mergeResult(op.id, { conflicts: { ...conflictsOf(current), [taskKey(task)]: (err as Error).message.slice(0, 2000) } });
   }
@@ -187,7 +218,8 @@ export function relocateWaiting(v: RelocateView): string {
   const phases = [...new Set(v.params.tasks.map((t) => t.phase))].sort((a, b) => a - b);
   const open = all.filter((s) => s.state === 'running' || s.state === 'waiting').map((s) => s.task.phase);
   const phase = open.length ? Math.min(...open) : phases.at(-1) ?? 0;
-  return `phase ${phases.indexOf(phase) + 1} of ${phases.length}: ${running.length} running${names.length ? ` (${names.join(', ')}${running.length > 5 ? ', …' : ''})` : ''}, ${c.waiting} waiting (--parallel ${v.params.parallel}; moves also wait for a seed slot); ${summary(c)}`;
+  const held = all.filter((s) => s.state === 'waiting' && s.task.phase === phase).map((s) => notReady(v, s.task)).find(Boolean);
+  return `phase ${phases.indexOf(phase) + 1} of ${phases.length}: ${running.length} running${names.length ? ` (${names.join(', ')}${running.length > 5 ? ', …' : ''})` : ''}, ${c.waiting} waiting (--parallel ${v.params.parallel}; moves also wait for a seed slot${held ? `; ${held}` : ''}); ${summary(c)}`;
 }
 
 const relocateKind = (name: RelocateKindName, idPrefix: string): OperationKind<RelocateView, RelocateAction> => ({
@@ -202,7 +234,10 @@ const relocateKind = (name: RelocateKindName, idPrefix: string): OperationKind<R
   view: relocateView,
   actions: {
     none: () => undefined,
-    'mark-drained': (v, ctx) => ctx.storage.machines.setDrained(v.params.machine, true, `evacuate ${v.op.id}: nothing may be placed on ${v.params.machine} until slotctl machine undrain`, v.op.id),
+    // also re-run when a resumed operation re-enters `moving`: only an evacuation drains its machine
+    'mark-drained': (v, ctx) => {
+      if (v.op.kind === 'evacuate') ctx.storage.machines.setDrained(v.params.machine, true, `evacuate ${v.op.id}: nothing may be placed on ${v.params.machine} until slotctl machine undrain`, v.op.id);
+    },
     launch: (v, ctx) => {
       for (const task of tasksToLaunch(v)) launch(v, ctx, task);
     },

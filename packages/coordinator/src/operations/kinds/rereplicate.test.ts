@@ -79,7 +79,7 @@ describe('re-replication rules', () => {
   });
 
   it('says why it waits, and is never cancelled', () => {
-    expect(rereplicateWaiting(view('seed'))).toBe('s01-m2 to copy every user to s01-m3 (sync_client -u), until 11:00:00');
+    expect(rereplicateWaiting(view('seed'))).toBe('s01-m2 to copy every user to s01-m3 (sync_client -u), until 11:00:00 without progress');
     const check = (mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: 'rr-1.1', mailboxes, error: '' } } });
     const behind = view('verify', { result: { checkId: 'rr-1.1', checkAskedAt: T0 + 100, masterSeenAt: T0 + 150, targetAsked: 'rr-1.1' }, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) });
     expect(rereplicateWaiting(behind)).toBe("1 difference(s): user.ann: last UID 30, modseq 30 on the new slot, behind the master's 31, 31: checking again every 2 s, until 10:02:00");

@@ -16,7 +16,7 @@ import { planReReplication } from '@slotctl/planner';
 import { clusterFromRows } from '../../placement/from-rows.js';
 import { dispatchTo, failedAsRemoved, neverCancelled, type KindContext, type OperationKind } from '../framework/kind.js';
 import { until, type Rule } from '../framework/rule.js';
-import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, seedProgressText, up, type CompareAction, type CopyView } from './copy-compare.js';
+import { COMPARE_ACTION_DOCS, compareAction, compareRows, compareWaiting, copyView, lastProgressAt, seedProgressText, up, type CompareAction, type CopyView } from './copy-compare.js';
 
 export type ReReplicationStep = 'preflight' | 'create' | 'seed' | 'verify' | 'done';
 export type ReReplicationAction = 'none' | 'create-slot' | 'request-seed' | CompareAction | 'finish' | 'end-failed';
@@ -63,9 +63,10 @@ export function reReplicationProblems(v: Omit<ReReplicationView, 'now' | 'op' | 
 
 export const RE_REPLICATION_RULES: readonly ReReplicationRule[] = [
   {
-    from: '*', to: 'done', state: 'failed', reason: 'timed out', failure: true, action: 'end-failed', doc: 'not done within an hour of the create (the new replica stays marked seeding)',
-    // counted from the create: waiting in preflight for a seed slot is not the copy's time
-    when: (v) => (v.op.step !== 'preflight' && v.now - (Number(v.op.result.copyingSince ?? 0) || Date.parse(v.op.createdAt)) > v.params.timeoutMs ? `not done ${Math.round(v.params.timeoutMs / 1000)} s after the create (at step ${v.op.step}); the new replica stays marked seeding` : undefined),
+    from: '*', to: 'done', state: 'failed', reason: 'timed out', failure: true, action: 'end-failed', doc: 'an hour without progress, from the create or the copy\'s last progress report (the new replica stays marked seeding)',
+    // counted from the create (waiting in preflight for a seed slot is not the copy's time), then from each progress
+    // report: a large store copies for hours, a stuck copy reports nothing
+    when: (v) => (v.op.step !== 'preflight' && v.now - Math.max(Number(v.op.result.copyingSince ?? 0) || Date.parse(v.op.createdAt), lastProgressAt(v.master, v.op.id)) > v.params.timeoutMs ? `not done, and no progress for ${Math.round(v.params.timeoutMs / 1000)} s (at step ${v.op.step}); the new replica stays marked seeding` : undefined),
   },
   {
     from: 'preflight', to: 'done', state: 'refused', reason: 'cannot re-replicate', failure: true, action: 'none', doc: 'the store\'s replica or master changed, a machine not up and connected, the target retired or the master\'s machine, the master not serving (judged once a seed slot is free: a wait for one refuses nothing)',
@@ -120,7 +121,8 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
       ctx.push([...both, p.oldMachine]);
       return;
     case 'request-seed':
-      storage.requests.put(p.master, { kind: 'seed', id: v.op.id });
+      // a store on one copy: copied at full speed whatever the master's agent's --seed-rate-limit
+      storage.requests.put(p.master, { kind: 'seed', id: v.op.id, fullSpeed: true });
       ctx.push([p.masterMachine]);
       return;
     case 'request-check':
@@ -145,13 +147,13 @@ function act(action: ReReplicationAction, v: ReReplicationView, ctx: KindContext
 
 export function rereplicateWaiting(v: ReReplicationView): string {
   const p = v.params;
-  const left = `, ${until(v.op.createdAt, p.timeoutMs)}`;
+  const left = `, ${until(new Date(Math.max(Number(v.op.result.copyingSince ?? 0) || Date.parse(v.op.createdAt), lastProgressAt(v.master, v.op.id))).toISOString(), p.timeoutMs)} without progress`;
   if (v.op.step === 'preflight' && v.seedWait) return v.seedWait;
   if (v.op.step === 'create') {
     const t = v.target;
     return `${p.target} to serve as replica at epoch ${v.store.epoch} and ${p.master} to apply it (now ${t ? `${t.observedState} as ${t.observedRole || 'nothing'} at ${t.epochApplied}` : 'not created'}, ${p.master} at ${v.master?.epochApplied ?? '?'})${left}`;
   }
-  if (v.op.step === 'seed') return `${p.master} to copy every user to ${p.target} (sync_client -u)${seedProgressText(v.master, v.op.id, v.now)}${left}`;
+  if (v.op.step === 'seed') return `${p.master} to copy every user to ${p.target} (sync_client -u)${seedProgressText(v.master, v.op.id)}${left}`;
   if (v.op.step === 'verify') return compareWaiting(v);
   return '';
 }
