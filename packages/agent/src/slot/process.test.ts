@@ -66,17 +66,21 @@ describe('childProcesses and signalStillRunning', () => {
     // a parent with two sleeps and a tail: only the sleeps are asked for
     const parent = spawn('sh', ['-c', 'sleep 30 & sleep 30 & tail -f /dev/null & wait'], { stdio: ['pipe', 'ignore', 'ignore'] });
     try {
+      // the shell starts its three children one after the other: on a busy host the tail may come seconds after the
+      // sleeps (CI beside two busy loops saw the sleeps without it), so wait for all three
       let refs: ProcessRef[] = [];
-      for (let i = 0; i < 100 && refs.length < 2; i++) {
+      let tails: ProcessRef[] = [];
+      for (let i = 0; i < 500 && (refs.length < 2 || tails.length < 1); i++) {
         await new Promise((r) => setTimeout(r, 20));
         refs = childProcesses(parent.pid!, ['sleep']);
+        tails = childProcesses(parent.pid!, ['tail']);
       }
       expect(refs).toHaveLength(2);
-      expect(childProcesses(parent.pid!, ['tail'])).toHaveLength(1);
+      expect(tails).toHaveLength(1);
       // a PID whose start time is not the one seen is another process: left alone
       expect(signalStillRunning(refs.map((r) => ({ ...r, started: `${r.started}0` })), 'SIGTERM')).toBe(0);
       expect(signalStillRunning(refs, 'SIGTERM')).toBe(2);
-      for (let i = 0; i < 100 && refs.some((r) => pidAlive(r.pid)); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 500 && refs.some((r) => pidAlive(r.pid)); i++) await new Promise((r) => setTimeout(r, 20));
       expect(childProcesses(parent.pid!, ['sleep'])).toHaveLength(0);
       expect(signalStillRunning(refs, 'SIGTERM')).toBe(0);
     } finally {
