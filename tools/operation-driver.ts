@@ -14,8 +14,9 @@
 //   {"watch":"op-id","limitMs":600000}   → {"operation":{…},"samples":N,"copies":[…],"paused":[…],"most":N} the
 //                                           operation (a relocation) and every store, polled every 100 ms until it
 //                                           ended: `copies` names each sample where a store had not two slots on two
-//                                           machines; `paused` each store seen not
-//                                           serving on both slots outside a running switchover of it for over 3 s
+//                                           machines; `paused` each store seen not serving on both slots for over
+//                                           3 s outside a running switchover of it or a move's create (which restarts
+//                                           a master promoted in place); `expectedPause` the longest inside those
 import { createInterface } from 'node:readline';
 import type { OperationInfo__Output } from '@slotctl/shared';
 import { Admin } from '@slotctl/cli';
@@ -37,11 +38,18 @@ async function watch(id: string, limitMs: number) {
   const copies: string[] = [];
   const paused: string[] = [];
   const since = new Map<string, number>();
+  // pauses inside a switchover or a move's create: measured, the longest reported
+  const pauses = new Map<string, { from: number; why: string }>();
+  let longest = 0;
+  let longestWhy = '';
   let samples = 0;
   let most = 0;
   for (const until = Date.now() + limitMs; ; await new Promise((r) => setTimeout(r, 100))) {
     const op = (await admin.getOperation(id)).operation!;
-    const switching = new Set(op.children.filter((c) => c.kind === 'switchover' && c.state === 'running').map((c) => c.store));
+    // a switchover stops both slots a moment; a move's create restarts a master that was promoted in place (the Cyrus
+    // SIGHUP limit: its second sync channel cannot be added by a reload), so its store pauses then too
+    const switching = new Set(op.children.filter((c) => c.state === 'running' && (c.kind === 'switchover' || (c.kind === 'move-replica' && ['preflight', 'create'].includes(c.step)))).map((c) => c.store));
+    const expected = new Map(op.children.filter((c) => c.state === 'running').map((c) => [c.store, `${c.kind} ${c.step}`]));
     most = Math.max(most, op.children.filter((c) => c.state === 'running').length);
     const at = new Date().toISOString();
     for (const s of (await admin.listStores()).stores) {
@@ -49,6 +57,12 @@ async function watch(id: string, limitMs: number) {
       const r = s.replica;
       if (!m?.name || !r?.name || m.machine === r.machine) copies.push(`${at} ${s.name}: ${m?.name ?? '-'} on ${m?.machine ?? '-'}, ${r?.name ?? '-'} on ${r?.machine ?? '-'}`);
       const serving = m?.state === 'SERVING' && r?.state === 'SERVING';
+      if (!serving && switching.has(s.name)) {
+        const first = pauses.get(s.name) ?? { from: Date.now(), why: expected.get(s.name) ?? '' };
+        pauses.set(s.name, first);
+        longest = Math.max(longest, Date.now() - first.from);
+        longestWhy = Date.now() - first.from >= longest ? `${s.name} in ${first.why}` : longestWhy;
+      } else if (serving) pauses.delete(s.name);
       if (serving || switching.has(s.name)) since.delete(s.name);
       else {
         const first = since.get(s.name) ?? Date.now();
@@ -57,8 +71,9 @@ async function watch(id: string, limitMs: number) {
       }
     }
     samples++;
-    if (op.state !== 'running') return { operation: op, samples, copies, paused, most };
-    if (Date.now() > until) return { operation: op, samples, copies, paused, most, timedOut: true };
+    const expectedPause = { longestMs: longest, where: longestWhy };
+    if (op.state !== 'running') return { operation: op, samples, copies, paused, most, expectedPause };
+    if (Date.now() > until) return { operation: op, samples, copies, paused, most, expectedPause, timedOut: true };
   }
 }
 
