@@ -89,7 +89,7 @@ export function planFillMachine(cluster: PlanCluster, name: string, options: { s
   const machine = cluster.machines.find((m) => m.name === name);
   if (!machine) throw new ValidationError(`machine "${name}" is not in the cluster`, { hint: 'declare it in the cluster file and apply it (slotctl cluster apply FILE), or plan a machine not yet declared with --slots, --rack and --disk' });
   const holds = cluster.stores.filter((s) => s.master === name || s.replica === name).length;
-  if (holds) throw new ValidationError(`machine "${name}" already holds ${holds} slot(s): machine add fills an empty machine`, { hint: 'to spread masters: slotctl plan rebalance; to spread replicas: slotctl plan fanout' });
+  if (holds) throw new ValidationError(`machine "${name}" already holds ${holds} slot(s): machine add fills an empty machine`, { hint: 'after a machine add that stopped part way, or to spread what it holds: slotctl plan rebalance --apply (masters), slotctl plan fanout --apply (replicas)' });
   if (machine.down || machine.drained) throw new ValidationError(`machine "${name}" is ${machine.down ? 'down' : 'drained'}: nothing is moved to it`, { hint: machine.down ? 'start its agent first' : `slotctl machine undrain ${name}` });
   const rest = { machines: cluster.machines.filter((m) => m.name !== name), stores: cluster.stores };
   return planAddMachine(rest, machine, { ...options, movesOnly: true });
