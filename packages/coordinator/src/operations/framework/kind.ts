@@ -65,6 +65,11 @@ export function dispatchTo<V, A extends string>(names: readonly A[], act: (actio
   return Object.fromEntries(names.map((name) => [name, (v: V, ctx: KindContext) => act(name, v, ctx)])) as Record<A, (v: V, ctx: KindContext) => void>;
 }
 
+/** A parent operation's cancel (drain, rebalance, relocations): every running child asked to stop where it may. */
+export const cancelRunningChildren = (v: { children: readonly OperationRow[] }, ctx: KindContext): void => {
+  for (const child of v.children) if (child.state === 'running') ctx.cancelQuietly(child);
+};
+
 /** The refusal of a kind that can never be cancelled. */
 export const neverCancelled =
   (what: string, hint: string) =>

@@ -5,7 +5,7 @@
 import { ConflictError, NotFoundError, ValidationError } from '@slotctl/shared';
 import { OperationConflict, type OperationKind as KindName, type OperationRow, type SlotRow, type StoreRow } from '../../db/rows.js';
 import type { RebalancePlan } from '@slotctl/planner';
-import { createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
+import { cancelRunningChildren, createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import type { Rule } from '../framework/rule.js';
 import { SWITCHOVER_DEFAULTS } from './switchover.js';
 
@@ -150,9 +150,7 @@ const drainKind = (name: KindName, idPrefix: string): OperationKind<DrainView, D
     launch: (v, ctx) => {
       for (const store of storesToLaunch(v)) launchChild(v, ctx, store);
     },
-    'cancel-children': (v, ctx) => {
-      for (const child of v.children) if (child.state === 'running') ctx.cancelQuietly(child);
-    },
+    'cancel-children': cancelRunningChildren,
   },
   gone: failedAsRemoved('machine removed from the cluster meanwhile', 'the machine was removed'),
   epoch: () => undefined,

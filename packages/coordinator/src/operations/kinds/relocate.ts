@@ -7,7 +7,7 @@
 // fewer than two copies: a switchover swaps roles, a move seeds the new replica before the old one stops.
 import { ConflictError, NotFoundError, ValidationError } from '@slotctl/shared';
 import type { OperationKind as KindName, OperationRow, SlotRow, StoreRow } from '../../db/rows.js';
-import { createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
+import { cancelRunningChildren, createOperation, failedAsRemoved, type KindContext, type OperationKind } from '../framework/kind.js';
 import type { Rule } from '../framework/rule.js';
 import { startMoveReplica } from './move-replica-plan.js';
 import { SWITCHOVER_DEFAULTS } from './switchover.js';
@@ -241,9 +241,7 @@ const relocateKind = (name: RelocateKindName, idPrefix: string): OperationKind<R
     launch: (v, ctx) => {
       for (const task of tasksToLaunch(v)) launch(v, ctx, task);
     },
-    'cancel-children': (v, ctx) => {
-      for (const child of v.children) if (child.state === 'running') ctx.cancelQuietly(child);
-    },
+    'cancel-children': cancelRunningChildren,
   },
   gone: failedAsRemoved('machine removed from the cluster meanwhile', 'the machine was removed'),
   epoch: () => undefined,
