@@ -60,8 +60,10 @@ async function watch(id: string, limitMs: number) {
       if (!serving && switching.has(s.name)) {
         const first = pauses.get(s.name) ?? { from: Date.now(), why: expected.get(s.name) ?? '' };
         pauses.set(s.name, first);
-        longest = Math.max(longest, Date.now() - first.from);
-        longestWhy = Date.now() - first.from >= longest ? `${s.name} in ${first.why}` : longestWhy;
+        if (Date.now() - first.from > longest) {
+          longest = Date.now() - first.from;
+          longestWhy = `${s.name} in ${first.why}`;
+        }
       } else if (serving) pauses.delete(s.name);
       if (serving || switching.has(s.name)) since.delete(s.name);
       else {

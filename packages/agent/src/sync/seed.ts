@@ -116,7 +116,6 @@ export async function seedReplica(op: string, imapdConf: string, target: SeedTar
   };
   const advance = (keys: readonly string[], userCount: number) => {
     for (const k of keys) {
-      // keys as seedUnits makes them
       const u = units.get(k);
       if (!u) continue;
       progress.mailboxesDone = Number(progress.mailboxesDone) + u.mailboxes;

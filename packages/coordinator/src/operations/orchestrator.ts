@@ -26,6 +26,10 @@ import { RecoveryWatch } from './watch/recovery.js';
 
 export type { SwitchoverOptions } from './kinds/switchover.js';
 
+/** A plan's moves or switchovers as one phase of a relocation's tasks. */
+const tasksOf = (moves: readonly { store: string; from: string; to: string; reason: string }[], action: RelocateTask['action'], phase: number): RelocateTask[] =>
+  moves.map((m) => ({ store: m.store, action, from: m.from, to: m.to, phase, reason: m.reason }));
+
 /** A relocation's knobs: children at once, and each switchover's timeout. */
 export interface RelocateOptions {
   parallel?: number | undefined;
@@ -271,7 +275,7 @@ export class Orchestrator {
   /** `slotctl plan fanout --apply`: the planner's replica moves as one resumable operation. */
   startFanOut(options: RelocateOptions): { plan: FanOutPlan; operation: OperationRow | undefined } {
     const plan = this.previewFanOut();
-    const tasks = plan.moves.map((m): RelocateTask => ({ store: m.store, action: 'move-replica', from: m.from, to: m.to, phase: 0, reason: m.reason }));
+    const tasks = tasksOf(plan.moves, 'move-replica', 0);
     return { plan, operation: this.startRelocation('fanout', '', tasks, options, `fan-out: ${plan.sentence}`) };
   }
 
@@ -284,8 +288,8 @@ export class Orchestrator {
   startMachineAdd(machine: string, options: RelocateOptions): { plan: AddMachinePlan; operation: OperationRow | undefined } {
     const plan = this.previewMachineAdd(machine);
     const tasks: RelocateTask[] = [
-      ...plan.replicaMoves.map((m): RelocateTask => ({ store: m.store, action: 'move-replica', from: m.from, to: m.to, phase: 0, reason: m.reason })),
-      ...plan.switchovers.map((m): RelocateTask => ({ store: m.store, action: 'switchover', from: m.from, to: m.to, phase: 1, reason: m.reason })),
+      ...tasksOf(plan.replicaMoves, 'move-replica', 0),
+      ...tasksOf(plan.switchovers, 'switchover', 1),
     ];
     return { plan, operation: this.startRelocation('machine-add', machine, tasks, options, `machine add of ${machine}: ${plan.sentence}`) };
   }
@@ -303,8 +307,8 @@ export class Orchestrator {
       throw new ConflictError(`cannot evacuate ${machine}: ${plan.unplaced.map((u) => `${u.store}: ${u.reason}`).join('; ')}`, { hint: `see the plan with slotctl machine evacuate ${machine} --dry-run` });
     }
     const tasks: RelocateTask[] = [
-      ...plan.switchovers.map((m): RelocateTask => ({ store: m.store, action: 'switchover', from: m.from, to: m.to, phase: 0, reason: m.reason })),
-      ...plan.replicaMoves.map((m): RelocateTask => ({ store: m.store, action: 'move-replica', from: m.from, to: m.to, phase: 1, reason: m.reason })),
+      ...tasksOf(plan.switchovers, 'switchover', 0),
+      ...tasksOf(plan.replicaMoves, 'move-replica', 1),
     ];
     return { plan, operation: this.startRelocation('evacuate', machine, tasks, options, `evacuation of ${machine}: ${plan.sentence}`) };
   }

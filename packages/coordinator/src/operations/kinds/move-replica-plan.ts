@@ -10,7 +10,7 @@ import { usedPercent } from '../../cleanup/schedule.js';
 import { readCleanupConfig, CLEANUP_SETTING } from '../../cleanup/config.js';
 import { clusterFromRows } from '../../placement/from-rows.js';
 import { createOperation, type KindContext } from '../framework/kind.js';
-import { MOVE_REPLICA, MOVE_REPLICA_DEFAULTS, moveProblems, type MoveReplicaParams } from './move-replica.js';
+import { BEFORE_SWITCH, MOVE_REPLICA, MOVE_REPLICA_DEFAULTS, moveProblems, type MoveReplicaParams } from './move-replica.js';
 import { pathOnMachine } from './rereplicate.js';
 
 export interface MoveReplicaRequest {
@@ -142,7 +142,7 @@ export function moveRoomChecker(ctx: KindContext): { problem: (store: string, fr
 function incomingCopies(ctx: KindContext, allSlots: readonly SlotRow[], growth: ReadonlyMap<string, number>, except?: string): Map<string, IncomingCopy[]> {
   const out = new Map<string, IncomingCopy[]>();
   for (const o of ctx.storage.operations.running()) {
-    if (o.kind !== 'move-replica' || !o.store || o.store === except || !['preflight', 'create', 'seed', 'verify'].includes(o.step)) continue;
+    if (o.kind !== 'move-replica' || !o.store || o.store === except || !(o.step === 'preflight' || BEFORE_SWITCH.includes(o.step))) continue;
     const p = o.params as unknown as Partial<MoveReplicaParams>;
     if (!p.targetMachine || !p.dataPath || !p.metaPath) continue;
     out.set(p.targetMachine, [...(out.get(p.targetMachine) ?? []), { storeSlots: allSlots.filter((s) => s.store === o.store && s.name !== p.target), growthBytes: growth.get(o.store) ?? 0, dataPath: p.dataPath, metaPath: p.metaPath }]);

@@ -54,7 +54,7 @@ export type MoveReplicaRule = Rule<MoveReplicaView, MoveReplicaAction, MoveRepli
 
 export const MOVE_REPLICA_DEFAULTS = { timeoutMs: 3_600_000, verifyTimeoutMs: 120_000, switchTimeoutMs: 60_000 };
 
-const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
+export const BEFORE_SWITCH: readonly string[] = ['create', 'seed', 'verify'];
 const AFTER_SWITCH: readonly string[] = ['switch', 'catch-up', 'confirm'];
 const serving = (s: SlotRow | undefined, role: 'MASTER' | 'REPLICA') => s?.observedState === 'SERVING' && s.observedRole === role;
 /** A copy's attempts: a failed one (a replica briefly unreachable) is tried again after a pause, up to a bound. */
