@@ -77,6 +77,33 @@ describe('SyncWatcher', () => {
     expect(watcher.backlog.stalled).toBe(false);
   });
 
+  it('blames a backlog that began while the replica refused only from its return, however short the outage', async () => {
+    const syncDir = mkdtempSync(join(tmpdir(), 'slotctl-watch-'));
+    cleanups.push(() => rmSync(syncDir, { recursive: true, force: true }));
+    writeFileSync(join(syncDir, 'log'), 'APPEND user.alice\n');
+    const port = await freePort(); // the replica still starting: refused
+    const watcher = new SyncWatcher({
+      syncDir,
+      peer: () => ({ ip: '127.0.0.1', port }),
+      masterPid: () => undefined,
+      lastError: async () => undefined,
+      onChange: () => undefined,
+      log: createLogger('test', { level: 'silent' }),
+      stallAfterMs: STALL_AFTER_MS,
+    });
+    watcher.start();
+    cleanups.push(() => watcher.stop());
+    // back well within --stall-after and within OUTAGE_MS of the first look: the client had no chance before
+    await new Promise((r) => setTimeout(r, STALL_AFTER_MS / 2));
+    const server = await listen(port);
+    cleanups.push(() => close(server));
+    const backAt = performance.now();
+    // the client gets a whole --stall-after from then (earlier, it was blamed from the backlog's first look)
+    await until('a stall with the replica accepting', () => watcher.backlog.stalled === true);
+    expect(performance.now() - backAt).toBeGreaterThanOrEqual(STALL_AFTER_MS);
+    expect(watcher.backlog.stallReason).toMatch(/accepts connections/);
+  });
+
   it('wakes the rolling client each time the replica comes back from an outage, even soon after the last wake', async () => {
     const syncDir = mkdtempSync(join(tmpdir(), 'slotctl-watch-'));
     cleanups.push(() => rmSync(syncDir, { recursive: true, force: true }));

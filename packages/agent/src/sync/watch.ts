@@ -54,8 +54,10 @@ export class SyncWatcher {
   private peerWasUp: boolean | undefined;
   /** Since when the replica refuses connections (or does not answer), while it does. */
   private peerDownSince: number | undefined;
-  /** When the replica last came back from an outage (OUTAGE_MS or longer). */
+  /** When the replica last came back from an outage (OUTAGE_MS or longer, or any before it first accepted: see refresh). */
   private peerBackAt = -Infinity;
+  /** The replica was seen accepting connections since the backlog's last progress: the client has had its chance. */
+  private acceptedSinceProgress = false;
   private lastKickAt = -Infinity;
   private busy = false;
   /** A look was asked for while one ran: one more follows it (a file event is never dropped). */
@@ -118,7 +120,10 @@ export class SyncWatcher {
       // directory is looked at only every IDLE_LOOK_MS, so a new backlog is blamed from the look that saw it, never
       // from an empty look seconds old (not from the files' birth times: the soak steps the agent's clock only)
       const began = Number(this.backlog.files) === 0;
-      if (summary.files === 0 || finishedBatch || began) this.lastProgressAt = now;
+      if (summary.files === 0 || finishedBatch || began) {
+        this.lastProgressAt = now;
+        this.acceptedSinceProgress = false;
+      }
       this.lastInodes = inodes;
       let stalled = false;
       let stallReason = '';
@@ -130,8 +135,12 @@ export class SyncWatcher {
         const peerUp = idleMs > 1000 || this.peerWasUp !== true ? await tcpAccepts(peer.ip, peer.port, 200) : true;
         const cameBack = peerUp && this.peerWasUp === false;
         // a look that timed out once (a busy host) is no outage: it must not hide a stuck client by resetting the
-        // time it is blamed for
-        if (cameBack && this.peerDownSince !== undefined && now - this.peerDownSince >= OUTAGE_MS) this.peerBackAt = now;
+        // time it is blamed for. But a backlog that has not yet seen its replica accept cannot have failed it yet
+        // (a master's first backlog while its replica starts): it is the client's only from the replica's return,
+        // however short the outage
+        const firstChance = !this.acceptedSinceProgress;
+        if (cameBack && this.peerDownSince !== undefined && (now - this.peerDownSince >= OUTAGE_MS || firstChance)) this.peerBackAt = now;
+        if (peerUp) this.acceptedSinceProgress = true;
         this.peerDownSince = peerUp ? undefined : (this.peerDownSince ?? now);
         this.peerWasUp = peerUp;
         // Only a client in its reconnect backoff is woken: one connected to the replica is working (or waiting for a
