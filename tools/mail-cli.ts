@@ -6,7 +6,7 @@
 //   bulk '[{"host":"10.231.3.1","users":["amy","bo"],"count":1000,"subject":"b1","bytes":4000}]' → {"ok":true} (pooled)
 //   file '[{"host":"10.231.3.1","user":"amy","folder":"Projects","subject":"plan"}]'  → {"ok":true} (IMAP APPEND)
 //   folder '[{"host":"10.231.3.1","user":"amy","folder":"Projects"}]'                 → [["plan"]]
-//   expunge '[{"host":"10.231.3.1","user":"amy","subject":"old"}]'                     → [1]
+//   expunge '[{"host":"10.231.3.1","user":"amy","subject":"old"}]'                     → [1] (from INBOX, or "folder")
 //   rmfolder '[{"host":"10.231.3.1","user":"amy","folder":"Projects"}]'               → {"ok":true} (IMAP DELETE)
 import { appendToFolder, deleteFolder, deliver, deliverMany, expungeSubject, folderSubjects, inboxSubjects, mailboxSubjects } from '../test/support/mail.js';
 
@@ -38,7 +38,7 @@ if (command === 'deliver') {
   console.log(JSON.stringify(out));
 } else if (command === 'expunge') {
   const out: number[] = [];
-  for (const r of requests) out.push(await expungeSubject(r.host, 1143, r.user, r.subject ?? ''));
+  for (const r of requests) out.push(await expungeSubject(r.host, 1143, r.user, r.subject ?? '', r.folder ?? 'INBOX'));
   console.log(JSON.stringify(out));
 } else if (command === 'rmfolder') {
   for (const r of requests) await deleteFolder(r.host, 1143, r.user, r.folder ?? 'Filed');

@@ -124,12 +124,12 @@ export async function folderSubjects(host: string, port: number, user: string, f
   }
 }
 
-/** Deletes and expunges the messages with this subject from USER's INBOX; returns how many. */
-export async function expungeSubject(host: string, port: number, user: string, subject: string): Promise<number> {
+/** Deletes and expunges the messages with this subject from USER's FOLDER (INBOX unless told); returns how many. */
+export async function expungeSubject(host: string, port: number, user: string, subject: string, folder = 'INBOX'): Promise<number> {
   const client = imapClient(host, user, 'x', port);
   await client.connect();
   try {
-    await client.mailboxOpen('INBOX');
+    await client.mailboxOpen(folder);
     const uids = (await client.search({ subject }, { uid: true })) || [];
     if (uids.length) await client.messageDelete(uids, { uid: true });
     return uids.length;

@@ -169,6 +169,15 @@ export interface MailboxGuidList {
   guids: string[];
   /** What it held and expunged (records still in its index), when asked for: see `expungedGuids`. */
   expungedGuids: string[];
+  /** Its delayed-deleted copies and their messages, asked for with the expunged ones: see `deletedCopies`. */
+  deleted: DeletedCopy[];
+}
+
+/** A mailbox its user deleted, kept by delayed delete under `DELETED.<name>.<hex>` with its uniqueid (measured, 3.6). */
+export interface DeletedCopy {
+  name: string;
+  uniqueid: string;
+  guids: string[];
 }
 
 /** The UIDs `unexpunge -l` lists: the records of a mailbox's index flagged expunged and not yet removed by cyr_expire. */
@@ -210,9 +219,26 @@ export async function expungedGuids(imapdConf: string, external: string, timeout
 }
 
 /**
+ * The delayed-deleted copies of a mailbox: `DELETED.<name>.<hex>`, one per delete (the hex is its time). Measured on
+ * Cyrus 3.6: the copy keeps the mailbox's uniqueid and messages, and `mbexamine DELETED/<name>/%` lists just the
+ * copies of that name (not those of its subfolders, one level further down). Names never hold `%` or `*`
+ * (mailboxProblem), so the pattern matches nothing else.
+ */
+export async function deletedCopies(imapdConf: string, name: string, timeoutMs = 120_000): Promise<DeletedCopy[]> {
+  const pattern = `${externalName(`DELETED.${name}`)}/%`;
+  const result = await runTool(cyrusBinary('mbexamine'), ['-C', imapdConf, pattern], timeoutMs);
+  if (result.exitCode !== 0) throw toolFailure(`mbexamine ${pattern}`, result);
+  return result.stdout.split(/^Examining /m).slice(1).map((block) => {
+    // what its user had expunged before the delete was held there too
+    const { live, expunged } = parseRecords(block);
+    return { name: internalName(block.slice(0, block.indexOf('... '))), uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: [...live, ...expunged] };
+  });
+}
+
+/**
  * The message GUIDs of each named mailbox (one mbexamine per mailbox) and, with `withExpunged`, those it holds
- * expunged. Recovery checks that every message of the old slot is on the new master with them, and leaves out of
- * an IMAP copy what the new master expunged after the failover.
+ * expunged and its delayed-deleted copies. Recovery checks that every message of the old slot is on the new master
+ * with them, and leaves out of an IMAP copy what the new master's users expunged or deleted after the failover.
  */
 export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000, withExpunged = false): Promise<MailboxGuidList[]> {
   const out: MailboxGuidList[] = [];
@@ -221,12 +247,13 @@ export async function mailboxGuids(imapdConf: string, names: readonly string[], 
     if (result.exitCode !== 0) throw toolFailure(`mbexamine ${externalName(name)}`, result);
     const block = result.stdout.split(/^Examining /m).slice(1).find((b) => b.startsWith(`${externalName(name)}... `));
     const records = block ? parseRecords(block) : undefined;
+    const deleted = withExpunged ? await deletedCopies(imapdConf, name, timeoutMs) : [];
     if (!block || !records) {
-      out.push({ name, exists: false, uniqueid: '', guids: [], expungedGuids: [] });
+      out.push({ name, exists: false, uniqueid: '', guids: [], expungedGuids: [], deleted });
       continue;
     }
     const expunged = withExpunged ? [...new Set([...records.expunged, ...(await expungedGuids(imapdConf, externalName(name), timeoutMs))])] : records.expunged;
-    out.push({ name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: records.live, expungedGuids: expunged });
+    out.push({ name, exists: true, uniqueid: block.match(/Unique ID: (\S+)/)?.[1] ?? '', guids: records.live, expungedGuids: expunged, deleted });
   }
   return out;
 }

@@ -56,7 +56,7 @@ function link(overrides: Partial<PeerLinkOptions>): PeerLink {
       mostRunning = Math.max(mostRunning, running);
       await held;
       running--;
-      return names.map((name) => ({ name, exists: false, uniqueid: '', guids: [], expungedGuids: [] }));
+      return names.map((name) => ({ name, exists: false, uniqueid: '', guids: [], expungedGuids: [], deleted: [] }));
     },
     syncUsers: async () => undefined,
     partnerReachesCoordinator: () => undefined,
@@ -176,7 +176,7 @@ describe('Peer service with mutual TLS', () => {
     const star = await guids(m2, ['*']);
     expect(star.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(running).toBe(0);
-    expect((await guids(m2, ['user.alice'])).reply?.mailboxes).toEqual([{ name: 'user.alice', exists: false, uniqueid: '', guids: [], expungedGuids: [] }]);
+    expect((await guids(m2, ['user.alice'])).reply?.mailboxes).toEqual([{ name: 'user.alice', exists: false, uniqueid: '', guids: [], expungedGuids: [], deleted: [] }]);
   });
 
   it(`runs at most ${PEER_WORK_CONCURRENCY} requests at once, queues ${PEER_WORK_QUEUE}, and turns the rest away`, async () => {

@@ -35,26 +35,58 @@ export interface PushInput {
 const lastLines = (all: string | undefined, n: number) => (all ?? '').trim().split('\n').slice(-n).join(' | ');
 
 /**
- * Of `names` (mailboxes of this slot), those holding messages the new master neither holds live nor expunged after
+ * What the new master's users removed there after the failover of a mailbox this slot holds under `uniqueid`: the
+ * messages it holds expunged, and those of its delayed-deleted copies under that very uniqueid — the mailbox the new
+ * master took over at the failover, deleted there since by its user (the copy keeps the uniqueid: measured, 3.6). A
+ * copy under another uniqueid is another mailbox of the same name (one made after the failover, or one the old slot
+ * never replicated), whose delete says nothing of this one's messages.
+ */
+export function removedThere(uniqueid: string, there: Pick<MailboxGuidList, 'expungedGuids' | 'deleted'> | undefined): Set<string> {
+  return new Set([...(there?.expungedGuids ?? []), ...copiesOf(uniqueid, there).flatMap((d) => d.guids)]);
+}
+
+/** The new master's delayed-deleted copies of the mailbox this slot holds under `uniqueid` (none when it is unknown). */
+const copiesOf = (uniqueid: string, there: Pick<MailboxGuidList, 'deleted'> | undefined) => (uniqueid ? (there?.deleted ?? []).filter((d) => d.uniqueid === uniqueid) : []);
+
+/**
+ * Of `names` (mailboxes of this slot), those holding messages the new master neither holds live nor removed after
  * the failover, each with how many: what would be lost if they were deleted here.
  */
 async function messagesNotOnTarget(imapdConf: string, names: readonly string[], input: Pick<PushInput, 'targetGuids'>): Promise<string[]> {
   const absent = await absentOnTarget((await mailboxGuids(imapdConf, names)).filter((m) => m.exists && m.guids.length), input);
-  return [...absent].flatMap(([name, { guids, expunged }]) => {
-    const lost = guids.filter((g) => !expunged.has(g)).length;
+  return [...absent].flatMap(([name, { guids, removed }]) => {
+    const lost = guids.filter((g) => !removed.has(g)).length;
     return lost ? [`${name}: ${lost} message(s) not on the new master`] : [];
   });
 }
 
-/** Per mailbox of the old slot (`local`): its GUIDs the new master does not hold live, and what it holds expunged. */
-async function absentOnTarget(local: readonly { name: string; guids: string[] }[], input: Pick<PushInput, 'targetGuids'>): Promise<Map<string, { guids: string[]; expunged: Set<string> }>> {
+/** Per mailbox of the old slot (`local`): its GUIDs the new master does not hold live, and what its users removed there (removedThere). */
+async function absentOnTarget(local: readonly { name: string; uniqueid: string; guids: string[] }[], input: Pick<PushInput, 'targetGuids'>): Promise<Map<string, { guids: string[]; removed: Set<string> }>> {
   if (!local.length) return new Map();
   const remote = new Map((await input.targetGuids(local.map((m) => m.name))).map((r) => [r.name, r]));
   return new Map(local.map((m) => {
     const there = remote.get(m.name);
     const live = new Set(there?.guids ?? []);
-    return [m.name, { guids: m.guids.filter((g) => !live.has(g)), expunged: new Set(there?.expungedGuids ?? []) }];
+    return [m.name, { guids: m.guids.filter((g) => !live.has(g)), removed: removedThere(m.uniqueid, there) }];
   }));
+}
+
+/**
+ * A mailbox the new master took over at the failover and its user deleted there since: none live under the name
+ * there, a delayed-deleted copy under this slot's uniqueid. What its user saw there is not given back (the soak, seed
+ * 12914: `machine recover` made a folder deleted after the failover again, with the messages its user had deleted
+ * in it). Only messages the new master never had — changed here just before the failover — are, in the folder made
+ * again over IMAP (sync_client -m cannot make a name its tombstone holds). Undefined: not such a mailbox.
+ */
+export function deletedSinceFailover(m: Pick<MailboxGuidList, 'name' | 'uniqueid' | 'guids'>, there: Pick<MailboxGuidList, 'exists' | 'expungedGuids' | 'deleted'> | undefined): Required<MailboxRecovery> | undefined {
+  const copies = copiesOf(m.uniqueid, there).map((d) => d.name);
+  if (!there || there.exists || !copies.length) return undefined;
+  const removed = removedThere(m.uniqueid, there);
+  const unseen = m.guids.filter((g) => !removed.has(g)).length;
+  const base = { name: m.name, messages: m.guids.length, missing: 0 };
+  return unseen === 0
+    ? { ...base, result: 'nothing', detail: `deleted on the new master after the failover (${copies.join(', ')}), with the ${m.guids.length} message(s) it has here: not made again` }
+    : { ...base, result: 'clash', detail: `deleted on the new master after the failover (${copies.join(', ')}); made again for ${unseen} message(s) the new master never had` };
 }
 
 /** How many times a mailbox's `sync_client -m` into an existing mailbox is tried before the IMAP way is taken. */
@@ -95,6 +127,11 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
       continue;
     }
     const there = before.get(m.name);
+    const gone = deletedSinceFailover(m, there);
+    if (gone) {
+      results.push(gone);
+      continue;
+    }
     if (there?.exists && there.uniqueid !== m.uniqueid) {
       results.push({ name: m.name, result: 'clash', detail: `uniqueid ${m.uniqueid} here, ${there.uniqueid} on the new master`, messages: m.guids.length, missing: 0 });
       continue;
@@ -147,9 +184,10 @@ export async function pushMailboxes(input: PushInput): Promise<RecoverReport> {
     const source = { host: input.slotIp, port: input.ports.imap };
     for (const r of clashes) {
       try {
-        const { copied, present, expunged } = await copyMissing({ mailbox: r.name, source, target: { host: input.targetIp, port: input.ports.imap }, auth: input.auth, expungedThere: before.get(r.name)?.expungedGuids });
+        const removed = removedThere(local.find((m) => m.name === r.name)?.uniqueid ?? '', before.get(r.name));
+        const { copied, present, expunged } = await copyMissing({ mailbox: r.name, source, target: { host: input.targetIp, port: input.ports.imap }, auth: input.auth, expungedThere: [...removed] });
         r.result = 'copied';
-        r.detail = `${r.detail}: ${copied} message(s) copied over IMAP, ${present} already there${expunged ? `, ${expunged} expunged there after the failover left out` : ''}`;
+        r.detail = `${r.detail}: ${copied} message(s) copied over IMAP, ${present} already there${expunged ? `, ${expunged} expunged or deleted there after the failover left out` : ''}`;
       } catch (err) {
         r.result = 'failed';
         r.detail = `uniqueid clash, and the IMAP copy failed: ${imapError(err)}`;
@@ -223,12 +261,12 @@ async function verify(results: Required<MailboxRecovery>[], local: MailboxGuidLi
   const checked = results.filter((r) => r.result === 'pushed' || r.result === 'copied');
   if (checked.length === 0) return '';
   try {
-    const mine = new Map(local.map((m) => [m.name, m.guids]));
-    const absent = await absentOnTarget(checked.map((r) => ({ name: r.name, guids: mine.get(r.name) ?? [] })), input);
+    const mine = new Map(local.map((m) => [m.name, m]));
+    const absent = await absentOnTarget(checked.map((r) => ({ name: r.name, uniqueid: mine.get(r.name)?.uniqueid ?? '', guids: mine.get(r.name)?.guids ?? [] })), input);
     for (const r of checked) {
-      const { guids, expunged } = absent.get(r.name)!;
-      // after a copy, only what the new master never held counts as missing: what it expunged was left out
-      if (r.result === 'copied') r.missing = guids.filter((g) => !expunged.has(g)).length;
+      const { guids, removed } = absent.get(r.name)!;
+      // after a copy, only what the new master never held counts as missing: what its users removed was left out
+      if (r.result === 'copied') r.missing = guids.filter((g) => !removed.has(g)).length;
       else if (guids.length) r.detail = `${guids.length} message(s) expunged on the new master after the failover stay expunged`;
     }
     return '';
