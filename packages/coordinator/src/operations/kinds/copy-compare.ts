@@ -152,9 +152,13 @@ export function compareAction(action: CompareAction, v: CompareView, ctx: KindCo
       // the master first; the new slot once the master's summary is in and replication had time to carry it
       const attempt = Number(v.op.result.checkAttempt ?? 0) + 1;
       const checkId = `${v.op.id}.${attempt}`;
+      // what the comparison this one repeats found ('' for a first one): said while the new one waits, since the
+      // time between two comparisons is mostly the wait for their summaries
+      const d = differences(v);
+      const lastDifferences = d?.length ? summary(d) : '';
       storage.transaction(() => {
         storage.requests.put(p.master, { kind: 'check', id: checkId, mailboxes: [ALL_MAILBOXES] });
-        storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now(), masterSeenAt: 0, targetAsked: '' });
+        storage.operations.mergeResult(v.op.id, { checkAttempt: attempt, checkId, checkAskedAt: Date.now(), masterSeenAt: 0, targetAsked: '', lastDifferences });
       });
       ctx.push([p.masterMachine]);
       return;
@@ -177,13 +181,18 @@ export const COMPARE_ACTION_DOCS: Record<CompareAction, string> = {
   'request-target-check': 'ask the new slot to summarize every mailbox',
 };
 
-/** Why a comparison waits, in a sentence. */
+/**
+ * Why a comparison waits, in a sentence: while a repeated comparison waits for its summaries, with what the one
+ * before it found (on a busy host the next one is asked the moment a result arrives: its differences would never
+ * be said otherwise — CI beside two busy loops).
+ */
 export function compareWaiting(v: CompareView): string {
   const p = v.params;
   const d = differences(v);
-  if (!masterSummarized(v)) return `${p.master}'s mailbox summary (check ${v.checkId || 'not asked yet'})`;
-  if (!targetAsked(v)) return `${COMPARE.lagMs} ms of replication before ${p.target} is summarized`;
-  if (!d) return `${p.target}'s mailbox summary (check ${v.checkId})`;
+  const last = typeof v.op.result.lastDifferences === 'string' && v.op.result.lastDifferences ? `; the last comparison found ${v.op.result.lastDifferences}` : '';
+  if (!masterSummarized(v)) return `${p.master}'s mailbox summary (check ${v.checkId || 'not asked yet'})${last}`;
+  if (!targetAsked(v)) return `${COMPARE.lagMs} ms of replication before ${p.target} is summarized${last}`;
+  if (!d) return `${p.target}'s mailbox summary (check ${v.checkId})${last}`;
   return `${summary(d)}: checking again every ${COMPARE.recheckMs / 1000} s, ${until(v.op.stepSince, p.verifyTimeoutMs)}`;
 }
 

@@ -83,6 +83,9 @@ describe('re-replication rules', () => {
     const check = (mailboxes: MailboxSummaryRow[]) => ({ results: { check: { op: 'rr-1.1', mailboxes, error: '' } } });
     const behind = view('verify', { result: { checkId: 'rr-1.1', checkAskedAt: T0 + 100, masterSeenAt: T0 + 150, targetAsked: 'rr-1.1' }, master: check([mbox('user.ann', 31)]), target: check([mbox('user.ann', 30)]) });
     expect(rereplicateWaiting(behind)).toBe("1 difference(s): user.ann: last UID 30, modseq 30 on the new slot, behind the master's 31, 31: checking again every 2 s, until 10:02:00");
+    // a repeated comparison waiting for its summaries still says what the last one found
+    const again = view('verify', { result: { checkId: 'rr-1.2', checkAskedAt: T0 + 2100, masterSeenAt: 0, targetAsked: '', lastDifferences: '1 difference(s): user.ben: missing on the new slot' } });
+    expect(rereplicateWaiting(again)).toBe("s01-m2's mailbox summary (check rr-1.2); the last comparison found 1 difference(s): user.ben: missing on the new slot");
     expect(REREPLICATE.cancelRefusal(behind.op)?.hint).toBe('wait for it to end (slotctl operations show rr-1 --wait); run slotctl machine retire again to resume a failed one');
   });
 });
