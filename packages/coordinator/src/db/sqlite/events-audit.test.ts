@@ -1,36 +1,18 @@
 // The event log as an audit trail and its retention, on a real database: events written during a call carry its
 // caller; --who finds the caller's own events and every step of the operations its calls started; old events go,
 // except the steps of an operation still running.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyCluster } from '../../cluster/apply.js';
-import { openDatabase } from '../open.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { clusterStorage } from '../cluster-storage.fixture.js';
 import { EVENTS_SETTING, eventsKeepMs, pruneEvents } from '../retention.js';
 import type { Storage } from '../storage.js';
-import { sqliteStorage } from './index.js';
 
-const CLUSTER = {
-  machines: ['m1', 'm2'].map((name, i) => ({ name, address: `127.0.9.${i + 1}` })),
-  stores: [{ name: 's1', service_ip: '127.0.8.1', master: 'm1', slots: [{ machine: 'm1', ip: '127.0.7.1', data_path: '/srv/s1/a/d', meta_path: '/srv/s1/a/m' }, { machine: 'm2', ip: '127.0.7.2', data_path: '/srv/s1/b/d', meta_path: '/srv/s1/b/m' }] }],
-};
 const DAY = 86_400_000;
 
 describe('events: actors and retention', () => {
-  let dir: string;
-  let db: Database.Database;
+  const rows = clusterStorage();
   let storage: Storage;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'slotctl-events-'));
-    db = openDatabase(join(dir, 'c.db'));
-    storage = sqliteStorage(db);
-    expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
-  });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    storage = rows.storage;
   });
 
   it('attributes what a call writes to its caller, and --who finds it with the steps of the operation it started', () => {
@@ -60,7 +42,7 @@ describe('events: actors and retention', () => {
     storage.events.append({ kind: 'old', reason: 'a year ago' }, at(365));
     storage.events.append({ kind: 'recent', reason: 'last month' }, at(30));
     storage.operations.create({ id: 'op-long', kind: 'drain', machine: 'm1', step: 'moving', params: {}, reason: 'a very long drain' });
-    db.prepare("UPDATE events SET at = ? WHERE op = 'op-long'").run(at(200));
+    rows.db.prepare("UPDATE events SET at = ? WHERE op = 'op-long'").run(at(200));
     const before = storage.events.list({ limit: 1000 }).length;
     expect(await pruneEvents(storage, now)).toBeGreaterThanOrEqual(1);
     const left = storage.events.list({ limit: 1000 });
@@ -75,8 +57,8 @@ describe('events: actors and retention', () => {
   });
 
   it('prunes a large backlog in batches', async () => {
-    const insert = db.prepare("INSERT INTO events (at, kind, reason) VALUES ('2020-01-01T00:00:00.000Z', 'x', 'old')");
-    db.transaction(() => {
+    const insert = rows.db.prepare("INSERT INTO events (at, kind, reason) VALUES ('2020-01-01T00:00:00.000Z', 'x', 'old')");
+    rows.db.transaction(() => {
       for (let i = 0; i < 12_000; i++) insert.run();
     })();
     expect(await pruneEvents(storage, Date.parse('2026-12-01T00:00:00Z'))).toBeGreaterThanOrEqual(12_000);

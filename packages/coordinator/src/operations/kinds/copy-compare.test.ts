@@ -1,37 +1,19 @@
 // A copy's progress as the operator reads it (pure logic), and the comparison's request-check action on a real
 // database: a repeated comparison keeps what the last one found.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyCluster } from '../../cluster/apply.js';
-import { openDatabase } from '../../db/open.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { clusterStorage } from '../../db/cluster-storage.fixture.js';
 import type { MailboxSummaryRow } from '../../db/rows.js';
-import { sqliteStorage } from '../../db/sqlite/index.js';
 import type { Storage } from '../../db/storage.js';
 import { kindContext } from '../rows.fixture.js';
 import { compareAction, compareWaiting, lastProgressAt, seedProgressText, type CompareView } from './copy-compare.js';
 
-const CLUSTER = {
-  machines: ['m1', 'm2'].map((name, i) => ({ name, address: `127.0.9.${i + 1}` })),
-  stores: [{ name: 's1', service_ip: '127.0.8.1', master: 'm1', slots: [{ machine: 'm1', ip: '127.0.7.1', data_path: '/srv/s1/a/d', meta_path: '/srv/s1/a/m' }, { machine: 'm2', ip: '127.0.7.2', data_path: '/srv/s1/b/d', meta_path: '/srv/s1/b/m' }] }],
-};
 const mbox = (name: string, lastUid: number): MailboxSummaryRow => ({ name, exists: true, uniqueid: `u-${name}`, messages: lastUid, uidvalidity: 1, lastUid, highestModseq: lastUid });
 
 describe('comparison actions', () => {
-  let dir: string;
-  let db: Database.Database;
+  const rows = clusterStorage();
   let storage: Storage;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'slotctl-compare-'));
-    db = openDatabase(join(dir, 'c.db'));
-    storage = sqliteStorage(db);
-    expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
-  });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
+    storage = rows.storage;
   });
 
   it('asks again with what the last comparison found, said while the new one waits; a first comparison found nothing yet', () => {

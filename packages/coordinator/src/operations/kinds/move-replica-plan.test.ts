@@ -1,13 +1,7 @@
 // What `slotctl store move-replica` checks before it starts, on a real database: the new slot's address (given, or
 // the first free one of the target's slot_ips, not one another move asked for), and the refusals.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyCluster } from '../../cluster/apply.js';
-import { openDatabase } from '../../db/open.js';
-import { sqliteStorage } from '../../db/sqlite/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { clusterStorage } from '../../db/cluster-storage.fixture.js';
 import type { Storage } from '../../db/storage.js';
 import type { KindContext } from '../framework/kind.js';
 import { PLACEMENT_HEADROOM, previewMoveReplica, roomProblems, startMoveReplica } from './move-replica-plan.js';
@@ -34,20 +28,12 @@ const CLUSTER = {
 };
 
 describe('a replica move before it starts', () => {
-  let dir: string;
-  let db: Database.Database;
+  const rows = clusterStorage(CLUSTER);
   let storage: Storage;
   let ctx: KindContext;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'slotctl-move-plan-'));
-    db = openDatabase(join(dir, 'c.db'));
-    storage = sqliteStorage(db);
-    expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
+    storage = rows.storage;
     ctx = kindContext(storage, { connected: () => new Set(['m1', 'm2', 'm3', 'm4']) });
-  });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it("takes the first free address of the target's slot_ips, skipping used ones and ones another move asked for", () => {

@@ -1,39 +1,21 @@
 // The switchover's hold and replay actions on a real database: what the old master's desired state carries.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { applyCluster } from '../../cluster/apply.js';
-import { openDatabase } from '../../db/open.js';
-import { sqliteStorage } from '../../db/sqlite/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { clusterStorage } from '../../db/cluster-storage.fixture.js';
 import type { Storage } from '../../db/storage.js';
 import type { KindContext } from '../framework/kind.js';
 import { SWITCHOVER, createSwitchover, type SwitchoverView } from './switchover.js';
 import { kindContext } from '../rows.fixture.js';
 
-const CLUSTER = {
-  machines: ['m1', 'm2'].map((name, i) => ({ name, address: `127.0.9.${i + 1}` })),
-  stores: [{ name: 's1', service_ip: '127.0.8.1', master: 'm1', slots: [{ machine: 'm1', ip: '127.0.7.1', data_path: '/srv/s1/a/d', meta_path: '/srv/s1/a/m' }, { machine: 'm2', ip: '127.0.7.2', data_path: '/srv/s1/b/d', meta_path: '/srv/s1/b/m' }] }],
-};
 
 describe('switchover actions', () => {
-  let dir: string;
-  let db: Database.Database;
+  const rows = clusterStorage();
   let storage: Storage;
   let pushed: string[][];
   let ctx: KindContext;
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'slotctl-switchover-'));
-    db = openDatabase(join(dir, 'c.db'));
-    storage = sqliteStorage(db);
-    expect(applyCluster(storage, JSON.stringify(CLUSTER), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);
+    storage = rows.storage;
     pushed = [];
     ctx = kindContext(storage, { push: (machines) => void pushed.push([...machines]), connected: () => new Set(['m1', 'm2']) });
-  });
-  afterEach(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const view = (id: string) => SWITCHOVER.view(storage.operations.get(id)!, ctx) as SwitchoverView;
