@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { externalName, isPlausibleMailbox, parseGuids, parseMbexamine, parseRecords, parseSha1sum, parseUnexpungeList } from './mailboxes.js';
+import { externalName, isPlausibleMailbox, parseDeletedCopies, parseGuids, parseMbexamine, parseRecords, parseSha1sum, parseUnexpungeList } from './mailboxes.js';
 
 const SAMPLE = `Examining user/alice... Mailbox Header Info:
   Path to mailbox: /srv/s/data/spool/uuid/1/j/1jfrmf19
@@ -57,6 +57,24 @@ describe('parseGuids', () => {
     expect(parseGuids(block)).toEqual(['c91fd638012277b73458b1779f16e66d0892b785']);
     // what a recovery's IMAP copy leaves out: the expunged ones
     expect(parseRecords(block)).toEqual({ live: ['c91fd638012277b73458b1779f16e66d0892b785'], expunged: ['b05bce4e454ecf89b4c12d86e9c732db19c1679b'] });
+  });
+});
+
+describe('delayed-deleted copies', () => {
+  it("takes from one mbexamine run of a name and its DELETED pattern only that name's copies, with their messages", () => {
+    const record = (guid: string, flags = '') => ['000001> UID:00000001   INT_DATE:1795996199 SIZE:556   ', `      > HDRSIZE:539    LASTUPD :1795996199 SYSFLAGS:00000000      > CACHEVER:11 GUID:${guid} MODSEQ:2  THRID: 0`, `      > INTERNALFLAGS:${flags}      > SYSTEMFLAGS:`];
+    const out = [
+      'Examining user/bob/Work... Mailbox Header Info:', '  Unique ID: live-one', ' Message Info:', ...record('a'.repeat(40)),
+      'Examining DELETED/user/bob/Work/6A1B2C3D... Mailbox Header Info:', '  Unique ID: old-one', ' Message Info:', ...record('b'.repeat(40)), ...record('c'.repeat(40), ' EXPUNGED'),
+      'Examining DELETED/user/bob/Work/6A1B2C40... Mailbox Header Info:', '  Unique ID: older-one', ' Message Info:',
+      '',
+    ].join('\n');
+    expect(parseDeletedCopies(out, 'user.bob.Work')).toEqual([
+      { name: 'DELETED.user.bob.Work.6A1B2C3D', uniqueid: 'old-one', guids: ['b'.repeat(40), 'c'.repeat(40)] },
+      { name: 'DELETED.user.bob.Work.6A1B2C40', uniqueid: 'older-one', guids: [] },
+    ]);
+    // the mailbox's own block is not a copy, and another name's copies are not this one's
+    expect(parseDeletedCopies(out, 'user.bob.Wor')).toEqual([]);
   });
 });
 
