@@ -224,11 +224,12 @@ export async function expungedGuids(imapdConf: string, external: string, timeout
  * copies of that name (not those of its subfolders, one level further down). Names never hold `%` or `*`
  * (mailboxProblem), so the pattern matches nothing else.
  */
-const deletedPattern = (name: string) => `${externalName(`DELETED.${name}`)}/%`;
+const deletedPrefix = (name: string) => `${externalName(`DELETED.${name}`)}/`;
+const deletedPattern = (name: string) => `${deletedPrefix(name)}%`;
 
 /** The blocks of mbexamine output that are `name`'s delayed-deleted copies (other blocks are left out). */
 export function parseDeletedCopies(output: string, name: string): DeletedCopy[] {
-  const prefix = `${externalName(`DELETED.${name}`)}/`;
+  const prefix = deletedPrefix(name);
   return output.split(/^Examining /m).slice(1).filter((block) => block.startsWith(prefix)).map((block) => {
     // what its user had expunged before the delete was held there too
     const { live, expunged } = parseRecords(block);
@@ -237,8 +238,8 @@ export function parseDeletedCopies(output: string, name: string): DeletedCopy[] 
 }
 
 /**
- * The message GUIDs of each named mailbox (one mbexamine per mailbox, its deleted copies' pattern beside it) and, with `withExpunged`, those it holds
- * expunged and its delayed-deleted copies. Recovery checks that every message of the old slot is on the new master
+ * The message GUIDs of each named mailbox (one mbexamine per mailbox) and, with `withExpunged`, those it holds
+ * expunged and its delayed-deleted copies (their pattern in the same mbexamine run). Recovery checks that every message of the old slot is on the new master
  * with them, and leaves out of an IMAP copy what the new master's users expunged or deleted after the failover.
  */
 export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000, withExpunged = false): Promise<MailboxGuidList[]> {

@@ -27,7 +27,7 @@ export interface ClusterStorage {
  * applied (the test fails if the cluster file has problems); after it, closed and removed. Hooks the caller adds
  * later run after this one's, so they can read `storage`.
  */
-export function clusterStorage(cluster: object = TWO_MACHINES, prefix = 'slotctl-rows-'): ClusterStorage {
+export function clusterStorage(cluster: object = TWO_MACHINES): ClusterStorage {
   let dir = '';
   let current: { storage: Storage; db: Database.Database } | undefined;
   const get = () => {
@@ -35,7 +35,7 @@ export function clusterStorage(cluster: object = TWO_MACHINES, prefix = 'slotctl
     return current;
   };
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), prefix));
+    dir = mkdtempSync(join(tmpdir(), 'slotctl-rows-'));
     const db = openDatabase(join(dir, 'c.db'));
     const storage = sqliteStorage(db);
     expect(applyCluster(storage, JSON.stringify(cluster), { dryRun: false, prune: false, source: 'test' }).problems).toEqual([]);

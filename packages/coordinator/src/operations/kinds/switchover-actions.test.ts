@@ -6,7 +6,6 @@ import type { KindContext } from '../framework/kind.js';
 import { SWITCHOVER, createSwitchover, type SwitchoverView } from './switchover.js';
 import { kindContext } from '../rows.fixture.js';
 
-
 describe('switchover actions', () => {
   const rows = clusterStorage();
   let storage: Storage;
