@@ -239,8 +239,9 @@ export function parseDeletedCopies(output: string, name: string): DeletedCopy[] 
 
 /**
  * The message GUIDs of each named mailbox (one mbexamine per mailbox) and, with `withExpunged`, those it holds
- * expunged and its delayed-deleted copies (their pattern in the same mbexamine run). Recovery checks that every message of the old slot is on the new master
- * with them, and leaves out of an IMAP copy what the new master's users expunged or deleted after the failover.
+ * expunged and its delayed-deleted copies (their pattern in the same mbexamine run). Recovery checks with them that
+ * every message of the old slot is on the new master, and leaves out of an IMAP copy what the new master's users
+ * expunged or deleted after the failover.
  */
 export async function mailboxGuids(imapdConf: string, names: readonly string[], timeoutMs = 120_000, withExpunged = false): Promise<MailboxGuidList[]> {
   const out: MailboxGuidList[] = [];
